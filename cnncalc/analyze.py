@@ -1,0 +1,242 @@
+"""One walk over the graph: shapes, counts and receptive fields -> :class:`Report`.
+
+Conventions (docs/conventions.md): shapes are per sample; ``macs``, ``flops``
+and ``activation_bytes`` are for the whole batch; ``params`` and ``buffers``
+are element counts (bytes in the totals). All integers are exact Python ints;
+receptive-field strides and centres are exact fractions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from .errors import Loc, SpecError
+from .graph import INPUT, Network, Node
+from .rf import AxisRF, ReceptiveField
+
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
+
+
+def _node_error(node: Node, exc: SpecError) -> SpecError:
+    exc.message = f"{node.type} '{node.name}': {exc.message}"
+    return exc.located(node.loc)
+
+
+def _setup(node: Node, shapes: dict[str, tuple[int, ...]]) -> tuple[int, ...]:
+    try:
+        return node.layer.setup([shapes[i] for i in node.inputs], [shapes[r] for r in node.refs])
+    except SpecError as exc:
+        raise _node_error(node, exc) from None
+
+
+def infer_shapes(net: Network) -> dict[str, tuple[int, ...]]:
+    """Run every layer's shape rule in order; return node name -> output shape.
+
+    Raises:
+        SpecError: the first layer whose input it cannot take, at its location.
+    """
+    shapes: dict[str, tuple[int, ...]] = {INPUT: net.input_shape}
+    for node in net.nodes:
+        shapes[node.name] = _setup(node, shapes)
+    return shapes
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    """Everything cnncalc reports about one node.
+
+    ``output_shape`` is per sample; ``macs``, ``flops`` and ``activation_bytes``
+    are for the whole batch; ``params`` counts learnable elements, of which
+    ``trainable_params`` are not frozen; ``buffers`` counts non-learnable state
+    elements; ``receptive_field`` is None when every input position reaches
+    every output unit or the output has no spatial axes.
+    """
+
+    name: str
+    type: str
+    inputs: tuple[str, ...]
+    output_shape: tuple[int, ...]
+    params: int
+    trainable_params: int
+    buffers: int
+    macs: int
+    flops: int
+    activation_bytes: int
+    receptive_field: ReceptiveField | None
+    param_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    path: tuple[str, ...] = ()
+    loc: Loc | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "inputs": list(self.inputs),
+            "output_shape": list(self.output_shape),
+            "params": self.params,
+            "trainable_params": self.trainable_params,
+            "buffers": self.buffers,
+            "macs": self.macs,
+            "flops": self.flops,
+            "activation_bytes": self.activation_bytes,
+            "receptive_field": rf_to_dict(self.receptive_field),
+        }
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Network totals. Bytes use the report's dtype for parameters, buffers and activations."""
+
+    params: int
+    trainable_params: int
+    frozen_params: int
+    buffers: int
+    param_bytes: int
+    buffer_bytes: int
+    macs: int
+    flops: int
+    activation_bytes: int
+
+    def to_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Report:
+    """The analysis of a network; :meth:`to_dict` is the JSON report."""
+
+    name: str
+    input_shape: tuple[int, ...]
+    batch: int
+    dtype: str
+    layers: tuple[LayerResult, ...]
+    outputs: tuple[str, ...]
+    totals: Totals
+
+    def layer(self, name: str) -> LayerResult:
+        """The row of one node by its full name (KeyError if absent)."""
+        for row in self.layers:
+            if row.name == name:
+                return row
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "input_shape": list(self.input_shape),
+            "batch": self.batch,
+            "dtype": self.dtype,
+            "layers": [row.to_dict() for row in self.layers],
+            "outputs": list(self.outputs),
+            "totals": self.totals.to_dict(),
+        }
+
+
+def exact_number(value: Fraction | int | None) -> int | float | str | None:
+    """A JSON value that is exact: int, a float only when binary floating point holds
+    the fraction exactly (a power-of-two denominator), else the string "p/q"."""
+    if value is None:
+        return None
+    value = Fraction(value)
+    if value.denominator == 1:
+        return value.numerator
+    if value.denominator & (value.denominator - 1) == 0:
+        return float(value)
+    return f"{value.numerator}/{value.denominator}"
+
+
+def rf_to_dict(rf: ReceptiveField | None) -> dict[str, list] | None:
+    if rf is None:
+        return None
+    return {
+        "size": list(rf.size),
+        "stride": [exact_number(s) for s in rf.stride],
+        "center": [exact_number(c) for c in rf.center],
+    }
+
+
+def _axes_after(node: Node, axes: dict[str, list[AxisRF | None] | None]) -> list[AxisRF | None] | None:
+    maps = node.layer.unit_maps()
+    if maps is None:
+        return None
+    inputs = [axes[i] for i in node.inputs]
+    if any(a is None for a in inputs):
+        return None
+    merged: list[AxisRF | None] = list(inputs[0])  # type: ignore[arg-type]
+    for other in inputs[1:]:
+        merged = [None if a is None or b is None else a.union(b)
+                  for a, b in zip(merged, other)]  # type: ignore[arg-type]
+    try:
+        return [None if a is None or m is None else a.compose(m) for a, m in zip(merged, maps)]
+    except OverflowError as exc:
+        raise _node_error(node, SpecError(str(exc), kind="limit")) from None
+
+
+def analyze(net: Network, dtype: str = "float32") -> Report:
+    """Analyse a loaded network.
+
+    Args:
+        net: from :func:`cnncalc.load`.
+        dtype: element type for byte counts: float32 (4 bytes), float16,
+            bfloat16 (2), float64 (8) or int8 (1).
+
+    Returns:
+        A Report with one LayerResult per node in topological order.
+
+    Raises:
+        SpecError: a layer that cannot take its input (located), or an unknown dtype.
+    """
+    if dtype not in DTYPE_BYTES:
+        raise SpecError(f"unknown dtype '{dtype}'", kind="value",
+                        help="one of " + ", ".join(DTYPE_BYTES))
+    width = DTYPE_BYTES[dtype]
+    shapes: dict[str, tuple[int, ...]] = {INPUT: net.input_shape}
+    spatial_in = [AxisRF.input()] * net.ndim
+    axes: dict[str, list[AxisRF | None] | None] = {INPUT: spatial_in}
+    rows = []
+    for node in net.nodes:
+        out = _setup(node, shapes)
+        shapes[node.name] = out
+        layer = node.layer
+        pshapes = layer.param_shapes()
+        params = sum(math.prod(s) for s in pshapes.values())
+        buffers = sum(math.prod(s) for s in layer.buffer_shapes().values())
+        node_axes = _axes_after(node, axes)
+        axes[node.name] = node_axes
+        rf = None
+        if node_axes is not None and any(a is not None for a in node_axes):
+            rf = ReceptiveField.from_axes(node_axes, out[1:])
+        rows.append(LayerResult(
+            name=node.name,
+            type=node.type,
+            inputs=tuple(node.inputs),
+            output_shape=out,
+            params=params,
+            trainable_params=params if node.trainable else 0,
+            buffers=buffers,
+            macs=layer.macs() * net.batch,
+            flops=layer.flops() * net.batch,
+            activation_bytes=math.prod(out) * net.batch * width,
+            receptive_field=rf,
+            param_shapes=pshapes,
+            path=node.path,
+            loc=node.loc,
+        ))
+    params = sum(r.params for r in rows)
+    trainable = sum(r.trainable_params for r in rows)
+    buffers = sum(r.buffers for r in rows)
+    totals = Totals(
+        params=params,
+        trainable_params=trainable,
+        frozen_params=params - trainable,
+        buffers=buffers,
+        param_bytes=params * width,
+        buffer_bytes=buffers * width,
+        macs=sum(r.macs for r in rows),
+        flops=sum(r.flops for r in rows),
+        activation_bytes=sum(r.activation_bytes for r in rows),
+    )
+    return Report(net.name, net.input_shape, net.batch, dtype, tuple(rows), tuple(net.outputs), totals)

@@ -1,0 +1,509 @@
+"""The layer base class, parameter kinds and the registry.
+
+One class per layer type holds every fact about it (the one-place rule of
+docs/design): its parameters and their validation, output shape, weight and
+buffer shapes (the parameter count is derived from them, never restated), MACs
+and FLOPs, and its receptive-field unit map. The loader, the analyzer and
+``cnncalc layers`` all read :data:`REGISTRY`.
+
+Shapes are per sample and channels-first: ``(C, *spatial)`` while the tensor
+has spatial axes, ``(F,)`` after ``flatten``. Counts (MACs, FLOPs) returned by a
+layer are per sample; the analyzer multiplies by the batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, ClassVar
+
+from ..errors import Loc, SpecError, suggestion
+from ..rf import UnitMap
+from ..yamlio import YMap
+
+REQUIRED = object()
+Shape = tuple[int, ...]
+
+
+def fmt_shape(shape: Sequence[int]) -> str:
+    """``[6, 28, 28]`` style, as written in specs."""
+    return "[" + ", ".join(str(v) for v in shape) + "]"
+
+
+def fmt_axes(values: Sequence[Any]) -> str:
+    """``5x5`` style for per-axis values."""
+    return "x".join(str(v) for v in values)
+
+
+def describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, str):
+        return f"string '{value}'"
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, list):
+        return f"a list of {len(value)}"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"{type(value).__name__} {value!r}"
+
+
+# -- parameter kinds ----------------------------------------------------------
+
+
+class Kind:
+    """How one parameter's YAML value is checked and converted."""
+
+    text = "a value"
+
+    def parse(self, value: Any, ndim: int, loc: Loc, name: str) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    def error(self, name: str, value: Any, loc: Loc, extra: str = "") -> SpecError:
+        return SpecError(
+            f"'{name}' must be {self.text}{extra}, got {describe(value)}", loc, kind="value"
+        )
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class Int(Kind):
+    def __init__(self, minimum: int = 1) -> None:
+        self.minimum = minimum
+        self.text = "a whole number" + (f" >= {minimum}" if minimum is not None else "")
+
+    def parse(self, value, ndim, loc, name):
+        if not _whole(value) or (self.minimum is not None and value < self.minimum):
+            raise self.error(name, value, loc)
+        return value
+
+
+class Ints(Kind):
+    """Per-axis whole numbers: a scalar (same on every axis) or a list of length ndim."""
+
+    def __init__(self, minimum: int = 1) -> None:
+        self.minimum = minimum
+        self.text = f"a whole number >= {minimum} or a list of one per spatial axis"
+
+    def parse(self, value, ndim, loc, name):
+        items = _per_axis(value, ndim, loc, name, self)
+        for v in items:
+            if not _whole(v) or v < self.minimum:
+                raise self.error(name, value, loc)
+        return tuple(items)
+
+
+def _per_axis(value, ndim, loc, name, kind: Kind) -> list:
+    if isinstance(value, list):
+        if len(value) != ndim:
+            raise SpecError(
+                f"'{name}' has {len(value)} values but the network has {ndim} spatial "
+                f"ax{'is' if ndim == 1 else 'es'}",
+                loc,
+                kind="value",
+                help=f"give one value (same on every axis) or a list of {ndim}",
+            )
+        return list(value)
+    return [value] * ndim
+
+
+class Bool(Kind):
+    text = "true or false"
+
+    def parse(self, value, ndim, loc, name):
+        if not isinstance(value, bool):
+            raise self.error(name, value, loc)
+        return value
+
+
+class Number(Kind):
+    def __init__(self, minimum: float | None = None, maximum: float | None = None,
+                 open_min: bool = False, open_max: bool = False) -> None:
+        self.minimum, self.maximum = minimum, maximum
+        self.open_min, self.open_max = open_min, open_max
+        parts = []
+        if minimum is not None:
+            parts.append(f"{'>' if open_min else '>='} {minimum}")
+        if maximum is not None:
+            parts.append(f"{'<' if open_max else '<='} {maximum}")
+        self.text = "a number" + (" " + " and ".join(parts) if parts else "")
+
+    def parse(self, value, ndim, loc, name):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise self.error(name, value, loc)
+        lo, hi = self.minimum, self.maximum
+        if lo is not None and (value < lo or (self.open_min and value == lo)):
+            raise self.error(name, value, loc)
+        if hi is not None and (value > hi or (self.open_max and value == hi)):
+            raise self.error(name, value, loc)
+        return value
+
+
+class Choice(Kind):
+    def __init__(self, *options: str) -> None:
+        self.options = options
+        self.text = "one of " + ", ".join(options)
+
+    def parse(self, value, ndim, loc, name):
+        if value not in self.options:
+            raise SpecError(
+                f"'{name}' must be one of {', '.join(self.options)}, got {describe(value)}",
+                loc,
+                kind="value",
+                help=suggestion(str(value), self.options, f"values of '{name}'"),
+            )
+        return value
+
+
+@dataclass(frozen=True)
+class PadSpec:
+    """A parsed ``padding``: explicit (before, after) pairs per axis, or a mode."""
+
+    pairs: tuple[tuple[int, int], ...] | None = None
+    mode: str | None = None  # "same" or "full"
+
+    def describe(self) -> str:
+        if self.mode:
+            return self.mode
+        if all(b == a for b, a in self.pairs):
+            values = [b for b, _ in self.pairs]
+            return str(values[0]) if len(set(values)) == 1 else fmt_axes(values)
+        return ", ".join(f"[{b}, {a}]" for b, a in self.pairs)
+
+
+class Padding(Kind):
+    """int | per-axis list | per-axis [before, after] pairs | valid | same | full."""
+
+    def __init__(self, modes: Sequence[str] = ("valid", "same", "full")) -> None:
+        self.modes = tuple(modes)
+        self.text = (
+            "a whole number >= 0, a list of one per axis, a list of [before, after] pairs"
+            + (", or one of " + ", ".join(self.modes) if self.modes else "")
+        )
+
+    def parse(self, value, ndim, loc, name):
+        if isinstance(value, str):
+            if value not in self.modes:
+                raise SpecError(
+                    f"'{name}' must be {self.text}, got {describe(value)}",
+                    loc,
+                    kind="value",
+                    help=suggestion(value, self.modes, f"modes of '{name}'") if self.modes
+                    else "give the padding in pixels",
+                )
+            if value == "valid":
+                return PadSpec(pairs=((0, 0),) * ndim)
+            return PadSpec(mode=value)
+        pairs = []
+        for item in _per_axis(value, ndim, loc, name, self):
+            if _whole(item) and item >= 0:
+                pairs.append((item, item))
+            elif (
+                isinstance(item, list) and len(item) == 2
+                and all(_whole(v) and v >= 0 for v in item)
+            ):
+                pairs.append((item[0], item[1]))
+            else:
+                raise self.error(name, value, loc)
+        return PadSpec(pairs=tuple(pairs))
+
+
+class Scale(Kind):
+    """Per-axis positive scale factors, kept as exact fractions."""
+
+    text = "a positive number or a list of one per spatial axis"
+
+    def parse(self, value, ndim, loc, name):
+        out = []
+        for v in _per_axis(value, ndim, loc, name, self):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 \
+                    or v != v or v == float("inf"):
+                raise self.error(name, value, loc)
+            out.append(Fraction(str(v)) if isinstance(v, float) else Fraction(v))
+        return tuple(out)
+
+
+class OutputSize(Kind):
+    """Per-axis output sizes; None on an axis keeps the input size (PyTorch)."""
+
+    text = "a whole number >= 1 or a list of one per spatial axis (null keeps that axis)"
+
+    def parse(self, value, ndim, loc, name):
+        items = _per_axis(value, ndim, loc, name, self)
+        for v in items:
+            if v is not None and (not _whole(v) or v < 1):
+                raise self.error(name, value, loc)
+        return tuple(items)
+
+
+class IntList(Kind):
+    """A list of whole numbers (reshape's target shape; -1 at most once)."""
+
+    text = "a list of whole numbers >= 1 (one may be -1)"
+
+    def parse(self, value, ndim, loc, name):
+        if not isinstance(value, list) or not value:
+            raise self.error(name, value, loc)
+        for v in value:
+            if not _whole(v) or (v < 1 and v != -1):
+                raise self.error(name, value, loc)
+        if value.count(-1) > 1:
+            raise self.error(name, value, loc, extra=" (-1 at most once)")
+        return tuple(value)
+
+
+class Names(Kind):
+    """A layer name or a list of names (resolved by the graph builder)."""
+
+    text = "a layer name or a list of layer names"
+
+    def parse(self, value, ndim, loc, name):
+        items = value if isinstance(value, list) else [value]
+        if not items or not all(isinstance(v, str) and v for v in items):
+            raise self.error(name, value, loc)
+        return tuple(items)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a layer type: its PyTorch name, kind, default and meaning."""
+
+    name: str
+    kind: Kind
+    default: Any = REQUIRED
+    doc: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+# -- the layer base class -----------------------------------------------------
+
+
+class Layer:
+    """Base class of every layer type.
+
+    Subclasses set ``type_name``, ``family``, ``params`` and ``summary``, and
+    implement :meth:`setup` (output shape from input shapes, storing what the
+    other methods need), and where non-zero :meth:`param_shapes`,
+    :meth:`buffer_shapes`, :meth:`macs`, :meth:`flops` and :meth:`unit_maps`.
+
+    Raises:
+        SpecError: from :meth:`setup`, for input shapes the layer cannot take
+            (the analyzer adds the node's location).
+    """
+
+    type_name: ClassVar[str] = ""
+    family: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    params: ClassVar[tuple[Param, ...]] = ()
+    primary: ClassVar[str | None] = None  # the parameter a scalar shorthand sets
+    spatial: ClassVar[bool] = False  # accepts the 1d/2d/3d aliases and needs spatial axes
+    min_inputs: ClassVar[int] = 1
+    max_inputs: ClassVar[int | None] = 1
+    ref_params: ClassVar[tuple[str, ...]] = ()  # Names parameters that add graph edges
+
+    def __init__(self, ndim: int, values: dict[str, Any], loc: Loc | None = None,
+                 param_locs: dict[str, Loc] | None = None) -> None:
+        self.ndim = ndim
+        self.p = values
+        self.loc = loc
+        self.param_locs = param_locs or {}
+        self.in_shapes: list[Shape] = []
+        self.out_shape: Shape = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.type_name:
+            REGISTRY[cls.type_name] = cls
+
+    # -- construction ---------------------------------------------------------
+
+    @classmethod
+    def parse_params(cls, raw: Any, ndim: int, loc: Loc, raw_locs: dict[str, Loc],
+                     type_loc: Loc) -> tuple[dict[str, Any], dict[str, Loc]]:
+        """Check a YAML parameter mapping against ``params``; fill in defaults.
+
+        Raises:
+            SpecError: unknown or missing keys, wrong value types.
+        """
+        known = {p.name: p for p in cls.params}
+        if raw is None:
+            raw = {}
+        elif not isinstance(raw, dict):
+            if cls.primary is None:
+                raise SpecError(
+                    f"'{cls.type_name}' takes no shorthand value, got {describe(raw)}",
+                    loc,
+                    kind="value",
+                    help=f"write its parameters as a mapping: {cls.type_name}: {{...}}"
+                    if cls.params else f"write it bare: - {cls.type_name}",
+                )
+            raw_locs = {cls.primary: loc}
+            raw = {cls.primary: raw}
+        values: dict[str, Any] = {}
+        locs: dict[str, Loc] = {}
+        for key, value in raw.items():
+            key_loc = raw_locs.get(key, loc)
+            if key not in known:
+                hint = suggestion(str(key), known, f"parameters of {cls.type_name}") if known \
+                    else f"{cls.type_name} takes no parameters"
+                raise SpecError(
+                    f"unknown parameter '{key}' for {cls.type_name}", key_loc,
+                    kind="spec", help=hint,
+                )
+            value_loc = raw.val_loc(key) if isinstance(raw, YMap) else key_loc
+            values[key] = known[key].kind.parse(value, ndim, value_loc, key)
+            locs[key] = value_loc
+        for p in cls.params:
+            if p.name not in values:
+                if p.required:
+                    raise SpecError(
+                        f"{cls.type_name} needs '{p.name}'", type_loc, kind="spec",
+                        help=f"add {p.name}: ... ({p.doc})" if p.doc else None,
+                    )
+                values[p.name] = None if p.default is None else p.kind.parse(
+                    p.default, ndim, type_loc, p.name)
+        return values, locs
+
+    # -- analysis (override) --------------------------------------------------
+
+    def setup(self, in_shapes: list[Shape], ref_shapes: Sequence[Shape] = ()) -> Shape:
+        """Check the input shapes, store derived geometry, return the output shape."""
+        raise NotImplementedError  # pragma: no cover
+
+    def param_shapes(self) -> dict[str, Shape]:
+        """Learnable tensors in PyTorch's names and layouts (after setup)."""
+        return {}
+
+    def buffer_shapes(self) -> dict[str, Shape]:
+        """Non-learnable state (batch-norm running statistics)."""
+        return {}
+
+    def macs(self) -> int:
+        """Multiply-accumulates per sample (convolution-like and linear layers)."""
+        return 0
+
+    def flops(self) -> int:
+        """Floating-point operations per sample, per docs/conventions.md."""
+        return 0
+
+    def unit_maps(self) -> list[UnitMap | None] | None:
+        """Per spatial axis of the output, how its units draw on the data input.
+
+        None: the output has no spatial axes (flatten, reshape). An entry None:
+        every input position reaches every unit along that axis (global pooling,
+        linear on that axis). Default: elementwise (identity on every axis).
+        """
+        return default_maps(self.out_shape, self.ndim)
+
+    # -- helpers ----------------------------------------------------------------
+
+    @property
+    def in_shape(self) -> Shape:
+        return self.in_shapes[0]
+
+    def fail(self, message: str, help: str | None = None, param: str | None = None,
+             kind: str = "shape") -> SpecError:
+        """A SpecError at the parameter's location if known, else the node's."""
+        loc = self.param_locs.get(param) if param else None
+        return SpecError(message, loc, help=help, kind=kind)
+
+    def need_spatial(self) -> Shape:
+        """The spatial sizes of the input; error if the input has no spatial axes."""
+        shape = self.in_shape
+        if len(shape) != self.ndim + 1:
+            raise self.fail(
+                f"{self.type_name} needs a [C, {', '.join('DHW'[3 - self.ndim:])}] input, "
+                f"got {fmt_shape(shape)}",
+                help="it cannot follow flatten, linear or reshape; move it before them",
+            )
+        return shape[1:]
+
+    def check_in_channels(self, key: str = "in_channels") -> int:
+        channels = self.in_shape[0]
+        given = self.p.get(key)
+        if given is not None and given != channels:
+            raise self.fail(
+                f"{key} is {given} but the input has {channels} channels",
+                help=f"remove {key} (it is inferred) or fix the layer before", param=key,
+            )
+        return channels
+
+
+def default_maps(shape: Shape, ndim: int) -> list[UnitMap | None] | None:
+    from ..rf import IDENTITY
+
+    if len(shape) != ndim + 1:
+        return None
+    return [IDENTITY] * ndim
+
+
+REGISTRY: dict[str, type[Layer]] = {}
+
+
+def numel(shape: Sequence[int]) -> int:
+    return math.prod(shape)
+
+
+# -- window geometry shared by convolution and pooling ------------------------
+
+
+def effective_kernel(kernel: int, dilation: int) -> int:
+    """Dilated kernel extent d(k - 1) + 1 (Yu and Koltun 2016; Dumoulin and Visin 2016, eq. 15)."""
+    return dilation * (kernel - 1) + 1
+
+
+def resolve_padding(pad: PadSpec, sizes: Sequence[int], keffs: Sequence[int],
+                    strides: Sequence[int]) -> tuple[tuple[int, int], ...]:
+    """(before, after) pixels per axis.
+
+    ``same``: output = ceil(L / s), total = max((out - 1) s + k_eff - L, 0), the odd
+    pixel after (TensorFlow's rule, tf.nn.convolution docs). ``full``: k_eff - 1
+    each side (Dumoulin and Visin 2016, section 2.2.2).
+    """
+    if pad.pairs is not None:
+        return pad.pairs
+    out = []
+    for size, keff, s in zip(sizes, keffs, strides):
+        if pad.mode == "full":
+            out.append((keff - 1, keff - 1))
+        else:
+            target = -(-size // s)
+            total = max((target - 1) * s + keff - size, 0)
+            out.append((total // 2, total - total // 2))
+    return tuple(out)
+
+
+def conv_out(size: int, keff: int, stride: int, before: int, after: int) -> int | None:
+    """floor((L + p_b + p_a - k_eff) / s) + 1, or None if the window does not fit.
+
+    Dumoulin and Visin 2016, relationship 6 (with dilation, relationship 15).
+    """
+    span = size + before + after - keff
+    if span < 0:
+        return None
+    return span // stride + 1
+
+
+def pool_out(size: int, keff: int, stride: int, before: int, after: int,
+             ceil_mode: bool) -> int | None:
+    """PyTorch's pooling_output_shape_pad_lr (aten/src/ATen/native/Pool.h).
+
+    out = floor_or_ceil((L + p_b + p_a - k_eff) / s) + 1; in ceil mode the last
+    window must start inside the input or its left padding:
+    if (out - 1) s >= L + p_b then out -= 1.
+    """
+    span = size + before + after - keff
+    if span < 0:
+        return None
+    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + before:
+        out -= 1
+    return out

@@ -1,0 +1,207 @@
+"""Convolution and transposed convolution in 1, 2 and 3 dimensions."""
+
+from __future__ import annotations
+
+from ..rf import UnitMap, transposed_map, window_map
+from .base import (
+    Bool,
+    Int,
+    Ints,
+    Layer,
+    Padding,
+    Param,
+    conv_out,
+    effective_kernel,
+    fmt_axes,
+    numel,
+    resolve_padding,
+)
+
+_COMMON = (
+    Param("kernel_size", Ints(1), doc="kernel extent per axis"),
+    Param("stride", Ints(1), 1, "step between windows"),
+    Param("dilation", Ints(1), 1, "spacing between kernel taps (1 = dense)"),
+    Param("groups", Int(1), 1, "in and out channels split into this many groups"),
+    Param("bias", Bool(), True, "add a learnable bias per output channel"),
+    Param("in_channels", Int(1), None, "inferred from the input; checked if given"),
+)
+
+
+class _ConvBase(Layer):
+    family = "convolution"
+    spatial = True
+    primary = "out_channels"
+
+    def _geometry(self) -> None:
+        sizes = self.need_spatial()
+        self.in_channels = self.check_in_channels()
+        self.kernel = self.p["kernel_size"]
+        self.stride = self.p["stride"]
+        self.dilation = self.p["dilation"]
+        self.keff = tuple(effective_kernel(k, d) for k, d in zip(self.kernel, self.dilation))
+        self.sizes = sizes
+        groups, cout = self.p["groups"], self.p["out_channels"]
+        if self.in_channels % groups:
+            raise self.fail(
+                f"groups={groups} does not divide the {self.in_channels} input channels",
+                help="groups must divide both in and out channels", param="groups",
+            )
+        if cout % groups:
+            raise self.fail(
+                f"groups={groups} does not divide out_channels={cout}",
+                help="groups must divide both in and out channels", param="groups",
+            )
+
+
+class Conv(_ConvBase):
+    """Convolution (PyTorch Conv1d/2d/3d).
+
+    Output size per axis: floor((L + p_b + p_a - d(k - 1) - 1) / s) + 1
+    (Dumoulin and Visin, "A guide to convolution arithmetic", 2016, relationship
+    15). Weight (out_channels, in_channels / groups, *kernel_size), bias
+    (out_channels,). MACs per sample: out_elems * (in_channels / groups) * prod(k).
+    """
+
+    type_name = "conv"
+    summary = "convolution (Conv1d/2d/3d)"
+    params = (
+        Param("out_channels", Int(1), doc="number of filters"),
+        *_COMMON,
+        Param("padding", Padding(), 0, "zero padding: int, per axis, [before, after] pairs, valid, same or full"),
+    )
+
+    def setup(self, in_shapes, ref_shapes=()):
+        self.in_shapes = list(in_shapes)
+        self._geometry()
+        self.pads = resolve_padding(self.p["padding"], self.sizes, self.keff, self.stride)
+        out = []
+        for size, keff, s, (b, a) in zip(self.sizes, self.keff, self.stride, self.pads):
+            o = conv_out(size, keff, s, b, a)
+            if o is None:
+                raise self.fail(
+                    f"kernel {fmt_axes(self.keff)} does not fit input {fmt_axes(self.sizes)} "
+                    f"(padding {self.p['padding'].describe()})",
+                    help="use padding: same, more padding, or a smaller kernel_size or dilation",
+                    param="kernel_size",
+                )
+            out.append(o)
+        self.out_shape = (self.p["out_channels"], *out)
+        return self.out_shape
+
+    def param_shapes(self):
+        shapes = {"weight": (self.p["out_channels"], self.in_channels // self.p["groups"], *self.kernel)}
+        if self.p["bias"]:
+            shapes["bias"] = (self.p["out_channels"],)
+        return shapes
+
+    def macs(self):
+        return numel(self.out_shape) * (self.in_channels // self.p["groups"]) * numel(self.kernel)
+
+    def flops(self):
+        # n products, n - 1 additions, + 1 for the bias: 2n - 1 + bias per output
+        out = numel(self.out_shape)
+        return 2 * self.macs() - out + (out if self.p["bias"] else 0)
+
+    def unit_maps(self):
+        return [
+            window_map(s, b, k, d)
+            for s, (b, _), k, d in zip(self.stride, self.pads, self.kernel, self.dilation)
+        ]
+
+
+class ConvTranspose(_ConvBase):
+    """Transposed convolution (PyTorch ConvTranspose1d/2d/3d).
+
+    Output size per axis: (L - 1) s - p_b - p_a + d(k - 1) + output_padding + 1
+    (Dumoulin and Visin 2016, relationship 14; PyTorch's ConvTranspose2d docs).
+    Weight (in_channels, out_channels / groups, *kernel_size), bias (out_channels,).
+    MACs are counted on the input grid: every input element meets every tap of
+    its group's kernels once, in_elems * (out_channels / groups) * prod(k)
+    (e.g. ConvTranspose2d(3, 1, 2, stride=2) on 2x2: 2*2*3 * 1 * 2*2 = 48).
+    ``padding`` crops the full output; ``same`` gives L * s (TensorFlow's rule).
+    """
+
+    type_name = "conv_transpose"
+    summary = "transposed convolution (ConvTranspose1d/2d/3d)"
+    params = (
+        Param("out_channels", Int(1), doc="number of output channels"),
+        *_COMMON,
+        Param("padding", Padding(("valid", "same")), 0, "pixels cropped from each side of the full output"),
+        Param("output_padding", Ints(0), 0, "extra pixels added after the output (output_padding < max(stride, dilation))"),
+    )
+
+    def setup(self, in_shapes, ref_shapes=()):
+        self.in_shapes = list(in_shapes)
+        self._geometry()
+        pad, op = self.p["padding"], self.p["output_padding"]
+        for o, s, d in zip(op, self.stride, self.dilation):
+            if o >= max(s, d):
+                raise self.fail(
+                    f"output_padding {o} must be smaller than stride or dilation (max {max(s, d) - 1})",
+                    help="output_padding picks one of the stride sizes that map to the same input",
+                    param="output_padding",
+                )
+        if pad.mode == "same":
+            pairs = []
+            for keff, s in zip(self.keff, self.stride):
+                crop = keff - s
+                if crop < 0:
+                    raise self.fail(
+                        f"padding: same needs kernel >= stride, got kernel {keff} and stride {s}",
+                        help="give padding in pixels and output_padding instead", param="padding",
+                    )
+                pairs.append((crop // 2, crop - crop // 2))
+            self.pads = tuple(pairs)
+        else:
+            self.pads = pad.pairs
+        out = []
+        for size, keff, s, (b, a), o in zip(self.sizes, self.keff, self.stride, self.pads, op):
+            n = (size - 1) * s - b - a + keff + o
+            if n < 1:
+                raise self.fail(
+                    f"padding {pad.describe()} crops the whole output (full size {(size - 1) * s + keff + o})",
+                    help="use less padding", param="padding",
+                )
+            out.append(n)
+        self.out_shape = (self.p["out_channels"], *out)
+        return self.out_shape
+
+    def param_shapes(self):
+        shapes = {"weight": (self.in_channels, self.p["out_channels"] // self.p["groups"], *self.kernel)}
+        if self.p["bias"]:
+            shapes["bias"] = (self.p["out_channels"],)
+        return shapes
+
+    def macs(self):
+        return numel(self.in_shape) * (self.p["out_channels"] // self.p["groups"]) * numel(self.kernel)
+
+    def landed(self) -> tuple[int, int]:
+        """(products that land inside the output, output elements that receive any), all channels.
+
+        Per axis, output o receives the taps k with o + p_b = i s + k d for an input
+        i in [0, L); the axes are independent, so the counts multiply.
+        """
+        products, reached = 1, 1
+        for size, n, s, (b, _), k, d in zip(self.sizes, self.out_shape[1:], self.stride,
+                                            self.pads, self.kernel, self.dilation):
+            per_o = [
+                sum(1 for t in range(k) if (o + b - t * d) % s == 0 and 0 <= (o + b - t * d) // s < size)
+                for o in range(n)
+            ]
+            products *= sum(per_o)
+            reached *= sum(1 for c in per_o if c)
+        cout, group_in = self.p["out_channels"], self.in_channels // self.p["groups"]
+        return cout * group_in * products, cout * reached
+
+    def flops(self):
+        # every product is a multiplication (counted on the input grid, like the MACs);
+        # an output that receives c products adds them with c - 1 additions, + 1 for the bias
+        products, reached = self.landed()
+        bias = numel(self.out_shape) if self.p["bias"] else 0
+        return self.macs() + products - reached + bias
+
+    def unit_maps(self) -> list[UnitMap | None]:
+        return [
+            transposed_map(s, b, k, d)
+            for s, (b, _), k, d in zip(self.stride, self.pads, self.kernel, self.dilation)
+        ]

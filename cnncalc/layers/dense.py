@@ -1,0 +1,59 @@
+"""The fully connected layer."""
+
+from __future__ import annotations
+
+from ..rf import IDENTITY
+from .base import Bool, Int, Layer, Param, numel
+
+
+class Linear(Layer):
+    """Fully connected layer on the last axis (PyTorch nn.Linear).
+
+    [..., in_features] -> [..., out_features]; weight (out_features,
+    in_features), bias (out_features,). MACs per sample: out_elems * in_features.
+    On a tensor with spatial axes it acts on the last one (as PyTorch does); that
+    axis then has no receptive field of its own (every input position reaches
+    every unit).
+    """
+
+    type_name = "linear"
+    family = "dense"
+    summary = "fully connected layer on the last axis (Linear)"
+    primary = "out_features"
+    params = (
+        Param("out_features", Int(1), doc="output size"),
+        Param("bias", Bool(), True, "learnable bias"),
+        Param("in_features", Int(1), None, "inferred from the input; checked if given"),
+    )
+
+    def setup(self, in_shapes, ref_shapes=()):
+        self.in_shapes = list(in_shapes)
+        self.in_features = self.in_shape[-1]
+        given = self.p["in_features"]
+        if given is not None and given != self.in_features:
+            raise self.fail(
+                f"in_features is {given} but the input's last axis has {self.in_features}",
+                help="remove in_features (it is inferred) or fix the layer before",
+                param="in_features",
+            )
+        self.out_shape = (*self.in_shape[:-1], self.p["out_features"])
+        return self.out_shape
+
+    def param_shapes(self):
+        shapes = {"weight": (self.p["out_features"], self.in_features)}
+        if self.p["bias"]:
+            shapes["bias"] = (self.p["out_features"],)
+        return shapes
+
+    def macs(self):
+        return numel(self.out_shape) * self.in_features
+
+    def flops(self):
+        # in_features products, in_features - 1 additions, + 1 for the bias per output
+        out = numel(self.out_shape)
+        return 2 * self.macs() - out + (out if self.p["bias"] else 0)
+
+    def unit_maps(self):
+        if len(self.out_shape) != self.ndim + 1:
+            return None
+        return [IDENTITY] * (self.ndim - 1) + [None]

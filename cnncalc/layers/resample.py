@@ -1,0 +1,244 @@
+"""Resampling and shape layers: upsample, pad, crop, flatten, reshape."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from ..rf import linear_map, nearest_map, shift_map
+from .base import (
+    Bool,
+    Choice,
+    IntList,
+    Layer,
+    Names,
+    Number,
+    OutputSize,
+    Padding,
+    Param,
+    Scale,
+    fmt_axes,
+    fmt_shape,
+    numel,
+)
+
+_LINEAR_MODES = {"linear": None, "bilinear": 2, "trilinear": 3}
+
+
+class Upsample(Layer):
+    """Upsampling (PyTorch nn.Upsample / F.interpolate).
+
+    Output size per axis: floor(L * scale_factor), or ``size``. ``nearest`` copies
+    input floor(o * r) (PyTorch's legacy nearest rule); the linear modes take
+    src = (o + 1/2) r - 1/2 (align_corners=False) or o (L - 1)/(O - 1)
+    (align_corners=True) and interpolate floor(src) and floor(src) + 1, where
+    r = 1/scale_factor if given, else L/O (PyTorch's area_pixel_compute_scale).
+    ``linear`` works on any rank (n-linear); ``bilinear`` needs 2-D, ``trilinear`` 3-D.
+    FLOPs per output element: 0 for nearest; 3 (2^ndim - 1) for n-linear
+    (2^ndim - 1 lerps of a + t (b - a)).
+    """
+
+    type_name = "upsample"
+    family = "resampling"
+    summary = "upsampling by scale_factor or to size (nearest, linear, bilinear, trilinear)"
+    spatial = True
+    primary = "scale_factor"
+    params = (
+        Param("scale_factor", Scale(), None, "output/input size ratio per axis"),
+        Param("size", OutputSize(), None, "output size per axis (instead of scale_factor)"),
+        Param("mode", Choice("nearest", "linear", "bilinear", "trilinear"), "nearest", "interpolation"),
+        Param("align_corners", Bool(), False, "linear modes: align the corner pixels' centres"),
+    )
+
+    def setup(self, in_shapes, ref_shapes=()):
+        self.in_shapes = list(in_shapes)
+        sizes = self.need_spatial()
+        scale, size, mode = self.p["scale_factor"], self.p["size"], self.p["mode"]
+        if (scale is None) == (size is None):
+            raise self.fail(
+                "upsample needs exactly one of scale_factor and size",
+                help="e.g. upsample: {scale_factor: 2}", kind="spec",
+            )
+        want = _LINEAR_MODES.get(mode)
+        if want is not None and want != self.ndim:
+            raise self.fail(
+                f"mode {mode} is for {want}-D inputs; this network is {self.ndim}-D",
+                help="use mode: linear (n-linear on any rank) or nearest", param="mode", kind="value",
+            )
+        if scale is not None:
+            outs = tuple(int(L * f) for L, f in zip(sizes, scale))
+            ratios = tuple(1 / f for f in scale)
+        else:
+            outs = tuple(L if o is None else o for L, o in zip(sizes, size))
+            ratios = tuple(Fraction(L, o) for L, o in zip(sizes, outs))
+        if min(outs) < 1:
+            raise self.fail(
+                f"scale_factor {fmt_axes(scale)} makes input {fmt_axes(sizes)} empty",
+                help="use a larger scale_factor", param="scale_factor",
+            )
+        if mode != "nearest" and self.p["align_corners"]:
+            ratios = tuple(Fraction(L - 1, o - 1) if o > 1 else Fraction(0)
+                           for L, o in zip(sizes, outs))
+        self.ratios = ratios
+        self.out_shape = (self.in_shape[0], *outs)
+        return self.out_shape
+
+    def flops(self):
+        if self.p["mode"] == "nearest":
+            return 0
+        return numel(self.out_shape) * 3 * (2 ** self.ndim - 1)
+
+    def unit_maps(self):
+        if self.p["mode"] == "nearest":
+            return [nearest_map(r) for r in self.ratios]
+        return [linear_map(r, self.p["align_corners"]) for r in self.ratios]
+
+
+class Pad(Layer):
+    """Explicit padding (PyTorch's nn.ZeroPad2d, ReflectionPad2d, ReplicationPad2d, CircularPad2d).
+
+    Output size per axis: L + before + after. ``reflect`` needs padding < L,
+    ``circular`` padding <= L (PyTorch's checks). No FLOPs.
+    """
+
+    type_name = "pad"
+    family = "shape"
+    summary = "padding by explicit pixels (zeros, reflect, replicate, circular)"
+    spatial = True
+    primary = "padding"
+    params = (
+        Param("padding", Padding(("valid",)), doc="pixels: int, per axis, or [before, after] pairs"),
+        Param("mode", Choice("zeros", "reflect", "replicate", "circular"), "zeros", "what fills the border"),
+        Param("value", Number(), 0, "fill value for mode zeros (constant padding)"),
+    )
+
+    def setup(self, in_shapes, ref_shapes=()):
+        self.in_shapes = list(in_shapes)
+        sizes = self.need_spatial()
+        self.pads = self.p["padding"].pairs
+        mode = self.p["mode"]
+        for size, (b, a) in zip(sizes, self.pads):
+            if (mode == "reflect" and max(b, a) >= size) or (mode == "circular" and max(b, a) > size):
+                limit = "smaller than" if mode == "reflect" else "at most"
+                raise self.fail(
+                    f"{mode} padding {max(b, a)} must be {limit} the input size {size}",
+                    help="use mode: zeros or replicate, or less padding", param="padding",
+                )
+        self.out_shape = (self.in_shape[0], *(L + b + a for L, (b, a) in zip(sizes, self.pads)))
+        return self.out_shape
+
+    def unit_maps(self):
+        return [shift_map(-b) for b, _ in self.pads]
+
+
+class Crop(Layer):
+    """Cropping (Keras Cropping2D), or a centre crop to another layer's size.
+
+    ``cropping``: pixels removed (int, per axis, or [before, after] pairs), output
+    L - before - after. ``like: NAME``: crop to NAME's spatial size, centred:
+    before = (L - L_ref) // 2, the odd pixel after (U-Net's cropped skip
+    connections, Ronneberger et al. 2015, Fig. 1). No FLOPs.
+    """
+
+    type_name = "crop"
+    family = "shape"
+    summary = "cropping by pixels, or a centre crop to another layer's size (like: NAME)"
+    spatial = True
+    primary = "cropping"
+    params = (
+        Param("cropping", Padding(()), None, "pixels removed: int, per axis, or [before, after] pairs"),
+        Param("like", Names(), None, "centre crop to this layer's spatial size"),
+    )
+    ref_params = ("like",)
+
+    def setup(self, in_shapes, ref_shapes=()):
+        self.in_shapes = list(in_shapes)
+        sizes = self.need_spatial()
+        cropping, like = self.p["cropping"], self.p["like"]
+        if (cropping is None) == (like is None):
+            raise self.fail("crop needs exactly one of cropping and like",
+                            help="e.g. crop: 4, or crop: {like: enc1}", kind="spec")
+        if like is not None:
+            if len(like) != 1:
+                raise self.fail("like takes one layer name", param="like", kind="value")
+            ref = ref_shapes[0]
+            if len(ref) != len(self.in_shape):
+                raise self.fail(
+                    f"cannot crop {fmt_shape(self.in_shape)} like {fmt_shape(ref)}: the ranks differ",
+                    param="like",
+                )
+            pads = []
+            for size, target in zip(sizes, ref[1:]):
+                if target > size:
+                    raise self.fail(
+                        f"cannot centre-crop {fmt_axes(sizes)} to the larger {fmt_axes(ref[1:])}",
+                        help="crop the larger tensor, or pad the smaller one", param="like",
+                    )
+                diff = size - target
+                pads.append((diff // 2, diff - diff // 2))
+            self.pads = tuple(pads)
+        else:
+            self.pads = cropping.pairs
+        out = [L - b - a for L, (b, a) in zip(sizes, self.pads)]
+        if min(out) < 1:
+            raise self.fail(
+                f"cropping {self.p['cropping'].describe()} removes all of input {fmt_axes(sizes)}",
+                help="crop fewer pixels", param="cropping",
+            )
+        self.out_shape = (self.in_shape[0], *out)
+        return self.out_shape
+
+    def unit_maps(self):
+        return [shift_map(b) for b, _ in self.pads]
+
+
+class Flatten(Layer):
+    """Flatten each sample to a vector (PyTorch nn.Flatten): [C, *S] -> [C * prod(S)]."""
+
+    type_name = "flatten"
+    family = "shape"
+    summary = "flatten each sample to a vector"
+
+    def setup(self, in_shapes, ref_shapes=()):
+        self.in_shapes = list(in_shapes)
+        self.out_shape = (numel(self.in_shape),)
+        return self.out_shape
+
+    def unit_maps(self):
+        return None
+
+
+class Reshape(Layer):
+    """Reshape each sample (per sample, no batch axis; one entry may be -1).
+
+    Receptive fields after a reshape are not defined (positions are re-laid).
+    """
+
+    type_name = "reshape"
+    family = "shape"
+    summary = "reshape each sample (no batch axis; one -1 allowed)"
+    primary = "shape"
+    params = (Param("shape", IntList(), doc="target per-sample shape"),)
+
+    def setup(self, in_shapes, ref_shapes=()):
+        self.in_shapes = list(in_shapes)
+        target = list(self.p["shape"])
+        total = numel(self.in_shape)
+        known = numel(v for v in target if v != -1)
+        if -1 in target:
+            if total % known:
+                raise self.fail(
+                    f"cannot reshape {fmt_shape(self.in_shape)} ({total} elements) to {fmt_shape(target)}",
+                    param="shape",
+                )
+            target[target.index(-1)] = total // known
+        if numel(target) != total:
+            raise self.fail(
+                f"cannot reshape {fmt_shape(self.in_shape)} ({total} elements) to "
+                f"{fmt_shape(target)} ({numel(target)} elements)",
+                help="the element count must stay the same", param="shape",
+            )
+        self.out_shape = tuple(target)
+        return self.out_shape
+
+    def unit_maps(self):
+        return None

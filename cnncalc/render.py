@@ -1,0 +1,142 @@
+"""Report -> rich table | JSON | Markdown | CSV. Pure formatting: computes nothing.
+
+Every number is printed exactly: integers in full with thousands separators,
+fractions as p/q. Only the byte totals also show an approximate binary unit,
+marked with '≈'.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from fractions import Fraction
+
+from .analyze import LayerResult, Report
+from .rf import ReceptiveField
+
+FORMATS = ("table", "json", "markdown", "csv")
+COLUMNS = ("Layer", "Type", "Output shape", "Params", "MACs", "FLOPs", "Activations (B)",
+           "RF size", "Eff. stride", "RF centre")
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    return "x".join(str(v) for v in shape)
+
+
+def frac_text(value: Fraction | int | None) -> str:
+    if value is None:
+        return "-"
+    value = Fraction(value)
+    return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+
+
+def axes_text(values: Sequence, fmt=str) -> str:
+    """One value when every axis agrees, else the values joined by ', '."""
+    texts = [fmt(v) if v is not None else "-" for v in values]
+    return texts[0] if len(set(texts)) == 1 else ", ".join(texts)
+
+
+def rf_cells(rf: ReceptiveField | None) -> tuple[str, str, str]:
+    if rf is None:
+        return "global", "-", "-"
+    return (axes_text(rf.size, lambda v: str(v)), axes_text(rf.stride, frac_text),
+            axes_text(rf.center, frac_text))
+
+
+def num(value: int) -> str:
+    return f"{value:,}"
+
+
+def human_bytes(n: int) -> str:
+    """An approximate binary-unit figure, for reading only (the exact count is beside it)."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"≈ {n / size:.2f} {unit}"
+    return f"{n} B"
+
+
+def row_cells(row: LayerResult) -> list[str]:
+    return [
+        row.name, row.type, shape_text(row.output_shape), num(row.params), num(row.macs),
+        num(row.flops), num(row.activation_bytes), *rf_cells(row.receptive_field),
+    ]
+
+
+def totals_rows(report: Report) -> list[tuple[str, str]]:
+    t = report.totals
+    return [
+        ("Parameters", f"{num(t.params)}  ({num(t.param_bytes)} B, {human_bytes(t.param_bytes)})"),
+        ("  trainable", num(t.trainable_params)),
+        ("  frozen", num(t.frozen_params)),
+        ("Buffers", f"{num(t.buffers)}  ({num(t.buffer_bytes)} B, {human_bytes(t.buffer_bytes)})"),
+        ("MACs", num(t.macs)),
+        ("FLOPs", num(t.flops)),
+        ("Activations", f"{num(t.activation_bytes)} B ({human_bytes(t.activation_bytes)}), "
+                        "all layer outputs"),
+    ]
+
+
+def title(report: Report) -> str:
+    return (f"{report.name}: input {shape_text(report.input_shape)}, batch {report.batch}, "
+            f"{report.dtype}")
+
+
+def to_json(report: Report) -> str:
+    return json.dumps(report.to_dict(), indent=2) + "\n"
+
+
+def to_markdown(report: Report) -> str:
+    def esc(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    lines = [f"### {esc(title(report))}", "", "| " + " | ".join(COLUMNS) + " |",
+             "|" + "|".join(["---"] * 3 + ["---:"] * 7) + "|"]
+    for row in report.layers:
+        lines.append("| " + " | ".join(esc(c) for c in row_cells(row)) + " |")
+    lines += ["", "| Total | |", "|---|---:|"]
+    lines += [f"| {k.strip()} | {esc(v)} |" for k, v in totals_rows(report)]
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(report: Report) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["name", "type", "inputs", "output_shape", "params", "trainable_params",
+                     "buffers", "macs", "flops", "activation_bytes", "rf_size", "rf_stride",
+                     "rf_center"])
+    for row in report.layers:
+        rf = row.receptive_field
+        writer.writerow([
+            row.name, row.type, " ".join(row.inputs), shape_text(row.output_shape), row.params,
+            row.trainable_params, row.buffers, row.macs, row.flops, row.activation_bytes,
+            "" if rf is None else " ".join("-" if v is None else str(v) for v in rf.size),
+            "" if rf is None else " ".join(frac_text(v) for v in rf.stride),
+            "" if rf is None else " ".join(frac_text(v) for v in rf.center),
+        ])
+    return buf.getvalue()
+
+
+def to_table(report: Report, console) -> None:
+    """Print the rich table and the totals to a rich Console."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=Text(title(report)), box=box.SIMPLE_HEAVY, show_lines=False)
+    for i, col in enumerate(COLUMNS):
+        table.add_column(col, justify="right" if 3 <= i else "left", no_wrap=i < 3)
+    for row in report.layers:
+        table.add_row(*(Text(c) for c in row_cells(row)))
+    console.print(table)
+    totals = Table(box=box.SIMPLE, show_header=False)
+    totals.add_column("what")
+    totals.add_column("value", justify="left")
+    for k, v in totals_rows(report):
+        totals.add_row(Text(k), Text(v))
+    console.print(totals)
+    console.print(Text(
+        "MACs: multiply-accumulates of conv and linear layers (torchvision's 'GFLOPS'); "
+        "FLOPs: every multiply and add counted apart; receptive field in input pixels "
+        "(docs/conventions.md, docs/receptive-field.md)", style="dim"))

@@ -1,0 +1,280 @@
+"""Exact receptive fields, one spatial axis at a time.
+
+Definitions (docs/receptive-field.md): for output unit ``o`` of a layer, its
+receptive field on one axis is the set of network-input positions that can
+reach it. The input is taken as unbounded: padding positions count as input
+positions and nothing is clipped at the border (Araujo, Norris and Sim,
+"Computing Receptive Fields of Convolutional Neural Networks", Distill 2019,
+section "Single-path networks" works in the same unclipped coordinates).
+
+Representation. Every layer type cnncalc knows maps output units to input
+units periodically: shifting the output by ``P`` units shifts the contributing
+input units by ``S`` (convolution and pooling: P = 1, S = stride; transposed
+convolution: P = stride, S = 1; upsampling by a/b: P = a, S = b). A composition
+of such maps is again periodic, so the receptive field of output unit
+``o = P*q + r`` is the interval::
+
+    [lo[r] + M*q, hi[r] + M*q]        (r = 0 .. P-1)
+
+with integer tables ``lo``, ``hi`` (None where the unit sees no input, as in a
+transposed convolution whose stride exceeds its kernel) and an integer ``M``.
+From this exact form:
+
+* size (extent) of unit ``o``: ``hi - lo + 1``; cnncalc reports the maximum over
+  the output units that exist (it depends on the phase ``r`` after transposed
+  convolution and upsampling);
+* effective stride: ``M / P`` input pixels per output unit, a fraction after
+  upsampling (the mean distance between the centres of neighbouring units);
+* centre of output unit 0: ``(lo[0] + hi[0]) / 2``.
+
+Composition enumerates, for each phase, the layer's contributing input units
+and takes the extreme ends of their receptive fields, so dilation, ceil-mode
+windows, transposed convolution and upsampling are all exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from math import gcd
+
+MAX_PERIOD = 1 << 16
+
+
+@dataclass(frozen=True)
+class UnitMap:
+    """How one layer's output units draw on its input units along one axis.
+
+    ``contrib(o)`` lists the input units (any integer, padding included) whose
+    values can reach output unit ``o``, sorted ascending; it holds for every
+    integer ``o`` and satisfies ``contrib(o + period) == [j + shift for j in
+    contrib(o)]``.
+    """
+
+    period: int
+    shift: int
+    contrib: Callable[[int], Sequence[int]]
+
+
+def window_map(stride: int, pad_before: int, kernel: int, dilation: int) -> UnitMap:
+    """Convolution and pooling: unit o reads o*s - p + k*d for k = 0..K-1."""
+
+    def contrib(o: int) -> list[int]:
+        start = o * stride - pad_before
+        return [start + k * dilation for k in range(kernel)]
+
+    return UnitMap(1, stride, contrib)
+
+
+def transposed_map(stride: int, crop_before: int, kernel: int, dilation: int) -> UnitMap:
+    """Transposed convolution: input i writes to full-output o + p = i*s + k*d.
+
+    Output unit o reads the input units i = (o + p - k*d) / s for the taps k
+    where the division is exact; which taps qualify depends on o mod s.
+    """
+
+    def contrib(o: int) -> list[int]:
+        full = o + crop_before
+        return sorted(
+            (full - k * dilation) // stride
+            for k in range(kernel)
+            if (full - k * dilation) % stride == 0
+        )
+
+    return UnitMap(stride, 1, contrib)
+
+
+def shift_map(offset: int) -> UnitMap:
+    """Elementwise layers, padding (offset -before) and cropping (offset +before)."""
+    if offset == 0:
+        return IDENTITY
+    return UnitMap(1, 1, lambda o: [o + offset])
+
+
+IDENTITY = UnitMap(1, 1, lambda o: [o])
+
+
+def ratio_window_map(in_len: int, out_len: int) -> UnitMap:
+    """Adaptive pooling (PyTorch's rule): unit o pools [floor(o*L/O), ceil((o+1)*L/O))."""
+    g = gcd(in_len, out_len)
+
+    def contrib(o: int) -> range:
+        return range((o * in_len) // out_len, -((-(o + 1) * in_len) // out_len))
+
+    return UnitMap(out_len // g, in_len // g, contrib)
+
+
+def nearest_map(ratio: Fraction) -> UnitMap:
+    """Nearest upsampling (PyTorch's 'nearest'): unit o copies input floor(o * ratio).
+
+    ``ratio`` is input units per output unit (1/scale_factor, or in/out size).
+    """
+
+    def contrib(o: int) -> list[int]:
+        return [(o * ratio.numerator) // ratio.denominator]
+
+    return UnitMap(ratio.denominator, ratio.numerator, contrib)
+
+
+def linear_map(ratio: Fraction, align_corners: bool) -> UnitMap:
+    """(Bi/tri)linear upsampling along one axis, as PyTorch computes the source.
+
+    align_corners=False: src = (o + 1/2) * ratio - 1/2; align_corners=True:
+    src = o * ratio with ratio = (in - 1)/(out - 1). Unit o reads floor(src) and,
+    unless src is a whole number (weight 0 on the neighbour), floor(src) + 1.
+    The clamp PyTorch applies at the border is not applied: receptive fields
+    are unclipped.
+    """
+    offset = Fraction(0) if align_corners else (ratio - 1) / 2
+
+    def contrib(o: int) -> list[int]:
+        src = o * ratio + offset
+        base = src.numerator // src.denominator
+        return [base] if src.denominator == 1 else [base, base + 1]
+
+    # src(o + den) = src(o) + num: the pattern repeats every ratio.denominator units
+    return UnitMap(ratio.denominator, ratio.numerator, contrib)
+
+
+@dataclass(frozen=True)
+class AxisRF:
+    """The exact receptive field of every unit of one tensor along one axis.
+
+    Unit ``o = period*q + r`` sees network-input positions
+    ``[lo[r] + slope*q, hi[r] + slope*q]``; ``lo[r] is None`` where it sees none.
+    """
+
+    period: int
+    slope: int
+    lo: tuple[int | None, ...]
+    hi: tuple[int | None, ...]
+
+    @staticmethod
+    def input() -> AxisRF:
+        """The network input: unit o sees exactly position o."""
+        return AxisRF(1, 1, (0,), (0,))
+
+    def at(self, o: int) -> tuple[int | None, int | None]:
+        q, r = divmod(o, self.period)
+        lo = self.lo[r]
+        if lo is None:
+            return None, None
+        return lo + self.slope * q, self.hi[r] + self.slope * q  # type: ignore[operator]
+
+    @property
+    def has_empty(self) -> bool:
+        return any(v is None for v in self.lo)
+
+    def compose(self, um: UnitMap) -> AxisRF:
+        """The receptive field after a layer with unit map ``um`` on this axis."""
+        period = self.period * um.period
+        if period > MAX_PERIOD:
+            raise OverflowError(f"receptive-field period {period} exceeds {MAX_PERIOD}")
+        slope = self.slope * um.shift
+        lo: list[int | None] = []
+        hi: list[int | None] = []
+        dense = not self.has_empty
+        for r in range(period):
+            units = um.contrib(r)
+            if dense:  # lo and hi are non-decreasing in the unit index
+                if len(units) == 0:
+                    lo.append(None)
+                    hi.append(None)
+                    continue
+                lo.append(self.at(units[0])[0])
+                hi.append(self.at(units[-1])[1])
+                continue
+            best_lo = best_hi = None
+            for j in units:
+                a, b = self.at(j)
+                if a is None:
+                    continue
+                best_lo = a if best_lo is None else min(best_lo, a)
+                best_hi = b if best_hi is None else max(best_hi, b)
+            lo.append(best_lo)
+            hi.append(best_hi)
+        return AxisRF(period, slope, tuple(lo), tuple(hi)).reduced()
+
+    def union(self, other: AxisRF) -> AxisRF | None:
+        """Positions reaching a unit through either path; None if strides differ."""
+        if Fraction(self.slope, self.period) != Fraction(other.slope, other.period):
+            return None
+        period = self.period * other.period // gcd(self.period, other.period)
+        slope = self.slope * (period // self.period)
+        lo: list[int | None] = []
+        hi: list[int | None] = []
+        for r in range(period):
+            (a1, b1), (a2, b2) = self.at(r), other.at(r)
+            lows = [v for v in (a1, a2) if v is not None]
+            highs = [v for v in (b1, b2) if v is not None]
+            lo.append(min(lows) if lows else None)
+            hi.append(max(highs) if highs else None)
+        return AxisRF(period, slope, tuple(lo), tuple(hi)).reduced()
+
+    def reduced(self) -> AxisRF:
+        """The same map written with the smallest period."""
+        n = self.period
+        for d in range(1, n):
+            if n % d or (self.slope * d) % n:
+                continue
+            step = self.slope * d // n
+            if all(
+                (self.lo[r + d] is None and self.lo[r] is None)
+                or (
+                    self.lo[r] is not None
+                    and self.lo[r + d] == self.lo[r] + step
+                    and self.hi[r + d] == self.hi[r] + step
+                )
+                for r in range(n - d)
+            ):
+                return AxisRF(d, step, self.lo[:d], self.hi[:d])
+        return self
+
+    # -- the reported figures -------------------------------------------------
+
+    def size(self, out_len: int) -> int:
+        """Largest extent hi - lo + 1 over the output units 0..out_len-1 (0 if none sees input)."""
+        sizes = [
+            self.hi[r] - self.lo[r] + 1  # type: ignore[operator]
+            for r in range(min(self.period, max(out_len, 1)))
+            if self.lo[r] is not None
+        ]
+        return max(sizes, default=0)
+
+    @property
+    def stride(self) -> Fraction:
+        """Effective stride: input pixels per output unit, exact."""
+        return Fraction(self.slope, self.period)
+
+    @property
+    def center(self) -> Fraction | None:
+        """Centre of output unit 0's receptive field (None if it sees no input)."""
+        if self.lo[0] is None:
+            return None
+        return Fraction(self.lo[0] + self.hi[0], 2)  # type: ignore[operator]
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """Per-axis receptive-field figures of one layer's output (for the report).
+
+    ``size``: largest extent in input pixels; ``stride``: effective stride
+    (Fraction); ``center``: centre of output unit 0 in input coordinates
+    (Fraction, may be negative or half-integral). An entry is None on an axis
+    that every input position reaches (after a global pooling or a linear layer
+    on that axis).
+    """
+
+    size: tuple[int | None, ...]
+    stride: tuple[Fraction | None, ...]
+    center: tuple[Fraction | None, ...]
+    misaligned: bool = False
+
+    @staticmethod
+    def from_axes(axes: Sequence[AxisRF | None], out_lens: Sequence[int]) -> ReceptiveField:
+        return ReceptiveField(
+            size=tuple(None if a is None else a.size(n) for a, n in zip(axes, out_lens)),
+            stride=tuple(None if a is None else a.stride for a in axes),
+            center=tuple(None if a is None else a.center for a in axes),
+        )

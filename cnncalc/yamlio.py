@@ -1,0 +1,223 @@
+"""Read YAML safely and keep the line and column of every item.
+
+PyYAML's safe composer builds a node tree with marks; this module turns it into
+plain Python values (dict, list, str, int, float, bool, None) where mappings and
+sequences are :class:`YMap` / :class:`YList`, which remember where each of their
+keys and items stood. Only the standard YAML scalar types are built: a tag that
+would construct another object is an error. Alias expansion and nesting depth
+are bounded so that a small file cannot expand into a huge one.
+"""
+
+from __future__ import annotations
+
+import yaml
+
+from .errors import Loc, SpecError
+
+try:  # libyaml is several times faster; the pure-Python loader behaves the same
+    _Loader = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - depends on the PyYAML build
+    _Loader = yaml.SafeLoader
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_NODES = 2_000_000
+MAX_DEPTH = 100
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_STANDARD_SCALARS = {
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:str",
+}
+
+
+class YMap(dict):
+    """A YAML mapping: a dict that knows the location of itself, its keys and values."""
+
+    loc: Loc
+    key_locs: dict
+    val_locs: dict
+
+    def key_loc(self, key) -> Loc:
+        return self.key_locs.get(key, self.loc)
+
+    def val_loc(self, key) -> Loc:
+        return self.val_locs.get(key, self.loc)
+
+
+class YList(list):
+    """A YAML sequence: a list that knows the location of itself and of each item."""
+
+    loc: Loc
+    item_locs: list
+
+    def item_loc(self, index: int) -> Loc:
+        if 0 <= index < len(self.item_locs):
+            return self.item_locs[index]
+        return self.loc
+
+
+def loc_of(node) -> Loc:
+    mark = node.start_mark
+    return Loc(mark.line + 1, mark.column + 1)
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.constructor = yaml.constructor.SafeConstructor()
+        self.count = 0
+
+    def build(self, node, depth: int = 0):
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise SpecError(
+                f"the document expands to more than {MAX_NODES:,} YAML nodes",
+                loc_of(node),
+                kind="limit",
+                help="aliases (*name) expand their anchor each time; write the structure out or use blocks",
+            )
+        if depth > MAX_DEPTH:
+            raise SpecError(
+                f"the document nests deeper than {MAX_DEPTH} levels",
+                loc_of(node),
+                kind="limit",
+                help="flatten the structure; a recursive alias (&a [*a]) nests without end",
+            )
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, depth)
+        if isinstance(node, yaml.SequenceNode):
+            out = YList()
+            out.loc = loc_of(node)
+            out.item_locs = []
+            for item in node.value:
+                out.append(self.build(item, depth + 1))
+                out.item_locs.append(loc_of(item))
+            return out
+        return self._scalar(node)
+
+    def _scalar(self, node):
+        if node.tag not in _STANDARD_SCALARS:
+            raise SpecError(
+                f"the YAML tag '{node.tag}' is not allowed",
+                loc_of(node),
+                kind="syntax",
+                help="specs hold plain values only: numbers, strings, booleans, lists and mappings",
+            )
+        try:
+            return self.constructor.construct_object(node)
+        except yaml.YAMLError as exc:  # e.g. a malformed value under an explicit tag
+            raise SpecError(f"cannot read this value: {exc}", loc_of(node), kind="syntax") from None
+
+    def _mapping(self, node, depth: int):
+        out = YMap()
+        out.loc = loc_of(node)
+        out.key_locs = {}
+        out.val_locs = {}
+        merged: list[YMap] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                value = self.build(value_node, depth + 1)
+                sources = value if isinstance(value, list) else [value]
+                for src in sources:
+                    if not isinstance(src, YMap):
+                        raise SpecError(
+                            "a merge key (<<) takes a mapping or a list of mappings",
+                            loc_of(value_node),
+                            kind="syntax",
+                        )
+                    merged.append(src)
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise SpecError(
+                    "a mapping key must be a plain name, not a list or mapping",
+                    loc_of(key_node),
+                    kind="syntax",
+                )
+            key = self._scalar(key_node)
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                raise SpecError(f"unsupported key {key!r}", loc_of(key_node), kind="syntax")
+            if key in out:
+                first = out.key_locs[key]
+                raise SpecError(
+                    f"duplicate key '{key}' (first given at line {first.line})",
+                    loc_of(key_node),
+                    kind="syntax",
+                    help="YAML keeps only one of them; remove or rename the other",
+                )
+            out[key] = self.build(value_node, depth + 1)
+            out.key_locs[key] = loc_of(key_node)
+            out.val_locs[key] = loc_of(value_node)
+        for src in merged:  # explicit keys win over merged ones, as in YAML 1.1
+            for key, value in src.items():
+                if key not in out:
+                    out[key] = value
+                    out.key_locs[key] = src.key_locs.get(key, src.loc)
+                    out.val_locs[key] = src.val_locs.get(key, src.loc)
+        return out
+
+
+def parse_yaml(text: str | bytes, file: str | None = None):
+    """Parse one YAML document into located values.
+
+    Args:
+        text: the document (bytes are decoded as UTF-8).
+        file: the file name used in error messages.
+
+    Returns:
+        YMap / YList / scalar, or None for an empty document.
+
+    Raises:
+        SpecError: syntax errors, non-UTF-8 bytes, disallowed tags, more than one
+            document, or a document over the size, node or depth limits.
+    """
+    if isinstance(text, bytes):
+        if len(text) > MAX_FILE_BYTES:
+            raise SpecError(
+                f"the file is {len(text):,} bytes; the limit is {MAX_FILE_BYTES:,}",
+                kind="limit",
+                file=file,
+                help="a spec is a page of YAML; split generated specs or use blocks and repeat",
+            )
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = text[: exc.start].count(b"\n") + 1
+            column = exc.start - (text.rfind(b"\n", 0, exc.start) + 1) + 1
+            raise SpecError(
+                f"byte 0x{text[exc.start]:02x} is not valid UTF-8",
+                Loc(line, column),
+                kind="syntax",
+                file=file,
+                help="save the file as UTF-8",
+            ) from None
+    try:
+        nodes = list(yaml.compose_all(text, Loader=_Loader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = Loc(mark.line + 1, mark.column + 1) if mark else None
+        reason = exc.problem or str(exc)
+        if exc.context:
+            reason = f"{exc.context}: {reason}"
+        raise SpecError(f"invalid YAML: {reason}", loc, kind="syntax", file=file) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"invalid YAML: {exc}", kind="syntax", file=file) from None
+    except RecursionError:
+        raise SpecError(
+            "the document nests too deeply to read", kind="limit", file=file
+        ) from None
+    if not nodes:
+        return None
+    if len(nodes) > 1:
+        raise SpecError(
+            "the file holds more than one YAML document (---)",
+            loc_of(nodes[1]),
+            kind="syntax",
+            file=file,
+            help="one spec per file",
+        )
+    try:
+        return _Builder().build(nodes[0])
+    except SpecError as exc:
+        raise exc.located(file=file) from None
