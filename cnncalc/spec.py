@@ -207,10 +207,10 @@ class _Builder:
         if local is None:
             local = scope.auto_name(cls.type_name)
         full = scope.prefix + local
+        self.register(scope, local, full, item_loc)
         if full in scope.taken:
             raise SpecError(f"the name '{full}' is used twice", item_loc, kind="name",
                             help="names must be unique within their level")
-        self.register(scope, local, full, item_loc)
         scope.taken.add(full)
         self.consumed.update(inputs)
         self.consumed.update(refs)

@@ -24,6 +24,7 @@ MAX_NODES = 2_000_000
 MAX_DEPTH = 100
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_COLLECTIONS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 _STANDARD_SCALARS = {
     "tag:yaml.org,2002:null",
     "tag:yaml.org,2002:bool",
@@ -84,6 +85,13 @@ class _Builder:
                 loc_of(node),
                 kind="limit",
                 help="flatten the structure; a recursive alias (&a [*a]) nests without end",
+            )
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _COLLECTIONS:
+            raise SpecError(
+                f"the YAML tag '{node.tag}' is not allowed",
+                loc_of(node),
+                kind="syntax",
+                help="specs hold plain values only: numbers, strings, booleans, lists and mappings",
             )
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, depth)

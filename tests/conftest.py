@@ -1,0 +1,56 @@
+"""Shared helpers: build a network from inline YAML and analyse it."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+import cnncalc
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+
+
+def report_of(text: str, **kwargs) -> cnncalc.Report:
+    return cnncalc.analyze(cnncalc.loads(text, "test.yaml", **kwargs))
+
+
+def one_layer(input_shape, layer: str, **kwargs):
+    """Analyse a net of one layer (written as YAML flow text) and return its row."""
+    rep = report_of(f"input: {list(input_shape)}\nlayers:\n  - {layer}\n", **kwargs)
+    return rep.layers[-1]
+
+
+def rf(row):
+    """(size, stride, center) per axis of a row, as plain tuples."""
+    r = row.receptive_field
+    return r.size, r.stride, r.center
+
+
+@pytest.fixture
+def F():
+    return Fraction
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true", default=False,
+                     help="rewrite tests/golden/* from the current output instead of comparing")
+
+
+@pytest.fixture
+def golden(request):
+    """Compare text with tests/golden/NAME; with --update-golden, write it instead."""
+    update = request.config.getoption("--update-golden")
+
+    def check(name: str, text: str) -> None:
+        path = ROOT / "tests" / "golden" / name
+        if update:
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            return
+        assert path.exists(), f"no golden file {path}; run pytest --update-golden"
+        assert text == path.read_text(encoding="utf-8")
+
+    return check

@@ -1,0 +1,369 @@
+"""One row per layer type: shape, parameters, MACs, FLOPs and receptive field,
+each expected value written as the arithmetic that produces it, with its source."""
+
+from __future__ import annotations
+
+from fractions import Fraction as Fr
+
+import pytest
+
+from cnncalc.layers import REGISTRY
+from tests.conftest import one_layer, report_of, rf
+
+# -- convolution ----------------------------------------------------------------
+
+
+def test_conv2d_lecture_32x32_problem():
+    # cs231n lecture: 32x32x3 input, 6 filters 5x5, padding 2 -> 32x32x6;
+    # each filter has 5*5*3 weights + 1 bias
+    row = one_layer([3, 32, 32], "conv: {out_channels: 6, kernel_size: 5, padding: 2}")
+    assert row.output_shape == (6, (32 - 5 + 2 * 2) // 1 + 1, 32)
+    assert row.params == 6 * (5 * 5 * 3 + 1)
+    assert row.macs == 32 * 32 * 6 * (5 * 5 * 3)
+    # per output: 75 products + 74 additions + 1 bias addition = 2 * 75
+    assert row.flops == 32 * 32 * 6 * (2 * 75)
+    assert rf(row) == ((5, 5), (1, 1), (0, 0))  # unit 0 sees [-2, 2]: centre 0
+
+
+def test_lecture_problem_continues_pool_then_fc():
+    # ... then 2x2 max pooling -> 16x16x6, then a fully connected layer of N units
+    # has (16*16*6 + 1) * N weights
+    n = 10
+    rep = report_of(
+        "input: [3, 32, 32]\nlayers:\n"
+        "  - conv: {out_channels: 6, kernel_size: 5, padding: 2}\n"
+        "  - maxpool: 2\n  - flatten\n"
+        f"  - linear: {n}\n"
+    )
+    assert rep.layers[1].output_shape == (6, 16, 16)
+    assert rep.layers[3].params == (16 * 16 * 6 + 1) * n
+
+
+def test_conv_bias_false_and_flops_without_bias():
+    row = one_layer([4, 8, 8], "conv: {out_channels: 2, kernel_size: 3, bias: false}")
+    assert row.params == 2 * 4 * 3 * 3
+    n = 4 * 3 * 3  # products per output
+    assert row.flops == 2 * 6 * 6 * (2 * n - 1)  # n multiplications, n - 1 additions
+
+
+def test_conv_groups_alexnet_conv2():
+    # Krizhevsky et al. 2012, Fig. 2: conv2 has 256 kernels 5x5x48 (two groups of 96 inputs)
+    row = one_layer([96, 27, 27], "conv: {out_channels: 256, kernel_size: 5, padding: 2, groups: 2}")
+    assert row.params == 256 * (96 // 2) * 5 * 5 + 256
+    assert row.macs == 27 * 27 * 256 * (96 // 2) * 5 * 5
+
+
+def test_conv1d_and_conv3d():
+    row = one_layer([2, 100], "conv1d: {out_channels: 4, kernel_size: 7, stride: 3}")
+    assert row.output_shape == (4, (100 - 7) // 3 + 1)
+    assert row.params == 4 * 2 * 7 + 4
+    assert rf(row) == ((7,), (3,), (3,))
+    row = one_layer([1, 8, 16, 16], "conv3d: {out_channels: 2, kernel_size: [3, 5, 5], padding: [1, 2, 2]}")
+    assert row.output_shape == (2, 8, 16, 16)
+    assert row.params == 2 * 1 * 3 * 5 * 5 + 2
+    assert row.macs == 2 * 8 * 16 * 16 * (3 * 5 * 5)
+
+
+def test_conv_dilation_effective_kernel():
+    # Dumoulin and Visin 2016, relationship 15: o = floor((i + 2p - k - (k-1)(d-1))/s) + 1
+    i, k, d = 7, 3, 2
+    row = one_layer([1, i, i], f"conv: {{out_channels: 1, kernel_size: {k}, dilation: {d}}}")
+    assert row.output_shape == (1, i - k - (k - 1) * (d - 1) + 1, 3)
+    assert row.receptive_field.size == (d * (k - 1) + 1,) * 2
+
+
+@pytest.mark.parametrize(
+    "i, k, s, p, o",
+    [
+        # Dumoulin and Visin, "A guide to convolution arithmetic" (2016)
+        (4, 3, 1, 0, 2),  # relationship 1, figure 2.1: o = i - k + 1
+        (5, 4, 1, 2, 6),  # relationship 2, figure 2.2: o = i - k + 2p + 1
+        (5, 3, 1, 1, 5),  # relationship 3 (half padding), figure 2.3: o = i
+        (5, 3, 1, 2, 7),  # relationship 4 (full padding), figure 2.4: o = i + k - 1
+        (5, 3, 2, 0, 2),  # relationship 5, figure 2.5: o = floor((i - k)/s) + 1
+        (5, 3, 2, 1, 3),  # relationship 6, figure 2.6: o = floor((i + 2p - k)/s) + 1
+        (6, 3, 2, 1, 3),  # relationship 6, figure 2.7: the floor drops a row
+    ],
+)
+def test_conv_arithmetic_relationships(i, k, s, p, o):
+    assert (i + 2 * p - k) // s + 1 == o
+    row = one_layer([1, i, i], f"conv: {{out_channels: 1, kernel_size: {k}, stride: {s}, padding: {p}}}")
+    assert row.output_shape == (1, o, o)
+
+
+@pytest.mark.parametrize(
+    "size, k, s, out, before, after",
+    [
+        # TensorFlow 'same': out = ceil(L/s), total = max((out-1)s + k - L, 0), odd pixel after
+        (7, 3, 2, 4, 1, 1),  # total (4-1)*2 + 3 - 7 = 2
+        (8, 3, 2, 4, 0, 1),  # total (4-1)*2 + 3 - 8 = 1: the odd pixel goes after
+        (224, 7, 2, 112, 2, 3),  # total 111*2 + 7 - 224 = 5
+        (5, 4, 1, 5, 1, 2),  # even kernel: total 3
+    ],
+)
+def test_padding_same_any_stride(size, k, s, out, before, after):
+    row = one_layer([1, size], f"conv: {{out_channels: 1, kernel_size: {k}, stride: {s}, padding: same}}")
+    assert row.output_shape == (1, out)
+    assert out == -(-size // s)
+    # unit 0 reads positions -before .. -before + k - 1
+    assert row.receptive_field.center == (Fr(-before + (-before + k - 1), 2),)
+
+
+def test_padding_forms():
+    # per-axis pairs, per axis ints, valid and full (Dumoulin and Visin, section 2.2.2: k - 1 each side)
+    assert one_layer([1, 10, 10], "conv: {out_channels: 1, kernel_size: 3, padding: [[0, 2], [1, 1]]}"
+                     ).output_shape == (1, 10 + 0 + 2 - 3 + 1, 10 + 1 + 1 - 3 + 1)
+    assert one_layer([1, 10, 10], "conv: {out_channels: 1, kernel_size: 3, padding: [0, 1]}"
+                     ).output_shape == (1, 8, 10)
+    assert one_layer([1, 10, 10], "conv: {out_channels: 1, kernel_size: 3, padding: valid}"
+                     ).output_shape == (1, 8, 8)
+    assert one_layer([1, 10, 10], "conv: {out_channels: 1, kernel_size: 3, padding: full}"
+                     ).output_shape == (1, 10 + 3 - 1, 12)
+
+
+def test_conv_in_channels_checked():
+    assert one_layer([3, 8, 8], "conv: {out_channels: 4, kernel_size: 1, in_channels: 3}").params == 16
+
+
+# -- transposed convolution ---------------------------------------------------------
+
+
+def test_conv_transpose_16_to_31_and_32():
+    # Dumoulin and Visin relationship 14: o = s(i - 1) + k - 2p (+ output_padding)
+    row = one_layer([1, 16, 16], "conv_transpose: {out_channels: 1, kernel_size: 3, stride: 2, padding: 1}")
+    assert row.output_shape == (1, 2 * (16 - 1) + 3 - 2 * 1, 31)
+    row = one_layer([1, 16, 16], "conv_transpose: {out_channels: 1, kernel_size: 3, stride: 2, "
+                                 "padding: 1, output_padding: 1}")
+    assert row.output_shape == (1, 2 * (16 - 1) + 3 - 2 * 1 + 1, 32)
+
+
+def test_conv_transpose_macs_on_input_grid():
+    # ConvTranspose2d(3, 1, 2, stride=2) on 2x2: every input element (2*2*3) meets
+    # each of the 2*2 taps of the one output channel once
+    row = one_layer([3, 2, 2], "conv_transpose: {out_channels: 1, kernel_size: 2, stride: 2}")
+    assert row.output_shape == (1, 4, 4)
+    assert row.macs == 2 * 2 * 3 * 1 * 2 * 2 == 48
+    assert row.params == 3 * 1 * 2 * 2 + 1  # weight (in, out/groups, k, k) + bias
+    # each of the 16 outputs receives 3 products: 3 multiplications, 2 additions, 1 bias
+    assert row.flops == 16 * (3 + 2 + 1)
+
+
+def test_conv_transpose_rf_depends_on_phase():
+    # k=3, s=2, p=1: output o reads inputs (o + 1 - k)/2 for taps k with o + 1 - k even:
+    # even o -> one input (k=1), odd o -> two inputs (k=0, 2); the maximum extent is 2
+    row = one_layer([1, 16], "conv_transpose: {out_channels: 1, kernel_size: 3, stride: 2, padding: 1}")
+    assert rf(row) == ((2,), (Fr(1, 2),), (0,))
+
+
+def test_conv_transpose_flops_when_products_fall_in_the_crop():
+    # k=3, s=2, p=1 on 2 inputs: full output 5, cropped to 3. Products on the input
+    # grid: 2 * 3 = 6 (the MACs); landing inside: outputs 0,1,2 get 1, 2, 1
+    row = one_layer([1, 2], "conv_transpose: {out_channels: 1, kernel_size: 3, stride: 2, padding: 1}")
+    assert row.output_shape == (1, 3)
+    assert row.macs == 2 * 3
+    landed, reached = 1 + 2 + 1, 3
+    assert row.flops == row.macs + (landed - reached) + 3  # + 3 bias additions
+
+
+def test_conv_transpose_weight_layout_groups():
+    row = one_layer([4, 5, 5], "conv_transpose: {out_channels: 6, kernel_size: 3, groups: 2}")
+    assert row.param_shapes["weight"] == (4, 6 // 2, 3, 3)
+    assert row.output_shape == (6, 7, 7)
+    assert row.macs == 4 * 5 * 5 * (6 // 2) * 3 * 3
+
+
+# -- pooling ---------------------------------------------------------------------------
+
+
+def test_maxpool_ceil_mode_window_starting_in_padding_is_dropped():
+    # PyTorch (aten Pool.h): ceil((12 - 1)/2) + 1 = 7, but the 7th window would start
+    # at 12 >= 12 + 0: it is dropped -> 6
+    row = one_layer([1, 12, 12], "maxpool: {kernel_size: 1, stride: 2, ceil_mode: true}")
+    assert row.output_shape == (1, 6, 6)
+
+
+def test_maxpool_ceil_mode_keeps_a_partial_window():
+    # (13 - 3)/2 + 1 = 6; with ceil_mode ceil((13 - 3)/2)... 13: 5 + 1 = 6; 14: ceil(11/2) + 1 = 7
+    assert one_layer([1, 14], "maxpool: {kernel_size: 3, stride: 2, ceil_mode: true}").output_shape == (1, 7)
+    assert one_layer([1, 14], "maxpool: {kernel_size: 3, stride: 2}").output_shape == (1, 6)
+
+
+def test_maxpool_flops_and_rf():
+    row = one_layer([2, 8, 8], "maxpool: {kernel_size: 3, stride: 2, padding: 1}")
+    assert row.output_shape == (2, (8 + 2 - 3) // 2 + 1, 4)
+    assert row.flops == 2 * 4 * 4 * (3 * 3 - 1)  # k^2 - 1 comparisons per window
+    assert rf(row) == ((3, 3), (2, 2), (0, 0))  # unit 0 sees [-1, 1]
+
+
+def test_maxpool_dilation():
+    row = one_layer([1, 10], "maxpool: {kernel_size: 3, dilation: 2, stride: 1}")
+    assert row.output_shape == (1, 10 - 2 * (3 - 1))
+    assert row.receptive_field.size == (5,)
+
+
+def test_avgpool_default_stride_is_kernel():
+    row = one_layer([3, 6, 6], "avgpool: 2")
+    assert row.output_shape == (3, 3, 3)
+    assert row.flops == 3 * 3 * 3 * 4  # 3 additions + 1 division per 2x2 window
+    assert rf(row) == ((2, 2), (2, 2), (Fr(1, 2), Fr(1, 2)))
+
+
+def test_global_pools():
+    row = one_layer([8, 7, 7], "global_avgpool")
+    assert row.output_shape == (8, 1, 1)
+    assert row.flops == 8 * 7 * 7  # 48 additions + 1 division per channel
+    assert row.receptive_field is None
+    row = one_layer([8, 7, 7], "global_maxpool")
+    assert row.flops == 8 * (7 * 7 - 1)
+
+
+def test_adaptive_avgpool_pytorch_windows():
+    # PyTorch start = floor(o L / O), end = ceil((o + 1) L / O); L = 10, O = 4:
+    # [0,3) [2,5) [5,8) [7,10): 3 elements each, so windows overlap by one
+    row = one_layer([2, 10], "adaptive_avgpool: 4")
+    assert row.output_shape == (2, 4)
+    assert row.flops == 2 * (3 + 3 + 3 + 3)
+    assert row.receptive_field.size == (3,)
+    assert row.receptive_field.stride == (Fr(10, 4),)
+    row = one_layer([2, 10], "adaptive_maxpool: 4")
+    assert row.flops == 2 * (4 * (3 - 1))
+
+
+def test_adaptive_pool_null_keeps_axis():
+    assert one_layer([1, 6, 9], "adaptive_avgpool: [3, null]").output_shape == (1, 3, 9)
+
+
+# -- resampling and shape ------------------------------------------------------------
+
+
+def test_upsample_nearest():
+    row = one_layer([2, 5, 5], "upsample: 2")
+    assert row.output_shape == (2, 10, 10)
+    assert row.flops == 0
+    # unit o copies floor(o / 2): two units per input pixel
+    assert rf(row) == ((1, 1), (Fr(1, 2), Fr(1, 2)), (0, 0))
+
+
+def test_upsample_bilinear():
+    row = one_layer([1, 4, 4], "upsample: {scale_factor: 2, mode: bilinear}")
+    assert row.output_shape == (1, 8, 8)
+    assert row.flops == 8 * 8 * 3 * (2 ** 2 - 1)  # three lerps of 3 FLOPs each
+    # align_corners=False: src(0) = (0 + 1/2)/2 - 1/2 = -1/4 -> inputs -1 and 0
+    assert rf(row) == ((2, 2), (Fr(1, 2), Fr(1, 2)), (Fr(-1, 2), Fr(-1, 2)))
+
+
+def test_upsample_size_and_fractional_scale():
+    row = one_layer([1, 4], "upsample: {size: 6}")
+    assert row.output_shape == (1, 6)
+    assert row.receptive_field.stride == (Fr(4, 6),)
+    row = one_layer([1, 4], "upsample: 1.5")
+    assert row.output_shape == (1, int(4 * 1.5))
+
+
+def test_pad_and_crop():
+    row = one_layer([1, 5, 5], "pad: {padding: [[1, 2], 0], mode: reflect}")
+    assert row.output_shape == (1, 5 + 1 + 2, 5)
+    assert row.receptive_field.center == (-1, 0)
+    row = one_layer([1, 9, 9], "crop: [[1, 2], 3]")
+    assert row.output_shape == (1, 9 - 1 - 2, 9 - 3 - 3)
+    assert row.receptive_field.center == (1, 3)
+
+
+def test_crop_like_centre():
+    # U-Net (Ronneberger et al. 2015, Fig. 1): 64x64 cropped to 56x56 keeps the centre
+    rep = report_of(
+        "input: [1, 64, 64]\nlayers:\n"
+        "  - {identity, name: skip}\n"
+        "  - conv: {out_channels: 1, kernel_size: 9}\n"
+        "  - {crop: {like: conv1}, from: skip}\n"
+    )
+    row = rep.layer("crop1")
+    assert row.output_shape == (1, 56, 56)
+    assert row.inputs == ("skip",)
+    assert row.receptive_field.center == ((64 - 56) // 2,) * 2
+
+
+def test_flatten_and_reshape():
+    assert one_layer([4, 3, 3], "flatten").output_shape == (36,)
+    assert one_layer([4, 3, 3], "reshape: [9, -1]").output_shape == (9, 4)
+    assert one_layer([4, 3, 3], "flatten").receptive_field is None
+
+
+# -- elementwise and normalization -----------------------------------------------------
+
+# FLOPs per element, docs/conventions.md
+ELEMENTWISE = {
+    "identity": 0, "dropout": 0, "relu": 1, "relu6": 2, "leaky_relu": 2, "prelu": 2, "elu": 4,
+    "selu": 5, "gelu": 5, "silu": 4, "hardswish": 5, "sigmoid": 3, "tanh": 1,
+}
+
+
+@pytest.mark.parametrize("name, per", sorted(ELEMENTWISE.items()))
+def test_elementwise_rows(name, per):
+    row = one_layer([3, 4, 4], name)
+    assert row.output_shape == (3, 4, 4)
+    assert row.flops == per * 3 * 4 * 4
+    assert row.macs == 0
+    assert row.params == (1 if name == "prelu" else 0)  # PReLU: one shared slope by default
+    assert rf(row) == ((1, 1), (1, 1), (0, 0))
+
+
+def test_gelu_tanh_and_prelu_per_channel():
+    assert one_layer([2, 3], "gelu: tanh").flops == 9 * 6
+    assert one_layer([4, 3, 3], "prelu: 4").params == 4
+
+
+def test_softmax_flops():
+    # over n classes: n exp + (n - 1) additions + n divisions
+    row = report_of("input: [10, 1, 1]\nlayers: [flatten, softmax]").layers[-1]
+    assert row.flops == 3 * 10 - 1
+    row = one_layer([5, 2, 2], "softmax")  # per pixel, over 5 channels
+    assert row.flops == 2 * 2 * (3 * 5 - 1)
+
+
+def test_batchnorm_params_buffers_flops():
+    row = one_layer([16, 8, 8], "batchnorm")
+    assert row.params == 2 * 16  # weight and bias
+    assert row.buffers == 2 * 16  # running_mean and running_var
+    assert row.flops == 2 * 16 * 8 * 8  # folded scale and shift
+    assert one_layer([16, 8, 8], "batchnorm: {affine: false}").params == 0
+    after_flatten = report_of("input: [5, 2, 2]\nlayers: [flatten, batchnorm1d]").layers[-1]
+    assert after_flatten.params == 2 * (5 * 2 * 2)  # BatchNorm1d(20) after flatten
+
+
+def test_lrn():
+    # Krizhevsky et al. 2012 section 3.3; n + 4 FLOPs per element with n = 5
+    row = one_layer([96, 55, 55], "lrn: {size: 5, alpha: 0.0005, beta: 0.75, k: 2}")
+    assert row.output_shape == (96, 55, 55)
+    assert row.flops == (5 + 4) * 96 * 55 * 55
+
+
+def test_linear():
+    row = report_of("input: [16, 5, 5]\nlayers: [flatten, linear: 120]").layers[-1]
+    assert row.params == 400 * 120 + 120
+    assert row.macs == 400 * 120
+    assert row.flops == 120 * (2 * 400)
+    # on a spatial tensor, Linear acts on the last axis (PyTorch)
+    row = one_layer([3, 5, 7], "linear: 2")
+    assert row.output_shape == (3, 5, 2)
+    assert row.macs == 3 * 5 * 2 * 7
+    assert row.receptive_field.size == (1, None)
+
+
+def test_batch_scales_counts_not_params():
+    one = one_layer([3, 8, 8], "conv: {out_channels: 4, kernel_size: 3}")
+    many = one_layer([3, 8, 8], "conv: {out_channels: 4, kernel_size: 3}", batch=32)
+    assert many.macs == 32 * one.macs
+    assert many.flops == 32 * one.flops
+    assert many.activation_bytes == 32 * 4 * 6 * 6 * 4  # float32
+    assert many.params == one.params
+
+
+def test_every_registered_type_has_a_row_here():
+    # the one-place rule: adding a type to the registry needs a test row in this file
+    tested = set(ELEMENTWISE) | {
+        "conv", "conv_transpose", "maxpool", "avgpool", "global_avgpool", "global_maxpool",
+        "adaptive_avgpool", "adaptive_maxpool", "upsample", "pad", "crop", "flatten", "reshape",
+        "softmax", "batchnorm", "lrn", "linear",
+    }
+    assert set(REGISTRY) <= tested, set(REGISTRY) - tested
