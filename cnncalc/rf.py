@@ -163,8 +163,20 @@ class AxisRF:
         return lo + self.slope * q, self.hi[r] + self.slope * q  # type: ignore[operator]
 
     @property
-    def has_empty(self) -> bool:
-        return any(v is None for v in self.lo)
+    def monotone(self) -> bool:
+        """True if every unit sees input and lo, hi never decrease with the unit index.
+
+        Then the extreme ends over a run of units are those of its first and last
+        unit. A dilated transposed convolution with dilation > stride breaks this
+        (units 0, 1, 2, 3 can see inputs 0, -1, 1, 0).
+        """
+        if any(v is None for v in self.lo):
+            return False
+        for table in (self.lo, self.hi):
+            ext = (*table, table[0] + self.slope)  # type: ignore[operator]
+            if any(a > b for a, b in zip(ext, ext[1:])):  # type: ignore[operator]
+                return False
+        return True
 
     def compose(self, um: UnitMap) -> AxisRF:
         """The receptive field after a layer with unit map ``um`` on this axis."""
@@ -174,10 +186,10 @@ class AxisRF:
         slope = self.slope * um.shift
         lo: list[int | None] = []
         hi: list[int | None] = []
-        dense = not self.has_empty
+        dense = self.monotone
         for r in range(period):
             units = um.contrib(r)
-            if dense:  # lo and hi are non-decreasing in the unit index
+            if dense:  # the extremes of a sorted run are at its ends
                 if len(units) == 0:
                     lo.append(None)
                     hi.append(None)
