@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import Loc, SpecError
 from .graph import INPUT, Network, Node
-from .rf import AxisRF, ReceptiveField
+from .rf import AxisField, ReceptiveField
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
 
@@ -115,6 +115,44 @@ class Report:
     layers: tuple[LayerResult, ...]
     outputs: tuple[str, ...]
     totals: Totals
+    groups: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def grouped(self, depth: int) -> list[LayerResult]:
+        """Rows with everything deeper than ``depth`` dotted levels summed into its group.
+
+        A group row (``layer1.0`` at depth 2) adds up the params, MACs, FLOPs and
+        activation bytes of its layers and shows the output shape and receptive
+        field of the group's output, and the inputs it takes from outside.
+        """
+        rows: list[LayerResult] = []
+        members: dict[str, list[LayerResult]] = {}
+        order: list[str] = []
+        for row in self.layers:
+            parts = row.name.split(".")
+            key = ".".join(parts[:depth]) if len(parts) > depth else row.name
+            if key not in members:
+                members[key] = []
+                order.append(key)
+            members[key].append(row)
+        for key in order:
+            group = members[key]
+            if len(group) == 1 and group[0].name == key:
+                rows.append(group[0])
+                continue
+            out_name, kind = self.groups.get(key, (group[-1].name, "group"))
+            out = next((r for r in group if r.name == out_name), group[-1])
+            inside = {r.name for r in group}
+            inputs = tuple(dict.fromkeys(i for r in group for i in r.inputs if i not in inside))
+            rows.append(LayerResult(
+                name=key, type=kind, inputs=inputs, output_shape=out.output_shape,
+                params=sum(r.params for r in group),
+                trainable_params=sum(r.trainable_params for r in group),
+                buffers=sum(r.buffers for r in group), macs=sum(r.macs for r in group),
+                flops=sum(r.flops for r in group),
+                activation_bytes=sum(r.activation_bytes for r in group),
+                receptive_field=out.receptive_field, path=group[0].path[:depth], loc=group[0].loc,
+            ))
+        return rows
 
     def layer(self, name: str) -> LayerResult:
         """The row of one node by its full name (KeyError if absent)."""
@@ -155,17 +193,22 @@ def rf_to_dict(rf: ReceptiveField | None) -> dict[str, list] | None:
         "size": list(rf.size),
         "stride": [exact_number(s) for s in rf.stride],
         "center": [exact_number(c) for c in rf.center],
+        "aligned": not rf.misaligned,
     }
 
 
-def _axes_after(node: Node, axes: dict[str, list[AxisRF | None] | None]) -> list[AxisRF | None] | None:
+Axes = list[AxisField | None] | None  # per spatial axis; None: no receptive field
+
+
+def _axes_after(node: Node, axes: dict[str, Axes]) -> Axes:
+    """The receptive field of a node's output from those of its inputs (union over paths)."""
     maps = node.layer.unit_maps()
     if maps is None:
         return None
     inputs = [axes[i] for i in node.inputs]
-    if any(a is None for a in inputs):
+    if any(a is None or len(a) != len(maps) for a in inputs):
         return None
-    merged: list[AxisRF | None] = list(inputs[0])  # type: ignore[arg-type]
+    merged: list[AxisField | None] = list(inputs[0])  # type: ignore[arg-type]
     for other in inputs[1:]:
         merged = [None if a is None or b is None else a.union(b)
                   for a, b in zip(merged, other)]  # type: ignore[arg-type]
@@ -194,8 +237,7 @@ def analyze(net: Network, dtype: str = "float32") -> Report:
                         help="one of " + ", ".join(DTYPE_BYTES))
     width = DTYPE_BYTES[dtype]
     shapes: dict[str, tuple[int, ...]] = {INPUT: net.input_shape}
-    spatial_in = [AxisRF.input()] * net.ndim
-    axes: dict[str, list[AxisRF | None] | None] = {INPUT: spatial_in}
+    axes: dict[str, Axes] = {INPUT: [AxisField.input()] * net.ndim}
     rows = []
     for node in net.nodes:
         out = _setup(node, shapes)
@@ -239,4 +281,5 @@ def analyze(net: Network, dtype: str = "float32") -> Report:
         flops=sum(r.flops for r in rows),
         activation_bytes=sum(r.activation_bytes for r in rows),
     )
-    return Report(net.name, net.input_shape, net.batch, dtype, tuple(rows), tuple(net.outputs), totals)
+    return Report(net.name, net.input_shape, net.batch, dtype, tuple(rows), tuple(net.outputs),
+                  totals, dict(net.groups))

@@ -87,6 +87,9 @@ def analyze(
     dtype: DType = typer.Option(DType.float32, "--dtype", help="Element type for byte counts."),
     max_layers: int = typer.Option(100_000, "--max-layers", min=1,
                                    help="Refuse specs that expand to more layers."),
+    depth: int = typer.Option(None, "--depth", "-d", min=1,
+                              help="Group rows deeper than N dotted levels into their block "
+                                   "(table, markdown, csv; JSON always lists every layer)."),
 ) -> None:
     """Per layer: output shape, parameters, MACs, FLOPs, activation memory, receptive field."""
     from . import render
@@ -98,11 +101,11 @@ def analyze(
     if format is Format.json:
         sys.stdout.write(render.to_json(report))
     elif format is Format.markdown:
-        sys.stdout.write(render.to_markdown(report))
+        sys.stdout.write(render.to_markdown(report, depth))
     elif format is Format.csv:
-        sys.stdout.write(render.to_csv(report))
+        sys.stdout.write(render.to_csv(report, depth))
     else:
-        render.to_table(report, _console())
+        render.to_table(report, _console(), depth)
 
 
 @app.command()

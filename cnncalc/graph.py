@@ -52,6 +52,8 @@ class Network:
         outputs: names of the nodes nothing consumes (the network's outputs).
         file: the spec's path (for messages), or None.
         input_loc: where ``input`` was written.
+        groups: full name of every structure, block use and named repeat ->
+            (the node that is its output, its type).
     """
 
     name: str
@@ -61,6 +63,7 @@ class Network:
     outputs: list[str]
     file: str | None = None
     input_loc: Loc | None = None
+    groups: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def ndim(self) -> int:

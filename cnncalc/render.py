@@ -87,26 +87,30 @@ def to_json(report: Report) -> str:
     return json.dumps(report.to_dict(), indent=2) + "\n"
 
 
-def to_markdown(report: Report) -> str:
+def rows_of(report: Report, depth: int | None) -> list[LayerResult]:
+    return list(report.layers) if depth is None else report.grouped(depth)
+
+
+def to_markdown(report: Report, depth: int | None = None) -> str:
     def esc(text: str) -> str:
         return text.replace("|", "\\|")
 
     lines = [f"### {esc(title(report))}", "", "| " + " | ".join(COLUMNS) + " |",
              "|" + "|".join(["---"] * 3 + ["---:"] * 7) + "|"]
-    for row in report.layers:
+    for row in rows_of(report, depth):
         lines.append("| " + " | ".join(esc(c) for c in row_cells(row)) + " |")
     lines += ["", "| Total | |", "|---|---:|"]
     lines += [f"| {k.strip()} | {esc(v)} |" for k, v in totals_rows(report)]
     return "\n".join(lines) + "\n"
 
 
-def to_csv(report: Report) -> str:
+def to_csv(report: Report, depth: int | None = None) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["name", "type", "inputs", "output_shape", "params", "trainable_params",
                      "buffers", "macs", "flops", "activation_bytes", "rf_size", "rf_stride",
                      "rf_center"])
-    for row in report.layers:
+    for row in rows_of(report, depth):
         rf = row.receptive_field
         writer.writerow([
             row.name, row.type, " ".join(row.inputs), shape_text(row.output_shape), row.params,
@@ -118,7 +122,7 @@ def to_csv(report: Report) -> str:
     return buf.getvalue()
 
 
-def to_table(report: Report, console) -> None:
+def to_table(report: Report, console, depth: int | None = None) -> None:
     """Print the rich table and the totals to a rich Console."""
     from rich import box
     from rich.table import Table
@@ -129,7 +133,7 @@ def to_table(report: Report, console) -> None:
     table = Table(title=Text(title(report)), box=box.SIMPLE_HEAVY, padding=0)
     for i, col in enumerate(COLUMNS):
         table.add_column(col, justify="right" if 3 <= i else "left", no_wrap=True)
-    for row in report.layers:
+    for row in rows_of(report, depth):
         table.add_row(*(Text(c) for c in row_cells(row)))
     console.print(table)
     totals = Table(box=box.SIMPLE, show_header=False)

@@ -260,6 +260,17 @@ class AxisRF:
         return Fraction(self.slope, self.period)
 
     @property
+    def center_line(self) -> Fraction | None:
+        """Offset of the centre line: the mean over phases of centre(r) - stride * r.
+
+        Unit o's centre is this offset + stride * o on average; without
+        upsampling or transposed convolution it is exactly unit 0's centre.
+        """
+        offsets = [Fraction(lo + hi, 2) - self.stride * r  # type: ignore[operator]
+                   for r, (lo, hi) in enumerate(zip(self.lo, self.hi)) if lo is not None]
+        return sum(offsets, Fraction(0)) / len(offsets) if offsets else None
+
+    @property
     def center(self) -> Fraction | None:
         """Centre of output unit 0's receptive field (None if it sees no input)."""
         if self.lo[0] is None:
@@ -284,9 +295,78 @@ class ReceptiveField:
     misaligned: bool = False
 
     @staticmethod
-    def from_axes(axes: Sequence[AxisRF | None], out_lens: Sequence[int]) -> ReceptiveField:
+    def from_axes(axes: Sequence[AxisField | None], out_lens: Sequence[int]) -> ReceptiveField:
         return ReceptiveField(
             size=tuple(None if a is None else a.size(n) for a, n in zip(axes, out_lens)),
-            stride=tuple(None if a is None else a.stride for a in axes),
-            center=tuple(None if a is None else a.center for a in axes),
+            stride=tuple(None if a is None else a.stride(n) for a, n in zip(axes, out_lens)),
+            center=tuple(None if a is None else a.center_of(0) for a in axes),
+            misaligned=any(a is not None and a.misaligned for a in axes),
         )
+
+
+@dataclass(frozen=True)
+class AxisField:
+    """The receptive field along one axis of a tensor reached through one or more paths.
+
+    A unit's field is the union of its fields along every path. Paths with the
+    same effective stride are merged into one :class:`AxisRF`; paths with
+    different strides stay separate components (composition distributes over
+    the union, so each is carried through later layers on its own).
+    ``misaligned`` records that some merge joined paths whose effective strides
+    or centre lines differ (Araujo, Norris and Sim, Distill 2019, "Multi-path
+    networks": the paths of an aligned network share stride and centre). The
+    centre line is compared rather than unit 0's centre, so that a 2x2
+    up-convolution, whose units 2q and 2q+1 share one centre, counts as aligned
+    with a skip connection whose centres lie on the same line on average.
+    """
+
+    components: tuple[AxisRF, ...]
+    misaligned: bool = False
+
+    @staticmethod
+    def input() -> AxisField:
+        return AxisField((AxisRF.input(),))
+
+    def compose(self, um: UnitMap) -> AxisField:
+        return AxisField(tuple(c.compose(um) for c in self.components), self.misaligned)
+
+    def union(self, other: AxisField) -> AxisField:
+        misaligned = self.misaligned or other.misaligned
+        merged = list(self.components)
+        for comp in other.components:
+            for i, mine in enumerate(merged):
+                if mine.stride == comp.stride:
+                    if mine.center_line != comp.center_line:
+                        misaligned = True
+                    merged[i] = mine.union(comp)  # type: ignore[assignment]
+                    break
+            else:
+                misaligned = True
+                merged.append(comp)
+        return AxisField(tuple(merged), misaligned)
+
+    def at(self, o: int) -> tuple[int | None, int | None]:
+        ends = [c.at(o) for c in self.components]
+        lows = [lo for lo, _ in ends if lo is not None]
+        highs = [hi for _, hi in ends if hi is not None]
+        return (min(lows), max(highs)) if lows else (None, None)
+
+    def size(self, out_len: int) -> int:
+        if len(self.components) == 1:
+            return self.components[0].size(out_len)
+        # strides differ: the extent changes along the axis; take the largest over the units
+        sizes = [hi - lo + 1 for lo, hi in map(self.at, range(max(out_len, 1))) if lo is not None]
+        return max(sizes, default=0)
+
+    def stride(self, out_len: int) -> Fraction | None:
+        if len(self.components) == 1:
+            return self.components[0].stride
+        # mean distance between the centres of neighbouring units over the axis
+        first, last = self.center_of(0), self.center_of(out_len - 1)
+        if out_len < 2 or first is None or last is None:
+            return None
+        return (last - first) / (out_len - 1)
+
+    def center_of(self, o: int) -> Fraction | None:
+        lo, hi = self.at(o)
+        return None if lo is None else Fraction(lo + hi, 2)  # type: ignore[operator]

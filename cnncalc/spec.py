@@ -11,14 +11,18 @@ from pathlib import Path
 from typing import Any
 
 from .errors import Loc, SpecError, suggestion
+from .expr import substitute_string
 from .graph import INPUT, Network, Node, Scope
 from .layers import REGISTRY
 from .layers.base import Layer, describe
 from .yamlio import YList, YMap, parse_yaml
 
-TOP_KEYS = ("name", "input", "layers", "description")
-META_KEYS = ("name", "from", "repeat", "trainable")
+TOP_KEYS = ("name", "input", "layers", "blocks", "description")
+META_KEYS = ("name", "from", "repeat", "trainable", "if")
+STRUCTURES = ("residual", "parallel", "sequential")
+MERGES = ("add", "concat", "multiply")
 MAX_NODES = 100_000
+MAX_BLOCK_DEPTH = 50
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 _ALIAS_RE = re.compile(r"^(.*?)([123])d$")
 
@@ -36,15 +40,6 @@ def resolve_type(key: str) -> tuple[type[Layer], int | None] | None:
     return None
 
 
-def type_names() -> list[str]:
-    names = []
-    for key, cls in REGISTRY.items():
-        names.append(key)
-        if cls.spatial:
-            names.extend(f"{key}{n}d" for n in (1, 2, 3))
-    return names
-
-
 def parse_shape_text(text: str) -> tuple[int, ...]:
     """``3x224x224`` or ``3,224,224`` -> (3, 224, 224); ValueError if malformed."""
     parts = [p for p in re.split(r"[x×,\s]+", text.strip().strip("[]()")) if p]
@@ -56,15 +51,103 @@ def parse_shape_text(text: str) -> tuple[int, ...]:
     return values
 
 
+# -- blocks ---------------------------------------------------------------------
+
+
+class Block:
+    """A reusable, parameterised group of layers from the spec's ``blocks:``."""
+
+    def __init__(self, name: str, args: dict[str, Any], layers: YList, loc: Loc) -> None:
+        self.name, self.args, self.layers, self.loc = name, args, layers, loc
+
+
+def _parse_blocks(doc: YMap) -> dict[str, Block]:
+    raw = doc.get("blocks")
+    if raw is None:
+        return {}
+    if not isinstance(raw, YMap):
+        raise SpecError(f"'blocks' must be a mapping of block names, got {describe(raw)}",
+                        doc.val_loc("blocks"))
+    blocks = {}
+    reserved = set(REGISTRY) | set(STRUCTURES)
+    for name, body in raw.items():
+        key_loc = raw.key_loc(name)
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            raise SpecError(f"invalid block name {describe(name)}", key_loc, kind="name")
+        if name in reserved or resolve_type(name) is not None:
+            raise SpecError(f"the block name '{name}' is a layer type", key_loc, kind="name",
+                            help="give the block another name")
+        if isinstance(body, list):  # a block without arguments: just its layers
+            body_map = YMap({"layers": body})
+            body_map.loc, body_map.key_locs = raw.val_loc(name), {}
+            body_map.val_locs = {"layers": raw.val_loc(name)}
+            body = body_map
+        if not isinstance(body, YMap):
+            raise SpecError(f"block '{name}' must be a mapping with args and layers",
+                            raw.val_loc(name))
+        for key in body:
+            if key not in ("args", "layers", "description"):
+                raise SpecError(f"unknown key '{key}' in block '{name}'", body.key_loc(key),
+                                help=suggestion(str(key), ("args", "layers"), "keys of a block"))
+        args = body.get("args") or {}
+        if not isinstance(args, dict):
+            raise SpecError(f"'args' of block '{name}' must be a mapping of defaults",
+                            body.val_loc("args"), help="args: {width: 64, stride: 1}")
+        layers = body.get("layers")
+        if not isinstance(layers, YList) or not layers:
+            raise SpecError(f"block '{name}' needs a non-empty 'layers' list",
+                            body.val_loc("layers") if "layers" in body else body.loc)
+        blocks[name] = Block(name, dict(args), layers, key_loc)
+    return blocks
+
+
+def substitute(value: Any, env: dict[str, Any], loc: Loc) -> Any:
+    """A copy of a YAML tree with every ``${...}`` evaluated; locations are kept."""
+    if isinstance(value, YMap):
+        out = YMap()
+        out.loc, out.key_locs, out.val_locs = value.loc, dict(value.key_locs), dict(value.val_locs)
+        for key, item in value.items():
+            out[key] = substitute(item, env, value.val_loc(key))
+        return out
+    if isinstance(value, YList):
+        out_list = YList(substitute(item, env, value.item_loc(i)) for i, item in enumerate(value))
+        out_list.loc, out_list.item_locs = value.loc, list(value.item_locs)
+        return out_list
+    if isinstance(value, str):
+        return substitute_string(value, env, loc)
+    return value
+
+
+def _find_name(value: Any, name: str) -> Loc | None:
+    """Where an item named ``name`` is defined anywhere in the document."""
+    if isinstance(value, YMap):
+        if value.get("name") == name:
+            return value.val_loc("name")
+        for item in value.values():
+            found = _find_name(item, name)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for item in value:
+            found = _find_name(item, name)
+            if found:
+                return found
+    return None
+
+
+# -- the builder ---------------------------------------------------------------------
+
+
 class _Builder:
-    def __init__(self, file: str | None, ndim: int, max_nodes: int) -> None:
-        self.file = file
+    def __init__(self, root: YMap, ndim: int, max_nodes: int, blocks: dict[str, Block]) -> None:
+        self.root = root
         self.ndim = ndim
         self.max_nodes = max_nodes
+        self.blocks = blocks
         self.nodes: list[Node] = []
         self.consumed: set[str] = set()
-
-    # -- items -----------------------------------------------------------------
+        self.groups: dict[str, tuple[str, str]] = {}
+        self.block_stack: list[str] = []
 
     def sequence(self, items: Any, loc: Loc, scope: Scope, prev: str,
                  path: tuple[str, ...], trainable: bool) -> str:
@@ -81,37 +164,36 @@ class _Builder:
     def item(self, item: Any, loc: Loc, scope: Scope, prev: str,
              path: tuple[str, ...], trainable: bool) -> str:
         type_key, type_loc, raw, raw_loc, meta = self.split(item, loc)
-        found = resolve_type(type_key)
-        if found is None:
-            raise SpecError(
-                f"unknown layer type '{type_key}'", type_loc,
-                help=suggestion(type_key, REGISTRY, "types (and their 1d/2d/3d forms)"),
-            )
-        cls, alias_rank = found
-        if alias_rank is not None and alias_rank != self.ndim and not getattr(cls, "alias_any_rank", False):
-            raise SpecError(
-                f"{type_key} in a {self.ndim}-D network (input has {self.ndim} spatial "
-                f"ax{'is' if self.ndim == 1 else 'es'})",
-                type_loc, kind="shape",
-                help=f"write {cls.type_name} (the rank comes from the input) or fix the input shape",
-            )
-        name = meta.get("name")
-        repeat = meta.get("repeat", 1)
+        if "if" in meta and not meta["if"]:
+            return prev
         if "trainable" in meta:
             trainable = trainable and meta["trainable"]
+        name = meta.get("name")
+        repeat = meta.get("repeat", 1)
         inputs = self.inputs(meta, item, scope, prev)
+        if type_key in STRUCTURES or type_key in self.blocks:
+            build = self.structure
+        else:
+            build = self.primitive
+            if resolve_type(type_key) is None:
+                raise SpecError(
+                    f"unknown layer type '{type_key}'", type_loc,
+                    help=suggestion(type_key, [*REGISTRY, *STRUCTURES, *self.blocks],
+                                    "types (and their 1d/2d/3d forms), structures and blocks"),
+                )
         if len(self.nodes) + repeat > self.max_nodes:
             raise SpecError(
-                f"the network would have more than {self.max_nodes:,} layers", type_loc, kind="limit",
-                help="lower repeat, or raise the limit (--max-layers)",
+                f"the network would have more than {self.max_nodes:,} layers", type_loc,
+                kind="limit", help="lower repeat, or raise the limit (--max-layers)",
             )
+        out = prev
         for i in range(repeat):
             local = None if name is None else (name if repeat == 1 else f"{name}.{i}")
-            out = self.primitive(cls, alias_rank, type_key, type_loc, raw, raw_loc,
-                                 local, scope, inputs, path, trainable, loc)
+            out = build(type_key, type_loc, raw, raw_loc, local, scope, inputs, path, trainable, loc)
             inputs = [out]
         if name is not None and repeat > 1:
             self.register(scope, name, out, meta_loc(item, "name", loc))
+            self.groups[scope.prefix + name] = (out, f"{type_key} x{repeat}")
         return out
 
     def split(self, item: Any, loc: Loc):
@@ -152,9 +234,10 @@ class _Builder:
             if isinstance(r, bool) or not isinstance(r, int) or r < 1:
                 raise SpecError(f"'repeat' must be a whole number >= 1, got {describe(r)}",
                                 item.val_loc("repeat"), kind="value")
-        if "trainable" in meta and not isinstance(meta["trainable"], bool):
-            raise SpecError(f"'trainable' must be true or false, got {describe(meta['trainable'])}",
-                            item.val_loc("trainable"), kind="value")
+        for key in ("trainable", "if"):
+            if key in meta and not isinstance(meta[key], bool):
+                raise SpecError(f"'{key}' must be true or false, got {describe(meta[key])}",
+                                item.val_loc(key), kind="value")
 
     def inputs(self, meta: dict, item: Any, scope: Scope, prev: str) -> list[str]:
         if "from" not in meta:
@@ -169,16 +252,23 @@ class _Builder:
 
     def lookup(self, name: str, scope: Scope, loc: Loc) -> str:
         full = scope.resolve(name)
-        if full is None:
+        if full is not None:
+            return full
+        later = _find_name(self.root, name)
+        if later is not None and (later.line, later.column) > (loc.line, loc.column):
             raise SpecError(
-                f"no layer named '{name}' above this point", loc, kind="name",
-                help=suggestion(name, scope.visible(), "names here")
-                + "; a layer takes inputs only from layers defined before it",
+                f"'{name}' is defined below, at line {later.line}", loc, kind="name",
+                help="a layer takes inputs only from layers above it, so the graph has no cycles; "
+                "move the layers or the reference",
             )
-        return full
+        raise SpecError(
+            f"no layer named '{name}' above this point", loc, kind="name",
+            help=suggestion(name, scope.visible(), "names here")
+            + "; a layer takes inputs only from layers defined before it",
+        )
 
     def register(self, scope: Scope, local: str, full: str, loc: Loc | None) -> None:
-        if local in scope.names and local != INPUT:
+        if local in scope.names:
             first = scope.locs.get(local)
             raise SpecError(
                 f"the name '{local}' is used twice"
@@ -188,35 +278,178 @@ class _Builder:
         scope.names[local] = full
         scope.locs[local] = loc
 
-    def primitive(self, cls: type[Layer], alias_rank, type_key, type_loc, raw, raw_loc,
-                  local, scope: Scope, inputs: list[str], path, trainable, item_loc) -> str:
+    def claim(self, scope: Scope, local: str, loc: Loc | None) -> str:
+        full = scope.prefix + local
+        if full in scope.taken:
+            raise SpecError(f"the name '{full}' is used twice", loc, kind="name",
+                            help="names must be unique within their level")
+        scope.taken.add(full)
+        return full
+
+    # -- primitives -----------------------------------------------------------------
+
+    def primitive(self, type_key, type_loc, raw, raw_loc, local, scope: Scope,
+                  inputs: list[str], path, trainable, item_loc) -> str:
+        cls, alias_rank = resolve_type(type_key)  # type: ignore[misc]
+        if alias_rank is not None and alias_rank != self.ndim and not getattr(cls, "alias_any_rank", False):
+            raise SpecError(
+                f"{type_key} in a {self.ndim}-D network (input has {self.ndim} spatial "
+                f"ax{'is' if self.ndim == 1 else 'es'})",
+                type_loc, kind="shape",
+                help=f"write {cls.type_name} (the rank comes from the input) or fix the input shape",
+            )
         raw_locs = raw.key_locs if isinstance(raw, YMap) else {}
         values, locs = cls.parse_params(raw, self.ndim, raw_loc, raw_locs, type_loc)
         layer = cls(self.ndim, values, loc=type_loc, param_locs=locs)
         if alias_rank is not None:
             layer.alias_rank = alias_rank
+        inputs = list(inputs)
+        if values.get("with") is not None and cls.type_name in MERGES:
+            inputs += [self.lookup(n, scope, locs["with"]) for n in values["with"]]
         refs = []
         for key in cls.ref_params:
             if values.get(key) is not None:
                 refs.extend(self.lookup(n, scope, locs[key]) for n in values[key])
-        if len(inputs) < cls.min_inputs or (cls.max_inputs is not None and len(inputs) > cls.max_inputs):
+        if len(inputs) < cls.min_inputs:
+            raise SpecError(
+                f"{cls.type_name} needs at least {cls.min_inputs} inputs, got {len(inputs)}",
+                type_loc, help=f"name the other input(s): {cls.type_name}: {{with: NAME}}, "
+                "or from: [a, b]",
+            )
+        if cls.max_inputs is not None and len(inputs) > cls.max_inputs:
             raise SpecError(
                 f"{cls.type_name} takes one input, but 'from' names {len(inputs)}", type_loc,
-                kind="spec", help="a list of names in 'from' is for merges (add, concat, multiply)",
+                help="a list of names in 'from' is for merges (add, concat, multiply)",
             )
+        layer.input_names = inputs
         if local is None:
             local = scope.auto_name(cls.type_name)
-        full = scope.prefix + local
-        self.register(scope, local, full, item_loc)
-        if full in scope.taken:
-            raise SpecError(f"the name '{full}' is used twice", item_loc, kind="name",
-                            help="names must be unique within their level")
-        scope.taken.add(full)
+        self.register(scope, local, scope.prefix + local, item_loc)
+        full = self.claim(scope, local, item_loc)
         self.consumed.update(inputs)
         self.consumed.update(refs)
-        self.nodes.append(Node(full, cls.type_name, layer, list(inputs), type_loc, refs,
-                               trainable, path))
+        self.nodes.append(Node(full, cls.type_name, layer, inputs, type_loc, refs, trainable, path))
         return full
+
+    def merge(self, kind: str, kind_loc: Loc, scope: Scope, inputs: list[str], path,
+              trainable, loc: Loc) -> str:
+        return self.primitive(kind, kind_loc, None, kind_loc, None, scope, inputs, path,
+                              trainable, loc)
+
+    # -- structures and blocks ----------------------------------------------------------
+
+    def structure(self, type_key, type_loc, raw, raw_loc, local, scope: Scope,
+                  inputs: list[str], path, trainable, item_loc) -> str:
+        if len(inputs) != 1:
+            raise SpecError(f"{type_key} takes one input, but 'from' names {len(inputs)}",
+                            type_loc, help="merge the inputs first, then feed the result")
+        if local is None:
+            local = scope.auto_name(type_key)
+        full = self.claim(scope, local, item_loc)
+        inner = Scope(prefix=full + ".", parent=scope)
+        inner_path = (*path, full)
+        x = inputs[0]
+        if type_key == "sequential":
+            out = self.sequence(raw, raw_loc, inner, x, inner_path, trainable)
+        elif type_key == "residual":
+            out = self.residual(raw, raw_loc, inner, x, inner_path, trainable, type_loc)
+        elif type_key == "parallel":
+            out = self.parallel(raw, raw_loc, inner, x, inner_path, trainable, type_loc)
+        else:
+            out = self.block(self.blocks[type_key], raw, raw_loc, inner, x, inner_path,
+                             trainable, type_loc)
+        if out == x:
+            raise SpecError(f"{type_key} '{full}' has no layers", type_loc,
+                            help="give it at least one layer")
+        self.register(scope, local, out, item_loc)
+        self.groups[full] = (out, type_key)
+        return out
+
+    def keys(self, raw: Any, loc: Loc, what: str, allowed: tuple[str, ...], required: str) -> YMap:
+        if not isinstance(raw, YMap):
+            raise SpecError(f"{what} takes a mapping with {', '.join(allowed)}, got {describe(raw)}",
+                            loc, help=f"{what}: {{{required}: [...]}}")
+        for key in raw:
+            if key not in allowed:
+                raise SpecError(f"unknown key '{key}' in {what}", raw.key_loc(key),
+                                help=suggestion(str(key), allowed, f"keys of {what}"))
+        if required not in raw:
+            raise SpecError(f"{what} needs '{required}'", loc, help=f"{what}: {{{required}: [...]}}")
+        return raw
+
+    def merge_kind(self, raw: YMap, default: str, what: str) -> tuple[str, Loc]:
+        kind = raw.get("merge", default)
+        if kind not in MERGES:
+            raise SpecError(f"'merge' of {what} must be one of {', '.join(MERGES)}, got {describe(kind)}",
+                            raw.val_loc("merge"), kind="value",
+                            help=suggestion(str(kind), MERGES, "merges"))
+        return kind, raw.val_loc("merge") if "merge" in raw else raw.loc
+
+    def residual(self, raw, loc, scope: Scope, x: str, path, trainable, type_loc) -> str:
+        """out = merge(shortcut(x), body(x)); the shortcut is the identity unless given."""
+        raw = self.keys(raw, loc, "residual", ("body", "shortcut", "merge"), "body")
+        body = self.sequence(raw["body"], raw.val_loc("body"), scope, x, path, trainable)
+        shortcut = x
+        if raw.get("shortcut"):
+            sub = Scope(prefix=scope.prefix + "shortcut.", parent=scope)
+            self.claim(scope, "shortcut", raw.key_loc("shortcut"))
+            shortcut = self.sequence(raw["shortcut"], raw.val_loc("shortcut"), sub, x,
+                                     (*path, scope.prefix + "shortcut"), trainable)
+        kind, kind_loc = self.merge_kind(raw, "add", "residual")
+        return self.merge(kind, kind_loc, scope, [shortcut, body], path, trainable, type_loc)
+
+    def parallel(self, raw, loc, scope: Scope, x: str, path, trainable, type_loc) -> str:
+        """Every branch sees x; the outputs are merged (default concat), in order."""
+        raw = self.keys(raw, loc, "parallel", ("branches", "merge"), "branches")
+        branches = raw["branches"]
+        if not isinstance(branches, YList) or len(branches) < 2:
+            raise SpecError("parallel needs a list of at least two branches", raw.val_loc("branches"),
+                            help="branches: [[conv: ...], [conv: ..., relu]]")
+        outs = []
+        for i, branch in enumerate(branches, start=1):
+            bloc = branches.item_loc(i - 1)
+            sub = Scope(prefix=scope.prefix + f"branch{i}.", parent=scope)
+            self.claim(scope, f"branch{i}", bloc)
+            outs.append(self.sequence(branch, bloc, sub, x, (*path, scope.prefix + f"branch{i}"),
+                                      trainable) if branch else x)
+        kind, kind_loc = self.merge_kind(raw, "concat", "parallel")
+        return self.merge(kind, kind_loc, scope, outs, path, trainable, type_loc)
+
+    def block(self, block: Block, raw, raw_loc, scope: Scope, x: str, path, trainable,
+              use_loc) -> str:
+        if block.name in self.block_stack or len(self.block_stack) >= MAX_BLOCK_DEPTH:
+            chain = " -> ".join([*self.block_stack, block.name])
+            raise SpecError(f"block '{block.name}' uses itself ({chain})", use_loc, kind="limit",
+                            help="a block cannot contain itself, directly or through another block")
+        given = raw if raw is not None else {}
+        if not isinstance(given, dict):
+            raise SpecError(f"block '{block.name}' takes a mapping of arguments, got {describe(raw)}",
+                            raw_loc, kind="value",
+                            help=f"{block.name}: {{{', '.join(f'{k}: ...' for k in block.args)}}}")
+        env = dict(block.args)
+        for key, value in given.items():
+            if key not in block.args:
+                raise SpecError(
+                    f"block '{block.name}' has no argument '{key}'",
+                    given.key_loc(key) if isinstance(given, YMap) else raw_loc,
+                    help=suggestion(str(key), block.args, f"arguments of {block.name}")
+                    if block.args else f"{block.name} takes no arguments",
+                )
+            env[key] = value
+        missing = [k for k, v in env.items() if v is None]
+        if missing:
+            raise SpecError(f"block '{block.name}' needs argument '{missing[0]}'", use_loc,
+                            help=f"add {missing[0]}: ... (its default is null: required)")
+        self.block_stack.append(block.name)
+        try:
+            layers = substitute(block.layers, env, block.layers.loc)
+            return self.sequence(layers, block.layers.loc, scope, x, path, trainable)
+        except SpecError as exc:
+            note = f"in block '{block.name}' used at line {use_loc.line}, column {use_loc.column}"
+            exc.help = f"{exc.help}\n  note: {note}" if exc.help else f"note: {note}"
+            raise
+        finally:
+            self.block_stack.pop()
 
 
 def meta_loc(item: Any, key: str, default: Loc) -> Loc:
@@ -309,13 +542,15 @@ def loads(text: str | bytes, file: str | None = None, *, input_shape: tuple[int,
         layers = doc["layers"]
         if isinstance(layers, list) and not layers:
             raise SpecError("'layers' is empty", doc.val_loc("layers"), help="list at least one layer")
-        builder = _Builder(file, len(shape) - 1, max_nodes)
+        builder = _Builder(doc, len(shape) - 1, max_nodes, _parse_blocks(doc))
         top = Scope(taken={INPUT})
         top.names[INPUT] = INPUT
         builder.sequence(layers, doc.val_loc("layers"), top, INPUT, (), True)
+        if not builder.nodes:
+            raise SpecError("no layers are left (every item has if: false)", doc.val_loc("layers"))
         outputs = [n.name for n in builder.nodes if n.name not in builder.consumed]
         net = Network(name, shape, batch if batch is not None else spec_batch, builder.nodes,
-                      outputs, file, in_loc)
+                      outputs, file, in_loc, builder.groups)
         infer_shapes(net)
         return net
     except SpecError as exc:

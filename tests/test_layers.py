@@ -364,6 +364,6 @@ def test_every_registered_type_has_a_row_here():
     tested = set(ELEMENTWISE) | {
         "conv", "conv_transpose", "maxpool", "avgpool", "global_avgpool", "global_maxpool",
         "adaptive_avgpool", "adaptive_maxpool", "upsample", "pad", "crop", "flatten", "reshape",
-        "softmax", "batchnorm", "lrn", "linear",
+        "softmax", "batchnorm", "lrn", "linear", "add", "multiply", "concat",
     }
     assert set(REGISTRY) <= tested, set(REGISTRY) - tested

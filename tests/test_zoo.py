@@ -26,6 +26,15 @@ TORCHVISION = {
     "vgg16.yaml": (138_357_544, "15.47"),
     "vgg19.yaml": (143_667_240, "19.63"),
     "alexnet_torchvision.yaml": (61_100_840, "0.71"),
+    "resnet18.yaml": (11_689_512, "1.81"),
+    "resnet34.yaml": (21_797_672, "3.66"),
+    "resnet50.yaml": (25_557_032, "4.09"),
+    "resnet101.yaml": (44_549_160, "7.80"),
+    "resnet152.yaml": (60_192_808, "11.51"),
+    "densenet121.yaml": (7_978_856, "2.83"),
+    "googlenet.yaml": (6_624_904, "1.50"),
+    "mobilenet_v2.yaml": (3_504_872, "0.30"),
+    "squeezenet1_0.yaml": (1_248_424, "0.82"),
 }
 
 
@@ -139,3 +148,68 @@ def test_every_spec_in_the_zoo_analyses():
     for path in sorted(SPECS.glob("*.yaml")):
         report = cnncalc.analyze(cnncalc.load(path))
         assert report.totals.params > 0, path
+
+
+def test_resnet50_and_densenet121_exact_macs():
+    # the figures (torchvision's 4.09 and 2.83 GFLOPS, unrounded)
+    assert analyze("resnet50.yaml").totals.macs == 4_089_184_256
+    assert analyze("densenet121.yaml").totals.macs == 2_834_161_664
+
+
+def test_resnet_structure_names_and_shapes():
+    report = analyze("resnet50.yaml")
+    # He et al. 2016, Table 1: conv2_x .. conv5_x output 56, 28, 14, 7
+    outs = {g: report.layer(report.groups[g][0]).output_shape for g in
+            ("layer1", "layer2", "layer3", "layer4")}
+    assert outs == {"layer1": (256, 56, 56), "layer2": (512, 28, 28),
+                    "layer3": (1024, 14, 14), "layer4": (2048, 7, 7)}
+    first = report.layer("layer2.bottleneck1.residual1.shortcut.conv1")  # the projection
+    assert first.params == 256 * 512  # 1x1, 256 -> 512, no bias
+
+
+def test_resnet18_last_stage_receptive_field():
+    # Araujo et al. 2019, Table 1: ResNet-18 (torchvision) last stage r = 435, S = 32
+    report = analyze("resnet18.yaml")
+    last = report.layer(report.groups["layer4"][0])
+    assert last.receptive_field.size == (435, 435)
+    assert last.receptive_field.stride == (32, 32)
+    assert last.receptive_field.misaligned is False
+
+
+def test_densenet121_channels():
+    # Huang et al. 2017, Table 1 with k = 32: 64 + 6k, then halved, + 12k, ...
+    report = analyze("densenet121.yaml")
+    ch = [report.layer(report.groups[f"denseblock{i}"][0]).output_shape[0] for i in (1, 2, 3, 4)]
+    assert ch == [64 + 6 * 32, 128 + 12 * 32, 256 + 24 * 32, 512 + 16 * 32]
+
+
+def test_googlenet_inception_outputs():
+    # Szegedy et al. 2015, Table 1: 3a 28x28x256, 3b 480, 4a 14x14x512, 4e 832, 5b 7x7x1024
+    report = analyze("googlenet.yaml")
+    out = {g: report.layer(report.groups[g][0]).output_shape
+           for g in ("inception3a", "inception3b", "inception4a", "inception4e", "inception5b")}
+    assert out == {"inception3a": (64 + 128 + 32 + 32, 28, 28), "inception3b": (480, 28, 28),
+                   "inception4a": (512, 14, 14), "inception4e": (832, 14, 14),
+                   "inception5b": (1024, 7, 7)}
+
+
+def test_unet_original():
+    # Ronneberger et al. 2015, Fig. 1: 572x572 in, 388x388x2 out; the skip from the
+    # 568x568 map is cropped to 392; the bottom is 28x28x1024
+    report = analyze("unet_original.yaml")
+    assert report.layers[-1].output_shape == (2, 388, 388)
+    assert report.layer("dec1.crop").output_shape == (64, 392, 392)
+    assert report.layer(report.groups["bottom"][0]).output_shape == (1024, 28, 28)
+    enc = [(1, 64), (64, 128), (128, 256), (256, 512), (512, 1024)]
+    dec = [(1024, 512), (512, 256), (256, 128), (128, 64)]
+    params = sum(a * b * 9 + b + b * b * 9 + b for a, b in enc)  # two 3x3 convs per level
+    params += sum(a * b * 4 + b + a * b * 9 + b + b * b * 9 + b for a, b in dec)  # up-conv + two convs
+    params += 64 * 2 + 2  # the 1x1 output layer
+    assert report.totals.params == params
+    assert report.layer("logits").receptive_field.misaligned is False
+
+
+def test_unet_padded_keeps_size():
+    report = analyze("unet_padded.yaml")
+    assert report.layers[-1].output_shape == (2, 256, 256)
+    assert report.layer("dec1.cat").output_shape == (64 + 64, 256, 256)

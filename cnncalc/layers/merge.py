@@ -1,0 +1,89 @@
+"""Merges: add, multiply (broadcasting) and concat (channel axis).
+
+A merge joins the previous item's output with the outputs named in ``with``;
+``from: [a, b]`` instead names exactly its inputs. Input order is kept: the
+previous output first, then ``with`` in order (it matters for concat).
+"""
+
+from __future__ import annotations
+
+from .base import Layer, Names, Param, fmt_shape, numel
+
+
+class _Merge(Layer):
+    family = "merge"
+    min_inputs = 2
+    max_inputs = None
+    primary = "with"
+    params = (Param("with", Names(), None, "the other input(s): a layer name or a list"),)
+    ref_params = ()  # 'with' adds data inputs, handled by the graph builder
+
+    def mismatch(self, what: str, help: str) -> None:
+        lines = [f"{self.type_name} needs {what}; its inputs are:"]
+        for name, shape in zip(self.input_names, self.in_shapes):
+            lines.append(f"    {fmt_shape(shape)} from '{name}'")
+        raise self.fail("\n".join(lines), help=help)
+
+
+class _Elementwise(_Merge):
+    """Shared broadcasting rule (NumPy's, on the per-sample shapes)."""
+
+    def setup(self, in_shapes, ref_shapes=()):
+        self.in_shapes = list(in_shapes)
+        rank = max(len(s) for s in in_shapes)
+        padded = [(1,) * (rank - len(s)) + tuple(s) for s in in_shapes]
+        out = []
+        for sizes in zip(*padded):
+            distinct = {v for v in sizes if v != 1}
+            if len(distinct) > 1:
+                self.mismatch(
+                    "shapes that agree or broadcast (each axis equal, or 1)",
+                    "make the paths produce the same size: adjust stride or padding, add a "
+                    "projection (1x1 conv) on the shortcut, or crop",
+                )
+            out.append(distinct.pop() if distinct else 1)
+        self.out_shape = tuple(out)
+        return self.out_shape
+
+    def flops(self):
+        return (len(self.in_shapes) - 1) * numel(self.out_shape)
+
+
+class Add(_Elementwise):
+    """Elementwise sum of two or more inputs (ResNet's shortcut, He et al. 2016).
+
+    Shapes must agree or broadcast; FLOPs (n_inputs - 1) per output element.
+    """
+
+    type_name = "add"
+    summary = "elementwise sum (residual connections)"
+
+
+class Multiply(_Elementwise):
+    """Elementwise product with broadcasting (squeeze-and-excitation's channel
+    scaling, Hu et al. 2018: [C, H, W] * [C, 1, 1]). FLOPs (n_inputs - 1) per output element.
+    """
+
+    type_name = "multiply"
+    summary = "elementwise product with broadcasting (squeeze-and-excitation)"
+
+
+class Concat(_Merge):
+    """Concatenation along the channel axis (GoogLeNet, DenseNet, U-Net).
+
+    All other axes must agree; output channels = sum of input channels. No FLOPs.
+    """
+
+    type_name = "concat"
+    summary = "concatenation along the channel axis"
+
+    def setup(self, in_shapes, ref_shapes=()):
+        self.in_shapes = list(in_shapes)
+        first = in_shapes[0]
+        if any(len(s) != len(first) or tuple(s[1:]) != tuple(first[1:]) for s in in_shapes):
+            self.mismatch(
+                "inputs whose sizes agree on every axis but the channels",
+                "crop the larger input ({crop: {like: NAME}}), pad the smaller, or use padding: same",
+            )
+        self.out_shape = (sum(s[0] for s in in_shapes), *first[1:])
+        return self.out_shape
