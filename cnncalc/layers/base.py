@@ -27,6 +27,25 @@ REQUIRED = object()
 Shape = tuple[int, ...]
 
 
+class _LazyModule:
+    """Import a module on first use: the analyzer never needs NumPy, and its
+    start-up time is part of the command's (benchmarks/bench_analyze.py)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        import importlib
+
+        module = importlib.import_module(self._name)
+        self.__dict__.update(module.__dict__)
+        return getattr(module, attr)
+
+
+np = _LazyModule("numpy")
+K = _LazyModule("cnncalc.kernels")
+
+
 def fmt_shape(shape: Sequence[int]) -> str:
     """``[6, 28, 28]`` style, as written in specs."""
     return "[" + ", ".join(str(v) for v in shape) + "]"
@@ -393,6 +412,21 @@ class Layer:
     def flops(self) -> int:
         """Floating-point operations per sample, per docs/conventions.md."""
         return 0
+
+    # -- execution (cnncalc/execute.py) ------------------------------------------
+
+    def forward(self, xs: list, w: dict, ctx) -> Any:
+        """Output (N, *out_shape) from the inputs (N, *in_shape) and the tensors
+        of :meth:`param_shapes` / :meth:`buffer_shapes` in ``w`` (after setup)."""
+        raise NotImplementedError(f"{self.type_name} has no forward pass")  # pragma: no cover
+
+    def backward(self, xs: list, w: dict, out: Any, g: Any, ctx) -> tuple[list, dict]:
+        """Gradients (one per input, one per learnable tensor) from dLoss/dOutput ``g``."""
+        raise NotImplementedError(f"{self.type_name} has no backward pass")  # pragma: no cover
+
+    def workspace(self) -> int:
+        """Elements per sample of the largest temporary the forward pass allocates."""
+        return numel(self.out_shape)
 
     def unit_maps(self) -> list[UnitMap | None] | None:
         """Per spatial axis of the output, how its units draw on the data input.

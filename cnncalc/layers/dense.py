@@ -57,3 +57,18 @@ class Linear(Layer):
         if len(self.out_shape) != self.ndim + 1:
             return None
         return [IDENTITY] * (self.ndim - 1) + [None]
+
+    def forward(self, xs, w, ctx):
+        x = xs[0]
+        y = ctx.mm(x.reshape(-1, self.in_features), w["weight"].T)
+        if self.p["bias"]:
+            y = y + w["bias"]
+        return y.reshape(x.shape[0], *self.out_shape)
+
+    def backward(self, xs, w, out, g, ctx):
+        x = xs[0]
+        g2 = g.reshape(-1, self.p["out_features"])
+        grads = {"weight": g2.T @ x.reshape(-1, self.in_features)}
+        if self.p["bias"]:
+            grads["bias"] = g2.sum(axis=0)
+        return [(g2 @ w["weight"]).reshape(x.shape)], grads

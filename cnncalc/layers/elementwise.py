@@ -2,13 +2,19 @@
 
 FLOPs per element (docs/conventions.md): a comparison, an addition, a
 multiplication, a division and one evaluation of exp, erf or tanh each count 1.
+Each class holds its function ``f``, its derivative ``df`` (from the input x
+and the output y) and its FLOP count together.
 """
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
-from .base import Choice, Int, Layer, Number, Param, fmt_shape, numel
+from .base import Choice, Int, Layer, Number, Param, fmt_shape, np, numel
+
+SELU_ALPHA = 1.6732632423543772848170429916717  # Klambauer et al. 2017, eq. 14
+SELU_SCALE = 1.0507009873554804934193349852946
 
 
 class Elementwise(Layer):
@@ -16,7 +22,6 @@ class Elementwise(Layer):
 
     family = "elementwise"
     per_element: ClassVar[int] = 0
-    formula: ClassVar[str] = ""
 
     def setup(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
@@ -26,38 +31,167 @@ class Elementwise(Layer):
     def flops(self):
         return self.per_element * numel(self.out_shape)
 
+    def f(self, x):
+        return x
 
-def _act(name: str, per: int, formula: str, summary: str, params=(), primary=None):
-    cls = type(
-        name.title().replace("_", ""),
-        (Elementwise,),
-        {
-            "type_name": name,
-            "per_element": per,
-            "formula": formula,
-            "summary": summary,
-            "params": tuple(params),
-            "primary": primary,
-            "__doc__": f"{summary}: {formula}; {per} FLOP(s) per element.",
-        },
-    )
-    return cls
+    def df(self, x, y):
+        return np.ones_like(x)
+
+    def forward(self, xs, w, ctx):
+        return self.f(xs[0])
+
+    def backward(self, xs, w, out, g, ctx):
+        if ctx.probe:  # elementwise: the support passes through unchanged
+            return [g], {}
+        return [g * self.df(xs[0], out)], {}
 
 
-Identity = _act("identity", 0, "y = x", "identity (a named point in the graph)")
-Dropout = _act("dropout", 0, "y = x at inference", "dropout (identity at inference)",
-               [Param("p", Number(0, 1, open_max=True), 0.5, "drop probability (training only)")], "p")
-ReLU = _act("relu", 1, "max(x, 0)", "rectified linear unit")
-ReLU6 = _act("relu6", 2, "min(max(x, 0), 6)", "ReLU capped at 6 (MobileNet)")
-LeakyReLU = _act("leaky_relu", 2, "x if x > 0 else a x", "leaky ReLU",
-                 [Param("negative_slope", Number(), 0.01, "slope for x < 0")], "negative_slope")
-ELU = _act("elu", 4, "x if x > 0 else a (exp(x) - 1)", "exponential linear unit",
-           [Param("alpha", Number(), 1.0, "saturation value for x < 0")], "alpha")
-SELU = _act("selu", 5, "l * elu(x, a)", "scaled ELU (Klambauer et al. 2017)")
-Sigmoid = _act("sigmoid", 3, "1 / (1 + exp(-x))", "logistic sigmoid")
-Tanh = _act("tanh", 1, "tanh(x)", "hyperbolic tangent")
-SiLU = _act("silu", 4, "x * sigmoid(x)", "SiLU / swish")
-Hardswish = _act("hardswish", 5, "x * relu6(x + 3) / 6", "hard swish (MobileNetV3)")
+class Identity(Elementwise):
+    """Identity (a named point in the graph): y = x; 0 FLOPs."""
+
+    type_name = "identity"
+    summary = "identity (a named point in the graph)"
+
+
+class Dropout(Elementwise):
+    """Dropout (Srivastava et al. 2014): the identity at inference; 0 FLOPs."""
+
+    type_name = "dropout"
+    summary = "dropout (identity at inference)"
+    params = (Param("p", Number(0, 1, open_max=True), 0.5, "drop probability (training only)"),)
+    primary = "p"
+
+
+class ReLU(Elementwise):
+    """ReLU: max(x, 0); 1 FLOP per element."""
+
+    type_name = "relu"
+    summary = "rectified linear unit"
+    per_element = 1
+
+    def f(self, x):
+        return np.maximum(x, 0)
+
+    def df(self, x, y):
+        return (x > 0).astype(x.dtype)
+
+
+class ReLU6(Elementwise):
+    """ReLU6 (MobileNet): min(max(x, 0), 6); 2 FLOPs per element."""
+
+    type_name = "relu6"
+    summary = "ReLU capped at 6 (MobileNet)"
+    per_element = 2
+
+    def f(self, x):
+        return np.clip(x, 0, 6)
+
+    def df(self, x, y):
+        return ((x > 0) & (x < 6)).astype(x.dtype)
+
+
+class LeakyReLU(Elementwise):
+    """Leaky ReLU: x if x > 0 else a x; 2 FLOPs per element."""
+
+    type_name = "leaky_relu"
+    summary = "leaky ReLU"
+    per_element = 2
+    params = (Param("negative_slope", Number(), 0.01, "slope for x < 0"),)
+    primary = "negative_slope"
+
+    def f(self, x):
+        return np.where(x > 0, x, self.p["negative_slope"] * x)
+
+    def df(self, x, y):
+        return np.where(x > 0, 1.0, self.p["negative_slope"]).astype(x.dtype)
+
+
+class ELU(Elementwise):
+    """ELU (Clevert et al. 2016): x if x > 0 else a (exp(x) - 1); 4 FLOPs per element."""
+
+    type_name = "elu"
+    summary = "exponential linear unit"
+    per_element = 4
+    params = (Param("alpha", Number(), 1.0, "saturation value for x < 0"),)
+    primary = "alpha"
+
+    def f(self, x):
+        return np.where(x > 0, x, self.p["alpha"] * np.expm1(np.minimum(x, 0)))
+
+    def df(self, x, y):
+        return np.where(x > 0, 1.0, y + self.p["alpha"]).astype(x.dtype)
+
+
+class SELU(Elementwise):
+    """SELU (Klambauer et al. 2017): scale * elu(x, alpha); 5 FLOPs per element."""
+
+    type_name = "selu"
+    summary = "scaled ELU (Klambauer et al. 2017)"
+    per_element = 5
+
+    def f(self, x):
+        return SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * np.expm1(np.minimum(x, 0)))
+
+    def df(self, x, y):
+        return SELU_SCALE * np.where(x > 0, 1.0, SELU_ALPHA * np.exp(np.minimum(x, 0)))
+
+
+class Sigmoid(Elementwise):
+    """Logistic sigmoid 1 / (1 + exp(-x)); 3 FLOPs per element."""
+
+    type_name = "sigmoid"
+    summary = "logistic sigmoid"
+    per_element = 3
+
+    def f(self, x):
+        return 0.5 * (1 + np.tanh(0.5 * x))  # the same function, without overflow in exp
+
+    def df(self, x, y):
+        return y * (1 - y)
+
+
+class Tanh(Elementwise):
+    """Hyperbolic tangent; 1 FLOP per element."""
+
+    type_name = "tanh"
+    summary = "hyperbolic tangent"
+    per_element = 1
+
+    def f(self, x):
+        return np.tanh(x)
+
+    def df(self, x, y):
+        return 1 - y * y
+
+
+class SiLU(Elementwise):
+    """SiLU / swish (Elfwing et al. 2018): x * sigmoid(x); 4 FLOPs per element."""
+
+    type_name = "silu"
+    summary = "SiLU / swish"
+    per_element = 4
+
+    def f(self, x):
+        return x * 0.5 * (1 + np.tanh(0.5 * x))
+
+    def df(self, x, y):
+        s = 0.5 * (1 + np.tanh(0.5 * x))
+        return s * (1 + x * (1 - s))
+
+
+class Hardswish(Elementwise):
+    """Hard swish (Howard et al. 2019, MobileNetV3): x * relu6(x + 3) / 6; 5 FLOPs."""
+
+    type_name = "hardswish"
+    summary = "hard swish (MobileNetV3)"
+    per_element = 5
+
+    def f(self, x):
+        return x * np.clip(x + 3, 0, 6) / 6
+
+    def df(self, x, y):
+        return np.where(x < -3, 0.0, np.where(x > 3, 1.0, (2 * x + 3) / 6)).astype(x.dtype)
+
 
 
 class GELU(Elementwise):
@@ -74,6 +208,25 @@ class GELU(Elementwise):
 
     def flops(self):
         return (9 if self.p["approximate"] == "tanh" else 5) * numel(self.out_shape)
+
+    @staticmethod
+    def _erf(x):
+        # NumPy has no erf; math.erf elementwise is exact to double precision
+        return np.frompyfunc(math.erf, 1, 1)(x).astype(x.dtype)
+
+    def f(self, x):
+        if self.p["approximate"] == "tanh":
+            c = math.sqrt(2 / math.pi)
+            return 0.5 * x * (1 + np.tanh(c * (x + 0.044715 * x ** 3)))
+        return 0.5 * x * (1 + self._erf(x / math.sqrt(2)))
+
+    def df(self, x, y):
+        if self.p["approximate"] == "tanh":
+            c = math.sqrt(2 / math.pi)
+            t = np.tanh(c * (x + 0.044715 * x ** 3))
+            return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
+        cdf = 0.5 * (1 + self._erf(x / math.sqrt(2)))
+        return cdf + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
 
 
 class PReLU(Elementwise):
@@ -101,6 +254,22 @@ class PReLU(Elementwise):
     def param_shapes(self):
         return {"weight": (self.p["num_parameters"],)}
 
+    def _slope(self, w, x):
+        return w["weight"].reshape(1, -1, *(1,) * (x.ndim - 2))
+
+    def forward(self, xs, w, ctx):
+        x = xs[0]
+        return np.where(x > 0, x, self._slope(w, x) * x)
+
+    def backward(self, xs, w, out, g, ctx):
+        x = xs[0]
+        if ctx.probe:
+            return [g], {"weight": np.zeros_like(w["weight"])}
+        dx = g * np.where(x > 0, 1.0, self._slope(w, x))
+        dw = g * np.where(x > 0, 0.0, x)
+        axes = tuple(a for a in range(dw.ndim) if a != 1 or w["weight"].size == 1)
+        return [dx], {"weight": dw.sum(axis=axes).reshape(w["weight"].shape)}
+
 
 class Softmax(Elementwise):
     """Softmax along ``dim`` (PyTorch's numbering: 0 is the batch axis, 1 the channels).
@@ -124,8 +293,19 @@ class Softmax(Elementwise):
                 help="dim 1 is the channel axis; the batch axis 0 cannot be normalized", param="dim",
                 kind="value",
             )
-        self.axis_len = self.in_shape[dim % rank - 1]
+        self.axis = dim % rank
+        self.axis_len = self.in_shape[self.axis - 1]
         return out
 
     def flops(self):
         return numel(self.out_shape) // self.axis_len * (3 * self.axis_len - 1)
+
+    def forward(self, xs, w, ctx):
+        x = xs[0]
+        e = np.exp(x - x.max(axis=self.axis, keepdims=True))
+        return e / e.sum(axis=self.axis, keepdims=True)
+
+    def backward(self, xs, w, out, g, ctx):
+        if ctx.probe:  # every element along the axis reaches every other
+            return [np.broadcast_to(np.abs(g).sum(axis=self.axis, keepdims=True), g.shape).copy()], {}
+        return [out * (g - (g * out).sum(axis=self.axis, keepdims=True))], {}

@@ -7,7 +7,7 @@ previous output first, then ``with`` in order (it matters for concat).
 
 from __future__ import annotations
 
-from .base import Layer, Names, Param, fmt_shape, numel
+from .base import K, Layer, Names, Param, fmt_shape, np, numel
 
 
 class _Merge(Layer):
@@ -48,6 +48,18 @@ class _Elementwise(_Merge):
     def flops(self):
         return (len(self.in_shapes) - 1) * numel(self.out_shape)
 
+    def aligned(self, xs):
+        """Inputs reshaped to one rank (batch axis first) so NumPy broadcasts them."""
+        rank = len(self.out_shape)
+        return [x.reshape(x.shape[0], *(1,) * (rank - x.ndim + 1), *x.shape[1:]) for x in xs]
+
+    def backward(self, xs, w, out, g, ctx):
+        grads = []
+        for i, x in enumerate(self.aligned(xs)):
+            part = g if ctx.probe else g * self.others(xs, i)
+            grads.append(K.reduce_to(part, x.shape).reshape(xs[i].shape))
+        return grads, {}
+
 
 class Add(_Elementwise):
     """Elementwise sum of two or more inputs (ResNet's shortcut, He et al. 2016).
@@ -58,6 +70,16 @@ class Add(_Elementwise):
     type_name = "add"
     summary = "elementwise sum (residual connections)"
 
+    def forward(self, xs, w, ctx):
+        total = 0
+        for x in self.aligned(xs):
+            total = total + x
+        return total
+
+    def others(self, xs, skip):
+        """d(sum)/d(input): 1."""
+        return 1
+
 
 class Multiply(_Elementwise):
     """Elementwise product with broadcasting (squeeze-and-excitation's channel
@@ -66,6 +88,20 @@ class Multiply(_Elementwise):
 
     type_name = "multiply"
     summary = "elementwise product with broadcasting (squeeze-and-excitation)"
+
+    def forward(self, xs, w, ctx):
+        product = 1
+        for x in self.aligned(xs):
+            product = product * x
+        return product
+
+    def others(self, xs, skip):
+        """d(product)/d(input skip): the product of the other inputs."""
+        product = 1
+        for i, x in enumerate(self.aligned(xs)):
+            if i != skip:
+                product = product * x
+        return product
 
 
 class Concat(_Merge):
@@ -87,3 +123,10 @@ class Concat(_Merge):
             )
         self.out_shape = (sum(s[0] for s in in_shapes), *first[1:])
         return self.out_shape
+
+    def forward(self, xs, w, ctx):
+        return np.concatenate(xs, axis=1)
+
+    def backward(self, xs, w, out, g, ctx):
+        bounds = np.cumsum([x.shape[1] for x in xs])[:-1]
+        return list(np.split(g, bounds, axis=1)), {}

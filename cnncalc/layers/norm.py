@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Bool, Int, Layer, Number, Param, fmt_shape, numel
+from .base import Bool, Int, Layer, Number, Param, fmt_shape, np, numel
 
 
 class BatchNorm(Layer):
@@ -56,6 +56,46 @@ class BatchNorm(Layer):
     def flops(self):
         return 2 * numel(self.out_shape)
 
+    def _stats(self, x, w):
+        """Mean and variance per channel: the running buffers, or (without
+        track_running_stats, as PyTorch does then) the batch's own statistics."""
+        axes = tuple(a for a in range(x.ndim) if a != 1)
+        if self.p["track_running_stats"]:
+            shape = (1, -1, *(1,) * (x.ndim - 2))
+            return w["running_mean"].reshape(shape), w["running_var"].reshape(shape), False
+        return x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True), True
+
+    def _affine(self, w, x):
+        if not self.p["affine"]:
+            return 1.0, 0.0
+        shape = (1, -1, *(1,) * (x.ndim - 2))
+        return w["weight"].reshape(shape), w["bias"].reshape(shape)
+
+    def forward(self, xs, w, ctx):
+        x = xs[0]
+        mean, var, _ = self._stats(x, w)
+        scale, shift = self._affine(w, x)
+        return (x - mean) / np.sqrt(var + self.p["eps"]) * scale + shift
+
+    def backward(self, xs, w, out, g, ctx):
+        x = xs[0]
+        mean, var, batch = self._stats(x, w)
+        scale, _ = self._affine(w, x)
+        inv = 1 / np.sqrt(var + self.p["eps"])
+        xhat = (x - mean) * inv
+        axes = tuple(a for a in range(x.ndim) if a != 1)
+        gx = g * scale
+        if batch:  # statistics depend on x too (Ioffe and Szegedy 2015, section 3)
+            m = x.size // x.shape[1]
+            gx = inv / m * (m * gx - gx.sum(axis=axes, keepdims=True)
+                            - xhat * (gx * xhat).sum(axis=axes, keepdims=True))
+        else:
+            gx = gx * inv
+        grads = {}
+        if self.p["affine"]:
+            grads = {"weight": (g * xhat).sum(axis=axes), "bias": g.sum(axis=axes)}
+        return [gx], grads
+
 
 class LRN(Layer):
     """Local response normalization across channels (Krizhevsky et al. 2012, section 3.3).
@@ -85,3 +125,28 @@ class LRN(Layer):
 
     def flops(self):
         return (self.p["size"] + 4) * numel(self.out_shape)
+
+    def _window_sum(self, v, before, after):
+        """Sum over channels c - before .. c + after (zero outside), for every c."""
+        padded = np.pad(v, [(0, 0), (before, after)] + [(0, 0)] * (v.ndim - 2))
+        csum = np.concatenate([np.zeros_like(padded[:, :1]), np.cumsum(padded, axis=1)], axis=1)
+        width = before + after + 1
+        return csum[:, width:] - csum[:, :-width]
+
+    def _denominator(self, x):
+        n = self.p["size"]
+        total = self._window_sum(x * x, n // 2, (n - 1) // 2)  # PyTorch's padding of the window
+        return self.p["k"] + self.p["alpha"] / n * total
+
+    def forward(self, xs, w, ctx):
+        x = xs[0]
+        return x * self._denominator(x) ** -self.p["beta"]
+
+    def backward(self, xs, w, out, g, ctx):
+        x = xs[0]
+        n, beta = self.p["size"], self.p["beta"]
+        if ctx.probe:  # channel c reaches the outputs whose window holds it
+            return [np.abs(g) + self._window_sum(np.abs(g), (n - 1) // 2, n // 2)], {}
+        d = self._denominator(x)
+        inner = self._window_sum(g * x * d ** (-beta - 1), (n - 1) // 2, n // 2)
+        return [g * d ** -beta - 2 * self.p["alpha"] * beta / n * x * inner], {}

@@ -6,12 +6,14 @@ from ..rf import ratio_window_map, window_map
 from .base import (
     Bool,
     Ints,
+    K,
     Layer,
     OutputSize,
     Padding,
     Param,
     effective_kernel,
     fmt_axes,
+    np,
     numel,
     pool_out,
     resolve_padding,
@@ -61,6 +63,22 @@ class _WindowPool(Layer):
             for s, (b, _), k, d in zip(self.stride, self.pads, self.kernel, self.dilation)
         ]
 
+    def workspace(self):
+        padded = numel((o - 1) * s + k for o, s, k in zip(self.out_shape[1:], self.stride, self.keff))
+        return self.in_shape[0] * max(padded, numel(self.in_shape[1:]))
+
+    def _padded(self, x, value):
+        """Pad, and pad further after the input where a ceil-mode window reaches past it."""
+        pads = []
+        for size, (b, a), keff, s, o in zip(x.shape[2:], self.pads, self.keff, self.stride,
+                                            self.out_shape[1:]):
+            need = (o - 1) * s + keff - (size + b)  # how far the last window reaches
+            pads.append((b, max(a, need)))
+        return K.pad(x, pads, value), pads
+
+    def _taps(self):
+        return K.tap_slices(self.kernel, self.stride, self.dilation, self.out_shape[1:])
+
 
 _WINDOW = (
     Param("kernel_size", Ints(1), doc="window extent per axis"),
@@ -83,6 +101,27 @@ class MaxPool(_WindowPool):
     def flops(self):
         return numel(self.out_shape) * (numel(self.kernel) - 1)
 
+    def forward(self, xs, w, ctx):
+        xp, _ = self._padded(xs[0], -np.inf)
+        result = None
+        for _, index in self._taps():  # a loop over the kernel taps, not the pixels
+            result = xp[index].copy() if result is None else np.maximum(result, xp[index])
+        return result
+
+    def backward(self, xs, w, out, g, ctx):
+        x = xs[0]
+        xp, pads = self._padded(x, -np.inf)
+        dxp = np.zeros(xp.shape, dtype=g.dtype)
+        taken = np.zeros(out.shape, dtype=bool)
+        for _, index in self._taps():
+            if ctx.probe:  # the support: every tap of the window (same window geometry)
+                dxp[index] += g
+                continue
+            first = (xp[index] == out) & ~taken  # the switch: the first maximum, as in PyTorch
+            taken |= first
+            dxp[index] += g * first
+        return [K.unpad(dxp, pads, x.shape[2:])], {}
+
 
 class AvgPool(_WindowPool):
     """Average pooling (PyTorch AvgPool1d/2d/3d).
@@ -100,6 +139,39 @@ class AvgPool(_WindowPool):
 
     def flops(self):
         return numel(self.out_shape) * numel(self.kernel)
+
+    def divisor(self, sizes):
+        """PyTorch's divisor per output: taps inside the padded input (count_include_pad)
+        or inside the input; windows are clipped at the end of the padded input."""
+        per_axis = []
+        for size, (b, a), k, s, o in zip(sizes, self.pads, self.kernel, self.stride,
+                                         self.out_shape[1:]):
+            start = np.arange(o) * s - b
+            end = np.minimum(start + k, size + a)
+            if not self.p["count_include_pad"]:
+                start, end = np.maximum(start, 0), np.minimum(end, size)
+            per_axis.append(end - start)
+        div = per_axis[0]
+        for other in per_axis[1:]:
+            div = np.multiply.outer(div, other)
+        return div
+
+    def forward(self, xs, w, ctx):
+        x = xs[0]
+        xp, _ = self._padded(x, 0.0)
+        total = None
+        for _, index in self._taps():
+            total = xp[index].copy() if total is None else total + xp[index]
+        return total / self.divisor(x.shape[2:]).astype(x.dtype)
+
+    def backward(self, xs, w, out, g, ctx):
+        x = xs[0]
+        xp, pads = self._padded(x, 0.0)
+        share = g / self.divisor(x.shape[2:]).astype(g.dtype)
+        dxp = np.zeros(xp.shape, dtype=g.dtype)
+        for _, index in self._taps():
+            dxp[index] += share
+        return [K.unpad(dxp, pads, x.shape[2:])], {}
 
 
 class _GlobalPool(Layer):
@@ -128,6 +200,13 @@ class GlobalAvgPool(_GlobalPool):
     def flops(self):
         return numel(self.in_shape)
 
+    def forward(self, xs, w, ctx):
+        return xs[0].mean(axis=tuple(range(2, 2 + self.ndim)), keepdims=True)
+
+    def backward(self, xs, w, out, g, ctx):
+        x = xs[0]
+        return [np.broadcast_to(g / numel(x.shape[2:]), x.shape).copy()], {}
+
 
 class GlobalMaxPool(_GlobalPool):
     """Global max pooling: [C, *S] -> [C, 1, ...]; FLOPs C * (prod(S) - 1)."""
@@ -137,6 +216,18 @@ class GlobalMaxPool(_GlobalPool):
 
     def flops(self):
         return numel(self.in_shape) - self.in_shape[0]
+
+    def forward(self, xs, w, ctx):
+        return xs[0].max(axis=tuple(range(2, 2 + self.ndim)), keepdims=True)
+
+    def backward(self, xs, w, out, g, ctx):
+        x = xs[0]
+        flat = x.reshape(*x.shape[:2], -1)
+        if ctx.probe:
+            mask = np.ones(flat.shape, dtype=g.dtype)
+        else:
+            mask = (np.arange(flat.shape[-1]) == flat.argmax(axis=-1)[..., None]).astype(g.dtype)
+        return [(mask * g.reshape(*g.shape[:2], 1)).reshape(x.shape)], {}
 
 
 class _AdaptivePool(Layer):
@@ -170,6 +261,41 @@ class _AdaptivePool(Layer):
     def unit_maps(self):
         return [ratio_window_map(size, out) for size, out in zip(self.sizes, self.outs)]
 
+    def workspace(self):
+        longest = numel(max(-(-size // out) + 1, 1) for size, out in zip(self.sizes, self.outs))
+        return numel(self.out_shape) * longest
+
+    def box_index(self):
+        """Per axis, (out, longest window) indices of each window, padded by repeating
+        its last index, and a mask of the real entries."""
+        index, masks = [], []
+        for size, out in zip(self.sizes, self.outs):
+            o = np.arange(out)
+            start = (o * size) // out
+            end = -((-(o + 1) * size) // out)
+            m = np.arange((end - start).max())
+            index.append(np.minimum(start[:, None] + m, end[:, None] - 1))
+            masks.append(m < (end - start)[:, None])
+        return index, masks
+
+    def gather(self, x):
+        """(N, C, *out, *window) boxes of x, and the mask of their real elements."""
+        nd = self.ndim
+        index, masks = self.box_index()
+        grids, mask = [], np.ones((), dtype=bool)
+        for axis, (idx, m) in enumerate(zip(index, masks)):
+            shape = [1] * (2 * nd)
+            shape[axis], shape[nd + axis] = idx.shape
+            grids.append(idx.reshape(shape))
+            mask = mask & m.reshape(shape)
+        boxes = x[(slice(None), slice(None), *np.broadcast_arrays(*grids))]
+        return boxes, np.broadcast_to(mask, boxes.shape[2:]), grids
+
+    def scatter(self, values, grids, shape):
+        result = np.zeros(shape, dtype=values.dtype)
+        np.add.at(result, (slice(None), slice(None), *np.broadcast_arrays(*grids)), values)
+        return result
+
 
 class AdaptiveAvgPool(_AdaptivePool):
     """Adaptive average pooling (AdaptiveAvgPool1d/2d/3d); FLOPs: one per pooled element."""
@@ -180,6 +306,19 @@ class AdaptiveAvgPool(_AdaptivePool):
     def flops(self):
         return self.in_shape[0] * self.window_elems()
 
+    def forward(self, xs, w, ctx):
+        boxes, mask, _ = self.gather(xs[0])
+        axes = tuple(range(-self.ndim, 0))
+        return (boxes * mask).sum(axis=axes) / mask.sum(axis=axes).astype(boxes.dtype)
+
+    def backward(self, xs, w, out, g, ctx):
+        x = xs[0]
+        _, mask, grids = self.gather(x)
+        axes = tuple(range(-self.ndim, 0))
+        share = g / mask.sum(axis=axes).astype(g.dtype)
+        spread = share.reshape(*share.shape, *(1,) * self.ndim) * mask
+        return [self.scatter(spread, grids, x.shape)], {}
+
 
 class AdaptiveMaxPool(_AdaptivePool):
     """Adaptive max pooling (AdaptiveMaxPool1d/2d/3d); FLOPs: window elements - 1 per window."""
@@ -189,4 +328,19 @@ class AdaptiveMaxPool(_AdaptivePool):
 
     def flops(self):
         return self.in_shape[0] * self.window_elems() - numel(self.out_shape)
+
+    def forward(self, xs, w, ctx):
+        boxes, mask, _ = self.gather(xs[0])
+        return np.where(mask, boxes, -np.inf).max(axis=tuple(range(-self.ndim, 0)))
+
+    def backward(self, xs, w, out, g, ctx):
+        x = xs[0]
+        boxes, mask, grids = self.gather(x)
+        flat = np.where(mask, boxes, -np.inf).reshape(*boxes.shape[:2 + self.ndim], -1)
+        if ctx.probe:
+            pick = np.broadcast_to(mask, boxes.shape).reshape(flat.shape).astype(g.dtype)
+        else:
+            pick = (np.arange(flat.shape[-1]) == flat.argmax(axis=-1)[..., None]).astype(g.dtype)
+        spread = (pick * g[..., None]).reshape(boxes.shape)
+        return [self.scatter(spread, grids, x.shape)], {}
 

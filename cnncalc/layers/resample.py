@@ -9,6 +9,7 @@ from .base import (
     Bool,
     Choice,
     IntList,
+    K,
     Layer,
     Names,
     Number,
@@ -18,6 +19,7 @@ from .base import (
     Scale,
     fmt_axes,
     fmt_shape,
+    np,
     numel,
 )
 
@@ -92,6 +94,52 @@ class Upsample(Layer):
             return [nearest_map(r) for r in self.ratios]
         return [linear_map(r, self.p["align_corners"]) for r in self.ratios]
 
+    def sources(self):
+        """Per axis: (i0, i1, lambda) with out = (1 - lambda) x[i0] + lambda x[i1]
+        (nearest: lambda = 0), by PyTorch's area_pixel_compute_source_index."""
+        result = []
+        for size, out, r in zip(self.in_shape[1:], self.out_shape[1:], self.ratios):
+            o = np.arange(out, dtype=np.float64)
+            ratio = r.numerator / r.denominator
+            if self.p["mode"] == "nearest":
+                i0 = np.minimum(np.floor(o * ratio).astype(np.int64), size - 1)
+                result.append((i0, i0, np.zeros(out)))
+                continue
+            src = o * ratio if self.p["align_corners"] else np.maximum((o + 0.5) * ratio - 0.5, 0)
+            i0 = np.minimum(np.floor(src).astype(np.int64), size - 1)
+            i1 = np.minimum(i0 + 1, size - 1)
+            result.append((i0, i1, src - i0))
+        return result
+
+    def forward(self, xs, w, ctx):
+        y = xs[0]
+        for axis, (i0, i1, lam) in enumerate(self.sources(), start=2):
+            if self.p["mode"] == "nearest":
+                y = K.take_axis(y, i0, axis)
+                continue
+            shape = [1] * y.ndim
+            shape[axis] = -1
+            lam = lam.reshape(shape).astype(y.dtype)
+            y = K.take_axis(y, i0, axis) * (1 - lam) + K.take_axis(y, i1, axis) * lam
+        return y
+
+    def backward(self, xs, w, out, g, ctx):
+        x = xs[0]
+        shapes = [x.shape]
+        for axis in range(2, 2 + self.ndim):  # the shapes after each axis is resampled
+            shapes.append(shapes[-1][:axis] + (self.out_shape[axis - 1],) + shapes[-1][axis + 1:])
+        for axis, (i0, i1, lam) in reversed(list(enumerate(self.sources(), start=2))):
+            shape = [1] * g.ndim
+            shape[axis] = -1
+            lam = lam.reshape(shape).astype(g.dtype)
+            size = shapes[axis - 2][axis]
+            if self.p["mode"] == "nearest":
+                g = K.take_axis_adjoint(g, i0, axis, size)
+                continue
+            g = (K.take_axis_adjoint(g * (1 - lam), i0, axis, size)
+                 + K.take_axis_adjoint(g * lam, i1, axis, size))
+        return [g], {}
+
 
 class Pad(Layer):
     """Explicit padding (PyTorch's nn.ZeroPad2d, ReflectionPad2d, ReplicationPad2d, CircularPad2d).
@@ -128,6 +176,36 @@ class Pad(Layer):
 
     def unit_maps(self):
         return [shift_map(-b) for b, _ in self.pads]
+
+    _NUMPY_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+    def sources(self):
+        """Per axis, the input index each output position copies (-1: the fill value)."""
+        result = []
+        for size, (b, a) in zip(self.in_shape[1:], self.pads):
+            mode = self._NUMPY_MODE[self.p["mode"]]
+            if mode == "constant":
+                result.append(np.pad(np.arange(size), (b, a), constant_values=-1))
+            else:
+                result.append(np.pad(np.arange(size), (b, a), mode=mode))
+        return result
+
+    def forward(self, xs, w, ctx):
+        x = xs[0]
+        if self.p["mode"] == "zeros":
+            return K.pad(x, self.pads, self.p["value"])
+        y = x
+        for axis, index in enumerate(self.sources(), start=2):
+            y = K.take_axis(y, index, axis)
+        return y
+
+    def backward(self, xs, w, out, g, ctx):
+        x = xs[0]
+        if self.p["mode"] == "zeros":
+            return [K.unpad(g, self.pads, x.shape[2:])], {}
+        for axis, index in reversed(list(enumerate(self.sources(), start=2))):
+            g = K.take_axis_adjoint(g, index, axis, x.shape[axis])
+        return [g], {}
 
 
 class Crop(Layer):
@@ -190,6 +268,12 @@ class Crop(Layer):
     def unit_maps(self):
         return [shift_map(b) for b, _ in self.pads]
 
+    def forward(self, xs, w, ctx):
+        return K.unpad(xs[0], self.pads, self.out_shape[1:])
+
+    def backward(self, xs, w, out, g, ctx):
+        return [K.pad(g, self.pads)], {}
+
 
 class Flatten(Layer):
     """Flatten each sample to a vector (PyTorch nn.Flatten): [C, *S] -> [C * prod(S)]."""
@@ -205,6 +289,12 @@ class Flatten(Layer):
 
     def unit_maps(self):
         return None
+
+    def forward(self, xs, w, ctx):
+        return xs[0].reshape(xs[0].shape[0], *self.out_shape)
+
+    def backward(self, xs, w, out, g, ctx):
+        return [g.reshape(xs[0].shape)], {}
 
 
 class Reshape(Layer):
@@ -242,3 +332,9 @@ class Reshape(Layer):
 
     def unit_maps(self):
         return None
+
+    def forward(self, xs, w, ctx):
+        return xs[0].reshape(xs[0].shape[0], *self.out_shape)
+
+    def backward(self, xs, w, out, g, ctx):
+        return [g.reshape(xs[0].shape)], {}

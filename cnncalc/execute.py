@@ -1,0 +1,274 @@
+"""The NumPy executor: forward and backward passes over a loaded network.
+
+``run`` computes every node's output for a batch-first input (N, C, *spatial);
+weights use PyTorch's names and layouts (``"conv1.weight"`` of shape
+(out, in/groups, *k)), so a PyTorch ``state_dict`` exported with NumPy loads
+directly. ``backward`` propagates gradients in reverse topological order with
+each layer's own backward; ``cnncalc.verify`` builds on both.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import SpecError
+from .graph import INPUT, Network
+from .kernels import Context
+
+DEFAULT_MAX_MEMORY = 2 * 1024 ** 3
+IGNORED_KEYS = ("num_batches_tracked",)  # PyTorch's step counter: no state of the function
+
+
+def _float_dtype(dtype) -> np.dtype:
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise SpecError(f"dtype {dtype} is not supported", kind="usage",
+                        help="run in float32 (default) or float64")
+    return dtype
+
+
+def tensor_shapes(net: Network) -> dict[str, tuple[int, ...]]:
+    """Every learnable tensor and buffer as ``"<node>.<name>" -> shape`` (after setup)."""
+    shapes = {}
+    for node in net.nodes:
+        for key, shape in {**node.layer.param_shapes(), **node.layer.buffer_shapes()}.items():
+            shapes[f"{node.name}.{key}"] = tuple(shape)
+    return shapes
+
+
+def init_weights(net: Network, seed: int = 0, dtype=np.float32,
+                 positive: bool = False) -> dict[str, np.ndarray]:
+    """Seeded weights in PyTorch's layouts.
+
+    Weights of rank >= 2 and their biases: U(-b, b), b = 1/sqrt(fan_in), PyTorch's
+    default bound; per-channel scales (batch-norm weight, PReLU) U(0.5, 1.5) and
+    running_var U(0.5, 1.5); shifts and running_mean U(-0.1, 0.1). With
+    ``positive``, everything is U(0.5, 1.5), so that no gradient can cancel
+    (receptive-field probes).
+    """
+    rng = np.random.default_rng(seed)
+    out = {}
+    for node in net.nodes:
+        shapes = {**node.layer.param_shapes(), **node.layer.buffer_shapes()}
+        weight = shapes.get("weight", ())
+        fan_in = math.prod(weight[1:]) if len(weight) >= 2 else 1
+        for key, shape in shapes.items():
+            if positive:
+                low, high = 0.5, 1.5
+            elif (key == "weight" and len(shape) >= 2) or (key == "bias" and len(weight) >= 2):
+                low, high = -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in)
+            elif key in ("weight", "running_var"):
+                low, high = 0.5, 1.5
+            else:
+                low, high = -0.1, 0.1
+            value = rng.random(shape, dtype=np.float32)  # float32 draws: 5x faster than float64
+            out[f"{node.name}.{key}"] = (low + (high - low) * value).astype(dtype)
+    return out
+
+
+def check_weights(net: Network, weights: dict | None, seed: int, dtype) -> dict[str, np.ndarray]:
+    """Given weights checked against the network, the rest drawn from the seed.
+
+    Raises:
+        SpecError: a name no node has (with the closest one), or a wrong shape,
+            naming the node.
+    """
+    from .errors import suggestion
+
+    expected = tensor_shapes(net)
+    full = init_weights(net, seed, dtype)
+    for key, value in (weights or {}).items():
+        if key.rsplit(".", 1)[-1] in IGNORED_KEYS:
+            continue
+        if key not in expected:
+            raise SpecError(f"weights: no tensor '{key}' in this network", kind="weights",
+                            help=suggestion(key, expected, "tensor names"))
+        array = np.asarray(value)
+        if tuple(array.shape) != expected[key]:
+            node = key.rsplit(".", 1)[0]
+            raise SpecError(
+                f"weights: '{key}' has shape {list(array.shape)}, but node '{node}' needs "
+                f"{list(expected[key])}", kind="weights",
+                help="weights use PyTorch's layouts: conv (out, in/groups, *k), "
+                     "conv_transpose (in, out/groups, *k), linear (out, in)",
+            )
+        full[key] = array.astype(dtype)
+    return full
+
+
+def node_weights(weights: dict[str, np.ndarray], name: str) -> dict[str, np.ndarray]:
+    prefix = name + "."
+    return {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)
+            and "." not in k[len(prefix):]}
+
+
+@dataclass
+class MemoryEstimate:
+    """Peak bytes of a run: weights + the largest (live outputs + one layer's work)."""
+
+    peak_bytes: int
+    weight_bytes: int
+    layer: str  # the layer at which the peak occurs
+
+
+def estimate_memory(net: Network, batch: int, itemsize: int, keep: str = "all") -> MemoryEstimate:
+    """Estimate peak memory before running (no allocation).
+
+    ``keep="all"`` keeps every node's output (what ``run`` returns); ``"outputs"``
+    frees an output once its last consumer has run. A layer's work space is
+    its largest temporary (the im2col columns of a convolution).
+    """
+    weight_bytes = sum(math.prod(s) for s in tensor_shapes(net).values()) * itemsize
+    last_use: dict[str, int] = {}
+    for i, node in enumerate(net.nodes):
+        for name in node.inputs + node.refs:
+            last_use[name] = i
+    sizes = {INPUT: math.prod(net.input_shape) * batch * itemsize}
+    live = {INPUT: sizes[INPUT]}
+    peak, where = 0, net.nodes[0].name
+    for i, node in enumerate(net.nodes):
+        out = math.prod(node.layer.out_shape) * batch * itemsize
+        work = node.layer.workspace() * batch * itemsize
+        total = sum(live.values()) + out + work
+        if total > peak:
+            peak, where = total, node.name
+        live[node.name] = sizes[node.name] = out
+        if keep != "all":
+            for name in node.inputs + node.refs:
+                if last_use.get(name) == i and name not in net.outputs:
+                    live.pop(name, None)
+    return MemoryEstimate(peak + weight_bytes, weight_bytes, where)
+
+
+@dataclass
+class Execution:
+    """What a forward pass produced and measured, per node: the MACs counted from
+    the contractions run, and the elements of the learnable tensors its layer read."""
+
+    values: dict[str, np.ndarray]
+    weights: dict[str, np.ndarray]
+    macs: dict[str, int] = field(default_factory=dict)
+    params_read: dict[str, int] = field(default_factory=dict)
+
+
+class _Recorder(dict):
+    """A node's tensors that remembers which ones the layer read."""
+
+    def __init__(self, data):
+        super().__init__(data)
+        self.read: set[str] = set()
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+
+def _check_input(net: Network, x: np.ndarray) -> None:
+    if x.ndim != len(net.input_shape) + 1 or tuple(x.shape[1:]) != tuple(net.input_shape):
+        raise SpecError(
+            f"the input has shape {list(x.shape)}, but the network takes "
+            f"[N, {', '.join(map(str, net.input_shape))}] (batch first)", kind="usage",
+            help="reshape the input, or load the spec with input_shape=... (--input on the command line)",
+        )
+
+
+def forward(net: Network, x: np.ndarray, weights: dict | None = None, seed: int = 0, *,
+            dtype=None, keep: str = "all", max_memory: int | None = DEFAULT_MAX_MEMORY,
+            progress: Callable[[int, int, str], None] | None = None,
+            probe: bool = False, checked: bool = False) -> Execution:
+    """Run the network; see :func:`run`. Returns the outputs, the weights used and
+    the MACs each node executed."""
+    x = np.asarray(x)
+    dtype = _float_dtype(dtype or (np.float64 if x.dtype == np.float64 else np.float32))
+    _check_input(net, x)
+    if max_memory is not None:
+        est = estimate_memory(net, x.shape[0], dtype.itemsize, keep)
+        if est.peak_bytes > max_memory:
+            raise SpecError(
+                f"running this network needs about {est.peak_bytes:,} bytes (peak at layer "
+                f"'{est.layer}'), more than the limit of {max_memory:,}", kind="limit",
+                help="use a smaller input or batch, keep fewer outputs, or raise --max-memory",
+            )
+    weights = weights if checked else check_weights(net, weights, seed, dtype)
+    values: dict[str, np.ndarray] = {INPUT: x.astype(dtype, copy=False)}
+    remaining = {}
+    for node in net.nodes:
+        for name in node.inputs + node.refs:
+            remaining[name] = remaining.get(name, 0) + 1
+    macs, read = {}, {}
+    for i, node in enumerate(net.nodes):
+        ctx = Context(probe=probe)
+        tensors = _Recorder(node_weights(weights, node.name))
+        out = node.layer.forward([values[n] for n in node.inputs], tensors, ctx)
+        values[node.name] = np.asarray(out, dtype=dtype)
+        macs[node.name] = ctx.macs
+        learnable = node.layer.param_shapes()
+        read[node.name] = sum(tensors[k].size for k in tensors.read if k in learnable)
+        if keep != "all":
+            for name in node.inputs + node.refs:
+                remaining[name] -= 1
+                if remaining[name] == 0 and name not in net.outputs and name != INPUT:
+                    del values[name]
+        if progress is not None:
+            progress(i + 1, len(net.nodes), node.name)
+    return Execution(values, weights, macs, read)
+
+
+def run(net: Network, x: np.ndarray, weights: dict | None = None, seed: int = 0, *,
+        dtype=None, keep: str = "all", max_memory: int | None = DEFAULT_MAX_MEMORY,
+        progress: Callable[[int, int, str], None] | None = None) -> dict[str, np.ndarray]:
+    """Run a network forward (inference) on a batch.
+
+    Args:
+        net: from :func:`cnncalc.load`.
+        x: input, batch first: (N, C, *spatial) matching the spec's input; float32
+            (the default) or float64 (then the run is in float64).
+        weights: optional ``"<node>.<param>" -> array`` in PyTorch's names and
+            layouts (conv weight (out, in/groups, *k), conv_transpose (in,
+            out/groups, *k), linear (out, in), batchnorm weight, bias,
+            running_mean, running_var); missing ones are drawn from ``seed``.
+        dtype: float32 or float64 (default: float64 for a float64 input, else float32).
+        keep: "all" returns every node's output; "outputs" frees intermediates
+            and returns the network outputs (and the input).
+        max_memory: refuse, before allocating, a run whose estimated peak is larger
+            (bytes; None: no limit).
+        progress: called as progress(done, total, node_name) after each node.
+
+    Returns:
+        node name -> output array (N, *output_shape); "input" is the input.
+
+    Raises:
+        SpecError: a wrong input shape, unknown or misshapen weights (naming the
+            node), or an estimate above ``max_memory``.
+    """
+    return forward(net, x, weights, seed, dtype=dtype, keep=keep, max_memory=max_memory,
+                   progress=progress).values
+
+
+def backward(net: Network, run: Execution, seeds: dict[str, np.ndarray],
+             probe: bool = False) -> dict[str, np.ndarray]:
+    """Reverse-mode gradients from output gradients ``seeds`` (node -> dLoss/dOutput).
+
+    Returns ``"input"`` -> dLoss/dInput and ``"<node>.<param>"`` -> dLoss/dParam.
+    With ``probe`` the layers propagate support (see kernels.Context).
+    """
+    grads: dict[str, np.ndarray] = {k: np.asarray(v) for k, v in seeds.items()}
+    out: dict[str, np.ndarray] = {}
+    ctx = Context(probe=probe)
+    for node in reversed(net.nodes):
+        g = grads.pop(node.name, None)
+        if g is None:
+            continue
+        xs = [run.values[n] for n in node.inputs]
+        w = node_weights(run.weights, node.name)
+        gxs, gw = node.layer.backward(xs, w, run.values[node.name], g, ctx)
+        for name, gx in zip(node.inputs, gxs):
+            grads[name] = grads[name] + gx if name in grads else gx
+        for key, value in gw.items():
+            out[f"{node.name}.{key}"] = value
+    out[INPUT] = grads.get(INPUT, np.zeros_like(run.values[INPUT]))
+    return out

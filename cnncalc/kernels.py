@@ -1,0 +1,106 @@
+"""NumPy building blocks of the executor: padding, sliding windows, scatter-add.
+
+Arrays are batch-first ``(N, C, *spatial)``. Windows come from
+``numpy.lib.stride_tricks.sliding_window_view`` (no Python loop over pixels);
+the adjoint of a windowed read (col2im) loops over the kernel taps only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+class Context:
+    """State of one execution: the MAC counter and the probe switch.
+
+    ``mm(a, b)`` is ``a @ b`` that also adds the multiply-accumulates of the
+    contraction to ``macs`` (for ``verify``: MACs measured from what ran).
+    ``probe``: backward passes propagate support rather than values where a
+    layer's true gradient can vanish (max pooling routes to every tap of its
+    window, elementwise functions pass the gradient through).
+    """
+
+    def __init__(self, probe: bool = False) -> None:
+        self.macs = 0
+        self.probe = probe
+
+    def mm(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        batch = math.prod(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
+        self.macs += batch * a.shape[-2] * a.shape[-1] * b.shape[-1]
+        return np.matmul(a, b)
+
+
+def pad(x: np.ndarray, pads: Sequence[tuple[int, int]], value: float = 0.0) -> np.ndarray:
+    """Pad the spatial axes (2..) by (before, after) pairs."""
+    if not any(b or a for b, a in pads):
+        return x
+    return np.pad(x, [(0, 0), (0, 0), *pads], mode="constant", constant_values=value)
+
+
+def windows(xp: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
+            dilation: Sequence[int], out: Sequence[int]) -> np.ndarray:
+    """View (N, C, *out, *kernel) of a padded input: tap k of window o reads o*s + k*d."""
+    nd = len(kernel)
+    keff = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    view = sliding_window_view(xp, keff, axis=tuple(range(2, 2 + nd)))
+    index = (slice(None), slice(None),
+             *(slice(0, (o - 1) * s + 1, s) for o, s in zip(out, stride)),
+             *(slice(None, None, d) for d in dilation))
+    return view[index]
+
+
+def tap_slices(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
+               out: Sequence[int]):
+    """For each kernel tap, the index of the (N, C, *out) block it reads: o*s + k*d."""
+    for tap in np.ndindex(*kernel):
+        yield tap, (slice(None), slice(None),
+                    *(slice(t * d, t * d + (o - 1) * s + 1, s)
+                      for t, d, o, s in zip(tap, dilation, out, stride)))
+
+
+def scatter_windows(taps: np.ndarray, padded_shape: Sequence[int], stride: Sequence[int],
+                    dilation: Sequence[int]) -> np.ndarray:
+    """Adjoint of :func:`windows` (col2im): add tap values (N, C, *out, *kernel) into
+    a zero array of ``padded_shape`` at o*s + k*d. Loops over the kernel taps only."""
+    nd = len(stride)
+    out = taps.shape[2:2 + nd]
+    kernel = taps.shape[2 + nd:]
+    result = np.zeros(padded_shape, dtype=taps.dtype)
+    for tap, index in tap_slices(kernel, stride, dilation, out):
+        result[index] += taps[(Ellipsis, *tap)]
+    return result
+
+
+def unpad(x: np.ndarray, pads: Sequence[tuple[int, int]], sizes: Sequence[int]) -> np.ndarray:
+    """The inverse of :func:`pad` (keeps ``sizes`` elements after each ``before``)."""
+    index = (slice(None), slice(None), *(slice(b, b + n) for (b, _), n in zip(pads, sizes)))
+    return x[index]
+
+
+def take_axis(x: np.ndarray, index: np.ndarray, axis: int) -> np.ndarray:
+    return np.take(x, index, axis=axis)
+
+
+def take_axis_adjoint(g: np.ndarray, index: np.ndarray, axis: int, size: int) -> np.ndarray:
+    """Adjoint of take along an axis: scatter-add g into ``size`` positions."""
+    shape = list(g.shape)
+    shape[axis] = size
+    out = np.zeros(shape, dtype=g.dtype)
+    where = [slice(None)] * g.ndim
+    where[axis] = index
+    np.add.at(out, tuple(where), g)
+    return out
+
+
+def reduce_to(g: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """Sum a broadcast gradient back to ``shape`` (NumPy broadcasting's adjoint)."""
+    while g.ndim > len(shape):
+        g = g.sum(axis=0)
+    for axis, size in enumerate(shape):
+        if size == 1 and g.shape[axis] != 1:
+            g = g.sum(axis=axis, keepdims=True)
+    return g
