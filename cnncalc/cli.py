@@ -108,6 +108,158 @@ def analyze(
         render.to_table(report, _console(), depth)
 
 
+class _Progress:
+    """A progress bar on stderr that appears only once a run has lasted a second."""
+
+    def __init__(self, what: str) -> None:
+        import time
+
+        self.what, self.start, self.bar, self.task, self.clock = what, time.monotonic(), None, None, time
+        self.total = 0
+
+    def __call__(self, done: int, total: int, name: str) -> None:
+        if self.bar is None:
+            if self.clock.monotonic() - self.start < 1.0 or not sys.stderr.isatty():
+                return
+            from rich.console import Console
+            from rich.progress import Progress
+
+            self.bar = Progress(console=Console(stderr=True), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(self.what, total=total)
+        self.bar.update(self.task, completed=done, description=f"{self.what} {name}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _parse_bytes(text: str) -> int:
+    units = {"": 1, "b": 1, "k": 1024, "kb": 1000, "kib": 1024, "m": 1024 ** 2, "mb": 1000 ** 2,
+             "mib": 1024 ** 2, "g": 1024 ** 3, "gb": 1000 ** 3, "gib": 1024 ** 3}
+    import re
+
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*", text)
+    if not m or m.group(2).lower() not in units:
+        raise SpecError(f"--max-memory '{text}' is not a size", kind="usage",
+                        help="e.g. --max-memory 2GiB, 512MiB or 1000000000")
+    return int(float(m.group(1)) * units[m.group(2).lower()])
+
+
+@app.command()
+def run(
+    spec: Path = typer.Argument(..., help="The network spec (YAML)."),
+    input: Path = typer.Option(None, "--input", "-i",
+                               help="Input .npy, batch first (N, C, ...). Default: the values "
+                                    "written in the spec, else a seeded random batch of one."),
+    weights: Path = typer.Option(None, "--weights", "-w",
+                                 help="Weights .npz with keys '<layer>.<param>' in PyTorch's layouts."),
+    output: Path = typer.Option(None, "--output", "-o",
+                                help="Write every layer's output to this .npz (default: print "
+                                     "the network outputs)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for weights (and input) not given."),
+    dtype: str = typer.Option(None, "--dtype", help="float32 or float64 (default: the input's)."),
+    max_memory: str = typer.Option("2GiB", "--max-memory", help="Refuse runs whose estimated peak is larger."),
+) -> None:
+    """Run the network forward in NumPy."""
+    import numpy as np
+
+    from .execute import run as execute
+    from .spec import load
+
+    net = load(spec)
+    x = None
+    if input is not None:
+        x = _load_array(input, "--input")
+    elif net.input_values is None:
+        x = np.random.default_rng(seed).standard_normal((1, *net.input_shape)).astype(np.float32)
+    tensors = _load_npz(weights) if weights is not None else None
+    bar = _Progress("running")
+    try:
+        values = execute(net, x, tensors, seed, dtype=dtype, max_memory=_parse_bytes(max_memory),
+                         progress=bar)
+    finally:
+        bar.close()
+    if output is not None:
+        np.savez(output, **values)
+        print(f"wrote {len(values)} arrays to {output}")
+        return
+    with np.printoptions(precision=6, suppress=True, threshold=200, linewidth=120):
+        for name in net.outputs:
+            print(f"{name}: shape {list(values[name].shape)}")
+            print(values[name])
+
+
+def _load_array(path: Path, what: str):
+    import numpy as np
+
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"{what}: cannot read {path}: {exc}", kind="io",
+                        help="give a .npy file written by numpy.save") from None
+
+
+def _load_npz(path: Path) -> dict:
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"--weights: cannot read {path}: {exc}", kind="io",
+                        help="give a .npz file written by numpy.savez") from None
+
+
+@app.command()
+def verify(
+    spec: Path = typer.Argument(..., help="The network spec (YAML)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the weights and input."),
+    max_memory: str = typer.Option("2GiB", "--max-memory", help="Refuse runs whose estimated peak is larger."),
+    input: str = typer.Option(None, "--input", help="Override the input shape: 3x224x224."),
+) -> None:
+    """Run the network and hold every analysed number against a measurement.
+
+    Exit 1 if any layer's shape, parameters, MACs or receptive field disagree.
+    """
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from .spec import load
+    from .verify import verify as check
+
+    net = load(spec, input_shape=_parse_input(input))
+    bar = _Progress("verifying")
+    try:
+        result = check(net, seed=seed, max_memory=_parse_bytes(max_memory), progress=bar)
+    finally:
+        bar.close()
+    table = Table(title=Text(f"{net.name}: analysed / measured"), box=box.SIMPLE_HEAVY, padding=0)
+    for col in ("Layer", "Type", "Output shape", "Params", "MACs", "RF size", ""):
+        table.add_column(col, no_wrap=True, justify="left" if col in ("Layer", "Type", "") else "right")
+
+    def pair(a, m, fmt=str):
+        return fmt(a) if a == m else f"{fmt(a)} / {fmt(m)}"
+
+    for row in result.rows:
+        rf = ", ".join("-" if r is None else pair(*r) for r in row.rf) if any(row.rf) else "-"
+        table.add_row(*(Text(c) for c in (
+            row.name, row.type, pair(*row.shape, lambda s: "x".join(map(str, s))),
+            pair(*row.params, lambda v: f"{v:,}"), pair(*row.macs, lambda v: f"{v:,}"), rf,
+            "ok" if row.ok else "MISMATCH " + row.note)))
+    console = _console()
+    console.print(table)
+    sizes = ", ".join("-" if s is None else str(s) for s in result.probe_sizes)
+    bad = sum(not r.ok for r in result.rows)
+    console.print(Text(
+        f"{len(result.rows)} layers, {bad} mismatched. Shapes from the arrays, parameters from "
+        f"the tensors read, MACs from the contractions run; receptive fields from gradient "
+        f"supports on one-channel probes (input length per axis: {sizes})."))
+    if bad:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
 @app.command()
 def layers() -> None:
     """List the layer types with their parameters and defaults."""

@@ -81,7 +81,9 @@ def check_weights(net: Network, weights: dict | None, seed: int, dtype) -> dict[
 
     expected = tensor_shapes(net)
     full = init_weights(net, seed, dtype)
-    for key, value in (weights or {}).items():
+    inline = {f"{node.name}.{key}": value for node in net.nodes if node.inline_weights
+              for key, value in node.inline_weights["values"].items()}
+    for key, value in {**inline, **(weights or {})}.items():
         if key.rsplit(".", 1)[-1] in IGNORED_KEYS:
             continue
         if key not in expected:
@@ -182,6 +184,14 @@ def forward(net: Network, x: np.ndarray, weights: dict | None = None, seed: int 
             probe: bool = False, checked: bool = False) -> Execution:
     """Run the network; see :func:`run`. Returns the outputs, the weights used and
     the MACs each node executed."""
+    if x is None:
+        if net.input_values is None:
+            raise SpecError("no input: give an array, or write input values in the spec",
+                            kind="usage", help="input: {shape: [1, 5, 5], values: [[...]]}")
+        x = np.asarray(net.input_values[0], dtype=np.float64)
+        if x.ndim == len(net.input_shape):
+            x = x[None]
+        dtype = dtype or np.float64
     x = np.asarray(x)
     dtype = _float_dtype(dtype or (np.float64 if x.dtype == np.float64 else np.float32))
     _check_input(net, x)
@@ -218,7 +228,7 @@ def forward(net: Network, x: np.ndarray, weights: dict | None = None, seed: int 
     return Execution(values, weights, macs, read)
 
 
-def run(net: Network, x: np.ndarray, weights: dict | None = None, seed: int = 0, *,
+def run(net: Network, x: np.ndarray | None = None, weights: dict | None = None, seed: int = 0, *,
         dtype=None, keep: str = "all", max_memory: int | None = DEFAULT_MAX_MEMORY,
         progress: Callable[[int, int, str], None] | None = None) -> dict[str, np.ndarray]:
     """Run a network forward (inference) on a batch.
@@ -226,11 +236,13 @@ def run(net: Network, x: np.ndarray, weights: dict | None = None, seed: int = 0,
     Args:
         net: from :func:`cnncalc.load`.
         x: input, batch first: (N, C, *spatial) matching the spec's input; float32
-            (the default) or float64 (then the run is in float64).
+            (the default) or float64 (then the run is in float64). None: the values
+            written in the spec (``input: {values: ...}``), run in float64.
         weights: optional ``"<node>.<param>" -> array`` in PyTorch's names and
             layouts (conv weight (out, in/groups, *k), conv_transpose (in,
             out/groups, *k), linear (out, in), batchnorm weight, bias,
-            running_mean, running_var); missing ones are drawn from ``seed``.
+            running_mean, running_var); they override tensors written in the
+            spec (``weights:`` on a layer); the rest are drawn from ``seed``.
         dtype: float32 or float64 (default: float64 for a float64 input, else float32).
         keep: "all" returns every node's output; "outputs" frees intermediates
             and returns the network outputs (and the input).

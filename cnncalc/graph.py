@@ -38,6 +38,7 @@ class Node:
     refs: list[str] = field(default_factory=list)
     trainable: bool = True
     path: tuple[str, ...] = ()
+    inline_weights: dict | None = None  # tensors written in the spec: name -> nested lists
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Network:
         input_loc: where ``input`` was written.
         groups: full name of every structure, block use and named repeat ->
             (the node that is its output, its type).
+        input_values: the input written inline in the spec (``input: {values: ...}``), or None.
     """
 
     name: str
@@ -64,6 +66,7 @@ class Network:
     file: str | None = None
     input_loc: Loc | None = None
     groups: dict[str, tuple[str, str]] = field(default_factory=dict)
+    input_values: tuple | None = None  # (nested lists, location) written in the spec
 
     @property
     def ndim(self) -> int:

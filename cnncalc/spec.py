@@ -18,7 +18,7 @@ from .layers.base import Layer, describe
 from .yamlio import YList, YMap, parse_yaml
 
 TOP_KEYS = ("name", "input", "layers", "blocks", "description")
-META_KEYS = ("name", "from", "repeat", "trainable", "if")
+META_KEYS = ("name", "from", "repeat", "trainable", "if", "weights")
 STRUCTURES = ("residual", "parallel", "sequential")
 MERGES = ("add", "concat", "multiply")
 MAX_NODES = 100_000
@@ -186,11 +186,16 @@ class _Builder:
                 f"the network would have more than {self.max_nodes:,} layers", type_loc,
                 kind="limit", help="lower repeat, or raise the limit (--max-layers)",
             )
+        if "weights" in meta and (build != self.primitive or repeat != 1):
+            raise SpecError("'weights' can be written only on a single layer", item.key_loc("weights"),
+                            help="remove repeat, or give the weights with --weights")
         out = prev
         for i in range(repeat):
             local = None if name is None else (name if repeat == 1 else f"{name}.{i}")
             out = build(type_key, type_loc, raw, raw_loc, local, scope, inputs, path, trainable, loc)
             inputs = [out]
+        if "weights" in meta:
+            self.nodes[-1].inline_weights = self.inline_weights(self.nodes[-1], item)
         if name is not None and repeat > 1:
             self.register(scope, name, out, meta_loc(item, "name", loc))
             self.groups[scope.prefix + name] = (out, f"{type_key} x{repeat}")
@@ -249,6 +254,16 @@ class _Builder:
             raise SpecError(f"'from' must be a layer name or a list of names, got {describe(value)}",
                             loc, kind="value")
         return [self.lookup(n, scope, loc) for n in names]
+
+    def inline_weights(self, node: Node, item: YMap) -> dict:
+        """Tensors written in the spec for one layer, checked against its tensor names."""
+        value, loc = item["weights"], item.val_loc("weights")
+        if not isinstance(value, YMap) or not value:
+            raise SpecError("'weights' must map tensor names to nested lists", loc, kind="value",
+                            help="weights: {weight: [[[[1, 0], [0, 1]]]], bias: [0]}")
+        for key, tensor in value.items():
+            nested_shape(tensor, value.val_loc(key), f"weights.{key}")
+        return {"values": value, "loc": loc}
 
     def lookup(self, name: str, scope: Scope, loc: Loc) -> str:
         full = scope.resolve(name)
@@ -452,6 +467,49 @@ class _Builder:
             self.block_stack.pop()
 
 
+def nested_shape(value: Any, loc: Loc, what: str) -> tuple[int, ...]:
+    """The shape of a rectangular nested list of numbers; SpecError if it is ragged."""
+    if isinstance(value, bool) or value is None or isinstance(value, (str, dict)):
+        raise SpecError(f"{what} must hold numbers, got {describe(value)}", loc, kind="value")
+    if not isinstance(value, list):
+        if not isinstance(value, (int, float)):
+            raise SpecError(f"{what} must hold numbers, got {describe(value)}", loc, kind="value")
+        return ()
+    if not value:
+        raise SpecError(f"{what} has an empty list", loc, kind="value")
+    shapes = {nested_shape(v, loc, what) for v in value}
+    if len(shapes) != 1:
+        raise SpecError(f"{what} is ragged: its rows have different lengths", loc, kind="value",
+                        help="every row of a tensor needs the same length")
+    return (len(value), *shapes.pop())
+
+
+def check_inline(net: Network) -> None:
+    """Inline input values and weights have the shapes the network needs."""
+    if net.input_values is not None:
+        values, loc = net.input_values
+        shape = nested_shape(values, loc, "input values")
+        if shape != net.input_shape and shape[1:] != net.input_shape:
+            raise SpecError(
+                f"input values have shape {list(shape)}, but the input is {list(net.input_shape)}",
+                loc, kind="shape", help="give one sample [C, ...] or a batch [N, C, ...]")
+    for node in net.nodes:
+        if not node.inline_weights:
+            continue
+        tensors = {**node.layer.param_shapes(), **node.layer.buffer_shapes()}
+        given = node.inline_weights["values"]
+        for key, value in given.items():
+            if key not in tensors:
+                raise SpecError(f"{node.type} '{node.name}' has no tensor '{key}'", given.key_loc(key),
+                                kind="name", help=suggestion(str(key), tensors, "tensors"))
+            shape = nested_shape(value, given.val_loc(key), f"weights.{key}")
+            if shape != tuple(tensors[key]):
+                raise SpecError(
+                    f"{node.type} '{node.name}': {key} has shape {list(shape)}, needs {list(tensors[key])}",
+                    given.val_loc(key), kind="shape",
+                    help="PyTorch's layouts: conv weight [out, in/groups, *kernel], linear [out, in]")
+
+
 def meta_loc(item: Any, key: str, default: Loc) -> Loc:
     return item.val_loc(key) if isinstance(item, YMap) and key in item else default
 
@@ -462,11 +520,15 @@ def _input(doc: YMap, file: str | None) -> tuple[tuple[int, ...], int, Loc]:
                         help="add e.g. input: [3, 224, 224] (channels first, no batch)")
     value, loc = doc["input"], doc.val_loc("input")
     batch = 1
+    values = None
     if isinstance(value, YMap):
-        unknown = [k for k in value if k not in ("shape", "batch")]
+        unknown = [k for k in value if k not in ("shape", "batch", "values")]
         if unknown:
             raise SpecError(f"unknown key '{unknown[0]}' in input", value.key_loc(unknown[0]),
-                            help=suggestion(str(unknown[0]), ("shape", "batch"), "keys of input"))
+                            help=suggestion(str(unknown[0]), ("shape", "batch", "values"),
+                                            "keys of input"))
+        if "values" in value:
+            values = (value["values"], value.val_loc("values"))
         if "shape" not in value:
             raise SpecError("input needs 'shape'", loc, help="input: {shape: [3, 224, 224], batch: 1}")
         if "batch" in value:
@@ -490,7 +552,7 @@ def _input(doc: YMap, file: str | None) -> tuple[tuple[int, ...], int, Loc]:
             f"input must be [C, L], [C, H, W] or [C, D, H, W] of whole numbers >= 1, got {describe(value)}",
             loc, kind="value", help="channels first, without the batch axis: input: [3, 224, 224]",
         )
-    return tuple(value), batch, loc
+    return tuple(value), batch, loc, values
 
 
 def loads(text: str | bytes, file: str | None = None, *, input_shape: tuple[int, ...] | None = None,
@@ -524,7 +586,7 @@ def loads(text: str | bytes, file: str | None = None, *, input_shape: tuple[int,
             if key not in TOP_KEYS:
                 raise SpecError(f"unknown top-level key '{key}'", doc.key_loc(key),
                                 help=suggestion(str(key), TOP_KEYS, "top-level keys"))
-        shape, spec_batch, in_loc = _input(doc, file)
+        shape, spec_batch, in_loc, input_values = _input(doc, file)
         if input_shape is not None:
             if len(input_shape) != len(shape):
                 raise SpecError(
@@ -550,8 +612,9 @@ def loads(text: str | bytes, file: str | None = None, *, input_shape: tuple[int,
             raise SpecError("no layers are left (every item has if: false)", doc.val_loc("layers"))
         outputs = [n.name for n in builder.nodes if n.name not in builder.consumed]
         net = Network(name, shape, batch if batch is not None else spec_batch, builder.nodes,
-                      outputs, file, in_loc, builder.groups)
+                      outputs, file, in_loc, builder.groups, input_values)
         infer_shapes(net)
+        check_inline(net)
         return net
     except SpecError as exc:
         raise exc.located(file=file) from None

@@ -93,6 +93,8 @@ def _axis_values(layer, axis: int) -> dict:
             values[p.name] = (value[axis],)
         elif isinstance(value, PadSpec) and value.pairs is not None:
             values[p.name] = PadSpec(pairs=(value.pairs[axis],))
+    if values.get("mode") in ("bilinear", "trilinear"):
+        values["mode"] = "linear"  # n-linear is linear along each axis
     return values
 
 
@@ -143,14 +145,15 @@ def _probe_axis(net: Network, report: Report, axis: int, seed: int, progress=Non
     nodes = _probeable(net, report, axis)
     if not nodes:
         return {}, None
-    # start from a size at which the analysis expects the probed units to be interior
-    # (the analysis only picks the size; a unit whose measured support reaches the
-    # border doubles it)
+    # the network's own input size first (figures that depend on it, as adaptive pooling's,
+    # then match the analysis of the network as written); if a probed unit's support
+    # reaches the border, a size at which the analysis expects every unit to be interior
+    # (the analysis only picks the size), then doubling
     rows = {r.name: r.receptive_field for r in report.layers}
     need = max(rows[n.name].size[axis] + (PROBE_UNITS + 2) * 2 * math.ceil(rows[n.name].stride[axis])
                for n in nodes)
-    length = max(net.input_shape[1 + axis], need + 2)
-    for _ in range(8):
+    length = net.input_shape[1 + axis]
+    for attempt in range(8):
         probe = _valid_length(net, axis, nodes, length)
         if probe is None:
             raise SpecError(f"no input size near {length} fits the axis-{axis} probe", kind="limit")
@@ -165,7 +168,10 @@ def _probe_axis(net: Network, report: Report, axis: int, seed: int, progress=Non
         for i, node in enumerate(probe.nodes):
             out = run.values[node.name]
             n_units = out.shape[2]
-            units = [min(max(n_units // 2 - PROBE_UNITS // 2 + b, 0), n_units - 1)
+            # central units; not the first or last unit where there are more than two, whose
+            # window can grow with the input (adaptive pooling) and so never be interior
+            low, high = (1, n_units - 2) if n_units > 2 else (0, n_units - 1)
+            units = [min(max(n_units // 2 - PROBE_UNITS // 2 + b, low), high)
                      for b in range(PROBE_UNITS)]
             seed_grad = np.zeros_like(out)
             for b, o in enumerate(units):
@@ -183,7 +189,7 @@ def _probe_axis(net: Network, report: Report, axis: int, seed: int, progress=Non
                 progress(i + 1, len(probe.nodes), node.name)
         if not touches:
             return results, probe.input_shape[1]
-        length = 2 * probe.input_shape[1] + 1
+        length = max(need + 2, probe.input_shape[1] + 1) if attempt == 0 else 2 * probe.input_shape[1] + 1
     raise SpecError("the probed units stay at the border however large the probe", kind="limit")
 
 

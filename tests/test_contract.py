@@ -1,0 +1,77 @@
+"""The registry-wide contract: for every layer type, the executor's measurements
+equal the analyzer's figures (shape, parameters, MACs, receptive field), through
+`cnncalc verify`'s independent measurements."""
+
+from __future__ import annotations
+
+import pytest
+
+import cnncalc
+from cnncalc.layers import REGISTRY
+from cnncalc.verify import verify
+
+# one small network per layer type; the last layer is the one under test
+CONTRACT = {
+    "conv": ("[3, 19, 17]", ["conv: {out_channels: 4, kernel_size: [3, 5], stride: [2, 1], dilation: [1, 2], padding: same}"]),
+    "conv_transpose": ("[4, 7, 6]", ["conv_transpose: {out_channels: 2, kernel_size: 3, stride: [2, 3], padding: 1, output_padding: [1, 0], groups: 2}"]),
+    "maxpool": ("[2, 21, 20]", ["maxpool: {kernel_size: 3, stride: 2, padding: 1, dilation: 2, ceil_mode: true}"]),
+    "avgpool": ("[2, 21, 20]", ["avgpool: {kernel_size: [3, 2], stride: 2, ceil_mode: true}"]),
+    "global_avgpool": ("[2, 9, 9]", ["conv: {out_channels: 3, kernel_size: 3}", "global_avgpool"]),
+    "global_maxpool": ("[2, 9, 9]", ["conv: {out_channels: 3, kernel_size: 3}", "global_maxpool"]),
+    "adaptive_avgpool": ("[2, 23, 17]", ["adaptive_avgpool: [5, 4]"]),
+    "adaptive_maxpool": ("[2, 23, 17]", ["adaptive_maxpool: [5, 4]"]),
+    "upsample": ("[2, 9, 8]", ["conv: {out_channels: 2, kernel_size: 3}", "upsample: {scale_factor: [2, 3], mode: bilinear}"]),
+    "pad": ("[2, 12, 12]", ["conv: {out_channels: 2, kernel_size: 3}", "pad: {padding: [[1, 3], 2], mode: replicate}"]),
+    "crop": ("[2, 14, 14]", ["conv: {out_channels: 2, kernel_size: 3}", "crop: [[1, 2], 3]"]),
+    "flatten": ("[2, 5, 5]", ["flatten"]),
+    "reshape": ("[2, 4, 6]", ["reshape: [8, 6]"]),
+    "linear": ("[2, 6, 6]", ["conv: {out_channels: 2, kernel_size: 3}", "flatten", "linear: 7"]),
+    "batchnorm": ("[3, 8, 8]", ["batchnorm"]),
+    "lrn": ("[6, 8, 8]", ["lrn: 3"]),
+    "prelu": ("[3, 8, 8]", ["prelu: 3"]),
+    "softmax": ("[4, 8, 8]", ["softmax"]),
+    "add": ("[3, 12, 12]", ["{conv: {out_channels: 3, kernel_size: 3, padding: 1}, name: a}",
+                            "conv: {out_channels: 3, kernel_size: 5, padding: 2}", "add: {with: a}"]),
+    "multiply": ("[3, 12, 12]", ["{conv: {out_channels: 3, kernel_size: 3, padding: 1}, name: a}",
+                                 "global_avgpool", "multiply: {with: a}"]),
+    "concat": ("[3, 12, 12]", ["{conv: {out_channels: 3, kernel_size: 1}, name: a}",
+                               "{conv: {out_channels: 2, kernel_size: 3, padding: 1}, from: input}",
+                               "concat: {with: a}"]),
+}
+for _name in ["identity", "dropout", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu",
+              "hardswish", "sigmoid", "tanh"]:
+    CONTRACT[_name] = ("[2, 10, 9]", ["conv: {out_channels: 2, kernel_size: 3, stride: 2}", _name])
+
+
+def test_every_registered_type_is_in_the_contract():
+    assert set(CONTRACT) == set(REGISTRY)
+
+
+@pytest.mark.parametrize("type_name", sorted(CONTRACT))
+def test_analyzer_equals_executor(type_name):
+    shape, layers = CONTRACT[type_name]
+    net = cnncalc.loads(f"input: {shape}\nlayers:\n" + "".join(f"  - {x}\n" for x in layers), "c.yaml")
+    assert net.nodes[-1].type == type_name
+    result = verify(net)
+    for row in result.rows:
+        assert row.shape[0] == row.shape[1], row
+        assert row.params[0] == row.params[1], row
+        assert row.macs[0] == row.macs[1], row
+        assert row.rf_ok, row.note
+    last = result.rows[-1]
+    report = cnncalc.analyze(net).layers[-1]
+    if report.receptive_field is not None:
+        # every spatial axis was probed, and the measured extent is the reported size
+        assert [r[1] for r in last.rf] == list(report.receptive_field.size), last.rf
+
+
+def test_verify_detects_a_wrong_analysis(monkeypatch):
+    # a deliberately wrong unit map (a 3x3 conv claiming a 1x1 field) must be caught
+    net = cnncalc.loads("input: [1, 12, 12]\nlayers:\n  - conv: {out_channels: 1, kernel_size: 3}\n", "c.yaml")
+    from cnncalc.layers.conv import Conv
+    from cnncalc.rf import IDENTITY
+
+    monkeypatch.setattr(Conv, "unit_maps", lambda self: [IDENTITY] * self.ndim)
+    result = verify(net)
+    assert not result.ok
+    assert "a probed unit sees" in result.rows[0].note
