@@ -4,6 +4,8 @@
     net = cnncalc.load("specs/vgg16.yaml")   # parse + validate; raises cnncalc.SpecError
     report = cnncalc.analyze(net)            # per-layer results
     report.to_dict()                         # the JSON report (docs/report.md)
+    out = cnncalc.run(net, x)                # NumPy forward: node name -> array (docs/executor.md)
+    cnncalc.verify(net).ok                   # measured figures equal the analysed ones
 """
 
 from .analyze import LayerResult, Report, Totals, analyze
@@ -12,6 +14,20 @@ from .graph import Network, Node
 from .spec import load, loads
 
 __version__ = "0.1.0"
+
+
+def run(net, x=None, weights=None, seed=0, **kwargs):
+    """Run a network forward in NumPy; see :func:`cnncalc.execute.run` (imports NumPy)."""
+    from .execute import run as _run
+
+    return _run(net, x, weights, seed, **kwargs)
+
+
+def verify(net, seed=0, **kwargs):
+    """Measure every layer and compare with the analysis; see :func:`cnncalc.verify.verify`."""
+    from .verify import verify as _verify
+
+    return _verify(net, seed, **kwargs)
 
 __all__ = [
     "LayerResult",
@@ -23,4 +39,6 @@ __all__ = [
     "analyze",
     "load",
     "loads",
+    "run",
+    "verify",
 ]

@@ -138,3 +138,51 @@ def test_console_script_runs():
                            "-f", "json"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["totals"]["params"] == 61706
+
+
+def test_run_inline_exercise_prints_outputs(capsys):
+    code, out, _ = run(capsys, "run", SPECS / "exercises" / "conv2d_5x5.yaml")
+    assert code == 0
+    assert "feature: shape [1, 1, 3, 3]" in out
+    assert "[4. 3. 4.]" in out
+
+
+def test_run_with_files(capsys, tmp_path):
+    import numpy as np
+
+    x = np.arange(7, dtype=np.float32).reshape(1, 1, 7)
+    np.save(tmp_path / "x.npy", x)
+    np.savez(tmp_path / "w.npz", **{"out.weight": np.array([[[2.0, -1.0]]], dtype=np.float32)})
+    code, out, err = run(capsys, "run", SPECS / "exercises" / "conv1d.yaml", "--input",
+                         tmp_path / "x.npy", "--weights", tmp_path / "w.npz", "--output",
+                         tmp_path / "out.npz")
+    assert code == 0, err
+    with np.load(tmp_path / "out.npz") as data:
+        # 2 x[i] - x[i + 1] for x = 0..6
+        np.testing.assert_array_equal(data["out"][0, 0], [2 * i - (i + 1) for i in range(6)])
+        assert "input" in data.files
+
+
+def test_run_errors_exit_2(capsys, tmp_path):
+    import numpy as np
+
+    np.save(tmp_path / "bad.npy", np.zeros((1, 3, 3)))
+    code, _, err = run(capsys, "run", SPECS / "lenet5.yaml", "--input", tmp_path / "bad.npy")
+    assert code == 2 and "batch first" in err
+    code, _, err = run(capsys, "run", SPECS / "vgg16.yaml", "--max-memory", "10MiB")
+    assert code == 2 and "more than the limit of 10,485,760" in err
+
+
+def test_verify_command(capsys):
+    code, out, _ = run(capsys, "verify", SPECS / "lenet5.yaml")
+    assert code == 0
+    assert "12 layers, 0 mismatched" in out
+
+
+def test_verify_exits_1_on_disagreement(capsys, monkeypatch):
+    from cnncalc.layers.conv import Conv
+
+    monkeypatch.setattr(Conv, "macs", lambda self: 1)  # a wrong formula
+    code, out, _ = run(capsys, "verify", SPECS / "lenet5.yaml")
+    assert code == 1
+    assert "MISMATCH" in out
