@@ -87,6 +87,8 @@ def analyze(
     dtype: DType = typer.Option(DType.float32, "--dtype", help="Element type for byte counts."),
     max_layers: int = typer.Option(100_000, "--max-layers", min=1,
                                    help="Refuse specs that expand to more layers."),
+    dilation_base: int = typer.Option(1, "--dilation-base", min=0, max=1,
+                                      help="1: PyTorch (1 = no gaps); 0: cs231n (0 = no gaps)."),
     depth: int = typer.Option(None, "--depth", "-d", min=1,
                               help="Group rows deeper than N dotted levels into their block "
                                    "(table, markdown, csv; JSON always lists every layer)."),
@@ -96,7 +98,8 @@ def analyze(
     from .analyze import analyze as run_analysis
     from .spec import load
 
-    net = load(spec, input_shape=_parse_input(input), batch=batch, max_nodes=max_layers)
+    net = load(spec, input_shape=_parse_input(input), batch=batch, max_nodes=max_layers,
+               dilation_base=dilation_base)
     report = run_analysis(net, dtype=dtype.value)
     if format is Format.json:
         sys.stdout.write(render.to_json(report))
@@ -257,6 +260,179 @@ def verify(
         f"the tensors read, MACs from the contractions run; receptive fields from gradient "
         f"supports on one-channel probes (input length per axis: {sizes})."))
     if bad:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+class FlopsConvention(str, Enum):
+    mult_add = "mult-add"
+    mult = "mult"
+
+
+@app.command()
+def check(
+    spec: Path = typer.Argument(..., help="The problem (a network spec)."),
+    answers: Path = typer.Argument(..., help="The answers (YAML: layout, layers, totals)."),
+    format: Format = typer.Option(Format.table, "--format", "-f", help="table or json."),
+    flops: FlopsConvention = typer.Option(FlopsConvention.mult_add, "--flops",
+                                          help="FLOPs as multiply + add (default) or multiplications only."),
+    bias: bool = typer.Option(True, "--bias/--no-bias", help="Count bias parameters and additions."),
+    dilation_base: int = typer.Option(1, "--dilation-base", min=0, max=1,
+                                      help="1: PyTorch (1 = no gaps); 0: cs231n (0 = no gaps)."),
+) -> None:
+    """Judge each answer right or wrong; show the correct value and its derivation when wrong.
+
+    Exit 1 if any answer is wrong.
+    """
+    import json
+
+    from rich.text import Text
+
+    from .homework import Conventions, format_value
+    from .homework import check as judge
+    from .spec import load
+
+    conv = Conventions(flops=flops.value, bias=bias, dilation_base=dilation_base)
+    net = load(spec, dilation_base=dilation_base)
+    try:
+        text = answers.read_bytes()
+    except OSError as exc:
+        raise SpecError(f"cannot read the answers: {exc.strerror}", file=str(answers), kind="io") from None
+    results = judge(net, text, str(answers), conv)
+    right = sum(j.ok for j in results)
+    layout = "chw"
+    if format is Format.json:
+        sys.stdout.write(json.dumps({
+            "score": right, "total": len(results), "conventions": conv.describe(),
+            "answers": [{"layer": j.layer, "field": j.field, "given": j.given,
+                         "correct": format_value(j.field, j.correct, layout), "ok": j.ok,
+                         "derivation": [{"formula": s.formula, "substituted": s.substituted,
+                                         "result": s.result, "note": s.note} for s in j.derivation]}
+                        for j in results],
+        }, indent=2, default=str) + "\n")
+    else:
+        console = _console()
+        for j in results:
+            mark = "✓" if j.ok else "✗"
+            line = f"{mark} {j.layer}.{j.field}: {j.given}"
+            if not j.ok:
+                line += f"   correct: {format_value(j.field, j.correct, layout)}"
+            console.print(Text(line, style="green" if j.ok else "red"))
+            for st in j.derivation:
+                console.print(Text(f"      {st.formula}"))
+                console.print(Text(f"        = {st.substituted + ' = ' if st.substituted else ''}{st.result}"))
+                if st.note:
+                    console.print(Text(f"        note: {st.note}"))
+        console.print(Text(f"Score: {right}/{len(results)}    Conventions: {conv.describe()}"))
+    if right < len(results):
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command()
+def explain(
+    spec: Path = typer.Argument(..., help="The network spec (YAML)."),
+    layer: str = typer.Option(None, "--layer", "-l", help="One layer (default: every layer)."),
+    format: Format = typer.Option(Format.table, "--format", "-f", help="table (text) or markdown."),
+    input: str = typer.Option(None, "--input", "-i", help="Override the input shape: 3x224x224."),
+    dilation_base: int = typer.Option(1, "--dilation-base", min=0, max=1,
+                                      help="1: PyTorch (1 = no gaps); 0: cs231n (0 = no gaps)."),
+) -> None:
+    """Every formula behind a layer's figures, with the numbers put in."""
+    from .homework import explain as explain_layers
+    from .homework import render_explanations
+    from .spec import load
+
+    net = load(spec, input_shape=_parse_input(input), dilation_base=dilation_base)
+    sys.stdout.write(render_explanations(explain_layers(net, layer),
+                                         markdown=format is Format.markdown))
+
+
+solve_app = typer.Typer(help="Solve for padding, output size or stride.", no_args_is_help=True)
+app.add_typer(solve_app, name="solve")
+
+
+@solve_app.command("padding")
+def solve_padding(
+    input: int = typer.Option(..., "--input", min=1, help="Input size (one axis)."),
+    kernel: int = typer.Option(..., "--kernel", min=1),
+    stride: int = typer.Option(1, "--stride", min=1),
+    output: int = typer.Option(..., "--output", min=1, help="The output size wanted."),
+    dilation: int = typer.Option(1, "--dilation", min=1),
+) -> None:
+    """Padding that gives an output size: TensorFlow's 'same' rule, symmetric and per-side options."""
+    from .homework import solve_padding as solve
+
+    r = solve(input, kernel, stride, output, dilation)
+    print(f"TensorFlow 'same' rule: p = max(s·(o - 1) + k - l, 0) = max({stride}·({output} - 1) + "
+          f"{r['keff']} - {input}, 0) = {r['same_total']}, split before/after: {r['same'][0]}, {r['same'][1]}")
+    if r["symmetric"]:
+        print("symmetric padding (each side): " + ", ".join(map(str, r["symmetric"])))
+    else:
+        print("no symmetric padding gives this output")
+    if r["pairs"]:
+        print("[before, after]: " + ", ".join(f"[{b}, {a}]" for b, a in r["pairs"]))
+    if not r["symmetric"] and not r["pairs"]:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+@solve_app.command("output")
+def solve_output(
+    input: int = typer.Option(..., "--input", min=1),
+    kernel: int = typer.Option(..., "--kernel", min=1),
+    stride: int = typer.Option(1, "--stride", min=1),
+    padding: int = typer.Option(0, "--padding", min=0),
+    dilation: int = typer.Option(1, "--dilation", min=1),
+    transposed: bool = typer.Option(False, "--transposed", help="A transposed convolution."),
+    output_padding: int = typer.Option(0, "--output-padding", min=0),
+) -> None:
+    """The output size of a convolution or pooling window (or a transposed convolution)."""
+    from .homework import solve_output as solve
+
+    step = solve(input, kernel, stride, padding, dilation, transposed, output_padding)
+    print(f"{step.formula}\n  = {step.substituted} = {step.result}")
+    if step.note:
+        print(f"  note: {step.note}")
+
+
+@solve_app.command("stride")
+def solve_stride(
+    input: int = typer.Option(..., "--input", min=1),
+    kernel: int = typer.Option(..., "--kernel", min=1),
+    output: int = typer.Option(..., "--output", min=1),
+    dilation: int = typer.Option(1, "--dilation", min=1),
+) -> None:
+    """Stride and symmetric padding combinations that give an output size."""
+    from .homework import solve_stride as solve
+
+    found = solve(input, kernel, output, dilation)
+    if not found:
+        print("no stride and padding give this output")
+        raise typer.Exit(EXIT_FINDINGS)
+    for s, p, exact in found:
+        print(f"stride {s}, padding {p}" + ("" if exact else "  (not exact: pixels are dropped)"))
+
+
+@app.command()
+def sizes(
+    spec: Path = typer.Argument(..., help="The network spec (YAML)."),
+    range_: str = typer.Option(..., "--range", help="Input sizes to try, START:STOP (inclusive)."),
+) -> None:
+    """Input sizes (same on every spatial axis) for which every window tiles exactly
+    and every merge lines up, with the output shape for each. Exit 1 if none."""
+    from .homework import sizes as find
+    from .spec import load
+
+    try:
+        start, stop = (int(v) for v in range_.split(":"))
+    except ValueError:
+        raise SpecError(f"--range '{range_}' is not START:STOP", kind="usage", help="e.g. --range 400:700") from None
+    if not 1 <= start <= stop or stop - start > 100_000:
+        raise SpecError("--range needs 1 <= START <= STOP and at most 100,000 sizes", kind="usage")
+    load(spec)  # a spec that cannot be read at all is an error, not an empty answer
+    found = find(spec, start, stop)
+    for size, outs in found:
+        print(f"{size}: " + ", ".join("x".join(map(str, o)) for o in outs))
+    if not found:
+        print(f"no input size in {start}..{stop} tiles exactly")
         raise typer.Exit(EXIT_FINDINGS)
 
 

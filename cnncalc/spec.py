@@ -139,7 +139,9 @@ def _find_name(value: Any, name: str) -> Loc | None:
 
 
 class _Builder:
-    def __init__(self, root: YMap, ndim: int, max_nodes: int, blocks: dict[str, Block]) -> None:
+    def __init__(self, root: YMap, ndim: int, max_nodes: int, blocks: dict[str, Block],
+                 dilation_base: int = 1) -> None:
+        self.dilation_base = dilation_base
         self.root = root
         self.ndim = ndim
         self.max_nodes = max_nodes
@@ -314,6 +316,8 @@ class _Builder:
                 help=f"write {cls.type_name} (the rank comes from the input) or fix the input shape",
             )
         raw_locs = raw.key_locs if isinstance(raw, YMap) else {}
+        if self.dilation_base != 1 and isinstance(raw, YMap) and "dilation" in raw:
+            raw = self.rebase_dilation(raw)
         values, locs = cls.parse_params(raw, self.ndim, raw_loc, raw_locs, type_loc)
         layer = cls(self.ndim, values, loc=type_loc, param_locs=locs)
         if alias_rank is not None:
@@ -345,6 +349,18 @@ class _Builder:
         self.consumed.update(refs)
         self.nodes.append(Node(full, cls.type_name, layer, inputs, type_loc, refs, trainable, path))
         return full
+
+    def rebase_dilation(self, raw: YMap) -> YMap:
+        """Dilation written 0-based (cs231n: 0 = no gaps) -> PyTorch's 1-based."""
+        out = YMap(raw)
+        out.loc, out.key_locs, out.val_locs = raw.loc, raw.key_locs, raw.val_locs
+        value, shift = raw["dilation"], 1 - self.dilation_base
+        if isinstance(value, list):
+            out["dilation"] = [v + shift if isinstance(v, int) and not isinstance(v, bool) else v
+                               for v in value]
+        elif isinstance(value, int) and not isinstance(value, bool):
+            out["dilation"] = value + shift
+        return out
 
     def merge(self, kind: str, kind_loc: Loc, scope: Scope, inputs: list[str], path,
               trainable, loc: Loc) -> str:
@@ -556,7 +572,7 @@ def _input(doc: YMap, file: str | None) -> tuple[tuple[int, ...], int, Loc]:
 
 
 def loads(text: str | bytes, file: str | None = None, *, input_shape: tuple[int, ...] | None = None,
-          batch: int | None = None, max_nodes: int = MAX_NODES) -> Network:
+          batch: int | None = None, max_nodes: int = MAX_NODES, dilation_base: int = 1) -> Network:
     """Parse and validate a spec given as text.
 
     Args:
@@ -565,6 +581,7 @@ def loads(text: str | bytes, file: str | None = None, *, input_shape: tuple[int,
         input_shape: per-sample shape overriding the spec's ``input`` (same rank).
         batch: batch size overriding the spec's.
         max_nodes: refuse specs that expand to more layers than this.
+        dilation_base: 1 (PyTorch: dilation 1 = no gaps) or 0 (cs231n: 0 = no gaps).
 
     Returns:
         The Network, with every layer's output shape checked.
@@ -604,7 +621,7 @@ def loads(text: str | bytes, file: str | None = None, *, input_shape: tuple[int,
         layers = doc["layers"]
         if isinstance(layers, list) and not layers:
             raise SpecError("'layers' is empty", doc.val_loc("layers"), help="list at least one layer")
-        builder = _Builder(doc, len(shape) - 1, max_nodes, _parse_blocks(doc))
+        builder = _Builder(doc, len(shape) - 1, max_nodes, _parse_blocks(doc), dilation_base)
         top = Scope(taken={INPUT})
         top.names[INPUT] = INPUT
         builder.sequence(layers, doc.val_loc("layers"), top, INPUT, (), True)

@@ -327,6 +327,7 @@ class Layer:
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
     ref_params: ClassVar[tuple[str, ...]] = ()  # Names parameters that add graph edges
+    shape_rule: ClassVar[str] = "the input's shape"  # how the output shape follows, for explain
 
     def __init__(self, ndim: int, values: dict[str, Any], loc: Loc | None = None,
                  param_locs: dict[str, Loc] | None = None) -> None:
@@ -424,6 +425,27 @@ class Layer:
         """Gradients (one per input, one per learnable tensor) from dLoss/dOutput ``g``."""
         raise NotImplementedError(f"{self.type_name} has no backward pass")  # pragma: no cover
 
+    def explain(self) -> list[Step]:
+        """The lecture formulas behind this layer's figures, with the numbers put in.
+
+        Default: the shape rule of the type, the tensors behind the parameter count,
+        and the FLOPs (whose per-type rule docs/conventions.md tabulates).
+        """
+        ins = ", ".join(fmt_shape(s) for s in self.in_shapes)
+        steps = [Step("output_shape", self.shape_rule, ins, fmt_shape(self.out_shape))]
+        shapes = self.param_shapes()
+        if shapes:
+            steps.append(Step("params", " + ".join(f"{k} {fmt_shape(v)}" for k, v in shapes.items()),
+                              " + ".join("·".join(map(str, v)) for v in shapes.values()),
+                              f"{sum(numel(v) for v in shapes.values()):,}"))
+        steps.append(Step("flops", f"{self.type_name}: per docs/conventions.md", "", f"{self.flops():,}"))
+        return steps
+
+    def window_geometry(self) -> list[tuple[int, int]] | None:
+        """(k_eff, stride) per axis for the receptive-field recurrence of the lectures,
+        r = r_in + (k_eff - 1) j_in and j = j_in s; None where it does not apply."""
+        return None
+
     def workspace(self) -> int:
         """Elements per sample of the largest temporary the forward pass allocates."""
         return numel(self.out_shape)
@@ -477,6 +499,61 @@ def default_maps(shape: Shape, ndim: int) -> list[UnitMap | None] | None:
     if len(shape) != ndim + 1:
         return None
     return [IDENTITY] * ndim
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of a derivation: which figure, the formula, the numbers put in, the
+    result, and a note (e.g. which pixels a non-exact division drops)."""
+
+    field: str
+    formula: str
+    substituted: str
+    result: str
+    note: str = ""
+
+
+def size_steps(layer: Layer, rule: str, sizes, keffs, strides, pads, outs, ceil: bool = False,
+               kernels=None, dilations=None) -> list[Step]:
+    """Steps for O = floor((W - F + P_b + P_a) / S) + 1 per axis, with the note when
+    the division is not exact (Dumoulin and Visin 2016, relationship 6; dilated
+    F = d(k - 1) + 1, relationship 15)."""
+    steps = []
+    axes = "LHW" if len(sizes) == 1 else ("HW" if len(sizes) == 2 else "DHW")
+    axes = axes[-len(sizes):]
+    for i, (w, f, s, (b, a), o) in enumerate(zip(sizes, keffs, strides, pads, outs)):
+        name = axes[i] if len(sizes) > 1 else "L"
+        if dilations is not None and dilations[i] != 1:
+            k, d = kernels[i], dilations[i]
+            steps.append(Step("output_shape", "F = d(k - 1) + 1", f"{d}·({k} - 1) + 1", str(f),
+                              "dilated kernel extent"))
+        pad = f"2·{b}" if a == b else f"{b} + {a}"
+        span = w - f + b + a
+        func = "ceil" if ceil else "floor"
+        formula = f"{name}_out = {func}(({name} - F + 2P) / S) + 1" if a == b else \
+            f"{name}_out = {func}(({name} - F + P_before + P_after) / S) + 1"
+        note = ""
+        if span % s:
+            dropped = span % s
+            note = (f"not exact: ({w} - {f} + {b + a}) = {span} is not divisible by {s}; "
+                    + (f"the last window reaches {s - dropped} pixel(s) past the padded input"
+                       if ceil else f"the last {dropped} pixel(s) of the padded input are never read"))
+        if ceil and (o - 1) * s >= w + b and span % s:
+            note += "; the last window would start in the right padding and is dropped (PyTorch's rule)"
+        steps.append(Step("output_shape", formula + f"  [{rule}]",
+                          f"{func}(({w} - {f} + {pad}) / {s}) + 1", str(o), note))
+    # the same numbers on every axis (square inputs and kernels): say it once
+    if len(sizes) > 1 and len({(st.substituted, st.result, st.note) for st in steps
+                               if st.formula.startswith(tuple(axes))}) == 1:
+        first = next(st for st in steps if st.formula.startswith(tuple(axes)))
+        same = " = ".join(f"{a}_out" for a in axes)
+        steps = [st for st in steps if not st.formula.startswith(tuple(axes))]
+        steps.append(Step("output_shape", first.formula.replace(f"{axes[0]}_out", same, 1)
+                          .replace(f"(({axes[0]} ", "((W ", 1), first.substituted, first.result,
+                          first.note))
+        steps = [st for st in steps if st.formula == "F = d(k - 1) + 1"][:1] + \
+            [st for st in steps if st.formula != "F = d(k - 1) + 1"]
+    return steps
 
 
 REGISTRY: dict[str, type[Layer]] = {}

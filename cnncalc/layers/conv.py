@@ -11,12 +11,15 @@ from .base import (
     Layer,
     Padding,
     Param,
+    Step,
     conv_out,
     effective_kernel,
     fmt_axes,
+    fmt_shape,
     np,
     numel,
     resolve_padding,
+    size_steps,
 )
 
 _COMMON = (
@@ -109,6 +112,27 @@ class Conv(_ConvBase):
             window_map(s, b, k, d)
             for s, (b, _), k, d in zip(self.stride, self.pads, self.kernel, self.dilation)
         ]
+
+    def window_geometry(self):
+        return list(zip(self.keff, self.stride))
+
+    def explain(self):
+        cin, g, k = self.in_channels, self.p["groups"], self.p["out_channels"]
+        taps = "·".join(map(str, self.kernel))
+        per = f"{taps}·{cin}" + (f"/{g}" if g > 1 else "")
+        n = numel(self.kernel) * cin // g
+        steps = size_steps(self, "conv", self.sizes, self.keff, self.stride, self.pads,
+                           self.out_shape[1:], kernels=self.kernel, dilations=self.dilation)
+        steps.append(Step("output_shape", "[K, ...]: one map per filter", "", fmt_shape(self.out_shape)))
+        bias = self.p["bias"]
+        params = sum(numel(s) for s in self.param_shapes().values())
+        steps.append(Step("params", "(F·F·C_in/groups + 1)·K" if bias else "F·F·C_in/groups·K",
+                          f"({per} + 1)·{k}" if bias else f"{per}·{k}", f"{params:,}"))
+        out = "·".join(map(str, self.out_shape[1:]))
+        steps.append(Step("macs", "outputs · F·F·C_in/groups", f"{out}·{k} · {per}", f"{self.macs():,}"))
+        steps.append(Step("flops", "outputs · (2n - 1 + bias), n = F·F·C_in/groups",
+                          f"{out}·{k} · (2·{n} - 1 + {int(bias)})", f"{self.flops():,}"))
+        return steps
 
     def workspace(self):
         # the padded input and the im2col columns
@@ -282,6 +306,27 @@ class ConvTranspose(_ConvBase):
             transposed_map(s, b, k, d)
             for s, (b, _), k, d in zip(self.stride, self.pads, self.kernel, self.dilation)
         ]
+
+    def explain(self):
+        cin, g, k = self.in_channels, self.p["groups"], self.p["out_channels"]
+        taps = "·".join(map(str, self.kernel))
+        steps = []
+        for w, s, f, (b, a), op, o in zip(self.sizes, self.stride, self.keff, self.pads,
+                                          self.p["output_padding"], self.out_shape[1:]):
+            crop = f"2·{b}" if a == b else f"{b} + {a}"
+            steps.append(Step("output_shape", "O = (W - 1)·S - 2P + F + output_padding  "
+                              "[transposed conv; Dumoulin and Visin relationship 14]",
+                              f"({w} - 1)·{s} - {crop} + {f} + {op}", str(o)))
+        params = sum(numel(s) for s in self.param_shapes().values())
+        steps.append(Step("params", "F·F·C_in·K/groups + K (bias)",
+                          f"{taps}·{cin}·{k}" + (f"/{g}" if g > 1 else "")
+                          + (f" + {k}" if self.p["bias"] else ""), f"{params:,}"))
+        ins = "·".join(map(str, self.sizes))
+        steps.append(Step("macs", "inputs · F·F·K/groups  (on the input grid)",
+                          f"{ins}·{cin} · {taps}·{k}" + (f"/{g}" if g > 1 else ""), f"{self.macs():,}"))
+        steps.append(Step("flops", "MACs + (landed products - reached outputs) + bias", "",
+                          f"{self.flops():,}"))
+        return steps
 
     def workspace(self):
         # the columns (every input element times every tap) and the uncropped output

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..rf import IDENTITY
-from .base import Bool, Int, Layer, Param, numel
+from .base import Bool, Int, Layer, Param, Step, fmt_shape, numel
 
 
 class Linear(Layer):
@@ -57,6 +57,19 @@ class Linear(Layer):
         if len(self.out_shape) != self.ndim + 1:
             return None
         return [IDENTITY] * (self.ndim - 1) + [None]
+
+    def explain(self):
+        i, o, bias = self.in_features, self.p["out_features"], self.p["bias"]
+        rows = numel(self.out_shape) // o
+        lead = f"{rows}·" if rows > 1 else ""
+        return [
+            Step("output_shape", "[..., out_features]", "", fmt_shape(self.out_shape)),
+            Step("params", "(in + 1)·out" if bias else "in·out",
+                 f"({i} + 1)·{o}" if bias else f"{i}·{o}", f"{(i + int(bias)) * o:,}"),
+            Step("macs", "in·out per position", f"{lead}{i}·{o}", f"{self.macs():,}"),
+            Step("flops", "out·(2·in - 1 + bias)", f"{lead}{o}·(2·{i} - 1 + {int(bias)})",
+                 f"{self.flops():,}"),
+        ]
 
     def forward(self, xs, w, ctx):
         x = xs[0]

@@ -68,6 +68,7 @@ class Add(_Elementwise):
     """
 
     type_name = "add"
+    shape_rule = "the inputs' common (broadcast) shape"
     summary = "elementwise sum (residual connections)"
 
     def forward(self, xs, w, ctx):
@@ -87,6 +88,7 @@ class Multiply(_Elementwise):
     """
 
     type_name = "multiply"
+    shape_rule = "the inputs' common (broadcast) shape"
     summary = "elementwise product with broadcasting (squeeze-and-excitation)"
 
     def forward(self, xs, w, ctx):
@@ -111,6 +113,7 @@ class Concat(_Merge):
     """
 
     type_name = "concat"
+    shape_rule = "channels summed; the other axes agree"
     summary = "concatenation along the channel axis"
 
     def setup(self, in_shapes, ref_shapes=()):

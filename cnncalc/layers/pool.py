@@ -11,12 +11,15 @@ from .base import (
     OutputSize,
     Padding,
     Param,
+    Step,
     effective_kernel,
     fmt_axes,
+    fmt_shape,
     np,
     numel,
     pool_out,
     resolve_padding,
+    size_steps,
 )
 
 
@@ -62,6 +65,23 @@ class _WindowPool(Layer):
             window_map(s, b, k, d)
             for s, (b, _), k, d in zip(self.stride, self.pads, self.kernel, self.dilation)
         ]
+
+    def window_geometry(self):
+        return list(zip(self.keff, self.stride))
+
+    def explain(self):
+        steps = size_steps(self, self.type_name, self.in_shape[1:], self.keff, self.stride, self.pads,
+                           self.out_shape[1:], ceil=self.p["ceil_mode"], kernels=self.kernel,
+                           dilations=self.dilation)
+        steps.append(Step("output_shape", "channels unchanged", "", fmt_shape(self.out_shape)))
+        steps.append(Step("params", "pooling has no parameters", "", "0"))
+        is_max = self.type_name == "maxpool"
+        steps.append(Step("flops", "outputs · (F·F - 1) comparisons" if is_max
+                          else "outputs · F·F (additions and a division)",
+                          f"{numel(self.out_shape)} · " + (f"({numel(self.kernel)} - 1)" if is_max
+                                                           else f"{numel(self.kernel)}"),
+                          f"{self.flops():,}"))
+        return steps
 
     def workspace(self):
         padded = numel((o - 1) * s + k for o, s, k in zip(self.out_shape[1:], self.stride, self.keff))
@@ -195,6 +215,7 @@ class GlobalAvgPool(_GlobalPool):
     """
 
     type_name = "global_avgpool"
+    shape_rule = "[C, 1, ...]: one value per channel"
     summary = "global average pooling ([C, *S] -> [C, 1, ...])"
 
     def flops(self):
@@ -212,6 +233,7 @@ class GlobalMaxPool(_GlobalPool):
     """Global max pooling: [C, *S] -> [C, 1, ...]; FLOPs C * (prod(S) - 1)."""
 
     type_name = "global_maxpool"
+    shape_rule = "[C, 1, ...]: one value per channel"
     summary = "global max pooling ([C, *S] -> [C, 1, ...])"
 
     def flops(self):
@@ -301,6 +323,7 @@ class AdaptiveAvgPool(_AdaptivePool):
     """Adaptive average pooling (AdaptiveAvgPool1d/2d/3d); FLOPs: one per pooled element."""
 
     type_name = "adaptive_avgpool"
+    shape_rule = "[C, *output_size]"
     summary = "adaptive average pooling to output_size"
 
     def flops(self):
@@ -324,6 +347,7 @@ class AdaptiveMaxPool(_AdaptivePool):
     """Adaptive max pooling (AdaptiveMaxPool1d/2d/3d); FLOPs: window elements - 1 per window."""
 
     type_name = "adaptive_maxpool"
+    shape_rule = "[C, *output_size]"
     summary = "adaptive max pooling to output_size"
 
     def flops(self):

@@ -40,6 +40,7 @@ class Upsample(Layer):
     """
 
     type_name = "upsample"
+    shape_rule = "[C, floor(L·scale_factor) per axis] (or size)"
     family = "resampling"
     summary = "upsampling by scale_factor or to size (nearest, linear, bilinear, trilinear)"
     spatial = True
@@ -149,6 +150,7 @@ class Pad(Layer):
     """
 
     type_name = "pad"
+    shape_rule = "[C, L + before + after per axis]"
     family = "shape"
     summary = "padding by explicit pixels (zeros, reflect, replicate, circular)"
     spatial = True
@@ -218,6 +220,7 @@ class Crop(Layer):
     """
 
     type_name = "crop"
+    shape_rule = "[C, L - before - after per axis] (like: the other layer's size, centred)"
     family = "shape"
     summary = "cropping by pixels, or a centre crop to another layer's size (like: NAME)"
     spatial = True
@@ -279,6 +282,7 @@ class Flatten(Layer):
     """Flatten each sample to a vector (PyTorch nn.Flatten): [C, *S] -> [C * prod(S)]."""
 
     type_name = "flatten"
+    shape_rule = "[C·H·W]: every element of a sample in one vector"
     family = "shape"
     summary = "flatten each sample to a vector"
 
@@ -304,6 +308,7 @@ class Reshape(Layer):
     """
 
     type_name = "reshape"
+    shape_rule = "the given shape (-1: what is left)"
     family = "shape"
     summary = "reshape each sample (no batch axis; one -1 allowed)"
     primary = "shape"

@@ -1,0 +1,435 @@
+"""Homework mode: explain derivations, check answers, solve for padding, stride and sizes.
+
+The explanations use the lectures' formulas (cs231n's O = (W - F + 2P)/S + 1, the
+dilated kernel d(k - 1) + 1, the transposed output (O - 1)S + F - 2P, and the
+receptive-field recurrence r_l = r_(l-1) + (k_l - 1) j_(l-1), j_l = j_(l-1) s_l of
+Araujo et al., Distill 2019, eq. 2) with the numbers put in. The figures
+themselves always come from the analyzer.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from .analyze import LayerResult, Report, analyze
+from .errors import Loc, SpecError, suggestion
+from .graph import INPUT, Network
+from .layers.base import Step, describe, fmt_shape
+from .yamlio import YMap, parse_yaml
+
+FIELDS = ("output_shape", "params", "macs", "flops", "receptive_field", "stride",
+          "activation_bytes")
+
+
+@dataclass(frozen=True)
+class Conventions:
+    """How a course counts. Defaults are cnncalc's (docs/conventions.md).
+
+    flops: "mult-add" (a multiply and an add counted apart) or "mult"
+        (multiplications only: the MACs of conv and linear layers).
+    bias: count bias parameters (and their additions) or not.
+    dilation_base: 1 as PyTorch (1 = no gaps) or 0 as cs231n (0 = no gaps); applied
+        when the problem spec is loaded.
+    """
+
+    flops: str = "mult-add"
+    bias: bool = True
+    dilation_base: int = 1
+
+    def describe(self) -> str:
+        return "; ".join([
+            "FLOPs = multiplications only (= MACs)" if self.flops == "mult"
+            else "FLOPs = multiplications and additions counted apart",
+            "bias counted" if self.bias else "bias not counted",
+            f"dilation {self.dilation_base}-based" + (" (PyTorch: 1 = no gaps)" if self.dilation_base == 1
+                                                     else " (cs231n: 0 = no gaps)"),
+            "valid/same as TensorFlow defines them",
+        ])
+
+
+def figures(row: LayerResult, node, conv: Conventions, batch: int) -> dict[str, Any]:
+    """The figures of one layer under a course's conventions."""
+    bias = math.prod(node.layer.param_shapes().get("bias", (0,))) if "bias" in node.layer.param_shapes() else 0
+    has_bias_adds = node.type in ("conv", "conv_transpose", "linear") and bias
+    flops = row.macs if conv.flops == "mult" else row.flops
+    if not conv.bias and has_bias_adds and conv.flops != "mult":
+        flops -= math.prod(row.output_shape) * batch
+    rf = row.receptive_field
+    return {
+        "output_shape": tuple(row.output_shape),
+        "params": row.params - (0 if conv.bias else bias),
+        "macs": row.macs,
+        "flops": flops,
+        "receptive_field": None if rf is None else tuple(rf.size),
+        "stride": None if rf is None else tuple(rf.stride),
+        "activation_bytes": row.activation_bytes,
+    }
+
+
+# -- explanations -----------------------------------------------------------------------
+
+
+def rf_steps(net: Network, report: Report, name: str) -> list[Step]:
+    """The receptive-field recurrence for one layer, per axis, with the numbers."""
+    node = net.node(name)
+    row = report.layer(name)
+    rf = row.receptive_field
+    if rf is None:
+        return [Step("receptive_field", "no spatial axes, or every input position reaches it", "",
+                     "global")]
+    inputs = [report.layer(i) if i != INPUT else None for i in node.inputs]
+    geometry = node.layer.window_geometry()
+    per_axis = []
+    for axis in range(len(rf.size)):
+        steps: list[Step] = []
+        per_axis.append(steps)
+        if len(inputs) != 1:
+            steps.append(Step("receptive_field", "r = extent of the union over the inputs' fields",
+                              " ∪ ".join(str(_size(i, axis)) for i in inputs), str(rf.size[axis]),
+                              "" if not rf.misaligned else "paths misaligned (different stride or centre)"))
+            continue
+        r_in, j_in = _size(inputs[0], axis), _stride(inputs[0], axis)
+        if geometry is not None and r_in is not None:
+            k, s = geometry[axis]
+            recurrence = r_in + (k - 1) * j_in
+            steps.append(Step("receptive_field", "r = r_in + (F - 1)·j_in", f"{r_in} + ({k} - 1)·{_frac(j_in)}",
+                              str(rf.size[axis]),
+                              "" if recurrence == rf.size[axis] else
+                              f"the recurrence gives {recurrence}; the exact extent is {rf.size[axis]} "
+                              "(phases after upsampling or transposed convolution)"))
+            steps.append(Step("stride", "j = j_in·S", f"{_frac(j_in)}·{s}", _frac(rf.stride[axis])))
+        elif r_in == rf.size[axis] and j_in == rf.stride[axis]:
+            steps.append(Step("receptive_field", "unchanged (elementwise along this axis)", "",
+                              str(rf.size[axis])))
+        else:
+            steps.append(Step("receptive_field", "exact composition (docs/receptive-field.md)", "",
+                              str(rf.size[axis])))
+            steps.append(Step("stride", "effective stride", "", _frac(rf.stride[axis])))
+    if all(steps == per_axis[0] for steps in per_axis):
+        return per_axis[0]  # the same on every axis
+    names = "LHW"[-1:] if len(per_axis) == 1 else ("HW" if len(per_axis) == 2 else "DHW")
+    return [Step(st.field, f"[{names[a]}] {st.formula}", st.substituted, st.result, st.note)
+            for a, steps in enumerate(per_axis) for st in steps]
+
+
+def _size(row: LayerResult | None, axis: int):
+    if row is None:
+        return 1
+    return None if row.receptive_field is None else row.receptive_field.size[axis]
+
+
+def _stride(row: LayerResult | None, axis: int):
+    if row is None:
+        return Fraction(1)
+    return None if row.receptive_field is None else row.receptive_field.stride[axis]
+
+
+def _frac(value) -> str:
+    if value is None:
+        return "-"
+    value = Fraction(value)
+    return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+
+
+@dataclass
+class Explanation:
+    name: str
+    type: str
+    input_shapes: list[tuple[int, ...]]
+    steps: list[Step] = field(default_factory=list)
+
+
+def explain(net: Network, layer: str | None = None) -> list[Explanation]:
+    """Every formula behind one layer's figures (or every layer's), with the numbers.
+
+    Raises:
+        SpecError: an unknown layer name (with the closest one).
+    """
+    report = analyze(net)
+    names = [n.name for n in net.nodes]
+    if layer is not None and layer not in names:
+        raise SpecError(f"no layer named '{layer}'", kind="usage", help=suggestion(layer, names, "layers"))
+    out = []
+    for node in net.nodes:
+        if layer is not None and node.name != layer:
+            continue
+        steps = list(node.layer.explain()) + rf_steps(net, report, node.name)
+        shapes = [tuple(net.input_shape) if i == INPUT else report.layer(i).output_shape for i in node.inputs]
+        out.append(Explanation(node.name, node.type, shapes, steps))
+    return out
+
+
+def render_explanations(items: list[Explanation], markdown: bool = False) -> str:
+    lines = []
+    for item in items:
+        ins = ", ".join(fmt_shape(s) for s in item.input_shapes)
+        if markdown:
+            lines += [f"#### {item.name} ({item.type}), input {ins}", "",
+                      "| figure | formula | with the numbers | result |", "|---|---|---|---:|"]
+            for st in item.steps:
+                note = f" ({st.note})" if st.note else ""
+                lines.append(f"| {st.field} | {st.formula} | {st.substituted or '-'} | {st.result}{note} |")
+            lines.append("")
+            continue
+        lines.append(f"{item.name} ({item.type}), input {ins}")
+        for st in item.steps:
+            lines.append(f"  {st.field:<16} {st.formula}")
+            if st.substituted:
+                lines.append(f"  {'':<16}   = {st.substituted} = {st.result}")
+            else:
+                lines.append(f"  {'':<16}   = {st.result}")
+            if st.note:
+                lines.append(f"  {'':<16}   note: {st.note}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+# -- answers ------------------------------------------------------------------------------
+
+
+@dataclass
+class Judgement:
+    layer: str  # a layer name, or "totals"
+    field: str
+    given: Any
+    correct: Any
+    ok: bool
+    derivation: list[Step] = field(default_factory=list)
+
+
+def parse_shape_answer(value: Any, layout: str, loc: Loc) -> tuple[int, ...]:
+    if isinstance(value, str):
+        parts = [p for p in re.split(r"\s*[x×,]\s*|\s+", value.strip().strip("[]()")) if p]
+        try:
+            shape = tuple(int(p) for p in parts)
+        except ValueError:
+            raise SpecError(f"'{value}' is not a shape", loc, kind="value",
+                            help="write a list [6, 32, 32] or a string like 32x32x6") from None
+    elif isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        shape = tuple(value)
+    else:
+        raise SpecError(f"an output_shape is a list or a string like 32x32x6, got {describe(value)}",
+                        loc, kind="value")
+    if layout == "hwc" and len(shape) > 1:
+        shape = (shape[-1], *shape[:-1])  # H, W, C -> C, H, W
+    return shape
+
+
+def _number(value: Any, loc: Loc, what: str):
+    if isinstance(value, bool):
+        raise SpecError(f"{what} must be a number, got {describe(value)}", loc, kind="value")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        text = value.replace(",", "").replace("_", "").strip()
+        try:
+            return Fraction(text) if "/" in text else int(text)
+        except ValueError:
+            pass
+    raise SpecError(f"{what} must be a whole number, got {describe(value)}", loc, kind="value")
+
+
+def _per_axis(value: Any, ndim: int, loc: Loc, what: str, fraction: bool = False) -> tuple:
+    items = value if isinstance(value, list) else [value] * ndim
+    if len(items) != ndim:
+        raise SpecError(f"{what} has {len(items)} values for {ndim} spatial axes", loc, kind="value")
+    out = []
+    for v in items:
+        if fraction and isinstance(v, float):
+            out.append(Fraction(str(v)))
+        else:
+            out.append(Fraction(_number(v, loc, what)) if fraction else _number(v, loc, what))
+    return tuple(out)
+
+
+def check(net: Network, answers_text: str | bytes, answers_file: str | None,
+          conventions: Conventions = Conventions()) -> list[Judgement]:
+    """Judge every answer given (docs/homework.md). Raises SpecError, located, for an
+    answers file that cannot be read (unknown layers or fields, malformed values)."""
+    doc = parse_yaml(answers_text, answers_file)
+    try:
+        if not isinstance(doc, YMap):
+            raise SpecError("an answers file is a mapping with layers: and/or totals:",
+                            getattr(doc, "loc", Loc(1, 1)))
+        for key in doc:
+            if key not in ("layout", "layers", "totals", "description"):
+                raise SpecError(f"unknown key '{key}'", doc.key_loc(key),
+                                help=suggestion(str(key), ("layout", "layers", "totals"), "keys"))
+        layout = doc.get("layout", "chw")
+        if layout not in ("chw", "hwc"):
+            raise SpecError(f"layout must be chw or hwc, got {describe(layout)}", doc.val_loc("layout"),
+                            kind="value")
+        report = analyze(net)
+        explanations = {e.name: e for e in explain(net)}
+        judgements = []
+        layers = doc.get("layers") or {}
+        if not isinstance(layers, YMap):
+            raise SpecError("'layers' maps layer names to answers", doc.val_loc("layers"))
+        names = [n.name for n in net.nodes]
+        for name, given in layers.items():
+            if name not in names:
+                raise SpecError(f"no layer named '{name}' in the problem", layers.key_loc(name),
+                                kind="name", help=suggestion(str(name), names, "layers"))
+            node = net.node(name)
+            correct = figures(report.layer(name), node, conventions, net.batch)
+            steps = explanations[name].steps
+            judgements += _judge(name, given, correct, steps, layout, net.ndim, layers.val_loc(name))
+        totals = doc.get("totals") or {}
+        if totals:
+            if not isinstance(totals, YMap):
+                raise SpecError("'totals' maps figures to answers", doc.val_loc("totals"))
+            t = report.totals
+            correct = {"params": sum(figures(r, net.node(r.name), conventions, net.batch)["params"]
+                                     for r in report.layers),
+                       "macs": t.macs,
+                       "flops": sum(figures(r, net.node(r.name), conventions, net.batch)["flops"]
+                                    for r in report.layers),
+                       "activation_bytes": t.activation_bytes}
+            for key in totals:
+                if key not in correct:
+                    raise SpecError(f"'{key}' is not a total", totals.key_loc(key),
+                                    help=suggestion(str(key), correct, "totals"))
+            judgements += _judge("totals", totals, correct, [], layout, net.ndim, doc.val_loc("totals"))
+        return judgements
+    except SpecError as exc:
+        raise exc.located(file=answers_file) from None
+
+
+def _judge(name, given, correct, steps, layout, ndim, loc) -> list[Judgement]:
+    if not isinstance(given, YMap):
+        raise SpecError(f"answers for '{name}' must be a mapping of figures", loc,
+                        help="e.g. conv1: {output_shape: [6, 28, 28], params: 156}")
+    out = []
+    for key, value in given.items():
+        vloc = given.val_loc(key)
+        if key not in FIELDS:
+            raise SpecError(f"unknown figure '{key}'", given.key_loc(key),
+                            help=suggestion(str(key), FIELDS, "figures"))
+        if key == "output_shape":
+            answer = parse_shape_answer(value, layout, vloc)
+        elif key == "receptive_field":
+            answer = None if value in (None, "global") else _per_axis(value, ndim, vloc, key)
+        elif key == "stride":
+            answer = None if value in (None, "global") else _per_axis(value, ndim, vloc, key, fraction=True)
+        else:
+            answer = _number(value, vloc, key)
+        right = correct[key]
+        ok = answer == right
+        derivation = [] if ok else [s for s in steps if s.field == key or
+                                    (key == "output_shape" and s.field == "output_shape")]
+        out.append(Judgement(name, key, value, right, ok, derivation))
+    return out
+
+
+def format_value(field_name: str, value: Any, layout: str = "chw") -> str:
+    if value is None:
+        return "global"
+    if field_name == "output_shape":
+        shape = tuple(value)
+        if layout == "hwc" and len(shape) > 1:
+            shape = (*shape[1:], shape[0])
+        return "x".join(map(str, shape))
+    if isinstance(value, tuple):
+        texts = [_frac(v) for v in value]
+        return texts[0] if len(set(texts)) == 1 else ", ".join(texts)
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+# -- solvers ------------------------------------------------------------------------------
+
+
+def solve_padding(size: int, kernel: int, stride: int, output: int, dilation: int = 1) -> dict:
+    """Padding that gives ``output``: TensorFlow's 'same' total p = max(s(o - 1) + k_eff - l, 0)
+    split before/after (odd pixel after), every symmetric p, and every (before, after)."""
+    keff = dilation * (kernel - 1) + 1
+    total = max(stride * (output - 1) + keff - size, 0)
+    symmetric = [p for p in range(0, keff + 1) if (size + 2 * p - keff) >= 0
+                 and (size + 2 * p - keff) // stride + 1 == output]
+    pairs = [(b, t - b) for t in range(0, 2 * keff + 1) for b in range(0, t + 1)
+             if size + t >= keff and (size + t - keff) // stride + 1 == output and b < keff and t - b < keff]
+    return {"keff": keff, "same_total": total, "same": (total // 2, total - total // 2),
+            "symmetric": symmetric, "pairs": pairs}
+
+
+def solve_output(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1,
+                 transposed: bool = False, output_padding: int = 0) -> Step:
+    keff = dilation * (kernel - 1) + 1
+    if transposed:
+        out = (size - 1) * stride - 2 * padding + keff + output_padding
+        return Step("output", "O = (W - 1)·S - 2P + F + output_padding",
+                    f"({size} - 1)·{stride} - 2·{padding} + {keff} + {output_padding}", str(out))
+    span = size - keff + 2 * padding
+    if span < 0:
+        raise SpecError(f"the kernel ({keff}) does not fit the padded input ({size + 2 * padding})",
+                        kind="usage", help="more padding or a smaller kernel")
+    note = "" if span % stride == 0 else (
+        f"not exact: {span} is not divisible by {stride}; the last {span % stride} pixel(s) are never read")
+    return Step("output", "O = floor((W - F + 2P) / S) + 1",
+                f"floor(({size} - {keff} + 2·{padding}) / {stride}) + 1", str(span // stride + 1), note)
+
+
+def solve_stride(size: int, kernel: int, output: int, dilation: int = 1) -> list[tuple[int, int, bool]]:
+    """(stride, symmetric padding, exact) combinations that give ``output``."""
+    keff = dilation * (kernel - 1) + 1
+    found = []
+    for s in range(1, max(size, 1) + 1):
+        for p in range(0, keff):
+            span = size + 2 * p - keff
+            if span >= 0 and span // s + 1 == output:
+                found.append((s, p, span % s == 0))
+    return found
+
+
+def exact_tiling(net: Network) -> list[str]:
+    """Layers whose windows do not tile their input exactly (pixels dropped), a crop
+    that cannot be centred, adaptive pooling with uneven windows, or misaligned merges."""
+    problems = []
+    report = analyze(net)
+    for node, row in zip(net.nodes, report.layers):
+        layer = node.layer
+        geometry = layer.window_geometry()
+        if geometry is not None:
+            sizes = layer.in_shape[1:]
+            for size, (k, s), (b, a) in zip(sizes, geometry, layer.pads):
+                if (size + b + a - k) % s:
+                    problems.append(f"{node.name}: ({size} + {b + a} - {k}) is not divisible by {s}")
+        if node.type == "crop" and node.refs:
+            ref = report.layer(node.refs[0]).output_shape if node.refs[0] != INPUT else net.input_shape
+            for size, target in zip(layer.in_shape[1:], ref[1:]):
+                if (size - target) % 2:
+                    problems.append(f"{node.name}: {size} - {target} is odd: the crop is off-centre")
+        if node.type.startswith("adaptive"):
+            for size, out in zip(layer.sizes, layer.outs):
+                if size % out:
+                    problems.append(f"{node.name}: {size} is not a multiple of {out}")
+        if row.receptive_field is not None and row.receptive_field.misaligned and len(node.inputs) > 1:
+            problems.append(f"{node.name}: the merged paths are misaligned")
+    return problems
+
+
+def sizes(path_or_text, start: int, stop: int, file: str | None = None) -> list[tuple[int, tuple]]:
+    """Input sizes L in [start, stop] (every spatial axis L) for which the network
+    loads, every window tiles exactly and every merge lines up; with the outputs."""
+    from .spec import load, loads
+
+    base = load(path_or_text) if file is None else loads(path_or_text, file)
+    found = []
+    for size in range(start, stop + 1):
+        shape = (base.input_shape[0], *(size,) * base.ndim)
+        try:
+            net = load(path_or_text, input_shape=shape) if file is None else \
+                loads(path_or_text, file, input_shape=shape)
+        except SpecError:
+            continue
+        if exact_tiling(net):
+            continue
+        found.append((size, tuple(net.node(o).layer.out_shape for o in net.outputs)))
+    return found
