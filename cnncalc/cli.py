@@ -8,7 +8,7 @@ input or usage (the message names file, line and column); 3 an internal error
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -27,14 +27,14 @@ app = typer.Typer(
 )
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     json = "json"
     markdown = "markdown"
     csv = "csv"
 
 
-class DType(str, Enum):
+class DType(StrEnum):
     float32 = "float32"
     float16 = "float16"
     bfloat16 = "bfloat16"
@@ -101,6 +101,9 @@ def analyze(
     net = load(spec, input_shape=_parse_input(input), batch=batch, max_nodes=max_layers,
                dilation_base=dilation_base)
     report = run_analysis(net, dtype=dtype.value)
+    from .lint import Config, lint_network, to_text
+
+    failed = lint_network(net, Config(select=("CC001",)))  # the spec's own expect: promises
     if format is Format.json:
         sys.stdout.write(render.to_json(report))
     elif format is Format.markdown:
@@ -109,6 +112,9 @@ def analyze(
         sys.stdout.write(render.to_csv(report, depth))
     else:
         render.to_table(report, _console(), depth)
+    if failed:
+        sys.stderr.write(to_text(failed))
+        raise typer.Exit(EXIT_FINDINGS)
 
 
 class _Progress:
@@ -263,7 +269,7 @@ def verify(
         raise typer.Exit(EXIT_FINDINGS)
 
 
-class FlopsConvention(str, Enum):
+class FlopsConvention(StrEnum):
     mult_add = "mult-add"
     mult = "mult"
 
@@ -434,6 +440,99 @@ def sizes(
     if not found:
         print(f"no input size in {start}..{stop} tiles exactly")
         raise typer.Exit(EXIT_FINDINGS)
+
+
+class LintFormat(StrEnum):
+    text = "text"
+    github = "github"
+    json = "json"
+    sarif = "sarif"
+
+
+class Severity(StrEnum):
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
+@app.command()
+def lint(
+    paths: list[Path] = typer.Argument(..., help="Spec files or folders (searched for *.yaml, *.yml)."),
+    format: LintFormat = typer.Option(LintFormat.text, "--format", "-f", help="Output format."),
+    select: str = typer.Option(None, "--select", help="Rule codes or prefixes to run, comma-separated (CC1)."),
+    ignore: str = typer.Option(None, "--ignore", help="Rule codes or prefixes to skip, comma-separated."),
+    error_on: Severity = typer.Option(Severity.warning, "--error-on",
+                                      help="Exit 1 on findings at or above this severity."),
+) -> None:
+    """Check specs against the rule catalogue (cnncalc rule CODE explains each).
+
+    Exit 0 clean, 1 findings at or above --error-on, 2 a spec that cannot be read.
+    """
+    from dataclasses import replace as with_
+
+    from . import lint as L
+    from .spec import load
+
+    files = L.spec_files(paths)
+    findings, unreadable = [], 0
+    for path in files:
+        config = L.load_config(path)
+        if select:
+            config = with_(config, select=tuple(c.strip() for c in select.split(",")))
+        if ignore:
+            config = with_(config, ignore=tuple(c.strip() for c in ignore.split(",")))
+        try:
+            net = load(path)
+            text = path.read_text(encoding="utf-8", errors="replace")
+            findings += L.lint_network(net, config, text)
+        except SpecError as exc:
+            unreadable += 1
+            sys.stderr.write(exc.format() + "\n")
+    render = {"text": L.to_text, "github": L.to_github, "json": L.to_json, "sarif": L.to_sarif}
+    sys.stdout.write(render[format.value](findings))
+    if format is LintFormat.text:
+        counts = {s: sum(f.severity == s for f in findings) for s in L.SEVERITIES}
+        sys.stderr.write(f"{len(files)} spec(s): {counts['error']} error(s), {counts['warning']} "
+                         f"warning(s), {counts['info']} info\n")
+    if unreadable:
+        raise typer.Exit(EXIT_USAGE)
+    bar = L.SEVERITIES.index(error_on.value)
+    if any(L.SEVERITIES.index(f.severity) >= bar for f in findings):
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command()
+def rule(
+    code: str = typer.Argument(None, help="A rule code, e.g. CC101."),
+    list_: bool = typer.Option(False, "--list", help="List every rule."),
+) -> None:
+    """What a lint rule means, why it matters, and how to fix it."""
+    from . import lint as L
+
+    if list_ or code is None:
+        for r in L.RULES.values():
+            print(f"{r.code}  {r.name:<32} {r.severity:<8} {r.summary}")
+        return
+    if code.upper() not in L.RULES:
+        raise SpecError(f"no rule '{code}'", kind="usage",
+                        help=suggestion_text(code.upper(), L.RULES))
+    print(L.rule_text(code.upper()), end="")
+
+
+def suggestion_text(name: str, names) -> str:
+    from .errors import suggestion
+
+    return suggestion(name, names, "rules")
+
+
+@app.command()
+def schema() -> None:
+    """Print a JSON Schema of the spec format (for editors: yaml-language-server's $schema)."""
+    import json
+
+    from .schema import spec_schema
+
+    sys.stdout.write(json.dumps(spec_schema(), indent=2) + "\n")
 
 
 @app.command()

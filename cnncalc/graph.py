@@ -39,6 +39,8 @@ class Node:
     trainable: bool = True
     path: tuple[str, ...] = ()
     inline_weights: dict | None = None  # tensors written in the spec: name -> nested lists
+    uses: tuple[tuple[str, Loc], ...] = ()  # (block, where it was used), outermost first
+    expect: dict | None = None  # figures the spec promises for this layer (checked by lint)
 
 
 @dataclass
@@ -67,6 +69,7 @@ class Network:
     input_loc: Loc | None = None
     groups: dict[str, tuple[str, str]] = field(default_factory=dict)
     input_values: tuple | None = None  # (nested lists, location) written in the spec
+    expect: dict | None = None  # totals the spec promises (top-level expect:)
 
     @property
     def ndim(self) -> int:

@@ -17,8 +17,8 @@ from .layers import REGISTRY
 from .layers.base import Layer, describe
 from .yamlio import YList, YMap, parse_yaml
 
-TOP_KEYS = ("name", "input", "layers", "blocks", "description")
-META_KEYS = ("name", "from", "repeat", "trainable", "if", "weights")
+TOP_KEYS = ("name", "input", "layers", "blocks", "description", "expect")
+META_KEYS = ("name", "from", "repeat", "trainable", "if", "weights", "expect")
 STRUCTURES = ("residual", "parallel", "sequential")
 MERGES = ("add", "concat", "multiply")
 MAX_NODES = 100_000
@@ -150,6 +150,7 @@ class _Builder:
         self.consumed: set[str] = set()
         self.groups: dict[str, tuple[str, str]] = {}
         self.block_stack: list[str] = []
+        self.use_stack: list[tuple[str, Loc]] = []
 
     def sequence(self, items: Any, loc: Loc, scope: Scope, prev: str,
                  path: tuple[str, ...], trainable: bool) -> str:
@@ -198,6 +199,15 @@ class _Builder:
             inputs = [out]
         if "weights" in meta:
             self.nodes[-1].inline_weights = self.inline_weights(self.nodes[-1], item)
+        if "expect" in meta:
+            if not isinstance(meta["expect"], YMap):
+                raise SpecError("'expect' maps figures to the values this layer must have",
+                                item.val_loc("expect"), kind="value",
+                                help="expect: {output_shape: [64, 56, 56], params: 36928}")
+            target = self.nodes[-1] if build == self.primitive else None
+            if target is None or target.name != out:
+                target = next(n for n in self.nodes if n.name == out)
+            target.expect = meta["expect"]
         if name is not None and repeat > 1:
             self.register(scope, name, out, meta_loc(item, "name", loc))
             self.groups[scope.prefix + name] = (out, f"{type_key} x{repeat}")
@@ -347,7 +357,8 @@ class _Builder:
         full = self.claim(scope, local, item_loc)
         self.consumed.update(inputs)
         self.consumed.update(refs)
-        self.nodes.append(Node(full, cls.type_name, layer, inputs, type_loc, refs, trainable, path))
+        self.nodes.append(Node(full, cls.type_name, layer, inputs, type_loc, refs, trainable, path,
+                               uses=tuple(self.use_stack)))
         return full
 
     def rebase_dilation(self, raw: YMap) -> YMap:
@@ -472,6 +483,7 @@ class _Builder:
             raise SpecError(f"block '{block.name}' needs argument '{missing[0]}'", use_loc,
                             help=f"add {missing[0]}: ... (its default is null: required)")
         self.block_stack.append(block.name)
+        self.use_stack.append((block.name, use_loc))
         try:
             layers = substitute(block.layers, env, block.layers.loc)
             return self.sequence(layers, block.layers.loc, scope, x, path, trainable)
@@ -481,6 +493,7 @@ class _Builder:
             raise
         finally:
             self.block_stack.pop()
+            self.use_stack.pop()
 
 
 def nested_shape(value: Any, loc: Loc, what: str) -> tuple[int, ...]:
@@ -630,6 +643,11 @@ def loads(text: str | bytes, file: str | None = None, *, input_shape: tuple[int,
         outputs = [n.name for n in builder.nodes if n.name not in builder.consumed]
         net = Network(name, shape, batch if batch is not None else spec_batch, builder.nodes,
                       outputs, file, in_loc, builder.groups, input_values)
+        if "expect" in doc:
+            if not isinstance(doc["expect"], YMap):
+                raise SpecError("'expect' maps totals to the values the network must have",
+                                doc.val_loc("expect"), kind="value", help="expect: {params: 61706}")
+            net.expect = doc["expect"]
         infer_shapes(net)
         check_inline(net)
         return net

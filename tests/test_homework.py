@@ -18,7 +18,7 @@ from cnncalc.homework import (
     solve_padding,
     solve_stride,
 )
-from tests.conftest import SPECS
+from tests.conftest import ROOT, SPECS
 from tests.test_cli import run as cli
 
 EXERCISES = SPECS / "exercises"
@@ -135,7 +135,7 @@ def test_check_cli_exit_codes_and_json(capsys, tmp_path):
     assert (data["score"], data["total"]) == (1, 2)
     assert data["answers"][1]["derivation"][0]["substituted"] == "28·28·6 · 5·5·1"
     code, _, _ = cli(capsys, "check", EXERCISES / "lecture_32x32.yaml",
-                     EXERCISES / "lecture_32x32_answers.yaml")
+                     ROOT / "examples" / "lecture_32x32_answers.yaml")
     assert code == 0
 
 

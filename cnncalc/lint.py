@@ -1,0 +1,530 @@
+"""``cnncalc lint``: a catalogue of rules with stable codes, run over analysed specs.
+
+The catalogue (:data:`RULES`) is the one place that holds each rule's code,
+name, severity, explanation and fix; ``cnncalc rule CODE`` and docs/rules.md
+are made from it. Every finding carries the file, line and column of the YAML
+item (inside a block: the block's line, and the line of the use).
+
+Configuration: ``[tool.cnncalc]`` in pyproject.toml or a ``cnncalc.toml``
+(``select``, ``ignore``, ``severity = {CODE = "error"}``), found from the
+spec's folder upward; per line, a YAML comment ``# cnncalc: ignore[CC101]``
+(or ``# cnncalc: ignore`` for every rule) on the line of the finding.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+from .analyze import Report, analyze
+from .errors import Loc, SpecError, suggestion
+from .graph import INPUT, Network, Node
+from .layers.base import fmt_axes, fmt_shape
+
+SEVERITIES = ("info", "warning", "error")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One lint rule: a stable code, a name, a default severity, why it matters, how to fix."""
+
+    code: str
+    name: str
+    severity: str
+    summary: str
+    explanation: str
+    fix: str
+    check: Callable[[Context], Iterator[Finding]] = field(repr=False, compare=False, default=None)
+
+
+@dataclass
+class Finding:
+    code: str
+    message: str
+    loc: Loc | None
+    help: str = ""
+    severity: str = "warning"
+    uses: tuple = ()
+    file: str | None = None
+
+    def sort_key(self):
+        return (self.file or "", self.loc.line if self.loc else 0, self.loc.column if self.loc else 0,
+                self.code)
+
+
+@dataclass
+class Context:
+    net: Network
+    report: Report
+
+    def row(self, name: str):
+        return self.report.layer(name)
+
+    def consumers(self, name: str) -> list[Node]:
+        return [n for n in self.net.nodes if name in n.inputs]
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(code: str, name: str, severity: str, summary: str, explanation: str, fix: str):
+    def register(fn):
+        RULES[code] = Rule(code, name, severity, summary, explanation, fix, fn)
+        return fn
+    return register
+
+
+def _finding(node: Node, code: str, message: str, help: str = "") -> Finding:
+    return Finding(code, f"{node.type} '{node.name}': {message}", node.loc, help, uses=node.uses)
+
+
+# -- the rules ------------------------------------------------------------------------
+
+
+@rule("CC001", "expectation-failed", "error",
+      "A figure the spec promises (expect:) differs from the analysis.",
+      "Specs in CI carry `expect:` so that an edit that changes a shape, a parameter count, the MACs "
+      "or a receptive field fails the build instead of passing silently.",
+      "Fix the layer, or update the expectation if the change is intended.")
+def _expectations(ctx: Context) -> Iterator[Finding]:
+    for node in ctx.net.nodes:
+        if node.expect:
+            yield from _check_expect(node.expect, _actual(ctx.row(node.name)), node, node.uses)
+    if ctx.net.expect:
+        t = ctx.report.totals
+        yield from _check_expect(ctx.net.expect, {"params": t.params, "macs": t.macs, "flops": t.flops,
+                                                   "trainable_params": t.trainable_params,
+                                                   "buffers": t.buffers}, None, ())
+
+
+def _actual(row) -> dict:
+    rf = row.receptive_field
+    return {"output_shape": tuple(row.output_shape), "params": row.params, "macs": row.macs,
+            "flops": row.flops, "trainable_params": row.trainable_params, "buffers": row.buffers,
+            "activation_bytes": row.activation_bytes,
+            "receptive_field": None if rf is None else tuple(rf.size),
+            "stride": None if rf is None else tuple(rf.stride)}
+
+
+def _check_expect(expect, actual, node, uses) -> Iterator[Finding]:
+    for key, value in expect.items():
+        loc = expect.val_loc(key)
+        if key not in actual:
+            raise SpecError(f"'{key}' cannot be expected here", expect.key_loc(key), kind="spec",
+                            help=suggestion(str(key), actual, "figures"))
+        have = actual[key]
+        want = value
+        if key in ("receptive_field", "stride") and have is not None and not isinstance(value, list):
+            want = [value] * len(have)
+        if isinstance(want, list):
+            want = tuple(Fraction(str(v)) if key == "stride" and isinstance(v, (str, float)) else v
+                         for v in want)
+        if want != have:
+            where = f"{node.type} '{node.name}'" if node else "the network's totals"
+            shown = fmt_shape(have) if key == "output_shape" else (
+                "global" if have is None else (fmt_axes(have) if isinstance(have, tuple) else f"{have:,}"))
+            yield Finding("CC001", f"{where}: expected {key} {value}, the analysis gives {shown}", loc,
+                          "fix the layer, or update the expectation if the change is intended",
+                          uses=uses)
+
+
+@rule("CC101", "window-does-not-tile", "warning",
+      "A window does not tile its input: (W - F + 2P) / S is not whole, and input pixels are never seen.",
+      "When (W - F + P_before + P_after) is not a multiple of the stride, the windows stop before the "
+      "end of the input: its last rows or columns reach no output (the lectures' warning about "
+      "strides that do not fit). cnncalc reports it only when real input pixels, not just padding, "
+      "are dropped.",
+      "Change the input size, the padding (padding: same tiles any size), the kernel or the stride "
+      "so that the division is exact; `cnncalc solve padding` finds the padding.")
+def _tiling(ctx: Context) -> Iterator[Finding]:
+    for node in ctx.net.nodes:
+        layer = node.layer
+        geometry = layer.window_geometry()
+        if geometry is None or layer.p.get("ceil_mode"):
+            continue
+        found = {}
+        for axis, (size, (k, s), (b, a)) in enumerate(zip(layer.in_shape[1:], geometry, layer.pads)):
+            if s > k:
+                continue  # every gap is skipped, not only the end: CC103
+            lost = (size + b + a - k) % s - a  # the dropped end is padding first, then input
+            if lost > 0:
+                text = (f"({size} + {b + a} - {k}) = {size + b + a - k} is not a multiple of the stride "
+                        f"{s}: the last {lost} input pixel(s) of {size} are never seen")
+                found.setdefault(text, []).append(str(axis))
+        for text, axes in found.items():
+            where = f"on ax{'is' if len(axes) == 1 else 'es'} {' and '.join(axes)}"
+            yield _finding(node, "CC101", f"{where}, {text}",
+                           "make the division exact: cnncalc solve padding")
+
+
+@rule("CC102", "kernel-larger-than-input", "warning",
+      "A kernel is larger than its input and fits only with padding.",
+      "Most taps of every window then read padding: the layer learns mostly about the border, and "
+      "its parameters are wasted.",
+      "Use a smaller kernel, or move the layer before the downsampling that shrank its input.")
+def _kernel_size(ctx: Context) -> Iterator[Finding]:
+    for node in ctx.net.nodes:
+        geometry = node.layer.window_geometry()
+        if geometry is None:
+            continue
+        for axis, (size, (k, _)) in enumerate(zip(node.layer.in_shape[1:], geometry)):
+            if k > size:
+                yield _finding(node, "CC102", f"kernel extent {k} is larger than the input ({size}) on "
+                               f"axis {axis}", "use a smaller kernel_size or dilation")
+
+
+@rule("CC103", "stride-larger-than-kernel", "warning",
+      "The stride is larger than the kernel: input positions between windows are skipped.",
+      "With stride S > F (dilated extent), S - F positions between consecutive windows are read by no "
+      "output: information is discarded, not pooled.",
+      "Use a kernel at least as large as the stride, or pool before subsampling.")
+def _stride(ctx: Context) -> Iterator[Finding]:
+    for node in ctx.net.nodes:
+        geometry = node.layer.window_geometry()
+        if geometry is None:
+            continue
+        for axis, (k, s) in enumerate(geometry):
+            if s > k:
+                yield _finding(node, "CC103", f"stride {s} is larger than the kernel extent {k} on axis "
+                               f"{axis}: {s - k} of every {s} positions are skipped",
+                               "use a kernel at least as large as the stride")
+                break
+
+
+@rule("CC104", "even-kernel-same", "warning",
+      "An even kernel with padding: same shifts the output by half a pixel.",
+      "'same' pads (F - 1) pixels in all; with an even F that is odd, so one side gets one more "
+      "(TensorFlow puts it after): output pixel o is centred at o + 1/2, not o. Features drift by half "
+      "a pixel per layer, and skip connections stop lining up.",
+      "Use an odd kernel, or explicit padding pairs chosen on purpose.")
+def _even_same(ctx: Context) -> Iterator[Finding]:
+    for node in ctx.net.nodes:
+        pad = node.layer.p.get("padding")
+        kernel = node.layer.p.get("kernel_size")
+        if getattr(pad, "mode", None) == "same" and kernel and any(k % 2 == 0 for k in kernel):
+            yield _finding(node, "CC104", f"kernel {fmt_axes(kernel)} is even: 'same' padding shifts "
+                           "the output by half a pixel", "use an odd kernel_size")
+
+
+@rule("CC105", "ceil-window-dropped", "warning",
+      "A ceil_mode pooling window would start in the padding, and PyTorch drops it.",
+      "With ceil_mode the output size rounds up, but PyTorch removes a last window that would start "
+      "in the right padding (the output is one smaller than ceil((W + 2P - F)/S) + 1); ONNX shape "
+      "inference and other frameworks keep it, so the same spec gives different sizes.",
+      "Remove the padding or ceil_mode, or change the input size so that no window starts in the "
+      "padding.")
+def _ceil(ctx: Context) -> Iterator[Finding]:
+    for node in ctx.net.nodes:
+        layer = node.layer
+        if not layer.p.get("ceil_mode"):
+            continue
+        for axis, (size, keff, s, (b, a), o) in enumerate(zip(layer.in_shape[1:], layer.keff, layer.stride,
+                                                              layer.pads, layer.out_shape[1:])):
+            span = size + b + a - keff
+            if span % s and o == -(-span // s):  # one less than the rounded-up count
+                yield _finding(node, "CC105", f"on axis {axis} the last ceil_mode window would start at "
+                               f"{o * s} >= {size} + {b} (in the padding): PyTorch drops it, giving {o}, "
+                               f"not {o + 1}", "remove the padding or ceil_mode")
+
+
+@rule("CC106", "transposed-does-not-invert", "warning",
+      "A transposed convolution does not restore the size its mirrored downsampling had.",
+      "A stride-S convolution maps S sizes to the same output; the transposed convolution returns only "
+      "one of them. Without output_padding it misses the size the encoder had, and the skip "
+      "connection of a decoder no longer matches.",
+      "Add the output_padding cnncalc names, or use an input size that divides exactly.")
+def _transposed(ctx: Context) -> Iterator[Finding]:
+    nodes = ctx.net.nodes
+    for i, node in enumerate(nodes):
+        if node.type != "conv_transpose":
+            continue
+        layer = node.layer
+        out = layer.out_shape[1:]
+        for down in reversed(nodes[:i]):
+            geometry = down.layer.window_geometry()
+            if geometry is None or down.type == "conv_transpose":
+                continue
+            if tuple(down.layer.out_shape[1:]) == tuple(layer.in_shape[1:]) and \
+                    tuple(s for _, s in geometry) == tuple(layer.stride) and max(layer.stride) > 1:
+                target = down.layer.in_shape[1:]
+                if tuple(target) != tuple(out):
+                    need = [t - o for t, o in zip(target, out)]
+                    hint = (f"add output_padding: {need[0] if len(set(need)) == 1 else need}"
+                            if all(0 < n + p < max(s, d) for n, p, s, d in
+                                   zip(need, layer.p["output_padding"], layer.stride, layer.dilation))
+                            else "change the kernel, stride or padding")
+                    yield _finding(node, "CC106", f"gives {fmt_axes(out)}, but '{down.name}', the "
+                                   f"downsampling it mirrors, took {fmt_axes(target)}", hint)
+                break
+
+
+@rule("CC107", "misaligned-merge", "warning",
+      "A merge joins paths whose receptive fields are misaligned (different stride or centre).",
+      "Each output unit then combines features from different places of the input (Araujo et al., "
+      "Distill 2019, 'Multi-path networks'): a residual or skip connection adds shifted maps.",
+      "Make the paths' padding agree (same padding on both), or crop by the offset cnncalc reports.")
+def _misaligned(ctx: Context) -> Iterator[Finding]:
+    for node in ctx.net.nodes:
+        if len(node.inputs) < 2:
+            continue
+        rf = ctx.row(node.name).receptive_field
+        upstream = [ctx.row(i).receptive_field for i in node.inputs if i != INPUT]
+        if rf is not None and rf.misaligned and not any(u is not None and u.misaligned for u in upstream):
+            lines = []
+            for name in node.inputs:
+                r = ctx.row(name).receptive_field if name != INPUT else None
+                if name == INPUT:
+                    lines.append("input: stride 1, centre 0")
+                elif r is not None:
+                    lines.append(f"{name}: stride {fmt_axes(r.stride)}, centre {fmt_axes(r.center)}")
+            yield _finding(node, "CC107", "joins misaligned paths (" + "; ".join(lines) + ")",
+                           "make the paths' padding agree, or crop by the offset")
+
+
+def _heads(ctx: Context) -> Iterator[tuple[Node, object]]:
+    """The last layers with a receptive field before global pooling, flatten or linear."""
+    for node in ctx.net.nodes:
+        rf = ctx.row(node.name).receptive_field
+        if rf is None or any(v is None for v in rf.size):
+            continue
+        consumers = ctx.consumers(node.name)
+        if consumers and all(ctx.row(c.name).receptive_field is None for c in consumers):
+            yield node, rf
+
+
+@rule("CC108", "receptive-field-does-not-cover", "info",
+      "The last spatial layer's units do not see the whole input before it is pooled away.",
+      "A classifier whose final feature map has a receptive field smaller than the input cannot relate "
+      "opposite corners: what each unit sees is local, and global pooling only averages local views.",
+      "Add depth, stride or dilation before the head, or accept it for texture-like tasks.")
+def _coverage(ctx: Context) -> Iterator[Finding]:
+    sizes = ctx.net.input_shape[1:]
+    for node, rf in _heads(ctx):
+        if any(r < s for r, s in zip(rf.size, sizes)):
+            yield _finding(node, "CC108", f"its units see {fmt_axes(rf.size)} of the {fmt_axes(sizes)} "
+                           "input before global pooling", "add depth, stride or dilation before the head")
+
+
+@rule("CC109", "receptive-field-far-larger", "info",
+      "The last spatial layer's receptive field is more than 4 times the input.",
+      "Most of each unit's receptive field then lies in padding: the effective receptive field (the "
+      "part with real weight) is much smaller than the theoretical one, and the extra depth adds cost "
+      "rather than context.",
+      "Use a larger input, or fewer or smaller downsampling stages.")
+def _too_large(ctx: Context) -> Iterator[Finding]:
+    sizes = ctx.net.input_shape[1:]
+    for node, rf in _heads(ctx):
+        if any(r > 4 * s for r, s in zip(rf.size, sizes)):
+            yield _finding(node, "CC109", f"its receptive field {fmt_axes(rf.size)} is more than 4 times "
+                           f"the {fmt_axes(sizes)} input", "use a larger input or fewer stages")
+
+
+@rule("CC110", "linear-on-spatial", "warning",
+      "A linear layer is applied to a tensor with spatial axes: it acts on the last axis only.",
+      "PyTorch's Linear mixes only the last axis (the width): a [C, H, W] input gives [C, H, out], "
+      "which is rarely what a classifier head means.",
+      "Insert flatten (or global pooling) before the linear layer.")
+def _linear(ctx: Context) -> Iterator[Finding]:
+    for node in ctx.net.nodes:
+        if node.type == "linear" and len(node.layer.in_shape) == ctx.net.ndim + 1:
+            yield _finding(node, "CC110", f"acts on the last axis of {fmt_shape(node.layer.in_shape)}",
+                           "insert flatten before it")
+
+
+@rule("CC111", "unused-output", "info",
+      "A layer's output is used by nothing before the end: it is an extra network output.",
+      "A branch that ends without being merged or being the final layer is usually a forgotten skip "
+      "connection; in a multi-task net it is a head on purpose.",
+      "Merge it (add/concat with: NAME) or remove it; for a deliberate head, suppress the rule on its "
+      "line: # cnncalc: ignore[CC111].")
+def _unused(ctx: Context) -> Iterator[Finding]:
+    last = ctx.net.nodes[-1].name
+    for name in ctx.net.outputs:
+        if name != last:
+            node = ctx.net.node(name)
+            yield _finding(node, "CC111", "its output is used by nothing: it is an extra network output",
+                           f"merge it (with: {name}) or remove it")
+
+
+# -- running ------------------------------------------------------------------------------
+
+
+@dataclass
+class Config:
+    select: tuple[str, ...] = ("CC",)
+    ignore: tuple[str, ...] = ()
+    severity: dict[str, str] = field(default_factory=dict)
+    source: str | None = None
+
+    def enabled(self, code: str) -> bool:
+        return code.startswith(self.select) and not (self.ignore and code.startswith(self.ignore))
+
+
+def load_config(start: Path) -> Config:
+    """[tool.cnncalc] of the nearest pyproject.toml, or the nearest cnncalc.toml, from ``start`` up."""
+    folder = start if start.is_dir() else start.parent
+    for candidate in [folder.resolve(), *folder.resolve().parents]:
+        for name in ("cnncalc.toml", "pyproject.toml"):
+            path = candidate / name
+            if not path.is_file():
+                continue
+            try:
+                data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+                raise SpecError(f"cannot read the configuration: {exc}", file=str(path), kind="io") from None
+            table = data.get("tool", {}).get("cnncalc") if name == "pyproject.toml" else data
+            if table is None:
+                continue
+            return _config(table, str(path))
+    return Config()
+
+
+def _config(table: dict, source: str) -> Config:
+    unknown = set(table) - {"select", "ignore", "severity"}
+    if unknown:
+        raise SpecError(f"unknown setting '{sorted(unknown)[0]}'", file=source, kind="spec",
+                        help="settings: select, ignore, severity")
+    severity = table.get("severity", {})
+    for code, level in severity.items():
+        if code not in RULES or level not in SEVERITIES:
+            raise SpecError(f"severity: '{code} = {level}' is not a rule and a level", file=source,
+                            help=f"levels: {', '.join(SEVERITIES)}; rules: cnncalc rule --list")
+    return Config(tuple(table.get("select", ["CC"])), tuple(table.get("ignore", [])), dict(severity),
+                  source)
+
+
+_SUPPRESS = re.compile(r"#\s*cnncalc:\s*ignore(?:\[([A-Z0-9,\s]+)\])?")
+
+
+def suppressions(text: str) -> dict[int, set[str] | None]:
+    """Line -> codes ignored there (None: every code), from '# cnncalc: ignore[...]' comments."""
+    found: dict[int, set[str] | None] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        m = _SUPPRESS.search(line)
+        if m:
+            found[number] = None if m.group(1) is None else {c.strip() for c in m.group(1).split(",")}
+    return found
+
+
+def lint_network(net: Network, config: Config = Config(), text: str = "") -> list[Finding]:
+    """Run every enabled rule; apply severities and per-line suppressions."""
+    ctx = Context(net, analyze(net))
+    skip = suppressions(text)
+    findings = []
+    for code, r in RULES.items():
+        if not config.enabled(code):
+            continue
+        for f in r.check(ctx):
+            f.severity = config.severity.get(code, r.severity)
+            f.file = net.file
+            lines = [f.loc.line] if f.loc else []
+            lines += [loc.line for _, loc in f.uses]
+            if any(line in skip and (skip[line] is None or code in skip[line]) for line in lines):
+                continue
+            findings.append(f)
+    return sorted(findings, key=Finding.sort_key)
+
+
+def spec_files(paths: list[Path]) -> list[Path]:
+    files = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+        else:
+            files.append(path)
+    return files
+
+
+# -- formats --------------------------------------------------------------------------------
+
+
+def _where(f: Finding) -> str:
+    where = f.file or "<spec>"
+    return where + (f":{f.loc.line}:{f.loc.column}" if f.loc else "")
+
+
+def to_text(findings: list[Finding]) -> str:
+    out = []
+    for f in findings:
+        out.append(f"{_where(f)}: {f.code} [{f.severity}] {f.message}")
+        if f.help:
+            out.append(f"  help: {f.help}")
+        for block, loc in reversed(f.uses):
+            out.append(f"  note: in block '{block}' used at {f.file}:{loc.line}:{loc.column}")
+    return "\n".join(out) + ("\n" if out else "")
+
+
+def _gh_escape(text: str, prop: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if prop else text
+
+
+def to_github(findings: list[Finding]) -> str:
+    """GitHub Actions workflow commands: ::warning file=F,line=L,col=C,title=T::message
+    (docs.github.com, 'Workflow commands for GitHub Actions', setting a warning message)."""
+    level = {"error": "error", "warning": "warning", "info": "notice"}
+    lines = []
+    for f in findings:
+        props = [f"file={_gh_escape(f.file or '', True)}"]
+        if f.loc:
+            props += [f"line={f.loc.line}", f"col={f.loc.column}"]
+        props.append(f"title={_gh_escape(f'{f.code} {RULES[f.code].name}', True)}")
+        message = f.message + (f"\n{f.help}" if f.help else "")
+        lines.append(f"::{level[f.severity]} {','.join(props)}::{_gh_escape(message)}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def to_json(findings: list[Finding]) -> str:
+    return json.dumps([{
+        "code": f.code, "name": RULES[f.code].name, "severity": f.severity, "message": f.message,
+        "help": f.help, "file": f.file, "line": f.loc.line if f.loc else None,
+        "column": f.loc.column if f.loc else None,
+        "uses": [{"block": b, "line": loc.line, "column": loc.column} for b, loc in f.uses],
+    } for f in findings], indent=2) + "\n"
+
+
+def to_sarif(findings: list[Finding]) -> str:
+    """SARIF 2.1.0 (OASIS), for code-scanning uploads."""
+    level = {"error": "error", "warning": "warning", "info": "note"}
+    from . import __version__
+
+    rules = [{"id": r.code, "name": r.name, "shortDescription": {"text": r.summary},
+              "fullDescription": {"text": r.explanation}, "help": {"text": r.fix},
+              "defaultConfiguration": {"level": level[r.severity]}} for r in RULES.values()]
+    results = []
+    for f in findings:
+        region = {"startLine": f.loc.line, "startColumn": f.loc.column} if f.loc else {}
+        results.append({
+            "ruleId": f.code, "level": level[f.severity],
+            "message": {"text": f.message + (f" ({f.help})" if f.help else "")},
+            "locations": [{"physicalLocation": {"artifactLocation": {"uri": f.file or ""},
+                                                "region": region}}],
+        })
+    return json.dumps({
+        "version": "2.1.0",
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "runs": [{"tool": {"driver": {"name": "cnncalc", "version": __version__, "rules": rules}},
+                  "results": results}],
+    }, indent=2) + "\n"
+
+
+def rule_text(code: str) -> str:
+    r = RULES[code]
+    return (f"{r.code} {r.name} [{r.severity}]\n\n{r.summary}\n\nWhy it matters: {r.explanation}\n\n"
+            f"How to fix: {r.fix}\n\nSuppress on a line: # cnncalc: ignore[{r.code}]\n")
+
+
+def rules_markdown() -> str:
+    """docs/rules.md, made from the catalogue (tests/test_lint.py keeps the file in step)."""
+    lines = ["# Lint rules", "", "Made from the catalogue in `cnncalc/lint.py`; `cnncalc rule CODE` "
+             "prints the same text.", "", "| code | name | severity | what |", "|---|---|---|---|"]
+    lines += [f"| {r.code} | {r.name} | {r.severity} | {r.summary} |" for r in RULES.values()]
+    for r in RULES.values():
+        lines += ["", f"## {r.code} {r.name} ({r.severity})", "", r.summary, "",
+                  f"**Why it matters.** {r.explanation}", "", f"**How to fix.** {r.fix}"]
+    return "\n".join(lines) + "\n"

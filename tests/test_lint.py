@@ -1,0 +1,226 @@
+"""cnncalc lint: each rule fires on a spec at a known line and not on its near miss;
+suppression, configuration, expectations and the four output formats."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+import cnncalc
+from cnncalc.lint import (
+    RULES,
+    Config,
+    lint_network,
+    rules_markdown,
+    to_github,
+    to_json,
+    to_sarif,
+    to_text,
+)
+from tests.conftest import ROOT, SPECS
+from tests.test_cli import run as cli
+
+
+def lint(text: str, **config):
+    net = cnncalc.loads(text, "net.yaml")
+    return lint_network(net, Config(**config), text)
+
+
+# (rule, spec that triggers it, line and column of the finding, spec that does not)
+CASES = {
+    "CC101": ("input: [1, 12, 12]\nlayers:\n  - conv: {out_channels: 1, kernel_size: 3, stride: 2}\n", (3, 5),
+              "input: [1, 13, 13]\nlayers:\n  - conv: {out_channels: 1, kernel_size: 3, stride: 2}\n"),
+    "CC102": ("input: [1, 4, 4]\nlayers:\n  - conv: {out_channels: 1, kernel_size: 5, padding: 2}\n", (3, 5),
+              "input: [1, 5, 5]\nlayers:\n  - conv: {out_channels: 1, kernel_size: 5, padding: 2}\n"),
+    "CC103": ("input: [1, 9]\nlayers:\n  - relu\n  - maxpool: {kernel_size: 2, stride: 3}\n", (4, 5),
+              "input: [1, 9]\nlayers:\n  - relu\n  - maxpool: {kernel_size: 3, stride: 3}\n"),
+    "CC104": ("input: [1, 8]\nlayers:\n  - conv1d: {out_channels: 1, kernel_size: 4, padding: same}\n", (3, 5),
+              "input: [1, 8]\nlayers:\n  - conv1d: {out_channels: 1, kernel_size: 3, padding: same}\n"),
+    # L = 5: ceil((5 + 2 - 2) / 2) + 1 = 4 windows, but the 4th starts at 6 >= 5 + 1: dropped
+    "CC105": ("input: [1, 5]\nlayers:\n  - maxpool: {kernel_size: 2, stride: 2, padding: 1, ceil_mode: true}\n",
+              (3, 5),
+              "input: [1, 6]\nlayers:\n  - maxpool: {kernel_size: 2, stride: 2, padding: 1, ceil_mode: true}\n"),
+    "CC106": ("input: [1, 17]\nlayers:\n  - conv1d: {out_channels: 1, kernel_size: 3, stride: 2, padding: 1}\n"
+              "  - conv_transpose1d: {out_channels: 1, kernel_size: 3, stride: 2, padding: 1, output_padding: 1}\n",
+              (4, 5),
+              "input: [1, 17]\nlayers:\n  - conv1d: {out_channels: 1, kernel_size: 3, stride: 2, padding: 1}\n"
+              "  - conv_transpose1d: {out_channels: 1, kernel_size: 3, stride: 2, padding: 1}\n"),
+    "CC107": ("input: [1, 16]\nlayers:\n  - {conv: {out_channels: 1, kernel_size: 3}, name: c}\n"
+              "  - {crop: [[0, 2]], from: input}\n  - {add: {with: c}}\n", (5, 6),
+              "input: [1, 16]\nlayers:\n  - {conv: {out_channels: 1, kernel_size: 3}, name: c}\n"
+              "  - {crop: [[1, 1]], from: input}\n  - {add: {with: c}}\n"),
+    "CC108": ("input: [1, 32, 32]\nlayers:\n  - conv: {out_channels: 4, kernel_size: 3}\n  - global_avgpool\n",
+              (3, 5),
+              "input: [1, 3, 3]\nlayers:\n  - conv: {out_channels: 4, kernel_size: 3}\n  - global_avgpool\n"),
+    "CC109": ("input: [1, 4, 4]\nlayers:\n  - conv: {out_channels: 1, kernel_size: 9, padding: 4}\n"
+              "  - conv: {out_channels: 1, kernel_size: 9, padding: 4}\n  - global_avgpool\n", (4, 5),
+              "input: [1, 16, 16]\nlayers:\n  - conv: {out_channels: 1, kernel_size: 9, padding: 4}\n"
+              "  - conv: {out_channels: 1, kernel_size: 9, padding: 4}\n  - global_avgpool\n"),
+    "CC110": ("input: [3, 8, 8]\nlayers:\n  - linear: 4\n", (3, 5),
+              "input: [3, 8, 8]\nlayers:\n  - flatten\n  - linear: 4\n"),
+    "CC111": ("input: [1, 8]\nlayers:\n  - {relu, name: side}\n  - {tanh, from: input}\n", (3, 6),
+              "input: [1, 8]\nlayers:\n  - {relu, name: side}\n  - {tanh, from: side}\n"),
+    "CC001": ("input: [1, 8]\nlayers:\n  - {conv1d: {out_channels: 2, kernel_size: 3}, expect: {params: 7}}\n",
+              (3, 66),
+              "input: [1, 8]\nlayers:\n  - {conv1d: {out_channels: 2, kernel_size: 3}, expect: {params: 8}}\n"),
+}
+
+
+def test_every_rule_has_a_case():
+    assert set(CASES) == set(RULES)
+
+
+@pytest.mark.parametrize("code", sorted(CASES))
+def test_rule_fires_at_its_line_and_not_on_the_near_miss(code):
+    bad, (line, column), good = CASES[code]
+    found = [f for f in lint(bad) if f.code == code]
+    assert found, f"{code} did not fire"
+    assert (found[0].loc.line, found[0].loc.column) == (line, column)
+    assert found[0].severity == RULES[code].severity
+    assert not [f for f in lint(good) if f.code == code]
+
+
+def test_messages_give_the_numbers():
+    (f,) = [f for f in lint(CASES["CC101"][0]) if f.code == "CC101"]
+    # (12 - 3) = 9 is odd: the 12th pixel of each axis is never read
+    assert "on axes 0 and 1, (12 + 0 - 3) = 9 is not a multiple of the stride 2: the last 1 input" in f.message
+    (f,) = [f for f in lint(CASES["CC106"][0]) if f.code == "CC106"]
+    # conv k3 s2 p1: 17 -> 9; transposed with output_padding 1: (9 - 1)*2 - 2 + 3 + 1 = 18
+    assert "gives 18, but 'conv1', the downsampling it mirrors, took 17" in f.message
+    assert f.help == "change the kernel, stride or padding"  # no output_padding can take one away
+    (f,) = [f for f in lint(CASES["CC001"][0]) if f.code == "CC001"]
+    assert f.message == "conv 'conv1': expected params 7, the analysis gives 8"  # 2*1*3 + 2
+
+
+def test_findings_inside_blocks_point_at_the_use_too():
+    text = ("input: [1, 12, 12]\nblocks:\n  down:\n    layers:\n"
+            "      - conv: {out_channels: 1, kernel_size: 3, stride: 2}\n"
+            "layers:\n  - down\n")
+    (f,) = [f for f in lint(text) if f.code == "CC101"]
+    assert (f.loc.line, f.loc.column) == (5, 9)
+    assert [(b, loc.line) for b, loc in f.uses] == [("down", 7)]
+    assert "note: in block 'down' used at net.yaml:7:5" in to_text([f])
+
+
+def test_suppression_comments():
+    bad = CASES["CC101"][0].replace("stride: 2}", "stride: 2}  # cnncalc: ignore[CC101]")
+    assert not [f for f in lint(bad) if f.code == "CC101"]
+    other = CASES["CC101"][0].replace("stride: 2}", "stride: 2}  # cnncalc: ignore[CC104]")
+    assert [f for f in lint(other) if f.code == "CC101"]
+    everything = CASES["CC101"][0].replace("stride: 2}", "stride: 2}  # cnncalc: ignore")
+    assert not lint(everything)
+
+
+def test_select_ignore_and_severity():
+    text = CASES["CC101"][0]
+    assert not lint(text, select=("CC2",))
+    assert not [f for f in lint(text, ignore=("CC1",)) if f.code.startswith("CC1")]
+    (f,) = [f for f in lint(text, severity={"CC101": "error"}) if f.code == "CC101"]
+    assert f.severity == "error"
+
+
+def test_configuration_files(tmp_path, capsys):
+    (tmp_path / "pyproject.toml").write_text('[tool.cnncalc]\nignore = ["CC101"]\n')
+    spec = tmp_path / "net.yaml"
+    spec.write_text(CASES["CC101"][0])
+    code, out, _ = cli(capsys, "lint", spec)
+    assert code == 0 and "CC101" not in out
+    (tmp_path / "cnncalc.toml").write_text('severity = {CC101 = "error"}\n')
+    code, out, _ = cli(capsys, "lint", spec, "--error-on", "error")
+    assert code == 1 and "CC101 [error]" in out
+    (tmp_path / "cnncalc.toml").write_text('selct = ["CC1"]\n')
+    code, _, err = cli(capsys, "lint", spec)
+    assert code == 2 and "unknown setting 'selct'" in err
+
+
+def test_exit_codes_and_text_format(capsys, tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text(CASES["CC101"][2])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(CASES["CC101"][0])
+    assert cli(capsys, "lint", good)[0] == 0
+    code, out, _ = cli(capsys, "lint", bad)
+    assert code == 1
+    assert out.startswith(f"{bad}:3:5: CC101 [warning] conv 'conv1':")
+    assert cli(capsys, "lint", bad, "--select", "CC104")[0] == 0
+    assert cli(capsys, "lint", bad, "--error-on", "error")[0] == 0
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("input: [1, 4]\nlayers: [convv]\n")
+    code, _, err = cli(capsys, "lint", good, broken)
+    assert code == 2 and "unknown layer type 'convv'" in err
+
+
+# GitHub's documented syntax: ::warning file={name},line={line},col={col},title={title}::{message}
+GITHUB = re.compile(r"^::(error|warning|notice) file=[^,:]+,line=\d+,col=\d+,title=[^:]+::[^\n]+$")
+
+
+def test_github_format_follows_the_workflow_command_syntax():
+    findings = lint(CASES["CC101"][0]) + lint(CASES["CC001"][0]) + lint(CASES["CC108"][0])
+    text = to_github(findings)
+    lines = text.strip().split("\n")
+    assert len(lines) == len(findings)
+    for line in lines:
+        assert GITHUB.match(line), line
+    assert lines[0].startswith("::warning file=net.yaml,line=3,col=5,title=CC101 window-does-not-tile::")
+    assert "%0Ahelp" not in text and "%0Amake the division exact" in text  # newline escaped as %0A
+
+
+def test_json_and_sarif():
+    findings = lint(CASES["CC107"][0])
+    data = json.loads(to_json(findings))
+    cc107 = next(d for d in data if d["code"] == "CC107")
+    assert (cc107["line"], cc107["column"], cc107["severity"]) == (5, 6, "warning")
+    sarif = json.loads(to_sarif(findings))
+    assert sarif["version"] == "2.1.0"
+    run = sarif["runs"][0]
+    assert {r["id"] for r in run["tool"]["driver"]["rules"]} == set(RULES)
+    result = next(r for r in run["results"] if r["ruleId"] == "CC107")
+    assert result["locations"][0]["physicalLocation"]["region"] == {"startLine": 5, "startColumn": 6}
+
+
+def test_expectations_fail_analyze_too(capsys, tmp_path):
+    spec = tmp_path / "net.yaml"
+    spec.write_text("input: [1, 8]\nexpect: {params: 9}\nlayers:\n  - conv1d: {out_channels: 2, kernel_size: 3}\n")
+    code, _, err = cli(capsys, "analyze", spec, "-f", "json")
+    assert code == 1
+    assert "net.yaml:2:18: CC001 [error] the network's totals: expected params 9, the analysis gives 8" in err
+
+
+def test_zoo_lints_clean(capsys):
+    # every warning in specs/ is a true one, suppressed on its line with the reason
+    code, _, _ = cli(capsys, "lint", SPECS)
+    assert code == 0
+
+
+def test_rule_command_and_docs(capsys):
+    code, out, _ = cli(capsys, "rule", "CC101")
+    assert code == 0 and "window-does-not-tile" in out and "How to fix" in out
+    code, out, _ = cli(capsys, "rule", "--list")
+    assert all(c in out for c in RULES)
+    assert cli(capsys, "rule", "CC999")[0] == 2
+    # docs/rules.md is made from the catalogue: regenerate with --update-golden
+    assert (ROOT / "docs" / "rules.md").read_text() == rules_markdown()
+
+
+def test_schema_validates_the_zoo_and_rejects_typos(capsys):
+    import jsonschema
+    import yaml
+
+    code, out, _ = cli(capsys, "schema")
+    schema = json.loads(out)
+    jsonschema.Draft7Validator.check_schema(schema)
+    validator = jsonschema.Draft7Validator(schema)
+    for path in sorted(SPECS.glob("*.yaml")):
+        errors = list(validator.iter_errors(yaml.safe_load(path.read_text())))
+        assert not errors, (path, errors[0].message)
+    assert list(validator.iter_errors({"input": [3, 8, 8], "layerz": []}))
+    assert list(validator.iter_errors({"input": [3, 8, 8], "layers": [{"conv": {"out_channels": "x"}}]}))
+
+
+def test_pre_commit_hook_is_declared():
+    import yaml
+
+    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert hooks[0]["id"] == "cnncalc-lint" and hooks[0]["entry"] == "cnncalc lint"
