@@ -236,6 +236,13 @@ def analyze(net: Network, dtype: str = "float32") -> Report:
         raise SpecError(f"unknown dtype '{dtype}'", kind="value",
                         help="one of " + ", ".join(DTYPE_BYTES))
     width = DTYPE_BYTES[dtype]
+    try:
+        return _walk(net, dtype, width)
+    except SpecError as exc:
+        raise exc.located(file=net.file) from None
+
+
+def _walk(net: Network, dtype: str, width: int) -> Report:
     shapes: dict[str, tuple[int, ...]] = {INPUT: net.input_shape}
     axes: dict[str, Axes] = {INPUT: [AxisField.input()] * net.ndim}
     rows = []

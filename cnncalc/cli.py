@@ -177,16 +177,19 @@ def run(
     from .spec import load
 
     net = load(spec)
+    limit = _parse_bytes(max_memory)
     x = None
     if input is not None:
         x = _load_array(input, "--input")
     elif net.input_values is None:
+        from .execute import guard_memory
+
+        guard_memory(net, 1, 4, "all", limit)  # before the random input is allocated
         x = np.random.default_rng(seed).standard_normal((1, *net.input_shape)).astype(np.float32)
     tensors = _load_npz(weights) if weights is not None else None
     bar = _Progress("running")
     try:
-        values = execute(net, x, tensors, seed, dtype=dtype, max_memory=_parse_bytes(max_memory),
-                         progress=bar)
+        values = execute(net, x, tensors, seed, dtype=dtype, max_memory=limit, progress=bar)
     finally:
         bar.close()
     if output is not None:
@@ -256,7 +259,7 @@ def verify(
         table.add_row(*(Text(c) for c in (
             row.name, row.type, pair(*row.shape, lambda s: "x".join(map(str, s))),
             pair(*row.params, lambda v: f"{v:,}"), pair(*row.macs, lambda v: f"{v:,}"), rf,
-            "ok" if row.ok else "MISMATCH " + row.note)))
+            ("ok" + (f" ({row.note})" if row.note else "")) if row.ok else "MISMATCH " + row.note)))
     console = _console()
     console.print(table)
     sizes = ", ".join("-" if s is None else str(s) for s in result.probe_sizes)

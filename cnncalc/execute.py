@@ -146,6 +146,24 @@ def estimate_memory(net: Network, batch: int, itemsize: int, keep: str = "all") 
     return MemoryEstimate(peak + weight_bytes, weight_bytes, where)
 
 
+def guard_memory(net: Network, batch: int, itemsize: int, keep: str = "all",
+                 max_memory: int | None = DEFAULT_MAX_MEMORY) -> None:
+    """Refuse, before anything is allocated, a run whose estimated peak exceeds ``max_memory``.
+
+    Raises:
+        SpecError: with the estimate and the layer where the peak occurs.
+    """
+    if max_memory is None:
+        return
+    est = estimate_memory(net, batch, itemsize, keep)
+    if est.peak_bytes > max_memory:
+        raise SpecError(
+            f"running this network needs about {est.peak_bytes:,} bytes (peak at layer "
+            f"'{est.layer}'), more than the limit of {max_memory:,}", kind="limit",
+            help="use a smaller input or batch, keep fewer outputs, or raise --max-memory",
+        )
+
+
 @dataclass
 class Execution:
     """What a forward pass produced and measured, per node: the MACs counted from
@@ -195,14 +213,7 @@ def forward(net: Network, x: np.ndarray, weights: dict | None = None, seed: int 
     x = np.asarray(x)
     dtype = _float_dtype(dtype or (np.float64 if x.dtype == np.float64 else np.float32))
     _check_input(net, x)
-    if max_memory is not None:
-        est = estimate_memory(net, x.shape[0], dtype.itemsize, keep)
-        if est.peak_bytes > max_memory:
-            raise SpecError(
-                f"running this network needs about {est.peak_bytes:,} bytes (peak at layer "
-                f"'{est.layer}'), more than the limit of {max_memory:,}", kind="limit",
-                help="use a smaller input or batch, keep fewer outputs, or raise --max-memory",
-            )
+    guard_memory(net, x.shape[0], dtype.itemsize, keep, max_memory)
     weights = weights if checked else check_weights(net, weights, seed, dtype)
     values: dict[str, np.ndarray] = {INPUT: x.astype(dtype, copy=False)}
     remaining = {}
@@ -262,11 +273,12 @@ def run(net: Network, x: np.ndarray | None = None, weights: dict | None = None, 
 
 
 def backward(net: Network, run: Execution, seeds: dict[str, np.ndarray],
-             probe: bool = False) -> dict[str, np.ndarray]:
+             probe: bool = False, outputs: bool = False) -> dict[str, np.ndarray]:
     """Reverse-mode gradients from output gradients ``seeds`` (node -> dLoss/dOutput).
 
-    Returns ``"input"`` -> dLoss/dInput and ``"<node>.<param>"`` -> dLoss/dParam.
-    With ``probe`` the layers propagate support (see kernels.Context).
+    Returns ``"input"`` -> dLoss/dInput and ``"<node>.<param>"`` -> dLoss/dParam;
+    with ``outputs``, also ``"<node>"`` -> dLoss/d(its output). With ``probe`` the
+    layers propagate support (see kernels.Context).
     """
     grads: dict[str, np.ndarray] = {k: np.asarray(v) for k, v in seeds.items()}
     out: dict[str, np.ndarray] = {}
@@ -275,6 +287,8 @@ def backward(net: Network, run: Execution, seeds: dict[str, np.ndarray],
         g = grads.pop(node.name, None)
         if g is None:
             continue
+        if outputs:
+            out[node.name] = g
         xs = [run.values[n] for n in node.inputs]
         w = node_weights(run.weights, node.name)
         gxs, gw = node.layer.backward(xs, w, run.values[node.name], g, ctx)

@@ -60,9 +60,9 @@ class UnitMap:
 def window_map(stride: int, pad_before: int, kernel: int, dilation: int) -> UnitMap:
     """Convolution and pooling: unit o reads o*s - p + k*d for k = 0..K-1."""
 
-    def contrib(o: int) -> list[int]:
+    def contrib(o: int) -> range:
         start = o * stride - pad_before
-        return [start + k * dilation for k in range(kernel)]
+        return range(start, start + kernel * dilation, dilation)  # O(1) however large the kernel
 
     return UnitMap(1, stride, contrib)
 
@@ -74,13 +74,21 @@ def transposed_map(stride: int, crop_before: int, kernel: int, dilation: int) ->
     where the division is exact; which taps qualify depends on o mod s.
     """
 
-    def contrib(o: int) -> list[int]:
+    g = gcd(dilation, stride)
+    step_k = stride // g  # taps that qualify are step_k apart
+    inverse = pow(dilation // g, -1, step_k) if step_k > 1 else 0
+
+    def contrib(o: int) -> range:
         full = o + crop_before
-        return sorted(
-            (full - k * dilation) // stride
-            for k in range(kernel)
-            if (full - k * dilation) % stride == 0
-        )
+        if full % g:
+            return range(0)
+        k0 = (full // g) * inverse % step_k if step_k > 1 else 0  # smallest tap with k d = full (mod s)
+        if k0 >= kernel:
+            return range(0)
+        k_last = k0 + (kernel - 1 - k0) // step_k * step_k
+        # i = (full - k d) / s falls by d / g per qualifying tap: an arithmetic range, O(1)
+        return range((full - k_last * dilation) // stride, (full - k0 * dilation) // stride + 1,
+                     dilation // g)
 
     return UnitMap(stride, 1, contrib)
 
@@ -189,6 +197,8 @@ class AxisRF:
         dense = self.monotone
         for r in range(period):
             units = um.contrib(r)
+            if not dense and len(units) > MAX_PERIOD:
+                raise OverflowError(f"a unit reads {len(units):,} units of a non-monotone field")
             if dense:  # the extremes of a sorted run are at its ends
                 if len(units) == 0:
                     lo.append(None)
@@ -354,8 +364,14 @@ class AxisField:
     def size(self, out_len: int) -> int:
         if len(self.components) == 1:
             return self.components[0].size(out_len)
-        # strides differ: the extent changes along the axis; take the largest over the units
-        sizes = [hi - lo + 1 for lo, hi in map(self.at, range(max(out_len, 1))) if lo is not None]
+        # strides differ: the extent changes along the axis. Within one phase class every
+        # component is affine in the unit index, so max(hi) - min(lo) is convex there and
+        # largest at the ends: the first and last period of units suffice (exact).
+        period = 1
+        for c in self.components:
+            period = period * c.period // gcd(period, c.period)
+        units = set(range(min(out_len, period))) | set(range(max(out_len - period, 0), out_len))
+        sizes = [hi - lo + 1 for lo, hi in map(self.at, sorted(units or {0})) if lo is not None]
         return max(sizes, default=0)
 
     def stride(self, out_len: int) -> Fraction | None:

@@ -117,6 +117,9 @@ class _Builder:
             return self.constructor.construct_object(node)
         except yaml.YAMLError as exc:  # e.g. a malformed value under an explicit tag
             raise SpecError(f"cannot read this value: {exc}", loc_of(node), kind="syntax") from None
+        except ValueError as exc:  # Python refuses integers of more than 4,300 digits
+            raise SpecError(f"cannot read this value: {exc}", loc_of(node), kind="limit",
+                            help="no size in a network has thousands of digits") from None
 
     def _mapping(self, node, depth: int):
         out = YMap()

@@ -367,3 +367,51 @@ def test_every_registered_type_has_a_row_here():
         "softmax", "batchnorm", "lrn", "linear", "add", "multiply", "concat",
     }
     assert set(REGISTRY) <= tested, set(REGISTRY) - tested
+
+
+# -- the closed forms against their definitions -------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from cnncalc.rf import transposed_map  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 9), st.integers(1, 4), st.integers(1, 4), st.integers(1, 3), st.integers(0, 3),
+       st.integers(0, 3))
+def test_transposed_flops_count_landed_products_by_definition(size, k, s, d, p, op):
+    if op >= max(s, d) or (size - 1) * s - 2 * p + d * (k - 1) + 1 + op < 1:
+        return
+    row = one_layer([1, size], f"conv_transpose: {{out_channels: 1, kernel_size: {k}, stride: {s}, "
+                               f"dilation: {d}, padding: {p}, output_padding: {op}}}")
+    n = row.output_shape[1]
+    # definition: input i, tap t lands on output o = i s - p + t d when 0 <= o < n
+    per_output = [sum(1 for i in range(size) for t in range(k) if i * s - p + t * d == o) for o in range(n)]
+    landed, reached = sum(per_output), sum(1 for c in per_output if c)
+    assert row.flops == row.macs + (landed - reached) + n  # + n bias additions
+
+
+@given(st.integers(1, 5), st.integers(0, 4), st.integers(1, 6), st.integers(1, 4), st.integers(-12, 12))
+def test_transposed_unit_map_by_definition(s, crop, k, d, o):
+    # output o reads the inputs i with o + crop = i s + t d for a tap t < k
+    expected = sorted((o + crop - t * d) // s for t in range(k) if (o + crop - t * d) % s == 0)
+    assert list(transposed_map(s, crop, k, d).contrib(o)) == expected
+
+
+@given(st.integers(1, 60), st.integers(1, 20))
+def test_adaptive_window_sum_closed_form(size, out):
+    # sum over o of ceil((o + 1) L / O) - floor(o L / O)  ==  L + O - gcd(L, O)
+    brute = sum(-(-((o + 1) * size) // out) - (o * size) // out for o in range(out))
+    row = one_layer([1, size], f"adaptive_avgpool: {out}")
+    assert row.flops == brute
+
+
+def test_huge_sizes_are_exact_and_fast():
+    # integers of any size stay exact Python ints: a 10^12-wide 1D input
+    L = 10 ** 12
+    row = one_layer([1, L], "conv_transpose: {out_channels: 1, kernel_size: 3, stride: 2, padding: 1}")
+    assert row.output_shape == (1, (L - 1) * 2 - 2 + 3)
+    assert row.macs == L * 3
+    row = one_layer([1, L], "adaptive_avgpool: 7")
+    assert row.flops == L + 7 - 1  # gcd(10^12, 7) = 1

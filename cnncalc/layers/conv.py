@@ -279,18 +279,37 @@ class ConvTranspose(_ConvBase):
     def landed(self) -> tuple[int, int]:
         """(products that land inside the output, output elements that receive any), all channels.
 
-        Per axis, output o receives the taps k with o + p_b = i s + k d for an input
-        i in [0, L); the axes are independent, so the counts multiply.
+        Per axis, tap t of input i lands on output o = i s - p_b + t d; it counts when
+        0 <= o < n. For each tap the inputs that land form one interval; the outputs
+        reached are, per residue class mod s, the union of those intervals. Both are
+        counted without a loop over the output (so any size is exact and fast); the
+        axes are independent, so the counts multiply.
         """
         products, reached = 1, 1
         for size, n, s, (b, _), k, d in zip(self.sizes, self.out_shape[1:], self.stride,
                                             self.pads, self.kernel, self.dilation):
-            per_o = [
-                sum(1 for t in range(k) if (o + b - t * d) % s == 0 and 0 <= (o + b - t * d) // s < size)
-                for o in range(n)
-            ]
-            products *= sum(per_o)
-            reached *= sum(1 for c in per_o if c)
+            axis_products, spans = 0, {}
+            for t in range(k):
+                offset = t * d - b  # o = i s + offset
+                first = max(0, -(offset // s))  # the first input i with i s + offset >= 0
+                last = min(size - 1, (n - 1 - offset) // s)
+                if last < first:
+                    continue
+                axis_products += last - first + 1
+                spans.setdefault(offset % s, []).append((first * s + offset, last * s + offset))
+            covered = 0
+            for intervals in spans.values():  # same residue: merge, then count every s-th
+                intervals.sort()
+                lo, hi = intervals[0]
+                for a, z in intervals[1:]:
+                    if a > hi + s:
+                        covered += (hi - lo) // s + 1
+                        lo, hi = a, z
+                    else:
+                        hi = max(hi, z)
+                covered += (hi - lo) // s + 1
+            products *= axis_products
+            reached *= covered
         cout, group_in = self.p["out_channels"], self.in_channels // self.p["groups"]
         return cout * group_in * products, cout * reached
 

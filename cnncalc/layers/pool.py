@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from ..rf import ratio_window_map, window_map
 from .base import (
     Bool,
@@ -274,10 +276,15 @@ class _AdaptivePool(Layer):
         return self.out_shape
 
     def window_elems(self) -> int:
-        """Sum over output units of their window's element count, per channel."""
+        """Sum over output units of their window's element count, per channel.
+
+        Per axis, sum over o of ceil((o + 1) L / O) - floor(o L / O) = L + O - gcd(L, O)
+        (from sum_{k<n} floor(k m / n) = ((m - 1)(n - 1) + gcd(m, n) - 1) / 2), so no
+        loop over the output; the axes multiply.
+        """
         total = 1
         for size, out in zip(self.sizes, self.outs):
-            total *= sum(-(-((o + 1) * size) // out) - (o * size) // out for o in range(out))
+            total *= size + out - math.gcd(size, out)
         return total
 
     def unit_maps(self):
