@@ -28,6 +28,10 @@ class Context:
         self.macs = 0
         self.probe = probe
 
+    def quiet(self) -> Context:
+        """A context with the same probe switch whose count is discarded (recomputation)."""
+        return Context(probe=self.probe)
+
     def mm(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         batch = math.prod(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
         self.macs += batch * a.shape[-2] * a.shape[-1] * b.shape[-1]

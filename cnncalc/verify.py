@@ -32,7 +32,8 @@ from .rf import AxisField
 
 PROBE_UNITS = 16
 NOT_SEPARABLE = ("linear", "flatten", "reshape")  # layers that mix positions across axes
-CHANNEL_PARAMS = {"out_channels": 1, "groups": 1, "num_parameters": 1,
+CHANNEL_PARAMS = {"out_channels": 1, "groups": 1, "num_parameters": 1, "num_groups": 1,
+                  "depth_multiplier": 1, "offset_groups": 1,
                   "in_channels": None, "num_features": None, "in_features": None}
 
 
@@ -96,6 +97,9 @@ def _axis_values(layer, axis: int) -> dict:
             values[p.name] = PadSpec(pairs=(value.pairs[axis],))
     if values.get("mode") in ("bilinear", "trilinear"):
         values["mode"] = "linear"  # n-linear is linear along each axis
+    if layer.type_name == "softmax" and getattr(layer, "axis", 1) >= 2:
+        # along its own axis a spatial softmax stays one; along another it is pointwise
+        values["dim"] = 2 if layer.axis - 2 == axis else 1
     return values
 
 
@@ -103,8 +107,8 @@ def probe_network(net: Network, axis: int, nodes: list[Node], length: int) -> Ne
     """A 1-D, one-channel copy of ``nodes`` (closed under inputs) along ``axis``."""
     copies = []
     for node in nodes:
-        layer = type(node.layer)(1, _axis_values(node.layer, axis), node.layer.loc,
-                                 node.layer.param_locs)
+        make = getattr(node.layer, "probe_layer", None) or type(node.layer)
+        layer = make(1, _axis_values(node.layer, axis), node.layer.loc, node.layer.param_locs)
         layer.input_names = node.inputs
         copies.append(replace(node, layer=layer))
     names = {n.name for n in copies}

@@ -291,6 +291,17 @@ GRAD_CASES = {
     "linear": ([3, 2, 2], "linear: 3"),
     "prelu": ([3, 2, 2], "prelu: 3"),
     "softmax": ([4, 2, 2], "softmax"),
+    "depthwise_conv": ([3, 5, 4], "depthwise_conv: {kernel_size: 3, depth_multiplier: 2, padding: 1, stride: [2, 1]}"),
+    "separable_conv": ([3, 5, 4], "separable_conv: {out_channels: 2, kernel_size: 3, padding: 1}"),
+    "locally_connected": ([2, 5, 4], "locally_connected: {out_channels: 3, kernel_size: [3, 2], stride: [2, 1]}"),
+    "tiled_conv": ([2, 5, 5], "tiled_conv: {out_channels: 2, kernel_size: 2, tiles: [2, 3]}"),
+    "deform_conv": ([4, 6, 5], "deform_conv: {out_channels: 2, kernel_size: 2, padding: 1, offset_groups: 2, modulated: true}"),
+    "add_coords": ([2, 3, 4], "add_coords: {with_r: true}"),
+    "lppool": ([2, 5, 5], "lppool: {kernel_size: 2, norm_type: 2}"),
+    "sumpool": ([2, 5, 5], "sumpool: {kernel_size: 3, stride: 2, padding: 1}"),
+    "instancenorm": ([3, 3, 3], "instancenorm: {affine: true}"),
+    "groupnorm": ([4, 2, 3], "groupnorm: 2"),
+    "layernorm": ([3, 2, 3], "layernorm"),
 }
 SMOOTH = ["identity", "dropout", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu",
           "hardswish", "sigmoid", "tanh"]

@@ -365,6 +365,8 @@ def test_every_registered_type_has_a_row_here():
         "conv", "conv_transpose", "maxpool", "avgpool", "global_avgpool", "global_maxpool",
         "adaptive_avgpool", "adaptive_maxpool", "upsample", "pad", "crop", "flatten", "reshape",
         "softmax", "batchnorm", "lrn", "linear", "add", "multiply", "concat",
+        "depthwise_conv", "separable_conv", "locally_connected", "tiled_conv", "deform_conv",
+        "add_coords", "lppool", "sumpool", "instancenorm", "groupnorm", "layernorm",
     }
     assert set(REGISTRY) <= tested, set(REGISTRY) - tested
 

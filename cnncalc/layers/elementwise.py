@@ -300,6 +300,12 @@ class Softmax(Elementwise):
     def flops(self):
         return numel(self.out_shape) // self.axis_len * (3 * self.axis_len - 1)
 
+    def unit_maps(self):
+        maps = super().unit_maps()
+        if maps is not None and self.axis >= 2:  # along a spatial axis: every position reaches
+            maps[self.axis - 2] = None
+        return maps
+
     def forward(self, xs, w, ctx):
         x = xs[0]
         e = np.exp(x - x.max(axis=self.axis, keepdims=True))

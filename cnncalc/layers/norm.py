@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Bool, Int, Layer, Number, Param, fmt_shape, np, numel
+from .base import Bool, Choice, Int, Layer, Number, Param, fmt_shape, np, numel
 
 
 class BatchNorm(Layer):
@@ -150,3 +150,247 @@ class LRN(Layer):
         d = self._denominator(x)
         inner = self._window_sum(g * x * d ** (-beta - 1), (n - 1) // 2, n // 2)
         return [g * d ** -beta - 2 * self.p["alpha"] * beta / n * x * inner], {}
+
+
+class _StatNorm(Layer):
+    """Normalization by the statistics of groups of elements of each sample.
+
+    y = (x - mean) / sqrt(var + eps) (* weight + bias), mean and (biased) variance
+    over each group of n elements. FLOPs per group: n for the mean, 3n for the
+    variance, 2 for sqrt(var + eps), 2n to normalize (6n + 2), and 2n for the
+    affine transform (docs/conventions.md).
+    """
+
+    family = "normalization"
+    spatial = True
+    alias_any_rank = True
+    affine_key = "affine"
+
+    def setup(self, in_shapes, ref_shapes=()):
+        self.in_shapes = list(in_shapes)
+        self.channels = self.in_shape[0]
+        self.out_shape = tuple(self.in_shape)
+        return self.out_shape
+
+    def groups(self) -> tuple[int, int]:
+        """(number of groups per sample, elements per group)."""
+        raise NotImplementedError  # pragma: no cover
+
+    def unit_maps(self):
+        # the statistics are taken over every position: every input position reaches
+        # every unit, so the receptive field is global (docs/receptive-field.md)
+        return [None] * self.ndim if len(self.out_shape) == self.ndim + 1 else None
+
+    def affine_shape(self) -> tuple[int, ...]:
+        return (self.channels,)
+
+    def param_shapes(self):
+        if not self.p[self.affine_key]:
+            return {}
+        return {"weight": self.affine_shape(), "bias": self.affine_shape()}
+
+    def flops(self):
+        count, n = self.groups()
+        total = count * (6 * n + 2)
+        if self.p[self.affine_key]:
+            total += 2 * numel(self.out_shape)
+        return total
+
+    def _view(self, x):
+        """x reshaped so that each group is the last axis: (N, groups, n)."""
+        return x.reshape(x.shape[0], *self.groups())
+
+    def _affine(self, w, x):
+        if not self.p[self.affine_key]:
+            return None, None
+        shape = self.affine_shape()
+        full = (1, *shape, *(1,) * (x.ndim - 1 - len(shape)))
+        return w["weight"].reshape(full), w["bias"].reshape(full)
+
+    def forward(self, xs, w, ctx):
+        x = xs[0]
+        v = self._view(x)
+        xhat = ((v - v.mean(axis=-1, keepdims=True)) / np.sqrt(v.var(axis=-1, keepdims=True)
+                                                               + self.p["eps"])).reshape(x.shape)
+        scale, shift = self._affine(w, x)
+        return xhat if scale is None else xhat * scale + shift
+
+    def backward(self, xs, w, out, g, ctx):
+        x = xs[0]
+        v = self._view(x)
+        inv = 1 / np.sqrt(v.var(axis=-1, keepdims=True) + self.p["eps"])
+        xhat = (v - v.mean(axis=-1, keepdims=True)) * inv
+        scale, _ = self._affine(w, x)
+        grads = {}
+        gx = g if scale is None else g * scale
+        if scale is not None:
+            if len(self.affine_shape()) == 1:  # per channel: sum over every axis but 1
+                axes = tuple(a for a in range(x.ndim) if a != 1)
+            else:  # per element of the sample: sum over the batch
+                axes = (0,)
+            grads = {"weight": (g * xhat.reshape(x.shape)).sum(axis=axes),
+                     "bias": g.sum(axis=axes)}
+        if ctx.probe:  # every element of a group reaches every other
+            flat = np.abs(self._view(gx)).sum(axis=-1, keepdims=True)
+            return [np.broadcast_to(flat, v.shape).reshape(x.shape).copy()], grads
+        gv = self._view(gx)
+        dx = inv * (gv - gv.mean(axis=-1, keepdims=True) - xhat * (gv * xhat).mean(axis=-1, keepdims=True))
+        return [dx.reshape(x.shape)], grads
+
+
+class InstanceNorm(_StatNorm):
+    """Instance normalization (Ulyanov et al. 2016; PyTorch InstanceNorm1d/2d/3d).
+
+    Each sample's channels normalized over their spatial positions. PyTorch's
+    defaults: affine false, track_running_stats false (then buffers, and at
+    inference the running statistics as in batch norm).
+    """
+
+    type_name = "instancenorm"
+    summary = "instance normalization: each channel over its positions, per sample"
+    params = (
+        Param("eps", Number(0, open_min=True), 1e-5, "added to the variance"),
+        Param("momentum", Number(0, 1), 0.1, "running-statistics update rate (training)"),
+        Param("affine", Bool(), False, "learnable weight and bias per channel"),
+        Param("track_running_stats", Bool(), False, "keep running statistics (used at inference)"),
+        Param("num_features", Int(1), None, "inferred; checked if given"),
+    )
+
+    def setup(self, in_shapes, ref_shapes=()):
+        out = super().setup(in_shapes, ref_shapes)
+        self.need_spatial()
+        self.check_in_channels("num_features")
+        return out
+
+    def groups(self):
+        return self.channels, numel(self.in_shape[1:])
+
+    def buffer_shapes(self):
+        if not self.p["track_running_stats"]:
+            return {}
+        return {"running_mean": (self.channels,), "running_var": (self.channels,)}
+
+    def flops(self):
+        if self.p["track_running_stats"]:
+            return 2 * numel(self.out_shape)  # like batch norm at inference
+        return super().flops()
+
+    def unit_maps(self):
+        if self.p["track_running_stats"]:  # running statistics: pointwise, as batch norm
+            return Layer.unit_maps(self)
+        return super().unit_maps()
+
+    def forward(self, xs, w, ctx):
+        if not self.p["track_running_stats"]:
+            return super().forward(xs, w, ctx)
+        x = xs[0]
+        shape = (1, -1, *(1,) * (x.ndim - 2))
+        y = (x - w["running_mean"].reshape(shape)) / np.sqrt(w["running_var"].reshape(shape) + self.p["eps"])
+        scale, shift = self._affine(w, x)
+        return y if scale is None else y * scale + shift
+
+    def backward(self, xs, w, out, g, ctx):
+        if not self.p["track_running_stats"]:
+            return super().backward(xs, w, out, g, ctx)
+        x = xs[0]
+        shape = (1, -1, *(1,) * (x.ndim - 2))
+        inv = 1 / np.sqrt(w["running_var"].reshape(shape) + self.p["eps"])
+        scale, _ = self._affine(w, x)
+        grads = {}
+        if scale is not None:
+            axes = tuple(a for a in range(x.ndim) if a != 1)
+            xhat = (x - w["running_mean"].reshape(shape)) * inv
+            grads = {"weight": (g * xhat).sum(axis=axes), "bias": g.sum(axis=axes)}
+        return [g * inv * (1 if scale is None else scale)], grads
+
+
+class GroupNorm(_StatNorm):
+    """Group normalization (Wu and He 2018; PyTorch GroupNorm): channels split into
+    num_groups groups, each normalized over its channels and positions, per
+    sample; weight and bias per channel (affine, PyTorch's default true)."""
+
+    type_name = "groupnorm"
+    summary = "group normalization over num_groups groups of channels"
+    primary = "num_groups"
+    params = (
+        Param("num_groups", Int(1), doc="groups of channels"),
+        Param("eps", Number(0, open_min=True), 1e-5, "added to the variance"),
+        Param("affine", Bool(), True, "learnable weight and bias per channel"),
+    )
+
+    def setup(self, in_shapes, ref_shapes=()):
+        out = super().setup(in_shapes, ref_shapes)
+        if self.channels % self.p["num_groups"]:
+            raise self.fail(f"num_groups={self.p['num_groups']} does not divide the {self.channels} channels",
+                            param="num_groups", help="num_groups must divide the channels")
+        return out
+
+    def groups(self):
+        return self.p["num_groups"], numel(self.in_shape) // self.p["num_groups"]
+
+
+class LayerNorm(_StatNorm):
+    """Layer normalization (Ba et al. 2016; PyTorch LayerNorm).
+
+    over: all (default) normalizes each sample over all its elements, as
+    PyTorch's LayerNorm(input.shape[1:]), with weight and bias of the sample's
+    shape [C, *S]; over: channels normalizes each position over its channels,
+    with weight and bias per channel (ConvNeXt's LayerNorm2d). Affine:
+    elementwise_affine, PyTorch's default true.
+    """
+
+    type_name = "layernorm"
+    summary = "layer normalization over a sample (over: all) or its channels (over: channels)"
+    affine_key = "elementwise_affine"
+    params = (
+        Param("over", Choice("all", "channels"), "all", "the normalized axes"),
+        Param("eps", Number(0, open_min=True), 1e-5, "added to the variance"),
+        Param("elementwise_affine", Bool(), True, "learnable weight and bias"),
+    )
+    primary = "over"
+
+    def groups(self):
+        if self.p["over"] == "all":
+            return 1, numel(self.in_shape)
+        return numel(self.in_shape[1:]), self.channels
+
+    def affine_shape(self):
+        return tuple(self.in_shape) if self.p["over"] == "all" else (self.channels,)
+
+    def unit_maps(self):
+        if self.p["over"] == "channels":  # per position: pointwise in space
+            return Layer.unit_maps(self)
+        return super().unit_maps()
+
+    def _view(self, x):
+        if self.p["over"] == "all":
+            return x.reshape(x.shape[0], 1, -1)
+        return np.moveaxis(x, 1, -1).reshape(x.shape[0], -1, x.shape[1])
+
+    def forward(self, xs, w, ctx):
+        if self.p["over"] == "all":
+            return super().forward(xs, w, ctx)
+        x = xs[0]
+        last = np.moveaxis(x, 1, -1)
+        xhat = (last - last.mean(axis=-1, keepdims=True)) / np.sqrt(last.var(axis=-1, keepdims=True)
+                                                                    + self.p["eps"])
+        if self.p["elementwise_affine"]:
+            xhat = xhat * w["weight"] + w["bias"]
+        return np.moveaxis(xhat, -1, 1)
+
+    def backward(self, xs, w, out, g, ctx):
+        if self.p["over"] == "all":
+            return super().backward(xs, w, out, g, ctx)
+        x = xs[0]
+        last, glast = np.moveaxis(x, 1, -1), np.moveaxis(g, 1, -1)
+        inv = 1 / np.sqrt(last.var(axis=-1, keepdims=True) + self.p["eps"])
+        xhat = (last - last.mean(axis=-1, keepdims=True)) * inv
+        grads = {}
+        if self.p["elementwise_affine"]:
+            axes = tuple(range(last.ndim - 1))
+            grads = {"weight": (glast * xhat).sum(axis=axes), "bias": glast.sum(axis=axes)}
+            glast = glast * w["weight"]
+        if ctx.probe:
+            return [np.moveaxis(np.broadcast_to(np.abs(glast).sum(-1, keepdims=True), glast.shape), -1, 1).copy()], grads
+        dx = inv * (glast - glast.mean(-1, keepdims=True) - xhat * (glast * xhat).mean(-1, keepdims=True))
+        return [np.moveaxis(dx, -1, 1)], grads

@@ -10,8 +10,10 @@ from .base import (
     Ints,
     K,
     Layer,
+    Number,
     OutputSize,
     Padding,
+    PadSpec,
     Param,
     Step,
     effective_kernel,
@@ -193,6 +195,80 @@ class AvgPool(_WindowPool):
         dxp = np.zeros(xp.shape, dtype=g.dtype)
         for _, index in self._taps():
             dxp[index] += share
+        return [K.unpad(dxp, pads, x.shape[2:])], {}
+
+
+class SumPool(_WindowPool):
+    """Sum pooling: the sum over each window (average pooling without the division).
+
+    FLOPs per sample: out_elems * (prod(k) - 1) additions.
+    """
+
+    type_name = "sumpool"
+    summary = "sum pooling (the window's sum)"
+    params = _WINDOW
+
+    def flops(self):
+        return numel(self.out_shape) * (numel(self.kernel) - 1)
+
+    def forward(self, xs, w, ctx):
+        xp, _ = self._padded(xs[0], 0.0)
+        total = None
+        for _, index in self._taps():
+            total = xp[index].copy() if total is None else total + xp[index]
+        return total
+
+    def backward(self, xs, w, out, g, ctx):
+        x = xs[0]
+        xp, pads = self._padded(x, 0.0)
+        dxp = np.zeros(xp.shape, dtype=g.dtype)
+        for _, index in self._taps():
+            dxp[index] += g
+        return [K.unpad(dxp, pads, x.shape[2:])], {}
+
+
+class LPPool(_WindowPool):
+    """Power-average (Lp) pooling, PyTorch's LPPool1d/2d: (sum over the window of x^p)^(1/p).
+
+    norm_type 2 is L2 pooling (Goodfellow et al. 2016, section 9.3). No padding,
+    as in PyTorch. FLOPs per output: prod(k) powers + (prod(k) - 1) additions + 1
+    root = 2 prod(k).
+    """
+
+    type_name = "lppool"
+    summary = "Lp pooling, (sum x^p)^(1/p) over the window (norm_type 2: L2 pooling)"
+    params = (
+        Param("kernel_size", Ints(1), doc="window extent per axis"),
+        Param("norm_type", Number(0, open_min=True), 2, "p"),
+        Param("stride", Ints(1), None, "step between windows (default: kernel_size)"),
+        Param("ceil_mode", Bool(), False, "round the output size up"),
+    )
+
+    def setup(self, in_shapes, ref_shapes=()):
+        self.p = {**self.p, "padding": PadSpec(pairs=((0, 0),) * self.ndim)}
+        return super().setup(in_shapes, ref_shapes)
+
+    def flops(self):
+        return numel(self.out_shape) * 2 * numel(self.kernel)
+
+    def forward(self, xs, w, ctx):
+        xp, _ = self._padded(xs[0], 0.0)
+        power = self.p["norm_type"]
+        total = None
+        for _, index in self._taps():
+            term = xp[index] ** power
+            total = term if total is None else total + term
+        return total ** (1 / power)
+
+    def backward(self, xs, w, out, g, ctx):
+        x = xs[0]
+        power = self.p["norm_type"]
+        xp, pads = self._padded(x, 0.0)
+        dxp = np.zeros(xp.shape, dtype=g.dtype)
+        # d out / d x_i = x_i^(p - 1) out^(1 - p) for each window holding x_i
+        scale = g if ctx.probe else g * np.where(out > 0, out, 1.0) ** (1 - power)
+        for _, index in self._taps():
+            dxp[index] += scale if ctx.probe else scale * xp[index] ** (power - 1)
         return [K.unpad(dxp, pads, x.shape[2:])], {}
 
 

@@ -1,0 +1,536 @@
+"""The rest of the convolutions of the lectures: depthwise, separable, locally
+connected (unshared), tiled, deformable, and CoordConv's coordinate channels."""
+
+from __future__ import annotations
+
+from .base import (
+    Bool,
+    Int,
+    Ints,
+    K,
+    Layer,
+    Padding,
+    Param,
+    Step,
+    fmt_shape,
+    np,
+    numel,
+)
+from .conv import _COMMON, Conv
+
+_WINDOW = tuple(p for p in _COMMON if p.name not in ("groups",))
+
+
+def _inner_conv(ndim, **values):
+    """A Conv with the given parameters (defaults filled), for delegation."""
+    from .base import PadSpec
+
+    defaults = {"stride": (1,) * ndim, "dilation": (1,) * ndim, "groups": 1, "bias": True,
+                "in_channels": None, "padding": PadSpec(pairs=((0, 0),) * ndim)}
+    return Conv(ndim, {**defaults, **values})
+
+
+class DepthwiseConv(Conv):
+    """Depthwise convolution (Keras DepthwiseConv2D; Howard et al. 2017, MobileNets, section 3.1).
+
+    One kernel set per input channel, depth_multiplier output channels each: a
+    convolution with groups = C_in and out_channels = C_in * depth_multiplier.
+    Weight (C_in * dm, 1, *k) (PyTorch's grouped layout), bias (C_in * dm,).
+    Parameters C_in * dm * prod(k) (+ C_in * dm bias); MACs out_elems * prod(k).
+    """
+
+    type_name = "depthwise_conv"
+    summary = "depthwise convolution (one kernel per channel; depth_multiplier)"
+    primary = "kernel_size"
+    params = (
+        *_WINDOW,
+        Param("depth_multiplier", Int(1), 1, "output channels per input channel"),
+        Param("padding", Padding(), 0, "as for conv"),
+    )
+
+    def setup(self, in_shapes, ref_shapes=()):
+        channels = in_shapes[0][0]
+        self.p = {**self.p, "groups": channels, "out_channels": channels * self.p["depth_multiplier"]}
+        return super().setup(in_shapes, ref_shapes)
+
+
+class SeparableConv(Layer):
+    """Depthwise-separable convolution (Keras SeparableConv2D; Chollet 2017, Xception).
+
+    A depthwise convolution (kernel_size, stride, padding, dilation,
+    depth_multiplier; no bias) then a pointwise 1x1 convolution to out_channels
+    (with bias). For M inputs, N outputs and a K x K kernel (dm = 1) the
+    parameters are M*K^2 + N*M (+ N), against N*M*K^2 for a full convolution.
+    Tensors: depthwise_weight (M*dm, 1, *k), pointwise_weight (N, M*dm, 1, ...), bias (N,).
+    MACs: out_positions * (M*dm * prod(k) + M*dm * N).
+    """
+
+    type_name = "separable_conv"
+    family = "convolution"
+    summary = "depthwise-separable convolution (depthwise then pointwise 1x1)"
+    spatial = True
+    primary = "out_channels"
+    params = (
+        Param("out_channels", Int(1), doc="channels after the pointwise convolution"),
+        *_WINDOW,
+        Param("depth_multiplier", Int(1), 1, "depthwise output channels per input channel"),
+        Param("padding", Padding(), 0, "padding of the depthwise convolution"),
+    )
+
+    def setup(self, in_shapes, ref_shapes=()):
+        self.in_shapes = list(in_shapes)
+        self.need_spatial()
+        channels = self.check_in_channels()
+        mid = channels * self.p["depth_multiplier"]
+        self.depthwise = _inner_conv(
+            self.ndim, out_channels=mid, kernel_size=self.p["kernel_size"], stride=self.p["stride"],
+            dilation=self.p["dilation"], groups=channels, bias=False, padding=self.p["padding"])
+        self.depthwise.param_locs = self.param_locs
+        mid_shape = self.depthwise.setup(in_shapes)
+        self.pointwise = _inner_conv(self.ndim, out_channels=self.p["out_channels"],
+                                     kernel_size=(1,) * self.ndim, bias=self.p["bias"])
+        self.out_shape = self.pointwise.setup([mid_shape])
+        self.pads, self.keff, self.stride = self.depthwise.pads, self.depthwise.keff, self.depthwise.stride
+        return self.out_shape
+
+    def param_shapes(self):
+        shapes = {"depthwise_weight": self.depthwise.param_shapes()["weight"],
+                  "pointwise_weight": self.pointwise.param_shapes()["weight"]}
+        if self.p["bias"]:
+            shapes["bias"] = (self.p["out_channels"],)
+        return shapes
+
+    def macs(self):
+        return self.depthwise.macs() + self.pointwise.macs()
+
+    def flops(self):
+        return self.depthwise.flops() + self.pointwise.flops()
+
+    def unit_maps(self):
+        return self.depthwise.unit_maps()
+
+    def window_geometry(self):
+        return self.depthwise.window_geometry()
+
+    def workspace(self):
+        return max(self.depthwise.workspace(), self.pointwise.workspace()) + numel(self.depthwise.out_shape)
+
+    def explain(self):
+        m, n = self.in_shape[0], self.p["out_channels"]
+        mid = m * self.p["depth_multiplier"]
+        taps = "·".join(map(str, self.p["kernel_size"]))
+        steps = [s for s in self.depthwise.explain() if s.field == "output_shape"][:-1]
+        steps.append(Step("output_shape", "[N, ...]: the pointwise convolution's channels", "",
+                          fmt_shape(self.out_shape)))
+        bias = " + N" if self.p["bias"] else ""
+        steps.append(Step("params", "M·dm·K·K (depthwise) + N·M·dm (pointwise)" + bias,
+                          f"{mid}·{taps} + {n}·{mid}" + (f" + {n}" if self.p["bias"] else ""),
+                          f"{sum(numel(s) for s in self.param_shapes().values()):,}"))
+        steps.append(Step("macs", "positions · (M·dm·K·K + M·dm·N)", "", f"{self.macs():,}"))
+        steps.append(Step("flops", "depthwise + pointwise (each: 2n - 1 + bias per output)", "",
+                          f"{self.flops():,}"))
+        return steps
+
+    def _split(self, w):
+        dw = {"weight": w["depthwise_weight"]}
+        pw = {"weight": w["pointwise_weight"]}
+        if self.p["bias"]:
+            pw["bias"] = w["bias"]
+        return dw, pw
+
+    def forward(self, xs, w, ctx):
+        dw, pw = self._split(w)
+        return self.pointwise.forward([self.depthwise.forward(xs, dw, ctx)], pw, ctx)
+
+    def backward(self, xs, w, out, g, ctx):
+        dw, pw = self._split(w)
+        mid = self.depthwise.forward(xs, dw, ctx.quiet())
+        (gmid,), gpw = self.pointwise.backward([mid], pw, out, g, ctx)
+        gx, gdw = self.depthwise.backward(xs, dw, mid, gmid, ctx)
+        grads = {"depthwise_weight": gdw["weight"], "pointwise_weight": gpw["weight"]}
+        if self.p["bias"]:
+            grads["bias"] = gpw["bias"]
+        return gx, grads
+
+
+class LocallyConnected(Conv):
+    """Unshared convolution (Keras LocallyConnected1D/2D; Goodfellow et al. 2016, section 9.6).
+
+    Every output position has its own kernels and bias. Weight (prod(out),
+    out_channels, C_in * prod(k)) (position-major), bias (out_channels, *out).
+    Parameters prod(out) * out_channels * (C_in * prod(k) + 1): Keras' example, a
+    32x32x3 input with 64 filters 3x3, has 30*30 * 64 * (27 + 1) = 1,612,800;
+    AlexNet's first layer without sharing 55*55 * 96 * (363 + 1) = 105,705,600.
+    MACs as a convolution: out_elems * C_in * prod(k).
+    """
+
+    type_name = "locally_connected"
+    summary = "unshared convolution: its own weights and bias at every output position"
+    params = (Param("out_channels", Int(1), doc="filters"), *_WINDOW,
+              Param("padding", Padding(), 0, "as for conv"))
+
+    def setup(self, in_shapes, ref_shapes=()):
+        self.p = {**self.p, "groups": 1}
+        return super().setup(in_shapes, ref_shapes)
+
+    def param_shapes(self):
+        positions = numel(self.out_shape[1:])
+        shapes = {"weight": (positions, self.p["out_channels"], self.in_channels * numel(self.kernel))}
+        if self.p["bias"]:
+            shapes["bias"] = (self.p["out_channels"], *self.out_shape[1:])
+        return shapes
+
+    def explain(self):
+        steps = [s for s in super().explain() if s.field == "output_shape"]
+        out = "·".join(map(str, self.out_shape[1:]))
+        taps = "·".join(map(str, self.kernel))
+        bias = self.p["bias"]
+        steps.append(Step("params", "positions · K · (F·F·C_in" + (" + 1)" if bias else ")"),
+                          f"{out} · {self.p['out_channels']} · ({taps}·{self.in_channels}" + (" + 1)" if bias else ")"),
+                          f"{sum(numel(s) for s in self.param_shapes().values()):,}"))
+        steps.append(Step("macs", "outputs · F·F·C_in (as a convolution)", "", f"{self.macs():,}"))
+        return steps
+
+    def forward(self, xs, w, ctx):
+        x = xs[0]
+        n, o = x.shape[0], self.p["out_channels"]
+        _, cols = self._cols(x)  # (1, N * P, C * K), rows ordered (n, position)
+        positions = numel(self.out_shape[1:])
+        per_pos = cols.reshape(n, positions, -1).transpose(1, 0, 2)  # (P, N, C * K)
+        y = ctx.mm(per_pos, w["weight"].transpose(0, 2, 1))  # (P, N, O): each position its own
+        y = y.transpose(1, 2, 0).reshape(n, o, *self.out_shape[1:])
+        if self.p["bias"]:
+            y = y + w["bias"][None]
+        return y
+
+    def backward(self, xs, w, out, g, ctx):
+        x = xs[0]
+        n, c, nd = x.shape[0], x.shape[1], self.ndim
+        positions = numel(self.out_shape[1:])
+        padded, cols = self._cols(x)
+        per_pos = cols.reshape(n, positions, -1).transpose(1, 0, 2)  # (P, N, CK)
+        gy = g.reshape(n, g.shape[1], positions).transpose(2, 0, 1)  # (P, N, O)
+        grads = {"weight": np.matmul(gy.transpose(0, 2, 1), per_pos)}  # (P, O, CK)
+        if self.p["bias"]:
+            grads["bias"] = g.sum(axis=0)
+        dcols = np.matmul(gy, w["weight"])  # (P, N, CK)
+        dcols = dcols.transpose(1, 0, 2).reshape(n, *self.out_shape[1:], *self.kernel, c)
+        order = (0, 1 + 2 * nd, *range(1, 1 + nd), *range(1 + nd, 1 + 2 * nd))
+        taps = dcols.transpose(order)
+        dxp = K.scatter_windows(taps, (n, c, *padded[1:1 + nd]), self.stride, self.dilation)
+        return [K.unpad(dxp, self.pads, x.shape[2:])], grads
+
+
+class TiledConv(Conv):
+    """Tiled convolution (Goodfellow et al. 2016, section 9.5; Le et al. 2010).
+
+    ``tiles`` = t per axis kernel sets are rotated through space: output position
+    o uses set (o mod t) on each axis, so neighbours use different kernels and
+    every t-th position shares one. Weight (prod(t), out_channels, C_in,
+    *k), bias (out_channels,) shared. Parameters prod(t) * K * C_in * prod(k) (+ K);
+    MACs as a convolution.
+    """
+
+    type_name = "tiled_conv"
+    summary = "tiled convolution: tiles kernel sets rotated through space"
+    params = (Param("out_channels", Int(1), doc="filters"), *_WINDOW,
+              Param("tiles", Ints(1), 2, "kernel sets per axis (t: period in output positions)"),
+              Param("padding", Padding(), 0, "as for conv"))
+
+    def setup(self, in_shapes, ref_shapes=()):
+        self.p = {**self.p, "groups": 1}
+        return super().setup(in_shapes, ref_shapes)
+
+    def param_shapes(self):
+        shapes = {"weight": (numel(self.p["tiles"]), self.p["out_channels"], self.in_channels,
+                             *self.kernel)}
+        if self.p["bias"]:
+            shapes["bias"] = (self.p["out_channels"],)
+        return shapes
+
+    def _tile_of_row(self, n):
+        """For each column row (n, position), the index of its kernel set."""
+        tiles = self.p["tiles"]
+        grids = np.meshgrid(*(np.arange(o) % t for o, t in zip(self.out_shape[1:], tiles)), indexing="ij")
+        index = np.ravel_multi_index(tuple(grids), tiles).reshape(-1)
+        return np.tile(index, n)
+
+    def _tile_weights(self, w):
+        """(sets, taps * C_in, O) in the channels-last column order."""
+        wt = w["weight"]  # (T, O, C, *k)
+        nd = self.ndim
+        return wt.transpose(0, *range(3, 3 + nd), 2, 1).reshape(wt.shape[0], -1, wt.shape[1])
+
+    def forward(self, xs, w, ctx):
+        x = xs[0]
+        _, cols = self._cols(x)
+        cols = cols[0]  # (N * P, taps * C)
+        tile = self._tile_of_row(x.shape[0])
+        ws = self._tile_weights(w)
+        y = np.empty((cols.shape[0], self.p["out_channels"]), dtype=cols.dtype)
+        for t in range(ws.shape[0]):  # one GEMM per kernel set, over its positions only
+            rows = tile == t
+            y[rows] = ctx.mm(cols[rows], ws[t])
+        y = self._from_rows(y[None], x.shape[0])
+        if self.p["bias"]:
+            y = y + w["bias"].reshape(1, -1, *(1,) * self.ndim)
+        return y
+
+    def backward(self, xs, w, out, g, ctx):
+        x = xs[0]
+        n, c, nd = x.shape[0], x.shape[1], self.ndim
+        padded, cols = self._cols(x)
+        cols = cols[0]
+        tile = self._tile_of_row(n)
+        ws = self._tile_weights(w)
+        gy = self._to_rows(g)[0]  # (N * P, O)
+        gw = np.zeros_like(ws)
+        dcols = np.zeros_like(cols)
+        for t in range(ws.shape[0]):
+            rows = tile == t
+            gw[t] = cols[rows].T @ gy[rows]
+            dcols[rows] = gy[rows] @ ws[t].T
+        o = self.p["out_channels"]
+        gw = gw.reshape(ws.shape[0], *self.kernel, c, o).transpose(0, 2 + nd, 1 + nd, *range(1, 1 + nd))
+        grads = {"weight": gw.reshape(w["weight"].shape)}
+        if self.p["bias"]:
+            grads["bias"] = g.sum(axis=(0, *range(2, 2 + nd)))
+        dcols = dcols.reshape(n, *self.out_shape[1:], *self.kernel, c)
+        taps = dcols.transpose(0, 1 + 2 * nd, *range(1, 1 + nd), *range(1 + nd, 1 + 2 * nd))
+        dxp = K.scatter_windows(taps, (n, c, *padded[1:1 + nd]), self.stride, self.dilation)
+        return [K.unpad(dxp, self.pads, x.shape[2:])], grads
+
+
+class AddCoords(Layer):
+    """CoordConv's coordinate channels (Liu et al. 2018, 'An intriguing failing of
+    convolutional neural networks and the CoordConv solution', section 4).
+
+    Appends one channel per spatial axis holding that axis's coordinate scaled to
+    [-1, 1] (2 i / (L - 1) - 1; 0 on an axis of length 1), and with ``with_r`` the
+    distance from the centre sqrt(sum of squares). [C, *S] -> [C + ndim (+1), *S].
+    No parameters; the channels are constants (0 FLOPs: nothing depends on the input).
+    """
+
+    type_name = "add_coords"
+    family = "convolution"
+    summary = "CoordConv: append coordinate channels (with_r: and the radius)"
+    spatial = True
+    primary = "with_r"
+    shape_rule = "[C + ndim (+ 1 with with_r), *S]"
+    params = (Param("with_r", Bool(), False, "also append the distance from the centre"),)
+
+    def setup(self, in_shapes, ref_shapes=()):
+        self.in_shapes = list(in_shapes)
+        sizes = self.need_spatial()
+        extra = self.ndim + (1 if self.p["with_r"] else 0)
+        self.out_shape = (self.in_shape[0] + extra, *sizes)
+        return self.out_shape
+
+    def coords(self, dtype):
+        sizes = self.in_shape[1:]
+        axes = [np.zeros(1) if L == 1 else np.linspace(-1.0, 1.0, L) for L in sizes]
+        grids = list(np.meshgrid(*axes, indexing="ij"))
+        if self.p["with_r"]:
+            grids.append(np.sqrt(sum(gr * gr for gr in grids)))
+        return np.stack(grids).astype(dtype)
+
+    def forward(self, xs, w, ctx):
+        x = xs[0]
+        grid = self.coords(x.dtype)
+        coords = np.broadcast_to(grid, (x.shape[0], *grid.shape))
+        return np.concatenate([x, coords], axis=1)
+
+    def backward(self, xs, w, out, g, ctx):
+        return [g[:, : xs[0].shape[1]]], {}
+
+
+class DeformConv(Conv):
+    """Deformable convolution, 2-D (Dai et al. 2017, 'Deformable Convolutional
+    Networks', equations (2)-(4); modulated: true for v2, Zhu et al. 2019, eq. (3)).
+
+    y(p0) = sum_k w_k x(p0 + p_k + dp_k) [* m_k], x sampled bilinearly (zero
+    outside the input). The offsets dp (2 per tap per offset group) and, for v2,
+    the masks m = sigmoid(...) (1 per tap per offset group) come from an
+    offset-predicting convolution with the same kernel, stride, padding and
+    dilation, counted as part of this layer. Tensors: weight (out, in/groups,
+    *k), bias (out,), offset_weight (3 or 2 * K * offset_groups, in, *k),
+    offset_bias. MACs: the main contraction plus the offset convolution's.
+    FLOPs add the sampling: per position and tap and offset group, 2 additions
+    for the coordinates and 8 for the bilinear weights; per position, tap and
+    input channel, 7 to interpolate (4 products, 3 additions) and 1 for the
+    mask (v2). The receptive field depends on the data: cnncalc reports the
+    regular grid's (the offsets are zero there) and lint flags it (CC112).
+    """
+
+    type_name = "deform_conv"
+    summary = "deformable convolution (v1; modulated: v2), its offset convolution included"
+    params = (
+        Param("out_channels", Int(1), doc="number of filters"),
+        *_COMMON,
+        Param("offset_groups", Int(1), 1, "groups of input channels sharing one offset field"),
+        Param("modulated", Bool(), False, "v2: also predict a mask per tap"),
+        Param("padding", Padding(), 0, "as for conv"),
+    )
+
+    def setup(self, in_shapes, ref_shapes=()):
+        if self.ndim != 2:
+            raise self.fail("deform_conv is two-dimensional (Dai et al. 2017)", kind="shape",
+                            help="use a [C, H, W] input")
+        out = super().setup(in_shapes, ref_shapes)
+        og = self.p["offset_groups"]
+        if self.in_channels % og:
+            raise self.fail(f"offset_groups={og} does not divide the {self.in_channels} input channels",
+                            param="offset_groups", help="offset_groups must divide the input channels")
+        taps = numel(self.kernel)
+        self.n_offsets = (3 if self.p["modulated"] else 2) * taps * og
+        self.offset_conv = _inner_conv(2, out_channels=self.n_offsets, kernel_size=self.kernel,
+                                       stride=self.stride, dilation=self.dilation, bias=True,
+                                       padding=self.p["padding"])
+        self.offset_conv.setup(in_shapes)
+        return out
+
+    def param_shapes(self):
+        shapes = super().param_shapes()
+        inner = self.offset_conv.param_shapes()
+        shapes["offset_weight"], shapes["offset_bias"] = inner["weight"], inner["bias"]
+        return shapes
+
+    def macs(self):
+        return super().macs() + self.offset_conv.macs()
+
+    def flops(self):
+        positions, taps = numel(self.out_shape[1:]), numel(self.kernel)
+        og, c = self.p["offset_groups"], self.in_channels
+        sampling = positions * taps * (og * 10 + c * (7 + (1 if self.p["modulated"] else 0)))
+        mask = positions * taps * og * 3 if self.p["modulated"] else 0  # sigmoid of each mask
+        return super().flops() + self.offset_conv.flops() + sampling + mask
+
+    def workspace(self):
+        return super().workspace() * 3 + self.offset_conv.workspace()
+
+    def explain(self):
+        steps = super().explain()
+        steps.append(Step("params", "+ the offset convolution: (3 or 2)·taps·offset_groups filters",
+                          "", f"{sum(numel(s) for s in self.offset_conv.param_shapes().values()):,}"))
+        steps.append(Step("receptive_field", "data-dependent: the offsets move every tap", "",
+                          "the regular grid's extent is reported"))
+        return steps
+
+    def probe_layer(self, ndim, values, loc, param_locs):
+        """verify's per-axis probe measures the regular grid: a plain convolution."""
+        keep = {p.name for p in Conv.params}
+        return Conv(ndim, {k: v for k, v in values.items() if k in keep}, loc, param_locs)
+
+    def _sample_points(self, x, w, ctx):
+        """Sampling rows/cols (N, og, K, Ho, Wo) and masks, from the offset convolution."""
+        n = x.shape[0]
+        og, taps = self.p["offset_groups"], numel(self.kernel)
+        ho, wo = self.out_shape[1:]
+        raw = self.offset_conv.forward([x], {"weight": w["offset_weight"], "bias": w["offset_bias"]}, ctx)
+        if ctx.probe:  # the regular grid (what the receptive field reports)
+            raw = np.zeros_like(raw)
+        offsets = raw[:, : 2 * taps * og].reshape(n, og, taps, 2, ho, wo)
+        mask = None
+        if self.p["modulated"]:
+            logits = raw[:, 2 * taps * og:].reshape(n, og, taps, ho, wo)
+            mask = 1.0 if ctx.probe else 1 / (1 + np.exp(-logits))
+        (pb_h, _), (pb_w, _) = self.pads
+        ky, kx = np.meshgrid(np.arange(self.kernel[0]), np.arange(self.kernel[1]), indexing="ij")
+        base_y = (np.arange(ho) * self.stride[0] - pb_h)[None, :, None] + \
+            (ky.reshape(-1) * self.dilation[0])[:, None, None]
+        base_x = (np.arange(wo) * self.stride[1] - pb_w)[None, None, :] + \
+            (kx.reshape(-1) * self.dilation[1])[:, None, None]
+        return base_y + offsets[:, :, :, 0], base_x + offsets[:, :, :, 1], mask, raw
+
+    def _gather(self, x, py, px):
+        """Bilinear samples (N, C, K, Ho, Wo) of x at (py, px) per offset group; zero outside."""
+        n, c, h, wdt = x.shape
+        og = self.p["offset_groups"]
+        y0, x0 = np.floor(py).astype(np.int64), np.floor(px).astype(np.int64)
+        fy, fx = py - y0, px - x0
+        xg = x.reshape(n, og, c // og, h, wdt)
+        total = 0
+        corners = []
+        for dy, dx, weight in ((0, 0, (1 - fy) * (1 - fx)), (0, 1, (1 - fy) * fx),
+                               (1, 0, fy * (1 - fx)), (1, 1, fy * fx)):
+            yy, xx = y0 + dy, x0 + dx
+            inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < wdt)
+            yc, xc = np.clip(yy, 0, h - 1), np.clip(xx, 0, wdt - 1)
+            nidx = np.arange(n)[:, None, None, None, None]
+            gidx = np.arange(og)[None, :, None, None, None]
+            vals = xg[nidx, gidx, :, yc, xc]  # (N, og, K, Ho, Wo, C/og)
+            vals = vals * (weight * inside)[..., None]
+            total = total + vals
+            corners.append((yc, xc, inside, dy, dx))
+        sampled = np.moveaxis(total, -1, 2)  # (N, og, C/og, K, Ho, Wo)
+        return sampled.reshape(n, c, *sampled.shape[3:]), (y0, x0, fy, fx, corners)
+
+    def forward(self, xs, w, ctx):
+        x = xs[0]
+        n, c = x.shape[:2]
+        og, g, o = self.p["offset_groups"], self.p["groups"], self.p["out_channels"]
+        py, px, mask, _ = self._sample_points(x, w, ctx)
+        sampled, _ = self._gather(x, py, px)  # (N, C, K, Ho, Wo)
+        if mask is not None:
+            sampled = (sampled.reshape(n, og, c // og, *sampled.shape[2:]) * mask[:, :, None]
+                       ).reshape(sampled.shape)
+        cols = sampled.reshape(n, g, c // g, -1, *self.out_shape[1:])
+        cols = cols.transpose(1, 0, 4, 5, 2, 3).reshape(g, -1, (c // g) * numel(self.kernel))
+        wg = w["weight"].reshape(g, o // g, -1).transpose(0, 2, 1)  # (G, C/G * K, O/G)
+        y = self._from_rows(ctx.mm(cols, wg), n)
+        if self.p["bias"]:
+            y = y + w["bias"].reshape(1, -1, 1, 1)
+        return y
+
+    def backward(self, xs, w, out, g, ctx):
+        x = xs[0]
+        n, c, h, wdt = x.shape
+        og, groups, o = self.p["offset_groups"], self.p["groups"], self.p["out_channels"]
+        taps = numel(self.kernel)
+        ho, wo = self.out_shape[1:]
+        quiet = ctx.quiet()
+        py, px, mask, raw = self._sample_points(x, w, quiet)
+        sampled, (y0, x0, fy, fx, corners) = self._gather(x, py, px)
+        modulated = sampled
+        if mask is not None:
+            modulated = (sampled.reshape(n, og, c // og, taps, ho, wo) * mask[:, :, None]).reshape(sampled.shape)
+        cols = modulated.reshape(n, groups, c // groups, taps, ho, wo)
+        cols = cols.transpose(1, 0, 4, 5, 2, 3).reshape(groups, -1, (c // groups) * taps)
+        wg = w["weight"].reshape(groups, o // groups, -1).transpose(0, 2, 1)
+        gy = self._to_rows(g)  # (G, M, O/G)
+        grads = {"weight": np.matmul(cols.transpose(0, 2, 1), gy).transpose(0, 2, 1).reshape(w["weight"].shape)}
+        if self.p["bias"]:
+            grads["bias"] = g.sum(axis=(0, 2, 3))
+        dcols = np.matmul(gy, wg.transpose(0, 2, 1))  # (G, M, C/G * K)
+        dmod = dcols.reshape(groups, n, ho, wo, c // groups, taps).transpose(1, 0, 4, 5, 2, 3)
+        dmod = dmod.reshape(n, og, c // og, taps, ho, wo)
+        s5 = sampled.reshape(n, og, c // og, taps, ho, wo)
+        dsampled = dmod if mask is None else dmod * mask[:, :, None]
+        # through the bilinear sampling: to x, and to the coordinates
+        gx = np.zeros((n, og, c // og, h, wdt), dtype=x.dtype)
+        xg = x.reshape(n, og, c // og, h, wdt)
+        dpy = np.zeros_like(py)
+        dpx = np.zeros_like(px)
+        nidx = np.arange(n)[:, None, None, None, None]
+        gidx = np.arange(og)[None, :, None, None, None]
+        for yc, xc, inside, dy, dx in corners:
+            wy = fy if dy else 1 - fy
+            wx = fx if dx else 1 - fx
+            contrib = np.moveaxis(dsampled, 2, -1) * (wy * wx * inside)[..., None]  # (N,og,K,Ho,Wo,C/og)
+            np.add.at(gx, (nidx, gidx, slice(None), yc, xc), contrib)  # index order puts C/og last
+            vals = xg[nidx, gidx, :, yc, xc] * inside[..., None]  # (N, og, K, Ho, Wo, C/og)
+            weighted = (np.moveaxis(dsampled, 2, -1) * vals).sum(axis=-1)
+            dpy += weighted * (1 if dy else -1) * wx
+            dpx += weighted * (1 if dx else -1) * wy
+        graw = np.zeros_like(raw)
+        graw[:, : 2 * taps * og] = np.stack([dpy, dpx], axis=3).reshape(n, 2 * taps * og, ho, wo)
+        if mask is not None:
+            dmask = (dmod * s5).sum(axis=2)  # (N, og, K, Ho, Wo)
+            graw[:, 2 * taps * og:] = (dmask * mask * (1 - mask)).reshape(n, taps * og, ho, wo)
+        if ctx.probe:
+            graw = np.zeros_like(raw)
+        (gx_off,), goff = self.offset_conv.backward([x], {"weight": w["offset_weight"], "bias": w["offset_bias"]},
+                                                    raw, graw, quiet)
+        grads["offset_weight"], grads["offset_bias"] = goff["weight"], goff["bias"]
+        return [gx.reshape(x.shape) + gx_off], grads
+
