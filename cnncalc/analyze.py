@@ -9,7 +9,7 @@ receptive-field strides and centres are exact fractions.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
@@ -194,6 +194,7 @@ def rf_to_dict(rf: ReceptiveField | None) -> dict[str, list] | None:
         "stride": [exact_number(s) for s in rf.stride],
         "center": [exact_number(c) for c in rf.center],
         "aligned": not rf.misaligned,
+        "data_dependent": rf.data_dependent,
     }
 
 
@@ -245,6 +246,7 @@ def analyze(net: Network, dtype: str = "float32") -> Report:
 def _walk(net: Network, dtype: str, width: int) -> Report:
     shapes: dict[str, tuple[int, ...]] = {INPUT: net.input_shape}
     axes: dict[str, Axes] = {INPUT: [AxisField.input()] * net.ndim}
+    deformed: set[str] = set()  # nodes downstream of a deformable convolution
     rows = []
     for node in net.nodes:
         out = _setup(node, shapes)
@@ -256,8 +258,12 @@ def _walk(net: Network, dtype: str, width: int) -> Report:
         node_axes = _axes_after(node, axes)
         axes[node.name] = node_axes
         rf = None
+        if node.type == "deform_conv" or any(i in deformed for i in node.inputs):
+            deformed.add(node.name)
         if node_axes is not None and any(a is not None for a in node_axes):
             rf = ReceptiveField.from_axes(node_axes, out[1:])
+            if node.name in deformed:
+                rf = replace(rf, data_dependent=True)
         rows.append(LayerResult(
             name=node.name,
             type=node.type,

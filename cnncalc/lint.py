@@ -351,6 +351,19 @@ def _unused(ctx: Context) -> Iterator[Finding]:
                            f"merge it (with: {name}) or remove it")
 
 
+@rule("CC112", "data-dependent-receptive-field", "info",
+      "A deformable convolution makes the receptive field data-dependent.",
+      "Its offsets move every tap by an amount predicted from the input (Dai et al. 2017), so the "
+      "receptive field of this layer and every layer after it depends on the image; cnncalc reports "
+      "the regular grid's extent (offsets zero), which is what it is at initialisation.",
+      "Nothing to fix; read the reported receptive fields after it as the regular grid's.")
+def _deformable(ctx: Context) -> Iterator[Finding]:
+    for node in ctx.net.nodes:
+        if node.type == "deform_conv":
+            yield _finding(node, "CC112", "its offsets make the receptive field data-dependent; the "
+                           "regular grid's extent is reported", "")
+
+
 # -- running ------------------------------------------------------------------------------
 
 

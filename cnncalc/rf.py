@@ -303,6 +303,7 @@ class ReceptiveField:
     stride: tuple[Fraction | None, ...]
     center: tuple[Fraction | None, ...]
     misaligned: bool = False
+    data_dependent: bool = False  # a deformable convolution upstream: the regular grid's field
 
     @staticmethod
     def from_axes(axes: Sequence[AxisField | None], out_lens: Sequence[int]) -> ReceptiveField:

@@ -419,13 +419,14 @@ class _Builder:
             raise SpecError(f"{what} needs '{required}'", loc, help=f"{what}: {{{required}: [...]}}")
         return raw
 
-    def merge_kind(self, raw: YMap, default: str, what: str) -> tuple[str, Loc]:
+    def merge_kind(self, raw: YMap, default: str, what: str, type_loc: Loc) -> tuple[str, Loc]:
+        """The merge and where it is written (an implicit merge: at the structure's key)."""
         kind = raw.get("merge", default)
         if kind not in MERGES:
             raise SpecError(f"'merge' of {what} must be one of {', '.join(MERGES)}, got {describe(kind)}",
                             raw.val_loc("merge"), kind="value",
                             help=suggestion(str(kind), MERGES, "merges"))
-        return kind, raw.val_loc("merge") if "merge" in raw else raw.loc
+        return kind, raw.val_loc("merge") if "merge" in raw else type_loc
 
     def residual(self, raw, loc, scope: Scope, x: str, path, trainable, type_loc) -> str:
         """out = merge(shortcut(x), body(x)); the shortcut is the identity unless given."""
@@ -437,7 +438,7 @@ class _Builder:
             self.claim(scope, "shortcut", raw.key_loc("shortcut"))
             shortcut = self.sequence(raw["shortcut"], raw.val_loc("shortcut"), sub, x,
                                      (*path, scope.prefix + "shortcut"), trainable)
-        kind, kind_loc = self.merge_kind(raw, "add", "residual")
+        kind, kind_loc = self.merge_kind(raw, "add", "residual", type_loc)
         return self.merge(kind, kind_loc, scope, [shortcut, body], path, trainable, type_loc)
 
     def parallel(self, raw, loc, scope: Scope, x: str, path, trainable, type_loc) -> str:
@@ -454,7 +455,7 @@ class _Builder:
             self.claim(scope, f"branch{i}", bloc)
             outs.append(self.sequence(branch, bloc, sub, x, (*path, scope.prefix + f"branch{i}"),
                                       trainable) if branch else x)
-        kind, kind_loc = self.merge_kind(raw, "concat", "parallel")
+        kind, kind_loc = self.merge_kind(raw, "concat", "parallel", type_loc)
         return self.merge(kind, kind_loc, scope, outs, path, trainable, type_loc)
 
     def block(self, block: Block, raw, raw_loc, scope: Scope, x: str, path, trainable,

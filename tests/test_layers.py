@@ -417,3 +417,161 @@ def test_huge_sizes_are_exact_and_fast():
     assert row.macs == L * 3
     row = one_layer([1, L], "adaptive_avgpool: 7")
     assert row.flops == L + 7 - 1  # gcd(10^12, 7) = 1
+
+
+# -- the rest of the lectures' convolutions (issue 7) --------------------------------------
+
+
+def test_depthwise_conv():
+    # Howard et al. 2017, section 3.1: D_K * D_K * M parameters for M input channels
+    row = one_layer([32, 112, 112], "depthwise_conv: {kernel_size: 3, padding: 1, bias: false}")
+    assert row.output_shape == (32, 112, 112)
+    assert row.params == 3 * 3 * 32
+    assert row.macs == 112 * 112 * 32 * 3 * 3  # D_K * D_K * M * D_F * D_F (eq. 3)
+    row = one_layer([4, 8, 8], "depthwise_conv: {kernel_size: 3, depth_multiplier: 2}")
+    assert row.output_shape == (8, 6, 6) and row.params == 4 * 2 * 9 + 8
+
+
+def test_separable_conv_lecture_formula():
+    # M inputs, N outputs, K x K kernel: N*M + M*K^2 without bias (against N*M*K^2)
+    m, n, k = 16, 32, 3
+    row = one_layer([m, 10, 10], f"separable_conv: {{out_channels: {n}, kernel_size: {k}, bias: false}}")
+    assert row.params == n * m + m * k * k
+    assert row.output_shape == (n, 8, 8)
+    assert row.macs == 8 * 8 * (m * k * k + m * n)  # Howard et al. eq. 5
+    assert rf_of(row) == ((3, 3), (1, 1), (1, 1))
+
+
+def test_spatially_separable_kernels():
+    # a k x 1 then 1 x k pair: M*N*k + N*N*k parameters against M*N*k^2 (no bias)
+    rep = report_of("input: [8, 10, 10]\nlayers:\n"
+                    "  - conv: {out_channels: 8, kernel_size: [3, 1], bias: false}\n"
+                    "  - conv: {out_channels: 8, kernel_size: [1, 3], bias: false}\n")
+    assert rep.totals.params == 8 * 8 * 3 + 8 * 8 * 3
+    assert rep.layers[-1].receptive_field.size == (3, 3)  # the same field as one 3x3
+
+
+def test_locally_connected_published_figures():
+    # Keras LocallyConnected2D docs: 32x32x3 input, 64 filters 3x3 -> 30x30x64, 1,612,800 params
+    row = one_layer([3, 32, 32], "locally_connected: {out_channels: 64, kernel_size: 3}")
+    assert row.output_shape == (64, 30, 30)
+    assert row.params == 30 * 30 * 64 * (3 * 3 * 3 + 1) == 1_612_800
+    # AlexNet's first layer without weight sharing: 55*55 * 96 * (11*11*3 + 1) = 105,705,600
+    row = one_layer([3, 227, 227], "locally_connected: {out_channels: 96, kernel_size: 11, stride: 4}")
+    assert row.params == 55 * 55 * 96 * (11 * 11 * 3 + 1) == 105_705_600
+    assert row.macs == 55 * 55 * 96 * 11 * 11 * 3  # the same work as the shared convolution
+
+
+def test_tiled_conv():
+    # Goodfellow et al. 2016, section 9.5: t kernel sets per axis, rotated through space
+    row = one_layer([2, 9, 9], "tiled_conv: {out_channels: 4, kernel_size: 3, tiles: 2}")
+    assert row.params == 2 * 2 * 4 * 2 * 3 * 3 + 4  # t^2 kernel sets, one shared bias
+    assert row.macs == 7 * 7 * 4 * 2 * 3 * 3
+
+
+def test_deform_conv_counts():
+    # Dai et al. 2017: the offset field has 2K channels (K = 9 taps), v2 adds K masks
+    row = one_layer([8, 10, 10], "deform_conv: {out_channels: 4, kernel_size: 3, padding: 1}")
+    assert row.params == (4 * 8 * 9 + 4) + (2 * 9 * 8 * 9 + 2 * 9)
+    assert row.macs == 10 * 10 * 4 * 8 * 9 + 10 * 10 * 18 * 8 * 9
+    v2 = one_layer([8, 10, 10], "deform_conv: {out_channels: 4, kernel_size: 3, padding: 1, modulated: true}")
+    assert v2.params == (4 * 8 * 9 + 4) + (3 * 9 * 8 * 9 + 3 * 9)
+    assert row.receptive_field.size == (3, 3) and row.receptive_field.data_dependent
+
+
+def test_deform_conv_with_zero_offsets_is_a_convolution():
+    import numpy as np
+
+    from cnncalc.execute import run
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 4, 7, 6))
+    w, b = rng.standard_normal((6, 2, 3, 3)), rng.standard_normal(6)
+    deform = report_net("input: [4, 7, 6]\nlayers:\n  - {deform_conv: {out_channels: 6, kernel_size: 3, "
+                        "padding: 1, stride: [2, 1], groups: 2}, name: d}\n")
+    plain = report_net("input: [4, 7, 6]\nlayers:\n  - {conv: {out_channels: 6, kernel_size: 3, "
+                       "padding: 1, stride: [2, 1], groups: 2}, name: d}\n")
+    zero = {"d.weight": w, "d.bias": b, "d.offset_weight": np.zeros((18, 4, 3, 3)),
+            "d.offset_bias": np.zeros(18)}
+    np.testing.assert_allclose(run(deform, x, zero)["d"], run(plain, x, {"d.weight": w, "d.bias": b})["d"],
+                               rtol=1e-12)
+    # a whole-pixel offset of (0, 1) on every tap samples one column to the right
+    shift = dict(zero, **{"d.offset_bias": np.tile([0.0, 1.0], 9)})
+    shifted = run(deform, x, shift)["d"]
+    moved = np.concatenate([x[:, :, :, 1:], np.zeros((2, 4, 7, 1))], axis=3)
+    # from output column 1 on (at column 0 the deformed tap reads the real pixel x[0] where the
+    # shifted copy reads padding)
+    np.testing.assert_allclose(shifted[..., 1:], run(plain, moved, {"d.weight": w, "d.bias": b})["d"][..., 1:],
+                               rtol=1e-12)
+
+
+def test_add_coords():
+    # Liu et al. 2018, section 4: i and j channels in [-1, 1], with_r the radius
+    row = one_layer([3, 5, 4], "add_coords: {with_r: true}")
+    assert row.output_shape == (3 + 2 + 1, 5, 4) and row.params == 0
+    import numpy as np
+
+    from cnncalc.execute import run
+
+    out = run(report_net("input: [1, 3, 2]\nlayers:\n  - {add_coords, name: c}\n"), np.zeros((1, 1, 3, 2)))["c"]
+    np.testing.assert_allclose(out[0, 1], [[-1, -1], [0, 0], [1, 1]])
+    np.testing.assert_allclose(out[0, 2], [[-1, 1], [-1, 1], [-1, 1]])
+
+
+def test_lppool_and_sumpool():
+    import numpy as np
+
+    from cnncalc.execute import run
+
+    row = one_layer([2, 6, 6], "lppool: {kernel_size: 2, norm_type: 2}")
+    assert row.output_shape == (2, 3, 3) and row.flops == 2 * 3 * 3 * (2 * 4)
+    x = np.arange(16, dtype=float).reshape(1, 1, 4, 4)
+    out = run(report_net("input: [1, 4, 4]\nlayers:\n  - {lppool: 2, name: p}\n  - {sumpool: 2, from: input, name: s}\n"), x)
+    # L2 pooling (Goodfellow et al. 2016, section 9.3): sqrt of the window's sum of squares
+    np.testing.assert_allclose(out["p"][0, 0, 0, 0], np.sqrt(0 + 1 + 16 + 25))
+    np.testing.assert_allclose(out["s"][0, 0, 1, 1], 10 + 11 + 14 + 15)
+
+
+def test_instance_group_layer_norm():
+    import numpy as np
+
+    from cnncalc.execute import run
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 4, 3, 3))
+    net = report_net("input: [4, 3, 3]\nlayers:\n  - {instancenorm, name: i}\n  - {groupnorm: 2, from: input, name: g}\n"
+                     "  - {layernorm, from: input, name: l}\n  - {layernorm: channels, from: input, name: c}\n")
+    out = run(net, x, {"g.weight": np.ones(4), "g.bias": np.zeros(4), "l.weight": np.ones((4, 3, 3)),
+                       "l.bias": np.zeros((4, 3, 3)), "c.weight": np.ones(4), "c.bias": np.zeros(4)})
+
+    def norm(v, axes):
+        return (v - v.mean(axis=axes, keepdims=True)) / np.sqrt(v.var(axis=axes, keepdims=True) + 1e-5)
+
+    np.testing.assert_allclose(out["i"], norm(x, (2, 3)))  # Ulyanov et al.: per sample and channel
+    np.testing.assert_allclose(out["g"], norm(x.reshape(2, 2, 2, 3, 3), (2, 3, 4)).reshape(x.shape))
+    np.testing.assert_allclose(out["l"], norm(x, (1, 2, 3)))
+    np.testing.assert_allclose(out["c"], norm(x, (1,)))
+    rep = cnncalc_analyze(net)
+    assert rep.layer("g").params == 2 * 4 and rep.layer("l").params == 2 * 4 * 3 * 3
+    n = 9  # instance norm: per (sample, channel) group of 9: 6n + 2
+    assert rep.layer("i").flops == 4 * (6 * n + 2)
+    # statistics over every position: every input position reaches every unit
+    assert rep.layer("i").receptive_field is None and rep.layer("g").receptive_field is None
+    assert rep.layer("c").receptive_field.size == (1, 1)
+
+
+def rf_of(row):
+    r = row.receptive_field
+    return r.size, r.stride, r.center
+
+
+def report_net(text):
+    import cnncalc
+
+    return cnncalc.loads(text, "t.yaml")
+
+
+def cnncalc_analyze(net):
+    import cnncalc
+
+    return cnncalc.analyze(net)

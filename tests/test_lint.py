@@ -62,6 +62,8 @@ CASES = {
               "input: [3, 8, 8]\nlayers:\n  - flatten\n  - linear: 4\n"),
     "CC111": ("input: [1, 8]\nlayers:\n  - {relu, name: side}\n  - {tanh, from: input}\n", (3, 6),
               "input: [1, 8]\nlayers:\n  - {relu, name: side}\n  - {tanh, from: side}\n"),
+    "CC112": ("input: [2, 9, 9]\nlayers:\n  - deform_conv: {out_channels: 2, kernel_size: 3}\n", (3, 5),
+              "input: [2, 9, 9]\nlayers:\n  - conv: {out_channels: 2, kernel_size: 3}\n"),
     "CC001": ("input: [1, 8]\nlayers:\n  - {conv1d: {out_channels: 2, kernel_size: 3}, expect: {params: 7}}\n",
               (3, 66),
               "input: [1, 8]\nlayers:\n  - {conv1d: {out_channels: 2, kernel_size: 3}, expect: {params: 8}}\n"),

@@ -213,3 +213,36 @@ def test_unet_padded_keeps_size():
     report = analyze("unet_padded.yaml")
     assert report.layers[-1].output_shape == (2, 256, 256)
     assert report.layer("dec1.cat").output_shape == (64 + 64, 256, 256)
+
+
+def test_mobilenet_v1_keras_and_paper():
+    # keras.applications.MobileNet(alpha=1.0): 4,231,976 trainable and 21,888 non-trainable
+    # parameters; Howard et al. 2017, Table 8: 569 million mult-adds, 4.2 million parameters
+    report = analyze("mobilenet_v1.yaml")
+    assert report.totals.params == 4_231_976
+    assert report.totals.buffers == 21_888
+    assert round(report.totals.macs / 1e6) == 569
+    assert report.layer(report.groups["block13"][0]).output_shape == (1024, 7, 7)
+
+
+def test_xception_entry_flow():
+    # Chollet 2017, Fig. 5: 299x299x3 -> 19x19x728
+    report = analyze("xception_entry.yaml")
+    assert report.layers[-1].output_shape == (728, 19, 19)
+    sep = lambda m, n: m * 9 + m * n  # noqa: E731  depthwise 3x3 + pointwise, no bias
+    bn = lambda c: 2 * c  # noqa: E731
+    expected = (3 * 32 * 9 + bn(32) + 32 * 64 * 9 + bn(64)
+                + sep(64, 128) + bn(128) + sep(128, 128) + bn(128) + 64 * 128 + bn(128)
+                + sep(128, 256) + bn(256) + sep(256, 256) + bn(256) + 128 * 256 + bn(256)
+                + sep(256, 728) + bn(728) + sep(728, 728) + bn(728) + 256 * 728 + bn(728))
+    assert report.totals.params == expected
+
+
+def test_deepface_locally_connected():
+    # Taigman et al. 2014, Fig. 2: 142, 71, 63, 55, 25, 21
+    report = analyze("deepface.yaml")
+    assert [report.layer(n).output_shape[1] for n in ("C1", "M2", "C3", "L4", "L5", "L6")] == [
+        142, 71, 63, 55, 25, 21]
+    lc = 55 * 55 * 16 * (16 * 81 + 1) + 25 * 25 * 16 * (16 * 49 + 1) + 21 * 21 * 16 * (16 * 25 + 1)
+    total = 32 * (3 * 121 + 1) + 16 * (32 * 81 + 1) + lc + (21 * 21 * 16 * 4096 + 4096) + (4096 * 4030 + 4030)
+    assert report.totals.params == total == 118_923_774  # "more than 120 million" in the paper

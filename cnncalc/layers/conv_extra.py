@@ -248,6 +248,16 @@ class TiledConv(Conv):
             shapes["bias"] = (self.p["out_channels"],)
         return shapes
 
+    def explain(self):
+        steps = [s for s in super().explain() if s.field in ("output_shape", "macs")]
+        t = "·".join(map(str, self.p["tiles"]))
+        taps = "·".join(map(str, self.kernel))
+        bias = f" + {self.p['out_channels']}" if self.p["bias"] else ""
+        steps.append(Step("params", "tiles · K · C_in · F·F (+ K shared biases)",
+                          f"{t} · {self.p['out_channels']} · {self.in_channels} · {taps}{bias}",
+                          f"{sum(numel(s) for s in self.param_shapes().values()):,}"))
+        return steps
+
     def _tile_of_row(self, n):
         """For each column row (n, position), the index of its kernel set."""
         tiles = self.p["tiles"]
