@@ -159,8 +159,9 @@ def _probe_axis(net: Network, report: Report, axis: int, seed: int, max_memory: 
     # pooling's, then match the analysis of the network as written); then a size at
     # which the analysis expects the probed units to be interior (it only picks the
     # size); then doubling. A layer's units count as interior when their gradient
-    # reaches the border of no layer's output, the input's included: a measurement,
-    # so padding of any mode (replicate reads border pixels) cannot fake a field.
+    # reaches the border of no layer's output, the input's included (a measurement:
+    # padding of any mode, replicate reading border pixels, cannot fake a field), and
+    # the analysed field lies inside the input (a gradient never shows padding).
     # Layers whose units are interior are done; the rest are probed again, larger.
     # A field that spans its input at every size (adaptive pooling to one unit) is
     # compared at the largest size tried.
@@ -200,6 +201,9 @@ def _probe_axis(net: Network, report: Report, axis: int, seed: int, max_memory: 
                 support = np.nonzero(grads[INPUT][b].sum(axis=0))[0]
                 measured.append((int(support[0]), int(support[-1])) if support.size else (None, None))
                 expected.append(fields[node.name][0].at(o))
+                lo, hi = expected[-1]
+                if lo is not None and (lo < 0 or hi > probe.input_shape[1] - 1):
+                    interior = False  # a field reaching into padding is measured clipped
                 for name, g in grads.items():
                     if "." in name or name == node.name:
                         continue  # parameter gradients, and the seed itself
