@@ -229,6 +229,41 @@ def parse_yaml(text: str | bytes, file: str | None = None):
             help="one spec per file",
         )
     try:
+        _check_expanded_size(nodes[0])
         return _Builder().build(nodes[0])
     except SpecError as exc:
         raise exc.located(file=file) from None
+
+
+def _check_expanded_size(root) -> None:
+    """Refuse a document whose aliases expand past MAX_NODES, before building it.
+
+    The composed graph shares an anchored node among its aliases; its expanded
+    size is counted once per distinct node (memoised), so a "billion laughs" is
+    refused in time proportional to the file, not to the expansion.
+    """
+    sizes: dict[int, int] = {}
+    stack = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if key in sizes and not done:
+            continue
+        children = []
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        if not done:
+            sizes[key] = -1  # in progress (a recursive alias is refused by the depth limit later)
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in sizes)
+            continue
+        total = 1 + sum(max(sizes.get(id(c), 0), 0) for c in children)
+        sizes[key] = total
+        if total > MAX_NODES:
+            raise SpecError(
+                f"the document expands to more than {MAX_NODES:,} YAML nodes",
+                loc_of(node), kind="limit",
+                help="aliases (*name) expand their anchor each time; write the structure out or use blocks",
+            )

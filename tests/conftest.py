@@ -17,6 +17,13 @@ def report_of(text: str, **kwargs) -> cnncalc.Report:
     return cnncalc.analyze(cnncalc.loads(text, "test.yaml", **kwargs))
 
 
+def error_of(text: str | bytes, file: str = "net.yaml") -> cnncalc.SpecError:
+    """The SpecError that loading and analysing ``text`` raises (the test fails if none)."""
+    with pytest.raises(cnncalc.SpecError) as info:
+        cnncalc.analyze(cnncalc.loads(text, file))
+    return info.value
+
+
 def one_layer(input_shape, layer: str, **kwargs):
     """Analyse a net of one layer (written as YAML flow text) and return its row."""
     rep = report_of(f"input: {list(input_shape)}\nlayers:\n  - {layer}\n", **kwargs)

@@ -11,9 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import sys
-import time
 
-import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +19,7 @@ import cnncalc
 from cnncalc import SpecError
 from cnncalc.cli import main
 from cnncalc.verify import verify
+from tests.conftest import error_of
 
 # -- generating specs -----------------------------------------------------------------------
 
@@ -133,20 +132,12 @@ def test_arbitrary_text_exits_cleanly(tmp_path_factory, text):
 # -- resources -------------------------------------------------------------------------------
 
 
-def error_of(text: str | bytes) -> SpecError:
-    with pytest.raises(SpecError) as info:
-        cnncalc.analyze(cnncalc.loads(text, "x.yaml"))
-    return info.value
-
-
 def test_billion_laughs_is_refused_quickly():
     levels = ["a0: &a0 [relu, relu, relu, relu, relu, relu, relu, relu, relu, relu]"]
     for i in range(1, 9):
         levels.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
     text = "input: [1, 4]\nlayers: [relu]\nx:\n" + "\n".join("  " + line for line in levels) + "\n"
-    start = time.perf_counter()
-    err = error_of(text)
-    assert time.perf_counter() - start < 10
+    err = error_of(text)  # 10^9 relus if expanded; refused from the file's own size
     assert err.kind == "limit" and "YAML nodes" in err.message
 
 
@@ -172,10 +163,8 @@ def test_oversized_files_and_literals():
 
 
 def test_huge_repeat_in_a_block_is_refused_early():
-    start = time.perf_counter()
     err = error_of("input: [1, 4]\nblocks:\n  b:\n    args: {n: 1}\n    layers: [{relu, repeat: '${n}'}]\n"
                    "layers:\n  - b: {n: 1000000000}\n")
-    assert time.perf_counter() - start < 5
     assert err.kind == "limit" and "--max-layers" in err.help
 
 

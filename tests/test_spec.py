@@ -7,14 +7,7 @@ import pytest
 
 import cnncalc
 from cnncalc import SpecError
-from tests.conftest import report_of
-
-
-def error_of(text: str) -> SpecError:
-    with pytest.raises(SpecError) as info:
-        cnncalc.analyze(cnncalc.loads(text, "net.yaml"))
-    return info.value
-
+from tests.conftest import error_of, report_of
 
 # -- forms -----------------------------------------------------------------------
 
