@@ -101,9 +101,11 @@ def analyze(
     net = load(spec, input_shape=_parse_input(input), batch=batch, max_nodes=max_layers,
                dilation_base=dilation_base)
     report = run_analysis(net, dtype=dtype.value)
-    from .lint import Config, lint_network, to_text
+    failed = []
+    if net.expect or any(n.expect for n in net.nodes):  # the spec's own promises
+        from .lint import Config, lint_network
 
-    failed = lint_network(net, Config(select=("CC001",)))  # the spec's own expect: promises
+        failed = lint_network(net, Config(select=("CC001",)), report=report)
     if format is Format.json:
         sys.stdout.write(render.to_json(report))
     elif format is Format.markdown:
@@ -113,6 +115,8 @@ def analyze(
     else:
         render.to_table(report, _console(), depth)
     if failed:
+        from .lint import to_text
+
         sys.stderr.write(to_text(failed))
         raise typer.Exit(EXIT_FINDINGS)
 
@@ -517,15 +521,10 @@ def rule(
             print(f"{r.code}  {r.name:<32} {r.severity:<8} {r.summary}")
         return
     if code.upper() not in L.RULES:
-        raise SpecError(f"no rule '{code}'", kind="usage",
-                        help=suggestion_text(code.upper(), L.RULES))
+        from .errors import suggestion
+
+        raise SpecError(f"no rule '{code}'", kind="usage", help=suggestion(code.upper(), L.RULES, "rules"))
     print(L.rule_text(code.upper()), end="")
-
-
-def suggestion_text(name: str, names) -> str:
-    from .errors import suggestion
-
-    return suggestion(name, names, "rules")
 
 
 @app.command()

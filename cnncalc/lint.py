@@ -424,9 +424,13 @@ def suppressions(text: str) -> dict[int, set[str] | None]:
     return found
 
 
-def lint_network(net: Network, config: Config = Config(), text: str = "") -> list[Finding]:
-    """Run every enabled rule; apply severities and per-line suppressions."""
-    ctx = Context(net, analyze(net))
+def lint_network(net: Network, config: Config = Config(), text: str = "",
+                 report: Report | None = None) -> list[Finding]:
+    """Run every enabled rule; apply severities and per-line suppressions.
+
+    ``report``: the network's analysis, if the caller has it already.
+    """
+    ctx = Context(net, report if report is not None else analyze(net))
     skip = suppressions(text)
     findings = []
     for code, r in RULES.items():
