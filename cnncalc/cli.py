@@ -312,12 +312,11 @@ def check(
         raise SpecError(f"cannot read the answers: {exc.strerror}", file=str(answers), kind="io") from None
     results = judge(net, text, str(answers), conv)
     right = sum(j.ok for j in results)
-    layout = "chw"
     if format is Format.json:
         sys.stdout.write(json.dumps({
             "score": right, "total": len(results), "conventions": conv.describe(),
             "answers": [{"layer": j.layer, "field": j.field, "given": j.given,
-                         "correct": format_value(j.field, j.correct, layout), "ok": j.ok,
+                         "correct": format_value(j.field, j.correct, j.layout), "ok": j.ok,
                          "derivation": [{"formula": s.formula, "substituted": s.substituted,
                                          "result": s.result, "note": s.note} for s in j.derivation]}
                         for j in results],
@@ -328,7 +327,7 @@ def check(
             mark = "✓" if j.ok else "✗"
             line = f"{mark} {j.layer}.{j.field}: {j.given}"
             if not j.ok:
-                line += f"   correct: {format_value(j.field, j.correct, layout)}"
+                line += f"   correct: {format_value(j.field, j.correct, j.layout)}"
             console.print(Text(line, style="green" if j.ok else "red"))
             for st in j.derivation:
                 console.print(Text(f"      {st.formula}"))

@@ -199,6 +199,7 @@ class Judgement:
     correct: Any
     ok: bool
     derivation: list[Step] = field(default_factory=list)
+    layout: str = "chw"  # how the answers write shapes; the correct value is shown the same way
 
 
 def parse_shape_answer(value: Any, layout: str, loc: Loc) -> tuple[int, ...]:
@@ -323,7 +324,7 @@ def _judge(name, given, correct, steps, layout, ndim, loc) -> list[Judgement]:
         ok = answer == right
         derivation = [] if ok else [s for s in steps if s.field == key or
                                     (key == "output_shape" and s.field == "output_shape")]
-        out.append(Judgement(name, key, value, right, ok, derivation))
+        out.append(Judgement(name, key, value, right, ok, derivation, layout))
     return out
 
 

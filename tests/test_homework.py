@@ -110,6 +110,13 @@ def test_conventions():
     assert "dilation 0-based" in Conventions(dilation_base=0).describe()
 
 
+def test_wrong_hwc_answer_is_corrected_in_hwc(capsys, tmp_path):
+    answers = tmp_path / "a.yaml"
+    answers.write_text("layout: hwc\nlayers:\n  conv1: {output_shape: 28x28x6}\n")
+    code, out, _ = cli(capsys, "check", EXERCISES / "lecture_32x32.yaml", answers)
+    assert code == 1 and "correct: 32x32x6" in out  # height x width x channels, as answered
+
+
 def test_answer_errors_are_located():
     net = cnncalc.load(SPECS / "lenet5.yaml")
     with pytest.raises(SpecError) as info:
