@@ -79,6 +79,14 @@ def rule(code: str, name: str, severity: str, summary: str, explanation: str, fi
     return register
 
 
+def _windowed(ctx: Context) -> Iterator[tuple[Node, list[tuple[int, int]]]]:
+    """The layers that slide a window (convolution, pooling): (node, [(k_eff, stride)] per axis)."""
+    for node in ctx.net.nodes:
+        geometry = node.layer.window_geometry()
+        if geometry is not None:
+            yield node, geometry
+
+
 def _finding(node: Node, code: str, message: str, help: str = "") -> Finding:
     return Finding(code, f"{node.type} '{node.name}': {message}", node.loc, help, uses=node.uses)
 
@@ -142,10 +150,9 @@ def _check_expect(expect, actual, node, uses) -> Iterator[Finding]:
       "Change the input size, the padding (padding: same tiles any size), the kernel or the stride "
       "so that the division is exact; `cnncalc solve padding` finds the padding.")
 def _tiling(ctx: Context) -> Iterator[Finding]:
-    for node in ctx.net.nodes:
+    for node, geometry in _windowed(ctx):
         layer = node.layer
-        geometry = layer.window_geometry()
-        if geometry is None or layer.p.get("ceil_mode"):
+        if layer.p.get("ceil_mode"):
             continue
         found = {}
         for axis, (size, (k, s), (b, a)) in enumerate(zip(layer.in_shape[1:], geometry, layer.pads)):
@@ -168,10 +175,7 @@ def _tiling(ctx: Context) -> Iterator[Finding]:
       "its parameters are wasted.",
       "Use a smaller kernel, or move the layer before the downsampling that shrank its input.")
 def _kernel_size(ctx: Context) -> Iterator[Finding]:
-    for node in ctx.net.nodes:
-        geometry = node.layer.window_geometry()
-        if geometry is None:
-            continue
+    for node, geometry in _windowed(ctx):
         for axis, (size, (k, _)) in enumerate(zip(node.layer.in_shape[1:], geometry)):
             if k > size:
                 yield _finding(node, "CC102", f"kernel extent {k} is larger than the input ({size}) on "
@@ -184,10 +188,7 @@ def _kernel_size(ctx: Context) -> Iterator[Finding]:
       "output: information is discarded, not pooled.",
       "Use a kernel at least as large as the stride, or pool before subsampling.")
 def _stride(ctx: Context) -> Iterator[Finding]:
-    for node in ctx.net.nodes:
-        geometry = node.layer.window_geometry()
-        if geometry is None:
-            continue
+    for node, geometry in _windowed(ctx):
         for axis, (k, s) in enumerate(geometry):
             if s > k:
                 yield _finding(node, "CC103", f"stride {s} is larger than the kernel extent {k} on axis "
