@@ -431,7 +431,6 @@ def sizes(
     """Input sizes (same on every spatial axis) for which every window tiles exactly
     and every merge lines up, with the output shape for each. Exit 1 if none."""
     from .homework import sizes as find
-    from .spec import load
 
     try:
         start, stop = (int(v) for v in range_.split(":"))
@@ -439,8 +438,7 @@ def sizes(
         raise SpecError(f"--range '{range_}' is not START:STOP", kind="usage", help="e.g. --range 400:700") from None
     if not 1 <= start <= stop or stop - start > 100_000:
         raise SpecError("--range needs 1 <= START <= STOP and at most 100,000 sizes", kind="usage")
-    load(spec)  # a spec that cannot be read at all is an error, not an empty answer
-    found = find(spec, start, stop)
+    found = find(spec, start, stop)  # a spec that cannot be read at all raises: exit 2
     for size, outs in found:
         print(f"{size}: " + ", ".join("x".join(map(str, o)) for o in outs))
     if not found:

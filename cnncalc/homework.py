@@ -416,18 +416,24 @@ def exact_tiling(net: Network) -> list[str]:
     return problems
 
 
-def sizes(path_or_text, start: int, stop: int, file: str | None = None) -> list[tuple[int, tuple]]:
+def sizes(path, start: int, stop: int) -> list[tuple[int, tuple]]:
     """Input sizes L in [start, stop] (every spatial axis L) for which the network
-    loads, every window tiles exactly and every merge lines up; with the outputs."""
+    loads, every window tiles exactly and every merge lines up; with the outputs.
+
+    Raises:
+        SpecError: a spec that cannot be read at all.
+    """
+    from pathlib import Path
+
     from .spec import load, loads
 
-    base = load(path_or_text) if file is None else loads(path_or_text, file)
+    base = load(path)  # read once; every size re-parses the same text
+    text = Path(path).read_bytes()
     found = []
     for size in range(start, stop + 1):
         shape = (base.input_shape[0], *(size,) * base.ndim)
         try:
-            net = load(path_or_text, input_shape=shape) if file is None else \
-                loads(path_or_text, file, input_shape=shape)
+            net = loads(text, str(path), input_shape=shape)
         except SpecError:
             continue
         if exact_tiling(net):

@@ -251,7 +251,6 @@ def verify(net: Network, seed: int = 0, max_memory: int | None = DEFAULT_MAX_MEM
         results, size = done[signature]
         by_axis.append(results)
         probe_sizes.append(size)
-    infer_shapes(net)  # the probes re-used nothing, but restore the layers' own geometry
     for row in rows:
         for axis in range(net.ndim):
             found = by_axis[axis].get(row.name)
