@@ -186,6 +186,23 @@ class _Recorder(dict):
         self.read.add(key)
         return super().__getitem__(key)
 
+    def take(self, key: str, shape: tuple[int, ...]):
+        """The tensor ``key`` of the shape the layer's forward pass needs.
+
+        ``shape`` is derived by the forward pass from its input arrays and its
+        parameters, never from the analysis, so that ``verify`` measures the
+        parameter count rather than re-reading it.
+
+        Raises:
+            SpecError: the tensor has another shape (the analysis and the
+                executor disagree, or given weights do not fit).
+        """
+        tensor = self[key]
+        if tuple(tensor.shape) != tuple(shape):
+            raise SpecError(f"tensor '{key}' has shape {list(tensor.shape)}, but the layer's "
+                            f"forward pass needs {list(shape)}", kind="weights")
+        return tensor
+
 
 def _check_input(net: Network, x: np.ndarray) -> None:
     if x.ndim != len(net.input_shape) + 1 or tuple(x.shape[1:]) != tuple(net.input_shape):
