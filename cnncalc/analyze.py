@@ -25,22 +25,35 @@ def _node_error(node: Node, exc: SpecError) -> SpecError:
     return exc.located(node.loc)
 
 
-def _setup(node: Node, shapes: dict[str, tuple[int, ...]]) -> tuple[int, ...]:
-    try:
-        return node.layer.setup([shapes[i] for i in node.inputs], [shapes[r] for r in node.refs])
-    except SpecError as exc:
-        raise _node_error(node, exc) from None
-
-
 def infer_shapes(net: Network) -> dict[str, tuple[int, ...]]:
-    """Run every layer's shape rule in order; return node name -> output shape.
+    """Set up every layer once, in order: record its :class:`Facts` on its node
+    (``node.facts``) and its receptive field (``node.field``); return node name ->
+    output shape. :func:`cnncalc.load` calls it, so a loaded network carries every
+    figure and nothing later runs a layer's setup again.
 
     Raises:
-        SpecError: the first layer whose input it cannot take, at its location.
+        SpecError: the first layer whose input it cannot take, at its location; a
+            receptive field whose period exceeds the limit (docs/limits.md).
     """
     shapes: dict[str, tuple[int, ...]] = {INPUT: net.input_shape}
+    axes: dict[str, Axes] = {INPUT: [AxisField.input()] * net.ndim}
+    deformed: set[str] = set()  # nodes downstream of a layer whose field depends on the data
     for node in net.nodes:
-        shapes[node.name] = _setup(node, shapes)
+        try:
+            node.layer.setup([shapes[i] for i in node.inputs], [shapes[r] for r in node.refs])
+            node.facts = facts = node.layer.facts()
+        except SpecError as exc:
+            raise _node_error(node, exc) from None
+        shapes[node.name] = facts.out_shape
+        node_axes = axes[node.name] = _axes_after(node, axes)
+        if facts.data_dependent_field or any(i in deformed for i in node.inputs):
+            deformed.add(node.name)
+        rf = None
+        if node_axes is not None and any(a is not None for a in node_axes):
+            rf = ReceptiveField.from_axes(node_axes, facts.out_shape[1:])
+            if node.name in deformed:
+                rf = replace(rf, data_dependent=True)
+        node.field = rf
     return shapes
 
 
@@ -203,12 +216,16 @@ Axes = list[AxisField | None] | None  # per spatial axis; None: no receptive fie
 
 def _axes_after(node: Node, axes: dict[str, Axes]) -> Axes:
     """The receptive field of a node's output from those of its inputs (union over paths)."""
-    maps = node.layer.unit_maps()
+    maps = node.facts.maps
     if maps is None:
         return None
     inputs = [axes[i] for i in node.inputs]
     if any(a is None or len(a) != len(maps) for a in inputs):
         return None
+    before = node.facts.input_maps
+    if before is not None:  # per-input maps applied before the union (broadcasting)
+        inputs = [[None if a is None or m is None else a.compose(m) for a, m in zip(field, per)]
+                  for field, per in zip(inputs, before)]
     merged: list[AxisField | None] = list(inputs[0])  # type: ignore[arg-type]
     for other in inputs[1:]:
         merged = [None if a is None or b is None else a.union(b)
@@ -244,39 +261,25 @@ def analyze(net: Network, dtype: str = "float32") -> Report:
 
 
 def _walk(net: Network, dtype: str, width: int) -> Report:
-    shapes: dict[str, tuple[int, ...]] = {INPUT: net.input_shape}
-    axes: dict[str, Axes] = {INPUT: [AxisField.input()] * net.ndim}
-    deformed: set[str] = set()  # nodes downstream of a deformable convolution
+    if any(node.facts is None for node in net.nodes):
+        infer_shapes(net)  # a network built by hand rather than loaded
     rows = []
     for node in net.nodes:
-        out = _setup(node, shapes)
-        shapes[node.name] = out
-        layer = node.layer
-        pshapes = layer.param_shapes()
-        params = sum(math.prod(s) for s in pshapes.values())
-        buffers = sum(math.prod(s) for s in layer.buffer_shapes().values())
-        node_axes = _axes_after(node, axes)
-        axes[node.name] = node_axes
-        rf = None
-        if node.type == "deform_conv" or any(i in deformed for i in node.inputs):
-            deformed.add(node.name)
-        if node_axes is not None and any(a is not None for a in node_axes):
-            rf = ReceptiveField.from_axes(node_axes, out[1:])
-            if node.name in deformed:
-                rf = replace(rf, data_dependent=True)
+        facts = node.facts
+        params = facts.param_count
         rows.append(LayerResult(
             name=node.name,
             type=node.type,
             inputs=tuple(node.inputs),
-            output_shape=out,
+            output_shape=facts.out_shape,
             params=params,
             trainable_params=params if node.trainable else 0,
-            buffers=buffers,
-            macs=layer.macs() * net.batch,
-            flops=layer.flops() * net.batch,
-            activation_bytes=math.prod(out) * net.batch * width,
-            receptive_field=rf,
-            param_shapes=pshapes,
+            buffers=facts.buffer_count,
+            macs=facts.macs * net.batch,
+            flops=facts.flops * net.batch,
+            activation_bytes=math.prod(facts.out_shape) * net.batch * width,
+            receptive_field=node.field,
+            param_shapes=facts.params,
             path=node.path,
             loc=node.loc,
         ))

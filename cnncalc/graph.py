@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .errors import Loc
-from .layers.base import Layer, Shape
+from .layers.base import Facts, Layer, Shape
+from .rf import ReceptiveField
 
 INPUT = "input"
 
@@ -41,6 +42,8 @@ class Node:
     inline_weights: dict | None = None  # tensors written in the spec: name -> nested lists
     uses: tuple[tuple[str, Loc], ...] = ()  # (block, where it was used), outermost first
     expect: dict | None = None  # figures the spec promises for this layer (checked by lint)
+    facts: Facts | None = None  # the layer's figures, set once by analyze.infer_shapes (load)
+    field: ReceptiveField | None = None  # its receptive field, set with facts
 
 
 @dataclass

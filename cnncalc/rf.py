@@ -102,6 +102,10 @@ def shift_map(offset: int) -> UnitMap:
 
 IDENTITY = UnitMap(1, 1, lambda o: [o])
 
+# A broadcast operand (spatial size 1 spread over the output, NumPy's rule): every
+# output unit reads its one unit, so its field is the same for every unit (stride 0).
+BROADCAST = UnitMap(1, 0, lambda o: [0])
+
 
 def ratio_window_map(in_len: int, out_len: int) -> UnitMap:
     """Adaptive pooling (PyTorch's rule): unit o pools [floor(o*L/O), ceil((o+1)*L/O))."""
@@ -342,17 +346,24 @@ class AxisField:
         return AxisField(tuple(c.compose(um) for c in self.components), self.misaligned)
 
     def union(self, other: AxisField) -> AxisField:
+        """Positions reaching a unit through either path.
+
+        A component of stride 0 comes from a broadcast operand (a squeeze-and-excitation
+        gate of size 1): it is the same for every unit, so it has no centre line to
+        align and never makes the merge misaligned.
+        """
         misaligned = self.misaligned or other.misaligned
         merged = list(self.components)
         for comp in other.components:
             for i, mine in enumerate(merged):
                 if mine.stride == comp.stride:
-                    if mine.center_line != comp.center_line:
+                    if mine.center_line != comp.center_line and comp.stride != 0:
                         misaligned = True
                     merged[i] = mine.union(comp)  # type: ignore[assignment]
                     break
             else:
-                misaligned = True
+                if comp.stride != 0 and any(m.stride != 0 for m in merged):
+                    misaligned = True
                 merged.append(comp)
         return AxisField(tuple(merged), misaligned)
 

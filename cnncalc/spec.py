@@ -526,7 +526,7 @@ def check_inline(net: Network) -> None:
     for node in net.nodes:
         if not node.inline_weights:
             continue
-        tensors = {**node.layer.param_shapes(), **node.layer.buffer_shapes()}
+        tensors = {**node.facts.params, **node.facts.buffers}
         given = node.inline_weights["values"]
         for key, value in given.items():
             if key not in tensors:

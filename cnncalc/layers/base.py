@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from fractions import Fraction
 from typing import Any, ClassVar
 
@@ -328,6 +329,11 @@ class Layer:
     max_inputs: ClassVar[int | None] = 1
     ref_params: ClassVar[tuple[str, ...]] = ()  # Names parameters that add graph edges
     shape_rule: ClassVar[str] = "the input's shape"  # how the output shape follows, for explain
+    # capabilities, read through Facts by lint and verify (never the type name)
+    bias_names: ClassVar[tuple[str, ...]] = ()  # params that are filter biases
+    data_dependent_field: ClassVar[bool] = False  # the receptive field depends on the data
+    mixes_axes: ClassVar[bool] = False  # mixes positions across spatial axes (not separable)
+    last_axis_only: ClassVar[bool] = False  # acts on the last axis of its input only
 
     def __init__(self, ndim: int, values: dict[str, Any], loc: Loc | None = None,
                  param_locs: dict[str, Loc] | None = None) -> None:
@@ -443,8 +449,12 @@ class Layer:
 
     def window_geometry(self) -> list[tuple[int, int]] | None:
         """(k_eff, stride) per axis for the receptive-field recurrence of the lectures,
-        r = r_in + (k_eff - 1) j_in and j = j_in s; None where it does not apply."""
-        return None
+        r = r_in + (k_eff - 1) j_in and j = j_in s; None where it does not apply
+        (no window, or a transposed one)."""
+        windows = self.windows()
+        if windows is None or any(w.transposed for w in windows):
+            return None
+        return [(w.keff, w.stride) for w in windows]
 
     def workspace(self) -> int:
         """Elements per sample of the largest temporary the forward pass allocates."""
@@ -458,6 +468,37 @@ class Layer:
         linear on that axis). Default: elementwise (identity on every axis).
         """
         return default_maps(self.out_shape, self.ndim)
+
+    def facts(self) -> Facts:
+        """The immutable record of this layer's figures (after :meth:`setup`)."""
+        params = dict(self.param_shapes())
+        maps = self.unit_maps()
+        before = self.input_maps()
+        return Facts(
+            type=self.type_name, family=self.family, in_shapes=tuple(self.in_shapes),
+            out_shape=tuple(self.out_shape), params=params, buffers=dict(self.buffer_shapes()),
+            bias=tuple(k for k in self.bias_names if k in params), macs=self.macs(),
+            flops=self.flops(), bias_flops=self.bias_flops(), windows=self.windows(),
+            maps=None if maps is None else tuple(maps),
+            input_maps=None if before is None else tuple(tuple(m) for m in before),
+            data_dependent_field=self.data_dependent_field, mixes_axes=self.mixes_axes,
+            last_axis_only=self.last_axis_only, layer=self,
+        )
+
+    def bias_flops(self) -> int:
+        """Of :meth:`flops`, the additions of the filter biases: one per output element."""
+        params = self.param_shapes()
+        return numel(self.out_shape) if any(k in params for k in self.bias_names) else 0
+
+    def windows(self) -> tuple[Window, ...] | None:
+        """The window slid along each spatial axis, or None (no sliding window)."""
+        return None
+
+    def input_maps(self) -> list[list[UnitMap]] | None:
+        """Per input, per spatial axis, a unit map applied to that input's field before
+        the inputs are joined (a broadcast operand: :data:`cnncalc.rf.BROADCAST`).
+        None: every input is taken as it is (the default)."""
+        return None
 
     # -- helpers ----------------------------------------------------------------
 
@@ -554,6 +595,86 @@ def size_steps(layer: Layer, rule: str, sizes, keffs, strides, pads, outs, ceil:
         steps = [st for st in steps if st.formula == "F = d(k - 1) + 1"][:1] + \
             [st for st in steps if st.formula != "F = d(k - 1) + 1"]
     return steps
+
+
+@dataclass(frozen=True)
+class Window:
+    """One spatial axis of the window a layer slides (convolution, pooling), as applied.
+
+    ``size`` input units, ``kernel`` taps ``dilation`` apart (extent :attr:`keff`),
+    ``stride``, the padding actually applied (``pad_before``, ``pad_after``: for a
+    transposed convolution the pixels cropped from its full output), ``out`` output
+    units. ``padding_mode`` is the mode the spec asked for (``same``, ``full``) or None
+    for explicit pixels. ``transposed``: the window slides over the output (transposed
+    convolution), ``output_padding`` then adds units after it.
+    """
+
+    size: int
+    kernel: int
+    dilation: int
+    stride: int
+    pad_before: int
+    pad_after: int
+    out: int
+    ceil_mode: bool = False
+    transposed: bool = False
+    output_padding: int = 0
+    padding_mode: str | None = None
+
+    @property
+    def keff(self) -> int:
+        """Dilated extent d(k - 1) + 1 (Dumoulin and Visin 2016, relationship 15)."""
+        return effective_kernel(self.kernel, self.dilation)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything one layer does to its input shapes, computed once (:meth:`Layer.facts`).
+
+    Per sample: ``out_shape`` (channels first), ``macs`` and ``flops``
+    (docs/conventions.md), of which ``bias_flops`` are the additions of the filter
+    biases. ``params``/``buffers``: tensor name -> shape in PyTorch's names and
+    layouts; ``bias``: the names of the params that are filter biases (a course that
+    does not count biases drops these, never a normalization's shift). ``windows``:
+    one :class:`Window` per spatial axis where the layer slides a window, else None.
+    ``maps``/``input_maps``: receptive-field unit maps (cnncalc.rf). The flags are the
+    layer's declared capabilities, read by lint and verify instead of its type name.
+    """
+
+    type: str
+    family: str
+    in_shapes: tuple[Shape, ...]
+    out_shape: Shape
+    params: dict[str, Shape]
+    buffers: dict[str, Shape]
+    bias: tuple[str, ...]
+    macs: int
+    flops: int
+    bias_flops: int
+    windows: tuple[Window, ...] | None
+    maps: tuple[UnitMap | None, ...] | None
+    input_maps: tuple[tuple[UnitMap, ...], ...] | None
+    data_dependent_field: bool
+    mixes_axes: bool
+    last_axis_only: bool
+    layer: Layer = field(repr=False, compare=False)
+
+    @property
+    def param_count(self) -> int:
+        return sum(numel(s) for s in self.params.values())
+
+    @property
+    def buffer_count(self) -> int:
+        return sum(numel(s) for s in self.buffers.values())
+
+    @property
+    def bias_count(self) -> int:
+        return sum(numel(self.params[k]) for k in self.bias)
+
+    @cached_property
+    def steps(self) -> tuple[Step, ...]:
+        """The lecture formulas behind the figures, with the numbers put in (explain)."""
+        return tuple(self.layer.explain())
 
 
 REGISTRY: dict[str, type[Layer]] = {}

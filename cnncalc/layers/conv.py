@@ -12,6 +12,7 @@ from .base import (
     Padding,
     Param,
     Step,
+    Window,
     conv_out,
     effective_kernel,
     fmt_axes,
@@ -36,6 +37,7 @@ class _ConvBase(Layer):
     family = "convolution"
     spatial = True
     primary = "out_channels"
+    bias_names = ("bias",)
 
     def _geometry(self) -> None:
         sizes = self.need_spatial()
@@ -113,8 +115,11 @@ class Conv(_ConvBase):
             for s, (b, _), k, d in zip(self.stride, self.pads, self.kernel, self.dilation)
         ]
 
-    def window_geometry(self):
-        return list(zip(self.keff, self.stride))
+    def windows(self):
+        mode = self.p["padding"].mode
+        return tuple(Window(size, k, d, s, b, a, o, padding_mode=mode) for size, k, d, s, (b, a), o in
+                     zip(self.sizes, self.kernel, self.dilation, self.stride, self.pads,
+                         self.out_shape[1:]))
 
     def explain(self):
         cin, g, k = self.in_channels, self.p["groups"], self.p["out_channels"]
@@ -319,6 +324,14 @@ class ConvTranspose(_ConvBase):
         products, reached = self.landed()
         bias = numel(self.out_shape) if self.p["bias"] else 0
         return self.macs() + products - reached + bias
+
+    def windows(self):
+        mode = self.p["padding"].mode
+        return tuple(Window(size, k, d, s, b, a, o, transposed=True, output_padding=op,
+                            padding_mode=mode)
+                     for size, k, d, s, (b, a), o, op in
+                     zip(self.sizes, self.kernel, self.dilation, self.stride, self.pads,
+                         self.out_shape[1:], self.p["output_padding"]))
 
     def unit_maps(self) -> list[UnitMap | None]:
         return [

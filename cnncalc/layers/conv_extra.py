@@ -67,6 +67,7 @@ class SeparableConv(Layer):
 
     type_name = "separable_conv"
     family = "convolution"
+    bias_names = ("bias",)
     summary = "depthwise-separable convolution (depthwise then pointwise 1x1)"
     spatial = True
     primary = "out_channels"
@@ -109,8 +110,8 @@ class SeparableConv(Layer):
     def unit_maps(self):
         return self.depthwise.unit_maps()
 
-    def window_geometry(self):
-        return self.depthwise.window_geometry()
+    def windows(self):
+        return self.depthwise.windows()
 
     def workspace(self):
         return max(self.depthwise.workspace(), self.pointwise.workspace()) + numel(self.depthwise.out_shape)
@@ -373,6 +374,8 @@ class DeformConv(Conv):
     """
 
     type_name = "deform_conv"
+    data_dependent_field = True
+    bias_names = ("bias", "offset_bias")
     summary = "deformable convolution (v1; modulated: v2), its offset convolution included"
     params = (
         Param("out_channels", Int(1), doc="number of filters"),
@@ -407,6 +410,9 @@ class DeformConv(Conv):
 
     def macs(self):
         return super().macs() + self.offset_conv.macs()
+
+    def bias_flops(self):
+        return super().bias_flops() + self.offset_conv.bias_flops()
 
     def flops(self):
         positions, taps = numel(self.out_shape[1:]), numel(self.kernel)

@@ -7,6 +7,7 @@ previous output first, then ``with`` in order (it matters for concat).
 
 from __future__ import annotations
 
+from ..rf import BROADCAST, IDENTITY
 from .base import K, Layer, Names, Param, fmt_shape, np, numel
 
 
@@ -47,6 +48,19 @@ class _Elementwise(_Merge):
 
     def flops(self):
         return (len(self.in_shapes) - 1) * numel(self.out_shape)
+
+    def input_maps(self):
+        """An input of size 1 on a spatial axis where the output is larger is broadcast:
+        every output unit reads its one unit (its field is the same for all units)."""
+        rank, nd = len(self.out_shape), self.ndim
+        if rank != nd + 1:
+            return None
+        maps = []
+        for shape in self.in_shapes:
+            padded = (1,) * (rank - len(shape)) + tuple(shape)
+            maps.append([BROADCAST if size == 1 and out > 1 else IDENTITY
+                         for size, out in zip(padded[1:], self.out_shape[1:])])
+        return maps
 
     def aligned(self, xs):
         """Inputs reshaped to one rank (batch axis first) so NumPy broadcasts them."""

@@ -16,6 +16,7 @@ from .base import (
     PadSpec,
     Param,
     Step,
+    Window,
     effective_kernel,
     fmt_axes,
     fmt_shape,
@@ -70,8 +71,12 @@ class _WindowPool(Layer):
             for s, (b, _), k, d in zip(self.stride, self.pads, self.kernel, self.dilation)
         ]
 
-    def window_geometry(self):
-        return list(zip(self.keff, self.stride))
+    def windows(self):
+        mode, ceil = self.p["padding"].mode, self.p["ceil_mode"]
+        return tuple(Window(size, k, d, s, b, a, o, ceil_mode=ceil, padding_mode=mode)
+                     for size, k, d, s, (b, a), o in
+                     zip(self.in_shape[1:], self.kernel, self.dilation, self.stride, self.pads,
+                         self.out_shape[1:]))
 
     def explain(self):
         steps = size_steps(self, self.type_name, self.in_shape[1:], self.keff, self.stride, self.pads,
@@ -364,7 +369,9 @@ class _AdaptivePool(Layer):
         return total
 
     def unit_maps(self):
-        return [ratio_window_map(size, out) for size, out in zip(self.sizes, self.outs)]
+        # output size 1: the one unit pools the whole axis, as global pooling does
+        return [None if out == 1 else ratio_window_map(size, out)
+                for size, out in zip(self.sizes, self.outs)]
 
     def workspace(self):
         longest = numel(max(-(-size // out) + 1, 1) for size, out in zip(self.sizes, self.outs))

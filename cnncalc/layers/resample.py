@@ -282,6 +282,7 @@ class Flatten(Layer):
     """Flatten each sample to a vector (PyTorch nn.Flatten): [C, *S] -> [C * prod(S)]."""
 
     type_name = "flatten"
+    mixes_axes = True
     shape_rule = "[C·H·W]: every element of a sample in one vector"
     family = "shape"
     summary = "flatten each sample to a vector"
@@ -308,6 +309,7 @@ class Reshape(Layer):
     """
 
     type_name = "reshape"
+    mixes_axes = True
     shape_rule = "the given shape (-1: what is left)"
     family = "shape"
     summary = "reshape each sample (no batch axis; one -1 allowed)"
