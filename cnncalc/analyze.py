@@ -45,7 +45,7 @@ def infer_shapes(net: Network) -> dict[str, tuple[int, ...]]:
         except SpecError as exc:
             raise _node_error(node, exc) from None
         shapes[node.name] = facts.out_shape
-        node_axes = axes[node.name] = _axes_after(node, axes)
+        node_axes = axes[node.name] = _global_axes(_axes_after(node, axes), net.input_shape[1:])
         if facts.data_dependent_field or any(i in deformed for i in node.inputs):
             deformed.add(node.name)
         rf = None
@@ -212,6 +212,16 @@ def rf_to_dict(rf: ReceptiveField | None) -> dict[str, list] | None:
 
 
 Axes = list[AxisField | None] | None  # per spatial axis; None: no receptive field
+
+
+def _global_axes(axes: Axes, sizes: tuple[int, ...]) -> Axes:
+    """An axis on which a broadcast operand (stride-0 component) already sees the whole
+    input is global: every input position reaches every unit, as after global pooling."""
+    if axes is None:
+        return None
+    return [None if a is not None and any(
+        c.stride == 0 and c.lo[0] is not None and c.lo[0] <= 0 and c.hi[0] >= n - 1
+        for c in a.components) else a for a, n in zip(axes, sizes)]
 
 
 def _axes_after(node: Node, axes: dict[str, Axes]) -> Axes:

@@ -8,7 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cnncalc.rf import AxisRF, linear_map, nearest_map, transposed_map, window_map
-from tests.conftest import report_of
+import cnncalc
+from cnncalc.lint import Config, lint_network
+from tests.conftest import one_layer, report_of
 
 
 def test_dilated_stack_1_2_4():
@@ -111,3 +113,78 @@ def test_periodic_form_equals_enumeration(maps, o):
     for um in maps:
         ax = ax.compose(um)
     assert ax.at(o) == _direct(maps, o)
+
+
+# -- broadcasting merges (squeeze-and-excitation) ------------------------------------------
+
+_SE = """input: [8, 8, 8]
+layers:
+  - {{conv: {{out_channels: 8, kernel_size: 3, padding: 1}}, name: x}}
+  - {pool}
+  - conv: {{out_channels: 2, kernel_size: 1}}
+  - relu
+  - conv: {{out_channels: 8, kernel_size: 1}}
+  - sigmoid
+  - {{{merge}: {{with: x}}, name: gate}}
+  - {{conv: {{out_channels: 8, kernel_size: 3, padding: 1}}, name: after}}
+"""
+
+
+def test_se_gate_sees_the_whole_input():
+    # Hu et al. 2018 (SENet), eq. 2-4: the gate is computed from the global average of the
+    # block's input, so every unit of x * gate is reached by every input position: global,
+    # as torchvision writes it (AdaptiveAvgPool2d(1)) and as global_avgpool says
+    for pool in ("adaptive_avgpool: {output_size: 1}", "global_avgpool"):
+        for merge in ("multiply", "add"):
+            rep = report_of(_SE.format(pool=pool, merge=merge))
+            assert rep.layer("x").receptive_field.size == (3, 3)
+            assert rep.layer("gate").receptive_field is None, (pool, merge)
+            assert rep.layer("after").receptive_field is None
+
+
+def test_adaptive_pool_to_one_is_global_pooling():
+    # AdaptiveAvgPool2d(1): output unit 0 pools [floor(0*L/1), ceil(1*L/1)) = the whole axis,
+    # the same operation as global average pooling (Lin et al. 2014, NiN, section 3.2)
+    a = one_layer([3, 9, 7], "adaptive_avgpool: 1")
+    g = one_layer([3, 9, 7], "global_avgpool")
+    assert a.output_shape == g.output_shape == (3, 1, 1)
+    assert a.receptive_field is None and g.receptive_field is None
+    # only the axis pooled to 1 is global; [9 -> 3] keeps windows of 9/3 = 3 at stride 3
+    part = one_layer([3, 9, 7], "adaptive_avgpool: [3, 1]")
+    assert part.receptive_field.size == (3, None)
+    assert part.receptive_field.stride == (3, None)
+
+
+def test_broadcast_operand_is_not_a_misaligned_path():
+    # conv k3 (no padding) on 8 -> 6 units seeing [o, o + 2]; conv k6 on those 6 -> 1 unit
+    # seeing [0, 5 + 2] = [0, 7], the whole 8-pixel input. Broadcast onto the 6 units and
+    # added, it reaches every unit: every input position reaches every unit (global), and
+    # lint does not call the merge misaligned.
+    text = ("input: [4, 8, 8]\nlayers:\n"
+            "  - {conv: {out_channels: 4, kernel_size: 3}, name: k}\n"
+            "  - {conv: {out_channels: 4, kernel_size: 6}, from: k, name: whole}\n"
+            "  - {add: {with: k}, name: sum}\n")
+    rep = report_of(text)
+    assert rep.layer("whole").receptive_field.size == (3 + (6 - 1) * 1,) * 2 == (8, 8)
+    assert rep.layer("sum").receptive_field is None
+    findings = lint_network(cnncalc.loads(text, "t.yaml"), Config(select=("CC107",)))
+    assert findings == []
+
+
+def test_broadcast_operand_that_sees_part_of_the_input():
+    # the same with a 10-pixel input: k3 -> 8 units [o, o + 2]; k6 -> 3 units [o, o + 7],
+    # cropped to its first unit: the 1-unit operand sees [0, 7] of the 10 pixels. Added to 'k', unit o sees [0, 7] U [o, o + 2]:
+    # o = 0..7 -> [0, max(7, o + 2)] = [0, 7], [0, 8], [0, 9] for o = 5, 6, 7: largest 10.
+    text = ("input: [4, 10, 10]\nlayers:\n"
+            "  - {conv: {out_channels: 4, kernel_size: 3}, name: k}\n"
+            "  - {conv: {out_channels: 4, kernel_size: 6}, from: k}\n"
+            "  - {crop: [[0, 2], [0, 2]], name: whole}\n"
+            "  - {add: {with: k}, name: sum}\n")
+    rep = report_of(text)
+    assert rep.layer("whole").receptive_field.size == (8, 8)
+    rf_sum = rep.layer("sum").receptive_field
+    assert rf_sum.size == (7 + 2 + 1, 7 + 2 + 1) == (10, 10)
+    assert not rf_sum.misaligned
+    # centres: unit 0 sees [0, 7] -> 7/2; unit 7 sees [0, 9] -> 9/2; (9/2 - 7/2) / 7 = 1/7
+    assert rf_sum.center == (Fr(7, 2), Fr(7, 2))
+    assert rf_sum.stride == (Fr(1, 7), Fr(1, 7))
