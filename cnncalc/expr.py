@@ -1,7 +1,7 @@
 """``${...}`` arithmetic on block arguments, evaluated safely (no eval).
 
 Allowed: numbers, argument names, + - * / // % **, unary - + and not,
-parentheses, min(...), max(...), comparisons (== != < <= > >=) and and/or for
+parentheses, min(...), max(...), floor(...), ceil(...), comparisons (== != < <= > >=) and and/or for
 conditions (``if:``). Nothing else parses: no attribute access, no other calls,
 no subscripts, no strings. ``/`` is exact (a whole result is an int); powers
 are bounded so that no expression can take unbounded time or memory.
@@ -107,10 +107,15 @@ class _Eval:
                 and node.func.id in ("min", "max") and not node.keywords and node.args):
             values = [self(a) for a in node.args]
             return min(values) if node.func.id == "min" else max(values)
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id in ("floor", "ceil") and not node.keywords and len(node.args) == 1):
+            value = Fraction(self(node.args[0]))
+            return value.numerator // value.denominator if node.func.id == "floor" \
+                else -(-value.numerator // value.denominator)
         raise self.fail(
             f"'{ast.unparse(node) if hasattr(ast, 'unparse') else type(node).__name__}' is not allowed",
             help="${...} takes numbers, argument names, + - * / // % **, parentheses, min, max, "
-                 "comparisons and and/or/not",
+                 "floor, ceil, comparisons and and/or/not",
         )
 
     def power(self, base, exponent):
@@ -154,3 +159,19 @@ def substitute_string(text: str, env: dict[str, Any], loc: Loc) -> Any:
     if "${" not in text:
         return text
     return _PART.sub(lambda m: str(evaluate(m.group(1), env, loc)), text)
+
+
+def arithmetic(text: str) -> Fraction:
+    """The exact value of an explanation's arithmetic, as ``cnncalc explain`` writes it:
+    numbers, + - / and the products ``·`` or ``*``, parentheses, floor, ceil, min, max
+    (``floor((32 - 5 + 2·0) / 1) + 1`` -> 28).
+
+    Raises:
+        SpecError: text that is not such arithmetic.
+    """
+    cleaned = text.replace("·", "*").replace("×", "*")
+    try:
+        tree = ast.parse(cleaned.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise SpecError(f"'{text}' is not arithmetic ({exc.msg})", kind="value") from None
+    return Fraction(_Eval({}, text, Loc(0, 0))(tree))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
@@ -88,20 +88,25 @@ def rf_steps(net: Network, report: Report, name: str) -> list[Step]:
         steps: list[Step] = []
         per_axis.append(steps)
         if len(inputs) != 1:
-            steps.append(Step("receptive_field", "r = extent of the union over the inputs' fields",
-                              " ∪ ".join(str(_size(i, axis)) for i in inputs), str(rf.size[axis]),
+            sizes = ", ".join(str(_size(i, axis)) for i in inputs)
+            steps.append(Step("receptive_field", f"r = extent of the union of the inputs' fields ({sizes})",
+                              "", str(rf.size[axis]),
                               "" if not rf.misaligned else "paths misaligned (different stride or centre)"))
             continue
         r_in, j_in = _size(inputs[0], axis), _stride(inputs[0], axis)
         if geometry is not None and r_in is not None:
             k, s = geometry[axis]
-            recurrence = r_in + (k - 1) * j_in
-            steps.append(Step("receptive_field", "r = r_in + (F - 1)·j_in", f"{r_in} + ({k} - 1)·{_frac(j_in)}",
-                              str(rf.size[axis]),
-                              "" if recurrence == rf.size[axis] else
-                              f"the recurrence gives {recurrence}; the exact extent is {rf.size[axis]} "
-                              "(phases after upsampling or transposed convolution)"))
-            steps.append(Step("stride", "j = j_in·S", f"{_frac(j_in)}·{s}", _frac(rf.stride[axis])))
+            step = Step.calc("receptive_field", "r = r_in + (F - 1)·j_in",
+                             f"{r_in} + ({k} - 1)·{_frac(j_in)}")
+            if step.value != rf.size[axis]:
+                step = replace(step, note="the recurrence holds for one path without phases; the "
+                               "exact extent is below")
+            steps.append(step)
+            if step.value != rf.size[axis]:
+                steps.append(Step("receptive_field", "exact extent (phases after upsampling or "
+                                  "transposed convolution; docs/receptive-field.md)", "",
+                                  str(rf.size[axis])))
+            steps.append(Step.calc("stride", "j = j_in·S", f"{_frac(j_in)}·{s}"))
         elif r_in == rf.size[axis] and j_in == rf.stride[axis]:
             steps.append(Step("receptive_field", "unchanged (elementwise along this axis)", "",
                               str(rf.size[axis])))

@@ -437,13 +437,11 @@ class Layer:
         Default: the shape rule of the type, the tensors behind the parameter count,
         and the FLOPs (whose per-type rule docs/conventions.md tabulates).
         """
-        ins = ", ".join(fmt_shape(s) for s in self.in_shapes)
-        steps = [Step("output_shape", self.shape_rule, ins, fmt_shape(self.out_shape))]
+        steps = [Step("output_shape", self.shape_rule, "", fmt_shape(self.out_shape))]
         shapes = self.param_shapes()
         if shapes:
-            steps.append(Step("params", " + ".join(f"{k} {fmt_shape(v)}" for k, v in shapes.items()),
-                              " + ".join("·".join(map(str, v)) for v in shapes.values()),
-                              f"{sum(numel(v) for v in shapes.values()):,}"))
+            steps.append(Step.calc("params", " + ".join(f"{k} {fmt_shape(v)}" for k, v in shapes.items()),
+                                   " + ".join("·".join(map(str, v)) for v in shapes.values())))
         steps.append(Step("flops", f"{self.type_name}: per docs/conventions.md", "", f"{self.flops():,}"))
         return steps
 
@@ -545,13 +543,47 @@ def default_maps(shape: Shape, ndim: int) -> list[UnitMap | None] | None:
 @dataclass(frozen=True)
 class Step:
     """One line of a derivation: which figure, the formula, the numbers put in, the
-    result, and a note (e.g. which pixels a non-exact division drops)."""
+    result, and a note (e.g. which pixels a non-exact division drops).
+
+    Build a step with arithmetic through :meth:`calc`, so that its result is the value
+    of its substituted expression (tests/test_explain.py evaluates every step).
+    """
 
     field: str
     formula: str
     substituted: str
     result: str
     note: str = ""
+
+    @classmethod
+    def calc(cls, field: str, formula: str, substituted: str, note: str = "") -> Step:
+        """A step whose result is computed from ``substituted`` (cnncalc.expr.arithmetic)."""
+        return cls(field, formula, substituted, fmt_number(calc(substituted)), note)
+
+    @property
+    def value(self) -> Fraction | None:
+        """The result as an exact number, or None where it is not one (a shape, 'global')."""
+        text = self.result.replace(",", "")
+        try:
+            return Fraction(text)
+        except (ValueError, ZeroDivisionError):
+            return None
+
+
+def calc(text: str) -> int | Fraction:
+    """The value of explain-style arithmetic (``5·5·6 + 1``), exact: an int where whole."""
+    from ..expr import arithmetic
+
+    value = arithmetic(text)
+    return value.numerator if value.denominator == 1 else value
+
+
+def fmt_number(value: int | Fraction) -> str:
+    """``117,600``; a fraction as ``p/q``."""
+    value = Fraction(value)
+    if value.denominator == 1:
+        return f"{value.numerator:,}"
+    return f"{value.numerator}/{value.denominator}"
 
 
 def size_steps(layer: Layer, rule: str, sizes, keffs, strides, pads, outs, ceil: bool = False,
@@ -566,8 +598,8 @@ def size_steps(layer: Layer, rule: str, sizes, keffs, strides, pads, outs, ceil:
         name = axes[i] if len(sizes) > 1 else "L"
         if dilations is not None and dilations[i] != 1:
             k, d = kernels[i], dilations[i]
-            steps.append(Step("output_shape", "F = d(k - 1) + 1", f"{d}·({k} - 1) + 1", str(f),
-                              "dilated kernel extent"))
+            steps.append(Step.calc("output_shape", "F = d(k - 1) + 1", f"{d}·({k} - 1) + 1",
+                                   "dilated kernel extent"))
         pad = f"2·{b}" if a == b else f"{b} + {a}"
         span = w - f + b + a
         func = "ceil" if ceil else "floor"
@@ -579,10 +611,11 @@ def size_steps(layer: Layer, rule: str, sizes, keffs, strides, pads, outs, ceil:
             note = (f"not exact: ({w} - {f} + {b + a}) = {span} is not divisible by {s}; "
                     + (f"the last window reaches {s - dropped} pixel(s) past the padded input"
                        if ceil else f"the last {dropped} pixel(s) of the padded input are never read"))
-        if ceil and (o - 1) * s >= w + b and span % s:
+        substituted = f"{func}(({w} - {f} + {pad}) / {s}) + 1"
+        if ceil and calc(substituted) == o + 1:
             note += "; the last window would start in the right padding and is dropped (PyTorch's rule)"
-        steps.append(Step("output_shape", formula + f"  [{rule}]",
-                          f"{func}(({w} - {f} + {pad}) / {s}) + 1", str(o), note))
+            substituted += " - 1"
+        steps.append(Step.calc("output_shape", formula + f"  [{rule}]", substituted, note))
     # the same numbers on every axis (square inputs and kernels): say it once
     if len(sizes) > 1 and len({(st.substituted, st.result, st.note) for st in steps
                                if st.formula.startswith(tuple(axes))}) == 1:
@@ -730,12 +763,12 @@ def pool_out(size: int, keff: int, stride: int, before: int, after: int,
 
     out = floor_or_ceil((L + p_b + p_a - k_eff) / s) + 1; in ceil mode the last
     window must start inside the input or its left padding:
-    if (out - 1) s >= L + p_b then out -= 1.
+    if (out - 1) s >= L + p_b then out -= 1. None if out < 1 ("Output size is too
+    small"). In ceil mode a window may be longer than the padded input and still
+    give one output (PyTorch accepts avg_pool k4 p1 ceil_mode on a 1x1 input: 1x1).
     """
     span = size + before + after - keff
-    if span < 0:
-        return None
-    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1  # div_rtn: floor division
     if ceil_mode and (out - 1) * stride >= size + before:
         out -= 1
-    return out
+    return out if out >= 1 else None

@@ -39,6 +39,10 @@ class _ConvBase(Layer):
     primary = "out_channels"
     bias_names = ("bias",)
 
+    def kernel_symbol(self) -> str:
+        """F·F in 2-D, F in 1-D, F·F·F in 3-D: the kernel's taps as the lectures write them."""
+        return "·".join("F" * self.ndim)
+
     def _geometry(self) -> None:
         sizes = self.need_spatial()
         self.in_channels = self.check_in_channels()
@@ -130,13 +134,13 @@ class Conv(_ConvBase):
                            self.out_shape[1:], kernels=self.kernel, dilations=self.dilation)
         steps.append(Step("output_shape", "[K, ...]: one map per filter", "", fmt_shape(self.out_shape)))
         bias = self.p["bias"]
-        params = sum(numel(s) for s in self.param_shapes().values())
-        steps.append(Step("params", "(F·F·C_in/groups + 1)·K" if bias else "F·F·C_in/groups·K",
-                          f"({per} + 1)·{k}" if bias else f"{per}·{k}", f"{params:,}"))
+        f = self.kernel_symbol()
+        steps.append(Step.calc("params", f"({f}·C_in/groups + 1)·K" if bias else f"{f}·C_in/groups·K",
+                               f"({per} + 1)·{k}" if bias else f"{per}·{k}"))
         out = "·".join(map(str, self.out_shape[1:]))
-        steps.append(Step("macs", "outputs · F·F·C_in/groups", f"{out}·{k} · {per}", f"{self.macs():,}"))
-        steps.append(Step("flops", "outputs · (2n - 1 + bias), n = F·F·C_in/groups",
-                          f"{out}·{k} · (2·{n} - 1 + {int(bias)})", f"{self.flops():,}"))
+        steps.append(Step.calc("macs", f"outputs · {f}·C_in/groups", f"{out}·{k} · {per}"))
+        steps.append(Step.calc("flops", f"outputs · (2n - 1 + bias), n = {f}·C_in/groups",
+                               f"{out}·{k} · (2·{n} - 1 + {int(bias)})"))
         return steps
 
     def workspace(self):
@@ -346,18 +350,20 @@ class ConvTranspose(_ConvBase):
         for w, s, f, (b, a), op, o in zip(self.sizes, self.stride, self.keff, self.pads,
                                           self.p["output_padding"], self.out_shape[1:]):
             crop = f"2·{b}" if a == b else f"{b} + {a}"
-            steps.append(Step("output_shape", "O = (W - 1)·S - 2P + F + output_padding  "
-                              "[transposed conv; Dumoulin and Visin relationship 14]",
-                              f"({w} - 1)·{s} - {crop} + {f} + {op}", str(o)))
-        params = sum(numel(s) for s in self.param_shapes().values())
-        steps.append(Step("params", "F·F·C_in·K/groups + K (bias)",
-                          f"{taps}·{cin}·{k}" + (f"/{g}" if g > 1 else "")
-                          + (f" + {k}" if self.p["bias"] else ""), f"{params:,}"))
+            steps.append(Step.calc("output_shape", "O = (W - 1)·S - 2P + F + output_padding  "
+                                   "[transposed conv; Dumoulin and Visin relationship 14]",
+                                   f"({w} - 1)·{s} - {crop} + {f} + {op}"))
+        f = self.kernel_symbol()
+        steps.append(Step.calc("params", f"{f}·C_in·K/groups" + (" + K (bias)" if self.p["bias"] else ""),
+                               f"{taps}·{cin}·{k}" + (f"/{g}" if g > 1 else "")
+                               + (f" + {k}" if self.p["bias"] else "")))
         ins = "·".join(map(str, self.sizes))
-        steps.append(Step("macs", "inputs · F·F·K/groups  (on the input grid)",
-                          f"{ins}·{cin} · {taps}·{k}" + (f"/{g}" if g > 1 else ""), f"{self.macs():,}"))
-        steps.append(Step("flops", "MACs + (landed products - reached outputs) + bias", "",
-                          f"{self.flops():,}"))
+        steps.append(Step.calc("macs", f"inputs · {f}·K/groups  (on the input grid)",
+                               f"{ins}·{cin} · {taps}·{k}" + (f"/{g}" if g > 1 else "")))
+        products, reached = self.landed()
+        bias = numel(self.out_shape) if self.p["bias"] else 0
+        steps.append(Step.calc("flops", "MACs + (landed products - reached outputs) + bias",
+                               f"{self.macs()} + ({products} - {reached}) + {bias}"))
         return steps
 
     def workspace(self):

@@ -124,12 +124,18 @@ class SeparableConv(Layer):
         steps.append(Step("output_shape", "[N, ...]: the pointwise convolution's channels", "",
                           fmt_shape(self.out_shape)))
         bias = " + N" if self.p["bias"] else ""
-        steps.append(Step("params", "M·dm·K·K (depthwise) + N·M·dm (pointwise)" + bias,
-                          f"{mid}·{taps} + {n}·{mid}" + (f" + {n}" if self.p["bias"] else ""),
-                          f"{sum(numel(s) for s in self.param_shapes().values()):,}"))
-        steps.append(Step("macs", "positions · (M·dm·K·K + M·dm·N)", "", f"{self.macs():,}"))
-        steps.append(Step("flops", "depthwise + pointwise (each: 2n - 1 + bias per output)", "",
-                          f"{self.flops():,}"))
+        f = "·".join("K" * self.ndim)
+        steps.append(Step.calc("params", f"M·dm·{f} (depthwise) + N·M·dm (pointwise)" + bias,
+                               f"{mid}·{taps} + {n}·{mid}" + (f" + {n}" if self.p["bias"] else "")))
+        positions = "·".join(map(str, self.out_shape[1:]))
+        steps.append(Step.calc("macs", f"positions · (M·dm·{f} + M·dm·N)",
+                               f"{positions} · ({mid}·{taps} + {mid}·{n})"))
+        dw, pw = self.depthwise, self.pointwise
+        out_dw, out_pw = numel(dw.out_shape), numel(pw.out_shape)
+        steps.append(Step.calc("flops", "depthwise (2·MACs - outputs) + pointwise (2·MACs - outputs"
+                               + (" + outputs for the bias)" if self.p["bias"] else ")"),
+                               f"(2·{dw.macs()} - {out_dw}) + (2·{pw.macs()} - {out_pw}"
+                               + (f" + {out_pw})" if self.p["bias"] else ")")))
         return steps
 
     def _split(self, w):
@@ -182,14 +188,17 @@ class LocallyConnected(Conv):
         return shapes
 
     def explain(self):
-        steps = [s for s in super().explain() if s.field == "output_shape"]
+        inherited = super().explain()
+        steps = [s for s in inherited if s.field == "output_shape"]
         out = "·".join(map(str, self.out_shape[1:]))
         taps = "·".join(map(str, self.kernel))
         bias = self.p["bias"]
-        steps.append(Step("params", "positions · K · (F·F·C_in" + (" + 1)" if bias else ")"),
-                          f"{out} · {self.p['out_channels']} · ({taps}·{self.in_channels}" + (" + 1)" if bias else ")"),
-                          f"{sum(numel(s) for s in self.param_shapes().values()):,}"))
-        steps.append(Step("macs", "outputs · F·F·C_in (as a convolution)", "", f"{self.macs():,}"))
+        f = self.kernel_symbol()
+        steps.append(Step.calc("params", f"positions · K · ({f}·C_in" + (" + 1)" if bias else ")"),
+                               f"{out} · {self.p['out_channels']} · ({taps}·{self.in_channels}"
+                               + (" + 1)" if bias else ")")))
+        # the same products and sums as a convolution, with other weights at each position
+        steps += [s for s in inherited if s.field in ("macs", "flops")]
         return steps
 
     def forward(self, xs, w, ctx):
@@ -250,13 +259,15 @@ class TiledConv(Conv):
         return shapes
 
     def explain(self):
-        steps = [s for s in super().explain() if s.field in ("output_shape", "macs")]
+        inherited = super().explain()
+        steps = [s for s in inherited if s.field == "output_shape"]
         t = "·".join(map(str, self.p["tiles"]))
         taps = "·".join(map(str, self.kernel))
         bias = f" + {self.p['out_channels']}" if self.p["bias"] else ""
-        steps.append(Step("params", "tiles · K · C_in · F·F (+ K shared biases)",
-                          f"{t} · {self.p['out_channels']} · {self.in_channels} · {taps}{bias}",
-                          f"{sum(numel(s) for s in self.param_shapes().values()):,}"))
+        steps.append(Step.calc("params", f"tiles · K · C_in · {self.kernel_symbol()}"
+                               + (" + K (shared biases)" if self.p["bias"] else ""),
+                               f"{t} · {self.p['out_channels']} · {self.in_channels} · {taps}{bias}"))
+        steps += [s for s in inherited if s.field in ("macs", "flops")]
         return steps
 
     def _tile_of_row(self, n):
@@ -414,6 +425,29 @@ class DeformConv(Conv):
     def bias_flops(self):
         return super().bias_flops() + self.offset_conv.bias_flops()
 
+    def explain(self):
+        steps = [s for s in super().explain() if s.field == "output_shape"]
+        cin, g, k, n_off = self.in_channels, self.p["groups"], self.p["out_channels"], self.n_offsets
+        taps = "·".join(map(str, self.kernel))
+        per = f"{taps}·{cin}" + (f"/{g}" if g > 1 else "")
+        out = "·".join(map(str, self.out_shape[1:]))
+        bias = self.p["bias"]
+        steps.append(Step.calc(
+            "params", "(F·F·C_in/groups" + (" + 1" if bias else "") + ")·K + (F·F·C_in + 1)·offsets"
+            f"  [offsets = {3 if self.p['modulated'] else 2}·F·F·offset_groups]",
+            (f"({per} + 1)·{k}" if bias else f"{per}·{k}") + f" + ({taps}·{cin} + 1)·{n_off}"))
+        steps.append(Step.calc("macs", "outputs · F·F·C_in/groups + offset outputs · F·F·C_in",
+                               f"{out}·{k} · {per} + {out}·{n_off} · {taps}·{cin}"))
+        og, mod = self.p["offset_groups"], self.p["modulated"]
+        steps.append(Step.calc(
+            "flops", "convolution + offset convolution + positions·taps·(10·offset_groups + "
+            + ("8" if mod else "7") + "·C_in)" + (" + 3·positions·taps·offset_groups (mask sigmoid)" if mod else ""),
+            f"{Conv.flops(self)} + {self.offset_conv.flops()} + {out}·{numel(self.kernel)}·({og}·10 + {cin}·"
+            + ("8)" if mod else "7)") + (f" + 3·{out}·{numel(self.kernel)}·{og}" if mod else "")))
+        steps.append(Step("receptive_field", "data-dependent: the offsets move every tap", "",
+                          "the regular grid's extent is reported"))
+        return steps
+
     def flops(self):
         positions, taps = numel(self.out_shape[1:]), numel(self.kernel)
         og, c = self.p["offset_groups"], self.in_channels
@@ -424,13 +458,6 @@ class DeformConv(Conv):
     def workspace(self):
         return super().workspace() * 3 + self.offset_conv.workspace()
 
-    def explain(self):
-        steps = super().explain()
-        steps.append(Step("params", "+ the offset convolution: (3 or 2)·taps·offset_groups filters",
-                          "", f"{sum(numel(s) for s in self.offset_conv.param_shapes().values()):,}"))
-        steps.append(Step("receptive_field", "data-dependent: the offsets move every tap", "",
-                          "the regular grid's extent is reported"))
-        return steps
 
     def probe_layer(self, ndim, values, loc, param_locs):
         """verify's per-axis probe measures the regular grid: a plain convolution."""

@@ -67,11 +67,10 @@ class Linear(Layer):
         lead = f"{rows}·" if rows > 1 else ""
         return [
             Step("output_shape", "[..., out_features]", "", fmt_shape(self.out_shape)),
-            Step("params", "(in + 1)·out" if bias else "in·out",
-                 f"({i} + 1)·{o}" if bias else f"{i}·{o}", f"{(i + int(bias)) * o:,}"),
-            Step("macs", "in·out per position", f"{lead}{i}·{o}", f"{self.macs():,}"),
-            Step("flops", "out·(2·in - 1 + bias)", f"{lead}{o}·(2·{i} - 1 + {int(bias)})",
-                 f"{self.flops():,}"),
+            Step.calc("params", "(in + 1)·out" if bias else "in·out",
+                      f"({i} + 1)·{o}" if bias else f"{i}·{o}"),
+            Step.calc("macs", "in·out per position", f"{lead}{i}·{o}"),
+            Step.calc("flops", "out·(2·in - 1 + bias)", f"{lead}{o}·(2·{i} - 1 + {int(bias)})"),
         ]
 
     def forward(self, xs, w, ctx):

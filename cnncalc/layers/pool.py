@@ -17,6 +17,7 @@ from .base import (
     Param,
     Step,
     Window,
+    calc,
     effective_kernel,
     fmt_axes,
     fmt_shape,
@@ -84,13 +85,21 @@ class _WindowPool(Layer):
                            dilations=self.dilation)
         steps.append(Step("output_shape", "channels unchanged", "", fmt_shape(self.out_shape)))
         steps.append(Step("params", "pooling has no parameters", "", "0"))
-        is_max = self.type_name == "maxpool"
-        steps.append(Step("flops", "outputs · (F·F - 1) comparisons" if is_max
-                          else "outputs · F·F (additions and a division)",
-                          f"{numel(self.out_shape)} · " + (f"({numel(self.kernel)} - 1)" if is_max
-                                                           else f"{numel(self.kernel)}"),
-                          f"{self.flops():,}"))
+        formula, substituted = self._flops_terms()
+        steps.append(Step.calc("flops", formula, substituted))
         return steps
+
+    # FLOPs per window, written once: the figure and its explanation come from this text
+    # (docs/conventions.md). ``{taps}`` is the number of kernel taps F·F.
+    flops_formula: str = "outputs · F·F"
+    flops_per_window: str = "{taps}"
+
+    def _flops_terms(self) -> tuple[str, str]:
+        per = self.flops_per_window.format(taps=numel(self.kernel))
+        return self.flops_formula, f"{numel(self.out_shape)} · {per}"
+
+    def flops(self):
+        return calc(self._flops_terms()[1])
 
     def workspace(self):
         padded = numel((o - 1) * s + k for o, s, k in zip(self.out_shape[1:], self.stride, self.keff))
@@ -125,10 +134,10 @@ class MaxPool(_WindowPool):
 
     type_name = "maxpool"
     summary = "max pooling (MaxPool1d/2d/3d)"
+    flops_formula = "outputs · (F·F - 1) comparisons"
+    flops_per_window = "({taps} - 1)"
     params = (*_WINDOW, Param("dilation", Ints(1), 1, "spacing between window taps"))
 
-    def flops(self):
-        return numel(self.out_shape) * (numel(self.kernel) - 1)
 
     def forward(self, xs, w, ctx):
         xp, _ = self._padded(xs[0], -np.inf)
@@ -161,13 +170,13 @@ class AvgPool(_WindowPool):
 
     type_name = "avgpool"
     summary = "average pooling (AvgPool1d/2d/3d)"
+    flops_formula = "outputs · F·F (F·F - 1 additions and a division)"
+    flops_per_window = "{taps}"
     params = (
         *_WINDOW,
         Param("count_include_pad", Bool(), True, "divide by the full window, padding included"),
     )
 
-    def flops(self):
-        return numel(self.out_shape) * numel(self.kernel)
 
     def divisor(self, sizes):
         """PyTorch's divisor per output: taps inside the padded input (count_include_pad)
@@ -211,10 +220,10 @@ class SumPool(_WindowPool):
 
     type_name = "sumpool"
     summary = "sum pooling (the window's sum)"
+    flops_formula = "outputs · (F·F - 1) additions"
+    flops_per_window = "({taps} - 1)"
     params = _WINDOW
 
-    def flops(self):
-        return numel(self.out_shape) * (numel(self.kernel) - 1)
 
     def forward(self, xs, w, ctx):
         xp, _ = self._padded(xs[0], 0.0)
@@ -242,6 +251,8 @@ class LPPool(_WindowPool):
 
     type_name = "lppool"
     summary = "Lp pooling, (sum x^p)^(1/p) over the window (norm_type 2: L2 pooling)"
+    flops_formula = "outputs · 2·F·F (a power and an addition per tap)"
+    flops_per_window = "2·{taps}"
     params = (
         Param("kernel_size", Ints(1), doc="window extent per axis"),
         Param("norm_type", Number(0, open_min=True), 2, "p"),
@@ -253,8 +264,6 @@ class LPPool(_WindowPool):
         self.p = {**self.p, "padding": PadSpec(pairs=((0, 0),) * self.ndim)}
         return super().setup(in_shapes, ref_shapes)
 
-    def flops(self):
-        return numel(self.out_shape) * 2 * numel(self.kernel)
 
     def forward(self, xs, w, ctx):
         xp, _ = self._padded(xs[0], 0.0)
