@@ -182,6 +182,20 @@ def test_maxpool_ceil_mode_window_starting_in_padding_is_dropped():
     assert row.output_shape == (1, 6, 6)
 
 
+def test_avgpool_ceil_mode_window_longer_than_the_padded_input():
+    # issue 11: PyTorch accepts avg_pool2d(k=4, padding=1, ceil_mode=True) on a 1x1 input.
+    # aten Pool.h pooling_output_shape_pad_lr: div_rtn(1 + 1 + 1 - 4 + (4 - 1), 4) + 1
+    # = div_rtn(2, 4) + 1 = 1; the window starts at -1 inside the left padding (0 < 1 + 1),
+    # so it is kept: output 1x1 (checked by hand with torch 2.13: torch.Size([1, 2, 1, 1]))
+    row = one_layer([2, 1, 1], "avgpool: {kernel_size: 4, padding: 1, ceil_mode: true, "
+                               "count_include_pad: false}")
+    assert row.output_shape == (2, (1 + 1 + 1 - 4 + (4 - 1)) // 4 + 1, 1) == (2, 1, 1)
+    # without ceil_mode the same window gives div_rtn(-1, 4) + 1 = 0 outputs: an error
+    from tests.conftest import error_of
+    err = error_of("input: [2, 1, 1]\nlayers:\n  - avgpool: {kernel_size: 4, padding: 1}\n")
+    assert "does not fit" in err.message
+
+
 def test_maxpool_ceil_mode_keeps_a_partial_window():
     # (13 - 3)/2 + 1 = 6; with ceil_mode ceil((13 - 3)/2)... 13: 5 + 1 = 6; 14: ceil(11/2) + 1 = 7
     assert one_layer([1, 14], "maxpool: {kernel_size: 3, stride: 2, ceil_mode: true}").output_shape == (1, 7)
