@@ -9,7 +9,6 @@ themselves always come from the analyzer.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -53,15 +52,14 @@ class Conventions:
 
 def figures(row: LayerResult, node, conv: Conventions, batch: int) -> dict[str, Any]:
     """The figures of one layer under a course's conventions."""
-    bias = math.prod(node.layer.param_shapes().get("bias", (0,))) if "bias" in node.layer.param_shapes() else 0
-    has_bias_adds = node.type in ("conv", "conv_transpose", "linear") and bias
+    facts = node.facts  # which tensors are filter biases, and their additions: the layer's facts
     flops = row.macs if conv.flops == "mult" else row.flops
-    if not conv.bias and has_bias_adds and conv.flops != "mult":
-        flops -= math.prod(row.output_shape) * batch
+    if not conv.bias and conv.flops != "mult":
+        flops -= facts.bias_flops * batch
     rf = row.receptive_field
     return {
         "output_shape": tuple(row.output_shape),
-        "params": row.params - (0 if conv.bias else bias),
+        "params": row.params - (0 if conv.bias else facts.bias_count),
         "macs": row.macs,
         "flops": flops,
         "receptive_field": None if rf is None else tuple(rf.size),

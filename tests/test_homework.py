@@ -184,3 +184,26 @@ def test_sizes_cli(capsys):
     assert code == 0 and out.strip() == "572: 2x388x388"
     code, _, _ = cli(capsys, "sizes", SPECS / "unet_original.yaml", "--range", "573:580")
     assert code == 1
+
+
+def test_no_bias_drops_filter_biases_only():
+    # issue 11: `check --no-bias` removed batch norm's beta (a tensor named bias) and
+    # depthwise_conv dropped its bias from params but kept its additions in FLOPs.
+    from cnncalc.homework import Conventions, figures
+
+    net = cnncalc.loads("input: [3, 8, 8]\nlayers:\n"
+                        "  - depthwise_conv: {kernel_size: 3, padding: 1}\n"
+                        "  - batchnorm\n"
+                        "  - conv: {out_channels: 4, kernel_size: 1}\n", "b.yaml")
+    report = cnncalc.analyze(net)
+    no_bias = Conventions(bias=False)
+    dw, bn, pw = (figures(report.layer(n.name), n, no_bias, 1) for n in net.nodes)
+    # depthwise 3x3 on 3 channels: 3 * 3 * 3 weights (+ 3 biases, dropped); 3 * 8 * 8 outputs,
+    # each 9 products and 8 additions (the bias addition dropped with the bias)
+    assert dw["params"] == 3 * 3 * 3
+    assert dw["flops"] == 3 * 8 * 8 * (2 * 9 - 1)
+    # batch norm keeps its weight (gamma) and bias (beta): they are not a filter's bias
+    assert bn["params"] == 3 + 3
+    # 1x1 conv 3 -> 4: 4 * 3 weights; 4 * 8 * 8 outputs of 3 products and 2 additions
+    assert pw["params"] == 4 * 3
+    assert pw["flops"] == 4 * 8 * 8 * (2 * 3 - 1)

@@ -589,3 +589,16 @@ def cnncalc_analyze(net):
     import cnncalc
 
     return cnncalc.analyze(net)
+
+
+def test_rank_aliases_of_statistics_norms_match_the_input():
+    # issue 11: groupnorm3d was accepted in a 2-D net while batchnorm3d was refused.
+    # PyTorch's InstanceNorm3d takes (N, C, D, H, W) only; a [4, 8, 8] sample is 2-D.
+    from tests.conftest import error_of
+    for alias in ("groupnorm3d: 2", "instancenorm3d", "layernorm1d: channels", "batchnorm3d"):
+        err = error_of(f"input: [4, 8, 8]\nlayers:\n  - {alias}\n")
+        assert (err.loc.line, err.loc.column) == (3, 5), alias
+        assert "3d" in err.message or "1d" in err.message, err.message
+    # the matching rank is accepted: InstanceNorm2d on [4, 8, 8], no parameters by default
+    assert one_layer([4, 8, 8], "instancenorm2d").output_shape == (4, 8, 8)
+    assert one_layer([4, 8, 8], "groupnorm2d: 2").params == 2 * 4  # weight and bias per channel

@@ -7,9 +7,9 @@ from fractions import Fraction as Fr
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cnncalc.rf import AxisRF, linear_map, nearest_map, transposed_map, window_map
 import cnncalc
 from cnncalc.lint import Config, lint_network
+from cnncalc.rf import AxisRF, linear_map, nearest_map, transposed_map, window_map
 from tests.conftest import one_layer, report_of
 
 

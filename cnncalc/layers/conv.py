@@ -347,8 +347,8 @@ class ConvTranspose(_ConvBase):
         cin, g, k = self.in_channels, self.p["groups"], self.p["out_channels"]
         taps = "·".join(map(str, self.kernel))
         steps = []
-        for w, s, f, (b, a), op, o in zip(self.sizes, self.stride, self.keff, self.pads,
-                                          self.p["output_padding"], self.out_shape[1:]):
+        for w, s, f, (b, a), op in zip(self.sizes, self.stride, self.keff, self.pads,
+                                       self.p["output_padding"]):
             crop = f"2·{b}" if a == b else f"{b} + {a}"
             steps.append(Step.calc("output_shape", "O = (W - 1)·S - 2P + F + output_padding  "
                                    "[transposed conv; Dumoulin and Visin relationship 14]",

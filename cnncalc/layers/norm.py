@@ -162,8 +162,7 @@ class _StatNorm(Layer):
     """
 
     family = "normalization"
-    spatial = True
-    alias_any_rank = True
+    spatial = True  # its 1d/2d/3d forms must match the input's rank, as for convolution
     affine_key = "affine"
 
     def setup(self, in_shapes, ref_shapes=()):
