@@ -82,9 +82,9 @@ def rule(code: str, name: str, severity: str, summary: str, explanation: str, fi
 def _windowed(ctx: Context) -> Iterator[tuple[Node, list[tuple[int, int]]]]:
     """The layers that slide a window (convolution, pooling): (node, [(k_eff, stride)] per axis)."""
     for node in ctx.net.nodes:
-        geometry = node.layer.window_geometry()
-        if geometry is not None:
-            yield node, geometry
+        windows = node.facts.windows
+        if windows and not windows[0].transposed:
+            yield node, [(w.keff, w.stride) for w in windows]
 
 
 def _finding(node: Node, code: str, message: str, help: str = "") -> Finding:
@@ -176,7 +176,7 @@ def _tiling(ctx: Context) -> Iterator[Finding]:
       "Use a smaller kernel, or move the layer before the downsampling that shrank its input.")
 def _kernel_size(ctx: Context) -> Iterator[Finding]:
     for node, geometry in _windowed(ctx):
-        for axis, (size, (k, _)) in enumerate(zip(node.layer.in_shape[1:], geometry)):
+        for axis, (size, (k, _)) in enumerate(zip(node.facts.in_shapes[0][1:], geometry)):
             if k > size:
                 yield _finding(node, "CC102", f"kernel extent {k} is larger than the input ({size}) on "
                                f"axis {axis}", "use a smaller kernel_size or dilation")
@@ -205,9 +205,12 @@ def _stride(ctx: Context) -> Iterator[Finding]:
       "Use an odd kernel, or explicit padding pairs chosen on purpose.")
 def _even_same(ctx: Context) -> Iterator[Finding]:
     for node in ctx.net.nodes:
-        pad = node.layer.p.get("padding")
-        kernel = node.layer.p.get("kernel_size")
-        if getattr(pad, "mode", None) == "same" and kernel and any(k % 2 == 0 for k in kernel):
+        windows = node.facts.windows
+        # an even extent whose 'same' padding (or crop) resolved unequal: the output is
+        # shifted by half a pixel (a transposed k4 s2 'same' crops (1, 1): nothing shifts)
+        if windows and any(w.padding_mode == "same" and w.keff % 2 == 0 and w.pad_before != w.pad_after
+                           for w in windows):
+            kernel = [w.keff for w in windows]
             yield _finding(node, "CC104", f"kernel {fmt_axes(kernel)} is even: 'same' padding shifts "
                            "the output by half a pixel", "use an odd kernel_size")
 
@@ -221,11 +224,10 @@ def _even_same(ctx: Context) -> Iterator[Finding]:
       "padding.")
 def _ceil(ctx: Context) -> Iterator[Finding]:
     for node in ctx.net.nodes:
-        layer = node.layer
-        if not layer.p.get("ceil_mode"):
-            continue
-        for axis, (size, keff, s, (b, a), o) in enumerate(zip(layer.in_shape[1:], layer.keff, layer.stride,
-                                                              layer.pads, layer.out_shape[1:])):
+        for axis, w in enumerate(node.facts.windows or ()):
+            if not w.ceil_mode:
+                continue
+            size, keff, s, b, a, o = w.size, w.keff, w.stride, w.pad_before, w.pad_after, w.out
             span = size + b + a - keff
             if span % s and o == -(-span // s):  # one less than the rounded-up count
                 yield _finding(node, "CC105", f"on axis {axis} the last ceil_mode window would start at "
@@ -242,22 +244,23 @@ def _ceil(ctx: Context) -> Iterator[Finding]:
 def _transposed(ctx: Context) -> Iterator[Finding]:
     nodes = ctx.net.nodes
     for i, node in enumerate(nodes):
-        if node.type != "conv_transpose":
+        up = node.facts.windows
+        if not up or not up[0].transposed:
             continue
-        layer = node.layer
-        out = layer.out_shape[1:]
+        out = node.facts.out_shape[1:]
+        strides = tuple(w.stride for w in up)
         for down in reversed(nodes[:i]):
-            geometry = down.layer.window_geometry()
-            if geometry is None or down.type == "conv_transpose":
+            windows = down.facts.windows
+            if not windows or windows[0].transposed:
                 continue
-            if tuple(down.layer.out_shape[1:]) == tuple(layer.in_shape[1:]) and \
-                    tuple(s for _, s in geometry) == tuple(layer.stride) and max(layer.stride) > 1:
-                target = down.layer.in_shape[1:]
+            if tuple(down.facts.out_shape[1:]) == tuple(node.facts.in_shapes[0][1:]) and \
+                    tuple(w.stride for w in windows) == strides and max(strides) > 1:
+                target = down.facts.in_shapes[0][1:]
                 if tuple(target) != tuple(out):
                     need = [t - o for t, o in zip(target, out)]
                     hint = (f"add output_padding: {need[0] if len(set(need)) == 1 else need}"
-                            if all(0 < n + p < max(s, d) for n, p, s, d in
-                                   zip(need, layer.p["output_padding"], layer.stride, layer.dilation))
+                            if all(0 < n + w.output_padding < max(w.stride, w.dilation)
+                                   for n, w in zip(need, up))
                             else "change the kernel, stride or padding")
                     yield _finding(node, "CC106", f"gives {fmt_axes(out)}, but '{down.name}', the "
                                    f"downsampling it mirrors, took {fmt_axes(target)}", hint)
@@ -332,8 +335,9 @@ def _too_large(ctx: Context) -> Iterator[Finding]:
       "Insert flatten (or global pooling) before the linear layer.")
 def _linear(ctx: Context) -> Iterator[Finding]:
     for node in ctx.net.nodes:
-        if node.type == "linear" and len(node.layer.in_shape) == ctx.net.ndim + 1:
-            yield _finding(node, "CC110", f"acts on the last axis of {fmt_shape(node.layer.in_shape)}",
+        shape = node.facts.in_shapes[0]
+        if node.facts.last_axis_only and len(shape) == ctx.net.ndim + 1:
+            yield _finding(node, "CC110", f"acts on the last axis of {fmt_shape(shape)}",
                            "insert flatten before it")
 
 
@@ -360,7 +364,7 @@ def _unused(ctx: Context) -> Iterator[Finding]:
       "Nothing to fix; read the reported receptive fields after it as the regular grid's.")
 def _deformable(ctx: Context) -> Iterator[Finding]:
     for node in ctx.net.nodes:
-        if node.type == "deform_conv":
+        if node.facts.data_dependent_field:
             yield _finding(node, "CC112", "its offsets make the receptive field data-dependent; the "
                            "regular grid's extent is reported", "")
 

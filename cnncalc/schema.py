@@ -24,6 +24,7 @@ from .layers.base import (
     Padding,
     Scale,
 )
+from .layers.merge import merge_types
 from .spec import META_KEYS, STRUCTURES
 
 EXPR = {"type": "string", "pattern": "\\$\\{", "description": "${...} arithmetic on block arguments"}
@@ -94,10 +95,10 @@ def spec_schema() -> dict[str, Any]:
     layers_ref = {"$ref": "#/definitions/layers"}
     structures = {
         "residual": {"type": "object", "properties": {"body": layers_ref, "shortcut": layers_ref,
-                                                      "merge": {"enum": ["add", "concat", "multiply"]}},
+                                                      "merge": {"enum": list(merge_types())}},
                      "required": ["body"], "additionalProperties": False},
         "parallel": {"type": "object", "properties": {"branches": {"type": "array", "items": layers_ref},
-                                                      "merge": {"enum": ["add", "concat", "multiply"]}},
+                                                      "merge": {"enum": list(merge_types())}},
                      "required": ["branches"], "additionalProperties": False},
         "sequential": layers_ref,
     }

@@ -15,12 +15,12 @@ from .expr import substitute_string
 from .graph import INPUT, Network, Node, Scope
 from .layers import REGISTRY
 from .layers.base import Layer, describe
+from .layers.merge import STRUCTURE_MERGE, merge_types
 from .yamlio import YList, YMap, parse_yaml
 
 TOP_KEYS = ("name", "input", "layers", "blocks", "description", "expect")
 META_KEYS = ("name", "from", "repeat", "trainable", "if", "weights", "expect")
 STRUCTURES = ("residual", "parallel", "sequential")
-MERGES = ("add", "concat", "multiply")
 MAX_NODES = 100_000
 MAX_BLOCK_DEPTH = 50
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
@@ -333,7 +333,7 @@ class _Builder:
         if alias_rank is not None:
             layer.alias_rank = alias_rank
         inputs = list(inputs)
-        if values.get("with") is not None and cls.type_name in MERGES:
+        if values.get("with") is not None and cls.family == "merge":
             inputs += [self.lookup(n, scope, locs["with"]) for n in values["with"]]
         refs = []
         for key in cls.ref_params:
@@ -422,10 +422,11 @@ class _Builder:
     def merge_kind(self, raw: YMap, default: str, what: str, type_loc: Loc) -> tuple[str, Loc]:
         """The merge and where it is written (an implicit merge: at the structure's key)."""
         kind = raw.get("merge", default)
-        if kind not in MERGES:
-            raise SpecError(f"'merge' of {what} must be one of {', '.join(MERGES)}, got {describe(kind)}",
+        merges = merge_types()
+        if kind not in merges:
+            raise SpecError(f"'merge' of {what} must be one of {', '.join(merges)}, got {describe(kind)}",
                             raw.val_loc("merge"), kind="value",
-                            help=suggestion(str(kind), MERGES, "merges"))
+                            help=suggestion(str(kind), merges, "merges"))
         return kind, raw.val_loc("merge") if "merge" in raw else type_loc
 
     def residual(self, raw, loc, scope: Scope, x: str, path, trainable, type_loc) -> str:
@@ -438,7 +439,7 @@ class _Builder:
             self.claim(scope, "shortcut", raw.key_loc("shortcut"))
             shortcut = self.sequence(raw["shortcut"], raw.val_loc("shortcut"), sub, x,
                                      (*path, scope.prefix + "shortcut"), trainable)
-        kind, kind_loc = self.merge_kind(raw, "add", "residual", type_loc)
+        kind, kind_loc = self.merge_kind(raw, STRUCTURE_MERGE["residual"], "residual", type_loc)
         return self.merge(kind, kind_loc, scope, [shortcut, body], path, trainable, type_loc)
 
     def parallel(self, raw, loc, scope: Scope, x: str, path, trainable, type_loc) -> str:
@@ -455,7 +456,7 @@ class _Builder:
             self.claim(scope, f"branch{i}", bloc)
             outs.append(self.sequence(branch, bloc, sub, x, (*path, scope.prefix + f"branch{i}"),
                                       trainable) if branch else x)
-        kind, kind_loc = self.merge_kind(raw, "concat", "parallel", type_loc)
+        kind, kind_loc = self.merge_kind(raw, STRUCTURE_MERGE["parallel"], "parallel", type_loc)
         return self.merge(kind, kind_loc, scope, outs, path, trainable, type_loc)
 
     def block(self, block: Block, raw, raw_loc, scope: Scope, x: str, path, trainable,

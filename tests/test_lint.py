@@ -84,6 +84,15 @@ def test_rule_fires_at_its_line_and_not_on_the_near_miss(code):
     assert not [f for f in lint(good) if f.code == code]
 
 
+def test_even_same_reads_the_resolved_padding():
+    # issue 11: CC104 fired on conv_transpose k4 s2 'same', whose crop is k - s = 2 = (1, 1):
+    # symmetric, no half-pixel shift (lint read the raw parameters, not the layer's facts)
+    text = "input: [1, 8]\nlayers:\n  - conv_transpose: {out_channels: 1, kernel_size: 4, stride: 2, padding: same}\n"
+    assert not [f for f in lint(text) if f.code == "CC104"]
+    # k4 s1 'same' pads 4 - 1 = 3 = (1, 2): shifted, as the rule says
+    assert [f for f in lint(CASES["CC104"][0]) if f.code == "CC104"]
+
+
 def test_messages_give_the_numbers():
     (f,) = [f for f in lint(CASES["CC101"][0]) if f.code == "CC101"]
     # (12 - 3) = 9 is odd: the 12th pixel of each axis is never read

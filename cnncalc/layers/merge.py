@@ -147,3 +147,16 @@ class Concat(_Merge):
     def backward(self, xs, w, out, g, ctx):
         bounds = np.cumsum([x.shape[1] for x in xs])[:-1]
         return list(np.split(g, bounds, axis=1)), {}
+
+
+# The merge a structure uses when the spec names none (docs/spec-format.md, "Structure"):
+# a residual adds its shortcut (He et al. 2016), parallel branches are concatenated
+# (Szegedy et al. 2015, Inception).
+STRUCTURE_MERGE = {"residual": Add.type_name, "parallel": Concat.type_name}
+
+
+def merge_types() -> tuple[str, ...]:
+    """The registered types a structure may merge with (the merge family)."""
+    from .base import REGISTRY
+
+    return tuple(name for name, cls in REGISTRY.items() if cls.family == "merge")
