@@ -57,7 +57,7 @@ def test_pool_flops_explained_by_the_same_expression():
         # floor((15 - 3) / 2) + 1 = 7 per axis: 2 channels * 7 * 7 windows
         assert net.nodes[0].facts.flops == 2 * 7 * 7 * per_window
         (flops,) = [s for s in explain(net)[0].steps if s.field == "flops"]
-        assert flops.substituted == f"{2 * 7 * 7} · " + {8: "(9 - 1)", 18: "2·9", 9: "9"}[per_window]
+        assert flops.substituted == f"{2 * 7 * 7}·" + {8: "(9 - 1)", 18: "2·9", 9: "9"}[per_window]
 
 
 def test_deform_conv_explains_its_own_parameters():

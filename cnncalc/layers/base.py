@@ -556,6 +556,11 @@ class Step:
     note: str = ""
 
     @classmethod
+    def of(cls, field: str, formula: str, term: Term, note: str = "") -> Step:
+        """A step for a figure computed as a :class:`Term`: its text and its value."""
+        return cls(field, formula, term.text, fmt_number(term.value), note)
+
+    @classmethod
     def calc(cls, field: str, formula: str, substituted: str, note: str = "") -> Step:
         """A step whose result is computed from ``substituted`` (cnncalc.expr.arithmetic)."""
         return cls(field, formula, substituted, fmt_number(calc(substituted)), note)
@@ -568,6 +573,48 @@ class Step:
             return Fraction(text)
         except (ValueError, ZeroDivisionError):
             return None
+
+
+class Term:
+    """A number together with the arithmetic that computes it, as explain writes it.
+
+    ``Term(98) * (Term(9) - 1)`` has value 784 and text ``98·(9 - 1)``: a figure built
+    this way and its explanation cannot disagree, and nothing is parsed on the hot path
+    of the analysis. Products print as ``·``; operands are parenthesized as needed.
+    """
+
+    __slots__ = ("value", "text", "prec")
+
+    def __init__(self, value: int | Fraction, text: str | None = None, prec: int = 3) -> None:
+        self.value, self.text, self.prec = value, str(value) if text is None else text, prec
+
+    @staticmethod
+    def _of(other: Term | int) -> Term:
+        return other if isinstance(other, Term) else Term(other)
+
+    def _wrap(self, below: int) -> str:
+        return f"({self.text})" if self.prec <= below else self.text
+
+    def __add__(self, other):
+        o = self._of(other)
+        return Term(self.value + o.value, f"{self.text} + {o.text}", 1)
+
+    def __radd__(self, other):
+        return self._of(other) + self
+
+    def __sub__(self, other):
+        o = self._of(other)
+        return Term(self.value - o.value, f"{self.text} - {o._wrap(1)}", 1)
+
+    def __rsub__(self, other):
+        return self._of(other) - self
+
+    def __mul__(self, other):
+        o = self._of(other)
+        return Term(self.value * o.value, f"{self._wrap(1)}·{o._wrap(1)}", 2)
+
+    def __rmul__(self, other):
+        return self._of(other) * self
 
 
 def calc(text: str) -> int | Fraction:

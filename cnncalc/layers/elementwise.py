@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
-from .base import Choice, Int, Layer, Number, Param, Step, calc, fmt_shape, np, numel
+from .base import Choice, Int, Layer, Number, Param, Step, Term, fmt_shape, np, numel
 
 SELU_ALPHA = 1.6732632423543772848170429916717  # Klambauer et al. 2017, eq. 14
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -29,15 +29,15 @@ class Elementwise(Layer):
         return self.out_shape
 
     def flops(self):
-        return calc(self._flops_terms())
+        return self._flops_term().value
 
-    def _flops_terms(self) -> str:
-        return f"{numel(self.out_shape)} · {self.per_element}"
+    def _flops_term(self) -> Term:
+        return Term(numel(self.out_shape)) * self.per_element
 
     def explain(self):
         steps = [s for s in super().explain() if s.field != "flops"]
-        steps.append(Step.calc("flops", "elements · FLOPs per element (docs/conventions.md)",
-                               self._flops_terms()))
+        steps.append(Step.of("flops", "elements · FLOPs per element (docs/conventions.md)",
+                             self._flops_term()))
         return steps
 
     def f(self, x):
@@ -215,8 +215,8 @@ class GELU(Elementwise):
     params = (Param("approximate", Choice("none", "tanh"), "none", "PyTorch's approximate"),)
     primary = "approximate"
 
-    def _flops_terms(self):
-        return f"{numel(self.out_shape)} · {9 if self.p['approximate'] == 'tanh' else 5}"
+    def _flops_term(self):
+        return Term(numel(self.out_shape)) * (9 if self.p["approximate"] == "tanh" else 5)
 
     @staticmethod
     def _erf(x):
@@ -306,10 +306,10 @@ class Softmax(Elementwise):
         self.axis_len = self.in_shape[self.axis - 1]
         return out
 
-    def _flops_terms(self):
+    def _flops_term(self):
         # per softmax of n values: n exp, n - 1 additions, n divisions = 3n - 1
         n = self.axis_len
-        return f"{numel(self.out_shape) // n} · (3·{n} - 1)"
+        return Term(numel(self.out_shape) // n) * (3 * Term(n) - 1)
 
     def unit_maps(self):
         maps = super().unit_maps()

@@ -16,8 +16,8 @@ from .base import (
     PadSpec,
     Param,
     Step,
+    Term,
     Window,
-    calc,
     effective_kernel,
     fmt_axes,
     fmt_shape,
@@ -85,21 +85,22 @@ class _WindowPool(Layer):
                            dilations=self.dilation)
         steps.append(Step("output_shape", "channels unchanged", "", fmt_shape(self.out_shape)))
         steps.append(Step("params", "pooling has no parameters", "", "0"))
-        formula, substituted = self._flops_terms()
-        steps.append(Step.calc("flops", formula, substituted))
+        steps.append(Step.of("flops", self.flops_formula, self._flops_term()))
         return steps
 
-    # FLOPs per window, written once: the figure and its explanation come from this text
-    # (docs/conventions.md). ``{taps}`` is the number of kernel taps F·F.
+    # FLOPs per window, written once: the figure and its explanation come from one Term
+    # (docs/conventions.md), of the number of kernel taps F·F.
     flops_formula: str = "outputs · F·F"
-    flops_per_window: str = "{taps}"
 
-    def _flops_terms(self) -> tuple[str, str]:
-        per = self.flops_per_window.format(taps=numel(self.kernel))
-        return self.flops_formula, f"{numel(self.out_shape)} · {per}"
+    @staticmethod
+    def flops_per_window(taps: Term) -> Term:
+        return taps
+
+    def _flops_term(self) -> Term:
+        return Term(numel(self.out_shape)) * self.flops_per_window(Term(numel(self.kernel)))
 
     def flops(self):
-        return calc(self._flops_terms()[1])
+        return self._flops_term().value
 
     def workspace(self):
         padded = numel((o - 1) * s + k for o, s, k in zip(self.out_shape[1:], self.stride, self.keff))
@@ -135,7 +136,7 @@ class MaxPool(_WindowPool):
     type_name = "maxpool"
     summary = "max pooling (MaxPool1d/2d/3d)"
     flops_formula = "outputs · (F·F - 1) comparisons"
-    flops_per_window = "({taps} - 1)"
+    flops_per_window = staticmethod(lambda taps: taps - 1)
     params = (*_WINDOW, Param("dilation", Ints(1), 1, "spacing between window taps"))
 
 
@@ -171,7 +172,6 @@ class AvgPool(_WindowPool):
     type_name = "avgpool"
     summary = "average pooling (AvgPool1d/2d/3d)"
     flops_formula = "outputs · F·F (F·F - 1 additions and a division)"
-    flops_per_window = "{taps}"
     params = (
         *_WINDOW,
         Param("count_include_pad", Bool(), True, "divide by the full window, padding included"),
@@ -221,7 +221,7 @@ class SumPool(_WindowPool):
     type_name = "sumpool"
     summary = "sum pooling (the window's sum)"
     flops_formula = "outputs · (F·F - 1) additions"
-    flops_per_window = "({taps} - 1)"
+    flops_per_window = staticmethod(lambda taps: taps - 1)
     params = _WINDOW
 
 
@@ -252,7 +252,7 @@ class LPPool(_WindowPool):
     type_name = "lppool"
     summary = "Lp pooling, (sum x^p)^(1/p) over the window (norm_type 2: L2 pooling)"
     flops_formula = "outputs · 2·F·F (a power and an addition per tap)"
-    flops_per_window = "2·{taps}"
+    flops_per_window = staticmethod(lambda taps: 2 * taps)
     params = (
         Param("kernel_size", Ints(1), doc="window extent per axis"),
         Param("norm_type", Number(0, open_min=True), 2, "p"),
