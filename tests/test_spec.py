@@ -7,7 +7,7 @@ import pytest
 
 import cnncalc
 from cnncalc import SpecError
-from tests.conftest import error_of, report_of
+from tests.conftest import SPECS, error_of, report_of
 
 # -- forms -----------------------------------------------------------------------
 
@@ -188,3 +188,24 @@ def test_repeat_limit():
     err = error_of("input: [1, 4]\nlayers:\n  - {relu, repeat: 1000000000}\n")
     assert err.kind == "limit"
     assert "--max-layers" in err.help
+
+
+def test_each_layer_is_set_up_once_per_command(monkeypatch):
+    # issue 11: spec.loads ran the analyzer, then analyze and lint ran it again: each layer's
+    # setup() ran two or three times per command. Now load computes every record once.
+    from cnncalc.lint import Config, lint_network
+
+    calls = []
+    for cls in {type(n.layer) for n in cnncalc.load(SPECS / "resnet18.yaml").nodes}:
+        original = cls.setup
+
+        def counting(self, *args, _original=original, **kwargs):
+            calls.append(self)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "setup", counting)
+    net = cnncalc.load(SPECS / "resnet18.yaml")
+    cnncalc.analyze(net)
+    lint_network(net, Config())
+    assert len(calls) == len(net.nodes)
+    assert len({id(layer) for layer in calls}) == len(net.nodes)
