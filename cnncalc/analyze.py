@@ -14,6 +14,7 @@ from fractions import Fraction
 from typing import Any
 
 from .errors import Loc, SpecError
+from .memory import OPTIMIZER_STATES, Memory, estimate
 from .graph import INPUT, Network, Node
 from .rf import AxisField, ReceptiveField
 
@@ -82,6 +83,7 @@ class LayerResult:
     param_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     path: tuple[str, ...] = ()
     loc: Loc | None = None
+    live_bytes: int = 0  # activation bytes live after this layer ran (inference, docs/conventions.md)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,6 +97,7 @@ class LayerResult:
             "macs": self.macs,
             "flops": self.flops,
             "activation_bytes": self.activation_bytes,
+            "live_bytes": self.live_bytes,
             "receptive_field": rf_to_dict(self.receptive_field),
         }
 
@@ -112,9 +115,13 @@ class Totals:
     macs: int
     flops: int
     activation_bytes: int
+    memory: Memory | None = None
 
-    def to_dict(self) -> dict[str, int]:
-        return dict(self.__dict__)
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if k != "memory"}
+        if self.memory is not None:
+            out["memory"] = self.memory.to_dict()
+        return out
 
 
 @dataclass(frozen=True)
@@ -246,33 +253,40 @@ def _axes_after(node: Node, axes: dict[str, Axes]) -> Axes:
         raise _node_error(node, SpecError(str(exc), kind="limit")) from None
 
 
-def analyze(net: Network, dtype: str = "float32") -> Report:
+def analyze(net: Network, dtype: str = "float32", optimizer: str = "adam") -> Report:
     """Analyse a loaded network.
 
     Args:
         net: from :func:`cnncalc.load`.
         dtype: element type for byte counts: float32 (4 bytes), float16,
             bfloat16 (2), float64 (8) or int8 (1).
+        optimizer: sgd, momentum, adam or adamw: the optimizer state counted in the
+            training footprint (``report.totals.memory``, cnncalc.memory).
 
     Returns:
         A Report with one LayerResult per node in topological order.
 
     Raises:
-        SpecError: a layer that cannot take its input (located), or an unknown dtype.
+        SpecError: a layer that cannot take its input (located), an unknown dtype or
+            optimizer.
     """
     if dtype not in DTYPE_BYTES:
         raise SpecError(f"unknown dtype '{dtype}'", kind="value",
                         help="one of " + ", ".join(DTYPE_BYTES))
+    if optimizer not in OPTIMIZER_STATES:
+        raise SpecError(f"unknown optimizer '{optimizer}'", kind="value",
+                        help="one of " + ", ".join(OPTIMIZER_STATES))
     width = DTYPE_BYTES[dtype]
     try:
-        return _walk(net, dtype, width)
+        return _walk(net, dtype, width, optimizer)
     except SpecError as exc:
         raise exc.located(file=net.file) from None
 
 
-def _walk(net: Network, dtype: str, width: int) -> Report:
+def _walk(net: Network, dtype: str, width: int, optimizer: str = "adam") -> Report:
     if any(node.facts is None for node in net.nodes):
         infer_shapes(net)  # a network built by hand rather than loaded
+    memory = estimate(net, width, net.batch, optimizer)
     rows = []
     for node in net.nodes:
         facts = node.facts
@@ -292,6 +306,7 @@ def _walk(net: Network, dtype: str, width: int) -> Report:
             param_shapes=facts.params,
             path=node.path,
             loc=node.loc,
+            live_bytes=memory.live_bytes[node.name],
         ))
     params = sum(r.params for r in rows)
     trainable = sum(r.trainable_params for r in rows)
@@ -306,6 +321,7 @@ def _walk(net: Network, dtype: str, width: int) -> Report:
         macs=sum(r.macs for r in rows),
         flops=sum(r.flops for r in rows),
         activation_bytes=sum(r.activation_bytes for r in rows),
+        memory=memory,
     )
     return Report(net.name, net.input_shape, net.batch, dtype, tuple(rows), tuple(net.outputs),
                   totals, dict(net.groups))

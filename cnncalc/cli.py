@@ -42,6 +42,13 @@ class DType(StrEnum):
     int8 = "int8"
 
 
+class Optimizer(StrEnum):
+    sgd = "sgd"
+    momentum = "momentum"
+    adam = "adam"
+    adamw = "adamw"
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"cnncalc {__version__}")
@@ -85,6 +92,9 @@ def analyze(
                               help="Override the input shape, channels first: 3x227x227."),
     batch: int = typer.Option(None, "--batch", "-b", min=1, help="Override the batch size."),
     dtype: DType = typer.Option(DType.float32, "--dtype", help="Element type for byte counts."),
+    optimizer: Optimizer = typer.Option(Optimizer.adam, "--optimizer",
+                                        help="Optimizer state counted in the training footprint "
+                                             "(0, 1, 2, 2 tensors per parameter)."),
     max_layers: int = typer.Option(100_000, "--max-layers", min=1,
                                    help="Refuse specs that expand to more layers."),
     dilation_base: int = typer.Option(1, "--dilation-base", min=0, max=1,
@@ -100,7 +110,7 @@ def analyze(
 
     net = load(spec, input_shape=_parse_input(input), batch=batch, max_nodes=max_layers,
                dilation_base=dilation_base)
-    report = run_analysis(net, dtype=dtype.value)
+    report = run_analysis(net, dtype=dtype.value, optimizer=optimizer.value)
     failed = []
     if net.expect or any(n.expect for n in net.nodes):  # the spec's own promises
         from .lint import Config, lint_network

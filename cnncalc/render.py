@@ -75,6 +75,30 @@ def totals_rows(report: Report) -> list[tuple[str, str]]:
         ("FLOPs", num(t.flops)),
         ("Activations", f"{num(t.activation_bytes)} B ({human_bytes(t.activation_bytes)}), "
                         "all layer outputs"),
+        *memory_rows(report),
+    ]
+
+
+def memory_rows(report: Report) -> list[tuple[str, str]]:
+    """The inference peak and the training footprint (cnncalc.memory), for the footer."""
+    m = report.totals.memory
+    if m is None:
+        return []
+    t = m.training
+
+    def b(n: int) -> str:
+        return f"{num(n)} B" + (f" ({human_bytes(n)})" if n >= 1024 else "")
+
+    return [
+        ("Inference peak", f"{b(m.inference_peak_bytes)} of activations, at {m.inference_peak_layer}; "
+                           f"{b(m.inference_total_bytes)} with parameters and buffers"),
+        ("Training step", f"{b(t.total_bytes)} with {t.optimizer}:"),
+        ("  parameters", b(t.param_bytes)),
+        ("  buffers", b(t.buffer_bytes)),
+        ("  gradients", b(t.grad_bytes)),
+        ("  optimizer state", b(t.optimizer_bytes)),
+        ("  saved for backward", b(t.saved_bytes)),
+        ("  backward peak", b(t.backward_peak_bytes)),
     ]
 
 

@@ -334,6 +334,12 @@ class Layer:
     data_dependent_field: ClassVar[bool] = False  # the receptive field depends on the data
     mixes_axes: ClassVar[bool] = False  # mixes positions across spatial axes (not separable)
     last_axis_only: ClassVar[bool] = False  # acts on the last axis of its input only
+    # memory (docs/conventions.md, "Memory"): what the backward pass keeps, PyTorch's way.
+    # Tokens: "input" (input 0, for the input's gradient), "input:weight" (input 0, only
+    # for the parameters' gradients), "inputs" (every input), "output", "indices" (int64,
+    # output-shaped), "mask" (bool, output-shaped).
+    saves: ClassVar[tuple[str, ...]] = ()
+    view: ClassVar[bool] = False  # the output is a view of the input (no new storage)
 
     def __init__(self, ndim: int, values: dict[str, Any], loc: Loc | None = None,
                  param_locs: dict[str, Loc] | None = None) -> None:
@@ -480,8 +486,27 @@ class Layer:
             maps=None if maps is None else tuple(maps),
             input_maps=None if before is None else tuple(tuple(m) for m in before),
             data_dependent_field=self.data_dependent_field, mixes_axes=self.mixes_axes,
-            last_axis_only=self.last_axis_only, layer=self,
+            last_axis_only=self.last_axis_only, saved=tuple(self.saved_for_backward()),
+            aliases_input=self.view or bool(self.p.get("inplace")), layer=self,
         )
+
+    def saved_for_backward(self) -> list[Saved]:
+        """The tensors its backward pass keeps (from :attr:`saves`; override for others)."""
+        out = []
+        for token in self.saves:
+            if token in ("input", "input:weight"):
+                out.append(Saved("input0", self.in_shapes[0], for_weight=token == "input:weight"))
+            elif token == "inputs":
+                out += [Saved(f"input{i}", s) for i, s in enumerate(self.in_shapes)]
+            elif token == "output":
+                out.append(Saved("output", self.out_shape))
+            elif token == "indices":
+                out.append(Saved("indices", self.out_shape, "int64"))
+            elif token == "mask":
+                out.append(Saved("mask", self.out_shape, "bool"))
+            else:  # pragma: no cover - a declaration error in a layer class
+                raise AssertionError(f"unknown saved-tensor token {token!r}")
+        return out
 
     def bias_flops(self) -> int:
         """Of :meth:`flops`, the additions of the filter biases: one per output element."""
@@ -708,6 +733,26 @@ class Window:
 
 
 @dataclass(frozen=True)
+class Saved:
+    """A tensor a layer keeps for its backward pass, as PyTorch's autograd saves it.
+
+    ``what``: ``input0``, ``input1``, ... (the tensor that input is: stored once however
+    many layers save it), ``output`` (its own output), or the name of a tensor of its own
+    (``indices``, ``mean``). ``dtype``: None for the activations' dtype, else a fixed one
+    (``int64`` indices, ``bool`` masks). ``for_weight``: needed only to compute its
+    parameters' gradients (a frozen layer does not keep it).
+    """
+
+    what: str
+    shape: Shape
+    dtype: str | None = None
+    for_weight: bool = False
+
+
+SAVED_DTYPE_BYTES = {"int64": 8, "bool": 1, "float32": 4}
+
+
+@dataclass(frozen=True)
 class Facts:
     """Everything one layer does to its input shapes, computed once (:meth:`Layer.facts`).
 
@@ -737,7 +782,9 @@ class Facts:
     data_dependent_field: bool
     mixes_axes: bool
     last_axis_only: bool
-    layer: Layer = field(repr=False, compare=False)
+    saved: tuple[Saved, ...] = ()
+    aliases_input: bool = False  # the output is its input's storage (a view, or in place)
+    layer: Layer = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
 
     @property
     def param_count(self) -> int:

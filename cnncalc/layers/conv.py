@@ -38,6 +38,7 @@ class _ConvBase(Layer):
     spatial = True
     primary = "out_channels"
     bias_names = ("bias",)
+    saves = ("input:weight",)  # the weight's gradient correlates the input with dL/dy
 
     def kernel_symbol(self) -> str:
         """F·F in 2-D, F in 1-D, F·F·F in 3-D: the kernel's taps as the lectures write them."""

@@ -11,6 +11,7 @@ from .base import (
     Layer,
     Padding,
     Param,
+    Saved,
     Step,
     fmt_shape,
     np,
@@ -112,6 +113,11 @@ class SeparableConv(Layer):
 
     def windows(self):
         return self.depthwise.windows()
+
+    def saved_for_backward(self):
+        # two convolutions: the depthwise one keeps the input, the pointwise one its input
+        return [Saved("input0", self.in_shapes[0], for_weight=True),
+                Saved("depthwise_output", self.depthwise.out_shape, for_weight=True)]
 
     def workspace(self):
         return max(self.depthwise.workspace(), self.pointwise.workspace()) + numel(self.depthwise.out_shape)
@@ -424,6 +430,15 @@ class DeformConv(Conv):
 
     def bias_flops(self):
         return super().bias_flops() + self.offset_conv.bias_flops()
+
+    def saved_for_backward(self):
+        # torchvision.ops.deform_conv2d keeps input, offset and mask (and the weights);
+        # the offsets' gradient needs the input even for a frozen layer
+        out = [Saved("input0", self.in_shapes[0]),
+               Saved("offset", (2 * numel(self.kernel) * self.p["offset_groups"], *self.out_shape[1:]))]
+        if self.p["modulated"]:
+            out.append(Saved("mask", (numel(self.kernel) * self.p["offset_groups"], *self.out_shape[1:])))
+        return out
 
     def explain(self):
         steps = [s for s in super().explain() if s.field == "output_shape"]

@@ -20,6 +20,7 @@ class Linear(Layer):
     family = "dense"
     bias_names = ("bias",)
     last_axis_only = True
+    saves = ("input:weight",)  # dL/dW = dL/dy^T x
     mixes_axes = True
     summary = "fully connected layer on the last axis (Linear)"
     primary = "out_features"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
-from .base import Choice, Int, Layer, Number, Param, Step, Term, fmt_shape, np, numel
+from .base import Bool, Choice, Int, Layer, Number, Param, Step, Term, fmt_shape, np, numel
 
 SELU_ALPHA = 1.6732632423543772848170429916717  # Klambauer et al. 2017, eq. 14
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -59,6 +59,7 @@ class Identity(Elementwise):
     """Identity (a named point in the graph): y = x; 0 FLOPs."""
 
     type_name = "identity"
+    view = True
     summary = "identity (a named point in the graph)"
 
 
@@ -66,8 +67,11 @@ class Dropout(Elementwise):
     """Dropout (Srivastava et al. 2014): the identity at inference; 0 FLOPs."""
 
     type_name = "dropout"
+    view = True  # at inference it returns its input
+    saves = ("mask",)  # training: which elements were kept (bool)
     summary = "dropout (identity at inference)"
-    params = (Param("p", Number(0, 1, open_max=True), 0.5, "drop probability (training only)"),)
+    params = (Param("p", Number(0, 1, open_max=True), 0.5, "drop probability (training only)"),
+              Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"))
     primary = "p"
 
 
@@ -75,6 +79,8 @@ class ReLU(Elementwise):
     """ReLU: max(x, 0); 1 FLOP per element."""
 
     type_name = "relu"
+    params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
+    saves = ("output",)
     summary = "rectified linear unit"
     per_element = 1
 
@@ -89,6 +95,8 @@ class ReLU6(Elementwise):
     """ReLU6 (MobileNet): min(max(x, 0), 6); 2 FLOPs per element."""
 
     type_name = "relu6"
+    params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
+    saves = ("input",)  # hardtanh_backward reads the input
     summary = "ReLU capped at 6 (MobileNet)"
     per_element = 2
 
@@ -103,9 +111,11 @@ class LeakyReLU(Elementwise):
     """Leaky ReLU: x if x > 0 else a x; 2 FLOPs per element."""
 
     type_name = "leaky_relu"
+    saves = ("input",)
     summary = "leaky ReLU"
     per_element = 2
-    params = (Param("negative_slope", Number(), 0.01, "slope for x < 0"),)
+    params = (Param("negative_slope", Number(), 0.01, "slope for x < 0"),
+              Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"))
     primary = "negative_slope"
 
     def f(self, x):
@@ -119,9 +129,11 @@ class ELU(Elementwise):
     """ELU (Clevert et al. 2016): x if x > 0 else a (exp(x) - 1); 4 FLOPs per element."""
 
     type_name = "elu"
+    saves = ("input",)
     summary = "exponential linear unit"
     per_element = 4
-    params = (Param("alpha", Number(), 1.0, "saturation value for x < 0"),)
+    params = (Param("alpha", Number(), 1.0, "saturation value for x < 0"),
+              Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"))
     primary = "alpha"
 
     def f(self, x):
@@ -135,6 +147,8 @@ class SELU(Elementwise):
     """SELU (Klambauer et al. 2017): scale * elu(x, alpha); 5 FLOPs per element."""
 
     type_name = "selu"
+    params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
+    saves = ("input",)
     summary = "scaled ELU (Klambauer et al. 2017)"
     per_element = 5
 
@@ -149,6 +163,7 @@ class Sigmoid(Elementwise):
     """Logistic sigmoid 1 / (1 + exp(-x)); 3 FLOPs per element."""
 
     type_name = "sigmoid"
+    saves = ("output",)  # dy/dx = y (1 - y)
     summary = "logistic sigmoid"
     per_element = 3
 
@@ -163,6 +178,7 @@ class Tanh(Elementwise):
     """Hyperbolic tangent; 1 FLOP per element."""
 
     type_name = "tanh"
+    saves = ("output",)  # dy/dx = 1 - y^2
     summary = "hyperbolic tangent"
     per_element = 1
 
@@ -177,6 +193,8 @@ class SiLU(Elementwise):
     """SiLU / swish (Elfwing et al. 2018): x * sigmoid(x); 4 FLOPs per element."""
 
     type_name = "silu"
+    params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
+    saves = ("input",)
     summary = "SiLU / swish"
     per_element = 4
 
@@ -192,6 +210,8 @@ class Hardswish(Elementwise):
     """Hard swish (Howard et al. 2019, MobileNetV3): x * relu6(x + 3) / 6; 5 FLOPs."""
 
     type_name = "hardswish"
+    params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
+    saves = ("input",)
     summary = "hard swish (MobileNetV3)"
     per_element = 5
 
@@ -211,6 +231,7 @@ class GELU(Elementwise):
     """
 
     type_name = "gelu"
+    saves = ("input",)
     summary = "Gaussian error linear unit"
     params = (Param("approximate", Choice("none", "tanh"), "none", "PyTorch's approximate"),)
     primary = "approximate"
@@ -245,6 +266,7 @@ class PReLU(Elementwise):
     """
 
     type_name = "prelu"
+    saves = ("input",)  # both gradients read the input (and the weight)
     summary = "parametric ReLU with learnable slope(s)"
     per_element = 2
     params = (Param("num_parameters", Int(1), 1, "1 (shared) or the number of channels"),)
@@ -288,6 +310,7 @@ class Softmax(Elementwise):
     """
 
     type_name = "softmax"
+    saves = ("output",)
     summary = "softmax along dim (default 1: the channels)"
     params = (Param("dim", Int(None), 1, "axis, counting the batch axis as 0"),)
     primary = "dim"

@@ -102,6 +102,7 @@ class Multiply(_Elementwise):
     """
 
     type_name = "multiply"
+    saves = ("inputs",)  # each input's gradient is the product of the others
     shape_rule = "the inputs' common (broadcast) shape"
     summary = "elementwise product with broadcasting (squeeze-and-excitation)"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Bool, Choice, Int, Layer, Number, Param, fmt_shape, np, numel
+from .base import Bool, Choice, Int, Layer, Number, Param, Saved, fmt_shape, np, numel
 
 
 class BatchNorm(Layer):
@@ -55,6 +55,13 @@ class BatchNorm(Layer):
 
     def flops(self):
         return 2 * numel(self.out_shape)
+
+    def saved_for_backward(self):
+        # training mode (torch.native_batch_norm): the input and, per channel, the batch
+        # mean and inverse standard deviation (float32)
+        c = (self.channels,)
+        return [Saved("input0", self.in_shapes[0]), Saved("save_mean", c, "float32"),
+                Saved("save_invstd", c, "float32")]
 
     def _stats(self, x, w):
         """Mean and variance per channel: the running buffers, or (without
@@ -126,6 +133,13 @@ class LRN(Layer):
     def flops(self):
         return (self.p["size"] + 4) * numel(self.out_shape)
 
+    def saved_for_backward(self):
+        # F.local_response_norm composes x / (k + alpha/n · avg(x^2))^beta: mul keeps x,
+        # the window average its input x^2, pow its base and result, div x and the divisor
+        shape = self.in_shapes[0]
+        return [Saved("input0", shape), Saved("squared", shape), Saved("base", shape),
+                Saved("denominator", shape)]
+
     def _window_sum(self, v, before, after):
         """Sum over channels c - before .. c + after (zero outside), for every c."""
         padded = np.pad(v, [(0, 0), (before, after)] + [(0, 0)] * (v.ndim - 2))
@@ -182,6 +196,13 @@ class _StatNorm(Layer):
 
     def affine_shape(self) -> tuple[int, ...]:
         return (self.channels,)
+
+    def saved_for_backward(self):
+        # native_group_norm / native_layer_norm (instance norm runs batch norm on N·C
+        # groups): the input and per group its mean and reciprocal standard deviation
+        count, _ = self.groups()
+        return [Saved("input0", self.in_shapes[0]), Saved("mean", (count,), "float32"),
+                Saved("rstd", (count,), "float32")]
 
     def param_shapes(self):
         if not self.p[self.affine_key]:

@@ -15,6 +15,7 @@ from .base import (
     Padding,
     PadSpec,
     Param,
+    Saved,
     Step,
     Term,
     Window,
@@ -134,6 +135,7 @@ class MaxPool(_WindowPool):
     """
 
     type_name = "maxpool"
+    saves = ("input", "indices")  # max_pool2d_with_indices: the input and int64 argmax
     summary = "max pooling (MaxPool1d/2d/3d)"
     flops_formula = "outputs · (F·F - 1) comparisons"
     flops_per_window = staticmethod(lambda taps: taps - 1)
@@ -170,6 +172,7 @@ class AvgPool(_WindowPool):
     """
 
     type_name = "avgpool"
+    saves = ("input",)  # avg_pool2d_backward reads the input (its shape and padding)
     summary = "average pooling (AvgPool1d/2d/3d)"
     flops_formula = "outputs · F·F (F·F - 1 additions and a division)"
     params = (
@@ -219,6 +222,7 @@ class SumPool(_WindowPool):
     """
 
     type_name = "sumpool"
+    saves = ("input",)  # as avg_pool2d, which it scales
     summary = "sum pooling (the window's sum)"
     flops_formula = "outputs · (F·F - 1) additions"
     flops_per_window = staticmethod(lambda taps: taps - 1)
@@ -253,6 +257,12 @@ class LPPool(_WindowPool):
     summary = "Lp pooling, (sum x^p)^(1/p) over the window (norm_type 2: L2 pooling)"
     flops_formula = "outputs · 2·F·F (a power and an addition per tap)"
     flops_per_window = staticmethod(lambda taps: 2 * taps)
+
+    def saved_for_backward(self):
+        # F.lp_pool2d composes (avg_pool2d(x^p) * F·F)^(1/p): pow keeps x, avg_pool2d its
+        # input x^p, and the final pow its base and its result
+        return [Saved("input0", self.in_shapes[0]), Saved("powered", self.in_shapes[0]),
+                Saved("pooled", self.out_shape), Saved("output", self.out_shape)]
     params = (
         Param("kernel_size", Ints(1), doc="window extent per axis"),
         Param("norm_type", Number(0, open_min=True), 2, "p"),
@@ -307,6 +317,7 @@ class GlobalAvgPool(_GlobalPool):
     """
 
     type_name = "global_avgpool"
+    saves = ("input",)  # as AdaptiveAvgPool2d(1), which torchvision uses
     shape_rule = "[C, 1, ...]: one value per channel"
     summary = "global average pooling ([C, *S] -> [C, 1, ...])"
 
@@ -325,6 +336,7 @@ class GlobalMaxPool(_GlobalPool):
     """Global max pooling: [C, *S] -> [C, 1, ...]; FLOPs C * (prod(S) - 1)."""
 
     type_name = "global_maxpool"
+    saves = ("input", "indices")  # as AdaptiveMaxPool2d(1)
     shape_rule = "[C, 1, ...]: one value per channel"
     summary = "global max pooling ([C, *S] -> [C, 1, ...])"
 
@@ -422,6 +434,7 @@ class AdaptiveAvgPool(_AdaptivePool):
     """Adaptive average pooling (AdaptiveAvgPool1d/2d/3d); FLOPs: one per pooled element."""
 
     type_name = "adaptive_avgpool"
+    saves = ("input",)
     shape_rule = "[C, *output_size]"
     summary = "adaptive average pooling to output_size"
 
@@ -446,6 +459,7 @@ class AdaptiveMaxPool(_AdaptivePool):
     """Adaptive max pooling (AdaptiveMaxPool1d/2d/3d); FLOPs: window elements - 1 per window."""
 
     type_name = "adaptive_maxpool"
+    saves = ("input", "indices")
     shape_rule = "[C, *output_size]"
     summary = "adaptive max pooling to output_size"
 

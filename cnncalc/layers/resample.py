@@ -220,6 +220,7 @@ class Crop(Layer):
     """
 
     type_name = "crop"
+    view = True  # a view of the input: no new storage
     shape_rule = "[C, L - before - after per axis] (like: the other layer's size, centred)"
     family = "shape"
     summary = "cropping by pixels, or a centre crop to another layer's size (like: NAME)"
@@ -282,6 +283,7 @@ class Flatten(Layer):
     """Flatten each sample to a vector (PyTorch nn.Flatten): [C, *S] -> [C * prod(S)]."""
 
     type_name = "flatten"
+    view = True  # a view of the input: no new storage
     mixes_axes = True
     shape_rule = "[C·H·W]: every element of a sample in one vector"
     family = "shape"
@@ -309,6 +311,7 @@ class Reshape(Layer):
     """
 
     type_name = "reshape"
+    view = True  # a view of the input: no new storage
     mixes_axes = True
     shape_rule = "the given shape (-1: what is left)"
     family = "shape"

@@ -1,0 +1,138 @@
+"""Memory (issue 16): the inference peak and the training footprint of one step, each
+written out tensor by tensor (float32: 4 bytes an element, batch 1 unless said)."""
+
+from __future__ import annotations
+
+import cnncalc
+from cnncalc.memory import estimate
+from tests.conftest import SPECS
+
+
+def memory_of(text: str, optimizer: str = "adam"):
+    return cnncalc.analyze(cnncalc.loads(text, "m.yaml"), optimizer=optimizer).totals.memory
+
+
+def test_chain_peak_is_two_adjacent_activations():
+    # input 1x8 (32 B) -> conv 4x8 (128 B) -> relu 4x8 (128 B) -> conv 2x8 (64 B).
+    # conv1 runs with the input live: 32 + 128; then the input is freed. relu runs with
+    # conv1's output live: 128 + 128 = 256, the peak; conv2: 128 + 64.
+    mem = memory_of("input: [1, 8]\nlayers:\n  - conv: {out_channels: 4, kernel_size: 1}\n"
+                    "  - relu\n  - conv: {out_channels: 2, kernel_size: 1}\n")
+    assert mem.inference_peak_bytes == 4 * 8 * 4 + 4 * 8 * 4 == 256
+    assert mem.inference_peak_layer == "relu1"
+    # parameters: conv1 4·1 + 4, conv2 2·4 + 2 = 18 elements
+    assert mem.inference_total_bytes == 256 + (4 * 1 + 4 + 2 * 4 + 2) * 4
+
+
+def test_inplace_activation_shares_its_input():
+    # relu with inplace: true overwrites conv1's output: relu adds no storage, so the peak
+    # is conv2 running with the relu'd tensor live: 128 + 64 (conv1 with the input: 32 + 128)
+    mem = memory_of("input: [1, 8]\nlayers:\n  - conv: {out_channels: 4, kernel_size: 1}\n"
+                    "  - relu: {inplace: true}\n  - conv: {out_channels: 2, kernel_size: 1}\n")
+    assert mem.inference_peak_bytes == 4 * 8 * 4 + 2 * 8 * 4 == 192
+
+
+RESIDUAL = """input: [4, 8]
+layers:
+  - residual:
+      body:
+        - conv: {out_channels: 4, kernel_size: 1}
+        - relu
+        - conv: {out_channels: 4, kernel_size: 1}
+"""
+
+
+def test_residual_shortcut_keeps_its_input_alive():
+    # every tensor is 4x8 = 128 B. The block input x stays live until the add, so relu and
+    # conv2 each run with x, their input and their output live: 3 · 128 = 384
+    report = cnncalc.analyze(cnncalc.loads(RESIDUAL, "r.yaml"))
+    assert report.totals.memory.inference_peak_bytes == 3 * 128
+    # after each body layer x and that layer's output are live: 2 · 128; after the add, 128
+    assert [r.live_bytes for r in report.layers] == [2 * 128, 2 * 128, 2 * 128, 128]
+
+
+UNET = """input: [1, 8]
+layers:
+  - {conv: {out_channels: 2, kernel_size: 1}, name: enc}
+  - maxpool: 2
+  - conv: {out_channels: 2, kernel_size: 1}
+  - upsample: {scale_factor: 2}
+  - concat: {with: enc}
+  - conv: {out_channels: 1, kernel_size: 1}
+"""
+
+
+def test_unet_skip_keeps_the_encoder_output_to_the_decoder():
+    # sizes: input 1x8 32 B, enc 2x8 64 B, pool 2x4 32 B, conv 2x4 32 B, up 2x8 64 B,
+    # concat 4x8 128 B, out 1x8 32 B. enc stays live from its layer to the concat:
+    # after enc 64; pool 64 + 32; conv 64 + 32; up 64 + 64; concat 128; out 32.
+    report = cnncalc.analyze(cnncalc.loads(UNET, "u.yaml"))
+    assert [r.live_bytes for r in report.layers] == [64, 96, 96, 128, 128, 32]
+    # the concat runs with enc, up and its own output live: 64 + 64 + 128
+    assert report.totals.memory.inference_peak_bytes == 64 + 64 + 128 == 256
+    assert report.totals.memory.inference_peak_layer == "concat1"
+
+
+def test_lenet5_training_tensor_by_tensor():
+    net = cnncalc.load(SPECS / "lenet5.yaml")
+    sgd = cnncalc.analyze(net, optimizer="sgd").totals.memory.training
+    adam = cnncalc.analyze(net, optimizer="adam").totals.memory.training
+    params = 61_706  # LeCun et al. 1998 as specs/lenet5.yaml writes it
+    assert sgd.param_bytes == sgd.grad_bytes == params * 4
+    assert sgd.optimizer_bytes == 0 and adam.optimizer_bytes == 2 * params * 4  # Adam: m and v
+    # saved for backward (PyTorch autograd): conv1 its input 1x32x32 (its weight's
+    # gradient); tanh1 its output 6x28x28, which avgpool1 saves too (stored once);
+    # conv2 its input 6x14x14; tanh2 its output 16x10x10 (= avgpool2's input); linear1
+    # its input, the flattened 16x5x5; tanh3 120 (= linear2's input); tanh4 84
+    saved = (1 * 32 * 32 + 6 * 28 * 28 + 6 * 14 * 14 + 16 * 10 * 10 + 16 * 5 * 5 + 120 + 84) * 4
+    assert sgd.saved_bytes == saved == 36_432
+    # backward: the largest moment is tanh1's backward, with dL/d(tanh1) and the new
+    # dL/d(conv1) live: 2 · 6x28x28
+    assert sgd.backward_peak_bytes == 2 * 6 * 28 * 28 * 4 == 37_632
+    assert sgd.total_bytes == 2 * params * 4 + saved + 37_632 == 567_712
+    assert adam.total_bytes == 4 * params * 4 + saved + 37_632 == 1_061_360
+
+
+THREE = """input: [3, 8, 8]
+layers:
+  - conv: {out_channels: 8, kernel_size: 3, padding: 1, bias: false}
+  - batchnorm
+  - relu: {inplace: true}
+  - maxpool: 2
+  - conv: {out_channels: 4, kernel_size: 3, padding: 1}
+"""
+
+
+def test_three_layer_conv_net_training_tensor_by_tensor():
+    t = memory_of(THREE, "momentum").training
+    # params: conv1 8·3·3·3 = 216; bn weight and bias 2·8; conv2 4·8·3·3 + 4 = 292
+    params = 216 + 16 + 292
+    assert t.param_bytes == t.grad_bytes == params * 4
+    assert t.buffer_bytes == 2 * 8 * 4  # running_mean, running_var
+    assert t.optimizer_bytes == 1 * params * 4  # momentum: one buffer per parameter
+    saved = (3 * 8 * 8 * 4        # conv1: its input
+             + 8 * 8 * 8 * 4      # batchnorm: its input (conv1's output)
+             + 2 * 8 * 4          # batchnorm: save_mean, save_invstd per channel
+             + 8 * 8 * 8 * 4      # relu (in place): its output, batchnorm's output storage
+             + 8 * 4 * 4 * 8      # maxpool: int64 indices (its input is relu's output: stored once)
+             + 8 * 4 * 4 * 4)     # conv2: its input, the pooled 8x4x4
+    assert t.saved_bytes == saved == 6_464
+
+
+def test_frozen_layers_keep_nothing_for_their_weights():
+    # transfer learning: a frozen first conv whose input needs no gradient keeps nothing,
+    # and neither does its relu (no gradient flows to them); the head keeps its input
+    text = ("input: [3, 8, 8]\nlayers:\n"
+            "  - {conv: {out_channels: 4, kernel_size: 3, padding: 1}, trainable: false}\n"
+            "  - relu\n  - flatten\n  - linear: 10\n")
+    t = memory_of(text, "sgd").training
+    assert t.saved_bytes == 4 * 8 * 8 * 4  # linear: the flattened 4x8x8 (relu's storage)
+    assert t.grad_bytes == (10 * 256 + 10) * 4  # only the head's gradients
+
+
+def test_batch_scales_activations_not_parameters():
+    net = cnncalc.load(SPECS / "lenet5.yaml")
+    one, eight = estimate(net, 4, 1), estimate(net, 4, 8)
+    assert eight.inference_peak_bytes == 8 * one.inference_peak_bytes
+    assert eight.training.saved_bytes == 8 * one.training.saved_bytes
+    assert eight.param_bytes == one.param_bytes
