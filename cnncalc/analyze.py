@@ -14,8 +14,8 @@ from fractions import Fraction
 from typing import Any
 
 from .errors import Loc, SpecError
-from .memory import OPTIMIZER_STATES, Memory, estimate
 from .graph import INPUT, Network, Node
+from .memory import OPTIMIZER_STATES, Memory, estimate
 from .rf import AxisField, ReceptiveField
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
