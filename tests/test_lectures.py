@@ -1,0 +1,197 @@
+"""The five lectures of ../shared/lectures, shipped as exercises and networks (issue 15).
+
+Every expected value is the arithmetic of the lecture (or the paper it cites),
+written out; every exercise's answers file passes `check`, and a wrong answer
+fails with the derivation shown.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import cnncalc
+from cnncalc.homework import check
+from tests.conftest import ROOT, SPECS
+from tests.test_cli import run as cli
+
+EXERCISES = SPECS / "exercises"
+EXAMPLES = ROOT / "examples"
+
+
+def judged(spec, answers: str):
+    net = cnncalc.load(spec)
+    return {(j.layer, j.field): j for j in check(net, answers, "answers.yaml")}
+
+
+def outputs(spec) -> dict[str, np.ndarray]:
+    """Every node's output for the spec's inline input and weights, batch dropped."""
+    return {k: v[0] for k, v in cnncalc.run(cnncalc.load(spec)).items()}
+
+
+# every shipped exercise with its answers file: the right answers score full marks
+ANSWERED = ["lecture_32x32", "cs5242_conv1d", "cs5242_conv2d_4x4", "dumoulin_5x5_3x3",
+            "dilated_output_size", "goodfellow_76", "conv2d_5x5", "centralesupelec_5x5_binary",
+            "dilated_stack", "depthwise_separable", "lrn_krizhevsky"]
+
+
+@pytest.mark.parametrize("name", ANSWERED)
+def test_answers_file_passes(name, capsys):
+    code, out, _ = cli(capsys, "check", EXERCISES / f"{name}.yaml", EXAMPLES / f"{name}_answers.yaml")
+    assert code == 0, out
+    assert "✗" not in out
+
+
+# -- Goodfellow, Bengio and Courville, ch. 9 lecture ----------------------------------------
+
+
+def test_32x32_one_channel_problem():
+    # the lecture's solution: (32 + 2*2 - 5)/1 + 1 = 32, 32*32*6, 6*(5*5 + 1) = 156 parameters;
+    # pooling 32/2 = 16, 16*16*6, 0 parameters; fc (16*16*6 + 1)*N, N = 10 here
+    res = judged(EXERCISES / "lecture_32x32.yaml",
+                 "layout: hwc\nlayers:\n  conv1: {output_shape: 32x32x6, params: 156}\n"
+                 "  pool1: {output_shape: 16x16x6, params: 0}\n  fc1: {params: 15370}\n")
+    assert all(j.ok for j in res.values())
+    assert res[("conv1", "params")].correct == 6 * (5 * 5 + 1)
+    assert res[("fc1", "params")].correct == (16 * 16 * 6 + 1) * 10
+    # the old, wrong reading of the problem: three channels, 6*(5*5*3 + 1) = 456
+    res = judged(EXERCISES / "lecture_32x32.yaml", "layers:\n  conv1: {params: 456}\n")
+    wrong = res[("conv1", "params")]
+    assert not wrong.ok and wrong.correct == 156
+    assert wrong.derivation[0].substituted == "(5·5·1 + 1)·6"
+
+
+def test_76_parameters_per_filter():
+    # "5x5x3 + 1 (bias) = 76" per filter; three filters
+    res = judged(EXERCISES / "goodfellow_76.yaml", "layers:\n  conv: {params: 76}\n")
+    wrong = res[("conv", "params")]
+    assert not wrong.ok and wrong.correct == 3 * (5 * 5 * 3 + 1)
+    assert wrong.derivation[0].substituted == "(5·5·3 + 1)·3"
+
+
+def test_output_size_n5_k3_s1():
+    # "N = 5, K = 3, S = 1 --- output size (2 + 1 = 3)"
+    res = judged(EXERCISES / "conv2d_5x5.yaml", "layers:\n  feature: {output_shape: [1, 5, 5]}\n")
+    wrong = res[("feature", "output_shape")]
+    assert not wrong.ok and wrong.correct == (1, (5 - 3) // 1 + 1, (5 - 3) // 1 + 1)
+    assert any("floor((5 - 3 + 2·0) / 1) + 1" in s.substituted for s in wrong.derivation)
+
+
+# -- NUS CS5242 lecture 5 -----------------------------------------------------------------
+
+
+def test_cs5242_1d_every_padding():
+    out = outputs(EXERCISES / "cs5242_conv1d.yaml")
+    x, w = [1, 0, 2, 2, 3, 1], [3, 2, 2]
+
+    def y(padded, stride=1):  # y_t = sum_i w_i x_(t s + i): cross-correlation, as the lecture says
+        return [sum(w[i] * padded[t + i] for i in range(3)) for t in range(0, len(padded) - 2, stride)]
+
+    assert y(x) == [7, 8, 16, 14]                                # valid, the slide's numbers
+    assert out["valid"][0].tolist() == [7, 8, 16, 14]
+    assert out["manual"][0].tolist() == y(x + [0]) == [7, 8, 16, 14, 11]
+    assert out["same"][0].tolist() == y([0] + x + [0]) == [2, 7, 8, 16, 14, 11]
+    assert out["stride2_exact"][0].tolist() == y(x + [0], 2) == [7, 16, 11]
+    assert out["stride2_inexact"][0].tolist() == y([0] + x + [0], 2)[:3] == [2, 8, 14]
+    assert out["tf_valid_s2"][0].tolist() == [7, 16]
+    assert out["tf_same_s2"][0].tolist() == [7, 16, 11]
+
+
+def test_cs5242_1d_sizes_and_derivations():
+    res = judged(EXERCISES / "cs5242_conv1d.yaml",
+                 "layers:\n  valid: {output_shape: [1, 6]}\n  stride2_exact: {output_shape: [1, 4]}\n"
+                 "  stride2_inexact: {output_shape: [1, 2]}\n")
+    valid = res[("valid", "output_shape")]
+    assert not valid.ok and valid.correct == (1, 6 - 3 + 1)  # o = l - k + 1
+    exact = res[("stride2_exact", "output_shape")]
+    assert exact.correct == (1, (6 + 1 - 3) // 2 + 1)
+    assert not any(s.note for s in exact.derivation if "not exact" in s.note)
+    inexact = res[("stride2_inexact", "output_shape")]
+    assert inexact.correct == (1, (6 + 2 - 3) // 2 + 1)  # floor(5/2) + 1 = 3
+    assert "not exact" in " ".join(s.note for s in inexact.derivation)
+
+
+def test_tensorflow_padding_rule():
+    # p = max(s(o - 1) + k - l, 0) = max(2*(3 - 1) + 3 - 6, 0) = 1, the odd pixel after
+    from cnncalc.homework import solve_padding
+
+    sol = solve_padding(6, 3, 2, 3)
+    assert sol["same_total"] == max(2 * (3 - 1) + 3 - 6, 0) == 1
+    assert sol["same"] == (0, 1)
+
+
+def test_cs5242_4x4_by_2x2():
+    out = outputs(EXERCISES / "cs5242_conv2d_4x4.yaml")["conv"][0]
+    assert out.tolist() == [[2, 0, 2], [2, -1, 2], [3, -1, 0]]
+    # y_00 = -1*1 + 1*2 - 1*2 + 1*3 = 2 (the first cell the slides fill)
+    assert out[0, 0] == -1 * 1 + 1 * 2 - 1 * 2 + 1 * 3
+
+
+# -- CentraleSupelec lecture 4 --------------------------------------------------------------
+
+
+def test_dumoulin_visin_5x5_3x3():
+    out = outputs(EXERCISES / "dumoulin_5x5_3x3.yaml")["conv"][0]
+    assert out.tolist() == [[12, 12, 17], [10, 17, 19], [9, 6, 14]]
+    # top-left: 3*0 + 3*1 + 2*2 + 0*2 + 0*2 + 1*0 + 3*0 + 1*1 + 2*2 = 12 (no flip)
+    assert out[0, 0] == 3 * 0 + 3 * 1 + 2 * 2 + 0 * 2 + 0 * 2 + 1 * 0 + 3 * 0 + 1 * 1 + 2 * 2
+    # the flipped convolution of the slide's definition gives other numbers (the spec says so)
+    x = np.array(cnncalc.load(EXERCISES / "dumoulin_5x5_3x3.yaml").input_values[0])[0]
+    w = np.array([[0, 1, 2], [2, 2, 0], [0, 1, 2]])[::-1, ::-1]
+    flipped = [[int((x[i:i + 3, j:j + 3] * w).sum()) for j in range(3)] for i in range(3)]
+    assert flipped == [[18, 20, 19], [10, 9, 17], [11, 8, 14]]
+
+
+def test_centralesupelec_5x5_binary_output_is_smaller():
+    out = outputs(EXERCISES / "centralesupelec_5x5_binary.yaml")["conv"][0]
+    assert out.shape == (5 - 3 + 1, 5 - 3 + 1)
+    assert out.tolist() == [[4, 4, 4], [3, 5, 4], [4, 5, 3]]  # not the transcript's 1 1 1 / 0 1 2 / 0 2 1
+
+
+def test_output_size_with_dilation():
+    # n_out = (n_inp + 2p - (d(k - 1) + 1))/s + 1
+    res = judged(EXERCISES / "dilated_output_size.yaml",
+                 "layers:\n  dilated: {output_shape: [1, 5, 5]}\n  dilated_s2_p2: {output_shape: [1, 3, 3]}\n")
+    d1, d2 = res[("dilated", "output_shape")], res[("dilated_s2_p2", "output_shape")]
+    assert d1.correct[1] == (7 + 2 * 0 - (2 * (3 - 1) + 1)) // 1 + 1 == 3
+    assert d2.correct[1] == (7 + 2 * 2 - (2 * (3 - 1) + 1)) // 2 + 1 == 4
+    assert d1.derivation[0].substituted == "2·(3 - 1) + 1"  # the dilated extent first
+
+
+# -- CENG 403 week 10a -----------------------------------------------------------------------
+
+
+def test_dilated_stack_3_7_15_identical_params():
+    report = cnncalc.analyze(cnncalc.load(EXERCISES / "dilated_stack.yaml"))
+    sizes = [report.layer(n).receptive_field.size for n in ("F1", "F2", "F3")]
+    assert sizes == [(3, 3), (3 + (5 - 1), 3 + (5 - 1)), (7 + (9 - 1), 7 + (9 - 1))]  # 3, 7, 15
+    assert {report.layer(n).params for n in ("F1", "F2", "F3")} == {(3 * 3 * 8 + 1) * 8}
+
+
+def test_lrn_krizhevsky_values():
+    a = [10.0, 20.0, 30.0, 40.0, 50.0, 60.0]
+    k, n, alpha, beta, N = 2, 5, 1e-4, 0.75, 6  # Krizhevsky et al. 2012, section 3.3
+
+    def b(i):
+        window = range(max(0, i - n // 2), min(N - 1, i + n // 2) + 1)
+        return a[i] / (k + alpha * sum(a[j] ** 2 for j in window)) ** beta
+
+    out = outputs(EXERCISES / "lrn_krizhevsky.yaml")["lrn"].reshape(-1)
+    assert out == pytest.approx([b(i) for i in range(N)], rel=1e-12)
+    assert out[0] == pytest.approx(10 / 2.14 ** 0.75, rel=1e-12)
+
+
+# -- CMU 11-785 ------------------------------------------------------------------------------
+
+
+def test_depthwise_separable_counts():
+    M, N, K = 32, 64, 3  # the slides' names: M in, N out, K x K
+    report = cnncalc.analyze(cnncalc.load(EXERCISES / "depthwise_separable.yaml"))
+    assert report.layer("conventional").params == N * M * K ** 2 == 18_432
+    assert report.layer("separable").params == N * M + M * K ** 2 == 2_336
+    assert report.layer("separable").macs == 16 * 16 * (N * M + M * K ** 2)
+    res = judged(EXERCISES / "depthwise_separable.yaml", "layers:\n  separable: {params: 18432}\n")
+    assert not res[("separable", "params")].ok
+    assert res[("separable", "params")].derivation
