@@ -269,8 +269,10 @@ def check(net: Network, answers_text: str | bytes, answers_file: str | None,
         report = analyze(net)
         explanations = {e.name: e for e in explain(net)}
         judgements = []
-        layers = doc.get("layers") or {}
-        if not isinstance(layers, YMap):
+        layers = doc.get("layers")
+        if layers is None:  # totals only
+            layers = {}
+        elif not isinstance(layers, YMap):
             raise SpecError("'layers' maps layer names to answers", doc.val_loc("layers"))
         names = [n.name for n in net.nodes]
         for name, given in layers.items():

@@ -195,3 +195,114 @@ def test_depthwise_separable_counts():
     res = judged(EXERCISES / "depthwise_separable.yaml", "layers:\n  separable: {params: 18432}\n")
     assert not res[("separable", "params")].ok
     assert res[("separable", "params")].derivation
+
+
+# -- the lectures' named architectures (specs/) ------------------------------------------------
+
+NETWORK_ANSWERS = [("lenet5_cmu", "lenet5_cmu"), ("alexnet_cmu", "alexnet_cmu"),
+                   ("alexnet_cmu_slide", "alexnet_cmu_slide"), ("zfnet_cmu", "zfnet_cmu"),
+                   ("vgg_c", "vgg")] + [
+    (f"allcnn_{v}", f"allcnn_{v}") for v in
+    ("model_a", "strided_a", "convpool_a", "a", "model_b", "strided_b", "convpool_b", "b",
+     "model_c", "strided_c", "convpool_c", "c")]
+
+
+@pytest.mark.parametrize("spec, answers", NETWORK_ANSWERS)
+def test_network_answers_pass(spec, answers, capsys):
+    code, out, _ = cli(capsys, "check", SPECS / f"{spec}.yaml", EXAMPLES / f"{answers}_answers.yaml")
+    assert code == 0, out
+
+
+def test_lenet5_cmu_sizes():
+    report = cnncalc.analyze(cnncalc.load(SPECS / "lenet5_cmu.yaml"))
+    # 6 28x28, 6 14x14, 16 10x10, 16 5x5 (400 values), then 120, 84, 10
+    assert [report.layer(n).output_shape for n in ("conv1", "pool1", "conv2", "pool2", "flat")] == [
+        (6, 28, 28), (6, 14, 14), (16, 10, 10), (16, 5, 5), (16 * 5 * 5,)]
+    assert report.totals.params == (6 * 26 + 16 * (6 * 25 + 1) + (400 + 1) * 120 + (120 + 1) * 84
+                                    + (84 + 1) * 10) == 61_706
+
+
+def test_alexnet_cmu_conv2_stride():
+    paper = cnncalc.analyze(cnncalc.load(SPECS / "alexnet_cmu.yaml"))
+    slide = cnncalc.analyze(cnncalc.load(SPECS / "alexnet_cmu_slide.yaml"))
+    assert paper.layer("conv1").output_shape == (96, (227 - 11) // 4 + 1, 55)
+    # the paper's stride 1: 27 -> 27 -> 13 -> 6; the slide's stride 2: 27 -> 14 -> 6 -> 2
+    assert [paper.layer(n).output_shape[1] for n in ("conv2", "pool2", "pool3")] == [27, 13, 6]
+    assert [slide.layer(n).output_shape[1] for n in ("conv2", "pool2", "pool3")] == [
+        (27 + 2 * 2 - 5) // 2 + 1, (14 - 3) // 2 + 1, (6 - 3) // 2 + 1]
+    convs = (96 * (11 * 11 * 3 + 1) + 256 * (5 * 5 * 96 + 1) + 384 * (3 * 3 * 256 + 1)
+             + 384 * (3 * 3 * 384 + 1) + 256 * (3 * 3 * 384 + 1))
+    fc_tail = (4096 + 1) * 4096 + (4096 + 1) * 1000
+    assert paper.totals.params == convs + (6 * 6 * 256 + 1) * 4096 + fc_tail == 62_378_344
+    assert slide.totals.params == convs + (2 * 2 * 256 + 1) * 4096 + fc_tail == 28_823_912
+
+
+def test_zfnet_cmu():
+    report = cnncalc.analyze(cnncalc.load(SPECS / "zfnet_cmu.yaml"))
+    assert report.layer("conv1").output_shape == (96, (227 - 7) // 2 + 1, 111)
+    assert [report.layer(n).output_shape[0] for n in ("conv3", "conv4", "conv5")] == [512, 1024, 512]
+    assert report.layer("pool3").output_shape == (512, 6, 6)
+
+
+# Simonyan and Zisserman 2015, Table 2: parameters in millions
+VGG_TABLE_2 = {"vgg11.yaml": 133, "vgg_a_lrn.yaml": 133, "vgg13.yaml": 133, "vgg_c.yaml": 134,
+               "vgg16.yaml": 138, "vgg19.yaml": 144}
+
+
+@pytest.mark.parametrize("spec, millions", VGG_TABLE_2.items())
+def test_vgg_table_2(spec, millions):
+    report = cnncalc.analyze(cnncalc.load(SPECS / spec))
+    assert round(report.totals.params / 1e6) == millions
+
+
+def test_vgg_c_and_a_lrn_exact():
+    d = 138_357_544  # torchvision's vgg16 (configuration D)
+    c = cnncalc.analyze(cnncalc.load(SPECS / "vgg_c.yaml")).totals.params
+    assert c == d - 256 * 256 * (9 - 1) - 2 * 512 * 512 * (9 - 1) == 133_638_952
+    a_lrn = cnncalc.analyze(cnncalc.load(SPECS / "vgg_a_lrn.yaml"))
+    assert a_lrn.totals.params == 132_863_336  # torchvision's vgg11: LRN adds nothing
+    assert sum(1 for r in a_lrn.layers if r.type == "conv" and r.params == 256 * (256 + 1)) == 0
+
+
+def _allcnn(block1, block2, extra):
+    """Parameters of an All-CNN model: two blocks of (k, channels) convolutions, each
+    followed by ``extra`` 3x3 convolutions of the block's width, then the head."""
+    layers = list(block1) + [(3, 96)] * extra + list(block2) + [(3, 192)] * extra + [
+        (3, 192), (1, 192), (1, 10)]
+    total, cin = 0, 3
+    for k, c in layers:
+        total, cin = total + (k * k * cin + 1) * c, c
+    return total
+
+
+ALLCNN = {  # Springenberg et al. 2015, Tables 1 and 2; Table 3's rounded count
+    "allcnn_model_a.yaml": (_allcnn([(5, 96)], [(5, 192)], 0), 0.9),
+    "allcnn_strided_a.yaml": (_allcnn([(5, 96)], [(5, 192)], 0), 0.9),
+    "allcnn_convpool_a.yaml": (_allcnn([(5, 96)], [(5, 192)], 1), 1.28),
+    "allcnn_a.yaml": (_allcnn([(5, 96)], [(5, 192)], 1), 1.28),
+    "allcnn_model_b.yaml": (_allcnn([(5, 96), (1, 96)], [(5, 192), (1, 192)], 0), 1),
+    "allcnn_strided_b.yaml": (_allcnn([(5, 96), (1, 96)], [(5, 192), (1, 192)], 0), 1),
+    "allcnn_convpool_b.yaml": (_allcnn([(5, 96), (1, 96)], [(5, 192), (1, 192)], 1), 1.35),
+    "allcnn_b.yaml": (_allcnn([(5, 96), (1, 96)], [(5, 192), (1, 192)], 1), 1.35),
+    "allcnn_model_c.yaml": (_allcnn([(3, 96), (3, 96)], [(3, 192), (3, 192)], 0), 1.3),
+    "allcnn_strided_c.yaml": (_allcnn([(3, 96), (3, 96)], [(3, 192), (3, 192)], 0), 1.3),
+    "allcnn_convpool_c.yaml": (_allcnn([(3, 96), (3, 96)], [(3, 192), (3, 192)], 1), 1.4),
+    "allcnn_c.yaml": (_allcnn([(3, 96), (3, 96)], [(3, 192), (3, 192)], 1), 1.4),
+}
+
+
+@pytest.mark.parametrize("spec, expected", ALLCNN.items())
+def test_allcnn_table(spec, expected):
+    params, paper = expected
+    net = cnncalc.load(SPECS / spec)
+    report = cnncalc.analyze(net)
+    assert report.totals.params == params
+    # "global averaging over 6 x 6 spatial dimensions": the head's maps are 6x6
+    before_pool = next(r for r in reversed(report.layers) if len(r.output_shape) == 3
+                       and r.output_shape[1:] != (1, 1))
+    assert before_pool.output_shape == (10, 6, 6)
+    # the paper's "≈" counts: said in each spec's comment where the exact count does not round to it
+    text = (SPECS / spec).read_text()
+    digits = len(str(paper).split(".")[1]) if "." in str(paper) else 0
+    rounds = round(params / 1e6, digits) == paper
+    assert rounds or "does not round" in text or spec == "allcnn_c.yaml"
