@@ -306,3 +306,20 @@ def test_allcnn_table(spec, expected):
     digits = len(str(paper).split(".")[1]) if "." in str(paper) else 0
     rounds = round(params / 1e6, digits) == paper
     assert rounds or "does not round" in text or spec == "allcnn_c.yaml"
+
+
+def test_receptive_field_closed_form_in_explain():
+    # CentraleSupelec lecture 4 (Araujo et al. 2019): r0 = sum_l (k_l - 1) prod_(i<l) s_i + 1,
+    # k_l the dilated extent d(k - 1) + 1: (3 - 1) + (5 - 1) + (9 - 1) + 1 = 15
+    res = judged(EXERCISES / "dilated_stack.yaml", "layers:\n  F3: {receptive_field: 9}\n")
+    wrong = res[("F3", "receptive_field")]
+    assert not wrong.ok and wrong.correct == (15, 15)
+    closed = [s for s in wrong.derivation if s.formula.startswith("r0 =")]
+    assert closed and closed[0].substituted == "(3 - 1)·1 + (5 - 1)·1 + (9 - 1)·1·1 + 1"
+    assert eval(closed[0].substituted.replace("·", "*")) == int(closed[0].result) == 15
+    # LeNet-5: conv 5, pool 2/2, conv 5: (5 - 1)·1 + (2 - 1)·1 + (5 - 1)·1·2 + 1 = 14
+    from cnncalc.homework import explain
+    steps = explain(cnncalc.load(SPECS / "lenet5.yaml"), "conv2")[0].steps
+    closed = [s for s in steps if s.formula.startswith("r0 =")]
+    assert closed[0].substituted == "(5 - 1)·1 + (2 - 1)·1 + (5 - 1)·1·2 + 1"
+    assert closed[0].result == str((5 - 1) * 1 + (2 - 1) * 1 + (5 - 1) * 1 * 2 + 1)
