@@ -17,7 +17,7 @@ from .layers import REGISTRY
 from .layers.base import Layer, describe
 from .yamlio import YList, YMap, parse_yaml
 
-TOP_KEYS = ("name", "input", "layers", "blocks", "description", "expect")
+TOP_KEYS = ("name", "input", "layers", "blocks", "description", "expect", "upstream")
 META_KEYS = ("name", "from", "repeat", "trainable", "if", "weights", "expect")
 STRUCTURES = ("residual", "parallel", "sequential")
 MERGES = ("add", "concat", "multiply")
@@ -649,6 +649,8 @@ def loads(text: str | bytes, file: str | None = None, *, input_shape: tuple[int,
                 raise SpecError("'expect' maps totals to the values the network must have",
                                 doc.val_loc("expect"), kind="value", help="expect: {params: 61706}")
             net.expect = doc["expect"]
+        if "upstream" in doc:  # dL/d(output) for `cnncalc grad`; checked there (cnncalc/grad.py)
+            net.upstream = (doc["upstream"], doc.val_loc("upstream"))
         infer_shapes(net)
         check_inline(net)
         return net

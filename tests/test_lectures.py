@@ -7,8 +7,6 @@ fails with the derivation shown.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
