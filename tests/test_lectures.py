@@ -321,3 +321,15 @@ def test_receptive_field_closed_form_in_explain():
     closed = [s for s in steps if s.formula.startswith("r0 =")]
     assert closed[0].substituted == "(5 - 1)·1 + (2 - 1)·1 + (5 - 1)·1·2 + 1"
     assert closed[0].result == str((5 - 1) * 1 + (2 - 1) * 1 + (5 - 1) * 1 * 2 + 1)
+
+
+def test_lint_catalogue_cites_the_lectures():
+    # the rules that implement the lectures' good practices say so (docs/rules.md is made from them)
+    from cnncalc.lint import RULES
+
+    cites = {"CC101": "cannot tile to cover the input volume", "CC102": "filter larger than the input",
+             "CC103": "really high strides", "CC104": "prefer odd sizes for kernels",
+             "CC108": "not extremely small or", "CC109": "extremely small or large"}
+    for code, text in cites.items():
+        assert text in RULES[code].explanation, code
+    assert "divided by 2 multiple times" in RULES["CC101"].explanation
