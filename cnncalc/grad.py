@@ -642,7 +642,7 @@ def _block(label: str, a: np.ndarray, indent: str = "  ") -> list[str]:
     axes of size one dropped for display."""
     a = np.asarray(a)
     sample = a[0] if a.shape[0] == 1 else a
-    while sample.ndim > 2 and sample.shape[0] == 1:
+    while sample.ndim > 1 and sample.shape[0] == 1:
         sample = sample[0]
     if sample.ndim <= 2:
         grids = _grid(sample)
