@@ -323,6 +323,9 @@ def check(net: Network, answers_text: str | bytes, answers_file: str | None,
             node = net.node(name)
             correct = figures(report.layer(name), node, conventions, net.batch)
             steps = explanations[name].steps
+            if not node.layer.param_shapes() and not any(st.field == "params" for st in steps):
+                # e.g. the lecture's "0 (no parameters in the pooling layer)"
+                steps = [*steps, Step("params", "no learnable tensors (no weights, no bias)", "", "0")]
             judgements += _judge(name, given, correct, steps, layout, net.ndim, layers.val_loc(name))
         totals = doc.get("totals") or {}
         if totals:

@@ -334,3 +334,50 @@ def test_lint_catalogue_cites_the_lectures():
     for code, text in cites.items():
         assert text in RULES[code].explanation, code
     assert "divided by 2 multiple times" in RULES["CC101"].explanation
+
+
+def _wrong(value):
+    """A wrong version of an answer: one more in the first number."""
+    if isinstance(value, list):
+        return [value[0] + 1, *value[1:]]
+    if isinstance(value, str):  # 32x32x6
+        first, _, rest = value.partition("x")
+        return f"{int(first) + 1}x{rest}"
+    return value + 1
+
+
+ALL_ANSWERS = [(EXERCISES / f"{n}.yaml", EXAMPLES / f"{n}_answers.yaml") for n in ANSWERED] + [
+    (SPECS / f"{s}.yaml", EXAMPLES / f"{a}_answers.yaml") for s, a in NETWORK_ANSWERS]
+
+
+@pytest.mark.parametrize("spec, answers", ALL_ANSWERS, ids=[a.stem for _, a in ALL_ANSWERS])
+def test_a_wrong_answer_fails_with_its_derivation(spec, answers):
+    import yaml
+
+    doc = yaml.safe_load(answers.read_text())
+    section = "layers" if doc.get("layers") else "totals"
+    if section == "layers":
+        layer, figures = next(iter(doc["layers"].items()))
+        field = next(f for f in ("params", "output_shape", "receptive_field") if f in figures)
+        figures[field] = _wrong(figures[field])
+        doc["layers"] = {layer: figures}
+        doc.pop("totals", None)
+    else:
+        field = "params"
+        doc["totals"] = {"params": doc["totals"]["params"] + 1}
+    judgements = check(cnncalc.load(spec), yaml.safe_dump(doc), "wrong.yaml")
+    wrong = [j for j in judgements if not j.ok]
+    assert len(wrong) == 1 and wrong[0].field == field
+    if section == "layers":  # a layer's figure is shown with its formula and numbers
+        assert wrong[0].derivation and all(s.result for s in wrong[0].derivation)
+
+
+def test_pooling_has_no_parameters():
+    # Goodfellow et al. ch. 9 lecture: "Number of parameters = 0 (no parameters in the pooling layer)"
+    res = judged(EXERCISES / "lecture_32x32.yaml", "layers:\n  pool1: {params: 6}\n")
+    wrong = res[("pool1", "params")]
+    assert not wrong.ok and wrong.correct == 0
+    assert wrong.derivation[0].formula == "pooling has no parameters"
+    # a layer whose explanation has no parameter step still shows why: LRN has no tensors
+    res = judged(EXERCISES / "lrn_krizhevsky.yaml", "layers:\n  lrn: {params: 4}\n")
+    assert res[("lrn", "params")].derivation[0].formula == "no learnable tensors (no weights, no bias)"
