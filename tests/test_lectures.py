@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import cnncalc
-from cnncalc.homework import check
+from cnncalc.homework import Conventions, check
 from tests.conftest import ROOT, SPECS
 from tests.test_cli import run as cli
 
@@ -33,7 +33,8 @@ def outputs(spec) -> dict[str, np.ndarray]:
 ANSWERED = ["lecture_32x32", "cs5242_conv1d", "cs5242_conv2d_4x4", "dumoulin_5x5_3x3",
             "dilated_output_size", "goodfellow_76", "conv2d_5x5", "centralesupelec_5x5_binary",
             "dilated_stack", "depthwise_separable", "lrn_krizhevsky", "cs5242_conv1d_backward",
-            "ceng403_conv_maxpool_backward", "cs5242_conv2d_backward", "strided_avgpool_backward"]
+            "ceng403_conv_maxpool_backward", "cs5242_conv2d_backward", "strided_avgpool_backward",
+            "transposed_output_size", "sobel_separable", "fc_200x200"]
 
 
 @pytest.mark.parametrize("name", ANSWERED)
@@ -381,3 +382,31 @@ def test_pooling_has_no_parameters():
     # a layer whose explanation has no parameter step still shows why: LRN has no tensors
     res = judged(EXERCISES / "lrn_krizhevsky.yaml", "layers:\n  lrn: {params: 4}\n")
     assert res[("lrn", "params")].derivation[0].formula == "no learnable tensors (no weights, no bias)"
+
+
+def test_transposed_convolution_d2l():
+    # CENG 403: W = (O - 1)S + F - 2P; d2l's example, which the slide's figure is
+    out = outputs(EXERCISES / "transposed_output_size.yaml")
+    assert out["up_s1"].shape[1:] == ((2 - 1) * 1 + 2 - 0,) * 2
+    assert out["up_s1"][0].tolist() == [[0, 0, 1], [0, 4, 6], [4, 12, 9]]
+    assert out["up_s2"].shape[1:] == ((2 - 1) * 2 + 2 - 0,) * 2
+    assert out["up_s2"][0].tolist() == [[0, 0, 0, 1], [0, 0, 2, 3], [0, 2, 0, 3], [4, 6, 6, 9]]
+
+
+def test_sobel_is_separable():
+    # [-1 0 1; -2 0 2; -1 0 1] = [1 2 1]^T x [-1 0 1]: 3 + 3 weights instead of 9
+    out = outputs(EXERCISES / "sobel_separable.yaml")
+    assert out["row"].tolist() == out["sobel"].tolist()
+    report = cnncalc.analyze(cnncalc.load(EXERCISES / "sobel_separable.yaml"))
+    assert report.layer("sobel").params == 3 * 3
+    assert report.layer("column").params + report.layer("row").params == 3 + 3
+    assert report.layer("column").macs + report.layer("row").macs == 3 * 5 * 3 + 3 * 3 * 3
+
+
+def test_200x200_dense_layer():
+    # CentraleSupelec: 200x200 = 40K inputs, 1000 neurons -> 40M parameters
+    net = cnncalc.load(EXERCISES / "fc_200x200.yaml")
+    res = {(j.layer, j.field): j for j in check(net, "layers:\n  dense: {params: 40000000}\n", "a.yaml",
+                                                 Conventions(bias=False))}
+    assert res[("dense", "params")].ok and res[("dense", "params")].correct == 200 * 200 * 1000
+    assert cnncalc.analyze(net).layer("conv").params == 1000 * (5 * 5 + 1)
