@@ -49,6 +49,8 @@ from .kernels import Context
 MAX_LOCAL_UNITS = 1024  # switches / averaging are read from a layer's Jacobian up to this size
 MAX_LOCAL_INPUT = 4096
 MAX_EXPLAINED = 64  # element-by-element sums are written out up to this many elements
+MAX_IDENTITY_WEIGHTS = 4096  # convolution identities are recomputed for layers up to this size
+MAX_IDENTITY_INPUT = 65536
 
 
 @dataclass
@@ -442,6 +444,8 @@ def _conv_identities(node, row: LayerGradient) -> list[Identity]:
         return []
     kernel, dilation, stride, pads = geo
     x, dy, w = row.x[0], row.dy, row.weights["weight"]
+    if w.size > MAX_IDENTITY_WEIGHTS or x.size > MAX_IDENTITY_INPUT:
+        return []  # the identities are recomputed tap by tap: for hand-sized layers
     try:
         dx, up = full_convolution_input_gradient(dy, w, stride, dilation, pads, x.shape[2:])
         dw = correlation_weight_gradient(x, dy, kernel, stride, dilation, pads)
