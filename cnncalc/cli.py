@@ -583,3 +583,70 @@ def main() -> None:
             "  please report it with the spec that caused it\n"
         )
         sys.exit(EXIT_INTERNAL)
+
+
+# -- cnncalc grad (issue 15): backpropagation as the lectures teach it ------------------------
+
+
+class GradFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+@app.command()
+def grad(
+    spec: Path = typer.Argument(..., help="The exercise spec (YAML), with its input values."),
+    data: Path = typer.Option(None, "--data", help="Input .npy (N, C, ...) instead of the spec's values."),
+    weights: Path = typer.Option(None, "--weights", "-w",
+                                 help="Weights .npz with keys '<layer>.<param>' in PyTorch's layouts."),
+    upstream: Path = typer.Option(None, "--upstream",
+                                  help="dL/d(output): a .npy for a single output, or a .npz keyed by "
+                                       "output name (default: the spec's upstream:, else ones)."),
+    explain: bool = typer.Option(False, "--explain",
+                                 help="Show the lectures' identities with the exercise's numbers."),
+    unit: str = typer.Option(None, "--unit",
+                             help="LAYER:i,j: print the input region that reaches this unit instead."),
+    seed: int = typer.Option(0, "--seed", help="Seed for weights not given."),
+    format: GradFormat = typer.Option(GradFormat.table, "--format", "-f", help="table (text) or json."),
+) -> None:
+    """Backpropagate through an exercise: dL/dx and dL/dw per layer, max-pooling switches.
+
+    With --explain: the input gradient as the full convolution of dL/dy with the
+    flipped kernel, the weight gradient as a correlation, average pooling's 1/K^2,
+    zeros inserted by strides, each with the numbers. With --unit: the receptive
+    field of one unit, from its gradient's support.
+    """
+    import json
+
+    import numpy as np
+
+    from . import grad as G
+    from .spec import load
+
+    net = load(spec)
+    if unit is not None:
+        name, index = G.parse_unit(unit, net)
+        region = G.unit_region(net, name, index, seed)
+        if format is GradFormat.json:
+            sys.stdout.write(json.dumps({
+                "layer": name, "unit": list(index), "bounds": [list(b) for b in region.bounds],
+                "positions": int(region.mask.sum()), "input_positions": int(region.mask.size),
+                "analysed_receptive_field": None if region.analysed is None else list(region.analysed),
+                "mask": region.mask.astype(int).tolist()}, indent=2) + "\n")
+        else:
+            sys.stdout.write(G.render_region(region))
+        return
+    x = _load_array(data, "--data") if data is not None else None
+    tensors = _load_npz(weights) if weights is not None else None
+    given = None
+    if upstream is not None:
+        if upstream.suffix == ".npz":
+            given = _load_npz(upstream)
+        else:
+            given = _load_array(upstream, "--upstream")
+    result = G.gradients(net, x, tensors, given, seed, explain=explain or format is GradFormat.json)
+    if format is GradFormat.json:
+        sys.stdout.write(json.dumps(G.to_dict(result), indent=2) + "\n")
+        return
+    with np.printoptions(precision=6, suppress=True):
+        sys.stdout.write(G.render(result, explain))

@@ -73,6 +73,7 @@ class Network:
     groups: dict[str, tuple[str, str]] = field(default_factory=dict)
     input_values: tuple | None = None  # (nested lists, location) written in the spec
     expect: dict | None = None  # totals the spec promises (top-level expect:)
+    upstream: tuple | None = None  # (values, location): dL/d(output) written for `cnncalc grad`
 
     @property
     def ndim(self) -> int:

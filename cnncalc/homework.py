@@ -105,6 +105,9 @@ def rf_steps(net: Network, report: Report, name: str) -> list[Step]:
                                   "transposed convolution; docs/receptive-field.md)", "",
                                   str(rf.size[axis])))
             steps.append(Step.calc("stride", "j = j_in·S", f"{_frac(j_in)}·{s}"))
+            closed = _closed_form(net, report, name, axis, rf.size[axis])
+            if closed is not None:
+                steps.append(closed)
         elif r_in == rf.size[axis] and j_in == rf.stride[axis]:
             steps.append(Step("receptive_field", "unchanged (elementwise along this axis)", "",
                               str(rf.size[axis])))
@@ -117,6 +120,44 @@ def rf_steps(net: Network, report: Report, name: str) -> list[Step]:
     names = "LHW"[-1:] if len(per_axis) == 1 else ("HW" if len(per_axis) == 2 else "DHW")
     return [Step(st.field, f"[{names[a]}] {st.formula}", st.substituted, st.result, st.note)
             for a, steps in enumerate(per_axis) for st in steps]
+
+
+def _closed_form(net: Network, report: Report, name: str, axis: int, size: int) -> Step | None:
+    """The receptive field of a chain of windows in closed form,
+    r0 = sum_l (k_l - 1)·prod_(i<l) s_i + 1 (Araujo et al., Distill 2019, eq. 2, as the
+    CentraleSupelec lecture 4 writes it), with k_l the dilated extent. None unless the
+    path back to the input is one chain of window layers (and layers that leave the
+    field unchanged) of at least two windows, and the sum equals the exact field."""
+    windows = []
+    node = net.node(name)
+    while True:
+        if len(node.inputs) != 1:
+            return None
+        ws = node.facts.windows
+        if ws and not ws[0].transposed:
+            windows.append((ws[axis].keff, ws[axis].stride))
+        else:
+            row, before = report.layer(node.name), (None if node.inputs[0] == INPUT
+                                                     else report.layer(node.inputs[0]))
+            if (row.receptive_field is None or _size(before, axis) != row.receptive_field.size[axis]
+                    or _stride(before, axis) != row.receptive_field.stride[axis]):
+                return None
+        if node.inputs[0] == INPUT:
+            break
+        node = net.node(node.inputs[0])
+    windows.reverse()
+    if len(windows) < 2 or any(Fraction(s).denominator != 1 for _, s in windows):
+        return None
+    terms, total, product = [], 1, 1
+    for i, (k, s) in enumerate(windows):
+        strides = "·".join(str(int(w[1])) for w in windows[:i]) or "1"
+        terms.append(f"({k} - 1)·{strides}")
+        total += (k - 1) * product
+        product *= int(s)
+    if total != size:
+        return None
+    return Step("receptive_field", "r0 = Σ_l (k_l - 1)·Π_(i<l) s_i + 1",
+                " + ".join(terms) + " + 1", str(size), "closed form over the chain, Araujo et al. 2019")
 
 
 def _size(row: LayerResult | None, axis: int):
@@ -272,8 +313,10 @@ def check(net: Network, answers_text: str | bytes, answers_file: str | None,
         report = analyze(net)
         explanations = {e.name: e for e in explain(net)}
         judgements = []
-        layers = doc.get("layers") or {}
-        if not isinstance(layers, YMap):
+        layers = doc.get("layers")
+        if layers is None:  # totals only
+            layers = {}
+        elif not isinstance(layers, YMap):
             raise SpecError("'layers' maps layer names to answers", doc.val_loc("layers"))
         names = [n.name for n in net.nodes]
         for name, given in layers.items():
@@ -283,6 +326,9 @@ def check(net: Network, answers_text: str | bytes, answers_file: str | None,
             node = net.node(name)
             correct = figures(report.layer(name), node, conventions, net.batch)
             steps = explanations[name].steps
+            if not node.layer.param_shapes() and not any(st.field == "params" for st in steps):
+                # e.g. the lecture's "0 (no parameters in the pooling layer)"
+                steps = [*steps, Step("params", "no learnable tensors (no weights, no bias)", "", "0")]
             judgements += _judge(name, given, correct, steps, layout, net.ndim, layers.val_loc(name))
         totals = doc.get("totals") or {}
         if totals:

@@ -146,7 +146,10 @@ def _check_expect(expect, actual, node, uses) -> Iterator[Finding]:
       "When (W - F + P_before + P_after) is not a multiple of the stride, the windows stop before the "
       "end of the input: its last rows or columns reach no output (the lectures' warning about "
       "strides that do not fit). cnncalc reports it only when real input pixels, not just padding, "
-      "are dropped.",
+      "are dropped. CENG 403 (week 10a): if (W - F + 2P)/S + 1 \"is not an integer, your strides are "
+      "incorrect and your neurons cannot tile to cover the input volume\"; CentraleSupelec (lecture 4, "
+      "good practices): choose input sizes that \"can be divided by 2 multiple times\" (32, 64, 224, "
+      "256), so that every stage's total stride divides them.",
       "Change the input size, the padding (padding: same tiles any size), the kernel or the stride "
       "so that the division is exact; `cnncalc solve padding` finds the padding.")
 def _tiling(ctx: Context) -> Iterator[Finding]:
@@ -172,7 +175,8 @@ def _tiling(ctx: Context) -> Iterator[Finding]:
 @rule("CC102", "kernel-larger-than-input", "warning",
       "A kernel is larger than its input and fits only with padding.",
       "Most taps of every window then read padding: the layer learns mostly about the border, and "
-      "its parameters are wasted.",
+      "its parameters are wasted. CentraleSupelec (lecture 4, good practices): \"avoid "
+      "hyper-parameters that do not click (filter larger than the input, or really high strides)\".",
       "Use a smaller kernel, or move the layer before the downsampling that shrank its input.")
 def _kernel_size(ctx: Context) -> Iterator[Finding]:
     for node, geometry in _windowed(ctx):
@@ -185,7 +189,8 @@ def _kernel_size(ctx: Context) -> Iterator[Finding]:
 @rule("CC103", "stride-larger-than-kernel", "warning",
       "The stride is larger than the kernel: input positions between windows are skipped.",
       "With stride S > F (dilated extent), S - F positions between consecutive windows are read by no "
-      "output: information is discarded, not pooled.",
+      "output: information is discarded, not pooled. CentraleSupelec (lecture 4, good practices): "
+      "avoid \"really high strides\"; typical values are s = 1 or 2.",
       "Use a kernel at least as large as the stride, or pool before subsampling.")
 def _stride(ctx: Context) -> Iterator[Finding]:
     for node, geometry in _windowed(ctx):
@@ -201,7 +206,9 @@ def _stride(ctx: Context) -> Iterator[Finding]:
       "An even kernel with padding: same shifts the output by half a pixel.",
       "'same' pads (F - 1) pixels in all; with an even F that is odd, so one side gets one more "
       "(TensorFlow puts it after): output pixel o is centred at o + 1/2, not o. Features drift by half "
-      "a pixel per layer, and skip connections stop lining up.",
+      "a pixel per layer, and skip connections stop lining up. CentraleSupelec (lecture 4, good "
+      "practices): \"prefer odd sizes for kernels in order to avoid spatial shifting (no mid point)\"; "
+      "the Goodfellow lecture's same-size padding (K - 1)/2 is whole only for odd K.",
       "Use an odd kernel, or explicit padding pairs chosen on purpose.")
 def _even_same(ctx: Context) -> Iterator[Finding]:
     for node in ctx.net.nodes:
@@ -304,7 +311,10 @@ def _heads(ctx: Context) -> Iterator[tuple[Node, object]]:
 @rule("CC108", "receptive-field-does-not-cover", "info",
       "The last spatial layer's units do not see the whole input before it is pooled away.",
       "A classifier whose final feature map has a receptive field smaller than the input cannot relate "
-      "opposite corners: what each unit sees is local, and global pooling only averages local views.",
+      "opposite corners: what each unit sees is local, and global pooling only averages local views. "
+      "CentraleSupelec (lecture 4): \"make sure that your receptive field is not extremely small or "
+      "large in relation with the input\"; in most state-of-the-art networks it covers the whole "
+      "input.",
       "Add depth, stride or dilation before the head, or accept it for texture-like tasks.")
 def _coverage(ctx: Context) -> Iterator[Finding]:
     sizes = ctx.net.input_shape[1:]
@@ -318,7 +328,8 @@ def _coverage(ctx: Context) -> Iterator[Finding]:
       "The last spatial layer's receptive field is more than 4 times the input.",
       "Most of each unit's receptive field then lies in padding: the effective receptive field (the "
       "part with real weight) is much smaller than the theoretical one, and the extra depth adds cost "
-      "rather than context.",
+      "rather than context. CentraleSupelec (lecture 4): the receptive field should not be "
+      "\"extremely small or large in relation with the input\".",
       "Use a larger input, or fewer or smaller downsampling stages.")
 def _too_large(ctx: Context) -> Iterator[Finding]:
     sizes = ctx.net.input_shape[1:]

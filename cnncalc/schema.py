@@ -130,6 +130,9 @@ def spec_schema() -> dict[str, Any]:
                                                   "description": {"type": "string"}},
                  "required": ["layers"], "additionalProperties": False}]}},
             "expect": {"type": "object"},
+            "upstream": {"type": ["array", "object"],
+                         "description": "dLoss/dOutput for cnncalc grad: one output's values, "
+                                        "or output name -> values"},
         },
         "definitions": {
             "layers": {"type": "array", "items": {"anyOf": [

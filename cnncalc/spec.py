@@ -18,7 +18,7 @@ from .layers.base import Layer, describe
 from .layers.merge import STRUCTURE_MERGE, merge_types
 from .yamlio import YList, YMap, parse_yaml
 
-TOP_KEYS = ("name", "input", "layers", "blocks", "description", "expect")
+TOP_KEYS = ("name", "input", "layers", "blocks", "description", "expect", "upstream")
 META_KEYS = ("name", "from", "repeat", "trainable", "if", "weights", "expect")
 STRUCTURES = ("residual", "parallel", "sequential")
 MAX_NODES = 100_000
@@ -650,6 +650,8 @@ def loads(text: str | bytes, file: str | None = None, *, input_shape: tuple[int,
                 raise SpecError("'expect' maps totals to the values the network must have",
                                 doc.val_loc("expect"), kind="value", help="expect: {params: 61706}")
             net.expect = doc["expect"]
+        if "upstream" in doc:  # dL/d(output) for `cnncalc grad`; checked there (cnncalc/grad.py)
+            net.upstream = (doc["upstream"], doc.val_loc("upstream"))
         infer_shapes(net)
         check_inline(net)
         return net

@@ -30,23 +30,24 @@ def judged(spec, answers: str, **conv):
 
 
 def test_32x32_problem_right_and_wrong():
-    # cs231n: 32x32x3, 6 filters 5x5, padding 2 -> 32x32x6 with (5*5*3 + 1)*6 parameters;
-    # 2x2 pooling -> 16x16x6; a 10-unit fc layer has (16*16*6 + 1)*10 weights
+    # Goodfellow et al. ch. 9 lecture: one 32x32 channel, 6 filters 5x5, padding 2 -> 32x32x6
+    # with 6*(5*5 + 1) parameters; 2x2 pooling -> 16x16x6; a 10-unit fc layer has
+    # (16*16*6 + 1)*10 weights
     res = judged(EXERCISES / "lecture_32x32.yaml",
                  "layout: hwc\nlayers:\n"
-                 "  conv1: {output_shape: 32x32x6, params: 456}\n"
+                 "  conv1: {output_shape: 32x32x6, params: 156}\n"
                  "  pool1: {output_shape: [16, 16, 6]}\n"
                  "  fc1: {params: 15370}\n")
     assert all(j.ok for j in res.values())
     assert res[("fc1", "params")].correct == (16 * 16 * 6 + 1) * 10
     res = judged(EXERCISES / "lecture_32x32.yaml",
                  "layout: hwc\nlayers:\n"
-                 "  conv1: {output_shape: 28x28x6, params: 450}\n")  # forgot the padding and the bias
+                 "  conv1: {output_shape: 28x28x6, params: 150}\n")  # forgot the padding and the bias
     shape, params = res[("conv1", "output_shape")], res[("conv1", "params")]
     assert not shape.ok and shape.correct == (6, 32, 32)
     assert any("floor((32 - 5 + 2·2) / 1) + 1" in s.substituted for s in shape.derivation)
-    assert not params.ok and params.correct == (5 * 5 * 3 + 1) * 6
-    assert params.derivation[0].substituted == "(5·5·3 + 1)·6"
+    assert not params.ok and params.correct == (5 * 5 * 1 + 1) * 6
+    assert params.derivation[0].substituted == "(5·5·1 + 1)·6"
 
 
 def test_lenet5_answers():
@@ -98,11 +99,11 @@ def test_1d_convolution_outputs():
 def test_conventions():
     # multiplications only: FLOPs = MACs; without bias: weights only
     res = judged(EXERCISES / "lecture_32x32.yaml",
-                 "layers:\n  conv1: {flops: 460800, params: 450}\n", flops="mult", bias=False)
-    assert res[("conv1", "flops")].ok  # 32*32*6 outputs x 75 multiplications = 460,800
-    assert res[("conv1", "params")].ok  # 5*5*3*6
-    res = judged(EXERCISES / "lecture_32x32.yaml", "layers:\n  conv1: {flops: 921600}\n")
-    assert res[("conv1", "flops")].ok  # 32*32*6 x (2*75 - 1 + 1) = 921,600
+                 "layers:\n  conv1: {flops: 153600, params: 150}\n", flops="mult", bias=False)
+    assert res[("conv1", "flops")].ok  # 32*32*6 outputs x 25 multiplications = 153,600
+    assert res[("conv1", "params")].ok  # 5*5*1*6
+    res = judged(EXERCISES / "lecture_32x32.yaml", "layers:\n  conv1: {flops: 307200}\n")
+    assert res[("conv1", "flops")].ok  # 32*32*6 x (2*25 - 1 + 1) = 307,200
     # cs231n writes dilation 0-based: dilation 1 there is PyTorch's 2 (k_eff = 5)
     net = cnncalc.loads("input: [1, 9]\nlayers:\n  - conv1d: {out_channels: 1, kernel_size: 3, dilation: 1}\n",
                         "d.yaml", dilation_base=0)
