@@ -451,15 +451,7 @@ def exact_tiling(net: Network) -> list[str]:
             for size, (k, s), (b, a) in zip(sizes, geometry, layer.pads):
                 if (size + b + a - k) % s:
                     problems.append(f"{node.name}: ({size} + {b + a} - {k}) is not divisible by {s}")
-        if node.type == "crop" and node.refs:
-            ref = report.layer(node.refs[0]).output_shape if node.refs[0] != INPUT else net.input_shape
-            for size, target in zip(layer.in_shape[1:], ref[1:]):
-                if (size - target) % 2:
-                    problems.append(f"{node.name}: {size} - {target} is odd: the crop is off-centre")
-        if node.type.startswith("adaptive"):
-            for size, out in zip(layer.sizes, layer.outs):
-                if size % out:
-                    problems.append(f"{node.name}: {size} is not a multiple of {out}")
+        problems += [f"{node.name}: {why}" for why in layer.uneven()]
         if row.receptive_field is not None and row.receptive_field.misaligned and len(node.inputs) > 1:
             problems.append(f"{node.name}: the merged paths are misaligned")
     return problems

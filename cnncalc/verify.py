@@ -31,7 +31,6 @@ from .layers.base import Ints, OutputSize, PadSpec, Scale
 from .rf import AxisField
 
 PROBE_UNITS = 16
-NOT_SEPARABLE = ("linear", "flatten", "reshape")  # layers that mix positions across axes
 CHANNEL_PARAMS = {"out_channels": 1, "groups": 1, "num_parameters": 1, "num_groups": 1,
                   "depth_multiplier": 1, "offset_groups": 1,
                   "in_channels": None, "num_features": None, "in_features": None}
@@ -95,12 +94,7 @@ def _axis_values(layer, axis: int) -> dict:
             values[p.name] = (value[axis],)
         elif isinstance(value, PadSpec) and value.pairs is not None:
             values[p.name] = PadSpec(pairs=(value.pairs[axis],))
-    if values.get("mode") in ("bilinear", "trilinear"):
-        values["mode"] = "linear"  # n-linear is linear along each axis
-    if layer.type_name == "softmax" and getattr(layer, "axis", 1) >= 2:
-        # along its own axis a spatial softmax stays one; along another it is pointwise
-        values["dim"] = 2 if layer.axis - 2 == axis else 1
-    return values
+    return layer.probe_values(values, axis)
 
 
 def probe_network(net: Network, axis: int, nodes: list[Node], length: int) -> Network:
@@ -124,7 +118,7 @@ def _probeable(net: Network, report: Report, axis: int) -> list[Node]:
     blocked: set[str] = set()
     keep = []
     for node, row in zip(net.nodes, report.layers):
-        if node.type in NOT_SEPARABLE or any(i in blocked for i in node.inputs + node.refs):
+        if node.facts.mixes_axes or any(i in blocked for i in node.inputs + node.refs):
             blocked.add(node.name)
             continue
         rf = row.receptive_field

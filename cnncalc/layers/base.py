@@ -513,6 +513,17 @@ class Layer:
         params = self.param_shapes()
         return numel(self.out_shape) if any(k in params for k in self.bias_names) else 0
 
+    def probe_values(self, values: dict[str, Any], axis: int) -> dict[str, Any]:
+        """The parameters of this layer's one-axis, one-channel copy that ``verify`` probes
+        along ``axis`` (per-axis values already restricted to that axis)."""
+        return values
+
+    def uneven(self) -> list[str]:
+        """Why this layer does not divide its input evenly, beyond its windows (a centre
+        crop by an odd difference, adaptive pooling with unequal windows); [] if it does.
+        ``cnncalc sizes`` reads it (docs/homework.md)."""
+        return []
+
     def windows(self) -> tuple[Window, ...] | None:
         """The window slid along each spatial axis, or None (no sliding window)."""
         return None

@@ -315,6 +315,12 @@ class Softmax(Elementwise):
     params = (Param("dim", Int(None), 1, "axis, counting the batch axis as 0"),)
     primary = "dim"
 
+    def probe_values(self, values, axis):
+        if getattr(self, "axis", 1) >= 2:
+            # along its own axis a spatial softmax stays one; along another it is pointwise
+            values["dim"] = 2 if self.axis - 2 == axis else 1
+        return values
+
     def setup(self, in_shapes, ref_shapes=()):
         out = super().setup(in_shapes)
         rank = len(self.in_shape) + 1

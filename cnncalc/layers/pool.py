@@ -389,6 +389,10 @@ class _AdaptivePool(Layer):
             total *= size + out - math.gcd(size, out)
         return total
 
+    def uneven(self):
+        return [f"{size} is not a multiple of {out}" for size, out in zip(self.sizes, self.outs)
+                if size % out]
+
     def unit_maps(self):
         # output size 1: the one unit pools the whole axis, as global pooling does
         return [None if out == 1 else ratio_window_map(size, out)

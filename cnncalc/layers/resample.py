@@ -52,6 +52,11 @@ class Upsample(Layer):
         Param("align_corners", Bool(), False, "linear modes: align the corner pixels' centres"),
     )
 
+    def probe_values(self, values, axis):
+        if values.get("mode") in ("bilinear", "trilinear"):
+            values["mode"] = "linear"  # n-linear is linear along each axis
+        return values
+
     def setup(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
         sizes = self.need_spatial()
@@ -268,6 +273,12 @@ class Crop(Layer):
             )
         self.out_shape = (self.in_shape[0], *out)
         return self.out_shape
+
+    def uneven(self):
+        if self.p["like"] is None:
+            return []
+        return [f"{L} - {L - b - a} is odd: the crop is off-centre"
+                for L, (b, a) in zip(self.in_shape[1:], self.pads) if (b + a) % 2]
 
     def unit_maps(self):
         return [shift_map(b) for b, _ in self.pads]
