@@ -16,7 +16,7 @@ from fractions import Fraction
 
 from ..errors import SpecError
 from ..rf import nearest_map, shift_map, window_map
-from .base import Int, IntList, Layer, Param, default_maps, fmt_shape, np
+from .base import Int, IntList, Layer, Param, Step, default_maps, fmt_shape, np
 from .elementwise import Identity
 
 
@@ -79,6 +79,16 @@ class _Slice(Layer):
         gx[tuple(index)] = g
         return [gx], {}
 
+    def explain(self):
+        axis = "C" if self.p["dim"] == 1 else f"axis {self.p['dim']}"
+        length = self.in_shape[self.p["dim"] - 1]
+        formula, substituted = self.length_rule(length)
+        return [
+            Step("output_shape", f"{axis}_out = {formula}", substituted, str(self.stop - self.start),
+                 f"elements {self.start} .. {self.stop - 1} of {length}; no parameters, 0 FLOPs"),
+            Step("output_shape", self.shape_rule, fmt_shape(self.in_shape), fmt_shape(self.out_shape)),
+        ]
+
     def probe_layer(self, ndim, values, loc, param_locs):
         """verify's per-axis probe has one channel: a part of the channels is then,
         spatially, the identity (its unit map on every spatial axis)."""
@@ -110,6 +120,11 @@ class Chunk(_Slice):
         Param("index", Int(0), 0, "which part: 0 is the first"),
         Param("dim", Int(1), 1, "axis, counting the batch as 0: 1 is the channels"),
     )
+    def length_rule(self, length):
+        c, i = self.p["chunks"], self.p["index"]
+        return ("min(ceil(L / chunks), L - index·ceil(L / chunks))  [torch.chunk]",
+                f"min(ceil({length} / {c}), {length} - {i}·ceil({length} / {c}))")
+
     fix = "torch.chunk gives parts of ceil(L / chunks) elements; pick an index below the number of parts"
     fix_param = "index"
 
@@ -136,6 +151,9 @@ class Split(_Slice):
         Param("index", Int(0), 0, "which part: 0 is the first"),
         Param("dim", Int(1), 1, "axis, counting the batch as 0: 1 is the channels"),
     )
+    def length_rule(self, length):
+        return "sizes[index]  [torch.split]", f"{list(self.p['sizes'])}[{self.p['index']}]"
+
     fix = "the sizes must add up to the axis length, and index must be below their number"
     fix_param = "sizes"
 
@@ -240,6 +258,16 @@ class PixelShuffle(Layer):
     def unit_maps(self):
         return [nearest_map(Fraction(1, self.p["upscale_factor"]))] * self.ndim
 
+    def explain(self):
+        r, n, c = self.p["upscale_factor"], self.ndim, self.in_shape[0]
+        return [
+            Step("output_shape", "C_out = C / r^n  [Shi et al. 2016, eq. 4]", f"{c} / {r}^{n}",
+                 str(self.out_shape[0])),
+            *(Step("output_shape", "L_out = L·r", f"{size}·{r}", str(out))
+              for size, out in zip(self.in_shape[1:], self.out_shape[1:])),
+            Step("flops", "elements are moved, not computed", "", "0"),
+        ]
+
     def forward(self, xs, w, ctx):
         return _depth_to_space(xs[0], self.p["upscale_factor"])
 
@@ -318,6 +346,15 @@ class PixelUnshuffle(Layer):
     def window_geometry(self):
         r = self.p["downscale_factor"]
         return [(r, r)] * self.ndim
+
+    def explain(self):
+        r, n, c = self.p["downscale_factor"], self.ndim, self.in_shape[0]
+        return [
+            Step("output_shape", "C_out = C·r^n", f"{c}·{r}^{n}", str(self.out_shape[0])),
+            *(Step("output_shape", "L_out = L / r", f"{size} / {r}", str(out))
+              for size, out in zip(self.in_shape[1:], self.out_shape[1:])),
+            Step("flops", "elements are moved, not computed", "", "0"),
+        ]
 
     def forward(self, xs, w, ctx):
         return _space_to_depth(xs[0], self.p["downscale_factor"])
