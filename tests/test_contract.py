@@ -106,3 +106,13 @@ def test_verify_detects_a_wrong_analysis(monkeypatch):
     result = verify(net)
     assert not result.ok
     assert "a probed unit sees" in result.rows[0].note
+
+
+def test_verify_names_what_it_cannot_probe():
+    # verify's per-axis probe is not told which axis it restricts to, so a slice along one
+    # spatial axis of a 2-D net is refused with the reason (not a wrong comparison)
+    net = cnncalc.loads("input: [2, 8, 8]\nlayers:\n  - conv: {out_channels: 2, kernel_size: 3}\n"
+                        "  - chunk: {chunks: 2, dim: 3}\n", "c.yaml")
+    with pytest.raises(cnncalc.SpecError) as info:
+        verify(net)
+    assert info.value.kind == "limit" and "spatial axis dim 3" in info.value.message

@@ -322,6 +322,17 @@ def test_swish_is_silu():
     assert row.flops == 4 * 3 * 4 * 4  # sigmoid (3) and a multiplication
 
 
+def test_schema_lists_every_registered_name():
+    # the JSON Schema is built from the registry: every type, aliases such as swish included
+    import json
+
+    from cnncalc.schema import spec_schema
+
+    text = json.dumps(spec_schema())
+    for name in REGISTRY:
+        assert f'"required": ["{name}"]' in text, name
+
+
 def test_hardtanh_softplus_parameters():
     # torch.nn.Hardtanh(min_val, max_val): max_val must exceed min_val
     from tests.conftest import error_of
