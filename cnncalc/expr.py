@@ -163,13 +163,13 @@ def substitute_string(text: str, env: dict[str, Any], loc: Loc) -> Any:
 
 def arithmetic(text: str) -> Fraction:
     """The exact value of an explanation's arithmetic, as ``cnncalc explain`` writes it:
-    numbers, + - / and the products ``·`` or ``*``, parentheses, floor, ceil, min, max
+    numbers, + - / and the products ``·`` or ``*``, powers ``^``, parentheses, floor, ceil, min, max
     (``floor((32 - 5 + 2·0) / 1) + 1`` -> 28).
 
     Raises:
         SpecError: text that is not such arithmetic.
     """
-    cleaned = text.replace("·", "*").replace("×", "*")
+    cleaned = text.replace("·", "*").replace("×", "*").replace("^", "**")
     try:
         tree = ast.parse(cleaned.strip(), mode="eval")
     except SyntaxError as exc:

@@ -53,8 +53,23 @@ CONTRACT.update({
     "layernorm": ("[4, 9, 8]", ["conv: {out_channels: 4, kernel_size: 3}", "layernorm: channels"]),
     "softmax:spatial": ("[4, 9, 8]", ["conv: {out_channels: 4, kernel_size: 3}", "softmax: 3"]),
 })
+CONTRACT.update({
+    "chunk": ("[6, 9, 8]", ["conv: {out_channels: 5, kernel_size: 3}", "chunk: {chunks: 2, index: 1}"]),
+    "chunk:spatial": ("[2, 11]", ["conv: {out_channels: 2, kernel_size: 3}", "chunk: {chunks: 3, index: 2, dim: 2}"]),
+    "split": ("[6, 9, 8]", ["conv: {out_channels: 5, kernel_size: 3}", "split: {sizes: [1, 3, 1], index: 1}"]),
+    "split:spatial": ("[2, 11]", ["conv: {out_channels: 2, kernel_size: 3}", "split: {sizes: [4, 5], index: 1, dim: 2}"]),
+    "channel_shuffle": ("[6, 9, 8]", ["conv: {out_channels: 6, kernel_size: 3}", "channel_shuffle: 3"]),
+    "pixel_shuffle": ("[2, 9, 8]", ["conv: {out_channels: 8, kernel_size: 3}", "pixel_shuffle: 2"]),
+    "pixel_unshuffle": ("[2, 14, 14]", ["conv: {out_channels: 2, kernel_size: 3, stride: [1, 2]}", "pixel_unshuffle: 2"]),
+    "pixel_shuffle:after_unshuffle": ("[2, 14, 14]", ["conv: {out_channels: 2, kernel_size: 3}", "pixel_unshuffle: 3",
+                                                     "conv: {out_channels: 9, kernel_size: 3, padding: 1}", "pixel_shuffle: 3"]),
+    "layer_scale": ("[3, 9, 8]", ["conv: {out_channels: 3, kernel_size: 3}", "layer_scale: 1.0e-6"]),
+    "stochastic_depth": ("[3, 9, 8]", ["conv: {out_channels: 3, kernel_size: 3}", "stochastic_depth: {p: 0.1, mode: row}"]),
+    "hardtanh": ("[2, 10, 9]", ["conv: {out_channels: 2, kernel_size: 3, stride: 2}", "hardtanh: {min_val: -2, max_val: 3}"]),
+    "softplus": ("[2, 10, 9]", ["conv: {out_channels: 2, kernel_size: 3, stride: 2}", "softplus: {beta: 2, threshold: 10}"]),
+})
 for _name in ["identity", "dropout", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu",
-              "hardswish", "sigmoid", "tanh"]:
+              "hardswish", "sigmoid", "tanh", "hardsigmoid", "mish", "swish"]:
     CONTRACT[_name] = ("[2, 10, 9]", ["conv: {out_channels: 2, kernel_size: 3, stride: 2}", _name])
 
 
@@ -66,7 +81,7 @@ def test_every_registered_type_is_in_the_contract():
 def test_analyzer_equals_executor(type_name):
     shape, layers = CONTRACT[type_name]
     net = cnncalc.loads(f"input: {shape}\nlayers:\n" + "".join(f"  - {x}\n" for x in layers), "c.yaml")
-    assert net.nodes[-1].type == type_name.split(":")[0]
+    assert net.nodes[-1].type == REGISTRY[type_name.split(":")[0]].type_name  # swish: silu
     result = verify(net)
     for row in result.rows:
         assert row.shape[0] == row.shape[1], row
@@ -91,3 +106,13 @@ def test_verify_detects_a_wrong_analysis(monkeypatch):
     result = verify(net)
     assert not result.ok
     assert "a probed unit sees" in result.rows[0].note
+
+
+def test_verify_names_what_it_cannot_probe():
+    # verify's per-axis probe is not told which axis it restricts to, so a slice along one
+    # spatial axis of a 2-D net is refused with the reason (not a wrong comparison)
+    net = cnncalc.loads("input: [2, 8, 8]\nlayers:\n  - conv: {out_channels: 2, kernel_size: 3}\n"
+                        "  - chunk: {chunks: 2, dim: 3}\n", "c.yaml")
+    with pytest.raises(cnncalc.SpecError) as info:
+        verify(net)
+    assert info.value.kind == "limit" and "spatial axis dim 3" in info.value.message

@@ -302,9 +302,18 @@ GRAD_CASES = {
     "instancenorm": ([3, 3, 3], "instancenorm: {affine: true}"),
     "groupnorm": ([4, 2, 3], "groupnorm: 2"),
     "layernorm": ([3, 2, 3], "layernorm"),
+    "chunk": ([5, 2, 3], "chunk: {chunks: 2, index: 1}"),
+    "chunk:spatial": ([2, 3, 5], "chunk: {chunks: 2, index: 0, dim: 3}"),
+    "split": ([5, 2, 3], "split: {sizes: [1, 3, 1], index: 1}"),
+    "channel_shuffle": ([6, 2, 2], "channel_shuffle: 3"),
+    "pixel_shuffle": ([8, 2, 3], "pixel_shuffle: 2"),
+    "pixel_unshuffle": ([2, 4, 6], "pixel_unshuffle: 2"),
+    "layer_scale": ([3, 2, 3], "layer_scale: 1.0e-6"),
+    "stochastic_depth": ([3, 2, 3], "stochastic_depth: {p: 0.2, mode: batch}"),
 }
 SMOOTH = ["identity", "dropout", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu",
-          "hardswish", "sigmoid", "tanh"]
+          "hardswish", "sigmoid", "tanh", "hardsigmoid", "hardtanh", "mish", "softplus", "swish",
+          "softplus: {beta: 3, threshold: 2}", "hardtanh: {min_val: -0.5, max_val: 2}"]
 
 
 def _finite_difference_check(net, x, eps=1e-6):
@@ -334,6 +343,7 @@ def _finite_difference_check(net, x, eps=1e-6):
 def test_backward_matches_finite_differences(type_name):
     shape, layer = GRAD_CASES[type_name]
     net = net_of(shape, layer)
+    assert net.nodes[-1].type == type_name.split(":")[0]
     x = RNG.standard_normal((2, *shape))
     if type_name in ("maxpool", "global_maxpool", "adaptive_maxpool"):
         x = x + np.arange(x.size).reshape(x.shape) * 1e-3  # distinct values: a unique switch

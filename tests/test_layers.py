@@ -309,6 +309,7 @@ def test_flatten_and_reshape():
 ELEMENTWISE = {
     "identity": 0, "dropout": 0, "relu": 1, "relu6": 2, "leaky_relu": 2, "prelu": 2, "elu": 4,
     "selu": 5, "gelu": 5, "silu": 4, "hardswish": 5, "sigmoid": 3, "tanh": 1,
+    "hardsigmoid": 4, "hardtanh": 2, "mish": 5, "softplus": 6, "swish": 4,
 }
 
 
@@ -325,6 +326,34 @@ def test_elementwise_rows(name, per):
 def test_gelu_tanh_and_prelu_per_channel():
     assert one_layer([2, 3], "gelu: tanh").flops == 9 * 6
     assert one_layer([4, 3, 3], "prelu: 4").params == 4
+
+
+def test_swish_is_silu():
+    # Ramachandran et al. 2017's swish (beta 1) is Elfwing et al. 2018's SiLU: one class, two names
+    assert REGISTRY["swish"] is REGISTRY["silu"]
+    row = one_layer([3, 4, 4], "swish")
+    assert row.type == "silu"
+    assert row.flops == 4 * 3 * 4 * 4  # sigmoid (3) and a multiplication
+
+
+def test_schema_lists_every_registered_name():
+    # the JSON Schema is built from the registry: every type, aliases such as swish included
+    import json
+
+    from cnncalc.schema import spec_schema
+
+    text = json.dumps(spec_schema())
+    for name in REGISTRY:
+        assert f'"required": ["{name}"]' in text, name
+
+
+def test_hardtanh_softplus_parameters():
+    # torch.nn.Hardtanh(min_val, max_val): max_val must exceed min_val
+    from tests.conftest import error_of
+
+    err = error_of("input: [2, 3]\nlayers:\n  - hardtanh: {min_val: 1, max_val: 0}\n")
+    assert "max_val" in err.message and err.loc.line == 3
+    assert one_layer([2, 3], "softplus: {beta: 2, threshold: 10}").flops == 6 * 2 * 3
 
 
 def test_softmax_flops():
@@ -381,8 +410,118 @@ def test_every_registered_type_has_a_row_here():
         "softmax", "batchnorm", "lrn", "linear", "add", "multiply", "concat",
         "depthwise_conv", "separable_conv", "locally_connected", "tiled_conv", "deform_conv",
         "add_coords", "lppool", "sumpool", "instancenorm", "groupnorm", "layernorm",
+        "chunk", "split", "channel_shuffle", "pixel_shuffle", "pixel_unshuffle", "layer_scale",
+        "stochastic_depth",
     }
     assert set(REGISTRY) <= tested, set(REGISTRY) - tested
+
+
+# -- chunk, split, shuffles, layer scale, stochastic depth ---------------------------------
+
+
+def test_chunk_halves_shufflenet_v2():
+    # Ma et al. 2018 (ShuffleNetV2), Fig. 3c and torchvision's InvertedResidual:
+    # x1, x2 = x.chunk(2, dim=1) on 116 channels gives 58 and 58
+    row = one_layer([116, 28, 28], "chunk: {chunks: 2, index: 1}")
+    assert row.output_shape == (116 // 2, 28, 28)
+    assert (row.params, row.macs, row.flops) == (0, 0, 0)
+    assert rf(row) == ((1, 1), (1, 1), (0, 0))
+    # torch.chunk: parts of ceil(5 / 4) = 2, so 5 channels give 2, 2, 1 (three parts, not four)
+    assert one_layer([5, 2, 2], "chunk: {chunks: 4, index: 2}").output_shape == (5 - 2 * 2, 2, 2)
+    from tests.conftest import error_of
+
+    err = error_of("input: [5, 2, 2]\nlayers:\n  - chunk: {chunks: 4, index: 3}\n")
+    assert "3 parts" in err.message and err.loc.line == 3
+
+
+def test_chunk_and_split_along_a_spatial_axis_shift_the_field():
+    # dim 3 is W (batch 0, channels 1, H 2): the second of chunks of ceil(10 / 2) = 5 starts at 5
+    row = one_layer([2, 4, 10], "chunk: {chunks: 2, index: 1, dim: 3}")
+    assert row.output_shape == (2, 4, 10 - 5)
+    assert rf(row) == ((1, 1), (1, 1), (0, 5))  # unit 0 is input column 5
+    row = one_layer([2, 10, 10], "split: {sizes: [3, 7], index: 1, dim: 2}")  # along H
+    assert row.output_shape == (2, 10 - 3, 10)
+    assert rf(row)[2] == (3, 0)  # unit 0 is input row 3
+
+
+def test_split_sizes_must_add_up():
+    row = one_layer([10, 3, 3], "split: {sizes: [2, 3, 5], index: 2}")
+    assert row.output_shape == (5, 3, 3)
+    from tests.conftest import error_of
+
+    err = error_of("input: [10, 3, 3]\nlayers:\n  - split: {sizes: [2, 3], index: 1}\n")
+    assert "add up to 5" in err.message and "10" in err.message
+
+
+def test_channel_shuffle():
+    # Zhang et al. 2018 (ShuffleNet) section 3.1: reshape to (g, n), transpose, flatten
+    row = one_layer([6, 5, 5], "channel_shuffle: 3")
+    assert row.output_shape == (6, 5, 5)
+    assert (row.params, row.macs, row.flops) == (0, 0, 0)
+    from tests.conftest import error_of
+
+    assert "does not divide the 6 channels" in error_of(
+        "input: [6, 5, 5]\nlayers:\n  - channel_shuffle: 4\n").message
+
+
+def test_pixel_shuffle_fractional_stride():
+    # Shi et al. 2016 (ESPCN), eq. 4: [C r^2, H, W] -> [C, rH, rW]; r = 3, C = 1
+    row = one_layer([9, 5, 4], "pixel_shuffle: 3")
+    assert row.output_shape == (9 // 3 ** 2, 5 * 3, 4 * 3)
+    assert (row.params, row.macs, row.flops) == (0, 0, 0)
+    # output unit o reads input floor(o / 3): size 1, effective stride 1/3, centre of unit 0 at 0
+    assert rf(row) == ((1, 1), (Fr(1, 3), Fr(1, 3)), (0, 0))
+    # after a 3x3 conv, three neighbouring outputs share one input unit's 3x3 field
+    rep = report_of("input: [1, 12, 12]\nlayers:\n  - conv: {out_channels: 4, kernel_size: 3}\n"
+                    "  - pixel_shuffle: 2\n")
+    assert rep.layers[-1].output_shape == (4 // 2 ** 2, (12 - 3 + 1) * 2, 20)
+    assert rf(rep.layers[-1]) == ((3, 3), (Fr(1, 2), Fr(1, 2)), (1, 1))
+
+
+def test_pixel_unshuffle_window():
+    # torch.nn.PixelUnshuffle(2): [C, H, W] -> [4C, H/2, W/2]; unit o reads 2o, 2o + 1
+    row = one_layer([3, 8, 6], "pixel_unshuffle: 2")
+    assert row.output_shape == (3 * 2 ** 2, 8 // 2, 6 // 2)
+    assert rf(row) == ((2, 2), (2, 2), (Fr(1, 2), Fr(1, 2)))
+    from tests.conftest import error_of
+
+    assert "divisible by 2" in error_of("input: [3, 7, 6]\nlayers:\n  - pixel_unshuffle: 2\n").message
+
+
+def test_layer_scale_convnext_gamma():
+    # torchvision ConvNeXt CNBlock: layer_scale = nn.Parameter(torch.ones(dim, 1, 1) * 1e-6),
+    # dim 96 in the first stage of ConvNeXt-Tiny (Liu et al. 2022, section 2.6)
+    row = one_layer([96, 56, 56], "layer_scale: 1.0e-6")
+    assert row.param_shapes == {"layer_scale": (96, 1, 1)}
+    assert row.params == 96
+    assert row.flops == 96 * 56 * 56  # one multiplication per element
+    assert row.macs == 0
+    flat = report_of("input: [6, 4, 4]\nlayers: [global_avgpool, flatten, layer_scale]").layers[-1]
+    assert flat.param_shapes == {"layer_scale": (6,)}  # (C,) without spatial axes
+
+
+def test_stochastic_depth_is_identity_at_inference():
+    # torchvision.ops.StochasticDepth: in eval mode it returns its input
+    row = one_layer([24, 14, 14], "stochastic_depth: {p: 0.1, mode: row}")
+    assert row.output_shape == (24, 14, 14)
+    assert (row.params, row.macs, row.flops) == (0, 0, 0)
+    assert rf(row) == ((1, 1), (1, 1), (0, 0))
+
+
+def test_convnext_linear_on_channels_equals_a_1x1_conv():
+    # ConvNeXt's pwconv1 is nn.Linear(96, 384) after permute(0, 2, 3, 1) (torchvision CNBlock);
+    # cnncalc writes it as a 1x1 conv. Channels-last [56, 56, 96] with linear on the last axis
+    # and the 1x1 conv on [96, 56, 56] give the same figures:
+    linear = one_layer([56, 56, 96], "linear: 384")
+    conv = one_layer([96, 56, 56], "conv: {out_channels: 384, kernel_size: 1}")
+    assert linear.params == conv.params == 96 * 384 + 384
+    assert linear.macs == conv.macs == 56 * 56 * 384 * 96
+    assert linear.flops == conv.flops == 56 * 56 * 384 * (2 * 96)
+    # nn.LayerNorm(96) on channels-last = layernorm over the channels: per position n = 96,
+    # 6n + 2 for the statistics, 2 per element for the affine transform
+    row = one_layer([96, 56, 56], "layernorm: {over: channels, eps: 1.0e-6}")
+    assert row.params == 2 * 96
+    assert row.flops == 56 * 56 * (6 * 96 + 2) + 2 * 96 * 56 * 56
 
 
 # -- the closed forms against their definitions -------------------------------------------

@@ -11,7 +11,20 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
-from .base import Bool, Choice, Int, Layer, Number, Param, Step, Term, fmt_shape, np, numel
+from .base import (
+    REGISTRY,
+    Bool,
+    Choice,
+    Int,
+    Layer,
+    Number,
+    Param,
+    Step,
+    Term,
+    fmt_shape,
+    np,
+    numel,
+)
 
 SELU_ALPHA = 1.6732632423543772848170429916717  # Klambauer et al. 2017, eq. 14
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -195,7 +208,7 @@ class SiLU(Elementwise):
     type_name = "silu"
     params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
     saves = ("input",)
-    summary = "SiLU / swish"
+    summary = "SiLU (swish is another name for it)"
     per_element = 4
 
     def f(self, x):
@@ -355,3 +368,99 @@ class Softmax(Elementwise):
         if ctx.probe:  # every element along the axis reaches every other
             return [np.broadcast_to(np.abs(g).sum(axis=self.axis, keepdims=True), g.shape).copy()], {}
         return [out * (g - (g * out).sum(axis=self.axis, keepdims=True))], {}
+
+
+class Hardsigmoid(Elementwise):
+    """Hard sigmoid (Howard et al. 2019, MobileNetV3, section 5.2; torch.nn.Hardsigmoid):
+    relu6(x + 3) / 6, i.e. 0 for x <= -3, 1 for x >= 3, x/6 + 1/2 between;
+    4 FLOPs per element (add, max, min, divide)."""
+
+    type_name = "hardsigmoid"
+    saves = ("input",)
+    params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
+    summary = "hard sigmoid relu6(x + 3) / 6 (MobileNetV3's gate)"
+    per_element = 4
+
+    def f(self, x):
+        return np.clip(x + 3, 0, 6) / 6
+
+    def df(self, x, y):
+        return ((x > -3) & (x < 3)).astype(x.dtype) / 6
+
+
+class Hardtanh(Elementwise):
+    """Hard tanh (torch.nn.Hardtanh): min(max(x, min_val), max_val); 2 FLOPs per
+    element (two comparisons)."""
+
+    type_name = "hardtanh"
+    saves = ("input",)
+    summary = "hard tanh: x clipped to [min_val, max_val]"
+    per_element = 2
+    params = (
+        Param("min_val", Number(), -1.0, "lower bound"),
+        Param("max_val", Number(), 1.0, "upper bound"),
+        Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),
+    )
+
+    def setup(self, in_shapes, ref_shapes=()):
+        if self.p["max_val"] <= self.p["min_val"]:
+            raise self.fail(f"max_val {self.p['max_val']} must be greater than min_val {self.p['min_val']}",
+                            help="PyTorch requires max_val > min_val", param="max_val", kind="value")
+        return super().setup(in_shapes, ref_shapes)
+
+    def f(self, x):
+        return np.clip(x, self.p["min_val"], self.p["max_val"])
+
+    def df(self, x, y):
+        return ((x > self.p["min_val"]) & (x < self.p["max_val"])).astype(x.dtype)
+
+
+class Softplus(Elementwise):
+    """Softplus (torch.nn.Softplus): log(1 + exp(beta x)) / beta, and x itself where
+    beta x > threshold (PyTorch's switch to the linear function).
+
+    6 FLOPs per element: beta·x, the comparison with threshold, exp, + 1, log, / beta.
+    """
+
+    type_name = "softplus"
+    saves = ("input",)
+    summary = "softplus log(1 + exp(beta x)) / beta"
+    per_element = 6
+    params = (
+        Param("beta", Number(0, open_min=True), 1.0, "sharpness"),
+        Param("threshold", Number(), 20.0, "above beta x > threshold the output is x"),
+    )
+
+    def f(self, x):
+        bx = self.p["beta"] * x
+        return np.where(bx > self.p["threshold"], x, np.logaddexp(0, bx) / self.p["beta"])
+
+    def df(self, x, y):
+        bx = self.p["beta"] * x
+        return np.where(bx > self.p["threshold"], 1.0, 0.5 * (1 + np.tanh(0.5 * bx))).astype(x.dtype)
+
+
+class Mish(Elementwise):
+    """Mish (Misra 2019; torch.nn.Mish): x · tanh(softplus(x)).
+
+    5 FLOPs per element: exp, + 1, log (softplus with beta 1), tanh, multiply.
+    """
+
+    type_name = "mish"
+    saves = ("input",)
+    params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
+    summary = "mish x·tanh(softplus(x))"
+    per_element = 5
+
+    def f(self, x):
+        return x * np.tanh(np.logaddexp(0, x))
+
+    def df(self, x, y):
+        t = np.tanh(np.logaddexp(0, x))
+        sigmoid = 0.5 * (1 + np.tanh(0.5 * x))
+        return t + x * (1 - t * t) * sigmoid
+
+
+# swish (Ramachandran et al. 2017) is SiLU (Elfwing et al. 2018) under another name:
+# the name resolves to the same class, so its facts exist once; PyTorch's name is silu.
+REGISTRY["swish"] = SiLU

@@ -1,0 +1,106 @@
+"""Residual-branch helpers of modern CNNs: layer scale and stochastic depth."""
+
+from __future__ import annotations
+
+from .base import Choice, Layer, Number, Param, Saved, Step, fmt_shape, numel
+
+
+class LayerScale(Layer):
+    """Layer scale (Touvron et al. 2021, CaiT, section 3; ConvNeXt, Liu et al. 2022):
+    a learnable scale per channel, y[c, ...] = layer_scale[c] · x[c, ...].
+
+    Parameter ``layer_scale`` of shape (C, 1, ..., 1), one 1 per spatial axis,
+    as torchvision's CNBlock stores it (``nn.Parameter(torch.ones(dim, 1, 1) *
+    layer_scale)``); (C,) on a tensor without spatial axes. ``init`` is its
+    initial value (torchvision: 1e-6); it changes no figure. FLOPs: 1 per
+    element (a multiplication).
+    """
+
+    type_name = "layer_scale"
+    saves = ("input:weight",)  # x * gamma: gamma's gradient reads x
+    family = "elementwise"
+    summary = "learnable per-channel scale (ConvNeXt, CaiT): C parameters"
+    shape_rule = "the input's shape"
+    primary = "init"
+    params = (Param("init", Number(), 1e-6, "initial value of every scale (torchvision's layer_scale)"),)
+
+    def setup(self, in_shapes, ref_shapes=()):
+        self.in_shapes = list(in_shapes)
+        self.out_shape = tuple(self.in_shape)
+        return self.out_shape
+
+    def param_shapes(self):
+        return {"layer_scale": (self.in_shape[0], *(1,) * (len(self.in_shape) - 1))}
+
+    def flops(self):
+        return numel(self.out_shape)
+
+    def _scale(self, w, x):
+        return w.take("layer_scale", (x.shape[1], *(1,) * (x.ndim - 2)))
+
+    def forward(self, xs, w, ctx):
+        x = xs[0]
+        return x * self._scale(w, x)[None]
+
+    def backward(self, xs, w, out, g, ctx):
+        x = xs[0]
+        scale = w["layer_scale"]
+        axes = tuple(a for a in range(x.ndim) if a != 1)
+        gw = (g * x).sum(axis=axes).reshape(scale.shape)
+        if ctx.probe:  # the support passes through unchanged
+            return [g], {"layer_scale": gw}
+        return [g * scale[None]], {"layer_scale": gw}
+
+    def explain(self):
+        c = self.in_shape[0]
+        return [
+            Step("output_shape", self.shape_rule, "", fmt_shape(self.out_shape)),
+            Step.calc("params", f"layer_scale {fmt_shape(self.param_shapes()['layer_scale'])}: one per channel",
+                      str(c)),
+            Step.calc("flops", "1 multiplication per element", "·".join(map(str, self.out_shape))),
+        ]
+
+
+class StochasticDepth(Layer):
+    """Stochastic depth (Huang et al. 2016; torchvision.ops.StochasticDepth).
+
+    In training it zeroes a residual branch with probability ``p``, per sample
+    (mode row) or for the whole batch (mode batch), and scales what is kept by
+    1/(1 - p). At inference, which is what cnncalc counts and runs, it is the
+    identity: no parameters, 0 FLOPs, the receptive field unchanged.
+    """
+
+    type_name = "stochastic_depth"
+    view = True  # at inference it returns its input
+    family = "elementwise"
+    summary = "stochastic depth (identity at inference; no parameters)"
+    shape_rule = "the input's shape (identity at inference)"
+    primary = "p"
+    params = (
+        Param("p", Number(0, 1), doc="probability of dropping the branch (training only)"),
+        Param("mode", Choice("row", "batch"), "row", "row: per sample; batch: the whole batch"),
+    )
+
+    def saved_for_backward(self):
+        # training: the per-sample keep/scale factor (mode row: one per sample) that the
+        # branch is multiplied by
+        return [Saved("noise", (1,) * len(self.in_shapes[0]))]
+
+    def setup(self, in_shapes, ref_shapes=()):
+        self.in_shapes = list(in_shapes)
+        self.out_shape = tuple(self.in_shape)
+        return self.out_shape
+
+    def forward(self, xs, w, ctx):
+        return xs[0]
+
+    def backward(self, xs, w, out, g, ctx):
+        return [g], {}
+
+    def explain(self):
+        return [
+            Step("output_shape", self.shape_rule, "", fmt_shape(self.out_shape),
+                 f"identity at inference; in training drops the branch with p = {self.p['p']} "
+                 f"(mode {self.p['mode']}), so no parameters and 0 FLOPs"),
+            Step("flops", "identity at inference", "", "0"),
+        ]

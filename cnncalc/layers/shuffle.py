@@ -1,0 +1,366 @@
+"""Layers that select or rearrange elements without arithmetic: chunk, split,
+channel_shuffle, pixel_shuffle, pixel_unshuffle.
+
+None of them has parameters, MACs or FLOPs (docs/conventions.md): they move
+elements. Their receptive-field unit maps are exact: taking part of the
+channels, or shuffling them, is the identity on every spatial axis; a slice
+along a spatial axis shifts it by the slice's start; pixel_shuffle by r maps
+output unit o to input unit floor(o / r) (effective stride 1/r, as nearest
+upsampling) and pixel_unshuffle by r reads input units r·o .. r·o + r - 1 (a
+window of r with stride r).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from ..errors import SpecError
+from ..rf import nearest_map, shift_map, window_map
+from .base import Int, IntList, Layer, Param, Step, default_maps, fmt_shape, np
+from .elementwise import Identity
+
+
+class _Slice(Layer):
+    """Part of the input along one axis (``dim``, PyTorch's numbering with the
+    batch as 0: 1 is the channels, 2.. the spatial axes), as torch.chunk and
+    torch.split return it. Subclasses give :meth:`bounds`."""
+
+    family = "shape"
+    shape_rule = "the input's shape, with the selected part's length on axis dim"
+    view = True  # torch.chunk and torch.split return views
+
+    def bounds(self, length: int) -> tuple[int, int]:
+        """(start, stop) of the selected part of an axis of ``length`` elements.
+
+        Raises:
+            ValueError: with the reason, when the axis cannot be divided so.
+        """
+        raise NotImplementedError  # pragma: no cover
+
+    def setup(self, in_shapes, ref_shapes=()):
+        self.in_shapes = list(in_shapes)
+        dim = self.p["dim"]
+        if dim > len(self.in_shape):
+            raise self.fail(
+                f"dim {dim} is not an axis of {fmt_shape(self.in_shape)} (with the batch as "
+                f"axis 0: rank {len(self.in_shape) + 1})",
+                help="dim 1 is the channel axis, 2.. the spatial axes", param="dim", kind="value",
+            )
+        try:
+            self.start, self.stop = self.bounds(self.in_shape[dim - 1])
+        except ValueError as exc:
+            raise self.fail(str(exc), help=self.fix, param=self.fix_param, kind="value") from None
+        out = list(self.in_shape)
+        out[dim - 1] = self.stop - self.start
+        self.out_shape = tuple(out)
+        return self.out_shape
+
+    def unit_maps(self):
+        maps = default_maps(self.out_shape, self.ndim)
+        dim = self.p["dim"]
+        if maps is not None and dim >= 2:  # a slice along a spatial axis shifts it
+            maps[dim - 2] = shift_map(self.start)
+        return maps
+
+    def forward(self, xs, w, ctx):
+        x = xs[0]
+        dim = self.p["dim"]
+        start, stop = self.bounds(x.shape[dim])
+        index = [slice(None)] * x.ndim
+        index[dim] = slice(start, stop)
+        return x[tuple(index)]
+
+    def backward(self, xs, w, out, g, ctx):
+        x = xs[0]
+        dim = self.p["dim"]
+        start, stop = self.bounds(x.shape[dim])
+        gx = np.zeros(x.shape, dtype=g.dtype)
+        index = [slice(None)] * x.ndim
+        index[dim] = slice(start, stop)
+        gx[tuple(index)] = g
+        return [gx], {}
+
+    def explain(self):
+        axis = "C" if self.p["dim"] == 1 else f"axis {self.p['dim']}"
+        length = self.in_shape[self.p["dim"] - 1]
+        formula, substituted = self.length_rule(length)
+        return [
+            Step("output_shape", f"{axis}_out = {formula}", substituted, str(self.stop - self.start),
+                 f"elements {self.start} .. {self.stop - 1} of {length}; no parameters, 0 FLOPs"),
+            Step("output_shape", self.shape_rule, "", fmt_shape(self.out_shape)),
+        ]
+
+    def probe_layer(self, ndim, values, loc, param_locs):
+        """verify's per-axis probe has one channel: a part of the channels is then,
+        spatially, the identity (its unit map on every spatial axis)."""
+        if self.p["dim"] == 1:
+            return Identity(ndim, {}, loc, param_locs)
+        if self.ndim == 1:
+            return type(self)(ndim, values, loc, param_locs)
+        raise SpecError(
+            f"verify cannot probe a {self.type_name} along spatial axis dim {self.p['dim']} of a "
+            f"{self.ndim}-D network: the per-axis probe does not say which axis it restricts to",
+            loc, kind="limit", help="the analysis (shift of the field by the slice's start) is exact; "
+            "verify measures it on 1-D networks",
+        )
+
+
+class Chunk(_Slice):
+    """One of ``chunks`` parts of an axis (torch.chunk(x, chunks, dim)[index]).
+
+    PyTorch's rule: every part has ceil(L / chunks) elements, the last what is
+    left; so there may be fewer than ``chunks`` parts (torch.chunk of 5 into 4
+    gives 2, 2, 1). ShuffleNetV2 (Ma et al. 2018, Fig. 3c) takes the two halves
+    of its input with x.chunk(2, dim=1).
+    """
+
+    type_name = "chunk"
+    summary = "one of `chunks` equal parts along an axis (torch.chunk; channels by default)"
+    params = (
+        Param("chunks", Int(1), doc="number of parts (PyTorch's chunks)"),
+        Param("index", Int(0), 0, "which part: 0 is the first"),
+        Param("dim", Int(1), 1, "axis, counting the batch as 0: 1 is the channels"),
+    )
+    def length_rule(self, length):
+        c, i = self.p["chunks"], self.p["index"]
+        return ("min(ceil(L / chunks), L - index·ceil(L / chunks))  [torch.chunk]",
+                f"min(ceil({length} / {c}), {length} - {i}·ceil({length} / {c}))")
+
+    fix = "torch.chunk gives parts of ceil(L / chunks) elements; pick an index below the number of parts"
+    fix_param = "index"
+
+    def bounds(self, length):
+        size = -(-length // self.p["chunks"])
+        parts = -(-length // size)
+        start = self.p["index"] * size
+        if start >= length:
+            raise ValueError(f"index {self.p['index']} is past the last part: an axis of {length} in "
+                             f"chunks of {size} has {parts} part{'s' if parts > 1 else ''}")
+        return start, min(start + size, length)
+
+
+class Split(_Slice):
+    """One part of an axis cut into the given sizes (torch.split(x, sizes, dim)[index]).
+
+    The sizes must add up to the axis length (PyTorch's rule for a list of sizes).
+    """
+
+    type_name = "split"
+    summary = "one part of an axis cut into given sizes (torch.split; channels by default)"
+    params = (
+        Param("sizes", IntList(), doc="length of every part, in order; they add up to the axis"),
+        Param("index", Int(0), 0, "which part: 0 is the first"),
+        Param("dim", Int(1), 1, "axis, counting the batch as 0: 1 is the channels"),
+    )
+    def length_rule(self, length):
+        return (f"sizes[index], sizes = {list(self.p['sizes'])}, index = {self.p['index']}  "
+                "[torch.split]", str(self.p["sizes"][self.p["index"]]))
+
+    fix = "the sizes must add up to the axis length, and index must be below their number"
+    fix_param = "sizes"
+
+    def bounds(self, length):
+        sizes, index = self.p["sizes"], self.p["index"]
+        if -1 in sizes:
+            raise ValueError("split sizes are lengths >= 1; -1 is not one")
+        if sum(sizes) != length:
+            raise ValueError(f"sizes {list(sizes)} add up to {sum(sizes)}, but the axis has {length}")
+        if index >= len(sizes):
+            raise ValueError(f"index {index} is past the last of the {len(sizes)} parts")
+        start = sum(sizes[:index])
+        return start, start + sizes[index]
+
+
+class ChannelShuffle(Layer):
+    """Channel shuffle (Zhang et al. 2018, ShuffleNet, section 3.1; torch.nn.ChannelShuffle).
+
+    The C channels, seen as a (groups, C / groups) grid, are transposed:
+    output channel i·groups + j is input channel j·(C / groups) + i. The shape is
+    unchanged; no parameters, no FLOPs.
+    """
+
+    type_name = "channel_shuffle"
+    family = "shape"
+    summary = "channel shuffle: (groups, C/groups) transposed (ShuffleNet)"
+    shape_rule = "the input's shape (channels reordered)"
+    primary = "groups"
+    params = (Param("groups", Int(1), doc="number of groups; divides the channels"),)
+
+    def setup(self, in_shapes, ref_shapes=()):
+        self.in_shapes = list(in_shapes)
+        channels, groups = self.in_shape[0], self.p["groups"]
+        if channels % groups:
+            raise self.fail(f"groups={groups} does not divide the {channels} channels",
+                            help="groups must divide the channel count", param="groups", kind="value")
+        self.out_shape = tuple(self.in_shape)
+        return self.out_shape
+
+    def forward(self, xs, w, ctx):
+        x = xs[0]
+        n, c, groups = x.shape[0], x.shape[1], self.p["groups"]
+        return x.reshape(n, groups, c // groups, *x.shape[2:]).swapaxes(1, 2).reshape(x.shape)
+
+    def backward(self, xs, w, out, g, ctx):
+        n, c, groups = g.shape[0], g.shape[1], self.p["groups"]
+        return [g.reshape(n, c // groups, groups, *g.shape[2:]).swapaxes(1, 2).reshape(g.shape)], {}
+
+
+def _space_to_depth(x, r: int):
+    """(N, C, L1·r, .., Ln·r) -> (N, C·r^n, L1, .., Ln), channel c·r^n + (i1, .., in) in
+    row-major order holding position (L1·r + i1, ..): PyTorch's pixel_unshuffle."""
+    n_axes = x.ndim - 2
+    sizes = [s // r for s in x.shape[2:]]
+    split = [x.shape[0], x.shape[1]] + [v for s in sizes for v in (s, r)]
+    order = [0, 1] + [3 + 2 * a for a in range(n_axes)] + [2 + 2 * a for a in range(n_axes)]
+    return x.reshape(split).transpose(order).reshape(x.shape[0], x.shape[1] * r ** n_axes, *sizes)
+
+
+def _depth_to_space(x, r: int):
+    """The inverse of :func:`_space_to_depth`: PyTorch's pixel_shuffle."""
+    n_axes = x.ndim - 2
+    c = x.shape[1] // r ** n_axes
+    split = [x.shape[0], c] + [r] * n_axes + list(x.shape[2:])
+    order = [0, 1] + [v for a in range(n_axes) for v in (2 + n_axes + a, 2 + a)]
+    return x.reshape(split).transpose(order).reshape(x.shape[0], c, *(s * r for s in x.shape[2:]))
+
+
+class PixelShuffle(Layer):
+    """Pixel shuffle, sub-pixel convolution's rearrangement (Shi et al. 2016, ESPCN,
+    eq. 4; torch.nn.PixelShuffle): [C·r^n, L1, ..] -> [C, L1·r, ..].
+
+    out[c, h·r + i, w·r + j] = in[c·r² + i·r + j, h, w] (PyTorch's order). PyTorch's
+    acts on the two last axes of a 2-D input; here on every spatial axis.
+    Receptive field: output unit o reads input unit floor(o / r), so the
+    effective stride is 1/r (a fraction, as after upsampling). No FLOPs.
+    """
+
+    type_name = "pixel_shuffle"
+    family = "resampling"
+    summary = "pixel shuffle: [C·r², H, W] -> [C, H·r, W·r] (sub-pixel convolution, ESPCN)"
+    shape_rule = "[C / r^n, L·r per axis]"
+    spatial = True
+    primary = "upscale_factor"
+    params = (Param("upscale_factor", Int(1), doc="r: every spatial axis grows r times"),)
+
+    def setup(self, in_shapes, ref_shapes=()):
+        self.in_shapes = list(in_shapes)
+        sizes = self.need_spatial()
+        r, channels = self.p["upscale_factor"], self.in_shape[0]
+        block = r ** self.ndim
+        if channels % block:
+            raise self.fail(
+                f"pixel_shuffle by {r} needs channels divisible by {r}^{self.ndim} = {block}; "
+                f"the input has {channels}",
+                help=f"make the layer before produce a multiple of {block} channels",
+                param="upscale_factor",
+            )
+        self.out_shape = (channels // block, *(s * r for s in sizes))
+        return self.out_shape
+
+    def unit_maps(self):
+        return [nearest_map(Fraction(1, self.p["upscale_factor"]))] * self.ndim
+
+    def explain(self):
+        r, n, c = self.p["upscale_factor"], self.ndim, self.in_shape[0]
+        return [
+            Step("output_shape", "C_out = C / r^n  [Shi et al. 2016, eq. 4]", f"{c} / {r}^{n}",
+                 str(self.out_shape[0])),
+            *(Step("output_shape", "L_out = L·r", f"{size}·{r}", str(out))
+              for size, out in zip(self.in_shape[1:], self.out_shape[1:])),
+            Step("flops", "elements are moved, not computed", "", "0"),
+        ]
+
+    def forward(self, xs, w, ctx):
+        return _depth_to_space(xs[0], self.p["upscale_factor"])
+
+    def backward(self, xs, w, out, g, ctx):
+        return [_space_to_depth(g, self.p["upscale_factor"])], {}
+
+    def probe_layer(self, ndim, values, loc, param_locs):
+        """verify's per-axis probe has one channel, which pixel shuffle cannot divide:
+        its spatial wiring along one axis (output o from input floor(o / r), of
+        some channel) is measured on that one channel."""
+        return _PixelShuffleWiring(ndim, values, loc, param_locs)
+
+
+class _PixelShuffleWiring(PixelShuffle):
+    """Pixel shuffle's spatial wiring on any channel count (verify's probe only):
+    every position repeated r times along each axis."""
+
+    type_name = ""  # not registered
+
+    def setup(self, in_shapes, ref_shapes=()):
+        self.in_shapes = list(in_shapes)
+        r = self.p["upscale_factor"]
+        self.out_shape = (self.in_shape[0], *(s * r for s in self.need_spatial()))
+        return self.out_shape
+
+    def forward(self, xs, w, ctx):
+        y = xs[0]
+        for axis in range(2, y.ndim):
+            y = np.repeat(y, self.p["upscale_factor"], axis=axis)
+        return y
+
+    def backward(self, xs, w, out, g, ctx):
+        r = self.p["upscale_factor"]
+        for axis in range(2, g.ndim):
+            shape = list(g.shape)
+            shape[axis:axis + 1] = [shape[axis] // r, r]
+            g = g.reshape(shape).sum(axis=axis + 1)
+        return [g], {}
+
+
+class PixelUnshuffle(Layer):
+    """Pixel unshuffle (torch.nn.PixelUnshuffle), the inverse of pixel_shuffle:
+    [C, L1·r, ..] -> [C·r^n, L1, ..]; every spatial size must be a multiple of r.
+
+    Receptive field: output unit o reads input units r·o .. r·o + r - 1 (a
+    window of r, stride r). No FLOPs.
+    """
+
+    type_name = "pixel_unshuffle"
+    family = "resampling"
+    summary = "pixel unshuffle: [C, H·r, W·r] -> [C·r², H, W] (space to depth)"
+    shape_rule = "[C·r^n, L / r per axis]"
+    spatial = True
+    primary = "downscale_factor"
+    params = (Param("downscale_factor", Int(1), doc="r: every spatial axis shrinks r times"),)
+
+    def setup(self, in_shapes, ref_shapes=()):
+        self.in_shapes = list(in_shapes)
+        sizes = self.need_spatial()
+        r = self.p["downscale_factor"]
+        bad = [s for s in sizes if s % r]
+        if bad:
+            raise self.fail(
+                f"pixel_unshuffle by {r} needs every spatial size divisible by {r}; the input is "
+                f"{'x'.join(map(str, sizes))}",
+                help="pad or crop the input to a multiple of the factor", param="downscale_factor",
+            )
+        self.pads = ((0, 0),) * self.ndim  # a window of r, stride r, no padding
+        self.out_shape = (self.in_shape[0] * r ** self.ndim, *(s // r for s in sizes))
+        return self.out_shape
+
+    def unit_maps(self):
+        r = self.p["downscale_factor"]
+        return [window_map(r, 0, r, 1)] * self.ndim
+
+    def window_geometry(self):
+        r = self.p["downscale_factor"]
+        return [(r, r)] * self.ndim
+
+    def explain(self):
+        r, n, c = self.p["downscale_factor"], self.ndim, self.in_shape[0]
+        return [
+            Step("output_shape", "C_out = C·r^n", f"{c}·{r}^{n}", str(self.out_shape[0])),
+            *(Step("output_shape", "L_out = L / r", f"{size} / {r}", str(out))
+              for size, out in zip(self.in_shape[1:], self.out_shape[1:])),
+            Step("flops", "elements are moved, not computed", "", "0"),
+        ]
+
+    def forward(self, xs, w, ctx):
+        return _space_to_depth(xs[0], self.p["downscale_factor"])
+
+    def backward(self, xs, w, out, g, ctx):
+        return [_depth_to_space(g, self.p["downscale_factor"])], {}
+
