@@ -15,6 +15,7 @@ import typer
 
 from . import __version__
 from .errors import SpecError
+from .options import InputShape, format_option, formats, parse_input, usage
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -159,32 +160,40 @@ def _parse_bytes(text: str) -> int:
     return int(float(m.group(1)) * units[m.group(2).lower()])
 
 
+RunFormat = formats("text", "json")
+
+
 @app.command()
 def run(
     spec: Path = typer.Argument(..., help="The network spec (YAML)."),
-    input: Path = typer.Option(None, "--input", "-i",
-                               help="Input .npy, batch first (N, C, ...). Default: the values "
-                                    "written in the spec, else a seeded random batch of one."),
+    data: Path = typer.Option(None, "--data",
+                              help="Input values: a .npy array, batch first (N, C, ...). Default: "
+                                   "the values written in the spec, else a seeded random batch of one."),
+    input: InputShape = None,
     weights: Path = typer.Option(None, "--weights", "-w",
                                  help="Weights .npz with keys '<layer>.<param>' in PyTorch's layouts."),
     output: Path = typer.Option(None, "--output", "-o",
-                                help="Write every layer's output to this .npz (default: print "
-                                     "the network outputs)."),
+                                help="Write every layer's output to this .npz (a folder: "
+                                     "FOLDER/<spec name>.npz; '.npz' is added when missing)."),
     seed: int = typer.Option(0, "--seed", help="Seed for weights (and input) not given."),
     dtype: str = typer.Option(None, "--dtype", help="float32 or float64 (default: the input's)."),
     max_memory: str = typer.Option("2GiB", "--max-memory", help="Refuse runs whose estimated peak is larger."),
+    format: RunFormat = format_option(RunFormat),
 ) -> None:
-    """Run the network forward in NumPy."""
+    """Run the network forward in NumPy and print its outputs (or write every layer's)."""
+    import json
+
     import numpy as np
 
     from .execute import run as execute
     from .spec import load
 
-    net = load(spec)
+    net = load(spec, input_shape=parse_input(input, "run"))
     limit = _parse_bytes(max_memory)
+    target = _npz_target(output, spec) if output is not None else None  # before any work
     x = None
-    if input is not None:
-        x = _load_array(input, "--input")
+    if data is not None:
+        x = _load_array(data, "--data")
     elif net.input_values is None:
         from .execute import guard_memory
 
@@ -196,35 +205,74 @@ def run(
         values = execute(net, x, tensors, seed, dtype=dtype, max_memory=limit, progress=bar)
     finally:
         bar.close()
-    if output is not None:
-        np.savez(output, **values)
-        print(f"wrote {len(values)} arrays to {output}")
+    if target is not None:
+        try:
+            with open(target, "wb") as fh:  # a file object: numpy adds no suffix of its own
+                np.savez(fh, **values)
+        except OSError as exc:
+            raise usage("run", f"--output: cannot write {target}: {exc.strerror}",
+                        "give a file in a folder that exists and is writable") from None
+        if format == "json":
+            sys.stdout.write(json.dumps({"wrote": str(target), "arrays": sorted(values)}, indent=2) + "\n")
+        else:
+            print(f"wrote {len(values)} arrays to {target}")
+        return
+    if format == "json":
+        sys.stdout.write(json.dumps({name: {"shape": list(values[name].shape),
+                                            "dtype": str(values[name].dtype),
+                                            "values": values[name].tolist()}
+                                     for name in net.outputs}) + "\n")
         return
     with np.printoptions(precision=6, suppress=True, threshold=200, linewidth=120):
         for name in net.outputs:
-            print(f"{name}: shape {list(values[name].shape)}")
+            print(f"{name}: shape {list(values[name].shape)}, {values[name].dtype}")
             print(values[name])
+
+
+def _npz_target(output: Path, spec: Path) -> Path:
+    """Where ``run --output`` writes: a folder gets <spec stem>.npz, a name without a
+    suffix gets .npz (as numpy.savez does); the folder must exist."""
+    if output.is_dir():
+        return output / f"{spec.stem}.npz"
+    if output.suffix != ".npz":
+        output = output.with_name(output.name + ".npz")
+    if not output.parent.is_dir():
+        raise usage("run", f"--output: the folder {output.parent} does not exist",
+                    f"create it first (mkdir -p {output.parent}) or write elsewhere")
+    return output
 
 
 def _load_array(path: Path, what: str):
     import numpy as np
 
     try:
-        return np.load(path, allow_pickle=False)
+        data = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise SpecError(f"{what}: cannot read {path}: {exc}", kind="io",
                         help="give a .npy file written by numpy.save") from None
+    if not isinstance(data, np.ndarray):  # an .npz archive
+        names = list(data.files)
+        data.close()
+        raise SpecError(f"{what}: {path} is an .npz archive of {len(names)} array(s), not one array",
+                        kind="io", help="give a .npy file written by numpy.save "
+                        + (f"(e.g. numpy.save('x.npy', numpy.load('{path}')['{names[0]}']))" if names else ""))
+    return data
 
 
 def _load_npz(path: Path) -> dict:
     import numpy as np
 
     try:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
+        data = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise SpecError(f"--weights: cannot read {path}: {exc}", kind="io",
                         help="give a .npz file written by numpy.savez") from None
+    if isinstance(data, np.ndarray):  # a single .npy array has no tensor names
+        raise SpecError(f"--weights: {path} is a single array ({data.dtype}, shape "
+                        f"{list(data.shape)}), not an archive of named tensors", kind="io",
+                        help="write the weights with numpy.savez('w.npz', **{'conv1.weight': w, ...})")
+    with data:
+        return {k: data[k] for k in data.files}
 
 
 @app.command()
@@ -361,45 +409,89 @@ def explain(
 solve_app = typer.Typer(help="Solve for padding, output size or stride.", no_args_is_help=True)
 app.add_typer(solve_app, name="solve")
 
+SolveFormat = formats("text", "json")
+
 
 @solve_app.command("padding")
 def solve_padding(
-    input: int = typer.Option(..., "--input", min=1, help="Input size (one axis)."),
-    kernel: int = typer.Option(..., "--kernel", min=1),
-    stride: int = typer.Option(1, "--stride", min=1),
-    output: int = typer.Option(..., "--output", min=1, help="The output size wanted."),
+    input: int = typer.Option(..., "--input", "-i", min=1, help="Input size (one axis)."),
+    kernel: int = typer.Option(..., "--kernel", "-k", min=1),
+    stride: int = typer.Option(1, "--stride", "-s", min=1),
+    output: int = typer.Option(..., "--output", "-o", min=1, help="The output size wanted."),
     dilation: int = typer.Option(1, "--dilation", min=1),
+    format: SolveFormat = format_option(SolveFormat),
 ) -> None:
-    """Padding that gives an output size: TensorFlow's 'same' rule, symmetric and per-side options."""
+    """Every padding that gives an output size: symmetric, [before, after], TensorFlow's 'same'."""
+    import json
+
     from .homework import solve_padding as solve
 
     r = solve(input, kernel, stride, output, dilation)
-    print(f"TensorFlow 'same' rule: p = max(s·(o - 1) + k - l, 0) = max({stride}·({output} - 1) + "
-          f"{r['keff']} - {input}, 0) = {r['same_total']}, split before/after: {r['same'][0]}, {r['same'][1]}")
+    if format == "json":
+        sys.stdout.write(json.dumps({
+            "input": input, "kernel": kernel, "stride": stride, "dilation": dilation, "output": output,
+            "kernel_extent": r["keff"], "totals": r["totals"], "symmetric": r["symmetric"],
+            "tensorflow_same": None if r["same"] is None else list(r["same"]),
+            "pair_count": r["pair_count"], "pairs": r["pairs"]}, indent=2) + "\n")
+        if not r["totals"]:
+            raise typer.Exit(EXIT_FINDINGS)
+        return
+    keff = r["keff"]
+    if not r["totals"]:
+        least = (input - keff) // stride + 1 if input >= keff else None
+        print(f"no padding gives {output}: padding only enlarges the output, and with none it is "
+              f"already {least} (floor(({input} - {keff}) / {stride}) + 1); use a larger kernel "
+              "or stride" if least is not None else f"no padding gives {output}")
+        raise typer.Exit(EXIT_FINDINGS)
+    print(f"P_before + P_after with floor(({input} + P - {keff}) / {stride}) + 1 = {output}: "
+          + ", ".join(map(str, r["totals"])))
     if r["symmetric"]:
         print("symmetric padding (each side): " + ", ".join(map(str, r["symmetric"])))
     else:
-        print("no symmetric padding gives this output")
-    if r["pairs"]:
-        print("[before, after]: " + ", ".join(f"[{b}, {a}]" for b, a in r["pairs"]))
-    if not r["symmetric"] and not r["pairs"]:
-        raise typer.Exit(EXIT_FINDINGS)
+        print("no symmetric padding gives this output (every total is odd)")
+    b, a = r["same"]
+    print(f"TensorFlow 'same' split of the smallest total: [{b}, {a}]"
+          + (" (the odd pixel after)" if a != b else ""))
+    if r["pairs"] is None:
+        print(f"[before, after]: every split of each total ({r['pair_count']:,} pairs)")
+        return
+    plain = [p for p in r["pairs"] if not p["padding_only"] and not p["dropped"]]
+    lossy = [p for p in r["pairs"] if p["dropped"] and not p["padding_only"]]
+    empty = [p for p in r["pairs"] if p["padding_only"]]
+
+    def show(ps):
+        return ", ".join(f"[{p['before']}, {p['after']}]" for p in ps)
+
+    if plain:
+        print(f"[before, after]: {show(plain)}")
+    if lossy:
+        print(f"[before, after] that leave input pixels unread: {show(lossy)}")
+    if empty:
+        print(f"[before, after] where a window reads only padding: {show(empty)}")
 
 
 @solve_app.command("output")
 def solve_output(
-    input: int = typer.Option(..., "--input", min=1),
-    kernel: int = typer.Option(..., "--kernel", min=1),
-    stride: int = typer.Option(1, "--stride", min=1),
-    padding: int = typer.Option(0, "--padding", min=0),
+    input: int = typer.Option(..., "--input", "-i", min=1, help="Input size (one axis)."),
+    kernel: int = typer.Option(..., "--kernel", "-k", min=1),
+    stride: int = typer.Option(1, "--stride", "-s", min=1),
+    padding: int = typer.Option(0, "--padding", "-p", min=0),
     dilation: int = typer.Option(1, "--dilation", min=1),
     transposed: bool = typer.Option(False, "--transposed", help="A transposed convolution."),
     output_padding: int = typer.Option(0, "--output-padding", min=0),
+    format: SolveFormat = format_option(SolveFormat),
 ) -> None:
     """The output size of a convolution or pooling window (or a transposed convolution)."""
+    import json
+
     from .homework import solve_output as solve
 
     step = solve(input, kernel, stride, padding, dilation, transposed, output_padding)
+    if format == "json":
+        sys.stdout.write(json.dumps({"output": int(step.result), "formula": step.formula,
+                                     "substituted": step.substituted, "note": step.note},
+                                    indent=2) + "\n")
+        return
     print(f"{step.formula}\n  = {step.substituted} = {step.result}")
     if step.note:
         print(f"  note: {step.note}")
@@ -407,20 +499,27 @@ def solve_output(
 
 @solve_app.command("stride")
 def solve_stride(
-    input: int = typer.Option(..., "--input", min=1),
-    kernel: int = typer.Option(..., "--kernel", min=1),
-    output: int = typer.Option(..., "--output", min=1),
+    input: int = typer.Option(..., "--input", "-i", min=1, help="Input size (one axis)."),
+    kernel: int = typer.Option(..., "--kernel", "-k", min=1),
+    output: int = typer.Option(..., "--output", "-o", min=1, help="The output size wanted."),
     dilation: int = typer.Option(1, "--dilation", min=1),
+    format: SolveFormat = format_option(SolveFormat),
 ) -> None:
     """Stride and symmetric padding combinations that give an output size."""
+    import json
+
     from .homework import solve_stride as solve
 
     found = solve(input, kernel, output, dilation)
-    if not found:
+    if format == "json":
+        sys.stdout.write(json.dumps([{"stride": s, "padding": p, "tiles_exactly": exact}
+                                     for s, p, exact in found], indent=2) + "\n")
+    elif not found:
         print("no stride and padding give this output")
+    for s, p, exact in found if format != "json" else ():
+        print(f"stride {s}, padding {p}" + ("" if exact else "  (not exact: input pixels are dropped)"))
+    if not found:
         raise typer.Exit(EXIT_FINDINGS)
-    for s, p, exact in found:
-        print(f"stride {s}, padding {p}" + ("" if exact else "  (not exact: pixels are dropped)"))
 
 
 @app.command()
@@ -555,11 +654,25 @@ def layers() -> None:
     _console().print(table)
 
 
+def _command_name(args: list[str]) -> str:
+    """The (sub)command words of a command line: 'solve padding', 'rule'."""
+    words = []
+    for arg in args:
+        if arg.startswith("-"):
+            break
+        words.append(arg)
+        if arg != "solve":
+            break
+    return " ".join(words) or "cnncalc"
+
+
 def main() -> None:
     """Console entry point: maps errors to exit codes, never shows a traceback."""
     try:
         app()
     except SpecError as exc:
+        if exc.file is None:  # not about a file: name the command, not '<spec>'
+            exc.file = "cnncalc " + _command_name(sys.argv[1:])
         sys.stderr.write(exc.format() + "\n")
         sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:

@@ -346,22 +346,49 @@ def format_value(field_name: str, value: Any, layout: str = "chw") -> str:
 
 # -- solvers ------------------------------------------------------------------------------
 
+MAX_PAIRS = 200  # list [before, after] pairs one by one up to this many
+
 
 def solve_padding(size: int, kernel: int, stride: int, output: int, dilation: int = 1) -> dict:
-    """Padding that gives ``output``: TensorFlow's 'same' total p = max(s(o - 1) + k_eff - l, 0)
-    split before/after (odd pixel after), every symmetric p, and every (before, after)."""
+    """Every padding that gives ``output`` windows along one axis.
+
+    O = floor((L + P - F) / S) + 1 holds exactly for the totals P = P_before + P_after in
+    [S(O - 1) + F - L, S·O + F - L - 1] (Dumoulin and Visin 2016, relationship 6), so the
+    search is exhaustive: at most S totals, every split of each.
+
+    Returns a dict: ``keff`` (F = d(k - 1) + 1); ``totals`` (every P that works, ascending);
+    ``symmetric`` (every p with 2p in totals); ``same`` (TensorFlow's split of the smallest
+    total, the odd pixel after, or None when no padding works); ``pairs``: every
+    (before, after) with ``padding_only`` (some window reads padding alone) and ``dropped``
+    (real input pixels no window reads, :func:`cnncalc.layers.window.dropped`), or None when
+    there are more than MAX_PAIRS (then every split of each total works).
+    """
+    from .layers.window import dropped, window_out
+
     keff = dilation * (kernel - 1) + 1
-    total = max(stride * (output - 1) + keff - size, 0)
-    symmetric = [p for p in range(0, keff + 1) if (size + 2 * p - keff) >= 0
-                 and (size + 2 * p - keff) // stride + 1 == output]
-    pairs = [(b, t - b) for t in range(0, 2 * keff + 1) for b in range(0, t + 1)
-             if size + t >= keff and (size + t - keff) // stride + 1 == output and b < keff and t - b < keff]
-    return {"keff": keff, "same_total": total, "same": (total // 2, total - total // 2),
-            "symmetric": symmetric, "pairs": pairs}
+    low = stride * (output - 1) + keff - size
+    totals = [t for t in range(max(low, 0), low + stride)
+              if window_out(size, keff, stride, t, 0) == output]
+    symmetric = [t // 2 for t in totals if t % 2 == 0]
+    same = (totals[0] // 2, totals[0] - totals[0] // 2) if totals else None
+    count = sum(t + 1 for t in totals)
+    pairs = None
+    if count <= MAX_PAIRS:
+        pairs = [{"before": b, "after": t - b,
+                  "padding_only": b >= keff or (output - 1) * stride >= b + size,
+                  "dropped": dropped(size, keff, stride, b, t - b)}
+                 for t in totals for b in range(t + 1)]
+        pairs.sort(key=lambda p: (p["before"], p["after"]))
+    return {"keff": keff, "totals": totals, "symmetric": symmetric, "same": same,
+            "pairs": pairs, "pair_count": count}
 
 
 def solve_output(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1,
                  transposed: bool = False, output_padding: int = 0) -> Step:
+    """The output size along one axis, as a derivation step; the note says which pixels
+    a non-exact division leaves unread (padding only, or real input pixels)."""
+    from .layers.window import dropped, unread_end
+
     keff = dilation * (kernel - 1) + 1
     if transposed:
         out = (size - 1) * stride - 2 * padding + keff + output_padding
@@ -371,37 +398,49 @@ def solve_output(size: int, kernel: int, stride: int = 1, padding: int = 0, dila
     if span < 0:
         raise SpecError(f"the kernel ({keff}) does not fit the padded input ({size + 2 * padding})",
                         kind="usage", help="more padding or a smaller kernel")
-    note = "" if span % stride == 0 else (
-        f"not exact: {span} is not divisible by {stride}; the last {span % stride} pixel(s) are never read")
+    unread = unread_end(size, keff, stride, padding, padding)
+    lost = dropped(size, keff, stride, padding, padding)
+    note = ""
+    if lost:
+        note = (f"not exact: {span} is not divisible by {stride}; the last {lost} input pixel(s) "
+                "are never read")
+    elif unread:
+        note = (f"{span} is not divisible by {stride}, but the {unread} unread pixel(s) at the end "
+                "are padding: every input pixel is read")
     return Step("output", "O = floor((W - F + 2P) / S) + 1",
                 f"floor(({size} - {keff} + 2·{padding}) / {stride}) + 1", str(span // stride + 1), note)
 
 
 def solve_stride(size: int, kernel: int, output: int, dilation: int = 1) -> list[tuple[int, int, bool]]:
-    """(stride, symmetric padding, exact) combinations that give ``output``."""
+    """(stride, symmetric padding, tiles exactly) combinations that give ``output``, with
+    padding below the kernel extent (a window of padding alone reads nothing)."""
+    from .layers.window import tiles, window_out
+
     keff = dilation * (kernel - 1) + 1
     found = []
     for s in range(1, max(size, 1) + 1):
         for p in range(0, keff):
-            span = size + 2 * p - keff
-            if span >= 0 and span // s + 1 == output:
-                found.append((s, p, span % s == 0))
+            if window_out(size, keff, s, p, p) == output:
+                found.append((s, p, tiles(size, keff, s, p, p)))
     return found
 
 
 def exact_tiling(net: Network) -> list[str]:
     """Layers whose windows do not tile their input exactly (pixels dropped), a crop
     that cannot be centred, adaptive pooling with uneven windows, or misaligned merges."""
+    from .layers.window import dropped, tiles
+
     problems = []
     report = analyze(net)
     for node, row in zip(net.nodes, report.layers):
         layer = node.layer
         geometry = layer.window_geometry()
-        if geometry is not None:
+        if geometry is not None and not layer.p.get("ceil_mode"):  # ceil mode reads the end
             sizes = layer.in_shape[1:]
             for size, (k, s), (b, a) in zip(sizes, geometry, layer.pads):
-                if (size + b + a - k) % s:
-                    problems.append(f"{node.name}: ({size} + {b + a} - {k}) is not divisible by {s}")
+                if not tiles(size, k, s, b, a):
+                    problems.append(f"{node.name}: the last {dropped(size, k, s, b, a)} input "
+                                    f"pixel(s) of {size} are never read")
         if node.type == "crop" and node.refs:
             ref = report.layer(node.refs[0]).output_shape if node.refs[0] != INPUT else net.input_shape
             for size, target in zip(layer.in_shape[1:], ref[1:]):

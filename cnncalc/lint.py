@@ -25,6 +25,7 @@ from .analyze import Report, analyze
 from .errors import Loc, SpecError, suggestion
 from .graph import INPUT, Network, Node
 from .layers.base import fmt_axes, fmt_shape
+from .layers.window import dropped, tiles
 
 SEVERITIES = ("info", "warning", "error")
 
@@ -156,13 +157,12 @@ def _tiling(ctx: Context) -> Iterator[Finding]:
             continue
         found = {}
         for axis, (size, (k, s), (b, a)) in enumerate(zip(layer.in_shape[1:], geometry, layer.pads)):
-            if s > k:
-                continue  # every gap is skipped, not only the end: CC103
-            lost = (size + b + a - k) % s - a  # the dropped end is padding first, then input
-            if lost > 0:
-                text = (f"({size} + {b + a} - {k}) = {size + b + a - k} is not a multiple of the stride "
-                        f"{s}: the last {lost} input pixel(s) of {size} are never seen")
-                found.setdefault(text, []).append(str(axis))
+            if tiles(size, k, s, b, a):
+                continue  # padding left unread, or the regular gap of a stride > kernel: CC103
+            lost = dropped(size, k, s, b, a)
+            text = (f"({size} + {b + a} - {k}) = {size + b + a - k} is not a multiple of the stride "
+                    f"{s}: the last {lost} input pixel(s) of {size} are never seen")
+            found.setdefault(text, []).append(str(axis))
         for text, axes in found.items():
             where = f"on ax{'is' if len(axes) == 1 else 'es'} {' and '.join(axes)}"
             yield _finding(node, "CC101", f"{where}, {text}",

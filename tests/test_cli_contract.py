@@ -1,0 +1,160 @@
+"""The CLI contract of issue 14: one option vocabulary, machine formats that lose
+nothing, tables that never cut a number, and friendly errors for common mistakes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from cnncalc.homework import solve_output, solve_padding, solve_stride
+from cnncalc.layers.window import dropped, tiles, unread_end, window_out
+from tests.conftest import SPECS
+from tests.test_cli import run
+
+LENET = SPECS / "lenet5.yaml"
+
+
+# -- 1. crashes -------------------------------------------------------------------------
+
+
+def test_run_weights_given_a_single_npy_is_a_usage_error(capsys, tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((1, 1, 32, 32), np.float32))
+    code, _, err = run(capsys, "run", LENET, "--weights", tmp_path / "x.npy")
+    assert code == 2, err
+    assert "x.npy is a single array" in err and "numpy.savez" in err
+    assert "internal error" not in err
+
+
+def test_run_output_into_a_missing_folder_is_a_usage_error(capsys, tmp_path):
+    code, _, err = run(capsys, "run", LENET, "--output", tmp_path / "nope" / "out.npz")
+    assert code == 2, err
+    assert "does not exist" in err and "mkdir" in err and "internal error" not in err
+
+
+def test_run_output_without_suffix_reports_the_file_it_writes(capsys, tmp_path):
+    code, out, err = run(capsys, "run", LENET, "--output", tmp_path / "out_noext")
+    assert code == 0, err
+    written = tmp_path / "out_noext.npz"
+    assert written.is_file() and not (tmp_path / "out_noext").exists()
+    assert out.strip() == f"wrote 13 arrays to {written}"  # input + 12 layers of LeNet-5
+
+
+def test_run_output_into_a_folder_writes_inside_it(capsys, tmp_path):
+    code, out, err = run(capsys, "run", LENET, "--output", tmp_path)
+    assert code == 0, err
+    assert (tmp_path / "lenet5.npz").is_file()
+    assert not tmp_path.with_name(tmp_path.name + ".npz").exists()
+    assert str(tmp_path / "lenet5.npz") in out
+
+
+def test_run_reads_data_with_data_and_input_is_a_shape(capsys, tmp_path):
+    x = np.zeros((2, 1, 32, 32), np.float32)
+    np.save(tmp_path / "x.npy", x)
+    code, out, err = run(capsys, "run", LENET, "--data", tmp_path / "x.npy", "-f", "json")
+    assert code == 0, err
+    assert json.loads(out)["logits"]["shape"] == [2, 10]
+    code, _, err = run(capsys, "run", LENET, "--input", tmp_path / "x.npy")
+    assert code == 2 and "--data" in err and "cnncalc run:" in err
+
+
+def test_run_data_given_an_npz_says_so(capsys, tmp_path):
+    np.savez(tmp_path / "x.npz", a=np.zeros(3))
+    code, _, err = run(capsys, "run", LENET, "--data", tmp_path / "x.npz")
+    assert code == 2 and "is an .npz archive of 1 array(s)" in err
+
+
+# -- 1. wrong answers: the window primitive, solve --------------------------------------
+
+
+def test_window_primitive():
+    # O = floor((L + Pb + Pa - F)/S) + 1 (Dumoulin and Visin 2016, rel. 6)
+    assert window_out(6, 3, 2, 1, 1) == (6 + 2 - 3) // 2 + 1 == 3
+    # (6 + 2 - 3) mod 2 = 1 pixel unread, and it is the after-padding: no input dropped
+    assert unread_end(6, 3, 2, 1, 1) == 1 and dropped(6, 3, 2, 1, 1) == 0 and tiles(6, 3, 2, 1, 1)
+    # (7 - 3) mod 2 = 0; (8 - 3) mod 2 = 1 with no padding: the last input pixel is dropped
+    assert tiles(7, 3, 2) and dropped(8, 3, 2) == 1 and not tiles(8, 3, 2)
+    # ResNet's 1x1 stride-2 projection at 56: (56 - 1) mod 2 = 1 = S - F, the regular gap
+    assert dropped(56, 1, 2) == 1 and tiles(56, 1, 2)
+    # F = 2, S = 4 at 9: windows at 0, 4 read 0-1, 4-5; 6..8 unread, 3 > S - F = 2
+    assert dropped(9, 2, 4) == 3 and not tiles(9, 2, 4)
+    assert window_out(2, 5, 1) is None and not tiles(2, 5, 1)
+
+
+def test_solve_padding_is_exhaustive():
+    # 10 + P - 3 + 1 = 16 -> P = 8: symmetric 4 (the issue's case "4 does")
+    r = solve_padding(10, 3, 1, 16)
+    assert r["totals"] == [16 - 1 + 3 - 10] == [8] and r["symmetric"] == [4]
+    assert len(r["pairs"]) == 8 + 1  # every split of 8
+    # output 12: P = 12 - 1 + 3 - 10 = 4: [2, 2] and the asymmetric [1, 3], [3, 1] (and [0, 4], [4, 0])
+    r = solve_padding(10, 3, 1, 12)
+    pairs = {(p["before"], p["after"]): p for p in r["pairs"]}
+    assert set(pairs) == {(0, 4), (1, 3), (2, 2), (3, 1), (4, 0)}
+    # [1, 3]: the last window starts at 11 = 1 + 10, past the input: it reads padding alone
+    assert pairs[(1, 3)]["padding_only"] and not pairs[(2, 2)]["padding_only"]
+    # stride 2: P in [2*111 + 7 - 224, 2*112 + 7 - 224 - 1] = [5, 6]
+    r = solve_padding(224, 7, 2, 112)
+    assert r["totals"] == [5, 6] and r["symmetric"] == [3] and r["same"] == (2, 3)
+    pairs = {(p["before"], p["after"]): p for p in r["pairs"]}
+    # [6, 0]: (224 + 6 - 7) mod 2 = 1 pixel unread, no after-padding: one input pixel dropped
+    assert pairs[(6, 0)]["dropped"] == 1 and pairs[(5, 1)]["dropped"] == 0
+    # 10 - 3 + 1 = 8 > 5 already without padding: nothing works
+    assert solve_padding(10, 3, 1, 5)["totals"] == []
+
+
+def test_solve_padding_cli(capsys):
+    code, out, _ = run(capsys, "solve", "padding", "--input", 10, "--kernel", 3, "--output", 16)
+    assert code == 0 and "symmetric padding (each side): 4" in out
+    code, out, _ = run(capsys, "solve", "padding", "--input", 10, "--kernel", 3, "--output", 12)
+    assert code == 0 and "[1, 3]" in out and "[3, 1]" in out and "[2, 2]" in out
+    code, out, _ = run(capsys, "solve", "padding", "-i", 10, "-k", 3, "-o", 12, "-f", "json")
+    data = json.loads(out)
+    assert data["totals"] == [4] and {"before": 1, "after": 3, "padding_only": True, "dropped": 0} \
+        in data["pairs"]
+    code, out, _ = run(capsys, "solve", "padding", "--input", 10, "--kernel", 3, "--output", 5)
+    assert code == 1 and "already 8" in out
+
+
+def test_solve_output_unread_padding_is_not_dropped_input(capsys):
+    # (6 - 3 + 2)/2: 5 mod 2 = 1 unread pixel, the right padding
+    step = solve_output(6, 3, 2, 1)
+    assert step.result == str((6 - 3 + 2) // 2 + 1) == "3"
+    assert "never read" not in step.note and "padding" in step.note
+    # (8 - 3 + 0) mod 2 = 1: the last input pixel is never read
+    assert "the last 1 input pixel(s) are never read" in solve_output(8, 3, 2, 0).note
+    code, out, _ = run(capsys, "solve", "output", "--input", 6, "--kernel", 3, "--stride", 2,
+                       "--padding", 1, "-f", "json")
+    assert code == 0 and json.loads(out)["output"] == 3
+
+
+def test_solve_stride_exact_means_no_input_dropped():
+    # 32, k 3, s 2, p 1: (32 + 2 - 3) mod 2 = 1 unread, the after-padding: exact
+    assert (2, 1, True) in solve_stride(32, 3, 16)
+    # p 0: (32 - 3) mod 2 = 1, no padding: the last input pixel is dropped
+    assert (2, 0, False) in solve_stride(32, 3, 15)
+
+
+# -- 4. errors not about a spec name the command ------------------------------------------
+
+
+@pytest.mark.parametrize("args, label", [
+    (("rule", "CC999"), "cnncalc rule:"),
+    (("explain", LENET, "--layer", "fcc"), "cnncalc explain:"),
+    (("analyze", LENET, "--input", "foo"), "cnncalc analyze:"),
+    (("solve", "output", "--input", 2, "--kernel", 5), "cnncalc solve output:"),
+])
+def test_errors_not_about_a_spec_name_the_command(capsys, args, label):
+    code, _, err = run(capsys, *args)
+    assert code == 2 and err.startswith(label) and "<spec>" not in err
+
+
+# -- 7. one definition of "tiles exactly" ------------------------------------------------
+
+
+def test_sizes_lists_224_for_resnet50(capsys):
+    # the 1x1 stride-2 projections leave (56 - 1) mod 2 = 1 pixel, the regular gap of S > F;
+    # every 3x3 stride-2 conv leaves (56 + 2 - 3) mod 2 = 1 pixel of padding: 224 tiles exactly
+    code, out, err = run(capsys, "sizes", SPECS / "resnet50.yaml", "--range", "224:224")
+    assert code == 0, err
+    assert out.strip() == "224: 1000"
