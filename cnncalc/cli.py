@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -57,11 +58,13 @@ def _root(
     """Exact per-layer arithmetic of convolutional networks written as YAML."""
 
 
+PIPE_WIDTH = 240  # piped output keeps whole rows instead of folding to 80 columns
+
+
 def _console():
     from rich.console import Console
 
-    # piped output keeps whole rows instead of folding to 80 columns
-    return Console(width=None if sys.stdout.isatty() else 240, highlight=False)
+    return Console(width=None if sys.stdout.isatty() else PIPE_WIDTH, highlight=False)
 
 
 def _parse_input(text: str | None) -> tuple[int, ...] | None:
@@ -78,12 +81,35 @@ def _parse_input(text: str | None) -> tuple[int, ...] | None:
         ) from None
 
 
+AnalyzeFormat = formats("table", "json", "markdown", "csv")
+
+
+def _columns(text: str | None, command: str) -> list[str] | None:
+    from .render import COLUMN_KEYS
+
+    if text is None:
+        return None
+    keys = [k.strip().lower().replace("-", "_") for k in text.split(",") if k.strip()]
+    for key in keys:
+        if key not in COLUMN_KEYS:
+            from .errors import suggestion
+
+            raise usage(command, f"--columns: no column '{key}'", suggestion(key, COLUMN_KEYS, "columns"))
+    return keys
+
+
+ColumnsOption = Annotated[str | None, typer.Option(
+    "--columns", "-c",
+    help="Columns to show, comma-separated (table and markdown; the layer name is always shown): "
+         "type, output_shape, params, params_percent, macs, macs_percent, flops, activations, "
+         "rf_size, rf_stride, rf_centre.")]
+
+
 @app.command()
 def analyze(
     spec: Path = typer.Argument(..., help="The network spec (YAML)."),
-    format: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
-    input: str = typer.Option(None, "--input", "-i",
-                              help="Override the input shape, channels first: 3x227x227."),
+    format: AnalyzeFormat = format_option(AnalyzeFormat),
+    input: InputShape = None,
     batch: int = typer.Option(None, "--batch", "-b", min=1, help="Override the batch size."),
     dtype: DType = typer.Option(DType.float32, "--dtype", help="Element type for byte counts."),
     max_layers: int = typer.Option(100_000, "--max-layers", min=1,
@@ -93,13 +119,15 @@ def analyze(
     depth: int = typer.Option(None, "--depth", "-d", min=1,
                               help="Group rows deeper than N dotted levels into their block "
                                    "(table, markdown, csv; JSON always lists every layer)."),
+    columns: ColumnsOption = None,
 ) -> None:
     """Per layer: output shape, parameters, MACs, FLOPs, activation memory, receptive field."""
     from . import render
     from .analyze import analyze as run_analysis
     from .spec import load
 
-    net = load(spec, input_shape=_parse_input(input), batch=batch, max_nodes=max_layers,
+    picked = _columns(columns, "analyze")
+    net = load(spec, input_shape=parse_input(input, "analyze"), batch=batch, max_nodes=max_layers,
                dilation_base=dilation_base)
     report = run_analysis(net, dtype=dtype.value)
     failed = []
@@ -107,14 +135,16 @@ def analyze(
         from .lint import Config, lint_network
 
         failed = lint_network(net, Config(select=("CC001",)), report=report)
-    if format is Format.json:
+    if format == "json":
         sys.stdout.write(render.to_json(report))
-    elif format is Format.markdown:
-        sys.stdout.write(render.to_markdown(report, depth))
-    elif format is Format.csv:
+    elif format == "markdown":
+        sys.stdout.write(render.to_markdown(report, depth, picked))
+    elif format == "csv":
         sys.stdout.write(render.to_csv(report, depth))
-    else:
-        render.to_table(report, _console(), depth)
+    elif sys.stdout.isatty():
+        render.to_table(report, _console(), depth, picked)
+    else:  # piped: the same text without rich's start-up
+        render.write_table(report, sys.stdout, PIPE_WIDTH, depth, picked)
     if failed:
         from .lint import to_text
 

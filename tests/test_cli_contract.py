@@ -158,3 +158,84 @@ def test_sizes_lists_224_for_resnet50(capsys):
     code, out, err = run(capsys, "sizes", SPECS / "resnet50.yaml", "--range", "224:224")
     assert code == 0, err
     assert out.strip() == "224: 1000"
+
+
+# -- 2. the table never cuts a number ------------------------------------------------------
+
+
+def _table_at(spec, width, **kwargs):
+    import io
+
+    from rich.console import Console
+
+    from cnncalc import analyze, load, render
+
+    report = analyze(load(spec))
+    console = Console(width=width, file=io.StringIO(), highlight=False, color_system=None)
+    render.to_table(report, console, **kwargs)
+    return report, console.file.getvalue()
+
+
+@pytest.mark.parametrize("width", [60, 80, 120, 200])
+@pytest.mark.parametrize("name", ["lenet5.yaml", "vgg16.yaml", "resnet50.yaml"])
+def test_table_never_cuts_a_number(width, name):
+    from cnncalc import render
+
+    report, out = _table_at(SPECS / name, width)
+    assert "…" not in out
+    assert max(len(line) for line in out.splitlines()) <= width
+    hidden = out.split("Not shown at", 1)[1].split("(a wider")[0] if "Not shown at" in out else ""
+    tokens = set(out.split())
+    t = report.totals
+    for row in report.layers:
+        rf = render.rf_cells(row.receptive_field)
+        for col in render.TABLE_COLUMNS:
+            if col.number and col.header not in " ".join(hidden.split()):
+                assert col.cell(row, t, rf) in tokens, (row.name, col.header)
+    assert render.num(t.params) in tokens and render.num(t.macs) in tokens
+
+
+def test_table_drops_least_important_columns_first_and_says_which():
+    _, out = _table_at(SPECS / "lenet5.yaml", 60)
+    footer = " ".join(out.split("Not shown at 60 columns:", 1)[1].split())
+    assert footer.startswith("Params %, MACs %, FLOPs, Activations (B), Eff. stride, RF centre")
+    header = out.splitlines()[1]
+    assert header.split() == ["Layer", "Type", "Output", "shape", "Params", "MACs", "RF", "size"]
+    _, wide = _table_at(SPECS / "lenet5.yaml", 200)
+    assert "Not shown" not in wide
+
+
+def test_readme_example_at_80_columns_shows_whole_numbers():
+    # the issue's `conv2 conv 16x10x10 2,4… 240,… 480,…`: conv2 has 16(6·25 + 1) = 2,416
+    # parameters and 16·10·10·6·25 = 240,000 MACs (LeCun et al. 1998, C3 fully connected)
+    _, out = _table_at(SPECS / "lenet5.yaml", 80)
+    conv2 = next(line for line in out.splitlines() if line.startswith("conv2"))
+    assert f"{16 * (6 * 25 + 1):,}" in conv2.split() and f"{16 * 10 * 10 * 6 * 25:,}" in conv2.split()
+
+
+def test_table_share_columns():
+    from cnncalc.render import share
+
+    _, out = _table_at(SPECS / "lenet5.yaml", 200)
+    conv1 = next(line for line in out.splitlines() if line.startswith("conv1")).split()
+    # 156 / 61,706 = 0.25 % of the parameters; 117,600 / 416,520 = 28.23 % of the MACs
+    assert conv1[4] == "0.3%" and conv1[6] == "28.2%"
+    assert share(48120, 61706) == "78.0%"  # 77.98 %
+    assert share(1, 10_000) == "<0.1%" and share(0, 5) == "0%" and share(0, 0) == "-"
+    assert share(1, 2000) == "0.1%"  # 0.05 % rounds half up
+
+
+def test_columns_option_picks_columns(capsys):
+    code, out, err = run(capsys, "analyze", LENET, "--columns", "params,macs_percent")
+    assert code == 0, err
+    assert out.splitlines()[1].split() == ["Layer", "Params", "MACs", "%"]
+    code, out, _ = run(capsys, "analyze", LENET, "-f", "markdown", "--columns", "output_shape")
+    assert "| Layer | Output shape |" in out
+    code, _, err = run(capsys, "analyze", LENET, "--columns", "parms")
+    assert code == 2 and "did you mean 'params'" in err
+
+
+def test_totals_polish(capsys):
+    code, out, _ = run(capsys, "analyze", LENET)
+    buffers = next(line for line in out.splitlines() if line.startswith("Buffers"))
+    assert buffers.split() == ["Buffers", "0"]  # not "0 (0 B, 0 B)"
