@@ -575,11 +575,7 @@ def sizes(
         raise typer.Exit(EXIT_FINDINGS)
 
 
-class LintFormat(StrEnum):
-    text = "text"
-    github = "github"
-    json = "json"
-    sarif = "sarif"
+LintFormat = formats("text", "github", "json", "sarif")
 
 
 class Severity(StrEnum):
@@ -588,45 +584,66 @@ class Severity(StrEnum):
     error = "error"
 
 
+def _codes(text: str | None, option: str) -> tuple[str, ...] | None:
+    from . import lint as L
+
+    if text is None:
+        return None
+    return tuple(L.check_code(c.strip().upper(), None, option) for c in text.split(",") if c.strip())
+
+
 @app.command()
 def lint(
     paths: list[Path] = typer.Argument(..., help="Spec files or folders (searched for *.yaml, *.yml)."),
-    format: LintFormat = typer.Option(LintFormat.text, "--format", "-f", help="Output format."),
-    select: str = typer.Option(None, "--select", help="Rule codes or prefixes to run, comma-separated (CC1)."),
+    format: LintFormat = format_option(LintFormat),
+    select: str = typer.Option(None, "--select",
+                               help="Rule codes or prefixes to run instead of the default set, "
+                                    "comma-separated (CC1; CC for every rule)."),
+    extend_select: str = typer.Option(None, "--extend-select",
+                                      help="Rule codes or prefixes to add to the set (opinionated "
+                                           "rules such as CC103)."),
     ignore: str = typer.Option(None, "--ignore", help="Rule codes or prefixes to skip, comma-separated."),
     error_on: Severity = typer.Option(Severity.warning, "--error-on",
                                       help="Exit 1 on findings at or above this severity."),
 ) -> None:
     """Check specs against the rule catalogue (cnncalc rule CODE explains each).
 
-    Exit 0 clean, 1 findings at or above --error-on, 2 a spec that cannot be read.
+    Exit 0 clean, 1 findings at or above --error-on, 2 a spec that cannot be read
+    (reported in every format as a CC000 finding with its file, line and column).
     """
     from dataclasses import replace as with_
 
     from . import lint as L
     from .spec import load
 
+    picked, extra, skipped = (_codes(select, "--select"), _codes(extend_select, "--extend-select"),
+                              _codes(ignore, "--ignore"))
     files = L.spec_files(paths)
     findings, unreadable = [], 0
     for path in files:
-        config = L.load_config(path)
-        if select:
-            config = with_(config, select=tuple(c.strip() for c in select.split(",")))
-        if ignore:
-            config = with_(config, ignore=tuple(c.strip() for c in ignore.split(",")))
         try:
+            config = L.load_config(path)
+            if picked is not None:
+                config = with_(config, select=picked)
+            if extra is not None:
+                config = with_(config, extend_select=config.extend_select + extra)
+            if skipped is not None:
+                config = with_(config, ignore=skipped)
             net = load(path)
             text = path.read_text(encoding="utf-8", errors="replace")
             findings += L.lint_network(net, config, text)
         except SpecError as exc:
             unreadable += 1
-            sys.stderr.write(exc.format() + "\n")
+            findings.append(L.unreadable(exc, path))
+            if format == "text":
+                sys.stderr.write(exc.format() + "\n")
+    shown = [f for f in findings if f.code != L.UNREADABLE.code] if format == "text" else findings
     render = {"text": L.to_text, "github": L.to_github, "json": L.to_json, "sarif": L.to_sarif}
-    sys.stdout.write(render[format.value](findings))
-    if format is LintFormat.text:
-        counts = {s: sum(f.severity == s for f in findings) for s in L.SEVERITIES}
-        sys.stderr.write(f"{len(files)} spec(s): {counts['error']} error(s), {counts['warning']} "
-                         f"warning(s), {counts['info']} info\n")
+    sys.stdout.write(render[format.value](shown))
+    counts = {s: sum(f.severity == s for f in findings) for s in L.SEVERITIES}
+    sys.stderr.write(f"{len(files)} spec(s): {counts['error']} error(s)"
+                     + (f" ({unreadable} unreadable spec(s))" if unreadable else "")
+                     + f", {counts['warning']} warning(s), {counts['info']} info\n")
     if unreadable:
         raise typer.Exit(EXIT_USAGE)
     bar = L.SEVERITIES.index(error_on.value)

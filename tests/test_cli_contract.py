@@ -239,3 +239,119 @@ def test_totals_polish(capsys):
     code, out, _ = run(capsys, "analyze", LENET)
     buffers = next(line for line in out.splitlines() if line.startswith("Buffers"))
     assert buffers.split() == ["Buffers", "0"]  # not "0 (0 B, 0 B)"
+
+
+# -- 3. CI loses no error ----------------------------------------------------------------
+
+BROKEN = "input: [1, 4]\nlayers: [convv]\n"  # line 2, column 10: an unknown layer type
+
+
+@pytest.fixture
+def broken_and_good(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(BROKEN)
+    good = tmp_path / "good.yaml"
+    good.write_text("input: [1, 13, 13]\nlayers:\n  - conv: {out_channels: 1, kernel_size: 3, stride: 2}\n")
+    return broken, good
+
+
+def test_lint_github_reports_unreadable_specs(capsys, broken_and_good):
+    broken, good = broken_and_good
+    code, out, err = run(capsys, "lint", broken, good, "-f", "github")
+    assert code == 2
+    (line,) = out.splitlines()
+    assert line.startswith(f"::error file={broken},line=2,col=10,title=CC000 unreadable-spec::")
+    assert "unknown layer type 'convv'" in line
+    assert "2 spec(s): 1 error(s) (1 unreadable spec(s))" in err
+
+
+def test_lint_json_reports_unreadable_specs(capsys, broken_and_good):
+    broken, good = broken_and_good
+    code, out, _ = run(capsys, "lint", broken, good, "-f", "json")
+    assert code == 2
+    (entry,) = json.loads(out)
+    assert (entry["code"], entry["severity"], entry["file"], entry["line"], entry["column"]) == \
+        ("CC000", "error", str(broken), 2, 10)
+    assert "did you mean 'conv'" in entry["help"]
+
+
+def test_lint_sarif_reports_unreadable_specs(capsys, broken_and_good):
+    broken, _ = broken_and_good
+    code, out, _ = run(capsys, "lint", broken, "-f", "sarif")
+    assert code == 2
+    (result,) = json.loads(out)["runs"][0]["results"]
+    assert result["ruleId"] == "CC000" and result["level"] == "error"
+    where = result["locations"][0]["physicalLocation"]
+    assert where["artifactLocation"]["uri"] == str(broken)
+    assert where["region"] == {"startLine": 2, "startColumn": 10}
+
+
+def test_lint_folder_summary_counts_unreadable(capsys, tmp_path):
+    for i in range(3):
+        (tmp_path / f"bad{i}.yaml").write_text(BROKEN)
+    (tmp_path / "ok.yaml").write_text("input: [1, 8]\nlayers: [relu]\n")
+    code, out, err = run(capsys, "lint", tmp_path)
+    assert code == 2
+    assert err.strip().endswith("4 spec(s): 3 error(s) (3 unreadable spec(s)), 0 warning(s), 0 info")
+    assert err.count("unknown layer type 'convv'") == 3
+
+
+def test_lint_unreadable_config_is_a_finding(capsys, tmp_path):
+    (tmp_path / "cnncalc.toml").write_text("selec = ['CC1']\n")
+    (tmp_path / "net.yaml").write_text("input: [1, 8]\nlayers: [relu]\n")
+    code, out, _ = run(capsys, "lint", tmp_path / "net.yaml", "-f", "json")
+    assert code == 2
+    (entry,) = json.loads(out)
+    assert entry["file"] == str(tmp_path / "cnncalc.toml") and "did you mean 'select'" in entry["help"]
+
+
+# -- 6. rule sets ------------------------------------------------------------------------
+
+
+def test_default_set_leaves_opinionated_rules_out():
+    from cnncalc.lint import RULES, Config, default_rules
+
+    assert {c for c in RULES if not RULES[c].default} == {"CC103", "CC108", "CC109"}
+    assert not Config().enabled("CC103") and Config().enabled("CC101")
+    assert Config(extend_select=("CC103",)).enabled("CC103")
+    assert Config(select=("CC",)).enabled("CC108") and not Config(select=("CC1",)).enabled("CC001")
+    assert not Config(ignore=("CC1",)).enabled("CC101")
+    assert "CC103" not in default_rules()
+
+
+def test_zoo_passes_the_default_set_without_cc103_suppressions(capsys):
+    # torchvision's ResNet: the projection shortcut is a 1x1 convolution with stride 2
+    for name in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"):
+        assert "ignore[CC103]" not in (SPECS / f"{name}.yaml").read_text()
+    code, _, err = run(capsys, "lint", SPECS)
+    assert code == 0, err
+    code, out, _ = run(capsys, "lint", SPECS / "resnet50.yaml", "--extend-select", "CC103")
+    # three stages downsample with a projection: layer2, layer3, layer4
+    assert code == 1 and out.count("CC103 [warning]") == 3
+
+
+def test_extend_select_in_config(capsys, tmp_path):
+    spec = tmp_path / "net.yaml"
+    spec.write_text("input: [1, 9]\nlayers:\n  - maxpool: {kernel_size: 2, stride: 3}\n")
+    assert run(capsys, "lint", spec)[0] == 0  # CC103 is opt-in
+    (tmp_path / "cnncalc.toml").write_text('extend-select = ["CC103"]\n')
+    code, out, _ = run(capsys, "lint", spec)
+    assert code == 1 and "CC103" in out
+    code, _, err = run(capsys, "lint", spec, "--extend-select", "CC9")
+    assert code == 2 and "'CC9' is not a rule code or prefix" in err
+
+
+def test_every_rule_documents_an_example_and_limits(capsys):
+    from cnncalc.lint import RULES
+
+    for code, r in RULES.items():
+        assert r.example and r.limits, code
+        _, out, _ = run(capsys, "rule", code)
+        assert "Example: " in out and "Known limits: " in out
+
+
+def test_cc108_names_the_layer_that_pools_and_says_nothing_of_global_pooling(capsys):
+    # LeNet-5 has no global pooling: flatten takes the 16x16-field map to the classifier
+    code, out, _ = run(capsys, "lint", LENET, "--select", "CC108")
+    assert "before flatten 'flatten1' combines every position" in out
+    assert "global pooling" not in out
