@@ -29,13 +29,6 @@ app = typer.Typer(
 )
 
 
-class Format(StrEnum):
-    table = "table"
-    json = "json"
-    markdown = "markdown"
-    csv = "csv"
-
-
 class DType(StrEnum):
     float32 = "float32"
     float16 = "float16"
@@ -65,20 +58,6 @@ def _console():
     from rich.console import Console
 
     return Console(width=None if sys.stdout.isatty() else PIPE_WIDTH, highlight=False)
-
-
-def _parse_input(text: str | None) -> tuple[int, ...] | None:
-    from .spec import parse_shape_text
-
-    if text is None:
-        return None
-    try:
-        return parse_shape_text(text)
-    except ValueError:
-        raise SpecError(
-            f"--input '{text}' is not a shape", kind="usage",
-            help="channels first, without batch: --input 3x227x227",
-        ) from None
 
 
 AnalyzeFormat = formats("table", "json", "markdown", "csv")
@@ -310,7 +289,7 @@ def verify(
     spec: Path = typer.Argument(..., help="The network spec (YAML)."),
     seed: int = typer.Option(0, "--seed", help="Seed for the weights and input."),
     max_memory: str = typer.Option("2GiB", "--max-memory", help="Refuse runs whose estimated peak is larger."),
-    input: str = typer.Option(None, "--input", help="Override the input shape: 3x224x224."),
+    input: InputShape = None,
 ) -> None:
     """Run the network and hold every analysed number against a measurement.
 
@@ -323,7 +302,7 @@ def verify(
     from .spec import load
     from .verify import verify as check
 
-    net = load(spec, input_shape=_parse_input(input))
+    net = load(spec, input_shape=parse_input(input, "verify"))
     bar = _Progress("verifying")
     try:
         result = check(net, seed=seed, max_memory=_parse_bytes(max_memory), progress=bar)
@@ -359,11 +338,14 @@ class FlopsConvention(StrEnum):
     mult = "mult"
 
 
+CheckFormat = formats("text", "json")
+
+
 @app.command()
 def check(
     spec: Path = typer.Argument(..., help="The problem (a network spec)."),
     answers: Path = typer.Argument(..., help="The answers (YAML: layout, layers, totals)."),
-    format: Format = typer.Option(Format.table, "--format", "-f", help="table or json."),
+    format: CheckFormat = format_option(CheckFormat),
     flops: FlopsConvention = typer.Option(FlopsConvention.mult_add, "--flops",
                                           help="FLOPs as multiply + add (default) or multiplications only."),
     bias: bool = typer.Option(True, "--bias/--no-bias", help="Count bias parameters and additions."),
@@ -378,11 +360,14 @@ def check(
 
     from rich.text import Text
 
-    from .homework import Conventions, format_value
+    from .homework import Conventions, answer_json, format_value, looks_like_answers
     from .homework import check as judge
     from .spec import load
 
     conv = Conventions(flops=flops.value, bias=bias, dilation_base=dilation_base)
+    if looks_like_answers(spec) and not looks_like_answers(answers):
+        raise usage("check", f"the arguments look swapped: {spec} is an answers file and {answers} "
+                    "the problem", f"the problem comes first: cnncalc check {answers} {spec}")
     net = load(spec, dilation_base=dilation_base)
     try:
         text = answers.read_bytes()
@@ -390,15 +375,16 @@ def check(
         raise SpecError(f"cannot read the answers: {exc.strerror}", file=str(answers), kind="io") from None
     results = judge(net, text, str(answers), conv)
     right = sum(j.ok for j in results)
-    if format is Format.json:
+    if format == "json":
         sys.stdout.write(json.dumps({
             "score": right, "total": len(results), "conventions": conv.describe(),
-            "answers": [{"layer": j.layer, "field": j.field, "given": j.given,
-                         "correct": format_value(j.field, j.correct, j.layout), "ok": j.ok,
+            "answers": [{"layer": j.layer, "field": j.field,
+                         "given": answer_json(j.field, j.answer),
+                         "correct": answer_json(j.field, j.correct), "ok": j.ok,
                          "derivation": [{"formula": s.formula, "substituted": s.substituted,
                                          "result": s.result, "note": s.note} for s in j.derivation]}
                         for j in results],
-        }, indent=2, default=str) + "\n")
+        }, indent=2) + "\n")
     else:
         console = _console()
         for j in results:
@@ -417,23 +403,32 @@ def check(
         raise typer.Exit(EXIT_FINDINGS)
 
 
+ExplainFormat = formats("text", "markdown", "json")
+
+
 @app.command()
 def explain(
     spec: Path = typer.Argument(..., help="The network spec (YAML)."),
     layer: str = typer.Option(None, "--layer", "-l", help="One layer (default: every layer)."),
-    format: Format = typer.Option(Format.table, "--format", "-f", help="table (text) or markdown."),
-    input: str = typer.Option(None, "--input", "-i", help="Override the input shape: 3x224x224."),
+    format: ExplainFormat = format_option(ExplainFormat),
+    input: InputShape = None,
     dilation_base: int = typer.Option(1, "--dilation-base", min=0, max=1,
                                       help="1: PyTorch (1 = no gaps); 0: cs231n (0 = no gaps)."),
 ) -> None:
     """Every formula behind a layer's figures, with the numbers put in."""
+    import json
+
     from .homework import explain as explain_layers
-    from .homework import render_explanations
+    from .homework import explanations_json, render_explanations
     from .spec import load
 
-    net = load(spec, input_shape=_parse_input(input), dilation_base=dilation_base)
-    sys.stdout.write(render_explanations(explain_layers(net, layer),
-                                         markdown=format is Format.markdown))
+    net = load(spec, input_shape=parse_input(input, "explain"), dilation_base=dilation_base)
+    items = explain_layers(net, layer)
+    if format == "json":
+        sys.stdout.write(json.dumps({"name": net.name, "dilation_base": dilation_base,
+                                     "layers": explanations_json(items)}, indent=2) + "\n")
+    else:
+        sys.stdout.write(render_explanations(items, markdown=format == "markdown"))
 
 
 solve_app = typer.Typer(help="Solve for padding, output size or stride.", no_args_is_help=True)
@@ -552,26 +547,38 @@ def solve_stride(
         raise typer.Exit(EXIT_FINDINGS)
 
 
+SizesFormat = formats("text", "json")
+
+
 @app.command()
 def sizes(
     spec: Path = typer.Argument(..., help="The network spec (YAML)."),
     range_: str = typer.Option(..., "--range", help="Input sizes to try, START:STOP (inclusive)."),
+    format: SizesFormat = format_option(SizesFormat),
 ) -> None:
     """Input sizes (same on every spatial axis) for which every window tiles exactly
     and every merge lines up, with the output shape for each. Exit 1 if none."""
+    import json
+
     from .homework import sizes as find
 
     try:
         start, stop = (int(v) for v in range_.split(":"))
     except ValueError:
-        raise SpecError(f"--range '{range_}' is not START:STOP", kind="usage", help="e.g. --range 400:700") from None
+        raise usage("sizes", f"--range '{range_}' is not START:STOP", "e.g. --range 400:700") from None
     if not 1 <= start <= stop or stop - start > 100_000:
-        raise SpecError("--range needs 1 <= START <= STOP and at most 100,000 sizes", kind="usage")
+        raise usage("sizes", "--range needs 1 <= START <= STOP and at most 100,000 sizes")
     found = find(spec, start, stop)  # a spec that cannot be read at all raises: exit 2
-    for size, outs in found:
-        print(f"{size}: " + ", ".join("x".join(map(str, o)) for o in outs))
+    if format == "json":
+        sys.stdout.write(json.dumps({"range": [start, stop], "sizes": [
+            {"size": size, "outputs": [list(o) for o in outs]} for size, outs in found]},
+            indent=2) + "\n")
+    else:
+        for size, outs in found:
+            print(f"{size}: " + ", ".join("x".join(map(str, o)) for o in outs))
+        if not found:
+            print(f"no input size in {start}..{stop} tiles exactly")
     if not found:
-        print(f"no input size in {start}..{stop} tiles exactly")
         raise typer.Exit(EXIT_FINDINGS)
 
 
@@ -651,27 +658,44 @@ def lint(
         raise typer.Exit(EXIT_FINDINGS)
 
 
+RuleFormat = formats("text", "json")
+
+
 @app.command()
 def rule(
     code: str = typer.Argument(None, help="A rule code, e.g. CC101."),
     list_: bool = typer.Option(False, "--list", help="List every rule."),
+    format: RuleFormat = format_option(RuleFormat),
 ) -> None:
     """What a lint rule means, why it matters, and how to fix it."""
+    import json
+
     from . import lint as L
 
-    if list_ or code is None:
-        for r in L.RULES.values():
-            print(f"{r.code}  {r.name:<32} {r.severity:<8} {r.summary}")
-        return
-    if code.upper() not in L.RULES:
+    if code is not None and code.upper() not in L.RULES and code.upper() != L.UNREADABLE.code:
         from .errors import suggestion
 
-        raise SpecError(f"no rule '{code}'", kind="usage", help=suggestion(code.upper(), L.RULES, "rules"))
-    print(L.rule_text(code.upper()), end="")
+        raise usage("rule", f"no rule '{code}'", suggestion(code.upper(), L.RULES, "rules"))
+    picked = [L.rule_of(code.upper())] if code is not None and not list_ else \
+        [L.UNREADABLE, *L.RULES.values()]
+    if format == "json":
+        sys.stdout.write(json.dumps([{
+            "code": r.code, "name": r.name, "severity": r.severity, "default": r.default,
+            "summary": r.summary, "explanation": r.explanation, "fix": r.fix,
+            "example": r.example, "limits": r.limits} for r in picked], indent=2) + "\n")
+    elif len(picked) > 1:
+        for r in picked:
+            print(f"{r.code}  {r.name:<32} {r.severity:<8} {'default' if r.default else 'opt-in':<8} "
+                  f"{r.summary}")
+    else:
+        print(L.rule_text(picked[0].code), end="")
+
+
+SchemaFormat = formats("json")
 
 
 @app.command()
-def schema() -> None:
+def schema(format: SchemaFormat = format_option(SchemaFormat)) -> None:
     """Print a JSON Schema of the spec format (for editors: yaml-language-server's $schema)."""
     import json
 
@@ -680,14 +704,32 @@ def schema() -> None:
     sys.stdout.write(json.dumps(spec_schema(), indent=2) + "\n")
 
 
+LayersFormat = formats("table", "json")
+
+
 @app.command()
-def layers() -> None:
+def layers(format: LayersFormat = format_option(LayersFormat)) -> None:
     """List the layer types with their parameters and defaults."""
-    from rich.table import Table
-    from rich.text import Text
+    import json
 
     from .layers import REGISTRY
     from .layers.base import REQUIRED
+
+    if format == "json":
+        def default(p):
+            if p.default is REQUIRED:
+                return None
+            return p.default if isinstance(p.default, (int, float, str, bool, list)) or \
+                p.default is None else str(p.default)
+
+        sys.stdout.write(json.dumps([{
+            "type": name, "family": cls.family, "summary": cls.summary, "spatial": cls.spatial,
+            "parameters": [{"name": p.name, "required": p.required, "default": default(p),
+                            "doc": p.doc} for p in cls.params]}
+            for name, cls in REGISTRY.items()], indent=2) + "\n")
+        return
+    from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="cnncalc layer types")
     for col in ("type", "family", "what", "parameters (default)"):
@@ -713,8 +755,22 @@ def _command_name(args: list[str]) -> str:
     return " ".join(words) or "cnncalc"
 
 
+def _whole_summaries(typer_app: typer.Typer) -> None:
+    """Give every command a short help of its docstring's first paragraph, so that
+    ``--help`` lists whole summaries (click cuts derived ones with '...')."""
+    import inspect
+
+    for info in typer_app.registered_commands:
+        if info.short_help is None and info.callback is not None and info.callback.__doc__:
+            info.short_help = " ".join(inspect.cleandoc(info.callback.__doc__).split("\n\n")[0].split())
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _whole_summaries(group.typer_instance)
+
+
 def main() -> None:
     """Console entry point: maps errors to exit codes, never shows a traceback."""
+    _whole_summaries(app)
     try:
         app()
     except SpecError as exc:

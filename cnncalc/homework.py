@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -163,6 +164,15 @@ def explain(net: Network, layer: str | None = None) -> list[Explanation]:
     return out
 
 
+def explanations_json(items: list[Explanation]) -> list[dict]:
+    """The explanations for ``explain --format json``: per layer its input shapes and
+    the steps (figure, formula, numbers, result, note)."""
+    return [{"name": e.name, "type": e.type, "input_shapes": [list(s) for s in e.input_shapes],
+             "steps": [{"figure": st.field, "formula": st.formula, "substituted": st.substituted,
+                        "result": st.result, "note": st.note} for st in e.steps]}
+            for e in items]
+
+
 def render_explanations(items: list[Explanation], markdown: bool = False) -> str:
     lines = []
     for item in items:
@@ -200,9 +210,12 @@ class Judgement:
     ok: bool
     derivation: list[Step] = field(default_factory=list)
     layout: str = "chw"  # how the answers write shapes; the correct value is shown the same way
+    answer: Any = None  # the given value as read: the same type as ``correct``
 
 
 def parse_shape_answer(value: Any, layout: str, loc: Loc) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return (value,)  # a vector's shape: output_shape: 10
     if isinstance(value, str):
         parts = [p for p in re.split(r"\s*[x×,]\s*|\s+", value.strip().strip("[]()")) if p]
         try:
@@ -213,8 +226,8 @@ def parse_shape_answer(value: Any, layout: str, loc: Loc) -> tuple[int, ...]:
     elif isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
         shape = tuple(value)
     else:
-        raise SpecError(f"an output_shape is a list or a string like 32x32x6, got {describe(value)}",
-                        loc, kind="value")
+        raise SpecError(f"an output_shape is a list, a string like 32x32x6 or, for a vector, a "
+                        f"number, got {describe(value)}", loc, kind="value")
     if layout == "hwc" and len(shape) > 1:
         shape = (shape[-1], *shape[:-1])  # H, W, C -> C, H, W
     return shape
@@ -324,8 +337,36 @@ def _judge(name, given, correct, steps, layout, ndim, loc) -> list[Judgement]:
         ok = answer == right
         derivation = [] if ok else [s for s in steps if s.field == key or
                                     (key == "output_shape" and s.field == "output_shape")]
-        out.append(Judgement(name, key, value, right, ok, derivation, layout))
+        out.append(Judgement(name, key, value, right, ok, derivation, layout, answer))
     return out
+
+
+def answer_json(field_name: str, value: Any) -> Any:
+    """A judged figure for ``check --format json``: counts as integers, shapes as lists of
+    integers (channels first), receptive fields and strides as one number per axis (a
+    fraction as JSON's report writes it), null for 'global'. Given and correct values
+    use the same types."""
+    from .analyze import exact_number
+
+    if value is None:
+        return None
+    if isinstance(value, tuple):
+        return [exact_number(v) for v in value]
+    return exact_number(value)
+
+
+def looks_like_answers(path) -> bool:
+    """Whether a file reads like an answers file (top-level layout:, or layers: as a
+    mapping of figures) rather than a network spec; False if it cannot be read."""
+    try:
+        doc = parse_yaml(Path(path).read_bytes(), str(path))
+    except (OSError, SpecError):
+        return False
+    if not isinstance(doc, YMap):
+        return False
+    if "input" in doc:
+        return False
+    return "layout" in doc or "totals" in doc or isinstance(doc.get("layers"), YMap)
 
 
 def format_value(field_name: str, value: Any, layout: str = "chw") -> str:

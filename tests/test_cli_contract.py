@@ -355,3 +355,94 @@ def test_cc108_names_the_layer_that_pools_and_says_nothing_of_global_pooling(cap
     code, out, _ = run(capsys, "lint", LENET, "--select", "CC108")
     assert "before flatten 'flatten1' combines every position" in out
     assert "global pooling" not in out
+
+
+# -- 4. one option vocabulary -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [
+    ("analyze", LENET),
+    ("run", LENET),
+    ("explain", LENET, "--layer", "conv1"),
+    ("sizes", SPECS / "resnet50.yaml", "--range", "224:224"),
+    ("solve", "padding", "-i", 224, "-k", 7, "-s", 2, "-o", 112),
+    ("solve", "output", "-i", 32, "-k", 5, "-p", 2),
+    ("solve", "stride", "-i", 32, "-k", 3, "-o", 16),
+    ("layers",),
+    ("rule", "CC101"),
+    ("rule", "--list"),
+    ("schema",),
+    ("lint", LENET),
+])
+def test_every_command_speaks_json(capsys, args):
+    code, out, err = run(capsys, *args, "-f", "json")
+    assert code == 0, err
+    json.loads(out)
+
+
+@pytest.mark.parametrize("command, wrong", [
+    (("check", LENET, SPECS / "exercises" / "conv1d.yaml"), "markdown"),
+    (("check", LENET, SPECS / "exercises" / "conv1d.yaml"), "csv"),
+    (("explain", LENET), "csv"),
+    (("sizes", LENET, "--range", "32:32"), "markdown"),
+    (("layers",), "csv"),
+])
+def test_formats_a_command_ignores_are_refused(capsys, command, wrong):
+    code, _, err = run(capsys, *command, "-f", wrong)
+    assert code == 2 and "json" in err  # the choices are listed
+
+
+def test_check_json_gives_given_and_correct_the_same_types(capsys, tmp_path):
+    answers = tmp_path / "a.yaml"
+    answers.write_text("layers:\n  conv1: {params: 150, output_shape: 6x28x28, receptive_field: 5}\n"
+                       "  avgpool1: {stride: 2}\n")
+    code, out, _ = run(capsys, "check", LENET, answers, "-f", "json")
+    assert code == 1
+    by = {(a["layer"], a["field"]): a for a in json.loads(out)["answers"]}
+    params = by[("conv1", "params")]
+    # LeNet-5 C1: 6 filters of 5x5 plus a bias each (LeCun et al. 1998)
+    assert (params["given"], params["correct"], params["ok"]) == (150, 6 * (5 * 5 + 1), False)
+    assert by[("conv1", "output_shape")]["given"] == by[("conv1", "output_shape")]["correct"] == [6, 28, 28]
+    assert by[("conv1", "receptive_field")]["correct"] == [5, 5]
+    assert by[("avgpool1", "stride")]["correct"] == [2, 2]
+
+
+def test_check_output_shape_of_a_vector_may_be_a_number(capsys, tmp_path):
+    answers = tmp_path / "a.yaml"
+    answers.write_text("layers:\n  logits: {output_shape: 10}\n")
+    code, out, err = run(capsys, "check", LENET, answers)
+    assert code == 0, err
+    assert "✓ logits.output_shape: 10" in out
+
+
+def test_check_swapped_arguments(capsys, tmp_path):
+    answers = tmp_path / "answers.yaml"
+    answers.write_text("layout: chw\nlayers:\n  conv1: {params: 156}\n")
+    code, _, err = run(capsys, "check", answers, LENET)
+    assert code == 2
+    assert "look swapped" in err and f"cnncalc check {LENET} {answers}" in err
+    assert "unknown top-level key" not in err
+
+
+def test_verify_takes_dash_i(capsys):
+    code, _, err = run(capsys, "verify", LENET, "-i", "1x28x28")
+    assert code == 0, err
+    code, _, err = run(capsys, "verify", LENET, "-i", "x.npy")
+    assert code == 2 and "--data" in err and err.startswith("cnncalc verify:")
+
+
+def test_help_summaries_are_whole(capsys):
+    import os
+
+    old = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "80"
+    try:
+        code, out, _ = run(capsys, "--help")
+    finally:
+        if old is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = old
+    commands = out.split("Commands:", 1)[1]
+    assert code == 0 and "..." not in commands
+    assert "tiles exactly and every merge lines up" in " ".join(out.split())
