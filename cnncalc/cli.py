@@ -115,7 +115,7 @@ def analyze(
 
         failed = lint_network(net, Config(select=("CC001",)), report=report)
     if format == "json":
-        sys.stdout.write(render.to_json(report))
+        sys.stdout.write(render.to_json(report, dilation_base))
     elif format == "markdown":
         sys.stdout.write(render.to_markdown(report, depth, picked))
     elif format == "csv":

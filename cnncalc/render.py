@@ -90,8 +90,12 @@ def title(report: Report) -> str:
             f"{report.dtype}")
 
 
-def to_json(report: Report) -> str:
-    return json.dumps(report.to_dict(), indent=2) + "\n"
+def to_json(report: Report, dilation_base: int = 1) -> str:
+    """The JSON report, with the dilation convention the spec was read under
+    (``dilation_base``: 1 as PyTorch, 1 = no gaps; 0 as cs231n, 0 = no gaps)."""
+    data = report.to_dict()
+    data["dilation_base"] = dilation_base
+    return json.dumps(data, indent=2) + "\n"
 
 
 def rows_of(report: Report, depth: int | None) -> list[LayerResult]:

@@ -446,3 +446,85 @@ def test_help_summaries_are_whole(capsys):
     commands = out.split("Commands:", 1)[1]
     assert code == 0 and "..." not in commands
     assert "tiles exactly and every merge lines up" in " ".join(out.split())
+
+
+# -- 5. friendly errors --------------------------------------------------------------------
+
+
+def _error(capsys, tmp_path, name, content, *extra):
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    code, out, err = run(capsys, "analyze", path, *extra)
+    assert code == 2, (out, err)
+    assert "Traceback" not in err and "internal error" not in err
+    return path, err
+
+
+def test_tab_indentation(capsys, tmp_path):
+    path, err = _error(capsys, tmp_path, "net.yaml",
+                       "input: [1, 32, 32]\nlayers:\n  - conv: {out_channels: 6, kernel_size: 5}\n\t- relu\n")
+    assert err.startswith(f"{path}:4:1: error[syntax]: YAML does not allow tabs for indentation; "
+                          "line 4 column 1")
+    assert "indent with spaces" in err and "cannot start any token" not in err
+
+
+def test_misindented_list_item(capsys, tmp_path):
+    path, err = _error(capsys, tmp_path, "net.yaml",
+                       "input: [1, 32, 32]\nlayers:\n  - conv: {out_channels: 6, kernel_size: 5}\n   - relu\n")
+    assert f"{path}:4:4:" in err and "indented to column 4, the line above to column 3" in err
+
+
+@pytest.mark.parametrize("name, content, what, todo", [
+    ("model.onnx", None, "an ONNX model", "YAML spec"),
+    ("net.py", "import torch\nimport torch.nn as nn\n\nclass Net(nn.Module):\n    pass\n",
+     "Python source", "docs/spec-format.md"),
+    ("x.npy", None, "a NumPy array (.npy)", "--data"),
+    ("w.npz", None, "a NumPy archive (.npz)", "--weights"),
+    ("report.json", None, "a cnncalc JSON report", "the YAML spec"),
+    ("other.json", '{"name": "x", "layerz": []}', "this JSON file is not a spec", '"input"'),
+])
+def test_files_that_are_not_specs_are_named(capsys, tmp_path, name, content, what, todo):
+    if name == "model.onnx":
+        onnx = pytest.importorskip("onnx")
+        from onnx import TensorProto, helper
+
+        x = helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, 3])
+        y = helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1, 3])
+        graph = helper.make_graph([helper.make_node("Relu", ["X"], ["Y"])], "g", [x], [y])
+        onnx.save(helper.make_model(graph, producer_name="pytorch"), str(tmp_path / name))
+        content = (tmp_path / name).read_bytes()
+    elif name == "x.npy":
+        np.save(tmp_path / name, np.zeros(3))
+        content = (tmp_path / name).read_bytes()
+    elif name == "w.npz":
+        np.savez(tmp_path / name, w=np.zeros(3))
+        content = (tmp_path / name).read_bytes()
+    elif name == "report.json":
+        content = run(capsys, "analyze", LENET, "-f", "json")[1]
+    _, err = _error(capsys, tmp_path, name, content)
+    assert what in err and todo in err
+    assert "UTF-8" not in err and "unknown top-level key" not in err
+
+
+def test_parameters_at_the_wrong_level(capsys, tmp_path):
+    path, err = _error(capsys, tmp_path, "net.yaml",
+                       "input: [1, 32, 32]\nlayers:\n  - conv:\n    out_channels: 6\n    kernel_size: 5\n")
+    assert err.startswith(f"{path}:4:5: error[spec]: `out_channels` belongs under `conv:`")
+    assert "- conv: {out_channels: 6, kernel_size: 5}" in err
+    assert "two layer types" not in err
+
+
+def test_dilation_zero_suggests_the_base(capsys, tmp_path):
+    text = "input: [1, 32, 32]\nlayers:\n  - conv: {out_channels: 6, kernel_size: 3, dilation: 0}\n"
+    path, err = _error(capsys, tmp_path, "net.yaml", text)
+    assert f"{path}:3:55:" in err and "--dilation-base 0" in err
+    code, out, _ = run(capsys, "analyze", path, "--dilation-base", "0", "-f", "json")
+    data = json.loads(out)
+    # cs231n's dilation 0 is PyTorch's 1: an ordinary 3x3 kernel, 32 - 3 + 1 = 30
+    assert code == 0 and data["dilation_base"] == 0 and data["layers"][0]["output_shape"] == [6, 30, 30]
+    assert json.loads(run(capsys, "analyze", LENET, "-f", "json")[1])["dilation_base"] == 1
+
+
+def test_answers_file_given_as_a_spec(capsys, tmp_path):
+    _, err = _error(capsys, tmp_path, "answers.yaml", "layout: chw\nlayers:\n  conv1: {params: 1}\n")
+    assert "looks like an answers file" in err
