@@ -467,30 +467,15 @@ def solve_stride(size: int, kernel: int, output: int, dilation: int = 1) -> list
 
 
 def exact_tiling(net: Network) -> list[str]:
-    """Layers whose windows do not tile their input exactly (pixels dropped), a crop
-    that cannot be centred, adaptive pooling with uneven windows, or misaligned merges."""
-    from .layers.window import dropped, tiles
+    """Layers whose windows do not tile their input exactly (input pixels dropped), a crop
+    that cannot be centred, adaptive pooling with uneven windows (each layer says:
+    :func:`cnncalc.layers.window.tiling_problems`), or misaligned merges."""
+    from .layers.window import tiling_problems
 
     problems = []
     report = analyze(net)
     for node, row in zip(net.nodes, report.layers):
-        layer = node.layer
-        geometry = layer.window_geometry()
-        if geometry is not None and not layer.p.get("ceil_mode"):  # ceil mode reads the end
-            sizes = layer.in_shape[1:]
-            for size, (k, s), (b, a) in zip(sizes, geometry, layer.pads):
-                if not tiles(size, k, s, b, a):
-                    problems.append(f"{node.name}: the last {dropped(size, k, s, b, a)} input "
-                                    f"pixel(s) of {size} are never read")
-        if node.type == "crop" and node.refs:
-            ref = report.layer(node.refs[0]).output_shape if node.refs[0] != INPUT else net.input_shape
-            for size, target in zip(layer.in_shape[1:], ref[1:]):
-                if (size - target) % 2:
-                    problems.append(f"{node.name}: {size} - {target} is odd: the crop is off-centre")
-        if node.type.startswith("adaptive"):
-            for size, out in zip(layer.sizes, layer.outs):
-                if size % out:
-                    problems.append(f"{node.name}: {size} is not a multiple of {out}")
+        problems += [f"{node.name}: {p}" for p in tiling_problems(node.layer)]
         if row.receptive_field is not None and row.receptive_field.misaligned and len(node.inputs) > 1:
             problems.append(f"{node.name}: the merged paths are misaligned")
     return problems

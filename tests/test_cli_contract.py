@@ -528,3 +528,30 @@ def test_dilation_zero_suggests_the_base(capsys, tmp_path):
 def test_answers_file_given_as_a_spec(capsys, tmp_path):
     _, err = _error(capsys, tmp_path, "answers.yaml", "layout: chw\nlayers:\n  conv1: {params: 1}\n")
     assert "looks like an answers file" in err
+
+
+def test_sizes_solve_and_cc101_agree_on_tiling(tmp_path):
+    # one definition (cnncalc/layers/window.py): over a grid of 1-D convolutions, lint CC101
+    # fires, sizes rejects the size and solve output says input pixels are never read, all
+    # exactly when tiles() is false
+    import cnncalc
+    from cnncalc.homework import exact_tiling
+    from cnncalc.lint import Config, lint_network
+
+    for size in range(5, 13):
+        for k in (1, 2, 3):
+            for s in (1, 2, 3):
+                for p in (0, 1):
+                    if k > s and p >= k:
+                        continue
+                    text = (f"input: [1, {size}]\nlayers:\n  - conv: {{out_channels: 1, kernel_size: {k}, "
+                            f"stride: {s}, padding: {p}}}\n")
+                    net = cnncalc.loads(text, "t.yaml")
+                    ok = tiles(size, k, s, p, p)
+                    assert ok == (dropped(size, k, s, p, p) <= max(s - k, 0))
+                    lint = [f for f in lint_network(net, Config(select=("CC101",))) if f.code == "CC101"]
+                    assert (not lint) == ok, (size, k, s, p)
+                    assert (not exact_tiling(net)) == ok, (size, k, s, p)
+                    if k >= s:  # solve output speaks of the end of the padded input
+                        note = solve_output(size, k, s, p).note
+                        assert ("input pixel(s) are never read" in note) == (not ok), (size, k, s, p)

@@ -351,6 +351,12 @@ class _AdaptivePool(Layer):
         self.out_shape = (self.in_shape[0], *self.outs)
         return self.out_shape
 
+    def tiling_problems(self) -> list[str]:
+        """Uneven adaptive windows: an input size that is not a multiple of the output
+        (cnncalc sizes, cnncalc/layers/window.py)."""
+        return [f"{size} is not a multiple of {out}" for size, out in zip(self.sizes, self.outs)
+                if size % out]
+
     def window_elems(self) -> int:
         """Sum over output units of their window's element count, per channel.
 

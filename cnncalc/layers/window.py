@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from .base import conv_out, pool_out
 
-__all__ = ["window_out", "unread_end", "dropped", "tiles"]
+__all__ = ["window_out", "unread_end", "dropped", "tiles", "tiling_problems"]
 
 
 def window_out(size: int, keff: int, stride: int, before: int = 0, after: int = 0,
@@ -67,3 +67,25 @@ def tiles(size: int, keff: int, stride: int, before: int = 0, after: int = 0) ->
     if size + before + after < keff:
         return False
     return dropped(size, keff, stride, before, after) <= max(stride - keff, 0)
+
+
+def tiling_problems(layer) -> list[str]:
+    """Why a layer (after setup) does not tile its input exactly, one text per problem.
+
+    A layer type with its own notion (a centred crop, adaptive pooling) defines a
+    ``tiling_problems()`` method; every layer that slides a window (its
+    ``window_geometry()``) is checked here with :func:`tiles`; ceil-mode pooling reads
+    the end of its input and always tiles.
+    """
+    own = getattr(layer, "tiling_problems", None)
+    if own is not None:
+        return own()
+    geometry = layer.window_geometry()
+    if geometry is None or layer.p.get("ceil_mode"):
+        return []
+    problems = []
+    for size, (k, s), (b, a) in zip(layer.in_shape[1:], geometry, layer.pads):
+        if not tiles(size, k, s, b, a):
+            problems.append(f"the last {dropped(size, k, s, b, a)} input pixel(s) of {size} are never "
+                            f"read (({size} + {b + a} - {k}) mod {s} = {unread_end(size, k, s, b, a)})")
+    return problems
