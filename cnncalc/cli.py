@@ -60,6 +60,24 @@ def _console():
     return Console(width=None if sys.stdout.isatty() else PIPE_WIDTH, highlight=False)
 
 
+class _no_cyclic_gc:
+    """Pause the cyclic garbage collector: its passes over the growing graph of layers
+    cost a quarter of a 10,000-layer analysis and free nothing (reference counting
+    frees what the analysis drops). Restored on exit."""
+
+    def __enter__(self):
+        import gc
+
+        self.was = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc):
+        import gc
+
+        if self.was:
+            gc.enable()
+
+
 AnalyzeFormat = formats("table", "json", "markdown", "csv")
 
 
@@ -106,9 +124,10 @@ def analyze(
     from .spec import load
 
     picked = _columns(columns, "analyze")
-    net = load(spec, input_shape=parse_input(input, "analyze"), batch=batch, max_nodes=max_layers,
-               dilation_base=dilation_base)
-    report = run_analysis(net, dtype=dtype.value)
+    with _no_cyclic_gc():
+        net = load(spec, input_shape=parse_input(input, "analyze"), batch=batch, max_nodes=max_layers,
+                   dilation_base=dilation_base)
+        report = run_analysis(net, dtype=dtype.value)
     failed = []
     if net.expect or any(n.expect for n in net.nodes):  # the spec's own promises
         from .lint import Config, lint_network

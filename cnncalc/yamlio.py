@@ -171,6 +171,7 @@ class _Builder:
         return out
 
 
+_ANCHOR = re.compile(r"&[^\s,\[\]{}]")  # an anchor (&name): aliases need one
 _PYTHON = re.compile(r"^(?:import \w|from [\w.]+ import |def \w+\(|class \w+[(:]|#!.*python)",
                      re.MULTILINE)
 
@@ -312,7 +313,8 @@ def parse_yaml(text: str | bytes, file: str | None = None):
             help="one spec per file",
         )
     try:
-        _check_expanded_size(nodes[0])
+        if _ANCHOR.search(text):  # without an anchor there is no alias: the tree is the file
+            _check_expanded_size(nodes[0])
         return _Builder().build(nodes[0])
     except SpecError as exc:
         raise exc.located(file=file) from None
