@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 from dataclasses import dataclass, field
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 from .analyze import LayerResult, Report, analyze
@@ -164,19 +164,28 @@ def explain(net: Network, layer: str | None = None) -> list[Explanation]:
     return out
 
 
+_SHAPE_LIST = re.compile(r"\[(\d+(?:, \d+)+)\]")
+
+
+def _tables_style(text: str) -> str:
+    """Shapes written as the tables write them: [6, 14, 14] -> 6x14x14."""
+    return _SHAPE_LIST.sub(lambda m: m.group(1).replace(", ", "x"), text)
+
+
 def explanations_json(items: list[Explanation]) -> list[dict]:
     """The explanations for ``explain --format json``: per layer its input shapes and
     the steps (figure, formula, numbers, result, note)."""
     return [{"name": e.name, "type": e.type, "input_shapes": [list(s) for s in e.input_shapes],
-             "steps": [{"figure": st.field, "formula": st.formula, "substituted": st.substituted,
-                        "result": st.result, "note": st.note} for st in e.steps]}
+             "steps": [{"figure": st.field, "formula": st.formula,
+                        "substituted": _tables_style(st.substituted),
+                        "result": _tables_style(st.result), "note": st.note} for st in e.steps]}
             for e in items]
 
 
 def render_explanations(items: list[Explanation], markdown: bool = False) -> str:
     lines = []
     for item in items:
-        ins = ", ".join(fmt_shape(s) for s in item.input_shapes)
+        ins = ", ".join("x".join(map(str, s)) for s in item.input_shapes)
         if markdown:
             lines += [f"#### {item.name} ({item.type}), input {ins}", "",
                       "| figure | formula | with the numbers | result |", "|---|---|---|---:|"]
@@ -195,7 +204,7 @@ def render_explanations(items: list[Explanation], markdown: bool = False) -> str
             if st.note:
                 lines.append(f"  {'':<16}   note: {st.note}")
         lines.append("")
-    return "\n".join(lines)
+    return _tables_style("\n".join(lines))
 
 
 # -- answers ------------------------------------------------------------------------------

@@ -86,8 +86,10 @@ def totals_rows(report: Report) -> list[tuple[str, str]]:
 
 
 def title(report: Report) -> str:
+    """The name, input and batch, and the element type the byte counts assume (the
+    analysis runs nothing: `cnncalc run` picks its own precision)."""
     return (f"{report.name}: input {shape_text(report.input_shape)}, batch {report.batch}, "
-            f"{report.dtype}")
+            f"bytes counted as {report.dtype}")
 
 
 def to_json(report: Report, dilation_base: int = 1) -> str:
@@ -324,7 +326,9 @@ def table_blocks(report: Report, width: int, depth: int | None = None,
     header, rows, totals, notes. Least important columns are dropped first (named in
     a note), then layer names fold; a number is never cut."""
     header, body, dropped = table_text(report, width, depth, columns)
-    blocks = [(title(report), "bold"), (header, "bold"), (body, ""),
+    head = "\n".join(textwrap.wrap(title(report), width, break_long_words=False,
+                                   break_on_hyphens=False))
+    blocks = [(head, "bold"), (header, "bold"), (body, ""),
               ("\n".join([""] + totals_lines(report, width)), "")]
     notes = []
     if dropped:

@@ -555,3 +555,33 @@ def test_sizes_solve_and_cc101_agree_on_tiling(tmp_path):
                     if k >= s:  # solve output speaks of the end of the padded input
                         note = solve_output(size, k, s, p).note
                         assert ("input pixel(s) are never read" in note) == (not ok), (size, k, s, p)
+
+
+# -- 9. docs and polish ----------------------------------------------------------------------
+
+
+def test_torchinfo_forward_backward_size_relation():
+    # torchinfo/model_statistics.py: 2 x the output bytes of leaf layers with parameters;
+    # the issue measured 52,144 B (LeNet-5) and 108,453,696 B (VGG-16) with torchinfo
+    import cnncalc
+
+    for name, torchinfo, total in (("lenet5", 52_144, 60_008), ("vgg16", 108_453_696, 114_804_640)):
+        report = cnncalc.analyze(cnncalc.load(SPECS / f"{name}.yaml"))
+        assert 2 * sum(r.activation_bytes for r in report.layers if r.params > 0) == torchinfo
+        assert report.totals.activation_bytes == total
+    text = (SPECS.parent / "docs" / "conventions.md").read_text()
+    assert "52,144" in text and "is the same\nsum" not in text
+
+
+def test_explain_writes_shapes_as_tables_do_and_taps_per_axis(capsys):
+    code, out, _ = run(capsys, "explain", LENET, "--layer", "avgpool1")
+    assert code == 0 and "input 6x28x28" in out and "= 6x14x14" in out and "[6, 14, 14]" not in out
+    code, out, _ = run(capsys, "explain", SPECS / "exercises" / "conv1d.yaml")
+    assert "F·C_in/groups·K" in out and "F·F" not in out
+
+
+def test_table_title_says_what_the_dtype_is_for(capsys):
+    _, out, _ = run(capsys, "analyze", SPECS / "exercises" / "conv2d_5x5.yaml")
+    assert out.splitlines()[0].endswith("batch 1, bytes counted as float32")
+    _, out, _ = run(capsys, "run", SPECS / "exercises" / "conv2d_5x5.yaml")
+    assert out.splitlines()[0].endswith("float64")  # values written in the spec run in float64

@@ -21,6 +21,7 @@ from .base import (
     resolve_padding,
     size_steps,
 )
+from .window import taps_symbol
 
 _COMMON = (
     Param("kernel_size", Ints(1), doc="kernel extent per axis"),
@@ -126,11 +127,11 @@ class Conv(_ConvBase):
         steps.append(Step("output_shape", "[K, ...]: one map per filter", "", fmt_shape(self.out_shape)))
         bias = self.p["bias"]
         params = sum(numel(s) for s in self.param_shapes().values())
-        steps.append(Step("params", "(F·F·C_in/groups + 1)·K" if bias else "F·F·C_in/groups·K",
+        steps.append(Step("params", f"({taps_symbol(self.ndim)}·C_in/groups + 1)·K" if bias else f"{taps_symbol(self.ndim)}·C_in/groups·K",
                           f"({per} + 1)·{k}" if bias else f"{per}·{k}", f"{params:,}"))
         out = "·".join(map(str, self.out_shape[1:]))
-        steps.append(Step("macs", "outputs · F·F·C_in/groups", f"{out}·{k} · {per}", f"{self.macs():,}"))
-        steps.append(Step("flops", "outputs · (2n - 1 + bias), n = F·F·C_in/groups",
+        steps.append(Step("macs", f"outputs · {taps_symbol(self.ndim)}·C_in/groups", f"{out}·{k} · {per}", f"{self.macs():,}"))
+        steps.append(Step("flops", f"outputs · (2n - 1 + bias), n = {taps_symbol(self.ndim)}·C_in/groups",
                           f"{out}·{k} · (2·{n} - 1 + {int(bias)})", f"{self.flops():,}"))
         return steps
 
@@ -337,11 +338,11 @@ class ConvTranspose(_ConvBase):
                               "[transposed conv; Dumoulin and Visin relationship 14]",
                               f"({w} - 1)·{s} - {crop} + {f} + {op}", str(o)))
         params = sum(numel(s) for s in self.param_shapes().values())
-        steps.append(Step("params", "F·F·C_in·K/groups + K (bias)",
+        steps.append(Step("params", f"{taps_symbol(self.ndim)}·C_in·K/groups + K (bias)",
                           f"{taps}·{cin}·{k}" + (f"/{g}" if g > 1 else "")
                           + (f" + {k}" if self.p["bias"] else ""), f"{params:,}"))
         ins = "·".join(map(str, self.sizes))
-        steps.append(Step("macs", "inputs · F·F·K/groups  (on the input grid)",
+        steps.append(Step("macs", f"inputs · {taps_symbol(self.ndim)}·K/groups  (on the input grid)",
                           f"{ins}·{cin} · {taps}·{k}" + (f"/{g}" if g > 1 else ""), f"{self.macs():,}"))
         steps.append(Step("flops", "MACs + (landed products - reached outputs) + bias", "",
                           f"{self.flops():,}"))

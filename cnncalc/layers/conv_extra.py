@@ -17,6 +17,7 @@ from .base import (
     numel,
 )
 from .conv import _COMMON, Conv
+from .window import taps_symbol
 
 _WINDOW = tuple(p for p in _COMMON if p.name not in ("groups",))
 
@@ -185,10 +186,10 @@ class LocallyConnected(Conv):
         out = "·".join(map(str, self.out_shape[1:]))
         taps = "·".join(map(str, self.kernel))
         bias = self.p["bias"]
-        steps.append(Step("params", "positions · K · (F·F·C_in" + (" + 1)" if bias else ")"),
+        steps.append(Step("params", f"positions · K · ({taps_symbol(self.ndim)}·C_in" + (" + 1)" if bias else ")"),
                           f"{out} · {self.p['out_channels']} · ({taps}·{self.in_channels}" + (" + 1)" if bias else ")"),
                           f"{sum(numel(s) for s in self.param_shapes().values()):,}"))
-        steps.append(Step("macs", "outputs · F·F·C_in (as a convolution)", "", f"{self.macs():,}"))
+        steps.append(Step("macs", f"outputs · {taps_symbol(self.ndim)}·C_in (as a convolution)", "", f"{self.macs():,}"))
         return steps
 
     def forward(self, xs, w, ctx):
@@ -253,7 +254,7 @@ class TiledConv(Conv):
         t = "·".join(map(str, self.p["tiles"]))
         taps = "·".join(map(str, self.kernel))
         bias = f" + {self.p['out_channels']}" if self.p["bias"] else ""
-        steps.append(Step("params", "tiles · K · C_in · F·F (+ K shared biases)",
+        steps.append(Step("params", f"tiles · K · C_in · {taps_symbol(self.ndim)} (+ K shared biases)",
                           f"{t} · {self.p['out_channels']} · {self.in_channels} · {taps}{bias}",
                           f"{sum(numel(s) for s in self.param_shapes().values()):,}"))
         return steps

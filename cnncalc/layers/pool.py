@@ -25,6 +25,7 @@ from .base import (
     resolve_padding,
     size_steps,
 )
+from .window import taps_symbol
 
 
 class _WindowPool(Layer):
@@ -80,8 +81,8 @@ class _WindowPool(Layer):
         steps.append(Step("output_shape", "channels unchanged", "", fmt_shape(self.out_shape)))
         steps.append(Step("params", "pooling has no parameters", "", "0"))
         is_max = self.type_name == "maxpool"
-        steps.append(Step("flops", "outputs · (F·F - 1) comparisons" if is_max
-                          else "outputs · F·F (additions and a division)",
+        steps.append(Step("flops", f"outputs · ({taps_symbol(self.ndim)} - 1) comparisons" if is_max
+                          else f"outputs · {taps_symbol(self.ndim)} (additions and a division)",
                           f"{numel(self.out_shape)} · " + (f"({numel(self.kernel)} - 1)" if is_max
                                                            else f"{numel(self.kernel)}"),
                           f"{self.flops():,}"))

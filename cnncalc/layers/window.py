@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from .base import conv_out, pool_out
 
-__all__ = ["window_out", "unread_end", "dropped", "tiles", "tiling_problems"]
+__all__ = ["window_out", "unread_end", "dropped", "tiles", "tiling_problems", "taps_symbol"]
 
 
 def window_out(size: int, keff: int, stride: int, before: int = 0, after: int = 0,
@@ -89,3 +89,9 @@ def tiling_problems(layer) -> list[str]:
             problems.append(f"the last {dropped(size, k, s, b, a)} input pixel(s) of {size} are never "
                             f"read (({size} + {b + a} - {k}) mod {s} = {unread_end(size, k, s, b, a)})")
     return problems
+
+
+def taps_symbol(ndim: int) -> str:
+    """The lectures' F·F for a window's taps, with one F per spatial axis: F (1-D),
+    F·F (2-D), F·F·F (3-D)."""
+    return "·".join("F" * max(ndim, 1))
