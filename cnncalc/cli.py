@@ -397,7 +397,7 @@ def check(
     if format == "json":
         sys.stdout.write(json.dumps({
             "score": right, "total": len(results), "conventions": conv.describe(),
-            "answers": [{"layer": j.layer, "field": j.field,
+            "answers": [{"layer": j.layer, "field": j.field, "written": str(j.given),
                          "given": answer_json(j.field, j.answer),
                          "correct": answer_json(j.field, j.correct), "ok": j.ok,
                          "derivation": [{"formula": s.formula, "substituted": s.substituted,
