@@ -1,9 +1,14 @@
 """Wall time of `cnncalc analyze`, interpreter start included, and its growth with layer count.
 
 Targets (issue 2): under 0.3 s for a 200-layer spec including interpreter start;
-linear growth with the number of layers.
+linear growth with the number of layers. Issue 14: the table path at most 1.3x the
+JSON path (ResNet-50 and a 200-layer chain); the 10,000-layer chain at most 10x
+the 100-layer chain, start-up included. Both ratios are printed at the end.
 
-    python benchmarks/bench_analyze.py [--repeat 5]
+    python benchmarks/bench_analyze.py [--repeat 5] [--quick] [--root CHECKOUT]
+
+``--quick`` times only the cases the ratios need; ``--root`` times another
+checkout's cnncalc (to measure before and after a change).
 
 Prints one line per case: layers, best and median wall time of the whole
 command (subprocess, output to a pipe) for the JSON report, best for the rich
@@ -24,7 +29,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
 def chain_spec(n_layers: int) -> str:
@@ -37,12 +41,13 @@ def chain_spec(n_layers: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def time_command(path: Path, repeat: int, fmt: str) -> list[float]:
+def time_command(path: Path, repeat: int, fmt: str, root: Path = ROOT) -> list[float]:
+    env = {**os.environ, "PYTHONPATH": str(root)}
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "cnncalc", "analyze", str(path), "-f", fmt],
-                       check=True, stdout=subprocess.DEVNULL)
+                       check=True, stdout=subprocess.PIPE, env=env)
         times.append(time.perf_counter() - start)
     return times
 
@@ -61,30 +66,48 @@ def time_in_process(path: Path, repeat: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="only the cases of the two ratios")
+    parser.add_argument("--root", type=Path, default=ROOT, help="the checkout whose cnncalc to time")
     args = parser.parse_args()
+    root = args.root.resolve()
+    sys.path.insert(0, str(root))
     cases: list[tuple[str, Path]] = []
     tmp = Path(tempfile.mkdtemp(prefix="cnncalc-bench-"))
-    for name in ("vgg16.yaml", "resnet50.yaml"):
+    names = ("resnet50.yaml",) if args.quick else ("vgg16.yaml", "resnet50.yaml")
+    for name in names:
         if (ROOT / "specs" / name).exists():
             cases.append((name, ROOT / "specs" / name))
-    for n in (200, 1000, 2500, 5000, 10000):
+    for n in (100, 200, 10000) if args.quick else (100, 200, 1000, 2500, 5000, 10000):
         path = tmp / f"chain{n}.yaml"
         path.write_text(chain_spec(n))
         cases.append((f"chain of {n}", path))
 
     import cnncalc
 
-    print(f"cnncalc analyze wall time, Python {sys.version.split()[0]}, best and median of "
-          f"{args.repeat}; PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r}")
+    print(f"cnncalc analyze wall time ({cnncalc.__file__}), Python {sys.version.split()[0]}, best and "
+          f"median of {args.repeat}; PYTHONDONTWRITEBYTECODE="
+          f"{os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r}")
     print(f"{'spec':<16} {'layers':>7} {'json best':>10} {'median':>8} {'table best':>11} "
-          f"{'in-process':>11} {'per layer':>10}")
+          f"{'table/json':>10} {'in-process':>11} {'per layer':>10}")
+    best: dict[str, tuple[float, float]] = {}
     for label, path in cases:
         layers = len(cnncalc.load(path).nodes)
-        json_times = time_command(path, args.repeat, "json")
-        table_times = time_command(path, args.repeat, "table")
+        json_times = time_command(path, args.repeat, "json", root)
+        table_times = time_command(path, args.repeat, "table", root)
         inproc = time_in_process(path, args.repeat)
+        best[label] = (min(json_times), min(table_times))
         print(f"{label:<16} {layers:>7} {min(json_times):>9.3f}s {statistics.median(json_times):>7.3f}s "
-              f"{min(table_times):>10.3f}s {inproc:>10.4f}s {inproc / layers * 1e6:>8.1f}us")
+              f"{min(table_times):>10.3f}s {min(table_times) / min(json_times):>9.2f}x "
+              f"{inproc:>10.4f}s {inproc / layers * 1e6:>8.1f}us")
+    print()
+    for label in ("resnet50.yaml", "chain of 200"):
+        if label in best:
+            j, t = best[label]
+            print(f"table / JSON, {label}: {t:.3f} s / {j:.3f} s = {t / j:.2f} (target <= 1.3)")
+    if "chain of 100" in best and "chain of 10000" in best:
+        small, large = best["chain of 100"][0], best["chain of 10000"][0]
+        print(f"JSON 10,000 / 100 layers, start-up included: {large:.3f} s / {small:.3f} s = "
+              f"{large / small:.2f} (target <= 10)")
 
 
 if __name__ == "__main__":

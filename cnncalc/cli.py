@@ -10,11 +10,13 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from . import __version__
 from .errors import SpecError
+from .options import InputShape, format_option, formats, parse_input, usage
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -25,13 +27,6 @@ app = typer.Typer(
     rich_markup_mode=None,
     help="Exact per-layer arithmetic of convolutional networks written as YAML.",
 )
-
-
-class Format(StrEnum):
-    table = "table"
-    json = "json"
-    markdown = "markdown"
-    csv = "csv"
 
 
 class DType(StrEnum):
@@ -63,33 +58,62 @@ def _root(
     """Exact per-layer arithmetic of convolutional networks written as YAML."""
 
 
+PIPE_WIDTH = 240  # piped output keeps whole rows instead of folding to 80 columns
+
+
 def _console():
     from rich.console import Console
 
-    # piped output keeps whole rows instead of folding to 80 columns
-    return Console(width=None if sys.stdout.isatty() else 240, highlight=False)
+    return Console(width=None if sys.stdout.isatty() else PIPE_WIDTH, highlight=False)
 
 
-def _parse_input(text: str | None) -> tuple[int, ...] | None:
-    from .spec import parse_shape_text
+class _no_cyclic_gc:
+    """Pause the cyclic garbage collector: its passes over the growing graph of layers
+    cost a quarter of a 10,000-layer analysis and free nothing (reference counting
+    frees what the analysis drops). Restored on exit."""
+
+    def __enter__(self):
+        import gc
+
+        self.was = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc):
+        import gc
+
+        if self.was:
+            gc.enable()
+
+
+AnalyzeFormat = formats("table", "json", "markdown", "csv")
+
+
+def _columns(text: str | None, command: str) -> list[str] | None:
+    from .render import COLUMN_KEYS
 
     if text is None:
         return None
-    try:
-        return parse_shape_text(text)
-    except ValueError:
-        raise SpecError(
-            f"--input '{text}' is not a shape", kind="usage",
-            help="channels first, without batch: --input 3x227x227",
-        ) from None
+    keys = [k.strip().lower().replace("-", "_") for k in text.split(",") if k.strip()]
+    for key in keys:
+        if key not in COLUMN_KEYS:
+            from .errors import suggestion
+
+            raise usage(command, f"--columns: no column '{key}'", suggestion(key, COLUMN_KEYS, "columns"))
+    return keys
+
+
+ColumnsOption = Annotated[str | None, typer.Option(
+    "--columns", "-c",
+    help="Columns to show, comma-separated (table and markdown; the layer name is always shown): "
+         "type, output_shape, params, params_percent, macs, macs_percent, flops, activations, "
+         "rf_size, rf_stride, rf_centre.")]
 
 
 @app.command()
 def analyze(
     spec: Path = typer.Argument(..., help="The network spec (YAML)."),
-    format: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
-    input: str = typer.Option(None, "--input", "-i",
-                              help="Override the input shape, channels first: 3x227x227."),
+    format: AnalyzeFormat = format_option(AnalyzeFormat),
+    input: InputShape = None,
     batch: int = typer.Option(None, "--batch", "-b", min=1, help="Override the batch size."),
     dtype: DType = typer.Option(DType.float32, "--dtype", help="Element type for byte counts."),
     optimizer: Optimizer = typer.Option(Optimizer.adam, "--optimizer",
@@ -102,28 +126,33 @@ def analyze(
     depth: int = typer.Option(None, "--depth", "-d", min=1,
                               help="Group rows deeper than N dotted levels into their block "
                                    "(table, markdown, csv; JSON always lists every layer)."),
+    columns: ColumnsOption = None,
 ) -> None:
     """Per layer: output shape, parameters, MACs, FLOPs, activation memory, receptive field."""
     from . import render
     from .analyze import analyze as run_analysis
     from .spec import load
 
-    net = load(spec, input_shape=_parse_input(input), batch=batch, max_nodes=max_layers,
-               dilation_base=dilation_base)
-    report = run_analysis(net, dtype=dtype.value, optimizer=optimizer.value)
+    picked = _columns(columns, "analyze")
+    with _no_cyclic_gc():
+        net = load(spec, input_shape=parse_input(input, "analyze"), batch=batch, max_nodes=max_layers,
+                   dilation_base=dilation_base)
+        report = run_analysis(net, dtype=dtype.value, optimizer=optimizer.value)
     failed = []
     if net.expect or any(n.expect for n in net.nodes):  # the spec's own promises
         from .lint import Config, lint_network
 
         failed = lint_network(net, Config(select=("CC001",)), report=report)
-    if format is Format.json:
-        sys.stdout.write(render.to_json(report))
-    elif format is Format.markdown:
-        sys.stdout.write(render.to_markdown(report, depth))
-    elif format is Format.csv:
+    if format == "json":
+        sys.stdout.write(render.to_json(report, dilation_base))
+    elif format == "markdown":
+        sys.stdout.write(render.to_markdown(report, depth, picked))
+    elif format == "csv":
         sys.stdout.write(render.to_csv(report, depth))
-    else:
-        render.to_table(report, _console(), depth)
+    elif sys.stdout.isatty():
+        render.to_table(report, _console(), depth, picked)
+    else:  # piped: the same text without rich's start-up
+        render.write_table(report, sys.stdout, PIPE_WIDTH, depth, picked)
     if failed:
         from .lint import to_text
 
@@ -169,32 +198,40 @@ def _parse_bytes(text: str) -> int:
     return int(float(m.group(1)) * units[m.group(2).lower()])
 
 
+RunFormat = formats("text", "json")
+
+
 @app.command()
 def run(
     spec: Path = typer.Argument(..., help="The network spec (YAML)."),
-    input: Path = typer.Option(None, "--input", "-i",
-                               help="Input .npy, batch first (N, C, ...). Default: the values "
-                                    "written in the spec, else a seeded random batch of one."),
+    data: Path = typer.Option(None, "--data",
+                              help="Input values: a .npy array, batch first (N, C, ...). Default: "
+                                   "the values written in the spec, else a seeded random batch of one."),
+    input: InputShape = None,
     weights: Path = typer.Option(None, "--weights", "-w",
                                  help="Weights .npz with keys '<layer>.<param>' in PyTorch's layouts."),
     output: Path = typer.Option(None, "--output", "-o",
-                                help="Write every layer's output to this .npz (default: print "
-                                     "the network outputs)."),
+                                help="Write every layer's output to this .npz (a folder: "
+                                     "FOLDER/<spec name>.npz; '.npz' is added when missing)."),
     seed: int = typer.Option(0, "--seed", help="Seed for weights (and input) not given."),
     dtype: str = typer.Option(None, "--dtype", help="float32 or float64 (default: the input's)."),
     max_memory: str = typer.Option("2GiB", "--max-memory", help="Refuse runs whose estimated peak is larger."),
+    format: RunFormat = format_option(RunFormat),
 ) -> None:
-    """Run the network forward in NumPy."""
+    """Run the network forward in NumPy and print its outputs (or write every layer's)."""
+    import json
+
     import numpy as np
 
     from .execute import run as execute
     from .spec import load
 
-    net = load(spec)
+    net = load(spec, input_shape=parse_input(input, "run"))
     limit = _parse_bytes(max_memory)
+    target = _npz_target(output, spec) if output is not None else None  # before any work
     x = None
-    if input is not None:
-        x = _load_array(input, "--input")
+    if data is not None:
+        x = _load_array(data, "--data")
     elif net.input_values is None:
         from .execute import guard_memory
 
@@ -206,35 +243,74 @@ def run(
         values = execute(net, x, tensors, seed, dtype=dtype, max_memory=limit, progress=bar)
     finally:
         bar.close()
-    if output is not None:
-        np.savez(output, **values)
-        print(f"wrote {len(values)} arrays to {output}")
+    if target is not None:
+        try:
+            with open(target, "wb") as fh:  # a file object: numpy adds no suffix of its own
+                np.savez(fh, **values)
+        except OSError as exc:
+            raise usage("run", f"--output: cannot write {target}: {exc.strerror}",
+                        "give a file in a folder that exists and is writable") from None
+        if format == "json":
+            sys.stdout.write(json.dumps({"wrote": str(target), "arrays": sorted(values)}, indent=2) + "\n")
+        else:
+            print(f"wrote {len(values)} arrays to {target}")
+        return
+    if format == "json":
+        sys.stdout.write(json.dumps({name: {"shape": list(values[name].shape),
+                                            "dtype": str(values[name].dtype),
+                                            "values": values[name].tolist()}
+                                     for name in net.outputs}) + "\n")
         return
     with np.printoptions(precision=6, suppress=True, threshold=200, linewidth=120):
         for name in net.outputs:
-            print(f"{name}: shape {list(values[name].shape)}")
+            print(f"{name}: shape {list(values[name].shape)}, {values[name].dtype}")
             print(values[name])
+
+
+def _npz_target(output: Path, spec: Path) -> Path:
+    """Where ``run --output`` writes: a folder gets <spec stem>.npz, a name without a
+    suffix gets .npz (as numpy.savez does); the folder must exist."""
+    if output.is_dir():
+        return output / f"{spec.stem}.npz"
+    if output.suffix != ".npz":
+        output = output.with_name(output.name + ".npz")
+    if not output.parent.is_dir():
+        raise usage("run", f"--output: the folder {output.parent} does not exist",
+                    f"create it first (mkdir -p {output.parent}) or write elsewhere")
+    return output
 
 
 def _load_array(path: Path, what: str):
     import numpy as np
 
     try:
-        return np.load(path, allow_pickle=False)
+        data = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise SpecError(f"{what}: cannot read {path}: {exc}", kind="io",
                         help="give a .npy file written by numpy.save") from None
+    if not isinstance(data, np.ndarray):  # an .npz archive
+        names = list(data.files)
+        data.close()
+        raise SpecError(f"{what}: {path} is an .npz archive of {len(names)} array(s), not one array",
+                        kind="io", help="give a .npy file written by numpy.save "
+                        + (f"(e.g. numpy.save('x.npy', numpy.load('{path}')['{names[0]}']))" if names else ""))
+    return data
 
 
 def _load_npz(path: Path) -> dict:
     import numpy as np
 
     try:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
+        data = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise SpecError(f"--weights: cannot read {path}: {exc}", kind="io",
                         help="give a .npz file written by numpy.savez") from None
+    if isinstance(data, np.ndarray):  # a single .npy array has no tensor names
+        raise SpecError(f"--weights: {path} is a single array ({data.dtype}, shape "
+                        f"{list(data.shape)}), not an archive of named tensors", kind="io",
+                        help="write the weights with numpy.savez('w.npz', **{'conv1.weight': w, ...})")
+    with data:
+        return {k: data[k] for k in data.files}
 
 
 @app.command()
@@ -242,7 +318,7 @@ def verify(
     spec: Path = typer.Argument(..., help="The network spec (YAML)."),
     seed: int = typer.Option(0, "--seed", help="Seed for the weights and input."),
     max_memory: str = typer.Option("2GiB", "--max-memory", help="Refuse runs whose estimated peak is larger."),
-    input: str = typer.Option(None, "--input", help="Override the input shape: 3x224x224."),
+    input: InputShape = None,
 ) -> None:
     """Run the network and hold every analysed number against a measurement.
 
@@ -255,7 +331,7 @@ def verify(
     from .spec import load
     from .verify import verify as check
 
-    net = load(spec, input_shape=_parse_input(input))
+    net = load(spec, input_shape=parse_input(input, "verify"))
     bar = _Progress("verifying")
     try:
         result = check(net, seed=seed, max_memory=_parse_bytes(max_memory), progress=bar)
@@ -291,11 +367,14 @@ class FlopsConvention(StrEnum):
     mult = "mult"
 
 
+CheckFormat = formats("text", "json")
+
+
 @app.command()
 def check(
     spec: Path = typer.Argument(..., help="The problem (a network spec)."),
     answers: Path = typer.Argument(..., help="The answers (YAML: layout, layers, totals)."),
-    format: Format = typer.Option(Format.table, "--format", "-f", help="table or json."),
+    format: CheckFormat = format_option(CheckFormat),
     flops: FlopsConvention = typer.Option(FlopsConvention.mult_add, "--flops",
                                           help="FLOPs as multiply + add (default) or multiplications only."),
     bias: bool = typer.Option(True, "--bias/--no-bias", help="Count bias parameters and additions."),
@@ -310,11 +389,14 @@ def check(
 
     from rich.text import Text
 
-    from .homework import Conventions, format_value
+    from .homework import Conventions, answer_json, format_value, looks_like_answers
     from .homework import check as judge
     from .spec import load
 
     conv = Conventions(flops=flops.value, bias=bias, dilation_base=dilation_base)
+    if looks_like_answers(spec) and not looks_like_answers(answers):
+        raise usage("check", f"the arguments look swapped: {spec} is an answers file and {answers} "
+                    "the problem", f"the problem comes first: cnncalc check {answers} {spec}")
     net = load(spec, dilation_base=dilation_base)
     try:
         text = answers.read_bytes()
@@ -322,15 +404,16 @@ def check(
         raise SpecError(f"cannot read the answers: {exc.strerror}", file=str(answers), kind="io") from None
     results = judge(net, text, str(answers), conv)
     right = sum(j.ok for j in results)
-    if format is Format.json:
+    if format == "json":
         sys.stdout.write(json.dumps({
             "score": right, "total": len(results), "conventions": conv.describe(),
-            "answers": [{"layer": j.layer, "field": j.field, "given": j.given,
-                         "correct": format_value(j.field, j.correct, j.layout), "ok": j.ok,
+            "answers": [{"layer": j.layer, "field": j.field, "written": str(j.given),
+                         "given": answer_json(j.field, j.answer),
+                         "correct": answer_json(j.field, j.correct), "ok": j.ok,
                          "derivation": [{"formula": s.formula, "substituted": s.substituted,
                                          "result": s.result, "note": s.note} for s in j.derivation]}
                         for j in results],
-        }, indent=2, default=str) + "\n")
+        }, indent=2) + "\n")
     else:
         console = _console()
         for j in results:
@@ -349,67 +432,120 @@ def check(
         raise typer.Exit(EXIT_FINDINGS)
 
 
+ExplainFormat = formats("text", "markdown", "json")
+
+
 @app.command()
 def explain(
     spec: Path = typer.Argument(..., help="The network spec (YAML)."),
     layer: str = typer.Option(None, "--layer", "-l", help="One layer (default: every layer)."),
-    format: Format = typer.Option(Format.table, "--format", "-f", help="table (text) or markdown."),
-    input: str = typer.Option(None, "--input", "-i", help="Override the input shape: 3x224x224."),
+    format: ExplainFormat = format_option(ExplainFormat),
+    input: InputShape = None,
     dilation_base: int = typer.Option(1, "--dilation-base", min=0, max=1,
                                       help="1: PyTorch (1 = no gaps); 0: cs231n (0 = no gaps)."),
 ) -> None:
     """Every formula behind a layer's figures, with the numbers put in."""
+    import json
+
     from .homework import explain as explain_layers
-    from .homework import render_explanations
+    from .homework import explanations_json, render_explanations
     from .spec import load
 
-    net = load(spec, input_shape=_parse_input(input), dilation_base=dilation_base)
-    sys.stdout.write(render_explanations(explain_layers(net, layer),
-                                         markdown=format is Format.markdown))
+    net = load(spec, input_shape=parse_input(input, "explain"), dilation_base=dilation_base)
+    items = explain_layers(net, layer)
+    if format == "json":
+        sys.stdout.write(json.dumps({"name": net.name, "dilation_base": dilation_base,
+                                     "layers": explanations_json(items)}, indent=2) + "\n")
+    else:
+        sys.stdout.write(render_explanations(items, markdown=format == "markdown"))
 
 
 solve_app = typer.Typer(help="Solve for padding, output size or stride.", no_args_is_help=True)
 app.add_typer(solve_app, name="solve")
 
+SolveFormat = formats("text", "json")
+
 
 @solve_app.command("padding")
 def solve_padding(
-    input: int = typer.Option(..., "--input", min=1, help="Input size (one axis)."),
-    kernel: int = typer.Option(..., "--kernel", min=1),
-    stride: int = typer.Option(1, "--stride", min=1),
-    output: int = typer.Option(..., "--output", min=1, help="The output size wanted."),
+    input: int = typer.Option(..., "--input", "-i", min=1, help="Input size (one axis)."),
+    kernel: int = typer.Option(..., "--kernel", "-k", min=1),
+    stride: int = typer.Option(1, "--stride", "-s", min=1),
+    output: int = typer.Option(..., "--output", "-o", min=1, help="The output size wanted."),
     dilation: int = typer.Option(1, "--dilation", min=1),
+    format: SolveFormat = format_option(SolveFormat),
 ) -> None:
-    """Padding that gives an output size: TensorFlow's 'same' rule, symmetric and per-side options."""
+    """Every padding that gives an output size: symmetric, [before, after], TensorFlow's 'same'."""
+    import json
+
     from .homework import solve_padding as solve
 
     r = solve(input, kernel, stride, output, dilation)
-    print(f"TensorFlow 'same' rule: p = max(s·(o - 1) + k - l, 0) = max({stride}·({output} - 1) + "
-          f"{r['keff']} - {input}, 0) = {r['same_total']}, split before/after: {r['same'][0]}, {r['same'][1]}")
+    if format == "json":
+        sys.stdout.write(json.dumps({
+            "input": input, "kernel": kernel, "stride": stride, "dilation": dilation, "output": output,
+            "kernel_extent": r["keff"], "totals": r["totals"], "symmetric": r["symmetric"],
+            "tensorflow_same": None if r["same"] is None else list(r["same"]),
+            "pair_count": r["pair_count"], "pairs": r["pairs"]}, indent=2) + "\n")
+        if not r["totals"]:
+            raise typer.Exit(EXIT_FINDINGS)
+        return
+    keff = r["keff"]
+    if not r["totals"]:
+        least = (input - keff) // stride + 1 if input >= keff else None
+        print(f"no padding gives {output}: padding only enlarges the output, and with none it is "
+              f"already {least} (floor(({input} - {keff}) / {stride}) + 1); use a larger kernel "
+              "or stride" if least is not None else f"no padding gives {output}")
+        raise typer.Exit(EXIT_FINDINGS)
+    print(f"P_before + P_after with floor(({input} + P - {keff}) / {stride}) + 1 = {output}: "
+          + ", ".join(map(str, r["totals"])))
     if r["symmetric"]:
         print("symmetric padding (each side): " + ", ".join(map(str, r["symmetric"])))
     else:
-        print("no symmetric padding gives this output")
-    if r["pairs"]:
-        print("[before, after]: " + ", ".join(f"[{b}, {a}]" for b, a in r["pairs"]))
-    if not r["symmetric"] and not r["pairs"]:
-        raise typer.Exit(EXIT_FINDINGS)
+        print("no symmetric padding gives this output (every total is odd)")
+    b, a = r["same"]
+    print(f"TensorFlow 'same' split of the smallest total: [{b}, {a}]"
+          + (" (the odd pixel after)" if a != b else ""))
+    if r["pairs"] is None:
+        print(f"[before, after]: every split of each total ({r['pair_count']:,} pairs)")
+        return
+    plain = [p for p in r["pairs"] if not p["padding_only"] and not p["dropped"]]
+    lossy = [p for p in r["pairs"] if p["dropped"] and not p["padding_only"]]
+    empty = [p for p in r["pairs"] if p["padding_only"]]
+
+    def show(ps):
+        return ", ".join(f"[{p['before']}, {p['after']}]" for p in ps)
+
+    if plain:
+        print(f"[before, after]: {show(plain)}")
+    if lossy:
+        print(f"[before, after] that leave input pixels unread: {show(lossy)}")
+    if empty:
+        print(f"[before, after] where a window reads only padding: {show(empty)}")
 
 
 @solve_app.command("output")
 def solve_output(
-    input: int = typer.Option(..., "--input", min=1),
-    kernel: int = typer.Option(..., "--kernel", min=1),
-    stride: int = typer.Option(1, "--stride", min=1),
-    padding: int = typer.Option(0, "--padding", min=0),
+    input: int = typer.Option(..., "--input", "-i", min=1, help="Input size (one axis)."),
+    kernel: int = typer.Option(..., "--kernel", "-k", min=1),
+    stride: int = typer.Option(1, "--stride", "-s", min=1),
+    padding: int = typer.Option(0, "--padding", "-p", min=0),
     dilation: int = typer.Option(1, "--dilation", min=1),
     transposed: bool = typer.Option(False, "--transposed", help="A transposed convolution."),
     output_padding: int = typer.Option(0, "--output-padding", min=0),
+    format: SolveFormat = format_option(SolveFormat),
 ) -> None:
     """The output size of a convolution or pooling window (or a transposed convolution)."""
+    import json
+
     from .homework import solve_output as solve
 
     step = solve(input, kernel, stride, padding, dilation, transposed, output_padding)
+    if format == "json":
+        sys.stdout.write(json.dumps({"output": int(step.result), "formula": step.formula,
+                                     "substituted": step.substituted, "note": step.note},
+                                    indent=2) + "\n")
+        return
     print(f"{step.formula}\n  = {step.substituted} = {step.result}")
     if step.note:
         print(f"  note: {step.note}")
@@ -417,50 +553,65 @@ def solve_output(
 
 @solve_app.command("stride")
 def solve_stride(
-    input: int = typer.Option(..., "--input", min=1),
-    kernel: int = typer.Option(..., "--kernel", min=1),
-    output: int = typer.Option(..., "--output", min=1),
+    input: int = typer.Option(..., "--input", "-i", min=1, help="Input size (one axis)."),
+    kernel: int = typer.Option(..., "--kernel", "-k", min=1),
+    output: int = typer.Option(..., "--output", "-o", min=1, help="The output size wanted."),
     dilation: int = typer.Option(1, "--dilation", min=1),
+    format: SolveFormat = format_option(SolveFormat),
 ) -> None:
     """Stride and symmetric padding combinations that give an output size."""
+    import json
+
     from .homework import solve_stride as solve
 
     found = solve(input, kernel, output, dilation)
-    if not found:
+    if format == "json":
+        sys.stdout.write(json.dumps([{"stride": s, "padding": p, "tiles_exactly": exact}
+                                     for s, p, exact in found], indent=2) + "\n")
+    elif not found:
         print("no stride and padding give this output")
+    for s, p, exact in found if format != "json" else ():
+        print(f"stride {s}, padding {p}" + ("" if exact else "  (not exact: input pixels are dropped)"))
+    if not found:
         raise typer.Exit(EXIT_FINDINGS)
-    for s, p, exact in found:
-        print(f"stride {s}, padding {p}" + ("" if exact else "  (not exact: pixels are dropped)"))
+
+
+SizesFormat = formats("text", "json")
 
 
 @app.command()
 def sizes(
     spec: Path = typer.Argument(..., help="The network spec (YAML)."),
     range_: str = typer.Option(..., "--range", help="Input sizes to try, START:STOP (inclusive)."),
+    format: SizesFormat = format_option(SizesFormat),
 ) -> None:
     """Input sizes (same on every spatial axis) for which every window tiles exactly
     and every merge lines up, with the output shape for each. Exit 1 if none."""
+    import json
+
     from .homework import sizes as find
 
     try:
         start, stop = (int(v) for v in range_.split(":"))
     except ValueError:
-        raise SpecError(f"--range '{range_}' is not START:STOP", kind="usage", help="e.g. --range 400:700") from None
+        raise usage("sizes", f"--range '{range_}' is not START:STOP", "e.g. --range 400:700") from None
     if not 1 <= start <= stop or stop - start > 100_000:
-        raise SpecError("--range needs 1 <= START <= STOP and at most 100,000 sizes", kind="usage")
+        raise usage("sizes", "--range needs 1 <= START <= STOP and at most 100,000 sizes")
     found = find(spec, start, stop)  # a spec that cannot be read at all raises: exit 2
-    for size, outs in found:
-        print(f"{size}: " + ", ".join("x".join(map(str, o)) for o in outs))
+    if format == "json":
+        sys.stdout.write(json.dumps({"range": [start, stop], "sizes": [
+            {"size": size, "outputs": [list(o) for o in outs]} for size, outs in found]},
+            indent=2) + "\n")
+    else:
+        for size, outs in found:
+            print(f"{size}: " + ", ".join("x".join(map(str, o)) for o in outs))
+        if not found:
+            print(f"no input size in {start}..{stop} tiles exactly")
     if not found:
-        print(f"no input size in {start}..{stop} tiles exactly")
         raise typer.Exit(EXIT_FINDINGS)
 
 
-class LintFormat(StrEnum):
-    text = "text"
-    github = "github"
-    json = "json"
-    sarif = "sarif"
+LintFormat = formats("text", "github", "json", "sarif")
 
 
 class Severity(StrEnum):
@@ -469,45 +620,66 @@ class Severity(StrEnum):
     error = "error"
 
 
+def _codes(text: str | None, option: str) -> tuple[str, ...] | None:
+    from . import lint as L
+
+    if text is None:
+        return None
+    return tuple(L.check_code(c.strip().upper(), None, option) for c in text.split(",") if c.strip())
+
+
 @app.command()
 def lint(
     paths: list[Path] = typer.Argument(..., help="Spec files or folders (searched for *.yaml, *.yml)."),
-    format: LintFormat = typer.Option(LintFormat.text, "--format", "-f", help="Output format."),
-    select: str = typer.Option(None, "--select", help="Rule codes or prefixes to run, comma-separated (CC1)."),
+    format: LintFormat = format_option(LintFormat),
+    select: str = typer.Option(None, "--select",
+                               help="Rule codes or prefixes to run instead of the default set, "
+                                    "comma-separated (CC1; CC for every rule)."),
+    extend_select: str = typer.Option(None, "--extend-select",
+                                      help="Rule codes or prefixes to add to the set (opinionated "
+                                           "rules such as CC103)."),
     ignore: str = typer.Option(None, "--ignore", help="Rule codes or prefixes to skip, comma-separated."),
     error_on: Severity = typer.Option(Severity.warning, "--error-on",
                                       help="Exit 1 on findings at or above this severity."),
 ) -> None:
     """Check specs against the rule catalogue (cnncalc rule CODE explains each).
 
-    Exit 0 clean, 1 findings at or above --error-on, 2 a spec that cannot be read.
+    Exit 0 clean, 1 findings at or above --error-on, 2 a spec that cannot be read
+    (reported in every format as a CC000 finding with its file, line and column).
     """
     from dataclasses import replace as with_
 
     from . import lint as L
     from .spec import load
 
+    picked, extra, skipped = (_codes(select, "--select"), _codes(extend_select, "--extend-select"),
+                              _codes(ignore, "--ignore"))
     files = L.spec_files(paths)
     findings, unreadable = [], 0
     for path in files:
-        config = L.load_config(path)
-        if select:
-            config = with_(config, select=tuple(c.strip() for c in select.split(",")))
-        if ignore:
-            config = with_(config, ignore=tuple(c.strip() for c in ignore.split(",")))
         try:
+            config = L.load_config(path)
+            if picked is not None:
+                config = with_(config, select=picked)
+            if extra is not None:
+                config = with_(config, extend_select=config.extend_select + extra)
+            if skipped is not None:
+                config = with_(config, ignore=skipped)
             net = load(path)
             text = path.read_text(encoding="utf-8", errors="replace")
             findings += L.lint_network(net, config, text)
         except SpecError as exc:
             unreadable += 1
-            sys.stderr.write(exc.format() + "\n")
+            findings.append(L.unreadable(exc, path))
+            if format == "text":
+                sys.stderr.write(exc.format() + "\n")
+    shown = [f for f in findings if f.code != L.UNREADABLE.code] if format == "text" else findings
     render = {"text": L.to_text, "github": L.to_github, "json": L.to_json, "sarif": L.to_sarif}
-    sys.stdout.write(render[format.value](findings))
-    if format is LintFormat.text:
-        counts = {s: sum(f.severity == s for f in findings) for s in L.SEVERITIES}
-        sys.stderr.write(f"{len(files)} spec(s): {counts['error']} error(s), {counts['warning']} "
-                         f"warning(s), {counts['info']} info\n")
+    sys.stdout.write(render[format.value](shown))
+    counts = {s: sum(f.severity == s for f in findings) for s in L.SEVERITIES}
+    sys.stderr.write(f"{len(files)} spec(s): {counts['error']} error(s)"
+                     + (f" ({unreadable} unreadable spec(s))" if unreadable else "")
+                     + f", {counts['warning']} warning(s), {counts['info']} info\n")
     if unreadable:
         raise typer.Exit(EXIT_USAGE)
     bar = L.SEVERITIES.index(error_on.value)
@@ -515,27 +687,44 @@ def lint(
         raise typer.Exit(EXIT_FINDINGS)
 
 
+RuleFormat = formats("text", "json")
+
+
 @app.command()
 def rule(
     code: str = typer.Argument(None, help="A rule code, e.g. CC101."),
     list_: bool = typer.Option(False, "--list", help="List every rule."),
+    format: RuleFormat = format_option(RuleFormat),
 ) -> None:
     """What a lint rule means, why it matters, and how to fix it."""
+    import json
+
     from . import lint as L
 
-    if list_ or code is None:
-        for r in L.RULES.values():
-            print(f"{r.code}  {r.name:<32} {r.severity:<8} {r.summary}")
-        return
-    if code.upper() not in L.RULES:
+    if code is not None and code.upper() not in L.RULES and code.upper() != L.UNREADABLE.code:
         from .errors import suggestion
 
-        raise SpecError(f"no rule '{code}'", kind="usage", help=suggestion(code.upper(), L.RULES, "rules"))
-    print(L.rule_text(code.upper()), end="")
+        raise usage("rule", f"no rule '{code}'", suggestion(code.upper(), L.RULES, "rules"))
+    picked = [L.rule_of(code.upper())] if code is not None and not list_ else \
+        [L.UNREADABLE, *L.RULES.values()]
+    if format == "json":
+        sys.stdout.write(json.dumps([{
+            "code": r.code, "name": r.name, "severity": r.severity, "default": r.default,
+            "summary": r.summary, "explanation": r.explanation, "fix": r.fix,
+            "example": r.example, "limits": r.limits} for r in picked], indent=2) + "\n")
+    elif len(picked) > 1:
+        for r in picked:
+            print(f"{r.code}  {r.name:<32} {r.severity:<8} {'default' if r.default else 'opt-in':<8} "
+                  f"{r.summary}")
+    else:
+        print(L.rule_text(picked[0].code), end="")
+
+
+SchemaFormat = formats("json")
 
 
 @app.command()
-def schema() -> None:
+def schema(format: SchemaFormat = format_option(SchemaFormat)) -> None:
     """Print a JSON Schema of the spec format (for editors: yaml-language-server's $schema)."""
     import json
 
@@ -544,14 +733,32 @@ def schema() -> None:
     sys.stdout.write(json.dumps(spec_schema(), indent=2) + "\n")
 
 
+LayersFormat = formats("table", "json")
+
+
 @app.command()
-def layers() -> None:
+def layers(format: LayersFormat = format_option(LayersFormat)) -> None:
     """List the layer types with their parameters and defaults."""
-    from rich.table import Table
-    from rich.text import Text
+    import json
 
     from .layers import REGISTRY
     from .layers.base import REQUIRED
+
+    if format == "json":
+        def default(p):
+            if p.default is REQUIRED:
+                return None
+            return p.default if isinstance(p.default, (int, float, str, bool, list)) or \
+                p.default is None else str(p.default)
+
+        sys.stdout.write(json.dumps([{
+            "type": name, "family": cls.family, "summary": cls.summary, "spatial": cls.spatial,
+            "parameters": [{"name": p.name, "required": p.required, "default": default(p),
+                            "doc": p.doc} for p in cls.params]}
+            for name, cls in REGISTRY.items()], indent=2) + "\n")
+        return
+    from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="cnncalc layer types")
     for col in ("type", "family", "what", "parameters (default)"):
@@ -565,11 +772,39 @@ def layers() -> None:
     _console().print(table)
 
 
+def _command_name(args: list[str]) -> str:
+    """The (sub)command words of a command line: 'solve padding', 'rule'."""
+    words = []
+    for arg in args:
+        if arg.startswith("-"):
+            break
+        words.append(arg)
+        if arg != "solve":
+            break
+    return " ".join(words) or "cnncalc"
+
+
+def _whole_summaries(typer_app: typer.Typer) -> None:
+    """Give every command a short help of its docstring's first paragraph, so that
+    ``--help`` lists whole summaries (click cuts derived ones with '...')."""
+    import inspect
+
+    for info in typer_app.registered_commands:
+        if info.short_help is None and info.callback is not None and info.callback.__doc__:
+            info.short_help = " ".join(inspect.cleandoc(info.callback.__doc__).split("\n\n")[0].split())
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _whole_summaries(group.typer_instance)
+
+
 def main() -> None:
     """Console entry point: maps errors to exit codes, never shows a traceback."""
+    _whole_summaries(app)
     try:
         app()
     except SpecError as exc:
+        if exc.file is None:  # not about a file: name the command, not '<spec>'
+            exc.file = "cnncalc " + _command_name(sys.argv[1:])
         sys.stderr.write(exc.format() + "\n")
         sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:

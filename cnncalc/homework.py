@@ -12,12 +12,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 from .analyze import LayerResult, Report, analyze
 from .errors import Loc, SpecError, suggestion
 from .graph import INPUT, Network
-from .layers.base import Step, describe, fmt_shape
+from .layers.base import Step, describe
 from .yamlio import YMap, parse_yaml
 
 FIELDS = ("output_shape", "params", "macs", "flops", "receptive_field", "stride",
@@ -207,10 +208,28 @@ def explain(net: Network, layer: str | None = None) -> list[Explanation]:
     return out
 
 
+_SHAPE_LIST = re.compile(r"\[(\d+(?:, \d+)+)\]")
+
+
+def _tables_style(text: str) -> str:
+    """Shapes written as the tables write them: [6, 14, 14] -> 6x14x14."""
+    return _SHAPE_LIST.sub(lambda m: m.group(1).replace(", ", "x"), text)
+
+
+def explanations_json(items: list[Explanation]) -> list[dict]:
+    """The explanations for ``explain --format json``: per layer its input shapes and
+    the steps (figure, formula, numbers, result, note)."""
+    return [{"name": e.name, "type": e.type, "input_shapes": [list(s) for s in e.input_shapes],
+             "steps": [{"figure": st.field, "formula": st.formula,
+                        "substituted": _tables_style(st.substituted),
+                        "result": _tables_style(st.result), "note": st.note} for st in e.steps]}
+            for e in items]
+
+
 def render_explanations(items: list[Explanation], markdown: bool = False) -> str:
     lines = []
     for item in items:
-        ins = ", ".join(fmt_shape(s) for s in item.input_shapes)
+        ins = ", ".join("x".join(map(str, s)) for s in item.input_shapes)
         if markdown:
             lines += [f"#### {item.name} ({item.type}), input {ins}", "",
                       "| figure | formula | with the numbers | result |", "|---|---|---|---:|"]
@@ -229,7 +248,7 @@ def render_explanations(items: list[Explanation], markdown: bool = False) -> str
             if st.note:
                 lines.append(f"  {'':<16}   note: {st.note}")
         lines.append("")
-    return "\n".join(lines)
+    return _tables_style("\n".join(lines))
 
 
 # -- answers ------------------------------------------------------------------------------
@@ -244,9 +263,12 @@ class Judgement:
     ok: bool
     derivation: list[Step] = field(default_factory=list)
     layout: str = "chw"  # how the answers write shapes; the correct value is shown the same way
+    answer: Any = None  # the given value as read: the same type as ``correct``
 
 
 def parse_shape_answer(value: Any, layout: str, loc: Loc) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return (value,)  # a vector's shape: output_shape: 10
     if isinstance(value, str):
         parts = [p for p in re.split(r"\s*[x×,]\s*|\s+", value.strip().strip("[]()")) if p]
         try:
@@ -257,8 +279,8 @@ def parse_shape_answer(value: Any, layout: str, loc: Loc) -> tuple[int, ...]:
     elif isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
         shape = tuple(value)
     else:
-        raise SpecError(f"an output_shape is a list or a string like 32x32x6, got {describe(value)}",
-                        loc, kind="value")
+        raise SpecError(f"an output_shape is a list, a string like 32x32x6 or, for a vector, a "
+                        f"number, got {describe(value)}", loc, kind="value")
     if layout == "hwc" and len(shape) > 1:
         shape = (shape[-1], *shape[:-1])  # H, W, C -> C, H, W
     return shape
@@ -373,8 +395,36 @@ def _judge(name, given, correct, steps, layout, ndim, loc) -> list[Judgement]:
         ok = answer == right
         derivation = [] if ok else [s for s in steps if s.field == key or
                                     (key == "output_shape" and s.field == "output_shape")]
-        out.append(Judgement(name, key, value, right, ok, derivation, layout))
+        out.append(Judgement(name, key, value, right, ok, derivation, layout, answer))
     return out
+
+
+def answer_json(field_name: str, value: Any) -> Any:
+    """A judged figure for ``check --format json``: counts as integers, shapes as lists of
+    integers (channels first), receptive fields and strides as one number per axis (a
+    fraction as JSON's report writes it), null for 'global'. Given and correct values
+    use the same types."""
+    from .analyze import exact_number
+
+    if value is None:
+        return None
+    if isinstance(value, tuple):
+        return [exact_number(v) for v in value]
+    return exact_number(value)
+
+
+def looks_like_answers(path) -> bool:
+    """Whether a file reads like an answers file (top-level layout:, or layers: as a
+    mapping of figures) rather than a network spec; False if it cannot be read."""
+    try:
+        doc = parse_yaml(Path(path).read_bytes(), str(path))
+    except (OSError, SpecError):
+        return False
+    if not isinstance(doc, YMap):
+        return False
+    if "input" in doc:
+        return False
+    return "layout" in doc or "totals" in doc or isinstance(doc.get("layers"), YMap)
 
 
 def format_value(field_name: str, value: Any, layout: str = "chw") -> str:
@@ -395,22 +445,50 @@ def format_value(field_name: str, value: Any, layout: str = "chw") -> str:
 
 # -- solvers ------------------------------------------------------------------------------
 
+MAX_PAIRS = 200  # list [before, after] pairs one by one up to this many
+
 
 def solve_padding(size: int, kernel: int, stride: int, output: int, dilation: int = 1) -> dict:
-    """Padding that gives ``output``: TensorFlow's 'same' total p = max(s(o - 1) + k_eff - l, 0)
-    split before/after (odd pixel after), every symmetric p, and every (before, after)."""
+    """Every padding that gives ``output`` windows along one axis.
+
+    O = floor((L + P - F) / S) + 1 holds exactly for the totals P = P_before + P_after in
+    [S(O - 1) + F - L, S·O + F - L - 1] (Dumoulin and Visin 2016, relationship 6), so the
+    search is exhaustive: at most S totals, every split of each.
+
+    Returns a dict: ``keff`` (F = d(k - 1) + 1); ``totals`` (every P that works, ascending);
+    ``symmetric`` (every p with 2p in totals); ``same`` (TensorFlow's split of the smallest
+    total, the odd pixel after, or None when no padding works) and ``same_total``, that
+    total: TensorFlow's max(S(O - 1) + F - L, 0); ``pairs``: every
+    (before, after) with ``padding_only`` (some window reads padding alone) and ``dropped``
+    (real input pixels no window reads, :func:`cnncalc.layers.window.dropped`), or None when
+    there are more than MAX_PAIRS (then every split of each total works).
+    """
+    from .layers.window import dropped, window_out
+
     keff = dilation * (kernel - 1) + 1
-    total = max(stride * (output - 1) + keff - size, 0)
-    symmetric = [p for p in range(0, keff + 1) if (size + 2 * p - keff) >= 0
-                 and (size + 2 * p - keff) // stride + 1 == output]
-    pairs = [(b, t - b) for t in range(0, 2 * keff + 1) for b in range(0, t + 1)
-             if size + t >= keff and (size + t - keff) // stride + 1 == output and b < keff and t - b < keff]
-    return {"keff": keff, "same_total": total, "same": (total // 2, total - total // 2),
-            "symmetric": symmetric, "pairs": pairs}
+    low = stride * (output - 1) + keff - size
+    totals = [t for t in range(max(low, 0), low + stride)
+              if window_out(size, keff, stride, t, 0) == output]
+    symmetric = [t // 2 for t in totals if t % 2 == 0]
+    same = (totals[0] // 2, totals[0] - totals[0] // 2) if totals else None
+    count = sum(t + 1 for t in totals)
+    pairs = None
+    if count <= MAX_PAIRS:
+        pairs = [{"before": b, "after": t - b,
+                  "padding_only": b >= keff or (output - 1) * stride >= b + size,
+                  "dropped": dropped(size, keff, stride, b, t - b)}
+                 for t in totals for b in range(t + 1)]
+        pairs.sort(key=lambda p: (p["before"], p["after"]))
+    return {"keff": keff, "totals": totals, "symmetric": symmetric, "same": same,
+            "same_total": totals[0] if totals else None, "pairs": pairs, "pair_count": count}
 
 
 def solve_output(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1,
                  transposed: bool = False, output_padding: int = 0) -> Step:
+    """The output size along one axis, as a derivation step; the note says which pixels
+    a non-exact division leaves unread (padding only, or real input pixels)."""
+    from .layers.window import dropped, unread_end
+
     keff = dilation * (kernel - 1) + 1
     if transposed:
         out = (size - 1) * stride - 2 * padding + keff + output_padding
@@ -420,38 +498,43 @@ def solve_output(size: int, kernel: int, stride: int = 1, padding: int = 0, dila
     if span < 0:
         raise SpecError(f"the kernel ({keff}) does not fit the padded input ({size + 2 * padding})",
                         kind="usage", help="more padding or a smaller kernel")
-    note = "" if span % stride == 0 else (
-        f"not exact: {span} is not divisible by {stride}; the last {span % stride} pixel(s) are never read")
+    unread = unread_end(size, keff, stride, padding, padding)
+    lost = dropped(size, keff, stride, padding, padding)
+    note = ""
+    if lost:
+        note = (f"not exact: {span} is not divisible by {stride}; the last {lost} input pixel(s) "
+                "are never read")
+    elif unread:
+        note = (f"{span} is not divisible by {stride}, but the {unread} unread pixel(s) at the end "
+                "are padding: every input pixel is read")
     return Step("output", "O = floor((W - F + 2P) / S) + 1",
                 f"floor(({size} - {keff} + 2·{padding}) / {stride}) + 1", str(span // stride + 1), note)
 
 
 def solve_stride(size: int, kernel: int, output: int, dilation: int = 1) -> list[tuple[int, int, bool]]:
-    """(stride, symmetric padding, exact) combinations that give ``output``."""
+    """(stride, symmetric padding, tiles exactly) combinations that give ``output``, with
+    padding below the kernel extent (a window of padding alone reads nothing)."""
+    from .layers.window import tiles, window_out
+
     keff = dilation * (kernel - 1) + 1
     found = []
     for s in range(1, max(size, 1) + 1):
         for p in range(0, keff):
-            span = size + 2 * p - keff
-            if span >= 0 and span // s + 1 == output:
-                found.append((s, p, span % s == 0))
+            if window_out(size, keff, s, p, p) == output:
+                found.append((s, p, tiles(size, keff, s, p, p)))
     return found
 
 
 def exact_tiling(net: Network) -> list[str]:
-    """Layers whose windows do not tile their input exactly (pixels dropped), a crop
-    that cannot be centred, adaptive pooling with uneven windows, or misaligned merges."""
+    """Layers whose windows do not tile their input exactly (input pixels dropped), a crop
+    that cannot be centred, adaptive pooling with uneven windows (each layer says:
+    :func:`cnncalc.layers.window.tiling_problems`), or misaligned merges."""
+    from .layers.window import tiling_problems
+
     problems = []
     report = analyze(net)
     for node, row in zip(net.nodes, report.layers):
-        layer = node.layer
-        geometry = layer.window_geometry()
-        if geometry is not None:
-            sizes = layer.in_shape[1:]
-            for size, (k, s), (b, a) in zip(sizes, geometry, layer.pads):
-                if (size + b + a - k) % s:
-                    problems.append(f"{node.name}: ({size} + {b + a} - {k}) is not divisible by {s}")
-        problems += [f"{node.name}: {why}" for why in layer.uneven()]
+        problems += [f"{node.name}: {p}" for p in tiling_problems(node.layer)]
         if row.receptive_field is not None and row.receptive_field.misaligned and len(node.inputs) > 1:
             problems.append(f"{node.name}: the merged paths are misaligned")
     return problems

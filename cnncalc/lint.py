@@ -25,6 +25,7 @@ from .analyze import Report, analyze
 from .errors import Loc, SpecError, suggestion
 from .graph import INPUT, Network, Node
 from .layers.base import fmt_axes, fmt_shape
+from .layers.window import dropped, tiles
 
 SEVERITIES = ("info", "warning", "error")
 
@@ -40,6 +41,9 @@ class Rule:
     explanation: str
     fix: str
     check: Callable[[Context], Iterator[Finding]] = field(repr=False, compare=False, default=None)
+    default: bool = True  # in the default set; False: opinionated, opt-in (select/extend-select)
+    example: str = ""  # a spec fragment that triggers it
+    limits: str = ""  # what it does not see, or sees wrongly
 
 
 @dataclass
@@ -72,11 +76,36 @@ class Context:
 RULES: dict[str, Rule] = {}
 
 
-def rule(code: str, name: str, severity: str, summary: str, explanation: str, fix: str):
+def rule(code: str, name: str, severity: str, summary: str, explanation: str, fix: str, *,
+         default: bool = True, example: str = "", limits: str = ""):
     def register(fn):
-        RULES[code] = Rule(code, name, severity, summary, explanation, fix, fn)
+        RULES[code] = Rule(code, name, severity, summary, explanation, fix, fn, default, example, limits)
         return fn
     return register
+
+
+UNREADABLE = Rule(
+    "CC000", "unreadable-spec", "error",
+    "A spec (or its configuration) cannot be read: YAML syntax, an unknown layer type or key, "
+    "a shape that does not fit.",
+    "Nothing else can be checked in a spec that does not load; in CI it must fail the build "
+    "with its location rather than vanish from the report.",
+    "Fix the error the message names (file, line and column); `cnncalc analyze SPEC` shows the "
+    "same message.",
+    example="layers: [convv]   # unknown layer type 'convv'",
+    limits="Always reported, whatever select or ignore say; the first error of a spec only.")
+
+
+def rule_of(code: str) -> Rule:
+    """The catalogue entry of a code, CC000 (unreadable) included."""
+    return UNREADABLE if code == UNREADABLE.code else RULES[code]
+
+
+def unreadable(exc: SpecError, path: Path | str) -> Finding:
+    """A spec that cannot be read, as a CC000 finding (line 1, column 1 when the error
+    has no location, e.g. a file that cannot be opened)."""
+    return Finding(UNREADABLE.code, f"error[{exc.kind}]: {exc.message}", exc.loc or Loc(1, 1),
+                   exc.help or "", "error", file=exc.file or str(path))
 
 
 def _windowed(ctx: Context) -> Iterator[tuple[Node, list[tuple[int, int]]]]:
@@ -98,7 +127,9 @@ def _finding(node: Node, code: str, message: str, help: str = "") -> Finding:
       "A figure the spec promises (expect:) differs from the analysis.",
       "Specs in CI carry `expect:` so that an edit that changes a shape, a parameter count, the MACs "
       "or a receptive field fails the build instead of passing silently.",
-      "Fix the layer, or update the expectation if the change is intended.")
+      "Fix the layer, or update the expectation if the change is intended.",
+      example="- {conv: {out_channels: 6, kernel_size: 5}, expect: {params: 150}}   # it is 156",
+      limits="Compares figures only under the analysis' conventions (bias counted, FLOPs as docs/conventions.md defines them).")
 def _expectations(ctx: Context) -> Iterator[Finding]:
     for node in ctx.net.nodes:
         if node.expect:
@@ -151,7 +182,9 @@ def _check_expect(expect, actual, node, uses) -> Iterator[Finding]:
       "good practices): choose input sizes that \"can be divided by 2 multiple times\" (32, 64, 224, "
       "256), so that every stage's total stride divides them.",
       "Change the input size, the padding (padding: same tiles any size), the kernel or the stride "
-      "so that the division is exact; `cnncalc solve padding` finds the padding.")
+      "so that the division is exact; `cnncalc solve padding` finds the padding.",
+      example="input: [1, 12, 12] then conv: {out_channels: 1, kernel_size: 3, stride: 2}: (12 - 3) mod 2 = 1, the last row and column are never read",
+      limits="Unread padding is not reported; with a stride larger than the window the regular gap S - F is left to CC103; ceil_mode pooling reads the end and is never reported (see CC105). Only layers that slide a window: resampling and cropping are not checked.")
 def _tiling(ctx: Context) -> Iterator[Finding]:
     for node, geometry in _windowed(ctx):
         layer = node.layer
@@ -159,13 +192,12 @@ def _tiling(ctx: Context) -> Iterator[Finding]:
             continue
         found = {}
         for axis, (size, (k, s), (b, a)) in enumerate(zip(layer.in_shape[1:], geometry, layer.pads)):
-            if s > k:
-                continue  # every gap is skipped, not only the end: CC103
-            lost = (size + b + a - k) % s - a  # the dropped end is padding first, then input
-            if lost > 0:
-                text = (f"({size} + {b + a} - {k}) = {size + b + a - k} is not a multiple of the stride "
-                        f"{s}: the last {lost} input pixel(s) of {size} are never seen")
-                found.setdefault(text, []).append(str(axis))
+            if tiles(size, k, s, b, a):
+                continue  # padding left unread, or the regular gap of a stride > kernel: CC103
+            lost = dropped(size, k, s, b, a)
+            text = (f"({size} + {b + a} - {k}) = {size + b + a - k} is not a multiple of the stride "
+                    f"{s}: the last {lost} input pixel(s) of {size} are never seen")
+            found.setdefault(text, []).append(str(axis))
         for text, axes in found.items():
             where = f"on ax{'is' if len(axes) == 1 else 'es'} {' and '.join(axes)}"
             yield _finding(node, "CC101", f"{where}, {text}",
@@ -177,7 +209,9 @@ def _tiling(ctx: Context) -> Iterator[Finding]:
       "Most taps of every window then read padding: the layer learns mostly about the border, and "
       "its parameters are wasted. CentraleSupelec (lecture 4, good practices): \"avoid "
       "hyper-parameters that do not click (filter larger than the input, or really high strides)\".",
-      "Use a smaller kernel, or move the layer before the downsampling that shrank its input.")
+      "Use a smaller kernel, or move the layer before the downsampling that shrank its input.",
+      example="input: [1, 4, 4] then conv: {out_channels: 1, kernel_size: 5, padding: 2}",
+      limits="Compares the dilated extent with the unpadded input; a kernel that just fits is not reported however much padding it reads.")
 def _kernel_size(ctx: Context) -> Iterator[Finding]:
     for node, geometry in _windowed(ctx):
         for axis, (size, (k, _)) in enumerate(zip(node.facts.in_shapes[0][1:], geometry)):
@@ -191,7 +225,10 @@ def _kernel_size(ctx: Context) -> Iterator[Finding]:
       "With stride S > F (dilated extent), S - F positions between consecutive windows are read by no "
       "output: information is discarded, not pooled. CentraleSupelec (lecture 4, good practices): "
       "avoid \"really high strides\"; typical values are s = 1 or 2.",
-      "Use a kernel at least as large as the stride, or pool before subsampling.")
+      "Use a kernel at least as large as the stride, or pool before subsampling.",
+      default=False,
+      example="conv: {out_channels: 256, kernel_size: 1, stride: 2}   # ResNet's projection shortcut",
+      limits="Opinionated, so opt-in: standard architectures subsample on purpose (torchvision's ResNet projection shortcut, Xception's); select it with --extend-select CC103.")
 def _stride(ctx: Context) -> Iterator[Finding]:
     for node, geometry in _windowed(ctx):
         for axis, (k, s) in enumerate(geometry):
@@ -209,7 +246,9 @@ def _stride(ctx: Context) -> Iterator[Finding]:
       "a pixel per layer, and skip connections stop lining up. CentraleSupelec (lecture 4, good "
       "practices): \"prefer odd sizes for kernels in order to avoid spatial shifting (no mid point)\"; "
       "the Goodfellow lecture's same-size padding (K - 1)/2 is whole only for odd K.",
-      "Use an odd kernel, or explicit padding pairs chosen on purpose.")
+      "Use an odd kernel, or explicit padding pairs chosen on purpose.",
+      example="conv1d: {out_channels: 1, kernel_size: 4, padding: same}",
+      limits="Looks at padding: same only; explicit asymmetric pairs are taken as chosen on purpose.")
 def _even_same(ctx: Context) -> Iterator[Finding]:
     for node in ctx.net.nodes:
         windows = node.facts.windows
@@ -228,7 +267,9 @@ def _even_same(ctx: Context) -> Iterator[Finding]:
       "in the right padding (the output is one smaller than ceil((W + 2P - F)/S) + 1); ONNX shape "
       "inference and other frameworks keep it, so the same spec gives different sizes.",
       "Remove the padding or ceil_mode, or change the input size so that no window starts in the "
-      "padding.")
+      "padding.",
+      example="input: [1, 5] then maxpool: {kernel_size: 2, stride: 2, padding: 1, ceil_mode: true}",
+      limits="PyTorch's rule (aten Pool.h); frameworks that keep the window give one more output.")
 def _ceil(ctx: Context) -> Iterator[Finding]:
     for node in ctx.net.nodes:
         for axis, w in enumerate(node.facts.windows or ()):
@@ -247,7 +288,9 @@ def _ceil(ctx: Context) -> Iterator[Finding]:
       "A stride-S convolution maps S sizes to the same output; the transposed convolution returns only "
       "one of them. Without output_padding it misses the size the encoder had, and the skip "
       "connection of a decoder no longer matches.",
-      "Add the output_padding cnncalc names, or use an input size that divides exactly.")
+      "Add the output_padding cnncalc names, or use an input size that divides exactly.",
+      example="conv1d: {kernel_size: 3, stride: 2, padding: 1} on 17 samples, then conv_transpose1d with the same geometry: 17 -> 9 -> 17 only with output_padding: 0; on 18 it needs output_padding: 1",
+      limits="Pairs a transposed convolution with the nearest earlier downsampling whose output size and stride match; a decoder that mirrors another layer is not recognised.")
 def _transposed(ctx: Context) -> Iterator[Finding]:
     nodes = ctx.net.nodes
     for i, node in enumerate(nodes):
@@ -278,7 +321,9 @@ def _transposed(ctx: Context) -> Iterator[Finding]:
       "A merge joins paths whose receptive fields are misaligned (different stride or centre).",
       "Each output unit then combines features from different places of the input (Araujo et al., "
       "Distill 2019, 'Multi-path networks'): a residual or skip connection adds shifted maps.",
-      "Make the paths' padding agree (same padding on both), or crop by the offset cnncalc reports.")
+      "Make the paths' padding agree (same padding on both), or crop by the offset cnncalc reports.",
+      example="add of a conv (kernel 3, no padding) and a crop of the input by [0, 2]: centres 1 and 0",
+      limits="Compares receptive-field stride and centre; paths aligned by a later crop are reported at the merge; after a data-dependent layer (CC112) the regular grid is compared.")
 def _misaligned(ctx: Context) -> Iterator[Finding]:
     for node in ctx.net.nodes:
         if len(node.inputs) < 2:
@@ -297,31 +342,37 @@ def _misaligned(ctx: Context) -> Iterator[Finding]:
                            "make the paths' padding agree, or crop by the offset")
 
 
-def _heads(ctx: Context) -> Iterator[tuple[Node, object]]:
-    """The last layers with a receptive field before global pooling, flatten or linear."""
+def _heads(ctx: Context) -> Iterator[tuple[Node, object, Node]]:
+    """The last layers with a receptive field before a layer that has none (global pooling,
+    flatten, linear over the spatial axes): (node, its receptive field, that consumer)."""
     for node in ctx.net.nodes:
         rf = ctx.row(node.name).receptive_field
         if rf is None or any(v is None for v in rf.size):
             continue
         consumers = ctx.consumers(node.name)
         if consumers and all(ctx.row(c.name).receptive_field is None for c in consumers):
-            yield node, rf
+            yield node, rf, consumers[0]
 
 
 @rule("CC108", "receptive-field-does-not-cover", "info",
-      "The last spatial layer's units do not see the whole input before it is pooled away.",
+      "The last spatial layer's units do not see the whole input before the spatial axes go "
+      "(global pooling, flatten, linear).",
       "A classifier whose final feature map has a receptive field smaller than the input cannot relate "
       "opposite corners: what each unit sees is local, and global pooling only averages local views. "
       "CentraleSupelec (lecture 4): \"make sure that your receptive field is not extremely small or "
       "large in relation with the input\"; in most state-of-the-art networks it covers the whole "
       "input.",
-      "Add depth, stride or dilation before the head, or accept it for texture-like tasks.")
+      "Add depth, stride or dilation before the head, or accept it for texture-like tasks.",
+      default=False,
+      example="input: [1, 32, 32], conv: {kernel_size: 3} then global_avgpool: each unit sees 3x3",
+      limits="Opinionated (most classifiers, VGG and LeNet included, see less than the whole input), so opt-in; compares the theoretical receptive field, not the effective one.")
 def _coverage(ctx: Context) -> Iterator[Finding]:
     sizes = ctx.net.input_shape[1:]
-    for node, rf in _heads(ctx):
+    for node, rf, head in _heads(ctx):
         if any(r < s for r, s in zip(rf.size, sizes)):
             yield _finding(node, "CC108", f"its units see {fmt_axes(rf.size)} of the {fmt_axes(sizes)} "
-                           "input before global pooling", "add depth, stride or dilation before the head")
+                           f"input before {head.type} '{head.name}' combines every position",
+                           "add depth, stride or dilation before the head")
 
 
 @rule("CC109", "receptive-field-far-larger", "info",
@@ -330,10 +381,13 @@ def _coverage(ctx: Context) -> Iterator[Finding]:
       "part with real weight) is much smaller than the theoretical one, and the extra depth adds cost "
       "rather than context. CentraleSupelec (lecture 4): the receptive field should not be "
       "\"extremely small or large in relation with the input\".",
-      "Use a larger input, or fewer or smaller downsampling stages.")
+      "Use a larger input, or fewer or smaller downsampling stages.",
+      default=False,
+      example="input: [1, 4, 4] and two 9x9 convolutions: a 17x17 receptive field",
+      limits="Opinionated (ResNet-101 and DenseNet exceed 4x at 224), so opt-in; the factor 4 is a rule of thumb.")
 def _too_large(ctx: Context) -> Iterator[Finding]:
     sizes = ctx.net.input_shape[1:]
-    for node, rf in _heads(ctx):
+    for node, rf, _ in _heads(ctx):
         if any(r > 4 * s for r, s in zip(rf.size, sizes)):
             yield _finding(node, "CC109", f"its receptive field {fmt_axes(rf.size)} is more than 4 times "
                            f"the {fmt_axes(sizes)} input", "use a larger input or fewer stages")
@@ -343,7 +397,9 @@ def _too_large(ctx: Context) -> Iterator[Finding]:
       "A linear layer is applied to a tensor with spatial axes: it acts on the last axis only.",
       "PyTorch's Linear mixes only the last axis (the width): a [C, H, W] input gives [C, H, out], "
       "which is rarely what a classifier head means.",
-      "Insert flatten (or global pooling) before the linear layer.")
+      "Insert flatten (or global pooling) before the linear layer.",
+      example="input: [3, 8, 8] then linear: 4   # gives [3, 8, 4]",
+      limits="Fires on any linear layer whose input still has spatial axes, even when acting on the last axis is meant (a per-row projection).")
 def _linear(ctx: Context) -> Iterator[Finding]:
     for node in ctx.net.nodes:
         shape = node.facts.in_shapes[0]
@@ -357,7 +413,9 @@ def _linear(ctx: Context) -> Iterator[Finding]:
       "A branch that ends without being merged or being the final layer is usually a forgotten skip "
       "connection; in a multi-task net it is a head on purpose.",
       "Merge it (add/concat with: NAME) or remove it; for a deliberate head, suppress the rule on its "
-      "line: # cnncalc: ignore[CC111].")
+      "line: # cnncalc: ignore[CC111].",
+      example="- {relu, name: side} then - {tanh, from: input}: 'side' is used by nothing",
+      limits="Every output but the last layer's is reported; a deliberate extra head needs a suppression on its line.")
 def _unused(ctx: Context) -> Iterator[Finding]:
     last = ctx.net.nodes[-1].name
     for name in ctx.net.outputs:
@@ -372,7 +430,9 @@ def _unused(ctx: Context) -> Iterator[Finding]:
       "Its offsets move every tap by an amount predicted from the input (Dai et al. 2017), so the "
       "receptive field of this layer and every layer after it depends on the image; cnncalc reports "
       "the regular grid's extent (offsets zero), which is what it is at initialisation.",
-      "Nothing to fix; read the reported receptive fields after it as the regular grid's.")
+      "Nothing to fix; read the reported receptive fields after it as the regular grid's.",
+      example="deform_conv: {out_channels: 2, kernel_size: 3}",
+      limits="Reports the layer only; the receptive fields after it are the regular grid's.")
 def _deformable(ctx: Context) -> Iterator[Finding]:
     for node in ctx.net.nodes:
         if node.facts.data_dependent_field:
@@ -385,13 +445,32 @@ def _deformable(ctx: Context) -> Iterator[Finding]:
 
 @dataclass
 class Config:
-    select: tuple[str, ...] = ("CC",)
+    """Which rules run, as ruff selects them.
+
+    ``select``: codes or prefixes replacing the default set (None: the default set,
+    every rule whose ``default`` is true; ``("CC",)``: every rule, opinionated ones
+    included). ``extend_select``: codes or prefixes added to it. ``ignore``: codes or
+    prefixes removed. ``severity``: per-code severity.
+    """
+
+    select: tuple[str, ...] | None = None
     ignore: tuple[str, ...] = ()
     severity: dict[str, str] = field(default_factory=dict)
     source: str | None = None
+    extend_select: tuple[str, ...] = ()
 
     def enabled(self, code: str) -> bool:
-        return code.startswith(self.select) and not (self.ignore and code.startswith(self.ignore))
+        if self.ignore and code.startswith(self.ignore):
+            return False
+        if self.extend_select and code.startswith(self.extend_select):
+            return True
+        if self.select is None:
+            return RULES[code].default if code in RULES else False
+        return code.startswith(self.select)
+
+
+def default_rules() -> list[str]:
+    return [code for code, r in RULES.items() if r.default]
 
 
 def load_config(start: Path) -> Config:
@@ -414,17 +493,35 @@ def load_config(start: Path) -> Config:
 
 
 def _config(table: dict, source: str) -> Config:
-    unknown = set(table) - {"select", "ignore", "severity"}
+    settings = ("select", "extend-select", "ignore", "severity")
+    unknown = set(table) - set(settings)
     if unknown:
-        raise SpecError(f"unknown setting '{sorted(unknown)[0]}'", file=source, kind="spec",
-                        help="settings: select, ignore, severity")
+        key = sorted(unknown)[0]
+        raise SpecError(f"unknown setting '{key}'", file=source, kind="spec",
+                        help=suggestion(key, settings, "settings"))
+    for key in ("select", "extend-select", "ignore"):
+        codes = table.get(key, [])
+        if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+            raise SpecError(f"{key} is a list of rule codes or prefixes", file=source, kind="spec",
+                            help=f'e.g. {key} = ["CC103"]')
+        for c in codes:
+            check_code(c, source, key)
     severity = table.get("severity", {})
     for code, level in severity.items():
         if code not in RULES or level not in SEVERITIES:
             raise SpecError(f"severity: '{code} = {level}' is not a rule and a level", file=source,
                             help=f"levels: {', '.join(SEVERITIES)}; rules: cnncalc rule --list")
-    return Config(tuple(table.get("select", ["CC"])), tuple(table.get("ignore", [])), dict(severity),
-                  source)
+    select = table.get("select")
+    return Config(None if select is None else tuple(select), tuple(table.get("ignore", [])),
+                  dict(severity), source, tuple(table.get("extend-select", [])))
+
+
+def check_code(code: str, source: str | None, what: str) -> str:
+    """A code or prefix that names at least one rule ('CC1', 'CC103'), else a SpecError."""
+    if not any(c.startswith(code) for c in RULES):
+        raise SpecError(f"{what}: '{code}' is not a rule code or prefix", file=source, kind="usage",
+                        help=suggestion(code.upper(), RULES, "rules"))
+    return code
 
 
 _SUPPRESS = re.compile(r"#\s*cnncalc:\s*ignore(?:\[([A-Z0-9,\s]+)\])?")
@@ -506,7 +603,7 @@ def to_github(findings: list[Finding]) -> str:
         props = [f"file={_gh_escape(f.file or '', True)}"]
         if f.loc:
             props += [f"line={f.loc.line}", f"col={f.loc.column}"]
-        props.append(f"title={_gh_escape(f'{f.code} {RULES[f.code].name}', True)}")
+        props.append(f"title={_gh_escape(f'{f.code} {rule_of(f.code).name}', True)}")
         message = f.message + (f"\n{f.help}" if f.help else "")
         lines.append(f"::{level[f.severity]} {','.join(props)}::{_gh_escape(message)}")
     return "\n".join(lines) + ("\n" if lines else "")
@@ -514,7 +611,7 @@ def to_github(findings: list[Finding]) -> str:
 
 def to_json(findings: list[Finding]) -> str:
     return json.dumps([{
-        "code": f.code, "name": RULES[f.code].name, "severity": f.severity, "message": f.message,
+        "code": f.code, "name": rule_of(f.code).name, "severity": f.severity, "message": f.message,
         "help": f.help, "file": f.file, "line": f.loc.line if f.loc else None,
         "column": f.loc.column if f.loc else None,
         "uses": [{"block": b, "line": loc.line, "column": loc.column} for b, loc in f.uses],
@@ -528,7 +625,8 @@ def to_sarif(findings: list[Finding]) -> str:
 
     rules = [{"id": r.code, "name": r.name, "shortDescription": {"text": r.summary},
               "fullDescription": {"text": r.explanation}, "help": {"text": r.fix},
-              "defaultConfiguration": {"level": level[r.severity]}} for r in RULES.values()]
+              "defaultConfiguration": {"level": level[r.severity], "enabled": r.default}}
+             for r in (UNREADABLE, *RULES.values())]
     results = []
     for f in findings:
         region = {"startLine": f.loc.line, "startColumn": f.loc.column} if f.loc else {}
@@ -547,17 +645,27 @@ def to_sarif(findings: list[Finding]) -> str:
 
 
 def rule_text(code: str) -> str:
-    r = RULES[code]
-    return (f"{r.code} {r.name} [{r.severity}]\n\n{r.summary}\n\nWhy it matters: {r.explanation}\n\n"
-            f"How to fix: {r.fix}\n\nSuppress on a line: # cnncalc: ignore[{r.code}]\n")
+    r = rule_of(code)
+    where = "in the default set" if r.default else f"opt-in: --extend-select {r.code}"
+    return (f"{r.code} {r.name} [{r.severity}, {where}]\n\n{r.summary}\n\nWhy it matters: "
+            f"{r.explanation}\n\nHow to fix: {r.fix}\n\nExample: {r.example}\n\nKnown limits: "
+            f"{r.limits}\n\nSuppress on a line: # cnncalc: ignore[{r.code}]\n")
 
 
 def rules_markdown() -> str:
     """docs/rules.md, made from the catalogue (tests/test_lint.py keeps the file in step)."""
+    rules = (UNREADABLE, *RULES.values())
     lines = ["# Lint rules", "", "Made from the catalogue in `cnncalc/lint.py`; `cnncalc rule CODE` "
-             "prints the same text.", "", "| code | name | severity | what |", "|---|---|---|---|"]
-    lines += [f"| {r.code} | {r.name} | {r.severity} | {r.summary} |" for r in RULES.values()]
-    for r in RULES.values():
-        lines += ["", f"## {r.code} {r.name} ({r.severity})", "", r.summary, "",
-                  f"**Why it matters.** {r.explanation}", "", f"**How to fix.** {r.fix}"]
+             "prints the same text.", "",
+             "The default set runs every rule marked *default*; the opinionated ones (*opt-in*) "
+             "run when selected: `--extend-select CC103` or `extend-select = [\"CC103\"]` in the "
+             "configuration (docs/lint.md). CC000 is always reported.", "",
+             "| code | name | severity | set | what |", "|---|---|---|---|---|"]
+    lines += [f"| {r.code} | {r.name} | {r.severity} | {'default' if r.default else 'opt-in'} | "
+              f"{r.summary} |" for r in rules]
+    for r in rules:
+        lines += ["", f"## {r.code} {r.name} ({r.severity}, {'default' if r.default else 'opt-in'})",
+                  "", r.summary, "", f"**Why it matters.** {r.explanation}", "",
+                  f"**How to fix.** {r.fix}", "", f"**Example.** `{r.example}`", "",
+                  f"**Known limits.** {r.limits}"]
     return "\n".join(lines) + "\n"

@@ -27,6 +27,29 @@ _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 _ALIAS_RE = re.compile(r"^(.*?)([123])d$")
 
 
+def _not_a_spec(doc: YMap, text: str | bytes) -> None:
+    """Refuse, by its keys, a document that is another of cnncalc's files: a JSON report
+    or an answers file (cnncalc check)."""
+    if "input" in doc:
+        return
+    if "input_shape" in doc and "totals" in doc:
+        raise SpecError("this is a cnncalc JSON report (cnncalc analyze -f json), not a spec",
+                        doc.key_loc("input_shape"), kind="input",
+                        help="give the YAML spec the report was made from")
+    if "layout" in doc or "totals" in doc or isinstance(doc.get("layers"), YMap):
+        key = next(k for k in ("layout", "totals", "layers") if k in doc)
+        raise SpecError("this looks like an answers file (cnncalc check), not a spec",
+                        doc.key_loc(key), kind="input",
+                        help="cnncalc check takes the problem spec first: cnncalc check SPEC ANSWERS")
+    start = text.lstrip()[:1] if isinstance(text, str) else text.lstrip()[:1].decode("latin-1")
+    if start in ("{", "["):
+        key = next(iter(doc), None)
+        raise SpecError("this JSON file is not a spec: it has no 'input'",
+                        doc.key_loc(key) if key is not None else doc.loc, kind="input",
+                        help="a spec may be written as JSON, with the same keys as YAML: "
+                             "{\"input\": [3, 32, 32], \"layers\": [...]} (docs/spec-format.md)")
+
+
 def resolve_type(key: str) -> tuple[type[Layer], int | None] | None:
     """The layer class for a type name, and the rank an alias (``conv2d``) demands."""
     cls = REGISTRY.get(key)
@@ -223,6 +246,19 @@ class _Builder:
                 help="e.g. '- relu' or '- conv: {out_channels: 16, kernel_size: 3}'",
             )
         types = [k for k in item if k not in META_KEYS]
+        known = [k for k in types if isinstance(k, str) and
+                 (resolve_type(k) is not None or k in STRUCTURES or k in self.blocks)]
+        if len(types) > 1 and len(known) == 1 and item[known[0]] is None:
+            # - conv:
+            #   out_channels: 6      <- at the level of conv, not under it
+            kind = known[0]
+            stray = [k for k in types if k != kind]
+            written = ", ".join(f"{k}: {item[k]}" for k in stray)
+            raise SpecError(
+                f"`{stray[0]}` belongs under `{kind}:`", item.key_loc(stray[0]),
+                help=f"indent {', '.join(map(str, stray))} two spaces deeper than {kind}, "
+                     f"or write - {kind}: {{{written}}}",
+            )
         if len(types) != 1:
             what = "no layer type" if not types else "two layer types (" + ", ".join(map(str, types)) + ")"
             raise SpecError(
@@ -328,6 +364,14 @@ class _Builder:
         raw_locs = raw.key_locs if isinstance(raw, YMap) else {}
         if self.dilation_base != 1 and isinstance(raw, YMap) and "dilation" in raw:
             raw = self.rebase_dilation(raw)
+        elif isinstance(raw, YMap) and "dilation" in raw and \
+                0 in (raw["dilation"] if isinstance(raw["dilation"], list) else [raw["dilation"]]):
+            raise SpecError(
+                "dilation 0: dilation counts from 1 here, as in PyTorch (1 = an ordinary kernel)",
+                raw.val_loc("dilation"), kind="value",
+                help="write dilation: 1 for an ordinary kernel; if your course counts from 0 "
+                     "(cs231n: 0 = no gaps), run with --dilation-base 0",
+            )
         values, locs = cls.parse_params(raw, self.ndim, raw_loc, raw_locs, type_loc)
         layer = cls(self.ndim, values, loc=type_loc, param_locs=locs)
         if alias_rank is not None:
@@ -614,6 +658,7 @@ def loads(text: str | bytes, file: str | None = None, *, input_shape: tuple[int,
         if not isinstance(doc, YMap):
             raise SpecError(f"a spec is a mapping with input: and layers:, got {describe(doc)}",
                             getattr(doc, "loc", Loc(1, 1)))
+        _not_a_spec(doc, text)
         for key in doc:
             if key not in TOP_KEYS:
                 raise SpecError(f"unknown top-level key '{key}'", doc.key_loc(key),

@@ -10,6 +10,8 @@ are bounded so that a small file cannot expand into a huge one.
 
 from __future__ import annotations
 
+import re
+
 import yaml
 
 from .errors import Loc, SpecError
@@ -169,6 +171,82 @@ class _Builder:
         return out
 
 
+_ANCHOR = re.compile(r"&[^\s,\[\]{}]")  # an anchor (&name): aliases need one
+_PYTHON = re.compile(r"^(?:import \w|from [\w.]+ import |def \w+\(|class \w+[(:]|#!.*python)",
+                     re.MULTILINE)
+
+
+def identify(data: bytes) -> tuple[str, str] | None:
+    """Recognise, by content, a file that is not a YAML spec: (what it is, what to do).
+
+    Recognised: NumPy .npy (magic \\x93NUMPY) and .npz (a ZIP of .npy members), other ZIP
+    archives (PyTorch's torch.save writes one), Python pickles, HDF5 (Keras), ONNX models
+    (a protobuf whose first field is ir_version), Python source, and other binary data.
+    """
+    head = data[:4096]
+    if head.startswith(b"\x93NUMPY"):
+        return ("a NumPy array (.npy), not a network spec",
+                "input values go to `cnncalc run SPEC --data FILE`; the spec is a YAML file "
+                "(docs/spec-format.md)")
+    if head.startswith(b"PK\x03\x04"):
+        if b".npy" in head[:512]:
+            return ("a NumPy archive (.npz), not a network spec",
+                    "weights go to `cnncalc run SPEC --weights FILE`; the spec is a YAML file "
+                    "(docs/spec-format.md)")
+        if b"data.pkl" in head or b"/data/" in head:
+            return ("a PyTorch checkpoint (torch.save), not a network spec",
+                    "cnncalc reads the architecture written as YAML (docs/spec-format.md), "
+                    "not weights")
+        return "a ZIP archive, not a network spec", "give the YAML spec itself (docs/spec-format.md)"
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return ("a Python pickle, not a network spec",
+                "cnncalc reads the architecture written as YAML (docs/spec-format.md)")
+    if head.startswith(b"\x89HDF"):
+        return ("an HDF5 file (Keras weights?), not a network spec",
+                "write the architecture as YAML (docs/spec-format.md)")
+    if head[:1] == b"\x08" and len(head) > 2 and head[1] < 0x20 and \
+            (head[2:3] in (b"\x12", b"\x1a", b"\x3a", b"\x42") or b"onnx" in head.lower()):
+        return ("an ONNX model (binary protobuf), not a YAML spec",
+                "write the network as a YAML spec (docs/spec-format.md); the shapes and counts "
+                "ONNX shape inference gives can be checked against cnncalc's")
+    if b"\x00" in head:
+        return ("a binary file, not a YAML spec", "give the YAML spec (docs/spec-format.md)")
+    text = head.decode("utf-8", errors="replace")
+    if _PYTHON.search(text):
+        return ("Python source, not a YAML spec",
+                "write the network as YAML (docs/spec-format.md): one list item per layer, "
+                "with PyTorch's parameter names (conv: {out_channels: 16, kernel_size: 3})")
+    return None
+
+
+def _yaml_help(text: str, line: int, column: int, problem: str) -> tuple[str, Loc, str] | None:
+    """A plain message, location and fix for the YAML mistakes people make most:
+    tab indentation and a list item indented differently from the one above."""
+    lines = text.splitlines()
+    if not 1 <= line <= len(lines) + 1:
+        return None
+    here = lines[line - 1] if line <= len(lines) else ""
+    indent = here[: len(here) - len(here.lstrip(" \t"))]
+    if "\t" in indent or "\t" in problem or (here[column - 1: column] == "\t"):
+        tab = here.find("\t") + 1 if "\t" in here else column
+        return (f"YAML does not allow tabs for indentation; line {line} column {tab}",
+                Loc(line, tab), "indent with spaces (two per level); most editors convert tabs "
+                "to spaces on request")
+    if "expected '-' indicator" in problem or "expected <block end>" in problem:
+        above = next((lines[i] for i in range(line - 2, -1, -1) if lines[i].strip()
+                      and not lines[i].lstrip().startswith("#")), None)
+        if above is not None:
+            col_here = len(here) - len(here.lstrip(" ")) + 1
+            col_above = len(above) - len(above.lstrip(" ")) + 1
+            if col_here != col_above:
+                return (f"line {line} is indented to column {col_here}, the line above to column "
+                        f"{col_above}", Loc(line, col_here),
+                        "items of one list (and keys of one mapping) start in the same column; "
+                        "parameters of a layer go inside it: - conv: {out_channels: 16, "
+                        "kernel_size: 3}")
+    return None
+
+
 def parse_yaml(text: str | bytes, file: str | None = None):
     """Parse one YAML document into located values.
 
@@ -184,6 +262,9 @@ def parse_yaml(text: str | bytes, file: str | None = None):
             document, or a document over the size, node or depth limits.
     """
     if isinstance(text, bytes):
+        found = identify(text)
+        if found is not None:
+            raise SpecError(f"this is {found[0]}", kind="input", file=file, help=found[1])
         if len(text) > MAX_FILE_BYTES:
             raise SpecError(
                 f"the file is {len(text):,} bytes; the limit is {MAX_FILE_BYTES:,}",
@@ -211,6 +292,9 @@ def parse_yaml(text: str | bytes, file: str | None = None):
         reason = exc.problem or str(exc)
         if exc.context:
             reason = f"{exc.context}: {reason}"
+        plain = _yaml_help(text, loc.line, loc.column, reason) if loc else None
+        if plain is not None:
+            raise SpecError(plain[0], plain[1], kind="syntax", file=file, help=plain[2]) from None
         raise SpecError(f"invalid YAML: {reason}", loc, kind="syntax", file=file) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"invalid YAML: {exc}", kind="syntax", file=file) from None
@@ -229,7 +313,8 @@ def parse_yaml(text: str | bytes, file: str | None = None):
             help="one spec per file",
         )
     try:
-        _check_expanded_size(nodes[0])
+        if _ANCHOR.search(text):  # without an anchor there is no alias: the tree is the file
+            _check_expanded_size(nodes[0])
         return _Builder().build(nodes[0])
     except SpecError as exc:
         raise exc.located(file=file) from None

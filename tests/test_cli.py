@@ -43,6 +43,7 @@ def test_json_is_the_report(capsys):
     code, out, _ = run(capsys, "analyze", SPECS / "lenet5.yaml", "--format", "json")
     assert code == 0
     data = json.loads(out)
+    assert data.pop("dilation_base") == 1  # the convention the spec was read under (issue 14)
     assert data == cnncalc.analyze(cnncalc.load(SPECS / "lenet5.yaml")).to_dict()
     first = data["layers"][0]
     # spec-format.md section 4, the worked example
@@ -156,7 +157,7 @@ def test_run_with_files(capsys, tmp_path):
     x = np.arange(7, dtype=np.float32).reshape(1, 1, 7)
     np.save(tmp_path / "x.npy", x)
     np.savez(tmp_path / "w.npz", **{"out.weight": np.array([[[2.0, -1.0]]], dtype=np.float32)})
-    code, out, err = run(capsys, "run", SPECS / "exercises" / "conv1d.yaml", "--input",
+    code, out, err = run(capsys, "run", SPECS / "exercises" / "conv1d.yaml", "--data",
                          tmp_path / "x.npy", "--weights", tmp_path / "w.npz", "--output",
                          tmp_path / "out.npz")
     assert code == 0, err
@@ -170,7 +171,7 @@ def test_run_errors_exit_2(capsys, tmp_path):
     import numpy as np
 
     np.save(tmp_path / "bad.npy", np.zeros((1, 3, 3)))
-    code, _, err = run(capsys, "run", SPECS / "lenet5.yaml", "--input", tmp_path / "bad.npy")
+    code, _, err = run(capsys, "run", SPECS / "lenet5.yaml", "--data", tmp_path / "bad.npy")
     assert code == 2 and "batch first" in err
     code, _, err = run(capsys, "run", SPECS / "vgg16.yaml", "--max-memory", "10MiB")
     assert code == 2 and "more than the limit of 10,485,760" in err

@@ -518,12 +518,6 @@ class Layer:
         along ``axis`` (per-axis values already restricted to that axis)."""
         return values
 
-    def uneven(self) -> list[str]:
-        """Why this layer does not divide its input evenly, beyond its windows (a centre
-        crop by an odd difference, adaptive pooling with unequal windows); [] if it does.
-        ``cnncalc sizes`` reads it (docs/homework.md)."""
-        return []
-
     def windows(self) -> tuple[Window, ...] | None:
         """The window slid along each spatial axis, or None (no sliding window)."""
         return None

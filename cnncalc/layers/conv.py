@@ -22,6 +22,7 @@ from .base import (
     resolve_padding,
     size_steps,
 )
+from .window import taps_symbol
 
 _COMMON = (
     Param("kernel_size", Ints(1), doc="kernel extent per axis"),
@@ -39,10 +40,6 @@ class _ConvBase(Layer):
     primary = "out_channels"
     bias_names = ("bias",)
     saves = ("input:weight",)  # the weight's gradient correlates the input with dL/dy
-
-    def kernel_symbol(self) -> str:
-        """F·F in 2-D, F in 1-D, F·F·F in 3-D: the kernel's taps as the lectures write them."""
-        return "·".join("F" * self.ndim)
 
     def _geometry(self) -> None:
         sizes = self.need_spatial()
@@ -135,7 +132,7 @@ class Conv(_ConvBase):
                            self.out_shape[1:], kernels=self.kernel, dilations=self.dilation)
         steps.append(Step("output_shape", "[K, ...]: one map per filter", "", fmt_shape(self.out_shape)))
         bias = self.p["bias"]
-        f = self.kernel_symbol()
+        f = taps_symbol(self.ndim)
         steps.append(Step.calc("params", f"({f}·C_in/groups + 1)·K" if bias else f"{f}·C_in/groups·K",
                                f"({per} + 1)·{k}" if bias else f"{per}·{k}"))
         out = "·".join(map(str, self.out_shape[1:]))
@@ -354,7 +351,7 @@ class ConvTranspose(_ConvBase):
             steps.append(Step.calc("output_shape", "O = (W - 1)·S - 2P + F + output_padding  "
                                    "[transposed conv; Dumoulin and Visin relationship 14]",
                                    f"({w} - 1)·{s} - {crop} + {f} + {op}"))
-        f = self.kernel_symbol()
+        f = taps_symbol(self.ndim)
         steps.append(Step.calc("params", f"{f}·C_in·K/groups" + (" + K (bias)" if self.p["bias"] else ""),
                                f"{taps}·{cin}·{k}" + (f"/{g}" if g > 1 else "")
                                + (f" + {k}" if self.p["bias"] else "")))

@@ -18,6 +18,7 @@ from .base import (
     numel,
 )
 from .conv import _COMMON, Conv
+from .window import taps_symbol
 
 _WINDOW = tuple(p for p in _COMMON if p.name not in ("groups",))
 
@@ -199,7 +200,7 @@ class LocallyConnected(Conv):
         out = "·".join(map(str, self.out_shape[1:]))
         taps = "·".join(map(str, self.kernel))
         bias = self.p["bias"]
-        f = self.kernel_symbol()
+        f = taps_symbol(self.ndim)
         steps.append(Step.calc("params", f"positions · K · ({f}·C_in" + (" + 1)" if bias else ")"),
                                f"{out} · {self.p['out_channels']} · ({taps}·{self.in_channels}"
                                + (" + 1)" if bias else ")")))
@@ -270,7 +271,7 @@ class TiledConv(Conv):
         t = "·".join(map(str, self.p["tiles"]))
         taps = "·".join(map(str, self.kernel))
         bias = f" + {self.p['out_channels']}" if self.p["bias"] else ""
-        steps.append(Step.calc("params", f"tiles · K · C_in · {self.kernel_symbol()}"
+        steps.append(Step.calc("params", f"tiles · K · C_in · {taps_symbol(self.ndim)}"
                                + (" + K (shared biases)" if self.p["bias"] else ""),
                                f"{t} · {self.p['out_channels']} · {self.in_channels} · {taps}{bias}"))
         steps += [s for s in inherited if s.field in ("macs", "flops")]

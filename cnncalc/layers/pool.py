@@ -28,6 +28,7 @@ from .base import (
     resolve_padding,
     size_steps,
 )
+from .window import taps_symbol
 
 
 class _WindowPool(Layer):
@@ -86,7 +87,8 @@ class _WindowPool(Layer):
                            dilations=self.dilation)
         steps.append(Step("output_shape", "channels unchanged", "", fmt_shape(self.out_shape)))
         steps.append(Step("params", "pooling has no parameters", "", "0"))
-        steps.append(Step.of("flops", self.flops_formula, self._flops_term()))
+        steps.append(Step.of("flops", self.flops_formula.replace("F·F", taps_symbol(self.ndim)),
+                             self._flops_term()))
         return steps
 
     # FLOPs per window, written once: the figure and its explanation come from one Term
@@ -377,6 +379,12 @@ class _AdaptivePool(Layer):
         self.out_shape = (self.in_shape[0], *self.outs)
         return self.out_shape
 
+    def tiling_problems(self) -> list[str]:
+        """Uneven adaptive windows: an input size that is not a multiple of the output
+        (cnncalc sizes, cnncalc/layers/window.py)."""
+        return [f"{size} is not a multiple of {out}" for size, out in zip(self.sizes, self.outs)
+                if size % out]
+
     def window_elems(self) -> int:
         """Sum over output units of their window's element count, per channel.
 
@@ -388,10 +396,6 @@ class _AdaptivePool(Layer):
         for size, out in zip(self.sizes, self.outs):
             total *= size + out - math.gcd(size, out)
         return total
-
-    def uneven(self):
-        return [f"{size} is not a multiple of {out}" for size, out in zip(self.sizes, self.outs)
-                if size % out]
 
     def unit_maps(self):
         # output size 1: the one unit pools the whole axis, as global pooling does

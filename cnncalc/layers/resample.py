@@ -237,6 +237,14 @@ class Crop(Layer):
     )
     ref_params = ("like",)
 
+    def tiling_problems(self) -> list[str]:
+        """A centre crop (like:) that cannot be centred: an odd difference of sizes
+        puts the extra pixel after (cnncalc sizes, cnncalc/layers/window.py)."""
+        if self.p["like"] is None:
+            return []
+        return [f"{size} - {size - b - a} is odd: the crop is off-centre"
+                for size, (b, a) in zip(self.in_shape[1:], self.pads) if (b + a) % 2]
+
     def setup(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
         sizes = self.need_spatial()
@@ -273,12 +281,6 @@ class Crop(Layer):
             )
         self.out_shape = (self.in_shape[0], *out)
         return self.out_shape
-
-    def uneven(self):
-        if self.p["like"] is None:
-            return []
-        return [f"{L} - {L - b - a} is odd: the crop is off-centre"
-                for L, (b, a) in zip(self.in_shape[1:], self.pads) if (b + a) % 2]
 
     def unit_maps(self):
         return [shift_map(b) for b, _ in self.pads]

@@ -1,0 +1,97 @@
+"""The sliding-window primitive shared by the layers, lint, ``solve`` and ``sizes``.
+
+One axis of a window sequence: an input of ``size`` real pixels, padded with
+``before`` and ``after`` pixels, read by windows of extent ``keff`` (the
+dilated kernel d(k - 1) + 1) every ``stride`` pixels.
+
+Output size (Dumoulin and Visin 2016, relationships 6 and 15)::
+
+    O = floor((L + P_before + P_after - F) / S) + 1
+
+The windows stop at the last whole window: ``(L + P_before + P_after - F) mod S``
+pixels at the end of the padded input are read by no window. Those pixels are
+the after-padding first, then real input pixels. **A window sequence tiles its
+input exactly** when no *real* input pixel after the last window is left unread;
+padding that is never read does not count. With a stride larger than the
+window (S > F), every gap of S - F pixels between windows is skipped (lint
+CC103 reports that), so an end gap no longer than S - F is the same pattern
+and still counts as tiling.
+
+``cnncalc sizes``, ``cnncalc solve`` and lint rule CC101 all use
+:func:`tiles` and :func:`dropped` (docs/homework.md, "Tiling exactly").
+"""
+
+from __future__ import annotations
+
+from .base import conv_out, pool_out
+
+__all__ = ["window_out", "unread_end", "dropped", "tiles", "tiling_problems", "taps_symbol"]
+
+
+def window_out(size: int, keff: int, stride: int, before: int = 0, after: int = 0,
+               ceil_mode: bool = False) -> int | None:
+    """Windows that fit along one axis, or None if not even one fits.
+
+    Args:
+        size: real input pixels L.
+        keff: window extent F (dilated: d(k - 1) + 1).
+        stride: S >= 1.
+        before, after: padding pixels on each side.
+        ceil_mode: PyTorch pooling's rounding up (:func:`cnncalc.layers.base.pool_out`).
+    """
+    if ceil_mode:
+        return pool_out(size, keff, stride, before, after, True)
+    return conv_out(size, keff, stride, before, after)
+
+
+def unread_end(size: int, keff: int, stride: int, before: int = 0, after: int = 0) -> int:
+    """Pixels at the end of the *padded* input that no window reads:
+    (L + P_before + P_after - F) mod S (0 when no window fits)."""
+    span = size + before + after - keff
+    return span % stride if span >= 0 else 0
+
+
+def dropped(size: int, keff: int, stride: int, before: int = 0, after: int = 0) -> int:
+    """Real input pixels after the last window that no window reads.
+
+    The unread end of the padded input is the after-padding first, then input:
+    max(unread_end - P_after, 0), at most L. Example: L = 6, F = 3, S = 2, P = 1
+    leaves (6 + 2 - 3) mod 2 = 1 pixel unread, and it is padding: 0 dropped.
+    """
+    return min(max(unread_end(size, keff, stride, before, after) - after, 0), size)
+
+
+def tiles(size: int, keff: int, stride: int, before: int = 0, after: int = 0) -> bool:
+    """True when the windows fit and leave no real input pixel unread at the end,
+    apart from the regular gap S - F of a stride larger than the window."""
+    if size + before + after < keff:
+        return False
+    return dropped(size, keff, stride, before, after) <= max(stride - keff, 0)
+
+
+def tiling_problems(layer) -> list[str]:
+    """Why a layer (after setup) does not tile its input exactly, one text per problem.
+
+    A layer type with its own notion (a centred crop, adaptive pooling) defines a
+    ``tiling_problems()`` method; every layer that slides a window (its
+    ``window_geometry()``) is checked here with :func:`tiles`; ceil-mode pooling reads
+    the end of its input and always tiles.
+    """
+    own = getattr(layer, "tiling_problems", None)
+    if own is not None:
+        return own()
+    geometry = layer.window_geometry()
+    if geometry is None or layer.p.get("ceil_mode"):
+        return []
+    problems = []
+    for size, (k, s), (b, a) in zip(layer.in_shape[1:], geometry, layer.pads):
+        if not tiles(size, k, s, b, a):
+            problems.append(f"the last {dropped(size, k, s, b, a)} input pixel(s) of {size} are never "
+                            f"read (({size} + {b + a} - {k}) mod {s} = {unread_end(size, k, s, b, a)})")
+    return problems
+
+
+def taps_symbol(ndim: int) -> str:
+    """The lectures' F·F for a window's taps, with one F per spatial axis: F (1-D),
+    F·F (2-D), F·F·F (3-D)."""
+    return "·".join("F" * max(ndim, 1))
