@@ -224,7 +224,7 @@ def gradients(net: Network, x: np.ndarray | None = None, weights: dict | None = 
             dx = [own[i] for i in node.inputs]
         w = {k[len(node.name) + 1:]: v for k, v in exe.weights.items()
              if k.startswith(node.name + ".") and "." not in k[len(node.name) + 1:]}
-        learnable = node.layer.param_shapes()
+        learnable = node.facts.params
         dw = {k: grads[f"{node.name}.{k}"] for k in learnable if f"{node.name}.{k}" in grads}
         row = LayerGradient(node.name, node.type, list(node.inputs), [exe.values[i] for i in node.inputs],
                             exe.values[node.name], dy, dx, dw, {k: w[k] for k in learnable if k in w})
@@ -238,7 +238,7 @@ def gradients(net: Network, x: np.ndarray | None = None, weights: dict | None = 
 def _local(node, row: LayerGradient, w: dict, explain: bool) -> None:
     """Switches and averaging, read from the layer's local Jacobian: the layer's own
     backward pass run once on a batch of one-hot upstream gradients."""
-    if node.layer.param_shapes() or len(row.x) != 1 or node.layer.window_geometry() is None:
+    if node.facts.params or len(row.x) != 1 or node.facts.geometry is None:
         return
     x, y = row.x[0][:1], row.y[:1]
     units, size = y[0].size, x[0].size
@@ -256,7 +256,7 @@ def _local(node, row: LayerGradient, w: dict, explain: bool) -> None:
         winners = nonzero.argmax(axis=1)
         if not np.allclose(xflat[winners], y[0].reshape(-1)):
             return
-        geometry, pads = node.layer.window_geometry(), getattr(node.layer, "pads", None)
+        geometry, pads = node.facts.geometry, node.facts.pads
         for u in range(units):
             unit = np.unravel_index(u, y.shape[1:])
             window = ()
@@ -317,7 +317,7 @@ def _switch_identity(row: LayerGradient) -> Identity:
 
 
 def _average_identity(node, row: LayerGradient, counts) -> Identity:
-    k = node.layer.window_geometry()
+    k = node.facts.geometry
     kk = math.prod(a for a, _ in k)
     out = Identity("average pooling spreads the gradient",
                    f"dL/dx[p] = sum over the windows holding p of dL/dy[u] / |window| "
@@ -348,8 +348,7 @@ def _conv_geometry(node, row: LayerGradient):
     """(kernel, dilation, stride, pads) of a plain convolution layer, or None."""
     w = row.weights.get("weight")
     x = row.x[0]
-    geometry = node.layer.window_geometry()
-    pads = getattr(node.layer, "pads", None)
+    geometry, pads = node.facts.geometry, node.facts.pads
     if w is None or geometry is None or pads is None or w.ndim != x.ndim or w.shape[1] != x.shape[1]:
         return None
     kernel = w.shape[2:]
@@ -582,7 +581,7 @@ def unit_region(net: Network, layer: str, unit: tuple[int, ...], seed: int = 0) 
     from .analyze import analyze
 
     node = net.node(layer)
-    out_shape = node.layer.out_shape
+    out_shape = node.facts.out_shape
     if len(out_shape) != net.ndim + 1:
         raise SpecError(f"--unit: '{layer}' has no spatial axes (shape {list(out_shape)})", kind="usage",
                         help="choose a convolution or pooling layer")

@@ -81,7 +81,7 @@ def rf_steps(net: Network, report: Report, name: str) -> list[Step]:
         return [Step("receptive_field", "no spatial axes, or every input position reaches it", "",
                      "global")]
     inputs = [report.layer(i) if i != INPUT else None for i in node.inputs]
-    geometry = node.layer.window_geometry()
+    geometry = node.facts.geometry
     per_axis = []
     for axis in range(len(rf.size)):
         steps: list[Step] = []
@@ -202,7 +202,7 @@ def explain(net: Network, layer: str | None = None) -> list[Explanation]:
     for node in net.nodes:
         if layer is not None and node.name != layer:
             continue
-        steps = list(node.layer.explain()) + rf_steps(net, report, node.name)
+        steps = list(node.facts.steps) + rf_steps(net, report, node.name)
         shapes = [tuple(net.input_shape) if i == INPUT else report.layer(i).output_shape for i in node.inputs]
         out.append(Explanation(node.name, node.type, shapes, steps))
     return out
@@ -348,7 +348,7 @@ def check(net: Network, answers_text: str | bytes, answers_file: str | None,
             node = net.node(name)
             correct = figures(report.layer(name), node, conventions, net.batch)
             steps = explanations[name].steps
-            if not node.layer.param_shapes() and not any(st.field == "params" for st in steps):
+            if not node.facts.params and not any(st.field == "params" for st in steps):
                 # e.g. the lecture's "0 (no parameters in the pooling layer)"
                 steps = [*steps, Step("params", "no learnable tensors (no weights, no bias)", "", "0")]
             judgements += _judge(name, given, correct, steps, layout, net.ndim, layers.val_loc(name))
@@ -562,5 +562,5 @@ def sizes(path, start: int, stop: int) -> list[tuple[int, tuple]]:
             continue
         if exact_tiling(net):
             continue
-        found.append((size, tuple(net.node(o).layer.out_shape for o in net.outputs)))
+        found.append((size, tuple(net.node(o).facts.out_shape for o in net.outputs)))
     return found

@@ -792,6 +792,19 @@ class Facts:
     layer: Layer = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
 
     @property
+    def geometry(self) -> list[tuple[int, int]] | None:
+        """(k_eff, stride) per axis of a (non-transposed) window, for the lectures'
+        recurrence r = r_in + (k_eff - 1) j_in, j = j_in s; None without one."""
+        if not self.windows or self.windows[0].transposed:
+            return None
+        return [(w.keff, w.stride) for w in self.windows]
+
+    @property
+    def pads(self) -> list[tuple[int, int]] | None:
+        """(before, after) padding per axis of its window, or None without one."""
+        return None if not self.windows else [(w.pad_before, w.pad_after) for w in self.windows]
+
+    @property
     def param_count(self) -> int:
         return sum(numel(s) for s in self.params.values())
 
