@@ -186,12 +186,13 @@ def _check_expect(expect, actual, node, uses) -> Iterator[Finding]:
       example="input: [1, 12, 12] then conv: {out_channels: 1, kernel_size: 3, stride: 2}: (12 - 3) mod 2 = 1, the last row and column are never read",
       limits="Unread padding is not reported; with a stride larger than the window the regular gap S - F is left to CC103; ceil_mode pooling reads the end and is never reported (see CC105). Only layers that slide a window: resampling and cropping are not checked.")
 def _tiling(ctx: Context) -> Iterator[Finding]:
-    for node, geometry in _windowed(ctx):
-        layer = node.layer
-        if layer.p.get("ceil_mode"):
+    for node, _ in _windowed(ctx):
+        windows = node.facts.windows
+        if any(w.ceil_mode for w in windows):
             continue
         found = {}
-        for axis, (size, (k, s), (b, a)) in enumerate(zip(layer.in_shape[1:], geometry, layer.pads)):
+        for axis, w in enumerate(windows):
+            size, k, s, b, a = w.size, w.keff, w.stride, w.pad_before, w.pad_after
             if tiles(size, k, s, b, a):
                 continue  # padding left unread, or the regular gap of a stride > kernel: CC103
             lost = dropped(size, k, s, b, a)
