@@ -255,7 +255,7 @@ class PReLU(Elementwise):
         return {"weight": (self.p["num_parameters"],)}
 
     def _slope(self, w, x):
-        return w["weight"].reshape(1, -1, *(1,) * (x.ndim - 2))
+        return w.take("weight", (self.p["num_parameters"],)).reshape(1, -1, *(1,) * (x.ndim - 2))
 
     def forward(self, xs, w, ctx):
         x = xs[0]
@@ -263,12 +263,13 @@ class PReLU(Elementwise):
 
     def backward(self, xs, w, out, g, ctx):
         x = xs[0]
+        slope = self._slope(w, x)
         if ctx.probe:
-            return [g], {"weight": np.zeros_like(w["weight"])}
-        dx = g * np.where(x > 0, 1.0, self._slope(w, x))
+            return [g], {"weight": np.zeros(self.p["num_parameters"], dtype=g.dtype)}
+        dx = g * np.where(x > 0, 1.0, slope)
         dw = g * np.where(x > 0, 0.0, x)
-        axes = tuple(a for a in range(dw.ndim) if a != 1 or w["weight"].size == 1)
-        return [dx], {"weight": dw.sum(axis=axes).reshape(w["weight"].shape)}
+        axes = tuple(a for a in range(dw.ndim) if a != 1 or slope.size == 1)
+        return [dx], {"weight": dw.sum(axis=axes).reshape(self.p["num_parameters"])}
 
 
 class Softmax(Elementwise):
@@ -308,10 +309,12 @@ class Softmax(Elementwise):
 
     def forward(self, xs, w, ctx):
         x = xs[0]
-        e = np.exp(x - x.max(axis=self.axis, keepdims=True))
-        return e / e.sum(axis=self.axis, keepdims=True)
+        axis = self.p["dim"] % x.ndim  # PyTorch's numbering counts the batch axis, as x does
+        e = np.exp(x - x.max(axis=axis, keepdims=True))
+        return e / e.sum(axis=axis, keepdims=True)
 
     def backward(self, xs, w, out, g, ctx):
+        axis = self.p["dim"] % g.ndim
         if ctx.probe:  # every element along the axis reaches every other
-            return [np.broadcast_to(np.abs(g).sum(axis=self.axis, keepdims=True), g.shape).copy()], {}
-        return [out * (g - (g * out).sum(axis=self.axis, keepdims=True))], {}
+            return [np.broadcast_to(np.abs(g).sum(axis=axis, keepdims=True), g.shape).copy()], {}
+        return [out * (g - (g * out).sum(axis=axis, keepdims=True))], {}

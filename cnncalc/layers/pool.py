@@ -92,16 +92,21 @@ class _WindowPool(Layer):
         return self.in_shape[0] * max(padded, numel(self.in_shape[1:]))
 
     def _padded(self, x, value):
-        """Pad, and pad further after the input where a ceil-mode window reaches past it."""
-        pads = []
-        for size, (b, a), keff, s, o in zip(x.shape[2:], self.pads, self.keff, self.stride,
-                                            self.out_shape[1:]):
+        """Pad, and pad further after the input where a ceil-mode window reaches past it.
+
+        Returns the padded array, the (before, after) pads applied and the number of
+        windows per axis, counted by the scan (kernels.window_count), not read from
+        the analysis."""
+        pads, outs = [], []
+        for size, (b, a), keff, s in zip(x.shape[2:], self.pads, self.keff, self.stride):
+            o = K.window_count(size, b, a, keff, s, self.p["ceil_mode"])
             need = (o - 1) * s + keff - (size + b)  # how far the last window reaches
             pads.append((b, max(a, need)))
-        return K.pad(x, pads, value), pads
+            outs.append(o)
+        return K.pad(x, pads, value), pads, outs
 
-    def _taps(self):
-        return K.tap_slices(self.kernel, self.stride, self.dilation, self.out_shape[1:])
+    def _taps(self, outs):
+        return K.tap_slices(self.kernel, self.stride, self.dilation, outs)
 
 
 _WINDOW = (
@@ -126,18 +131,18 @@ class MaxPool(_WindowPool):
         return numel(self.out_shape) * (numel(self.kernel) - 1)
 
     def forward(self, xs, w, ctx):
-        xp, _ = self._padded(xs[0], -np.inf)
+        xp, _, outs = self._padded(xs[0], -np.inf)
         result = None
-        for _, index in self._taps():  # a loop over the kernel taps, not the pixels
+        for _, index in self._taps(outs):  # a loop over the kernel taps, not the pixels
             result = xp[index].copy() if result is None else np.maximum(result, xp[index])
         return result
 
     def backward(self, xs, w, out, g, ctx):
         x = xs[0]
-        xp, pads = self._padded(x, -np.inf)
+        xp, pads, outs = self._padded(x, -np.inf)
         dxp = np.zeros(xp.shape, dtype=g.dtype)
         taken = np.zeros(out.shape, dtype=bool)
-        for _, index in self._taps():
+        for _, index in self._taps(outs):
             if ctx.probe:  # the support: every tap of the window (same window geometry)
                 dxp[index] += g
                 continue
@@ -164,12 +169,11 @@ class AvgPool(_WindowPool):
     def flops(self):
         return numel(self.out_shape) * numel(self.kernel)
 
-    def divisor(self, sizes):
+    def divisor(self, sizes, outs):
         """PyTorch's divisor per output: taps inside the padded input (count_include_pad)
         or inside the input; windows are clipped at the end of the padded input."""
         per_axis = []
-        for size, (b, a), k, s, o in zip(sizes, self.pads, self.kernel, self.stride,
-                                         self.out_shape[1:]):
+        for size, (b, a), k, s, o in zip(sizes, self.pads, self.kernel, self.stride, outs):
             start = np.arange(o) * s - b
             end = np.minimum(start + k, size + a)
             if not self.p["count_include_pad"]:
@@ -182,18 +186,18 @@ class AvgPool(_WindowPool):
 
     def forward(self, xs, w, ctx):
         x = xs[0]
-        xp, _ = self._padded(x, 0.0)
+        xp, _, outs = self._padded(x, 0.0)
         total = None
-        for _, index in self._taps():
+        for _, index in self._taps(outs):
             total = xp[index].copy() if total is None else total + xp[index]
-        return total / self.divisor(x.shape[2:]).astype(x.dtype)
+        return total / self.divisor(x.shape[2:], outs).astype(x.dtype)
 
     def backward(self, xs, w, out, g, ctx):
         x = xs[0]
-        xp, pads = self._padded(x, 0.0)
-        share = g / self.divisor(x.shape[2:]).astype(g.dtype)
+        xp, pads, outs = self._padded(x, 0.0)
+        share = g / self.divisor(x.shape[2:], outs).astype(g.dtype)
         dxp = np.zeros(xp.shape, dtype=g.dtype)
-        for _, index in self._taps():
+        for _, index in self._taps(outs):
             dxp[index] += share
         return [K.unpad(dxp, pads, x.shape[2:])], {}
 
@@ -212,17 +216,17 @@ class SumPool(_WindowPool):
         return numel(self.out_shape) * (numel(self.kernel) - 1)
 
     def forward(self, xs, w, ctx):
-        xp, _ = self._padded(xs[0], 0.0)
+        xp, _, outs = self._padded(xs[0], 0.0)
         total = None
-        for _, index in self._taps():
+        for _, index in self._taps(outs):
             total = xp[index].copy() if total is None else total + xp[index]
         return total
 
     def backward(self, xs, w, out, g, ctx):
         x = xs[0]
-        xp, pads = self._padded(x, 0.0)
+        xp, pads, outs = self._padded(x, 0.0)
         dxp = np.zeros(xp.shape, dtype=g.dtype)
-        for _, index in self._taps():
+        for _, index in self._taps(outs):
             dxp[index] += g
         return [K.unpad(dxp, pads, x.shape[2:])], {}
 
@@ -252,10 +256,10 @@ class LPPool(_WindowPool):
         return numel(self.out_shape) * 2 * numel(self.kernel)
 
     def forward(self, xs, w, ctx):
-        xp, _ = self._padded(xs[0], 0.0)
+        xp, _, outs = self._padded(xs[0], 0.0)
         power = self.p["norm_type"]
         total = None
-        for _, index in self._taps():
+        for _, index in self._taps(outs):
             term = xp[index] ** power
             total = term if total is None else total + term
         return total ** (1 / power)
@@ -263,11 +267,11 @@ class LPPool(_WindowPool):
     def backward(self, xs, w, out, g, ctx):
         x = xs[0]
         power = self.p["norm_type"]
-        xp, pads = self._padded(x, 0.0)
+        xp, pads, outs = self._padded(x, 0.0)
         dxp = np.zeros(xp.shape, dtype=g.dtype)
         # d out / d x_i = x_i^(p - 1) out^(1 - p) for each window holding x_i
         scale = g if ctx.probe else g * np.where(out > 0, out, 1.0) ** (1 - power)
-        for _, index in self._taps():
+        for _, index in self._taps(outs):
             dxp[index] += scale if ctx.probe else scale * xp[index] ** (power - 1)
         return [K.unpad(dxp, pads, x.shape[2:])], {}
 
@@ -370,11 +374,12 @@ class _AdaptivePool(Layer):
         longest = numel(max(-(-size // out) + 1, 1) for size, out in zip(self.sizes, self.outs))
         return numel(self.out_shape) * longest
 
-    def box_index(self):
-        """Per axis, (out, longest window) indices of each window, padded by repeating
-        its last index, and a mask of the real entries."""
+    def box_index(self, sizes):
+        """Per axis, (out, longest window) indices of each window for input ``sizes``,
+        padded by repeating its last index, and a mask of the real entries."""
         index, masks = [], []
-        for size, out in zip(self.sizes, self.outs):
+        for size, want in zip(sizes, self.p["output_size"]):
+            out = size if want is None else want
             o = np.arange(out)
             start = (o * size) // out
             end = -((-(o + 1) * size) // out)
@@ -386,7 +391,7 @@ class _AdaptivePool(Layer):
     def gather(self, x):
         """(N, C, *out, *window) boxes of x, and the mask of their real elements."""
         nd = self.ndim
-        index, masks = self.box_index()
+        index, masks = self.box_index(x.shape[2:])
         grids, mask = [], np.ones((), dtype=bool)
         for axis, (idx, m) in enumerate(zip(index, masks)):
             shape = [1] * (2 * nd)
