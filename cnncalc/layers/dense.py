@@ -18,6 +18,9 @@ class Linear(Layer):
 
     type_name = "linear"
     family = "dense"
+    bias_names = ("bias",)
+    last_axis_only = True
+    mixes_axes = True
     summary = "fully connected layer on the last axis (Linear)"
     primary = "out_features"
     params = (

@@ -307,6 +307,13 @@ class Softmax(Elementwise):
             maps[self.axis - 2] = None
         return maps
 
+    def probe_values(self, axis, values):
+        """verify's probe along spatial ``axis``: a softmax along that axis stays one
+        (dim 2 of the one-axis probe); along another axis it is pointwise (dim 1)."""
+        if self.axis >= 2:
+            values["dim"] = 2 if self.axis - 2 == axis else 1
+        return values
+
     def forward(self, xs, w, ctx):
         x = xs[0]
         axis = self.p["dim"] % x.ndim  # PyTorch's numbering counts the batch axis, as x does

@@ -401,6 +401,24 @@ class _AdaptivePool(Layer):
         boxes = x[(slice(None), slice(None), *np.broadcast_arrays(*grids))]
         return boxes, np.broadcast_to(mask, boxes.shape[2:]), grids
 
+    # -- verify's per-axis probe (cnncalc/verify.py) --------------------------------
+
+    def probe_values(self, axis, values):
+        """Along ``axis`` the probe keeps this layer's windows at the network's sizes
+        (input L, output O: unit o pools [floor(o L / O), ceil((o + 1) L / O))) at any
+        probe length, so that what the probe measures is the field of the network as
+        written; an axis pooled to one unit stays global."""
+        maps = self.unit_maps()
+        if maps[axis] is not None:
+            values["ratio_of"] = (self.sizes[axis],)
+        return values
+
+    def probe_layer(self, ndim, values, loc, param_locs):
+        if "ratio_of" not in values:
+            return type(self)(ndim, values, loc, param_locs)
+        cls = type(f"Probe{type(self).__name__}", (_RatioWindows, type(self)), {"type_name": ""})
+        return cls(ndim, values, loc, param_locs)
+
     def scatter(self, values, grids, shape):
         result = np.zeros(shape, dtype=values.dtype)
         np.add.at(result, (slice(None), slice(None), *np.broadcast_arrays(*grids)), values)
@@ -456,3 +474,30 @@ class AdaptiveMaxPool(_AdaptivePool):
         spread = (pick * g[..., None]).reshape(boxes.shape)
         return [self.scatter(spread, grids, x.shape)], {}
 
+
+
+class _RatioWindows:
+    """A probe's adaptive pooling with the network's windows at any length: unit o pools
+    [floor(o L / O), ceil((o + 1) L / O)) for the network's L and O, for as many units
+    as fit in the probe's input (verify only; one spatial axis)."""
+
+    def _ratio_out(self, size: int) -> int:
+        (length,), (out,) = self.p["ratio_of"], self.p["output_size"]
+        return size * out // length  # units o with ceil((o + 1) L / O) <= size
+
+    def setup(self, in_shapes, ref_shapes=()):
+        self.in_shapes = list(in_shapes)
+        sizes = self.need_spatial()
+        self.sizes, self.outs = tuple(sizes), (self._ratio_out(sizes[0]),)
+        if self.outs[0] < 1:
+            raise self.fail(f"no window fits input {sizes[0]}")
+        self.out_shape = (self.in_shape[0], *self.outs)
+        return self.out_shape
+
+    def box_index(self, sizes):
+        (length,), (want,) = self.p["ratio_of"], self.p["output_size"]
+        o = np.arange(self._ratio_out(sizes[0]))
+        start = (o * length) // want
+        end = -((-(o + 1) * length) // want)
+        m = np.arange((end - start).max())
+        return [np.minimum(start[:, None] + m, end[:, None] - 1)], [m < (end - start)[:, None]]

@@ -15,6 +15,7 @@ from .base import (
     Number,
     OutputSize,
     Padding,
+    PadSpec,
     Param,
     Scale,
     fmt_axes,
@@ -111,6 +112,18 @@ class Upsample(Layer):
                 ratio = Fraction(L - 1, out - 1) if out > 1 else Fraction(0)
             result.append((out, ratio))
         return result
+
+    def probe_values(self, axis, values):
+        """verify's probe along ``axis``: n-linear is linear along each axis; an output
+        ``size`` becomes its ratio to the network's input, so that the probe keeps the
+        network's source positions at any length (align_corners depends on the length
+        itself and is kept as written)."""
+        if values.get("mode") in ("bilinear", "trilinear"):
+            values["mode"] = "linear"
+        if values.get("size") is not None and not (self.p["mode"] != "nearest" and self.p["align_corners"]):
+            values["scale_factor"] = (Fraction(self.out_shape[1 + axis], self.in_shape[1 + axis]),)
+            values["size"] = None
+        return values
 
     def sources(self, sizes):
         """Per axis: (i0, i1, lambda) with out = (1 - lambda) x[i0] + lambda x[i1]
@@ -288,6 +301,12 @@ class Crop(Layer):
     def unit_maps(self):
         return [shift_map(b) for b, _ in self.pads]
 
+    def probe_values(self, axis, values):
+        """verify's probe: the cropping this layer resolved (from 'like' too)."""
+        values["cropping"] = PadSpec(pairs=(self.pads[axis],))
+        values["like"] = None
+        return values
+
     def forward(self, xs, w, ctx):
         x = xs[0]  # the pads setup resolved (from 'like', the other layer's size)
         return K.unpad(x, self.pads, [L - b - a for L, (b, a) in zip(x.shape[2:], self.pads)])
@@ -300,6 +319,7 @@ class Flatten(Layer):
     """Flatten each sample to a vector (PyTorch nn.Flatten): [C, *S] -> [C * prod(S)]."""
 
     type_name = "flatten"
+    mixes_axes = True
     shape_rule = "[C·H·W]: every element of a sample in one vector"
     family = "shape"
     summary = "flatten each sample to a vector"
@@ -326,6 +346,7 @@ class Reshape(Layer):
     """
 
     type_name = "reshape"
+    mixes_axes = True
     shape_rule = "the given shape (-1: what is left)"
     family = "shape"
     summary = "reshape each sample (no batch axis; one -1 allowed)"
