@@ -542,3 +542,51 @@ def verify(net: Network, seed: int = 0, max_memory: int | None = DEFAULT_MAX_MEM
             out_len = result.output_shape[1 + axis]
             row.figures += _rf_figures(result, out_len, axis, results.get(node.name), reason)
     return Verification(rows, probe_sizes)
+
+
+# -- rendering (cnncalc verify) ------------------------------------------------------------
+
+COLUMNS = (("Layer", None), ("Type", None), ("Output shape", "output_shape"), ("Params", "params"),
+           ("Buffers", "buffers"), ("MACs", "macs"), ("Act. bytes", "activation_bytes"),
+           ("RF size", "rf_size"), ("RF stride", "rf_stride"), ("RF centre", "rf_center"),
+           ("Status", None))
+
+
+def _cell(figures: list[Figure]) -> str:
+    """'analysed' where every figure agrees; 'analysed / measured' where one disagrees;
+    '?' marks a figure not measured. Per-axis figures are joined with 'x'."""
+    if not figures:
+        return "-"
+    analysed = "x".join(_text(f.analysed) for f in figures)
+    if all(f.status == OK for f in figures):
+        return analysed
+    measured = "x".join("?" if f.status == NOT_MEASURED else _text(f.measured) for f in figures)
+    return analysed if measured == analysed else f"{analysed} / {measured}"
+
+
+def table_rows(result: Verification) -> list[list[str]]:
+    """One list of cells per layer, in the order of :data:`COLUMNS`."""
+    rows = []
+    for row in result.rows:
+        cells = [row.name, row.type]
+        for _, name in COLUMNS[2:-1]:
+            cells.append(_cell([f for f in row.figures if f.name == name]))
+        if row.mismatched:
+            status = "MISMATCH " + ", ".join(f.label for f in row.mismatched)
+        elif row.not_measured:
+            status = f"ok, {len(row.not_measured)} not measured ({row.note})"
+        else:
+            status = "ok"
+        rows.append([*cells, status])
+    return rows
+
+
+def summary(result: Verification) -> str:
+    counts = result.counts()
+    sizes = "; ".join(f"axis {a}: {', '.join(map(str, s)) or '-'}" for a, s in enumerate(result.probe_sizes))
+    return (f"{len(result.rows)} layers, {sum(not r.ok for r in result.rows)} mismatched; figures: "
+            f"{counts[OK]:,} agree, {counts[MISMATCH]:,} disagree, {counts[NOT_MEASURED]:,} not measured. "
+            f"Shapes and activation bytes from the arrays, parameters and buffers from the tensors "
+            f"the layers asked for, MACs from the contractions run; receptive fields from gradient "
+            f"supports on one-channel probes (probe input lengths, {sizes}). "
+            f"'a / m': analysed a, measured m; '?': not measured.")
