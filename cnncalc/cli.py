@@ -248,7 +248,7 @@ def verify(
     from .spec import load
     import json
 
-    from .verify import COLUMNS, summary, table_rows
+    from .verify import COLUMNS, not_measured_lines, summary, table_rows
     from .verify import verify as check
 
     net = load(spec, input_shape=_parse_input(input))
@@ -267,6 +267,11 @@ def verify(
             table.add_row(*(Text(c) for c in cells))
         console = _console()
         console.print(table)
+        for line in not_measured_lines(result):
+            console.print(Text(line))
+        for row in result.rows:
+            if not row.ok:
+                console.print(Text(f"MISMATCH {row.name}: {row.note}"))
         console.print(Text(summary(result)))
     if not result.ok:
         raise typer.Exit(EXIT_FINDINGS)

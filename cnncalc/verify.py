@@ -18,7 +18,7 @@ Every figure of the report is measured without the analyzer's formulas
   convolution, positive weights and inputs, max pooling routing the gradient to
   every tap of its window, and the geometry the network resolved (its padding,
   adaptive windows and crops as at the network's own size). For every layer 16
-  consecutive units around the centre of the output are seeded; the units whose
+  (where they show no period up to 8: 64) consecutive units around the centre of the output are seeded; the units whose
   gradient reaches the border of no tensor are *interior* (their support is not
   clipped). From those: the period P and shift M of the supports (the smallest P
   for which unit o + P sees the support of unit o shifted by M), so the effective
@@ -47,8 +47,8 @@ from .execute import DEFAULT_MAX_MEMORY, backward, forward, guard_memory
 from .graph import INPUT, Network, Node
 from .layers.base import Ints, OutputSize, PadSpec, Scale
 
-PROBE_UNITS = 16
-MAX_PERIOD = PROBE_UNITS // 2  # a period is measured from two runs of it among the probed units
+PROBE_UNITS = 16  # units probed per layer; a period is measured from two runs of it among them
+WIDE_UNITS = 64  # probed again with as many where 16 interior units show no period up to 8
 ATTEMPTS = 5  # probe sizes tried per axis
 CHANNEL_PARAMS = {"out_channels": 1, "groups": 1, "num_parameters": 1, "num_groups": 1,
                   "depth_multiplier": 1, "offset_groups": 1,
@@ -171,8 +171,10 @@ class Row:
         if self.mismatched:
             return "; ".join(f"{f.label}: analysed {_text(f.analysed)}, measured {_text(f.measured)}"
                              + (f" ({f.reason})" if f.reason else "") for f in self.mismatched)
-        reasons = dict.fromkeys(f"{f.label} not measured: {f.reason}" for f in self.not_measured)
-        return "; ".join(reasons)
+        reasons: dict[str, list[str]] = {}
+        for f in self.not_measured:
+            reasons.setdefault(f.reason, []).append(f.label)
+        return "; ".join(f"{', '.join(labels)} not measured: {reason}" for reason, labels in reasons.items())
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "type": self.type, "ok": self.ok,
@@ -263,7 +265,8 @@ def _axis_values(layer, axis: int) -> dict:
     return hook(axis, values) if hook is not None else values
 
 
-def probe_network(net: Network, axis: int, nodes: list[Node], length: int) -> Network:
+def probe_network(net: Network, axis: int, nodes: list[Node], length: int,
+                  count: int = PROBE_UNITS) -> Network:
     """A 1-D, one-channel copy of ``nodes`` (closed under inputs) along ``axis``."""
     copies = []
     for node in nodes:
@@ -272,29 +275,32 @@ def probe_network(net: Network, axis: int, nodes: list[Node], length: int) -> Ne
         layer.input_names = node.inputs
         copies.append(replace(node, layer=layer))
     outputs = [n.name for n in copies if not any(n.name in m.inputs + m.refs for m in copies)]
-    return Network(f"{net.name} (probe, axis {axis})", (1, length), PROBE_UNITS, copies,
+    return Network(f"{net.name} (probe, axis {axis})", (1, length), count, copies,
                    outputs, net.file)
 
 
 def _separable(net: Network) -> tuple[list[Node], dict[str, str]]:
     """Nodes that a per-axis probe can hold (spatial, and nothing above them mixes
     positions across axes), and for the others why not."""
-    blocked: dict[str, str] = {}
+    origin: dict[str, str] = {}  # blocked node -> the layer that mixes the axes
     keep = []
     for node in net.nodes:
-        upstream = next((i for i in node.inputs + node.refs if i in blocked), None)
+        upstream = next((origin[i] for i in node.inputs + node.refs if i in origin), None)
         if getattr(node.layer, "mixes_axes", False):
-            blocked[node.name] = "the layer mixes positions across axes (no per-axis probe)"
+            origin[node.name] = node.name
         elif upstream is not None:
-            blocked[node.name] = f"'{upstream}' above it mixes positions across axes (no per-axis probe)"
+            origin[node.name] = upstream
         else:
             keep.append(node)
-    return keep, blocked
+    return keep, {name: "the layer mixes positions across axes (no per-axis probe)" if name == first
+                  else f"'{first}' above it mixes positions across axes (no per-axis probe)"
+                  for name, first in origin.items()}
 
 
-def _valid_length(net: Network, axis: int, nodes: list[Node], start: int) -> Network | None:
+def _valid_length(net: Network, axis: int, nodes: list[Node], start: int,
+                  count: int = PROBE_UNITS) -> Network | None:
     for length in range(start, start + 1024):
-        probe = probe_network(net, axis, nodes, length)
+        probe = probe_network(net, axis, nodes, length, count)
         try:
             infer_shapes(probe)
             return probe
@@ -310,20 +316,20 @@ class _Units:
     length: int  # the probe's input length
     out_len: int
     units: dict[int, tuple[int, int] | None]  # interior units -> (first, last) input position
-    covers: bool  # every probed unit's support is the whole probe input
+    covers: bool  # every probed unit sees every position that reaches the layer's inputs
+    count: int = PROBE_UNITS  # units probed
 
 
-def _measure_units(probe: Network, run, node: Node, rng) -> _Units:
+def _measure_units(probe: Network, run, node: Node, rng, count: int = PROBE_UNITS) -> _Units:
     out = run.values[node.name]
     n_units = out.shape[2]
-    units = sorted({min(max(n_units // 2 - PROBE_UNITS // 2 + b, 0), n_units - 1)
-                    for b in range(PROBE_UNITS)})
+    units = sorted({min(max(n_units // 2 - count // 2 + b, 0), n_units - 1) for b in range(count)})
     seed_grad = np.zeros_like(out)
     for b, o in enumerate(units):
         seed_grad[b, :, o] = rng.uniform(1.0, 2.0, out.shape[1])
     grads = backward(probe, run, {node.name: seed_grad}, probe=True, outputs=True)
     length = probe.input_shape[1]
-    touches = np.zeros(PROBE_UNITS, dtype=bool)
+    touches = np.zeros(count, dtype=bool)
     for name, g in grads.items():
         if "." in name or name == node.name:
             continue  # parameter gradients, and the seed itself
@@ -331,20 +337,33 @@ def _measure_units(probe: Network, run, node: Node, rng) -> _Units:
         touches |= reached[:, 0] | reached[:, -1]
     support = grads[INPUT].sum(axis=1) != 0
     measured: dict[int, tuple[int, int] | None] = {}
-    covers = True
     for b, o in enumerate(units):
         where = np.nonzero(support[b])[0]
-        covers = covers and where.size == length
         if touches[b]:
             continue  # its support may be clipped by a border: not interior
         measured[o] = (int(where[0]), int(where[-1])) if where.size else None
-    return _Units(length, n_units, measured, covers)
+    covers = False
+    if not measured:
+        # global: each probed unit sees every input position that reaches the layer's
+        # inputs at all (a stride that drops the last pixels drops them for every unit)
+        reach = _reach(probe, run, node)
+        covers = bool(reach.any()) and all(np.array_equal(support[b], reach) for b in range(len(units)))
+    return _Units(length, n_units, measured, covers, count)
 
 
-def _periodic(units: dict[int, tuple[int, int] | None]) -> tuple[int, int] | None:
+def _reach(probe: Network, run, node: Node) -> np.ndarray:
+    """The probe-input positions that reach any unit of the node's inputs."""
+    if INPUT in node.inputs:
+        return np.ones(probe.input_shape[1], dtype=bool)
+    seeds = {name: np.ones_like(run.values[name]) for name in node.inputs}
+    grads = backward(probe, run, seeds, probe=True)
+    return grads[INPUT].sum(axis=(0, 1)) != 0
+
+
+def _periodic(units: dict[int, tuple[int, int] | None], max_period: int) -> tuple[int, int] | None:
     """The smallest period P (with its shift M) such that every measured unit o + P sees
     the support of unit o shifted by M, with every phase seen in such a pair."""
-    for period in range(1, MAX_PERIOD + 1):
+    for period in range(1, max_period + 1):
         shifts, phases, fits = set(), set(), True
         for o, here in units.items():
             if o + period not in units:
@@ -370,9 +389,9 @@ def _periodic(units: dict[int, tuple[int, int] | None]) -> tuple[int, int] | Non
 def _field_figures(units: _Units, out_len: int) -> dict[str, Any] | None:
     """size, stride and centre of unit 0 from measured supports, or None if the
     interior units do not pin a period down."""
-    if len(units.units) < PROBE_UNITS:
+    if len(units.units) < units.count:
         return None  # a period is only pinned down by a full run of interior units
-    found = _periodic(units.units)
+    found = _periodic(units.units, units.count // 2)
     if found is None:
         return None
     period, shift = found
@@ -388,7 +407,8 @@ def _field_figures(units: _Units, out_len: int) -> dict[str, Any] | None:
 
 
 def _probe_axis(net: Network, report: Report, axis: int, seed: int, max_memory: int | None,
-                progress=None) -> tuple[dict[str, list[_Units]], list[int], str]:
+                progress=None, count: int = PROBE_UNITS, only: set[str] | None = None
+                ) -> tuple[dict[str, list[_Units]], list[int], str]:
     """Measure every separable layer's probed units along one axis.
 
     Sizes: the network's own input length first; then a size at which the report
@@ -406,14 +426,14 @@ def _probe_axis(net: Network, report: Report, axis: int, seed: int, max_memory: 
     for node in nodes:
         rf = rows[node.name].receptive_field
         if rf is not None and rf.size[axis] is not None and rf.stride[axis] is not None:
-            wanted = rf.size[axis] + (PROBE_UNITS + 2) * 2 * math.ceil(max(rf.stride[axis], 1))
+            wanted = rf.size[axis] + (count + 2) * 2 * math.ceil(max(rf.stride[axis], 1))
             need = max(need, min(wanted, 64 * first + 4096))  # a wrong report cannot ask for more
     results: dict[str, list[_Units]] = {n.name: [] for n in nodes}
-    done: set[str] = set()
+    done: set[str] = set() if only is None else {n.name for n in nodes} - only
     sizes: list[int] = []
     length = first
     for attempt in range(ATTEMPTS):
-        probe = _valid_length(net, axis, nodes, length)
+        probe = _valid_length(net, axis, nodes, length, count)
         if probe is None:
             return results, sizes, f"no input size from {length} on fits the axis-{axis} probe"
         size = probe.input_shape[1]
@@ -422,7 +442,7 @@ def _probe_axis(net: Network, report: Report, axis: int, seed: int, max_memory: 
             continue
         sizes.append(size)
         rng = np.random.default_rng(seed)
-        x = rng.uniform(1.0, 2.0, (PROBE_UNITS, 1, size))
+        x = rng.uniform(1.0, 2.0, (count, 1, size))
         try:
             run = forward(probe, x, None, seed, dtype=np.float64, max_memory=max_memory,
                           checked=True, probe=True)
@@ -431,7 +451,7 @@ def _probe_axis(net: Network, report: Report, axis: int, seed: int, max_memory: 
         for i, node in enumerate(probe.nodes):
             if node.name in done:
                 continue
-            units = _measure_units(probe, run, node, rng)
+            units = _measure_units(probe, run, node, rng, count)
             results[node.name].append(units)
             finite = _field_figures(units, units.out_len) is not None
             if finite or (len(results[node.name]) >= 2 and all(u.covers for u in results[node.name])):
@@ -462,7 +482,8 @@ def _rf_figures(row, out_len: int, axis: int, found: list[_Units] | None, why: s
         measured = {"rf_size": GLOBAL, "rf_stride": None, "rf_center": None}
         figures = [_compare(n, analysed[n], measured[n], axis) for n in names]
         for f in figures:
-            f.reason = f"every probed unit sees the whole probe input at lengths {sizes}"
+            f.reason = (f"every probed unit sees every position that reaches the layer's input, "
+                        f"at probe lengths {sizes}")
         return figures
     for units in found:
         measured = _field_figures(units, out_len)
@@ -476,15 +497,15 @@ def _rf_figures(row, out_len: int, axis: int, found: list[_Units] | None, why: s
         return missing("measured at one probe size only")
     if analysed["rf_size"] == GLOBAL:
         f = Figure("rf_size", GLOBAL, "partial", MISMATCH, axis=axis,
-                   reason="the probed units do not all see the whole probe input")
+                   reason="a probed unit misses positions that reach the layer's input")
         return [f]
     last = found[-1]
-    if len(last.units) < PROBE_UNITS:
+    if len(last.units) < last.count:
         reason = (f"at probe lengths {', '.join(str(u.length) for u in found)} fewer than "
-                  f"{PROBE_UNITS} probed units have supports clear of the borders")
+                  f"{last.count} probed units have supports clear of the borders")
     else:
         reason = (f"the supports of {len(last.units)} interior units show no period up to "
-                  f"{MAX_PERIOD} (a field whose extent changes along the axis)")
+                  f"{last.count // 2} (a field whose extent changes along the axis)")
     return missing(why or reason)
 
 
@@ -528,6 +549,16 @@ def verify(net: Network, seed: int = 0, max_memory: int | None = DEFAULT_MAX_MEM
         if signature not in done:
             try:
                 done[signature] = _probe_axis(net, report, axis, seed, max_memory)
+                results, sizes, _ = done[signature]
+                # a period longer than 8 (four up-convolutions after four poolings): more units
+                wide = {name for name, found in results.items() if found
+                        and len(found[-1].units) == found[-1].count
+                        and _field_figures(found[-1], found[-1].out_len) is None}
+                if wide:
+                    more, more_sizes, _ = _probe_axis(net, report, axis, seed, max_memory,
+                                                      count=WIDE_UNITS, only=wide)
+                    results.update({k: v for k, v in more.items() if k in wide})
+                    sizes += [s for s in more_sizes if s not in sizes]
             except SpecError as exc:
                 done[signature] = ({}, [], f"the probe failed: {exc.message}")
         results, sizes, why = done[signature]
@@ -552,15 +583,22 @@ COLUMNS = (("Layer", None), ("Type", None), ("Output shape", "output_shape"), ("
            ("Status", None))
 
 
-def _cell(figures: list[Figure]) -> str:
+def _cell(figures: list[Figure], axes: int | None = None) -> str:
     """'analysed' where every figure agrees; 'analysed / measured' where one disagrees;
-    '?' marks a figure not measured. Per-axis figures are joined with 'x'."""
+    '?' marks a figure not measured. Per-axis figures are joined with 'x' ('-': an axis
+    without this figure, as the stride of a global axis)."""
     if not figures:
         return "-"
-    analysed = "x".join(_text(f.analysed) for f in figures)
-    if all(f.status == OK for f in figures):
+    if axes is not None:
+        by_axis = {f.axis: f for f in figures}
+        slots = [by_axis.get(a) for a in range(axes)]
+    else:
+        slots = list(figures)
+    analysed = "x".join("-" if f is None else _text(f.analysed) for f in slots)
+    if all(f is None or f.status == OK for f in slots):
         return analysed
-    measured = "x".join("?" if f.status == NOT_MEASURED else _text(f.measured) for f in figures)
+    measured = "x".join("-" if f is None else "?" if f.status == NOT_MEASURED else _text(f.measured)
+                        for f in slots)
     return analysed if measured == analysed else f"{analysed} / {measured}"
 
 
@@ -569,16 +607,31 @@ def table_rows(result: Verification) -> list[list[str]]:
     rows = []
     for row in result.rows:
         cells = [row.name, row.type]
+        axes = max((f.axis + 1 for f in row.figures if f.axis is not None), default=None)
         for _, name in COLUMNS[2:-1]:
-            cells.append(_cell([f for f in row.figures if f.name == name]))
+            cells.append(_cell([f for f in row.figures if f.name == name],
+                               axes if name.startswith("rf_") else None))
         if row.mismatched:
             status = "MISMATCH " + ", ".join(f.label for f in row.mismatched)
         elif row.not_measured:
-            status = f"ok, {len(row.not_measured)} not measured ({row.note})"
+            status = f"ok, {len(row.not_measured)} not measured"
         else:
             status = "ok"
         rows.append([*cells, status])
     return rows
+
+
+def not_measured_lines(result: Verification) -> list[str]:
+    """Each reason a figure was not measured, once, with the figures it applies to."""
+    reasons: dict[str, list[str]] = {}
+    for row in result.rows:
+        for f in row.not_measured:
+            reasons.setdefault(f.reason, []).append(f"{row.name}.{f.label}")
+    lines = []
+    for reason, labels in reasons.items():
+        shown = ", ".join(labels[:6]) + (f" and {len(labels) - 6} more" if len(labels) > 6 else "")
+        lines.append(f"not measured: {shown}: {reason}")
+    return lines
 
 
 def summary(result: Verification) -> str:
