@@ -197,6 +197,8 @@ class Execution:
     params_read: dict[str, int] = field(default_factory=dict)
     buffers_read: dict[str, int] = field(default_factory=dict)
     shapes_read: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=dict)
+    seed: int = 0  # tensors not given were drawn from it
+    probe: bool = False
 
 
 class _Recorder:
@@ -287,7 +289,7 @@ def forward(net: Network, x: np.ndarray, weights: dict | None = None, seed: int 
     for node in net.nodes:
         for name in node.inputs + node.refs:
             remaining[name] = remaining.get(name, 0) + 1
-    run = Execution(values, {})
+    run = Execution(values, {}, seed=seed, probe=probe)
     for i, node in enumerate(net.nodes):
         ctx = Context(probe=probe)
         tensors = _Recorder(node.name, node_weights(given or {}, node.name), seed, dtype,
@@ -360,7 +362,8 @@ def backward(net: Network, run: Execution, seeds: dict[str, np.ndarray],
         if outputs:
             out[node.name] = g
         xs = [run.values[n] for n in node.inputs]
-        w = _Recorder(node.name, node_weights(run.weights, node.name), 0, run.values[node.name].dtype)
+        w = _Recorder(node.name, node_weights(run.weights, node.name), run.seed,
+                      run.values[node.name].dtype, positive=run.probe)
         gxs, gw = node.layer.backward(xs, w, run.values[node.name], g, ctx)
         for name, gx in zip(node.inputs, gxs):
             grads[name] = grads[name] + gx if name in grads else gx
