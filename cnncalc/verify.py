@@ -169,8 +169,10 @@ class Row:
     def note(self) -> str:
         """What disagrees, or what was not measured and why."""
         if self.mismatched:
-            return "; ".join(f"{f.label}: analysed {_text(f.analysed)}, measured {_text(f.measured)}"
-                             + (f" ({f.reason})" if f.reason else "") for f in self.mismatched)
+            parts = [f"{f.label}: analysed {_text(f.analysed)}, measured {_text(f.measured)}"
+                     for f in self.mismatched]
+            reasons = dict.fromkeys(f.reason for f in self.mismatched if f.reason)
+            return "; ".join(parts) + "".join(f" ({r})" for r in reasons)
         reasons: dict[str, list[str]] = {}
         for f in self.not_measured:
             reasons.setdefault(f.reason, []).append(f.label)
@@ -407,8 +409,8 @@ def _field_figures(units: _Units, out_len: int) -> dict[str, Any] | None:
 
 
 def _probe_axis(net: Network, report: Report, axis: int, seed: int, max_memory: int | None,
-                progress=None, count: int = PROBE_UNITS, only: set[str] | None = None
-                ) -> tuple[dict[str, list[_Units]], list[int], str]:
+                progress=None, count: int = PROBE_UNITS, only: set[str] | None = None,
+                start: int | None = None) -> tuple[dict[str, list[_Units]], list[int], str]:
     """Measure every separable layer's probed units along one axis.
 
     Sizes: the network's own input length first; then a size at which the report
@@ -431,7 +433,7 @@ def _probe_axis(net: Network, report: Report, axis: int, seed: int, max_memory: 
     results: dict[str, list[_Units]] = {n.name: [] for n in nodes}
     done: set[str] = set() if only is None else {n.name for n in nodes} - only
     sizes: list[int] = []
-    length = first
+    length = first if start is None else max(start, need + 2)
     for attempt in range(ATTEMPTS):
         probe = _valid_length(net, axis, nodes, length, count)
         if probe is None:
@@ -555,8 +557,9 @@ def verify(net: Network, seed: int = 0, max_memory: int | None = DEFAULT_MAX_MEM
                         and len(found[-1].units) == found[-1].count
                         and _field_figures(found[-1], found[-1].out_len) is None}
                 if wide:
-                    more, more_sizes, _ = _probe_axis(net, report, axis, seed, max_memory,
-                                                      count=WIDE_UNITS, only=wide)
+                    more, more_sizes, _ = _probe_axis(
+                        net, report, axis, seed, max_memory, count=WIDE_UNITS, only=wide,
+                        start=max(results[name][-1].length for name in wide))
                     results.update({k: v for k, v in more.items() if k in wide})
                     sizes += [s for s in more_sizes if s not in sizes]
             except SpecError as exc:

@@ -132,3 +132,19 @@ def test_measured_by_the_mechanics(text, figure, measured):
     row = verify(net_of(text)).rows[-1]
     assert row.figure(figure).measured == measured, row.note
     assert row.ok
+
+
+def test_a_squeeze_and_excitation_gate_is_measured_global():
+    # issue 11: the [C, 1, 1] gate reaches every unit of the multiply with every input
+    # position; the probe keeps adaptive pooling to 1 at one unit for any length, so the
+    # broadcast survives, and the measurement says global (not 57 pixels at stride 4.5)
+    net = net_of("input: [8, 8, 8]\nlayers:\n"
+                 "  - {conv: {out_channels: 8, kernel_size: 3, padding: 1}, name: x}\n"
+                 "  - adaptive_avgpool: {output_size: 1}\n  - conv: {out_channels: 2, kernel_size: 1}\n"
+                 "  - relu\n  - conv: {out_channels: 8, kernel_size: 1}\n  - sigmoid\n"
+                 "  - {multiply: {with: x}, name: se}\n  - conv: {out_channels: 8, kernel_size: 3, padding: 1}\n")
+    rows = {r.name: r for r in verify(net).rows}
+    for name in ("se", "conv3"):
+        for axis in (0, 1):
+            assert rows[name].figure(f"rf_size[{axis}]").measured == "global", rows[name].note
+    assert rows["x"].figure("rf_size[0]").status == "ok"  # 3, before the gate

@@ -407,9 +407,10 @@ class _AdaptivePool(Layer):
         """Along ``axis`` the probe keeps this layer's windows at the network's sizes
         (input L, output O: unit o pools [floor(o L / O), ceil((o + 1) L / O))) at any
         probe length, so that what the probe measures is the field of the network as
-        written; an axis pooled to one unit stays global."""
+        written. An axis pooled to one unit stays as written: one unit at every length,
+        which a broadcasting merge after it (a squeeze-and-excitation gate) needs."""
         maps = self.unit_maps()
-        if maps[axis] is not None:
+        if maps[axis] is not None and self.outs[axis] > 1:  # pooled to one unit: as written
             values["ratio_of"] = (self.sizes[axis],)
         return values
 
