@@ -148,3 +148,38 @@ def test_a_squeeze_and_excitation_gate_is_measured_global():
         for axis in (0, 1):
             assert rows[name].figure(f"rf_size[{axis}]").measured == "global", rows[name].note
     assert rows["x"].figure("rf_size[0]").status == "ok"  # 3, before the gate
+
+
+def test_forward_and_backward_read_no_analysis():
+    # the executor convention (docs/executor.md): a layer's forward and backward passes,
+    # and every method of its class they call, derive sizes from the arrays and the
+    # parameters, never from what setup analysed
+    import ast
+    from pathlib import Path
+
+    analysed = {"out_shape", "in_shapes", "in_shape", "param_shapes", "buffer_shapes", "macs",
+                "flops", "sizes", "outs", "in_channels", "channels", "in_features", "ratios",
+                "axis", "axis_len", "groups", "affine_shape"}
+    found = []
+    for path in sorted((Path(cnncalc.__file__).parent / "layers").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        methods = {}
+        for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
+            for fn in cls.body:
+                if isinstance(fn, ast.FunctionDef):
+                    methods.setdefault(fn.name, []).append(fn)
+        todo, seen = ["forward", "backward"], set()
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            for fn in methods.get(name, []):
+                for node in ast.walk(fn):
+                    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                            and node.value.id == "self":
+                        if node.attr in analysed:
+                            found.append(f"{path.name}:{node.lineno} {fn.name} reads self.{node.attr}")
+                        elif node.attr in methods:
+                            todo.append(node.attr)
+    assert not found, "\n".join(found)
