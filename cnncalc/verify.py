@@ -462,6 +462,10 @@ def _probe_axis(net: Network, report: Report, axis: int, seed: int, max_memory: 
                 progress(i + 1, len(probe.nodes), node.name)
         if len(done) == len(nodes):
             break
+        if all(results[n.name][-1].covers for n in nodes if n.name not in done):
+            # only global fields wait for their second size: a smaller one costs less
+            length = next((L for L in (sizes[0] // 2, sizes[0] + 1) if L >= 2 and L not in sizes), 2 * size + 1)
+            continue
         length = max(need + 2, size + 1) if attempt == 0 else 2 * size + 1
     return results, sizes, ""
 
