@@ -568,6 +568,9 @@ def verify(net: Network, seed: int = 0, max_memory: int | None = DEFAULT_MAX_MEM
                     sizes += [s for s in more_sizes if s not in sizes]
             except SpecError as exc:
                 done[signature] = ({}, [], f"the probe failed: {exc.message}")
+            except (ArithmeticError, LookupError, TypeError, ValueError) as exc:
+                # never a traceback: the figures are reported not measured, with the cause
+                done[signature] = ({}, [], f"the probe failed ({type(exc).__name__}: {exc})")
         results, sizes, why = done[signature]
         by_axis.append((results, why))
         probe_sizes.append(sizes)
