@@ -415,8 +415,8 @@ def _probe_axis(net: Network, report: Report, axis: int, seed: int, max_memory: 
 
     Sizes: the network's own input length first; then a size at which the report
     expects the probed units to be interior (it only picks the size); then
-    doubling, while a layer lacks a measurement; a second size always, so that a
-    global field is seen to cover the input at two sizes. Returns, per layer, its
+    doubling, while a layer lacks a measurement; where only fields that cover their
+    input wait, a smaller second size (global needs two). Returns, per layer, its
     measurements at each size tried; the sizes; and why probing stopped early ('' if not).
     """
     nodes, _ = _separable(net)
