@@ -159,10 +159,11 @@ def main() -> None:
         from cnncalc.verify import verify
 
         net = cnncalc.load(ROOT / "specs" / "resnet50.yaml")
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         result = verify(net)
         counts = result.counts()
-        print(f"verify resnet50: {time.perf_counter() - start:.1f}s, "
+        print(f"verify resnet50: {time.perf_counter() - start:.1f}s ({time.process_time() - cpu:.1f}s CPU: "
+              f"the wall time depends on what else the cores run), "
               f"{'all layers agree' if result.ok else 'MISMATCH'} ({counts['ok']:,} figures agree, "
               f"{counts['mismatch']} disagree, {counts['not measured']} not measured), "
               f"probe sizes {result.probe_sizes}")
