@@ -313,22 +313,31 @@ def _load_npz(path: Path) -> dict:
         return {k: data[k] for k in data.files}
 
 
+VerifyFormat = formats("table", "json")
+
+
 @app.command()
 def verify(
     spec: Path = typer.Argument(..., help="The network spec (YAML)."),
     seed: int = typer.Option(0, "--seed", help="Seed for the weights and input."),
     max_memory: str = typer.Option("2GiB", "--max-memory", help="Refuse runs whose estimated peak is larger."),
     input: InputShape = None,
+    format: VerifyFormat = format_option(VerifyFormat),
 ) -> None:
-    """Run the network and hold every analysed number against a measurement.
+    """Run the network and hold every reported figure against a measurement.
 
-    Exit 1 if any layer's shape, parameters, MACs or receptive field disagree.
+    Exit 1 if any layer's output shape, params, buffers, MACs, activation bytes or
+    receptive field (size, stride, centre) disagrees; figures that cannot be
+    measured are shown as not measured, with the reason.
     """
+    import json
+
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
     from .spec import load
+    from .verify import COLUMNS, not_measured_lines, summary, table_rows
     from .verify import verify as check
 
     net = load(spec, input_shape=parse_input(input, "verify"))
@@ -337,28 +346,23 @@ def verify(
         result = check(net, seed=seed, max_memory=_parse_bytes(max_memory), progress=bar)
     finally:
         bar.close()
-    table = Table(title=Text(f"{net.name}: analysed / measured"), box=box.SIMPLE_HEAVY, padding=0)
-    for col in ("Layer", "Type", "Output shape", "Params", "MACs", "RF size", ""):
-        table.add_column(col, no_wrap=True, justify="left" if col in ("Layer", "Type", "") else "right")
-
-    def pair(a, m, fmt=str):
-        return fmt(a) if a == m else f"{fmt(a)} / {fmt(m)}"
-
-    for row in result.rows:
-        rf = ", ".join("-" if r is None else pair(*r) for r in row.rf) if any(row.rf) else "-"
-        table.add_row(*(Text(c) for c in (
-            row.name, row.type, pair(*row.shape, lambda s: "x".join(map(str, s))),
-            pair(*row.params, lambda v: f"{v:,}"), pair(*row.macs, lambda v: f"{v:,}"), rf,
-            ("ok" + (f" ({row.note})" if row.note else "")) if row.ok else "MISMATCH " + row.note)))
-    console = _console()
-    console.print(table)
-    sizes = ", ".join("-" if s is None else str(s) for s in result.probe_sizes)
-    bad = sum(not r.ok for r in result.rows)
-    console.print(Text(
-        f"{len(result.rows)} layers, {bad} mismatched. Shapes from the arrays, parameters from "
-        f"the tensors read, MACs from the contractions run; receptive fields from gradient "
-        f"supports on one-channel probes (input length per axis: {sizes})."))
-    if bad:
+    if format == "json":
+        sys.stdout.write(json.dumps({"name": net.name, **result.to_dict()}, indent=2, default=str) + "\n")
+    else:
+        table = Table(title=Text(f"{net.name}: analysed / measured"), box=box.SIMPLE_HEAVY, padding=0)
+        for col, figure in COLUMNS:
+            table.add_column(col, no_wrap=col != "Status", justify="right" if figure else "left")
+        for cells in table_rows(result):
+            table.add_row(*(Text(c) for c in cells))
+        console = _console()
+        console.print(table)
+        for line in not_measured_lines(result):
+            console.print(Text(line))
+        for row in result.rows:
+            if not row.ok:
+                console.print(Text(f"MISMATCH {row.name}: {row.note}"))
+        console.print(Text(summary(result)))
+    if not result.ok:
         raise typer.Exit(EXIT_FINDINGS)
 
 

@@ -10,6 +10,7 @@ each layer's own backward; ``cnncalc.verify`` builds on both.
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -40,38 +41,56 @@ def tensor_shapes(net: Network) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def _bounds(key: str, shape: tuple[int, ...], weight: tuple[int, ...] | None,
+            positive: bool) -> tuple[float, float]:
+    """The range of a drawn tensor (see :func:`init_weights`)."""
+    if positive:
+        return 0.5, 1.5
+    weight = weight or ()
+    if (key == "weight" and len(shape) >= 2) or (key == "bias" and len(weight) >= 2):
+        fan_in = math.prod((shape if key == "weight" else weight)[1:])
+        return -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in)
+    if key in ("weight", "running_var"):
+        return 0.5, 1.5
+    return -0.1, 0.1
+
+
+def draw(seed: int, node: str, key: str, shape: tuple[int, ...], dtype=np.float32,
+         weight: tuple[int, ...] | None = None, positive: bool = False) -> np.ndarray:
+    """One seeded tensor, a function of (seed, node name, tensor name, shape) only: the
+    same tensor whichever other tensors the network has or in which order they are drawn.
+    ``weight`` is the shape of the node's ``weight`` (a bias's range follows its fan-in)."""
+    rng = np.random.default_rng([seed, zlib.crc32(f"{node}.{key}".encode())])
+    low, high = _bounds(key, tuple(shape), weight, positive)
+    value = rng.random(shape, dtype=np.float32)  # float32 draws: 5x faster than float64
+    return (low + (high - low) * value).astype(dtype, copy=False)
+
+
 def init_weights(net: Network, seed: int = 0, dtype=np.float32,
                  positive: bool = False) -> dict[str, np.ndarray]:
-    """Seeded weights in PyTorch's layouts.
+    """Seeded weights in PyTorch's layouts, for every tensor the analysis lists.
 
     Weights of rank >= 2 and their biases: U(-b, b), b = 1/sqrt(fan_in), PyTorch's
     default bound; per-channel scales (batch-norm weight, PReLU) U(0.5, 1.5) and
     running_var U(0.5, 1.5); shifts and running_mean U(-0.1, 0.1). With
     ``positive``, everything is U(0.5, 1.5), so that no gradient can cancel
-    (receptive-field probes).
+    (receptive-field probes). Each tensor depends only on (seed, node, name): a
+    forward pass that draws the tensors its layers ask for (:func:`forward`) draws
+    exactly these.
     """
-    rng = np.random.default_rng(seed)
     out = {}
     for node in net.nodes:
         shapes = {**node.layer.param_shapes(), **node.layer.buffer_shapes()}
-        weight = shapes.get("weight", ())
-        fan_in = math.prod(weight[1:]) if len(weight) >= 2 else 1
+        weight = shapes.get("weight")
         for key, shape in shapes.items():
-            if positive:
-                low, high = 0.5, 1.5
-            elif (key == "weight" and len(shape) >= 2) or (key == "bias" and len(weight) >= 2):
-                low, high = -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in)
-            elif key in ("weight", "running_var"):
-                low, high = 0.5, 1.5
-            else:
-                low, high = -0.1, 0.1
-            value = rng.random(shape, dtype=np.float32)  # float32 draws: 5x faster than float64
-            out[f"{node.name}.{key}"] = (low + (high - low) * value).astype(dtype)
+            out[f"{node.name}.{key}"] = draw(seed, node.name, key, tuple(shape), dtype, weight, positive)
     return out
 
 
-def check_weights(net: Network, weights: dict | None, seed: int, dtype) -> dict[str, np.ndarray]:
-    """Given weights checked against the network, the rest drawn from the seed.
+def check_weights(net: Network, weights: dict | None, seed: int = 0, dtype=np.float32) -> dict[str, np.ndarray]:
+    """The given tensors (written in the spec, then ``weights``), checked against the
+    network's tensor names and shapes before anything runs, in ``dtype``. Tensors not
+    given are drawn by the forward pass, of the shape its layers ask for.
 
     Raises:
         SpecError: a name no node has (with the closest one), or a wrong shape,
@@ -80,7 +99,7 @@ def check_weights(net: Network, weights: dict | None, seed: int, dtype) -> dict[
     from .errors import suggestion
 
     expected = tensor_shapes(net)
-    full = init_weights(net, seed, dtype)
+    full = {}
     inline = {f"{node.name}.{key}": value for node in net.nodes if node.inline_weights
               for key, value in node.inline_weights["values"].items()}
     for key, value in {**inline, **(weights or {})}.items():
@@ -94,12 +113,13 @@ def check_weights(net: Network, weights: dict | None, seed: int, dtype) -> dict[
             node = key.rsplit(".", 1)[0]
             raise SpecError(
                 f"weights: '{key}' has shape {list(array.shape)}, but node '{node}' needs "
-                f"{list(expected[key])}", kind="weights",
-                help="weights use PyTorch's layouts: conv (out, in/groups, *k), "
-                     "conv_transpose (in, out/groups, *k), linear (out, in)",
-            )
+                f"{list(expected[key])}", kind="weights", help=LAYOUT_HELP)
         full[key] = array.astype(dtype)
     return full
+
+
+LAYOUT_HELP = ("weights use PyTorch's layouts: conv (out, in/groups, *k), "
+               "conv_transpose (in, out/groups, *k), linear (out, in)")
 
 
 def node_weights(weights: dict[str, np.ndarray], name: str) -> dict[str, np.ndarray]:
@@ -167,41 +187,73 @@ def guard_memory(net: Network, batch: int, itemsize: int, keep: str = "all",
 @dataclass
 class Execution:
     """What a forward pass produced and measured, per node: the MACs counted from
-    the contractions run, and the elements of the learnable tensors its layer read."""
+    the contractions run, the elements of the learnable tensors and of the buffers
+    its layer took (each of the shape the layer asked for), and every tensor used
+    (``"<node>.<name>"``: given or drawn)."""
 
     values: dict[str, np.ndarray]
     weights: dict[str, np.ndarray]
     macs: dict[str, int] = field(default_factory=dict)
     params_read: dict[str, int] = field(default_factory=dict)
+    buffers_read: dict[str, int] = field(default_factory=dict)
+    shapes_read: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=dict)
+    seed: int = 0  # tensors not given were drawn from it
+    probe: bool = False
 
 
-class _Recorder(dict):
-    """A node's tensors that remembers which ones the layer read."""
+class _Recorder:
+    """A node's tensors, allocated as its layer asks for them.
 
-    def __init__(self, data):
-        super().__init__(data)
-        self.read: set[str] = set()
+    ``take(name, shape)`` returns the given tensor of that name (weights the user
+    gave, or written in the spec) after checking its shape, or draws a seeded one
+    of exactly the requested shape (:func:`draw`). What the layer took is what
+    ``verify`` counts: parameters and buffers are measured from the requests,
+    not from the analysis.
+    """
 
-    def __getitem__(self, key):
-        self.read.add(key)
-        return super().__getitem__(key)
+    def __init__(self, node: str, given: dict[str, np.ndarray], seed: int, dtype,
+                 positive: bool = False) -> None:
+        self.node, self.given, self.seed, self.dtype = node, given, seed, dtype
+        self.positive = positive
+        self.tensors: dict[str, np.ndarray] = {}
+        self.buffers: set[str] = set()
 
-    def take(self, key: str, shape: tuple[int, ...]):
-        """The tensor ``key`` of the shape the layer's forward pass needs.
-
-        ``shape`` is derived by the forward pass from its input arrays and its
-        parameters, never from the analysis, so that ``verify`` measures the
-        parameter count rather than re-reading it.
+    def take(self, key: str, shape, buffer: bool = False) -> np.ndarray:
+        """The tensor ``key`` of the shape the layer's pass derived from its input
+        arrays and parameters (never from the analysis); ``buffer``: non-learnable
+        state (running statistics), counted as a buffer.
 
         Raises:
-            SpecError: the tensor has another shape (the analysis and the
-                executor disagree, or given weights do not fit).
+            SpecError: a given tensor of another shape, naming the node.
         """
-        tensor = self[key]
-        if tuple(tensor.shape) != tuple(shape):
-            raise SpecError(f"tensor '{key}' has shape {list(tensor.shape)}, but the layer's "
-                            f"forward pass needs {list(shape)}", kind="weights")
+        shape = tuple(int(v) for v in shape)
+        tensor = self.tensors.get(key)
+        if tensor is None:
+            tensor = self.given.get(key)
+            if tensor is None:
+                weight = self.tensors.get("weight", self.given.get("weight"))
+                tensor = draw(self.seed, self.node, key, shape, self.dtype,
+                              None if weight is None else tuple(weight.shape), self.positive)
+        if tuple(tensor.shape) != shape:
+            raise SpecError(
+                f"weights: '{self.node}.{key}' has shape {list(tensor.shape)}, but node "
+                f"'{self.node}' needs {list(shape)}", kind="weights", help=LAYOUT_HELP)
+        self.tensors[key] = tensor
+        if buffer:
+            self.buffers.add(key)
         return tensor
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        """A tensor already taken (or given)."""
+        return self.tensors[key] if key in self.tensors else self.given[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.tensors or key in self.given
+
+    def counts(self) -> tuple[int, int]:
+        """(parameter elements, buffer elements) taken."""
+        params = sum(t.size for k, t in self.tensors.items() if k not in self.buffers)
+        return params, sum(self.tensors[k].size for k in self.buffers)
 
 
 def _check_input(net: Network, x: np.ndarray) -> None:
@@ -231,21 +283,24 @@ def forward(net: Network, x: np.ndarray, weights: dict | None = None, seed: int 
     dtype = _float_dtype(dtype or (np.float64 if x.dtype == np.float64 else np.float32))
     _check_input(net, x)
     guard_memory(net, x.shape[0], dtype.itemsize, keep, max_memory)
-    weights = weights if checked else check_weights(net, weights, seed, dtype)
+    given = weights if checked else check_weights(net, weights, seed, dtype)
     values: dict[str, np.ndarray] = {INPUT: x.astype(dtype, copy=False)}
     remaining = {}
     for node in net.nodes:
         for name in node.inputs + node.refs:
             remaining[name] = remaining.get(name, 0) + 1
-    macs, read = {}, {}
+    run = Execution(values, {}, seed=seed, probe=probe)
     for i, node in enumerate(net.nodes):
         ctx = Context(probe=probe)
-        tensors = _Recorder(node_weights(weights, node.name))
+        tensors = _Recorder(node.name, node_weights(given or {}, node.name), seed, dtype,
+                            positive=probe)
         out = node.layer.forward([values[n] for n in node.inputs], tensors, ctx)
         values[node.name] = np.asarray(out, dtype=dtype)
-        macs[node.name] = ctx.macs
-        learnable = node.layer.param_shapes()
-        read[node.name] = sum(tensors[k].size for k in tensors.read if k in learnable)
+        run.macs[node.name] = ctx.macs
+        run.params_read[node.name], run.buffers_read[node.name] = tensors.counts()
+        run.shapes_read[node.name] = {k: tuple(t.shape) for k, t in tensors.tensors.items()}
+        for key, tensor in tensors.tensors.items():
+            run.weights[f"{node.name}.{key}"] = tensor
         if keep != "all":
             for name in node.inputs + node.refs:
                 remaining[name] -= 1
@@ -253,7 +308,7 @@ def forward(net: Network, x: np.ndarray, weights: dict | None = None, seed: int 
                     del values[name]
         if progress is not None:
             progress(i + 1, len(net.nodes), node.name)
-    return Execution(values, weights, macs, read)
+    return run
 
 
 def run(net: Network, x: np.ndarray | None = None, weights: dict | None = None, seed: int = 0, *,
@@ -307,7 +362,8 @@ def backward(net: Network, run: Execution, seeds: dict[str, np.ndarray],
         if outputs:
             out[node.name] = g
         xs = [run.values[n] for n in node.inputs]
-        w = node_weights(run.weights, node.name)
+        w = _Recorder(node.name, node_weights(run.weights, node.name), run.seed,
+                      run.values[node.name].dtype, positive=run.probe)
         gxs, gw = node.layer.backward(xs, w, run.values[node.name], g, ctx)
         for name, gx in zip(node.inputs, gxs):
             grads[name] = grads[name] + gx if name in grads else gx

@@ -38,6 +38,31 @@ class Context:
         return np.matmul(a, b)
 
 
+class Tensors(dict):
+    """Tensors handed to an inner layer (a separable convolution's depthwise part):
+    ``take`` returns the tensor after checking the shape the inner forward pass asks for."""
+
+    def take(self, key: str, shape, buffer: bool = False) -> np.ndarray:
+        tensor = self[key]
+        if tuple(tensor.shape) != tuple(shape):
+            raise ValueError(f"tensor '{key}' has shape {list(tensor.shape)}, needs {list(shape)}")
+        return tensor
+
+
+def window_count(size: int, before: int, after: int, keff: int, stride: int,
+                 ceil_mode: bool = False) -> int:
+    """How many windows of extent ``keff`` a stride-``stride`` scan of the padded
+    input (``before + size + after``) starts, by the scan itself: a window starts at
+    every ``stride``-th position; without ``ceil_mode`` it must lie inside the padded
+    input; with it, a window starts as long as the one before it left pixels of the
+    padded input unread and it starts inside the input or its left padding (PyTorch's
+    ceil_mode). The executor's windows, not the analyzer's formula."""
+    padded = before + size + after
+    if ceil_mode:
+        return len(range(0, min(padded - keff + stride, size + before), stride))
+    return len(range(0, padded - keff + 1, stride))
+
+
 def pad(x: np.ndarray, pads: Sequence[tuple[int, int]], value: float = 0.0) -> np.ndarray:
     """Pad the spatial axes (2..) by (before, after) pairs."""
     if not any(b or a for b, a in pads):

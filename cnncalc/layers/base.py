@@ -513,7 +513,7 @@ class Layer:
         params = self.param_shapes()
         return numel(self.out_shape) if any(k in params for k in self.bias_names) else 0
 
-    def probe_values(self, values: dict[str, Any], axis: int) -> dict[str, Any]:
+    def probe_values(self, axis: int, values: dict[str, Any]) -> dict[str, Any]:
         """The parameters of this layer's one-axis, one-channel copy that ``verify`` probes
         along ``axis`` (per-axis values already restricted to that axis)."""
         return values

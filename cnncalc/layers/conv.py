@@ -152,66 +152,86 @@ class Conv(_ConvBase):
     # orientation, and the output (N, *out, O) is returned as an (N, O, *out) view,
     # so the next convolution's channels-last input costs no copy
     # (benchmarks/bench_execute.py).
+    #
+    # The executor convention (docs/executor.md): every size below comes from the
+    # arrays and the parameters. The output size is the number of windows the
+    # sliding view of the padded input holds, every stride-th taken; the tensors
+    # are asked for by the shapes the arrays imply.
+    def _channels(self, x) -> tuple[int, int]:
+        """(groups, out_channels) for this input (a depthwise convolution derives both from it)."""
+        return self.p["groups"], self.p["out_channels"]
+
     def _cols(self, x):
-        n, c, nd, g = x.shape[0], x.shape[1], self.ndim, self.p["groups"]
+        """(padded shape (N, *S_padded, C), columns (G, N * prod(out), prod(K) * C/G),
+        out sizes): every stride-th window of the sliding view of the padded input."""
+        n, c, nd = x.shape[0], x.shape[1], self.ndim
+        g, _ = self._channels(x)
         last = np.moveaxis(x, 1, -1)  # (N, *S, C): a view
         lp = np.pad(last, [(0, 0), *self.pads, (0, 0)]) if any(b or a for b, a in self.pads) else last
         keff = [d * (k - 1) + 1 for k, d in zip(self.kernel, self.dilation)]
         view = np.lib.stride_tricks.sliding_window_view(lp, keff, axis=tuple(range(1, 1 + nd)))
-        index = (slice(None), *(slice(0, (o - 1) * st + 1, st) for o, st in
-                                zip(self.out_shape[1:], self.stride)),
+        index = (slice(None), *(slice(None, None, st) for st in self.stride),
                  slice(None), *(slice(None, None, d) for d in self.dilation))
         win = view[index]  # (N, *out, C, *K)
-        win = win.reshape(n, *self.out_shape[1:], g, c // g, *self.kernel)
+        out = win.shape[1:1 + nd]
+        win = win.reshape(n, *out, g, c // g, *self.kernel)
         order = (1 + nd, 0, *range(1, 1 + nd), *range(3 + nd, 3 + 2 * nd), 2 + nd)
-        return lp.shape, win.transpose(order).reshape(g, n * numel(self.out_shape[1:]), -1)
+        return lp.shape, win.transpose(order).reshape(g, n * numel(out), -1), out
 
-    def _weight(self, w):
+    def _tensors(self, x, w):
+        """(weight, bias or None) taken by the shapes this input implies."""
+        g, o = self._channels(x)
+        weight = w.take("weight", (o, x.shape[1] // g, *self.kernel))
+        return weight, (w.take("bias", (o,)) if self.p["bias"] else None)
+
+    def _weight(self, weight, x):
         """(G, prod(K) * C/G, O/G), rows in the order of the columns: taps, then channels."""
-        g, o, nd = self.p["groups"], self.p["out_channels"], self.ndim
-        wg = w["weight"].reshape(g, o // g, *w["weight"].shape[1:])  # (G, O/G, C/G, *K)
+        (g, o), nd = self._channels(x), self.ndim
+        wg = weight.reshape(g, o // g, *weight.shape[1:])  # (G, O/G, C/G, *K)
         return wg.transpose(0, *range(3, 3 + nd), 2, 1).reshape(g, -1, o // g)
 
-    def _from_rows(self, y, n):
+    def _from_rows(self, y, n, out):
         """(G, N * prod(out), O/G) -> an (N, O, *out) view of channels-last data"""
-        g, nd, out = self.p["groups"], self.ndim, self.out_shape[1:]
+        g, nd = y.shape[0], self.ndim
         if g == 1:
             return np.moveaxis(y.reshape(n, *out, -1), -1, 1)
         y = y.reshape(g, n, *out, -1)
         return y.transpose(1, 0, 2 + nd, *range(2, 2 + nd)).reshape(n, -1, *out)
 
-    def _to_rows(self, g_out):
+    def _to_rows(self, g_out, groups):
         """(N, O, *out) -> (G, N * prod(out), O/G)"""
-        n, groups, nd = g_out.shape[0], self.p["groups"], self.ndim
+        n, nd = g_out.shape[0], self.ndim
         y = g_out.reshape(n, groups, -1, *g_out.shape[2:])
         return y.transpose(1, 0, *range(3, 3 + nd), 2).reshape(groups, -1, y.shape[2])
 
     def forward(self, xs, w, ctx):
         x = xs[0]
-        _, cols = self._cols(x)
-        y = self._from_rows(ctx.mm(cols, self._weight(w)), x.shape[0])
-        if self.p["bias"]:
-            y = y + w["bias"].reshape(1, -1, *(1,) * self.ndim)
+        weight, bias = self._tensors(x, w)
+        _, cols, out = self._cols(x)
+        y = self._from_rows(ctx.mm(cols, self._weight(weight, x)), x.shape[0], out)
+        if bias is not None:
+            y = y + bias.reshape(1, -1, *(1,) * self.ndim)
         return y
 
     def backward(self, xs, w, out, g, ctx):
         x = xs[0]
-        n, c, nd, groups = x.shape[0], x.shape[1], self.ndim, self.p["groups"]
-        padded, cols = self._cols(x)  # padded: (N, *S_padded, C)
-        gy = self._to_rows(g)  # (G, M, O/G)
-        wt = self._weight(w)  # (G, K * C/G, O/G)
+        n, c, nd = x.shape[0], x.shape[1], self.ndim
+        groups, o = self._channels(x)
+        weight, bias = self._tensors(x, w)
+        padded, cols, sizes = self._cols(x)  # padded: (N, *S_padded, C)
+        gy = self._to_rows(g, groups)  # (G, M, O/G)
+        wt = self._weight(weight, x)  # (G, K * C/G, O/G)
         gw = np.matmul(cols.transpose(0, 2, 1), gy)  # (G, K * C/G, O/G)
-        o = self.p["out_channels"]
         gw = gw.reshape(groups, *self.kernel, c // groups, o // groups)
         gw = gw.transpose(0, 2 + nd, 1 + nd, *range(1, 1 + nd))  # (G, O/G, C/G, *K)
-        grads = {"weight": gw.reshape(w["weight"].shape)}
-        if self.p["bias"]:
+        grads = {"weight": gw.reshape(weight.shape)}
+        if bias is not None:
             grads["bias"] = g.sum(axis=(0, *range(2, 2 + nd)))
         dcols = np.matmul(gy, wt.transpose(0, 2, 1))  # (G, M, K * C/G)
-        dcols = dcols.reshape(groups, n, *self.out_shape[1:], *self.kernel, c // groups)
+        dcols = dcols.reshape(groups, n, *sizes, *self.kernel, c // groups)
         # -> (N, C, *out, *K) for the tap scatter in channels-first coordinates
         order = (1, 0, 2 + 2 * nd, *range(2, 2 + nd), *range(2 + nd, 2 + 2 * nd))
-        taps = dcols.transpose(order).reshape(n, c, *self.out_shape[1:], *self.kernel)
+        taps = dcols.transpose(order).reshape(n, c, *sizes, *self.kernel)
         first = (n, c, *padded[1:1 + nd])
         dxp = K.scatter_windows(taps, first, self.stride, self.dilation)
         return [K.unpad(dxp, self.pads, x.shape[2:])], grads
@@ -367,54 +387,63 @@ class ConvTranspose(_ConvBase):
     def workspace(self):
         # the columns (every input element times every tap) and the uncropped output
         cols = self.p["out_channels"] * numel(self.kernel) * numel(self.sizes)
-        return cols + self.p["out_channels"] * numel(self._full())
+        return cols + self.p["out_channels"] * numel(self._full(self.sizes))
 
-    def _full(self) -> tuple[int, ...]:
-        """The uncropped output: (L - 1) s + k_eff + output_padding per axis."""
+    def _full(self, sizes) -> tuple[int, ...]:
+        """The uncropped output for input ``sizes``: every input position writes its
+        kernel at i*s, so (L - 1) s + k_eff (+ output_padding) positions per axis."""
         return tuple((size - 1) * s + keff + op for size, s, keff, op in
-                     zip(self.sizes, self.stride, self.keff, self.p["output_padding"]))
+                     zip(sizes, self.stride, self.keff, self.p["output_padding"]))
 
-    def _crop(self):
+    def _crop(self, full):
+        """``padding`` crops before and after the full output."""
         return (slice(None), slice(None),
-                *(slice(b, b + n) for (b, _), n in zip(self.pads, self.out_shape[1:])))
+                *(slice(b, f - a) for (b, a), f in zip(self.pads, full)))
 
-    def _rows(self, x):
+    def _rows(self, x, groups):
         """(N, C, *in) -> (G, N * prod(in), C/G)"""
-        n, groups, nd = x.shape[0], self.p["groups"], self.ndim
+        n, nd = x.shape[0], self.ndim
         y = x.reshape(n, groups, -1, *x.shape[2:])
         return y.transpose(1, 0, *range(3, 3 + nd), 2).reshape(groups, -1, y.shape[2])
 
+    def _tensors(self, x, w):
+        g, o = self.p["groups"], self.p["out_channels"]
+        weight = w.take("weight", (x.shape[1], o // g, *self.kernel))
+        return weight, (w.take("bias", (o,)) if self.p["bias"] else None)
+
     def forward(self, xs, w, ctx):
         x = xs[0]
-        n, c, nd = x.shape[0], x.shape[1], self.ndim
+        n, c, nd, sizes = x.shape[0], x.shape[1], self.ndim, x.shape[2:]
         g, o = self.p["groups"], self.p["out_channels"]
-        wr = w["weight"].reshape(g, c // g, -1)  # (G, C/G, O/G * K)
-        cols = ctx.mm(self._rows(x), wr)  # every input element meets every tap once: the MACs
-        cols = cols.reshape(g, n, *self.sizes, o // g, *self.kernel)
+        weight, bias = self._tensors(x, w)
+        wr = weight.reshape(g, c // g, -1)  # (G, C/G, O/G * K)
+        cols = ctx.mm(self._rows(x, g), wr)  # every input element meets every tap once: the MACs
+        cols = cols.reshape(g, n, *sizes, o // g, *self.kernel)
         order = (1, 0, 2 + nd, *range(2, 2 + nd), *range(3 + nd, 3 + 2 * nd))
-        taps = cols.transpose(order).reshape(n, o, *self.sizes, *self.kernel)
-        full = K.scatter_windows(taps, (n, o, *self._full()), self.stride, self.dilation)
-        y = full[self._crop()]
-        if self.p["bias"]:
-            y = y + w["bias"].reshape(1, o, *(1,) * nd)
+        taps = cols.transpose(order).reshape(n, o, *sizes, *self.kernel)
+        full = self._full(sizes)
+        y = K.scatter_windows(taps, (n, o, *full), self.stride, self.dilation)[self._crop(full)]
+        if bias is not None:
+            y = y + bias.reshape(1, o, *(1,) * nd)
         return y
 
     def backward(self, xs, w, out, g, ctx):
         x = xs[0]
-        n, c, nd = x.shape[0], x.shape[1], self.ndim
+        n, c, nd, sizes = x.shape[0], x.shape[1], self.ndim, x.shape[2:]
         groups, o = self.p["groups"], self.p["out_channels"]
-        full = np.zeros((n, o, *self._full()), dtype=g.dtype)
-        full[self._crop()] = g
-        win = K.windows(full, self.kernel, self.stride, self.dilation, self.sizes)
+        weight, bias = self._tensors(x, w)
+        full = np.zeros((n, o, *self._full(sizes)), dtype=g.dtype)
+        full[self._crop(full.shape[2:])] = g
+        win = K.windows(full, self.kernel, self.stride, self.dilation, sizes)
         win = win.reshape(n, groups, o // groups, *win.shape[2:])
         order = (1, 0, *range(3, 3 + nd), 2, *range(3 + nd, 3 + 2 * nd))
-        gcols = win.transpose(order).reshape(groups, n * numel(self.sizes), -1)  # (G, M, O/G*K)
-        wr = w["weight"].reshape(groups, c // groups, -1)
+        gcols = win.transpose(order).reshape(groups, n * numel(sizes), -1)  # (G, M, O/G*K)
+        wr = weight.reshape(groups, c // groups, -1)
         dx = np.matmul(gcols, wr.transpose(0, 2, 1))  # (G, M, C/G)
-        dx = dx.reshape(groups, n, *self.sizes, c // groups)
-        dx = dx.transpose(1, 0, 2 + nd, *range(2, 2 + nd)).reshape(n, c, *self.sizes)
-        gw = np.matmul(self._rows(x).transpose(0, 2, 1), gcols)  # (G, C/G, O/G*K)
-        grads = {"weight": gw.reshape(w["weight"].shape)}
-        if self.p["bias"]:
+        dx = dx.reshape(groups, n, *sizes, c // groups)
+        dx = dx.transpose(1, 0, 2 + nd, *range(2, 2 + nd)).reshape(n, c, *sizes)
+        gw = np.matmul(self._rows(x, groups).transpose(0, 2, 1), gcols)  # (G, C/G, O/G*K)
+        grads = {"weight": gw.reshape(weight.shape)}
+        if bias is not None:
             grads["bias"] = g.sum(axis=(0, *range(2, 2 + nd)))
         return [dx], grads

@@ -55,6 +55,10 @@ class DepthwiseConv(Conv):
         self.p = {**self.p, "groups": channels, "out_channels": channels * self.p["depth_multiplier"]}
         return super().setup(in_shapes, ref_shapes)
 
+    def _channels(self, x):
+        """One group per input channel, depth_multiplier filters each."""
+        return x.shape[1], x.shape[1] * self.p["depth_multiplier"]
+
 
 class SeparableConv(Layer):
     """Depthwise-separable convolution (Keras SeparableConv2D; Chollet 2017, Xception).
@@ -145,19 +149,22 @@ class SeparableConv(Layer):
                                + (f" + {out_pw})" if self.p["bias"] else ")")))
         return steps
 
-    def _split(self, w):
-        dw = {"weight": w["depthwise_weight"]}
-        pw = {"weight": w["pointwise_weight"]}
+    def _split(self, x, w):
+        """The tensors, asked for by the shapes this input implies, as the inner
+        convolutions' tensors."""
+        mid = x.shape[1] * self.p["depth_multiplier"]
+        dw = K.Tensors(weight=w.take("depthwise_weight", (mid, 1, *self.p["kernel_size"])))
+        pw = K.Tensors(weight=w.take("pointwise_weight", (self.p["out_channels"], mid, *(1,) * self.ndim)))
         if self.p["bias"]:
-            pw["bias"] = w["bias"]
+            pw["bias"] = w.take("bias", (self.p["out_channels"],))
         return dw, pw
 
     def forward(self, xs, w, ctx):
-        dw, pw = self._split(w)
+        dw, pw = self._split(xs[0], w)
         return self.pointwise.forward([self.depthwise.forward(xs, dw, ctx)], pw, ctx)
 
     def backward(self, xs, w, out, g, ctx):
-        dw, pw = self._split(w)
+        dw, pw = self._split(xs[0], w)
         mid = self.depthwise.forward(xs, dw, ctx.quiet())
         (gmid,), gpw = self.pointwise.backward([mid], pw, out, g, ctx)
         gx, gdw = self.depthwise.backward(xs, dw, mid, gmid, ctx)
@@ -208,30 +215,37 @@ class LocallyConnected(Conv):
         steps += [s for s in inherited if s.field in ("macs", "flops")]
         return steps
 
+    def _local_tensors(self, x, w, out):
+        """weight (positions, O, C * prod(k)), bias (O, *out): one set per output position."""
+        o = self.p["out_channels"]
+        weight = w.take("weight", (numel(out), o, x.shape[1] * numel(self.kernel)))
+        return weight, (w.take("bias", (o, *out)) if self.p["bias"] else None)
+
     def forward(self, xs, w, ctx):
         x = xs[0]
         n, o = x.shape[0], self.p["out_channels"]
-        _, cols = self._cols(x)  # (1, N * P, C * K), rows ordered (n, position)
-        positions = numel(self.out_shape[1:])
-        per_pos = cols.reshape(n, positions, -1).transpose(1, 0, 2)  # (P, N, C * K)
-        y = ctx.mm(per_pos, w["weight"].transpose(0, 2, 1))  # (P, N, O): each position its own
-        y = y.transpose(1, 2, 0).reshape(n, o, *self.out_shape[1:])
-        if self.p["bias"]:
-            y = y + w["bias"][None]
+        _, cols, out = self._cols(x)  # (1, N * P, C * K), rows ordered (n, position)
+        weight, bias = self._local_tensors(x, w, out)
+        per_pos = cols.reshape(n, numel(out), -1).transpose(1, 0, 2)  # (P, N, C * K)
+        y = ctx.mm(per_pos, weight.transpose(0, 2, 1))  # (P, N, O): each position its own
+        y = y.transpose(1, 2, 0).reshape(n, o, *out)
+        if bias is not None:
+            y = y + bias[None]
         return y
 
     def backward(self, xs, w, out, g, ctx):
         x = xs[0]
         n, c, nd = x.shape[0], x.shape[1], self.ndim
-        positions = numel(self.out_shape[1:])
-        padded, cols = self._cols(x)
+        padded, cols, sizes = self._cols(x)
+        weight, bias = self._local_tensors(x, w, sizes)
+        positions = numel(sizes)
         per_pos = cols.reshape(n, positions, -1).transpose(1, 0, 2)  # (P, N, CK)
         gy = g.reshape(n, g.shape[1], positions).transpose(2, 0, 1)  # (P, N, O)
         grads = {"weight": np.matmul(gy.transpose(0, 2, 1), per_pos)}  # (P, O, CK)
-        if self.p["bias"]:
+        if bias is not None:
             grads["bias"] = g.sum(axis=0)
-        dcols = np.matmul(gy, w["weight"])  # (P, N, CK)
-        dcols = dcols.transpose(1, 0, 2).reshape(n, *self.out_shape[1:], *self.kernel, c)
+        dcols = np.matmul(gy, weight)  # (P, N, CK)
+        dcols = dcols.transpose(1, 0, 2).reshape(n, *sizes, *self.kernel, c)
         order = (0, 1 + 2 * nd, *range(1, 1 + nd), *range(1 + nd, 1 + 2 * nd))
         taps = dcols.transpose(order)
         dxp = K.scatter_windows(taps, (n, c, *padded[1:1 + nd]), self.stride, self.dilation)
@@ -277,42 +291,48 @@ class TiledConv(Conv):
         steps += [s for s in inherited if s.field in ("macs", "flops")]
         return steps
 
-    def _tile_of_row(self, n):
+    def _tile_of_row(self, n, out):
         """For each column row (n, position), the index of its kernel set."""
         tiles = self.p["tiles"]
-        grids = np.meshgrid(*(np.arange(o) % t for o, t in zip(self.out_shape[1:], tiles)), indexing="ij")
+        grids = np.meshgrid(*(np.arange(o) % t for o, t in zip(out, tiles)), indexing="ij")
         index = np.ravel_multi_index(tuple(grids), tiles).reshape(-1)
         return np.tile(index, n)
 
-    def _tile_weights(self, w):
+    def _tile_weights(self, wt):
         """(sets, taps * C_in, O) in the channels-last column order."""
-        wt = w["weight"]  # (T, O, C, *k)
         nd = self.ndim
         return wt.transpose(0, *range(3, 3 + nd), 2, 1).reshape(wt.shape[0], -1, wt.shape[1])
 
+    def _tensors(self, x, w):
+        o = self.p["out_channels"]
+        weight = w.take("weight", (numel(self.p["tiles"]), o, x.shape[1], *self.kernel))
+        return weight, (w.take("bias", (o,)) if self.p["bias"] else None)
+
     def forward(self, xs, w, ctx):
         x = xs[0]
-        _, cols = self._cols(x)
+        weight, bias = self._tensors(x, w)
+        _, cols, out = self._cols(x)
         cols = cols[0]  # (N * P, taps * C)
-        tile = self._tile_of_row(x.shape[0])
-        ws = self._tile_weights(w)
+        tile = self._tile_of_row(x.shape[0], out)
+        ws = self._tile_weights(weight)
         y = np.empty((cols.shape[0], self.p["out_channels"]), dtype=cols.dtype)
         for t in range(ws.shape[0]):  # one GEMM per kernel set, over its positions only
             rows = tile == t
             y[rows] = ctx.mm(cols[rows], ws[t])
-        y = self._from_rows(y[None], x.shape[0])
-        if self.p["bias"]:
-            y = y + w["bias"].reshape(1, -1, *(1,) * self.ndim)
+        y = self._from_rows(y[None], x.shape[0], out)
+        if bias is not None:
+            y = y + bias.reshape(1, -1, *(1,) * self.ndim)
         return y
 
     def backward(self, xs, w, out, g, ctx):
         x = xs[0]
         n, c, nd = x.shape[0], x.shape[1], self.ndim
-        padded, cols = self._cols(x)
+        weight, bias = self._tensors(x, w)
+        padded, cols, sizes = self._cols(x)
         cols = cols[0]
-        tile = self._tile_of_row(n)
-        ws = self._tile_weights(w)
-        gy = self._to_rows(g)[0]  # (N * P, O)
+        tile = self._tile_of_row(n, sizes)
+        ws = self._tile_weights(weight)
+        gy = self._to_rows(g, 1)[0]  # (N * P, O)
         gw = np.zeros_like(ws)
         dcols = np.zeros_like(cols)
         for t in range(ws.shape[0]):
@@ -321,10 +341,10 @@ class TiledConv(Conv):
             dcols[rows] = gy[rows] @ ws[t].T
         o = self.p["out_channels"]
         gw = gw.reshape(ws.shape[0], *self.kernel, c, o).transpose(0, 2 + nd, 1 + nd, *range(1, 1 + nd))
-        grads = {"weight": gw.reshape(w["weight"].shape)}
-        if self.p["bias"]:
+        grads = {"weight": gw.reshape(weight.shape)}
+        if bias is not None:
             grads["bias"] = g.sum(axis=(0, *range(2, 2 + nd)))
-        dcols = dcols.reshape(n, *self.out_shape[1:], *self.kernel, c)
+        dcols = dcols.reshape(n, *sizes, *self.kernel, c)
         taps = dcols.transpose(0, 1 + 2 * nd, *range(1, 1 + nd), *range(1 + nd, 1 + 2 * nd))
         dxp = K.scatter_windows(taps, (n, c, *padded[1:1 + nd]), self.stride, self.dilation)
         return [K.unpad(dxp, self.pads, x.shape[2:])], grads
@@ -355,8 +375,8 @@ class AddCoords(Layer):
         self.out_shape = (self.in_shape[0] + extra, *sizes)
         return self.out_shape
 
-    def coords(self, dtype):
-        sizes = self.in_shape[1:]
+    def coords(self, dtype, sizes):
+        """(ndim (+1), *sizes) coordinate channels for spatial ``sizes``."""
         axes = [np.zeros(1) if L == 1 else np.linspace(-1.0, 1.0, L) for L in sizes]
         grids = list(np.meshgrid(*axes, indexing="ij"))
         if self.p["with_r"]:
@@ -365,7 +385,7 @@ class AddCoords(Layer):
 
     def forward(self, xs, w, ctx):
         x = xs[0]
-        grid = self.coords(x.dtype)
+        grid = self.coords(x.dtype, x.shape[2:])
         coords = np.broadcast_to(grid, (x.shape[0], *grid.shape))
         return np.concatenate([x, coords], axis=1)
 
@@ -480,12 +500,20 @@ class DeformConv(Conv):
         keep = {p.name for p in Conv.params}
         return Conv(ndim, {k: v for k, v in values.items() if k in keep}, loc, param_locs)
 
-    def _sample_points(self, x, w, ctx):
-        """Sampling rows/cols (N, og, K, Ho, Wo) and masks, from the offset convolution."""
+    def _deform_tensors(self, x, w):
+        """(weight, bias or None, the offset convolution's tensors), by the shapes the input implies."""
+        weight, bias = self._tensors(x, w)
+        offsets = K.Tensors(weight=w.take("offset_weight", (self.n_offsets, x.shape[1], *self.kernel)),
+                            bias=w.take("offset_bias", (self.n_offsets,)))
+        return weight, bias, offsets
+
+    def _sample_points(self, x, offset_tensors, ctx):
+        """Sampling rows/cols (N, og, K, Ho, Wo) and masks, from the offset convolution
+        (whose output has the layer's output size: same kernel, stride, padding)."""
         n = x.shape[0]
         og, taps = self.p["offset_groups"], numel(self.kernel)
-        ho, wo = self.out_shape[1:]
-        raw = self.offset_conv.forward([x], {"weight": w["offset_weight"], "bias": w["offset_bias"]}, ctx)
+        raw = self.offset_conv.forward([x], offset_tensors, ctx)
+        ho, wo = raw.shape[2:]
         if ctx.probe:  # the regular grid (what the receptive field reports)
             raw = np.zeros_like(raw)
         offsets = raw[:, : 2 * taps * og].reshape(n, og, taps, 2, ho, wo)
@@ -528,17 +556,19 @@ class DeformConv(Conv):
         x = xs[0]
         n, c = x.shape[:2]
         og, g, o = self.p["offset_groups"], self.p["groups"], self.p["out_channels"]
-        py, px, mask, _ = self._sample_points(x, w, ctx)
+        weight, bias, offsets = self._deform_tensors(x, w)
+        py, px, mask, _ = self._sample_points(x, offsets, ctx)
+        out = py.shape[-2:]
         sampled, _ = self._gather(x, py, px)  # (N, C, K, Ho, Wo)
         if mask is not None:
             sampled = (sampled.reshape(n, og, c // og, *sampled.shape[2:]) * mask[:, :, None]
                        ).reshape(sampled.shape)
-        cols = sampled.reshape(n, g, c // g, -1, *self.out_shape[1:])
+        cols = sampled.reshape(n, g, c // g, -1, *out)
         cols = cols.transpose(1, 0, 4, 5, 2, 3).reshape(g, -1, (c // g) * numel(self.kernel))
-        wg = w["weight"].reshape(g, o // g, -1).transpose(0, 2, 1)  # (G, C/G * K, O/G)
-        y = self._from_rows(ctx.mm(cols, wg), n)
-        if self.p["bias"]:
-            y = y + w["bias"].reshape(1, -1, 1, 1)
+        wg = weight.reshape(g, o // g, -1).transpose(0, 2, 1)  # (G, C/G * K, O/G)
+        y = self._from_rows(ctx.mm(cols, wg), n, out)
+        if bias is not None:
+            y = y + bias.reshape(1, -1, 1, 1)
         return y
 
     def backward(self, xs, w, out, g, ctx):
@@ -546,19 +576,20 @@ class DeformConv(Conv):
         n, c, h, wdt = x.shape
         og, groups, o = self.p["offset_groups"], self.p["groups"], self.p["out_channels"]
         taps = numel(self.kernel)
-        ho, wo = self.out_shape[1:]
+        weight, bias, offsets = self._deform_tensors(x, w)
         quiet = ctx.quiet()
-        py, px, mask, raw = self._sample_points(x, w, quiet)
+        py, px, mask, raw = self._sample_points(x, offsets, quiet)
+        ho, wo = raw.shape[2:]
         sampled, (y0, x0, fy, fx, corners) = self._gather(x, py, px)
         modulated = sampled
         if mask is not None:
             modulated = (sampled.reshape(n, og, c // og, taps, ho, wo) * mask[:, :, None]).reshape(sampled.shape)
         cols = modulated.reshape(n, groups, c // groups, taps, ho, wo)
         cols = cols.transpose(1, 0, 4, 5, 2, 3).reshape(groups, -1, (c // groups) * taps)
-        wg = w["weight"].reshape(groups, o // groups, -1).transpose(0, 2, 1)
-        gy = self._to_rows(g)  # (G, M, O/G)
-        grads = {"weight": np.matmul(cols.transpose(0, 2, 1), gy).transpose(0, 2, 1).reshape(w["weight"].shape)}
-        if self.p["bias"]:
+        wg = weight.reshape(groups, o // groups, -1).transpose(0, 2, 1)
+        gy = self._to_rows(g, groups)  # (G, M, O/G)
+        grads = {"weight": np.matmul(cols.transpose(0, 2, 1), gy).transpose(0, 2, 1).reshape(weight.shape)}
+        if bias is not None:
             grads["bias"] = g.sum(axis=(0, 2, 3))
         dcols = np.matmul(gy, wg.transpose(0, 2, 1))  # (G, M, C/G * K)
         dmod = dcols.reshape(groups, n, ho, wo, c // groups, taps).transpose(1, 0, 4, 5, 2, 3)
@@ -588,8 +619,7 @@ class DeformConv(Conv):
             graw[:, 2 * taps * og:] = (dmask * mask * (1 - mask)).reshape(n, taps * og, ho, wo)
         if ctx.probe:
             graw = np.zeros_like(raw)
-        (gx_off,), goff = self.offset_conv.backward([x], {"weight": w["offset_weight"], "bias": w["offset_bias"]},
-                                                    raw, graw, quiet)
+        (gx_off,), goff = self.offset_conv.backward([x], offsets, raw, graw, quiet)
         grads["offset_weight"], grads["offset_bias"] = goff["weight"], goff["bias"]
         return [gx.reshape(x.shape) + gx_off], grads
 

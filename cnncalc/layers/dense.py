@@ -74,17 +74,24 @@ class Linear(Layer):
             Step.calc("flops", "out·(2·in - 1 + bias)", f"{lead}{o}·(2·{i} - 1 + {int(bias)})"),
         ]
 
+    def _tensors(self, x, w):
+        o = self.p["out_features"]
+        weight = w.take("weight", (o, x.shape[-1]))
+        return weight, (w.take("bias", (o,)) if self.p["bias"] else None)
+
     def forward(self, xs, w, ctx):
         x = xs[0]
-        y = ctx.mm(x.reshape(-1, self.in_features), w["weight"].T)
-        if self.p["bias"]:
-            y = y + w["bias"]
-        return y.reshape(x.shape[0], *self.out_shape)
+        weight, bias = self._tensors(x, w)
+        y = ctx.mm(x.reshape(-1, x.shape[-1]), weight.T)
+        if bias is not None:
+            y = y + bias
+        return y.reshape(*x.shape[:-1], -1)
 
     def backward(self, xs, w, out, g, ctx):
         x = xs[0]
-        g2 = g.reshape(-1, self.p["out_features"])
-        grads = {"weight": g2.T @ x.reshape(-1, self.in_features)}
-        if self.p["bias"]:
+        weight, bias = self._tensors(x, w)
+        g2 = g.reshape(-1, weight.shape[0])
+        grads = {"weight": g2.T @ x.reshape(-1, x.shape[-1])}
+        if bias is not None:
             grads["bias"] = g2.sum(axis=0)
-        return [(g2 @ w["weight"]).reshape(x.shape)], grads
+        return [(g2 @ weight).reshape(x.shape)], grads

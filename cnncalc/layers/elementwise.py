@@ -299,7 +299,7 @@ class PReLU(Elementwise):
         return {"weight": (self.p["num_parameters"],)}
 
     def _slope(self, w, x):
-        return w["weight"].reshape(1, -1, *(1,) * (x.ndim - 2))
+        return w.take("weight", (self.p["num_parameters"],)).reshape(1, -1, *(1,) * (x.ndim - 2))
 
     def forward(self, xs, w, ctx):
         x = xs[0]
@@ -307,12 +307,13 @@ class PReLU(Elementwise):
 
     def backward(self, xs, w, out, g, ctx):
         x = xs[0]
+        slope = self._slope(w, x)
         if ctx.probe:
-            return [g], {"weight": np.zeros_like(w["weight"])}
-        dx = g * np.where(x > 0, 1.0, self._slope(w, x))
+            return [g], {"weight": np.zeros(self.p["num_parameters"], dtype=g.dtype)}
+        dx = g * np.where(x > 0, 1.0, slope)
         dw = g * np.where(x > 0, 0.0, x)
-        axes = tuple(a for a in range(dw.ndim) if a != 1 or w["weight"].size == 1)
-        return [dx], {"weight": dw.sum(axis=axes).reshape(w["weight"].shape)}
+        axes = tuple(a for a in range(dw.ndim) if a != 1 or slope.size == 1)
+        return [dx], {"weight": dw.sum(axis=axes).reshape(self.p["num_parameters"])}
 
 
 class Softmax(Elementwise):
@@ -327,12 +328,6 @@ class Softmax(Elementwise):
     summary = "softmax along dim (default 1: the channels)"
     params = (Param("dim", Int(None), 1, "axis, counting the batch axis as 0"),)
     primary = "dim"
-
-    def probe_values(self, values, axis):
-        if getattr(self, "axis", 1) >= 2:
-            # along its own axis a spatial softmax stays one; along another it is pointwise
-            values["dim"] = 2 if self.axis - 2 == axis else 1
-        return values
 
     def setup(self, in_shapes, ref_shapes=()):
         out = super().setup(in_shapes)
@@ -359,15 +354,24 @@ class Softmax(Elementwise):
             maps[self.axis - 2] = None
         return maps
 
+    def probe_values(self, axis, values):
+        """verify's probe along spatial ``axis``: a softmax along that axis stays one
+        (dim 2 of the one-axis probe); along another axis it is pointwise (dim 1)."""
+        if self.axis >= 2:
+            values["dim"] = 2 if self.axis - 2 == axis else 1
+        return values
+
     def forward(self, xs, w, ctx):
         x = xs[0]
-        e = np.exp(x - x.max(axis=self.axis, keepdims=True))
-        return e / e.sum(axis=self.axis, keepdims=True)
+        axis = self.p["dim"] % x.ndim  # PyTorch's numbering counts the batch axis, as x does
+        e = np.exp(x - x.max(axis=axis, keepdims=True))
+        return e / e.sum(axis=axis, keepdims=True)
 
     def backward(self, xs, w, out, g, ctx):
+        axis = self.p["dim"] % g.ndim
         if ctx.probe:  # every element along the axis reaches every other
-            return [np.broadcast_to(np.abs(g).sum(axis=self.axis, keepdims=True), g.shape).copy()], {}
-        return [out * (g - (g * out).sum(axis=self.axis, keepdims=True))], {}
+            return [np.broadcast_to(np.abs(g).sum(axis=axis, keepdims=True), g.shape).copy()], {}
+        return [out * (g - (g * out).sum(axis=axis, keepdims=True))], {}
 
 
 class Hardsigmoid(Elementwise):

@@ -64,7 +64,7 @@ class _Elementwise(_Merge):
 
     def aligned(self, xs):
         """Inputs reshaped to one rank (batch axis first) so NumPy broadcasts them."""
-        rank = len(self.out_shape)
+        rank = max(x.ndim for x in xs) - 1  # per sample, as NumPy broadcasts
         return [x.reshape(x.shape[0], *(1,) * (rank - x.ndim + 1), *x.shape[1:]) for x in xs]
 
     def backward(self, xs, w, out, g, ctx):

@@ -76,15 +76,16 @@ class BatchNorm(Layer):
         track_running_stats, as PyTorch does then) the batch's own statistics."""
         axes = tuple(a for a in range(x.ndim) if a != 1)
         if self.p["track_running_stats"]:
-            shape = (1, -1, *(1,) * (x.ndim - 2))
-            return w["running_mean"].reshape(shape), w["running_var"].reshape(shape), False
+            shape, c = (1, -1, *(1,) * (x.ndim - 2)), (x.shape[1],)
+            return (w.take("running_mean", c, buffer=True).reshape(shape),
+                    w.take("running_var", c, buffer=True).reshape(shape), False)
         return x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True), True
 
     def _affine(self, w, x):
         if not self.p["affine"]:
             return 1.0, 0.0
-        shape = (1, -1, *(1,) * (x.ndim - 2))
-        return w["weight"].reshape(shape), w["bias"].reshape(shape)
+        shape, c = (1, -1, *(1,) * (x.ndim - 2)), (x.shape[1],)
+        return w.take("weight", c).reshape(shape), w.take("bias", c).reshape(shape)
 
     def forward(self, xs, w, ctx):
         x = xs[0]
@@ -234,16 +235,24 @@ class _StatNorm(Layer):
             total += 2 * numel(self.out_shape)
         return total
 
+    def _groups_of(self, x) -> tuple[int, int]:
+        """(groups per sample, elements per group) of the array ``x`` (N, C, *S)."""
+        raise NotImplementedError  # pragma: no cover
+
+    def _affine_shape_of(self, x) -> tuple[int, ...]:
+        """The shape of weight and bias for the array ``x``: one per channel."""
+        return (x.shape[1],)
+
     def _view(self, x):
         """x reshaped so that each group is the last axis: (N, groups, n)."""
-        return x.reshape(x.shape[0], *self.groups())
+        return x.reshape(x.shape[0], *self._groups_of(x))
 
     def _affine(self, w, x):
         if not self.p[self.affine_key]:
             return None, None
-        shape = self.affine_shape()
+        shape = self._affine_shape_of(x)
         full = (1, *shape, *(1,) * (x.ndim - 1 - len(shape)))
-        return w["weight"].reshape(full), w["bias"].reshape(full)
+        return w.take("weight", shape).reshape(full), w.take("bias", shape).reshape(full)
 
     def forward(self, xs, w, ctx):
         x = xs[0]
@@ -262,7 +271,7 @@ class _StatNorm(Layer):
         grads = {}
         gx = g if scale is None else g * scale
         if scale is not None:
-            if len(self.affine_shape()) == 1:  # per channel: sum over every axis but 1
+            if len(self._affine_shape_of(x)) == 1:  # per channel: sum over every axis but 1
                 axes = tuple(a for a in range(x.ndim) if a != 1)
             else:  # per element of the sample: sum over the batch
                 axes = (0,)
@@ -303,6 +312,14 @@ class InstanceNorm(_StatNorm):
     def groups(self):
         return self.channels, numel(self.in_shape[1:])
 
+    def _groups_of(self, x):
+        return x.shape[1], numel(x.shape[2:])
+
+    def _running(self, x, w):
+        shape, c = (1, -1, *(1,) * (x.ndim - 2)), (x.shape[1],)
+        return (w.take("running_mean", c, buffer=True).reshape(shape),
+                w.take("running_var", c, buffer=True).reshape(shape))
+
     def buffer_shapes(self):
         if not self.p["track_running_stats"]:
             return {}
@@ -322,8 +339,8 @@ class InstanceNorm(_StatNorm):
         if not self.p["track_running_stats"]:
             return super().forward(xs, w, ctx)
         x = xs[0]
-        shape = (1, -1, *(1,) * (x.ndim - 2))
-        y = (x - w["running_mean"].reshape(shape)) / np.sqrt(w["running_var"].reshape(shape) + self.p["eps"])
+        mean, var = self._running(x, w)
+        y = (x - mean) / np.sqrt(var + self.p["eps"])
         scale, shift = self._affine(w, x)
         return y if scale is None else y * scale + shift
 
@@ -331,13 +348,13 @@ class InstanceNorm(_StatNorm):
         if not self.p["track_running_stats"]:
             return super().backward(xs, w, out, g, ctx)
         x = xs[0]
-        shape = (1, -1, *(1,) * (x.ndim - 2))
-        inv = 1 / np.sqrt(w["running_var"].reshape(shape) + self.p["eps"])
+        mean, var = self._running(x, w)
+        inv = 1 / np.sqrt(var + self.p["eps"])
         scale, _ = self._affine(w, x)
         grads = {}
         if scale is not None:
             axes = tuple(a for a in range(x.ndim) if a != 1)
-            xhat = (x - w["running_mean"].reshape(shape)) * inv
+            xhat = (x - mean) * inv
             grads = {"weight": (g * xhat).sum(axis=axes), "bias": g.sum(axis=axes)}
         return [g * inv * (1 if scale is None else scale)], grads
 
@@ -365,6 +382,9 @@ class GroupNorm(_StatNorm):
 
     def groups(self):
         return self.p["num_groups"], numel(self.in_shape) // self.p["num_groups"]
+
+    def _groups_of(self, x):
+        return self.p["num_groups"], numel(x.shape[1:]) // self.p["num_groups"]
 
 
 class LayerNorm(_StatNorm):
@@ -395,6 +415,14 @@ class LayerNorm(_StatNorm):
     def affine_shape(self):
         return tuple(self.in_shape) if self.p["over"] == "all" else (self.channels,)
 
+    def _groups_of(self, x):
+        if self.p["over"] == "all":
+            return 1, numel(x.shape[1:])
+        return numel(x.shape[2:]), x.shape[1]
+
+    def _affine_shape_of(self, x):
+        return tuple(x.shape[1:]) if self.p["over"] == "all" else (x.shape[1],)
+
     def unit_maps(self):
         if self.p["over"] == "channels":  # per position: pointwise in space
             return Layer.unit_maps(self)
@@ -413,7 +441,8 @@ class LayerNorm(_StatNorm):
         xhat = (last - last.mean(axis=-1, keepdims=True)) / np.sqrt(last.var(axis=-1, keepdims=True)
                                                                     + self.p["eps"])
         if self.p["elementwise_affine"]:
-            xhat = xhat * w["weight"] + w["bias"]
+            c = (x.shape[1],)
+            xhat = xhat * w.take("weight", c) + w.take("bias", c)
         return np.moveaxis(xhat, -1, 1)
 
     def backward(self, xs, w, out, g, ctx):
@@ -427,7 +456,7 @@ class LayerNorm(_StatNorm):
         if self.p["elementwise_affine"]:
             axes = tuple(range(last.ndim - 1))
             grads = {"weight": (glast * xhat).sum(axis=axes), "bias": glast.sum(axis=axes)}
-            glast = glast * w["weight"]
+            glast = glast * w.take("weight", (x.shape[1],))
         if ctx.probe:
             return [np.moveaxis(np.broadcast_to(np.abs(glast).sum(-1, keepdims=True), glast.shape), -1, 1).copy()], grads
         dx = inv * (glast - glast.mean(-1, keepdims=True) - xhat * (glast * xhat).mean(-1, keepdims=True))

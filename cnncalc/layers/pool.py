@@ -110,16 +110,21 @@ class _WindowPool(Layer):
         return self.in_shape[0] * max(padded, numel(self.in_shape[1:]))
 
     def _padded(self, x, value):
-        """Pad, and pad further after the input where a ceil-mode window reaches past it."""
-        pads = []
-        for size, (b, a), keff, s, o in zip(x.shape[2:], self.pads, self.keff, self.stride,
-                                            self.out_shape[1:]):
+        """Pad, and pad further after the input where a ceil-mode window reaches past it.
+
+        Returns the padded array, the (before, after) pads applied and the number of
+        windows per axis, counted by the scan (kernels.window_count), not read from
+        the analysis."""
+        pads, outs = [], []
+        for size, (b, a), keff, s in zip(x.shape[2:], self.pads, self.keff, self.stride):
+            o = K.window_count(size, b, a, keff, s, self.p["ceil_mode"])
             need = (o - 1) * s + keff - (size + b)  # how far the last window reaches
             pads.append((b, max(a, need)))
-        return K.pad(x, pads, value), pads
+            outs.append(o)
+        return K.pad(x, pads, value), pads, outs
 
-    def _taps(self):
-        return K.tap_slices(self.kernel, self.stride, self.dilation, self.out_shape[1:])
+    def _taps(self, outs):
+        return K.tap_slices(self.kernel, self.stride, self.dilation, outs)
 
 
 _WINDOW = (
@@ -145,18 +150,18 @@ class MaxPool(_WindowPool):
 
 
     def forward(self, xs, w, ctx):
-        xp, _ = self._padded(xs[0], -np.inf)
+        xp, _, outs = self._padded(xs[0], -np.inf)
         result = None
-        for _, index in self._taps():  # a loop over the kernel taps, not the pixels
+        for _, index in self._taps(outs):  # a loop over the kernel taps, not the pixels
             result = xp[index].copy() if result is None else np.maximum(result, xp[index])
         return result
 
     def backward(self, xs, w, out, g, ctx):
         x = xs[0]
-        xp, pads = self._padded(x, -np.inf)
+        xp, pads, outs = self._padded(x, -np.inf)
         dxp = np.zeros(xp.shape, dtype=g.dtype)
         taken = np.zeros(out.shape, dtype=bool)
-        for _, index in self._taps():
+        for _, index in self._taps(outs):
             if ctx.probe:  # the support: every tap of the window (same window geometry)
                 dxp[index] += g
                 continue
@@ -183,12 +188,11 @@ class AvgPool(_WindowPool):
     )
 
 
-    def divisor(self, sizes):
+    def divisor(self, sizes, outs):
         """PyTorch's divisor per output: taps inside the padded input (count_include_pad)
         or inside the input; windows are clipped at the end of the padded input."""
         per_axis = []
-        for size, (b, a), k, s, o in zip(sizes, self.pads, self.kernel, self.stride,
-                                         self.out_shape[1:]):
+        for size, (b, a), k, s, o in zip(sizes, self.pads, self.kernel, self.stride, outs):
             start = np.arange(o) * s - b
             end = np.minimum(start + k, size + a)
             if not self.p["count_include_pad"]:
@@ -201,18 +205,18 @@ class AvgPool(_WindowPool):
 
     def forward(self, xs, w, ctx):
         x = xs[0]
-        xp, _ = self._padded(x, 0.0)
+        xp, _, outs = self._padded(x, 0.0)
         total = None
-        for _, index in self._taps():
+        for _, index in self._taps(outs):
             total = xp[index].copy() if total is None else total + xp[index]
-        return total / self.divisor(x.shape[2:]).astype(x.dtype)
+        return total / self.divisor(x.shape[2:], outs).astype(x.dtype)
 
     def backward(self, xs, w, out, g, ctx):
         x = xs[0]
-        xp, pads = self._padded(x, 0.0)
-        share = g / self.divisor(x.shape[2:]).astype(g.dtype)
+        xp, pads, outs = self._padded(x, 0.0)
+        share = g / self.divisor(x.shape[2:], outs).astype(g.dtype)
         dxp = np.zeros(xp.shape, dtype=g.dtype)
-        for _, index in self._taps():
+        for _, index in self._taps(outs):
             dxp[index] += share
         return [K.unpad(dxp, pads, x.shape[2:])], {}
 
@@ -232,17 +236,17 @@ class SumPool(_WindowPool):
 
 
     def forward(self, xs, w, ctx):
-        xp, _ = self._padded(xs[0], 0.0)
+        xp, _, outs = self._padded(xs[0], 0.0)
         total = None
-        for _, index in self._taps():
+        for _, index in self._taps(outs):
             total = xp[index].copy() if total is None else total + xp[index]
         return total
 
     def backward(self, xs, w, out, g, ctx):
         x = xs[0]
-        xp, pads = self._padded(x, 0.0)
+        xp, pads, outs = self._padded(x, 0.0)
         dxp = np.zeros(xp.shape, dtype=g.dtype)
-        for _, index in self._taps():
+        for _, index in self._taps(outs):
             dxp[index] += g
         return [K.unpad(dxp, pads, x.shape[2:])], {}
 
@@ -278,10 +282,10 @@ class LPPool(_WindowPool):
 
 
     def forward(self, xs, w, ctx):
-        xp, _ = self._padded(xs[0], 0.0)
+        xp, _, outs = self._padded(xs[0], 0.0)
         power = self.p["norm_type"]
         total = None
-        for _, index in self._taps():
+        for _, index in self._taps(outs):
             term = xp[index] ** power
             total = term if total is None else total + term
         return total ** (1 / power)
@@ -289,11 +293,11 @@ class LPPool(_WindowPool):
     def backward(self, xs, w, out, g, ctx):
         x = xs[0]
         power = self.p["norm_type"]
-        xp, pads = self._padded(x, 0.0)
+        xp, pads, outs = self._padded(x, 0.0)
         dxp = np.zeros(xp.shape, dtype=g.dtype)
         # d out / d x_i = x_i^(p - 1) out^(1 - p) for each window holding x_i
         scale = g if ctx.probe else g * np.where(out > 0, out, 1.0) ** (1 - power)
-        for _, index in self._taps():
+        for _, index in self._taps(outs):
             dxp[index] += scale if ctx.probe else scale * xp[index] ** (power - 1)
         return [K.unpad(dxp, pads, x.shape[2:])], {}
 
@@ -406,11 +410,12 @@ class _AdaptivePool(Layer):
         longest = numel(max(-(-size // out) + 1, 1) for size, out in zip(self.sizes, self.outs))
         return numel(self.out_shape) * longest
 
-    def box_index(self):
-        """Per axis, (out, longest window) indices of each window, padded by repeating
-        its last index, and a mask of the real entries."""
+    def box_index(self, sizes):
+        """Per axis, (out, longest window) indices of each window for input ``sizes``,
+        padded by repeating its last index, and a mask of the real entries."""
         index, masks = [], []
-        for size, out in zip(self.sizes, self.outs):
+        for size, want in zip(sizes, self.p["output_size"]):
+            out = size if want is None else want
             o = np.arange(out)
             start = (o * size) // out
             end = -((-(o + 1) * size) // out)
@@ -422,7 +427,7 @@ class _AdaptivePool(Layer):
     def gather(self, x):
         """(N, C, *out, *window) boxes of x, and the mask of their real elements."""
         nd = self.ndim
-        index, masks = self.box_index()
+        index, masks = self.box_index(x.shape[2:])
         grids, mask = [], np.ones((), dtype=bool)
         for axis, (idx, m) in enumerate(zip(index, masks)):
             shape = [1] * (2 * nd)
@@ -431,6 +436,25 @@ class _AdaptivePool(Layer):
             mask = mask & m.reshape(shape)
         boxes = x[(slice(None), slice(None), *np.broadcast_arrays(*grids))]
         return boxes, np.broadcast_to(mask, boxes.shape[2:]), grids
+
+    # -- verify's per-axis probe (cnncalc/verify.py) --------------------------------
+
+    def probe_values(self, axis, values):
+        """Along ``axis`` the probe keeps this layer's windows at the network's sizes
+        (input L, output O: unit o pools [floor(o L / O), ceil((o + 1) L / O))) at any
+        probe length, so that what the probe measures is the field of the network as
+        written. An axis pooled to one unit stays as written: one unit at every length,
+        which a broadcasting merge after it (a squeeze-and-excitation gate) needs."""
+        maps = self.unit_maps()
+        if maps[axis] is not None and self.outs[axis] > 1:  # pooled to one unit: as written
+            values["ratio_of"] = (self.sizes[axis],)
+        return values
+
+    def probe_layer(self, ndim, values, loc, param_locs):
+        if "ratio_of" not in values:
+            return type(self)(ndim, values, loc, param_locs)
+        cls = type(f"Probe{type(self).__name__}", (_RatioWindows, type(self)), {"type_name": ""})
+        return cls(ndim, values, loc, param_locs)
 
     def scatter(self, values, grids, shape):
         result = np.zeros(shape, dtype=values.dtype)
@@ -489,3 +513,30 @@ class AdaptiveMaxPool(_AdaptivePool):
         spread = (pick * g[..., None]).reshape(boxes.shape)
         return [self.scatter(spread, grids, x.shape)], {}
 
+
+
+class _RatioWindows:
+    """A probe's adaptive pooling with the network's windows at any length: unit o pools
+    [floor(o L / O), ceil((o + 1) L / O)) for the network's L and O, for as many units
+    as fit in the probe's input (verify only; one spatial axis)."""
+
+    def _ratio_out(self, size: int) -> int:
+        (length,), (out,) = self.p["ratio_of"], self.p["output_size"]
+        return size * out // length  # units o with ceil((o + 1) L / O) <= size
+
+    def setup(self, in_shapes, ref_shapes=()):
+        self.in_shapes = list(in_shapes)
+        sizes = self.need_spatial()
+        self.sizes, self.outs = tuple(sizes), (self._ratio_out(sizes[0]),)
+        if self.outs[0] < 1:
+            raise self.fail(f"no window fits input {sizes[0]}")
+        self.out_shape = (self.in_shape[0], *self.outs)
+        return self.out_shape
+
+    def box_index(self, sizes):
+        (length,), (want,) = self.p["ratio_of"], self.p["output_size"]
+        o = np.arange(self._ratio_out(sizes[0]))
+        start = (o * length) // want
+        end = -((-(o + 1) * length) // want)
+        m = np.arange((end - start).max())
+        return [np.minimum(start[:, None] + m, end[:, None] - 1)], [m < (end - start)[:, None]]

@@ -15,6 +15,7 @@ from .base import (
     Number,
     OutputSize,
     Padding,
+    PadSpec,
     Param,
     Scale,
     fmt_axes,
@@ -51,11 +52,6 @@ class Upsample(Layer):
         Param("mode", Choice("nearest", "linear", "bilinear", "trilinear"), "nearest", "interpolation"),
         Param("align_corners", Bool(), False, "linear modes: align the corner pixels' centres"),
     )
-
-    def probe_values(self, values, axis):
-        if values.get("mode") in ("bilinear", "trilinear"):
-            values["mode"] = "linear"  # n-linear is linear along each axis
-        return values
 
     def setup(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
@@ -100,11 +96,40 @@ class Upsample(Layer):
             return [nearest_map(r) for r in self.ratios]
         return [linear_map(r, self.p["align_corners"]) for r in self.ratios]
 
-    def sources(self):
+    def plan(self, sizes):
+        """Per axis (output size, source ratio r) for input ``sizes``: floor(L * scale_factor)
+        or ``size``; r = 1/scale_factor if given, else L/O; (L - 1)/(O - 1) with align_corners
+        (PyTorch's area_pixel_compute_scale). The executor's own reading of the parameters."""
+        scale, size = self.p["scale_factor"], self.p["size"]
+        result = []
+        for i, L in enumerate(sizes):
+            if scale is not None:
+                out, ratio = int(L * scale[i]), 1 / Fraction(scale[i])
+            else:
+                out = L if size[i] is None else size[i]
+                ratio = Fraction(L, out)
+            if self.p["mode"] != "nearest" and self.p["align_corners"]:
+                ratio = Fraction(L - 1, out - 1) if out > 1 else Fraction(0)
+            result.append((out, ratio))
+        return result
+
+    def probe_values(self, axis, values):
+        """verify's probe along ``axis``: n-linear is linear along each axis; an output
+        ``size`` becomes its ratio to the network's input, so that the probe keeps the
+        network's source positions at any length (align_corners depends on the length
+        itself and is kept as written)."""
+        if values.get("mode") in ("bilinear", "trilinear"):
+            values["mode"] = "linear"
+        if values.get("size") is not None and not (self.p["mode"] != "nearest" and self.p["align_corners"]):
+            values["scale_factor"] = (Fraction(self.out_shape[1 + axis], self.in_shape[1 + axis]),)
+            values["size"] = None
+        return values
+
+    def sources(self, sizes):
         """Per axis: (i0, i1, lambda) with out = (1 - lambda) x[i0] + lambda x[i1]
         (nearest: lambda = 0), by PyTorch's area_pixel_compute_source_index."""
         result = []
-        for size, out, r in zip(self.in_shape[1:], self.out_shape[1:], self.ratios):
+        for size, (out, r) in zip(sizes, self.plan(sizes)):
             o = np.arange(out, dtype=np.float64)
             ratio = r.numerator / r.denominator
             if self.p["mode"] == "nearest":
@@ -119,7 +144,7 @@ class Upsample(Layer):
 
     def forward(self, xs, w, ctx):
         y = xs[0]
-        for axis, (i0, i1, lam) in enumerate(self.sources(), start=2):
+        for axis, (i0, i1, lam) in enumerate(self.sources(y.shape[2:]), start=2):
             if self.p["mode"] == "nearest":
                 y = K.take_axis(y, i0, axis)
                 continue
@@ -133,8 +158,8 @@ class Upsample(Layer):
         x = xs[0]
         shapes = [x.shape]
         for axis in range(2, 2 + self.ndim):  # the shapes after each axis is resampled
-            shapes.append(shapes[-1][:axis] + (self.out_shape[axis - 1],) + shapes[-1][axis + 1:])
-        for axis, (i0, i1, lam) in reversed(list(enumerate(self.sources(), start=2))):
+            shapes.append(shapes[-1][:axis] + (g.shape[axis],) + shapes[-1][axis + 1:])
+        for axis, (i0, i1, lam) in reversed(list(enumerate(self.sources(x.shape[2:]), start=2))):
             shape = [1] * g.ndim
             shape[axis] = -1
             lam = lam.reshape(shape).astype(g.dtype)
@@ -186,10 +211,10 @@ class Pad(Layer):
 
     _NUMPY_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
-    def sources(self):
+    def sources(self, sizes):
         """Per axis, the input index each output position copies (-1: the fill value)."""
         result = []
-        for size, (b, a) in zip(self.in_shape[1:], self.pads):
+        for size, (b, a) in zip(sizes, self.pads):
             mode = self._NUMPY_MODE[self.p["mode"]]
             if mode == "constant":
                 result.append(np.pad(np.arange(size), (b, a), constant_values=-1))
@@ -202,7 +227,7 @@ class Pad(Layer):
         if self.p["mode"] == "zeros":
             return K.pad(x, self.pads, self.p["value"])
         y = x
-        for axis, index in enumerate(self.sources(), start=2):
+        for axis, index in enumerate(self.sources(x.shape[2:]), start=2):
             y = K.take_axis(y, index, axis)
         return y
 
@@ -210,7 +235,7 @@ class Pad(Layer):
         x = xs[0]
         if self.p["mode"] == "zeros":
             return [K.unpad(g, self.pads, x.shape[2:])], {}
-        for axis, index in reversed(list(enumerate(self.sources(), start=2))):
+        for axis, index in reversed(list(enumerate(self.sources(x.shape[2:]), start=2))):
             g = K.take_axis_adjoint(g, index, axis, x.shape[axis])
         return [g], {}
 
@@ -285,8 +310,15 @@ class Crop(Layer):
     def unit_maps(self):
         return [shift_map(b) for b, _ in self.pads]
 
+    def probe_values(self, axis, values):
+        """verify's probe: the cropping this layer resolved (from 'like' too)."""
+        values["cropping"] = PadSpec(pairs=(self.pads[axis],))
+        values["like"] = None
+        return values
+
     def forward(self, xs, w, ctx):
-        return K.unpad(xs[0], self.pads, self.out_shape[1:])
+        x = xs[0]  # the pads setup resolved (from 'like', the other layer's size)
+        return K.unpad(x, self.pads, [L - b - a for L, (b, a) in zip(x.shape[2:], self.pads)])
 
     def backward(self, xs, w, out, g, ctx):
         return [K.pad(g, self.pads)], {}
@@ -311,7 +343,7 @@ class Flatten(Layer):
         return None
 
     def forward(self, xs, w, ctx):
-        return xs[0].reshape(xs[0].shape[0], *self.out_shape)
+        return xs[0].reshape(xs[0].shape[0], -1)
 
     def backward(self, xs, w, out, g, ctx):
         return [g.reshape(xs[0].shape)], {}
@@ -357,7 +389,7 @@ class Reshape(Layer):
         return None
 
     def forward(self, xs, w, ctx):
-        return xs[0].reshape(xs[0].shape[0], *self.out_shape)
+        return xs[0].reshape(xs[0].shape[0], *self.p["shape"])  # NumPy resolves the -1
 
     def backward(self, xs, w, out, g, ctx):
         return [g.reshape(xs[0].shape)], {}

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from ..errors import SpecError
 from ..rf import nearest_map, shift_map, window_map
-from .base import Int, IntList, Layer, Param, Step, default_maps, fmt_shape, np
+from .base import Int, IntList, Layer, PadSpec, Param, Step, default_maps, fmt_shape, np
 from .elementwise import Identity
+from .resample import Crop
 
 
 class _Slice(Layer):
@@ -90,19 +90,20 @@ class _Slice(Layer):
             Step("output_shape", self.shape_rule, "", fmt_shape(self.out_shape)),
         ]
 
+    def probe_values(self, axis, values):
+        """verify's probe along spatial ``axis``: whether this slice is along that axis."""
+        return {**values, "_along": self.p["dim"] == axis + 2}
+
     def probe_layer(self, ndim, values, loc, param_locs):
-        """verify's per-axis probe has one channel: a part of the channels is then,
-        spatially, the identity (its unit map on every spatial axis)."""
-        if self.p["dim"] == 1:
+        """verify's per-axis, one-channel probe. A part of the channels, or a slice along
+        another spatial axis, is spatially the identity along the probed axis; a slice
+        along it is the crop it resolved at the network's size (the field shifts by its
+        start at any probe length)."""
+        if not values.get("_along"):
             return Identity(ndim, {}, loc, param_locs)
-        if self.ndim == 1:
-            return type(self)(ndim, values, loc, param_locs)
-        raise SpecError(
-            f"verify cannot probe a {self.type_name} along spatial axis dim {self.p['dim']} of a "
-            f"{self.ndim}-D network: the per-axis probe does not say which axis it restricts to",
-            loc, kind="limit", help="the analysis (shift of the field by the slice's start) is exact; "
-            "verify measures it on 1-D networks",
-        )
+        length = self.in_shape[self.p["dim"] - 1]
+        return Crop(ndim, {"cropping": PadSpec(pairs=((self.start, length - self.stop),)), "like": None},
+                    loc, param_locs)
 
 
 class Chunk(_Slice):

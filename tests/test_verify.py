@@ -1,0 +1,186 @@
+"""`verify` measures every figure, never crashes, and says what it could not measure.
+
+The figures asserted here come from the definitions: a stride-2 3-tap window
+sees 3 positions and advances 2 per unit, unit 0 centred on position 1 (Araujo,
+Norris and Sim, Distill 2019, eq. for r, j and the centre); global pooling makes
+every unit see every position."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+import cnncalc
+from cnncalc.execute import forward
+from cnncalc.verify import verify
+from tests.conftest import SPECS
+
+
+def net_of(text: str):
+    return cnncalc.loads(text, "v.yaml")
+
+
+def test_every_figure_is_measured_and_named():
+    net = net_of("input: [2, 20, 20]\nlayers:\n  - conv: {out_channels: 3, kernel_size: 3, stride: 2}\n"
+                 "  - batchnorm\n  - global_avgpool\n")
+    rows = verify(net).rows
+    conv, bn, gap = rows
+    assert conv.figure("output_shape").measured == (3, 9, 9)  # floor((20 - 3) / 2) + 1 = 9
+    assert conv.figure("params").measured == 3 * (2 * 3 * 3 + 1)  # out * (in * k * k + 1)
+    assert conv.figure("macs").measured == 3 * 9 * 9 * 2 * 3 * 3  # outputs * in * k * k
+    assert conv.figure("activation_bytes").measured == 3 * 9 * 9 * 4  # float32
+    assert (conv.figure("rf_size[0]").measured, conv.figure("rf_stride[0]").measured,
+            conv.figure("rf_center[0]").measured) == (3, 2, 1)  # k, s, (k - 1) / 2
+    assert bn.figure("buffers").measured == 2 * 3  # running_mean, running_var per channel
+    assert bn.figure("params").measured == 2 * 3  # weight, bias per channel
+    assert gap.figure("rf_size[1]").measured == "global"
+    assert all(f.status == "ok" for r in rows for f in r.figures)
+
+
+def test_parameters_are_counted_from_what_the_layer_asked_for(monkeypatch):
+    # an analysis that lists one tensor too many is caught: the executor draws only what
+    # the forward pass asks for (its shape derived from the arrays)
+    from cnncalc.layers.conv import Conv
+
+    right = Conv.param_shapes
+    monkeypatch.setattr(Conv, "param_shapes", lambda self: {**right(self), "extra": (5,)})
+    net = net_of("input: [1, 6, 6]\nlayers:\n  - conv: {out_channels: 2, kernel_size: 3}\n")
+    row = verify(net).rows[0]
+    assert row.params == (2 * (9 + 1) + 5, 2 * (9 + 1))
+    assert "params" in row.note
+
+
+def test_drawn_tensors_depend_on_seed_node_and_name_only():
+    net = net_of("input: [2, 6, 6]\nlayers:\n  - {conv: {out_channels: 2, kernel_size: 3}, name: c}\n")
+    x = np.ones((1, 2, 6, 6), np.float32)
+    a, b = forward(net, x, seed=4).weights, forward(net, x, seed=4).weights
+    assert set(a) == {"c.weight", "c.bias"}
+    np.testing.assert_array_equal(a["c.weight"], b["c.weight"])
+    other = net_of("input: [2, 6, 6]\nlayers:\n  - {conv: {out_channels: 2, kernel_size: 3}, name: d}\n"
+                   "  - {conv: {out_channels: 2, kernel_size: 3}, name: c}\n")
+    c = forward(other, x, seed=4).weights
+    assert c["c.weight"].shape == (2, 2, 3, 3)  # the second conv reads d's 2 channels
+    bound = 1 / np.sqrt(2 * 3 * 3)  # PyTorch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    assert np.abs(a["c.weight"]).max() <= bound and np.abs(a["c.bias"]).max() <= bound
+    assert not np.array_equal(a["c.weight"], forward(net, x, seed=5).weights["c.weight"])
+
+
+def test_a_report_stride_of_none_does_not_crash():
+    # issue 11: math.ceil(None) on a stride it could not use (exit 3); now a compared figure
+    net = net_of("input: [1, 12, 12]\nlayers:\n  - conv: {out_channels: 1, kernel_size: 3}\n")
+    report = cnncalc.analyze(net)
+    row = report.layers[0]
+    rf = replace(row.receptive_field, stride=(None, None))
+    result = verify(net, report=replace(report, layers=(replace(row, receptive_field=rf),)))
+    stride = result.rows[0].figure("rf_stride[0]")
+    assert (stride.analysed, stride.measured, stride.status) == (None, Fraction(1), "mismatch")
+
+
+def test_what_cannot_be_measured_is_said_and_counted(capsys):
+    # a linear layer acts on the last axis only: no per-axis probe holds it or what follows
+    net = net_of("input: [2, 8, 8]\nlayers:\n  - linear: 8\n  - conv: {out_channels: 2, kernel_size: 3}\n")
+    result = verify(net)
+    assert result.ok
+    conv = result.rows[1]
+    assert [f.label for f in conv.not_measured] == ["rf_size[0]", "rf_stride[0]", "rf_center[0]", "rf_size[1]"]
+    assert "'linear1' above it mixes positions across axes" in conv.note
+    assert result.counts()["not measured"] == 8
+    from typer.testing import CliRunner
+
+    from cnncalc.cli import app
+
+    out = CliRunner().invoke(app, ["verify", str(SPECS / "lenet5.yaml"), "--format", "json"])
+    data = json.loads(out.stdout)
+    assert out.exit_code == 0 and data["ok"] and data["figures"]["not_measured"] == 0
+    labels = {f"{f['figure']}" for f in data["rows"][0]["figures"]}
+    assert labels == {"output_shape", "params", "buffers", "macs", "activation_bytes",
+                      "rf_size", "rf_stride", "rf_center"}
+
+
+def test_cli_table_names_the_wrong_figure_and_exits_1(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from cnncalc.cli import app
+    from cnncalc.layers.conv import Conv
+
+    monkeypatch.setattr(Conv, "flops", lambda self: 0)  # not a verified figure: still ok
+    spec = tmp_path / "n.yaml"
+    spec.write_text("input: [1, 9, 9]\nlayers:\n  - conv: {out_channels: 2, kernel_size: 3}\n")
+    out = CliRunner().invoke(app, ["verify", str(spec)])
+    assert out.exit_code == 0, out.stdout
+    for column in ("Output shape", "Params", "Buffers", "MACs", "Act. bytes", "RF size", "RF stride", "RF centre"):
+        assert column in out.stdout
+    monkeypatch.setattr(Conv, "macs", lambda self: 1)
+    out = CliRunner().invoke(app, ["verify", str(spec)])
+    assert out.exit_code == 1
+    assert "MISMATCH macs" in out.stdout and "1 / 2·7·7·9".replace("2·7·7·9", f"{2 * 7 * 7 * 9:,}") in out.stdout
+
+
+@pytest.mark.parametrize("text, figure, measured", [
+    # ceil_mode: the last window starts inside the input: ceil((9 - 2) / 2) + 1 = 5 windows
+    ("input: [1, 9]\nlayers:\n  - maxpool: {kernel_size: 2, ceil_mode: true}\n", "output_shape", (1, 5)),
+    # padding same keeps ceil(L / s) = 5 at stride 2 on 9, whatever the probe's own length
+    ("input: [1, 9]\nlayers:\n  - conv: {out_channels: 1, kernel_size: 4, stride: 2, padding: same}\n",
+     "rf_center[0]", Fraction(1, 2)),  # total pad (5 - 1) 2 + 4 - 9 = 3, before 1: unit 0 sees -1..2
+    # adaptive pooling 17 -> 4 keeps the network's windows in the probe: period 4, shift 17
+    ("input: [1, 17]\nlayers:\n  - adaptive_avgpool: 4\n", "rf_stride[0]", Fraction(17, 4)),
+])
+def test_measured_by_the_mechanics(text, figure, measured):
+    row = verify(net_of(text)).rows[-1]
+    assert row.figure(figure).measured == measured, row.note
+    assert row.ok
+
+
+def test_a_squeeze_and_excitation_gate_is_measured_global():
+    # issue 11: the [C, 1, 1] gate reaches every unit of the multiply with every input
+    # position; the probe keeps adaptive pooling to 1 at one unit for any length, so the
+    # broadcast survives, and the measurement says global (not 57 pixels at stride 4.5)
+    net = net_of("input: [8, 8, 8]\nlayers:\n"
+                 "  - {conv: {out_channels: 8, kernel_size: 3, padding: 1}, name: x}\n"
+                 "  - adaptive_avgpool: {output_size: 1}\n  - conv: {out_channels: 2, kernel_size: 1}\n"
+                 "  - relu\n  - conv: {out_channels: 8, kernel_size: 1}\n  - sigmoid\n"
+                 "  - {multiply: {with: x}, name: se}\n  - conv: {out_channels: 8, kernel_size: 3, padding: 1}\n")
+    rows = {r.name: r for r in verify(net).rows}
+    for name in ("se", "conv3"):
+        for axis in (0, 1):
+            assert rows[name].figure(f"rf_size[{axis}]").measured == "global", rows[name].note
+    assert rows["x"].figure("rf_size[0]").status == "ok"  # 3, before the gate
+
+
+def test_forward_and_backward_read_no_analysis():
+    # the executor convention (docs/executor.md): a layer's forward and backward passes,
+    # and every method of its class they call, derive sizes from the arrays and the
+    # parameters, never from what setup analysed
+    import ast
+    from pathlib import Path
+
+    analysed = {"out_shape", "in_shapes", "in_shape", "param_shapes", "buffer_shapes", "macs",
+                "flops", "sizes", "outs", "in_channels", "channels", "in_features", "ratios",
+                "axis", "axis_len", "groups", "affine_shape"}
+    found = []
+    for path in sorted((Path(cnncalc.__file__).parent / "layers").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        methods = {}
+        for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
+            for fn in cls.body:
+                if isinstance(fn, ast.FunctionDef):
+                    methods.setdefault(fn.name, []).append(fn)
+        todo, seen = ["forward", "backward"], set()
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            for fn in methods.get(name, []):
+                for node in ast.walk(fn):
+                    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                            and node.value.id == "self":
+                        if node.attr in analysed:
+                            found.append(f"{path.name}:{node.lineno} {fn.name} reads self.{node.attr}")
+                        elif node.attr in methods:
+                            todo.append(node.attr)
+    assert not found, "\n".join(found)
