@@ -114,6 +114,7 @@ def analyze(
         sys.stdout.write(render.to_csv(report, depth))
     else:
         render.to_table(report, _console(), depth)
+    _source_notes(net)
     if failed:
         from .lint import to_text
 
@@ -553,6 +554,66 @@ def layers() -> None:
         suffix = " (+1d/2d/3d)" if cls.spatial else ""
         table.add_row(Text(name + suffix), Text(cls.family), Text(cls.summary), Text(params))
     _console().print(table)
+
+
+# -- ONNX files (cnncalc/onnx_io.py, cnncalc/layers/onnx_map.py, cnncalc/onnx_export.py) --
+
+
+def _source_notes(net) -> None:
+    """What the user must know about a network read from a model file (stderr)."""
+    for note in getattr(net, "onnx_notes", ()):
+        sys.stderr.write(f"note: {note}\n")
+
+
+@app.command("import")
+def import_(
+    model: Path = typer.Argument(..., help="The model file (ONNX)."),
+    output: Path = typer.Option(None, "--output", "-o", help="Write the spec here (default: stdout)."),
+    input: str = typer.Option(None, "--input", "-i",
+                              help="Input shape for symbolic sizes, channels first: 3x224x224."),
+) -> None:
+    """Translate an ONNX model into a readable cnncalc spec that analyses to the same figures."""
+    from .onnx_io import import_file
+
+    text, notes = import_file(model, _parse_input(input))
+    for note in notes:
+        sys.stderr.write(f"note: {note}\n")
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        sys.stderr.write(f"wrote {output}\n")
+
+
+class ExportTarget(StrEnum):
+    onnx = "onnx"
+    pytorch = "pytorch"
+
+
+@app.command()
+def export(
+    spec: Path = typer.Argument(..., help="The network spec (YAML)."),
+    to: ExportTarget = typer.Option(..., "--to", help="onnx (a model file) or pytorch (a module's source)."),
+    output: Path = typer.Option(..., "--output", "-o", help="The file to write."),
+    weights: Path = typer.Option(None, "--weights", "-w",
+                                 help="Weights .npz ('<layer>.<param>', PyTorch's layouts); default: seeded."),
+    seed: int = typer.Option(0, "--seed", help="Seed for weights not given."),
+    opset: int = typer.Option(17, "--opset", min=13, help="ONNX opset version."),
+) -> None:
+    """Write the network as an ONNX model (with weights) or as a torch.nn.Module source file."""
+    from .spec import load
+
+    net = load(spec)
+    if to is ExportTarget.onnx:
+        from .onnx_export import write_onnx
+
+        tensors = _load_npz(weights) if weights is not None else None
+        write_onnx(net, output, tensors, seed, opset)
+    else:
+        from .torch_export import write_pytorch
+
+        write_pytorch(net, output)
+    sys.stderr.write(f"wrote {output}\n")
 
 
 def main() -> None:

@@ -668,4 +668,8 @@ def load(path: str | Path, **kwargs: Any) -> Network:
     except OSError as exc:
         raise SpecError(f"cannot read the spec: {exc.strerror}", file=path_text, kind="io",
                         help="check the path") from None
+    from .onnx_io import load_onnx, looks_like_onnx
+
+    if looks_like_onnx(data):  # by content, not by extension
+        return load_onnx(path_text, data, **kwargs)
     return loads(data, path_text, **kwargs)

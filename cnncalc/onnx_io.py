@@ -1,0 +1,160 @@
+"""Reading ONNX files: recognise them, load the graph without weights, and turn
+them into cnncalc specs (docs/onnx.md).
+
+The ``onnx`` package is an optional extra (``pip install 'cnncalc[onnx]'``); this
+module imports it only when a model is read, and a missing package is a
+:class:`SpecError` with the install command, never a traceback. The op mapping
+itself (which ONNX op becomes which layer) lives with the layer types, in
+:mod:`cnncalc.layers.onnx_map`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import SpecError
+
+INSTALL_HELP = "install the optional extra: pip install 'cnncalc[onnx]'"
+
+
+def require(module: str = "onnx", file: str | None = None) -> Any:
+    """Import ``onnx`` (or ``onnxruntime``), or raise a SpecError saying how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        extra = "onnx" if module == "onnx" else "onnxruntime"
+        raise SpecError(
+            f"reading and writing ONNX files needs the '{module}' package, which is not installed",
+            file=file, kind="usage", help=f"install the optional extra: pip install 'cnncalc[{extra}]'",
+        ) from None
+
+
+def looks_like_onnx(data: bytes) -> bool:
+    """True when ``data`` is a serialized ONNX ModelProto rather than YAML text.
+
+    Recognised by content, not by the file's extension: a ModelProto starts with
+    field 1 (``ir_version``, a varint: tag byte 0x08) and YAML text never starts
+    with that control character. Exporters write ``ir_version`` first.
+    """
+    return len(data) > 2 and data[0] == 0x08 and data[1] < 0x80
+
+
+@dataclass
+class Imported:
+    """An ONNX graph translated to a cnncalc spec.
+
+    Attributes:
+        text: the spec as YAML text (one layer per line), loadable by :func:`cnncalc.loads`.
+        items: the layer items (dicts) of ``text``, in order.
+        node_of_line: YAML line number -> the ONNX node it came from (for errors).
+        notes: facts the user should know (batch norm folded, value_info disagreements).
+        recorded: ONNX tensor name -> (cnncalc node name, shape the file records, per sample).
+    """
+
+    text: str
+    items: list[dict]
+    node_of_line: dict[int, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    recorded: dict[str, tuple[str, tuple]] = field(default_factory=dict)
+    name: str = "network"
+    input_shape: tuple = ()
+
+
+def read_model(path: str | Path, data: bytes | None = None):
+    """The ModelProto of an ONNX file, read with ``load_external_data=False``
+    (the figures need the graph and the tensors' shapes, not the weights)."""
+    onnx = require("onnx", str(path))
+    try:
+        if data is not None:
+            return onnx.load_from_string(data)
+        return onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # the protobuf parser's errors are not one class
+        raise SpecError(f"cannot read the ONNX model: {exc}", file=str(path), kind="io",
+                        help="check that the file is a complete .onnx model") from None
+
+
+def import_model(model, file: str | None = None, readable: bool = False,
+                 input_shape: tuple | None = None) -> Imported:
+    """Translate a ModelProto into a cnncalc spec; see :mod:`cnncalc.layers.onnx_map`.
+
+    Raises:
+        SpecError: an op that cannot be mapped (naming the node, its op type and
+            the supported ops), or a graph with no single image-like input.
+    """
+    from .layers.onnx_map import translate
+
+    try:
+        return translate(model, input_shape, readable)
+    except SpecError as exc:
+        raise exc.located(file=file) from None
+
+
+def load_onnx(path: str | Path, data: bytes | None = None, **kwargs: Any):
+    """Load an ONNX file as a :class:`cnncalc.Network` (for analyze, lint, verify,
+    explain, sizes); keyword arguments as for :func:`cnncalc.loads`.
+
+    The network carries ``onnx_notes``: batch-norm folding and every shape the
+    file records (``value_info``) that disagrees with cnncalc's own.
+    """
+    from .spec import loads
+
+    path_text = str(path)
+    model = read_model(path, data)
+    imp = import_model(model, path_text, input_shape=kwargs.pop("input_shape", None))
+    try:
+        net = loads(imp.text, path_text, **kwargs)
+    except SpecError as exc:
+        node = imp.node_of_line.get(exc.line) if exc.line else None
+        if node is not None:
+            exc.message = f"ONNX node {node}: {exc.message}"
+        exc.loc = None  # lines of the generated YAML mean nothing in a binary file
+        raise exc from None
+    net.onnx_notes = imp.notes + cross_check(net, imp)
+    return net
+
+
+def cross_check(net, imp: Imported) -> list[str]:
+    """Notes for every shape recorded in the file (``value_info``, graph outputs) that
+    differs from the shape cnncalc computes (exporters' shape inference can be wrong:
+    onnx's ceil_mode pooling)."""
+    from .analyze import infer_shapes
+
+    if net.input_shape != imp.input_shape:  # --input changed the size the file records
+        return []
+    shapes = infer_shapes(net)
+    notes = []
+    for tensor, (node, recorded) in imp.recorded.items():
+        ours = shapes.get(node)
+        if ours is None or len(recorded) != len(ours):
+            continue
+        if any(r is not None and r != o for r, o in zip(recorded, ours)):
+            shown = "x".join("?" if r is None else str(r) for r in recorded)
+            notes.append(f"the file records {shown} for '{tensor}' (layer {node}); cnncalc computes "
+                         f"{'x'.join(map(str, ours))}: the exporter's shape inference disagrees")
+    return notes
+
+
+def import_file(path: str | Path, input_shape: tuple | None = None) -> tuple[str, list[str]]:
+    """``cnncalc import``: the readable spec text of an ONNX file, checked by loading it,
+    and the notes (folding, value_info disagreements).
+
+    Raises:
+        SpecError: a file that is not an ONNX model, or an op that cannot be mapped.
+    """
+    from .spec import loads
+
+    path_text = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise SpecError(f"cannot read the model: {exc.strerror}", file=path_text, kind="io") from None
+    if not looks_like_onnx(data):
+        raise SpecError("not an ONNX model (a serialized ModelProto)", file=path_text, kind="io",
+                        help="cnncalc import reads .onnx files; a YAML spec needs no import")
+    imp = import_model(read_model(path_text, data), path_text, readable=True, input_shape=input_shape)
+    net = loads(imp.text, path_text)  # the spec must load: the same path analyze takes
+    return imp.text, imp.notes + cross_check(net, imp)
