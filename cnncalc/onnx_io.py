@@ -114,6 +114,11 @@ def load_onnx(path: str | Path, data: bytes | None = None, **kwargs: Any):
         exc.loc = None  # lines of the generated YAML mean nothing in a binary file
         raise exc from None
     net.onnx_notes = imp.notes + cross_check(net, imp)
+    for node in net.nodes:  # lines of the generated YAML mean nothing in a binary file
+        node.loc = None
+        node.layer.loc = None
+        node.layer.param_locs = {}
+    net.input_loc = None
     return net
 
 

@@ -99,6 +99,24 @@ def _clean_name(name: str, op: str) -> str:
     return text
 
 
+def _node_name(node) -> str:
+    """The module path of the dynamo exporter's metadata (pkg.torch.onnx.name_scopes:
+    ['', 'layer1', '0', 'conv1', 'conv2d'] -> 'layer1_0_conv1'), else the node's name."""
+    for prop in node.metadata_props:
+        if prop.key == "pkg.torch.onnx.name_scopes":
+            scopes = [s for s in re.findall(r"'([^']*)'", prop.value)][:-1]
+            text = re.sub(r"[^A-Za-z0-9_\-]", "_", "_".join(s for s in scopes if s)).strip("_")
+            if text:
+                return text if text[0].isalpha() or text[0] == "_" else "n" + text
+    return _clean_name(node.name, node.op_type)
+
+
+def _folded_bn(node) -> bool:
+    """The dynamo exporter's rewriter names the rules it applied to a node."""
+    return any(p.key == "pkg.onnxscript.rewriter.rule_name" and "FuseBatchNorm" in p.value
+               for p in node.metadata_props)
+
+
 def _flow(value: Any) -> str:
     """YAML flow text of a small value (the generated spec keeps one layer per line)."""
     if isinstance(value, bool):
@@ -146,6 +164,7 @@ class _Translator:
         self.notes: list[str] = []
         self.bn_count = 0
         self.biased_convs = 0
+        self.marked_folds = 0
 
     # -- the graph's input and initializers ---------------------------------------
 
@@ -261,7 +280,7 @@ class _Translator:
                                   "does not have", help="update cnncalc")
         cls = REGISTRY[type_name]
         params = {k: v for k, v in (params or {}).items() if v is not None}
-        base = _clean_name(node.name, node.op_type) or type_name
+        base = _node_name(node) or type_name
         name = self.unique(base + suffix)
         try:
             values, locs = cls.parse_params(params or None, self.ndim, _LOC, {}, _LOC)
@@ -332,6 +351,9 @@ class _Translator:
             self.t[node.output[0]] = shape[start:end]
             return True
         ins = [self.get(node, i) for i in range(len(node.input))]
+        if op == "Identity" and not isinstance(ins[0], Act):  # a shared weight
+            self.t[node.output[0]] = ins[0]
+            return True
         if op not in FOLDABLE or any(isinstance(v, (Act, Weight)) for v in ins):
             return False
         v = ins
@@ -456,6 +478,7 @@ def _conv(tr: _Translator, node, a):
     strides, dilations, pad = tr.window(node, a, x, kernel)
     bias = tr.get(node, 2) is not None
     tr.biased_convs += bias
+    tr.marked_folds += _folded_bn(node)
     group = a.get("group", 1)
     params = {"out_channels": int(w[0]), "kernel_size": _axes(kernel),
               "stride": None if set(strides) == {1} else _axes(strides),
@@ -947,7 +970,14 @@ def translate(model, input_shape=None, readable: bool = False):
     tr.run()
     name = model.graph.name or "onnx_model"
     notes = []
-    if tr.bn_count == 0 and tr.biased_convs:
+    if tr.marked_folds:
+        notes.append(
+            f"the exporter folded batch norm into {tr.marked_folds} convolution(s) (its metadata "
+            "names FuseBatchNormIntoConv; eval mode: w' = w·γ/σ, b' = β + (b − μ)·γ/σ): each "
+            "folded norm's 2·C parameters and 2·C buffers are absent and its convolution has a "
+            "C-element bias, so the parameter count is lower than the framework's (ResNet-18: "
+            "11,684,712 here, 11,689,512 in torchvision)")
+    elif tr.bn_count == 0 and tr.biased_convs:
         notes.append(
             f"no BatchNormalization node, and {tr.biased_convs} convolution(s) have a bias: if the "
             "source model had batch norm after them, the exporter folded it into the convolution "
@@ -981,3 +1011,316 @@ def translate(model, input_shape=None, readable: bool = False):
         prev = item["name"]
     text = "\n".join(lines) + "\n"
     return Imported(text, tr.items, node_of_line, notes, recorded, name, tr.input_shape)
+
+
+# -- export: cnncalc layer types -> ONNX nodes -------------------------------------------
+
+
+class OnnxBuilder:
+    """Collects ONNX nodes and initializers while a network is written out.
+
+    Tensor names are cnncalc node names (``layer1.0.conv1``); weights keep cnncalc's
+    keys (``layer1.0.conv1.weight``: PyTorch's names and layouts).
+    """
+
+    def __init__(self, weights: dict, batch: int) -> None:
+        self.weights = weights
+        self.batch = batch
+        self.nodes: list = []
+        self.inits: list = []
+        self.names: set[str] = set()
+
+    def node(self, op: str, inputs: list[str], output: str, name: str, **attrs) -> str:
+        from onnx import helper
+
+        self.nodes.append(helper.make_node(op, inputs, [output], name=name, **attrs))
+        return output
+
+    def init(self, name: str, array) -> str:
+        from onnx import numpy_helper
+
+        if name not in self.names:
+            self.names.add(name)
+            self.inits.append(numpy_helper.from_array(_np().asarray(array), name))
+        return name
+
+    def weight(self, node, key: str, transpose: bool = False) -> str:
+        """The initializer of a layer's tensor (``transpose``: a 2-D weight as W^T under the
+        name ``<key>_t``); shape only, without values, when the builder has no weights."""
+        name = f"{node.name}.{key}" + ("_t" if transpose else "")
+        if self.weights is None:
+            return self.placeholder(name, node.layer.param_shapes().get(key)
+                                    or node.layer.buffer_shapes()[key], transpose)
+        array = self.weights[f"{node.name}.{key}"]
+        return self.init(name, array.T.copy() if transpose else array)
+
+    def placeholder(self, name: str, dims, transpose: bool = False) -> str:
+        """A float initializer that records its shape and no values (its data is marked
+        external, as in a file whose weights were stripped)."""
+        from onnx import TensorProto
+
+        if name not in self.names:
+            self.names.add(name)
+            t = TensorProto(name=name, data_type=TensorProto.FLOAT,
+                            dims=list(reversed(dims)) if transpose else list(dims))
+            t.data_location = TensorProto.EXTERNAL
+            entry = t.external_data.add()
+            entry.key, entry.value = "location", "stripped.weights"
+            self.inits.append(t)
+        return name
+
+    def ints(self, name: str, values) -> str:
+        return self.init(name, _np().array([int(v) for v in values], dtype=_np().int64))
+
+    def floats(self, name: str, values) -> str:
+        return self.init(name, _np().array(values, dtype=_np().float32))
+
+
+def _onnx_pads(pairs) -> list[int]:
+    return [b for b, _ in pairs] + [a for _, a in pairs]
+
+
+def _x_conv(b: OnnxBuilder, node, layer, ins, out):
+    inputs = [ins[0], b.weight(node, "weight")]
+    if layer.p["bias"]:
+        inputs.append(b.weight(node, "bias"))
+    op = "ConvTranspose" if node.type == "conv_transpose" else "Conv"
+    attrs = dict(kernel_shape=list(layer.kernel), strides=list(layer.stride),
+                 dilations=list(layer.dilation), pads=_onnx_pads(layer.pads),
+                 group=int(layer.p["groups"]))
+    if op == "ConvTranspose":
+        attrs["output_padding"] = list(layer.p["output_padding"])
+    b.node(op, inputs, out, node.name, **attrs)
+
+
+def _x_separable(b: OnnxBuilder, node, layer, ins, out):
+    dw, pw = layer.depthwise, layer.pointwise
+    mid = b.node("Conv", [ins[0], b.weight(node, "depthwise_weight")], node.name + ".depthwise",
+                 node.name + ".depthwise", kernel_shape=list(dw.kernel), strides=list(dw.stride),
+                 dilations=list(dw.dilation), pads=_onnx_pads(dw.pads), group=int(dw.p["groups"]))
+    inputs = [mid, b.weight(node, "pointwise_weight")]
+    if layer.p["bias"]:
+        inputs.append(b.weight(node, "bias"))
+    b.node("Conv", inputs, out, node.name + ".pointwise", kernel_shape=[1] * layer.ndim)
+
+
+def _x_pool(op):
+    def emit(b: OnnxBuilder, node, layer, ins, out):
+        attrs = dict(kernel_shape=list(layer.kernel), strides=list(layer.stride),
+                     pads=_onnx_pads(layer.pads), ceil_mode=int(layer.p["ceil_mode"]))
+        if op == "MaxPool" and any(d != 1 for d in layer.dilation):
+            attrs["dilations"] = list(layer.dilation)
+        if op == "AveragePool":
+            attrs["count_include_pad"] = int(layer.p["count_include_pad"])
+        b.node(op, ins, out, node.name, **attrs)
+    return emit
+
+
+def _x_adaptive(op):
+    def emit(b: OnnxBuilder, node, layer, ins, out):
+        if any(L % o for L, o in zip(layer.sizes, layer.outs)):
+            raise SpecError(f"{node.type} '{node.name}': {fmt(layer.sizes)} to {fmt(layer.outs)} does "
+                            "not divide evenly; ONNX has no adaptive pooling", kind="export",
+                            help="make the input size a multiple of output_size")
+        k = [L // o for L, o in zip(layer.sizes, layer.outs)]
+        b.node(op, ins, out, node.name, kernel_shape=k, strides=k)
+    return emit
+
+
+def fmt(values) -> str:
+    return "x".join(str(v) for v in values)
+
+
+def _x_simple(op, **fixed):
+    def emit(b: OnnxBuilder, node, layer, ins, out):
+        attrs = {k: (layer.p[v] if isinstance(v, str) else v) for k, v in fixed.items()}
+        b.node(op, ins, out, node.name, **attrs)
+    return emit
+
+
+def _x_relu6(b: OnnxBuilder, node, layer, ins, out):
+    b.node("Clip", [ins[0], b.floats("zero_f", 0.0), b.floats("six_f", 6.0)], out, node.name)
+
+
+def _x_silu(b: OnnxBuilder, node, layer, ins, out):
+    s = b.node("Sigmoid", ins, node.name + ".sigmoid", node.name + ".sigmoid")
+    b.node("Mul", [ins[0], s], out, node.name)
+
+
+def _x_hardsigmoid(b: OnnxBuilder, node, layer, ins, out):
+    b.node("HardSigmoid", ins, out, node.name, alpha=1 / 6, beta=0.5)
+
+
+def _x_softmax(b: OnnxBuilder, node, layer, ins, out):
+    b.node("Softmax", ins, out, node.name, axis=int(layer.axis))
+
+
+def _x_prelu(b: OnnxBuilder, node, layer, ins, out):
+    n = layer.p["num_parameters"]
+    rank = len(layer.in_shape)  # per sample: the slope broadcasts over the axes after C
+    shape = (n, *([1] * (rank - 1))) if n > 1 else (1,)
+    if b.weights is None:
+        slope = b.placeholder(f"{node.name}.weight", shape)
+    else:
+        slope = b.init(f"{node.name}.weight", b.weights[f"{node.name}.weight"].reshape(shape))
+    b.node("PRelu", [ins[0], slope], out, node.name)
+
+
+def _x_linear(b: OnnxBuilder, node, layer, ins, out):
+    if len(layer.in_shape) == 1:
+        inputs = [ins[0], b.weight(node, "weight")]
+        if layer.p["bias"]:
+            inputs.append(b.weight(node, "bias"))
+        b.node("Gemm", inputs, out, node.name, transB=1)
+        return
+    wt = b.weight(node, "weight", transpose=True)
+    if not layer.p["bias"]:
+        b.node("MatMul", [ins[0], wt], out, node.name)
+        return
+    mm = b.node("MatMul", [ins[0], wt], node.name + ".matmul", node.name + ".matmul")
+    b.node("Add", [mm, b.weight(node, "bias")], out, node.name)
+
+
+def _x_batchnorm(b: OnnxBuilder, node, layer, ins, out):
+    np = _np()
+    c = layer.channels
+    names = []
+    for key, fill in (("weight", 1.0), ("bias", 0.0), ("running_mean", 0.0), ("running_var", 1.0)):
+        if key in {**layer.param_shapes(), **layer.buffer_shapes()}:
+            names.append(b.weight(node, key))
+        else:  # affine: false or no running statistics: the identity's values
+            names.append(b.init(f"{node.name}.{key}", np.full(c, fill, np.float32)))
+    b.node("BatchNormalization", [ins[0], *names], out, node.name, epsilon=float(layer.p["eps"]))
+
+
+def _x_lrn(b: OnnxBuilder, node, layer, ins, out):
+    b.node("LRN", ins, out, node.name, size=int(layer.p["size"]), alpha=float(layer.p["alpha"]),
+           beta=float(layer.p["beta"]), bias=float(layer.p["k"]))
+
+
+def _x_upsample(b: OnnxBuilder, node, layer, ins, out):
+    if layer.p["scale_factor"] is not None:
+        sizes_or_scales = ["", b.floats(node.name + ".scales",
+                                        [1.0, 1.0, *(float(f) for f in layer.p["scale_factor"])])]
+    else:
+        sizes_or_scales = ["", "", b.ints(node.name + ".sizes",
+                                          [b.batch, layer.out_shape[0], *layer.out_shape[1:]])]
+    if layer.p["mode"] == "nearest":
+        attrs = dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    else:
+        attrs = dict(mode="linear", coordinate_transformation_mode="align_corners"
+                     if layer.p["align_corners"] else "half_pixel")
+    b.node("Resize", [ins[0], *sizes_or_scales], out, node.name, **attrs)
+
+
+def _x_pad(b: OnnxBuilder, node, layer, ins, out):
+    pads = [0, 0, *(p for p, _ in layer.pads), 0, 0, *(a for _, a in layer.pads)]
+    mode = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}[
+        layer.p["mode"]]
+    inputs = [ins[0], b.ints(node.name + ".pads", pads)]
+    if mode == "constant" and layer.p["value"]:
+        inputs.append(b.init(node.name + ".value", _np().array(layer.p["value"], _np().float32)))
+    b.node("Pad", inputs, out, node.name, mode=mode)
+
+
+def _x_crop(b: OnnxBuilder, node, layer, ins, out):
+    sizes = layer.in_shape[1:]
+    starts = [p for p, _ in layer.pads]
+    ends = [L - a for L, (_, a) in zip(sizes, layer.pads)]
+    axes = list(range(2, 2 + len(sizes)))
+    b.node("Slice", [ins[0], b.ints(node.name + ".starts", starts), b.ints(node.name + ".ends", ends),
+                     b.ints(node.name + ".axes", axes)], out, node.name)
+
+
+def _x_reshape(b: OnnxBuilder, node, layer, ins, out):
+    b.node("Reshape", [ins[0], b.ints(node.name + ".shape", [b.batch, *layer.out_shape])], out,
+           node.name)
+
+
+def _x_merge(op, many=None):
+    def emit(b: OnnxBuilder, node, layer, ins, out):
+        if len(ins) > 2 and many is None:
+            raise SpecError(f"{node.type} '{node.name}' of {len(ins)} inputs", kind="export")
+        b.node(op if len(ins) == 2 or many is None else many, ins, out, node.name,
+               **({"axis": 1} if op == "Concat" else {}))
+    return emit
+
+
+def _x_dropout(b: OnnxBuilder, node, layer, ins, out):
+    b.node("Dropout", [ins[0], b.floats(node.name + ".ratio", float(layer.p["p"]))], out, node.name)
+
+
+EXPORTERS = {
+    "conv": _x_conv,
+    "depthwise_conv": _x_conv,
+    "conv_transpose": _x_conv,
+    "separable_conv": _x_separable,
+    "maxpool": _x_pool("MaxPool"),
+    "avgpool": _x_pool("AveragePool"),
+    "global_avgpool": _x_simple("GlobalAveragePool"),
+    "global_maxpool": _x_simple("GlobalMaxPool"),
+    "adaptive_avgpool": _x_adaptive("AveragePool"),
+    "adaptive_maxpool": _x_adaptive("MaxPool"),
+    "linear": _x_linear,
+    "batchnorm": _x_batchnorm,
+    "lrn": _x_lrn,
+    "relu": _x_simple("Relu"),
+    "relu6": _x_relu6,
+    "leaky_relu": _x_simple("LeakyRelu", alpha="negative_slope"),
+    "elu": _x_simple("Elu", alpha="alpha"),
+    "sigmoid": _x_simple("Sigmoid"),
+    "tanh": _x_simple("Tanh"),
+    "silu": _x_silu,
+    "hardswish": _x_simple("HardSwish"),
+    "hardsigmoid": _x_hardsigmoid,
+    "prelu": _x_prelu,
+    "softmax": _x_softmax,
+    "identity": _x_simple("Identity"),
+    "dropout": _x_dropout,
+    "upsample": _x_upsample,
+    "pad": _x_pad,
+    "crop": _x_crop,
+    "flatten": _x_simple("Flatten", axis=1),
+    "reshape": _x_reshape,
+    "add": _x_merge("Add", "Sum"),
+    "multiply": _x_merge("Mul"),
+    "concat": _x_merge("Concat", "Concat"),
+}
+
+
+def check_exportable(net) -> None:
+    """Raise a SpecError naming the first layer whose type has no ONNX equivalent."""
+    for node in net.nodes:
+        if node.type not in EXPORTERS:
+            raise SpecError(
+                f"layer '{node.name}' ({node.type}) has no ONNX equivalent among the standard ops",
+                kind="export", help="types cnncalc writes as ONNX: " + ", ".join(sorted(EXPORTERS)))
+
+
+def export_graph(net, weights: dict | None, opset: int = 17):
+    """The network as an ONNX ModelProto with the given weights (cnncalc's keys); with
+    ``weights`` None, the weights' shapes only (enough for every figure).
+
+    Raises:
+        SpecError: a layer type ONNX cannot express as standard ops (named, with the
+            types that can).
+    """
+    from onnx import TensorProto, helper
+
+    check_exportable(net)
+    b = OnnxBuilder(weights, net.batch)
+    for node in net.nodes:
+        EXPORTERS[node.type](b, node, node.layer, list(node.inputs), node.name)
+    from ..analyze import infer_shapes
+
+    shapes = infer_shapes(net)
+    graph = helper.make_graph(
+        b.nodes, net.name,
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [net.batch, *net.input_shape])],
+        [helper.make_tensor_value_info(o, TensorProto.FLOAT, [net.batch, *shapes[o]])
+         for o in net.outputs],
+        initializer=b.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                              producer_name="cnncalc")
+    model.ir_version = min(model.ir_version, 9)  # readable by onnxruntime releases of 2024 on
+    return model
