@@ -33,6 +33,90 @@ def require(module: str = "onnx", file: str | None = None) -> Any:
         ) from None
 
 
+def model_proto_class():
+    """onnx's ModelProto class, without importing the whole ``onnx`` package when it is
+    not imported yet: its protobuf schema module alone loads in a tenth of the time
+    (``import onnx`` imports NumPy, its C++ checker and helpers; the reading path needs
+    none of them). The class is the same object either way (protobuf keeps one class
+    per message descriptor), so models read here work with ``onnx`` functions."""
+    import importlib.util
+    import os
+    import sys
+
+    if "onnx" in sys.modules and hasattr(sys.modules["onnx"], "ModelProto"):
+        return sys.modules["onnx"].ModelProto
+    cached = sys.modules.get("cnncalc_onnx_ml_pb2")
+    if cached is not None:
+        return cached.ModelProto
+    spec = importlib.util.find_spec("onnx") if "onnx" not in sys.modules else None
+    if spec is None or spec.origin is None:
+        require("onnx")  # raises the install message (or imports onnx when it is present)
+        return sys.modules["onnx"].ModelProto
+    path = os.path.join(os.path.dirname(spec.origin), "onnx_ml_pb2.py")
+    if not os.path.exists(path):  # a layout we do not know: the ordinary import
+        return require("onnx").ModelProto
+    loader = importlib.util.spec_from_file_location("cnncalc_onnx_ml_pb2", path)
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    sys.modules["cnncalc_onnx_ml_pb2"] = module
+    return module.ModelProto
+
+
+# TensorProto.DataType -> NumPy type name (onnx/onnx.proto)
+NP_TYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64",
+            9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64"}
+
+
+def to_array(t):
+    """A TensorProto's values as a NumPy array (raw_data or the typed fields).
+
+    Raises:
+        ValueError: an element type cnncalc does not read (strings, bfloat16, 8-bit floats).
+    """
+    import numpy as np
+
+    if t.data_type not in NP_TYPES:
+        raise ValueError(f"tensor '{t.name}' has element type {t.data_type}")
+    dtype = np.dtype(NP_TYPES[t.data_type])
+    shape = tuple(t.dims)
+    if t.raw_data:
+        return np.frombuffer(t.raw_data, dtype=dtype).reshape(shape).copy()
+    if t.data_type in (1,):
+        values = t.float_data
+    elif t.data_type == 11:
+        values = t.double_data
+    elif t.data_type in (7,):
+        values = t.int64_data
+    elif t.data_type in (12, 13):
+        values = t.uint64_data
+    else:  # int32_data holds every small integer type, bool and float16 bits
+        values = t.int32_data
+        if t.data_type == 10:
+            return np.array(values, dtype=np.uint16).view(np.float16).reshape(shape)
+    return np.array(values, dtype=dtype).reshape(shape)
+
+
+def attr_value(a):
+    """An AttributeProto's value (onnx/onnx.proto AttributeType: FLOAT 1, INT 2, STRING 3,
+    TENSOR 4, FLOATS 6, INTS 7, STRINGS 8); graphs and sparse tensors are not read."""
+    kind = a.type
+    if kind == 1:
+        return a.f
+    if kind == 2:
+        return a.i
+    if kind == 3:
+        return a.s.decode()
+    if kind == 4:
+        return a.t
+    if kind == 6:
+        return list(a.floats)
+    if kind == 7:
+        return list(a.ints)
+    if kind == 8:
+        return [s.decode() for s in a.strings]
+    return None
+
+
 def looks_like_onnx(data: bytes) -> bool:
     """True when ``data`` is a serialized ONNX ModelProto rather than YAML text.
 
@@ -67,11 +151,16 @@ class Imported:
 def read_model(path: str | Path, data: bytes | None = None):
     """The ModelProto of an ONNX file, read with ``load_external_data=False``
     (the figures need the graph and the tensors' shapes, not the weights)."""
-    onnx = require("onnx", str(path))
     try:
-        if data is not None:
-            return onnx.load_from_string(data)
-        return onnx.load(str(path), load_external_data=False)
+        model_class = model_proto_class()
+    except SpecError as exc:
+        raise exc.located(file=str(path)) from None
+    try:
+        if data is None:
+            data = Path(path).read_bytes()
+        model = model_class()
+        model.ParseFromString(data)  # what onnx.load(path, load_external_data=False) does
+        return model
     except Exception as exc:  # the protobuf parser's errors are not one class
         raise SpecError(f"cannot read the ONNX model: {exc}", file=str(path), kind="io",
                         help="check that the file is a complete .onnx model") from None

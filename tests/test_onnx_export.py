@@ -99,6 +99,7 @@ layers:
   - prelu: {num_parameters: 16}
   - conv_transpose: {out_channels: 6, kernel_size: 3, stride: 2, padding: 1, output_padding: 1, groups: 2}
   - elu
+  - selu
   - silu
   - {maxpool: {kernel_size: 3, stride: 2, ceil_mode: true}, name: mp}
   - {upsample: {scale_factor: 2, mode: bilinear}, name: up}

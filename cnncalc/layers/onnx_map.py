@@ -54,17 +54,9 @@ def _np():
 
 
 def _attrs(node) -> dict[str, Any]:
-    from onnx import helper
+    from ..onnx_io import attr_value
 
-    out = {}
-    for a in node.attribute:
-        v = helper.get_attribute_value(a)
-        if isinstance(v, bytes):
-            v = v.decode()
-        elif isinstance(v, list) and v and isinstance(v[0], bytes):
-            v = [x.decode() for x in v]
-        out[a.name] = v
-    return out
+    return {a.name: attr_value(a) for a in node.attribute}
 
 
 def _axes(values) -> Any:
@@ -101,11 +93,15 @@ def _clean_name(name: str, op: str) -> str:
 
 def _node_name(node) -> str:
     """The module path of the dynamo exporter's metadata (pkg.torch.onnx.name_scopes:
-    ['', 'layer1', '0', 'conv1', 'conv2d'] -> 'layer1_0_conv1'), else the node's name."""
+    ['', 'layer1', 'layer1.0', 'layer1.0.conv1', 'conv2d'] -> 'layer1_0_conv1'; a
+    function at the top level keeps its own name: ['', 'add_9'] -> 'add_9'), else the
+    node's name as the TorchScript exporter writes it."""
     for prop in node.metadata_props:
         if prop.key == "pkg.torch.onnx.name_scopes":
-            scopes = [s for s in re.findall(r"'([^']*)'", prop.value)][:-1]
-            text = re.sub(r"[^A-Za-z0-9_\-]", "_", "_".join(s for s in scopes if s)).strip("_")
+            scopes = re.findall(r"'([^']*)'", prop.value)
+            modules = [s for s in scopes[:-1] if s]
+            text = modules[-1] if modules else (scopes[-1] if scopes else "")
+            text = re.sub(r"[^A-Za-z0-9_\-]", "_", text).strip("_")
             if text:
                 return text if text[0].isalpha() or text[0] == "_" else "n" + text
     return _clean_name(node.name, node.op_type)
@@ -169,7 +165,7 @@ class _Translator:
     # -- the graph's input and initializers ---------------------------------------
 
     def read_inputs(self) -> None:
-        from onnx import numpy_helper
+        from ..onnx_io import to_array
 
         np = _np()
         inits = {i.name for i in self.graph.initializer}
@@ -180,7 +176,7 @@ class _Translator:
             if external or math.prod(init.dims) > 4096:
                 self.t[init.name] = Weight(tuple(init.dims))
             else:
-                self.t[init.name] = np.asarray(numpy_helper.to_array(init))
+                self.t[init.name] = np.asarray(to_array(init))
         data = [i for i in self.graph.input if i.name not in inits]
         if len(data) != 1:
             raise SpecError(
@@ -323,10 +319,10 @@ class _Translator:
         np = _np()
         op, a = node.op_type, _attrs(node)
         if op == "Constant":
-            from onnx import numpy_helper
+            from ..onnx_io import to_array
 
             if "value" in a:
-                value = numpy_helper.to_array(a["value"])
+                value = to_array(a["value"])
             elif "value_float" in a:
                 value = np.array(a["value_float"], dtype=np.float32)
             elif "value_int" in a:
@@ -372,9 +368,9 @@ class _Translator:
         elif op == "Concat":
             out = np.concatenate([np.atleast_1d(x) for x in v], axis=a.get("axis", 0))
         elif op == "Cast":
-            from onnx import helper
+            from ..onnx_io import NP_TYPES
 
-            out = v[0].astype(helper.tensor_dtype_to_np_dtype(a["to"]))
+            out = v[0].astype(NP_TYPES[a["to"]])
         elif op == "Slice":
             starts, ends = (a.get("starts"), a.get("ends")) if "starts" in a else (v[1], v[2])
             axes = a.get("axes") if "starts" in a else (v[3] if len(v) > 3 and v[3] is not None
@@ -397,9 +393,9 @@ class _Translator:
             out = {"Floor": np.floor, "Ceil": np.ceil, "Sqrt": np.sqrt, "Neg": np.negative,
                    "Identity": np.asarray}[op](v[0])
         elif op == "ConstantOfShape":
-            from onnx import numpy_helper
+            from ..onnx_io import to_array
 
-            fill = numpy_helper.to_array(a["value"]) if "value" in a else np.zeros(1, np.float32)
+            fill = to_array(a["value"]) if "value" in a else np.zeros(1, np.float32)
             out = np.full(tuple(int(d) for d in v[0]), fill.reshape(-1)[0], dtype=fill.dtype)
         elif op == "Range":
             out = np.arange(v[0], v[1], v[2])
@@ -931,6 +927,7 @@ HANDLERS = {
     "HardSigmoid": _hardsigmoid,
     "LeakyRelu": _unary("leaky_relu", negative_slope=("alpha", 0.01)),
     "Elu": _unary("elu", alpha=("alpha", 1.0)),
+    "Selu": _unary("selu"),
     "Clip": _clip,
     "Add": _binary("add"),
     "Mul": _binary("multiply"),
@@ -1268,6 +1265,7 @@ EXPORTERS = {
     "relu6": _x_relu6,
     "leaky_relu": _x_simple("LeakyRelu", alpha="negative_slope"),
     "elu": _x_simple("Elu", alpha="alpha"),
+    "selu": _x_simple("Selu"),
     "sigmoid": _x_simple("Sigmoid"),
     "tanh": _x_simple("Tanh"),
     "silu": _x_silu,

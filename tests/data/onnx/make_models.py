@@ -14,6 +14,7 @@ figures.json records what PyTorch itself counts: parameters, batch-norm channels
 and MACs of the convolution and linear layers measured by forward hooks.
 """
 
+import ast
 import json
 import os
 import sys
@@ -47,8 +48,9 @@ class UNetSmall(nn.Module):
         super().__init__()
 
         def block(i, o):
-            return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(inplace=True),
-                                 nn.Conv2d(o, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(inplace=True))
+            return nn.Sequential(nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True),
+                                 nn.Conv2d(o, o, 3, padding=1, bias=False), nn.BatchNorm2d(o),
+                                 nn.ReLU(inplace=True))
 
         self.enc1, self.enc2, self.mid = block(3, 16), block(16, 32), block(32, 64)
         self.pool = nn.MaxPool2d(2)
@@ -112,6 +114,9 @@ def trained_like(model):
             m.running_var.copy_(torch.rand(c, generator=g) + 0.5)
             m.weight.data.copy_(torch.rand(c, generator=g) + 0.5)
             m.bias.data.copy_(torch.randn(c, generator=g) * 0.1)
+    for p in model.parameters():  # torchvision zero-initialises biases; the exporter drops zeros
+        if not p.detach().any():
+            p.data.copy_(torch.randn(p.shape, generator=g) * 0.01)
     return model
 
 
@@ -127,9 +132,14 @@ def strip(src: Path, dst: Path) -> None:
                 and len(init.raw_data) > 16 * 4:
             set_external_data(init, location=data.name)
             init.ClearField("raw_data")
-    keep = ("pkg.torch.onnx.name_scopes", "pkg.onnxscript.rewriter.rule_name")
     for node in m.graph.node:  # stack traces and FX dumps: most of a dynamo file's bytes
-        props = [(p.key, p.value) for p in node.metadata_props if p.key in keep]
+        props = []
+        for p in node.metadata_props:
+            if p.key == "pkg.torch.onnx.name_scopes":  # keep the innermost module and the op
+                scopes = ast.literal_eval(p.value)
+                props.append((p.key, repr(["", *scopes[-2:]] if len(scopes) > 2 else scopes)))
+            elif p.key == "pkg.onnxscript.rewriter.rule_name" and "FuseBatchNorm" in p.value:
+                props.append((p.key, "FuseBatchNormIntoConv"))
         del node.metadata_props[:]
         for key, value in props:
             node.metadata_props.add(key=key, value=value)
