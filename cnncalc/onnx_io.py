@@ -194,6 +194,7 @@ def load_onnx(path: str | Path, data: bytes | None = None, **kwargs: Any):
     path_text = str(path)
     model = read_model(path, data)
     imp = import_model(model, path_text, input_shape=kwargs.pop("input_shape", None))
+    kwargs.pop("dilation_base", None)  # the generated spec writes PyTorch's (1-based) dilation
     try:
         net = loads(imp.text, path_text, **kwargs)
     except SpecError as exc:

@@ -446,3 +446,27 @@ def test_import_command_writes_a_spec_with_the_same_figures(tmp_path):
     a = cnncalc.analyze(cnncalc.load(out)).to_dict()
     b = cnncalc.analyze(cnncalc.load(path)).to_dict()
     assert a["layers"] == b["layers"] and a["totals"] == b["totals"]
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "cnncalc", *map(str, args)], capture_output=True,
+                          text=True)
+
+
+def test_every_spec_command_reads_a_model(tmp_path):
+    # conv k3 p1 then maxpool 2: every size that is even tiles exactly
+    m = model([node("Conv", ["x", "w"], "c", name="/conv1/Conv", pads=[1, 1, 1, 1]),
+               node("Relu", ["c"], "r", name="/relu/Relu"),
+               node("MaxPool", ["r"], "y", name="/pool/MaxPool", kernel_shape=[2, 2], strides=[2, 2])],
+              {"w": w(4, 3, 3, 3)}, [1, 3, 8, 8], "y")
+    path = save(m, tmp_path / "m.onnx")
+    proc = _cli("verify", path)
+    assert proc.returncode == 0 and "0 mismatched" in proc.stdout, proc.stdout + proc.stderr
+    proc = _cli("explain", path, "--layer", "conv1")
+    assert proc.returncode == 0 and "= 8" in proc.stdout  # (8 - 3 + 2·1) / 1 + 1
+    proc = _cli("sizes", path, "--range", "7:10")
+    assert proc.returncode == 0 and proc.stdout.split("\n")[0].startswith("8: 4x4x4")
+    proc = _cli("lint", path)
+    assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr
+    proc = _cli("analyze", path, "--input", "3x16x16", "-f", "json")
+    assert proc.returncode == 0 and '"output_shape": [\n        4,\n        8,\n        8' in proc.stdout
