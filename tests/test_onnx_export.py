@@ -165,3 +165,22 @@ def test_export_unexpressible_type_exit_2(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "locally_connected" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("spec", sorted(p.name for p in SPECS.glob("*.yaml") if p.name not in NOT_EXPRESSIBLE))
+def test_readable_import_same_figures(spec, tmp_path):
+    # cnncalc import nests residuals and repeats: names and order change, figures do not
+    from cnncalc.onnx_io import import_file
+
+    path = tmp_path / "rt.onnx"
+    onnx.save(to_onnx(cnncalc.load(SPECS / spec), graph_only=True), str(path))
+    text, _ = import_file(path)
+    (tmp_path / "net.yaml").write_text(text)
+
+    def figures(rep):
+        return sorted((r["type"], r["output_shape"], r["params"], r["buffers"], r["macs"],
+                       r["flops"], repr(r["receptive_field"])) for r in rep["layers"])
+
+    a = cnncalc.analyze(cnncalc.load(tmp_path / "net.yaml")).to_dict()
+    b = cnncalc.analyze(cnncalc.load(path)).to_dict()
+    assert figures(a) == figures(b) and a["totals"] == b["totals"]

@@ -105,12 +105,30 @@ def test_efficientnet_silu_and_squeeze_excitation():
     assert types.count("sigmoid") == 16
 
 
-def test_imported_spec_reads_back_to_the_same_report(tmp_path):
+def _figures(report):
+    """Every layer's figures, without names (the readable spec nests them) or order."""
+    return sorted((r["type"], r["output_shape"], r["params"], r["buffers"], r["macs"], r["flops"],
+                   r["activation_bytes"], repr(r["receptive_field"])) for r in report["layers"])
+
+
+@pytest.mark.parametrize("file", [f for f in FILES if not f.startswith("shufflenet")])
+def test_imported_spec_reads_back_to_the_same_report(file, tmp_path):
     from cnncalc.onnx_io import import_file
 
-    for file in ("resnet18.torchscript.onnx", "efficientnet_b0.dynamo.onnx"):
-        text, _ = import_file(DATA / file)
-        (tmp_path / "net.yaml").write_text(text)
-        a = cnncalc.analyze(cnncalc.load(tmp_path / "net.yaml")).to_dict()
-        b = cnncalc.analyze(cnncalc.load(DATA / file)).to_dict()
-        assert a["layers"] == b["layers"] and a["totals"] == b["totals"]
+    text, _ = import_file(DATA / file)
+    (tmp_path / "net.yaml").write_text(text)
+    a = cnncalc.analyze(cnncalc.load(tmp_path / "net.yaml")).to_dict()
+    b = cnncalc.analyze(cnncalc.load(DATA / file)).to_dict()
+    assert _figures(a) == _figures(b) and a["totals"] == b["totals"]
+
+
+def test_imported_resnet18_is_readable():
+    from cnncalc.onnx_io import import_file
+
+    text, _ = import_file(DATA / "resnet18.torchscript.onnx")
+    # 8 basic blocks: layer1's two identical ones as one repeat, the other 6 as residuals
+    # (each stage's first block has a strided projection shortcut, its second none)
+    assert text.count("residual:") == 1 + 6 and "repeat: 2" in text
+    assert text.count("shortcut:") == 3  # layer2_0, layer3_0, layer4_0: 1x1 stride-2 convs
+    assert "name: layer1" in text and "name: layer2_0" in text
+    assert len(text.splitlines()) < 70  # 49 layers in nested blocks

@@ -995,6 +995,9 @@ def translate(model, input_shape=None, readable: bool = False):
         recorded[vi.name] = (value.node, tuple(dims[1:]))
     lines = [f"name: {_flow(name)}", f"input: {{shape: {_flow(list(tr.input_shape))}, batch: {tr.batch}}}",
              "layers:"]
+    if readable:
+        text = structured_text(lines, tr.items)
+        return Imported(text, tr.items, {}, notes, recorded, name, tr.input_shape)
     node_of_line = {}
     prev = "input"
     for item in tr.items:
@@ -1322,3 +1325,234 @@ def export_graph(net, weights: dict | None, opset: int = 17):
                               producer_name="cnncalc")
     model.ir_version = min(model.ir_version, 9)  # readable by onnxruntime releases of 2024 on
     return model
+
+
+# -- readable import: residual structures and repeats ----------------------------------
+
+
+def _kind(item: dict) -> str:
+    return next(k for k in item if k not in ("name", "from"))
+
+
+def _ancestors(name: str, by_name: dict) -> set[str]:
+    seen, stack = set(), [name]
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        if n in by_name:
+            stack.extend(by_name[n]["from"])
+    return seen
+
+
+def _residuals(items: list[dict]) -> list[dict]:
+    """Fold each Add of two paths that leave one tensor x and meet nowhere else into a
+    ``residual`` item (body: the longer path; shortcut: the other, empty for identity)."""
+    items = list(items)
+    changed = True
+    while changed:
+        changed = False
+        by_name = {it["name"]: it for it in items}
+        consumers: dict[str, list[str]] = {}
+        for it in items:
+            for f in it["from"]:
+                consumers.setdefault(f, []).append(it["name"])
+        for add in items:
+            if _kind(add) != "add" or len(add["from"]) != 2 or add[_kind(add)]:
+                continue
+            p, q = add["from"]
+            anc_p, anc_q = _ancestors(p, by_name), _ancestors(q, by_name)
+            common = anc_p & anc_q
+            order = {it["name"]: i for i, it in enumerate(items)}
+            x = max(common, key=lambda n: order.get(n, -1))
+            regions = [anc_p - common, anc_q - common]
+            ok = True
+            for region, out in zip(regions, (p, q)):
+                for n in region:
+                    inputs_ok = all(f in region or f == x for f in by_name[n]["from"])
+                    users = [u for u in consumers.get(n, []) if u not in region]
+                    if not inputs_ok or users != ([add["name"]] if n == out else []):
+                        ok = False
+            for region in regions:  # x feeds the first layer of each path only
+                users = [it for it in items if it["name"] in region and x in it["from"]]
+                if region and (len(users) != 1 or users[0]["from"] != [x]
+                               or users[0] is not next(it for it in items if it["name"] in region)):
+                    ok = False
+            if not ok or not regions[0] | regions[1]:
+                continue
+            body_set, short_set = sorted(regions, key=len, reverse=True)
+            body = [it for it in items if it["name"] in body_set]
+            short = [it for it in items if it["name"] in short_set]
+            names = [it["name"] for it in body + short]
+            prefix = _common_prefix(names) or add["name"]
+            for part in (body, short):
+                if part:
+                    part[0] = {**part[0], "from": ["__in__"]}
+            structure = {"residual": {"body": _localise(body, x, prefix),
+                                      "shortcut": _localise(short, x, prefix)},
+                         "name": prefix if prefix not in by_name or prefix == add["name"]
+                         else add["name"], "from": [x]}
+            rename = {add["name"]: structure["name"]}
+            position = items.index(add)
+            items[position] = structure
+            items = [it for it in items if it["name"] not in body_set | short_set]
+            for it in items:
+                it["from"] = [rename.get(f, f) for f in it["from"]]
+            changed = True
+            break
+    return items
+
+
+def _common_prefix(names: list[str]) -> str:
+    """'layer1_0_conv1', 'layer1_0_relu' -> 'layer1_0' (whole '_'-separated parts)."""
+    if not names:
+        return ""
+    parts = [n.split("_") for n in names]
+    common = []
+    for group in zip(*parts):
+        if len(set(group)) != 1:
+            break
+        common.append(group[0])
+    return "_".join(common)
+
+
+def _localise(items: list[dict], x: str, prefix: str) -> list[dict]:
+    """Items of a structure with the structure's prefix taken off their names (so
+    'layer1_0_conv1' inside 'layer1_0' is 'conv1': full name 'layer1_0.conv1')."""
+    local = {}
+    for it in items:
+        short = it["name"][len(prefix):].lstrip("_") if prefix and it["name"].startswith(prefix) \
+            else it["name"]
+        if not short:
+            short = _kind(it)
+        if short in local.values() or not (short[0].isalpha() or short[0] == "_"):
+            short = it["name"]
+        local[it["name"]] = short
+    out = []
+    for it in items:
+        new = dict(it)
+        new["name"] = local[it["name"]]
+        new["from"] = [local.get(f, f) for f in it["from"]]
+        out.append(new)
+    return out
+
+
+def _canonical(unit: list[dict], entry: str) -> str | None:
+    """A unit's items with names replaced by positions (None if it reaches outside)."""
+    index = {it["name"]: i for i, it in enumerate(unit)}
+
+    def strip(item):
+        if isinstance(item, dict):
+            return {k: strip(v) for k, v in item.items() if k != "name" or not isinstance(v, str)}
+        if isinstance(item, list):
+            return [strip(v) for v in item]
+        return item
+
+    out = []
+    for it in unit:
+        refs = []
+        for f in it["from"]:
+            if f in index:
+                refs.append(index[f])
+            elif f == entry and it is unit[0] and it["from"] == [entry]:
+                refs.append("in")  # only the first layer reads the unit's input
+            else:
+                return None
+        body = {k: v for k, v in it.items() if k not in ("name", "from")}
+        out.append((repr(strip(body)), refs))
+    return repr(out)
+
+
+def _repeats(items: list[dict], entry: str = "input") -> list[dict]:
+    """Consecutive identical units (1 to 8 items, reaching nothing outside but their
+    input) become one ``sequential`` item with ``repeat``."""
+    out: list[dict] = []
+    i = 0
+    prev = entry
+    while i < len(items):
+        best = None
+        for k in range(1, 9):
+            if i + 2 * k > len(items):
+                break
+            first = _canonical(items[i:i + k], prev)
+            if first is None:
+                continue
+            n, start = 1, i + k
+            while start + k <= len(items):
+                if _canonical(items[start:start + k], items[start - 1]["name"]) != first:
+                    break
+                n, start = n + 1, start + k
+            later = {f for it in items[start:] for f in it["from"]}
+            inner = {it["name"] for it in items[i:start - 1]}
+            if n >= 2 and not later & inner and (best is None or k * n > best[0] * best[1]):
+                best = (k, n)
+        if best is None:
+            out.append(items[i])
+            prev = items[i]["name"]
+            i += 1
+            continue
+        k, n = best
+        run = items[i:i + k * n]
+        last = run[-1]["name"]
+        name = _common_prefix([it["name"] for it in run]) or f"repeat{len(out) + 1}"
+        taken = {it["name"] for it in items if it not in run} | {it["name"] for it in out}
+        base, count = name, 1
+        while name in taken:
+            count += 1
+            name = f"{base}_{count}"
+        unit = _localise(items[i:i + k], prev, _common_prefix([it["name"] for it in items[i:i + k]]))
+        for it in unit:
+            it["from"] = [f if f != prev else "__in__" for f in it["from"]]
+        item = {"sequential": unit, "name": name, "from": [prev], "repeat": n}
+        if k == 1:
+            single = dict(unit[0])
+            single.update({"name": name, "from": [prev], "repeat": n})
+            item = single
+        out.append(item)
+        for it in items[i + k * n:]:
+            it["from"] = [name if f == last else f for f in it["from"]]
+        prev = name
+        i += k * n
+    return out
+
+
+def _emit(items: list[dict], indent: str, prev: str, lines: list[str]) -> None:
+    """YAML lines for items; structures in block style, layers one per line."""
+    for item in items:
+        shown = {k: v for k, v in item.items() if k != "from"}
+        refs = list(item["from"])
+        if refs != [prev] and refs:
+            shown["from"] = refs[0] if len(refs) == 1 else refs
+        kind = _kind(item)
+        if kind == "residual":
+            lines.append(f"{indent}- name: {_flow(item['name'])}")
+            for key in ("repeat", "from"):
+                if key in shown:
+                    lines.append(f"{indent}  {key}: {_flow(shown[key])}")
+            lines.append(f"{indent}  residual:")
+            lines.append(f"{indent}    body:")
+            _emit(item["residual"]["body"], indent + "      ", "__in__", lines)
+            if item["residual"]["shortcut"]:
+                lines.append(f"{indent}    shortcut:")
+                _emit(item["residual"]["shortcut"], indent + "      ", "__in__", lines)
+        elif kind == "sequential":
+            lines.append(f"{indent}- name: {_flow(item['name'])}")
+            for key in ("repeat", "from"):
+                if key in shown:
+                    lines.append(f"{indent}  {key}: {_flow(shown[key])}")
+            lines.append(f"{indent}  sequential:")
+            _emit(item["sequential"], indent + "    ", "__in__", lines)
+        else:
+            lines.append(f"{indent}- " + _flow(shown))
+        prev = item["name"]
+
+
+def structured_text(header: list[str], items: list[dict]) -> str:
+    """The readable spec: residual structures and repeats found, then written."""
+    import copy
+
+    items = _repeats(_residuals(copy.deepcopy(items)))
+    lines = list(header)
+    _emit(items, "  ", "input", lines)
+    return "\n".join(lines) + "\n"
