@@ -41,6 +41,13 @@ class Act:
 
 
 @dataclass
+class _Stored:
+    """A small initializer whose values are read only if a node needs them."""
+
+    proto: Any
+
+
+@dataclass
 class Weight:
     """An initializer whose values are not needed (or not stored: external data)."""
 
@@ -165,9 +172,6 @@ class _Translator:
     # -- the graph's input and initializers ---------------------------------------
 
     def read_inputs(self) -> None:
-        from ..onnx_io import to_array
-
-        np = _np()
         inits = {i.name for i in self.graph.initializer}
         for init in self.graph.initializer:
             external = init.data_location == 1 or (
@@ -176,7 +180,7 @@ class _Translator:
             if external or math.prod(init.dims) > 4096:
                 self.t[init.name] = Weight(tuple(init.dims))
             else:
-                self.t[init.name] = np.asarray(to_array(init))
+                self.t[init.name] = _Stored(init)  # read with NumPy if a node needs its values
         data = [i for i in self.graph.input if i.name not in inits]
         if len(data) != 1:
             raise SpecError(
@@ -228,7 +232,15 @@ class _Translator:
         if name not in self.t:
             raise self.fail(node, f"input '{name}' is not produced by any node before it",
                             help="the graph must be in topological order (onnx.checker.check_model)")
-        return self.t[name]
+        value = self.t[name]
+        if isinstance(value, _Stored):
+            from ..onnx_io import to_array
+
+            try:
+                value = self.t[name] = to_array(value.proto)
+            except ValueError as exc:
+                raise self.fail(node, str(exc)) from None
+        return value
 
     def act(self, node, i: int = 0) -> Act:
         value = self.get(node, i)
@@ -249,6 +261,9 @@ class _Translator:
         return value
 
     def dims(self, node, i: int) -> tuple:
+        stored = self.t.get(node.input[i]) if i < len(node.input) else None
+        if isinstance(stored, _Stored):
+            return tuple(stored.proto.dims)
         value = self.get(node, i)
         if isinstance(value, Weight):
             return value.dims
@@ -316,8 +331,18 @@ class _Translator:
 
     def fold(self, node) -> bool:
         """Evaluate a node whose inputs are all constants (or a Shape of anything)."""
+        op = node.op_type
+        if op not in FOLDABLE:
+            return False
+        if op not in ("Constant", "Shape", "Size"):
+            raw = [self.t.get(n) for n in node.input if n]
+            if op == "Identity" and raw and not isinstance(raw[0], Act):  # a shared weight
+                self.t[node.output[0]] = raw[0]
+                return True
+            if any(isinstance(v, (Act, Weight)) for v in raw):
+                return False  # computed at run time: a layer, not a constant
         np = _np()
-        op, a = node.op_type, _attrs(node)
+        a = _attrs(node)
         if op == "Constant":
             from ..onnx_io import to_array
 
@@ -347,11 +372,6 @@ class _Translator:
             self.t[node.output[0]] = shape[start:end]
             return True
         ins = [self.get(node, i) for i in range(len(node.input))]
-        if op == "Identity" and not isinstance(ins[0], Act):  # a shared weight
-            self.t[node.output[0]] = ins[0]
-            return True
-        if op not in FOLDABLE or any(isinstance(v, (Act, Weight)) for v in ins):
-            return False
         v = ins
         if op == "Gather":
             out = np.take(v[0], v[1], axis=a.get("axis", 0))
