@@ -153,6 +153,7 @@ def analyze(
         render.to_table(report, _console(), depth, picked)
     else:  # piped: the same text without rich's start-up
         render.write_table(report, sys.stdout, PIPE_WIDTH, depth, picked)
+    _source_notes(net)
     if failed:
         from .lint import to_text
 
@@ -799,6 +800,65 @@ def _whole_summaries(typer_app: typer.Typer) -> None:
     for group in typer_app.registered_groups:
         if group.typer_instance is not None:
             _whole_summaries(group.typer_instance)
+
+
+# -- ONNX files (cnncalc/onnx_io.py, cnncalc/layers/onnx_map.py, cnncalc/onnx_export.py) --
+
+
+def _source_notes(net) -> None:
+    """What the user must know about a network read from a model file (stderr)."""
+    for note in getattr(net, "onnx_notes", ()):
+        sys.stderr.write(f"note: {note}\n")
+
+
+@app.command("import")
+def import_(
+    model: Path = typer.Argument(..., help="The model file (ONNX)."),
+    output: Path = typer.Option(None, "--output", "-o", help="Write the spec here (default: stdout)."),
+    input: InputShape = None,
+) -> None:
+    """Translate an ONNX model into a readable cnncalc spec that analyses to the same figures."""
+    from .onnx_io import import_file
+
+    text, notes = import_file(model, parse_input(input, "import"))
+    for note in notes:
+        sys.stderr.write(f"note: {note}\n")
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        sys.stderr.write(f"wrote {output}\n")
+
+
+class ExportTarget(StrEnum):
+    onnx = "onnx"
+    pytorch = "pytorch"
+
+
+@app.command()
+def export(
+    spec: Path = typer.Argument(..., help="The network spec (YAML)."),
+    to: ExportTarget = typer.Option(..., "--to", help="onnx (a model file) or pytorch (a module's source)."),
+    output: Path = typer.Option(..., "--output", "-o", help="The file to write."),
+    weights: Path = typer.Option(None, "--weights", "-w",
+                                 help="Weights .npz ('<layer>.<param>', PyTorch's layouts); default: seeded."),
+    seed: int = typer.Option(0, "--seed", help="Seed for weights not given."),
+    opset: int = typer.Option(17, "--opset", min=13, help="ONNX opset version."),
+) -> None:
+    """Write the network as an ONNX model (with weights) or as a torch.nn.Module source file."""
+    from .spec import load
+
+    net = load(spec)
+    if to is ExportTarget.onnx:
+        from .onnx_export import write_onnx
+
+        tensors = _load_npz(weights) if weights is not None else None
+        write_onnx(net, output, tensors, seed, opset)
+    else:
+        from .torch_export import write_pytorch
+
+        write_pytorch(net, output)
+    sys.stderr.write(f"wrote {output}\n")
 
 
 def main() -> None:

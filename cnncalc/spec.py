@@ -647,8 +647,15 @@ def loads(text: str | bytes, file: str | None = None, *, input_shape: tuple[int,
 
     Raises:
         SpecError: anything wrong with the spec, located.
+
+    An ONNX model (bytes) is read too, recognised by content (docs/onnx.md).
     """
     from .analyze import infer_shapes
+    from .onnx_io import load_onnx, looks_like_onnx
+
+    if isinstance(text, bytes) and looks_like_onnx(text):
+        return load_onnx(file or "<model>", text, input_shape=input_shape, batch=batch,
+                         max_nodes=max_nodes, dilation_base=dilation_base)
 
     try:
         doc = parse_yaml(text, file)

@@ -344,11 +344,15 @@ def _measure_units(probe: Network, run, node: Node, rng, count: int = PROBE_UNIT
             continue  # its support may be clipped by a border: not interior
         measured[o] = (int(where[0]), int(where[-1])) if where.size else None
     covers = False
-    if not measured:
+    if all(v is None for v in measured.values()):  # no unit with a support clear of the borders
         # global: each probed unit sees every input position that reaches the layer's
         # inputs at all (a stride that drops the last pixels drops them for every unit)
+        # A unit that reads padding alone (a padded layer after global pooling) sees no
+        # input position in a gradient; under the unbounded convention it reads the field
+        # beyond the border, which a measurement cannot show: it is not judged
         reach = _reach(probe, run, node)
-        covers = bool(reach.any()) and all(np.array_equal(support[b], reach) for b in range(len(units)))
+        seen = [b for b in range(len(units)) if support[b].any()]
+        covers = bool(reach.any()) and bool(seen) and all(np.array_equal(support[b], reach) for b in seen)
     return _Units(length, n_units, measured, covers, count)
 
 

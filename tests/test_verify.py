@@ -184,3 +184,13 @@ def test_forward_and_backward_read_no_analysis():
                         elif node.attr in methods:
                             todo.append(node.attr)
     assert not found, "\n".join(found)
+
+
+def test_padded_layer_after_global_pooling_is_measured_global():
+    # found by the differential property test: adaptive_avgpool to 1 (global), then a 1x1
+    # conv with padding 1 -> 1 + 2·1 - 1 + 1 = 3 units; units 0 and 2 read padding alone,
+    # which no gradient shows; unit 1 reads the pooled unit, which every position reaches
+    net = cnncalc.loads("input: [1, 6]\nlayers:\n  - adaptive_avgpool: 1\n"
+                        "  - conv: {out_channels: 1, kernel_size: 1, padding: 1}\n", "g.yaml")
+    assert cnncalc.analyze(net).layers[-1].receptive_field is None
+    assert verify(net).ok

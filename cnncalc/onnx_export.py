@@ -1,0 +1,49 @@
+"""``cnncalc export --to onnx``: a network as an ONNX model with weights (docs/onnx.md).
+
+The per-type translation lives with the layer types (:mod:`cnncalc.layers.onnx_map`,
+``EXPORTERS``); this module chooses the weights and writes the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import SpecError
+from .onnx_io import require
+
+
+def to_onnx(net, weights: dict | None = None, seed: int = 0, opset: int = 17,
+            graph_only: bool = False):
+    """A ModelProto of ``net``: ``weights`` (``"<layer>.<param>"`` -> array, PyTorch's
+    layouts) where given, the executor's seeded initialisation elsewhere (so
+    ``cnncalc.run(net, x, weights, seed)`` computes what the model computes). With
+    ``graph_only``, every weight is a shape without values (for analysis only).
+
+    Raises:
+        SpecError: the onnx package is missing; a weight of the wrong shape; a layer type
+            with no ONNX equivalent.
+    """
+    import numpy as np
+
+    require("onnx")
+    from .execute import check_weights, init_weights
+    from .layers.onnx_map import check_exportable, export_graph
+
+    check_exportable(net)  # before any weight is drawn
+    if graph_only:
+        return export_graph(net, None, opset)
+    # every tensor: the given ones, the rest drawn as the executor draws them (a function
+    # of seed, node and name), so that onnxruntime and `cnncalc run --seed` agree
+    tensors = {**init_weights(net, seed, np.float32), **check_weights(net, weights, seed, np.float32)}
+    return export_graph(net, tensors, opset)
+
+
+def write_onnx(net, path: str | Path, weights: dict | None = None, seed: int = 0,
+               opset: int = 17) -> None:
+    """Write ``net`` to ``path`` as an ONNX model; see :func:`to_onnx`."""
+    onnx = require("onnx")
+    model = to_onnx(net, weights, seed, opset)
+    try:
+        onnx.save(model, str(path))
+    except OSError as exc:
+        raise SpecError(f"cannot write {path}: {exc.strerror}", kind="io") from None

@@ -1,0 +1,22 @@
+"""``cnncalc export --to pytorch``: a network as the source of a torch.nn.Module.
+
+The per-type text lives with the layer types (:mod:`cnncalc.layers.torch_map`); cnncalc
+never imports torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import SpecError
+
+
+def write_pytorch(net, path: str | Path, source: str | None = None) -> None:
+    """Write ``class Net(nn.Module)`` for ``net`` to ``path`` (see torch_map.to_source)."""
+    from .layers.torch_map import to_source
+
+    text = to_source(net, source or net.file)
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(f"cannot write {path}: {exc.strerror}", kind="io") from None

@@ -1,0 +1,204 @@
+"""Writing ONNX models: spec -> ONNX -> import gives the same report for every spec
+in specs/, and onnxruntime computes what cnncalc's executor computes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import cnncalc
+
+from .conftest import SPECS
+
+onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed: pip install 'cnncalc[onnx]'")
+
+from cnncalc.onnx_export import to_onnx  # noqa: E402
+
+# specs with a layer type that has no standard ONNX op (the export says so)
+NOT_EXPRESSIBLE = {"deepface.yaml": "locally_connected (unshared weights) has no ONNX op"}
+# specs with a type that has an ONNX form cnncalc does not write yet (the export says so)
+NOT_YET = {
+    "convnext_tiny.yaml": "gelu, layer_scale and layernorm over channels are not written as ONNX yet",
+    "shufflenet_v2_x1_0.yaml": "chunk and channel_shuffle are not written as ONNX yet",
+}
+# specs whose types become several ONNX ops: the import reads those as several layers
+SPLIT_UP = {"xception_entry.yaml": "separable_conv is written as two Convs (depthwise, pointwise)"}
+
+FIGURES = ("output_shape", "params", "buffers", "macs", "flops", "receptive_field")
+
+
+def _round_trip(net, tmp_path, **kwargs):
+    path = tmp_path / "rt.onnx"
+    onnx.save(to_onnx(net, **kwargs), str(path))
+    return cnncalc.load(path)
+
+
+@pytest.mark.parametrize("spec", sorted(p.name for p in SPECS.glob("*.yaml")))
+def test_round_trip_same_report(spec, tmp_path):
+    if spec in NOT_EXPRESSIBLE:
+        net = cnncalc.load(SPECS / spec)
+        with pytest.raises(cnncalc.SpecError, match="no ONNX equivalent"):
+            to_onnx(net, graph_only=True)
+        pytest.skip(NOT_EXPRESSIBLE[spec])
+    if spec in NOT_YET:
+        with pytest.raises(cnncalc.SpecError, match="not written as ONNX by this version"):
+            to_onnx(cnncalc.load(SPECS / spec), graph_only=True)
+        pytest.skip(NOT_YET[spec])
+    net = cnncalc.load(SPECS / spec)
+    back = _round_trip(net, tmp_path, graph_only=True)
+    a, b = cnncalc.analyze(net).to_dict(), cnncalc.analyze(back).to_dict()
+    if spec in SPLIT_UP:
+        for key in ("params", "buffers", "macs"):
+            assert a["totals"][key] == b["totals"][key], key
+        return
+    assert len(a["layers"]) == len(b["layers"])
+    for x, y in zip(a["layers"], b["layers"]):
+        for key in FIGURES:
+            assert x[key] == y[key], (x["name"], key)
+    for rep in (a, b):
+        # the layer where the inference peak occurs is named by the import; an inference
+        # graph holds no training-only state (stochastic depth's noise, written as Identity)
+        rep["totals"]["memory"].pop("inference_peak_layer")
+        rep["totals"]["memory"].pop("training")
+    assert a["totals"] == b["totals"]
+    assert a["input_shape"] == b["input_shape"] and a["batch"] == b["batch"]
+
+
+ort = None
+
+
+def _session(model):
+    global ort
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed: "
+                              "pip install 'cnncalc[onnxruntime]'")
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def _agree(net, weights=None, seed=0):
+    x = np.random.default_rng(1).standard_normal((net.batch, *net.input_shape)).astype(np.float32)
+    model = to_onnx(net, weights, seed)
+    ours = cnncalc.run(net, x, weights, seed)
+    theirs = _session(model).run(None, {"input": x})
+    for name, value in zip(net.outputs, theirs):
+        assert value.shape == ours[name].shape
+        np.testing.assert_allclose(value, ours[name], rtol=1e-5, atol=1e-5)
+
+
+SMALL = ["lenet5.yaml", "nin_cifar10.yaml", "allcnn_c.yaml", "multitask.yaml",
+         "xception_entry.yaml", "squeezenet1_0.yaml"]
+
+
+@pytest.mark.parametrize("spec", SMALL)
+def test_onnxruntime_agrees_with_run(spec):
+    _agree(cnncalc.load(SPECS / spec))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", sorted(p.name for p in SPECS.glob("*.yaml")
+                                        if p.name not in SMALL and p.name not in NOT_EXPRESSIBLE
+                                        and p.name not in NOT_YET))
+def test_onnxruntime_agrees_with_run_zoo(spec):
+    _agree(cnncalc.load(SPECS / spec))
+
+
+EVERY_TYPE = """
+input: [4, 12, 12]
+layers:
+  - {conv: {out_channels: 8, kernel_size: 3, padding: [[0, 1], [2, 1]], dilation: [1, 2]}, name: c1}
+  - {batchnorm, name: bn}
+  - leaky_relu: {negative_slope: 0.1}
+  - {depthwise_conv: {kernel_size: 3, padding: same, depth_multiplier: 2}, name: dw}
+  - prelu: {num_parameters: 16}
+  - conv_transpose: {out_channels: 6, kernel_size: 3, stride: 2, padding: 1, output_padding: 1, groups: 2}
+  - elu
+  - selu
+  - silu
+  - {maxpool: {kernel_size: 3, stride: 2, ceil_mode: true}, name: mp}
+  - {upsample: {scale_factor: 2, mode: bilinear}, name: up}
+  - pad: {padding: [[1, 0], [0, 2]], mode: reflect}
+  - crop: {cropping: [[1, 0], [0, 2]]}
+  - {avgpool: {kernel_size: 3, stride: 1, padding: 1, count_include_pad: false}, name: ap}
+  - {hardswish, name: hs}
+  - {relu6, name: r6}
+  - {sigmoid, name: sg}
+  - {multiply: {with: hs}}
+  - {add: {with: r6}}
+  - {concat: {with: [sg]}}
+  - {tanh}
+  - {upsample: {scale_factor: 2}, name: near}
+  - lrn: {size: 3}
+  - {adaptive_avgpool: 4}
+  - {dropout: 0.3}
+  - identity
+  - flatten
+  - linear: 10
+  - softmax
+"""
+
+
+def test_every_exportable_type_agrees_with_onnxruntime():
+    _agree(cnncalc.loads(EVERY_TYPE, "every.yaml"))
+
+
+def test_linear_on_spatial_tensor_is_matmul_add():
+    net = cnncalc.loads("input: [3, 4, 5]\nlayers:\n  - linear: 7\n", "lin.yaml")
+    model = to_onnx(net)
+    assert [n.op_type for n in model.graph.node] == ["MatMul", "Add"]
+    _agree(net)
+
+
+def test_given_weights_are_written():
+    net = cnncalc.loads("input: [1, 4]\nlayers:\n  - flatten\n  - {linear: 2, name: fc}\n", "w.yaml")
+    weights = {"fc.weight": np.arange(8, dtype=np.float32).reshape(2, 4),
+               "fc.bias": np.array([1, -1], np.float32)}
+    model = to_onnx(net, weights)
+    stored = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+    np.testing.assert_array_equal(stored["fc.weight"], weights["fc.weight"])
+    _agree(net, weights)
+
+
+def test_export_cli(tmp_path):
+    out = tmp_path / "lenet.onnx"
+    w = tmp_path / "w.npz"
+    np.savez(w, **{"conv1.bias": np.ones(6, np.float32)})
+    proc = subprocess.run([sys.executable, "-m", "cnncalc", "export", str(SPECS / "lenet5.yaml"),
+                           "--to", "onnx", "-o", str(out), "--weights", str(w)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    model = onnx.load(str(out))
+    onnx.checker.check_model(model)
+    bias = next(t for t in model.graph.initializer if t.name == "conv1.bias")
+    assert onnx.numpy_helper.to_array(bias).tolist() == [1.0] * 6
+
+
+def test_export_unexpressible_type_exit_2(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "cnncalc", "export", str(SPECS / "deepface.yaml"),
+                           "--to", "onnx", "-o", str(tmp_path / "d.onnx")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "locally_connected" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("spec", sorted(p.name for p in SPECS.glob("*.yaml") if p.name not in NOT_EXPRESSIBLE and p.name not in NOT_YET))
+def test_readable_import_same_figures(spec, tmp_path):
+    # cnncalc import nests residuals and repeats: names and order change, figures do not
+    from cnncalc.onnx_io import import_file
+
+    path = tmp_path / "rt.onnx"
+    onnx.save(to_onnx(cnncalc.load(SPECS / spec), graph_only=True), str(path))
+    text, _ = import_file(path)
+    (tmp_path / "net.yaml").write_text(text)
+
+    def figures(rep):
+        return sorted((r["type"], r["output_shape"], r["params"], r["buffers"], r["macs"],
+                       r["flops"], repr(r["receptive_field"])) for r in rep["layers"])
+
+    a = cnncalc.analyze(cnncalc.load(tmp_path / "net.yaml")).to_dict()
+    b = cnncalc.analyze(cnncalc.load(path)).to_dict()
+    # the inference peak's layer is named as the import names it; every figure is the same
+    for rep in (a, b):
+        rep["totals"]["memory"].pop("inference_peak_layer")
+    assert figures(a) == figures(b) and a["totals"] == b["totals"]

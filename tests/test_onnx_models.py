@@ -1,0 +1,134 @@
+"""Real exported models (tests/data/onnx/, made by make_models.py with PyTorch's two
+exporters, weights stripped): each imports, and its figures equal PyTorch's.
+
+figures.json holds what PyTorch counts for the same modules: parameters, batch-norm
+channels, and the MACs of convolution and linear layers measured by forward hooks.
+The published torchvision figures (the weights tables of torchvision.models) are
+asserted against it, so every number here goes back to a source.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import cnncalc
+
+pytest.importorskip("onnx", reason="the onnx extra is not installed: pip install 'cnncalc[onnx]'")
+
+from cnncalc.layers import REGISTRY  # noqa: E402
+
+DATA = Path(__file__).resolve().parent / "data" / "onnx"
+FIGURES = json.loads((DATA / "figures.json").read_text())
+
+# torchvision's published parameters and GFLOPS (torchvision.models weights tables)
+PUBLISHED = {
+    "resnet18": (11_689_512, 1.81),
+    "mobilenet_v2": (3_504_872, 0.30),
+    "squeezenet1_0": (1_248_424, 0.82),
+    "efficientnet_b0": (5_288_548, 0.39),
+    "shufflenet_v2_x1_0": (2_278_604, 0.14),
+}
+NEEDS = {"shufflenet_v2_x1_0": ("channel_shuffle", "chunk")}
+
+FILES = sorted(p.name for p in DATA.glob("*.onnx"))
+
+
+def _model(name):
+    return name.split(".")[0]
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_pytorch_figures_are_torchvisions(name):
+    params, gflops = PUBLISHED[name]
+    assert FIGURES[name]["params"] == params
+    assert round(FIGURES[name]["macs"] / 1e9, 2) == gflops
+
+
+def test_every_model_is_there_from_both_exporters():
+    for model in [*PUBLISHED, "unet_small"]:
+        assert f"{model}.torchscript.onnx" in FILES
+        assert f"{model}.dynamo.onnx" in FILES
+
+
+@pytest.mark.parametrize("file", FILES)
+def test_imports_with_pytorchs_figures(file):
+    model = _model(file)
+    missing = [t for t in NEEDS.get(model, ()) if t not in REGISTRY]
+    if missing:
+        pytest.skip(f"needs layer types {missing} (branch vocab)")
+    net = cnncalc.load(DATA / file)
+    rep = cnncalc.analyze(net)
+    fig = FIGURES[model]
+    assert net.input_shape == tuple(fig["input"][1:])
+    assert rep.totals.macs == fig["macs"]
+    # each folded batch norm: minus weight and bias (2 per channel), plus a conv bias (1)
+    assert rep.totals.params == fig["params"] - 2 * fig["bn_channels"] + fig["bn_channels"]
+    if fig["bn_channels"]:
+        assert any("folded" in note for note in net.onnx_notes)
+
+
+def test_resnet18_folded_count():
+    # the issue's figure: 11,684,712 in ONNX (batch norm folded) vs 11,689,512 in torch
+    for exporter in ("torchscript", "dynamo"):
+        rep = cnncalc.analyze(cnncalc.load(DATA / f"resnet18.{exporter}.onnx"))
+        assert rep.totals.params == 11_684_712 == 11_689_512 - 4_800
+        assert rep.totals.macs == 1_814_073_344  # torchvision: 1.81 GFLOPS
+
+
+def test_both_exporters_agree_layer_by_layer():
+    for model in ["resnet18", "mobilenet_v2", "squeezenet1_0", "efficientnet_b0", "unet_small"]:
+        a = cnncalc.analyze(cnncalc.load(DATA / f"{model}.torchscript.onnx")).to_dict()
+        b = cnncalc.analyze(cnncalc.load(DATA / f"{model}.dynamo.onnx")).to_dict()
+        assert [(r["type"], r["output_shape"], r["params"], r["macs"]) for r in a["layers"]] == \
+            [(r["type"], r["output_shape"], r["params"], r["macs"]) for r in b["layers"]], model
+
+
+def test_unet_has_transposed_conv_and_bilinear_resize():
+    net = cnncalc.load(DATA / "unet_small.torchscript.onnx")
+    types = [n.type for n in net.nodes]
+    assert "conv_transpose" in types and "concat" in types
+    up = next(n for n in net.nodes if n.type == "upsample")
+    assert up.layer.p["mode"] == "bilinear" and up.layer.p["align_corners"] is False
+    assert net.nodes[-1].layer.out_shape == (2, 64, 64)
+
+
+def test_efficientnet_silu_and_squeeze_excitation():
+    net = cnncalc.load(DATA / "efficientnet_b0.torchscript.onnx")
+    types = [n.type for n in net.nodes]
+    # SiLU after the stem, block 1's depthwise conv, the expand and depthwise convs of the
+    # other 15 MBConv blocks and the head (1 + 1 + 15·2 + 1 = 33), and inside each of the
+    # 16 squeeze-excitation gates (torchvision's efficientnet: activation SiLU, then sigmoid)
+    assert types.count("silu") == 33 + 16 and types.count("multiply") == 16
+    assert types.count("sigmoid") == 16
+
+
+def _figures(report):
+    """Every layer's figures, without names (the readable spec nests them) or order."""
+    return sorted((r["type"], r["output_shape"], r["params"], r["buffers"], r["macs"], r["flops"],
+                   r["activation_bytes"], repr(r["receptive_field"])) for r in report["layers"])
+
+
+@pytest.mark.parametrize("file", [f for f in FILES if not f.startswith("shufflenet")])
+def test_imported_spec_reads_back_to_the_same_report(file, tmp_path):
+    from cnncalc.onnx_io import import_file
+
+    text, _ = import_file(DATA / file)
+    (tmp_path / "net.yaml").write_text(text)
+    a = cnncalc.analyze(cnncalc.load(tmp_path / "net.yaml")).to_dict()
+    b = cnncalc.analyze(cnncalc.load(DATA / file)).to_dict()
+    assert _figures(a) == _figures(b) and a["totals"] == b["totals"]
+
+
+def test_imported_resnet18_is_readable():
+    from cnncalc.onnx_io import import_file
+
+    text, _ = import_file(DATA / "resnet18.torchscript.onnx")
+    # 8 basic blocks: layer1's two identical ones as one repeat, the other 6 as residuals
+    # (each stage's first block has a strided projection shortcut, its second none)
+    assert text.count("residual:") == 1 + 6 and "repeat: 2" in text
+    assert text.count("shortcut:") == 3  # layer2_0, layer3_0, layer4_0: 1x1 stride-2 convs
+    assert "name: layer1" in text and "name: layer2_0" in text
+    assert len(text.splitlines()) < 70  # 49 layers in nested blocks
