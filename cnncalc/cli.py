@@ -32,6 +32,7 @@ class Format(StrEnum):
     json = "json"
     markdown = "markdown"
     csv = "csv"
+    html = "html"  # analyze only: the page of `cnncalc view`
 
 
 class DType(StrEnum):
@@ -112,6 +113,10 @@ def analyze(
         sys.stdout.write(render.to_markdown(report, depth))
     elif format is Format.csv:
         sys.stdout.write(render.to_csv(report, depth))
+    elif format is Format.html:
+        from .view import to_html
+
+        sys.stdout.write(to_html(net, report))
     else:
         render.to_table(report, _console(), depth)
     if failed:
@@ -573,3 +578,70 @@ def main() -> None:
             "  please report it with the spec that caused it\n"
         )
         sys.exit(EXIT_INTERNAL)
+
+
+# -- view: pictures (docs/view.md) ---------------------------------------------------
+
+
+class ViewFormat(StrEnum):
+    html = "html"
+    svg = "svg"
+    png = "png"
+
+
+class ViewWhat(StrEnum):
+    graph = "graph"
+    rf = "rf"
+
+
+@app.command()
+def view(
+    spec: Path = typer.Argument(..., help="The network spec (YAML)."),
+    output: Path = typer.Option(None, "--output", "-o",
+                                help="Write to this file (default: standard output; png needs -o)."),
+    format: ViewFormat = typer.Option(None, "--format", "-f",
+                                      help="html (default; or from -o's suffix), svg or png."),
+    what: ViewWhat = typer.Option(ViewWhat.graph, "--what",
+                                  help="svg/png: the graph, or the receptive-field chart (rf)."),
+    input: str = typer.Option(None, "--input", "-i",
+                              help="Override the input shape, channels first: 3x227x227."),
+    batch: int = typer.Option(None, "--batch", "-b", min=1, help="Override the batch size."),
+    dtype: DType = typer.Option(DType.float32, "--dtype", help="Element type for byte counts."),
+    depth: int = typer.Option(None, "--depth", "-d", min=0,
+                              help="svg/png graph: collapse blocks nested N levels deep or more "
+                                   "(0: every block is one box)."),
+    dilation_base: int = typer.Option(1, "--dilation-base", min=0, max=1,
+                                      help="1: PyTorch (1 = no gaps); 0: cs231n (0 = no gaps)."),
+) -> None:
+    """Draw the network: a self-contained HTML page (graph, table, receptive fields, costs),
+    or a static SVG or PNG of the graph or of the receptive-field chart."""
+    from . import view as pictures
+    from .analyze import analyze as run_analysis
+    from .spec import load
+
+    if format is None:
+        suffix = output.suffix.lower().lstrip(".") if output is not None else ""
+        format = ViewFormat(suffix) if suffix in ViewFormat._value2member_map_ else ViewFormat.html
+    if format is ViewFormat.png and output is None:
+        raise SpecError("a PNG is written to a file", kind="usage", help="add -o net.png")
+    net = load(spec, input_shape=_parse_input(input), batch=batch, dilation_base=dilation_base)
+    report = run_analysis(net, dtype=dtype.value)
+    if format is ViewFormat.png:
+        try:
+            data = pictures.to_png(net, report, what.value, depth)
+        except ImportError:
+            raise SpecError("PNG pictures need matplotlib, which is not installed", kind="usage",
+                            help="pip install 'cnncalc[png]', or write SVG: -f svg") from None
+    elif format is ViewFormat.svg:
+        data = pictures.to_svg(net, report, what.value, depth).encode("utf-8")
+    else:
+        data = pictures.to_html(net, report).encode("utf-8")
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    try:
+        output.write_bytes(data)
+    except OSError as exc:
+        raise SpecError(f"cannot write {output}: {exc.strerror}", kind="io") from None
+    sys.stderr.write(f"wrote {output} ({len(data):,} bytes)\n")
