@@ -1027,20 +1027,34 @@ function draw(){
   const nd = D.input.length, show = nd >= 2 ? [nd - 2, nd - 1] : [0];
   const ext = f.map((t, k) => (t === null || t === "long") ? null : at(t, unit[k]));
   const per = f.map(t => (t === null || t === "long") ? 1 : periodOf(t));
-  // the units drawn: the chosen one, the others of its phase block (or its next neighbour)
+  // the units drawn: the chosen one; along each axis whose fields repeat with a period
+  // (upsampling, transposed convolution), the other runs of units of its period that
+  // see a different field; without a period, the next unit (one effective stride on)
   const others = [];
-  const base = unit.map((o, k) => o - (o % per[k]));
-  const cells = show.map(k => per[k] > 1 ? Array.from({length: Math.min(per[k], 4)}, (_, j) => base[k] + j) : [unit[k]]);
-  const combos = show.length === 2 ? cells[0].flatMap(a => cells[1].map(b => [a, b])) : cells[0].map(a => [a]);
-  for (const c of combos){
-    const u = unit.slice(); show.forEach((k, j) => { u[k] = c[j]; });
-    if (u.every((v, k) => v === unit[k])) continue;
-    if (u.some((v, k) => v >= shape[k])) continue;
-    others.push({unit: u, ext: f.map((t, k) => (t === null || t === "long") ? null : at(t, u[k])), phase: true});
+  const axn = nd === 1 ? ["L"] : nd === 2 ? ["H", "W"] : ["D", "H", "W"];
+  for (const k of show){
+    if (per[k] <= 1 || ext[k] === null) continue;
+    const base = unit[k] - (unit[k] % per[k]);
+    let run = null;
+    const runs = [];
+    for (let j = 0; j < per[k] && base + j < shape[k]; j++){
+      const e = at(f[k], base + j);
+      if (run && run.e[0] === e[0] && run.e[1] === e[1]) run.last = base + j;
+      else { run = {first: base + j, last: base + j, e: e}; runs.push(run); }
+    }
+    for (const r of runs){
+      if (r.first <= unit[k] && unit[k] <= r.last) continue;
+      if (others.length >= 8) break;
+      const e = ext.slice(); e[k] = r.e;
+      const u = unit.slice(); u[k] = r.first;
+      others.push({unit: u, ext: e, phase: true, label: `${axn[k]} units ${r.first}` +
+        (r.last > r.first ? `–${r.last}` : "") + ` (phase ${r.first - base}` +
+        (r.last > r.first ? `–${r.last - base}` : "") + ` of ${per[k]})`});
+    }
   }
   if (!others.length){
     const u = unit.slice(), k = show[show.length - 1];
-    if (u[k] + 1 < shape[k]){ u[k] += 1; others.push({unit: u, ext: f.map((t, j) => (t === null || t === "long") ? null : at(t, u[j])), phase: false}); }
+    if (u[k] + 1 < shape[k]){ u[k] += 1; others.push({unit: u, ext: f.map((t, j) => (t === null || t === "long") ? null : at(t, u[j])), phase: false, label: "next unit (" + u.join(", ") + ")"}); }
   }
   // the viewport: the input and every field drawn
   const lim = show.map(k => {
@@ -1085,7 +1099,6 @@ function draw(){
   const t = el("text", {x: 30, y: spanY * px + 30, "font-size": 11}, s);
   t.textContent = "input " + nIn.join("×") + " (white), padding hatched; " + px.toFixed(px < 1 ? 2 : 1) + " px per input pixel";
   // the figures
-  const axn = nd === 1 ? ["L"] : nd === 2 ? ["H", "W"] : ["D", "H", "W"];
   const p = document.createElement("p");
   p.textContent = `${name}, unit (${unit.join(", ")}): ` + ext.map((e, k) => e === null ? `${axn[k]}: every position` :
     `${axn[k]} ${e[0]}..${e[1]} (${e[1] - e[0] + 1} px)`).join(", ");
@@ -1098,12 +1111,11 @@ function draw(){
     c1.textContent = label; c2.textContent = e.map((x, k) => x === null ? "all" : `${x[0]}..${x[1]}`).join(" × ");
   };
   add("#1f5fa8", "unit (" + unit.join(", ") + ")", ext);
-  others.forEach((o, i) => add(o.phase ? PHASE[i % PHASE.length] : "#777",
-    (o.phase ? "other phase: unit (" : "next unit (") + o.unit.join(", ") + ")", o.ext));
+  others.forEach((o, i) => add(o.phase ? PHASE[i % PHASE.length] : "#777", o.label, o.ext));
   text.appendChild(tb);
   const note = document.createElement("p");
   const ph = per.map((v, k) => v > 1 ? `${axn[k]}: period ${v}` : null).filter(x => x);
-  note.textContent = (ph.length ? "Units repeat their pattern of fields every " + ph.join(", ") + " units (upsampling or a transposed convolution upstream); the outlined units are the other phases of the chosen one." :
+  note.textContent = (ph.length ? "Units repeat their pattern of fields every " + ph.join(", ") + " units (upsampling or a transposed convolution upstream); within one period, runs of units share a field: the outlined fields are the other runs of the chosen unit's period." :
     "Every unit has a field of the same size; the outlined one is the next unit, one effective stride further.") +
     (f.some(t => t === "long") ? " (Some axis has too long a period to draw.)" : "");
   text.appendChild(note);
