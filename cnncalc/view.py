@@ -148,8 +148,8 @@ def build_graph(net: Network, report: Report) -> Graph:
     """The layered layout of the whole network (every block expanded).
 
     Rank: 1 + the largest rank among a node's inputs and references (input: 0).
-    Column: that of the input reached by the longest path (the main branch; the first such
-    input on a tie), else the next free one to the right in the row.
+    Column: the leftmost of its inputs' columns (a merge comes back to the main line),
+    else the next free one to the right in the row.
     An edge spanning more than one row takes the leftmost lane right of every box in
     the rows it spans and of every lane already taken there (shorter edges first), so
     nested skips (U-Net) fan out instead of crossing boxes.
@@ -165,8 +165,7 @@ def build_graph(net: Network, report: Report) -> Graph:
         u = units[index[node.name]]
         preds = list(node.inputs) + list(node.refs)
         u.row = 1 + max(units[index[p]].row for p in preds)
-        main = max(node.inputs, key=lambda i: units[index[i]].row)  # the longest path in
-        col = units[index[main]].col
+        col = min(units[index[i]].col for i in node.inputs)  # a merge returns leftmost
         used = taken.setdefault(u.row, set())
         while col in used:
             col += 1
@@ -708,10 +707,13 @@ def to_png(net: Network, report: Report, what: str = "graph", depth: int | None 
         for ax, label, pick in ((axs[0], "RF size (px)", lambda rf: rf.size),
                                 (axs[1], "effective stride", lambda rf: rf.stride)):
             ndim = len(report.input_shape) - 1
-            for axis in range(ndim):
+            same = all(r.receptive_field is None or len(set(pick(r.receptive_field))) == 1
+                       for r in rows)
+            for axis in range(1 if same else ndim):
                 ys = [math.nan if r.receptive_field is None or pick(r.receptive_field)[axis] is None
                       else float(pick(r.receptive_field)[axis]) for r in rows]
-                ax.step(xs, ys, where="mid", label=f"axis {axis}")
+                ax.step(xs, ys, where="mid", label="every axis" if same else f"axis {axis}")
+            ax.legend(loc="upper left", fontsize=8)
             ax.set_yscale("log", base=2)
             ax.set_ylabel(label)
         for ax, label, pick, total in ((axs[2], "params %", lambda r: r.params, report.totals.params),
