@@ -371,16 +371,18 @@ def graph_svg(graph: Graph, collapsed: set[str], full: bool = False,
            'markerHeight="7" orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#667"/></marker></defs>',
            '<g class="clusters">']
     groups = graph.groups
+    heads: list[str] = []  # block headers, drawn above the edges
     for name, g in groups.items():
         box = geo.clusters.get(name)
         if box is None and not full:
             continue
         x0, y0, x1, y1 = box or (0, 0, 0, 0)
-        out.append(f'<g class="cluster" data-group="{esc(name)}"'
-                   + ("" if box else ' style="display:none"') + ">"
-                   f'<rect x="{x0:g}" y="{y0:g}" width="{x1 - x0:g}" height="{y1 - y0:g}" rx="8"/>'
-                   f'<text x="{x0 + 6:g}" y="{y0 + 13:g}" class="hd">▾ {esc(g.label)} · '
-                   f"{esc(g.type)} · {num(g.params)} params</text></g>")
+        hide = "" if box else ' style="display:none"'
+        out.append(f'<rect class="cluster" data-group="{esc(name)}" x="{x0:g}" y="{y0:g}" '
+                   f'width="{x1 - x0:g}" height="{y1 - y0:g}" rx="8"{hide}/>')
+        heads.append(f'<text x="{x0 + 6:g}" y="{y0 + 13:g}" class="hd" data-group="{esc(name)}"{hide}>'
+                     f"<title>{esc(name)}: click to collapse</title>▾ {esc(g.label)} · "
+                     f"{esc(g.type)} · {num(g.params)} params</text>")
     out.append('</g><g class="edges">')
     drawn = {id(e): d for e, d in geo.paths}
     for i, e in enumerate(graph.edges):
@@ -391,7 +393,7 @@ def graph_svg(graph: Graph, collapsed: set[str], full: bool = False,
         out.append(f'<path class="{cls}" data-i="{i}" data-src="{esc(e.src)}" data-dst="{esc(e.dst)}" '
                    f'd="{d or "M0,0"}" marker-end="url(#arr)"' + ("" if d else ' style="display:none"')
                    + "/>")
-    out.append('</g><g class="units">')
+    out.append('</g><g class="heads">' + "".join(heads) + '</g><g class="units">')
     for u in graph.units:
         at = geo.boxes.get(u.name)
         if at is None and not full:
@@ -735,15 +737,17 @@ def to_png(net: Network, report: Report, what: str = "graph", depth: int | None 
     ax.set_xlim(0, geo.width)
     ax.set_ylim(geo.height, 0)
     ax.axis("off")
-    for name, (x0, y0, x1, y1) in geo.clusters.items():
+    for x0, y0, x1, y1 in geo.clusters.values():
         ax.add_patch(FancyBboxPatch((x0, y0), x1 - x0, y1 - y0, boxstyle="round,pad=0,rounding_size=8",
                                     fc="#f7f9fc", ec="#9aa7b8", lw=0.8))
-        ax.text(x0 + 6, y0 + 13, "▾ " + graph.groups[name].label + " · " + graph.groups[name].type,
-                fontsize=7, color="#445")
     for e, d in geo.paths:
         verts, codes = _svg_path(d)
         ax.add_patch(PathPatch(MPath(verts, codes), fc="none", ec="#667", lw=0.9,
                                ls="--" if e.ref else "-"))
+    for name, (x0, y0, _, _) in geo.clusters.items():
+        g = graph.groups[name]
+        ax.text(x0 + 6, y0 + 13, f"▾ {g.label} · {g.type} · {num(g.params)} params", fontsize=7,
+                color="#445", bbox={"fc": "white", "ec": "none", "pad": 0.5})
     for key, (x, y) in geo.boxes.items():
         if key.startswith("g:"):
             g = graph.groups[key[2:]]
@@ -789,10 +793,10 @@ svg.graph text.num{fill:#445}
 svg.graph .node rect,svg.graph .proxy rect{stroke:#556;stroke-width:1}
 svg.graph .node.merge rect{stroke:#c05a00;stroke-width:2}
 svg.graph .proxy rect{stroke-dasharray:4,2;stroke-width:1.5}
-svg.graph .proxy,svg.graph .node,svg.graph .cluster text{cursor:pointer}
+svg.graph .proxy,svg.graph .node,svg.graph text.hd{cursor:pointer}
 svg.graph .node.sel rect{stroke:#d00;stroke-width:2.5}
-svg.graph .cluster rect{fill:#f4f7fb;fill-opacity:.55;stroke:#9aa7b8;stroke-width:1}
-svg.graph .cluster text.hd{font-size:10.5px;fill:#445}
+svg.graph rect.cluster{fill:#f4f7fb;fill-opacity:.55;stroke:#9aa7b8;stroke-width:1}
+svg.graph text.hd{font-size:10.5px;fill:#445;paint-order:stroke;stroke:#fff;stroke-width:3px}
 svg.graph .edge{fill:none;stroke:#667;stroke-width:1.2}
 svg.graph .edge.ref{stroke-dasharray:5,3}
 """
@@ -852,10 +856,11 @@ const svg = document.querySelector("#graph svg");
 const units = D.units.map(u => ({name: u[0], row: u[1], col: u[2], path: u[3]}));
 const byName = new Map(units.map(u => [u.name, u]));
 const collapsed = new Set(D.collapsed);
-const nodeEl = new Map(), proxyEl = new Map(), clusterEl = new Map();
+const nodeEl = new Map(), proxyEl = new Map(), clusterEl = new Map(), headEl = new Map();
 svg.querySelectorAll("g.node").forEach(e => nodeEl.set(e.dataset.name, e));
 svg.querySelectorAll("g.proxy").forEach(e => proxyEl.set(e.dataset.group, e));
-svg.querySelectorAll("g.cluster").forEach(e => clusterEl.set(e.dataset.group, e));
+svg.querySelectorAll("rect.cluster").forEach(e => clusterEl.set(e.dataset.group, e));
+svg.querySelectorAll("text.hd").forEach(e => headEl.set(e.dataset.group, e));
 const edgeEl = Array.from(svg.querySelectorAll("path.edge"));
 function rep(u){ for (const g of u.path) if (collapsed.has(g)) return "g:" + g; return u.name; }
 function laneX(l){ return G.left + l * G.colW + G.nodeW / 2; }
@@ -918,17 +923,17 @@ function layout(){
   }
   const drawnSet = new Set(drawn);
   for (const [name, el] of clusterEl){
-    if (!drawnSet.has(name)){ el.style.display = "none"; continue; }
+    const text = headEl.get(name);
+    if (!drawnSet.has(name)){ el.style.display = "none"; text.style.display = "none"; continue; }
     const g = D.groups[name], [r0, r1, c0, c1] = span.get(name);
     const st = starts.get(r0).slice().sort((a, b) => D.groups[a].depth - D.groups[b].depth);
     const en = ends.get(r1).slice().sort((a, b) => D.groups[b].depth - D.groups[a].depth);
     const pad = 6 + 8 * g.height;
     const x0 = G.left + c0 * G.colW - pad, y0 = rowY.get(r0) - (st.length - st.indexOf(name)) * G.head;
     const x1 = G.left + c1 * G.colW + G.nodeW + pad, y1 = rowY.get(r1) + G.nodeH + (en.indexOf(name) + 1) * G.foot;
-    el.style.display = "";
-    const rect = el.querySelector("rect"), text = el.querySelector("text");
-    rect.setAttribute("x", x0); rect.setAttribute("y", y0);
-    rect.setAttribute("width", x1 - x0); rect.setAttribute("height", y1 - y0);
+    el.style.display = ""; text.style.display = "";
+    el.setAttribute("x", x0); el.setAttribute("y", y0);
+    el.setAttribute("width", x1 - x0); el.setAttribute("height", y1 - y0);
     text.setAttribute("x", x0 + 6); text.setAttribute("y", y0 + 13);
   }
   const vis = new Set(visible);
@@ -946,7 +951,7 @@ function layout(){
   svg.setAttribute("width", w); svg.setAttribute("height", h);
   svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
 }
-for (const [name, el] of clusterEl) el.querySelector("text").addEventListener("click", () => { collapsed.add(name); layout(); });
+for (const [name, el] of headEl) el.addEventListener("click", () => { collapsed.add(name); layout(); });
 for (const [name, el] of proxyEl) el.addEventListener("click", () => { collapsed.delete(name); layout(); });
 document.getElementById("expand-all").addEventListener("click", () => { collapsed.clear(); layout(); });
 document.getElementById("collapse-all").addEventListener("click", () => {
