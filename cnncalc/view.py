@@ -73,6 +73,19 @@ def _axis_table(a: AxisField | None) -> list | None | str:
     return [[c.period, c.slope, list(c.lo), list(c.hi)] for c in a.components]
 
 
+def _seeing(a: AxisField | None, n: int) -> int:
+    """The centre unit of an axis of n units, or the nearest one that sees some input (after
+    a transposed convolution whose stride exceeds its kernel, some units see none)."""
+    centre = n // 2
+    if a is None:
+        return centre
+    for step in range(n):
+        for o in (centre - step, centre + step):
+            if 0 <= o < n and a.at(o)[0] is not None:
+                return o
+    return centre
+
+
 def _period(a: AxisField) -> int:
     p = 1
     for c in a.components:
@@ -432,7 +445,7 @@ def rf_chart_svg(report: Report) -> str:
     Each layer is a column (hover: its figures; the page: click selects it)."""
     rows = report.layers
     n = len(rows)
-    dx = max(3.0, min(48.0, 1100 / max(n, 1)))
+    dx = max(3.0, min(120.0, 1100 / max(n, 1)), 420 / max(n, 1))  # at least 420 px of plot
     left, right, top = 70, 20, 24
     panel_h, gap = 150, 36
     width = left + n * dx + right
@@ -538,8 +551,8 @@ def rf_chart_svg(report: Report) -> str:
 CONVENTIONS = (
     "Shapes are per sample, channels first. Params count learnable elements (trainable "
     "and frozen); MACs are the multiply-accumulates of convolutional and fully connected layers "
-    "(torchvision's \"GFLOPS\"), for the whole batch; FLOPs count every multiply and add "
-    "apart; activations are the bytes of every layer's output at the report's dtype "
+    "(torchvision's \"GFLOPS\"), for the whole batch; FLOPs count every multiplication and "
+    "addition apart; activations are the bytes of every layer's output at the report's dtype "
     "(docs/conventions.md). Receptive fields are in input pixels, unclipped at the border "
     "(padding positions count), the union over every path; size is the largest extent over "
     "the output's units, effective stride the distance between neighbouring units' centres, "
@@ -565,7 +578,7 @@ def page_data(net: Network, report: Report, graph: Graph) -> dict[str, Any]:
     default = next((r.name for r in reversed(report.layers) if r.name in fields), None)
     check = None
     if default is not None:
-        unit = [n // 2 for n in shapes[default][1:]]
+        unit = [_seeing(a, n) for a, n in zip(axes[default], shapes[default][1:])]
         check = {"layer": default, "unit": unit,
                  "extent": [None if a is None else list(a.at(o)) for a, o in zip(axes[default], unit)],
                  "period": [None if a is None else _period(a) for a in axes[default]]}
@@ -669,7 +682,7 @@ def to_html(net: Network, report: Report) -> str:
         '<section id="table-sec"><h2>Layers</h2><p class="help">Click a header to sort.</p>'
         '<div class="scroll tbl">', table_html(report), "</div></section>",
         f'<section id="totals-sec"><h2>Totals</h2><table class="totals">{totals}</table>'
-        f'<p class="conv">{esc(CONVENTIONS)}</p></section>',
+        f'<p class="conventions">{esc(CONVENTIONS)}</p></section>',
         _json_script(page_data(net, report, graph), "cnncalc-data"),
         f"<script>{PAGE_JS}</script></body></html>\n",
     ])
@@ -747,7 +760,7 @@ def to_png(net: Network, report: Report, what: str = "graph", depth: int | None 
     for name, (x0, y0, _, _) in geo.clusters.items():
         g = graph.groups[name]
         ax.text(x0 + 6, y0 + 13, f"▾ {g.label} · {g.type} · {num(g.params)} params", fontsize=7,
-                color="#445", bbox={"fc": "white", "ec": "none", "pad": 0.5})
+                color="#445", bbox=dict(fc="white", ec="none", pad=0.5))
     for key, (x, y) in geo.boxes.items():
         if key.startswith("g:"):
             g = graph.groups[key[2:]]
@@ -824,7 +837,7 @@ PAGE_CSS = """
 body{font:14px system-ui,sans-serif;margin:0 16px 40px;color:#222}
 h1{font-size:20px;margin:14px 0 2px}
 h2{font-size:16px;margin:22px 0 6px;border-bottom:1px solid #ddd}
-.sub,.help,.conv{color:#555;margin:4px 0}
+.sub,.help,.conventions{color:#555;margin:4px 0}
 nav a{margin-right:12px}
 .scroll{overflow:auto;max-height:75vh;border:1px solid #e4e4e4}
 .scroll.tbl{max-height:70vh}
@@ -1032,7 +1045,10 @@ function draw(){
   const unit = inputs.map((inp, k) => Math.max(0, Math.min(shape[k] - 1, Math.floor(+inp.value || 0))));
   grid.textContent = ""; text.textContent = "";
   const nd = D.input.length, show = nd >= 2 ? [nd - 2, nd - 1] : [0];
-  const ext = f.map((t, k) => (t === null || t === "long") ? null : at(t, unit[k]));
+  // per axis: null (every position reaches it), "none" (it sees no input: the zeros a
+  // transposed convolution inserts), or [first, last] input position
+  const ev = (t, o) => { if (t === null || t === "long") return null; const e = at(t, o); return e[0] === null ? "none" : e; };
+  const ext = f.map((t, k) => ev(t, unit[k]));
   const per = f.map(t => (t === null || t === "long") ? 1 : periodOf(t));
   // the units drawn: the chosen one; along each axis whose fields repeat with a period
   // (upsampling, transposed convolution), the other runs of units of its period that
@@ -1040,13 +1056,13 @@ function draw(){
   const others = [];
   const axn = nd === 1 ? ["L"] : nd === 2 ? ["H", "W"] : ["D", "H", "W"];
   for (const k of show){
-    if (per[k] <= 1 || ext[k] === null) continue;
+    if (per[k] <= 1 || ext[k] === null) continue;  // (a unit that sees nothing still has phases)
     const base = unit[k] - (unit[k] % per[k]);
     let run = null;
     const runs = [];
     for (let j = 0; j < per[k] && base + j < shape[k]; j++){
-      const e = at(f[k], base + j);
-      if (run && run.e[0] === e[0] && run.e[1] === e[1]) run.last = base + j;
+      const e = ev(f[k], base + j);
+      if (run && (run.e === e || (Array.isArray(e) && Array.isArray(run.e) && run.e[0] === e[0] && run.e[1] === e[1]))) run.last = base + j;
       else { run = {first: base + j, last: base + j, e: e}; runs.push(run); }
     }
     for (const r of runs){
@@ -1061,12 +1077,12 @@ function draw(){
   }
   if (!others.length){
     const u = unit.slice(), k = show[show.length - 1];
-    if (u[k] + 1 < shape[k]){ u[k] += 1; others.push({unit: u, ext: f.map((t, j) => (t === null || t === "long") ? null : at(t, u[j])), phase: false, label: "next unit (" + u.join(", ") + ")"}); }
+    if (u[k] + 1 < shape[k]){ u[k] += 1; others.push({unit: u, ext: f.map((t, j) => ev(t, u[j])), phase: false, label: "next unit (" + u.join(", ") + ")"}); }
   }
   // the viewport: the input and every field drawn
   const lim = show.map(k => {
     let lo = 0, hi = D.input[k] - 1;
-    for (const e of [ext].concat(others.map(o => o.ext))) if (e[k]){ lo = Math.min(lo, e[k][0]); hi = Math.max(hi, e[k][1]); }
+    for (const e of [ext, ...others.map(o => o.ext)]) if (Array.isArray(e[k])){ lo = Math.min(lo, e[k][0]); hi = Math.max(hi, e[k][1]); }
     return [lo - 1, hi + 1];
   });
   const W = 460, spanX = lim[lim.length - 1][1] - lim[lim.length - 1][0] + 1;
@@ -1076,6 +1092,7 @@ function draw(){
   const X = v => 30 + (v - lim[lim.length - 1][0]) * px;
   const Y = v => show.length === 2 ? 10 + (v - lim[0][0]) * px : 10;
   const rectOf = e => {
+    if (show.some(k => e[k] === "none")) return null;
     const ex = e[show[show.length - 1]], ey = show.length === 2 ? e[show[0]] : [0, 0];
     const full = show.map(k => D.input[k]);
     const xs = ex || [0, full[full.length - 1] - 1], ys = show.length === 2 ? (ey || [0, full[0] - 1]) : [0, 0];
@@ -1095,30 +1112,29 @@ function draw(){
       el("line", {x1: 30, x2: 30 + spanX * px, y1: Y(v), y2: Y(v), stroke: "#ccc", "stroke-width": .6}, s);
   }
   const r = rectOf(ext);
-  el("rect", {x: r[0], y: r[1], width: r[2], height: r[3], fill: "rgba(31,95,168,.35)", stroke: "#1f5fa8", "stroke-width": 2}, s);
+  if (r) el("rect", {x: r[0], y: r[1], width: r[2], height: r[3], fill: "rgba(31,95,168,.35)", stroke: "#1f5fa8", "stroke-width": 2}, s);
   others.forEach((o, i) => {
     const q = rectOf(o.ext);
-    el("rect", {x: q[0] + 1, y: q[1] + 1, width: Math.max(q[2] - 2, 1), height: Math.max(q[3] - 2, 1), fill: "none",
+    if (q) el("rect", {x: q[0] + 1, y: q[1] + 1, width: Math.max(q[2] - 2, 1), height: Math.max(q[3] - 2, 1), fill: "none",
                 stroke: o.phase ? PHASE[i % PHASE.length] : "#777", "stroke-width": 1.5, "stroke-dasharray": "5,3"}, s);
   });
-  const cx = r[0] + r[2] / 2, cy = r[1] + r[3] / 2;
-  el("circle", {cx: cx, cy: cy, r: 3.5, fill: "#d00"}, s);
+  if (r) el("circle", {cx: r[0] + r[2] / 2, cy: r[1] + r[3] / 2, r: 3.5, fill: "#d00"}, s);
   const t = el("text", {x: 30, y: spanY * px + 30, "font-size": 11}, s);
   t.textContent = "input " + nIn.join("×") + " (white), padding hatched; " + px.toFixed(px < 1 ? 2 : 1) + " px per input pixel";
   // the figures
   const p = document.createElement("p");
-  p.textContent = `${name}, unit (${unit.join(", ")}): ` + ext.map((e, k) => e === null ? `${axn[k]}: every position` :
+  p.textContent = `${name}, unit (${unit.join(", ")}): ` + ext.map((e, k) => e === null ? `${axn[k]}: every position` : e === "none" ? `${axn[k]}: no input position (it reads only inserted zeros)` :
     `${axn[k]} ${e[0]}..${e[1]} (${e[1] - e[0] + 1} px)`).join(", ");
   text.appendChild(p);
   const tb = document.createElement("table");
-  const add = (sw, label, e) => {
+  const addRow = (sw, label, e) => {
     const tr = tb.insertRow(), c0 = tr.insertCell(), c1 = tr.insertCell(), c2 = tr.insertCell();
     const sp = document.createElement("span"); sp.className = "sw"; sp.style.borderColor = sw; sp.style.background = sw === "#1f5fa8" ? "rgba(31,95,168,.35)" : "none";
     sp.style.borderStyle = sw === "#1f5fa8" ? "solid" : "dashed"; c0.appendChild(sp);
-    c1.textContent = label; c2.textContent = e.map((x, k) => x === null ? "all" : `${x[0]}..${x[1]}`).join(" × ");
+    c1.textContent = label; c2.textContent = e.map(x => x === null ? "all" : x === "none" ? "none" : `${x[0]}..${x[1]}`).join(" × ");
   };
-  add("#1f5fa8", "unit (" + unit.join(", ") + ")", ext);
-  others.forEach((o, i) => add(o.phase ? PHASE[i % PHASE.length] : "#777", o.label, o.ext));
+  addRow("#1f5fa8", "unit (" + unit.join(", ") + ")", ext);
+  others.forEach((o, i) => addRow(o.phase ? PHASE[i % PHASE.length] : "#777", o.label, o.ext));
   text.appendChild(tb);
   const note = document.createElement("p");
   const ph = per.map((v, k) => v > 1 ? `${axn[k]}: period ${v}` : null).filter(x => x);

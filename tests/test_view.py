@@ -186,6 +186,20 @@ def test_field_tables_are_the_analysis():
     assert d["extent"] == [list(axes["logits"][k].at(194)) for k in (0, 1)]
 
 
+def test_first_unit_shown_sees_input():
+    """A transposed convolution whose stride (3) exceeds its kernel (2) leaves units that
+    read only inserted zeros: the page starts on the nearest unit that sees input."""
+    net = cnncalc.loads("input: [1, 6, 6]\nlayers:\n"
+                        "  - conv_transpose: {out_channels: 1, kernel_size: 2, stride: 3}\n",
+                        "gaps.yaml")
+    root = Tree(to_html(net, cnncalc.analyze(net))).root
+    d = data_of(root)["default"]
+    # (6 - 1)*3 + 2 = 17 units; the centre, 8 = 3*2 + 2, is a gap (8 mod 3 = 2 >= kernel 2);
+    # unit 7 = 3*2 + 1 reads input 2 through tap 1
+    assert d["unit"] == [7, 7] and d["extent"] == [[2, 2], [2, 2]] and d["period"] == [3, 3]
+    assert node_axes(net)[net.nodes[0].name][0].at(8) == (None, None)
+
+
 HOSTILE = """\
 name: "<script>alert('net')</script> & co"
 input: [1, 8, 8]
