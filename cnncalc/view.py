@@ -49,7 +49,12 @@ FAMILY_COLOURS = {
 
 def esc(text: Any) -> str:
     """HTML/XML text and attribute escaping of anything the user may have written."""
-    return html.escape(str(text), quote=True)
+    if type(text) in (int, float):  # nothing to escape in a number
+        return str(text)
+    text = str(text)
+    if not any(c in text for c in "<>&\"'"):
+        return text
+    return html.escape(text, quote=True)
 
 
 # -- per-unit receptive fields ----------------------------------------------------
