@@ -940,6 +940,7 @@ function layout(){
     if (b) el.setAttribute("transform", `translate(${b[0]},${b[1]})`);
   }
   const drawnSet = new Set(drawn);
+  let clusterRight = 0;
   for (const [name, el] of clusterEl){
     const text = headEl.get(name);
     if (!drawnSet.has(name)){ el.style.display = "none"; text.style.display = "none"; continue; }
@@ -949,6 +950,7 @@ function layout(){
     const pad = 6 + 8 * g.height;
     const x0 = G.left + c0 * G.colW - pad, y0 = rowY.get(r0) - (st.length - st.indexOf(name)) * G.head;
     const x1 = G.left + c1 * G.colW + G.nodeW + pad, y1 = rowY.get(r1) + G.nodeH + (en.indexOf(name) + 1) * G.foot;
+    clusterRight = Math.max(clusterRight, x1);
     el.style.display = ""; text.style.display = "";
     el.setAttribute("x", x0); el.setAttribute("y", y0);
     el.setAttribute("width", x1 - x0); el.setAttribute("height", y1 - y0);
@@ -965,7 +967,7 @@ function layout(){
   });
   let maxX = 0; for (const b of box.values()) maxX = Math.max(maxX, b[0] + G.nodeW);
   for (const e of D.edges) if (e[3] !== null) maxX = Math.max(maxX, laneX(e[3]));
-  const w = maxX + G.left, h = y + G.margin;
+  const w = Math.max(maxX + G.left, clusterRight + G.margin), h = y + G.margin;
   svg.setAttribute("width", w); svg.setAttribute("height", h);
   svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
 }
