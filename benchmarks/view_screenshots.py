@@ -7,8 +7,10 @@ LeNet-5, ResNet-50 and the original U-Net it writes NAME.html and, as Chromium r
 it, NAME.png (the top of the page: the graph) and NAME-rf.png (the page with the graph
 section hidden: a unit's receptive field, the per-layer chart, the table).
 It fails (exit 1) if a page logs anything to the console (an error, or the page
-script's own check that its per-unit receptive fields equal cnncalc's), or if the
-script did not finish (the DOM Chromium dumps lacks data-ready="1").
+script's own check that its first unit's field equals cnncalc's), if the script did
+not finish (the DOM Chromium dumps lacks data-ready="1"), or if the page's evaluation
+of the per-unit fields differs from cnncalc.rf's for any of several units per layer
+and axis (first, second, centre, last two, and a few between).
 
 Then it times `cnncalc view specs/densenet121.yaml -o FILE` end to end (a fresh
 process, best of 3) and the page's writing alone; the target is under 1 s.
@@ -17,6 +19,7 @@ Not run by the test suite.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import resource
@@ -46,6 +49,43 @@ def browse(exe: str, url: str, *extra: str, size: str = "1400,1800") -> subproce
         capture_output=True, text=True, timeout=120)
 
 
+CHECK_JS = """
+(function(){
+  const D = JSON.parse(document.getElementById("cnncalc-data").textContent);
+  let agree = 0;
+  for (const [layer, axis, o, lo, hi] of SAMPLES){
+    const got = window.cnncalcFieldAt(D.fields[layer][axis], o);
+    if (got[0] === lo && got[1] === hi) agree++;
+    else console.error("field of " + layer + " unit " + o + " axis " + axis + ": page " + got + ", cnncalc " + [lo, hi]);
+  }
+  document.body.dataset.fieldsAgree = String(agree);
+})();
+"""
+
+
+def field_samples(spec: Path, per_layer: int = 5) -> list:
+    """(layer, axis, unit, first, last) from cnncalc.rf for units spread over each layer."""
+    sys.path.insert(0, str(ROOT))
+    import cnncalc
+    from cnncalc.view import MAX_TABLE, node_axes
+
+    net = cnncalc.load(spec)
+    samples = []
+    fields = node_axes(net)
+    for node in net.nodes:
+        axes = fields[node.name]
+        if not axes:
+            continue
+        for k, a in enumerate(axes):
+            if a is None or sum(c.period for c in a.components) > MAX_TABLE:
+                continue
+            n = node.facts.out_shape[1 + k]
+            for o in sorted({0, 1, n // 2, n - 2, n - 1, *range(0, n, max(1, n // per_layer))}):
+                if 0 <= o < n:
+                    samples.append([node.name, k, o, *a.at(o)])
+    return samples
+
+
 def main() -> int:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/cnncalc-view")
     out.mkdir(parents=True, exist_ok=True)
@@ -57,7 +97,13 @@ def main() -> int:
         subprocess.run([*cli, "view", str(ROOT / "specs" / f"{name}.yaml"), "-o", str(page)],
                        check=True)
         url = page.resolve().as_uri()
-        dom = browse(exe, url, "--dump-dom")
+        # the page's evaluation of per-unit fields against cnncalc's, for sampled units
+        checked = out / f"{name}-checked.html"
+        samples = field_samples(ROOT / "specs" / f"{name}.yaml")
+        checked.write_text(page.read_text(encoding="utf-8").replace(
+            "</body>", "<script>" + CHECK_JS.replace("SAMPLES", json.dumps(samples)) + "</script></body>", 1),
+            encoding="utf-8")
+        dom = browse(exe, checked.resolve().as_uri(), "--dump-dom")
         errors = [line for line in dom.stderr.splitlines() if CONSOLE.search(line)]
         ready = 'data-ready="1"' in dom.stdout
         shot = browse(exe, url, f"--screenshot={out / (name + '.png')}")
@@ -69,10 +115,12 @@ def main() -> int:
                          size="1400,2400")
         errors += [line for p in (shot, shot_rf) for line in p.stderr.splitlines()
                    if CONSOLE.search(line)]
-        ok = ready and not errors
+        agreed = f'data-fields-agree="{len(samples)}"' in dom.stdout
+        ok = ready and agreed and not errors
         failures += not ok
-        print(f"{name:14} {'ok' if ok else 'FAILED'}  script finished: {ready}  console "
-              f"messages: {len(errors)}  page {page.stat().st_size:,} B  -> {out / (name + '.png')}")
+        print(f"{name:14} {'ok' if ok else 'FAILED'}  script finished: {ready}  unit fields as "
+              f"cnncalc's: {len(samples) if agreed else 'NO'}  console messages: {len(errors)}  "
+              f"page {page.stat().st_size:,} B  -> {out / (name + '.png')}")
         for line in errors:
             print("    " + line)
     spec = ROOT / "specs" / "densenet121.yaml"

@@ -1157,6 +1157,7 @@ document.querySelectorAll("svg.chart .hit").forEach(e => e.addEventListener("cli
 table.tBodies[0].addEventListener("click", ev => { const tr = ev.target.closest("tr"); if (tr) pick(tr.dataset.name); });
 layout();
 if (D.default) selectLayer(D.default.layer, D.default.unit);
+window.cnncalcFieldAt = at;  // for benchmarks/view_screenshots.py
 document.body.dataset.ready = "1";
 })();
 """
