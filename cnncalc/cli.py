@@ -607,9 +607,9 @@ def view(
                               help="Override the input shape, channels first: 3x227x227."),
     batch: int = typer.Option(None, "--batch", "-b", min=1, help="Override the batch size."),
     dtype: DType = typer.Option(DType.float32, "--dtype", help="Element type for byte counts."),
-    depth: int = typer.Option(None, "--depth", "-d", min=0,
-                              help="svg/png graph: collapse blocks nested N levels deep or more "
-                                   "(0: every block is one box)."),
+    depth: int = typer.Option(None, "--depth", "-d", min=1,
+                              help="svg/png graph: show each block named with N dotted levels "
+                                   "as one box, as analyze --depth N groups rows."),
     dilation_base: int = typer.Option(1, "--dilation-base", min=0, max=1,
                                       help="1: PyTorch (1 = no gaps); 0: cs231n (0 = no gaps)."),
 ) -> None:

@@ -118,8 +118,8 @@ class Unit:
 
 @dataclass
 class Group:
-    """A block (structure, block use, named repeat): its members are the nodes whose
-    ``path`` holds its name."""
+    """A block (structure, block use, named repeat): its members are the nodes whose full
+    names start with its name and a dot; ``depth`` is its number of dots."""
 
     name: str
     type: str
@@ -162,6 +162,14 @@ class Graph:
         return max([u.col for u in self.units] + lanes) + 1
 
 
+def _prefixes(name: str) -> tuple[str, ...]:
+    """The blocks a node is in, outermost first: the dotted prefixes of its full name
+    (``layer1``, ``layer1.bottleneck1``, ...), as ``analyze --depth`` groups rows. Besides
+    the structures of ``node.path`` they include named repeats (DenseNet's ``denseblock1``)."""
+    parts = name.split(".")
+    return tuple(".".join(parts[:k]) for k in range(1, len(parts)))
+
+
 def build_graph(net: Network, report: Report) -> Graph:
     """The layered layout of the whole network (every block expanded).
 
@@ -175,7 +183,7 @@ def build_graph(net: Network, report: Report) -> Graph:
     units = [Unit(INPUT, INPUT, INPUT, net.input_shape, 0, 0, ())]
     for node, row in zip(net.nodes, report.layers):
         units.append(Unit(node.name, node.type, node.facts.family, row.output_shape, row.params,
-                          row.macs, tuple(node.path)))
+                          row.macs, _prefixes(node.name)))
     index = {u.name: i for i, u in enumerate(units)}
     taken: dict[int, set[int]] = {0: {0}}
     edges: list[Edge] = []
@@ -694,14 +702,22 @@ def to_html(net: Network, report: Report) -> str:
 
 
 def to_svg(net: Network, report: Report, what: str = "graph", depth: int | None = None) -> str:
-    """A static picture: the graph (blocks deeper than ``depth`` levels collapsed) or the
-    receptive-field chart."""
+    """A static picture: the graph (blocks named with ``depth`` dotted levels shown as one
+    box each, :func:`collapsed_at`) or the receptive-field chart."""
     if what == "rf":
         return rf_chart_svg(report) + "\n"
     graph = build_graph(net, report)
-    collapsed = set() if depth is None else {g.name for g in graph.groups.values() if g.depth >= depth}
     inputs = {r.name: list(r.inputs) for r in report.layers}
-    return graph_svg(graph, collapsed, inputs=inputs) + "\n"
+    return graph_svg(graph, collapsed_at(graph, depth), inputs=inputs) + "\n"
+
+
+def collapsed_at(graph: Graph, depth: int | None) -> set[str]:
+    """The blocks a static picture shows as one box: those named with ``depth`` dotted
+    levels (``layer1`` at 1, ``layer1.bottleneck1`` at 2), so that the boxes are the rows
+    of ``cnncalc analyze --depth N``; None: every block open."""
+    if depth is None:
+        return set()
+    return {g.name for g in graph.groups.values() if g.depth >= depth - 1}
 
 
 def to_png(net: Network, report: Report, what: str = "graph", depth: int | None = None) -> bytes:
@@ -747,8 +763,7 @@ def to_png(net: Network, report: Report, what: str = "graph", depth: int | None 
         plt.close(fig)
         return buf.getvalue()
     graph = build_graph(net, report)
-    collapsed = set() if depth is None else {g.name for g in graph.groups.values() if g.depth >= depth}
-    geo = geometry(graph, collapsed)
+    geo = geometry(graph, collapsed_at(graph, depth))
     scale = 100
     fig = plt.figure(figsize=(geo.width / scale, geo.height / scale), dpi=scale)
     ax = fig.add_axes((0, 0, 1, 1))

@@ -113,7 +113,7 @@ def test_every_node_is_drawn_with_the_report_numbers(spec):
     # a block's collapsed box carries the sum of its layers' parameters
     for proxy in graph.find_all("g", class_="proxy"):
         name = proxy.attrs["data-group"]
-        members = [r for r in report.layers if name in net.node(r.name).path]
+        members = [r for r in report.layers if r.name.startswith(name + ".")]
         assert [t.text() for t in proxy.find_all("text")][2] == f"{num(sum(r.params for r in members))} params"
 
 
@@ -297,11 +297,18 @@ def test_view_command(capsys, tmp_path):
     code, chart, _ = run(capsys, "view", SPECS / "lenet5.yaml", "-f", "svg", "--what", "rf")
     assert code == 0 and chart.count('class="hit"') == 12
     svg_file = tmp_path / "net.svg"
-    code, _, _ = run(capsys, "view", SPECS / "resnet50.yaml", "-o", svg_file, "--depth", "1")
+    code, _, _ = run(capsys, "view", SPECS / "resnet50.yaml", "-o", svg_file, "--depth", "2")
     assert code == 0
     text = svg_file.read_text(encoding="utf-8")
-    # depth 1: each of the 4 stages shows its 3, 4, 6, 3 bottlenecks as single boxes
+    # depth 2: each of the 4 stages shows its 3, 4, 6, 3 bottlenecks as single boxes
     assert text.count('class="proxy"') == 3 + 4 + 6 + 3
+    # depth 1: the boxes are the rows of `analyze --depth 1`
+    code, _, _ = run(capsys, "view", SPECS / "resnet50.yaml", "-o", svg_file, "--depth", "1")
+    report = cnncalc.analyze(cnncalc.load(SPECS / "resnet50.yaml"))
+    text = svg_file.read_text(encoding="utf-8")
+    shown = re.findall(r'class="(?:node|node merge)" data-name="([^"]+)"|class="proxy" data-group="([^"]+)"', text)
+    assert [a or b for a, b in shown if (a or b) != "input"] != []
+    assert sorted(a or b for a, b in shown if (a or b) != "input") == sorted(r.name for r in report.grouped(1))
 
 
 def test_png_needs_a_file_and_matplotlib(capsys, tmp_path):
