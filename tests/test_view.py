@@ -143,6 +143,29 @@ def test_table_and_totals_equal_the_report(spec):
     for value in (t.params, t.trainable_params, t.buffers, t.macs, t.flops, t.activation_bytes):
         assert num(value) in text
     assert "docs/conventions.md" in root.find_all("section", id="totals-sec")[0].text()
+    # the chart: one column per layer, its tooltip with the layer's figures
+    hits = root.find_all("rect", class_="hit")
+    assert [h.attrs["data-name"] for h in hits] == [r.name for r in report.layers]
+    for hit, row in zip(hits, report.layers):
+        tip = hit.find_all("title")[0].text()
+        assert f"params {num(row.params)} (" in tip and f"MACs {num(row.macs)} (" in tip
+
+
+def test_every_zoo_spec_draws():
+    """Every spec of the zoo and the exercises: one box per layer (and the input), one table
+    row and one chart column per layer, in every picture."""
+    specs = sorted(SPECS.glob("*.yaml")) + sorted((SPECS / "exercises").glob("*.yaml"))
+    assert len(specs) > 25
+    for path in specs:
+        net = cnncalc.load(path)
+        report = cnncalc.analyze(net)
+        n = len(report.layers)
+        text = to_html(net, report)
+        assert len(re.findall(r'<g class="node[ "]', text)) == n + 1, path
+        assert text.count("<tr data-name=") == n, path
+        assert text.count('class="hit"') == n, path
+        assert len(re.findall(r'<g class="node[ "]', to_svg(net, report))) == n + 1, path
+        assert to_svg(net, report, "rf").count('class="hit"') == n, path
 
 
 def test_lenet_figures_from_the_paper():
