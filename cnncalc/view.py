@@ -654,7 +654,8 @@ def table_html(report: Report) -> str:
             if j in (6, 8):
                 bar = f'<span class="bar" style="width:{min(100.0, 100 * key):.1f}%"></span>'
             note = f' <span class="flag">({esc(", ".join(flags))})</span>' if j == 11 and flags else ""
-            out.append(f'<td data-v="{esc(key)}">{bar}{esc(text)}{note}</td>')
+            tip = f' title="{esc(text)}"' if j == 3 else ""
+            out.append(f'<td data-v="{esc(key)}"{tip}>{bar}{esc(text)}{note}</td>')
         out.append("</tr>")
     out.append("</tbody></table>")
     return "".join(out)
@@ -867,6 +868,7 @@ table.layers th.asc:after{content:" \\25B2"}
 table.layers th.desc:after{content:" \\25BC"}
 table.layers td{padding:2px 6px;border-top:1px solid #eee;white-space:nowrap;position:relative}
 table.layers td:nth-child(n+6){text-align:right}
+table.layers td:nth-child(4){max-width:22em;overflow:hidden;text-overflow:ellipsis}
 table.layers tr.sel{background:#ffecec}
 table.layers tr{cursor:pointer}
 td .bar{position:absolute;left:0;top:2px;bottom:2px;background:#dcd3f0;z-index:-1}
@@ -1141,6 +1143,8 @@ function draw(){
                 stroke: o.phase ? PHASE[i % PHASE.length] : "#777", "stroke-width": 1.5, "stroke-dasharray": "5,3"}, s);
   });
   if (r) el("circle", {cx: r[0] + r[2] / 2, cy: r[1] + r[3] / 2, r: 3.5, fill: "#d00"}, s);
+  // the input's frame again, on top: visible even inside a field larger than the input
+  el("rect", {x: X(0), y: Y(0), width: nIn[nIn.length - 1] * px, height: (show.length === 2 ? nIn[0] : 1) * px, fill: "none", stroke: "#333", "stroke-width": 1.2}, s);
   const t = el("text", {x: 30, y: spanY * px + 30, "font-size": 11}, s);
   t.textContent = "input " + nIn.join("×") + " (white), padding hatched; " + px.toFixed(px < 1 ? 2 : 1) + " px per input pixel";
   // the figures
