@@ -643,5 +643,6 @@ def view(
     try:
         output.write_bytes(data)
     except OSError as exc:
-        raise SpecError(f"cannot write {output}: {exc.strerror}", kind="io") from None
+        raise SpecError(f"cannot write the picture: {exc.strerror}", file=str(output), kind="io",
+                        help="check that the folder exists and can be written") from None
     sys.stderr.write(f"wrote {output} ({len(data):,} bytes)\n")

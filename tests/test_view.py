@@ -356,3 +356,6 @@ def test_view_bad_input(capsys, tmp_path):
     bad.write_text("input: [1, 4, 4]\nlayers:\n  - conv: {out_channels: 2, kernel_size: 7}\n")
     code, out, err = run(capsys, "view", bad, "-o", tmp_path / "x.html")
     assert code == 2 and "bad.yaml:3" in err and not (tmp_path / "x.html").exists()
+    code, _, err = run(capsys, "view", SPECS / "lenet5.yaml", "-o", tmp_path / "no" / "x.html")
+    assert code == 2 and err.startswith(str(tmp_path / "no" / "x.html") + ": error[io]")
+    assert "Traceback" not in err
