@@ -85,7 +85,7 @@ class _no_cyclic_gc:
             gc.enable()
 
 
-AnalyzeFormat = formats("table", "json", "markdown", "csv")
+AnalyzeFormat = formats("table", "json", "markdown", "csv", "html")
 
 
 def _columns(text: str | None, command: str) -> list[str] | None:
@@ -149,6 +149,10 @@ def analyze(
         sys.stdout.write(render.to_markdown(report, depth, picked))
     elif format == "csv":
         sys.stdout.write(render.to_csv(report, depth))
+    elif format == "html":
+        from .view import to_html
+
+        sys.stdout.write(to_html(net, report))
     elif sys.stdout.isatty():
         render.to_table(report, _console(), depth, picked)
     else:  # piped: the same text without rich's start-up
@@ -949,3 +953,70 @@ def grad(
         return
     with np.printoptions(precision=6, suppress=True):
         sys.stdout.write(G.render(result, explain))
+
+
+# -- view: pictures (docs/view.md) ---------------------------------------------------
+
+
+class ViewFormat(StrEnum):
+    html = "html"
+    svg = "svg"
+    png = "png"
+
+
+class ViewWhat(StrEnum):
+    graph = "graph"
+    rf = "rf"
+
+
+@app.command()
+def view(
+    spec: Path = typer.Argument(..., help="The network spec (YAML)."),
+    output: Path = typer.Option(None, "--output", "-o",
+                                help="Write to this file (default: standard output; png needs -o)."),
+    format: ViewFormat = typer.Option(None, "--format", "-f",
+                                      help="html (default; or from -o's suffix), svg or png."),
+    what: ViewWhat = typer.Option(ViewWhat.graph, "--what",
+                                  help="svg/png: the graph, or the receptive-field chart (rf)."),
+    input: InputShape = None,
+    batch: int = typer.Option(None, "--batch", "-b", min=1, help="Override the batch size."),
+    dtype: DType = typer.Option(DType.float32, "--dtype", help="Element type for byte counts."),
+    depth: int = typer.Option(None, "--depth", "-d", min=1,
+                              help="svg/png graph: show each block named with N dotted levels "
+                                   "as one box, as analyze --depth N groups rows."),
+    dilation_base: int = typer.Option(1, "--dilation-base", min=0, max=1,
+                                      help="1: PyTorch (1 = no gaps); 0: cs231n (0 = no gaps)."),
+) -> None:
+    """Draw the network: a self-contained HTML page (graph, table, receptive fields, costs),
+    or a static SVG or PNG of the graph or of the receptive-field chart."""
+    from . import view as pictures
+    from .analyze import analyze as run_analysis
+    from .spec import load
+
+    if format is None:
+        suffix = output.suffix.lower().lstrip(".") if output is not None else ""
+        format = ViewFormat(suffix) if suffix in ViewFormat._value2member_map_ else ViewFormat.html
+    if format is ViewFormat.png and output is None:
+        raise SpecError("a PNG is written to a file", kind="usage", help="add -o net.png")
+    net = load(spec, input_shape=parse_input(input, "view"), batch=batch, dilation_base=dilation_base)
+    report = run_analysis(net, dtype=dtype.value)
+    if format is ViewFormat.png:
+        try:
+            data = pictures.to_png(net, report, what.value, depth)
+        except ImportError:
+            raise SpecError("PNG pictures need matplotlib, which is not installed", kind="usage",
+                            help="pip install 'cnncalc[png]', or write SVG: -f svg") from None
+    elif format is ViewFormat.svg:
+        data = pictures.to_svg(net, report, what.value, depth).encode("utf-8")
+    else:
+        data = pictures.to_html(net, report).encode("utf-8")
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    try:
+        output.write_bytes(data)
+    except OSError as exc:
+        raise SpecError(f"cannot write the picture: {exc.strerror}", file=str(output), kind="io",
+                        help="check that the folder exists and can be written") from None
+    sys.stderr.write(f"wrote {output} ({len(data):,} bytes)\n")

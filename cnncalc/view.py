@@ -1,0 +1,1182 @@
+"""Pictures of a network: one self-contained HTML page, or a static SVG or PNG.
+
+``to_html(net, report)`` writes a page that needs no network access (inline CSS,
+JavaScript and SVG) and shows
+
+* the graph, drawn by a layered layout (:func:`build_graph`): one row per rank
+  (longest path from the input), a node's column that of its first input unless
+  taken, and every edge that skips rows routed down a lane to the right of the
+  rows it passes, so that skip connections and merges stay visible; blocks
+  (``node.path``) are boxes that collapse to one node on a click;
+* the per-layer table (sortable), the totals and the counting conventions;
+* a chart of receptive-field size and effective stride per layer, and each
+  layer's share of the parameters and MACs;
+* for a chosen output unit, its receptive field drawn on the input grid (the
+  union over paths, exact per unit from :meth:`cnncalc.rf.AxisField.at`), with the
+  units of its other phases outlined where upsampling or a transposed convolution
+  gives neighbouring units different fields.
+
+Every string the user wrote (names, the spec's title) is escaped: it renders as
+text. Computes nothing of its own: figures come from the :class:`Report`, the
+per-unit fields from the same walk that :func:`cnncalc.analyze.infer_shapes` does.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from .analyze import Axes, Report, _axes_after, _global_axes
+from .graph import INPUT, Network
+from .render import frac_text, num, shape_text, title, totals_rows
+from .rf import AxisField
+
+# geometry of the graph drawing, in CSS pixels (the page's script uses the same numbers)
+COL_W, NODE_W, NODE_H, GAP, HEAD, FOOT, MARGIN = 200, 176, 46, 22, 18, 6, 16
+MAX_VISIBLE = 160  # the page starts with blocks collapsed until at most this many boxes show
+MAX_TABLE = 4096  # per-axis receptive-field tables longer than this are not embedded
+
+FAMILY_COLOURS = {
+    "convolution": "#dbe9f6", "dense": "#e6dcf2", "elementwise": "#f2f2f2",
+    "merge": "#fde2c8", "normalization": "#dff0d8", "pooling": "#fbf3c4",
+    "resampling": "#f9d6e4", "shape": "#e8e8e8", INPUT: "#ffffff",
+}
+
+
+def esc(text: Any) -> str:
+    """HTML/XML text and attribute escaping of anything the user may have written."""
+    if type(text) in (int, float):  # nothing to escape in a number
+        return str(text)
+    text = str(text)
+    if not any(c in text for c in "<>&\"'"):
+        return text
+    return html.escape(text, quote=True)
+
+
+# -- per-unit receptive fields ----------------------------------------------------
+
+
+def node_axes(net: Network) -> dict[str, Axes]:
+    """Per node, its :class:`AxisField` per spatial axis (None where it has none), by the
+    walk :func:`cnncalc.analyze.infer_shapes` does (the same two functions, in order)."""
+    axes: dict[str, Axes] = {INPUT: [AxisField.input()] * net.ndim}
+    for node in net.nodes:
+        axes[node.name] = _global_axes(_axes_after(node, axes), net.input_shape[1:])
+    return axes
+
+
+def _axis_table(a: AxisField | None) -> list | None | str:
+    """An AxisField as [[period, slope, lo, hi], ...] per component (JSON), 'long' if too big."""
+    if a is None:
+        return None
+    if sum(c.period for c in a.components) > MAX_TABLE:
+        return "long"
+    return [[c.period, c.slope, list(c.lo), list(c.hi)] for c in a.components]
+
+
+def _seeing(a: AxisField | None, n: int) -> int:
+    """The centre unit of an axis of n units, or the nearest one that sees some input (after
+    a transposed convolution whose stride exceeds its kernel, some units see none)."""
+    centre = n // 2
+    if a is None:
+        return centre
+    for step in range(n):
+        for o in (centre - step, centre + step):
+            if 0 <= o < n and a.at(o)[0] is not None:
+                return o
+    return centre
+
+
+def _period(a: AxisField) -> int:
+    p = 1
+    for c in a.components:
+        p = p * c.period // math.gcd(p, c.period)
+    return p
+
+
+# -- the graph and its layout -----------------------------------------------------
+
+
+@dataclass
+class Unit:
+    """One box of the graph: a node (or the input), at ``row`` (rank) and ``col``."""
+
+    name: str
+    type: str
+    family: str
+    shape: tuple[int, ...]
+    params: int
+    macs: int
+    path: tuple[str, ...]
+    row: int = 0
+    col: int = 0
+
+
+@dataclass
+class Group:
+    """A block (structure, block use, named repeat): its members are the nodes whose full
+    names start with its name and a dot; ``depth`` is its number of dots."""
+
+    name: str
+    type: str
+    parent: str | None
+    depth: int
+    members: list[int] = field(default_factory=list)
+    out: str = ""
+    height: int = 0  # levels of blocks nested inside it
+    params: int = 0
+    macs: int = 0
+
+    @property
+    def label(self) -> str:
+        return self.name.rsplit(".", 1)[-1] if self.parent else self.name
+
+
+@dataclass
+class Edge:
+    src: str
+    dst: str
+    ref: bool  # a shape-only reference (drawn dashed)
+    lane: int | None = None  # the column an edge that skips rows runs down
+
+
+@dataclass
+class Graph:
+    units: list[Unit]
+    edges: list[Edge]
+    groups: dict[str, Group]
+    index: dict[str, int]
+
+    @property
+    def left(self) -> int:
+        """x of column 0: room for the frames of the most deeply nested blocks."""
+        return MARGIN + 6 + 8 * max([g.height for g in self.groups.values()] + [0])
+
+    @property
+    def cols(self) -> int:
+        lanes = [e.lane for e in self.edges if e.lane is not None]
+        return max([u.col for u in self.units] + lanes) + 1
+
+
+def _prefixes(name: str) -> tuple[str, ...]:
+    """The blocks a node is in, outermost first: the dotted prefixes of its full name
+    (``layer1``, ``layer1.bottleneck1``, ...), as ``analyze --depth`` groups rows. Besides
+    the structures of ``node.path`` they include named repeats (DenseNet's ``denseblock1``)."""
+    parts = name.split(".")
+    return tuple(".".join(parts[:k]) for k in range(1, len(parts)))
+
+
+def build_graph(net: Network, report: Report) -> Graph:
+    """The layered layout of the whole network (every block expanded).
+
+    Rank: 1 + the largest rank among a node's inputs and references (input: 0).
+    Column: the leftmost of its inputs' columns (a merge comes back to the main line),
+    else the next free one to the right in the row.
+    An edge spanning more than one row takes the leftmost lane right of every box in
+    the rows it spans and of every lane already taken there (shorter edges first), so
+    nested skips (U-Net) fan out instead of crossing boxes.
+    """
+    units = [Unit(INPUT, INPUT, INPUT, net.input_shape, 0, 0, ())]
+    for node, row in zip(net.nodes, report.layers):
+        units.append(Unit(node.name, node.type, node.facts.family, row.output_shape, row.params,
+                          row.macs, _prefixes(node.name)))
+    index = {u.name: i for i, u in enumerate(units)}
+    taken: dict[int, set[int]] = {0: {0}}
+    edges: list[Edge] = []
+    for node in net.nodes:
+        u = units[index[node.name]]
+        preds = list(node.inputs) + list(node.refs)
+        u.row = 1 + max(units[index[p]].row for p in preds)
+        col = min(units[index[i]].col for i in node.inputs)  # a merge returns leftmost
+        used = taken.setdefault(u.row, set())
+        while col in used:
+            col += 1
+        used.add(col)
+        u.col = col
+        edges += [Edge(i, node.name, False) for i in dict.fromkeys(node.inputs)]
+        edges += [Edge(r, node.name, True) for r in dict.fromkeys(node.refs)
+                  if r not in node.inputs]
+    rows_max: dict[int, int] = {}
+    for u in units:
+        rows_max[u.row] = max(rows_max.get(u.row, -1), u.col)
+    lanes: list[tuple[int, int, int]] = []  # (first row, last row, lane)
+    for e in sorted(edges, key=lambda e: units[index[e.dst]].row - units[index[e.src]].row):
+        a, b = units[index[e.src]].row, units[index[e.dst]].row
+        if b - a < 2:
+            continue
+        lane = 1 + max(rows_max.get(r, -1) for r in range(a + 1, b))
+        lane = max([lane] + [ln + 1 for lo, hi, ln in lanes if lo < b and a < hi])
+        e.lane = lane
+        lanes.append((a, b, lane))
+    groups: dict[str, Group] = {}
+    for i, u in enumerate(units):
+        for d, g in enumerate(u.path):
+            if g not in groups:
+                out, kind = net.groups.get(g, ("", "block"))
+                groups[g] = Group(g, kind, u.path[d - 1] if d else None, d, out=out)
+            grp = groups[g]
+            grp.members.append(i)
+            grp.params += u.params
+            grp.macs += u.macs
+    for g in groups.values():
+        if g.out not in index or index[g.out] not in g.members:
+            g.out = units[g.members[-1]].name
+        inner = [units[i].path for i in g.members]
+        g.height = max(len(p) for p in inner) - 1 - g.depth
+    return Graph(units, edges, groups, index)
+
+
+def initial_collapsed(graph: Graph, limit: int = MAX_VISIBLE) -> list[str]:
+    """The blocks the page starts collapsed, when the whole graph has more than ``limit``
+    boxes: every block that repeats the block before it in the same parent (same type,
+    same layer types in the same order; the first of each run stays open, so each stage
+    shows one block of each kind with its skip), then, while that still leaves too many boxes, every block at depth
+    >= d for the largest d that suffices."""
+    if len(graph.units) <= limit:
+        return []
+    chosen: list[str] = []
+    last: dict[tuple[str | None, int], tuple] = {}
+    for g in graph.groups.values():
+        key = (g.parent, g.depth)
+        shape = (g.type, tuple(graph.units[i].type for i in g.members))
+        if last.get(key) == shape:
+            chosen.append(g.name)
+        last[key] = shape
+    visible = len(_reps(graph, set(chosen)))
+    for d in sorted({g.depth for g in graph.groups.values()}, reverse=True):
+        if visible <= limit:
+            break
+        chosen = list(dict.fromkeys(chosen + [g.name for g in graph.groups.values() if g.depth >= d]))
+        visible = len(_reps(graph, set(chosen)))
+    return chosen
+
+
+def _rep(graph: Graph, u: Unit, collapsed: set[str]) -> str:
+    for g in u.path:
+        if g in collapsed:
+            return "g:" + g
+    return u.name
+
+
+def _reps(graph: Graph, collapsed: set[str]) -> dict[str, None]:
+    return dict.fromkeys(_rep(graph, u, collapsed) for u in graph.units)
+
+
+@dataclass
+class Geometry:
+    """Where everything is drawn for one set of collapsed blocks."""
+
+    boxes: dict[str, tuple[float, float]]  # unit or "g:block" -> (x, y) of its top-left
+    clusters: dict[str, tuple[float, float, float, float]]  # expanded block -> x0, y0, x1, y1
+    paths: list[tuple[Edge, str]]  # visible edges with their SVG path
+    width: float
+    height: float
+
+
+def _lane_x(graph: Graph, lane: int) -> float:
+    return graph.left + lane * COL_W + NODE_W / 2
+
+
+def edge_path(x1: float, y1: float, x2: float, y2: float, lane: float | None) -> str:
+    """From the bottom centre of one box to the top centre of the next: a curve, or
+    down a lane (the page's script draws the same)."""
+    if lane is None or y2 - y1 <= NODE_H + GAP + 2 * HEAD + 2:
+        d = (y2 - y1) / 2
+        return f"M{x1:g},{y1:g} C{x1:g},{y1 + d:g} {x2:g},{y2 - d:g} {x2:g},{y2:g}"
+    return (f"M{x1:g},{y1:g} C{x1:g},{y1 + 14:g} {lane:g},{y1 + 6:g} {lane:g},{y1 + 22:g} "
+            f"L{lane:g},{y2 - 22:g} C{lane:g},{y2 - 6:g} {x2:g},{y2 - 14:g} {x2:g},{y2:g}")
+
+
+def geometry(graph: Graph, collapsed: set[str]) -> Geometry:
+    """Row positions compacted around collapsed blocks, block frames, edge paths.
+
+    A collapsed block is one box at the row of its first member and the column of its
+    output; rows left empty take no space; an expanded block takes a header line above
+    its first row and a footer below its last.
+    """
+    units, groups = graph.units, graph.groups
+    rep = {u.name: _rep(graph, u, collapsed) for u in units}
+    pos: dict[str, tuple[int, int]] = {}
+    for u in units:
+        r = rep[u.name]
+        if r == u.name:
+            pos[r] = (u.row, u.col)
+        elif r not in pos:
+            g = groups[r[2:]]
+            pos[r] = (units[g.members[0]].row, units[graph.index[g.out]].col)
+    drawn = [g for g in groups.values()
+             if g.name not in collapsed and not any(p in collapsed for p in units[g.members[0]].path[:g.depth])]
+    visible_edges: list[Edge] = []
+    seen: set[tuple[str, str, bool]] = set()
+    for e in graph.edges:
+        key = (rep[e.src], rep[e.dst], e.ref)
+        if key[0] != key[1] and key not in seen:
+            seen.add(key)
+            visible_edges.append(e)
+    span: dict[str, list[int]] = {}
+    for g in drawn:
+        rows = [pos[rep[units[i].name]][0] for i in g.members]
+        cols = [pos[rep[units[i].name]][1] for i in g.members]
+        members = {units[i].name for i in g.members}
+        cols += [e.lane for e in visible_edges
+                 if e.lane is not None and e.src in members and e.dst in members]
+        span[g.name] = [min(rows), max(rows), min(cols), max(cols)]
+    starts: dict[int, list[Group]] = {}
+    ends: dict[int, list[Group]] = {}
+    for g in drawn:
+        starts.setdefault(span[g.name][0], []).append(g)
+        ends.setdefault(span[g.name][1], []).append(g)
+    row_y: dict[int, float] = {}
+    y = MARGIN
+    for r in sorted({p[0] for p in pos.values()}):
+        y += len(starts.get(r, ())) * HEAD
+        row_y[r] = y
+        y += NODE_H + GAP + len(ends.get(r, ())) * FOOT
+    left = graph.left
+    boxes = {k: (left + c * COL_W, row_y[r]) for k, (r, c) in pos.items()}
+    clusters = {}
+    for g in drawn:
+        r0, r1, c0, c1 = span[g.name]
+        j = sorted(starts[r0], key=lambda h: h.depth).index(g)
+        k = sorted(ends[r1], key=lambda h: -h.depth).index(g)
+        pad = 6 + 8 * g.height
+        clusters[g.name] = (left + c0 * COL_W - pad, row_y[r0] - (len(starts[r0]) - j) * HEAD,
+                            left + c1 * COL_W + NODE_W + pad, row_y[r1] + NODE_H + (k + 1) * FOOT)
+    paths = []
+    for e in visible_edges:
+        (x1, y1), (x2, y2) = boxes[rep[e.src]], boxes[rep[e.dst]]
+        lane = None if e.lane is None else _lane_x(graph, e.lane)
+        paths.append((e, edge_path(x1 + NODE_W / 2, y1 + NODE_H, x2 + NODE_W / 2, y2, lane)))
+    width = 2 * left + graph.cols * COL_W
+    return Geometry(boxes, clusters, paths, width, y + MARGIN)
+
+
+def _clip(text: str, limit: int = 27) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _local(u: Unit) -> str:
+    """A node's name inside its innermost block (the block's frame says the rest)."""
+    if u.path and u.name.startswith(u.path[-1] + "."):
+        return u.name[len(u.path[-1]) + 1:]
+    return u.name
+
+
+def _box_svg(key: str, x: float, y: float, name: str, line2: str, line3: str, tip: str,
+             fill: str, cls: str, attrs: str, hidden: bool = False) -> str:
+    style = ' style="display:none"' if hidden else ""
+    return (f'<g class="{cls}" {attrs} transform="translate({x:g},{y:g})"{style}>'
+            f"<title>{esc(tip)}</title>"
+            f'<rect width="{NODE_W}" height="{NODE_H}" rx="5" fill="{fill}"/>'
+            f'<text x="8" y="14" class="nm">{esc(_clip(name))}</text>'
+            f'<text x="8" y="28">{esc(_clip(line2, 30))}</text>'
+            f'<text x="8" y="41" class="num">{esc(line3)}</text></g>')
+
+
+def _unit_tip(u: Unit, inputs: list[str]) -> str:
+    tip = f"{u.name} ({u.type})\noutput {shape_text(u.shape)}\nparams {num(u.params)}\nMACs {num(u.macs)}"
+    if inputs:
+        tip += "\ninputs: " + ", ".join(inputs)
+    return tip
+
+
+def graph_svg(graph: Graph, collapsed: set[str], full: bool = False,
+              inputs: dict[str, list[str]] | None = None) -> str:
+    """The graph as one SVG element. ``full``: every node and every block's collapsed box
+    is emitted (for the page's script, which shows the ones the current state needs)."""
+    geo = geometry(graph, collapsed)
+    inputs = inputs or {}
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" width="{geo.width:g}" '
+           f'height="{geo.height:g}" viewBox="0 0 {geo.width:g} {geo.height:g}">',
+           "<style>" + GRAPH_CSS + "</style>",
+           '<defs><marker id="arr" viewBox="0 0 8 8" refX="7" refY="4" markerWidth="7" '
+           'markerHeight="7" orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#667"/></marker></defs>',
+           '<g class="clusters">']
+    groups = graph.groups
+    heads: list[str] = []  # block headers, drawn above the edges
+    for name, g in groups.items():
+        box = geo.clusters.get(name)
+        if box is None and not full:
+            continue
+        x0, y0, x1, y1 = box or (0, 0, 0, 0)
+        hide = "" if box else ' style="display:none"'
+        out.append(f'<rect class="cluster" data-group="{esc(name)}" x="{x0:g}" y="{y0:g}" '
+                   f'width="{x1 - x0:g}" height="{y1 - y0:g}" rx="8"{hide}/>')
+        heads.append(f'<text x="{x0 + 6:g}" y="{y0 + 13:g}" class="hd" data-group="{esc(name)}"{hide}>'
+                     f"<title>{esc(name)}: click to collapse</title>▾ {esc(g.label)} · "
+                     f"{esc(g.type)} · {num(g.params)} params</text>")
+    out.append('</g><g class="edges">')
+    drawn = {id(e): d for e, d in geo.paths}
+    for i, e in enumerate(graph.edges):
+        d = drawn.get(id(e))
+        if d is None and not full:
+            continue
+        cls = "edge ref" if e.ref else "edge"
+        out.append(f'<path class="{cls}" data-i="{i}" data-src="{esc(e.src)}" data-dst="{esc(e.dst)}" '
+                   f'd="{d or "M0,0"}" marker-end="url(#arr)"' + ("" if d else ' style="display:none"')
+                   + "/>")
+    out.append('</g><g class="heads">' + "".join(heads) + '</g><g class="units">')
+    for u in graph.units:
+        at = geo.boxes.get(u.name)
+        if at is None and not full:
+            continue
+        merge = " merge" if len(inputs.get(u.name, ())) > 1 else ""
+        line3 = f"{num(u.params)} params" if u.name != INPUT else "network input"
+        out.append(_box_svg(u.name, *(at or (0, 0)), _local(u), f"{u.type} · {shape_text(u.shape)}",
+                            line3, _unit_tip(u, inputs.get(u.name, [])),
+                            FAMILY_COLOURS.get(u.family, "#eeeeee"), "node" + merge,
+                            f'data-name="{esc(u.name)}"', hidden=at is None))
+    for name, g in groups.items():
+        at = geo.boxes.get("g:" + name)
+        if at is None and not full:
+            continue
+        out_unit = graph.units[graph.index[g.out]]
+        out.append(_box_svg("g:" + name, *(at or (0, 0)), "▸ " + g.label,
+                            f"{g.type} · {shape_text(out_unit.shape)}", f"{num(g.params)} params",
+                            f"{name} ({g.type}): {len(g.members)} layers\noutput "
+                            f"{shape_text(out_unit.shape)} from {g.out}\nparams {num(g.params)}\n"
+                            f"MACs {num(g.macs)}", "#ffffff", "proxy",
+                            f'data-group="{esc(name)}"', hidden=at is None))
+    out.append("</g></svg>")
+    return "".join(out)
+
+
+# -- the receptive-field chart --------------------------------------------------
+
+
+def _log2(v: Fraction | int) -> float:
+    return math.log2(float(v))
+
+
+def rf_chart_svg(report: Report) -> str:
+    """Receptive-field size and effective stride per layer (log 2 scale, per axis where
+    axes differ), and each layer's share of the parameters and of the MACs, as one SVG.
+    Each layer is a column (hover: its figures; the page: click selects it)."""
+    rows = report.layers
+    n = len(rows)
+    dx = max(3.0, min(120.0, 1100 / max(n, 1)), 420 / max(n, 1))  # at least 420 px of plot
+    left, right, top = 70, 20, 24
+    panel_h, gap = 150, 36
+    width = left + n * dx + right
+    label_h = 150 if n <= 60 else 30
+    panels = ("receptive-field size (input pixels, log scale)", "effective stride (log scale)",
+              "share of parameters", "share of MACs")
+    height = top + 4 * (panel_h + gap) + label_h
+    ndim = len(report.input_shape) - 1
+    sizes = [v for r in rows if r.receptive_field for v in r.receptive_field.size if v]
+    strides = [v for r in rows if r.receptive_field for v in r.receptive_field.stride if v]
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width:g}" '
+           f'height="{height:g}" viewBox="0 0 {width:g} {height:g}">',
+           "<style>" + CHART_CSS + "</style>"]
+
+    def log_scale(values, panel):
+        lo = math.floor(min(map(_log2, values), default=0))
+        hi = max(math.ceil(max(map(_log2, values), default=1)), lo + 1)
+        y0 = top + panel * (panel_h + gap)
+        return lo, hi, (lambda v: y0 + panel_h - (_log2(v) - lo) / (hi - lo) * (panel_h - 14))
+
+    for p, name in enumerate(panels):
+        y0 = top + p * (panel_h + gap)
+        out.append(f'<text x="{left}" y="{y0 - 8}" class="pt">{esc(name)}</text>'
+                   f'<rect x="{left}" y="{y0}" width="{n * dx:g}" height="{panel_h}" class="frame"/>')
+    # RF size and stride: one line per axis (solid H or L, dashed W, dotted D)
+    dashes = ["", "5,3", "1,3"]
+    axis_names = {1: ["L"], 2: ["H", "W"], 3: ["D", "H", "W"]}[ndim] if 1 <= ndim <= 3 else []
+    for panel, values, pick in ((0, sizes, lambda rf: rf.size), (1, strides, lambda rf: rf.stride)):
+        lo, hi, ymap = log_scale(values, panel)
+        for e in range(lo, hi + 1):
+            yy = ymap(2 ** e)
+            text = str(2 ** e) if e >= 0 else f"1/{2 ** -e}"
+            out.append(f'<line x1="{left}" x2="{left + n * dx:g}" y1="{yy:g}" y2="{yy:g}" class="grid"/>'
+                       f'<text x="{left - 6}" y="{yy + 4:g}" class="tick">{text}</text>')
+        same = all(r.receptive_field is None or len(set(pick(r.receptive_field))) == 1 for r in rows)
+        for axis in range(1 if same else ndim):
+            pts: list[str] = []
+            segments = []
+            for i, r in enumerate(rows):
+                v = None if r.receptive_field is None else pick(r.receptive_field)[axis]
+                if v:
+                    pts.append(f"{left + (i + 0.5) * dx:g},{ymap(v):g}")
+                elif pts:
+                    segments.append(pts)
+                    pts = []
+            if pts:
+                segments.append(pts)
+            for seg in segments:
+                out.append(f'<polyline points="{" ".join(seg)}" class="line l{panel}" '
+                           f'stroke-dasharray="{dashes[axis % 3]}"/>')
+            if not same:
+                out.append(f'<text x="{left + n * dx - 4:g}" y="{top + panel * (panel_h + gap) + 12 + 12 * axis}" '
+                           f'class="tick" stroke-dasharray="{dashes[axis % 3]}">axis {axis_names[axis]}'
+                           f"{' ' + ('solid', 'dashed', 'dotted')[axis % 3]}</text>")
+        y0 = top + panel * (panel_h + gap)
+        for i, r in enumerate(rows):  # a global field: a mark along the panel's top
+            if r.receptive_field is None or any(v is None for v in pick(r.receptive_field)):
+                out.append(f'<rect x="{left + i * dx:g}" y="{y0 + 1}" width="{max(dx - 1, 1):g}" '
+                           f'height="5" class="glob"/>')
+        out.append(f'<text x="{left + 4}" y="{y0 + panel_h - 4}" class="tick l">top band: '
+                   "global (every input position reaches the unit) or no spatial axes</text>")
+    tot_p, tot_m = report.totals.params or 1, report.totals.macs or 1
+    for panel, total, pick in ((2, tot_p, lambda r: r.params), (3, tot_m, lambda r: r.macs)):
+        y0 = top + panel * (panel_h + gap)
+        peak = max((pick(r) / total for r in rows), default=0) or 1
+        for frac in (0.25, 0.5, 0.75, 1.0):
+            yy = y0 + panel_h - frac * (panel_h - 14)
+            out.append(f'<line x1="{left}" x2="{left + n * dx:g}" y1="{yy:g}" y2="{yy:g}" class="grid"/>'
+                       f'<text x="{left - 6}" y="{yy + 4:g}" class="tick">{100 * frac * peak:.3g}%</text>')
+        for i, r in enumerate(rows):
+            share = pick(r) / total
+            if share:
+                h = share / peak * (panel_h - 14)
+                out.append(f'<rect x="{left + i * dx:g}" y="{y0 + panel_h - h:g}" '
+                           f'width="{max(dx - 1, 1):g}" height="{h:g}" class="bar b{panel}"/>')
+    bottom = top + 4 * (panel_h + gap) - gap
+    for i, r in enumerate(rows):
+        rf = r.receptive_field
+        tip = (f"{r.name} ({r.type})\nRF size "
+               + ("global" if rf is None else " x ".join('-' if v is None else str(v) for v in rf.size))
+               + ", effective stride "
+               + ("-" if rf is None else " x ".join(frac_text(v) for v in rf.stride))
+               + f"\nparams {num(r.params)} ({100 * r.params / tot_p:.2f}%)"
+               + f"\nMACs {num(r.macs)} ({100 * r.macs / tot_m:.2f}%)")
+        out.append(f'<rect x="{left + i * dx:g}" y="{top}" width="{dx:g}" height="{bottom - top}" '
+                   f'class="hit" data-name="{esc(r.name)}"><title>{esc(tip)}</title></rect>')
+        if n <= 60:
+            xx = left + (i + 0.5) * dx
+            out.append(f'<text transform="translate({xx:g},{bottom + 8}) rotate(60)" '
+                       f'class="tick l">{esc(_clip(r.name, 24))}</text>')
+        elif i % 50 == 0:
+            out.append(f'<text x="{left + (i + 0.5) * dx:g}" y="{bottom + 16}" class="tick m">{i + 1}</text>')
+    if n > 60:
+        out.append(f'<text x="{left}" y="{bottom + 30}" class="tick l">layer number (hover a column '
+                   "for its name and figures)</text>")
+    out.append("</svg>")
+    return "".join(out)
+
+
+# -- the page ---------------------------------------------------------------------
+
+
+CONVENTIONS = (
+    "Shapes are per sample, channels first. Params count learnable elements (trainable "
+    "and frozen); MACs are the multiply-accumulates of convolutional and fully connected layers "
+    "(torchvision's \"GFLOPS\"), for the whole batch; FLOPs count every multiplication and "
+    "addition apart; activations are the bytes of every layer's output at the report's dtype "
+    "(docs/conventions.md). Receptive fields are in input pixels, unclipped at the border "
+    "(padding positions count), the union over every path; size is the largest extent over "
+    "the output's units, effective stride the distance between neighbouring units' centres, "
+    "centre that of unit 0 (docs/receptive-field.md)."
+)
+
+
+def _json_script(data: Any, ident: str) -> str:
+    text = json.dumps(data, separators=(",", ":"))
+    text = text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+    return f'<script type="application/json" id="{ident}">{text}</script>'
+
+
+def page_data(net: Network, report: Report, graph: Graph) -> dict[str, Any]:
+    """What the page's script needs: the layout, the per-unit field tables, the input grid,
+    and one unit's field computed here (the script checks its own evaluation against it)."""
+    axes = node_axes(net)
+    fields = {}
+    for name, a in axes.items():
+        if name != INPUT and a is not None and any(x is not None for x in a):
+            fields[name] = [_axis_table(x) for x in a]
+    shapes = {u.name: list(u.shape) for u in graph.units}
+    default = next((r.name for r in reversed(report.layers) if r.name in fields), None)
+    check = None
+    if default is not None:
+        unit = [_seeing(a, n) for a, n in zip(axes[default], shapes[default][1:])]
+        check = {"layer": default, "unit": unit,
+                 "extent": [None if a is None else list(a.at(o)) for a, o in zip(axes[default], unit)],
+                 "period": [None if a is None else _period(a) for a in axes[default]]}
+    return {
+        "units": [[u.name, u.row, u.col, list(u.path)] for u in graph.units],
+        "edges": [[e.src, e.dst, e.ref, e.lane] for e in graph.edges],
+        "groups": {g.name: {"row": graph.units[g.members[0]].row,
+                            "col": graph.units[graph.index[g.out]].col, "depth": g.depth,
+                            "height": g.height, "members": g.members} for g in graph.groups.values()},
+        "collapsed": initial_collapsed(graph),
+        "geo": {"colW": COL_W, "nodeW": NODE_W, "nodeH": NODE_H, "gap": GAP, "head": HEAD,
+                "foot": FOOT, "margin": MARGIN, "left": graph.left},
+        "fields": fields,
+        "shapes": shapes,
+        "input": list(net.input_shape[1:]),
+        "default": check,
+    }
+
+
+_COLUMNS = [("#", "n"), ("Layer", "s"), ("Type", "s"), ("Inputs", "s"), ("Output shape", "s"),
+            ("Params", "n"), ("Params %", "n"), ("MACs", "n"), ("MACs %", "n"), ("FLOPs", "n"),
+            ("Activations (B)", "n"), ("RF size", "n"), ("Eff. stride", "n"), ("RF centre", "s")]
+
+
+def _pct(part: int, total: int) -> tuple[float, str]:
+    share = part / total if total else 0.0
+    return share, f"{100 * share:.2f}"
+
+
+def table_html(report: Report) -> str:
+    out = ['<table id="layers" class="layers"><thead><tr>']
+    for i, (name, kind) in enumerate(_COLUMNS):
+        out.append(f'<th data-col="{i}" data-kind="{kind}">{esc(name)}</th>')
+    out.append("</tr></thead><tbody>")
+    tp, tm = report.totals.params, report.totals.macs
+    for i, r in enumerate(report.layers):
+        rf = r.receptive_field
+        ps, pt = _pct(r.params, tp)
+        ms, mt = _pct(r.macs, tm)
+        size_key = -1 if rf is None else max((v or 0) for v in rf.size)
+        stride_key = -1 if rf is None else float(max((v or 0) for v in rf.stride))
+        cells = [
+            (i + 1, str(i + 1)), (r.name, r.name), (r.type, r.type),
+            (", ".join(r.inputs), ", ".join(r.inputs)),
+            (shape_text(r.output_shape), shape_text(r.output_shape)),
+            (r.params, num(r.params)), (ps, pt), (r.macs, num(r.macs)), (ms, mt),
+            (r.flops, num(r.flops)), (r.activation_bytes, num(r.activation_bytes)),
+            (size_key, "global" if rf is None else " x ".join("-" if v is None else str(v) for v in rf.size)),
+            (stride_key, "-" if rf is None else " x ".join(frac_text(v) for v in rf.stride)),
+            ("", "-" if rf is None else " x ".join(frac_text(v) for v in rf.center)),
+        ]
+        flags = []
+        if rf is not None and rf.misaligned:
+            flags.append("paths misaligned")
+        if rf is not None and rf.data_dependent:
+            flags.append("data-dependent")
+        out.append(f'<tr data-name="{esc(r.name)}">')
+        for j, (key, text) in enumerate(cells):
+            bar = ""
+            if j in (6, 8):
+                bar = f'<span class="bar" style="width:{min(100.0, 100 * key):.1f}%"></span>'
+            note = f' <span class="flag">({esc(", ".join(flags))})</span>' if j == 11 and flags else ""
+            tip = f' title="{esc(text)}"' if j == 3 else ""
+            out.append(f'<td data-v="{esc(key)}"{tip}>{bar}{esc(text)}{note}</td>')
+        out.append("</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def to_html(net: Network, report: Report) -> str:
+    """The self-contained page (UTF-8 text): graph, table, totals, charts, unit fields."""
+    graph = build_graph(net, report)
+    inputs = {r.name: list(r.inputs) for r in report.layers}
+    totals = "".join(f"<tr><th>{esc(k.strip())}</th><td>{esc(v)}</td></tr>" for k, v in totals_rows(report))
+    head = esc(title(report))
+    return "".join([
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
+        f"<title>{head}</title><style>{PAGE_CSS}{GRAPH_CSS}{CHART_CSS}</style></head><body>",
+        f'<header><h1>{head}</h1><p class="sub">{len(report.layers)} layers · '
+        f"{num(report.totals.params)} params · {num(report.totals.macs)} MACs · drawn by cnncalc</p>"
+        '<nav><a href="#graph-sec">graph</a> <a href="#rf-sec">receptive field of a unit</a> '
+        '<a href="#chart-sec">receptive fields and costs per layer</a> <a href="#table-sec">table</a> '
+        '<a href="#totals-sec">totals</a></nav></header>',
+        '<section id="graph-sec"><h2>Graph</h2><p class="help">Each box: layer name, type and '
+        "output shape, parameters. Click a block's header to collapse it, a collapsed block to "
+        "open it, a layer to show its receptive field. Edges that skip rows run down lanes at "
+        'the right; dashed edges pass a shape only. <button id="expand-all">expand all</button> '
+        '<button id="collapse-all">collapse all</button></p><div class="scroll" id="graph">',
+        graph_svg(graph, set(), full=True, inputs=inputs),
+        "</div></section>",
+        '<section id="rf-sec"><h2>Receptive field of one unit</h2><p class="help">The input '
+        "positions that can reach one output unit, through every path, drawn on the input grid "
+        "(padding outside the frame counts: fields are unclipped). Other phases: after upsampling "
+        "or a transposed convolution neighbouring units see different fields; their fields are "
+        "outlined.</p>"
+        '<div class="rfctl"><label>layer <select id="rf-layer"></select></label> '
+        '<span id="rf-units"></span></div><div class="rfbox"><div id="rf-grid"></div>'
+        '<div id="rf-text"></div></div></section>',
+        '<section id="chart-sec"><h2>Receptive fields and costs per layer</h2><div class="scroll">',
+        rf_chart_svg(report),
+        "</div></section>",
+        '<section id="table-sec"><h2>Layers</h2><p class="help">Click a header to sort.</p>'
+        '<div class="scroll tbl">', table_html(report), "</div></section>",
+        f'<section id="totals-sec"><h2>Totals</h2><table class="totals">{totals}</table>'
+        f'<p class="conventions">{esc(CONVENTIONS)}</p></section>',
+        _json_script(page_data(net, report, graph), "cnncalc-data"),
+        f"<script>{PAGE_JS}</script></body></html>\n",
+    ])
+
+
+def to_svg(net: Network, report: Report, what: str = "graph", depth: int | None = None) -> str:
+    """A static picture: the graph (blocks named with ``depth`` dotted levels shown as one
+    box each, :func:`collapsed_at`) or the receptive-field chart."""
+    if what == "rf":
+        return rf_chart_svg(report) + "\n"
+    graph = build_graph(net, report)
+    inputs = {r.name: list(r.inputs) for r in report.layers}
+    return graph_svg(graph, collapsed_at(graph, depth), inputs=inputs) + "\n"
+
+
+def collapsed_at(graph: Graph, depth: int | None) -> set[str]:
+    """The blocks a static picture shows as one box: those named with ``depth`` dotted
+    levels (``layer1`` at 1, ``layer1.bottleneck1`` at 2), so that the boxes are the rows
+    of ``cnncalc analyze --depth N``; None: every block open."""
+    if depth is None:
+        return set()
+    return {g.name for g in graph.groups.values() if g.depth >= depth - 1}
+
+
+def to_png(net: Network, report: Report, what: str = "graph", depth: int | None = None) -> bytes:
+    """The static picture as PNG, drawn with matplotlib (the optional extra ``png``).
+
+    Raises:
+        ImportError: matplotlib is not installed.
+    """
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+    from matplotlib.patches import FancyBboxPatch, PathPatch
+    from matplotlib.path import Path as MPath
+
+    buf = io.BytesIO()
+    if what == "rf":
+        rows = report.layers
+        xs = list(range(1, len(rows) + 1))
+        fig, axs = plt.subplots(4, 1, figsize=(max(8, min(40, len(rows) / 8)), 10), sharex=True)
+        for ax, label, pick in ((axs[0], "RF size (px)", lambda rf: rf.size),
+                                (axs[1], "effective stride", lambda rf: rf.stride)):
+            ndim = len(report.input_shape) - 1
+            same = all(r.receptive_field is None or len(set(pick(r.receptive_field))) == 1
+                       for r in rows)
+            for axis in range(1 if same else ndim):
+                ys = [math.nan if r.receptive_field is None or pick(r.receptive_field)[axis] is None
+                      else float(pick(r.receptive_field)[axis]) for r in rows]
+                ax.step(xs, ys, where="mid", label="every axis" if same else f"axis {axis}")
+            ax.legend(loc="upper left", fontsize=8)
+            ax.set_yscale("log", base=2)
+            ax.set_ylabel(label)
+        for ax, label, pick, total in ((axs[2], "params %", lambda r: r.params, report.totals.params),
+                                       (axs[3], "MACs %", lambda r: r.macs, report.totals.macs)):
+            ax.bar(xs, [100 * pick(r) / (total or 1) for r in rows], width=0.9)
+            ax.set_ylabel(label)
+        axs[3].set_xlabel("layer number")
+        axs[0].set_title(title(report))
+        fig.tight_layout()
+        fig.savefig(buf, format="png", dpi=100)
+        plt.close(fig)
+        return buf.getvalue()
+    graph = build_graph(net, report)
+    geo = geometry(graph, collapsed_at(graph, depth))
+    scale = 100
+    fig = plt.figure(figsize=(geo.width / scale, geo.height / scale), dpi=scale)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, geo.width)
+    ax.set_ylim(geo.height, 0)
+    ax.axis("off")
+    for x0, y0, x1, y1 in geo.clusters.values():
+        ax.add_patch(FancyBboxPatch((x0, y0), x1 - x0, y1 - y0, boxstyle="round,pad=0,rounding_size=8",
+                                    fc="#f7f9fc", ec="#9aa7b8", lw=0.8))
+    for e, d in geo.paths:
+        verts, codes = _svg_path(d)
+        ax.add_patch(PathPatch(MPath(verts, codes), fc="none", ec="#667", lw=0.9,
+                               ls="--" if e.ref else "-"))
+    for name, (x0, y0, _, _) in geo.clusters.items():
+        g = graph.groups[name]
+        ax.text(x0 + 6, y0 + 13, f"▾ {g.label} · {g.type} · {num(g.params)} params", fontsize=7,
+                color="#445", bbox=dict(fc="white", ec="none", pad=0.5))
+    for key, (x, y) in geo.boxes.items():
+        if key.startswith("g:"):
+            g = graph.groups[key[2:]]
+            lines = ("▸ " + g.label, f"{g.type} · {shape_text(graph.units[graph.index[g.out]].shape)}",
+                     f"{num(g.params)} params")
+            fill = "#ffffff"
+        else:
+            u = graph.units[graph.index[key]]
+            lines = (_local(u), f"{u.type} · {shape_text(u.shape)}",
+                     f"{num(u.params)} params" if u.name != INPUT else "network input")
+            fill = FAMILY_COLOURS.get(u.family, "#eeeeee")
+        ax.add_patch(FancyBboxPatch((x, y), NODE_W, NODE_H, boxstyle="round,pad=0,rounding_size=5",
+                                    fc=fill, ec="#556", lw=0.8))
+        for k, text in enumerate(lines):
+            ax.text(x + 8, y + 14 + 13.5 * k, _clip(text, 30), fontsize=7.5,
+                    weight="bold" if k == 0 else "normal", va="baseline")
+    fig.savefig(buf, format="png", dpi=scale)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _svg_path(d: str):
+    """Vertices and codes of the M/C/L paths :func:`edge_path` writes (for matplotlib)."""
+    from matplotlib.path import Path as MPath
+
+    verts, codes = [], []
+    for part in d.replace("M", "|M").replace("C", "|C").replace("L", "|L").split("|"):
+        if not part:
+            continue
+        pts = [tuple(float(v) for v in p.split(",")) for p in part[1:].split()]
+        code = {"M": MPath.MOVETO, "L": MPath.LINETO, "C": MPath.CURVE4}[part[0]]
+        verts += pts
+        codes += [code] * len(pts)
+    return verts, codes
+
+
+# -- the page's style and script (no network access: everything inline) -----------
+
+GRAPH_CSS = """
+svg.graph text{font:11px system-ui,sans-serif;fill:#222}
+svg.graph text.nm{font-weight:600}
+svg.graph text.num{fill:#445}
+svg.graph .node rect,svg.graph .proxy rect{stroke:#556;stroke-width:1}
+svg.graph .node.merge rect{stroke:#c05a00;stroke-width:2}
+svg.graph .proxy rect{stroke-dasharray:4,2;stroke-width:1.5}
+svg.graph .proxy,svg.graph .node,svg.graph text.hd{cursor:pointer}
+svg.graph .node.sel rect{stroke:#d00;stroke-width:2.5}
+svg.graph rect.cluster{fill:#f4f7fb;fill-opacity:.55;stroke:#9aa7b8;stroke-width:1}
+svg.graph text.hd{font-size:10.5px;fill:#445;paint-order:stroke;stroke:#fff;stroke-width:3px}
+svg.graph .edge{fill:none;stroke:#667;stroke-width:1.2}
+svg.graph .edge.ref{stroke-dasharray:5,3}
+"""
+
+CHART_CSS = """
+svg.chart text{font:11px system-ui,sans-serif;fill:#333}
+svg.chart text.pt{font-weight:600}
+svg.chart text.tick{text-anchor:end;font-size:10px;fill:#555}
+svg.chart text.tick.l{text-anchor:start}
+svg.chart text.tick.m{text-anchor:middle}
+svg.chart .frame{fill:none;stroke:#999}
+svg.chart .grid{stroke:#e3e3e3}
+svg.chart .line{fill:none;stroke-width:1.6}
+svg.chart .l0{stroke:#1f5fa8}
+svg.chart .l1{stroke:#b8451f}
+svg.chart .b2{fill:#6a51a3}
+svg.chart .b3{fill:#2b8c5a}
+svg.chart .glob{fill:#999}
+svg.chart .hit{fill:transparent;cursor:pointer}
+svg.chart .hit:hover{fill:rgba(0,0,0,.07)}
+svg.chart .hit.sel{fill:rgba(220,0,0,.12)}
+"""
+
+PAGE_CSS = """
+body{font:14px system-ui,sans-serif;margin:0 16px 40px;color:#222}
+h1{font-size:20px;margin:14px 0 2px}
+h2{font-size:16px;margin:22px 0 6px;border-bottom:1px solid #ddd}
+.sub,.help,.conventions{color:#555;margin:4px 0}
+nav a{margin-right:12px}
+.scroll{overflow:auto;max-height:75vh;border:1px solid #e4e4e4}
+.scroll.tbl{max-height:70vh}
+table.layers{border-collapse:collapse;font-size:12px}
+table.layers th{position:sticky;top:0;background:#f0f0f0;cursor:pointer;padding:3px 6px;white-space:nowrap}
+table.layers th.asc:after{content:" \\25B2"}
+table.layers th.desc:after{content:" \\25BC"}
+table.layers td{padding:2px 6px;border-top:1px solid #eee;white-space:nowrap;position:relative}
+table.layers td:nth-child(n+6){text-align:right}
+table.layers td:nth-child(4){max-width:22em;overflow:hidden;text-overflow:ellipsis}
+table.layers tr.sel{background:#ffecec}
+table.layers tr{cursor:pointer}
+td .bar{position:absolute;left:0;top:2px;bottom:2px;background:#dcd3f0;z-index:-1}
+td .flag{color:#b00;font-size:11px}
+table.totals th{text-align:left;padding:2px 12px 2px 0}
+.rfbox{display:flex;gap:18px;align-items:flex-start;flex-wrap:wrap}
+#rf-text{max-width:520px;font-size:13px}
+#rf-text table{border-collapse:collapse}
+#rf-text td{padding:1px 8px 1px 0}
+.rfctl input{width:5em}
+.sw{display:inline-block;width:12px;height:12px;border:1px solid #333;vertical-align:middle;margin-right:4px}
+"""
+
+PAGE_JS = r"""
+(function(){
+"use strict";
+const D = JSON.parse(document.getElementById("cnncalc-data").textContent);
+const G = D.geo, NS = "http://www.w3.org/2000/svg";
+const svg = document.querySelector("#graph svg");
+const units = D.units.map(u => ({name: u[0], row: u[1], col: u[2], path: u[3]}));
+const byName = new Map(units.map(u => [u.name, u]));
+const collapsed = new Set(D.collapsed);
+const nodeEl = new Map(), proxyEl = new Map(), clusterEl = new Map(), headEl = new Map();
+svg.querySelectorAll("g.node").forEach(e => nodeEl.set(e.dataset.name, e));
+svg.querySelectorAll("g.proxy").forEach(e => proxyEl.set(e.dataset.group, e));
+svg.querySelectorAll("rect.cluster").forEach(e => clusterEl.set(e.dataset.group, e));
+svg.querySelectorAll("text.hd").forEach(e => headEl.set(e.dataset.group, e));
+const edgeEl = Array.from(svg.querySelectorAll("path.edge"));
+function rep(u){ for (const g of u.path) if (collapsed.has(g)) return "g:" + g; return u.name; }
+function laneX(l){ return G.left + l * G.colW + G.nodeW / 2; }
+function edgePath(x1, y1, x2, y2, lane){
+  if (lane === null || y2 - y1 <= G.nodeH + G.gap + 2 * G.head + 2){
+    const d = (y2 - y1) / 2;
+    return `M${x1},${y1} C${x1},${y1 + d} ${x2},${y2 - d} ${x2},${y2}`;
+  }
+  return `M${x1},${y1} C${x1},${y1 + 14} ${lane},${y1 + 6} ${lane},${y1 + 22} ` +
+    `L${lane},${y2 - 22} C${lane},${y2 - 6} ${x2},${y2 - 14} ${x2},${y2}`;
+}
+function layout(){
+  // the same steps as cnncalc/view.py geometry()
+  const R = new Map(units.map(u => [u.name, rep(u)]));
+  const pos = new Map();
+  for (const u of units){
+    const r = R.get(u.name);
+    if (r === u.name) pos.set(r, [u.row, u.col]);
+    else if (!pos.has(r)){ const g = D.groups[r.slice(2)]; pos.set(r, [g.row, g.col]); }
+  }
+  const drawn = [];
+  for (const [name, g] of Object.entries(D.groups)){
+    const first = units[g.members[0]];
+    if (!collapsed.has(name) && !first.path.slice(0, g.depth).some(p => collapsed.has(p))) drawn.push(name);
+  }
+  const seen = new Set(), visible = [];
+  D.edges.forEach((e, i) => {
+    const k = R.get(e[0]) + "\u0000" + R.get(e[1]) + "\u0000" + e[2];
+    if (R.get(e[0]) !== R.get(e[1]) && !seen.has(k)){ seen.add(k); visible.push(i); }
+  });
+  const span = new Map(), starts = new Map(), ends = new Map();
+  for (const name of drawn){
+    const g = D.groups[name];
+    const members = new Set(g.members.map(i => units[i].name));
+    const rows = g.members.map(i => pos.get(R.get(units[i].name))[0]);
+    const cols = g.members.map(i => pos.get(R.get(units[i].name))[1]);
+    for (const i of visible){ const e = D.edges[i]; if (e[3] !== null && members.has(e[0]) && members.has(e[1])) cols.push(e[3]); }
+    const s = [Math.min(...rows), Math.max(...rows), Math.min(...cols), Math.max(...cols)];
+    span.set(name, s);
+    if (!starts.has(s[0])) starts.set(s[0], []); starts.get(s[0]).push(name);
+    if (!ends.has(s[1])) ends.set(s[1], []); ends.get(s[1]).push(name);
+  }
+  const rows = Array.from(new Set(Array.from(pos.values(), p => p[0]))).sort((a, b) => a - b);
+  const rowY = new Map(); let y = G.margin;
+  for (const r of rows){
+    y += (starts.get(r) || []).length * G.head; rowY.set(r, y);
+    y += G.nodeH + G.gap + (ends.get(r) || []).length * G.foot;
+  }
+  const box = new Map();
+  for (const [k, p] of pos) box.set(k, [G.left + p[1] * G.colW, rowY.get(p[0])]);
+  for (const [name, el] of nodeEl){
+    const b = box.get(name);
+    el.style.display = b ? "" : "none";
+    if (b) el.setAttribute("transform", `translate(${b[0]},${b[1]})`);
+  }
+  for (const [name, el] of proxyEl){
+    const b = box.get("g:" + name);
+    el.style.display = b ? "" : "none";
+    if (b) el.setAttribute("transform", `translate(${b[0]},${b[1]})`);
+  }
+  const drawnSet = new Set(drawn);
+  let clusterRight = 0;
+  for (const [name, el] of clusterEl){
+    const text = headEl.get(name);
+    if (!drawnSet.has(name)){ el.style.display = "none"; text.style.display = "none"; continue; }
+    const g = D.groups[name], [r0, r1, c0, c1] = span.get(name);
+    const st = starts.get(r0).slice().sort((a, b) => D.groups[a].depth - D.groups[b].depth);
+    const en = ends.get(r1).slice().sort((a, b) => D.groups[b].depth - D.groups[a].depth);
+    const pad = 6 + 8 * g.height;
+    const x0 = G.left + c0 * G.colW - pad, y0 = rowY.get(r0) - (st.length - st.indexOf(name)) * G.head;
+    const x1 = G.left + c1 * G.colW + G.nodeW + pad, y1 = rowY.get(r1) + G.nodeH + (en.indexOf(name) + 1) * G.foot;
+    clusterRight = Math.max(clusterRight, x1);
+    el.style.display = ""; text.style.display = "";
+    el.setAttribute("x", x0); el.setAttribute("y", y0);
+    el.setAttribute("width", x1 - x0); el.setAttribute("height", y1 - y0);
+    text.setAttribute("x", x0 + 6); text.setAttribute("y", y0 + 13);
+  }
+  const vis = new Set(visible);
+  edgeEl.forEach(el => {
+    const i = +el.dataset.i, e = D.edges[i];
+    if (!vis.has(i)){ el.style.display = "none"; return; }
+    const a = box.get(R.get(e[0])), b = box.get(R.get(e[1]));
+    el.style.display = "";
+    el.setAttribute("d", edgePath(a[0] + G.nodeW / 2, a[1] + G.nodeH, b[0] + G.nodeW / 2, b[1],
+                                  e[3] === null ? null : laneX(e[3])));
+  });
+  let maxX = 0; for (const b of box.values()) maxX = Math.max(maxX, b[0] + G.nodeW);
+  for (const e of D.edges) if (e[3] !== null) maxX = Math.max(maxX, laneX(e[3]));
+  const w = Math.max(maxX + G.left, clusterRight + G.margin), h = y + G.margin;
+  svg.setAttribute("width", w); svg.setAttribute("height", h);
+  svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
+}
+for (const [name, el] of headEl) el.addEventListener("click", () => { collapsed.add(name); layout(); });
+for (const [name, el] of proxyEl) el.addEventListener("click", () => { collapsed.delete(name); layout(); });
+document.getElementById("expand-all").addEventListener("click", () => { collapsed.clear(); layout(); });
+document.getElementById("collapse-all").addEventListener("click", () => {
+  for (const [name, g] of Object.entries(D.groups)) if (g.depth === 0) collapsed.add(name); layout(); });
+
+// -- sortable table
+const table = document.getElementById("layers");
+table.querySelectorAll("th").forEach(th => th.addEventListener("click", () => {
+  const col = +th.dataset.col, numeric = th.dataset.kind === "n";
+  const asc = !th.classList.contains("asc");
+  table.querySelectorAll("th").forEach(h => h.classList.remove("asc", "desc"));
+  th.classList.add(asc ? "asc" : "desc");
+  const body = table.tBodies[0], rows = Array.from(body.rows);
+  rows.sort((a, b) => {
+    const x = a.cells[col].dataset.v, z = b.cells[col].dataset.v;
+    const c = numeric ? (+x) - (+z) : x.localeCompare(z);
+    return asc ? c : -c;
+  });
+  for (const r of rows) body.appendChild(r);
+}));
+
+// -- the receptive field of one unit on the input grid
+function at(table, o){  // cnncalc.rf.AxisField.at: union over the components
+  let lo = null, hi = null;
+  for (const [period, slope, los, his] of table){
+    const q = Math.floor(o / period), r = o - q * period;
+    if (los[r] === null) continue;
+    const a = los[r] + slope * q, b = his[r] + slope * q;
+    lo = lo === null ? a : Math.min(lo, a); hi = hi === null ? b : Math.max(hi, b);
+  }
+  return [lo, hi];
+}
+function lcm(a, b){ let x = a, y = b; while (y){ [x, y] = [y, x % y]; } return a / x * b; }
+function periodOf(table){ return table.reduce((p, c) => lcm(p, c[0]), 1); }
+if (D.default){  // the script's evaluation must give what Python computed
+  const f = D.fields[D.default.layer];
+  f.forEach((t, k) => {
+    if (t === null || t === "long") return;
+    const got = at(t, D.default.unit[k]), want = D.default.extent[k];
+    if (got[0] !== want[0] || got[1] !== want[1] || periodOf(t) !== D.default.period[k])
+      console.error("cnncalc view: receptive field of unit " + D.default.unit + " differs on axis " + k);
+  });
+}
+const sel = document.getElementById("rf-layer"), unitsBox = document.getElementById("rf-units");
+const grid = document.getElementById("rf-grid"), text = document.getElementById("rf-text");
+for (const name of Object.keys(D.fields)){
+  const o = document.createElement("option"); o.value = name; o.textContent = name; sel.appendChild(o);
+}
+const inputs = [];
+function el(tag, attrs, parent){
+  const e = document.createElementNS(NS, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (parent) parent.appendChild(e); return e;
+}
+const PHASE = ["#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22"];
+function selectLayer(name, unit){
+  if (!(name in D.fields)){ text.textContent = name + ": no receptive field (global, or no spatial axes)"; grid.textContent = ""; return; }
+  sel.value = name;
+  const shape = D.shapes[name].slice(1);
+  unitsBox.textContent = "unit ";
+  inputs.length = 0;
+  shape.forEach((n, k) => {
+    const inp = document.createElement("input");
+    inp.type = "number"; inp.min = 0; inp.max = n - 1;
+    inp.value = unit ? unit[k] : Math.floor(n / 2);
+    inp.addEventListener("change", draw);
+    unitsBox.appendChild(inp); inputs.push(inp);
+    const s = document.createElement("span"); s.textContent = " of " + n + (k < shape.length - 1 ? " × " : "");
+    unitsBox.appendChild(s);
+  });
+  document.querySelectorAll(".sel").forEach(e => e.classList.remove("sel"));
+  const g = nodeEl.get(name); if (g) g.classList.add("sel");
+  document.querySelectorAll(`[data-name]`).forEach(e => { if (e.dataset.name === name && e.tagName !== "g") e.classList.add("sel"); });
+  draw();
+}
+function draw(){
+  const name = sel.value, f = D.fields[name], shape = D.shapes[name].slice(1);
+  const unit = inputs.map((inp, k) => Math.max(0, Math.min(shape[k] - 1, Math.floor(+inp.value || 0))));
+  grid.textContent = ""; text.textContent = "";
+  const nd = D.input.length, show = nd >= 2 ? [nd - 2, nd - 1] : [0];
+  // per axis: null (every position reaches it), "none" (it sees no input: the zeros a
+  // transposed convolution inserts), or [first, last] input position
+  const ev = (t, o) => { if (t === null || t === "long") return null; const e = at(t, o); return e[0] === null ? "none" : e; };
+  const ext = f.map((t, k) => ev(t, unit[k]));
+  const per = f.map(t => (t === null || t === "long") ? 1 : periodOf(t));
+  // the units drawn: the chosen one; along each axis whose fields repeat with a period
+  // (upsampling, transposed convolution), the other runs of units of its period that
+  // see a different field; without a period, the next unit (one effective stride on)
+  const others = [];
+  const axn = nd === 1 ? ["L"] : nd === 2 ? ["H", "W"] : ["D", "H", "W"];
+  for (const k of show){
+    if (per[k] <= 1 || ext[k] === null) continue;  // (a unit that sees nothing still has phases)
+    const base = unit[k] - (unit[k] % per[k]);
+    let run = null;
+    const runs = [];
+    for (let j = 0; j < per[k] && base + j < shape[k]; j++){
+      const e = ev(f[k], base + j);
+      if (run && (run.e === e || (Array.isArray(e) && Array.isArray(run.e) && run.e[0] === e[0] && run.e[1] === e[1]))) run.last = base + j;
+      else { run = {first: base + j, last: base + j, e: e}; runs.push(run); }
+    }
+    for (const r of runs){
+      if (r.first <= unit[k] && unit[k] <= r.last) continue;
+      if (others.length >= 8) break;
+      const e = ext.slice(); e[k] = r.e;
+      const u = unit.slice(); u[k] = r.first;
+      others.push({unit: u, ext: e, phase: true, label: `${axn[k]} units ${r.first}` +
+        (r.last > r.first ? `–${r.last}` : "") + ` (phase ${r.first - base}` +
+        (r.last > r.first ? `–${r.last - base}` : "") + ` of ${per[k]})`});
+    }
+  }
+  if (!others.length){
+    const u = unit.slice(), k = show[show.length - 1];
+    if (u[k] + 1 < shape[k]){ u[k] += 1; others.push({unit: u, ext: f.map((t, j) => ev(t, u[j])), phase: false, label: "next unit (" + u.join(", ") + ")"}); }
+  }
+  // the viewport: the input and every field drawn
+  const lim = show.map(k => {
+    let lo = 0, hi = D.input[k] - 1;
+    for (const e of [ext, ...others.map(o => o.ext)]) if (Array.isArray(e[k])){ lo = Math.min(lo, e[k][0]); hi = Math.max(hi, e[k][1]); }
+    return [lo - 1, hi + 1];
+  });
+  const W = 460, spanX = lim[lim.length - 1][1] - lim[lim.length - 1][0] + 1;
+  const spanY = show.length === 2 ? lim[0][1] - lim[0][0] + 1 : 1;
+  const px = Math.min(W / spanX, show.length === 2 ? W / spanY : 40);
+  const s = el("svg", {width: spanX * px + 40, height: spanY * px + 40}, grid);
+  const X = v => 30 + (v - lim[lim.length - 1][0]) * px;
+  const Y = v => show.length === 2 ? 10 + (v - lim[0][0]) * px : 10;
+  const rectOf = e => {
+    if (show.some(k => e[k] === "none")) return null;
+    const ex = e[show[show.length - 1]], ey = show.length === 2 ? e[show[0]] : [0, 0];
+    const full = show.map(k => D.input[k]);
+    const xs = ex || [0, full[full.length - 1] - 1], ys = show.length === 2 ? (ey || [0, full[0] - 1]) : [0, 0];
+    return [X(xs[0]), Y(ys[0]), (xs[1] - xs[0] + 1) * px, (ys[1] - ys[0] + 1) * px];
+  };
+  el("rect", {x: 30, y: 10, width: spanX * px, height: spanY * px, fill: "url(#hatch)", stroke: "none"}, s);
+  const defs = el("defs", {}, s);
+  const pat = el("pattern", {id: "hatch", width: 6, height: 6, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)"}, defs);
+  el("rect", {width: 6, height: 6, fill: "#f6f6f6"}, pat);
+  el("line", {x1: 0, y1: 0, x2: 0, y2: 6, stroke: "#ddd", "stroke-width": 2}, pat);
+  const nIn = show.map(k => D.input[k]);
+  el("rect", {x: X(0), y: Y(0), width: nIn[nIn.length - 1] * px, height: (show.length === 2 ? nIn[0] : 1) * px, fill: "#fff", stroke: "#333"}, s);
+  if (px >= 5){  // the pixel grid, as the lectures draw it
+    for (let v = lim[lim.length - 1][0]; v <= lim[lim.length - 1][1] + 1; v++)
+      el("line", {x1: X(v), x2: X(v), y1: 10, y2: 10 + spanY * px, stroke: "#ccc", "stroke-width": .6}, s);
+    if (show.length === 2) for (let v = lim[0][0]; v <= lim[0][1] + 1; v++)
+      el("line", {x1: 30, x2: 30 + spanX * px, y1: Y(v), y2: Y(v), stroke: "#ccc", "stroke-width": .6}, s);
+  }
+  const r = rectOf(ext);
+  if (r) el("rect", {x: r[0], y: r[1], width: r[2], height: r[3], fill: "rgba(31,95,168,.35)", stroke: "#1f5fa8", "stroke-width": 2}, s);
+  others.forEach((o, i) => {
+    const q = rectOf(o.ext);
+    if (q) el("rect", {x: q[0] + 1, y: q[1] + 1, width: Math.max(q[2] - 2, 1), height: Math.max(q[3] - 2, 1), fill: "none",
+                stroke: o.phase ? PHASE[i % PHASE.length] : "#777", "stroke-width": 1.5, "stroke-dasharray": "5,3"}, s);
+  });
+  if (r) el("circle", {cx: r[0] + r[2] / 2, cy: r[1] + r[3] / 2, r: 3.5, fill: "#d00"}, s);
+  // the input's frame again, on top: visible even inside a field larger than the input
+  el("rect", {x: X(0), y: Y(0), width: nIn[nIn.length - 1] * px, height: (show.length === 2 ? nIn[0] : 1) * px, fill: "none", stroke: "#333", "stroke-width": 1.2}, s);
+  const t = el("text", {x: 30, y: spanY * px + 30, "font-size": 11}, s);
+  t.textContent = "input " + nIn.join("×") + " (white), padding hatched; " + px.toFixed(px < 1 ? 2 : 1) + " px per input pixel";
+  // the figures
+  const p = document.createElement("p");
+  p.textContent = `${name}, unit (${unit.join(", ")}): ` + ext.map((e, k) => e === null ? `${axn[k]}: every position` : e === "none" ? `${axn[k]}: no input position (it reads only inserted zeros)` :
+    `${axn[k]} ${e[0]}..${e[1]} (${e[1] - e[0] + 1} px)`).join(", ");
+  text.appendChild(p);
+  const tb = document.createElement("table");
+  const addRow = (sw, label, e) => {
+    const tr = tb.insertRow(), c0 = tr.insertCell(), c1 = tr.insertCell(), c2 = tr.insertCell();
+    const sp = document.createElement("span"); sp.className = "sw"; sp.style.borderColor = sw; sp.style.background = sw === "#1f5fa8" ? "rgba(31,95,168,.35)" : "none";
+    sp.style.borderStyle = sw === "#1f5fa8" ? "solid" : "dashed"; c0.appendChild(sp);
+    c1.textContent = label; c2.textContent = e.map(x => x === null ? "all" : x === "none" ? "none" : `${x[0]}..${x[1]}`).join(" × ");
+  };
+  addRow("#1f5fa8", "unit (" + unit.join(", ") + ")", ext);
+  others.forEach((o, i) => addRow(o.phase ? PHASE[i % PHASE.length] : "#777", o.label, o.ext));
+  text.appendChild(tb);
+  const note = document.createElement("p");
+  const ph = per.map((v, k) => v > 1 ? `${axn[k]}: period ${v}` : null).filter(x => x);
+  note.textContent = (ph.length ? "Units repeat their pattern of fields every " + ph.join(", ") + " units (upsampling or a transposed convolution upstream); within one period, runs of units share a field: the outlined fields are the other runs of the chosen unit's period." :
+    "Every unit has a field of the same size; the outlined one is the next unit, one effective stride further.") +
+    (f.some(t => t === "long") ? " (Some axis has too long a period to draw.)" : "");
+  text.appendChild(note);
+}
+sel.addEventListener("change", () => selectLayer(sel.value));
+function pick(name){ if (name in D.fields) { selectLayer(name); document.getElementById("rf-sec").scrollIntoView(); } }
+for (const [name, e] of nodeEl) e.addEventListener("click", () => pick(name));
+document.querySelectorAll("svg.chart .hit").forEach(e => e.addEventListener("click", () => pick(e.dataset.name)));
+table.tBodies[0].addEventListener("click", ev => { const tr = ev.target.closest("tr"); if (tr) pick(tr.dataset.name); });
+layout();
+if (D.default) selectLayer(D.default.layer, D.default.unit);
+window.cnncalcFieldAt = at;  // for benchmarks/view_screenshots.py
+document.body.dataset.ready = "1";
+})();
+"""

@@ -1,0 +1,361 @@
+"""`cnncalc view`: the page's structure, its numbers against the report, escaping, the layout.
+
+The HTML is parsed with the standard library (html.parser); no browser. The page's
+script is exercised by benchmarks/view_screenshots.py in headless Chromium.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+import cnncalc
+from cnncalc.render import num
+from cnncalc.view import build_graph, geometry, initial_collapsed, node_axes, to_html, to_svg
+from tests.conftest import SPECS
+from tests.test_cli import run
+
+VOID = {"meta", "br", "input", "img", "link", "hr", "col", "source", "wbr"}
+
+
+class Element:
+    def __init__(self, tag: str, attrs: dict[str, str | None]) -> None:
+        self.tag, self.attrs, self.children, self.parts = tag, attrs, [], []
+
+    def text(self) -> str:
+        return "".join(p if isinstance(p, str) else p.text() for p in self.parts)
+
+    def iter(self):
+        yield self
+        for c in self.children:
+            yield from c.iter()
+
+    def find_all(self, tag: str, **attrs) -> list[Element]:
+        """Descendants by tag; ``class_`` matches one of the classes, other keywords exactly."""
+        def fits(e: Element) -> bool:
+            for k, v in attrs.items():
+                if k == "class_":
+                    if v not in (e.attrs.get("class") or "").split():
+                        return False
+                elif e.attrs.get(k.replace("_", "-")) != v:
+                    return False
+            return True
+
+        return [e for e in self.iter() if e.tag == tag and fits(e)]
+
+
+class Tree(HTMLParser):
+    """A minimal DOM: elements with attributes, children and text (entities decoded)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = Element("#root", {})
+        self.stack = [self.root]
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        el = Element(tag, dict(attrs))
+        self.stack[-1].children.append(el)
+        self.stack[-1].parts.append(el)
+        if tag not in VOID:
+            self.stack.append(el)
+
+    def handle_startendtag(self, tag, attrs):
+        el = Element(tag, dict(attrs))
+        self.stack[-1].children.append(el)
+        self.stack[-1].parts.append(el)
+
+    def handle_endtag(self, tag):
+        for i in range(len(self.stack) - 1, 0, -1):
+            if self.stack[i].tag == tag:
+                del self.stack[i:]
+                return
+
+    def handle_data(self, data):
+        self.stack[-1].parts.append(data)
+
+
+def page(spec: str):
+    net = cnncalc.load(SPECS / spec)
+    report = cnncalc.analyze(net)
+    text = to_html(net, report)
+    return net, report, text, Tree(text).root
+
+
+def data_of(root: Element) -> dict:
+    (script,) = root.find_all("script", id="cnncalc-data")
+    return json.loads(script.text())
+
+
+@pytest.mark.parametrize("spec", ["lenet5.yaml", "resnet50.yaml", "unet_original.yaml",
+                                  "googlenet.yaml"])
+def test_every_node_is_drawn_with_the_report_numbers(spec):
+    net, report, _, root = page(spec)
+    (graph,) = root.find_all("svg", class_="graph")
+    boxes = {g.attrs["data-name"]: g for g in graph.find_all("g", class_="node")}
+    assert list(boxes) == ["input"] + [r.name for r in report.layers]
+    for row in report.layers:
+        lines = [t.text() for t in boxes[row.name].find_all("text")]
+        assert lines[2] == f"{num(row.params)} params"
+        assert lines[1] == f"{row.type} · " + "x".join(map(str, row.output_shape))
+        tip = boxes[row.name].find_all("title")[0].text()
+        assert f"MACs {num(row.macs)}" in tip and tip.startswith(f"{row.name} ({row.type})")
+        merge = "merge" in boxes[row.name].attrs["class"].split()
+        assert merge == (len(row.inputs) > 1)
+    # one edge per distinct input and per reference
+    edges = {(p.attrs["data-src"], p.attrs["data-dst"]) for p in graph.find_all("path", class_="edge")}
+    wanted = {(i, n.name) for n in net.nodes for i in n.inputs} | {(r, n.name) for n in net.nodes for r in n.refs}
+    assert edges == wanted
+    # a block's collapsed box carries the sum of its layers' parameters
+    for proxy in graph.find_all("g", class_="proxy"):
+        name = proxy.attrs["data-group"]
+        members = [r for r in report.layers if r.name.startswith(name + ".")]
+        assert [t.text() for t in proxy.find_all("text")][2] == f"{num(sum(r.params for r in members))} params"
+
+
+@pytest.mark.parametrize("spec", ["lenet5.yaml", "resnet50.yaml"])
+def test_table_and_totals_equal_the_report(spec):
+    _, report, _, root = page(spec)
+    (table,) = root.find_all("table", id="layers")
+    heads = [th.text() for th in table.find_all("th")]
+    rows = table.find_all("tbody")[0].find_all("tr")
+    assert [tr.attrs["data-name"] for tr in rows] == [r.name for r in report.layers]
+    col = {h: i for i, h in enumerate(heads)}
+    for tr, row in zip(rows, report.layers):
+        cells = tr.find_all("td")
+        for head, value in (("Params", row.params), ("MACs", row.macs), ("FLOPs", row.flops),
+                            ("Activations (B)", row.activation_bytes)):
+            assert int(cells[col[head]].attrs["data-v"]) == value
+            assert cells[col[head]].text() == num(value)
+        assert cells[col["Output shape"]].text() == "x".join(map(str, row.output_shape))
+        rf = row.receptive_field
+        size = cells[col["RF size"]].text()
+        assert size == ("global" if rf is None else " x ".join(str(v) for v in rf.size)) or \
+            size.startswith(" x ".join(str(v) for v in rf.size) + " (")
+        assert float(cells[col["Params %"]].attrs["data-v"]) == pytest.approx(row.params / report.totals.params)
+    (totals,) = root.find_all("table", class_="totals")
+    text = totals.text()
+    t = report.totals
+    for value in (t.params, t.trainable_params, t.buffers, t.macs, t.flops, t.activation_bytes):
+        assert num(value) in text
+    assert "docs/conventions.md" in root.find_all("section", id="totals-sec")[0].text()
+    # the chart: one column per layer, its tooltip with the layer's figures
+    hits = root.find_all("rect", class_="hit")
+    assert [h.attrs["data-name"] for h in hits] == [r.name for r in report.layers]
+    for hit, row in zip(hits, report.layers):
+        tip = hit.find_all("title")[0].text()
+        assert f"params {num(row.params)} (" in tip and f"MACs {num(row.macs)} (" in tip
+
+
+def test_every_zoo_spec_draws():
+    """Every spec of the zoo and the exercises: one box per layer (and the input), one table
+    row and one chart column per layer, in every picture."""
+    specs = sorted(SPECS.glob("*.yaml")) + sorted((SPECS / "exercises").glob("*.yaml"))
+    assert len(specs) > 25
+    for path in specs:
+        net = cnncalc.load(path)
+        report = cnncalc.analyze(net)
+        n = len(report.layers)
+        text = to_html(net, report)
+        assert len(re.findall(r'<g class="node[ "]', text)) == n + 1, path
+        assert text.count("<tr data-name=") == n, path
+        assert text.count('class="hit"') == n, path
+        assert len(re.findall(r'<g class="node[ "]', to_svg(net, report))) == n + 1, path
+        assert to_svg(net, report, "rf").count('class="hit"') == n, path
+
+
+def test_lenet_figures_from_the_paper():
+    _, report, _, root = page("lenet5.yaml")
+    boxes = {g.attrs["data-name"]: g for g in root.find_all("g", class_="node")}
+    # LeCun et al. 1998, C1: 6 maps, 5x5 kernels on one channel, one bias each
+    assert boxes["conv1"].find_all("text")[2].text() == f"{num(6 * (5 * 5 + 1))} params"
+    # C3 as a full 16x6 connection (the spec's layout): 16 * (6 * 5 * 5 + 1)
+    assert boxes["conv2"].find_all("text")[2].text() == f"{num(16 * (6 * 5 * 5 + 1))} params"
+    data = data_of(root)
+    # the default unit: the last layer with a field, avgpool2 (16x5x5), its centre unit (2, 2).
+    # Its field: 5 + (2-1)*1 + (5-1)*2 + (2-1)*4 = 16 pixels at effective stride 1*2*1*2 = 4,
+    # unit 2 starting at 2 * 4 = 8 (no padding anywhere): 8..8+16-1
+    assert data["default"] == {"layer": "avgpool2", "unit": [2, 2], "extent": [[8, 23], [8, 23]],
+                               "period": [1, 1]}
+    assert report.layer("avgpool2").receptive_field.size == (16, 16)
+
+
+def test_field_tables_are_the_analysis():
+    """The tables the page evaluates per unit are the AxisFields of the analysis."""
+    net = cnncalc.load(SPECS / "unet_original.yaml")
+    _, _, _, root = page("unet_original.yaml")
+    data = data_of(root)
+    axes = node_axes(net)
+    for node in net.nodes:
+        a = axes[node.name]
+        if a is None or all(x is None for x in a):
+            assert node.name not in data["fields"]
+            continue
+        assert data["fields"][node.name] == [
+            None if x is None else [[c.period, c.slope, list(c.lo), list(c.hi)] for c in x.components]
+            for x in a]
+        # the same walk as the loader's: same figures as the report
+        sizes = tuple(None if x is None else x.size(n) for x, n in zip(a, node.facts.out_shape[1:]))
+        assert sizes == node.field.size
+    d = data["default"]
+    assert d["layer"] == "logits"
+    # Ronneberger et al. 2015: 388x388 out; four 2x2 stride-2 up-convolutions make the
+    # fields repeat every 2**4 = 16 output units
+    assert d["unit"] == [388 // 2, 388 // 2] and d["period"] == [2 ** 4, 2 ** 4]
+    assert d["extent"] == [list(axes["logits"][k].at(194)) for k in (0, 1)]
+
+
+def test_first_unit_shown_sees_input():
+    """A transposed convolution whose stride (3) exceeds its kernel (2) leaves units that
+    read only inserted zeros: the page starts on the nearest unit that sees input."""
+    net = cnncalc.loads("input: [1, 6, 6]\nlayers:\n"
+                        "  - conv_transpose: {out_channels: 1, kernel_size: 2, stride: 3}\n",
+                        "gaps.yaml")
+    root = Tree(to_html(net, cnncalc.analyze(net))).root
+    d = data_of(root)["default"]
+    # (6 - 1)*3 + 2 = 17 units; the centre, 8 = 3*2 + 2, is a gap (8 mod 3 = 2 >= kernel 2);
+    # unit 7 = 3*2 + 1 reads input 2 through tap 1
+    assert d["unit"] == [7, 7] and d["extent"] == [[2, 2], [2, 2]] and d["period"] == [3, 3]
+    assert node_axes(net)[net.nodes[0].name][0].at(8) == (None, None)
+
+
+HOSTILE = """\
+name: "<script>alert('net')</script> & co"
+input: [1, 8, 8]
+layers:
+  - {conv: {out_channels: 2, kernel_size: 3}, name: a}
+  - {relu, name: b}
+  - {conv: {out_channels: 2, kernel_size: 3}, name: c}
+"""
+
+
+def test_user_strings_are_escaped():
+    """The spec's name is free text; layer names are restricted by the loader, but a
+    network built through the Python API can name a layer anything: both render as text."""
+    net = cnncalc.loads(HOSTILE, "hostile.yaml")
+    rename = {"a": "<script>alert(1)</script>", "b": "a\"b'c&d", "c": "</script><b>x"}
+    for node in net.nodes:
+        node.name = rename[node.name]
+        node.inputs = [rename.get(i, i) for i in node.inputs]
+    net.outputs = [rename[o] for o in net.outputs]
+    report = cnncalc.analyze(net)
+    text = to_html(net, report)
+    root = Tree(text).root
+    # only the page's two scripts; every name is text
+    scripts = root.find_all("script")
+    assert [s.attrs.get("id") for s in scripts] == ["cnncalc-data", None]
+    assert "<script>alert" not in text and "</script><b>" not in text
+    assert not root.find_all("b")
+    names = list(rename.values())
+    assert [r.name for r in report.layers] == names
+    boxes = root.find_all("g", class_="node")
+    assert [g.attrs["data-name"] for g in boxes] == ["input"] + names
+    assert [g.find_all("title")[0].text().split(" (")[0] for g in boxes[1:]] == names
+    assert [tr.attrs["data-name"] for tr in root.find_all("tr") if "data-name" in tr.attrs] == names
+    assert root.find_all("title")[0].text().startswith("<script>alert('net')</script> & co")
+    # the JSON carries the names exactly, with no '<' that could end its script element
+    assert "<" not in scripts[0].text()
+    assert [u[0] for u in data_of(root)["units"]] == ["input"] + names
+    assert list(data_of(root)["fields"]) == names
+    svg = to_svg(net, report)
+    assert "<script>alert" not in svg and "&lt;script&gt;alert(1)&lt;/script&gt;" in svg
+    assert "<script>" not in to_svg(net, report, "rf")
+
+
+def test_self_contained():
+    _, _, text, root = page("resnet50.yaml")
+    assert not root.find_all("link") and not root.find_all("img") and not root.find_all("iframe")
+    assert all("src" not in e.attrs for e in root.iter())
+    assert all((e.attrs.get("href") or "#").startswith("#") for e in root.iter())
+    # the only URL is SVG's namespace name, which is never fetched
+    assert set(re.findall(r"https?://[^\s\"'<>)]+", text)) == {"http://www.w3.org/2000/svg"}
+
+
+@pytest.mark.parametrize("spec", ["resnet152.yaml", "densenet121.yaml", "googlenet.yaml",
+                                  "unet_original.yaml", "multitask.yaml"])
+def test_layout_keeps_boxes_and_lanes_apart(spec):
+    net = cnncalc.load(SPECS / spec)
+    graph = build_graph(net, cnncalc.analyze(net))
+    cells = [(u.row, u.col) for u in graph.units]
+    assert len(set(cells)) == len(cells)  # no two boxes in one place
+    at = {u.name: u for u in graph.units}
+    for e in graph.edges:
+        a, b = at[e.src].row, at[e.dst].row
+        assert a < b  # edges point down
+        if b - a >= 2:  # a lane runs right of every box in the rows it passes
+            assert e.lane is not None
+            assert all(u.col < e.lane for u in graph.units if a < u.row < b)
+    runs = sorted((at[e.src].row, at[e.dst].row, e.lane) for e in graph.edges if e.lane is not None)
+    for i, (a1, b1, l1) in enumerate(runs):  # lanes that share rows are apart
+        assert all(l1 != l2 for a2, b2, l2 in runs[i + 1:] if a2 < b1 and a1 < b2)
+    assert graph.cols <= 8  # readable: not one column per skip
+    geo = geometry(graph, set(initial_collapsed(graph)))
+    assert len(geo.boxes) <= 160
+
+
+def test_big_networks_start_with_repeated_blocks_collapsed():
+    net = cnncalc.load(SPECS / "resnet152.yaml")
+    graph = build_graph(net, cnncalc.analyze(net))
+    collapsed = initial_collapsed(graph)
+    # He et al. 2016, Table 1: 3, 8, 36, 3 bottlenecks; the first two of each stage (with
+    # and without the projection shortcut) stay open
+    assert len(collapsed) == (3 - 2) + (8 - 2) + (36 - 2) + (3 - 2)
+    assert not any(name.endswith(("bottleneck1", "bottleneck2")) for name in collapsed)
+
+
+def test_view_command(capsys, tmp_path):
+    out = tmp_path / "net.html"
+    code, _, err = run(capsys, "view", SPECS / "lenet5.yaml", "-o", out)
+    assert code == 0, err
+    net = cnncalc.load(SPECS / "lenet5.yaml")
+    assert out.read_text(encoding="utf-8") == to_html(net, cnncalc.analyze(net))
+    code, html_out, _ = run(capsys, "analyze", SPECS / "lenet5.yaml", "--format", "html")
+    assert code == 0 and html_out == out.read_text(encoding="utf-8")
+    code, svg, _ = run(capsys, "view", SPECS / "lenet5.yaml", "-f", "svg")
+    assert code == 0 and svg.startswith("<svg") and svg.count('class="node') == 1 + 12
+    code, chart, _ = run(capsys, "view", SPECS / "lenet5.yaml", "-f", "svg", "--what", "rf")
+    assert code == 0 and chart.count('class="hit"') == 12
+    svg_file = tmp_path / "net.svg"
+    code, _, _ = run(capsys, "view", SPECS / "resnet50.yaml", "-o", svg_file, "--depth", "2")
+    assert code == 0
+    text = svg_file.read_text(encoding="utf-8")
+    # depth 2: each of the 4 stages shows its 3, 4, 6, 3 bottlenecks as single boxes
+    assert text.count('class="proxy"') == 3 + 4 + 6 + 3
+    # depth 1: the boxes are the rows of `analyze --depth 1`
+    code, _, _ = run(capsys, "view", SPECS / "resnet50.yaml", "-o", svg_file, "--depth", "1")
+    report = cnncalc.analyze(cnncalc.load(SPECS / "resnet50.yaml"))
+    text = svg_file.read_text(encoding="utf-8")
+    shown = re.findall(r'class="(?:node|node merge)" data-name="([^"]+)"|class="proxy" data-group="([^"]+)"', text)
+    assert [a or b for a, b in shown if (a or b) != "input"] != []
+    assert sorted(a or b for a, b in shown if (a or b) != "input") == sorted(r.name for r in report.grouped(1))
+
+
+def test_png_needs_a_file_and_matplotlib(capsys, tmp_path):
+    code, _, err = run(capsys, "view", SPECS / "lenet5.yaml", "-f", "png")
+    assert code == 2 and "-o" in err
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        code, _, err = run(capsys, "view", SPECS / "lenet5.yaml", "-o", tmp_path / "n.png")
+        assert code == 2 and "matplotlib" in err and "cnncalc[png]" in err
+        assert "Traceback" not in err
+        return
+    for what in ("graph", "rf"):
+        target = tmp_path / f"{what}.png"
+        code, _, err = run(capsys, "view", SPECS / "lenet5.yaml", "-o", target, "--what", what)
+        assert code == 0, err
+        assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_view_bad_input(capsys, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("input: [1, 4, 4]\nlayers:\n  - conv: {out_channels: 2, kernel_size: 7}\n")
+    code, out, err = run(capsys, "view", bad, "-o", tmp_path / "x.html")
+    assert code == 2 and "bad.yaml:3" in err and not (tmp_path / "x.html").exists()
+    code, _, err = run(capsys, "view", SPECS / "lenet5.yaml", "-o", tmp_path / "no" / "x.html")
+    assert code == 2 and err.startswith(str(tmp_path / "no" / "x.html") + ": error[io]")
+    assert "Traceback" not in err
