@@ -19,7 +19,7 @@ from typing import Any
 from .analyze import LayerResult, Report, analyze
 from .errors import Loc, SpecError, suggestion
 from .graph import INPUT, Network
-from .layers.base import Step, describe, fmt_shape
+from .layers.base import Step, describe
 from .yamlio import YMap, parse_yaml
 
 FIELDS = ("output_shape", "params", "macs", "flops", "receptive_field", "stride",
