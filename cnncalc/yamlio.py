@@ -67,10 +67,14 @@ def loc_of(node) -> Loc:
     return Loc(mark.line + 1, mark.column + 1)
 
 
+_MISSING = object()
+
+
 class _Builder:
     def __init__(self) -> None:
         self.constructor = yaml.constructor.SafeConstructor()
         self.count = 0
+        self.scalars: dict[tuple[str, str], object] = {}
 
     def build(self, node, depth: int = 0):
         self.count += 1
@@ -115,8 +119,14 @@ class _Builder:
                 kind="syntax",
                 help="specs hold plain values only: numbers, strings, booleans, lists and mappings",
             )
+        key = (node.tag, node.value)
+        cached = self.scalars.get(key, _MISSING)
+        if cached is not _MISSING:  # scalars are immutable: "64", "conv", "true" repeat
+            return cached
         try:
-            return self.constructor.construct_object(node)
+            value = self.constructor.construct_object(node)
+            self.scalars[key] = value
+            return value
         except yaml.YAMLError as exc:  # e.g. a malformed value under an explicit tag
             raise SpecError(f"cannot read this value: {exc}", loc_of(node), kind="syntax") from None
         except ValueError as exc:  # Python refuses integers of more than 4,300 digits

@@ -586,3 +586,15 @@ def test_table_title_says_what_the_dtype_is_for(capsys):
     assert out.splitlines()[0].endswith("batch 1, bytes counted as float32")
     _, out, _ = run(capsys, "run", SPECS / "exercises" / "conv2d_5x5.yaml")
     assert out.splitlines()[0].endswith("float64")  # values written in the spec run in float64
+
+
+def test_json_report_writes_one_layer_per_line(capsys):
+    import cnncalc
+
+    code, out, _ = run(capsys, "analyze", LENET, "-f", "json")
+    data = json.loads(out)
+    lines = out.splitlines()
+    report = cnncalc.analyze(cnncalc.load(LENET))
+    for row in report.to_dict()["layers"]:
+        assert sum(line.strip().rstrip(",") == json.dumps(row) for line in lines) == 1
+    assert len(data["layers"]) == 12  # LeNet-5: 12 layers
