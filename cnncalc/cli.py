@@ -573,9 +573,9 @@ def import_(
                               help="Input shape for symbolic sizes, channels first: 3x224x224."),
 ) -> None:
     """Translate an ONNX model into a readable cnncalc spec that analyses to the same figures."""
-    from .onnx_io import import_file
+    from .onnx_io import import_file, shape_option
 
-    text, notes = import_file(model, _parse_input(input))
+    text, notes = import_file(model, shape_option(input))
     for note in notes:
         sys.stderr.write(f"note: {note}\n")
     if output is None:
@@ -598,7 +598,7 @@ def export(
     weights: Path = typer.Option(None, "--weights", "-w",
                                  help="Weights .npz ('<layer>.<param>', PyTorch's layouts); default: seeded."),
     seed: int = typer.Option(0, "--seed", help="Seed for weights not given."),
-    opset: int = typer.Option(17, "--opset", min=13, help="ONNX opset version."),
+    opset: int = typer.Option(18, "--opset", min=13, help="ONNX opset version (Mish needs 18)."),
 ) -> None:
     """Write the network as an ONNX model (with weights) or as a torch.nn.Module source file."""
     from .spec import load

@@ -12,7 +12,7 @@ from .errors import SpecError
 from .onnx_io import require
 
 
-def to_onnx(net, weights: dict | None = None, seed: int = 0, opset: int = 17,
+def to_onnx(net, weights: dict | None = None, seed: int = 0, opset: int = 18,
             graph_only: bool = False):
     """A ModelProto of ``net``: ``weights`` (``"<layer>.<param>"`` -> array, PyTorch's
     layouts) where given, the executor's seeded initialisation elsewhere (so
@@ -37,7 +37,7 @@ def to_onnx(net, weights: dict | None = None, seed: int = 0, opset: int = 17,
 
 
 def write_onnx(net, path: str | Path, weights: dict | None = None, seed: int = 0,
-               opset: int = 17) -> None:
+               opset: int = 18) -> None:
     """Write ``net`` to ``path`` as an ONNX model; see :func:`to_onnx`."""
     onnx = require("onnx")
     model = to_onnx(net, weights, seed, opset)

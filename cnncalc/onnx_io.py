@@ -233,6 +233,19 @@ def cross_check(net, imp: Imported) -> list[str]:
     return notes
 
 
+def shape_option(text: str | None, option: str = "--input") -> tuple[int, ...] | None:
+    """``3x224x224`` -> (3, 224, 224) for ``cnncalc import --input``; None stays None."""
+    from .spec import parse_shape_text
+
+    if text is None:
+        return None
+    try:
+        return parse_shape_text(text)
+    except ValueError:
+        raise SpecError(f"{option} '{text}' is not a shape", kind="usage",
+                        help=f"channels first, without batch: {option} 3x224x224") from None
+
+
 def import_file(path: str | Path, input_shape: tuple | None = None) -> tuple[str, list[str]]:
     """``cnncalc import``: the readable spec text of an ONNX file, checked by loading it,
     and the notes (folding, value_info disagreements).

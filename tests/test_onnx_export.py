@@ -11,6 +11,8 @@ import pytest
 
 import cnncalc
 
+from .onnx_graphs import same_totals
+
 from .conftest import SPECS
 
 onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed: pip install 'cnncalc[onnx]'")
@@ -18,7 +20,9 @@ onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed: pip 
 from cnncalc.onnx_export import to_onnx  # noqa: E402
 
 # specs with a layer type that has no standard ONNX op (the export says so)
-NOT_EXPRESSIBLE = {"deepface.yaml": "locally_connected (unshared weights) has no ONNX op"}
+NOT_EXPRESSIBLE = {"deepface.yaml": "locally_connected (unshared weights) has no ONNX op",
+                   "convnext_tiny.yaml": "layernorm over channels has no single ONNX op "
+                                         "(LayerNormalization normalizes trailing axes)"}
 # specs whose types become several ONNX ops: the import reads those as several layers
 SPLIT_UP = {"xception_entry.yaml": "separable_conv is written as two Convs (depthwise, pointwise)"}
 
@@ -49,7 +53,10 @@ def test_round_trip_same_report(spec, tmp_path):
     for x, y in zip(a["layers"], b["layers"]):
         for key in FIGURES:
             assert x[key] == y[key], (x["name"], key)
-    assert a["totals"] == b["totals"]
+    # an eval-mode graph has no stochastic depth (ONNX Identity): its training-only mask,
+    # counted in the training memory, is the one figure that cannot come back
+    training = not any(r["type"] == "stochastic_depth" for r in a["layers"])
+    assert same_totals(a, b, training)
     assert a["input_shape"] == b["input_shape"] and a["batch"] == b["batch"]
 
 
@@ -183,4 +190,5 @@ def test_readable_import_same_figures(spec, tmp_path):
 
     a = cnncalc.analyze(cnncalc.load(tmp_path / "net.yaml")).to_dict()
     b = cnncalc.analyze(cnncalc.load(path)).to_dict()
-    assert figures(a) == figures(b) and a["totals"] == b["totals"]
+    training = not any(r["type"] == "stochastic_depth" for r in a["layers"])
+    assert figures(a) == figures(b) and same_totals(a, b, training)

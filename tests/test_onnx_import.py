@@ -15,7 +15,7 @@ onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed: pip 
 
 from cnncalc.layers import REGISTRY  # noqa: E402
 
-from .onnx_graphs import ints, model, node, save, w  # noqa: E402
+from .onnx_graphs import same_totals, ints, model, node, save, w  # noqa: E402
 
 
 def analyse(m, tmp_path, name="m.onnx", **kwargs):
@@ -203,11 +203,45 @@ def test_elementwise(tmp_path, op, attrs, inits, extra, expected):
         assert abs(net.nodes[-1].layer.p["negative_slope"] - 0.2) < 1e-7
 
 
+@pytest.mark.skipif("hardtanh" in REGISTRY, reason="hardtanh maps Clip's other ranges")
 def test_clip_other_range_is_refused(tmp_path):
     import numpy as np
 
     with pytest.raises(cnncalc.SpecError, match=r"Clip to \[-1.0, 1.0\]"):
         one(tmp_path, "Clip", [1, 3, 5, 5], {"lo": np.float32(-1), "hi": np.float32(1)}, ["lo", "hi"])
+
+
+@needs("hardtanh")
+def test_clip_other_range_is_hardtanh(tmp_path):
+    import numpy as np
+
+    net, _ = one(tmp_path, "Clip", [1, 3, 5, 5], {"lo": np.float32(-2), "hi": np.float32(1)},
+                 ["lo", "hi"])
+    assert net.nodes[-1].type == "hardtanh"
+    assert (net.nodes[-1].layer.p["min_val"], net.nodes[-1].layer.p["max_val"]) == (-2.0, 1.0)
+
+
+@needs("layer_scale")
+def test_mul_by_per_channel_weight_is_layer_scale(tmp_path):
+    net, rep = one(tmp_path, "Mul", [1, 6, 5, 5], {"g": w(6, 1, 1)}, ["g"])
+    assert net.nodes[-1].type == "layer_scale" and row(rep).params == 6  # one γ per channel
+
+
+@needs("softplus")
+def test_softplus_and_mish(tmp_path):
+    net, _ = one(tmp_path, "Softplus", [1, 3, 5, 5])
+    assert net.nodes[-1].type == "softplus"
+    m = model([node("Mish", ["x"], "y")], {}, [1, 3, 5, 5], "y", opset=18)
+    net, _ = analyse(m, tmp_path)
+    assert net.nodes[-1].type == "mish"
+
+
+@needs("chunk")
+def test_split_along_a_spatial_axis(tmp_path):
+    m = model([node("Split", ["x"], ["a", "b"], axis=3, num_outputs=2)], {}, [1, 2, 4, 6], ["a", "b"],
+              opset=18)
+    net, rep = analyse(m, tmp_path)
+    assert net.nodes[0].layer.p["dim"] == 3 and rep.layers[0].output_shape == (2, 4, 3)
 
 
 @needs("hardsigmoid")
@@ -445,7 +479,7 @@ def test_import_command_writes_a_spec_with_the_same_figures(tmp_path):
     assert "name: stem_conv" in text and "from" not in text  # readable: a plain sequence
     a = cnncalc.analyze(cnncalc.load(out)).to_dict()
     b = cnncalc.analyze(cnncalc.load(path)).to_dict()
-    assert a["layers"] == b["layers"] and a["totals"] == b["totals"]
+    assert a["layers"] == b["layers"] and same_totals(a, b)
 
 
 def _cli(*args):

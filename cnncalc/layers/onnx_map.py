@@ -625,6 +625,12 @@ def _binary(kind):
             return
         act = first if isinstance(first, Act) else second
         other = second if act is first else first
+        if kind == "multiply" and isinstance(act, Act) and len(act.shape) > 1:
+            dims = tuple(node_dims(tr, node, 1 if act is first else 0))
+            if dims in ((act.shape[0], *(1,) * (len(act.shape) - 1)),
+                        (1, act.shape[0], *(1,) * (len(act.shape) - 1))):
+                tr.emit(node, "layer_scale", None, [act])  # x · γ, one learnable scale per channel
+                return
         pending = getattr(tr, "pending_bias", {})
         if kind == "add" and isinstance(act, Act) and act.node in pending and \
                 tr.consumers.get(tr.last_tensor.get(act.node), 0) == 1:
@@ -639,6 +645,11 @@ def _binary(kind):
                             "equivalent", help="cnncalc maps Add/Mul of two computed tensors "
                             "(residuals, gates) and MatMul + Add (linear)")
     return handler
+
+
+def node_dims(tr: _Translator, node, i: int) -> tuple:
+    """The shape of a node's stored input (weight or constant)."""
+    return tr.dims(node, i)
 
 
 def _unary(kind, **fixed):
@@ -662,8 +673,11 @@ def _clip(tr: _Translator, node, a):
         tr.emit(node, "relu6", None, [x])
     elif lo == 0 and (hi is None or hi == float("inf") or hi >= 3.4e38):
         tr.emit(node, "relu", None, [x])
+    elif lo is not None and hi is not None and "hardtanh" in REGISTRY:
+        tr.emit(node, "hardtanh", {"min_val": float(f"{lo:.6g}"), "max_val": float(f"{hi:.6g}")}, [x])
     else:
-        raise tr.fail(node, f"Clip to [{lo}, {hi}]; cnncalc maps Clip(0, 6) (ReLU6) and Clip(0, inf)")
+        raise tr.fail(node, f"Clip to [{lo}, {hi}]; cnncalc maps Clip(0, 6) (ReLU6), Clip(0, inf) "
+                            "(ReLU) and other bounded ranges (hardtanh)")
 
 
 def _hardsigmoid(tr: _Translator, node, a):
@@ -762,13 +776,14 @@ def _skip_if_shuffled(handler):
 def _split(tr: _Translator, node, a):
     x = tr.act(node)
     rank = tr.full_rank(x)
-    if a.get("axis", 0) % rank != 1:
-        raise tr.fail(node, f"Split along axis {a.get('axis', 0)}; cnncalc splits channels (axis 1)")
+    axis = a.get("axis", 0) % rank
+    if axis == 0:
+        raise tr.fail(node, "a Split of the batch axis")
     n = len(node.output)
     sizes = a.get("split")
     if sizes is None and len(node.input) > 1 and node.input[1]:
         sizes = [int(v) for v in tr.const(node, 1, "split")]
-    channels = x.shape[0]
+    channels = x.shape[axis - 1]
     if sizes is None:
         k = a.get("num_outputs", n)
         chunk = -(-channels // k)
@@ -779,6 +794,8 @@ def _split(tr: _Translator, node, a):
         if not out or not tr.consumers.get(out):
             continue
         params = {"chunks": len(sizes), "index": i} if equal else {"sizes": sizes, "index": i}
+        if axis != 1:
+            params["dim"] = axis  # counting the batch axis as 0, as PyTorch does
         tr.emit(node, "chunk" if equal else "split", params, [x], out_index=i, suffix=f"_{i}")
 
 
@@ -948,6 +965,8 @@ HANDLERS = {
     "LeakyRelu": _unary("leaky_relu", negative_slope=("alpha", 0.01)),
     "Elu": _unary("elu", alpha=("alpha", 1.0)),
     "Selu": _unary("selu"),
+    "Softplus": _unary("softplus"),
+    "Mish": _unary("mish"),
     "Clip": _clip,
     "Add": _binary("add"),
     "Mul": _binary("multiply"),
@@ -1138,6 +1157,9 @@ def _x_pool(op):
 
 def _x_adaptive(op):
     def emit(b: OnnxBuilder, node, layer, ins, out):
+        if all(o == 1 for o in layer.outs):  # the whole input: global pooling
+            b.node("Global" + op, ins, out, node.name)
+            return
         if any(L % o for L, o in zip(layer.sizes, layer.outs)):
             raise SpecError(f"{node.type} '{node.name}': {fmt(layer.sizes)} to {fmt(layer.outs)} does "
                             "not divide evenly; ONNX has no adaptive pooling", kind="export",
@@ -1270,6 +1292,47 @@ def _x_dropout(b: OnnxBuilder, node, layer, ins, out):
     b.node("Dropout", [ins[0], b.floats(node.name + ".ratio", float(layer.p["p"]))], out, node.name)
 
 
+def _x_hardtanh(b: OnnxBuilder, node, layer, ins, out):
+    b.node("Clip", [ins[0], b.floats(node.name + ".min", float(layer.p["min_val"])),
+                    b.floats(node.name + ".max", float(layer.p["max_val"]))], out, node.name)
+
+
+def _x_softplus(b: OnnxBuilder, node, layer, ins, out):
+    if layer.p["beta"] != 1:
+        raise SpecError(f"softplus '{node.name}': ONNX's Softplus has no beta (PyTorch's "
+                        f"beta {layer.p['beta']})", kind="export")
+    b.node("Softplus", ins, out, node.name)  # above PyTorch's threshold 20, both give x (within 2e-9)
+
+
+def _x_layer_scale(b: OnnxBuilder, node, layer, ins, out):
+    b.node("Mul", [ins[0], b.weight(node, "layer_scale")], out, node.name)
+
+
+def _x_slice(b: OnnxBuilder, node, layer, ins, out):
+    """chunk / split: the part [start, stop) along dim (batch counted as 0)."""
+    dim = int(layer.p["dim"])
+    b.node("Slice", [ins[0], b.ints(node.name + ".starts", [layer.start]),
+                     b.ints(node.name + ".ends", [layer.stop]), b.ints(node.name + ".axes", [dim])],
+           out, node.name)
+
+
+def _x_channel_shuffle(b: OnnxBuilder, node, layer, ins, out):
+    """ShuffleNet's shuffle as PyTorch exports it: Reshape, Transpose, Reshape."""
+    c, *sizes = layer.in_shape
+    g = int(layer.p["groups"])
+    split = b.node("Reshape", [ins[0], b.ints(node.name + ".grouped_shape", [b.batch, g, c // g, *sizes])],
+                   node.name + ".grouped", node.name + ".reshape")
+    perm = [0, 2, 1, *range(3, 3 + len(sizes))]
+    swapped = b.node("Transpose", [split], node.name + ".swapped", node.name + ".transpose", perm=perm)
+    b.node("Reshape", [swapped, b.ints(node.name + ".shape", [b.batch, c, *sizes])], out, node.name)
+
+
+def _x_pixel_shuffle(b: OnnxBuilder, node, layer, ins, out):
+    if layer.ndim != 2:
+        raise SpecError(f"pixel_shuffle '{node.name}': ONNX's DepthToSpace is 2-D", kind="export")
+    b.node("DepthToSpace", ins, out, node.name, blocksize=int(layer.p["upscale_factor"]), mode="CRD")
+
+
 EXPORTERS = {
     "conv": _x_conv,
     "depthwise_conv": _x_conv,
@@ -1289,6 +1352,16 @@ EXPORTERS = {
     "leaky_relu": _x_simple("LeakyRelu", alpha="negative_slope"),
     "elu": _x_simple("Elu", alpha="alpha"),
     "selu": _x_simple("Selu"),
+    "hardtanh": _x_hardtanh,
+    "softplus": _x_softplus,
+    "mish": _x_simple("Mish"),
+    "swish": _x_silu,
+    "layer_scale": _x_layer_scale,
+    "stochastic_depth": _x_simple("Identity"),  # eval mode: the identity
+    "chunk": _x_slice,
+    "split": _x_slice,
+    "channel_shuffle": _x_channel_shuffle,
+    "pixel_shuffle": _x_pixel_shuffle,
     "sigmoid": _x_simple("Sigmoid"),
     "tanh": _x_simple("Tanh"),
     "silu": _x_silu,
@@ -1318,7 +1391,7 @@ def check_exportable(net) -> None:
                 kind="export", help="types cnncalc writes as ONNX: " + ", ".join(sorted(EXPORTERS)))
 
 
-def export_graph(net, weights: dict | None, opset: int = 17):
+def export_graph(net, weights: dict | None, opset: int = 18):
     """The network as an ONNX ModelProto with the given weights (cnncalc's keys); with
     ``weights`` None, the weights' shapes only (enough for every figure).
 
