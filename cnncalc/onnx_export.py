@@ -26,13 +26,14 @@ def to_onnx(net, weights: dict | None = None, seed: int = 0, opset: int = 18,
     import numpy as np
 
     require("onnx")
-    from .execute import check_weights
+    from .execute import check_weights, init_weights
     from .layers.onnx_map import check_exportable, export_graph
 
     check_exportable(net)  # before any weight is drawn
     if graph_only:
         return export_graph(net, None, opset)
-    tensors = check_weights(net, weights, seed, np.float32)
+    # the seeded tensors cnncalc run draws, then those given (checked against the network)
+    tensors = {**init_weights(net, seed, np.float32), **check_weights(net, weights, seed, np.float32)}
     return export_graph(net, tensors, opset)
 
 

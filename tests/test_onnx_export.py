@@ -20,9 +20,7 @@ onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed: pip 
 from cnncalc.onnx_export import to_onnx  # noqa: E402
 
 # specs with a layer type that has no standard ONNX op (the export says so)
-NOT_EXPRESSIBLE = {"deepface.yaml": "locally_connected (unshared weights) has no ONNX op",
-                   "convnext_tiny.yaml": "layernorm over channels has no single ONNX op "
-                                         "(LayerNormalization normalizes trailing axes)"}
+NOT_EXPRESSIBLE = {"deepface.yaml": "locally_connected (unshared weights) has no ONNX op"}
 # specs whose types become several ONNX ops: the import reads those as several layers
 SPLIT_UP = {"xception_entry.yaml": "separable_conv is written as two Convs (depthwise, pointwise)"}
 

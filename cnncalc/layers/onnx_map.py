@@ -127,7 +127,13 @@ def _flow(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return repr(value)
+        if value != value or value in (float("inf"), float("-inf")):
+            return {"inf": ".inf", "-inf": "-.inf"}.get(repr(value), ".nan")
+        text = repr(value)
+        mantissa, e, exp = text.partition("e")
+        if e and "." not in mantissa:  # YAML 1.1 reads 1e-06 as text: write 1.0e-06
+            text = f"{mantissa}.0e{exp}"
+        return text
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_flow(v) for v in value) + "]"
     if isinstance(value, dict):
@@ -660,6 +666,11 @@ def _unary(kind, **fixed):
     return handler
 
 
+def _gelu(tr: _Translator, node, a):
+    approx = a.get("approximate", "none")
+    tr.emit(node, "gelu", {"approximate": None if approx == "none" else approx}, [tr.act(node)])
+
+
 def _clip(tr: _Translator, node, a):
     x = tr.act(node)
     lo, hi = a.get("min"), a.get("max")
@@ -757,7 +768,46 @@ def _reshape(tr: _Translator, node, a):
     tr.emit(node, "reshape", {"shape": [int(d) for d in per_sample]}, [x])
 
 
+def _layer_norm(tr: _Translator, node, a):
+    x = tr.act(node)
+    rank = tr.full_rank(x)
+    if a.get("axis", -1) % rank != 1:
+        raise tr.fail(node, f"LayerNormalization from axis {a.get('axis', -1)}; cnncalc maps "
+                            "normalizing every axis but the batch (axis 1), or the channels "
+                            "between two Transposes (ConvNeXt's LayerNorm2d)")
+    eps = float(f"{a.get('epsilon', 1e-5):.6g}")
+    tr.emit(node, "layernorm", {"eps": None if eps == 1e-5 else eps}, [x])
+
+
+def _channels_layer_norm(tr: _Translator, node, a):
+    """Transpose (0, 2, ..., 1) -> LayerNormalization (last axis) -> Transpose back:
+    layer norm over the channels at every position (ConvNeXt's LayerNorm2d)."""
+    perm = list(a.get("perm", []))
+    r = len(perm)
+    if r < 3 or perm != [0, *range(2, r), 1]:
+        return None
+    users = [n for n in tr.graph.node if node.output[0] in n.input]
+    if len(users) != 1 or users[0].op_type != "LayerNormalization" or \
+            _attrs(users[0]).get("axis", -1) % r != r - 1:
+        return None
+    after = [n for n in tr.graph.node if users[0].output[0] in n.input]
+    if len(after) != 1 or after[0].op_type != "Transpose" or \
+            list(_attrs(after[0]).get("perm", [])) != [0, r - 1, *range(1, r - 1)]:
+        return None
+    return users[0], after[0]
+
+
 def _transpose(tr: _Translator, node, a):
+    pattern = _channels_layer_norm(tr, node, a)
+    if pattern is not None:
+        norm, back = pattern
+        tr.shuffle_skip = getattr(tr, "shuffle_skip", set()) | {norm.name + "|" + norm.output[0],
+                                                                back.name + "|" + back.output[0]}
+        eps = float(f"{_attrs(norm).get('epsilon', 1e-5):.6g}")
+        y = tr.emit(back, "layernorm", {"over": "channels", "eps": None if eps == 1e-5 else eps},
+                    [tr.act(node)])
+        tr.t[node.output[0]] = tr.t[norm.output[0]] = y
+        return
     raise tr.fail(node, f"Transpose with perm {list(a.get('perm', []))}: cnncalc maps a Transpose "
                         "only inside a channel shuffle (Reshape, Transpose (0, 2, 1, ...), Reshape)")
 
@@ -966,6 +1016,7 @@ HANDLERS = {
     "Elu": _unary("elu", alpha=("alpha", 1.0)),
     "Selu": _unary("selu"),
     "Softplus": _unary("softplus"),
+    "Gelu": _gelu,
     "Mish": _unary("mish"),
     "Clip": _clip,
     "Add": _binary("add"),
@@ -974,6 +1025,7 @@ HANDLERS = {
     "Flatten": _flatten,
     "Reshape": _skip_if_shuffled(_reshape),
     "Transpose": _skip_if_shuffled(_transpose),
+    "LayerNormalization": _skip_if_shuffled(_layer_norm),
     "Split": _split,
     "Slice": _slice,
     "Resize": _resize,
@@ -1327,6 +1379,28 @@ def _x_channel_shuffle(b: OnnxBuilder, node, layer, ins, out):
     b.node("Reshape", [swapped, b.ints(node.name + ".shape", [b.batch, c, *sizes])], out, node.name)
 
 
+def _x_layernorm(b: OnnxBuilder, node, layer, ins, out):
+    """over: all -> LayerNormalization from axis 1; over: channels -> Transpose the channels
+    last, LayerNormalization of the last axis, Transpose back (as PyTorch exports LayerNorm2d)."""
+    np = _np()
+    shape = layer.affine_shape()
+    if layer.p["elementwise_affine"]:
+        scale, bias = b.weight(node, "weight"), b.weight(node, "bias")
+    else:
+        scale = b.init(node.name + ".ones", np.ones(shape, np.float32))
+        bias = b.init(node.name + ".zeros", np.zeros(shape, np.float32))
+    eps = float(layer.p["eps"])
+    if layer.p["over"] == "all":
+        b.node("LayerNormalization", [ins[0], scale, bias], out, node.name, axis=1, epsilon=eps)
+        return
+    r = len(layer.in_shape) + 1
+    last = b.node("Transpose", ins, node.name + ".channels_last", node.name + ".to_channels_last",
+                  perm=[0, *range(2, r), 1])
+    normed = b.node("LayerNormalization", [last, scale, bias], node.name + ".normed",
+                    node.name + ".norm", axis=-1, epsilon=eps)
+    b.node("Transpose", [normed], out, node.name, perm=[0, r - 1, *range(1, r - 1)])
+
+
 def _x_pixel_shuffle(b: OnnxBuilder, node, layer, ins, out):
     if layer.ndim != 2:
         raise SpecError(f"pixel_shuffle '{node.name}': ONNX's DepthToSpace is 2-D", kind="export")
@@ -1353,6 +1427,8 @@ EXPORTERS = {
     "elu": _x_simple("Elu", alpha="alpha"),
     "selu": _x_simple("Selu"),
     "hardtanh": _x_hardtanh,
+    "gelu": _x_simple("Gelu", approximate="approximate"),
+    "layernorm": _x_layernorm,
     "softplus": _x_softplus,
     "mish": _x_simple("Mish"),
     "swish": _x_silu,
@@ -1382,6 +1458,9 @@ EXPORTERS = {
 }
 
 
+NEEDS_OPSET = {"gelu": 20}  # ONNX's Gelu op exists from opset 20
+
+
 def check_exportable(net) -> None:
     """Raise a SpecError naming the first layer whose type has no ONNX equivalent."""
     for node in net.nodes:
@@ -1402,6 +1481,8 @@ def export_graph(net, weights: dict | None, opset: int = 18):
     from onnx import TensorProto, helper
 
     check_exportable(net)
+    if any(node.type in NEEDS_OPSET for node in net.nodes):
+        opset = max(opset, *(NEEDS_OPSET[node.type] for node in net.nodes if node.type in NEEDS_OPSET))
     b = OnnxBuilder(weights, net.batch)
     for node in net.nodes:
         EXPORTERS[node.type](b, node, node.layer, list(node.inputs), node.name)
