@@ -11,9 +11,8 @@ import pytest
 
 import cnncalc
 
-from .onnx_graphs import same_totals
-
 from .conftest import SPECS
+from .onnx_graphs import same_totals
 
 onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed: pip install 'cnncalc[onnx]'")
 

@@ -15,7 +15,7 @@ onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed: pip 
 
 from cnncalc.layers import REGISTRY  # noqa: E402
 
-from .onnx_graphs import same_totals, ints, model, node, save, w  # noqa: E402
+from .onnx_graphs import ints, model, node, same_totals, save, w  # noqa: E402
 
 
 def analyse(m, tmp_path, name="m.onnx", **kwargs):

@@ -1185,7 +1185,7 @@ def _x_conv(b: OnnxBuilder, node, layer, ins, out):
 
 
 def _x_separable(b: OnnxBuilder, node, layer, ins, out):
-    dw, pw = layer.depthwise, layer.pointwise
+    dw = layer.depthwise
     mid = b.node("Conv", [ins[0], b.weight(node, "depthwise_weight")], node.name + ".depthwise",
                  node.name + ".depthwise", kernel_shape=list(dw.kernel), strides=list(dw.stride),
                  dilations=list(dw.dilation), pads=_onnx_pads(dw.pads), group=int(dw.p["groups"]))
