@@ -514,3 +514,12 @@ def test_small_eps_survives_the_yaml(tmp_path):
 
     text, _ = import_file(tmp_path / "m.onnx")
     assert "eps: 1.0e-06" in text
+
+
+def test_unreadable_and_empty_models_are_named(tmp_path):
+    (tmp_path / "cut.onnx").write_bytes(b"\x08\x07\x12\x05short")
+    proc = _cli("analyze", tmp_path / "cut.onnx")
+    assert proc.returncode == 2 and "cannot read the ONNX model" in proc.stderr
+    save(model([], {}, [1, 3, 4, 4], "x"), tmp_path / "empty.onnx")
+    proc = _cli("analyze", tmp_path / "empty.onnx")
+    assert proc.returncode == 2 and "has no layers" in proc.stderr

@@ -1056,6 +1056,9 @@ def translate(model, input_shape=None, readable: bool = False):
 
     tr = _Translator(model, input_shape)
     tr.run()
+    if not tr.items:
+        raise SpecError("the model has no layers: its outputs are its input or constants",
+                        kind="onnx", help="cnncalc analyses graphs with at least one op on the input")
     name = model.graph.name or "onnx_model"
     notes = []
     if tr.marked_folds:
