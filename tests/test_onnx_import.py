@@ -408,11 +408,11 @@ def test_lrn_and_softmax(tmp_path):
 
 
 def test_unsupported_op_names_node_and_supported_ops(tmp_path):
-    m = model([node("Erf", ["x"], "y", name="/blocks/gelu/Erf")], {}, [1, 3, 5, 5], "y")
+    m = model([node("Cos", ["x"], "y", name="/blocks/wave/Cos")], {}, [1, 3, 5, 5], "y")
     with pytest.raises(cnncalc.SpecError) as info:
         analyse(m, tmp_path)
     text = info.value.format()
-    assert "'/blocks/gelu/Erf' (Erf)" in text and "no cnncalc equivalent" in text
+    assert "'/blocks/wave/Cos' (Cos)" in text and "no cnncalc equivalent" in text
     assert "supported ops:" in text and "Conv" in text and "Resize" in text
 
 
@@ -526,3 +526,46 @@ def test_unreadable_and_empty_models_are_named(tmp_path):
     save(model([], {}, [1, 3, 4, 4], "x"), tmp_path / "empty.onnx")
     proc = _cli("analyze", tmp_path / "empty.onnx")
     assert proc.returncode == 2 and "has no layers" in proc.stderr
+
+
+@needs("gelu")
+@pytest.mark.parametrize("chain", ["div_first", "half_first"])
+def test_gelu_chain_of_the_exporters(tmp_path, chain):
+    import numpy as np
+
+    # GELU(x) = x·0.5·(1 + erf(x/√2)) (Hendrycks and Gimpel 2016), as TorchScript writes it
+    # (Div, Erf, Add, Mul, Mul) and with the half taken first (Mul by 1/√2, Mul by 0.5)
+    c = {"r2": np.float32(2 ** 0.5), "ir2": np.float32(2 ** -0.5), "one": np.float32(1),
+         "half": np.float32(0.5)}
+    if chain == "div_first":
+        nodes = [node("Div", ["x", "r2"], "d"), node("Erf", ["d"], "e"), node("Add", ["e", "one"], "p"),
+                 node("Mul", ["x", "p"], "m"), node("Mul", ["m", "half"], "y")]
+    else:
+        nodes = [node("Mul", ["x", "half"], "h"), node("Mul", ["x", "ir2"], "d"), node("Erf", ["d"], "e"),
+                 node("Add", ["e", "one"], "p"), node("Mul", ["h", "p"], "y")]
+    net, rep = analyse(model(nodes, c, [1, 3, 5, 5], "y"), tmp_path)
+    assert [n.type for n in net.nodes] == ["gelu"] and row(rep).output_shape == (3, 5, 5)
+
+
+def test_erf_alone_is_refused(tmp_path):
+    with pytest.raises(cnncalc.SpecError, match=r"\(Erf\): Erf outside the GELU chain"):
+        one(tmp_path, "Erf", [1, 3, 5, 5])
+
+
+@needs("layer_scale")
+def test_channels_last_region_convnext_block(tmp_path):
+    # ConvNeXt's block as torchvision writes it: permute to channels-last, LayerNorm, Linear
+    # (a 1x1 convolution over the channels), GELU, Linear, permute back, layer scale
+    nodes = [node("Transpose", ["x"], "t", perm=[0, 2, 3, 1]),
+             node("LayerNormalization", ["t", "g", "b"], "n", axis=-1, epsilon=1e-6),
+             node("MatMul", ["n", "w1"], "m1"), node("Add", ["m1", "b1"], "a1"),
+             node("Gelu", ["a1"], "h"), node("MatMul", ["h", "w2"], "m2"), node("Add", ["m2", "b2"], "a2"),
+             node("Transpose", ["a2"], "back", perm=[0, 3, 1, 2]), node("Mul", ["ls", "back"], "y")]
+    inits = {"g": w(8), "b": w(8), "w1": w(8, 32), "b1": w(32), "w2": w(32, 8), "b2": w(8),
+             "ls": w(8, 1, 1)}
+    net, rep = analyse(model(nodes, inits, [1, 8, 7, 7], "y", opset=20), tmp_path)
+    assert [n.type for n in net.nodes] == ["layernorm", "conv", "gelu", "conv", "layer_scale"]
+    assert net.nodes[0].layer.p["over"] == "channels"
+    assert rep.totals.params == 2 * 8 + (8 * 32 + 32) + (32 * 8 + 8) + 8
+    assert rep.totals.macs == 7 * 7 * (8 * 32 + 32 * 8)  # the two 1x1 convolutions
+    assert row(rep).output_shape == (8, 7, 7)

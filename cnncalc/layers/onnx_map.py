@@ -34,10 +34,23 @@ _LOC = Loc(1, 1)
 
 @dataclass
 class Act:
-    """A tensor computed by the network: the cnncalc node producing it, its shape per sample."""
+    """A tensor computed by the network: the cnncalc node producing it, its shape per
+    sample (channels first), and its layout in the ONNX graph: "cf" (N, C, *spatial) or
+    "cl" (N, *spatial, C), after a Transpose that moves the channels last."""
 
     node: str
     shape: tuple
+    layout: str = "cf"
+
+
+@dataclass
+class Pending:
+    """Part of an op chain that only its whole maps (GELU written as Div, Erf, Add, Mul,
+    Mul): the step reached, the tensor x it started from, and the ONNX node of the step."""
+
+    step: str
+    x: Act
+    node: Any
 
 
 @dataclass
@@ -248,11 +261,20 @@ class _Translator:
                 raise self.fail(node, str(exc)) from None
         return value
 
-    def act(self, node, i: int = 0) -> Act:
+    def act(self, node, i: int = 0, layouts: tuple[str, ...] = ("cf",)) -> Act:
         value = self.get(node, i)
+        if isinstance(value, Pending):
+            raise self.fail(value.node, f"{value.node.op_type} of a computed tensor and a constant "
+                                        "has no cnncalc equivalent (outside the GELU chain "
+                                        "x·0.5·(1 + erf(x/√2)))")
         if not isinstance(value, Act):
             raise self.fail(node, f"input {i} ('{node.input[i]}') must be computed from the "
                                   "network's input, but it is a stored tensor")
+        if value.layout not in layouts:
+            raise self.fail(node, "its input has the channels last (after a Transpose); cnncalc "
+                                  "maps elementwise ops, LayerNormalization over the channels and "
+                                  "MatMul (a 1x1 convolution) there, until a Transpose moves the "
+                                  "channels back")
         return value
 
     def const(self, node, i: int, what: str):
@@ -290,7 +312,7 @@ class _Translator:
         return name
 
     def emit(self, node, type_name: str, params: dict | None, inputs: list[Act],
-             out_index: int = 0, suffix: str = "") -> Act:
+             out_index: int = 0, suffix: str = "", layout: str = "cf") -> Act:
         """Write one spec item and compute its output shape with the layer's own setup."""
         if type_name not in REGISTRY:
             raise self.fail(node, f"maps to the layer type '{type_name}', which this cnncalc "
@@ -311,7 +333,7 @@ class _Translator:
         self.by_name[name] = item
         self.shape_of[name] = shape
         self.onnx_of[name] = f"'{node.name or '(unnamed)'}' ({node.op_type})"
-        act = Act(name, shape)
+        act = Act(name, shape, layout)
         if out_index < len(node.output) and node.output[out_index]:
             self.t[node.output[out_index]] = act
             self.last_tensor[name] = node.output[out_index]
@@ -345,7 +367,7 @@ class _Translator:
             if op == "Identity" and raw and not isinstance(raw[0], Act):  # a shared weight
                 self.t[node.output[0]] = raw[0]
                 return True
-            if any(isinstance(v, (Act, Weight)) for v in raw):
+            if any(isinstance(v, (Act, Weight, Pending)) for v in raw):
                 return False  # computed at run time: a layer, not a constant
         np = _np()
         a = _attrs(node)
@@ -368,7 +390,8 @@ class _Translator:
             return True
         if op in ("Shape", "Size"):
             x = self.get(node, 0)
-            shape = ((self.batch, *x.shape) if isinstance(x, Act)
+            shape = (((self.batch, *x.shape[1:], x.shape[0]) if x.layout == "cl"
+                      else (self.batch, *x.shape)) if isinstance(x, Act)
                      else x.dims if isinstance(x, Weight) else x.shape)
             if op == "Size":
                 self.t[node.output[0]] = np.array(math.prod(shape), dtype=np.int64)
@@ -603,11 +626,15 @@ def _gemm(tr: _Translator, node, a):
 
 
 def _matmul(tr: _Translator, node, a):
-    x = tr.act(node)
+    x = tr.act(node, 0, BOTH)
     w = tr.dims(node, 1)
     if len(w) != 2:
         raise tr.fail(node, f"MatMul with a {len(w)}-D right operand; cnncalc maps x @ W, W 2-D")
-    y = tr.emit(node, "linear", {"out_features": int(w[1]), "bias": False}, [x])
+    if x.layout == "cl":  # x @ W over the channels at every position: a 1x1 convolution
+        y = tr.emit(node, "conv", {"out_channels": int(w[1]), "kernel_size": 1, "bias": False}, [x],
+                    layout="cl")
+    else:
+        y = tr.emit(node, "linear", {"out_features": int(w[1]), "bias": False}, [x])
     tr.pending_bias = getattr(tr, "pending_bias", {})
     tr.pending_bias[y.node] = int(w[1])
 
@@ -615,7 +642,16 @@ def _matmul(tr: _Translator, node, a):
 def _binary(kind):
     def handler(tr: _Translator, node, a):
         first, second = tr.get(node, 0), tr.get(node, 1)
+        if isinstance(first, Pending) or isinstance(second, Pending) or \
+                (_scalar(first) is not None) != (_scalar(second) is not None):
+            if _gelu_chain(tr, node, first, second):
+                return
+            for v in (first, second):
+                if isinstance(v, Pending):
+                    tr.act(node, (first, second).index(v))  # raises, naming the node
         if isinstance(first, Act) and isinstance(second, Act):
+            if first.layout != second.layout:
+                raise tr.fail(node, "its inputs have the channels in different places")
             if kind == "multiply":
                 for gate, x in ((first, second), (second, first)):
                     t = tr.item_type(gate)
@@ -627,22 +663,25 @@ def _binary(kind):
                         tr.t[node.output[0]] = gate
                         tr.last_tensor[gate.node] = node.output[0]
                         return
-            tr.emit(node, kind, None, [first, second])
+            tr.emit(node, kind, None, [first, second], layout=first.layout)
             return
         act = first if isinstance(first, Act) else second
         other = second if act is first else first
         if kind == "multiply" and isinstance(act, Act) and len(act.shape) > 1:
             dims = tuple(node_dims(tr, node, 1 if act is first else 0))
-            if dims in ((act.shape[0], *(1,) * (len(act.shape) - 1)),
-                        (1, act.shape[0], *(1,) * (len(act.shape) - 1))):
-                tr.emit(node, "layer_scale", None, [act])  # x · γ, one learnable scale per channel
+            ones = (1,) * (len(act.shape) - 1)
+            per_channel = [(act.shape[0],)] if act.layout == "cl" else \
+                [(act.shape[0], *ones), (1, act.shape[0], *ones)]
+            if dims in per_channel:  # x · γ, one learnable scale per channel
+                tr.emit(node, "layer_scale", None, [act], layout=act.layout)
                 return
         pending = getattr(tr, "pending_bias", {})
         if kind == "add" and isinstance(act, Act) and act.node in pending and \
                 tr.consumers.get(tr.last_tensor.get(act.node), 0) == 1:
             dims = other.dims if isinstance(other, Weight) else tuple(other.shape)
             if math.prod(dims) == pending[act.node]:
-                del tr.by_name[act.node]["linear"]["bias"]  # MatMul + Add = linear with bias
+                item = tr.by_name[act.node]
+                del item[_kind(item)]["bias"]  # MatMul + Add = linear (or 1x1 conv) with bias
                 del pending[act.node]
                 tr.t[node.output[0]] = act
                 tr.last_tensor[act.node] = node.output[0]
@@ -658,17 +697,79 @@ def node_dims(tr: _Translator, node, i: int) -> tuple:
     return tr.dims(node, i)
 
 
+BOTH = ("cf", "cl")  # elementwise ops do not care where the channels are
+
+
 def _unary(kind, **fixed):
     def handler(tr: _Translator, node, a):
         params = {k: (a.get(src, default) if isinstance(src, str) else src)
                   for k, (src, default) in fixed.items()} or None
-        tr.emit(node, kind, params, [tr.act(node)])
+        x = tr.act(node, 0, BOTH)
+        tr.emit(node, kind, params, [x], layout=x.layout)
     return handler
 
 
 def _gelu(tr: _Translator, node, a):
     approx = a.get("approximate", "none")
-    tr.emit(node, "gelu", {"approximate": None if approx == "none" else approx}, [tr.act(node)])
+    x = tr.act(node, 0, BOTH)
+    tr.emit(node, "gelu", {"approximate": None if approx == "none" else approx}, [x], layout=x.layout)
+
+
+def _scalar(value) -> float | None:
+    if isinstance(value, (Act, Weight, Pending)) or value is None:
+        return None
+    np = _np()
+    value = np.asarray(value)
+    return float(value.reshape(-1)[0]) if value.size == 1 else None
+
+
+def _gelu_chain(tr: _Translator, node, first, second) -> bool:
+    """GELU as exporters write it before opset 20: x·0.5·(1 + erf(x/√2)) in either order
+    of the two products, x/√2 as a Div or a Mul by 1/√2 (Hendrycks and Gimpel 2016)."""
+    op = node.op_type
+    values = (first, second)
+    acts = [v for v in values if isinstance(v, Act)]
+    pend = [v for v in values if isinstance(v, Pending)]
+    c = next((_scalar(v) for v in values if _scalar(v) is not None), None)
+
+    def put(step, x):
+        tr.t[node.output[0]] = Pending(step, x, node)
+
+    def same(a, b):
+        return a.node == b.node and a.layout == b.layout
+
+    if op == "Div" and acts and first is acts[0] and c is not None and abs(c - 2 ** 0.5) < 1e-4:
+        put("x/sqrt2", acts[0])
+    elif op == "Mul" and acts and not pend and c is not None and abs(c - 2 ** -0.5) < 1e-4:
+        put("x/sqrt2", acts[0])
+    elif op == "Mul" and acts and not pend and c == 0.5:
+        put("x/2", acts[0])
+    elif op == "Add" and pend and pend[0].step == "erf" and c == 1.0:
+        put("1+erf", pend[0].x)
+    elif op == "Mul" and pend and acts and pend[0].step == "1+erf" and same(pend[0].x, acts[0]):
+        put("x(1+erf)", acts[0])
+    elif op == "Mul" and pend and c == 0.5 and pend[0].step == "x(1+erf)" or \
+            op == "Mul" and len(pend) == 2 and {p.step for p in pend} == {"x/2", "1+erf"} \
+            and same(pend[0].x, pend[1].x):
+        x = pend[0].x
+        tr.emit(node, "gelu", None, [x], layout=x.layout)
+    else:
+        return False
+    return True
+
+
+def _erf(tr: _Translator, node, a):
+    x = tr.get(node, 0)
+    if isinstance(x, Pending) and x.step == "x/sqrt2":
+        tr.t[node.output[0]] = Pending("erf", x.x, node)
+        return
+    raise tr.fail(node, "Erf outside the GELU chain x·0.5·(1 + erf(x/√2)) has no cnncalc equivalent")
+
+
+def _div(tr: _Translator, node, a):
+    if not _gelu_chain(tr, node, tr.get(node, 0), tr.get(node, 1)):
+        raise tr.fail(node, "Div of a computed tensor has no cnncalc equivalent (outside the "
+                            "GELU chain)")
 
 
 def _clip(tr: _Translator, node, a):
@@ -769,8 +870,13 @@ def _reshape(tr: _Translator, node, a):
 
 
 def _layer_norm(tr: _Translator, node, a):
-    x = tr.act(node)
+    x = tr.act(node, 0, BOTH)
     rank = tr.full_rank(x)
+    if x.layout == "cl" and a.get("axis", -1) % rank == rank - 1:
+        eps = float(f"{a.get('epsilon', 1e-5):.6g}")
+        tr.emit(node, "layernorm", {"over": "channels", "eps": None if eps == 1e-5 else eps}, [x],
+                layout="cl")
+        return
     if a.get("axis", -1) % rank != 1:
         raise tr.fail(node, f"LayerNormalization from axis {a.get('axis', -1)}; cnncalc maps "
                             "normalizing every axis but the batch (axis 1), or the channels "
@@ -779,35 +885,17 @@ def _layer_norm(tr: _Translator, node, a):
     tr.emit(node, "layernorm", {"eps": None if eps == 1e-5 else eps}, [x])
 
 
-def _channels_layer_norm(tr: _Translator, node, a):
-    """Transpose (0, 2, ..., 1) -> LayerNormalization (last axis) -> Transpose back:
-    layer norm over the channels at every position (ConvNeXt's LayerNorm2d)."""
-    perm = list(a.get("perm", []))
-    r = len(perm)
-    if r < 3 or perm != [0, *range(2, r), 1]:
-        return None
-    users = [n for n in tr.graph.node if node.output[0] in n.input]
-    if len(users) != 1 or users[0].op_type != "LayerNormalization" or \
-            _attrs(users[0]).get("axis", -1) % r != r - 1:
-        return None
-    after = [n for n in tr.graph.node if users[0].output[0] in n.input]
-    if len(after) != 1 or after[0].op_type != "Transpose" or \
-            list(_attrs(after[0]).get("perm", [])) != [0, r - 1, *range(1, r - 1)]:
-        return None
-    return users[0], after[0]
-
-
 def _transpose(tr: _Translator, node, a):
-    pattern = _channels_layer_norm(tr, node, a)
-    if pattern is not None:
-        norm, back = pattern
-        tr.shuffle_skip = getattr(tr, "shuffle_skip", set()) | {norm.name + "|" + norm.output[0],
-                                                                back.name + "|" + back.output[0]}
-        eps = float(f"{_attrs(norm).get('epsilon', 1e-5):.6g}")
-        y = tr.emit(back, "layernorm", {"over": "channels", "eps": None if eps == 1e-5 else eps},
-                    [tr.act(node)])
-        tr.t[node.output[0]] = tr.t[norm.output[0]] = y
-        return
+    x = tr.act(node, 0, BOTH)
+    perm = list(a.get("perm", []))
+    r = tr.full_rank(x)
+    if len(perm) == r and r >= 3:  # moving the channels last or back: no layer, a layout
+        if x.layout == "cf" and perm == [0, *range(2, r), 1]:
+            tr.t[node.output[0]] = Act(x.node, x.shape, "cl")
+            return
+        if x.layout == "cl" and perm == [0, r - 1, *range(1, r - 1)]:
+            tr.t[node.output[0]] = Act(x.node, x.shape, "cf")
+            return
     raise tr.fail(node, f"Transpose with perm {list(a.get('perm', []))}: cnncalc maps a Transpose "
                         "only inside a channel shuffle (Reshape, Transpose (0, 2, 1, ...), Reshape)")
 
@@ -1025,7 +1113,9 @@ HANDLERS = {
     "Flatten": _flatten,
     "Reshape": _skip_if_shuffled(_reshape),
     "Transpose": _skip_if_shuffled(_transpose),
-    "LayerNormalization": _skip_if_shuffled(_layer_norm),
+    "Erf": _erf,
+    "Div": _div,
+    "LayerNormalization": _layer_norm,
     "Split": _split,
     "Slice": _slice,
     "Resize": _resize,
