@@ -529,7 +529,7 @@ def test_unreadable_and_empty_models_are_named(tmp_path):
 
 
 @needs("gelu")
-@pytest.mark.parametrize("chain", ["div_first", "half_first"])
+@pytest.mark.parametrize("chain", ["div_first", "half_first", "half_of_sum"])
 def test_gelu_chain_of_the_exporters(tmp_path, chain):
     import numpy as np
 
@@ -540,9 +540,12 @@ def test_gelu_chain_of_the_exporters(tmp_path, chain):
     if chain == "div_first":
         nodes = [node("Div", ["x", "r2"], "d"), node("Erf", ["d"], "e"), node("Add", ["e", "one"], "p"),
                  node("Mul", ["x", "p"], "m"), node("Mul", ["m", "half"], "y")]
-    else:
+    elif chain == "half_first":
         nodes = [node("Mul", ["x", "half"], "h"), node("Mul", ["x", "ir2"], "d"), node("Erf", ["d"], "e"),
                  node("Add", ["e", "one"], "p"), node("Mul", ["h", "p"], "y")]
+    else:  # the dynamo exporter: x · (0.5 · (1 + erf(x / √2)))
+        nodes = [node("Div", ["x", "r2"], "d"), node("Erf", ["d"], "e"), node("Add", ["e", "one"], "p"),
+                 node("Mul", ["half", "p"], "q"), node("Mul", ["x", "q"], "y")]
     net, rep = analyse(model(nodes, c, [1, 3, 5, 5], "y"), tmp_path)
     assert [n.type for n in net.nodes] == ["gelu"] and row(rep).output_shape == (3, 5, 5)
 

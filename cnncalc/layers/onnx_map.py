@@ -724,8 +724,9 @@ def _scalar(value) -> float | None:
 
 
 def _gelu_chain(tr: _Translator, node, first, second) -> bool:
-    """GELU as exporters write it before opset 20: x·0.5·(1 + erf(x/√2)) in either order
-    of the two products, x/√2 as a Div or a Mul by 1/√2 (Hendrycks and Gimpel 2016)."""
+    """GELU as exporters write it before opset 20: x·0.5·(1 + erf(x/√2)) with the products
+    in any order (TorchScript: (x·(1 + erf))·0.5; dynamo: x·(0.5·(1 + erf))), x/√2 as a
+    Div or a Mul by 1/√2 (Hendrycks and Gimpel 2016)."""
     op = node.op_type
     values = (first, second)
     acts = [v for v in values if isinstance(v, Act)]
@@ -748,6 +749,10 @@ def _gelu_chain(tr: _Translator, node, first, second) -> bool:
         put("1+erf", pend[0].x)
     elif op == "Mul" and pend and acts and pend[0].step == "1+erf" and same(pend[0].x, acts[0]):
         put("x(1+erf)", acts[0])
+    elif op == "Mul" and pend and not acts and c == 0.5 and pend[0].step == "1+erf":
+        put("(1+erf)/2", pend[0].x)
+    elif op == "Mul" and pend and acts and pend[0].step == "(1+erf)/2" and same(pend[0].x, acts[0]):
+        tr.emit(node, "gelu", None, [acts[0]], layout=acts[0].layout)
     elif op == "Mul" and pend and c == 0.5 and pend[0].step == "x(1+erf)" or \
             op == "Mul" and len(pend) == 2 and {p.step for p in pend} == {"x/2", "1+erf"} \
             and same(pend[0].x, pend[1].x):
