@@ -572,3 +572,16 @@ def test_channels_last_region_convnext_block(tmp_path):
     assert rep.totals.params == 2 * 8 + (8 * 32 + 32) + (32 * 8 + 8) + 8
     assert rep.totals.macs == 7 * 7 * (8 * 32 + 32 * 8)  # the two 1x1 convolutions
     assert row(rep).output_shape == (8, 7, 7)
+
+
+def test_dynamo_as_strided_identity_is_no_layer(tmp_path):
+    import numpy as np
+
+    # the dynamo exporter's as_strided after pooling: Reshape to 1-D, Gather of 0, 1, 2, ...
+    m = model([node("GlobalAveragePool", ["x"], "g"), node("Reshape", ["g", "flat"], "r"),
+               node("Gather", ["r", "idx"], "s", axis=0), node("Flatten", ["s"], "y")],
+              {"flat": ints(-1), "idx": np.arange(6, dtype=np.int64).reshape(1, 6, 1, 1)},
+              [1, 6, 4, 4], "y")
+    net, rep = analyse(m, tmp_path)
+    assert [n.type for n in net.nodes] == ["global_avgpool", "flatten"]
+    assert row(rep).output_shape == (6,)

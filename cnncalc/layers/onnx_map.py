@@ -469,6 +469,8 @@ class _Translator:
         self.read_inputs()
         handlers = HANDLERS
         for node in self.graph.node:
+            if (node.name, node.output[0] if node.output else "") in getattr(self, "skip", ()):
+                continue
             if self.fold(node):
                 continue
             handler = handlers.get(node.op_type)
@@ -853,6 +855,8 @@ def _reshape(tr: _Translator, node, a):
     known = math.prod(d for d in target if d != -1)
     if -1 in target:
         target[target.index(-1)] = math.prod(full) // max(known, 1)
+    if len(target) == 1 and _strided_identity(tr, node, full):
+        return
     if math.prod(target) != math.prod(full) or target[0] != tr.batch:
         raise tr.fail(node, f"reshapes {list(full)} to {target}; cnncalc keeps the batch axis",
                       help="reshape each sample: x.view(x.size(0), ...)")
@@ -888,6 +892,29 @@ def _layer_norm(tr: _Translator, node, a):
                             "between two Transposes (ConvNeXt's LayerNorm2d)")
     eps = float(f"{a.get('epsilon', 1e-5):.6g}")
     tr.emit(node, "layernorm", {"eps": None if eps == 1e-5 else eps}, [x])
+
+
+def _strided_identity(tr: _Translator, node, full) -> bool:
+    """Reshape to 1-D, then Gather (axis 0) of the indices 0, 1, 2, ... laid out in the
+    original shape: the dynamo exporter's as_strided that changes nothing. No layer."""
+    users = [n for n in tr.graph.node if node.output[0] in n.input]
+    if len(users) != 1 or users[0].op_type != "Gather" or _attrs(users[0]).get("axis", 0) != 0:
+        return False
+    indices = tr.t.get(users[0].input[1])
+    if isinstance(indices, _Stored):
+        indices = tr.get(users[0], 1)
+    if isinstance(indices, (Act, Weight, Pending)) or indices is None:
+        return False
+    np = _np()
+    indices = np.asarray(indices)
+    if tuple(indices.shape) != tuple(full) or not np.array_equal(indices.reshape(-1),
+                                                                 np.arange(indices.size)):
+        return False
+    x = tr.act(node, 0, BOTH)
+    tr.t[node.output[0]] = None  # consumed only by the Gather
+    tr.t[users[0].output[0]] = x
+    tr.skip = getattr(tr, "skip", set()) | {(users[0].name, users[0].output[0])}
+    return True
 
 
 def _transpose(tr: _Translator, node, a):
