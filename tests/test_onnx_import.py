@@ -585,3 +585,10 @@ def test_dynamo_as_strided_identity_is_no_layer(tmp_path):
     net, rep = analyse(m, tmp_path)
     assert [n.type for n in net.nodes] == ["global_avgpool", "flatten"]
     assert row(rep).output_shape == (6,)
+
+
+def test_sum_of_three_is_one_add(tmp_path):
+    m = model([node("Relu", ["x"], "a"), node("Sigmoid", ["x"], "b"), node("Sum", ["x", "a", "b"], "y")],
+              {}, [1, 3, 4, 4], "y")
+    net, rep = analyse(m, tmp_path)
+    assert net.nodes[-1].type == "add" and net.nodes[-1].inputs == ["input", "a", "b"]

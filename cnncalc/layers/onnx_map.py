@@ -816,6 +816,13 @@ def _batchnorm(tr: _Translator, node, a):
     tr.emit(node, "batchnorm", {"eps": None if eps == 1e-5 else eps}, [tr.act(node)])
 
 
+def _sum(tr: _Translator, node, a):
+    ins = [tr.act(node, i, BOTH) for i in range(len(node.input))]
+    if len({x.layout for x in ins}) != 1:
+        raise tr.fail(node, "its inputs have the channels in different places")
+    tr.emit(node, "add", None, ins, layout=ins[0].layout)
+
+
 def _concat(tr: _Translator, node, a):
     ins = [tr.act(node, i) for i in range(len(node.input))]
     rank = tr.full_rank(ins[0])
@@ -1142,6 +1149,7 @@ HANDLERS = {
     "Add": _binary("add"),
     "Mul": _binary("multiply"),
     "Concat": _concat,
+    "Sum": _sum,
     "Flatten": _flatten,
     "Reshape": _skip_if_shuffled(_reshape),
     "Transpose": _skip_if_shuffled(_transpose),
