@@ -263,6 +263,7 @@ def import_file(path: str | Path, input_shape: tuple | None = None) -> tuple[str
     if not looks_like_onnx(data):
         raise SpecError("not an ONNX model (a serialized ModelProto)", file=path_text, kind="io",
                         help="cnncalc import reads .onnx files; a YAML spec needs no import")
+    flat = load_onnx(path_text, data, input_shape=input_shape)  # notes and the shape cross-check
     imp = import_model(read_model(path_text, data), path_text, readable=True, input_shape=input_shape)
-    net = loads(imp.text, path_text)  # the spec must load: the same path analyze takes
-    return imp.text, imp.notes + cross_check(net, imp)
+    loads(imp.text, path_text)  # the spec written must load: the same path analyze takes
+    return imp.text, flat.onnx_notes

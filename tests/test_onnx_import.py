@@ -592,3 +592,12 @@ def test_sum_of_three_is_one_add(tmp_path):
               {}, [1, 3, 4, 4], "y")
     net, rep = analyse(m, tmp_path)
     assert net.nodes[-1].type == "add" and net.nodes[-1].inputs == ["input", "a", "b"]
+
+
+def test_import_reports_the_recorded_shape_disagreement(tmp_path):
+    m = model([node("MaxPool", ["x"], "y", kernel_shape=[1, 1], strides=[2, 2], ceil_mode=1)],
+              {}, [1, 2, 24, 24], "y", output_shapes=[[1, 2, 13, 13]])
+    path = save(m, tmp_path / "m.onnx")
+    proc = _cli("import", path)
+    assert proc.returncode == 0 and "note: the file records 2x13x13" in proc.stderr
+    assert "cnncalc computes 2x12x12" in proc.stderr  # PyTorch's ceil-mode rule
