@@ -601,3 +601,35 @@ def test_import_reports_the_recorded_shape_disagreement(tmp_path):
     proc = _cli("import", path)
     assert proc.returncode == 0 and "note: the file records 2x13x13" in proc.stderr
     assert "cnncalc computes 2x12x12" in proc.stderr  # PyTorch's ceil-mode rule
+
+
+@pytest.mark.parametrize("op, attrs, inits, extra, expected, opset", [
+    ("Elu", {"alpha": 0.5}, {}, [], "elu", 17),
+    ("Selu", {}, {}, [], "selu", 17),
+    ("PRelu", {}, {"s": w(3, 1, 1)}, ["s"], "prelu", 17),
+    ("GlobalMaxPool", {}, {}, [], "global_maxpool", 17),
+    ("ReduceMax", {"axes": [2, 3]}, {}, [], "global_maxpool", 17),
+    ("Gelu", {}, {}, [], "gelu", 20),
+    ("LayerNormalization", {"axis": 1}, {"g": w(3, 5, 5), "b": w(3, 5, 5)}, ["g", "b"], "layernorm", 17),
+])
+def test_more_ops(tmp_path, op, attrs, inits, extra, expected, opset):
+    if expected not in REGISTRY:
+        pytest.skip(f"layer type '{expected}' is not registered")
+    m = model([node(op, ["x", *extra], "y", **attrs)], inits, [1, 3, 5, 5], "y", opset=opset)
+    net, rep = analyse(m, tmp_path)
+    assert net.nodes[-1].type == expected
+    if op == "PRelu":
+        assert row(rep).params == 3  # one slope per channel
+    if op == "LayerNormalization":
+        assert row(rep).params == 2 * 3 * 5 * 5  # weight and bias over the whole sample
+    if op in ("GlobalMaxPool", "ReduceMax"):
+        assert row(rep).output_shape == (3, 1, 1)
+
+
+def test_upsample_op_of_opset_9(tmp_path):
+    import numpy as np
+
+    m = model([node("Upsample", ["x", "scales"], "y", mode="nearest")],
+              {"scales": np.array([1, 1, 2, 3], np.float32)}, [1, 3, 5, 5], "y", opset=9)
+    _, rep = analyse(m, tmp_path)
+    assert row(rep).output_shape == (3, 10, 15)
