@@ -847,7 +847,7 @@ def export(
     weights: Path = typer.Option(None, "--weights", "-w",
                                  help="Weights .npz ('<layer>.<param>', PyTorch's layouts); default: seeded."),
     seed: int = typer.Option(0, "--seed", help="Seed for weights not given."),
-    opset: int = typer.Option(17, "--opset", min=13, help="ONNX opset version."),
+    opset: int = typer.Option(18, "--opset", min=13, help="ONNX opset version (Mish needs 18)."),
 ) -> None:
     """Write the network as an ONNX model (with weights) or as a torch.nn.Module source file."""
     from .spec import load

@@ -12,7 +12,7 @@ from .errors import SpecError
 from .onnx_io import require
 
 
-def to_onnx(net, weights: dict | None = None, seed: int = 0, opset: int = 17,
+def to_onnx(net, weights: dict | None = None, seed: int = 0, opset: int = 18,
             graph_only: bool = False):
     """A ModelProto of ``net``: ``weights`` (``"<layer>.<param>"`` -> array, PyTorch's
     layouts) where given, the executor's seeded initialisation elsewhere (so
@@ -32,14 +32,13 @@ def to_onnx(net, weights: dict | None = None, seed: int = 0, opset: int = 17,
     check_exportable(net)  # before any weight is drawn
     if graph_only:
         return export_graph(net, None, opset)
-    # every tensor: the given ones, the rest drawn as the executor draws them (a function
-    # of seed, node and name), so that onnxruntime and `cnncalc run --seed` agree
+    # the seeded tensors cnncalc run draws, then those given (checked against the network)
     tensors = {**init_weights(net, seed, np.float32), **check_weights(net, weights, seed, np.float32)}
     return export_graph(net, tensors, opset)
 
 
 def write_onnx(net, path: str | Path, weights: dict | None = None, seed: int = 0,
-               opset: int = 17) -> None:
+               opset: int = 18) -> None:
     """Write ``net`` to ``path`` as an ONNX model; see :func:`to_onnx`."""
     onnx = require("onnx")
     model = to_onnx(net, weights, seed, opset)

@@ -233,6 +233,19 @@ def cross_check(net, imp: Imported) -> list[str]:
     return notes
 
 
+def shape_option(text: str | None, option: str = "--input") -> tuple[int, ...] | None:
+    """``3x224x224`` -> (3, 224, 224) for ``cnncalc import --input``; None stays None."""
+    from .spec import parse_shape_text
+
+    if text is None:
+        return None
+    try:
+        return parse_shape_text(text)
+    except ValueError:
+        raise SpecError(f"{option} '{text}' is not a shape", kind="usage",
+                        help=f"channels first, without batch: {option} 3x224x224") from None
+
+
 def import_file(path: str | Path, input_shape: tuple | None = None) -> tuple[str, list[str]]:
     """``cnncalc import``: the readable spec text of an ONNX file, checked by loading it,
     and the notes (folding, value_info disagreements).
@@ -250,6 +263,7 @@ def import_file(path: str | Path, input_shape: tuple | None = None) -> tuple[str
     if not looks_like_onnx(data):
         raise SpecError("not an ONNX model (a serialized ModelProto)", file=path_text, kind="io",
                         help="cnncalc import reads .onnx files; a YAML spec needs no import")
+    flat = load_onnx(path_text, data, input_shape=input_shape)  # notes and the shape cross-check
     imp = import_model(read_model(path_text, data), path_text, readable=True, input_shape=input_shape)
-    net = loads(imp.text, path_text)  # the spec must load: the same path analyze takes
-    return imp.text, imp.notes + cross_check(net, imp)
+    loads(imp.text, path_text)  # the spec written must load: the same path analyze takes
+    return imp.text, flat.onnx_notes

@@ -43,3 +43,15 @@ def w(*shape):
 
 def ints(*values):
     return np.array(values, np.int64)
+
+
+def same_totals(a: dict, b: dict, training: bool = True) -> bool:
+    """Two JSON reports' totals agree, leaving out what names a layer (a nested
+    structure renames layers, e.g. the memory peak's layer), and with ``training``
+    False the training memory."""
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items()
+                    if not k.endswith("_layer") and (training or k != "training")}
+        return value
+    return strip(a["totals"]) == strip(b["totals"])

@@ -12,6 +12,7 @@ import pytest
 import cnncalc
 
 from .conftest import SPECS
+from .onnx_graphs import same_totals
 
 onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed: pip install 'cnncalc[onnx]'")
 
@@ -19,11 +20,6 @@ from cnncalc.onnx_export import to_onnx  # noqa: E402
 
 # specs with a layer type that has no standard ONNX op (the export says so)
 NOT_EXPRESSIBLE = {"deepface.yaml": "locally_connected (unshared weights) has no ONNX op"}
-# specs with a type that has an ONNX form cnncalc does not write yet (the export says so)
-NOT_YET = {
-    "convnext_tiny.yaml": "gelu, layer_scale and layernorm over channels are not written as ONNX yet",
-    "shufflenet_v2_x1_0.yaml": "chunk and channel_shuffle are not written as ONNX yet",
-}
 # specs whose types become several ONNX ops: the import reads those as several layers
 SPLIT_UP = {"xception_entry.yaml": "separable_conv is written as two Convs (depthwise, pointwise)"}
 
@@ -43,10 +39,6 @@ def test_round_trip_same_report(spec, tmp_path):
         with pytest.raises(cnncalc.SpecError, match="no ONNX equivalent"):
             to_onnx(net, graph_only=True)
         pytest.skip(NOT_EXPRESSIBLE[spec])
-    if spec in NOT_YET:
-        with pytest.raises(cnncalc.SpecError, match="not written as ONNX by this version"):
-            to_onnx(cnncalc.load(SPECS / spec), graph_only=True)
-        pytest.skip(NOT_YET[spec])
     net = cnncalc.load(SPECS / spec)
     back = _round_trip(net, tmp_path, graph_only=True)
     a, b = cnncalc.analyze(net).to_dict(), cnncalc.analyze(back).to_dict()
@@ -58,12 +50,10 @@ def test_round_trip_same_report(spec, tmp_path):
     for x, y in zip(a["layers"], b["layers"]):
         for key in FIGURES:
             assert x[key] == y[key], (x["name"], key)
-    for rep in (a, b):
-        # the layer where the inference peak occurs is named by the import; an inference
-        # graph holds no training-only state (stochastic depth's noise, written as Identity)
-        rep["totals"]["memory"].pop("inference_peak_layer")
-        rep["totals"]["memory"].pop("training")
-    assert a["totals"] == b["totals"]
+    # an eval-mode graph has no stochastic depth (ONNX Identity): its training-only mask,
+    # counted in the training memory, is the one figure that cannot come back
+    training = not any(r["type"] == "stochastic_depth" for r in a["layers"])
+    assert same_totals(a, b, training)
     assert a["input_shape"] == b["input_shape"] and a["batch"] == b["batch"]
 
 
@@ -98,8 +88,7 @@ def test_onnxruntime_agrees_with_run(spec):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("spec", sorted(p.name for p in SPECS.glob("*.yaml")
-                                        if p.name not in SMALL and p.name not in NOT_EXPRESSIBLE
-                                        and p.name not in NOT_YET))
+                                        if p.name not in SMALL and p.name not in NOT_EXPRESSIBLE))
 def test_onnxruntime_agrees_with_run_zoo(spec):
     _agree(cnncalc.load(SPECS / spec))
 
@@ -182,7 +171,7 @@ def test_export_unexpressible_type_exit_2(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("spec", sorted(p.name for p in SPECS.glob("*.yaml") if p.name not in NOT_EXPRESSIBLE and p.name not in NOT_YET))
+@pytest.mark.parametrize("spec", sorted(p.name for p in SPECS.glob("*.yaml") if p.name not in NOT_EXPRESSIBLE))
 def test_readable_import_same_figures(spec, tmp_path):
     # cnncalc import nests residuals and repeats: names and order change, figures do not
     from cnncalc.onnx_io import import_file
@@ -198,7 +187,5 @@ def test_readable_import_same_figures(spec, tmp_path):
 
     a = cnncalc.analyze(cnncalc.load(tmp_path / "net.yaml")).to_dict()
     b = cnncalc.analyze(cnncalc.load(path)).to_dict()
-    # the inference peak's layer is named as the import names it; every figure is the same
-    for rep in (a, b):
-        rep["totals"]["memory"].pop("inference_peak_layer")
-    assert figures(a) == figures(b) and a["totals"] == b["totals"]
+    training = not any(r["type"] == "stochastic_depth" for r in a["layers"])
+    assert figures(a) == figures(b) and same_totals(a, b, training)

@@ -15,7 +15,7 @@ onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed: pip 
 
 from cnncalc.layers import REGISTRY  # noqa: E402
 
-from .onnx_graphs import ints, model, node, save, w  # noqa: E402
+from .onnx_graphs import ints, model, node, same_totals, save, w  # noqa: E402
 
 
 def analyse(m, tmp_path, name="m.onnx", **kwargs):
@@ -203,11 +203,45 @@ def test_elementwise(tmp_path, op, attrs, inits, extra, expected):
         assert abs(net.nodes[-1].layer.p["negative_slope"] - 0.2) < 1e-7
 
 
+@pytest.mark.skipif("hardtanh" in REGISTRY, reason="hardtanh maps Clip's other ranges")
 def test_clip_other_range_is_refused(tmp_path):
     import numpy as np
 
     with pytest.raises(cnncalc.SpecError, match=r"Clip to \[-1.0, 1.0\]"):
         one(tmp_path, "Clip", [1, 3, 5, 5], {"lo": np.float32(-1), "hi": np.float32(1)}, ["lo", "hi"])
+
+
+@needs("hardtanh")
+def test_clip_other_range_is_hardtanh(tmp_path):
+    import numpy as np
+
+    net, _ = one(tmp_path, "Clip", [1, 3, 5, 5], {"lo": np.float32(-2), "hi": np.float32(1)},
+                 ["lo", "hi"])
+    assert net.nodes[-1].type == "hardtanh"
+    assert (net.nodes[-1].layer.p["min_val"], net.nodes[-1].layer.p["max_val"]) == (-2.0, 1.0)
+
+
+@needs("layer_scale")
+def test_mul_by_per_channel_weight_is_layer_scale(tmp_path):
+    net, rep = one(tmp_path, "Mul", [1, 6, 5, 5], {"g": w(6, 1, 1)}, ["g"])
+    assert net.nodes[-1].type == "layer_scale" and row(rep).params == 6  # one γ per channel
+
+
+@needs("softplus")
+def test_softplus_and_mish(tmp_path):
+    net, _ = one(tmp_path, "Softplus", [1, 3, 5, 5])
+    assert net.nodes[-1].type == "softplus"
+    m = model([node("Mish", ["x"], "y")], {}, [1, 3, 5, 5], "y", opset=18)
+    net, _ = analyse(m, tmp_path)
+    assert net.nodes[-1].type == "mish"
+
+
+@needs("chunk")
+def test_split_along_a_spatial_axis(tmp_path):
+    m = model([node("Split", ["x"], ["a", "b"], axis=3, num_outputs=2)], {}, [1, 2, 4, 6], ["a", "b"],
+              opset=18)
+    net, rep = analyse(m, tmp_path)
+    assert net.nodes[0].layer.p["dim"] == 3 and rep.layers[0].output_shape == (2, 4, 3)
 
 
 @needs("hardsigmoid")
@@ -374,11 +408,11 @@ def test_lrn_and_softmax(tmp_path):
 
 
 def test_unsupported_op_names_node_and_supported_ops(tmp_path):
-    m = model([node("Erf", ["x"], "y", name="/blocks/gelu/Erf")], {}, [1, 3, 5, 5], "y")
+    m = model([node("Cos", ["x"], "y", name="/blocks/wave/Cos")], {}, [1, 3, 5, 5], "y")
     with pytest.raises(cnncalc.SpecError) as info:
         analyse(m, tmp_path)
     text = info.value.format()
-    assert "'/blocks/gelu/Erf' (Erf)" in text and "no cnncalc equivalent" in text
+    assert "'/blocks/wave/Cos' (Cos)" in text and "no cnncalc equivalent" in text
     assert "supported ops:" in text and "Conv" in text and "Resize" in text
 
 
@@ -445,7 +479,7 @@ def test_import_command_writes_a_spec_with_the_same_figures(tmp_path):
     assert "name: stem_conv" in text and "from" not in text  # readable: a plain sequence
     a = cnncalc.analyze(cnncalc.load(out)).to_dict()
     b = cnncalc.analyze(cnncalc.load(path)).to_dict()
-    assert a["layers"] == b["layers"] and a["totals"] == b["totals"]
+    assert a["layers"] == b["layers"] and same_totals(a, b)
 
 
 def _cli(*args):
@@ -469,4 +503,137 @@ def test_every_spec_command_reads_a_model(tmp_path):
     proc = _cli("lint", path)
     assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr
     proc = _cli("analyze", path, "--input", "3x16x16", "-f", "json")
-    assert proc.returncode == 0 and '"output_shape": [\n        4,\n        8,\n        8' in proc.stdout
+    assert proc.returncode == 0
+    import json
+    # --input 3x16x16: conv k3 p1 keeps 16 - 3 + 2·1 + 1 = 16; max pooling 2 halves it to 8
+    layers = json.loads(proc.stdout)["layers"]
+    assert [r["output_shape"] for r in (layers[0], layers[-1])] == [[4, 16, 16], [4, 8, 8]]
+
+
+def test_small_eps_survives_the_yaml(tmp_path):
+    # YAML 1.1 (PyYAML) reads 1e-06 as a string; the generated spec writes 1.0e-06
+    _, rep = one(tmp_path, "BatchNormalization", [1, 2, 3, 3],
+                 {"s": w(2), "b": w(2), "m": w(2), "v": w(2)}, ["s", "b", "m", "v"], epsilon=1e-6)
+    from cnncalc.onnx_io import import_file
+
+    text, _ = import_file(tmp_path / "m.onnx")
+    assert "eps: 1.0e-06" in text
+
+
+def test_unreadable_and_empty_models_are_named(tmp_path):
+    from pathlib import Path
+
+    whole = (Path(__file__).parent / "data" / "onnx" / "resnet18.torchscript.onnx").read_bytes()
+    (tmp_path / "cut.onnx").write_bytes(whole[:3000])  # a download cut short
+    proc = _cli("analyze", tmp_path / "cut.onnx")
+    assert proc.returncode == 2 and "cannot read the ONNX model" in proc.stderr
+    save(model([], {}, [1, 3, 4, 4], "x"), tmp_path / "empty.onnx")
+    proc = _cli("analyze", tmp_path / "empty.onnx")
+    assert proc.returncode == 2 and "has no layers" in proc.stderr
+
+
+@needs("gelu")
+@pytest.mark.parametrize("chain", ["div_first", "half_first", "half_of_sum"])
+def test_gelu_chain_of_the_exporters(tmp_path, chain):
+    import numpy as np
+
+    # GELU(x) = x·0.5·(1 + erf(x/√2)) (Hendrycks and Gimpel 2016), as TorchScript writes it
+    # (Div, Erf, Add, Mul, Mul) and with the half taken first (Mul by 1/√2, Mul by 0.5)
+    c = {"r2": np.float32(2 ** 0.5), "ir2": np.float32(2 ** -0.5), "one": np.float32(1),
+         "half": np.float32(0.5)}
+    if chain == "div_first":
+        nodes = [node("Div", ["x", "r2"], "d"), node("Erf", ["d"], "e"), node("Add", ["e", "one"], "p"),
+                 node("Mul", ["x", "p"], "m"), node("Mul", ["m", "half"], "y")]
+    elif chain == "half_first":
+        nodes = [node("Mul", ["x", "half"], "h"), node("Mul", ["x", "ir2"], "d"), node("Erf", ["d"], "e"),
+                 node("Add", ["e", "one"], "p"), node("Mul", ["h", "p"], "y")]
+    else:  # the dynamo exporter: x · (0.5 · (1 + erf(x / √2)))
+        nodes = [node("Div", ["x", "r2"], "d"), node("Erf", ["d"], "e"), node("Add", ["e", "one"], "p"),
+                 node("Mul", ["half", "p"], "q"), node("Mul", ["x", "q"], "y")]
+    net, rep = analyse(model(nodes, c, [1, 3, 5, 5], "y"), tmp_path)
+    assert [n.type for n in net.nodes] == ["gelu"] and row(rep).output_shape == (3, 5, 5)
+
+
+def test_erf_alone_is_refused(tmp_path):
+    with pytest.raises(cnncalc.SpecError, match=r"\(Erf\): Erf outside the GELU chain"):
+        one(tmp_path, "Erf", [1, 3, 5, 5])
+
+
+@needs("layer_scale")
+def test_channels_last_region_convnext_block(tmp_path):
+    # ConvNeXt's block as torchvision writes it: permute to channels-last, LayerNorm, Linear
+    # (a 1x1 convolution over the channels), GELU, Linear, permute back, layer scale
+    nodes = [node("Transpose", ["x"], "t", perm=[0, 2, 3, 1]),
+             node("LayerNormalization", ["t", "g", "b"], "n", axis=-1, epsilon=1e-6),
+             node("MatMul", ["n", "w1"], "m1"), node("Add", ["m1", "b1"], "a1"),
+             node("Gelu", ["a1"], "h"), node("MatMul", ["h", "w2"], "m2"), node("Add", ["m2", "b2"], "a2"),
+             node("Transpose", ["a2"], "back", perm=[0, 3, 1, 2]), node("Mul", ["ls", "back"], "y")]
+    inits = {"g": w(8), "b": w(8), "w1": w(8, 32), "b1": w(32), "w2": w(32, 8), "b2": w(8),
+             "ls": w(8, 1, 1)}
+    net, rep = analyse(model(nodes, inits, [1, 8, 7, 7], "y", opset=20), tmp_path)
+    assert [n.type for n in net.nodes] == ["layernorm", "conv", "gelu", "conv", "layer_scale"]
+    assert net.nodes[0].layer.p["over"] == "channels"
+    assert rep.totals.params == 2 * 8 + (8 * 32 + 32) + (32 * 8 + 8) + 8
+    assert rep.totals.macs == 7 * 7 * (8 * 32 + 32 * 8)  # the two 1x1 convolutions
+    assert row(rep).output_shape == (8, 7, 7)
+
+
+def test_dynamo_as_strided_identity_is_no_layer(tmp_path):
+    import numpy as np
+
+    # the dynamo exporter's as_strided after pooling: Reshape to 1-D, Gather of 0, 1, 2, ...
+    m = model([node("GlobalAveragePool", ["x"], "g"), node("Reshape", ["g", "flat"], "r"),
+               node("Gather", ["r", "idx"], "s", axis=0), node("Flatten", ["s"], "y")],
+              {"flat": ints(-1), "idx": np.arange(6, dtype=np.int64).reshape(1, 6, 1, 1)},
+              [1, 6, 4, 4], "y")
+    net, rep = analyse(m, tmp_path)
+    assert [n.type for n in net.nodes] == ["global_avgpool", "flatten"]
+    assert row(rep).output_shape == (6,)
+
+
+def test_sum_of_three_is_one_add(tmp_path):
+    m = model([node("Relu", ["x"], "a"), node("Sigmoid", ["x"], "b"), node("Sum", ["x", "a", "b"], "y")],
+              {}, [1, 3, 4, 4], "y")
+    net, rep = analyse(m, tmp_path)
+    assert net.nodes[-1].type == "add" and net.nodes[-1].inputs == ["input", "a", "b"]
+
+
+def test_import_reports_the_recorded_shape_disagreement(tmp_path):
+    m = model([node("MaxPool", ["x"], "y", kernel_shape=[1, 1], strides=[2, 2], ceil_mode=1)],
+              {}, [1, 2, 24, 24], "y", output_shapes=[[1, 2, 13, 13]])
+    path = save(m, tmp_path / "m.onnx")
+    proc = _cli("import", path)
+    assert proc.returncode == 0 and "note: the file records 2x13x13" in proc.stderr
+    assert "cnncalc computes 2x12x12" in proc.stderr  # PyTorch's ceil-mode rule
+
+
+@pytest.mark.parametrize("op, attrs, inits, extra, expected, opset", [
+    ("Elu", {"alpha": 0.5}, {}, [], "elu", 17),
+    ("Selu", {}, {}, [], "selu", 17),
+    ("PRelu", {}, {"s": w(3, 1, 1)}, ["s"], "prelu", 17),
+    ("GlobalMaxPool", {}, {}, [], "global_maxpool", 17),
+    ("ReduceMax", {"axes": [2, 3]}, {}, [], "global_maxpool", 17),
+    ("Gelu", {}, {}, [], "gelu", 20),
+    ("LayerNormalization", {"axis": 1}, {"g": w(3, 5, 5), "b": w(3, 5, 5)}, ["g", "b"], "layernorm", 17),
+])
+def test_more_ops(tmp_path, op, attrs, inits, extra, expected, opset):
+    if expected not in REGISTRY:
+        pytest.skip(f"layer type '{expected}' is not registered")
+    m = model([node(op, ["x", *extra], "y", **attrs)], inits, [1, 3, 5, 5], "y", opset=opset)
+    net, rep = analyse(m, tmp_path)
+    assert net.nodes[-1].type == expected
+    if op == "PRelu":
+        assert row(rep).params == 3  # one slope per channel
+    if op == "LayerNormalization":
+        assert row(rep).params == 2 * 3 * 5 * 5  # weight and bias over the whole sample
+    if op in ("GlobalMaxPool", "ReduceMax"):
+        assert row(rep).output_shape == (3, 1, 1)
+
+
+def test_upsample_op_of_opset_9(tmp_path):
+    import numpy as np
+
+    m = model([node("Upsample", ["x", "scales"], "y", mode="nearest")],
+              {"scales": np.array([1, 1, 2, 3], np.float32)}, [1, 3, 5, 5], "y", opset=9)
+    _, rep = analyse(m, tmp_path)
+    assert row(rep).output_shape == (3, 10, 15)

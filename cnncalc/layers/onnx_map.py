@@ -34,10 +34,23 @@ _LOC = Loc(1, 1)
 
 @dataclass
 class Act:
-    """A tensor computed by the network: the cnncalc node producing it, its shape per sample."""
+    """A tensor computed by the network: the cnncalc node producing it, its shape per
+    sample (channels first), and its layout in the ONNX graph: "cf" (N, C, *spatial) or
+    "cl" (N, *spatial, C), after a Transpose that moves the channels last."""
 
     node: str
     shape: tuple
+    layout: str = "cf"
+
+
+@dataclass
+class Pending:
+    """Part of an op chain that only its whole maps (GELU written as Div, Erf, Add, Mul,
+    Mul): the step reached, the tensor x it started from, and the ONNX node of the step."""
+
+    step: str
+    x: Act
+    node: Any
 
 
 @dataclass
@@ -127,7 +140,13 @@ def _flow(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return repr(value)
+        if value != value or value in (float("inf"), float("-inf")):
+            return {"inf": ".inf", "-inf": "-.inf"}.get(repr(value), ".nan")
+        text = repr(value)
+        mantissa, e, exp = text.partition("e")
+        if e and "." not in mantissa:  # YAML 1.1 reads 1e-06 as text: write 1.0e-06
+            text = f"{mantissa}.0e{exp}"
+        return text
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_flow(v) for v in value) + "]"
     if isinstance(value, dict):
@@ -242,11 +261,20 @@ class _Translator:
                 raise self.fail(node, str(exc)) from None
         return value
 
-    def act(self, node, i: int = 0) -> Act:
+    def act(self, node, i: int = 0, layouts: tuple[str, ...] = ("cf",)) -> Act:
         value = self.get(node, i)
+        if isinstance(value, Pending):
+            raise self.fail(value.node, f"{value.node.op_type} of a computed tensor and a constant "
+                                        "has no cnncalc equivalent (outside the GELU chain "
+                                        "x·0.5·(1 + erf(x/√2)))")
         if not isinstance(value, Act):
             raise self.fail(node, f"input {i} ('{node.input[i]}') must be computed from the "
                                   "network's input, but it is a stored tensor")
+        if value.layout not in layouts:
+            raise self.fail(node, "its input has the channels last (after a Transpose); cnncalc "
+                                  "maps elementwise ops, LayerNormalization over the channels and "
+                                  "MatMul (a 1x1 convolution) there, until a Transpose moves the "
+                                  "channels back")
         return value
 
     def const(self, node, i: int, what: str):
@@ -284,7 +312,7 @@ class _Translator:
         return name
 
     def emit(self, node, type_name: str, params: dict | None, inputs: list[Act],
-             out_index: int = 0, suffix: str = "") -> Act:
+             out_index: int = 0, suffix: str = "", layout: str = "cf") -> Act:
         """Write one spec item and compute its output shape with the layer's own setup."""
         if type_name not in REGISTRY:
             raise self.fail(node, f"maps to the layer type '{type_name}', which this cnncalc "
@@ -305,7 +333,7 @@ class _Translator:
         self.by_name[name] = item
         self.shape_of[name] = shape
         self.onnx_of[name] = f"'{node.name or '(unnamed)'}' ({node.op_type})"
-        act = Act(name, shape)
+        act = Act(name, shape, layout)
         if out_index < len(node.output) and node.output[out_index]:
             self.t[node.output[out_index]] = act
             self.last_tensor[name] = node.output[out_index]
@@ -339,7 +367,7 @@ class _Translator:
             if op == "Identity" and raw and not isinstance(raw[0], Act):  # a shared weight
                 self.t[node.output[0]] = raw[0]
                 return True
-            if any(isinstance(v, (Act, Weight)) for v in raw):
+            if any(isinstance(v, (Act, Weight, Pending)) for v in raw):
                 return False  # computed at run time: a layer, not a constant
         np = _np()
         a = _attrs(node)
@@ -362,7 +390,8 @@ class _Translator:
             return True
         if op in ("Shape", "Size"):
             x = self.get(node, 0)
-            shape = ((self.batch, *x.shape) if isinstance(x, Act)
+            shape = (((self.batch, *x.shape[1:], x.shape[0]) if x.layout == "cl"
+                      else (self.batch, *x.shape)) if isinstance(x, Act)
                      else x.dims if isinstance(x, Weight) else x.shape)
             if op == "Size":
                 self.t[node.output[0]] = np.array(math.prod(shape), dtype=np.int64)
@@ -440,6 +469,8 @@ class _Translator:
         self.read_inputs()
         handlers = HANDLERS
         for node in self.graph.node:
+            if (node.name, node.output[0] if node.output else "") in getattr(self, "skip", ()):
+                continue
             if self.fold(node):
                 continue
             handler = handlers.get(node.op_type)
@@ -597,11 +628,15 @@ def _gemm(tr: _Translator, node, a):
 
 
 def _matmul(tr: _Translator, node, a):
-    x = tr.act(node)
+    x = tr.act(node, 0, BOTH)
     w = tr.dims(node, 1)
     if len(w) != 2:
         raise tr.fail(node, f"MatMul with a {len(w)}-D right operand; cnncalc maps x @ W, W 2-D")
-    y = tr.emit(node, "linear", {"out_features": int(w[1]), "bias": False}, [x])
+    if x.layout == "cl":  # x @ W over the channels at every position: a 1x1 convolution
+        y = tr.emit(node, "conv", {"out_channels": int(w[1]), "kernel_size": 1, "bias": False}, [x],
+                    layout="cl")
+    else:
+        y = tr.emit(node, "linear", {"out_features": int(w[1]), "bias": False}, [x])
     tr.pending_bias = getattr(tr, "pending_bias", {})
     tr.pending_bias[y.node] = int(w[1])
 
@@ -609,7 +644,16 @@ def _matmul(tr: _Translator, node, a):
 def _binary(kind):
     def handler(tr: _Translator, node, a):
         first, second = tr.get(node, 0), tr.get(node, 1)
+        if isinstance(first, Pending) or isinstance(second, Pending) or \
+                (_scalar(first) is not None) != (_scalar(second) is not None):
+            if _gelu_chain(tr, node, first, second):
+                return
+            for v in (first, second):
+                if isinstance(v, Pending):
+                    tr.act(node, (first, second).index(v))  # raises, naming the node
         if isinstance(first, Act) and isinstance(second, Act):
+            if first.layout != second.layout:
+                raise tr.fail(node, "its inputs have the channels in different places")
             if kind == "multiply":
                 for gate, x in ((first, second), (second, first)):
                     t = tr.item_type(gate)
@@ -621,16 +665,25 @@ def _binary(kind):
                         tr.t[node.output[0]] = gate
                         tr.last_tensor[gate.node] = node.output[0]
                         return
-            tr.emit(node, kind, None, [first, second])
+            tr.emit(node, kind, None, [first, second], layout=first.layout)
             return
         act = first if isinstance(first, Act) else second
         other = second if act is first else first
+        if kind == "multiply" and isinstance(act, Act) and len(act.shape) > 1:
+            dims = tuple(node_dims(tr, node, 1 if act is first else 0))
+            ones = (1,) * (len(act.shape) - 1)
+            per_channel = [(act.shape[0],)] if act.layout == "cl" else \
+                [(act.shape[0], *ones), (1, act.shape[0], *ones)]
+            if dims in per_channel:  # x · γ, one learnable scale per channel
+                tr.emit(node, "layer_scale", None, [act], layout=act.layout)
+                return
         pending = getattr(tr, "pending_bias", {})
         if kind == "add" and isinstance(act, Act) and act.node in pending and \
                 tr.consumers.get(tr.last_tensor.get(act.node), 0) == 1:
             dims = other.dims if isinstance(other, Weight) else tuple(other.shape)
             if math.prod(dims) == pending[act.node]:
-                del tr.by_name[act.node]["linear"]["bias"]  # MatMul + Add = linear with bias
+                item = tr.by_name[act.node]
+                del item[_kind(item)]["bias"]  # MatMul + Add = linear (or 1x1 conv) with bias
                 del pending[act.node]
                 tr.t[node.output[0]] = act
                 tr.last_tensor[act.node] = node.output[0]
@@ -641,12 +694,89 @@ def _binary(kind):
     return handler
 
 
+def node_dims(tr: _Translator, node, i: int) -> tuple:
+    """The shape of a node's stored input (weight or constant)."""
+    return tr.dims(node, i)
+
+
+BOTH = ("cf", "cl")  # elementwise ops do not care where the channels are
+
+
 def _unary(kind, **fixed):
     def handler(tr: _Translator, node, a):
         params = {k: (a.get(src, default) if isinstance(src, str) else src)
                   for k, (src, default) in fixed.items()} or None
-        tr.emit(node, kind, params, [tr.act(node)])
+        x = tr.act(node, 0, BOTH)
+        tr.emit(node, kind, params, [x], layout=x.layout)
     return handler
+
+
+def _gelu(tr: _Translator, node, a):
+    approx = a.get("approximate", "none")
+    x = tr.act(node, 0, BOTH)
+    tr.emit(node, "gelu", {"approximate": None if approx == "none" else approx}, [x], layout=x.layout)
+
+
+def _scalar(value) -> float | None:
+    if isinstance(value, (Act, Weight, Pending)) or value is None:
+        return None
+    np = _np()
+    value = np.asarray(value)
+    return float(value.reshape(-1)[0]) if value.size == 1 else None
+
+
+def _gelu_chain(tr: _Translator, node, first, second) -> bool:
+    """GELU as exporters write it before opset 20: x·0.5·(1 + erf(x/√2)) with the products
+    in any order (TorchScript: (x·(1 + erf))·0.5; dynamo: x·(0.5·(1 + erf))), x/√2 as a
+    Div or a Mul by 1/√2 (Hendrycks and Gimpel 2016)."""
+    op = node.op_type
+    values = (first, second)
+    acts = [v for v in values if isinstance(v, Act)]
+    pend = [v for v in values if isinstance(v, Pending)]
+    c = next((_scalar(v) for v in values if _scalar(v) is not None), None)
+
+    def put(step, x):
+        tr.t[node.output[0]] = Pending(step, x, node)
+
+    def same(a, b):
+        return a.node == b.node and a.layout == b.layout
+
+    if op == "Div" and acts and first is acts[0] and c is not None and abs(c - 2 ** 0.5) < 1e-4:
+        put("x/sqrt2", acts[0])
+    elif op == "Mul" and acts and not pend and c is not None and abs(c - 2 ** -0.5) < 1e-4:
+        put("x/sqrt2", acts[0])
+    elif op == "Mul" and acts and not pend and c == 0.5:
+        put("x/2", acts[0])
+    elif op == "Add" and pend and pend[0].step == "erf" and c == 1.0:
+        put("1+erf", pend[0].x)
+    elif op == "Mul" and pend and acts and pend[0].step == "1+erf" and same(pend[0].x, acts[0]):
+        put("x(1+erf)", acts[0])
+    elif op == "Mul" and pend and not acts and c == 0.5 and pend[0].step == "1+erf":
+        put("(1+erf)/2", pend[0].x)
+    elif op == "Mul" and pend and acts and pend[0].step == "(1+erf)/2" and same(pend[0].x, acts[0]):
+        tr.emit(node, "gelu", None, [acts[0]], layout=acts[0].layout)
+    elif op == "Mul" and pend and c == 0.5 and pend[0].step == "x(1+erf)" or \
+            op == "Mul" and len(pend) == 2 and {p.step for p in pend} == {"x/2", "1+erf"} \
+            and same(pend[0].x, pend[1].x):
+        x = pend[0].x
+        tr.emit(node, "gelu", None, [x], layout=x.layout)
+    else:
+        return False
+    return True
+
+
+def _erf(tr: _Translator, node, a):
+    x = tr.get(node, 0)
+    if isinstance(x, Pending) and x.step == "x/sqrt2":
+        tr.t[node.output[0]] = Pending("erf", x.x, node)
+        return
+    raise tr.fail(node, "Erf outside the GELU chain x·0.5·(1 + erf(x/√2)) has no cnncalc equivalent")
+
+
+def _div(tr: _Translator, node, a):
+    if not _gelu_chain(tr, node, tr.get(node, 0), tr.get(node, 1)):
+        raise tr.fail(node, "Div of a computed tensor has no cnncalc equivalent (outside the "
+                            "GELU chain)")
 
 
 def _clip(tr: _Translator, node, a):
@@ -662,8 +792,11 @@ def _clip(tr: _Translator, node, a):
         tr.emit(node, "relu6", None, [x])
     elif lo == 0 and (hi is None or hi == float("inf") or hi >= 3.4e38):
         tr.emit(node, "relu", None, [x])
+    elif lo is not None and hi is not None and "hardtanh" in REGISTRY:
+        tr.emit(node, "hardtanh", {"min_val": float(f"{lo:.6g}"), "max_val": float(f"{hi:.6g}")}, [x])
     else:
-        raise tr.fail(node, f"Clip to [{lo}, {hi}]; cnncalc maps Clip(0, 6) (ReLU6) and Clip(0, inf)")
+        raise tr.fail(node, f"Clip to [{lo}, {hi}]; cnncalc maps Clip(0, 6) (ReLU6), Clip(0, inf) "
+                            "(ReLU) and other bounded ranges (hardtanh)")
 
 
 def _hardsigmoid(tr: _Translator, node, a):
@@ -681,6 +814,13 @@ def _batchnorm(tr: _Translator, node, a):
     eps = float(a.get("epsilon", 1e-5))
     eps = float(f"{eps:.6g}")  # float32 attribute: 1e-5 is stored as 9.99999974e-06
     tr.emit(node, "batchnorm", {"eps": None if eps == 1e-5 else eps}, [tr.act(node)])
+
+
+def _sum(tr: _Translator, node, a):
+    ins = [tr.act(node, i, BOTH) for i in range(len(node.input))]
+    if len({x.layout for x in ins}) != 1:
+        raise tr.fail(node, "its inputs have the channels in different places")
+    tr.emit(node, "add", None, ins, layout=ins[0].layout)
 
 
 def _concat(tr: _Translator, node, a):
@@ -722,6 +862,8 @@ def _reshape(tr: _Translator, node, a):
     known = math.prod(d for d in target if d != -1)
     if -1 in target:
         target[target.index(-1)] = math.prod(full) // max(known, 1)
+    if len(target) == 1 and _strided_identity(tr, node, full):
+        return
     if math.prod(target) != math.prod(full) or target[0] != tr.batch:
         raise tr.fail(node, f"reshapes {list(full)} to {target}; cnncalc keeps the batch axis",
                       help="reshape each sample: x.view(x.size(0), ...)")
@@ -743,7 +885,56 @@ def _reshape(tr: _Translator, node, a):
     tr.emit(node, "reshape", {"shape": [int(d) for d in per_sample]}, [x])
 
 
+def _layer_norm(tr: _Translator, node, a):
+    x = tr.act(node, 0, BOTH)
+    rank = tr.full_rank(x)
+    if x.layout == "cl" and a.get("axis", -1) % rank == rank - 1:
+        eps = float(f"{a.get('epsilon', 1e-5):.6g}")
+        tr.emit(node, "layernorm", {"over": "channels", "eps": None if eps == 1e-5 else eps}, [x],
+                layout="cl")
+        return
+    if a.get("axis", -1) % rank != 1:
+        raise tr.fail(node, f"LayerNormalization from axis {a.get('axis', -1)}; cnncalc maps "
+                            "normalizing every axis but the batch (axis 1), or the channels "
+                            "between two Transposes (ConvNeXt's LayerNorm2d)")
+    eps = float(f"{a.get('epsilon', 1e-5):.6g}")
+    tr.emit(node, "layernorm", {"eps": None if eps == 1e-5 else eps}, [x])
+
+
+def _strided_identity(tr: _Translator, node, full) -> bool:
+    """Reshape to 1-D, then Gather (axis 0) of the indices 0, 1, 2, ... laid out in the
+    original shape: the dynamo exporter's as_strided that changes nothing. No layer."""
+    users = [n for n in tr.graph.node if node.output[0] in n.input]
+    if len(users) != 1 or users[0].op_type != "Gather" or _attrs(users[0]).get("axis", 0) != 0:
+        return False
+    indices = tr.t.get(users[0].input[1])
+    if isinstance(indices, _Stored):
+        indices = tr.get(users[0], 1)
+    if isinstance(indices, (Act, Weight, Pending)) or indices is None:
+        return False
+    np = _np()
+    indices = np.asarray(indices)
+    if tuple(indices.shape) != tuple(full) or not np.array_equal(indices.reshape(-1),
+                                                                 np.arange(indices.size)):
+        return False
+    x = tr.act(node, 0, BOTH)
+    tr.t[node.output[0]] = None  # consumed only by the Gather
+    tr.t[users[0].output[0]] = x
+    tr.skip = getattr(tr, "skip", set()) | {(users[0].name, users[0].output[0])}
+    return True
+
+
 def _transpose(tr: _Translator, node, a):
+    x = tr.act(node, 0, BOTH)
+    perm = list(a.get("perm", []))
+    r = tr.full_rank(x)
+    if len(perm) == r and r >= 3:  # moving the channels last or back: no layer, a layout
+        if x.layout == "cf" and perm == [0, *range(2, r), 1]:
+            tr.t[node.output[0]] = Act(x.node, x.shape, "cl")
+            return
+        if x.layout == "cl" and perm == [0, r - 1, *range(1, r - 1)]:
+            tr.t[node.output[0]] = Act(x.node, x.shape, "cf")
+            return
     raise tr.fail(node, f"Transpose with perm {list(a.get('perm', []))}: cnncalc maps a Transpose "
                         "only inside a channel shuffle (Reshape, Transpose (0, 2, 1, ...), Reshape)")
 
@@ -762,13 +953,14 @@ def _skip_if_shuffled(handler):
 def _split(tr: _Translator, node, a):
     x = tr.act(node)
     rank = tr.full_rank(x)
-    if a.get("axis", 0) % rank != 1:
-        raise tr.fail(node, f"Split along axis {a.get('axis', 0)}; cnncalc splits channels (axis 1)")
+    axis = a.get("axis", 0) % rank
+    if axis == 0:
+        raise tr.fail(node, "a Split of the batch axis")
     n = len(node.output)
     sizes = a.get("split")
     if sizes is None and len(node.input) > 1 and node.input[1]:
         sizes = [int(v) for v in tr.const(node, 1, "split")]
-    channels = x.shape[0]
+    channels = x.shape[axis - 1]
     if sizes is None:
         k = a.get("num_outputs", n)
         chunk = -(-channels // k)
@@ -779,6 +971,8 @@ def _split(tr: _Translator, node, a):
         if not out or not tr.consumers.get(out):
             continue
         params = {"chunks": len(sizes), "index": i} if equal else {"sizes": sizes, "index": i}
+        if axis != 1:
+            params["dim"] = axis  # counting the batch axis as 0, as PyTorch does
         tr.emit(node, "chunk" if equal else "split", params, [x], out_index=i, suffix=f"_{i}")
 
 
@@ -948,13 +1142,20 @@ HANDLERS = {
     "LeakyRelu": _unary("leaky_relu", negative_slope=("alpha", 0.01)),
     "Elu": _unary("elu", alpha=("alpha", 1.0)),
     "Selu": _unary("selu"),
+    "Softplus": _unary("softplus"),
+    "Gelu": _gelu,
+    "Mish": _unary("mish"),
     "Clip": _clip,
     "Add": _binary("add"),
     "Mul": _binary("multiply"),
     "Concat": _concat,
+    "Sum": _sum,
     "Flatten": _flatten,
     "Reshape": _skip_if_shuffled(_reshape),
     "Transpose": _skip_if_shuffled(_transpose),
+    "Erf": _erf,
+    "Div": _div,
+    "LayerNormalization": _layer_norm,
     "Split": _split,
     "Slice": _slice,
     "Resize": _resize,
@@ -985,6 +1186,9 @@ def translate(model, input_shape=None, readable: bool = False):
 
     tr = _Translator(model, input_shape)
     tr.run()
+    if not tr.items:
+        raise SpecError("the model has no layers: its outputs are its input or constants",
+                        kind="onnx", help="cnncalc analyses graphs with at least one op on the input")
     name = model.graph.name or "onnx_model"
     notes = []
     if tr.marked_folds:
@@ -1138,13 +1342,13 @@ def _x_pool(op):
 
 def _x_adaptive(op):
     def emit(b: OnnxBuilder, node, layer, ins, out):
+        if all(o == 1 for o in layer.outs):  # the whole input: global pooling
+            b.node("Global" + op, ins, out, node.name)
+            return
         if any(L % o for L, o in zip(layer.sizes, layer.outs)):
             raise SpecError(f"{node.type} '{node.name}': {fmt(layer.sizes)} to {fmt(layer.outs)} does "
                             "not divide evenly; ONNX has no adaptive pooling", kind="export",
                             help="make the input size a multiple of output_size")
-        if all(o == 1 for o in layer.outs):  # what PyTorch's exporters write for output size 1
-            b.node("Global" + op, ins, out, node.name)
-            return
         k = [L // o for L, o in zip(layer.sizes, layer.outs)]
         b.node(op, ins, out, node.name, kernel_shape=k, strides=k)
     return emit
@@ -1273,6 +1477,69 @@ def _x_dropout(b: OnnxBuilder, node, layer, ins, out):
     b.node("Dropout", [ins[0], b.floats(node.name + ".ratio", float(layer.p["p"]))], out, node.name)
 
 
+def _x_hardtanh(b: OnnxBuilder, node, layer, ins, out):
+    b.node("Clip", [ins[0], b.floats(node.name + ".min", float(layer.p["min_val"])),
+                    b.floats(node.name + ".max", float(layer.p["max_val"]))], out, node.name)
+
+
+def _x_softplus(b: OnnxBuilder, node, layer, ins, out):
+    if layer.p["beta"] != 1:
+        raise SpecError(f"softplus '{node.name}': ONNX's Softplus has no beta (PyTorch's "
+                        f"beta {layer.p['beta']})", kind="export")
+    b.node("Softplus", ins, out, node.name)  # above PyTorch's threshold 20, both give x (within 2e-9)
+
+
+def _x_layer_scale(b: OnnxBuilder, node, layer, ins, out):
+    b.node("Mul", [ins[0], b.weight(node, "layer_scale")], out, node.name)
+
+
+def _x_slice(b: OnnxBuilder, node, layer, ins, out):
+    """chunk / split: the part [start, stop) along dim (batch counted as 0)."""
+    dim = int(layer.p["dim"])
+    b.node("Slice", [ins[0], b.ints(node.name + ".starts", [layer.start]),
+                     b.ints(node.name + ".ends", [layer.stop]), b.ints(node.name + ".axes", [dim])],
+           out, node.name)
+
+
+def _x_channel_shuffle(b: OnnxBuilder, node, layer, ins, out):
+    """ShuffleNet's shuffle as PyTorch exports it: Reshape, Transpose, Reshape."""
+    c, *sizes = layer.in_shape
+    g = int(layer.p["groups"])
+    split = b.node("Reshape", [ins[0], b.ints(node.name + ".grouped_shape", [b.batch, g, c // g, *sizes])],
+                   node.name + ".grouped", node.name + ".reshape")
+    perm = [0, 2, 1, *range(3, 3 + len(sizes))]
+    swapped = b.node("Transpose", [split], node.name + ".swapped", node.name + ".transpose", perm=perm)
+    b.node("Reshape", [swapped, b.ints(node.name + ".shape", [b.batch, c, *sizes])], out, node.name)
+
+
+def _x_layernorm(b: OnnxBuilder, node, layer, ins, out):
+    """over: all -> LayerNormalization from axis 1; over: channels -> Transpose the channels
+    last, LayerNormalization of the last axis, Transpose back (as PyTorch exports LayerNorm2d)."""
+    np = _np()
+    shape = layer.affine_shape()
+    if layer.p["elementwise_affine"]:
+        scale, bias = b.weight(node, "weight"), b.weight(node, "bias")
+    else:
+        scale = b.init(node.name + ".ones", np.ones(shape, np.float32))
+        bias = b.init(node.name + ".zeros", np.zeros(shape, np.float32))
+    eps = float(layer.p["eps"])
+    if layer.p["over"] == "all":
+        b.node("LayerNormalization", [ins[0], scale, bias], out, node.name, axis=1, epsilon=eps)
+        return
+    r = len(layer.in_shape) + 1
+    last = b.node("Transpose", ins, node.name + ".channels_last", node.name + ".to_channels_last",
+                  perm=[0, *range(2, r), 1])
+    normed = b.node("LayerNormalization", [last, scale, bias], node.name + ".normed",
+                    node.name + ".norm", axis=-1, epsilon=eps)
+    b.node("Transpose", [normed], out, node.name, perm=[0, r - 1, *range(1, r - 1)])
+
+
+def _x_pixel_shuffle(b: OnnxBuilder, node, layer, ins, out):
+    if layer.ndim != 2:
+        raise SpecError(f"pixel_shuffle '{node.name}': ONNX's DepthToSpace is 2-D", kind="export")
+    b.node("DepthToSpace", ins, out, node.name, blocksize=int(layer.p["upscale_factor"]), mode="CRD")
+
+
 EXPORTERS = {
     "conv": _x_conv,
     "depthwise_conv": _x_conv,
@@ -1281,9 +1548,6 @@ EXPORTERS = {
     "maxpool": _x_pool("MaxPool"),
     "avgpool": _x_pool("AveragePool"),
     "global_avgpool": _x_simple("GlobalAveragePool"),
-    # the identity at inference (torchvision.ops.StochasticDepth in eval mode): exporters
-    # write nothing for it; cnncalc writes an Identity so that the node keeps its name
-    "stochastic_depth": _x_simple("Identity"),
     "global_maxpool": _x_simple("GlobalMaxPool"),
     "adaptive_avgpool": _x_adaptive("AveragePool"),
     "adaptive_maxpool": _x_adaptive("MaxPool"),
@@ -1295,6 +1559,18 @@ EXPORTERS = {
     "leaky_relu": _x_simple("LeakyRelu", alpha="negative_slope"),
     "elu": _x_simple("Elu", alpha="alpha"),
     "selu": _x_simple("Selu"),
+    "hardtanh": _x_hardtanh,
+    "gelu": _x_simple("Gelu", approximate="approximate"),
+    "layernorm": _x_layernorm,
+    "softplus": _x_softplus,
+    "mish": _x_simple("Mish"),
+    "swish": _x_silu,
+    "layer_scale": _x_layer_scale,
+    "stochastic_depth": _x_simple("Identity"),  # eval mode: the identity
+    "chunk": _x_slice,
+    "split": _x_slice,
+    "channel_shuffle": _x_channel_shuffle,
+    "pixel_shuffle": _x_pixel_shuffle,
     "sigmoid": _x_simple("Sigmoid"),
     "tanh": _x_simple("Tanh"),
     "silu": _x_silu,
@@ -1317,6 +1593,7 @@ EXPORTERS = {
 
 # types that no composition of standard ONNX ops computes with their parameters
 NO_ONNX_OP = ("locally_connected", "tiled_conv", "deform_conv")
+NEEDS_OPSET = {"gelu": 20}  # ONNX's Gelu op exists from opset 20
 
 
 def check_exportable(net) -> None:
@@ -1331,7 +1608,7 @@ def check_exportable(net) -> None:
                 kind="export", help="types cnncalc writes as ONNX: " + ", ".join(sorted(EXPORTERS)))
 
 
-def export_graph(net, weights: dict | None, opset: int = 17):
+def export_graph(net, weights: dict | None, opset: int = 18):
     """The network as an ONNX ModelProto with the given weights (cnncalc's keys); with
     ``weights`` None, the weights' shapes only (enough for every figure).
 
@@ -1342,6 +1619,8 @@ def export_graph(net, weights: dict | None, opset: int = 17):
     from onnx import TensorProto, helper
 
     check_exportable(net)
+    if any(node.type in NEEDS_OPSET for node in net.nodes):
+        opset = max(opset, *(NEEDS_OPSET[node.type] for node in net.nodes if node.type in NEEDS_OPSET))
     b = OnnxBuilder(weights, net.batch)
     for node in net.nodes:
         EXPORTERS[node.type](b, node, node.layer, list(node.inputs), node.name)

@@ -66,6 +66,7 @@ class _Writer:
         self.containers: set[str] = set()
         self.var: dict[str, str] = {"input": "x"}
         self.used = {"x", "self"}
+        self.helpers: set[str] = set()
 
     def ref(self, parts: list[str]) -> str:
         first = parts[0]
@@ -224,6 +225,59 @@ def _global(kind):
     return emit
 
 
+def _layer_scale(w, node, layer, ins):
+    w.helpers.add("LayerScale")
+    shape = (layer.in_shape[0], *(1,) * (len(layer.in_shape) - 1))
+    init = layer.p["init"]
+    return f"{w.add(node.name, f'LayerScale({shape!r}, {init!r})')}({ins[0]})"
+
+
+def _slice(w, node, layer, ins):
+    index = ", ".join([":"] * layer.p["dim"] + [f"{layer.start}:{layer.stop}"])
+    return f"{ins[0]}[{index}]"
+
+
+def _norm(cls):
+    def emit(w, node, layer, ins):
+        d = max(len(layer.in_shape) - 1, 1)
+        ctor = f"nn.{cls}{d}d({_args(layer.in_shape[0], eps=layer.p['eps'], affine=layer.p['affine'], track_running_stats=layer.p.get('track_running_stats'))})"
+        return f"{w.add(node.name, ctor)}({ins[0]})"
+    return emit
+
+
+def _layernorm(w, node, layer, ins):
+    shape = layer.affine_shape()
+    named = dict(eps=layer.p["eps"], elementwise_affine=None if layer.p["elementwise_affine"] else False)
+    if layer.p["over"] == "channels":
+        w.helpers.add("ChannelLayerNorm")
+        ctor = f"ChannelLayerNorm({_args(shape[0], **named)})"
+    else:
+        ctor = f"nn.LayerNorm({_args(list(shape), **named)})"
+    return f"{w.add(node.name, ctor)}({ins[0]})"
+
+
+HELPERS = {
+    "ChannelLayerNorm": [
+        "class ChannelLayerNorm(nn.LayerNorm):",
+        '    """LayerNorm over the channels at every position of (N, C, *spatial)."""',
+        "",
+        "    def forward(self, x):",
+        "        return super().forward(x.movedim(1, -1)).movedim(-1, 1)",
+    ],
+    "LayerScale": [
+        "class LayerScale(nn.Module):",
+        '    """x · γ with one learnable scale per channel (ConvNeXt\'s layer scale)."""',
+        "",
+        "    def __init__(self, shape, init):",
+        "        super().__init__()",
+        "        self.layer_scale = nn.Parameter(torch.full(shape, float(init)))",
+        "",
+        "    def forward(self, x):",
+        "        return x * self.layer_scale",
+    ],
+}
+
+
 WRITERS = {
     "conv": _conv,
     "conv_transpose": _conv,
@@ -250,6 +304,19 @@ WRITERS = {
     "silu": _fn("F.silu({0})"),
     "hardswish": _fn("F.hardswish({0})"),
     "hardsigmoid": _fn("F.hardsigmoid({0})"),
+    "hardtanh": _fn("F.hardtanh({0}, {p[min_val]!r}, {p[max_val]!r})"),
+    "softplus": _fn("F.softplus({0}, beta={p[beta]!r}, threshold={p[threshold]!r})"),
+    "mish": _fn("F.mish({0})"),
+    "swish": _fn("F.silu({0})"),
+    "stochastic_depth": _fn("{0}  # stochastic depth: the identity in eval mode"),
+    "layer_scale": _layer_scale,
+    "chunk": _slice,
+    "split": _slice,
+    "channel_shuffle": _fn("torch.channel_shuffle({0}, {p[groups]!r})"),
+    "pixel_shuffle": _fn("F.pixel_shuffle({0}, {p[upscale_factor]!r})"),
+    "pixel_unshuffle": _fn("F.pixel_unshuffle({0}, {p[downscale_factor]!r})"),
+    "instancenorm": _norm("InstanceNorm"),
+    "layernorm": _layernorm,
     "softmax": _fn("torch.softmax({0}, {p[dim]!r})"),
     "identity": _fn("{0}"),
     "dropout": _fn("F.dropout({0}, {p[p]!r}, self.training)"),
@@ -294,6 +361,7 @@ def to_source(net, source: str | None = None) -> str:
         "from torch import nn",
         "",
         "",
+        *(line for name in sorted(w.helpers) for line in (*HELPERS[name], "", "")),
         "class Net(nn.Module):",
         "    def __init__(self):",
         "        super().__init__()",

@@ -76,6 +76,7 @@ MODELS = {
     "efficientnet_b0": (lambda: torchvision.models.efficientnet_b0(), (1, 3, 224, 224)),
     "shufflenet_v2_x1_0": (lambda: torchvision.models.shufflenet_v2_x1_0(), (1, 3, 224, 224)),
     "unet_small": (UNetSmall, (1, 3, 64, 64)),
+    "convnext_tiny": (lambda: torchvision.models.convnext_tiny(), (1, 3, 224, 224)),
 }
 
 
@@ -90,8 +91,8 @@ def measure(model, shape):
             x = inp[0]
             macs[0] += x.numel() // x.shape[0] * (mod.out_channels // mod.groups) * \
                 mod.kernel_size[0] * mod.kernel_size[1]
-        elif isinstance(mod, nn.Linear):
-            macs[0] += mod.in_features * mod.out_features
+        elif isinstance(mod, nn.Linear):  # on every position of a channels-last tensor too
+            macs[0] += out.numel() // out.shape[0] * mod.in_features
 
     handles = [m.register_forward_hook(hook) for m in model.modules()]
     with torch.no_grad():
