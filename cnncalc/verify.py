@@ -18,7 +18,7 @@ Every figure of the report is measured without the analyzer's formulas
   convolution, positive weights and inputs, max pooling routing the gradient to
   every tap of its window, and the geometry the network resolved (its padding,
   adaptive windows and crops as at the network's own size). For every layer 16
-  (where they show no period up to 8: 64) consecutive units around the centre of the output are seeded; the units whose
+  (where they show no period up to 5: 64) consecutive units around the centre of the output are seeded; the units whose
   gradient reaches the border of no tensor are *interior* (their support is not
   clipped). From those: the period P and shift M of the supports (the smallest P
   for which unit o + P sees the support of unit o shifted by M), so the effective
@@ -48,7 +48,7 @@ from .graph import INPUT, Network, Node
 from .layers.base import Ints, OutputSize, PadSpec, Scale
 
 PROBE_UNITS = 16  # units probed per layer; a period is measured from two runs of it among them
-WIDE_UNITS = 64  # probed again with as many where 16 interior units show no period up to 8
+WIDE_UNITS = 64  # probed again with as many where 16 interior units show no period up to 5
 ATTEMPTS = 5  # probe sizes tried per axis
 CHANNEL_PARAMS = {"out_channels": 1, "groups": 1, "num_parameters": 1, "num_groups": 1,
                   "depth_multiplier": 1, "offset_groups": 1,
@@ -367,9 +367,13 @@ def _reach(probe: Network, run, node: Node) -> np.ndarray:
 
 def _periodic(units: dict[int, tuple[int, int] | None], max_period: int) -> tuple[int, int] | None:
     """The smallest period P (with its shift M) such that every measured unit o + P sees
-    the support of unit o shifted by M, with every phase seen in such a pair."""
+    the support of unit o shifted by M, with every phase seen in at least two such pairs.
+
+    Two pairs a phase, not one: 16 units of a field of period 9 (two stride-3 transposed
+    convolutions: units 19..26 see pixel 2, 27..34 pixel 3) pair up as a false period 8,
+    each phase once; three runs of a period are needed to tell it from a longer one."""
     for period in range(1, max_period + 1):
-        shifts, phases, fits = set(), set(), True
+        shifts, phases, fits = set(), {}, True
         for o, here in units.items():
             if o + period not in units:
                 continue
@@ -377,10 +381,10 @@ def _periodic(units: dict[int, tuple[int, int] | None], max_period: int) -> tupl
             if (here is None) != (there is None):
                 fits = False
                 break
-            phases.add(o % period)
+            phases[o % period] = phases.get(o % period, 0) + 1
             if here is not None:
                 shifts.add((there[0] - here[0], there[1] - here[1]))
-        if not fits or len(phases) < period:
+        if not fits or len(phases) < period or min(phases.values()) < 2:
             continue
         if len(shifts) == 1:
             low, high = shifts.pop()
@@ -396,7 +400,7 @@ def _field_figures(units: _Units, out_len: int) -> dict[str, Any] | None:
     interior units do not pin a period down."""
     if len(units.units) < units.count:
         return None  # a period is only pinned down by a full run of interior units
-    found = _periodic(units.units, units.count // 2)
+    found = _periodic(units.units, units.count // 3)
     if found is None:
         return None
     period, shift = found
@@ -514,7 +518,7 @@ def _rf_figures(row, out_len: int, axis: int, found: list[_Units] | None, why: s
                   f"{last.count} probed units have supports clear of the borders")
     else:
         reason = (f"the supports of {len(last.units)} interior units show no period up to "
-                  f"{last.count // 2} (a field whose extent changes along the axis)")
+                  f"{last.count // 3} (a field whose extent changes along the axis)")
     return missing(why or reason)
 
 

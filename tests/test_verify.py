@@ -194,3 +194,14 @@ def test_padded_layer_after_global_pooling_is_measured_global():
                         "  - conv: {out_channels: 1, kernel_size: 1, padding: 1}\n", "g.yaml")
     assert cnncalc.analyze(net).layers[-1].receptive_field is None
     assert verify(net).ok
+
+
+def test_a_long_period_is_not_mistaken_for_a_shorter_one():
+    # found by the differential property test: two transposed convolutions k3 s3 give a
+    # field of period 3·3 = 9 (units 9q .. 9q + 8 see input pixel q: stride 1/9); 16
+    # probed units show it as a false period 8 unless each phase is seen twice
+    net = cnncalc.loads("input: [1, 6]\nlayers:\n  - conv: {out_channels: 1, kernel_size: 1}\n"
+                        "  - conv_transpose: {out_channels: 1, kernel_size: 3, stride: 3}\n"
+                        "  - conv_transpose: {out_channels: 1, kernel_size: 3, stride: 3}\n", "t.yaml")
+    assert cnncalc.analyze(net).layers[-1].receptive_field.stride == (Fraction(1, 9),)
+    assert verify(net).ok
