@@ -328,6 +328,11 @@ def verify(
     max_memory: str = typer.Option("2GiB", "--max-memory", help="Refuse runs whose estimated peak is larger."),
     input: InputShape = None,
     format: VerifyFormat = format_option(VerifyFormat),
+    memory: bool = typer.Option(False, "--memory",
+                                help="Also measure the executor's peak memory (tracemalloc) against "
+                                     "the estimate of its own policy."),
+    train: bool = typer.Option(False, "--train",
+                               help="With --memory: a forward and a backward pass (one training step)."),
 ) -> None:
     """Run the network and hold every reported figure against a measurement.
 
@@ -351,8 +356,15 @@ def verify(
         result = check(net, seed=seed, max_memory=_parse_bytes(max_memory), progress=bar)
     finally:
         bar.close()
+    measured = None
+    if memory or train:
+        from .memory import measure
+
+        measured = measure(net, train=train, seed=seed)
     if format == "json":
-        sys.stdout.write(json.dumps({"name": net.name, **result.to_dict()}, indent=2, default=str) + "\n")
+        extra = {} if measured is None else {"memory": measured.to_dict()}
+        sys.stdout.write(json.dumps({"name": net.name, **result.to_dict(), **extra}, indent=2,
+                                    default=str) + "\n")
     else:
         table = Table(title=Text(f"{net.name}: analysed / measured"), box=box.SIMPLE_HEAVY, padding=0)
         for col, figure in COLUMNS:
@@ -367,6 +379,10 @@ def verify(
             if not row.ok:
                 console.print(Text(f"MISMATCH {row.name}: {row.note}"))
         console.print(Text(summary(result)))
+        if measured is not None:
+            console.print(Text(
+                f"Memory ({measured.what}, the executor's policy): measured {measured.measured_bytes:,} B, "
+                f"estimated {measured.estimated_bytes:,} B, ratio {measured.ratio:.3f}"))
     if not result.ok:
         raise typer.Exit(EXIT_FINDINGS)
 

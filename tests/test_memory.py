@@ -136,3 +136,12 @@ def test_batch_scales_activations_not_parameters():
     assert eight.inference_peak_bytes == 8 * one.inference_peak_bytes
     assert eight.training.saved_bytes == 8 * one.training.saved_bytes
     assert eight.param_bytes == one.param_bytes
+
+
+def test_executor_measured_peak_near_its_estimate():
+    # issue 16's target: the executor's measured peak (tracemalloc) within 10% of the
+    # estimate of its own policy, for one training step of ResNet-18 (He et al. 2016)
+    from cnncalc.memory import measure
+
+    m = measure(cnncalc.load(SPECS / "resnet18.yaml"), train=True)
+    assert abs(m.ratio - 1) <= 0.10, m.to_dict()
