@@ -654,7 +654,8 @@ def not_measured_lines(result: Verification) -> list[str]:
 def summary(result: Verification) -> str:
     counts = result.counts()
     sizes = "; ".join(f"axis {a}: {', '.join(map(str, s)) or '-'}" for a, s in enumerate(result.probe_sizes))
-    return (f"{len(result.rows)} layers, {sum(not r.ok for r in result.rows)} mismatched; figures: "
+    n = len(result.rows)
+    return (f"{n} layer{'' if n == 1 else 's'}, {sum(not r.ok for r in result.rows)} mismatched; figures: "
             f"{counts[OK]:,} agree, {counts[MISMATCH]:,} disagree, {counts[NOT_MEASURED]:,} not measured. "
             f"Shapes and activation bytes from the arrays, parameters and buffers from the tensors "
             f"the layers asked for, MACs from the contractions run; receptive fields from gradient "

@@ -205,3 +205,11 @@ def test_a_long_period_is_not_mistaken_for_a_shorter_one():
                         "  - conv_transpose: {out_channels: 1, kernel_size: 3, stride: 3}\n", "t.yaml")
     assert cnncalc.analyze(net).layers[-1].receptive_field.stride == (Fraction(1, 9),)
     assert verify(net).ok
+
+
+def test_summary_counts_one_layer_in_the_singular():
+    # issue 14's polish: "1 layers"
+    from cnncalc.verify import summary
+
+    net = cnncalc.loads("input: [1, 8]\nlayers:\n  - relu\n", "one.yaml")
+    assert summary(verify(net)).startswith("1 layer, 0 mismatched")
