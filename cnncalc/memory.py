@@ -204,30 +204,31 @@ def executor_estimate(net: Network, train: bool, batch: int = 1, width: int = 4)
     """The executor's policy (docs/executor.md, "Memory"), not PyTorch's: weights and
     buffers; at inference, liveness with each layer's workspace (its largest temporary,
     the im2col columns of a convolution: cnncalc.execute.estimate_memory); in training,
-    every output kept for the backward pass, a gradient for every parameter, and during
-    the backward walk the live activation gradients plus twice the layer's workspace
-    (columns and their gradient)."""
+    every output kept for the backward pass, and during the backward walk (in reverse)
+    the gradients of the parameters of the layers walked so far, the live activation
+    gradients, and the temporaries of the layer's backward pass (a convolution: its
+    padded input, the columns and their gradient)."""
     from .execute import estimate_memory, tensor_shapes
 
     if not train:
         return estimate_memory(net, batch, width, "outputs").peak_bytes
     weights = sum(math.prod(s) for s in tensor_shapes(net).values()) * width
-    params = sum(n.facts.param_count for n in net.nodes) * width
     size = {INPUT: math.prod(net.input_shape) * batch * width}
     for node in net.nodes:
         size[node.name] = math.prod(node.facts.out_shape) * batch * width
     kept = sum(size.values())
     grads = {name: size[name] for name in net.outputs}
-    peak = sum(grads.values())
+    peak, param_grads = sum(grads.values()), 0  # parameter gradients accumulate as it walks
     for node in reversed(net.nodes):
         if node.name not in grads:
             continue
         new = {i: size[i] for i in node.inputs if i not in grads}
-        work = 2 * node.layer.workspace() * batch * width
-        peak = max(peak, sum(grads.values()) + sum(new.values()) + work)
+        work = node.layer.backward_workspace() * batch * width
+        param_grads += node.facts.param_count * width
+        peak = max(peak, sum(grads.values()) + sum(new.values()) + work + param_grads)
         grads.update(new)
         del grads[node.name]
-    return weights + kept + params + peak
+    return weights + kept + peak
 
 
 def measure(net: Network, train: bool = False, seed: int = 0) -> Measured:

@@ -460,6 +460,11 @@ class Layer:
             return None
         return [(w.keff, w.stride) for w in windows]
 
+    def backward_workspace(self) -> int:
+        """Elements per sample of the temporaries the executor's backward pass holds at
+        once, beyond the gradients it returns (cnncalc.memory.executor_estimate)."""
+        return self.workspace()
+
     def workspace(self) -> int:
         """Elements per sample of the largest temporary the forward pass allocates."""
         return numel(self.out_shape)

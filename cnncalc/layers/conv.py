@@ -146,6 +146,10 @@ class Conv(_ConvBase):
         padded = numel(s + b + a for s, (b, a) in zip(self.sizes, self.pads)) * self.in_channels
         return padded + self.in_channels * numel(self.kernel) * numel(self.out_shape[1:])
 
+    def backward_workspace(self):
+        # the columns again, and their gradient (as large): padded input + 2 columns
+        return self.workspace() + self.in_channels * numel(self.kernel) * numel(self.out_shape[1:])
+
     # im2col, channels last: windows of the (N, *S, C) input -> columns
     # (G, N * prod(out), prod(K) * C/G), each column a run of contiguous channels.
     # Positions as rows make the GEMM 1.4x faster on OpenBLAS than the transposed
