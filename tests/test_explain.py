@@ -69,3 +69,15 @@ def test_deform_conv_explains_its_own_parameters():
     (params,) = [s for s in explain(net)[0].steps if s.field == "params"]
     assert params.value == (3 * 3 * 4 // 2 + 1) * 4 + (3 * 3 * 4 + 1) * 2 * 3 * 3 == 742
     assert net.nodes[0].facts.param_count == 742
+
+
+def test_deform_conv_flops_count_the_offset_convolution_once():
+    # found in review: the main convolution's FLOPs were computed from the layer's MACs,
+    # which include the offset convolution's, so those were counted twice. On a 2x5x5
+    # input, 4 filters 3x3 (padding 1) -> 4x5x5 = 100 outputs:
+    #   main: 100 · (2·(3·3·2) - 1 + 1) = 3,600
+    #   offsets: 2·3·3 = 18 maps x 25 positions, each 3·3·2 products + bias: 450 · (2·18) = 16,200
+    #   sampling (Dai et al. 2017, bilinear): 25 positions · 9 taps · (1·10 + 2·7) = 5,400
+    net = cnncalc.loads("input: [2, 5, 5]\nlayers:\n  - deform_conv: {out_channels: 4, kernel_size: 3, "
+                        "padding: 1}\n", "d.yaml")
+    assert net.nodes[0].facts.flops == 100 * (2 * 18) + 450 * (2 * 18) + 25 * 9 * (10 + 2 * 7) == 25_200

@@ -478,7 +478,7 @@ class DeformConv(Conv):
         steps.append(Step.calc(
             "flops", "convolution + offset convolution + positions·taps·(10·offset_groups + "
             + ("8" if mod else "7") + "·C_in)" + (" + 3·positions·taps·offset_groups (mask sigmoid)" if mod else ""),
-            f"{Conv.flops(self)} + {self.offset_conv.flops()} + {out}·{numel(self.kernel)}·({og}·10 + {cin}·"
+            f"{self.main_flops()} + {self.offset_conv.flops()} + {out}·{numel(self.kernel)}·({og}·10 + {cin}·"
             + ("8)" if mod else "7)") + (f" + 3·{out}·{numel(self.kernel)}·{og}" if mod else "")))
         steps.append(Step("receptive_field", "data-dependent: the offsets move every tap", "",
                           "the regular grid's extent is reported"))
@@ -489,7 +489,13 @@ class DeformConv(Conv):
         og, c = self.p["offset_groups"], self.in_channels
         sampling = positions * taps * (og * 10 + c * (7 + (1 if self.p["modulated"] else 0)))
         mask = positions * taps * og * 3 if self.p["modulated"] else 0  # sigmoid of each mask
-        return super().flops() + self.offset_conv.flops() + sampling + mask
+        return self.main_flops() + self.offset_conv.flops() + sampling + mask
+
+    def main_flops(self) -> int:
+        """The main convolution's FLOPs alone, 2n - 1 + bias per output (``Conv.flops``
+        would read this class's MACs, which include the offset convolution's)."""
+        out = numel(self.out_shape)
+        return 2 * Conv.macs(self) - out + (out if self.p["bias"] else 0)
 
     def workspace(self):
         return super().workspace() * 3 + self.offset_conv.workspace()
