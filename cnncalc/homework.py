@@ -9,6 +9,7 @@ themselves always come from the analyzer.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -351,6 +352,11 @@ def check(net: Network, answers_text: str | bytes, answers_file: str | None,
             if not node.facts.params and not any(st.field == "params" for st in steps):
                 # e.g. the lecture's "0 (no parameters in the pooling layer)"
                 steps = [*steps, Step("params", "no learnable tensors (no weights, no bias)", "", "0")]
+            row = report.layer(name)
+            width = row.activation_bytes // max(math.prod(row.output_shape) * net.batch, 1)
+            steps = [*steps, Step.calc("activation_bytes", "output elements · batch · bytes per element "
+                                       f"({report.dtype})",
+                                       f"{'·'.join(map(str, row.output_shape))} · {net.batch} · {width}")]
             judgements += _judge(name, given, correct, steps, layout, net.ndim, layers.val_loc(name))
         totals = doc.get("totals") or {}
         if totals:
@@ -367,10 +373,29 @@ def check(net: Network, answers_text: str | bytes, answers_file: str | None,
                 if key not in correct:
                     raise SpecError(f"'{key}' is not a total", totals.key_loc(key),
                                     help=suggestion(str(key), correct, "totals"))
-            judgements += _judge("totals", totals, correct, [], layout, net.ndim, doc.val_loc("totals"))
+            judgements += _judge("totals", totals, correct, _total_steps(report, net, conventions),
+                                 layout, net.ndim, doc.val_loc("totals"))
         return judgements
     except SpecError as exc:
         raise exc.located(file=answers_file) from None
+
+
+def _total_steps(report: Report, net: Network, conventions: Conventions) -> list[Step]:
+    """A total as the sum of the layers that contribute to it (the terms written out
+    when there are at most 24 of them)."""
+    steps = []
+    for key in ("params", "macs", "flops", "activation_bytes"):
+        terms = [(r.name, figures(r, net.node(r.name), conventions, net.batch)[key]) for r in report.layers]
+        terms = [(n, v) for n, v in terms if v]
+        if not terms:
+            steps.append(Step(key, "no layer contributes", "", "0"))
+        elif len(terms) <= 24:
+            steps.append(Step.calc(key, "sum over the layers: " + " + ".join(n for n, _ in terms),
+                                   " + ".join(str(v) for _, v in terms)))
+        else:
+            steps.append(Step(key, f"sum over the {len(terms)} layers that contribute (cnncalc "
+                                   "explain gives each)", "", f"{sum(v for _, v in terms):,}"))
+    return steps
 
 
 def _judge(name, given, correct, steps, layout, ndim, loc) -> list[Judgement]:

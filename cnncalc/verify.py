@@ -602,8 +602,9 @@ COLUMNS = (("Layer", None), ("Type", None), ("Output shape", "output_shape"), ("
 
 def _cell(figures: list[Figure], axes: int | None = None) -> str:
     """'analysed' where every figure agrees; 'analysed / measured' where one disagrees;
-    '?' marks a figure not measured. Per-axis figures are joined with 'x' ('-': an axis
-    without this figure, as the stride of a global axis)."""
+    '?' marks a figure not measured. Per-axis figures are one value when every axis
+    agrees (as in ``cnncalc analyze``), else joined with 'x' ('-': an axis without this
+    figure, as the stride of a global axis)."""
     if not figures:
         return "-"
     if axes is not None:
@@ -611,11 +612,14 @@ def _cell(figures: list[Figure], axes: int | None = None) -> str:
         slots = [by_axis.get(a) for a in range(axes)]
     else:
         slots = list(figures)
-    analysed = "x".join("-" if f is None else _text(f.analysed) for f in slots)
+    def joined(texts: list[str]) -> str:  # one value when every axis agrees, as analyze shows it
+        return texts[0] if len(set(texts)) == 1 else "x".join(texts)
+
+    analysed = joined(["-" if f is None else _text(f.analysed) for f in slots])
     if all(f is None or f.status == OK for f in slots):
         return analysed
-    measured = "x".join("-" if f is None else "?" if f.status == NOT_MEASURED else _text(f.measured)
-                        for f in slots)
+    measured = joined(["-" if f is None else "?" if f.status == NOT_MEASURED else _text(f.measured)
+                       for f in slots])
     return analysed if measured == analysed else f"{analysed} / {measured}"
 
 

@@ -208,3 +208,21 @@ def test_no_bias_drops_filter_biases_only():
     # 1x1 conv 3 -> 4: 4 * 3 weights; 4 * 8 * 8 outputs of 3 products and 2 additions
     assert pw["params"] == 4 * 3
     assert pw["flops"] == 4 * 8 * 8 * (2 * 3 - 1)
+
+
+def test_wrong_totals_and_activation_bytes_show_their_derivation():
+    # found in review: a wrong total or activation figure was shown without a derivation
+    from cnncalc.expr import arithmetic
+    from cnncalc.homework import check
+
+    answers = "layers:\n  tanh1: {activation_bytes: 7}\ntotals: {params: 1}\n"
+    judged = {(j.layer, j.field): j
+              for j in check(cnncalc.load(SPECS / "lenet5.yaml"), answers, "a.yaml")}
+    act = judged[("tanh1", "activation_bytes")]
+    # LeCun et al. 1998: tanh after C1 keeps 6 maps of 28x28, 4 bytes each (float32)
+    assert [s.substituted for s in act.derivation] == ["6·28·28 · 1 · 4"]
+    assert act.correct == 6 * 28 * 28 * 4
+    total = judged[("totals", "params")].derivation[0]
+    # conv1 6·(5·5·1 + 1), conv2 16·(5·5·6 + 1), then 400·120 + 120, 120·84 + 84, 84·10 + 10
+    assert total.substituted == "156 + 2416 + 48120 + 10164 + 850"
+    assert arithmetic(total.substituted) == 61_706
