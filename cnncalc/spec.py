@@ -259,8 +259,23 @@ class _Builder:
                 help=f"indent {', '.join(map(str, stray))} two spaces deeper than {kind}, "
                      f"or write - {kind}: {{{written}}}",
             )
+        if len(types) > 1 and len(known) == 1 and isinstance(item[known[0]], YMap):
+            # - {conv: {out_channels: 4}, kernel_size: 3}   <- a parameter beside the mapping
+            kind = known[0]
+            stray = [k for k in types if k != kind]
+            cls = resolve_type(kind) if isinstance(kind, str) else None
+            names = {p.name for p in cls[0].params} if cls else set()
+            if all(k in names for k in stray):
+                raise SpecError(
+                    f"`{stray[0]}` belongs under `{kind}:`", item.key_loc(stray[0]),
+                    help=f"move {', '.join(map(str, stray))} into {kind}'s mapping: "
+                         f"{kind}: {{..., {stray[0]}: {item[stray[0]]}}}",
+                )
         if len(types) != 1:
-            what = "no layer type" if not types else "two layer types (" + ", ".join(map(str, types)) + ")"
+            unknown = [k for k in types if k not in known]
+            what = ("no layer type" if not types else
+                    "two layer types (" + ", ".join(map(str, types)) + ")" if not unknown else
+                    "keys that are neither layer types nor meta keys (" + ", ".join(map(str, unknown)) + ")")
             raise SpecError(
                 f"a layer item needs exactly one type key, found {what}",
                 item.key_loc(types[1]) if len(types) > 1 else item.loc,

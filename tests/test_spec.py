@@ -209,3 +209,12 @@ def test_each_layer_is_set_up_once_per_command(monkeypatch):
     lint_network(net, Config())
     assert len(calls) == len(net.nodes)
     assert len({id(layer) for layer in calls}) == len(net.nodes)
+
+
+def test_flow_parameter_beside_its_layer_is_named():
+    # found in review: the flow form still said "found two layer types (conv, kernel_size)"
+    err = error_of("input: [2, 8, 8]\nlayers:\n  - {conv: {out_channels: 4}, kernel_size: 3}\n")
+    assert err.message == "`kernel_size` belongs under `conv:`"
+    assert (err.loc.line, err.loc.column) == (3, 31) and "conv: {..., kernel_size: 3}" in err.help
+    err = error_of("input: [2, 8, 8]\nlayers:\n  - {relu, name: c}\n  - {merge: multiply, with: c}\n")
+    assert "neither layer types nor meta keys (merge, with)" in err.message
