@@ -305,7 +305,18 @@ def parse_yaml(text: str | bytes, file: str | None = None):
         plain = _yaml_help(text, loc.line, loc.column, reason) if loc else None
         if plain is not None:
             raise SpecError(plain[0], plain[1], kind="syntax", file=file, help=plain[2]) from None
-        raise SpecError(f"invalid YAML: {reason}", loc, kind="syntax", file=file) from None
+        help = "check the brackets, quotes and indentation at this line and the one above"
+        lines = text.count("\n") + 1 if isinstance(text, str) else None
+        start = exc.context_mark
+        if start is not None and "flow" in (exc.context or "") and (
+                loc is None or (lines is not None and loc.line >= lines)):
+            # an unclosed [ or {: the end of the file says nothing; point at where it opened
+            opener = Loc(start.line + 1, start.column + 1)
+            reason = f"the {'[' if 'sequence' in exc.context else '{'} opened here is never closed"
+            raise SpecError(f"invalid YAML: {reason}", opener, kind="syntax", file=file,
+                            help=f"close it with {']' if 'sequence' in exc.context else '}'} on the "
+                                 "same item, or write the values as an indented block") from None
+        raise SpecError(f"invalid YAML: {reason}", loc, kind="syntax", file=file, help=help) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"invalid YAML: {exc}", kind="syntax", file=file) from None
     except RecursionError:

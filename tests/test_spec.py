@@ -218,3 +218,10 @@ def test_flow_parameter_beside_its_layer_is_named():
     assert (err.loc.line, err.loc.column) == (3, 31) and "conv: {..., kernel_size: 3}" in err.help
     err = error_of("input: [2, 8, 8]\nlayers:\n  - {relu, name: c}\n  - {merge: multiply, with: c}\n")
     assert "neither layer types nor meta keys (merge, with)" in err.message
+
+
+def test_unclosed_bracket_points_where_it_opened():
+    # found in review: an unclosed [ was reported at the end of the file, with no help
+    err = error_of("input: [2, 8, 8]\nlayers:\n  - relu\n  - conv: {out_channels: 4, kernel_size: [3\n")
+    assert err.kind == "syntax" and "never closed" in err.message
+    assert (err.loc.line, err.loc.column) == (4, 42) and err.help
