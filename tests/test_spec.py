@@ -160,7 +160,7 @@ def test_yaml_anchors_and_merge_keys():
         ("input: [1, 4]\nlayers:\n  - reshape: [3, -1]\n", 3, 14, ["cannot reshape [1, 4]"]),
         ("input: [1, 4]\nlayers: [relu]\nlayers: [tanh]\n", 3, 1, ["duplicate key 'layers'"]),
         ("input: [1, 4]\nlayers: !!python/object:os.system [relu]\n", 2, 9, ["tag", "not allowed"]),
-        ("input: [1, 4]\nlayers: [relu\n", 3, 1, ["invalid YAML"]),
+        ("input: [1, 4]\nlayers: [relu\n", 2, 9, ["invalid YAML", "never closed"]),  # where the [ opened
     ],
 )
 def test_bad_spec_is_located(text, line, column, words):
