@@ -201,6 +201,15 @@ class _Builder:
             build = self.structure
         else:
             build = self.primitive
+            if resolve_type(type_key) is None and isinstance(type_key, str) and " - " in type_key:
+                # "- relu" then "   - flatten" one column deeper: YAML folds both lines into
+                # one plain scalar, 'relu - flatten'
+                first, _, rest = type_key.partition(" - ")
+                raise SpecError(
+                    f"'- {rest}' is indented deeper than '- {first}' above it, so YAML reads "
+                    f"both as one name '{type_key}'", type_loc, kind="spec",
+                    help=f"indent '- {rest}' to the same column as '- {first}'",
+                )
             if resolve_type(type_key) is None:
                 raise SpecError(
                     f"unknown layer type '{type_key}'", type_loc,

@@ -225,3 +225,11 @@ def test_unclosed_bracket_points_where_it_opened():
     err = error_of("input: [2, 8, 8]\nlayers:\n  - relu\n  - conv: {out_channels: 4, kernel_size: [3\n")
     assert err.kind == "syntax" and "never closed" in err.message
     assert (err.loc.line, err.loc.column) == (4, 42) and err.help
+
+
+def test_item_indented_under_a_bare_name_is_explained():
+    # found in review: "- relu" then "   - flatten" (one column deeper) read as the unknown
+    # type 'relu - flatten'; YAML folds the two lines into one plain scalar
+    err = error_of("input: [2, 8, 8]\nlayers:\n  - relu\n   - flatten\n")
+    assert err.message.startswith("'- flatten' is indented deeper than '- relu' above it")
+    assert err.loc.line == 3 and "same column" in err.help
