@@ -414,7 +414,13 @@ def check(
 
     from rich.text import Text
 
-    from .homework import Conventions, answer_json, format_value, looks_like_answers
+    from .homework import (
+        Conventions,
+        answer_json,
+        format_value,
+        looks_like_answers,
+        shapes_in_layout,
+    )
     from .homework import check as judge
     from .spec import load
 
@@ -448,8 +454,9 @@ def check(
                 line += f"   correct: {format_value(j.field, j.correct, j.layout)}"
             console.print(Text(line, style="green" if j.ok else "red"))
             for st in j.derivation:
+                shown = shapes_in_layout(st.result, j.layout)
                 console.print(Text(f"      {st.formula}"))
-                console.print(Text(f"        = {st.substituted + ' = ' if st.substituted else ''}{st.result}"))
+                console.print(Text(f"        = {st.substituted + ' = ' if st.substituted else ''}{shown}"))
                 if st.note:
                     console.print(Text(f"        note: {st.note}"))
         console.print(Text(f"Score: {right}/{len(results)}    Conventions: {conv.describe()}"))

@@ -217,6 +217,17 @@ def _tables_style(text: str) -> str:
     return _SHAPE_LIST.sub(lambda m: m.group(1).replace(", ", "x"), text)
 
 
+def shapes_in_layout(text: str, layout: str = "chw") -> str:
+    """Shapes in a derivation written as the answers write them: [6, 16, 16] -> 6x16x16,
+    or 16x16x6 in the hwc layout (channels last)."""
+    def one(m: re.Match) -> str:
+        values = m.group(1).split(", ")
+        if layout == "hwc":
+            values = values[1:] + values[:1]
+        return "x".join(values)
+    return _SHAPE_LIST.sub(one, text)
+
+
 def explanations_json(items: list[Explanation]) -> list[dict]:
     """The explanations for ``explain --format json``: per layer its input shapes and
     the steps (figure, formula, numbers, result, note)."""

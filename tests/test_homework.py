@@ -226,3 +226,12 @@ def test_wrong_totals_and_activation_bytes_show_their_derivation():
     # conv1 6·(5·5·1 + 1), conv2 16·(5·5·6 + 1), then 400·120 + 120, 120·84 + 84, 84·10 + 10
     assert total.substituted == "156 + 2416 + 48120 + 10164 + 850"
     assert arithmetic(total.substituted) == 61_706
+
+
+def test_check_derivation_shapes_in_the_answers_layout(capsys):
+    # found in review: an hwc answer's derivation showed [6, 16, 16]; the lecture's 32x32
+    # problem pools 32x32x6 by 2 to 16x16x6, written channels last as the answers are
+    from cnncalc.homework import shapes_in_layout
+
+    assert shapes_in_layout("[6, 16, 16]", "hwc") == "16x16x6"
+    assert shapes_in_layout("[6, 16, 16]", "chw") == "6x16x16"
