@@ -668,6 +668,9 @@ def fmt_number(value: int | Fraction) -> str:
     return f"{value.numerator}/{value.denominator}"
 
 
+DILATED = "F_d = d(k - 1) + 1"  # the dilated kernel extent, in explain
+
+
 def size_steps(layer: Layer, rule: str, sizes, keffs, strides, pads, outs, ceil: bool = False,
                kernels=None, dilations=None) -> list[Step]:
     """Steps for O = floor((W - F + P_b + P_a) / S) + 1 per axis, with the note when
@@ -680,13 +683,15 @@ def size_steps(layer: Layer, rule: str, sizes, keffs, strides, pads, outs, ceil:
         name = axes[i] if len(sizes) > 1 else "L"
         if dilations is not None and dilations[i] != 1:
             k, d = kernels[i], dilations[i]
-            steps.append(Step.calc("output_shape", "F = d(k - 1) + 1", f"{d}·({k} - 1) + 1",
+            steps.append(Step.calc("output_shape", DILATED, f"{d}·({k} - 1) + 1",
                                    "dilated kernel extent"))
         pad = f"2·{b}" if a == b else f"{b} + {a}"
         span = w - f + b + a
         func = "ceil" if ceil else "floor"
-        formula = f"{name}_out = {func}(({name} - F + 2P) / S) + 1" if a == b else \
-            f"{name}_out = {func}(({name} - F + P_before + P_after) / S) + 1"
+        # the dilated extent is F_d, so that F keeps meaning the kernel size (params: F·F·C_in)
+        F = "F_d" if dilations is not None and dilations[i] != 1 else "F"
+        formula = f"{name}_out = {func}(({name} - {F} + 2P) / S) + 1" if a == b else \
+            f"{name}_out = {func}(({name} - {F} + P_before + P_after) / S) + 1"
         note = ""
         if span % s:
             dropped = span % s
@@ -707,8 +712,8 @@ def size_steps(layer: Layer, rule: str, sizes, keffs, strides, pads, outs, ceil:
         steps.append(Step("output_shape", first.formula.replace(f"{axes[0]}_out", same, 1)
                           .replace(f"(({axes[0]} ", "((W ", 1), first.substituted, first.result,
                           first.note))
-        steps = [st for st in steps if st.formula == "F = d(k - 1) + 1"][:1] + \
-            [st for st in steps if st.formula != "F = d(k - 1) + 1"]
+        steps = [st for st in steps if st.formula == DILATED][:1] + \
+            [st for st in steps if st.formula != DILATED]
     return steps
 
 
