@@ -372,9 +372,11 @@ class ConvTranspose(_ConvBase):
         for w, s, f, (b, a), op in zip(self.sizes, self.stride, self.keff, self.pads,
                                        self.p["output_padding"]):
             crop = f"2·{b}" if a == b else f"{b} + {a}"
-            steps.append(Step.calc("output_shape", "O = (W - 1)·S - 2P + F + output_padding  "
-                                   "[transposed conv; Dumoulin and Visin relationship 14]",
-                                   f"({w} - 1)·{s} - {crop} + {f} + {op}"))
+            step = Step.calc("output_shape", "O = (W - 1)·S - 2P + F + output_padding  "
+                             "[transposed conv; Dumoulin and Visin relationship 14]",
+                             f"({w} - 1)·{s} - {crop} + {f} + {op}")
+            if step not in steps:  # the same numbers on every axis: said once
+                steps.append(step)
         f = taps_symbol(self.ndim)
         steps.append(Step.calc("params", f"{f}·C_in·K/groups" + (" + K (bias)" if self.p["bias"] else ""),
                                f"{taps}·{cin}·{k}" + (f"/{g}" if g > 1 else "")
