@@ -422,9 +422,24 @@ class Layer:
         """Multiply-accumulates per sample (convolution-like and linear layers)."""
         return 0
 
+    flops_formula: ClassVar[str] = ""  # how flops_term() counts, as explain writes it
+
+    def flops_term(self) -> Term | None:
+        """The FLOPs per sample as a :class:`Term` (a number with its arithmetic), for a type
+        that writes them so: :meth:`flops` and explain's FLOPs step both come from it."""
+        return None
+
     def flops(self) -> int:
         """Floating-point operations per sample, per docs/conventions.md."""
-        return 0
+        term = self.flops_term()
+        return 0 if term is None else term.value
+
+    def flops_step(self) -> Step:
+        """Explain's FLOPs step: the Term with its formula, else the figure and its rule's place."""
+        term = self.flops_term()
+        if term is None:
+            return Step("flops", f"{self.type_name}: per docs/conventions.md", "", f"{self.flops():,}")
+        return Step.of("flops", self.flops_formula, term)
 
     # -- execution (cnncalc/execute.py) ------------------------------------------
 
@@ -448,7 +463,7 @@ class Layer:
         if shapes:
             steps.append(Step.calc("params", " + ".join(f"{k} {fmt_shape(v)}" for k, v in shapes.items()),
                                    " + ".join("·".join(map(str, v)) for v in shapes.values())))
-        steps.append(Step("flops", f"{self.type_name}: per docs/conventions.md", "", f"{self.flops():,}"))
+        steps.append(self.flops_step())
         return steps
 
     def window_geometry(self) -> list[tuple[int, int]] | None:

@@ -19,7 +19,6 @@ from .base import (
     Layer,
     Number,
     Param,
-    Step,
     Term,
     fmt_shape,
     np,
@@ -41,17 +40,10 @@ class Elementwise(Layer):
         self.out_shape = tuple(self.in_shape)
         return self.out_shape
 
-    def flops(self):
-        return self._flops_term().value
+    flops_formula = "elements · FLOPs per element (docs/conventions.md)"
 
-    def _flops_term(self) -> Term:
+    def flops_term(self) -> Term:
         return Term(numel(self.out_shape)) * self.per_element
-
-    def explain(self):
-        steps = [s for s in super().explain() if s.field != "flops"]
-        steps.append(Step.of("flops", "elements · FLOPs per element (docs/conventions.md)",
-                             self._flops_term()))
-        return steps
 
     def f(self, x):
         return x
@@ -249,7 +241,7 @@ class GELU(Elementwise):
     params = (Param("approximate", Choice("none", "tanh"), "none", "PyTorch's approximate"),)
     primary = "approximate"
 
-    def _flops_term(self):
+    def flops_term(self):
         return Term(numel(self.out_shape)) * (9 if self.p["approximate"] == "tanh" else 5)
 
     @staticmethod
@@ -343,7 +335,7 @@ class Softmax(Elementwise):
         self.axis_len = self.in_shape[self.axis - 1]
         return out
 
-    def _flops_term(self):
+    def flops_term(self):
         # per softmax of n values: n exp, n - 1 additions, n divisions = 3n - 1
         n = self.axis_len
         return Term(numel(self.out_shape) // n) * (3 * Term(n) - 1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Bool, Choice, Int, Layer, Number, Param, Saved, Step, Term, fmt_shape, np, numel
+from .base import Bool, Choice, Int, Layer, Number, Param, Saved, Term, fmt_shape, np, numel
 
 
 class BatchNorm(Layer):
@@ -53,16 +53,10 @@ class BatchNorm(Layer):
             return {}
         return {"running_mean": (self.channels,), "running_var": (self.channels,)}
 
-    def _flops_term(self) -> Term:
+    flops_formula = "elements · 2  (x·scale + shift at inference)"
+
+    def flops_term(self) -> Term:
         return Term(numel(self.out_shape)) * 2  # y = x·scale + shift
-
-    def flops(self):
-        return self._flops_term().value
-
-    def explain(self):
-        steps = [s for s in super().explain() if s.field != "flops"]
-        steps.append(Step.of("flops", "elements · 2  (x·scale + shift at inference)", self._flops_term()))
-        return steps
 
     def saved_for_backward(self):
         # training mode (torch.native_batch_norm): the input and, per channel, the batch
@@ -139,18 +133,12 @@ class LRN(Layer):
         self.out_shape = tuple(self.in_shape)
         return self.out_shape
 
-    def _flops_term(self) -> Term:
+    flops_formula = "elements · (n + 4)  (docs/conventions.md)"
+
+    def flops_term(self) -> Term:
         # per element (docs/conventions.md): a square, size - 1 additions over the window,
         # a scale, + k, a power and a division: size + 4
         return Term(numel(self.out_shape)) * (Term(self.p["size"]) + 4)
-
-    def flops(self):
-        return self._flops_term().value
-
-    def explain(self):
-        steps = [s for s in super().explain() if s.field != "flops"]
-        steps.append(Step.of("flops", "elements · (n + 4)  (docs/conventions.md)", self._flops_term()))
-        return steps
 
     def saved_for_backward(self):
         # F.local_response_norm composes x / (k + alpha/n · avg(x^2))^beta: mul keeps x,

@@ -88,7 +88,7 @@ class _WindowPool(Layer):
         steps.append(Step("output_shape", "channels unchanged", "", fmt_shape(self.out_shape)))
         steps.append(Step("params", "pooling has no parameters", "", "0"))
         steps.append(Step.of("flops", self.flops_formula.replace("F·F", taps_symbol(self.ndim)),
-                             self._flops_term()))
+                             self.flops_term()))
         return steps
 
     # FLOPs per window, written once: the figure and its explanation come from one Term
@@ -99,11 +99,8 @@ class _WindowPool(Layer):
     def flops_per_window(taps: Term) -> Term:
         return taps
 
-    def _flops_term(self) -> Term:
+    def flops_term(self) -> Term:
         return Term(numel(self.out_shape)) * self.flops_per_window(Term(numel(self.kernel)))
-
-    def flops(self):
-        return self._flops_term().value
 
     def workspace(self):
         padded = numel((o - 1) * s + k for o, s, k in zip(self.out_shape[1:], self.stride, self.keff))
