@@ -466,15 +466,6 @@ class Layer:
         steps.append(self.flops_step())
         return steps
 
-    def window_geometry(self) -> list[tuple[int, int]] | None:
-        """(k_eff, stride) per axis for the receptive-field recurrence of the lectures,
-        r = r_in + (k_eff - 1) j_in and j = j_in s; None where it does not apply
-        (no window, or a transposed one)."""
-        windows = self.windows()
-        if windows is None or any(w.transposed for w in windows):
-            return None
-        return [(w.keff, w.stride) for w in windows]
-
     def backward_workspace(self) -> int:
         """Elements per sample of the temporaries the executor's backward pass holds at
         once, beyond the gradients it returns (cnncalc.memory.executor_estimate)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from ..rf import nearest_map, shift_map, window_map
-from .base import Int, IntList, Layer, PadSpec, Param, Step, default_maps, fmt_shape, np
+from .base import Int, IntList, Layer, PadSpec, Param, Step, Window, default_maps, fmt_shape, np
 from .elementwise import Identity
 from .resample import Crop
 
@@ -346,9 +346,10 @@ class PixelUnshuffle(Layer):
         r = self.p["downscale_factor"]
         return [window_map(r, 0, r, 1)] * self.ndim
 
-    def window_geometry(self):
+    def windows(self):
         r = self.p["downscale_factor"]
-        return [(r, r)] * self.ndim
+        return tuple(Window(size, r, 1, r, 0, 0, out)
+                     for size, out in zip(self.in_shape[1:], self.out_shape[1:]))
 
     def explain(self):
         r, n, c = self.p["downscale_factor"], self.ndim, self.in_shape[0]

@@ -73,18 +73,19 @@ def tiling_problems(layer) -> list[str]:
     """Why a layer (after setup) does not tile its input exactly, one text per problem.
 
     A layer type with its own notion (a centred crop, adaptive pooling) defines a
-    ``tiling_problems()`` method; every layer that slides a window (its
-    ``window_geometry()``) is checked here with :func:`tiles`; ceil-mode pooling reads
+    ``tiling_problems()`` method; every layer that slides a window (its ``windows()``,
+    not a transposed one) is checked here with :func:`tiles`; ceil-mode pooling reads
     the end of its input and always tiles.
     """
     own = getattr(layer, "tiling_problems", None)
     if own is not None:
         return own()
-    geometry = layer.window_geometry()
-    if geometry is None or layer.p.get("ceil_mode"):
+    windows = layer.windows()
+    if not windows or windows[0].transposed or any(w.ceil_mode for w in windows):
         return []
     problems = []
-    for size, (k, s), (b, a) in zip(layer.in_shape[1:], geometry, layer.pads):
+    for w in windows:
+        size, k, s, b, a = w.size, w.keff, w.stride, w.pad_before, w.pad_after
         if not tiles(size, k, s, b, a):
             problems.append(f"the last {dropped(size, k, s, b, a)} input pixel(s) of {size} are never "
                             f"read (({size} + {b + a} - {k}) mod {s} = {unread_end(size, k, s, b, a)})")
