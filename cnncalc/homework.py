@@ -395,9 +395,9 @@ def _total_steps(report: Report, net: Network, conventions: Conventions) -> list
     """A total as the sum of the layers that contribute to it (the terms written out
     when there are at most 24 of them)."""
     steps = []
+    rows = [(r.name, figures(r, net.node(r.name), conventions, net.batch)) for r in report.layers]
     for key in ("params", "macs", "flops", "activation_bytes"):
-        terms = [(r.name, figures(r, net.node(r.name), conventions, net.batch)[key]) for r in report.layers]
-        terms = [(n, v) for n, v in terms if v]
+        terms = [(n, f[key]) for n, f in rows if f[key]]
         if not terms:
             steps.append(Step(key, "no layer contributes", "", "0"))
         elif len(terms) <= 24:
