@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import cnncalc  # noqa: E402
-from cnncalc.execute import check_weights, estimate_memory, forward  # noqa: E402
+from cnncalc.measure.execute import check_weights, estimate_memory, forward  # noqa: E402
 
 
 def best_of(fn, repeat: int) -> float:
@@ -156,7 +156,7 @@ def main() -> None:
     for name in ("vgg16", "resnet50"):
         bench_forward(name, args.repeat)
     if not args.no_verify:
-        from cnncalc.verify import verify
+        from cnncalc.measure.verify import verify
 
         net = cnncalc.load(ROOT / "specs" / "resnet50.yaml")
         start, cpu = time.perf_counter(), time.process_time()

@@ -87,7 +87,7 @@ def main() -> None:
             start = time.perf_counter()
             cnncalc.analyze(cnncalc.load(path))
             inproc = time.perf_counter() - start
-            from cnncalc.onnx_io import import_file
+            from cnncalc.io.onnx_io import import_file
 
             spec = Path(tmp) / "imported.yaml"
             spec.write_text(import_file(path)[0])

@@ -9,7 +9,7 @@ section hidden: a unit's receptive field, the per-layer chart, the table).
 It fails (exit 1) if a page logs anything to the console (an error, or the page
 script's own check that its first unit's field equals cnncalc's), if the script did
 not finish (the DOM Chromium dumps lacks data-ready="1"), or if the page's evaluation
-of the per-unit fields differs from cnncalc.rf's for any of several units per layer
+of the per-unit fields differs from cnncalc.core.rf's for any of several units per layer
 and axis (first, second, centre, last two, and a few between).
 
 Then it times `cnncalc view specs/densenet121.yaml -o FILE` end to end (a fresh
@@ -64,10 +64,10 @@ CHECK_JS = """
 
 
 def field_samples(spec: Path, per_layer: int = 5) -> list:
-    """(layer, axis, unit, first, last) from cnncalc.rf for units spread over each layer."""
+    """(layer, axis, unit, first, last) from cnncalc.core.rf for units spread over each layer."""
     sys.path.insert(0, str(ROOT))
     import cnncalc
-    from cnncalc.view import MAX_TABLE, node_axes
+    from cnncalc.present.view import MAX_TABLE, node_axes
 
     net = cnncalc.load(spec)
     samples = []
@@ -135,7 +135,7 @@ def main() -> int:
         cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
     sys.path.insert(0, str(ROOT))
     import cnncalc
-    from cnncalc.view import to_html
+    from cnncalc.present.view import to_html
 
     net = cnncalc.load(spec)
     report = cnncalc.analyze(net)

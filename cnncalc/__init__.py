@@ -8,24 +8,24 @@
     cnncalc.verify(net).ok                   # measured figures equal the analysed ones
 """
 
-from .analyze import LayerResult, Report, Totals, analyze
-from .errors import SpecError
-from .graph import Network, Node
-from .spec import load, loads
+from cnncalc.analysis.analyze import LayerResult, Report, Totals, analyze
+from cnncalc.core.errors import SpecError
+from cnncalc.core.graph import Network, Node
+from cnncalc.io.spec import load, loads
 
 __version__ = "0.1.0"
 
 
 def run(net, x=None, weights=None, seed=0, **kwargs):
-    """Run a network forward in NumPy; see :func:`cnncalc.execute.run` (imports NumPy)."""
-    from .execute import run as _run
+    """Run a network forward in NumPy; see :func:`cnncalc.measure.execute.run` (imports NumPy)."""
+    from cnncalc.measure.execute import run as _run
 
     return _run(net, x, weights, seed, **kwargs)
 
 
 def verify(net, seed=0, **kwargs):
-    """Measure every layer and compare with the analysis; see :func:`cnncalc.verify.verify`."""
-    from .verify import verify as _verify
+    """Measure every layer and compare with the analysis; see :func:`cnncalc.measure.verify.verify`."""
+    from cnncalc.measure.verify import verify as _verify
 
     return _verify(net, seed, **kwargs)
 

@@ -1,5 +1,5 @@
 """``python -m cnncalc`` runs the command line."""
 
-from .cli import main
+from cnncalc.cli import main
 
 main()

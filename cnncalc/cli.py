@@ -14,9 +14,9 @@ from typing import Annotated
 
 import typer
 
-from . import __version__
-from .errors import SpecError
-from .options import InputShape, format_option, formats, parse_input, usage
+from cnncalc import __version__
+from cnncalc.core.errors import SpecError
+from cnncalc.options import InputShape, format_option, formats, parse_input, usage
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -89,14 +89,14 @@ AnalyzeFormat = formats("table", "json", "markdown", "csv", "html")
 
 
 def _columns(text: str | None, command: str) -> list[str] | None:
-    from .render import COLUMN_KEYS
+    from cnncalc.present.render import COLUMN_KEYS
 
     if text is None:
         return None
     keys = [k.strip().lower().replace("-", "_") for k in text.split(",") if k.strip()]
     for key in keys:
         if key not in COLUMN_KEYS:
-            from .errors import suggestion
+            from cnncalc.core.errors import suggestion
 
             raise usage(command, f"--columns: no column '{key}'", suggestion(key, COLUMN_KEYS, "columns"))
     return keys
@@ -129,9 +129,9 @@ def analyze(
     columns: ColumnsOption = None,
 ) -> None:
     """Per layer: output shape, parameters, MACs, FLOPs, activation memory, receptive field."""
-    from . import render
-    from .analyze import analyze as run_analysis
-    from .spec import load
+    from cnncalc.analysis.analyze import analyze as run_analysis
+    from cnncalc.io.spec import load
+    from cnncalc.present import render
 
     picked = _columns(columns, "analyze")
     with _no_cyclic_gc():
@@ -140,7 +140,7 @@ def analyze(
         report = run_analysis(net, dtype=dtype.value, optimizer=optimizer.value)
     failed = []
     if net.expect or any(n.expect for n in net.nodes):  # the spec's own promises
-        from .lint import Config, lint_network
+        from cnncalc.lint.rules import Config, lint_network
 
         failed = lint_network(net, Config(select=("CC001",)), report=report)
     if format == "json":
@@ -150,7 +150,7 @@ def analyze(
     elif format == "csv":
         sys.stdout.write(render.to_csv(report, depth))
     elif format == "html":
-        from .view import to_html
+        from cnncalc.present.view import to_html
 
         sys.stdout.write(to_html(net, report))
     elif sys.stdout.isatty():
@@ -159,7 +159,7 @@ def analyze(
         render.write_table(report, sys.stdout, PIPE_WIDTH, depth, picked)
     _source_notes(net)
     if failed:
-        from .lint import to_text
+        from cnncalc.lint.rules import to_text
 
         sys.stderr.write(to_text(failed))
         raise typer.Exit(EXIT_FINDINGS)
@@ -228,8 +228,8 @@ def run(
 
     import numpy as np
 
-    from .execute import run as execute
-    from .spec import load
+    from cnncalc.io.spec import load
+    from cnncalc.measure.execute import run as execute
 
     net = load(spec, input_shape=parse_input(input, "run"))
     limit = _parse_bytes(max_memory)
@@ -238,7 +238,7 @@ def run(
     if data is not None:
         x = _load_array(data, "--data")
     elif net.input_values is None:
-        from .execute import guard_memory
+        from cnncalc.measure.execute import guard_memory
 
         guard_memory(net, 1, 4, "all", limit)  # before the random input is allocated
         x = np.random.default_rng(seed).standard_normal((1, *net.input_shape)).astype(np.float32)
@@ -346,9 +346,9 @@ def verify(
     from rich.table import Table
     from rich.text import Text
 
-    from .spec import load
-    from .verify import COLUMNS, not_measured_lines, summary, table_rows
-    from .verify import verify as check
+    from cnncalc.io.spec import load
+    from cnncalc.measure.verify import COLUMNS, not_measured_lines, summary, table_rows
+    from cnncalc.measure.verify import verify as check
 
     net = load(spec, input_shape=parse_input(input, "verify"))
     bar = _Progress("verifying")
@@ -358,7 +358,7 @@ def verify(
         bar.close()
     measured = None
     if memory or train:
-        from .memory import measure
+        from cnncalc.analysis.memory import measure
 
         measured = measure(net, train=train, seed=seed)
     if format == "json":
@@ -414,15 +414,15 @@ def check(
 
     from rich.text import Text
 
-    from .homework import (
+    from cnncalc.homework.answers import (
         Conventions,
         answer_json,
         format_value,
         looks_like_answers,
         shapes_in_layout,
     )
-    from .homework import check as judge
-    from .spec import load
+    from cnncalc.homework.answers import check as judge
+    from cnncalc.io.spec import load
 
     conv = Conventions(flops=flops.value, bias=bias, dilation_base=dilation_base)
     if looks_like_answers(spec) and not looks_like_answers(answers):
@@ -479,9 +479,9 @@ def explain(
     """Every formula behind a layer's figures, with the numbers put in."""
     import json
 
-    from .homework import explain as explain_layers
-    from .homework import explanations_json, render_explanations
-    from .spec import load
+    from cnncalc.homework.answers import explain as explain_layers
+    from cnncalc.homework.answers import explanations_json, render_explanations
+    from cnncalc.io.spec import load
 
     net = load(spec, input_shape=parse_input(input, "explain"), dilation_base=dilation_base)
     items = explain_layers(net, layer)
@@ -510,7 +510,7 @@ def solve_padding(
     """Every padding that gives an output size: symmetric, [before, after], TensorFlow's 'same'."""
     import json
 
-    from .homework import solve_padding as solve
+    from cnncalc.homework.answers import solve_padding as solve
 
     r = solve(input, kernel, stride, output, dilation)
     if format == "json":
@@ -570,7 +570,7 @@ def solve_output(
     """The output size of a convolution or pooling window (or a transposed convolution)."""
     import json
 
-    from .homework import solve_output as solve
+    from cnncalc.homework.answers import solve_output as solve
 
     step = solve(input, kernel, stride, padding, dilation, transposed, output_padding)
     if format == "json":
@@ -594,7 +594,7 @@ def solve_stride(
     """Stride and symmetric padding combinations that give an output size."""
     import json
 
-    from .homework import solve_stride as solve
+    from cnncalc.homework.answers import solve_stride as solve
 
     found = solve(input, kernel, output, dilation)
     if format == "json":
@@ -621,7 +621,7 @@ def sizes(
     and every merge lines up, with the output shape for each. Exit 1 if none."""
     import json
 
-    from .homework import sizes as find
+    from cnncalc.homework.answers import sizes as find
 
     try:
         start, stop = (int(v) for v in range_.split(":"))
@@ -653,7 +653,7 @@ class Severity(StrEnum):
 
 
 def _codes(text: str | None, option: str) -> tuple[str, ...] | None:
-    from . import lint as L
+    from cnncalc.lint import rules as L
 
     if text is None:
         return None
@@ -681,8 +681,8 @@ def lint(
     """
     from dataclasses import replace as with_
 
-    from . import lint as L
-    from .spec import load
+    from cnncalc.io.spec import load
+    from cnncalc.lint import rules as L
 
     picked, extra, skipped = (_codes(select, "--select"), _codes(extend_select, "--extend-select"),
                               _codes(ignore, "--ignore"))
@@ -731,10 +731,10 @@ def rule(
     """What a lint rule means, why it matters, and how to fix it."""
     import json
 
-    from . import lint as L
+    from cnncalc.lint import rules as L
 
     if code is not None and code.upper() not in L.RULES and code.upper() != L.UNREADABLE.code:
-        from .errors import suggestion
+        from cnncalc.core.errors import suggestion
 
         raise usage("rule", f"no rule '{code}'", suggestion(code.upper(), L.RULES, "rules"))
     picked = [L.rule_of(code.upper())] if code is not None and not list_ else \
@@ -760,7 +760,7 @@ def schema(format: SchemaFormat = format_option(SchemaFormat)) -> None:
     """Print a JSON Schema of the spec format (for editors: yaml-language-server's $schema)."""
     import json
 
-    from .schema import spec_schema
+    from cnncalc.io.schema import spec_schema
 
     sys.stdout.write(json.dumps(spec_schema(), indent=2) + "\n")
 
@@ -773,8 +773,8 @@ def layers(format: LayersFormat = format_option(LayersFormat)) -> None:
     """List the layer types with their parameters and defaults."""
     import json
 
-    from .layers import REGISTRY
-    from .layers.base import REQUIRED
+    from cnncalc.layers import REGISTRY
+    from cnncalc.layers.base import REQUIRED
 
     if format == "json":
         def default(p):
@@ -845,7 +845,7 @@ def import_(
     input: InputShape = None,
 ) -> None:
     """Translate an ONNX model into a readable cnncalc spec that analyses to the same figures."""
-    from .onnx_io import import_file
+    from cnncalc.io.onnx_io import import_file
 
     text, notes = import_file(model, parse_input(input, "import"))
     for note in notes:
@@ -873,16 +873,16 @@ def export(
     opset: int = typer.Option(18, "--opset", min=13, help="ONNX opset version (Mish needs 18)."),
 ) -> None:
     """Write the network as an ONNX model (with weights) or as a torch.nn.Module source file."""
-    from .spec import load
+    from cnncalc.io.spec import load
 
     net = load(spec)
     if to is ExportTarget.onnx:
-        from .onnx_export import write_onnx
+        from cnncalc.io.onnx_export import write_onnx
 
         tensors = _load_npz(weights) if weights is not None else None
         write_onnx(net, output, tensors, seed, opset)
     else:
-        from .torch_export import write_pytorch
+        from cnncalc.io.torch_export import write_pytorch
 
         write_pytorch(net, output)
     sys.stderr.write(f"wrote {output}\n")
@@ -946,8 +946,8 @@ def grad(
 
     import numpy as np
 
-    from . import grad as G
-    from .spec import load
+    from cnncalc.io.spec import load
+    from cnncalc.measure import grad as G
 
     net = load(spec)
     if unit is not None:
@@ -1012,9 +1012,9 @@ def view(
 ) -> None:
     """Draw the network: a self-contained HTML page (graph, table, receptive fields, costs),
     or a static SVG or PNG of the graph or of the receptive-field chart."""
-    from . import view as pictures
-    from .analyze import analyze as run_analysis
-    from .spec import load
+    from cnncalc.analysis.analyze import analyze as run_analysis
+    from cnncalc.io.spec import load
+    from cnncalc.present import view as pictures
 
     if format is None:
         suffix = output.suffix.lower().lstrip(".") if output is not None else ""

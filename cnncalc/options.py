@@ -11,7 +11,7 @@ option means the same thing everywhere (docs/cli.md):
 
 A new command declares them like this::
 
-    from .options import InputShape, formats, format_option, parse_input
+    from cnncalc.options import InputShape, formats, format_option, parse_input
 
     MyFormat = formats("table", "json")
 
@@ -30,7 +30,7 @@ from typing import Annotated
 
 import typer
 
-from .errors import SpecError
+from cnncalc.core.errors import SpecError
 
 InputShape = Annotated[str | None, typer.Option(
     "--input", "-i", help="Input shape, channels first, without batch: 3x224x224.")]
@@ -68,7 +68,7 @@ def parse_input(text: str | None, command: str) -> tuple[int, ...] | None:
     Raises:
         SpecError: not a shape (kind ``usage``, labelled with the command).
     """
-    from .spec import parse_shape_text
+    from cnncalc.io.spec import parse_shape_text
 
     if text is None:
         return None

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from cnncalc.homework import solve_output, solve_padding, solve_stride
-from cnncalc.layers.window import dropped, tiles, unread_end, window_out
+from cnncalc.core.window import dropped, tiles, unread_end, window_out
+from cnncalc.homework.answers import solve_output, solve_padding, solve_stride
 from tests.conftest import SPECS
 from tests.test_cli import run
 
@@ -168,7 +168,8 @@ def _table_at(spec, width, **kwargs):
 
     from rich.console import Console
 
-    from cnncalc import analyze, load, render
+    from cnncalc import analyze, load
+    from cnncalc.present import render
 
     report = analyze(load(spec))
     console = Console(width=width, file=io.StringIO(), highlight=False, color_system=None)
@@ -179,7 +180,7 @@ def _table_at(spec, width, **kwargs):
 @pytest.mark.parametrize("width", [60, 80, 120, 200])
 @pytest.mark.parametrize("name", ["lenet5.yaml", "vgg16.yaml", "resnet50.yaml"])
 def test_table_never_cuts_a_number(width, name):
-    from cnncalc import render
+    from cnncalc.present import render
 
     report, out = _table_at(SPECS / name, width)
     assert "…" not in out
@@ -214,7 +215,7 @@ def test_readme_example_at_80_columns_shows_whole_numbers():
 
 
 def test_table_share_columns():
-    from cnncalc.render import share
+    from cnncalc.present.render import share
 
     _, out = _table_at(SPECS / "lenet5.yaml", 200)
     conv1 = next(line for line in out.splitlines() if line.startswith("conv1")).split()
@@ -309,7 +310,7 @@ def test_lint_unreadable_config_is_a_finding(capsys, tmp_path):
 
 
 def test_default_set_leaves_opinionated_rules_out():
-    from cnncalc.lint import RULES, Config, default_rules
+    from cnncalc.lint.rules import RULES, Config, default_rules
 
     assert {c for c in RULES if not RULES[c].default} == {"CC103", "CC108", "CC109"}
     assert not Config().enabled("CC103") and Config().enabled("CC101")
@@ -342,7 +343,7 @@ def test_extend_select_in_config(capsys, tmp_path):
 
 
 def test_every_rule_documents_an_example_and_limits(capsys):
-    from cnncalc.lint import RULES
+    from cnncalc.lint.rules import RULES
 
     for code, r in RULES.items():
         assert r.example and r.limits, code
@@ -532,12 +533,12 @@ def test_answers_file_given_as_a_spec(capsys, tmp_path):
 
 
 def test_sizes_solve_and_cc101_agree_on_tiling(tmp_path):
-    # one definition (cnncalc/layers/window.py): over a grid of 1-D convolutions, lint CC101
+    # one definition (cnncalc/core/window.py): over a grid of 1-D convolutions, lint CC101
     # fires, sizes rejects the size and solve output says input pixels are never read, all
     # exactly when tiles() is false
     import cnncalc
-    from cnncalc.homework import exact_tiling
-    from cnncalc.lint import Config, lint_network
+    from cnncalc.homework.answers import exact_tiling
+    from cnncalc.lint.rules import Config, lint_network
 
     for size in range(5, 13):
         for k in (1, 2, 3):

@@ -10,7 +10,7 @@ import pytest
 
 import cnncalc
 from cnncalc.layers import REGISTRY
-from cnncalc.verify import verify
+from cnncalc.measure.verify import verify
 
 # one small network per layer type; the last layer is the one under test
 CONTRACT = {
@@ -99,8 +99,8 @@ def test_analyzer_equals_executor(type_name):
 
 def test_verify_detects_a_wrong_analysis(monkeypatch):
     # a deliberately wrong unit map (a 3x3 conv claiming a 1x1 field) must be caught
+    from cnncalc.core.rf import IDENTITY
     from cnncalc.layers.conv import Conv
-    from cnncalc.rf import IDENTITY
 
     monkeypatch.setattr(Conv, "unit_maps", lambda self: [IDENTITY] * self.ndim)
     net = cnncalc.loads("input: [1, 12, 12]\nlayers:\n  - conv: {out_channels: 1, kernel_size: 3}\n", "c.yaml")
@@ -149,7 +149,7 @@ def _mutations(result):
     out.append(("activation_bytes", replace(result, activation_bytes=result.activation_bytes + 4)))
     rf = result.receptive_field
     if rf is None and len(shape) == 3:  # global on both axes (global pooling): claim a 1x1 field
-        from cnncalc.rf import ReceptiveField
+        from cnncalc.core.rf import ReceptiveField
 
         out.append(("rf_size[0]", replace(result, receptive_field=ReceptiveField((1, 1), (1, 1), (0, 0)))))
     if rf is not None:

@@ -12,7 +12,7 @@ import pytest
 
 import cnncalc
 from cnncalc import SpecError
-from cnncalc.execute import backward, forward, run
+from cnncalc.measure.execute import backward, forward, run
 from tests.conftest import SPECS
 
 RNG = np.random.default_rng(1234)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 import cnncalc
-from cnncalc.expr import arithmetic
-from cnncalc.homework import explain
+from cnncalc.core.expr import arithmetic
+from cnncalc.homework.answers import explain
 from tests.conftest import SPECS
 from tests.test_contract import CONTRACT
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import cnncalc
-from cnncalc.execute import forward
-from cnncalc.grad import gradients, unit_region, upstream_seeds
+from cnncalc.measure.execute import forward
+from cnncalc.measure.grad import gradients, unit_region, upstream_seeds
 from tests.conftest import SPECS
 from tests.test_cli import run as cli
 

@@ -8,7 +8,7 @@ import pytest
 
 import cnncalc
 from cnncalc import SpecError
-from cnncalc.homework import (
+from cnncalc.homework.answers import (
     Conventions,
     check,
     explain,
@@ -190,7 +190,7 @@ def test_sizes_cli(capsys):
 def test_no_bias_drops_filter_biases_only():
     # issue 11: `check --no-bias` removed batch norm's beta (a tensor named bias) and
     # depthwise_conv dropped its bias from params but kept its additions in FLOPs.
-    from cnncalc.homework import Conventions, figures
+    from cnncalc.homework.answers import Conventions, figures
 
     net = cnncalc.loads("input: [3, 8, 8]\nlayers:\n"
                         "  - depthwise_conv: {kernel_size: 3, padding: 1}\n"
@@ -212,8 +212,8 @@ def test_no_bias_drops_filter_biases_only():
 
 def test_wrong_totals_and_activation_bytes_show_their_derivation():
     # found in review: a wrong total or activation figure was shown without a derivation
-    from cnncalc.expr import arithmetic
-    from cnncalc.homework import check
+    from cnncalc.core.expr import arithmetic
+    from cnncalc.homework.answers import check
 
     answers = "layers:\n  tanh1: {activation_bytes: 7}\ntotals: {params: 1}\n"
     judged = {(j.layer, j.field): j
@@ -231,7 +231,7 @@ def test_wrong_totals_and_activation_bytes_show_their_derivation():
 def test_check_derivation_shapes_in_the_answers_layout(capsys):
     # found in review: an hwc answer's derivation showed [6, 16, 16]; the lecture's 32x32
     # problem pools 32x32x6 by 2 to 16x16x6, written channels last as the answers are
-    from cnncalc.homework import shapes_in_layout
+    from cnncalc.homework.answers import shapes_in_layout
 
     assert shapes_in_layout("[6, 16, 16]", "hwc") == "16x16x6"
     assert shapes_in_layout("[6, 16, 16]", "chw") == "6x16x16"

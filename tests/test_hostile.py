@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import cnncalc
 from cnncalc import SpecError
 from cnncalc.cli import main
-from cnncalc.verify import verify
+from cnncalc.measure.verify import verify
 from tests.conftest import error_of
 
 # -- generating specs -----------------------------------------------------------------------

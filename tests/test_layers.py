@@ -340,7 +340,7 @@ def test_schema_lists_every_registered_name():
     # the JSON Schema is built from the registry: every type, aliases such as swish included
     import json
 
-    from cnncalc.schema import spec_schema
+    from cnncalc.io.schema import spec_schema
 
     text = json.dumps(spec_schema())
     for name in REGISTRY:
@@ -529,7 +529,7 @@ def test_convnext_linear_on_channels_equals_a_1x1_conv():
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from cnncalc.rf import transposed_map  # noqa: E402
+from cnncalc.core.rf import transposed_map  # noqa: E402
 
 
 @settings(max_examples=200, deadline=None)
@@ -635,7 +635,7 @@ def test_deform_conv_counts():
 def test_deform_conv_with_zero_offsets_is_a_convolution():
     import numpy as np
 
-    from cnncalc.execute import run
+    from cnncalc.measure.execute import run
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 4, 7, 6))
@@ -664,7 +664,7 @@ def test_add_coords():
     assert row.output_shape == (3 + 2 + 1, 5, 4) and row.params == 0
     import numpy as np
 
-    from cnncalc.execute import run
+    from cnncalc.measure.execute import run
 
     out = run(report_net("input: [1, 3, 2]\nlayers:\n  - {add_coords, name: c}\n"), np.zeros((1, 1, 3, 2)))["c"]
     np.testing.assert_allclose(out[0, 1], [[-1, -1], [0, 0], [1, 1]])
@@ -674,7 +674,7 @@ def test_add_coords():
 def test_lppool_and_sumpool():
     import numpy as np
 
-    from cnncalc.execute import run
+    from cnncalc.measure.execute import run
 
     row = one_layer([2, 6, 6], "lppool: {kernel_size: 2, norm_type: 2}")
     assert row.output_shape == (2, 3, 3) and row.flops == 2 * 3 * 3 * (2 * 4)
@@ -688,7 +688,7 @@ def test_lppool_and_sumpool():
 def test_instance_group_layer_norm():
     import numpy as np
 
-    from cnncalc.execute import run
+    from cnncalc.measure.execute import run
 
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 4, 3, 3))

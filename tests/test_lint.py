@@ -9,7 +9,7 @@ import re
 import pytest
 
 import cnncalc
-from cnncalc.lint import (
+from cnncalc.lint.rules import (
     RULES,
     Config,
     lint_network,

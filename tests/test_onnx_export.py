@@ -16,7 +16,7 @@ from .onnx_graphs import same_totals
 
 onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed: pip install 'cnncalc[onnx]'")
 
-from cnncalc.onnx_export import to_onnx  # noqa: E402
+from cnncalc.io.onnx_export import to_onnx  # noqa: E402
 
 # specs with a layer type that has no standard ONNX op (the export says so)
 NOT_EXPRESSIBLE = {"deepface.yaml": "locally_connected (unshared weights) has no ONNX op"}
@@ -174,7 +174,7 @@ def test_export_unexpressible_type_exit_2(tmp_path):
 @pytest.mark.parametrize("spec", sorted(p.name for p in SPECS.glob("*.yaml") if p.name not in NOT_EXPRESSIBLE))
 def test_readable_import_same_figures(spec, tmp_path):
     # cnncalc import nests residuals and repeats: names and order change, figures do not
-    from cnncalc.onnx_io import import_file
+    from cnncalc.io.onnx_io import import_file
 
     path = tmp_path / "rt.onnx"
     onnx.save(to_onnx(cnncalc.load(SPECS / spec), graph_only=True), str(path))

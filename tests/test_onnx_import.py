@@ -514,7 +514,7 @@ def test_small_eps_survives_the_yaml(tmp_path):
     # YAML 1.1 (PyYAML) reads 1e-06 as a string; the generated spec writes 1.0e-06
     _, rep = one(tmp_path, "BatchNormalization", [1, 2, 3, 3],
                  {"s": w(2), "b": w(2), "m": w(2), "v": w(2)}, ["s", "b", "m", "v"], epsilon=1e-6)
-    from cnncalc.onnx_io import import_file
+    from cnncalc.io.onnx_io import import_file
 
     text, _ = import_file(tmp_path / "m.onnx")
     assert "eps: 1.0e-06" in text

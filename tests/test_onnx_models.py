@@ -117,7 +117,7 @@ def _figures(report):
 
 @pytest.mark.parametrize("file", FILES)
 def test_imported_spec_reads_back_to_the_same_report(file, tmp_path):
-    from cnncalc.onnx_io import import_file
+    from cnncalc.io.onnx_io import import_file
 
     missing = [t for t in NEEDS.get(_model(file), ()) if t not in REGISTRY]
     if missing:
@@ -130,7 +130,7 @@ def test_imported_spec_reads_back_to_the_same_report(file, tmp_path):
 
 
 def test_imported_resnet18_is_readable():
-    from cnncalc.onnx_io import import_file
+    from cnncalc.io.onnx_io import import_file
 
     text, _ = import_file(DATA / "resnet18.torchscript.onnx")
     # 8 basic blocks: layer1's two identical ones as one repeat, the other 6 as residuals

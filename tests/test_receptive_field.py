@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import cnncalc
-from cnncalc.lint import Config, lint_network
-from cnncalc.rf import AxisRF, linear_map, nearest_map, transposed_map, window_map
+from cnncalc.core.rf import AxisRF, linear_map, nearest_map, transposed_map, window_map
+from cnncalc.lint.rules import Config, lint_network
 from tests.conftest import one_layer, report_of
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import cnncalc
-from cnncalc.execute import init_weights
-from cnncalc.layers.torch_map import to_source
+from cnncalc.io.torch_map import to_source
+from cnncalc.measure.execute import init_weights
 
 from .conftest import SPECS
 

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import cnncalc
-from cnncalc.execute import forward
-from cnncalc.verify import verify
+from cnncalc.measure.execute import forward
+from cnncalc.measure.verify import verify
 from tests.conftest import SPECS
 
 
@@ -209,7 +209,7 @@ def test_a_long_period_is_not_mistaken_for_a_shorter_one():
 
 def test_summary_counts_one_layer_in_the_singular():
     # issue 14's polish: "1 layers"
-    from cnncalc.verify import summary
+    from cnncalc.measure.verify import summary
 
     net = cnncalc.loads("input: [1, 8]\nlayers:\n  - relu\n", "one.yaml")
     assert summary(verify(net)).startswith("1 layer, 0 mismatched")

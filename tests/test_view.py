@@ -13,8 +13,15 @@ from html.parser import HTMLParser
 import pytest
 
 import cnncalc
-from cnncalc.render import num
-from cnncalc.view import build_graph, geometry, initial_collapsed, node_axes, to_html, to_svg
+from cnncalc.present.render import num
+from cnncalc.present.view import (
+    build_graph,
+    geometry,
+    initial_collapsed,
+    node_axes,
+    to_html,
+    to_svg,
+)
 from tests.conftest import SPECS
 from tests.test_cli import run
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import cnncalc
-from cnncalc.verify import verify
+from cnncalc.measure.verify import verify
 from tests.conftest import SPECS
 
 

@@ -1,6 +1,17 @@
 """Layer types, one class each; importing this package fills the registry."""
 
-from . import conv, conv_extra, dense, elementwise, merge, norm, pool, resample, scale, shuffle  # noqa: F401
-from .base import REGISTRY, Layer, Param
+from cnncalc.layers import (  # noqa: F401 (each module registers its types)
+    conv,
+    conv_extra,
+    dense,
+    elementwise,
+    merge,
+    norm,
+    pool,
+    resample,
+    scale,
+    shuffle,
+)
+from cnncalc.layers.base import REGISTRY, Layer, Param
 
 __all__ = ["REGISTRY", "Layer", "Param"]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ..rf import UnitMap, transposed_map, window_map
-from .base import (
+from cnncalc.core.rf import UnitMap, transposed_map, window_map
+from cnncalc.core.window import taps_symbol
+from cnncalc.layers.base import (
     Bool,
     Int,
     Ints,
@@ -22,7 +23,6 @@ from .base import (
     resolve_padding,
     size_steps,
 )
-from .window import taps_symbol
 
 _COMMON = (
     Param("kernel_size", Ints(1), doc="kernel extent per axis"),

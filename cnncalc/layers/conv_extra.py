@@ -3,7 +3,8 @@ connected (unshared), tiled, deformable, and CoordConv's coordinate channels."""
 
 from __future__ import annotations
 
-from .base import (
+from cnncalc.core.window import taps_symbol
+from cnncalc.layers.base import (
     Bool,
     Int,
     Ints,
@@ -17,15 +18,14 @@ from .base import (
     np,
     numel,
 )
-from .conv import _COMMON, Conv
-from .window import taps_symbol
+from cnncalc.layers.conv import _COMMON, Conv
 
 _WINDOW = tuple(p for p in _COMMON if p.name not in ("groups",))
 
 
 def _inner_conv(ndim, **values):
     """A Conv with the given parameters (defaults filled), for delegation."""
-    from .base import PadSpec
+    from cnncalc.layers.base import PadSpec
 
     defaults = {"stride": (1,) * ndim, "dilation": (1,) * ndim, "groups": 1, "bias": True,
                 "in_channels": None, "padding": PadSpec(pairs=((0, 0),) * ndim)}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..rf import IDENTITY
-from .base import Bool, Int, Layer, Param, Step, fmt_shape, numel
+from cnncalc.core.rf import IDENTITY
+from cnncalc.layers.base import Bool, Int, Layer, Param, Step, fmt_shape, numel
 
 
 class Linear(Layer):

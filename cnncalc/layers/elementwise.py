@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
-from .base import (
+from cnncalc.layers.base import (
     REGISTRY,
     Bool,
     Choice,

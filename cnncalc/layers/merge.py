@@ -7,8 +7,8 @@ previous output first, then ``with`` in order (it matters for concat).
 
 from __future__ import annotations
 
-from ..rf import BROADCAST, IDENTITY
-from .base import K, Layer, Names, Param, fmt_shape, np, numel
+from cnncalc.core.rf import BROADCAST, IDENTITY
+from cnncalc.layers.base import K, Layer, Names, Param, fmt_shape, np, numel
 
 
 class _Merge(Layer):
@@ -158,6 +158,6 @@ STRUCTURE_MERGE = {"residual": Add.type_name, "parallel": Concat.type_name}
 
 def merge_types() -> tuple[str, ...]:
     """The registered types a structure may merge with (the merge family)."""
-    from .base import REGISTRY
+    from cnncalc.layers.base import REGISTRY
 
     return tuple(name for name, cls in REGISTRY.items() if cls.family == "merge")

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from .base import Bool, Choice, Int, Layer, Number, Param, Saved, Term, fmt_shape, np, numel
+from cnncalc.layers.base import (
+    Bool,
+    Choice,
+    Int,
+    Layer,
+    Number,
+    Param,
+    Saved,
+    Term,
+    fmt_shape,
+    np,
+    numel,
+)
 
 
 class BatchNorm(Layer):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 
-from ..rf import ratio_window_map, window_map
-from .base import (
+from cnncalc.core.rf import ratio_window_map, window_map
+from cnncalc.core.window import taps_symbol
+from cnncalc.layers.base import (
     Bool,
     Ints,
     K,
@@ -28,7 +29,6 @@ from .base import (
     resolve_padding,
     size_steps,
 )
-from .window import taps_symbol
 
 
 class _WindowPool(Layer):
@@ -382,7 +382,7 @@ class _AdaptivePool(Layer):
 
     def tiling_problems(self) -> list[str]:
         """Uneven adaptive windows: an input size that is not a multiple of the output
-        (cnncalc sizes, cnncalc/layers/window.py)."""
+        (cnncalc sizes, cnncalc/core/window.py)."""
         return [f"{size} is not a multiple of {out}" for size, out in zip(self.sizes, self.outs)
                 if size % out]
 
@@ -434,7 +434,7 @@ class _AdaptivePool(Layer):
         boxes = x[(slice(None), slice(None), *np.broadcast_arrays(*grids))]
         return boxes, np.broadcast_to(mask, boxes.shape[2:]), grids
 
-    # -- verify's per-axis probe (cnncalc/verify.py) --------------------------------
+    # -- verify's per-axis probe (cnncalc/measure/verify.py) --------------------------------
 
     def probe_values(self, axis, values):
         """Along ``axis`` the probe keeps this layer's windows at the network's sizes

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from ..rf import linear_map, nearest_map, shift_map
-from .base import (
+from cnncalc.core.rf import linear_map, nearest_map, shift_map
+from cnncalc.layers.base import (
     Bool,
     Choice,
     IntList,
@@ -264,7 +264,7 @@ class Crop(Layer):
 
     def tiling_problems(self) -> list[str]:
         """A centre crop (like:) that cannot be centred: an odd difference of sizes
-        puts the extra pixel after (cnncalc sizes, cnncalc/layers/window.py)."""
+        puts the extra pixel after (cnncalc sizes, cnncalc/core/window.py)."""
         if self.p["like"] is None:
             return []
         return [f"{size} - {size - b - a} is odd: the crop is off-centre"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Choice, Layer, Number, Param, Saved, Step, fmt_shape, numel
+from cnncalc.layers.base import Choice, Layer, Number, Param, Saved, Step, fmt_shape, numel
 
 
 class LayerScale(Layer):

@@ -14,10 +14,21 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from ..rf import nearest_map, shift_map, window_map
-from .base import Int, IntList, Layer, PadSpec, Param, Step, Window, default_maps, fmt_shape, np
-from .elementwise import Identity
-from .resample import Crop
+from cnncalc.core.rf import nearest_map, shift_map, window_map
+from cnncalc.layers.base import (
+    Int,
+    IntList,
+    Layer,
+    PadSpec,
+    Param,
+    Step,
+    Window,
+    default_maps,
+    fmt_shape,
+    np,
+)
+from cnncalc.layers.elementwise import Identity
+from cnncalc.layers.resample import Crop
 
 
 class _Slice(Layer):

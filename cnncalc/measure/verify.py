@@ -41,11 +41,11 @@ from typing import Any
 
 import numpy as np
 
-from .analyze import DTYPE_BYTES, Report, analyze, exact_number, infer_shapes
-from .errors import SpecError
-from .execute import DEFAULT_MAX_MEMORY, backward, forward, guard_memory
-from .graph import INPUT, Network, Node
-from .layers.base import Ints, OutputSize, PadSpec, Scale
+from cnncalc.analysis.analyze import DTYPE_BYTES, Report, analyze, exact_number, infer_shapes
+from cnncalc.core.errors import SpecError
+from cnncalc.core.graph import INPUT, Network, Node
+from cnncalc.layers.base import Ints, OutputSize, PadSpec, Scale
+from cnncalc.measure.execute import DEFAULT_MAX_MEMORY, backward, forward, guard_memory
 
 PROBE_UNITS = 16  # units probed per layer; a period is measured from two runs of it among them
 WIDE_UNITS = 64  # probed again with as many where 16 interior units show no period up to 5

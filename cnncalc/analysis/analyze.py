@@ -13,10 +13,10 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
-from .errors import Loc, SpecError
-from .graph import INPUT, Network, Node
-from .memory import OPTIMIZER_STATES, Memory, estimate
-from .rf import AxisField, ReceptiveField
+from cnncalc.analysis.memory import OPTIMIZER_STATES, Memory, estimate
+from cnncalc.core.errors import Loc, SpecError
+from cnncalc.core.graph import INPUT, Network, Node
+from cnncalc.core.rf import AxisField, ReceptiveField
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
 
@@ -261,7 +261,7 @@ def analyze(net: Network, dtype: str = "float32", optimizer: str = "adam") -> Re
         dtype: element type for byte counts: float32 (4 bytes), float16,
             bfloat16 (2), float64 (8) or int8 (1).
         optimizer: sgd, momentum, adam or adamw: the optimizer state counted in the
-            training footprint (``report.totals.memory``, cnncalc.memory).
+            training footprint (``report.totals.memory``, cnncalc.analysis.memory).
 
     Returns:
         A Report with one LayerResult per node in topological order.

@@ -5,7 +5,7 @@ The ``onnx`` package is an optional extra (``pip install 'cnncalc[onnx]'``); thi
 module imports it only when a model is read, and a missing package is a
 :class:`SpecError` with the install command, never a traceback. The op mapping
 itself (which ONNX op becomes which layer) lives with the layer types, in
-:mod:`cnncalc.layers.onnx_map`.
+:mod:`cnncalc.io.onnx_map`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import SpecError
+from cnncalc.core.errors import SpecError
 
 INSTALL_HELP = "install the optional extra: pip install 'cnncalc[onnx]'"
 
@@ -168,13 +168,13 @@ def read_model(path: str | Path, data: bytes | None = None):
 
 def import_model(model, file: str | None = None, readable: bool = False,
                  input_shape: tuple | None = None) -> Imported:
-    """Translate a ModelProto into a cnncalc spec; see :mod:`cnncalc.layers.onnx_map`.
+    """Translate a ModelProto into a cnncalc spec; see :mod:`cnncalc.io.onnx_map`.
 
     Raises:
         SpecError: an op that cannot be mapped (naming the node, its op type and
             the supported ops), or a graph with no single image-like input.
     """
-    from .layers.onnx_map import translate
+    from cnncalc.io.onnx_map import translate
 
     try:
         return translate(model, input_shape, readable)
@@ -189,7 +189,7 @@ def load_onnx(path: str | Path, data: bytes | None = None, **kwargs: Any):
     The network carries ``onnx_notes``: batch-norm folding and every shape the
     file records (``value_info``) that disagrees with cnncalc's own.
     """
-    from .spec import loads
+    from cnncalc.io.spec import loads
 
     path_text = str(path)
     model = read_model(path, data)
@@ -216,7 +216,7 @@ def cross_check(net, imp: Imported) -> list[str]:
     """Notes for every shape recorded in the file (``value_info``, graph outputs) that
     differs from the shape cnncalc computes (exporters' shape inference can be wrong:
     onnx's ceil_mode pooling)."""
-    from .analyze import infer_shapes
+    from cnncalc.analysis.analyze import infer_shapes
 
     if net.input_shape != imp.input_shape:  # --input changed the size the file records
         return []
@@ -235,7 +235,7 @@ def cross_check(net, imp: Imported) -> list[str]:
 
 def shape_option(text: str | None, option: str = "--input") -> tuple[int, ...] | None:
     """``3x224x224`` -> (3, 224, 224) for ``cnncalc import --input``; None stays None."""
-    from .spec import parse_shape_text
+    from cnncalc.io.spec import parse_shape_text
 
     if text is None:
         return None
@@ -253,7 +253,7 @@ def import_file(path: str | Path, input_shape: tuple | None = None) -> tuple[str
     Raises:
         SpecError: a file that is not an ONNX model, or an op that cannot be mapped.
     """
-    from .spec import loads
+    from cnncalc.io.spec import loads
 
     path_text = str(path)
     try:

@@ -4,7 +4,7 @@
 one spec item per mapped op. Every output shape along the way is computed by the
 layer classes themselves (``setup``), so a Shape op, SAME_LOWER padding or a
 Reshape's target is resolved from cnncalc's own shapes, never from the shapes the
-file records (those are only cross-checked, :func:`cnncalc.onnx_io.cross_check`).
+file records (those are only cross-checked, :func:`cnncalc.io.onnx_io.cross_check`).
 
 Conventions of the ONNX operator specification (onnx/docs/Operators.md) that the
 mapping relies on:
@@ -26,8 +26,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import Loc, SpecError
-from .base import REGISTRY
+from cnncalc.core.errors import Loc, SpecError
+from cnncalc.layers.base import REGISTRY
 
 _LOC = Loc(1, 1)
 
@@ -74,7 +74,7 @@ def _np():
 
 
 def _attrs(node) -> dict[str, Any]:
-    from ..onnx_io import attr_value
+    from cnncalc.io.onnx_io import attr_value
 
     return {a.name: attr_value(a) for a in node.attribute}
 
@@ -253,7 +253,7 @@ class _Translator:
                             help="the graph must be in topological order (onnx.checker.check_model)")
         value = self.t[name]
         if isinstance(value, _Stored):
-            from ..onnx_io import to_array
+            from cnncalc.io.onnx_io import to_array
 
             try:
                 value = self.t[name] = to_array(value.proto)
@@ -372,7 +372,7 @@ class _Translator:
         np = _np()
         a = _attrs(node)
         if op == "Constant":
-            from ..onnx_io import to_array
+            from cnncalc.io.onnx_io import to_array
 
             if "value" in a:
                 value = to_array(a["value"])
@@ -417,7 +417,7 @@ class _Translator:
         elif op == "Concat":
             out = np.concatenate([np.atleast_1d(x) for x in v], axis=a.get("axis", 0))
         elif op == "Cast":
-            from ..onnx_io import NP_TYPES
+            from cnncalc.io.onnx_io import NP_TYPES
 
             out = v[0].astype(NP_TYPES[a["to"]])
         elif op == "Slice":
@@ -442,7 +442,7 @@ class _Translator:
             out = {"Floor": np.floor, "Ceil": np.ceil, "Sqrt": np.sqrt, "Neg": np.negative,
                    "Identity": np.asarray}[op](v[0])
         elif op == "ConstantOfShape":
-            from ..onnx_io import to_array
+            from cnncalc.io.onnx_io import to_array
 
             fill = to_array(a["value"]) if "value" in a else np.zeros(1, np.float32)
             out = np.full(tuple(int(d) for d in v[0]), fill.reshape(-1)[0], dtype=fill.dtype)
@@ -1171,7 +1171,7 @@ HANDLERS = {
 
 
 def translate(model, input_shape=None, readable: bool = False):
-    """An ONNX ModelProto as a cnncalc spec (:class:`cnncalc.onnx_io.Imported`).
+    """An ONNX ModelProto as a cnncalc spec (:class:`cnncalc.io.onnx_io.Imported`).
 
     Args:
         model: an ``onnx.ModelProto`` (initializers may lack their data).
@@ -1182,7 +1182,7 @@ def translate(model, input_shape=None, readable: bool = False):
         SpecError: an unmappable op (named, with its type and the supported ops), or
             a graph cnncalc cannot read (several inputs, a batch-mixing reshape).
     """
-    from ..onnx_io import Imported
+    from cnncalc.io.onnx_io import Imported
 
     tr = _Translator(model, input_shape)
     tr.run()
@@ -1624,7 +1624,7 @@ def export_graph(net, weights: dict | None, opset: int = 18):
     b = OnnxBuilder(weights, net.batch)
     for node in net.nodes:
         EXPORTERS[node.type](b, node, node.layer, list(node.inputs), node.name)
-    from ..analyze import infer_shapes
+    from cnncalc.analysis.analyze import infer_shapes
 
     shapes = infer_shapes(net)
     graph = helper.make_graph(

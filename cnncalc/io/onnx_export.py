@@ -1,6 +1,6 @@
 """``cnncalc export --to onnx``: a network as an ONNX model with weights (docs/onnx.md).
 
-The per-type translation lives with the layer types (:mod:`cnncalc.layers.onnx_map`,
+The per-type translation lives with the layer types (:mod:`cnncalc.io.onnx_map`,
 ``EXPORTERS``); this module chooses the weights and writes the file.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import SpecError
-from .onnx_io import require
+from cnncalc.core.errors import SpecError
+from cnncalc.io.onnx_io import require
 
 
 def to_onnx(net, weights: dict | None = None, seed: int = 0, opset: int = 18,
@@ -26,8 +26,8 @@ def to_onnx(net, weights: dict | None = None, seed: int = 0, opset: int = 18,
     import numpy as np
 
     require("onnx")
-    from .execute import check_weights, init_weights
-    from .layers.onnx_map import check_exportable, export_graph
+    from cnncalc.io.onnx_map import check_exportable, export_graph
+    from cnncalc.measure.execute import check_weights, init_weights
 
     check_exportable(net)  # before any weight is drawn
     if graph_only:

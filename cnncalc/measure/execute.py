@@ -4,7 +4,7 @@
 weights use PyTorch's names and layouts (``"conv1.weight"`` of shape
 (out, in/groups, *k)), so a PyTorch ``state_dict`` exported with NumPy loads
 directly. ``backward`` propagates gradients in reverse topological order with
-each layer's own backward; ``cnncalc.verify`` builds on both.
+each layer's own backward; ``cnncalc.measure.verify`` builds on both.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import SpecError
-from .graph import INPUT, Network
-from .kernels import Context
+from cnncalc.core.errors import SpecError
+from cnncalc.core.graph import INPUT, Network
+from cnncalc.core.kernels import Context
 
 DEFAULT_MAX_MEMORY = 2 * 1024 ** 3
 IGNORED_KEYS = ("num_batches_tracked",)  # PyTorch's step counter: no state of the function
@@ -96,7 +96,7 @@ def check_weights(net: Network, weights: dict | None, seed: int = 0, dtype=np.fl
         SpecError: a name no node has (with the closest one), or a wrong shape,
             naming the node.
     """
-    from .errors import suggestion
+    from cnncalc.core.errors import suggestion
 
     expected = tensor_shapes(net)
     full = {}

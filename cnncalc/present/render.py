@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .analyze import LayerResult, Report, Totals
-from .rf import ReceptiveField
+from cnncalc.analysis.analyze import LayerResult, Report, Totals
+from cnncalc.core.rf import ReceptiveField
 
 FORMATS = ("table", "json", "markdown", "csv")
 
@@ -87,7 +87,7 @@ def totals_rows(report: Report) -> list[tuple[str, str]]:
 
 
 def memory_rows(report: Report) -> list[tuple[str, str]]:
-    """The inference peak and the training footprint (cnncalc.memory), for the footer."""
+    """The inference peak and the training footprint (cnncalc.analysis.memory), for the footer."""
     m = report.totals.memory
     if m is None:
         return []

@@ -27,8 +27,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .graph import INPUT, Network
-from .layers.base import SAVED_DTYPE_BYTES
+from cnncalc.core.graph import INPUT, Network
+from cnncalc.layers.base import SAVED_DTYPE_BYTES
 
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 
@@ -203,12 +203,12 @@ class Measured:
 def executor_estimate(net: Network, train: bool, batch: int = 1, width: int = 4) -> int:
     """The executor's policy (docs/executor.md, "Memory"), not PyTorch's: weights and
     buffers; at inference, liveness with each layer's workspace (its largest temporary,
-    the im2col columns of a convolution: cnncalc.execute.estimate_memory); in training,
+    the im2col columns of a convolution: cnncalc.measure.execute.estimate_memory); in training,
     every output kept for the backward pass, and during the backward walk (in reverse)
     the gradients of the parameters of the layers walked so far, the live activation
     gradients, and the temporaries of the layer's backward pass (a convolution: its
     padded input, the columns and their gradient)."""
-    from .execute import estimate_memory, tensor_shapes
+    from cnncalc.measure.execute import estimate_memory, tensor_shapes
 
     if not train:
         return estimate_memory(net, batch, width, "outputs").peak_bytes
@@ -237,13 +237,13 @@ def measure(net: Network, train: bool = False, seed: int = 0) -> Measured:
     keeps every output, then the backward pass from gradients of ones.
 
     Raises:
-        SpecError: a run the memory guard refuses (cnncalc.execute.DEFAULT_MAX_MEMORY).
+        SpecError: a run the memory guard refuses (cnncalc.measure.execute.DEFAULT_MAX_MEMORY).
     """
     import tracemalloc
 
     import numpy as np
 
-    from .execute import backward, forward
+    from cnncalc.measure.execute import backward, forward
 
     x = np.random.default_rng(seed).standard_normal((1, *net.input_shape)).astype(np.float32)
     tracemalloc.start()

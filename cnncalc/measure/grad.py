@@ -3,7 +3,7 @@
 For a network with its input (written in the spec or given) and an upstream
 gradient dL/d(output) (written in the spec as ``upstream:``, given, or ones,
 that is L = the sum of the outputs), this module runs the executor's forward
-and backward passes (:func:`cnncalc.execute.forward`, :func:`cnncalc.execute.backward`)
+and backward passes (:func:`cnncalc.measure.execute.forward`, :func:`cnncalc.measure.execute.backward`)
 and reports, per layer, its input, output, upstream gradient dL/dy, its own
 contribution dL/dx to the gradient of each of its inputs, and dL/dw for each
 learnable tensor.
@@ -41,10 +41,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import SpecError, suggestion
-from .execute import backward, forward, init_weights
-from .graph import INPUT, Network
-from .kernels import Context
+from cnncalc.core.errors import SpecError, suggestion
+from cnncalc.core.graph import INPUT, Network
+from cnncalc.core.kernels import Context
+from cnncalc.measure.execute import backward, forward, init_weights
 
 MAX_LOCAL_UNITS = 1024  # switches / averaging are read from a layer's Jacobian up to this size
 MAX_LOCAL_INPUT = 4096
@@ -110,7 +110,7 @@ class GradResult:
 
 
 def _nested(value, what: str, loc) -> np.ndarray:
-    from .spec import nested_shape
+    from cnncalc.io.spec import nested_shape
 
     nested_shape(value, loc, what)  # located errors for ragged lists and non-numbers
     return np.asarray(value, dtype=np.float64)
@@ -578,7 +578,7 @@ def unit_region(net: Network, layer: str, unit: tuple[int, ...], seed: int = 0) 
     Raises:
         SpecError: a unit outside the layer's output, or a layer without spatial axes.
     """
-    from .analyze import analyze
+    from cnncalc.analysis.analyze import analyze
 
     node = net.node(layer)
     out_shape = node.facts.out_shape

@@ -12,13 +12,13 @@ JavaScript and SVG) and shows
 * a chart of receptive-field size and effective stride per layer, and each
   layer's share of the parameters and MACs;
 * for a chosen output unit, its receptive field drawn on the input grid (the
-  union over paths, exact per unit from :meth:`cnncalc.rf.AxisField.at`), with the
+  union over paths, exact per unit from :meth:`cnncalc.core.rf.AxisField.at`), with the
   units of its other phases outlined where upsampling or a transposed convolution
   gives neighbouring units different fields.
 
 Every string the user wrote (names, the spec's title) is escaped: it renders as
 text. Computes nothing of its own: figures come from the :class:`Report`, the
-per-unit fields from the same walk that :func:`cnncalc.analyze.infer_shapes` does.
+per-unit fields from the same walk that :func:`cnncalc.analysis.analyze.infer_shapes` does.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from .analyze import Axes, Report, _axes_after, _global_axes
-from .graph import INPUT, Network
-from .render import frac_text, num, shape_text, title, totals_rows
-from .rf import AxisField
+from cnncalc.analysis.analyze import Axes, Report, _axes_after, _global_axes
+from cnncalc.core.graph import INPUT, Network
+from cnncalc.core.rf import AxisField
+from cnncalc.present.render import frac_text, num, shape_text, title, totals_rows
 
 # geometry of the graph drawing, in CSS pixels (the page's script uses the same numbers)
 COL_W, NODE_W, NODE_H, GAP, HEAD, FOOT, MARGIN = 200, 176, 46, 22, 18, 6, 16
@@ -62,7 +62,7 @@ def esc(text: Any) -> str:
 
 def node_axes(net: Network) -> dict[str, Axes]:
     """Per node, its :class:`AxisField` per spatial axis (None where it has none), by the
-    walk :func:`cnncalc.analyze.infer_shapes` does (the same two functions, in order)."""
+    walk :func:`cnncalc.analysis.analyze.infer_shapes` does (the same two functions, in order)."""
     axes: dict[str, Axes] = {INPUT: [AxisField.input()] * net.ndim}
     for node in net.nodes:
         axes[node.name] = _global_axes(_axes_after(node, axes), net.input_shape[1:])
@@ -1011,7 +1011,7 @@ table.querySelectorAll("th").forEach(th => th.addEventListener("click", () => {
 }));
 
 // -- the receptive field of one unit on the input grid
-function at(table, o){  // cnncalc.rf.AxisField.at: union over the components
+function at(table, o){  // cnncalc.core.rf.AxisField.at: union over the components
   let lo = null, hi = null;
   for (const [period, slope, los, his] of table){
     const q = Math.floor(o / period), r = o - q * period;

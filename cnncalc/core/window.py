@@ -23,9 +23,67 @@ and still counts as tiling.
 
 from __future__ import annotations
 
-from .base import conv_out, pool_out
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-__all__ = ["window_out", "unread_end", "dropped", "tiles", "tiling_problems", "taps_symbol"]
+if TYPE_CHECKING:
+    from cnncalc.core.params import PadSpec
+
+__all__ = ["effective_kernel", "resolve_padding", "conv_out", "pool_out", "window_out", "unread_end", "dropped", "tiles", "tiling_problems", "taps_symbol"]
+
+
+def effective_kernel(kernel: int, dilation: int) -> int:
+    """Dilated kernel extent d(k - 1) + 1 (Yu and Koltun 2016; Dumoulin and Visin 2016, eq. 15)."""
+    return dilation * (kernel - 1) + 1
+
+
+def resolve_padding(pad: PadSpec, sizes: Sequence[int], keffs: Sequence[int],
+                    strides: Sequence[int]) -> tuple[tuple[int, int], ...]:
+    """(before, after) pixels per axis.
+
+    ``same``: output = ceil(L / s), total = max((out - 1) s + k_eff - L, 0), the odd
+    pixel after (TensorFlow's rule, tf.nn.convolution docs). ``full``: k_eff - 1
+    each side (Dumoulin and Visin 2016, section 2.2.2).
+    """
+    if pad.pairs is not None:
+        return pad.pairs
+    out = []
+    for size, keff, s in zip(sizes, keffs, strides):
+        if pad.mode == "full":
+            out.append((keff - 1, keff - 1))
+        else:
+            target = -(-size // s)
+            total = max((target - 1) * s + keff - size, 0)
+            out.append((total // 2, total - total // 2))
+    return tuple(out)
+
+
+def conv_out(size: int, keff: int, stride: int, before: int, after: int) -> int | None:
+    """floor((L + p_b + p_a - k_eff) / s) + 1, or None if the window does not fit.
+
+    Dumoulin and Visin 2016, relationship 6 (with dilation, relationship 15).
+    """
+    span = size + before + after - keff
+    if span < 0:
+        return None
+    return span // stride + 1
+
+
+def pool_out(size: int, keff: int, stride: int, before: int, after: int,
+             ceil_mode: bool) -> int | None:
+    """PyTorch's pooling_output_shape_pad_lr (aten/src/ATen/native/Pool.h).
+
+    out = floor_or_ceil((L + p_b + p_a - k_eff) / s) + 1; in ceil mode the last
+    window must start inside the input or its left padding:
+    if (out - 1) s >= L + p_b then out -= 1. None if out < 1 ("Output size is too
+    small"). In ceil mode a window may be longer than the padded input and still
+    give one output (PyTorch accepts avg_pool k4 p1 ceil_mode on a 1x1 input: 1x1).
+    """
+    span = size + before + after - keff
+    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1  # div_rtn: floor division
+    if ceil_mode and (out - 1) * stride >= size + before:
+        out -= 1
+    return out if out >= 1 else None
 
 
 def window_out(size: int, keff: int, stride: int, before: int = 0, after: int = 0,

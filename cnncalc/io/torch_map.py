@@ -13,7 +13,7 @@ from __future__ import annotations
 import keyword
 import re
 
-from ..errors import SpecError
+from cnncalc.core.errors import SpecError
 
 # nn.Module's own attributes: a submodule of that name would be shadowed by them
 _MODULE_ATTRS = frozenset({

@@ -16,11 +16,11 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from .analyze import LayerResult, Report, analyze
-from .errors import Loc, SpecError, suggestion
-from .graph import INPUT, Network
-from .layers.base import Step, describe
-from .yamlio import YMap, parse_yaml
+from cnncalc.analysis.analyze import LayerResult, Report, analyze
+from cnncalc.core.errors import Loc, SpecError, suggestion
+from cnncalc.core.graph import INPUT, Network
+from cnncalc.core.yamlio import YMap, parse_yaml
+from cnncalc.layers.base import Step, describe
 
 FIELDS = ("output_shape", "params", "macs", "flops", "receptive_field", "stride",
           "activation_bytes")
@@ -440,7 +440,7 @@ def answer_json(field_name: str, value: Any) -> Any:
     integers (channels first), receptive fields and strides as one number per axis (a
     fraction as JSON's report writes it), null for 'global'. Given and correct values
     use the same types."""
-    from .analyze import exact_number
+    from cnncalc.analysis.analyze import exact_number
 
     if value is None:
         return None
@@ -496,10 +496,10 @@ def solve_padding(size: int, kernel: int, stride: int, output: int, dilation: in
     total, the odd pixel after, or None when no padding works) and ``same_total``, that
     total: TensorFlow's max(S(O - 1) + F - L, 0); ``pairs``: every
     (before, after) with ``padding_only`` (some window reads padding alone) and ``dropped``
-    (real input pixels no window reads, :func:`cnncalc.layers.window.dropped`), or None when
+    (real input pixels no window reads, :func:`cnncalc.core.window.dropped`), or None when
     there are more than MAX_PAIRS (then every split of each total works).
     """
-    from .layers.window import dropped, window_out
+    from cnncalc.core.window import dropped, window_out
 
     keff = dilation * (kernel - 1) + 1
     low = stride * (output - 1) + keff - size
@@ -523,7 +523,7 @@ def solve_output(size: int, kernel: int, stride: int = 1, padding: int = 0, dila
                  transposed: bool = False, output_padding: int = 0) -> Step:
     """The output size along one axis, as a derivation step; the note says which pixels
     a non-exact division leaves unread (padding only, or real input pixels)."""
-    from .layers.window import dropped, unread_end
+    from cnncalc.core.window import dropped, unread_end
 
     keff = dilation * (kernel - 1) + 1
     if transposed:
@@ -550,7 +550,7 @@ def solve_output(size: int, kernel: int, stride: int = 1, padding: int = 0, dila
 def solve_stride(size: int, kernel: int, output: int, dilation: int = 1) -> list[tuple[int, int, bool]]:
     """(stride, symmetric padding, tiles exactly) combinations that give ``output``, with
     padding below the kernel extent (a window of padding alone reads nothing)."""
-    from .layers.window import tiles, window_out
+    from cnncalc.core.window import tiles, window_out
 
     keff = dilation * (kernel - 1) + 1
     found = []
@@ -564,8 +564,8 @@ def solve_stride(size: int, kernel: int, output: int, dilation: int = 1) -> list
 def exact_tiling(net: Network) -> list[str]:
     """Layers whose windows do not tile their input exactly (input pixels dropped), a crop
     that cannot be centred, adaptive pooling with uneven windows (each layer says:
-    :func:`cnncalc.layers.window.tiling_problems`), or misaligned merges."""
-    from .layers.window import tiling_problems
+    :func:`cnncalc.core.window.tiling_problems`), or misaligned merges."""
+    from cnncalc.core.window import tiling_problems
 
     problems = []
     report = analyze(net)
@@ -585,7 +585,7 @@ def sizes(path, start: int, stop: int) -> list[tuple[int, tuple]]:
     """
     from pathlib import Path
 
-    from .spec import load, loads
+    from cnncalc.io.spec import load, loads
 
     base = load(path)  # read once; every size re-parses the same text
     text = Path(path).read_bytes()

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from .analyze import Report, analyze
-from .errors import Loc, SpecError, suggestion
-from .graph import INPUT, Network, Node
-from .layers.base import fmt_axes, fmt_shape
-from .layers.window import dropped, tiles
+from cnncalc.analysis.analyze import Report, analyze
+from cnncalc.core.errors import Loc, SpecError, suggestion
+from cnncalc.core.graph import INPUT, Network, Node
+from cnncalc.core.window import dropped, tiles
+from cnncalc.layers.base import fmt_axes, fmt_shape
 
 SEVERITIES = ("info", "warning", "error")
 
@@ -622,7 +622,7 @@ def to_json(findings: list[Finding]) -> str:
 def to_sarif(findings: list[Finding]) -> str:
     """SARIF 2.1.0 (OASIS), for code-scanning uploads."""
     level = {"error": "error", "warning": "warning", "info": "note"}
-    from . import __version__
+    from cnncalc import __version__
 
     rules = [{"id": r.code, "name": r.name, "shortDescription": {"text": r.summary},
               "fullDescription": {"text": r.explanation}, "help": {"text": r.fix},
@@ -656,7 +656,7 @@ def rule_text(code: str) -> str:
 def rules_markdown() -> str:
     """docs/rules.md, made from the catalogue (tests/test_lint.py keeps the file in step)."""
     rules = (UNREADABLE, *RULES.values())
-    lines = ["# Lint rules", "", "Made from the catalogue in `cnncalc/lint.py`; `cnncalc rule CODE` "
+    lines = ["# Lint rules", "", "Made from the catalogue in `cnncalc/lint/rules.py`; `cnncalc rule CODE` "
              "prints the same text.", "",
              "The default set runs every rule marked *default*; the opinionated ones (*opt-in*) "
              "run when selected: `--extend-select CC103` or `extend-select = [\"CC103\"]` in the "

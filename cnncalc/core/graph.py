@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import Loc
-from .layers.base import Facts, Layer, Shape
-from .rf import ReceptiveField
+from cnncalc.core.errors import Loc
+from cnncalc.core.rf import ReceptiveField
+from cnncalc.layers.base import Facts, Layer, Shape
 
 INPUT = "input"
 

@@ -14,7 +14,7 @@ import re
 
 import yaml
 
-from .errors import Loc, SpecError
+from cnncalc.core.errors import Loc, SpecError
 
 try:  # libyaml is several times faster; the pure-Python loader behaves the same
     _Loader = yaml.CSafeLoader

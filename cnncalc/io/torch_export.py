@@ -1,6 +1,6 @@
 """``cnncalc export --to pytorch``: a network as the source of a torch.nn.Module.
 
-The per-type text lives with the layer types (:mod:`cnncalc.layers.torch_map`); cnncalc
+The per-type text lives with the layer types (:mod:`cnncalc.io.torch_map`); cnncalc
 never imports torch.
 """
 
@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import SpecError
+from cnncalc.core.errors import SpecError
 
 
 def write_pytorch(net, path: str | Path, source: str | None = None) -> None:
     """Write ``class Net(nn.Module)`` for ``net`` to ``path`` (see torch_map.to_source)."""
-    from .layers.torch_map import to_source
+    from cnncalc.io.torch_map import to_source
 
     text = to_source(net, source or net.file)
     try:

@@ -15,7 +15,7 @@ import re
 from fractions import Fraction
 from typing import Any
 
-from .errors import Loc, SpecError, suggestion
+from cnncalc.core.errors import Loc, SpecError, suggestion
 
 MAX_EXPONENT = 64
 MAX_DIGITS = 100

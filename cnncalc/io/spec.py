@@ -1,4 +1,4 @@
-"""YAML spec -> :class:`~cnncalc.graph.Network` (docs/spec-format.md).
+"""YAML spec -> :class:`~cnncalc.core.graph.Network` (docs/spec-format.md).
 
 Every error names the file, line and column of the item at fault and, for an
 unknown name, the closest valid one.
@@ -10,13 +10,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .errors import Loc, SpecError, suggestion
-from .expr import substitute_string
-from .graph import INPUT, Network, Node, Scope
-from .layers import REGISTRY
-from .layers.base import Layer, describe
-from .layers.merge import STRUCTURE_MERGE, merge_types
-from .yamlio import YList, YMap, parse_yaml
+from cnncalc.core.errors import Loc, SpecError, suggestion
+from cnncalc.core.expr import substitute_string
+from cnncalc.core.graph import INPUT, Network, Node, Scope
+from cnncalc.core.yamlio import YList, YMap, parse_yaml
+from cnncalc.layers import REGISTRY
+from cnncalc.layers.base import Layer, describe
+from cnncalc.layers.merge import STRUCTURE_MERGE, merge_types
 
 TOP_KEYS = ("name", "input", "layers", "blocks", "description", "expect", "upstream")
 META_KEYS = ("name", "from", "repeat", "trainable", "if", "weights", "expect")
@@ -674,8 +674,8 @@ def loads(text: str | bytes, file: str | None = None, *, input_shape: tuple[int,
 
     An ONNX model (bytes) is read too, recognised by content (docs/onnx.md).
     """
-    from .analyze import infer_shapes
-    from .onnx_io import load_onnx, looks_like_onnx
+    from cnncalc.analysis.analyze import infer_shapes
+    from cnncalc.io.onnx_io import load_onnx, looks_like_onnx
 
     if isinstance(text, bytes) and looks_like_onnx(text):
         return load_onnx(file or "<model>", text, input_shape=input_shape, batch=batch,

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .layers import REGISTRY
-from .layers.base import (
+from cnncalc.io.spec import META_KEYS, STRUCTURES
+from cnncalc.layers import REGISTRY
+from cnncalc.layers.base import (
     Bool,
     Choice,
     Int,
@@ -24,8 +25,7 @@ from .layers.base import (
     Padding,
     Scale,
 )
-from .layers.merge import merge_types
-from .spec import META_KEYS, STRUCTURES
+from cnncalc.layers.merge import merge_types
 
 EXPR = {"type": "string", "pattern": "\\$\\{", "description": "${...} arithmetic on block arguments"}
 

@@ -1,0 +1,286 @@
+"""What a layer does to its input shapes, as immutable records.
+
+:class:`Facts` is everything the analysis derived for one layer (shapes, tensors,
+MACs and FLOPs, windows, receptive-field unit maps, tensors saved for backward);
+:class:`Window` one spatial axis of a sliding window as applied; :class:`Step` one
+line of a derivation (explain) and :class:`Term` a number that carries its own
+arithmetic. Shapes are per sample and channels-first.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from cnncalc.core.expr import arithmetic
+from cnncalc.core.rf import UnitMap
+from cnncalc.core.window import effective_kernel
+
+if TYPE_CHECKING:
+    from cnncalc.layers.base import Layer
+
+Shape = tuple[int, ...]
+
+
+def numel(shape: Sequence[int]) -> int:
+    """Elements of a tensor of this shape (1 for ``()``)."""
+    return math.prod(shape)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of a derivation: which figure, the formula, the numbers put in, the
+    result, and a note (e.g. which pixels a non-exact division drops).
+
+    Build a step with arithmetic through :meth:`calc`, so that its result is the value
+    of its substituted expression (tests/test_explain.py evaluates every step).
+    """
+
+    field: str
+    formula: str
+    substituted: str
+    result: str
+    note: str = ""
+
+    @classmethod
+    def of(cls, field: str, formula: str, term: Term, note: str = "") -> Step:
+        """A step for a figure computed as a :class:`Term`: its text and its value."""
+        return cls(field, formula, term.text, fmt_number(term.value), note)
+
+    @classmethod
+    def calc(cls, field: str, formula: str, substituted: str, note: str = "") -> Step:
+        """A step whose result is computed from ``substituted`` (cnncalc.core.expr.arithmetic)."""
+        return cls(field, formula, substituted, fmt_number(calc(substituted)), note)
+
+    @property
+    def value(self) -> Fraction | None:
+        """The result as an exact number, or None where it is not one (a shape, 'global')."""
+        text = self.result.replace(",", "")
+        try:
+            return Fraction(text)
+        except (ValueError, ZeroDivisionError):
+            return None
+
+
+class Term:
+    """A number together with the arithmetic that computes it, as explain writes it.
+
+    ``Term(98) * (Term(9) - 1)`` has value 784 and text ``98·(9 - 1)``: a figure built
+    this way and its explanation cannot disagree, and nothing is parsed on the hot path
+    of the analysis. Products print as ``·``; operands are parenthesized as needed.
+    """
+
+    __slots__ = ("value", "text", "prec")
+
+    def __init__(self, value: int | Fraction, text: str | None = None, prec: int = 3) -> None:
+        self.value, self.text, self.prec = value, str(value) if text is None else text, prec
+
+    @staticmethod
+    def _of(other: Term | int) -> Term:
+        return other if isinstance(other, Term) else Term(other)
+
+    def _wrap(self, below: int) -> str:
+        return f"({self.text})" if self.prec <= below else self.text
+
+    def __add__(self, other):
+        o = self._of(other)
+        return Term(self.value + o.value, f"{self.text} + {o.text}", 1)
+
+    def __radd__(self, other):
+        return self._of(other) + self
+
+    def __sub__(self, other):
+        o = self._of(other)
+        return Term(self.value - o.value, f"{self.text} - {o._wrap(1)}", 1)
+
+    def __rsub__(self, other):
+        return self._of(other) - self
+
+    def __mul__(self, other):
+        o = self._of(other)
+        return Term(self.value * o.value, f"{self._wrap(1)}·{o._wrap(1)}", 2)
+
+    def __rmul__(self, other):
+        return self._of(other) * self
+
+
+def calc(text: str) -> int | Fraction:
+    """The value of explain-style arithmetic (``5·5·6 + 1``), exact: an int where whole."""
+    value = arithmetic(text)
+    return value.numerator if value.denominator == 1 else value
+
+
+def fmt_number(value: int | Fraction) -> str:
+    """``117,600``; a fraction as ``p/q``."""
+    value = Fraction(value)
+    if value.denominator == 1:
+        return f"{value.numerator:,}"
+    return f"{value.numerator}/{value.denominator}"
+
+
+DILATED = "F_d = d(k - 1) + 1"  # the dilated kernel extent, in explain
+
+
+def size_steps(layer: Layer, rule: str, sizes, keffs, strides, pads, outs, ceil: bool = False,
+               kernels=None, dilations=None) -> list[Step]:
+    """Steps for O = floor((W - F + P_b + P_a) / S) + 1 per axis, with the note when
+    the division is not exact (Dumoulin and Visin 2016, relationship 6; dilated
+    F = d(k - 1) + 1, relationship 15)."""
+    steps = []
+    axes = "LHW" if len(sizes) == 1 else ("HW" if len(sizes) == 2 else "DHW")
+    axes = axes[-len(sizes):]
+    for i, (w, f, s, (b, a), o) in enumerate(zip(sizes, keffs, strides, pads, outs)):
+        name = axes[i] if len(sizes) > 1 else "L"
+        if dilations is not None and dilations[i] != 1:
+            k, d = kernels[i], dilations[i]
+            steps.append(Step.calc("output_shape", DILATED, f"{d}·({k} - 1) + 1",
+                                   "dilated kernel extent"))
+        pad = f"2·{b}" if a == b else f"{b} + {a}"
+        span = w - f + b + a
+        func = "ceil" if ceil else "floor"
+        # the dilated extent is F_d, so that F keeps meaning the kernel size (params: F·F·C_in)
+        F = "F_d" if dilations is not None and dilations[i] != 1 else "F"
+        formula = f"{name}_out = {func}(({name} - {F} + 2P) / S) + 1" if a == b else \
+            f"{name}_out = {func}(({name} - {F} + P_before + P_after) / S) + 1"
+        note = ""
+        if span % s:
+            dropped = span % s
+            note = (f"not exact: ({w} - {f} + {b + a}) = {span} is not divisible by {s}; "
+                    + (f"the last window reaches {s - dropped} pixel(s) past the padded input"
+                       if ceil else f"the last {dropped} pixel(s) of the padded input are never read"))
+        substituted = f"{func}(({w} - {f} + {pad}) / {s}) + 1"
+        if ceil and calc(substituted) == o + 1:
+            note += "; the last window would start in the right padding and is dropped (PyTorch's rule)"
+            substituted += " - 1"
+        steps.append(Step.calc("output_shape", formula + f"  [{rule}]", substituted, note))
+    # the same numbers on every axis (square inputs and kernels): say it once
+    if len(sizes) > 1 and len({(st.substituted, st.result, st.note) for st in steps
+                               if st.formula.startswith(tuple(axes))}) == 1:
+        first = next(st for st in steps if st.formula.startswith(tuple(axes)))
+        same = " = ".join(f"{a}_out" for a in axes)
+        steps = [st for st in steps if not st.formula.startswith(tuple(axes))]
+        steps.append(Step("output_shape", first.formula.replace(f"{axes[0]}_out", same, 1)
+                          .replace(f"(({axes[0]} ", "((W ", 1), first.substituted, first.result,
+                          first.note))
+        steps = [st for st in steps if st.formula == DILATED][:1] + \
+            [st for st in steps if st.formula != DILATED]
+    return steps
+
+
+@dataclass(frozen=True)
+class Window:
+    """One spatial axis of the window a layer slides (convolution, pooling), as applied.
+
+    ``size`` input units, ``kernel`` taps ``dilation`` apart (extent :attr:`keff`),
+    ``stride``, the padding actually applied (``pad_before``, ``pad_after``: for a
+    transposed convolution the pixels cropped from its full output), ``out`` output
+    units. ``padding_mode`` is the mode the spec asked for (``same``, ``full``) or None
+    for explicit pixels. ``transposed``: the window slides over the output (transposed
+    convolution), ``output_padding`` then adds units after it.
+    """
+
+    size: int
+    kernel: int
+    dilation: int
+    stride: int
+    pad_before: int
+    pad_after: int
+    out: int
+    ceil_mode: bool = False
+    transposed: bool = False
+    output_padding: int = 0
+    padding_mode: str | None = None
+
+    @property
+    def keff(self) -> int:
+        """Dilated extent d(k - 1) + 1 (Dumoulin and Visin 2016, relationship 15)."""
+        return effective_kernel(self.kernel, self.dilation)
+
+
+@dataclass(frozen=True)
+class Saved:
+    """A tensor a layer keeps for its backward pass, as PyTorch's autograd saves it.
+
+    ``what``: ``input0``, ``input1``, ... (the tensor that input is: stored once however
+    many layers save it), ``output`` (its own output), or the name of a tensor of its own
+    (``indices``, ``mean``). ``dtype``: None for the activations' dtype, else a fixed one
+    (``int64`` indices, ``bool`` masks). ``for_weight``: needed only to compute its
+    parameters' gradients (a frozen layer does not keep it).
+    """
+
+    what: str
+    shape: Shape
+    dtype: str | None = None
+    for_weight: bool = False
+
+
+SAVED_DTYPE_BYTES = {"int64": 8, "bool": 1, "float32": 4}
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything one layer does to its input shapes, computed once (:meth:`Layer.facts`).
+
+    Per sample: ``out_shape`` (channels first), ``macs`` and ``flops``
+    (docs/conventions.md), of which ``bias_flops`` are the additions of the filter
+    biases. ``params``/``buffers``: tensor name -> shape in PyTorch's names and
+    layouts; ``bias``: the names of the params that are filter biases (a course that
+    does not count biases drops these, never a normalization's shift). ``windows``:
+    one :class:`Window` per spatial axis where the layer slides a window, else None.
+    ``maps``/``input_maps``: receptive-field unit maps (cnncalc.core.rf). The flags are the
+    layer's declared capabilities, read by lint and verify instead of its type name.
+    """
+
+    type: str
+    family: str
+    in_shapes: tuple[Shape, ...]
+    out_shape: Shape
+    params: dict[str, Shape]
+    buffers: dict[str, Shape]
+    bias: tuple[str, ...]
+    macs: int
+    flops: int
+    bias_flops: int
+    windows: tuple[Window, ...] | None
+    maps: tuple[UnitMap | None, ...] | None
+    input_maps: tuple[tuple[UnitMap, ...], ...] | None
+    data_dependent_field: bool
+    mixes_axes: bool
+    last_axis_only: bool
+    saved: tuple[Saved, ...] = ()
+    aliases_input: bool = False  # the output is its input's storage (a view, or in place)
+    layer: Layer = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+
+    @property
+    def geometry(self) -> list[tuple[int, int]] | None:
+        """(k_eff, stride) per axis of a (non-transposed) window, for the lectures'
+        recurrence r = r_in + (k_eff - 1) j_in, j = j_in s; None without one."""
+        if not self.windows or self.windows[0].transposed:
+            return None
+        return [(w.keff, w.stride) for w in self.windows]
+
+    @property
+    def pads(self) -> list[tuple[int, int]] | None:
+        """(before, after) padding per axis of its window, or None without one."""
+        return None if not self.windows else [(w.pad_before, w.pad_after) for w in self.windows]
+
+    @property
+    def param_count(self) -> int:
+        return sum(numel(s) for s in self.params.values())
+
+    @property
+    def buffer_count(self) -> int:
+        return sum(numel(s) for s in self.buffers.values())
+
+    @property
+    def bias_count(self) -> int:
+        return sum(numel(self.params[k]) for k in self.bias)
+
+    @cached_property
+    def steps(self) -> tuple[Step, ...]:
+        """The lecture formulas behind the figures, with the numbers put in (explain)."""
+        return tuple(self.layer.explain())
