@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import cnncalc  # noqa: E402
-from cnncalc.analysis.memory import measure  # noqa: E402
+from cnncalc.measure.memory import measure  # noqa: E402
 
 DEFAULT = ["lenet5", "alexnet_torchvision", "resnet18", "mobilenet_v2", "squeezenet1_0", "unet_padded"]
 

@@ -358,7 +358,7 @@ def verify(
         bar.close()
     measured = None
     if memory or train:
-        from cnncalc.analysis.memory import measure
+        from cnncalc.measure.memory import measure
 
         measured = measure(net, train=train, seed=seed)
     if format == "json":

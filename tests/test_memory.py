@@ -143,7 +143,7 @@ def test_batch_scales_activations_not_parameters():
 def test_executor_measured_peak_near_its_estimate():
     # issue 16's target: the executor's measured peak (tracemalloc) within 10% of the
     # estimate of its own policy, for one training step of ResNet-18 (He et al. 2016)
-    from cnncalc.analysis.memory import measure
+    from cnncalc.measure.memory import measure
 
     m = measure(cnncalc.load(SPECS / "resnet18.yaml"), train=True)
     assert abs(m.ratio - 1) <= 0.10, m.to_dict()
@@ -153,7 +153,7 @@ def test_executor_measured_peak_near_its_estimate():
 def test_executor_measured_peak_near_its_estimate_unet():
     # the same target for the original U-Net (Ronneberger et al. 2015, 572x572): its skips
     # keep encoder outputs alive; about a minute on two cores
-    from cnncalc.analysis.memory import measure
+    from cnncalc.measure.memory import measure
 
     m = measure(cnncalc.load(SPECS / "unet_original.yaml"), train=True)
     assert abs(m.ratio - 1) <= 0.10, m.to_dict()

@@ -9,53 +9,17 @@ receptive-field strides and centres are exact fractions.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
 from cnncalc.analysis.memory import OPTIMIZER_STATES, Memory, estimate
 from cnncalc.core.errors import Loc, SpecError
-from cnncalc.core.graph import INPUT, Network, Node
-from cnncalc.core.rf import AxisField, ReceptiveField
+from cnncalc.core.graph import Network
+from cnncalc.core.rf import ReceptiveField
+from cnncalc.core.shapes import infer_shapes
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
-
-
-def _node_error(node: Node, exc: SpecError) -> SpecError:
-    exc.message = f"{node.type} '{node.name}': {exc.message}"
-    return exc.located(node.loc)
-
-
-def infer_shapes(net: Network) -> dict[str, tuple[int, ...]]:
-    """Set up every layer once, in order: record its :class:`Facts` on its node
-    (``node.facts``) and its receptive field (``node.field``); return node name ->
-    output shape. :func:`cnncalc.load` calls it, so a loaded network carries every
-    figure and nothing later runs a layer's setup again.
-
-    Raises:
-        SpecError: the first layer whose input it cannot take, at its location; a
-            receptive field whose period exceeds the limit (docs/limits.md).
-    """
-    shapes: dict[str, tuple[int, ...]] = {INPUT: net.input_shape}
-    axes: dict[str, Axes] = {INPUT: [AxisField.input()] * net.ndim}
-    deformed: set[str] = set()  # nodes downstream of a layer whose field depends on the data
-    for node in net.nodes:
-        try:
-            node.layer.setup([shapes[i] for i in node.inputs], [shapes[r] for r in node.refs])
-            node.facts = facts = node.layer.facts()
-        except SpecError as exc:
-            raise _node_error(node, exc) from None
-        shapes[node.name] = facts.out_shape
-        node_axes = axes[node.name] = _global_axes(_axes_after(node, axes), net.input_shape[1:])
-        if facts.data_dependent_field or any(i in deformed for i in node.inputs):
-            deformed.add(node.name)
-        rf = None
-        if node_axes is not None and any(a is not None for a in node_axes):
-            rf = ReceptiveField.from_axes(node_axes, facts.out_shape[1:])
-            if node.name in deformed:
-                rf = replace(rf, data_dependent=True)
-        node.field = rf
-    return shapes
 
 
 @dataclass(frozen=True)
@@ -216,41 +180,6 @@ def rf_to_dict(rf: ReceptiveField | None) -> dict[str, list] | None:
         "aligned": not rf.misaligned,
         "data_dependent": rf.data_dependent,
     }
-
-
-Axes = list[AxisField | None] | None  # per spatial axis; None: no receptive field
-
-
-def _global_axes(axes: Axes, sizes: tuple[int, ...]) -> Axes:
-    """An axis on which a broadcast operand (stride-0 component) already sees the whole
-    input is global: every input position reaches every unit, as after global pooling."""
-    if axes is None:
-        return None
-    return [None if a is not None and any(
-        c.stride == 0 and c.lo[0] is not None and c.lo[0] <= 0 and c.hi[0] >= n - 1
-        for c in a.components) else a for a, n in zip(axes, sizes)]
-
-
-def _axes_after(node: Node, axes: dict[str, Axes]) -> Axes:
-    """The receptive field of a node's output from those of its inputs (union over paths)."""
-    maps = node.facts.maps
-    if maps is None:
-        return None
-    inputs = [axes[i] for i in node.inputs]
-    if any(a is None or len(a) != len(maps) for a in inputs):
-        return None
-    before = node.facts.input_maps
-    if before is not None:  # per-input maps applied before the union (broadcasting)
-        inputs = [[None if a is None or m is None else a.compose(m) for a, m in zip(field, per)]
-                  for field, per in zip(inputs, before)]
-    merged: list[AxisField | None] = list(inputs[0])  # type: ignore[arg-type]
-    for other in inputs[1:]:
-        merged = [None if a is None or b is None else a.union(b)
-                  for a, b in zip(merged, other)]  # type: ignore[arg-type]
-    try:
-        return [None if a is None or m is None else a.compose(m) for a, m in zip(merged, maps)]
-    except OverflowError as exc:
-        raise _node_error(node, SpecError(str(exc), kind="limit")) from None
 
 
 def analyze(net: Network, dtype: str = "float32", optimizer: str = "adam") -> Report:

@@ -8,10 +8,14 @@ written (a forward reference is an error that says so).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from cnncalc.core.errors import Loc
+from cnncalc.core.facts import Facts, Shape
 from cnncalc.core.rf import ReceptiveField
-from cnncalc.layers.base import Facts, Layer, Shape
+
+if TYPE_CHECKING:
+    from cnncalc.layers.base import Layer
 
 INPUT = "input"
 

@@ -216,7 +216,7 @@ def cross_check(net, imp: Imported) -> list[str]:
     """Notes for every shape recorded in the file (``value_info``, graph outputs) that
     differs from the shape cnncalc computes (exporters' shape inference can be wrong:
     onnx's ceil_mode pooling)."""
-    from cnncalc.analysis.analyze import infer_shapes
+    from cnncalc.core.shapes import infer_shapes
 
     if net.input_shape != imp.input_shape:  # --input changed the size the file records
         return []

@@ -1624,7 +1624,7 @@ def export_graph(net, weights: dict | None, opset: int = 18):
     b = OnnxBuilder(weights, net.batch)
     for node in net.nodes:
         EXPORTERS[node.type](b, node, node.layer, list(node.inputs), node.name)
-    from cnncalc.analysis.analyze import infer_shapes
+    from cnncalc.core.shapes import infer_shapes
 
     shapes = infer_shapes(net)
     graph = helper.make_graph(

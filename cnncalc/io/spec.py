@@ -674,7 +674,7 @@ def loads(text: str | bytes, file: str | None = None, *, input_shape: tuple[int,
 
     An ONNX model (bytes) is read too, recognised by content (docs/onnx.md).
     """
-    from cnncalc.analysis.analyze import infer_shapes
+    from cnncalc.core.shapes import infer_shapes
     from cnncalc.io.onnx_io import load_onnx, looks_like_onnx
 
     if isinstance(text, bytes) and looks_like_onnx(text):

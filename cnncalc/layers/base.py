@@ -244,7 +244,7 @@ class Layer:
 
     def backward_workspace(self) -> int:
         """Elements per sample of the temporaries the executor's backward pass holds at
-        once, beyond the gradients it returns (cnncalc.analysis.memory.executor_estimate)."""
+        once, beyond the gradients it returns (cnncalc.measure.memory.executor_estimate)."""
         return self.workspace()
 
     def workspace(self) -> int:

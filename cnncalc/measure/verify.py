@@ -41,9 +41,10 @@ from typing import Any
 
 import numpy as np
 
-from cnncalc.analysis.analyze import DTYPE_BYTES, Report, analyze, exact_number, infer_shapes
+from cnncalc.analysis.analyze import DTYPE_BYTES, Report, analyze, exact_number
 from cnncalc.core.errors import SpecError
 from cnncalc.core.graph import INPUT, Network, Node
+from cnncalc.core.shapes import infer_shapes
 from cnncalc.layers.base import Ints, OutputSize, PadSpec, Scale
 from cnncalc.measure.execute import DEFAULT_MAX_MEMORY, backward, forward, guard_memory
 

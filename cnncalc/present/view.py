@@ -18,7 +18,7 @@ JavaScript and SVG) and shows
 
 Every string the user wrote (names, the spec's title) is escaped: it renders as
 text. Computes nothing of its own: figures come from the :class:`Report`, the
-per-unit fields from the same walk that :func:`cnncalc.analysis.analyze.infer_shapes` does.
+per-unit fields from the same walk that :func:`cnncalc.core.shapes.infer_shapes` does.
 """
 
 from __future__ import annotations
@@ -30,9 +30,10 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from cnncalc.analysis.analyze import Axes, Report, _axes_after, _global_axes
+from cnncalc.analysis.analyze import Report
 from cnncalc.core.graph import INPUT, Network
 from cnncalc.core.rf import AxisField
+from cnncalc.core.shapes import Axes, _axes_after, _global_axes
 from cnncalc.present.render import frac_text, num, shape_text, title, totals_rows
 
 # geometry of the graph drawing, in CSS pixels (the page's script uses the same numbers)
@@ -62,7 +63,7 @@ def esc(text: Any) -> str:
 
 def node_axes(net: Network) -> dict[str, Axes]:
     """Per node, its :class:`AxisField` per spatial axis (None where it has none), by the
-    walk :func:`cnncalc.analysis.analyze.infer_shapes` does (the same two functions, in order)."""
+    walk :func:`cnncalc.core.shapes.infer_shapes` does (the same two functions, in order)."""
     axes: dict[str, Axes] = {INPUT: [AxisField.input()] * net.ndim}
     for node in net.nodes:
         axes[node.name] = _global_axes(_axes_after(node, axes), net.input_shape[1:])
