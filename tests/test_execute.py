@@ -121,7 +121,7 @@ CONV_CASES = [
 @pytest.mark.parametrize("shape, layer", CONV_CASES)
 def test_conv_forward_matches_loops(shape, layer):
     x, w, y, execution, net = run_one(shape, layer)
-    conv = net.nodes[-1].layer
+    conv = net.nodes[-1].facts.layer
     expected = ref_conv(x, w["weight"], w.get("bias"), conv.stride, conv.pads, conv.dilation,
                         conv.p["groups"])
     np.testing.assert_allclose(y, expected, rtol=1e-10, atol=1e-12)
@@ -140,7 +140,7 @@ TRANSPOSED_CASES = [
 @pytest.mark.parametrize("shape, layer", TRANSPOSED_CASES)
 def test_conv_transpose_forward_matches_loops(shape, layer):
     x, w, y, execution, net = run_one(shape, layer)
-    layer_obj = net.nodes[-1].layer
+    layer_obj = net.nodes[-1].facts.layer
     expected = ref_conv_transpose(x, w["weight"], w.get("bias"), layer_obj.stride,
                                   [b for b, _ in layer_obj.pads], layer_obj.dilation,
                                   layer_obj.p["groups"], layer_obj.p["output_padding"])
@@ -165,7 +165,7 @@ POOL_CASES = [
 @pytest.mark.parametrize("layer, kind, extra", POOL_CASES)
 def test_pool_forward_matches_loops(layer, kind, extra):
     x, _, y, _, net = run_one([2, 9, 8], layer)
-    pool = net.nodes[-1].layer
+    pool = net.nodes[-1].facts.layer
     expected = ref_pool(x, pool.kernel, pool.stride, [b for b, _ in pool.pads], pool.dilation,
                         pool.p["ceil_mode"], kind, **extra)
     np.testing.assert_allclose(y, expected, rtol=1e-12)

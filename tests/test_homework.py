@@ -107,7 +107,7 @@ def test_conventions():
     # cs231n writes dilation 0-based: dilation 1 there is PyTorch's 2 (k_eff = 5)
     net = cnncalc.loads("input: [1, 9]\nlayers:\n  - conv1d: {out_channels: 1, kernel_size: 3, dilation: 1}\n",
                         "d.yaml", dilation_base=0)
-    assert net.nodes[0].layer.out_shape == (1, 9 - 5 + 1)
+    assert net.nodes[0].facts.out_shape == (1, 9 - 5 + 1)
     assert "dilation 0-based" in Conventions(dilation_base=0).describe()
 
 

@@ -96,7 +96,7 @@ def test_unet_has_transposed_conv_and_bilinear_resize():
     assert "conv_transpose" in types and "concat" in types
     up = next(n for n in net.nodes if n.type == "upsample")
     assert up.layer.p["mode"] == "bilinear" and up.layer.p["align_corners"] is False
-    assert net.nodes[-1].layer.out_shape == (2, 64, 64)
+    assert net.nodes[-1].facts.out_shape == (2, 64, 64)
 
 
 def test_efficientnet_silu_and_squeeze_excitation():

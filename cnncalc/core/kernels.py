@@ -24,13 +24,14 @@ class Context:
     window, elementwise functions pass the gradient through).
     """
 
-    def __init__(self, probe: bool = False) -> None:
+    def __init__(self, probe: bool = False, refs: Sequence[np.ndarray] = ()) -> None:
         self.macs = 0
         self.probe = probe
+        self.refs = list(refs)  # arrays whose shape only a layer reads (crop: {like: NAME})
 
     def quiet(self) -> Context:
         """A context with the same probe switch whose count is discarded (recomputation)."""
-        return Context(probe=self.probe)
+        return Context(probe=self.probe, refs=self.refs)
 
     def mm(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         batch = math.prod(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
@@ -133,3 +134,88 @@ def reduce_to(g: np.ndarray, shape: Sequence[int]) -> np.ndarray:
         if size == 1 and g.shape[axis] != 1:
             g = g.sum(axis=axis, keepdims=True)
     return g
+
+
+# -- the executor's window geometry ---------------------------------------------------------
+#
+# The executor derives padding and crops from a layer's parsed parameters and the sizes
+# of the arrays it holds, by its own mechanics: counting the windows a scan starts
+# (window_count), never by the analyzer's rules (cnncalc.core.window). Tests patch the
+# analyzer's rules one by one (tests/test_independence.py) and show that verify then
+# fails: the two derivations share no code.
+
+
+def extent(kernel: Sequence[int], dilation: Sequence[int]) -> tuple[int, ...]:
+    """Input pixels one window spans per axis: its first tap at 0, its last at (k - 1) d."""
+    return tuple(len(range(0, (k - 1) * d + 1)) for k, d in zip(kernel, dilation))
+
+
+def resolve_pads(padding, sizes: Sequence[int], kernel: Sequence[int], dilation: Sequence[int],
+                 stride: Sequence[int]) -> tuple[tuple[int, int], ...]:
+    """(before, after) zero padding per axis for a window scan over ``sizes``.
+
+    ``padding``: a parsed PadSpec (explicit ``pairs``, or ``mode`` "same" / "full"), or
+    None (none). "same": the fewest padding pixels, split with the odd one after, for
+    which the scan starts as many windows as there are stride-steps that begin inside the
+    input (len(range(0, L, s)), TensorFlow's "same"); found by trying totals in turn and
+    counting windows with :func:`window_count`. "full": every window that overlaps the
+    input by one tap, i.e. a window's span less one pixel on each side.
+    """
+    if padding is None:
+        return ((0, 0),) * len(sizes)
+    if padding.pairs is not None:
+        return tuple(tuple(p) for p in padding.pairs)
+    out = []
+    for size, span, s in zip(sizes, extent(kernel, dilation), stride):
+        if padding.mode == "full":
+            out.append((span - 1, span - 1))
+            continue
+        starts = len(range(0, size, s))
+        total = 0
+        while window_count(size, total // 2, total - total // 2, span, s) < starts:
+            total += 1
+        out.append((total // 2, total - total // 2))
+    return tuple(out)
+
+
+def transposed_crop(padding, sizes: Sequence[int], full: Sequence[int],
+                    stride: Sequence[int]) -> tuple[tuple[int, int], ...]:
+    """(before, after) pixels a transposed convolution crops from its uncropped output of
+    ``full`` pixels per axis: explicit pairs as written; "same": whatever exceeds
+    L * s (TensorFlow's conv2d_transpose "same" output), the odd pixel after."""
+    if padding is None:
+        return ((0, 0),) * len(sizes)
+    if padding.pairs is not None:
+        return tuple(tuple(p) for p in padding.pairs)
+    out = []
+    for size, f, s in zip(sizes, full, stride):
+        crop = f - size * s
+        out.append((crop // 2, crop - crop // 2))
+    return tuple(out)
+
+
+def centre_crop(sizes: Sequence[int], target: Sequence[int]) -> tuple[tuple[int, int], ...]:
+    """(before, after) pixels that crop ``sizes`` to ``target`` around the centre: the
+    first target[i] pixels starting at the middle offset, the odd pixel left after."""
+    out = []
+    for size, want in zip(sizes, target):
+        start = len(range(want + 1, size, 2))  # half the surplus, rounded down
+        out.append((start, size - want - start))
+    return tuple(out)
+
+
+def chunk_part(length: int, chunks: int, index: int) -> tuple[int, int]:
+    """The executor's (start, stop) of torch.chunk's part ``index``: the shortest part
+    length that cuts the axis into at most ``chunks`` runs, found by trying lengths in
+    turn; the parts are the runs starting every that many elements."""
+    size = 1
+    while len(range(0, length, size)) > chunks:
+        size += 1
+    start = range(0, length, size)[index]
+    return start, min(start + size, length)
+
+
+def split_part(sizes: Sequence[int], index: int) -> tuple[int, int]:
+    """The executor's (start, stop) of torch.split's part ``index``: running sums of the sizes."""
+    ends = np.cumsum([0, *sizes])
+    return int(ends[index]), int(ends[index + 1])

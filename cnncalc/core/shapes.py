@@ -68,8 +68,8 @@ def infer_shapes(net: Network) -> dict[str, tuple[int, ...]]:
     deformed: set[str] = set()  # nodes downstream of a layer whose field depends on the data
     for node in net.nodes:
         try:
-            node.layer.setup([shapes[i] for i in node.inputs], [shapes[r] for r in node.refs])
-            node.facts = facts = node.layer.facts()
+            node.facts = facts = node.layer.setup([shapes[i] for i in node.inputs],
+                                                  [shapes[r] for r in node.refs])
         except SpecError as exc:
             raise _node_error(node, exc) from None
         shapes[node.name] = facts.out_shape

@@ -86,6 +86,39 @@ def pool_out(size: int, keff: int, stride: int, before: int, after: int,
     return out if out >= 1 else None
 
 
+def chunk_bounds(length: int, chunks: int, index: int) -> tuple[int, int]:
+    """(start, stop) of part ``index`` of torch.chunk(x, chunks) along an axis of ``length``:
+    every part has ceil(L / chunks) elements, the last what is left (so there may be
+    fewer than ``chunks`` parts: 5 into 4 gives 2, 2, 1).
+
+    Raises:
+        ValueError: an index past the last part, saying how many parts there are.
+    """
+    size = -(-length // chunks)
+    parts = -(-length // size)
+    start = index * size
+    if start >= length:
+        raise ValueError(f"index {index} is past the last part: an axis of {length} in "
+                         f"chunks of {size} has {parts} part{'s' if parts > 1 else ''}")
+    return start, min(start + size, length)
+
+
+def split_bounds(length: int, sizes: Sequence[int], index: int) -> tuple[int, int]:
+    """(start, stop) of part ``index`` of torch.split(x, sizes) along an axis of ``length``.
+
+    Raises:
+        ValueError: sizes that do not add up to the axis, a -1, or an index past the end.
+    """
+    if -1 in sizes:
+        raise ValueError("split sizes are lengths >= 1; -1 is not one")
+    if sum(sizes) != length:
+        raise ValueError(f"sizes {list(sizes)} add up to {sum(sizes)}, but the axis has {length}")
+    if index >= len(sizes):
+        raise ValueError(f"index {index} is past the last of the {len(sizes)} parts")
+    start = sum(sizes[:index])
+    return start, start + sizes[index]
+
+
 def window_out(size: int, keff: int, stride: int, before: int = 0, after: int = 0,
                ceil_mode: bool = False) -> int | None:
     """Windows that fit along one axis, or None if not even one fits.

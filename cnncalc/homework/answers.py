@@ -570,7 +570,7 @@ def exact_tiling(net: Network) -> list[str]:
     problems = []
     report = analyze(net)
     for node, row in zip(net.nodes, report.layers):
-        problems += [f"{node.name}: {p}" for p in tiling_problems(node.layer)]
+        problems += [f"{node.name}: {p}" for p in tiling_problems(node.facts.layer)]
         if row.receptive_field is not None and row.receptive_field.misaligned and len(node.inputs) > 1:
             problems.append(f"{node.name}: the merged paths are misaligned")
     return problems

@@ -206,8 +206,7 @@ def load_onnx(path: str | Path, data: bytes | None = None, **kwargs: Any):
     net.onnx_notes = imp.notes + cross_check(net, imp)
     for node in net.nodes:  # lines of the generated YAML mean nothing in a binary file
         node.loc = None
-        node.layer.loc = None
-        node.layer.param_locs = {}
+        node.layer = type(node.layer)(node.layer.ndim, node.layer.p, input_names=node.inputs)
     net.input_loc = None
     return net
 

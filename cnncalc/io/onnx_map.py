@@ -324,7 +324,7 @@ class _Translator:
         try:
             values, locs = cls.parse_params(params or None, self.ndim, _LOC, {}, _LOC)
             layer = cls(self.ndim, values, None, locs)
-            shape = tuple(layer.setup([a.shape for a in inputs]))
+            shape = tuple(layer.setup([a.shape for a in inputs]).out_shape)
         except SpecError as exc:
             raise self.fail(node, exc.message, exc.help) from None
         item: dict[str, Any] = {type_name: params or None, "name": name,
@@ -1273,8 +1273,8 @@ class OnnxBuilder:
         name ``<key>_t``); shape only, without values, when the builder has no weights."""
         name = f"{node.name}.{key}" + ("_t" if transpose else "")
         if self.weights is None:
-            return self.placeholder(name, node.layer.param_shapes().get(key)
-                                    or node.layer.buffer_shapes()[key], transpose)
+            return self.placeholder(name, node.facts.params.get(key)
+                                    or node.facts.buffers[key], transpose)
         array = self.weights[f"{node.name}.{key}"]
         return self.init(name, array.T.copy() if transpose else array)
 
@@ -1623,7 +1623,7 @@ def export_graph(net, weights: dict | None, opset: int = 18):
         opset = max(opset, *(NEEDS_OPSET[node.type] for node in net.nodes if node.type in NEEDS_OPSET))
     b = OnnxBuilder(weights, net.batch)
     for node in net.nodes:
-        EXPORTERS[node.type](b, node, node.layer, list(node.inputs), node.name)
+        EXPORTERS[node.type](b, node, node.facts.layer, list(node.inputs), node.name)
     from cnncalc.core.shapes import infer_shapes
 
     shapes = infer_shapes(net)

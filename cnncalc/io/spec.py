@@ -397,9 +397,6 @@ class _Builder:
                      "(cs231n: 0 = no gaps), run with --dilation-base 0",
             )
         values, locs = cls.parse_params(raw, self.ndim, raw_loc, raw_locs, type_loc)
-        layer = cls(self.ndim, values, loc=type_loc, param_locs=locs)
-        if alias_rank is not None:
-            layer.alias_rank = alias_rank
         inputs = list(inputs)
         if values.get("with") is not None and cls.family == "merge":
             inputs += [self.lookup(n, scope, locs["with"]) for n in values["with"]]
@@ -418,7 +415,8 @@ class _Builder:
                 f"{cls.type_name} takes one input, but 'from' names {len(inputs)}", type_loc,
                 help="a list of names in 'from' is for merges (add, concat, multiply)",
             )
-        layer.input_names = inputs
+        layer = cls(self.ndim, values, loc=type_loc, param_locs=locs, input_names=inputs,
+                    alias_rank=alias_rank)
         if local is None:
             local = scope.auto_name(cls.type_name)
         self.register(scope, local, scope.prefix + local, item_loc)

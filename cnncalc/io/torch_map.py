@@ -344,8 +344,8 @@ def to_source(net, source: str | None = None) -> str:
                             + ", ".join(sorted(WRITERS)))
     w = _Writer(net)
     for node in net.nodes:
-        expr = WRITERS[node.type](w, node, node.layer, [w.var[i] for i in node.inputs])
-        w.body.append(f"{w.variable(node.name)} = {expr}  # {'x'.join(map(str, node.layer.out_shape))}")
+        expr = WRITERS[node.type](w, node, node.facts.layer, [w.var[i] for i in node.inputs])
+        w.body.append(f"{w.variable(node.name)} = {expr}  # {'x'.join(map(str, node.facts.out_shape))}")
     outs = [w.var[o] for o in net.outputs]
     title = f'"""{net.name}: written by cnncalc export --to pytorch' + (f" from {source}" if source else "")
     lines = [

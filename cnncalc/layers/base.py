@@ -13,7 +13,9 @@ layer are per sample; the analyzer multiplies by the batch.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from cnncalc.core.errors import Loc, SpecError, suggestion
@@ -118,13 +120,25 @@ class Layer:
     view: ClassVar[bool] = False  # the output is a view of the input (no new storage)
 
     def __init__(self, ndim: int, values: dict[str, Any], loc: Loc | None = None,
-                 param_locs: dict[str, Loc] | None = None) -> None:
+                 param_locs: dict[str, Loc] | None = None, input_names: Sequence[str] = (),
+                 alias_rank: int | None = None) -> None:
         self.ndim = ndim
-        self.p = values
+        self.alias_rank = alias_rank  # the rank a 1d/2d/3d alias named (batchnorm2d), or None
+        self.p = MappingProxyType(dict(values))
         self.loc = loc
-        self.param_locs = param_locs or {}
+        self.param_locs = MappingProxyType(dict(param_locs or {}))
+        self.input_names = tuple(input_names)  # for messages (a merge names its inputs)
         self.in_shapes: list[Shape] = []
         self.out_shape: Shape = ()
+        self.__dict__["_frozen"] = True
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """A parsed layer is immutable: :meth:`setup` derives on a private bound copy."""
+        if self.__dict__.get("_frozen"):
+            raise AttributeError(
+                f"{type(self).__name__} is immutable after parsing (tried to set '{name}'); "
+                "derived values belong to the Facts that setup() returns")
+        object.__setattr__(self, name, value)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -182,8 +196,37 @@ class Layer:
 
     # -- analysis (override) --------------------------------------------------
 
-    def setup(self, in_shapes: list[Shape], ref_shapes: Sequence[Shape] = ()) -> Shape:
-        """Check the input shapes, store derived geometry, return the output shape."""
+    def setup(self, in_shapes: Sequence[Shape], ref_shapes: Sequence[Shape] = ()) -> Facts:
+        """The layer on these input shapes: a frozen :class:`Facts` record with every
+        derived figure and the resolved geometry (``windows``).
+
+        The parsed layer is not changed: the derivation runs on a private copy
+        (:meth:`bound`), frozen before it is returned inside the record (``Facts.layer``,
+        for explain's lazily computed steps).
+
+        Raises:
+            SpecError: input shapes the layer cannot take (the caller adds the node's
+                location).
+        """
+        return self.bound(in_shapes, ref_shapes).facts()
+
+    def bound(self, in_shapes: Sequence[Shape], ref_shapes: Sequence[Shape] = ()) -> Layer:
+        """A frozen copy of this layer bound to these input shapes (:meth:`bind` ran on
+        it); the parsed layer itself is not changed. Layer types that delegate to inner
+        layers (a separable convolution's depthwise and pointwise parts) bind them so.
+
+        Raises:
+            SpecError: as :meth:`setup`.
+        """
+        copy_ = copy.copy(self)
+        copy_.__dict__["_frozen"] = False
+        copy_.bind(list(in_shapes), list(ref_shapes))
+        copy_.__dict__["_frozen"] = True
+        return copy_
+
+    def bind(self, in_shapes: list[Shape], ref_shapes: Sequence[Shape] = ()) -> Shape:
+        """Check the input shapes, store the derived geometry on this (private, bound)
+        copy and return the output shape; called by :meth:`setup` only."""
         raise NotImplementedError  # pragma: no cover
 
     def param_shapes(self) -> dict[str, Shape]:
@@ -300,9 +343,30 @@ class Layer:
         params = self.param_shapes()
         return numel(self.out_shape) if any(k in params for k in self.bias_names) else 0
 
-    def probe_values(self, axis: int, values: dict[str, Any]) -> dict[str, Any]:
+    def probe_values(self, axis: int, values: dict[str, Any], shapes) -> dict[str, Any]:
         """The parameters of this layer's one-axis, one-channel copy that ``verify`` probes
-        along ``axis`` (per-axis values already restricted to that axis)."""
+        along ``axis`` (per-axis values already restricted to that axis). ``shapes``: the
+        per-sample shapes of the arrays this layer read and wrote in the executor's
+        forward pass at the network's size (``inputs``, ``refs``, ``output``), from which
+        a type resolves size-dependent geometry by the executor's mechanics, never from
+        the analysis."""
+        return values
+
+    def probe_layer(self, ndim: int, values: dict[str, Any], loc: Loc | None,
+                    input_names: Sequence[str], shapes) -> Layer:
+        """The one-axis copy itself (default: this type on ``values``); a type whose probe
+        is another type (a slice along the axis is a crop) overrides it."""
+        return type(self)(ndim, values, loc, self.param_locs, input_names=input_names)
+
+    def probe_padding(self, axis: int, values: dict[str, Any], shapes) -> dict[str, Any]:
+        """``same``/``full`` padding as the executor resolved it at the network's input size
+        (a window type's probe_values): explicit pixels on the probed axis."""
+        pad = self.p.get("padding")
+        if pad is not None and pad.pairs is None:
+            pairs = K.resolve_pads(pad, shapes.inputs[0][1:], self.p["kernel_size"],
+                                   self.p.get("dilation") or (1,) * self.ndim,
+                                   self.p.get("stride") or self.p["kernel_size"])
+            values["padding"] = PadSpec(pairs=(pairs[axis],))
         return values
 
     def windows(self) -> tuple[Window, ...] | None:

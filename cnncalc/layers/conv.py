@@ -41,12 +41,32 @@ class _ConvBase(Layer):
     bias_names = ("bias",)
     saves = ("input:weight",)  # the weight's gradient correlates the input with dL/dy
 
+    @property
+    def kernel(self) -> tuple[int, ...]:
+        """Taps per axis (the parameter kernel_size)."""
+        return self.p["kernel_size"]
+
+    @property
+    def stride(self) -> tuple[int, ...]:
+        return self.p["stride"]
+
+    @property
+    def dilation(self) -> tuple[int, ...]:
+        return self.p.get("dilation") or (1,) * self.ndim
+
+    def probe_values(self, axis, values, shapes):
+        return self.probe_padding(axis, values, shapes)
+
+    def exec_pads(self, x) -> tuple[tuple[int, int], ...]:
+        """The executor's (before, after) padding for input array ``x`` (N, C, *S),
+        derived from the parameters and the array by cnncalc.core.kernels, never from
+        the analysis (:attr:`pads` is the analyzer's)."""
+        return K.resolve_pads(self.p.get("padding"), x.shape[2:], self.kernel, self.dilation,
+                              self.stride)
+
     def _geometry(self) -> None:
         sizes = self.need_spatial()
         self.in_channels = self.check_in_channels()
-        self.kernel = self.p["kernel_size"]
-        self.stride = self.p["stride"]
-        self.dilation = self.p["dilation"]
         self.keff = tuple(effective_kernel(k, d) for k, d in zip(self.kernel, self.dilation))
         self.sizes = sizes
         groups, cout = self.p["groups"], self.p["out_channels"]
@@ -79,7 +99,7 @@ class Conv(_ConvBase):
         Param("padding", Padding(), 0, "zero padding: int, per axis, [before, after] pairs, valid, same or full"),
     )
 
-    def setup(self, in_shapes, ref_shapes=()):
+    def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
         self._geometry()
         self.pads = resolve_padding(self.p["padding"], self.sizes, self.keff, self.stride)
@@ -163,7 +183,7 @@ class Conv(_ConvBase):
     # are asked for by the shapes the arrays imply.
     def _channels(self, x) -> tuple[int, int]:
         """(groups, out_channels) for this input (a depthwise convolution derives both from it)."""
-        return self.p["groups"], self.p["out_channels"]
+        return self.p.get("groups", 1), self.p["out_channels"]
 
     def _cols(self, x):
         """(padded shape (N, *S_padded, C), columns (G, N * prod(out), prod(K) * C/G),
@@ -171,8 +191,9 @@ class Conv(_ConvBase):
         n, c, nd = x.shape[0], x.shape[1], self.ndim
         g, _ = self._channels(x)
         last = np.moveaxis(x, 1, -1)  # (N, *S, C): a view
-        lp = np.pad(last, [(0, 0), *self.pads, (0, 0)]) if any(b or a for b, a in self.pads) else last
-        keff = [d * (k - 1) + 1 for k, d in zip(self.kernel, self.dilation)]
+        pads = self.exec_pads(x)
+        lp = np.pad(last, [(0, 0), *pads, (0, 0)]) if any(b or a for b, a in pads) else last
+        keff = K.extent(self.kernel, self.dilation)
         view = np.lib.stride_tricks.sliding_window_view(lp, keff, axis=tuple(range(1, 1 + nd)))
         index = (slice(None), *(slice(None, None, st) for st in self.stride),
                  slice(None), *(slice(None, None, d) for d in self.dilation))
@@ -238,7 +259,7 @@ class Conv(_ConvBase):
         taps = dcols.transpose(order).reshape(n, c, *sizes, *self.kernel)
         first = (n, c, *padded[1:1 + nd])
         dxp = K.scatter_windows(taps, first, self.stride, self.dilation)
-        return [K.unpad(dxp, self.pads, x.shape[2:])], grads
+        return [K.unpad(dxp, self.exec_pads(x), x.shape[2:])], grads
 
 
 class ConvTranspose(_ConvBase):
@@ -262,7 +283,7 @@ class ConvTranspose(_ConvBase):
         Param("output_padding", Ints(0), 0, "extra pixels added after the output (output_padding < max(stride, dilation))"),
     )
 
-    def setup(self, in_shapes, ref_shapes=()):
+    def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
         self._geometry()
         pad, op = self.p["padding"], self.p["output_padding"]
@@ -395,16 +416,22 @@ class ConvTranspose(_ConvBase):
         cols = self.p["out_channels"] * numel(self.kernel) * numel(self.sizes)
         return cols + self.p["out_channels"] * numel(self._full(self.sizes))
 
-    def _full(self, sizes) -> tuple[int, ...]:
-        """The uncropped output for input ``sizes``: every input position writes its
-        kernel at i*s, so (L - 1) s + k_eff (+ output_padding) positions per axis."""
-        return tuple((size - 1) * s + keff + op for size, s, keff, op in
-                     zip(sizes, self.stride, self.keff, self.p["output_padding"]))
+    def probe_values(self, axis, values, shapes):
+        return values  # 'same' crops k_eff - s whatever the size: it stays a mode
 
-    def _crop(self, full):
-        """``padding`` crops before and after the full output."""
+    def _full(self, sizes) -> tuple[int, ...]:
+        """The executor's uncropped output for input ``sizes``: every input position writes
+        its kernel at i*s, so (L - 1) s + its span (+ output_padding) positions per axis."""
+        return tuple((size - 1) * s + span + op for size, s, span, op in
+                     zip(sizes, self.stride, K.extent(self.kernel, self.dilation),
+                         self.p["output_padding"]))
+
+    def _crop(self, sizes, full):
+        """``padding`` crops before and after the full output (the executor's crop:
+        cnncalc.core.kernels.transposed_crop)."""
+        crop = K.transposed_crop(self.p.get("padding"), sizes, full, self.stride)
         return (slice(None), slice(None),
-                *(slice(b, f - a) for (b, a), f in zip(self.pads, full)))
+                *(slice(b, f - a) for (b, a), f in zip(crop, full)))
 
     def _rows(self, x, groups):
         """(N, C, *in) -> (G, N * prod(in), C/G)"""
@@ -428,7 +455,7 @@ class ConvTranspose(_ConvBase):
         order = (1, 0, 2 + nd, *range(2, 2 + nd), *range(3 + nd, 3 + 2 * nd))
         taps = cols.transpose(order).reshape(n, o, *sizes, *self.kernel)
         full = self._full(sizes)
-        y = K.scatter_windows(taps, (n, o, *full), self.stride, self.dilation)[self._crop(full)]
+        y = K.scatter_windows(taps, (n, o, *full), self.stride, self.dilation)[self._crop(sizes, full)]
         if bias is not None:
             y = y + bias.reshape(1, o, *(1,) * nd)
         return y
@@ -439,7 +466,7 @@ class ConvTranspose(_ConvBase):
         groups, o = self.p["groups"], self.p["out_channels"]
         weight, bias = self._tensors(x, w)
         full = np.zeros((n, o, *self._full(sizes)), dtype=g.dtype)
-        full[self._crop(full.shape[2:])] = g
+        full[self._crop(sizes, full.shape[2:])] = g
         win = K.windows(full, self.kernel, self.stride, self.dilation, sizes)
         win = win.reshape(n, groups, o // groups, *win.shape[2:])
         order = (1, 0, *range(3, 3 + nd), 2, *range(3 + nd, 3 + 2 * nd))

@@ -11,6 +11,7 @@ from cnncalc.layers.base import (
     K,
     Layer,
     Padding,
+    PadSpec,
     Param,
     Saved,
     Step,
@@ -23,13 +24,11 @@ from cnncalc.layers.conv import _COMMON, Conv
 _WINDOW = tuple(p for p in _COMMON if p.name not in ("groups",))
 
 
-def _inner_conv(ndim, **values):
+def _inner_conv(ndim, param_locs=None, **values):
     """A Conv with the given parameters (defaults filled), for delegation."""
-    from cnncalc.layers.base import PadSpec
-
     defaults = {"stride": (1,) * ndim, "dilation": (1,) * ndim, "groups": 1, "bias": True,
                 "in_channels": None, "padding": PadSpec(pairs=((0, 0),) * ndim)}
-    return Conv(ndim, {**defaults, **values})
+    return Conv(ndim, {**defaults, **values}, param_locs=param_locs)
 
 
 class DepthwiseConv(Conv):
@@ -50,10 +49,10 @@ class DepthwiseConv(Conv):
         Param("padding", Padding(), 0, "as for conv"),
     )
 
-    def setup(self, in_shapes, ref_shapes=()):
+    def bind(self, in_shapes, ref_shapes=()):
         channels = in_shapes[0][0]
         self.p = {**self.p, "groups": channels, "out_channels": channels * self.p["depth_multiplier"]}
-        return super().setup(in_shapes, ref_shapes)
+        return super().bind(in_shapes, ref_shapes)
 
     def _channels(self, x):
         """One group per input channel, depth_multiplier filters each."""
@@ -84,19 +83,19 @@ class SeparableConv(Layer):
         Param("padding", Padding(), 0, "padding of the depthwise convolution"),
     )
 
-    def setup(self, in_shapes, ref_shapes=()):
+    def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
         self.need_spatial()
         channels = self.check_in_channels()
         mid = channels * self.p["depth_multiplier"]
         self.depthwise = _inner_conv(
             self.ndim, out_channels=mid, kernel_size=self.p["kernel_size"], stride=self.p["stride"],
-            dilation=self.p["dilation"], groups=channels, bias=False, padding=self.p["padding"])
-        self.depthwise.param_locs = self.param_locs
-        mid_shape = self.depthwise.setup(in_shapes)
+            dilation=self.p["dilation"], groups=channels, bias=False, padding=self.p["padding"],
+            param_locs=self.param_locs).bound(in_shapes)
         self.pointwise = _inner_conv(self.ndim, out_channels=self.p["out_channels"],
-                                     kernel_size=(1,) * self.ndim, bias=self.p["bias"])
-        self.out_shape = self.pointwise.setup([mid_shape])
+                                     kernel_size=(1,) * self.ndim, bias=self.p["bias"]
+                                     ).bound([self.depthwise.out_shape])
+        self.out_shape = self.pointwise.out_shape
         self.pads, self.keff, self.stride = self.depthwise.pads, self.depthwise.keff, self.depthwise.stride
         return self.out_shape
 
@@ -149,6 +148,9 @@ class SeparableConv(Layer):
                                + (f" + {out_pw})" if self.p["bias"] else ")")))
         return steps
 
+    def probe_values(self, axis, values, shapes):
+        return self.probe_padding(axis, values, shapes)
+
     def _split(self, x, w):
         """The tensors, asked for by the shapes this input implies, as the inner
         convolutions' tensors."""
@@ -159,15 +161,29 @@ class SeparableConv(Layer):
             pw["bias"] = w.take("bias", (self.p["out_channels"],))
         return dw, pw
 
+    def _parts(self, x):
+        """The executor's depthwise and pointwise convolutions for input ``x``, built from
+        the parameters and the array (one group per input channel)."""
+        channels = x.shape[1]
+        depthwise = _inner_conv(
+            self.ndim, out_channels=channels * self.p["depth_multiplier"],
+            kernel_size=self.p["kernel_size"], stride=self.p["stride"], dilation=self.p["dilation"],
+            groups=channels, bias=False, padding=self.p["padding"])
+        pointwise = _inner_conv(self.ndim, out_channels=self.p["out_channels"],
+                                kernel_size=(1,) * self.ndim, bias=self.p["bias"])
+        return depthwise, pointwise
+
     def forward(self, xs, w, ctx):
         dw, pw = self._split(xs[0], w)
-        return self.pointwise.forward([self.depthwise.forward(xs, dw, ctx)], pw, ctx)
+        depthwise, pointwise = self._parts(xs[0])
+        return pointwise.forward([depthwise.forward(xs, dw, ctx)], pw, ctx)
 
     def backward(self, xs, w, out, g, ctx):
         dw, pw = self._split(xs[0], w)
-        mid = self.depthwise.forward(xs, dw, ctx.quiet())
-        (gmid,), gpw = self.pointwise.backward([mid], pw, out, g, ctx)
-        gx, gdw = self.depthwise.backward(xs, dw, mid, gmid, ctx)
+        depthwise, pointwise = self._parts(xs[0])
+        mid = depthwise.forward(xs, dw, ctx.quiet())
+        (gmid,), gpw = pointwise.backward([mid], pw, out, g, ctx)
+        gx, gdw = depthwise.backward(xs, dw, mid, gmid, ctx)
         grads = {"depthwise_weight": gdw["weight"], "pointwise_weight": gpw["weight"]}
         if self.p["bias"]:
             grads["bias"] = gpw["bias"]
@@ -190,9 +206,9 @@ class LocallyConnected(Conv):
     params = (Param("out_channels", Int(1), doc="filters"), *_WINDOW,
               Param("padding", Padding(), 0, "as for conv"))
 
-    def setup(self, in_shapes, ref_shapes=()):
+    def bind(self, in_shapes, ref_shapes=()):
         self.p = {**self.p, "groups": 1}
-        return super().setup(in_shapes, ref_shapes)
+        return super().bind(in_shapes, ref_shapes)
 
     def param_shapes(self):
         positions = numel(self.out_shape[1:])
@@ -249,7 +265,7 @@ class LocallyConnected(Conv):
         order = (0, 1 + 2 * nd, *range(1, 1 + nd), *range(1 + nd, 1 + 2 * nd))
         taps = dcols.transpose(order)
         dxp = K.scatter_windows(taps, (n, c, *padded[1:1 + nd]), self.stride, self.dilation)
-        return [K.unpad(dxp, self.pads, x.shape[2:])], grads
+        return [K.unpad(dxp, self.exec_pads(x), x.shape[2:])], grads
 
 
 class TiledConv(Conv):
@@ -268,9 +284,9 @@ class TiledConv(Conv):
               Param("tiles", Ints(1), 2, "kernel sets per axis (t: period in output positions)"),
               Param("padding", Padding(), 0, "as for conv"))
 
-    def setup(self, in_shapes, ref_shapes=()):
+    def bind(self, in_shapes, ref_shapes=()):
         self.p = {**self.p, "groups": 1}
-        return super().setup(in_shapes, ref_shapes)
+        return super().bind(in_shapes, ref_shapes)
 
     def param_shapes(self):
         shapes = {"weight": (numel(self.p["tiles"]), self.p["out_channels"], self.in_channels,
@@ -347,7 +363,7 @@ class TiledConv(Conv):
         dcols = dcols.reshape(n, *sizes, *self.kernel, c)
         taps = dcols.transpose(0, 1 + 2 * nd, *range(1, 1 + nd), *range(1 + nd, 1 + 2 * nd))
         dxp = K.scatter_windows(taps, (n, c, *padded[1:1 + nd]), self.stride, self.dilation)
-        return [K.unpad(dxp, self.pads, x.shape[2:])], grads
+        return [K.unpad(dxp, self.exec_pads(x), x.shape[2:])], grads
 
 
 class AddCoords(Layer):
@@ -368,7 +384,7 @@ class AddCoords(Layer):
     shape_rule = "[C + ndim (+ 1 with with_r), *S]"
     params = (Param("with_r", Bool(), False, "also append the distance from the centre"),)
 
-    def setup(self, in_shapes, ref_shapes=()):
+    def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
         sizes = self.need_spatial()
         extra = self.ndim + (1 if self.p["with_r"] else 0)
@@ -423,11 +439,11 @@ class DeformConv(Conv):
         Param("padding", Padding(), 0, "as for conv"),
     )
 
-    def setup(self, in_shapes, ref_shapes=()):
+    def bind(self, in_shapes, ref_shapes=()):
         if self.ndim != 2:
             raise self.fail("deform_conv is two-dimensional (Dai et al. 2017)", kind="shape",
                             help="use a [C, H, W] input")
-        out = super().setup(in_shapes, ref_shapes)
+        out = super().bind(in_shapes, ref_shapes)
         og = self.p["offset_groups"]
         if self.in_channels % og:
             raise self.fail(f"offset_groups={og} does not divide the {self.in_channels} input channels",
@@ -436,8 +452,7 @@ class DeformConv(Conv):
         self.n_offsets = (3 if self.p["modulated"] else 2) * taps * og
         self.offset_conv = _inner_conv(2, out_channels=self.n_offsets, kernel_size=self.kernel,
                                        stride=self.stride, dilation=self.dilation, bias=True,
-                                       padding=self.p["padding"])
-        self.offset_conv.setup(in_shapes)
+                                       padding=self.p["padding"]).bound(in_shapes)
         return out
 
     def param_shapes(self):
@@ -501,16 +516,25 @@ class DeformConv(Conv):
         return super().workspace() * 3 + self.offset_conv.workspace()
 
 
-    def probe_layer(self, ndim, values, loc, param_locs):
+    def probe_layer(self, ndim, values, loc, input_names, shapes):
         """verify's per-axis probe measures the regular grid: a plain convolution."""
         keep = {p.name for p in Conv.params}
-        return Conv(ndim, {k: v for k, v in values.items() if k in keep}, loc, param_locs)
+        return Conv(ndim, {k: v for k, v in values.items() if k in keep}, loc, self.param_locs,
+                    input_names=input_names)
+
+    def _offset_conv(self):
+        """The executor's offset-predicting convolution, from the parameters: 2 (v2: 3)
+        channels per tap and offset group, the layer's kernel, stride, padding, dilation."""
+        n_offsets = (3 if self.p["modulated"] else 2) * numel(self.kernel) * self.p["offset_groups"]
+        return _inner_conv(2, out_channels=n_offsets, kernel_size=self.kernel, stride=self.stride,
+                           dilation=self.dilation, bias=True, padding=self.p["padding"])
 
     def _deform_tensors(self, x, w):
         """(weight, bias or None, the offset convolution's tensors), by the shapes the input implies."""
         weight, bias = self._tensors(x, w)
-        offsets = K.Tensors(weight=w.take("offset_weight", (self.n_offsets, x.shape[1], *self.kernel)),
-                            bias=w.take("offset_bias", (self.n_offsets,)))
+        n_offsets = self._offset_conv().p["out_channels"]
+        offsets = K.Tensors(weight=w.take("offset_weight", (n_offsets, x.shape[1], *self.kernel)),
+                            bias=w.take("offset_bias", (n_offsets,)))
         return weight, bias, offsets
 
     def _sample_points(self, x, offset_tensors, ctx):
@@ -518,7 +542,7 @@ class DeformConv(Conv):
         (whose output has the layer's output size: same kernel, stride, padding)."""
         n = x.shape[0]
         og, taps = self.p["offset_groups"], numel(self.kernel)
-        raw = self.offset_conv.forward([x], offset_tensors, ctx)
+        raw = self._offset_conv().forward([x], offset_tensors, ctx)
         ho, wo = raw.shape[2:]
         if ctx.probe:  # the regular grid (what the receptive field reports)
             raw = np.zeros_like(raw)
@@ -527,7 +551,7 @@ class DeformConv(Conv):
         if self.p["modulated"]:
             logits = raw[:, 2 * taps * og:].reshape(n, og, taps, ho, wo)
             mask = 1.0 if ctx.probe else 1 / (1 + np.exp(-logits))
-        (pb_h, _), (pb_w, _) = self.pads
+        (pb_h, _), (pb_w, _) = self.exec_pads(x)
         ky, kx = np.meshgrid(np.arange(self.kernel[0]), np.arange(self.kernel[1]), indexing="ij")
         base_y = (np.arange(ho) * self.stride[0] - pb_h)[None, :, None] + \
             (ky.reshape(-1) * self.dilation[0])[:, None, None]
@@ -625,7 +649,7 @@ class DeformConv(Conv):
             graw[:, 2 * taps * og:] = (dmask * mask * (1 - mask)).reshape(n, taps * og, ho, wo)
         if ctx.probe:
             graw = np.zeros_like(raw)
-        (gx_off,), goff = self.offset_conv.backward([x], offsets, raw, graw, quiet)
+        (gx_off,), goff = self._offset_conv().backward([x], offsets, raw, graw, quiet)
         grads["offset_weight"], grads["offset_bias"] = goff["weight"], goff["bias"]
         return [gx.reshape(x.shape) + gx_off], grads
 

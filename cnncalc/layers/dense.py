@@ -30,7 +30,7 @@ class Linear(Layer):
         Param("in_features", Int(1), None, "inferred from the input; checked if given"),
     )
 
-    def setup(self, in_shapes, ref_shapes=()):
+    def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
         self.in_features = self.in_shape[-1]
         given = self.p["in_features"]

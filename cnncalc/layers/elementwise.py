@@ -35,7 +35,7 @@ class Elementwise(Layer):
     family = "elementwise"
     per_element: ClassVar[int] = 0
 
-    def setup(self, in_shapes, ref_shapes=()):
+    def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
         self.out_shape = tuple(self.in_shape)
         return self.out_shape
@@ -277,8 +277,8 @@ class PReLU(Elementwise):
     params = (Param("num_parameters", Int(1), 1, "1 (shared) or the number of channels"),)
     primary = "num_parameters"
 
-    def setup(self, in_shapes, ref_shapes=()):
-        out = super().setup(in_shapes)
+    def bind(self, in_shapes, ref_shapes=()):
+        out = super().bind(in_shapes)
         n = self.p["num_parameters"]
         if n != 1 and n != self.in_shape[0]:
             raise self.fail(
@@ -321,8 +321,8 @@ class Softmax(Elementwise):
     params = (Param("dim", Int(None), 1, "axis, counting the batch axis as 0"),)
     primary = "dim"
 
-    def setup(self, in_shapes, ref_shapes=()):
-        out = super().setup(in_shapes)
+    def bind(self, in_shapes, ref_shapes=()):
+        out = super().bind(in_shapes)
         rank = len(self.in_shape) + 1
         dim = self.p["dim"]
         if not (-rank < dim < rank) or dim % rank == 0:
@@ -346,11 +346,12 @@ class Softmax(Elementwise):
             maps[self.axis - 2] = None
         return maps
 
-    def probe_values(self, axis, values):
+    def probe_values(self, axis, values, shapes):
         """verify's probe along spatial ``axis``: a softmax along that axis stays one
         (dim 2 of the one-axis probe); along another axis it is pointwise (dim 1)."""
-        if self.axis >= 2:
-            values["dim"] = 2 if self.axis - 2 == axis else 1
+        along = self.p["dim"] % (len(shapes.inputs[0]) + 1)  # PyTorch's numbering, batch 0
+        if along >= 2:
+            values["dim"] = 2 if along - 2 == axis else 1
         return values
 
     def forward(self, xs, w, ctx):
@@ -398,11 +399,11 @@ class Hardtanh(Elementwise):
         Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),
     )
 
-    def setup(self, in_shapes, ref_shapes=()):
+    def bind(self, in_shapes, ref_shapes=()):
         if self.p["max_val"] <= self.p["min_val"]:
             raise self.fail(f"max_val {self.p['max_val']} must be greater than min_val {self.p['min_val']}",
                             help="PyTorch requires max_val > min_val", param="max_val", kind="value")
-        return super().setup(in_shapes, ref_shapes)
+        return super().bind(in_shapes, ref_shapes)
 
     def f(self, x):
         return np.clip(x, self.p["min_val"], self.p["max_val"])

@@ -29,7 +29,7 @@ class _Merge(Layer):
 class _Elementwise(_Merge):
     """Shared broadcasting rule (NumPy's, on the per-sample shapes)."""
 
-    def setup(self, in_shapes, ref_shapes=()):
+    def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
         rank = max(len(s) for s in in_shapes)
         padded = [(1,) * (rank - len(s)) + tuple(s) for s in in_shapes]
@@ -131,7 +131,7 @@ class Concat(_Merge):
     shape_rule = "channels summed; the other axes agree"
     summary = "concatenation along the channel axis"
 
-    def setup(self, in_shapes, ref_shapes=()):
+    def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
         first = in_shapes[0]
         if any(len(s) != len(first) or tuple(s[1:]) != tuple(first[1:]) for s in in_shapes):

@@ -43,7 +43,7 @@ class BatchNorm(Layer):
         Param("num_features", Int(1), None, "inferred from the input; checked if given"),
     )
 
-    def setup(self, in_shapes, ref_shapes=()):
+    def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
         rank = getattr(self, "alias_rank", None)
         shape = self.in_shape
@@ -140,7 +140,7 @@ class LRN(Layer):
         Param("k", Number(), 1.0, "additive constant"),
     )
 
-    def setup(self, in_shapes, ref_shapes=()):
+    def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
         self.out_shape = tuple(self.in_shape)
         return self.out_shape
@@ -198,7 +198,7 @@ class _StatNorm(Layer):
     spatial = True  # its 1d/2d/3d forms must match the input's rank, as for convolution
     affine_key = "affine"
 
-    def setup(self, in_shapes, ref_shapes=()):
+    def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
         self.channels = self.in_shape[0]
         self.out_shape = tuple(self.in_shape)
@@ -303,8 +303,8 @@ class InstanceNorm(_StatNorm):
         Param("num_features", Int(1), None, "inferred; checked if given"),
     )
 
-    def setup(self, in_shapes, ref_shapes=()):
-        out = super().setup(in_shapes, ref_shapes)
+    def bind(self, in_shapes, ref_shapes=()):
+        out = super().bind(in_shapes, ref_shapes)
         self.need_spatial()
         self.check_in_channels("num_features")
         return out
@@ -373,8 +373,8 @@ class GroupNorm(_StatNorm):
         Param("affine", Bool(), True, "learnable weight and bias per channel"),
     )
 
-    def setup(self, in_shapes, ref_shapes=()):
-        out = super().setup(in_shapes, ref_shapes)
+    def bind(self, in_shapes, ref_shapes=()):
+        out = super().bind(in_shapes, ref_shapes)
         if self.channels % self.p["num_groups"]:
             raise self.fail(f"num_groups={self.p['num_groups']} does not divide the {self.channels} channels",
                             param="num_groups", help="num_groups must divide the channels")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import MappingProxyType
 
 from cnncalc.core.rf import ratio_window_map, window_map
 from cnncalc.core.window import taps_symbol
@@ -38,12 +39,32 @@ class _WindowPool(Layer):
     spatial = True
     primary = "kernel_size"
 
-    def setup(self, in_shapes, ref_shapes=()):
+    @property
+    def kernel(self) -> tuple[int, ...]:
+        """Window taps per axis (the parameter kernel_size)."""
+        return self.p["kernel_size"]
+
+    @property
+    def stride(self) -> tuple[int, ...]:
+        """The parameter stride; by default (None) kernel_size, as in PyTorch."""
+        return self.p["stride"] if self.p["stride"] is not None else self.kernel
+
+    @property
+    def dilation(self) -> tuple[int, ...]:
+        return self.p.get("dilation") or (1,) * self.ndim
+
+    def probe_values(self, axis, values, shapes):
+        return self.probe_padding(axis, values, shapes)
+
+    def exec_pads(self, x) -> tuple[tuple[int, int], ...]:
+        """The executor's (before, after) padding for input array ``x`` (N, C, *S), from the
+        parameters and the array (cnncalc.core.kernels); :attr:`pads` is the analyzer's."""
+        return K.resolve_pads(self.p.get("padding"), x.shape[2:], self.kernel, self.dilation,
+                              self.stride)
+
+    def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
         sizes = self.need_spatial()
-        self.kernel = self.p["kernel_size"]
-        self.stride = self.p["stride"] if self.p["stride"] is not None else self.kernel
-        self.dilation = self.p.get("dilation", (1,) * self.ndim)
         self.keff = tuple(effective_kernel(k, d) for k, d in zip(self.kernel, self.dilation))
         pad = self.p["padding"]
         self.pads = resolve_padding(pad, sizes, self.keff, self.stride)
@@ -113,7 +134,8 @@ class _WindowPool(Layer):
         windows per axis, counted by the scan (kernels.window_count), not read from
         the analysis."""
         pads, outs = [], []
-        for size, (b, a), keff, s in zip(x.shape[2:], self.pads, self.keff, self.stride):
+        spans = K.extent(self.kernel, self.dilation)
+        for size, (b, a), keff, s in zip(x.shape[2:], self.exec_pads(x), spans, self.stride):
             o = K.window_count(size, b, a, keff, s, self.p["ceil_mode"])
             need = (o - 1) * s + keff - (size + b)  # how far the last window reaches
             pads.append((b, max(a, need)))
@@ -185,11 +207,11 @@ class AvgPool(_WindowPool):
     )
 
 
-    def divisor(self, sizes, outs):
+    def divisor(self, x, outs):
         """PyTorch's divisor per output: taps inside the padded input (count_include_pad)
         or inside the input; windows are clipped at the end of the padded input."""
         per_axis = []
-        for size, (b, a), k, s, o in zip(sizes, self.pads, self.kernel, self.stride, outs):
+        for size, (b, a), k, s, o in zip(x.shape[2:], self.exec_pads(x), self.kernel, self.stride, outs):
             start = np.arange(o) * s - b
             end = np.minimum(start + k, size + a)
             if not self.p["count_include_pad"]:
@@ -206,12 +228,12 @@ class AvgPool(_WindowPool):
         total = None
         for _, index in self._taps(outs):
             total = xp[index].copy() if total is None else total + xp[index]
-        return total / self.divisor(x.shape[2:], outs).astype(x.dtype)
+        return total / self.divisor(x, outs).astype(x.dtype)
 
     def backward(self, xs, w, out, g, ctx):
         x = xs[0]
         xp, pads, outs = self._padded(x, 0.0)
-        share = g / self.divisor(x.shape[2:], outs).astype(g.dtype)
+        share = g / self.divisor(x, outs).astype(g.dtype)
         dxp = np.zeros(xp.shape, dtype=g.dtype)
         for _, index in self._taps(outs):
             dxp[index] += share
@@ -273,9 +295,9 @@ class LPPool(_WindowPool):
         Param("ceil_mode", Bool(), False, "round the output size up"),
     )
 
-    def setup(self, in_shapes, ref_shapes=()):
-        self.p = {**self.p, "padding": PadSpec(pairs=((0, 0),) * self.ndim)}
-        return super().setup(in_shapes, ref_shapes)
+    def bind(self, in_shapes, ref_shapes=()):
+        self.p = MappingProxyType({**self.p, "padding": PadSpec(pairs=((0, 0),) * self.ndim)})
+        return super().bind(in_shapes, ref_shapes)
 
 
     def forward(self, xs, w, ctx):
@@ -303,7 +325,7 @@ class _GlobalPool(Layer):
     family = "pooling"
     spatial = True
 
-    def setup(self, in_shapes, ref_shapes=()):
+    def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
         self.need_spatial()
         self.out_shape = (self.in_shape[0],) + (1,) * self.ndim
@@ -372,7 +394,7 @@ class _AdaptivePool(Layer):
     primary = "output_size"
     params = (Param("output_size", OutputSize(), doc="output size per axis (null keeps the input size)"),)
 
-    def setup(self, in_shapes, ref_shapes=()):
+    def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
         sizes = self.need_spatial()
         self.sizes = sizes
@@ -436,22 +458,21 @@ class _AdaptivePool(Layer):
 
     # -- verify's per-axis probe (cnncalc/measure/verify.py) --------------------------------
 
-    def probe_values(self, axis, values):
+    def probe_values(self, axis, values, shapes):
         """Along ``axis`` the probe keeps this layer's windows at the network's sizes
         (input L, output O: unit o pools [floor(o L / O), ceil((o + 1) L / O))) at any
         probe length, so that what the probe measures is the field of the network as
         written. An axis pooled to one unit stays as written: one unit at every length,
         which a broadcasting merge after it (a squeeze-and-excitation gate) needs."""
-        maps = self.unit_maps()
-        if maps[axis] is not None and self.outs[axis] > 1:  # pooled to one unit: as written
-            values["ratio_of"] = (self.sizes[axis],)
+        if shapes.output[1 + axis] > 1:  # pooled to one unit: as written
+            values["ratio_of"] = (shapes.inputs[0][1 + axis],)
         return values
 
-    def probe_layer(self, ndim, values, loc, param_locs):
+    def probe_layer(self, ndim, values, loc, input_names, shapes):
         if "ratio_of" not in values:
-            return type(self)(ndim, values, loc, param_locs)
+            return super().probe_layer(ndim, values, loc, input_names, shapes)
         cls = type(f"Probe{type(self).__name__}", (_RatioWindows, type(self)), {"type_name": ""})
-        return cls(ndim, values, loc, param_locs)
+        return cls(ndim, values, loc, self.param_locs, input_names=input_names)
 
     def scatter(self, values, grids, shape):
         result = np.zeros(shape, dtype=values.dtype)
@@ -521,7 +542,7 @@ class _RatioWindows:
         (length,), (out,) = self.p["ratio_of"], self.p["output_size"]
         return size * out // length  # units o with ceil((o + 1) L / O) <= size
 
-    def setup(self, in_shapes, ref_shapes=()):
+    def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
         sizes = self.need_spatial()
         self.sizes, self.outs = tuple(sizes), (self._ratio_out(sizes[0]),)

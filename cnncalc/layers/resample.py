@@ -53,7 +53,7 @@ class Upsample(Layer):
         Param("align_corners", Bool(), False, "linear modes: align the corner pixels' centres"),
     )
 
-    def setup(self, in_shapes, ref_shapes=()):
+    def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
         sizes = self.need_spatial()
         scale, size, mode = self.p["scale_factor"], self.p["size"], self.p["mode"]
@@ -113,7 +113,7 @@ class Upsample(Layer):
             result.append((out, ratio))
         return result
 
-    def probe_values(self, axis, values):
+    def probe_values(self, axis, values, shapes):
         """verify's probe along ``axis``: n-linear is linear along each axis; an output
         ``size`` becomes its ratio to the network's input, so that the probe keeps the
         network's source positions at any length (align_corners depends on the length
@@ -121,7 +121,7 @@ class Upsample(Layer):
         if values.get("mode") in ("bilinear", "trilinear"):
             values["mode"] = "linear"
         if values.get("size") is not None and not (self.p["mode"] != "nearest" and self.p["align_corners"]):
-            values["scale_factor"] = (Fraction(self.out_shape[1 + axis], self.in_shape[1 + axis]),)
+            values["scale_factor"] = (Fraction(shapes.output[1 + axis], shapes.inputs[0][1 + axis]),)
             values["size"] = None
         return values
 
@@ -191,7 +191,7 @@ class Pad(Layer):
         Param("value", Number(), 0, "fill value for mode zeros (constant padding)"),
     )
 
-    def setup(self, in_shapes, ref_shapes=()):
+    def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
         sizes = self.need_spatial()
         self.pads = self.p["padding"].pairs
@@ -214,7 +214,7 @@ class Pad(Layer):
     def sources(self, sizes):
         """Per axis, the input index each output position copies (-1: the fill value)."""
         result = []
-        for size, (b, a) in zip(sizes, self.pads):
+        for size, (b, a) in zip(sizes, self.p["padding"].pairs):
             mode = self._NUMPY_MODE[self.p["mode"]]
             if mode == "constant":
                 result.append(np.pad(np.arange(size), (b, a), constant_values=-1))
@@ -225,7 +225,7 @@ class Pad(Layer):
     def forward(self, xs, w, ctx):
         x = xs[0]
         if self.p["mode"] == "zeros":
-            return K.pad(x, self.pads, self.p["value"])
+            return K.pad(x, self.p["padding"].pairs, self.p["value"])
         y = x
         for axis, index in enumerate(self.sources(x.shape[2:]), start=2):
             y = K.take_axis(y, index, axis)
@@ -234,7 +234,7 @@ class Pad(Layer):
     def backward(self, xs, w, out, g, ctx):
         x = xs[0]
         if self.p["mode"] == "zeros":
-            return [K.unpad(g, self.pads, x.shape[2:])], {}
+            return [K.unpad(g, self.p["padding"].pairs, x.shape[2:])], {}
         for axis, index in reversed(list(enumerate(self.sources(x.shape[2:]), start=2))):
             g = K.take_axis_adjoint(g, index, axis, x.shape[axis])
         return [g], {}
@@ -270,7 +270,7 @@ class Crop(Layer):
         return [f"{size} - {size - b - a} is odd: the crop is off-centre"
                 for size, (b, a) in zip(self.in_shape[1:], self.pads) if (b + a) % 2]
 
-    def setup(self, in_shapes, ref_shapes=()):
+    def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
         sizes = self.need_spatial()
         cropping, like = self.p["cropping"], self.p["like"]
@@ -310,18 +310,30 @@ class Crop(Layer):
     def unit_maps(self):
         return [shift_map(b) for b, _ in self.pads]
 
-    def probe_values(self, axis, values):
-        """verify's probe: the cropping this layer resolved (from 'like' too)."""
-        values["cropping"] = PadSpec(pairs=(self.pads[axis],))
+    def probe_values(self, axis, values, shapes):
+        """verify's probe: the cropping the executor resolved at the network's size (for
+        ``like``, from the arrays' sizes: cnncalc.core.kernels.centre_crop)."""
+        if self.p["like"] is not None:
+            pairs = K.centre_crop(shapes.inputs[0][1:], shapes.refs[0][1:])
+            values["cropping"] = PadSpec(pairs=(pairs[axis],))
         values["like"] = None
         return values
 
+    def exec_crop(self, x, ctx) -> tuple[tuple[int, int], ...]:
+        """The executor's (before, after) crop of array ``x``: the pixels written, or for
+        ``like`` a centred crop to the other layer's array (``ctx.refs``), by
+        cnncalc.core.kernels.centre_crop; never the analysis'."""
+        if self.p["like"] is None:
+            return self.p["cropping"].pairs
+        return K.centre_crop(x.shape[2:], ctx.refs[0].shape[2:])
+
     def forward(self, xs, w, ctx):
-        x = xs[0]  # the pads setup resolved (from 'like', the other layer's size)
-        return K.unpad(x, self.pads, [L - b - a for L, (b, a) in zip(x.shape[2:], self.pads)])
+        x = xs[0]
+        pads = self.exec_crop(x, ctx)
+        return K.unpad(x, pads, [L - b - a for L, (b, a) in zip(x.shape[2:], pads)])
 
     def backward(self, xs, w, out, g, ctx):
-        return [K.pad(g, self.pads)], {}
+        return [K.pad(g, self.exec_crop(xs[0], ctx))], {}
 
 
 class Flatten(Layer):
@@ -334,7 +346,7 @@ class Flatten(Layer):
     family = "shape"
     summary = "flatten each sample to a vector"
 
-    def setup(self, in_shapes, ref_shapes=()):
+    def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
         self.out_shape = (numel(self.in_shape),)
         return self.out_shape
@@ -364,7 +376,7 @@ class Reshape(Layer):
     primary = "shape"
     params = (Param("shape", IntList(), doc="target per-sample shape"),)
 
-    def setup(self, in_shapes, ref_shapes=()):
+    def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
         target = list(self.p["shape"])
         total = numel(self.in_shape)

@@ -24,7 +24,7 @@ class LayerScale(Layer):
     primary = "init"
     params = (Param("init", Number(), 1e-6, "initial value of every scale (torchvision's layer_scale)"),)
 
-    def setup(self, in_shapes, ref_shapes=()):
+    def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
         self.out_shape = tuple(self.in_shape)
         return self.out_shape
@@ -86,7 +86,7 @@ class StochasticDepth(Layer):
         # branch is multiplied by
         return [Saved("noise", (1,) * len(self.in_shapes[0]))]
 
-    def setup(self, in_shapes, ref_shapes=()):
+    def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
         self.out_shape = tuple(self.in_shape)
         return self.out_shape

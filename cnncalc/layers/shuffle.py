@@ -15,9 +15,11 @@ from __future__ import annotations
 from fractions import Fraction
 
 from cnncalc.core.rf import nearest_map, shift_map, window_map
+from cnncalc.core.window import chunk_bounds, split_bounds
 from cnncalc.layers.base import (
     Int,
     IntList,
+    K,
     Layer,
     PadSpec,
     Param,
@@ -48,7 +50,7 @@ class _Slice(Layer):
         """
         raise NotImplementedError  # pragma: no cover
 
-    def setup(self, in_shapes, ref_shapes=()):
+    def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
         dim = self.p["dim"]
         if dim > len(self.in_shape):
@@ -73,10 +75,15 @@ class _Slice(Layer):
             maps[dim - 2] = shift_map(self.start)
         return maps
 
+    def exec_bounds(self, length: int) -> tuple[int, int]:
+        """The executor's (start, stop) on an axis of ``length`` (cnncalc.core.kernels),
+        independent of :meth:`bounds`, the analyzer's rule."""
+        raise NotImplementedError  # pragma: no cover
+
     def forward(self, xs, w, ctx):
         x = xs[0]
         dim = self.p["dim"]
-        start, stop = self.bounds(x.shape[dim])
+        start, stop = self.exec_bounds(x.shape[dim])
         index = [slice(None)] * x.ndim
         index[dim] = slice(start, stop)
         return x[tuple(index)]
@@ -84,7 +91,7 @@ class _Slice(Layer):
     def backward(self, xs, w, out, g, ctx):
         x = xs[0]
         dim = self.p["dim"]
-        start, stop = self.bounds(x.shape[dim])
+        start, stop = self.exec_bounds(x.shape[dim])
         gx = np.zeros(x.shape, dtype=g.dtype)
         index = [slice(None)] * x.ndim
         index[dim] = slice(start, stop)
@@ -101,20 +108,21 @@ class _Slice(Layer):
             Step("output_shape", self.shape_rule, "", fmt_shape(self.out_shape)),
         ]
 
-    def probe_values(self, axis, values):
+    def probe_values(self, axis, values, shapes):
         """verify's probe along spatial ``axis``: whether this slice is along that axis."""
         return {**values, "_along": self.p["dim"] == axis + 2}
 
-    def probe_layer(self, ndim, values, loc, param_locs):
+    def probe_layer(self, ndim, values, loc, input_names, shapes):
         """verify's per-axis, one-channel probe. A part of the channels, or a slice along
         another spatial axis, is spatially the identity along the probed axis; a slice
         along it is the crop it resolved at the network's size (the field shifts by its
         start at any probe length)."""
         if not values.get("_along"):
-            return Identity(ndim, {}, loc, param_locs)
-        length = self.in_shape[self.p["dim"] - 1]
-        return Crop(ndim, {"cropping": PadSpec(pairs=((self.start, length - self.stop),)), "like": None},
-                    loc, param_locs)
+            return Identity(ndim, {}, loc, self.param_locs, input_names=input_names)
+        length = shapes.inputs[0][self.p["dim"] - 1]
+        start, stop = self.exec_bounds(length)  # as the executor sliced the network's array
+        return Crop(ndim, {"cropping": PadSpec(pairs=((start, length - stop),)), "like": None},
+                    loc, self.param_locs, input_names=input_names)
 
 
 class Chunk(_Slice):
@@ -142,13 +150,10 @@ class Chunk(_Slice):
     fix_param = "index"
 
     def bounds(self, length):
-        size = -(-length // self.p["chunks"])
-        parts = -(-length // size)
-        start = self.p["index"] * size
-        if start >= length:
-            raise ValueError(f"index {self.p['index']} is past the last part: an axis of {length} in "
-                             f"chunks of {size} has {parts} part{'s' if parts > 1 else ''}")
-        return start, min(start + size, length)
+        return chunk_bounds(length, self.p["chunks"], self.p["index"])
+
+    def exec_bounds(self, length):
+        return K.chunk_part(length, self.p["chunks"], self.p["index"])
 
 
 class Split(_Slice):
@@ -172,15 +177,10 @@ class Split(_Slice):
     fix_param = "sizes"
 
     def bounds(self, length):
-        sizes, index = self.p["sizes"], self.p["index"]
-        if -1 in sizes:
-            raise ValueError("split sizes are lengths >= 1; -1 is not one")
-        if sum(sizes) != length:
-            raise ValueError(f"sizes {list(sizes)} add up to {sum(sizes)}, but the axis has {length}")
-        if index >= len(sizes):
-            raise ValueError(f"index {index} is past the last of the {len(sizes)} parts")
-        start = sum(sizes[:index])
-        return start, start + sizes[index]
+        return split_bounds(length, self.p["sizes"], self.p["index"])
+
+    def exec_bounds(self, length):
+        return K.split_part(self.p["sizes"], self.p["index"])
 
 
 class ChannelShuffle(Layer):
@@ -198,7 +198,7 @@ class ChannelShuffle(Layer):
     primary = "groups"
     params = (Param("groups", Int(1), doc="number of groups; divides the channels"),)
 
-    def setup(self, in_shapes, ref_shapes=()):
+    def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
         channels, groups = self.in_shape[0], self.p["groups"]
         if channels % groups:
@@ -254,7 +254,7 @@ class PixelShuffle(Layer):
     primary = "upscale_factor"
     params = (Param("upscale_factor", Int(1), doc="r: every spatial axis grows r times"),)
 
-    def setup(self, in_shapes, ref_shapes=()):
+    def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
         sizes = self.need_spatial()
         r, channels = self.p["upscale_factor"], self.in_shape[0]
@@ -288,11 +288,11 @@ class PixelShuffle(Layer):
     def backward(self, xs, w, out, g, ctx):
         return [_space_to_depth(g, self.p["upscale_factor"])], {}
 
-    def probe_layer(self, ndim, values, loc, param_locs):
+    def probe_layer(self, ndim, values, loc, input_names, shapes):
         """verify's per-axis probe has one channel, which pixel shuffle cannot divide:
         its spatial wiring along one axis (output o from input floor(o / r), of
         some channel) is measured on that one channel."""
-        return _PixelShuffleWiring(ndim, values, loc, param_locs)
+        return _PixelShuffleWiring(ndim, values, loc, self.param_locs, input_names=input_names)
 
 
 class _PixelShuffleWiring(PixelShuffle):
@@ -301,7 +301,7 @@ class _PixelShuffleWiring(PixelShuffle):
 
     type_name = ""  # not registered
 
-    def setup(self, in_shapes, ref_shapes=()):
+    def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
         r = self.p["upscale_factor"]
         self.out_shape = (self.in_shape[0], *(s * r for s in self.need_spatial()))
@@ -338,7 +338,7 @@ class PixelUnshuffle(Layer):
     primary = "downscale_factor"
     params = (Param("downscale_factor", Int(1), doc="r: every spatial axis shrinks r times"),)
 
-    def setup(self, in_shapes, ref_shapes=()):
+    def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
         sizes = self.need_spatial()
         r = self.p["downscale_factor"]

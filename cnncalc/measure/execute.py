@@ -13,6 +13,7 @@ import math
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +37,7 @@ def tensor_shapes(net: Network) -> dict[str, tuple[int, ...]]:
     """Every learnable tensor and buffer as ``"<node>.<name>" -> shape`` (after setup)."""
     shapes = {}
     for node in net.nodes:
-        for key, shape in {**node.layer.param_shapes(), **node.layer.buffer_shapes()}.items():
+        for key, shape in {**node.facts.params, **node.facts.buffers}.items():
             shapes[f"{node.name}.{key}"] = tuple(shape)
     return shapes
 
@@ -80,7 +81,7 @@ def init_weights(net: Network, seed: int = 0, dtype=np.float32,
     """
     out = {}
     for node in net.nodes:
-        shapes = {**node.layer.param_shapes(), **node.layer.buffer_shapes()}
+        shapes = {**node.facts.params, **node.facts.buffers}
         weight = shapes.get("weight")
         for key, shape in shapes.items():
             out[f"{node.name}.{key}"] = draw(seed, node.name, key, tuple(shape), dtype, weight, positive)
@@ -122,6 +123,20 @@ LAYOUT_HELP = ("weights use PyTorch's layouts: conv (out, in/groups, *k), "
                "conv_transpose (in, out/groups, *k), linear (out, in)")
 
 
+def executor_layers(net: Network) -> dict[str, Any]:
+    """The executor's own layer instances, one per node, built from the layer's class and
+    its parsed parameters only: never the analyzer's objects nor their Facts. Every size a
+    pass needs (padding, crops, slices, output sizes) is derived from the arrays it is
+    given and the executor's own window mechanics (cnncalc.core.kernels); docs/executor.md,
+    "The boundary"."""
+    return {node.name: executor_layer(node) for node in net.nodes}
+
+
+def executor_layer(node) -> Any:
+    """One node's executor instance: its layer's class on its parsed parameters."""
+    return type(node.layer)(node.layer.ndim, node.layer.p, input_names=node.inputs)
+
+
 def node_weights(weights: dict[str, np.ndarray], name: str) -> dict[str, np.ndarray]:
     prefix = name + "."
     return {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)
@@ -153,8 +168,8 @@ def estimate_memory(net: Network, batch: int, itemsize: int, keep: str = "all") 
     live = {INPUT: sizes[INPUT]}
     peak, where = 0, net.nodes[0].name
     for i, node in enumerate(net.nodes):
-        out = math.prod(node.layer.out_shape) * batch * itemsize
-        work = node.layer.workspace() * batch * itemsize
+        out = math.prod(node.facts.out_shape) * batch * itemsize
+        work = node.facts.layer.workspace() * batch * itemsize
         total = sum(live.values()) + out + work
         if total > peak:
             peak, where = total, node.name
@@ -199,6 +214,7 @@ class Execution:
     shapes_read: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=dict)
     seed: int = 0  # tensors not given were drawn from it
     probe: bool = False
+    layers: dict[str, Any] = field(default_factory=dict)  # the executor's own instances
 
 
 class _Recorder:
@@ -289,12 +305,12 @@ def forward(net: Network, x: np.ndarray, weights: dict | None = None, seed: int 
     for node in net.nodes:
         for name in node.inputs + node.refs:
             remaining[name] = remaining.get(name, 0) + 1
-    run = Execution(values, {}, seed=seed, probe=probe)
+    run = Execution(values, {}, seed=seed, probe=probe, layers=executor_layers(net))
     for i, node in enumerate(net.nodes):
-        ctx = Context(probe=probe)
+        ctx = Context(probe=probe, refs=[values[r] for r in node.refs])
         tensors = _Recorder(node.name, node_weights(given or {}, node.name), seed, dtype,
                             positive=probe)
-        out = node.layer.forward([values[n] for n in node.inputs], tensors, ctx)
+        out = run.layers[node.name].forward([values[n] for n in node.inputs], tensors, ctx)
         values[node.name] = np.asarray(out, dtype=dtype)
         run.macs[node.name] = ctx.macs
         run.params_read[node.name], run.buffers_read[node.name] = tensors.counts()
@@ -354,8 +370,8 @@ def backward(net: Network, run: Execution, seeds: dict[str, np.ndarray],
     """
     grads: dict[str, np.ndarray] = {k: np.asarray(v) for k, v in seeds.items()}
     out: dict[str, np.ndarray] = {}
-    ctx = Context(probe=probe)
     for node in reversed(net.nodes):
+        ctx = Context(probe=probe, refs=[run.values[r] for r in node.refs])
         g = grads.pop(node.name, None)
         if g is None:
             continue
@@ -364,7 +380,7 @@ def backward(net: Network, run: Execution, seeds: dict[str, np.ndarray],
         xs = [run.values[n] for n in node.inputs]
         w = _Recorder(node.name, node_weights(run.weights, node.name), run.seed,
                       run.values[node.name].dtype, positive=run.probe)
-        gxs, gw = node.layer.backward(xs, w, run.values[node.name], g, ctx)
+        gxs, gw = run.layers[node.name].backward(xs, w, run.values[node.name], g, ctx)
         for name, gx in zip(node.inputs, gxs):
             grads[name] = grads[name] + gx if name in grads else gx
         for key, value in gw.items():

@@ -44,7 +44,7 @@ import numpy as np
 from cnncalc.core.errors import SpecError, suggestion
 from cnncalc.core.graph import INPUT, Network
 from cnncalc.core.kernels import Context
-from cnncalc.measure.execute import backward, forward, init_weights
+from cnncalc.measure.execute import backward, executor_layer, forward, init_weights
 
 MAX_LOCAL_UNITS = 1024  # switches / averaging are read from a layer's Jacobian up to this size
 MAX_LOCAL_INPUT = 4096
@@ -247,7 +247,7 @@ def _local(node, row: LayerGradient, w: dict, explain: bool) -> None:
     eye = np.eye(units, dtype=np.float64).reshape(units, *y.shape[1:])
     xs = np.broadcast_to(x, (units, *x.shape[1:])).copy()
     ys = np.broadcast_to(y, (units, *y.shape[1:])).copy()
-    (jac,), _ = node.layer.backward([xs], w, ys, eye, Context())
+    (jac,), _ = executor_layer(node).backward([xs], w, ys, eye, Context())
     jac = np.asarray(jac).reshape(units, size)
     nonzero = jac != 0
     counts = nonzero.sum(axis=1)

@@ -53,7 +53,7 @@ def executor_estimate(net: Network, train: bool, batch: int = 1, width: int = 4)
         if node.name not in grads:
             continue
         new = {i: size[i] for i in node.inputs if i not in grads}
-        work = node.layer.backward_workspace() * batch * width
+        work = node.facts.layer.backward_workspace() * batch * width
         param_grads += node.facts.param_count * width
         peak = max(peak, sum(grads.values()) + sum(new.values()) + work + param_grads)
         grads.update(new)

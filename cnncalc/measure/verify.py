@@ -225,12 +225,26 @@ class Verification:
 # -- the forward pass: shapes, tensors, MACs, activations ------------------------------
 
 
+@dataclass(frozen=True)
+class ArrayShapes:
+    """The per-sample shapes (channels first) of the arrays one node read and wrote in
+    the executor's forward pass at the network's own size: what a layer's probe hooks
+    (``probe_values``, ``probe_layer``) resolve their geometry from, never the analysis."""
+
+    inputs: tuple[tuple[int, ...], ...]
+    refs: tuple[tuple[int, ...], ...]
+    output: tuple[int, ...]
+
+
 def _measure_forward(net: Network, report: Report, seed: int, max_memory: int | None,
-                     progress=None) -> list[Row]:
+                     progress=None) -> tuple[list[Row], dict[str, ArrayShapes]]:
     guard_memory(net, 1, 4, "all", max_memory)  # before the input is allocated
     x = np.random.default_rng(seed).standard_normal((1, *net.input_shape)).astype(np.float32)
     run = forward(net, x, None, seed, keep="all", max_memory=max_memory, progress=progress)
     width = DTYPE_BYTES[report.dtype]
+    shapes = {node.name: ArrayShapes(tuple(run.values[i].shape[1:] for i in node.inputs),
+                                     tuple(run.values[r].shape[1:] for r in node.refs),
+                                     run.values[node.name].shape[1:]) for node in net.nodes}
     rows = []
     for node, row in zip(net.nodes, report.layers):
         out = run.values[node.name]
@@ -242,39 +256,37 @@ def _measure_forward(net: Network, report: Report, seed: int, max_memory: int | 
             _compare("macs", row.macs, run.macs[node.name] * report.batch),
             _compare("activation_bytes", row.activation_bytes, per_sample * report.batch * width),
         ]))
-    return rows
+    return rows, shapes
 
 
 # -- receptive-field probes ----------------------------------------------------------
 
 
-def _axis_values(layer, axis: int) -> dict:
-    """The layer's parameters restricted to one spatial axis, with one channel, and the
-    geometry the network resolved (padding ``same`` as at the network's size)."""
+def _axis_values(layer, axis: int, shapes: ArrayShapes) -> dict:
+    """The layer's parameters restricted to one spatial axis, with one channel; geometry
+    that depends on the size (padding ``same``, a crop ``like`` another layer, adaptive
+    windows) as the executor resolved it at the network's size, from its arrays'
+    ``shapes`` (the layer's ``probe_values``)."""
     values = dict(layer.p)
-    pads = getattr(layer, "pads", None)
     for p in layer.params:
         value = values.get(p.name)
         if p.name in CHANNEL_PARAMS:
             values[p.name] = CHANNEL_PARAMS[p.name]
         elif value is not None and isinstance(p.kind, (Ints, Scale, OutputSize)):
             values[p.name] = (value[axis],)
-        elif isinstance(value, PadSpec):
-            if value.pairs is not None:
-                values[p.name] = PadSpec(pairs=(value.pairs[axis],))
-            elif pads is not None:
-                values[p.name] = PadSpec(pairs=(tuple(pads[axis]),))
-    return layer.probe_values(axis, values)
+        elif isinstance(value, PadSpec) and value.pairs is not None:
+            values[p.name] = PadSpec(pairs=(value.pairs[axis],))
+    return layer.probe_values(axis, values, shapes)
 
 
 def probe_network(net: Network, axis: int, nodes: list[Node], length: int,
-                  count: int = PROBE_UNITS) -> Network:
-    """A 1-D, one-channel copy of ``nodes`` (closed under inputs) along ``axis``."""
+                  count: int, shapes: dict[str, ArrayShapes]) -> Network:
+    """A 1-D, one-channel copy of ``nodes`` (closed under inputs) along ``axis``, its
+    size-dependent geometry taken from the executor's arrays (``shapes``)."""
     copies = []
     for node in nodes:
-        make = getattr(node.layer, "probe_layer", None) or type(node.layer)
-        layer = make(1, _axis_values(node.layer, axis), node.layer.loc, node.layer.param_locs)
-        layer.input_names = node.inputs
+        layer = node.layer.probe_layer(1, _axis_values(node.layer, axis, shapes[node.name]),
+                                       node.loc, node.inputs, shapes[node.name])
         copies.append(replace(node, layer=layer))
     outputs = [n.name for n in copies if not any(n.name in m.inputs + m.refs for m in copies)]
     return Network(f"{net.name} (probe, axis {axis})", (1, length), count, copies,
@@ -300,9 +312,9 @@ def _separable(net: Network) -> tuple[list[Node], dict[str, str]]:
 
 
 def _valid_length(net: Network, axis: int, nodes: list[Node], start: int,
-                  count: int = PROBE_UNITS) -> Network | None:
+                  count: int, shapes: dict[str, ArrayShapes]) -> Network | None:
     for length in range(start, start + 1024):
-        probe = probe_network(net, axis, nodes, length, count)
+        probe = probe_network(net, axis, nodes, length, count, shapes)
         try:
             infer_shapes(probe)
             return probe
@@ -417,8 +429,8 @@ def _field_figures(units: _Units, out_len: int) -> dict[str, Any] | None:
 
 
 def _probe_axis(net: Network, report: Report, axis: int, seed: int, max_memory: int | None,
-                progress=None, count: int = PROBE_UNITS, only: set[str] | None = None,
-                start: int | None = None) -> tuple[dict[str, list[_Units]], list[int], str]:
+                shapes: dict[str, ArrayShapes], progress=None, count: int = PROBE_UNITS,
+                only: set[str] | None = None, start: int | None = None) -> tuple[dict[str, list[_Units]], list[int], str]:
     """Measure every separable layer's probed units along one axis.
 
     Sizes: the network's own input length first; then a size at which the report
@@ -443,7 +455,7 @@ def _probe_axis(net: Network, report: Report, axis: int, seed: int, max_memory: 
     sizes: list[int] = []
     length = first if start is None else max(start, need + 2)
     for attempt in range(ATTEMPTS):
-        probe = _valid_length(net, axis, nodes, length, count)
+        probe = _valid_length(net, axis, nodes, length, count, shapes)
         if probe is None:
             return results, sizes, f"no input size from {length} on fits the axis-{axis} probe"
         size = probe.input_shape[1]
@@ -547,7 +559,7 @@ def verify(net: Network, seed: int = 0, max_memory: int | None = DEFAULT_MAX_MEM
     report = report if report is not None else analyze(net)
     if [r.name for r in report.layers] != [n.name for n in net.nodes]:
         raise SpecError("the report is not of this network (its layers differ)", kind="usage")
-    rows = _measure_forward(net, report, seed, max_memory, progress)
+    rows, shapes = _measure_forward(net, report, seed, max_memory, progress)
     _, blocked = _separable(net)
     probe_sizes: list[list[int]] = []
     by_axis = []
@@ -556,13 +568,13 @@ def verify(net: Network, seed: int = 0, max_memory: int | None = DEFAULT_MAX_MEM
         # an axis whose probe would be identical to an earlier one (square kernels and
         # inputs) has the same receptive fields: measure it once
         signature = (net.input_shape[1 + axis],
-                     *(repr(sorted(_axis_values(n.layer, axis).items())) for n in net.nodes
+                     *(repr(sorted(_axis_values(n.layer, axis, shapes[n.name]).items())) for n in net.nodes
                        if n.name not in blocked),
                      *(repr((r.receptive_field.size[axis], r.receptive_field.stride[axis]))
                        for r in report.layers if r.receptive_field is not None))
         if signature not in done:
             try:
-                done[signature] = _probe_axis(net, report, axis, seed, max_memory)
+                done[signature] = _probe_axis(net, report, axis, seed, max_memory, shapes)
                 results, sizes, _ = done[signature]
                 # a period longer than 8 (four up-convolutions after four poolings): more units
                 wide = {name for name, found in results.items() if found
@@ -570,7 +582,7 @@ def verify(net: Network, seed: int = 0, max_memory: int | None = DEFAULT_MAX_MEM
                         and _field_figures(found[-1], found[-1].out_len) is None}
                 if wide:
                     more, more_sizes, _ = _probe_axis(
-                        net, report, axis, seed, max_memory, count=WIDE_UNITS, only=wide,
+                        net, report, axis, seed, max_memory, shapes, count=WIDE_UNITS, only=wide,
                         start=max(results[name][-1].length for name in wide))
                     results.update({k: v for k, v in more.items() if k in wide})
                     sizes += [s for s in more_sizes if s not in sizes]
