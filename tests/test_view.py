@@ -7,14 +7,21 @@ script is exercised by benchmarks/view_screenshots.py in headless Chromium.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
+import zipfile
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
 import cnncalc
 from cnncalc.present.render import num
 from cnncalc.present.view import (
+    asset,
     build_graph,
     geometry,
     initial_collapsed,
@@ -366,3 +373,50 @@ def test_view_bad_input(capsys, tmp_path):
     code, _, err = run(capsys, "view", SPECS / "lenet5.yaml", "-o", tmp_path / "no" / "x.html")
     assert code == 2 and err.startswith(str(tmp_path / "no" / "x.html") + ": error[io]")
     assert "Traceback" not in err
+
+
+ASSETS = Path(cnncalc.__file__).parent / "present" / "assets"
+
+
+def test_page_inlines_its_assets():
+    """The page's script and style sheets are the package's files, inlined verbatim."""
+    _, _, text, root = page("lenet5.yaml")
+    (script,) = [s for s in root.find_all("script") if "id" not in s.attrs]
+    assert script.text() == (ASSETS / "view.js").read_text(encoding="utf-8") == asset("view.js")
+    (style,) = root.find_all("style")[:1]
+    assert style.text() == "".join((ASSETS / f).read_text(encoding="utf-8")
+                                   for f in ("view.css", "graph.css", "chart.css"))
+
+
+def test_installed_wheel_carries_the_assets(tmp_path):
+    """A wheel built from the sources (not an editable install) holds the page's files, and
+    the package imported from it writes the page with them."""
+    root = Path(cnncalc.__file__).parent.parent
+    src = tmp_path / "src"
+    shutil.copytree(root / "cnncalc", src / "cnncalc",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, src / name)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(src),
+                            "-w", str(tmp_path / "dist")], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    (wheel,) = (tmp_path / "dist").glob("cnncalc-*.whl")
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+        z.extractall(site)
+    wanted = {f"cnncalc/present/assets/{f}" for f in ("view.js", "view.css", "graph.css", "chart.css")}
+    assert wanted <= names
+    code = ("import sys, cnncalc\n"
+            "from cnncalc.present.view import to_html\n"
+            "net = cnncalc.loads('input: [1, 8, 8]\\nlayers:\\n  - conv: {out_channels: 2, kernel_size: 3}\\n', 'n.yaml')\n"
+            "print(cnncalc.__file__)\n"
+            "sys.stdout.write(to_html(net, cnncalc.analyze(net)))\n")
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path, env=env)
+    assert ran.returncode == 0, ran.stderr
+    where, text = ran.stdout.split("\n", 1)
+    assert Path(where).is_relative_to(site)
+    assert f"<script>{(ASSETS / 'view.js').read_text(encoding='utf-8')}</script>" in text
+    assert (ASSETS / "graph.css").read_text(encoding="utf-8") in text

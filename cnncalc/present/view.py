@@ -24,10 +24,13 @@ per-unit fields from the same walk that :func:`cnncalc.core.shapes.infer_shapes`
 from __future__ import annotations
 
 import html
+import io
 import json
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import cache
+from importlib import resources
 from typing import Any
 
 from cnncalc.analysis.analyze import Report
@@ -46,6 +49,13 @@ FAMILY_COLOURS = {
     "merge": "#fde2c8", "normalization": "#dff0d8", "pooling": "#fbf3c4",
     "resampling": "#f9d6e4", "shape": "#e8e8e8", INPUT: "#ffffff",
 }
+
+
+@cache
+def asset(name: str) -> str:
+    """The text of one of the page's files in ``cnncalc/present/assets`` (package data:
+    ``view.js``, ``view.css``, ``graph.css``, ``chart.css``), read once per process."""
+    return (resources.files("cnncalc.present") / "assets" / name).read_text(encoding="utf-8")
 
 
 def esc(text: Any) -> str:
@@ -393,7 +403,7 @@ def graph_svg(graph: Graph, collapsed: set[str], full: bool = False,
     inputs = inputs or {}
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" width="{geo.width:g}" '
            f'height="{geo.height:g}" viewBox="0 0 {geo.width:g} {geo.height:g}">',
-           "<style>" + GRAPH_CSS + "</style>",
+           "<style>" + asset("graph.css") + "</style>",
            '<defs><marker id="arr" viewBox="0 0 8 8" refX="7" refY="4" markerWidth="7" '
            'markerHeight="7" orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#667"/></marker></defs>',
            '<g class="clusters">']
@@ -472,7 +482,7 @@ def rf_chart_svg(report: Report) -> str:
     strides = [v for r in rows if r.receptive_field for v in r.receptive_field.stride if v]
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width:g}" '
            f'height="{height:g}" viewBox="0 0 {width:g} {height:g}">',
-           "<style>" + CHART_CSS + "</style>"]
+           "<style>" + asset("chart.css") + "</style>"]
 
     def log_scale(values, panel):
         lo = math.floor(min(map(_log2, values), default=0))
@@ -670,7 +680,8 @@ def to_html(net: Network, report: Report) -> str:
     head = esc(title(report))
     return "".join([
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
-        f"<title>{head}</title><style>{PAGE_CSS}{GRAPH_CSS}{CHART_CSS}</style></head><body>",
+        f"<title>{head}</title><style>{asset('view.css')}{asset('graph.css')}{asset('chart.css')}</style>"
+        "</head><body>",
         f'<header><h1>{head}</h1><p class="sub">{len(report.layers)} layers · '
         f"{num(report.totals.params)} params · {num(report.totals.macs)} MACs · drawn by cnncalc</p>"
         '<nav><a href="#graph-sec">graph</a> <a href="#rf-sec">receptive field of a unit</a> '
@@ -699,7 +710,7 @@ def to_html(net: Network, report: Report) -> str:
         f'<section id="totals-sec"><h2>Totals</h2><table class="totals">{totals}</table>'
         f'<p class="conventions">{esc(CONVENTIONS)}</p></section>',
         _json_script(page_data(net, report, graph), "cnncalc-data"),
-        f"<script>{PAGE_JS}</script></body></html>\n",
+        f"<script>{asset('view.js')}</script></body></html>\n",
     ])
 
 
@@ -728,8 +739,6 @@ def to_png(net: Network, report: Report, what: str = "graph", depth: int | None 
     Raises:
         ImportError: matplotlib is not installed.
     """
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -817,367 +826,3 @@ def _svg_path(d: str):
         verts += pts
         codes += [code] * len(pts)
     return verts, codes
-
-
-# -- the page's style and script (no network access: everything inline) -----------
-
-GRAPH_CSS = """
-svg.graph text{font:11px system-ui,sans-serif;fill:#222}
-svg.graph text.nm{font-weight:600}
-svg.graph text.num{fill:#445}
-svg.graph .node rect,svg.graph .proxy rect{stroke:#556;stroke-width:1}
-svg.graph .node.merge rect{stroke:#c05a00;stroke-width:2}
-svg.graph .proxy rect{stroke-dasharray:4,2;stroke-width:1.5}
-svg.graph .proxy,svg.graph .node,svg.graph text.hd{cursor:pointer}
-svg.graph .node.sel rect{stroke:#d00;stroke-width:2.5}
-svg.graph rect.cluster{fill:#f4f7fb;fill-opacity:.55;stroke:#9aa7b8;stroke-width:1}
-svg.graph text.hd{font-size:10.5px;fill:#445;paint-order:stroke;stroke:#fff;stroke-width:3px}
-svg.graph .edge{fill:none;stroke:#667;stroke-width:1.2}
-svg.graph .edge.ref{stroke-dasharray:5,3}
-"""
-
-CHART_CSS = """
-svg.chart text{font:11px system-ui,sans-serif;fill:#333}
-svg.chart text.pt{font-weight:600}
-svg.chart text.tick{text-anchor:end;font-size:10px;fill:#555}
-svg.chart text.tick.l{text-anchor:start}
-svg.chart text.tick.m{text-anchor:middle}
-svg.chart .frame{fill:none;stroke:#999}
-svg.chart .grid{stroke:#e3e3e3}
-svg.chart .line{fill:none;stroke-width:1.6}
-svg.chart .l0{stroke:#1f5fa8}
-svg.chart .l1{stroke:#b8451f}
-svg.chart .b2{fill:#6a51a3}
-svg.chart .b3{fill:#2b8c5a}
-svg.chart .glob{fill:#999}
-svg.chart .hit{fill:transparent;cursor:pointer}
-svg.chart .hit:hover{fill:rgba(0,0,0,.07)}
-svg.chart .hit.sel{fill:rgba(220,0,0,.12)}
-"""
-
-PAGE_CSS = """
-body{font:14px system-ui,sans-serif;margin:0 16px 40px;color:#222}
-h1{font-size:20px;margin:14px 0 2px}
-h2{font-size:16px;margin:22px 0 6px;border-bottom:1px solid #ddd}
-.sub,.help,.conventions{color:#555;margin:4px 0}
-nav a{margin-right:12px}
-.scroll{overflow:auto;max-height:75vh;border:1px solid #e4e4e4}
-.scroll.tbl{max-height:70vh}
-table.layers{border-collapse:collapse;font-size:12px}
-table.layers th{position:sticky;top:0;background:#f0f0f0;cursor:pointer;padding:3px 6px;white-space:nowrap}
-table.layers th.asc:after{content:" \\25B2"}
-table.layers th.desc:after{content:" \\25BC"}
-table.layers td{padding:2px 6px;border-top:1px solid #eee;white-space:nowrap;position:relative}
-table.layers td:nth-child(n+6){text-align:right}
-table.layers td:nth-child(4){max-width:22em;overflow:hidden;text-overflow:ellipsis}
-table.layers tr.sel{background:#ffecec}
-table.layers tr{cursor:pointer}
-td .bar{position:absolute;left:0;top:2px;bottom:2px;background:#dcd3f0;z-index:-1}
-td .flag{color:#b00;font-size:11px}
-table.totals th{text-align:left;padding:2px 12px 2px 0}
-.rfbox{display:flex;gap:18px;align-items:flex-start;flex-wrap:wrap}
-#rf-text{max-width:520px;font-size:13px}
-#rf-text table{border-collapse:collapse}
-#rf-text td{padding:1px 8px 1px 0}
-.rfctl input{width:5em}
-.sw{display:inline-block;width:12px;height:12px;border:1px solid #333;vertical-align:middle;margin-right:4px}
-"""
-
-PAGE_JS = r"""
-(function(){
-"use strict";
-const D = JSON.parse(document.getElementById("cnncalc-data").textContent);
-const G = D.geo, NS = "http://www.w3.org/2000/svg";
-const svg = document.querySelector("#graph svg");
-const units = D.units.map(u => ({name: u[0], row: u[1], col: u[2], path: u[3]}));
-const byName = new Map(units.map(u => [u.name, u]));
-const collapsed = new Set(D.collapsed);
-const nodeEl = new Map(), proxyEl = new Map(), clusterEl = new Map(), headEl = new Map();
-svg.querySelectorAll("g.node").forEach(e => nodeEl.set(e.dataset.name, e));
-svg.querySelectorAll("g.proxy").forEach(e => proxyEl.set(e.dataset.group, e));
-svg.querySelectorAll("rect.cluster").forEach(e => clusterEl.set(e.dataset.group, e));
-svg.querySelectorAll("text.hd").forEach(e => headEl.set(e.dataset.group, e));
-const edgeEl = Array.from(svg.querySelectorAll("path.edge"));
-function rep(u){ for (const g of u.path) if (collapsed.has(g)) return "g:" + g; return u.name; }
-function laneX(l){ return G.left + l * G.colW + G.nodeW / 2; }
-function edgePath(x1, y1, x2, y2, lane){
-  if (lane === null || y2 - y1 <= G.nodeH + G.gap + 2 * G.head + 2){
-    const d = (y2 - y1) / 2;
-    return `M${x1},${y1} C${x1},${y1 + d} ${x2},${y2 - d} ${x2},${y2}`;
-  }
-  return `M${x1},${y1} C${x1},${y1 + 14} ${lane},${y1 + 6} ${lane},${y1 + 22} ` +
-    `L${lane},${y2 - 22} C${lane},${y2 - 6} ${x2},${y2 - 14} ${x2},${y2}`;
-}
-function layout(){
-  // the same steps as cnncalc/view.py geometry()
-  const R = new Map(units.map(u => [u.name, rep(u)]));
-  const pos = new Map();
-  for (const u of units){
-    const r = R.get(u.name);
-    if (r === u.name) pos.set(r, [u.row, u.col]);
-    else if (!pos.has(r)){ const g = D.groups[r.slice(2)]; pos.set(r, [g.row, g.col]); }
-  }
-  const drawn = [];
-  for (const [name, g] of Object.entries(D.groups)){
-    const first = units[g.members[0]];
-    if (!collapsed.has(name) && !first.path.slice(0, g.depth).some(p => collapsed.has(p))) drawn.push(name);
-  }
-  const seen = new Set(), visible = [];
-  D.edges.forEach((e, i) => {
-    const k = R.get(e[0]) + "\u0000" + R.get(e[1]) + "\u0000" + e[2];
-    if (R.get(e[0]) !== R.get(e[1]) && !seen.has(k)){ seen.add(k); visible.push(i); }
-  });
-  const span = new Map(), starts = new Map(), ends = new Map();
-  for (const name of drawn){
-    const g = D.groups[name];
-    const members = new Set(g.members.map(i => units[i].name));
-    const rows = g.members.map(i => pos.get(R.get(units[i].name))[0]);
-    const cols = g.members.map(i => pos.get(R.get(units[i].name))[1]);
-    for (const i of visible){ const e = D.edges[i]; if (e[3] !== null && members.has(e[0]) && members.has(e[1])) cols.push(e[3]); }
-    const s = [Math.min(...rows), Math.max(...rows), Math.min(...cols), Math.max(...cols)];
-    span.set(name, s);
-    if (!starts.has(s[0])) starts.set(s[0], []); starts.get(s[0]).push(name);
-    if (!ends.has(s[1])) ends.set(s[1], []); ends.get(s[1]).push(name);
-  }
-  const rows = Array.from(new Set(Array.from(pos.values(), p => p[0]))).sort((a, b) => a - b);
-  const rowY = new Map(); let y = G.margin;
-  for (const r of rows){
-    y += (starts.get(r) || []).length * G.head; rowY.set(r, y);
-    y += G.nodeH + G.gap + (ends.get(r) || []).length * G.foot;
-  }
-  const box = new Map();
-  for (const [k, p] of pos) box.set(k, [G.left + p[1] * G.colW, rowY.get(p[0])]);
-  for (const [name, el] of nodeEl){
-    const b = box.get(name);
-    el.style.display = b ? "" : "none";
-    if (b) el.setAttribute("transform", `translate(${b[0]},${b[1]})`);
-  }
-  for (const [name, el] of proxyEl){
-    const b = box.get("g:" + name);
-    el.style.display = b ? "" : "none";
-    if (b) el.setAttribute("transform", `translate(${b[0]},${b[1]})`);
-  }
-  const drawnSet = new Set(drawn);
-  let clusterRight = 0;
-  for (const [name, el] of clusterEl){
-    const text = headEl.get(name);
-    if (!drawnSet.has(name)){ el.style.display = "none"; text.style.display = "none"; continue; }
-    const g = D.groups[name], [r0, r1, c0, c1] = span.get(name);
-    const st = starts.get(r0).slice().sort((a, b) => D.groups[a].depth - D.groups[b].depth);
-    const en = ends.get(r1).slice().sort((a, b) => D.groups[b].depth - D.groups[a].depth);
-    const pad = 6 + 8 * g.height;
-    const x0 = G.left + c0 * G.colW - pad, y0 = rowY.get(r0) - (st.length - st.indexOf(name)) * G.head;
-    const x1 = G.left + c1 * G.colW + G.nodeW + pad, y1 = rowY.get(r1) + G.nodeH + (en.indexOf(name) + 1) * G.foot;
-    clusterRight = Math.max(clusterRight, x1);
-    el.style.display = ""; text.style.display = "";
-    el.setAttribute("x", x0); el.setAttribute("y", y0);
-    el.setAttribute("width", x1 - x0); el.setAttribute("height", y1 - y0);
-    text.setAttribute("x", x0 + 6); text.setAttribute("y", y0 + 13);
-  }
-  const vis = new Set(visible);
-  edgeEl.forEach(el => {
-    const i = +el.dataset.i, e = D.edges[i];
-    if (!vis.has(i)){ el.style.display = "none"; return; }
-    const a = box.get(R.get(e[0])), b = box.get(R.get(e[1]));
-    el.style.display = "";
-    el.setAttribute("d", edgePath(a[0] + G.nodeW / 2, a[1] + G.nodeH, b[0] + G.nodeW / 2, b[1],
-                                  e[3] === null ? null : laneX(e[3])));
-  });
-  let maxX = 0; for (const b of box.values()) maxX = Math.max(maxX, b[0] + G.nodeW);
-  for (const e of D.edges) if (e[3] !== null) maxX = Math.max(maxX, laneX(e[3]));
-  const w = Math.max(maxX + G.left, clusterRight + G.margin), h = y + G.margin;
-  svg.setAttribute("width", w); svg.setAttribute("height", h);
-  svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
-}
-for (const [name, el] of headEl) el.addEventListener("click", () => { collapsed.add(name); layout(); });
-for (const [name, el] of proxyEl) el.addEventListener("click", () => { collapsed.delete(name); layout(); });
-document.getElementById("expand-all").addEventListener("click", () => { collapsed.clear(); layout(); });
-document.getElementById("collapse-all").addEventListener("click", () => {
-  for (const [name, g] of Object.entries(D.groups)) if (g.depth === 0) collapsed.add(name); layout(); });
-
-// -- sortable table
-const table = document.getElementById("layers");
-table.querySelectorAll("th").forEach(th => th.addEventListener("click", () => {
-  const col = +th.dataset.col, numeric = th.dataset.kind === "n";
-  const asc = !th.classList.contains("asc");
-  table.querySelectorAll("th").forEach(h => h.classList.remove("asc", "desc"));
-  th.classList.add(asc ? "asc" : "desc");
-  const body = table.tBodies[0], rows = Array.from(body.rows);
-  rows.sort((a, b) => {
-    const x = a.cells[col].dataset.v, z = b.cells[col].dataset.v;
-    const c = numeric ? (+x) - (+z) : x.localeCompare(z);
-    return asc ? c : -c;
-  });
-  for (const r of rows) body.appendChild(r);
-}));
-
-// -- the receptive field of one unit on the input grid
-function at(table, o){  // cnncalc.core.rf.AxisField.at: union over the components
-  let lo = null, hi = null;
-  for (const [period, slope, los, his] of table){
-    const q = Math.floor(o / period), r = o - q * period;
-    if (los[r] === null) continue;
-    const a = los[r] + slope * q, b = his[r] + slope * q;
-    lo = lo === null ? a : Math.min(lo, a); hi = hi === null ? b : Math.max(hi, b);
-  }
-  return [lo, hi];
-}
-function lcm(a, b){ let x = a, y = b; while (y){ [x, y] = [y, x % y]; } return a / x * b; }
-function periodOf(table){ return table.reduce((p, c) => lcm(p, c[0]), 1); }
-if (D.default){  // the script's evaluation must give what Python computed
-  const f = D.fields[D.default.layer];
-  f.forEach((t, k) => {
-    if (t === null || t === "long") return;
-    const got = at(t, D.default.unit[k]), want = D.default.extent[k];
-    if (got[0] !== want[0] || got[1] !== want[1] || periodOf(t) !== D.default.period[k])
-      console.error("cnncalc view: receptive field of unit " + D.default.unit + " differs on axis " + k);
-  });
-}
-const sel = document.getElementById("rf-layer"), unitsBox = document.getElementById("rf-units");
-const grid = document.getElementById("rf-grid"), text = document.getElementById("rf-text");
-for (const name of Object.keys(D.fields)){
-  const o = document.createElement("option"); o.value = name; o.textContent = name; sel.appendChild(o);
-}
-const inputs = [];
-function el(tag, attrs, parent){
-  const e = document.createElementNS(NS, tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  if (parent) parent.appendChild(e); return e;
-}
-const PHASE = ["#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22"];
-function selectLayer(name, unit){
-  if (!(name in D.fields)){ text.textContent = name + ": no receptive field (global, or no spatial axes)"; grid.textContent = ""; return; }
-  sel.value = name;
-  const shape = D.shapes[name].slice(1);
-  unitsBox.textContent = "unit ";
-  inputs.length = 0;
-  shape.forEach((n, k) => {
-    const inp = document.createElement("input");
-    inp.type = "number"; inp.min = 0; inp.max = n - 1;
-    inp.value = unit ? unit[k] : Math.floor(n / 2);
-    inp.addEventListener("change", draw);
-    unitsBox.appendChild(inp); inputs.push(inp);
-    const s = document.createElement("span"); s.textContent = " of " + n + (k < shape.length - 1 ? " × " : "");
-    unitsBox.appendChild(s);
-  });
-  document.querySelectorAll(".sel").forEach(e => e.classList.remove("sel"));
-  const g = nodeEl.get(name); if (g) g.classList.add("sel");
-  document.querySelectorAll(`[data-name]`).forEach(e => { if (e.dataset.name === name && e.tagName !== "g") e.classList.add("sel"); });
-  draw();
-}
-function draw(){
-  const name = sel.value, f = D.fields[name], shape = D.shapes[name].slice(1);
-  const unit = inputs.map((inp, k) => Math.max(0, Math.min(shape[k] - 1, Math.floor(+inp.value || 0))));
-  grid.textContent = ""; text.textContent = "";
-  const nd = D.input.length, show = nd >= 2 ? [nd - 2, nd - 1] : [0];
-  // per axis: null (every position reaches it), "none" (it sees no input: the zeros a
-  // transposed convolution inserts), or [first, last] input position
-  const ev = (t, o) => { if (t === null || t === "long") return null; const e = at(t, o); return e[0] === null ? "none" : e; };
-  const ext = f.map((t, k) => ev(t, unit[k]));
-  const per = f.map(t => (t === null || t === "long") ? 1 : periodOf(t));
-  // the units drawn: the chosen one; along each axis whose fields repeat with a period
-  // (upsampling, transposed convolution), the other runs of units of its period that
-  // see a different field; without a period, the next unit (one effective stride on)
-  const others = [];
-  const axn = nd === 1 ? ["L"] : nd === 2 ? ["H", "W"] : ["D", "H", "W"];
-  for (const k of show){
-    if (per[k] <= 1 || ext[k] === null) continue;  // (a unit that sees nothing still has phases)
-    const base = unit[k] - (unit[k] % per[k]);
-    let run = null;
-    const runs = [];
-    for (let j = 0; j < per[k] && base + j < shape[k]; j++){
-      const e = ev(f[k], base + j);
-      if (run && (run.e === e || (Array.isArray(e) && Array.isArray(run.e) && run.e[0] === e[0] && run.e[1] === e[1]))) run.last = base + j;
-      else { run = {first: base + j, last: base + j, e: e}; runs.push(run); }
-    }
-    for (const r of runs){
-      if (r.first <= unit[k] && unit[k] <= r.last) continue;
-      if (others.length >= 8) break;
-      const e = ext.slice(); e[k] = r.e;
-      const u = unit.slice(); u[k] = r.first;
-      others.push({unit: u, ext: e, phase: true, label: `${axn[k]} units ${r.first}` +
-        (r.last > r.first ? `–${r.last}` : "") + ` (phase ${r.first - base}` +
-        (r.last > r.first ? `–${r.last - base}` : "") + ` of ${per[k]})`});
-    }
-  }
-  if (!others.length){
-    const u = unit.slice(), k = show[show.length - 1];
-    if (u[k] + 1 < shape[k]){ u[k] += 1; others.push({unit: u, ext: f.map((t, j) => ev(t, u[j])), phase: false, label: "next unit (" + u.join(", ") + ")"}); }
-  }
-  // the viewport: the input and every field drawn
-  const lim = show.map(k => {
-    let lo = 0, hi = D.input[k] - 1;
-    for (const e of [ext, ...others.map(o => o.ext)]) if (Array.isArray(e[k])){ lo = Math.min(lo, e[k][0]); hi = Math.max(hi, e[k][1]); }
-    return [lo - 1, hi + 1];
-  });
-  const W = 460, spanX = lim[lim.length - 1][1] - lim[lim.length - 1][0] + 1;
-  const spanY = show.length === 2 ? lim[0][1] - lim[0][0] + 1 : 1;
-  const px = Math.min(W / spanX, show.length === 2 ? W / spanY : 40);
-  const s = el("svg", {width: spanX * px + 40, height: spanY * px + 40}, grid);
-  const X = v => 30 + (v - lim[lim.length - 1][0]) * px;
-  const Y = v => show.length === 2 ? 10 + (v - lim[0][0]) * px : 10;
-  const rectOf = e => {
-    if (show.some(k => e[k] === "none")) return null;
-    const ex = e[show[show.length - 1]], ey = show.length === 2 ? e[show[0]] : [0, 0];
-    const full = show.map(k => D.input[k]);
-    const xs = ex || [0, full[full.length - 1] - 1], ys = show.length === 2 ? (ey || [0, full[0] - 1]) : [0, 0];
-    return [X(xs[0]), Y(ys[0]), (xs[1] - xs[0] + 1) * px, (ys[1] - ys[0] + 1) * px];
-  };
-  el("rect", {x: 30, y: 10, width: spanX * px, height: spanY * px, fill: "url(#hatch)", stroke: "none"}, s);
-  const defs = el("defs", {}, s);
-  const pat = el("pattern", {id: "hatch", width: 6, height: 6, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)"}, defs);
-  el("rect", {width: 6, height: 6, fill: "#f6f6f6"}, pat);
-  el("line", {x1: 0, y1: 0, x2: 0, y2: 6, stroke: "#ddd", "stroke-width": 2}, pat);
-  const nIn = show.map(k => D.input[k]);
-  el("rect", {x: X(0), y: Y(0), width: nIn[nIn.length - 1] * px, height: (show.length === 2 ? nIn[0] : 1) * px, fill: "#fff", stroke: "#333"}, s);
-  if (px >= 5){  // the pixel grid, as the lectures draw it
-    for (let v = lim[lim.length - 1][0]; v <= lim[lim.length - 1][1] + 1; v++)
-      el("line", {x1: X(v), x2: X(v), y1: 10, y2: 10 + spanY * px, stroke: "#ccc", "stroke-width": .6}, s);
-    if (show.length === 2) for (let v = lim[0][0]; v <= lim[0][1] + 1; v++)
-      el("line", {x1: 30, x2: 30 + spanX * px, y1: Y(v), y2: Y(v), stroke: "#ccc", "stroke-width": .6}, s);
-  }
-  const r = rectOf(ext);
-  if (r) el("rect", {x: r[0], y: r[1], width: r[2], height: r[3], fill: "rgba(31,95,168,.35)", stroke: "#1f5fa8", "stroke-width": 2}, s);
-  others.forEach((o, i) => {
-    const q = rectOf(o.ext);
-    if (q) el("rect", {x: q[0] + 1, y: q[1] + 1, width: Math.max(q[2] - 2, 1), height: Math.max(q[3] - 2, 1), fill: "none",
-                stroke: o.phase ? PHASE[i % PHASE.length] : "#777", "stroke-width": 1.5, "stroke-dasharray": "5,3"}, s);
-  });
-  if (r) el("circle", {cx: r[0] + r[2] / 2, cy: r[1] + r[3] / 2, r: 3.5, fill: "#d00"}, s);
-  // the input's frame again, on top: visible even inside a field larger than the input
-  el("rect", {x: X(0), y: Y(0), width: nIn[nIn.length - 1] * px, height: (show.length === 2 ? nIn[0] : 1) * px, fill: "none", stroke: "#333", "stroke-width": 1.2}, s);
-  const t = el("text", {x: 30, y: spanY * px + 30, "font-size": 11}, s);
-  t.textContent = "input " + nIn.join("×") + " (white), padding hatched; " + px.toFixed(px < 1 ? 2 : 1) + " px per input pixel";
-  // the figures
-  const p = document.createElement("p");
-  p.textContent = `${name}, unit (${unit.join(", ")}): ` + ext.map((e, k) => e === null ? `${axn[k]}: every position` : e === "none" ? `${axn[k]}: no input position (it reads only inserted zeros)` :
-    `${axn[k]} ${e[0]}..${e[1]} (${e[1] - e[0] + 1} px)`).join(", ");
-  text.appendChild(p);
-  const tb = document.createElement("table");
-  const addRow = (sw, label, e) => {
-    const tr = tb.insertRow(), c0 = tr.insertCell(), c1 = tr.insertCell(), c2 = tr.insertCell();
-    const sp = document.createElement("span"); sp.className = "sw"; sp.style.borderColor = sw; sp.style.background = sw === "#1f5fa8" ? "rgba(31,95,168,.35)" : "none";
-    sp.style.borderStyle = sw === "#1f5fa8" ? "solid" : "dashed"; c0.appendChild(sp);
-    c1.textContent = label; c2.textContent = e.map(x => x === null ? "all" : x === "none" ? "none" : `${x[0]}..${x[1]}`).join(" × ");
-  };
-  addRow("#1f5fa8", "unit (" + unit.join(", ") + ")", ext);
-  others.forEach((o, i) => addRow(o.phase ? PHASE[i % PHASE.length] : "#777", o.label, o.ext));
-  text.appendChild(tb);
-  const note = document.createElement("p");
-  const ph = per.map((v, k) => v > 1 ? `${axn[k]}: period ${v}` : null).filter(x => x);
-  note.textContent = (ph.length ? "Units repeat their pattern of fields every " + ph.join(", ") + " units (upsampling or a transposed convolution upstream); within one period, runs of units share a field: the outlined fields are the other runs of the chosen unit's period." :
-    "Every unit has a field of the same size; the outlined one is the next unit, one effective stride further.") +
-    (f.some(t => t === "long") ? " (Some axis has too long a period to draw.)" : "");
-  text.appendChild(note);
-}
-sel.addEventListener("change", () => selectLayer(sel.value));
-function pick(name){ if (name in D.fields) { selectLayer(name); document.getElementById("rf-sec").scrollIntoView(); } }
-for (const [name, e] of nodeEl) e.addEventListener("click", () => pick(name));
-document.querySelectorAll("svg.chart .hit").forEach(e => e.addEventListener("click", () => pick(e.dataset.name)));
-table.tBodies[0].addEventListener("click", ev => { const tr = ev.target.closest("tr"); if (tr) pick(tr.dataset.name); });
-layout();
-if (D.default) selectLayer(D.default.layer, D.default.unit);
-window.cnncalcFieldAt = at;  // for benchmarks/view_screenshots.py
-document.body.dataset.ready = "1";
-})();
-"""
