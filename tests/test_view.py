@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -21,11 +22,20 @@ import pytest
 import cnncalc
 from cnncalc.present.render import num
 from cnncalc.present.view import (
+    CURVE_MAX,
+    FOOT,
+    HEAD,
+    NODE_H,
+    NODE_W,
     asset,
     build_graph,
+    collapsed_at,
     geometry,
     initial_collapsed,
+    lay_out,
+    layout_data,
     node_axes,
+    place,
     to_html,
     to_svg,
 )
@@ -273,7 +283,7 @@ def test_user_strings_are_escaped():
     assert root.find_all("title")[0].text().startswith("<script>alert('net')</script> & co")
     # the JSON carries the names exactly, with no '<' that could end its script element
     assert "<" not in scripts[0].text()
-    assert [u[0] for u in data_of(root)["units"]] == ["input"] + names
+    assert [u[0] for u in data_of(root)["layout"]["units"]] == ["input"] + names
     assert list(data_of(root)["fields"]) == names
     svg = to_svg(net, report)
     assert "<script>alert" not in svg and "&lt;script&gt;alert(1)&lt;/script&gt;" in svg
@@ -420,3 +430,110 @@ def test_installed_wheel_carries_the_assets(tmp_path):
     assert Path(where).is_relative_to(site)
     assert f"<script>{(ASSETS / 'view.js').read_text(encoding='utf-8')}</script>" in text
     assert (ASSETS / "graph.css").read_text(encoding="utf-8") in text
+
+
+def collapse_states(graph, n: int = 12, seed: int = 0) -> list[set[str]]:
+    """Every block open, the page's first state, each --depth, and n random sets."""
+    rng = random.Random(seed)
+    states = [set(), set(initial_collapsed(graph))] + [collapsed_at(graph, d) for d in range(1, 5)]
+    names = list(graph.groups)
+    states += [{b for b in names if rng.random() < p} for p in (0.1, 0.3, 0.6) * (n // 3)]
+    return states
+
+
+@pytest.mark.parametrize("spec", ["resnet50.yaml", "googlenet.yaml", "unet_original.yaml",
+                                  "inception_v3.yaml"])
+def test_collapsing_takes_strips_away(spec):
+    """For every state: boxes never overlap, a frame holds the boxes of its members and
+    the frames inside it, and collapsing a block moves nothing above its first row while
+    every box below it moves up by one and the same height when nothing else changes."""
+    net = cnncalc.load(SPECS / spec)
+    graph = build_graph(net, cnncalc.analyze(net))
+    layout = lay_out(graph)
+    for collapsed in collapse_states(graph):
+        geo = place(layout, collapsed)
+        spots = sorted(geo.boxes.values())
+        for (x1, y1), (x2, y2) in zip(spots, spots[1:]):  # sorted by x, then y
+            assert x1 != x2 or y2 >= y1 + NODE_H
+        for name, (x0, y0, x1, y1) in geo.clusters.items():
+            for u in graph.groups[name].members:
+                key = next(("g:" + g for g in graph.units[u].path if g in collapsed), graph.units[u].name)
+                bx, by = geo.boxes[key]
+                assert x0 < bx and bx + NODE_W < x1 and y0 + HEAD <= by and by + NODE_H + FOOT <= y1
+            parent = graph.groups[name].parent
+            if parent is not None:
+                px0, py0, px1, py1 = geo.clusters[parent]
+                assert px0 < x0 and x1 < px1 and py0 < y0 and y1 <= py1
+        bottom = max([y + NODE_H for _, y in geo.boxes.values()] + [c[3] for c in geo.clusters.values()])
+        assert bottom < geo.height <= bottom + 22 + 16  # the gap and the margin below
+    # a block whose rows hold nothing else, collapsed: nothing above it moves, and every box
+    # below it moves up by its frame's height less its collapsed box's
+    full = place(layout, set())
+    translated = 0
+    for name, g in graph.groups.items():
+        rows = {graph.units[i].row for i in g.members}
+        if any(u.row in rows for i, u in enumerate(graph.units) if i not in g.members):
+            continue  # shares rows with another block (a parallel branch): those rows stay
+        geo = place(layout, {name})
+        first, last = min(rows), max(rows)
+        row_of = {u.name: u.row for u in graph.units}
+        x0, y0, x1, y1 = full.clusters[name]
+        assert geo.boxes["g:" + name][1] == y0  # in the place of its header
+        for k, (x, y) in full.boxes.items():
+            if row_of[k] < first:
+                assert geo.boxes[k] == (x, y)
+            elif row_of[k] > last:
+                assert geo.boxes[k] == (x, y - (y1 - y0 - NODE_H))
+        translated += 1
+    assert translated >= {"resnet50.yaml": 30, "unet_original.yaml": 10}.get(spec, 1)
+
+
+def test_static_pictures_are_the_page_layout():
+    """``to_svg`` draws :func:`place` of the one layout; an edge is one curve unless it has
+    a lane and spans more than CURVE_MAX pixels."""
+    net = cnncalc.load(SPECS / "resnet50.yaml")
+    report = cnncalc.analyze(net)
+    graph = build_graph(net, report)
+    lanes = 0
+    for depth in (2, None):
+        geo = geometry(graph, collapsed_at(graph, depth))
+        svg = to_svg(net, report, depth=depth)
+        for key, (x, y) in geo.boxes.items():
+            attr = f'data-group="{key[2:]}"' if key.startswith("g:") else f'data-name="{key}"'
+            assert f'{attr} transform="translate({x:g},{y:g})"' in svg, key
+        for e, d in geo.paths:
+            assert f'data-src="{e.src}" data-dst="{e.dst}" d="{d}"' in svg
+            start, end = re.match(r"M[-0-9.]+,([-0-9.]+) .* [-0-9.]+,([-0-9.]+)$", d).groups()
+            lane = e.lane is not None and float(end) - float(start) > CURVE_MAX
+            assert (" L" in d) == lane
+            lanes += lane
+    assert lanes  # the stages' skips, drawn down lanes
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node (Node.js) is not installed")
+@pytest.mark.parametrize("spec", ["resnet50.yaml", "googlenet.yaml", "unet_original.yaml",
+                                  "densenet121.yaml"])
+def test_page_script_places_as_python(spec, tmp_path):
+    """The page's script (assets/view.js, run by Node.js) draws every state exactly where
+    :func:`place` does: boxes, frames, edge paths, size."""
+    net = cnncalc.load(SPECS / spec)
+    graph = build_graph(net, cnncalc.analyze(net))
+    layout = lay_out(graph)
+    states = collapse_states(graph)
+    (tmp_path / "in.json").write_text(json.dumps({"layout": layout_data(layout),
+                                                  "states": [sorted(s) for s in states]}))
+    script = (f"const v = require({json.dumps(str(ASSETS / 'view.js'))});\n"
+              f"const I = JSON.parse(require('fs').readFileSync({json.dumps(str(tmp_path / 'in.json'))}));\n"
+              "const out = I.states.map(s => { const P = v.place(I.layout, new Set(s));\n"
+              "  return {boxes: Object.fromEntries(P.boxes), clusters: Object.fromEntries(P.clusters),\n"
+              "          edges: P.edges, width: P.width, height: P.height}; });\n"
+              "process.stdout.write(JSON.stringify(out));\n")
+    ran = subprocess.run(["node", "-e", script], capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    index = {id(e): i for i, e in enumerate(graph.edges)}
+    for collapsed, got in zip(states, json.loads(ran.stdout), strict=True):
+        geo = place(layout, collapsed)
+        assert got["boxes"] == {k: list(v) for k, v in geo.boxes.items()}
+        assert got["clusters"] == {k: list(v) for k, v in geo.clusters.items()}
+        assert got["edges"] == [[index[id(e)], d] for e, d in geo.paths]
+        assert (got["width"], got["height"]) == (geo.width, geo.height)

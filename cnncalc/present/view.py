@@ -1,13 +1,17 @@
 """Pictures of a network: one self-contained HTML page, or a static SVG or PNG.
 
-``to_html(net, report)`` writes a page that needs no network access (inline CSS,
-JavaScript and SVG) and shows
+``to_html(net, report)`` writes a page that needs no network access (CSS,
+JavaScript and SVG inline; the script and style sheets are package data in
+``cnncalc/present/assets``) and shows
 
 * the graph, drawn by a layered layout (:func:`build_graph`): one row per rank
   (longest path from the input), a node's column that of its first input unless
   taken, and every edge that skips rows routed down a lane to the right of the
   rows it passes, so that skip connections and merges stay visible; blocks
-  (``node.path``) are boxes that collapse to one node on a click;
+  (``node.path``) are boxes that collapse to one node on a click. The layout is
+  computed here once, every block open (:func:`lay_out`); a set of collapsed
+  blocks only takes strips of it away (:func:`place`), and the page's script does
+  that same step from the record :func:`layout_data` puts in the page;
 * the per-layer table (sortable), the totals and the counting conventions;
 * a chart of receptive-field size and effective stride per layer, and each
   layer's share of the parameters and MACs;
@@ -41,6 +45,7 @@ from cnncalc.present.render import frac_text, num, shape_text, title, totals_row
 
 # geometry of the graph drawing, in CSS pixels (the page's script uses the same numbers)
 COL_W, NODE_W, NODE_H, GAP, HEAD, FOOT, MARGIN = 200, 176, 46, 22, 18, 6, 16
+CURVE_MAX = NODE_H + GAP + 2 * HEAD + 2  # an edge spanning at most this height is one curve
 MAX_VISIBLE = 160  # the page starts with blocks collapsed until at most this many boxes show
 MAX_TABLE = 4096  # per-axis receptive-field tables longer than this are not embedded
 
@@ -277,6 +282,41 @@ def _reps(graph: Graph, collapsed: set[str]) -> dict[str, None]:
     return dict.fromkeys(_rep(graph, u, collapsed) for u in graph.units)
 
 
+@dataclass(frozen=True)
+class Slab:
+    """One horizontal strip of the drawing with every block open, top to bottom: the gap
+    above a row (``gap``), a block's header (``head``), a row's boxes (``box``), a block's
+    footer (``foot``), the gap below the last row (``end``). A block has a header strip
+    and a footer strip in every row that holds one of its layers: which of them show
+    depends on where its first and last shown boxes are (:func:`place`)."""
+
+    kind: str
+    row: int  # -1 for the end
+    block: str | None  # for a header or a footer
+    y: float
+    height: float
+
+
+@dataclass
+class Layout:
+    """The graph laid out once, every block open: each box's x and the strip of its row,
+    each block's header and footer strips, each edge's lane. Any set of collapsed blocks
+    is drawn from it by :func:`place`, which only takes strips away and moves what lies
+    below up by their heights; the page's script does the same with the same record
+    (:func:`layout_data`)."""
+
+    graph: Graph
+    slabs: list[Slab]
+    units: list[tuple[float, int]]  # per unit: x, index of its row's "box" strip
+    proxies: dict[str, tuple[float, int]]  # per block, its collapsed box: x, strip
+    head: dict[tuple[str, int], int]  # (block, row) -> index of the header strip
+    foot: dict[tuple[str, int], int]  # (block, row) -> index of the footer strip
+    pad: dict[str, int]  # per block: its frame's margin around what it holds
+    lanes: list[float | None]  # per edge: x of the column whose lane it runs down, or None
+    inner_lanes: dict[str, list[int]]  # per block: the edges with a lane between its members
+    width: float
+
+
 @dataclass
 class Geometry:
     """Where everything is drawn for one set of collapsed blocks."""
@@ -288,82 +328,151 @@ class Geometry:
     height: float
 
 
-def _lane_x(graph: Graph, lane: int) -> float:
-    return graph.left + lane * COL_W + NODE_W / 2
+def _n(v: float) -> str:
+    """A coordinate as the page's script prints it (JavaScript's String(number))."""
+    return str(int(v)) if v == int(v) else repr(float(v))
 
 
 def edge_path(x1: float, y1: float, x2: float, y2: float, lane: float | None) -> str:
     """From the bottom centre of one box to the top centre of the next: a curve, or
     down a lane (the page's script draws the same)."""
-    if lane is None or y2 - y1 <= NODE_H + GAP + 2 * HEAD + 2:
+    if lane is None or y2 - y1 <= CURVE_MAX:
         d = (y2 - y1) / 2
-        return f"M{x1:g},{y1:g} C{x1:g},{y1 + d:g} {x2:g},{y2 - d:g} {x2:g},{y2:g}"
-    return (f"M{x1:g},{y1:g} C{x1:g},{y1 + 14:g} {lane:g},{y1 + 6:g} {lane:g},{y1 + 22:g} "
-            f"L{lane:g},{y2 - 22:g} C{lane:g},{y2 - 6:g} {x2:g},{y2 - 14:g} {x2:g},{y2:g}")
+        return f"M{_n(x1)},{_n(y1)} C{_n(x1)},{_n(y1 + d)} {_n(x2)},{_n(y2 - d)} {_n(x2)},{_n(y2)}"
+    return (f"M{_n(x1)},{_n(y1)} C{_n(x1)},{_n(y1 + 14)} {_n(lane)},{_n(y1 + 6)} {_n(lane)},{_n(y1 + 22)} "
+            f"L{_n(lane)},{_n(y2 - 22)} C{_n(lane)},{_n(y2 - 6)} {_n(x2)},{_n(y2 - 14)} {_n(x2)},{_n(y2)}")
+
+
+def lay_out(graph: Graph) -> Layout:
+    """The strips of the drawing with every block open, top to bottom per row: the gap
+    from the row above (none above the first), a header for each block with a layer in
+    the row (outermost first), the row's boxes, a footer for each such block (innermost
+    first); a gap below the last row. With every block open a block shows the header of
+    its first row and the footer of its last (:func:`place`). A block's collapsed box
+    sits in the strip of its first layer's row, in the column of its output, unless a box
+    that can show beside it (a layer of another block, another block's collapsed box) is
+    there: then in the column of its first layer, which only that layer takes."""
+    units, groups = graph.units, graph.groups
+    left = graph.left
+    holding: dict[int, list[Group]] = {}  # per row, the blocks with a layer in it
+    for g in groups.values():
+        for r in dict.fromkeys(units[i].row for i in g.members):
+            holding.setdefault(r, []).append(g)
+    slabs: list[Slab] = []
+    head: dict[tuple[str, int], int] = {}
+    foot: dict[tuple[str, int], int] = {}
+    box_slab: dict[int, int] = {}
+    y = MARGIN
+
+    def add(kind: str, row: int, block: str | None, height: float) -> int:
+        nonlocal y
+        slabs.append(Slab(kind, row, block, y, height))
+        y += height
+        return len(slabs) - 1
+
+    for r in sorted({u.row for u in units}):
+        if slabs:
+            add("gap", r, None, GAP)
+        for g in sorted(holding.get(r, ()), key=lambda h: h.depth):
+            head[g.name, r] = add("head", r, g.name, HEAD)
+        box_slab[r] = add("box", r, None, NODE_H)
+        for g in sorted(holding.get(r, ()), key=lambda h: -h.depth):
+            foot[g.name, r] = add("foot", r, g.name, FOOT)
+    add("end", -1, None, GAP)
+    lanes = [None if e.lane is None else left + e.lane * COL_W for e in graph.edges]
+    inner_lanes = {}
+    for g in groups.values():
+        members = {units[i].name for i in g.members}
+        inner_lanes[g.name] = [i for i, e in enumerate(graph.edges)
+                               if e.lane is not None and e.src in members and e.dst in members]
+    cell = {(u.row, u.col): i for i, u in enumerate(units)}
+    claimed: dict[tuple[int, int], list[str]] = {}  # collapsed boxes placed in each cell
+    proxies = {}
+    for g in groups.values():
+        first = units[g.members[0]]
+        col = units[graph.index[g.out]].col
+        here = cell.get((first.row, col))
+        if (here is not None and not units[here].name.startswith(g.name + ".")) or any(
+                not (h.startswith(g.name + ".") or g.name.startswith(h + "."))
+                for h in claimed.get((first.row, col), ())):
+            col = first.col  # the output's column holds another box in this row
+        claimed.setdefault((first.row, col), []).append(g.name)
+        proxies[g.name] = (left + col * COL_W, box_slab[first.row])
+    return Layout(
+        graph, slabs,
+        units=[(left + u.col * COL_W, box_slab[u.row]) for u in units],
+        proxies=proxies,
+        head=head, foot=foot, pad={g.name: 6 + 8 * g.height for g in groups.values()},
+        lanes=lanes, inner_lanes=inner_lanes, width=2 * left + graph.cols * COL_W)
+
+
+def place(layout: Layout, collapsed: set[str]) -> Geometry:
+    """The drawing for one set of collapsed blocks, from the drawing with every block open.
+
+    A unit inside a collapsed block shows as that block's box (the outermost collapsed
+    one); a block is framed when neither it nor an enclosing block is collapsed. A row's
+    strips (its gap and its boxes) stay when some box shows in it; a framed block keeps
+    the header of the row of its first shown box and the footer of the row of its last;
+    every other strip is taken away and what lies below moves up by its height. Edges
+    join the boxes that show their ends (one edge per pair of boxes and kind); a frame
+    spans, across, the boxes that show its members and the lanes between them.
+    """
+    graph, slabs = layout.graph, layout.slabs
+    units, groups = graph.units, graph.groups
+    framed = [name for name in groups
+              if name not in collapsed and not any(p in collapsed for p in _prefixes(name))]
+    rep = [_rep(graph, u, collapsed) for u in units]
+    at: dict[str, tuple[float, int]] = {}
+    for i, r in enumerate(rep):
+        if r not in at:
+            at[r] = layout.units[i] if r == units[i].name else layout.proxies[r[2:]]
+    shown_rows = {slabs[s].row for _, s in at.values()}
+    keep = {i for i, s in enumerate(slabs)
+            if s.kind == "end" or (s.kind in ("gap", "box") and s.row in shown_rows)}
+    ends: dict[str, tuple[int, int]] = {}
+    for name in framed:
+        rows = [slabs[at[rep[i]][1]].row for i in groups[name].members]
+        ends[name] = (min(rows), max(rows))
+        keep |= {layout.head[name, min(rows)], layout.foot[name, max(rows)]}
+    top: list[float] = []  # per strip, its y once the strips above it that go are gone
+    removed = 0.0
+    for i, s in enumerate(slabs):
+        top.append(s.y - removed)
+        if i not in keep:
+            removed += s.height
+    boxes = {k: (x, top[s]) for k, (x, s) in at.items()}
+    where = {u.name: r for u, r in zip(units, rep)}
+    visible: list[int] = []
+    seen: set[tuple[str, str, bool]] = set()
+    for i, e in enumerate(graph.edges):
+        key = (where[e.src], where[e.dst], e.ref)
+        if key[0] != key[1] and key not in seen:
+            seen.add(key)
+            visible.append(i)
+    shown = set(visible)
+    clusters = {}
+    for name in framed:
+        xs = [boxes[rep[i]][0] for i in groups[name].members]
+        xs += [layout.lanes[i] for i in layout.inner_lanes[name] if i in shown]
+        pad = layout.pad[name]
+        first, last = ends[name]
+        clusters[name] = (min(xs) - pad, top[layout.head[name, first]],
+                          max(xs) + NODE_W + pad, top[layout.foot[name, last]] + FOOT)
+    paths = []
+    for i in visible:
+        e = graph.edges[i]
+        (x1, y1), (x2, y2) = boxes[where[e.src]], boxes[where[e.dst]]
+        lane = layout.lanes[i]
+        paths.append((e, edge_path(x1 + NODE_W / 2, y1 + NODE_H, x2 + NODE_W / 2, y2,
+                                   None if lane is None else lane + NODE_W / 2)))
+    end = slabs[-1]
+    return Geometry(boxes, clusters, paths, layout.width, end.y + end.height - removed + MARGIN)
 
 
 def geometry(graph: Graph, collapsed: set[str]) -> Geometry:
-    """Row positions compacted around collapsed blocks, block frames, edge paths.
-
-    A collapsed block is one box at the row of its first member and the column of its
-    output; rows left empty take no space; an expanded block takes a header line above
-    its first row and a footer below its last.
-    """
-    units, groups = graph.units, graph.groups
-    rep = {u.name: _rep(graph, u, collapsed) for u in units}
-    pos: dict[str, tuple[int, int]] = {}
-    for u in units:
-        r = rep[u.name]
-        if r == u.name:
-            pos[r] = (u.row, u.col)
-        elif r not in pos:
-            g = groups[r[2:]]
-            pos[r] = (units[g.members[0]].row, units[graph.index[g.out]].col)
-    drawn = [g for g in groups.values()
-             if g.name not in collapsed and not any(p in collapsed for p in units[g.members[0]].path[:g.depth])]
-    visible_edges: list[Edge] = []
-    seen: set[tuple[str, str, bool]] = set()
-    for e in graph.edges:
-        key = (rep[e.src], rep[e.dst], e.ref)
-        if key[0] != key[1] and key not in seen:
-            seen.add(key)
-            visible_edges.append(e)
-    span: dict[str, list[int]] = {}
-    for g in drawn:
-        rows = [pos[rep[units[i].name]][0] for i in g.members]
-        cols = [pos[rep[units[i].name]][1] for i in g.members]
-        members = {units[i].name for i in g.members}
-        cols += [e.lane for e in visible_edges
-                 if e.lane is not None and e.src in members and e.dst in members]
-        span[g.name] = [min(rows), max(rows), min(cols), max(cols)]
-    starts: dict[int, list[Group]] = {}
-    ends: dict[int, list[Group]] = {}
-    for g in drawn:
-        starts.setdefault(span[g.name][0], []).append(g)
-        ends.setdefault(span[g.name][1], []).append(g)
-    row_y: dict[int, float] = {}
-    y = MARGIN
-    for r in sorted({p[0] for p in pos.values()}):
-        y += len(starts.get(r, ())) * HEAD
-        row_y[r] = y
-        y += NODE_H + GAP + len(ends.get(r, ())) * FOOT
-    left = graph.left
-    boxes = {k: (left + c * COL_W, row_y[r]) for k, (r, c) in pos.items()}
-    clusters = {}
-    for g in drawn:
-        r0, r1, c0, c1 = span[g.name]
-        j = sorted(starts[r0], key=lambda h: h.depth).index(g)
-        k = sorted(ends[r1], key=lambda h: -h.depth).index(g)
-        pad = 6 + 8 * g.height
-        clusters[g.name] = (left + c0 * COL_W - pad, row_y[r0] - (len(starts[r0]) - j) * HEAD,
-                            left + c1 * COL_W + NODE_W + pad, row_y[r1] + NODE_H + (k + 1) * FOOT)
-    paths = []
-    for e in visible_edges:
-        (x1, y1), (x2, y2) = boxes[rep[e.src]], boxes[rep[e.dst]]
-        lane = None if e.lane is None else _lane_x(graph, e.lane)
-        paths.append((e, edge_path(x1 + NODE_W / 2, y1 + NODE_H, x2 + NODE_W / 2, y2, lane)))
-    width = 2 * left + graph.cols * COL_W
-    return Geometry(boxes, clusters, paths, width, y + MARGIN)
+    """Where everything is drawn with the blocks ``collapsed`` (:func:`place` of
+    :func:`lay_out`)."""
+    return place(lay_out(graph), collapsed)
 
 
 def _clip(text: str, limit: int = 27) -> str:
@@ -395,11 +504,12 @@ def _unit_tip(u: Unit, inputs: list[str]) -> str:
     return tip
 
 
-def graph_svg(graph: Graph, collapsed: set[str], full: bool = False,
+def graph_svg(layout: Layout, collapsed: set[str], full: bool = False,
               inputs: dict[str, list[str]] | None = None) -> str:
     """The graph as one SVG element. ``full``: every node and every block's collapsed box
     is emitted (for the page's script, which shows the ones the current state needs)."""
-    geo = geometry(graph, collapsed)
+    graph = layout.graph
+    geo = place(layout, collapsed)
     inputs = inputs or {}
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" width="{geo.width:g}" '
            f'height="{geo.height:g}" viewBox="0 0 {geo.width:g} {geo.height:g}">',
@@ -590,7 +700,34 @@ def _json_script(data: Any, ident: str) -> str:
     return f'<script type="application/json" id="{ident}">{text}</script>'
 
 
-def page_data(net: Network, report: Report, graph: Graph) -> dict[str, Any]:
+def layout_data(layout: Layout) -> dict[str, Any]:
+    """The layout as the page's script reads it (JSON): the strips ``[kind, row, block, y,
+    height]``; per unit ``[name, x, strip, blocks it is in]``; per block (in order) its
+    collapsed box ``[x, strip]``, enclosing blocks, members (unit indices), frame margin,
+    header and footer strip per row, and the edges with a lane between its members; per
+    edge ``[source, target, shape only, x of its lane's column or null]``."""
+    graph = layout.graph
+    heads: dict[str, dict[int, int]] = {name: {} for name in graph.groups}
+    feet: dict[str, dict[int, int]] = {name: {} for name in graph.groups}
+    for (name, r), i in layout.head.items():
+        heads[name][r] = i
+    for (name, r), i in layout.foot.items():
+        feet[name][r] = i
+    blocks = [[name, {"box": list(layout.proxies[name]), "outer": list(_prefixes(name)),
+                      "members": g.members, "pad": layout.pad[name], "head": heads[name],
+                      "foot": feet[name], "lanes": layout.inner_lanes[name]}]
+              for name, g in graph.groups.items()]
+    return {
+        "slabs": [[s.kind, s.row, s.block, s.y, s.height] for s in layout.slabs],
+        "units": [[u.name, x, s, list(u.path)] for u, (x, s) in zip(graph.units, layout.units)],
+        "blocks": blocks,
+        "edges": [[e.src, e.dst, e.ref, lane] for e, lane in zip(graph.edges, layout.lanes)],
+        "width": layout.width, "nodeW": NODE_W, "nodeH": NODE_H, "foot": FOOT, "margin": MARGIN,
+        "curveMax": CURVE_MAX,
+    }
+
+
+def page_data(net: Network, report: Report, layout: Layout, collapsed: list[str]) -> dict[str, Any]:
     """What the page's script needs: the layout, the per-unit field tables, the input grid,
     and one unit's field computed here (the script checks its own evaluation against it)."""
     axes = node_axes(net)
@@ -598,7 +735,7 @@ def page_data(net: Network, report: Report, graph: Graph) -> dict[str, Any]:
     for name, a in axes.items():
         if name != INPUT and a is not None and any(x is not None for x in a):
             fields[name] = [_axis_table(x) for x in a]
-    shapes = {u.name: list(u.shape) for u in graph.units}
+    shapes = {u.name: list(u.shape) for u in layout.graph.units}
     default = next((r.name for r in reversed(report.layers) if r.name in fields), None)
     check = None
     if default is not None:
@@ -607,14 +744,8 @@ def page_data(net: Network, report: Report, graph: Graph) -> dict[str, Any]:
                  "extent": [None if a is None else list(a.at(o)) for a, o in zip(axes[default], unit)],
                  "period": [None if a is None else _period(a) for a in axes[default]]}
     return {
-        "units": [[u.name, u.row, u.col, list(u.path)] for u in graph.units],
-        "edges": [[e.src, e.dst, e.ref, e.lane] for e in graph.edges],
-        "groups": {g.name: {"row": graph.units[g.members[0]].row,
-                            "col": graph.units[graph.index[g.out]].col, "depth": g.depth,
-                            "height": g.height, "members": g.members} for g in graph.groups.values()},
-        "collapsed": initial_collapsed(graph),
-        "geo": {"colW": COL_W, "nodeW": NODE_W, "nodeH": NODE_H, "gap": GAP, "head": HEAD,
-                "foot": FOOT, "margin": MARGIN, "left": graph.left},
+        "layout": layout_data(layout),
+        "collapsed": collapsed,
         "fields": fields,
         "shapes": shapes,
         "input": list(net.input_shape[1:]),
@@ -674,7 +805,8 @@ def table_html(report: Report) -> str:
 
 def to_html(net: Network, report: Report) -> str:
     """The self-contained page (UTF-8 text): graph, table, totals, charts, unit fields."""
-    graph = build_graph(net, report)
+    layout = lay_out(build_graph(net, report))
+    collapsed = initial_collapsed(layout.graph)
     inputs = {r.name: list(r.inputs) for r in report.layers}
     totals = "".join(f"<tr><th>{esc(k.strip())}</th><td>{esc(v)}</td></tr>" for k, v in totals_rows(report))
     head = esc(title(report))
@@ -692,7 +824,7 @@ def to_html(net: Network, report: Report) -> str:
         "open it, a layer to show its receptive field. Edges that skip rows run down lanes at "
         'the right; dashed edges pass a shape only. <button id="expand-all">expand all</button> '
         '<button id="collapse-all">collapse all</button></p><div class="scroll" id="graph">',
-        graph_svg(graph, set(), full=True, inputs=inputs),
+        graph_svg(layout, set(collapsed), full=True, inputs=inputs),
         "</div></section>",
         '<section id="rf-sec"><h2>Receptive field of one unit</h2><p class="help">The input '
         "positions that can reach one output unit, through every path, drawn on the input grid "
@@ -709,7 +841,7 @@ def to_html(net: Network, report: Report) -> str:
         '<div class="scroll tbl">', table_html(report), "</div></section>",
         f'<section id="totals-sec"><h2>Totals</h2><table class="totals">{totals}</table>'
         f'<p class="conventions">{esc(CONVENTIONS)}</p></section>',
-        _json_script(page_data(net, report, graph), "cnncalc-data"),
+        _json_script(page_data(net, report, layout, collapsed), "cnncalc-data"),
         f"<script>{asset('view.js')}</script></body></html>\n",
     ])
 
@@ -721,7 +853,7 @@ def to_svg(net: Network, report: Report, what: str = "graph", depth: int | None 
         return rf_chart_svg(report) + "\n"
     graph = build_graph(net, report)
     inputs = {r.name: list(r.inputs) for r in report.layers}
-    return graph_svg(graph, collapsed_at(graph, depth), inputs=inputs) + "\n"
+    return graph_svg(lay_out(graph), collapsed_at(graph, depth), inputs=inputs) + "\n"
 
 
 def collapsed_at(graph: Graph, depth: int | None) -> set[str]:

@@ -1,10 +1,73 @@
+// The page of `cnncalc view`: it draws the graph from the layout cnncalc computed
+// (cnncalc/present/view.py lay_out), and handles clicks. It lays nothing out: collapsing
+// blocks hides strips of that layout and moves what lies below up (place, the same steps
+// as view.py place()).
 (function(){
 "use strict";
+
+// Which boxes, frames and edges show for a set of collapsed blocks, and where: the
+// strips that stay keep their order, the others are taken away. L: the "layout" record.
+function place(L, collapsed){
+  const W = L.nodeW;
+  const rep = L.units.map(u => { for (const g of u[3]) if (collapsed.has(g)) return "g:" + g; return u[0]; });
+  const blocks = new Map(L.blocks);
+  const at = new Map();
+  rep.forEach((r, i) => {
+    if (!at.has(r)) at.set(r, r === L.units[i][0] ? [L.units[i][1], L.units[i][2]] : blocks.get(r.slice(2)).box);
+  });
+  const framed = L.blocks.filter(([name, b]) => !collapsed.has(name) && !b.outer.some(p => collapsed.has(p)));
+  const rows = new Set(Array.from(at.values(), a => L.slabs[a[1]][1]));
+  const keep = new Set();
+  L.slabs.forEach((s, i) => { if (s[0] === "end" || ((s[0] === "gap" || s[0] === "box") && rows.has(s[1]))) keep.add(i); });
+  const ends = new Map();
+  for (const [name, b] of framed){
+    const rs = b.members.map(i => L.slabs[at.get(rep[i])[1]][1]);
+    const first = Math.min(...rs), last = Math.max(...rs);
+    ends.set(name, [first, last]);
+    keep.add(b.head[first]); keep.add(b.foot[last]);
+  }
+  const top = [];
+  let removed = 0;
+  L.slabs.forEach((s, i) => { top.push(s[3] - removed); if (!keep.has(i)) removed += s[4]; });
+  const boxes = new Map();
+  for (const [k, a] of at) boxes.set(k, [a[0], top[a[1]]]);
+  const where = new Map(L.units.map((u, i) => [u[0], rep[i]]));
+  const seen = new Set(), visible = [];
+  L.edges.forEach((e, i) => {
+    const a = where.get(e[0]), b = where.get(e[1]), k = a + "\u0000" + b + "\u0000" + e[2];
+    if (a !== b && !seen.has(k)){ seen.add(k); visible.push(i); }
+  });
+  const shown = new Set(visible);
+  const clusters = new Map();
+  for (const [name, b] of framed){
+    const xs = b.members.map(i => boxes.get(rep[i])[0]);
+    for (const i of b.lanes) if (shown.has(i)) xs.push(L.edges[i][3]);
+    const [first, last] = ends.get(name);
+    clusters.set(name, [Math.min(...xs) - b.pad, top[b.head[first]], Math.max(...xs) + W + b.pad,
+                        top[b.foot[last]] + L.foot]);
+  }
+  const edges = visible.map(i => {
+    const e = L.edges[i], p = boxes.get(where.get(e[0])), q = boxes.get(where.get(e[1]));
+    return [i, edgePath(L, p[0] + W / 2, p[1] + L.nodeH, q[0] + W / 2, q[1], e[3] === null ? null : e[3] + W / 2)];
+  });
+  const end = L.slabs[L.slabs.length - 1];
+  return {boxes, clusters, edges, width: L.width, height: end[3] + end[4] - removed + L.margin};
+}
+// an edge from the bottom centre of one box to the top centre of another: a curve, or
+// down its lane (view.py edge_path)
+function edgePath(L, x1, y1, x2, y2, lane){
+  if (lane === null || y2 - y1 <= L.curveMax){
+    const d = (y2 - y1) / 2;
+    return `M${x1},${y1} C${x1},${y1 + d} ${x2},${y2 - d} ${x2},${y2}`;
+  }
+  return `M${x1},${y1} C${x1},${y1 + 14} ${lane},${y1 + 6} ${lane},${y1 + 22} ` +
+    `L${lane},${y2 - 22} C${lane},${y2 - 6} ${x2},${y2 - 14} ${x2},${y2}`;
+}
+if (typeof document === "undefined"){ module.exports = {place, edgePath}; return; }  // node, for tests/test_view.py
+
 const D = JSON.parse(document.getElementById("cnncalc-data").textContent);
-const G = D.geo, NS = "http://www.w3.org/2000/svg";
+const L = D.layout, NS = "http://www.w3.org/2000/svg";
 const svg = document.querySelector("#graph svg");
-const units = D.units.map(u => ({name: u[0], row: u[1], col: u[2], path: u[3]}));
-const byName = new Map(units.map(u => [u.name, u]));
 const collapsed = new Set(D.collapsed);
 const nodeEl = new Map(), proxyEl = new Map(), clusterEl = new Map(), headEl = new Map();
 svg.querySelectorAll("g.node").forEach(e => nodeEl.set(e.dataset.name, e));
@@ -12,102 +75,36 @@ svg.querySelectorAll("g.proxy").forEach(e => proxyEl.set(e.dataset.group, e));
 svg.querySelectorAll("rect.cluster").forEach(e => clusterEl.set(e.dataset.group, e));
 svg.querySelectorAll("text.hd").forEach(e => headEl.set(e.dataset.group, e));
 const edgeEl = Array.from(svg.querySelectorAll("path.edge"));
-function rep(u){ for (const g of u.path) if (collapsed.has(g)) return "g:" + g; return u.name; }
-function laneX(l){ return G.left + l * G.colW + G.nodeW / 2; }
-function edgePath(x1, y1, x2, y2, lane){
-  if (lane === null || y2 - y1 <= G.nodeH + G.gap + 2 * G.head + 2){
-    const d = (y2 - y1) / 2;
-    return `M${x1},${y1} C${x1},${y1 + d} ${x2},${y2 - d} ${x2},${y2}`;
-  }
-  return `M${x1},${y1} C${x1},${y1 + 14} ${lane},${y1 + 6} ${lane},${y1 + 22} ` +
-    `L${lane},${y2 - 22} C${lane},${y2 - 6} ${x2},${y2 - 14} ${x2},${y2}`;
+function put(el, b){
+  el.style.display = b ? "" : "none";
+  if (b) el.setAttribute("transform", `translate(${b[0]},${b[1]})`);
 }
-function layout(){
-  // the same steps as cnncalc/view.py geometry()
-  const R = new Map(units.map(u => [u.name, rep(u)]));
-  const pos = new Map();
-  for (const u of units){
-    const r = R.get(u.name);
-    if (r === u.name) pos.set(r, [u.row, u.col]);
-    else if (!pos.has(r)){ const g = D.groups[r.slice(2)]; pos.set(r, [g.row, g.col]); }
-  }
-  const drawn = [];
-  for (const [name, g] of Object.entries(D.groups)){
-    const first = units[g.members[0]];
-    if (!collapsed.has(name) && !first.path.slice(0, g.depth).some(p => collapsed.has(p))) drawn.push(name);
-  }
-  const seen = new Set(), visible = [];
-  D.edges.forEach((e, i) => {
-    const k = R.get(e[0]) + "\u0000" + R.get(e[1]) + "\u0000" + e[2];
-    if (R.get(e[0]) !== R.get(e[1]) && !seen.has(k)){ seen.add(k); visible.push(i); }
-  });
-  const span = new Map(), starts = new Map(), ends = new Map();
-  for (const name of drawn){
-    const g = D.groups[name];
-    const members = new Set(g.members.map(i => units[i].name));
-    const rows = g.members.map(i => pos.get(R.get(units[i].name))[0]);
-    const cols = g.members.map(i => pos.get(R.get(units[i].name))[1]);
-    for (const i of visible){ const e = D.edges[i]; if (e[3] !== null && members.has(e[0]) && members.has(e[1])) cols.push(e[3]); }
-    const s = [Math.min(...rows), Math.max(...rows), Math.min(...cols), Math.max(...cols)];
-    span.set(name, s);
-    if (!starts.has(s[0])) starts.set(s[0], []); starts.get(s[0]).push(name);
-    if (!ends.has(s[1])) ends.set(s[1], []); ends.get(s[1]).push(name);
-  }
-  const rows = Array.from(new Set(Array.from(pos.values(), p => p[0]))).sort((a, b) => a - b);
-  const rowY = new Map(); let y = G.margin;
-  for (const r of rows){
-    y += (starts.get(r) || []).length * G.head; rowY.set(r, y);
-    y += G.nodeH + G.gap + (ends.get(r) || []).length * G.foot;
-  }
-  const box = new Map();
-  for (const [k, p] of pos) box.set(k, [G.left + p[1] * G.colW, rowY.get(p[0])]);
-  for (const [name, el] of nodeEl){
-    const b = box.get(name);
-    el.style.display = b ? "" : "none";
-    if (b) el.setAttribute("transform", `translate(${b[0]},${b[1]})`);
-  }
-  for (const [name, el] of proxyEl){
-    const b = box.get("g:" + name);
-    el.style.display = b ? "" : "none";
-    if (b) el.setAttribute("transform", `translate(${b[0]},${b[1]})`);
-  }
-  const drawnSet = new Set(drawn);
-  let clusterRight = 0;
+function draw(){
+  const P = place(L, collapsed);
+  for (const [name, el] of nodeEl) put(el, P.boxes.get(name));
+  for (const [name, el] of proxyEl) put(el, P.boxes.get("g:" + name));
   for (const [name, el] of clusterEl){
-    const text = headEl.get(name);
-    if (!drawnSet.has(name)){ el.style.display = "none"; text.style.display = "none"; continue; }
-    const g = D.groups[name], [r0, r1, c0, c1] = span.get(name);
-    const st = starts.get(r0).slice().sort((a, b) => D.groups[a].depth - D.groups[b].depth);
-    const en = ends.get(r1).slice().sort((a, b) => D.groups[b].depth - D.groups[a].depth);
-    const pad = 6 + 8 * g.height;
-    const x0 = G.left + c0 * G.colW - pad, y0 = rowY.get(r0) - (st.length - st.indexOf(name)) * G.head;
-    const x1 = G.left + c1 * G.colW + G.nodeW + pad, y1 = rowY.get(r1) + G.nodeH + (en.indexOf(name) + 1) * G.foot;
-    clusterRight = Math.max(clusterRight, x1);
-    el.style.display = ""; text.style.display = "";
-    el.setAttribute("x", x0); el.setAttribute("y", y0);
-    el.setAttribute("width", x1 - x0); el.setAttribute("height", y1 - y0);
-    text.setAttribute("x", x0 + 6); text.setAttribute("y", y0 + 13);
+    const c = P.clusters.get(name), text = headEl.get(name);
+    el.style.display = text.style.display = c ? "" : "none";
+    if (!c) continue;
+    el.setAttribute("x", c[0]); el.setAttribute("y", c[1]);
+    el.setAttribute("width", c[2] - c[0]); el.setAttribute("height", c[3] - c[1]);
+    text.setAttribute("x", c[0] + 6); text.setAttribute("y", c[1] + 13);
   }
-  const vis = new Set(visible);
-  edgeEl.forEach(el => {
-    const i = +el.dataset.i, e = D.edges[i];
-    if (!vis.has(i)){ el.style.display = "none"; return; }
-    const a = box.get(R.get(e[0])), b = box.get(R.get(e[1]));
-    el.style.display = "";
-    el.setAttribute("d", edgePath(a[0] + G.nodeW / 2, a[1] + G.nodeH, b[0] + G.nodeW / 2, b[1],
-                                  e[3] === null ? null : laneX(e[3])));
-  });
-  let maxX = 0; for (const b of box.values()) maxX = Math.max(maxX, b[0] + G.nodeW);
-  for (const e of D.edges) if (e[3] !== null) maxX = Math.max(maxX, laneX(e[3]));
-  const w = Math.max(maxX + G.left, clusterRight + G.margin), h = y + G.margin;
-  svg.setAttribute("width", w); svg.setAttribute("height", h);
-  svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
+  const paths = new Map(P.edges);
+  for (const el of edgeEl){
+    const d = paths.get(+el.dataset.i);
+    el.style.display = d ? "" : "none";
+    if (d) el.setAttribute("d", d);
+  }
+  svg.setAttribute("width", P.width); svg.setAttribute("height", P.height);
+  svg.setAttribute("viewBox", `0 0 ${P.width} ${P.height}`);
 }
-for (const [name, el] of headEl) el.addEventListener("click", () => { collapsed.add(name); layout(); });
-for (const [name, el] of proxyEl) el.addEventListener("click", () => { collapsed.delete(name); layout(); });
-document.getElementById("expand-all").addEventListener("click", () => { collapsed.clear(); layout(); });
+for (const [name, el] of headEl) el.addEventListener("click", () => { collapsed.add(name); draw(); });
+for (const [name, el] of proxyEl) el.addEventListener("click", () => { collapsed.delete(name); draw(); });
+document.getElementById("expand-all").addEventListener("click", () => { collapsed.clear(); draw(); });
 document.getElementById("collapse-all").addEventListener("click", () => {
-  for (const [name, g] of Object.entries(D.groups)) if (g.depth === 0) collapsed.add(name); layout(); });
+  for (const [name, b] of L.blocks) if (!b.outer.length) collapsed.add(name); draw(); });
 
 // -- sortable table
 const table = document.getElementById("layers");
@@ -289,7 +286,7 @@ function pick(name){ if (name in D.fields) { selectLayer(name); document.getElem
 for (const [name, e] of nodeEl) e.addEventListener("click", () => pick(name));
 document.querySelectorAll("svg.chart .hit").forEach(e => e.addEventListener("click", () => pick(e.dataset.name)));
 table.tBodies[0].addEventListener("click", ev => { const tr = ev.target.closest("tr"); if (tr) pick(tr.dataset.name); });
-layout();
+draw();
 if (D.default) selectLayer(D.default.layer, D.default.unit);
 window.cnncalcFieldAt = at;  // for benchmarks/view_screenshots.py
 document.body.dataset.ready = "1";
