@@ -537,3 +537,144 @@ def test_page_script_places_as_python(spec, tmp_path):
         assert got["clusters"] == {k: list(v) for k, v in geo.clusters.items()}
         assert got["edges"] == [[index[id(e)], d] for e, d in geo.paths]
         assert (got["width"], got["height"]) == (geo.width, geo.height)
+
+
+# A minimal DOM, enough for the page's script to run in Node.js: elements with attributes,
+# dataset, classList, style, children and click listeners; selectors "tag", ".class",
+# "tag.class", "#id", "[attr]" and descendants ("a b").
+FAKE_DOM = r"""
+const kebab = k => k.replace(/[A-Z]/g, c => "-" + c.toLowerCase());
+class El {
+  constructor(tag, attrs){
+    this.tagName = tag; this.attrs = Object.assign({}, attrs || {}); this.children = [];
+    this.parentNode = null; this.style = {}; this.listeners = {}; this.text = "";
+    const self = this;
+    this.dataset = new Proxy({}, {get: (_, k) => self.attrs["data-" + kebab(String(k))],
+                                  set: (_, k, v) => { self.attrs["data-" + kebab(String(k))] = String(v); return true; }});
+    this.classList = {
+      contains: c => self.classes().includes(c),
+      add: (...cs) => { self.attrs.class = [...new Set([...self.classes(), ...cs])].join(" "); },
+      remove: (...cs) => { self.attrs.class = self.classes().filter(c => !cs.includes(c)).join(" "); }};
+  }
+  classes(){ return (this.attrs.class || "").split(/\s+/).filter(x => x); }
+  set className(v){ this.attrs.class = v; }
+  setAttribute(k, v){ this.attrs[k] = String(v); }
+  getAttribute(k){ return k in this.attrs ? this.attrs[k] : null; }
+  appendChild(c){
+    if (c.parentNode) c.parentNode.children = c.parentNode.children.filter(x => x !== c);
+    c.parentNode = this; this.children.push(c); return c;
+  }
+  get textContent(){ return this.text + this.children.map(c => c.textContent).join(""); }
+  set textContent(v){ this.children = []; this.text = String(v); }
+  addEventListener(type, f){ (this.listeners[type] = this.listeners[type] || []).push(f); }
+  click(){ for (const f of this.listeners.click || []) f({target: this}); }
+  *walk(){ for (const c of this.children){ yield c; yield* c.walk(); } }
+  matches(sel){
+    let m;
+    if ((m = /^\[([\w-]+)\]$/.exec(sel))) return m[1] in this.attrs;
+    if ((m = /^#([\w-]+)$/.exec(sel))) return this.attrs.id === m[1];
+    m = /^([\w-]*)(?:\.([\w-]+))?$/.exec(sel);
+    if (!m) throw new Error("selector not supported by the test's DOM: " + sel);
+    return (!m[1] || this.tagName === m[1]) && (!m[2] || this.classList.contains(m[2]));
+  }
+  querySelectorAll(sel){
+    const parts = sel.trim().split(/\s+/), last = parts.pop();
+    return Array.from(this.walk()).filter(e => {
+      if (!e.matches(last)) return false;
+      let need = parts.length - 1;
+      for (let a = e.parentNode; a && need >= 0 && a !== this.parentNode; a = a.parentNode) if (a.matches(parts[need])) need--;
+      return need < 0;
+    });
+  }
+  querySelector(sel){ return this.querySelectorAll(sel)[0] || null; }
+  closest(sel){ for (let a = this; a; a = a.parentNode) if (a.matches(sel)) return a; return null; }
+  get tBodies(){ return this.children.filter(c => c.tagName === "tbody"); }
+  get rows(){ return this.children.filter(c => c.tagName === "tr"); }
+  get cells(){ return this.children.filter(c => c.tagName === "td" || c.tagName === "th"); }
+  insertRow(){ return this.appendChild(new El("tr")); }
+  insertCell(){ return this.appendChild(new El("td")); }
+  scrollIntoView(){}
+}
+function build(node){
+  const e = new El(node[0], node[1]);
+  for (const c of node[2]){ if (typeof c === "string") e.text += c; else e.appendChild(build(c)); }
+  return e;
+}
+"""
+
+RUN_PAGE = r"""
+const I = JSON.parse(require("fs").readFileSync(process.argv[2], "utf8"));
+const root = build(I.tree);
+const errors = [];
+console.error = (...a) => errors.push(a.join(" "));
+globalThis.window = globalThis;
+globalThis.document = Object.assign(root, {
+  body: root.querySelector("body"),
+  getElementById: id => root.querySelector("#" + id),
+  createElement: tag => new El(tag), createElementNS: (ns, tag) => new El(tag)});
+require("vm").runInThisContext(I.script);
+const svg = root.querySelector("#graph svg");
+function shot(){  // where the script put each box and frame, and each edge's path
+  const s = {boxes: {}, clusters: {}, edges: {}, size: [svg.attrs.width, svg.attrs.height]};
+  for (const e of svg.querySelectorAll("g.node")) if (e.style.display !== "none") s.boxes[e.dataset.name] = e.attrs.transform;
+  for (const e of svg.querySelectorAll("g.proxy")) if (e.style.display !== "none") s.boxes["g:" + e.dataset.group] = e.attrs.transform;
+  for (const e of svg.querySelectorAll("rect.cluster")) if (e.style.display !== "none")
+    s.clusters[e.dataset.group] = ["x", "y", "width", "height"].map(k => +e.attrs[k]);
+  for (const e of svg.querySelectorAll("path.edge")) if (e.style.display !== "none") s.edges[e.dataset.i] = e.attrs.d;
+  return s;
+}
+const shots = [shot()];
+const head = svg.querySelectorAll("text.hd").find(e => e.dataset.group === I.collapse);
+head.click(); shots.push(shot());
+svg.querySelectorAll("g.proxy").find(e => e.dataset.group === I.collapse).click(); shots.push(shot());
+root.getElementById("expand-all").click(); shots.push(shot());
+root.getElementById("collapse-all").click(); shots.push(shot());
+const before = root.getElementById("rf-text").textContent;
+const cell = root.getElementById("layers").tBodies[0].rows[I.row].cells[1];
+for (const f of root.getElementById("layers").tBodies[0].listeners.click) f({target: cell});
+process.stdout.write(JSON.stringify({ready: root.body.dataset.ready, errors, shots, before,
+  after: root.getElementById("rf-text").textContent, chosen: root.getElementById("rf-layer").value}));
+"""
+
+
+def _dom(e: Element) -> list:
+    return [e.tag, {k: v or "" for k, v in e.attrs.items()},
+            [p if isinstance(p, str) else _dom(p) for p in e.parts]]
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node (Node.js) is not installed")
+@pytest.mark.parametrize("spec, collapse, row", [("resnet50.yaml", "layer2", 20),
+                                                 ("unet_original.yaml", "dec3", 12)])
+def test_page_script_runs_and_draws_the_layout(spec, collapse, row, tmp_path):
+    """The whole page script, run by Node.js on a minimal DOM of the page: it finishes
+    without a console error, puts every box, frame and edge where :func:`place` does in
+    the first state, after a block's header is clicked (collapsed), after its box is
+    clicked (open again), after "expand all" and "collapse all"; a click on a table row
+    shows that layer's receptive field."""
+    net, report, text, root = page(spec)
+    (script,) = [s for s in root.find_all("script") if "id" not in s.attrs]
+    (html_el,) = root.find_all("html")
+    (tmp_path / "page.json").write_text(json.dumps(
+        {"tree": _dom(html_el), "script": script.text(), "collapse": collapse, "row": row}))
+    (tmp_path / "run.js").write_text(FAKE_DOM + RUN_PAGE)
+    ran = subprocess.run(["node", str(tmp_path / "run.js"), str(tmp_path / "page.json")],
+                         capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    out = json.loads(ran.stdout)
+    assert out["ready"] == "1" and out["errors"] == []
+    graph = build_graph(net, report)
+    layout = lay_out(graph)
+    first = set(initial_collapsed(graph))
+    top = {name for name, g in graph.groups.items() if g.parent is None}
+    index = {id(e): i for i, e in enumerate(graph.edges)}
+    states = [first, first | {collapse}, first - {collapse}, set(), top]
+    assert collapse not in first
+    for collapsed, got in zip(states, out["shots"], strict=True):
+        geo = place(layout, collapsed)
+        assert got["boxes"] == {k: f"translate({x:g},{y:g})" for k, (x, y) in geo.boxes.items()}
+        assert got["clusters"] == {k: [x0, y0, x1 - x0, y1 - y0] for k, (x0, y0, x1, y1) in geo.clusters.items()}
+        assert got["edges"] == {str(index[id(e)]): d for e, d in geo.paths}
+        assert got["size"] == [f"{geo.width:g}", f"{geo.height:g}"]
+    name = report.layers[row].name
+    assert out["chosen"] == name and out["after"].startswith(f"{name}, unit (")
+    assert out["before"].startswith(f"{data_of(root)['default']['layer']}, unit (")

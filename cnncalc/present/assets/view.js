@@ -79,7 +79,7 @@ function put(el, b){
   el.style.display = b ? "" : "none";
   if (b) el.setAttribute("transform", `translate(${b[0]},${b[1]})`);
 }
-function draw(){
+function drawGraph(){
   const P = place(L, collapsed);
   for (const [name, el] of nodeEl) put(el, P.boxes.get(name));
   for (const [name, el] of proxyEl) put(el, P.boxes.get("g:" + name));
@@ -100,11 +100,11 @@ function draw(){
   svg.setAttribute("width", P.width); svg.setAttribute("height", P.height);
   svg.setAttribute("viewBox", `0 0 ${P.width} ${P.height}`);
 }
-for (const [name, el] of headEl) el.addEventListener("click", () => { collapsed.add(name); draw(); });
-for (const [name, el] of proxyEl) el.addEventListener("click", () => { collapsed.delete(name); draw(); });
-document.getElementById("expand-all").addEventListener("click", () => { collapsed.clear(); draw(); });
+for (const [name, el] of headEl) el.addEventListener("click", () => { collapsed.add(name); drawGraph(); });
+for (const [name, el] of proxyEl) el.addEventListener("click", () => { collapsed.delete(name); drawGraph(); });
+document.getElementById("expand-all").addEventListener("click", () => { collapsed.clear(); drawGraph(); });
 document.getElementById("collapse-all").addEventListener("click", () => {
-  for (const [name, b] of L.blocks) if (!b.outer.length) collapsed.add(name); draw(); });
+  for (const [name, b] of L.blocks) if (!b.outer.length) collapsed.add(name); drawGraph(); });
 
 // -- sortable table
 const table = document.getElementById("layers");
@@ -286,7 +286,7 @@ function pick(name){ if (name in D.fields) { selectLayer(name); document.getElem
 for (const [name, e] of nodeEl) e.addEventListener("click", () => pick(name));
 document.querySelectorAll("svg.chart .hit").forEach(e => e.addEventListener("click", () => pick(e.dataset.name)));
 table.tBodies[0].addEventListener("click", ev => { const tr = ev.target.closest("tr"); if (tr) pick(tr.dataset.name); });
-draw();
+drawGraph();
 if (D.default) selectLayer(D.default.layer, D.default.unit);
 window.cnncalcFieldAt = at;  // for benchmarks/view_screenshots.py
 document.body.dataset.ready = "1";
