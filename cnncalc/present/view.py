@@ -701,11 +701,11 @@ def _json_script(data: Any, ident: str) -> str:
 
 
 def layout_data(layout: Layout) -> dict[str, Any]:
-    """The layout as the page's script reads it (JSON): the strips ``[kind, row, block, y,
-    height]``; per unit ``[name, x, strip, blocks it is in]``; per block (in order) its
+    """The layout as the page's script reads it (JSON): the strips ``[kind, row, y,
+    height]``; per unit ``[name, x, strip, blocks it is in]``; per block, in order, its
     collapsed box ``[x, strip]``, enclosing blocks, members (unit indices), frame margin,
-    header and footer strip per row, and the edges with a lane between its members; per
-    edge ``[source, target, shape only, x of its lane's column or null]``."""
+    its header and footer strip per row, and the edges with a lane between its members;
+    per edge ``[source, target, shape only, x of its lane's column or null]``."""
     graph = layout.graph
     heads: dict[str, dict[int, int]] = {name: {} for name in graph.groups}
     feet: dict[str, dict[int, int]] = {name: {} for name in graph.groups}
@@ -718,7 +718,7 @@ def layout_data(layout: Layout) -> dict[str, Any]:
                       "foot": feet[name], "lanes": layout.inner_lanes[name]}]
               for name, g in graph.groups.items()]
     return {
-        "slabs": [[s.kind, s.row, s.block, s.y, s.height] for s in layout.slabs],
+        "slabs": [[s.kind, s.row, s.y, s.height] for s in layout.slabs],
         "units": [[u.name, x, s, list(u.path)] for u, (x, s) in zip(graph.units, layout.units)],
         "blocks": blocks,
         "edges": [[e.src, e.dst, e.ref, lane] for e, lane in zip(graph.edges, layout.lanes)],

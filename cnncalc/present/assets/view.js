@@ -28,7 +28,7 @@ function place(L, collapsed){
   }
   const top = [];
   let removed = 0;
-  L.slabs.forEach((s, i) => { top.push(s[3] - removed); if (!keep.has(i)) removed += s[4]; });
+  L.slabs.forEach((s, i) => { top.push(s[2] - removed); if (!keep.has(i)) removed += s[3]; });
   const boxes = new Map();
   for (const [k, a] of at) boxes.set(k, [a[0], top[a[1]]]);
   const where = new Map(L.units.map((u, i) => [u[0], rep[i]]));
@@ -51,7 +51,7 @@ function place(L, collapsed){
     return [i, edgePath(L, p[0] + W / 2, p[1] + L.nodeH, q[0] + W / 2, q[1], e[3] === null ? null : e[3] + W / 2)];
   });
   const end = L.slabs[L.slabs.length - 1];
-  return {boxes, clusters, edges, width: L.width, height: end[3] + end[4] - removed + L.margin};
+  return {boxes, clusters, edges, width: L.width, height: end[2] + end[3] - removed + L.margin};
 }
 // an edge from the bottom centre of one box to the top centre of another: a curve, or
 // down its lane (view.py edge_path)
