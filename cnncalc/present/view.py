@@ -714,7 +714,7 @@ def layout_data(layout: Layout) -> dict[str, Any]:
     for (name, r), i in layout.foot.items():
         feet[name][r] = i
     blocks = [[name, {"box": list(layout.proxies[name]), "outer": list(_prefixes(name)),
-                      "members": g.members, "pad": layout.pad[name], "head": heads[name],
+                      "members": g.members, "margin": layout.pad[name], "head": heads[name],
                       "foot": feet[name], "lanes": layout.inner_lanes[name]}]
               for name, g in graph.groups.items()]
     return {

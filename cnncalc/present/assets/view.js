@@ -43,7 +43,7 @@ function place(L, collapsed){
     const xs = b.members.map(i => boxes.get(rep[i])[0]);
     for (const i of b.lanes) if (shown.has(i)) xs.push(L.edges[i][3]);
     const [first, last] = ends.get(name);
-    clusters.set(name, [Math.min(...xs) - b.pad, top[b.head[first]], Math.max(...xs) + W + b.pad,
+    clusters.set(name, [Math.min(...xs) - b.margin, top[b.head[first]], Math.max(...xs) + W + b.margin,
                         top[b.foot[last]] + L.foot]);
   }
   const edges = visible.map(i => {
