@@ -7,18 +7,35 @@ script is exercised by benchmarks/view_screenshots.py in headless Chromium.
 from __future__ import annotations
 
 import json
+import os
+import random
 import re
+import shutil
+import subprocess
+import sys
+import zipfile
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
 import cnncalc
 from cnncalc.present.render import num
 from cnncalc.present.view import (
+    CURVE_MAX,
+    FOOT,
+    HEAD,
+    NODE_H,
+    NODE_W,
+    asset,
     build_graph,
+    collapsed_at,
     geometry,
     initial_collapsed,
+    lay_out,
+    layout_data,
     node_axes,
+    place,
     to_html,
     to_svg,
 )
@@ -266,7 +283,7 @@ def test_user_strings_are_escaped():
     assert root.find_all("title")[0].text().startswith("<script>alert('net')</script> & co")
     # the JSON carries the names exactly, with no '<' that could end its script element
     assert "<" not in scripts[0].text()
-    assert [u[0] for u in data_of(root)["units"]] == ["input"] + names
+    assert [u[0] for u in data_of(root)["layout"]["units"]] == ["input"] + names
     assert list(data_of(root)["fields"]) == names
     svg = to_svg(net, report)
     assert "<script>alert" not in svg and "&lt;script&gt;alert(1)&lt;/script&gt;" in svg
@@ -366,3 +383,298 @@ def test_view_bad_input(capsys, tmp_path):
     code, _, err = run(capsys, "view", SPECS / "lenet5.yaml", "-o", tmp_path / "no" / "x.html")
     assert code == 2 and err.startswith(str(tmp_path / "no" / "x.html") + ": error[io]")
     assert "Traceback" not in err
+
+
+ASSETS = Path(cnncalc.__file__).parent / "present" / "assets"
+
+
+def test_page_inlines_its_assets():
+    """The page's script and style sheets are the package's files, inlined verbatim."""
+    _, _, text, root = page("lenet5.yaml")
+    (script,) = [s for s in root.find_all("script") if "id" not in s.attrs]
+    assert script.text() == (ASSETS / "view.js").read_text(encoding="utf-8") == asset("view.js")
+    (style,) = root.find_all("style")[:1]
+    assert style.text() == "".join((ASSETS / f).read_text(encoding="utf-8")
+                                   for f in ("view.css", "graph.css", "chart.css"))
+
+
+def test_installed_wheel_carries_the_assets(tmp_path):
+    """A wheel built from the sources (not an editable install) holds the page's files, and
+    the package imported from it writes the page with them."""
+    root = Path(cnncalc.__file__).parent.parent
+    src = tmp_path / "src"
+    shutil.copytree(root / "cnncalc", src / "cnncalc",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, src / name)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(src),
+                            "-w", str(tmp_path / "dist")], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    (wheel,) = (tmp_path / "dist").glob("cnncalc-*.whl")
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+        z.extractall(site)
+    wanted = {f"cnncalc/present/assets/{f}" for f in ("view.js", "view.css", "graph.css", "chart.css")}
+    assert wanted <= names
+    code = ("import sys, cnncalc\n"
+            "from cnncalc.present.view import to_html\n"
+            "net = cnncalc.loads('input: [1, 8, 8]\\nlayers:\\n  - conv: {out_channels: 2, kernel_size: 3}\\n', 'n.yaml')\n"
+            "print(cnncalc.__file__)\n"
+            "sys.stdout.write(to_html(net, cnncalc.analyze(net)))\n")
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path, env=env)
+    assert ran.returncode == 0, ran.stderr
+    where, text = ran.stdout.split("\n", 1)
+    assert Path(where).is_relative_to(site)
+    assert f"<script>{(ASSETS / 'view.js').read_text(encoding='utf-8')}</script>" in text
+    assert (ASSETS / "graph.css").read_text(encoding="utf-8") in text
+
+
+def collapse_states(graph, n: int = 12, seed: int = 0) -> list[set[str]]:
+    """Every block open, the page's first state, each --depth, and n random sets."""
+    rng = random.Random(seed)
+    states = [set(), set(initial_collapsed(graph))] + [collapsed_at(graph, d) for d in range(1, 5)]
+    names = list(graph.groups)
+    states += [{b for b in names if rng.random() < p} for p in (0.1, 0.3, 0.6) * (n // 3)]
+    return states
+
+
+@pytest.mark.parametrize("spec", ["resnet50.yaml", "googlenet.yaml", "unet_original.yaml",
+                                  "inception_v3.yaml"])
+def test_collapsing_takes_strips_away(spec):
+    """For every state: boxes never overlap, a frame holds the boxes of its members and
+    the frames inside it, and collapsing a block moves nothing above its first row while
+    every box below it moves up by one and the same height when nothing else changes."""
+    net = cnncalc.load(SPECS / spec)
+    graph = build_graph(net, cnncalc.analyze(net))
+    layout = lay_out(graph)
+    for collapsed in collapse_states(graph):
+        geo = place(layout, collapsed)
+        spots = sorted(geo.boxes.values())
+        for (x1, y1), (x2, y2) in zip(spots, spots[1:]):  # sorted by x, then y
+            assert x1 != x2 or y2 >= y1 + NODE_H
+        for name, (x0, y0, x1, y1) in geo.clusters.items():
+            for u in graph.groups[name].members:
+                key = next(("g:" + g for g in graph.units[u].path if g in collapsed), graph.units[u].name)
+                bx, by = geo.boxes[key]
+                assert x0 < bx and bx + NODE_W < x1 and y0 + HEAD <= by and by + NODE_H + FOOT <= y1
+            parent = graph.groups[name].parent
+            if parent is not None:
+                px0, py0, px1, py1 = geo.clusters[parent]
+                assert px0 < x0 and x1 < px1 and py0 < y0 and y1 <= py1
+        bottom = max([y + NODE_H for _, y in geo.boxes.values()] + [c[3] for c in geo.clusters.values()])
+        assert bottom < geo.height <= bottom + 22 + 16  # the gap and the margin below
+    # a block whose rows hold nothing else, collapsed: nothing above it moves, and every box
+    # below it moves up by its frame's height less its collapsed box's
+    full = place(layout, set())
+    translated = 0
+    for name, g in graph.groups.items():
+        rows = {graph.units[i].row for i in g.members}
+        if any(u.row in rows for i, u in enumerate(graph.units) if i not in g.members):
+            continue  # shares rows with another block (a parallel branch): those rows stay
+        geo = place(layout, {name})
+        first, last = min(rows), max(rows)
+        row_of = {u.name: u.row for u in graph.units}
+        x0, y0, x1, y1 = full.clusters[name]
+        assert geo.boxes["g:" + name][1] == y0  # in the place of its header
+        for k, (x, y) in full.boxes.items():
+            if row_of[k] < first:
+                assert geo.boxes[k] == (x, y)
+            elif row_of[k] > last:
+                assert geo.boxes[k] == (x, y - (y1 - y0 - NODE_H))
+        translated += 1
+    assert translated >= {"resnet50.yaml": 30, "unet_original.yaml": 10}.get(spec, 1)
+
+
+def test_static_pictures_are_the_page_layout():
+    """``to_svg`` draws :func:`place` of the one layout; an edge is one curve unless it has
+    a lane and spans more than CURVE_MAX pixels."""
+    net = cnncalc.load(SPECS / "resnet50.yaml")
+    report = cnncalc.analyze(net)
+    graph = build_graph(net, report)
+    lanes = 0
+    for depth in (2, None):
+        geo = geometry(graph, collapsed_at(graph, depth))
+        svg = to_svg(net, report, depth=depth)
+        for key, (x, y) in geo.boxes.items():
+            attr = f'data-group="{key[2:]}"' if key.startswith("g:") else f'data-name="{key}"'
+            assert f'{attr} transform="translate({x:g},{y:g})"' in svg, key
+        for e, d in geo.paths:
+            assert f'data-src="{e.src}" data-dst="{e.dst}" d="{d}"' in svg
+            start, end = re.match(r"M[-0-9.]+,([-0-9.]+) .* [-0-9.]+,([-0-9.]+)$", d).groups()
+            lane = e.lane is not None and float(end) - float(start) > CURVE_MAX
+            assert (" L" in d) == lane
+            lanes += lane
+    assert lanes  # the stages' skips, drawn down lanes
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node (Node.js) is not installed")
+@pytest.mark.parametrize("spec", ["resnet50.yaml", "googlenet.yaml", "unet_original.yaml",
+                                  "densenet121.yaml"])
+def test_page_script_places_as_python(spec, tmp_path):
+    """The page's script (assets/view.js, run by Node.js) draws every state exactly where
+    :func:`place` does: boxes, frames, edge paths, size."""
+    net = cnncalc.load(SPECS / spec)
+    graph = build_graph(net, cnncalc.analyze(net))
+    layout = lay_out(graph)
+    states = collapse_states(graph)
+    (tmp_path / "in.json").write_text(json.dumps({"layout": layout_data(layout),
+                                                  "states": [sorted(s) for s in states]}))
+    script = (f"const v = require({json.dumps(str(ASSETS / 'view.js'))});\n"
+              f"const I = JSON.parse(require('fs').readFileSync({json.dumps(str(tmp_path / 'in.json'))}));\n"
+              "const out = I.states.map(s => { const P = v.place(I.layout, new Set(s));\n"
+              "  return {boxes: Object.fromEntries(P.boxes), clusters: Object.fromEntries(P.clusters),\n"
+              "          edges: P.edges, width: P.width, height: P.height}; });\n"
+              "process.stdout.write(JSON.stringify(out));\n")
+    ran = subprocess.run(["node", "-e", script], capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    index = {id(e): i for i, e in enumerate(graph.edges)}
+    for collapsed, got in zip(states, json.loads(ran.stdout), strict=True):
+        geo = place(layout, collapsed)
+        assert got["boxes"] == {k: list(v) for k, v in geo.boxes.items()}
+        assert got["clusters"] == {k: list(v) for k, v in geo.clusters.items()}
+        assert got["edges"] == [[index[id(e)], d] for e, d in geo.paths]
+        assert (got["width"], got["height"]) == (geo.width, geo.height)
+
+
+# A minimal DOM, enough for the page's script to run in Node.js: elements with attributes,
+# dataset, classList, style, children and click listeners; selectors "tag", ".class",
+# "tag.class", "#id", "[attr]" and descendants ("a b").
+FAKE_DOM = r"""
+const kebab = k => k.replace(/[A-Z]/g, c => "-" + c.toLowerCase());
+class El {
+  constructor(tag, attrs){
+    this.tagName = tag; this.attrs = Object.assign({}, attrs || {}); this.children = [];
+    this.parentNode = null; this.style = {}; this.listeners = {}; this.text = "";
+    const self = this;
+    this.dataset = new Proxy({}, {get: (_, k) => self.attrs["data-" + kebab(String(k))],
+                                  set: (_, k, v) => { self.attrs["data-" + kebab(String(k))] = String(v); return true; }});
+    this.classList = {
+      contains: c => self.classes().includes(c),
+      add: (...cs) => { self.attrs.class = [...new Set([...self.classes(), ...cs])].join(" "); },
+      remove: (...cs) => { self.attrs.class = self.classes().filter(c => !cs.includes(c)).join(" "); }};
+  }
+  classes(){ return (this.attrs.class || "").split(/\s+/).filter(x => x); }
+  set className(v){ this.attrs.class = v; }
+  setAttribute(k, v){ this.attrs[k] = String(v); }
+  getAttribute(k){ return k in this.attrs ? this.attrs[k] : null; }
+  appendChild(c){
+    if (c.parentNode) c.parentNode.children = c.parentNode.children.filter(x => x !== c);
+    c.parentNode = this; this.children.push(c); return c;
+  }
+  get textContent(){ return this.text + this.children.map(c => c.textContent).join(""); }
+  set textContent(v){ this.children = []; this.text = String(v); }
+  addEventListener(type, f){ (this.listeners[type] = this.listeners[type] || []).push(f); }
+  click(){ for (const f of this.listeners.click || []) f({target: this}); }
+  *walk(){ for (const c of this.children){ yield c; yield* c.walk(); } }
+  matches(sel){
+    let m;
+    if ((m = /^\[([\w-]+)\]$/.exec(sel))) return m[1] in this.attrs;
+    if ((m = /^#([\w-]+)$/.exec(sel))) return this.attrs.id === m[1];
+    m = /^([\w-]*)(?:\.([\w-]+))?$/.exec(sel);
+    if (!m) throw new Error("selector not supported by the test's DOM: " + sel);
+    return (!m[1] || this.tagName === m[1]) && (!m[2] || this.classList.contains(m[2]));
+  }
+  querySelectorAll(sel){
+    const parts = sel.trim().split(/\s+/), last = parts.pop();
+    return Array.from(this.walk()).filter(e => {
+      if (!e.matches(last)) return false;
+      let need = parts.length - 1;
+      for (let a = e.parentNode; a && need >= 0 && a !== this.parentNode; a = a.parentNode) if (a.matches(parts[need])) need--;
+      return need < 0;
+    });
+  }
+  querySelector(sel){ return this.querySelectorAll(sel)[0] || null; }
+  closest(sel){ for (let a = this; a; a = a.parentNode) if (a.matches(sel)) return a; return null; }
+  get tBodies(){ return this.children.filter(c => c.tagName === "tbody"); }
+  get rows(){ return this.children.filter(c => c.tagName === "tr"); }
+  get cells(){ return this.children.filter(c => c.tagName === "td" || c.tagName === "th"); }
+  insertRow(){ return this.appendChild(new El("tr")); }
+  insertCell(){ return this.appendChild(new El("td")); }
+  scrollIntoView(){}
+}
+function build(node){
+  const e = new El(node[0], node[1]);
+  for (const c of node[2]){ if (typeof c === "string") e.text += c; else e.appendChild(build(c)); }
+  return e;
+}
+"""
+
+RUN_PAGE = r"""
+const I = JSON.parse(require("fs").readFileSync(process.argv[2], "utf8"));
+const root = build(I.tree);
+const errors = [];
+console.error = (...a) => errors.push(a.join(" "));
+globalThis.window = globalThis;
+globalThis.document = Object.assign(root, {
+  body: root.querySelector("body"),
+  getElementById: id => root.querySelector("#" + id),
+  createElement: tag => new El(tag), createElementNS: (ns, tag) => new El(tag)});
+require("vm").runInThisContext(I.script);
+const svg = root.querySelector("#graph svg");
+function shot(){  // where the script put each box and frame, and each edge's path
+  const s = {boxes: {}, clusters: {}, edges: {}, size: [svg.attrs.width, svg.attrs.height]};
+  for (const e of svg.querySelectorAll("g.node")) if (e.style.display !== "none") s.boxes[e.dataset.name] = e.attrs.transform;
+  for (const e of svg.querySelectorAll("g.proxy")) if (e.style.display !== "none") s.boxes["g:" + e.dataset.group] = e.attrs.transform;
+  for (const e of svg.querySelectorAll("rect.cluster")) if (e.style.display !== "none")
+    s.clusters[e.dataset.group] = ["x", "y", "width", "height"].map(k => +e.attrs[k]);
+  for (const e of svg.querySelectorAll("path.edge")) if (e.style.display !== "none") s.edges[e.dataset.i] = e.attrs.d;
+  return s;
+}
+const shots = [shot()];
+const head = svg.querySelectorAll("text.hd").find(e => e.dataset.group === I.collapse);
+head.click(); shots.push(shot());
+svg.querySelectorAll("g.proxy").find(e => e.dataset.group === I.collapse).click(); shots.push(shot());
+root.getElementById("expand-all").click(); shots.push(shot());
+root.getElementById("collapse-all").click(); shots.push(shot());
+const before = root.getElementById("rf-text").textContent;
+const cell = root.getElementById("layers").tBodies[0].rows[I.row].cells[1];
+for (const f of root.getElementById("layers").tBodies[0].listeners.click) f({target: cell});
+process.stdout.write(JSON.stringify({ready: root.body.dataset.ready, errors, shots, before,
+  after: root.getElementById("rf-text").textContent, chosen: root.getElementById("rf-layer").value}));
+"""
+
+
+def _dom(e: Element) -> list:
+    return [e.tag, {k: v or "" for k, v in e.attrs.items()},
+            [p if isinstance(p, str) else _dom(p) for p in e.parts]]
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node (Node.js) is not installed")
+@pytest.mark.parametrize("spec, collapse, row", [("resnet50.yaml", "layer2", 20),
+                                                 ("unet_original.yaml", "dec3", 12)])
+def test_page_script_runs_and_draws_the_layout(spec, collapse, row, tmp_path):
+    """The whole page script, run by Node.js on a minimal DOM of the page: it finishes
+    without a console error, puts every box, frame and edge where :func:`place` does in
+    the first state, after a block's header is clicked (collapsed), after its box is
+    clicked (open again), after "expand all" and "collapse all"; a click on a table row
+    shows that layer's receptive field."""
+    net, report, text, root = page(spec)
+    (script,) = [s for s in root.find_all("script") if "id" not in s.attrs]
+    (html_el,) = root.find_all("html")
+    (tmp_path / "page.json").write_text(json.dumps(
+        {"tree": _dom(html_el), "script": script.text(), "collapse": collapse, "row": row}))
+    (tmp_path / "run.js").write_text(FAKE_DOM + RUN_PAGE)
+    ran = subprocess.run(["node", str(tmp_path / "run.js"), str(tmp_path / "page.json")],
+                         capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    out = json.loads(ran.stdout)
+    assert out["ready"] == "1" and out["errors"] == []
+    graph = build_graph(net, report)
+    layout = lay_out(graph)
+    first = set(initial_collapsed(graph))
+    top = {name for name, g in graph.groups.items() if g.parent is None}
+    index = {id(e): i for i, e in enumerate(graph.edges)}
+    states = [first, first | {collapse}, first - {collapse}, set(), top]
+    assert collapse not in first
+    for collapsed, got in zip(states, out["shots"], strict=True):
+        geo = place(layout, collapsed)
+        assert got["boxes"] == {k: f"translate({x:g},{y:g})" for k, (x, y) in geo.boxes.items()}
+        assert got["clusters"] == {k: [x0, y0, x1 - x0, y1 - y0] for k, (x0, y0, x1, y1) in geo.clusters.items()}
+        assert got["edges"] == {str(index[id(e)]): d for e, d in geo.paths}
+        assert got["size"] == [f"{geo.width:g}", f"{geo.height:g}"]
+    name = report.layers[row].name
+    assert out["chosen"] == name and out["after"].startswith(f"{name}, unit (")
+    assert out["before"].startswith(f"{data_of(root)['default']['layer']}, unit (")

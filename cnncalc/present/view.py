@@ -1,13 +1,17 @@
 """Pictures of a network: one self-contained HTML page, or a static SVG or PNG.
 
-``to_html(net, report)`` writes a page that needs no network access (inline CSS,
-JavaScript and SVG) and shows
+``to_html(net, report)`` writes a page that needs no network access (CSS,
+JavaScript and SVG inline; the script and style sheets are package data in
+``cnncalc/present/assets``) and shows
 
 * the graph, drawn by a layered layout (:func:`build_graph`): one row per rank
   (longest path from the input), a node's column that of its first input unless
   taken, and every edge that skips rows routed down a lane to the right of the
   rows it passes, so that skip connections and merges stay visible; blocks
-  (``node.path``) are boxes that collapse to one node on a click;
+  (``node.path``) are boxes that collapse to one node on a click. The layout is
+  computed here once, every block open (:func:`lay_out`); a set of collapsed
+  blocks only takes strips of it away (:func:`place`), and the page's script does
+  that same step from the record :func:`layout_data` puts in the page;
 * the per-layer table (sortable), the totals and the counting conventions;
 * a chart of receptive-field size and effective stride per layer, and each
   layer's share of the parameters and MACs;
@@ -24,10 +28,13 @@ per-unit fields from the same walk that :func:`cnncalc.core.shapes.infer_shapes`
 from __future__ import annotations
 
 import html
+import io
 import json
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import cache
+from importlib import resources
 from typing import Any
 
 from cnncalc.analysis.analyze import Report
@@ -38,6 +45,7 @@ from cnncalc.present.render import frac_text, num, shape_text, title, totals_row
 
 # geometry of the graph drawing, in CSS pixels (the page's script uses the same numbers)
 COL_W, NODE_W, NODE_H, GAP, HEAD, FOOT, MARGIN = 200, 176, 46, 22, 18, 6, 16
+CURVE_MAX = NODE_H + GAP + 2 * HEAD + 2  # an edge spanning at most this height is one curve
 MAX_VISIBLE = 160  # the page starts with blocks collapsed until at most this many boxes show
 MAX_TABLE = 4096  # per-axis receptive-field tables longer than this are not embedded
 
@@ -46,6 +54,13 @@ FAMILY_COLOURS = {
     "merge": "#fde2c8", "normalization": "#dff0d8", "pooling": "#fbf3c4",
     "resampling": "#f9d6e4", "shape": "#e8e8e8", INPUT: "#ffffff",
 }
+
+
+@cache
+def asset(name: str) -> str:
+    """The text of one of the page's files in ``cnncalc/present/assets`` (package data:
+    ``view.js``, ``view.css``, ``graph.css``, ``chart.css``), read once per process."""
+    return (resources.files("cnncalc.present") / "assets" / name).read_text(encoding="utf-8")
 
 
 def esc(text: Any) -> str:
@@ -267,6 +282,41 @@ def _reps(graph: Graph, collapsed: set[str]) -> dict[str, None]:
     return dict.fromkeys(_rep(graph, u, collapsed) for u in graph.units)
 
 
+@dataclass(frozen=True)
+class Slab:
+    """One horizontal strip of the drawing with every block open, top to bottom: the gap
+    above a row (``gap``), a block's header (``head``), a row's boxes (``box``), a block's
+    footer (``foot``), the gap below the last row (``end``). A block has a header strip
+    and a footer strip in every row that holds one of its layers: which of them show
+    depends on where its first and last shown boxes are (:func:`place`)."""
+
+    kind: str
+    row: int  # -1 for the end
+    block: str | None  # for a header or a footer
+    y: float
+    height: float
+
+
+@dataclass
+class Layout:
+    """The graph laid out once, every block open: each box's x and the strip of its row,
+    each block's header and footer strips, each edge's lane. Any set of collapsed blocks
+    is drawn from it by :func:`place`, which only takes strips away and moves what lies
+    below up by their heights; the page's script does the same with the same record
+    (:func:`layout_data`)."""
+
+    graph: Graph
+    slabs: list[Slab]
+    units: list[tuple[float, int]]  # per unit: x, index of its row's "box" strip
+    proxies: dict[str, tuple[float, int]]  # per block, its collapsed box: x, strip
+    head: dict[tuple[str, int], int]  # (block, row) -> index of the header strip
+    foot: dict[tuple[str, int], int]  # (block, row) -> index of the footer strip
+    pad: dict[str, int]  # per block: its frame's margin around what it holds
+    lanes: list[float | None]  # per edge: x of the column whose lane it runs down, or None
+    inner_lanes: dict[str, list[int]]  # per block: the edges with a lane between its members
+    width: float
+
+
 @dataclass
 class Geometry:
     """Where everything is drawn for one set of collapsed blocks."""
@@ -278,82 +328,151 @@ class Geometry:
     height: float
 
 
-def _lane_x(graph: Graph, lane: int) -> float:
-    return graph.left + lane * COL_W + NODE_W / 2
+def _n(v: float) -> str:
+    """A coordinate as the page's script prints it (JavaScript's String(number))."""
+    return str(int(v)) if v == int(v) else repr(float(v))
 
 
 def edge_path(x1: float, y1: float, x2: float, y2: float, lane: float | None) -> str:
     """From the bottom centre of one box to the top centre of the next: a curve, or
     down a lane (the page's script draws the same)."""
-    if lane is None or y2 - y1 <= NODE_H + GAP + 2 * HEAD + 2:
+    if lane is None or y2 - y1 <= CURVE_MAX:
         d = (y2 - y1) / 2
-        return f"M{x1:g},{y1:g} C{x1:g},{y1 + d:g} {x2:g},{y2 - d:g} {x2:g},{y2:g}"
-    return (f"M{x1:g},{y1:g} C{x1:g},{y1 + 14:g} {lane:g},{y1 + 6:g} {lane:g},{y1 + 22:g} "
-            f"L{lane:g},{y2 - 22:g} C{lane:g},{y2 - 6:g} {x2:g},{y2 - 14:g} {x2:g},{y2:g}")
+        return f"M{_n(x1)},{_n(y1)} C{_n(x1)},{_n(y1 + d)} {_n(x2)},{_n(y2 - d)} {_n(x2)},{_n(y2)}"
+    return (f"M{_n(x1)},{_n(y1)} C{_n(x1)},{_n(y1 + 14)} {_n(lane)},{_n(y1 + 6)} {_n(lane)},{_n(y1 + 22)} "
+            f"L{_n(lane)},{_n(y2 - 22)} C{_n(lane)},{_n(y2 - 6)} {_n(x2)},{_n(y2 - 14)} {_n(x2)},{_n(y2)}")
+
+
+def lay_out(graph: Graph) -> Layout:
+    """The strips of the drawing with every block open, top to bottom per row: the gap
+    from the row above (none above the first), a header for each block with a layer in
+    the row (outermost first), the row's boxes, a footer for each such block (innermost
+    first); a gap below the last row. With every block open a block shows the header of
+    its first row and the footer of its last (:func:`place`). A block's collapsed box
+    sits in the strip of its first layer's row, in the column of its output, unless a box
+    that can show beside it (a layer of another block, another block's collapsed box) is
+    there: then in the column of its first layer, which only that layer takes."""
+    units, groups = graph.units, graph.groups
+    left = graph.left
+    holding: dict[int, list[Group]] = {}  # per row, the blocks with a layer in it
+    for g in groups.values():
+        for r in dict.fromkeys(units[i].row for i in g.members):
+            holding.setdefault(r, []).append(g)
+    slabs: list[Slab] = []
+    head: dict[tuple[str, int], int] = {}
+    foot: dict[tuple[str, int], int] = {}
+    box_slab: dict[int, int] = {}
+    y = MARGIN
+
+    def add(kind: str, row: int, block: str | None, height: float) -> int:
+        nonlocal y
+        slabs.append(Slab(kind, row, block, y, height))
+        y += height
+        return len(slabs) - 1
+
+    for r in sorted({u.row for u in units}):
+        if slabs:
+            add("gap", r, None, GAP)
+        for g in sorted(holding.get(r, ()), key=lambda h: h.depth):
+            head[g.name, r] = add("head", r, g.name, HEAD)
+        box_slab[r] = add("box", r, None, NODE_H)
+        for g in sorted(holding.get(r, ()), key=lambda h: -h.depth):
+            foot[g.name, r] = add("foot", r, g.name, FOOT)
+    add("end", -1, None, GAP)
+    lanes = [None if e.lane is None else left + e.lane * COL_W for e in graph.edges]
+    inner_lanes = {}
+    for g in groups.values():
+        members = {units[i].name for i in g.members}
+        inner_lanes[g.name] = [i for i, e in enumerate(graph.edges)
+                               if e.lane is not None and e.src in members and e.dst in members]
+    cell = {(u.row, u.col): i for i, u in enumerate(units)}
+    claimed: dict[tuple[int, int], list[str]] = {}  # collapsed boxes placed in each cell
+    proxies = {}
+    for g in groups.values():
+        first = units[g.members[0]]
+        col = units[graph.index[g.out]].col
+        here = cell.get((first.row, col))
+        if (here is not None and not units[here].name.startswith(g.name + ".")) or any(
+                not (h.startswith(g.name + ".") or g.name.startswith(h + "."))
+                for h in claimed.get((first.row, col), ())):
+            col = first.col  # the output's column holds another box in this row
+        claimed.setdefault((first.row, col), []).append(g.name)
+        proxies[g.name] = (left + col * COL_W, box_slab[first.row])
+    return Layout(
+        graph, slabs,
+        units=[(left + u.col * COL_W, box_slab[u.row]) for u in units],
+        proxies=proxies,
+        head=head, foot=foot, pad={g.name: 6 + 8 * g.height for g in groups.values()},
+        lanes=lanes, inner_lanes=inner_lanes, width=2 * left + graph.cols * COL_W)
+
+
+def place(layout: Layout, collapsed: set[str]) -> Geometry:
+    """The drawing for one set of collapsed blocks, from the drawing with every block open.
+
+    A unit inside a collapsed block shows as that block's box (the outermost collapsed
+    one); a block is framed when neither it nor an enclosing block is collapsed. A row's
+    strips (its gap and its boxes) stay when some box shows in it; a framed block keeps
+    the header of the row of its first shown box and the footer of the row of its last;
+    every other strip is taken away and what lies below moves up by its height. Edges
+    join the boxes that show their ends (one edge per pair of boxes and kind); a frame
+    spans, across, the boxes that show its members and the lanes between them.
+    """
+    graph, slabs = layout.graph, layout.slabs
+    units, groups = graph.units, graph.groups
+    framed = [name for name in groups
+              if name not in collapsed and not any(p in collapsed for p in _prefixes(name))]
+    rep = [_rep(graph, u, collapsed) for u in units]
+    at: dict[str, tuple[float, int]] = {}
+    for i, r in enumerate(rep):
+        if r not in at:
+            at[r] = layout.units[i] if r == units[i].name else layout.proxies[r[2:]]
+    shown_rows = {slabs[s].row for _, s in at.values()}
+    keep = {i for i, s in enumerate(slabs)
+            if s.kind == "end" or (s.kind in ("gap", "box") and s.row in shown_rows)}
+    ends: dict[str, tuple[int, int]] = {}
+    for name in framed:
+        rows = [slabs[at[rep[i]][1]].row for i in groups[name].members]
+        ends[name] = (min(rows), max(rows))
+        keep |= {layout.head[name, min(rows)], layout.foot[name, max(rows)]}
+    top: list[float] = []  # per strip, its y once the strips above it that go are gone
+    removed = 0.0
+    for i, s in enumerate(slabs):
+        top.append(s.y - removed)
+        if i not in keep:
+            removed += s.height
+    boxes = {k: (x, top[s]) for k, (x, s) in at.items()}
+    where = {u.name: r for u, r in zip(units, rep)}
+    visible: list[int] = []
+    seen: set[tuple[str, str, bool]] = set()
+    for i, e in enumerate(graph.edges):
+        key = (where[e.src], where[e.dst], e.ref)
+        if key[0] != key[1] and key not in seen:
+            seen.add(key)
+            visible.append(i)
+    shown = set(visible)
+    clusters = {}
+    for name in framed:
+        xs = [boxes[rep[i]][0] for i in groups[name].members]
+        xs += [layout.lanes[i] for i in layout.inner_lanes[name] if i in shown]
+        pad = layout.pad[name]
+        first, last = ends[name]
+        clusters[name] = (min(xs) - pad, top[layout.head[name, first]],
+                          max(xs) + NODE_W + pad, top[layout.foot[name, last]] + FOOT)
+    paths = []
+    for i in visible:
+        e = graph.edges[i]
+        (x1, y1), (x2, y2) = boxes[where[e.src]], boxes[where[e.dst]]
+        lane = layout.lanes[i]
+        paths.append((e, edge_path(x1 + NODE_W / 2, y1 + NODE_H, x2 + NODE_W / 2, y2,
+                                   None if lane is None else lane + NODE_W / 2)))
+    end = slabs[-1]
+    return Geometry(boxes, clusters, paths, layout.width, end.y + end.height - removed + MARGIN)
 
 
 def geometry(graph: Graph, collapsed: set[str]) -> Geometry:
-    """Row positions compacted around collapsed blocks, block frames, edge paths.
-
-    A collapsed block is one box at the row of its first member and the column of its
-    output; rows left empty take no space; an expanded block takes a header line above
-    its first row and a footer below its last.
-    """
-    units, groups = graph.units, graph.groups
-    rep = {u.name: _rep(graph, u, collapsed) for u in units}
-    pos: dict[str, tuple[int, int]] = {}
-    for u in units:
-        r = rep[u.name]
-        if r == u.name:
-            pos[r] = (u.row, u.col)
-        elif r not in pos:
-            g = groups[r[2:]]
-            pos[r] = (units[g.members[0]].row, units[graph.index[g.out]].col)
-    drawn = [g for g in groups.values()
-             if g.name not in collapsed and not any(p in collapsed for p in units[g.members[0]].path[:g.depth])]
-    visible_edges: list[Edge] = []
-    seen: set[tuple[str, str, bool]] = set()
-    for e in graph.edges:
-        key = (rep[e.src], rep[e.dst], e.ref)
-        if key[0] != key[1] and key not in seen:
-            seen.add(key)
-            visible_edges.append(e)
-    span: dict[str, list[int]] = {}
-    for g in drawn:
-        rows = [pos[rep[units[i].name]][0] for i in g.members]
-        cols = [pos[rep[units[i].name]][1] for i in g.members]
-        members = {units[i].name for i in g.members}
-        cols += [e.lane for e in visible_edges
-                 if e.lane is not None and e.src in members and e.dst in members]
-        span[g.name] = [min(rows), max(rows), min(cols), max(cols)]
-    starts: dict[int, list[Group]] = {}
-    ends: dict[int, list[Group]] = {}
-    for g in drawn:
-        starts.setdefault(span[g.name][0], []).append(g)
-        ends.setdefault(span[g.name][1], []).append(g)
-    row_y: dict[int, float] = {}
-    y = MARGIN
-    for r in sorted({p[0] for p in pos.values()}):
-        y += len(starts.get(r, ())) * HEAD
-        row_y[r] = y
-        y += NODE_H + GAP + len(ends.get(r, ())) * FOOT
-    left = graph.left
-    boxes = {k: (left + c * COL_W, row_y[r]) for k, (r, c) in pos.items()}
-    clusters = {}
-    for g in drawn:
-        r0, r1, c0, c1 = span[g.name]
-        j = sorted(starts[r0], key=lambda h: h.depth).index(g)
-        k = sorted(ends[r1], key=lambda h: -h.depth).index(g)
-        pad = 6 + 8 * g.height
-        clusters[g.name] = (left + c0 * COL_W - pad, row_y[r0] - (len(starts[r0]) - j) * HEAD,
-                            left + c1 * COL_W + NODE_W + pad, row_y[r1] + NODE_H + (k + 1) * FOOT)
-    paths = []
-    for e in visible_edges:
-        (x1, y1), (x2, y2) = boxes[rep[e.src]], boxes[rep[e.dst]]
-        lane = None if e.lane is None else _lane_x(graph, e.lane)
-        paths.append((e, edge_path(x1 + NODE_W / 2, y1 + NODE_H, x2 + NODE_W / 2, y2, lane)))
-    width = 2 * left + graph.cols * COL_W
-    return Geometry(boxes, clusters, paths, width, y + MARGIN)
+    """Where everything is drawn with the blocks ``collapsed`` (:func:`place` of
+    :func:`lay_out`)."""
+    return place(lay_out(graph), collapsed)
 
 
 def _clip(text: str, limit: int = 27) -> str:
@@ -385,15 +504,16 @@ def _unit_tip(u: Unit, inputs: list[str]) -> str:
     return tip
 
 
-def graph_svg(graph: Graph, collapsed: set[str], full: bool = False,
+def graph_svg(layout: Layout, collapsed: set[str], full: bool = False,
               inputs: dict[str, list[str]] | None = None) -> str:
     """The graph as one SVG element. ``full``: every node and every block's collapsed box
     is emitted (for the page's script, which shows the ones the current state needs)."""
-    geo = geometry(graph, collapsed)
+    graph = layout.graph
+    geo = place(layout, collapsed)
     inputs = inputs or {}
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" width="{geo.width:g}" '
            f'height="{geo.height:g}" viewBox="0 0 {geo.width:g} {geo.height:g}">',
-           "<style>" + GRAPH_CSS + "</style>",
+           "<style>" + asset("graph.css") + "</style>",
            '<defs><marker id="arr" viewBox="0 0 8 8" refX="7" refY="4" markerWidth="7" '
            'markerHeight="7" orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#667"/></marker></defs>',
            '<g class="clusters">']
@@ -472,7 +592,7 @@ def rf_chart_svg(report: Report) -> str:
     strides = [v for r in rows if r.receptive_field for v in r.receptive_field.stride if v]
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width:g}" '
            f'height="{height:g}" viewBox="0 0 {width:g} {height:g}">',
-           "<style>" + CHART_CSS + "</style>"]
+           "<style>" + asset("chart.css") + "</style>"]
 
     def log_scale(values, panel):
         lo = math.floor(min(map(_log2, values), default=0))
@@ -580,7 +700,34 @@ def _json_script(data: Any, ident: str) -> str:
     return f'<script type="application/json" id="{ident}">{text}</script>'
 
 
-def page_data(net: Network, report: Report, graph: Graph) -> dict[str, Any]:
+def layout_data(layout: Layout) -> dict[str, Any]:
+    """The layout as the page's script reads it (JSON): the strips ``[kind, row, y,
+    height]``; per unit ``[name, x, strip, blocks it is in]``; per block, in order, its
+    collapsed box ``[x, strip]``, enclosing blocks, members (unit indices), frame margin,
+    its header and footer strip per row, and the edges with a lane between its members;
+    per edge ``[source, target, shape only, x of its lane's column or null]``."""
+    graph = layout.graph
+    heads: dict[str, dict[int, int]] = {name: {} for name in graph.groups}
+    feet: dict[str, dict[int, int]] = {name: {} for name in graph.groups}
+    for (name, r), i in layout.head.items():
+        heads[name][r] = i
+    for (name, r), i in layout.foot.items():
+        feet[name][r] = i
+    blocks = [[name, {"box": list(layout.proxies[name]), "outer": list(_prefixes(name)),
+                      "members": g.members, "margin": layout.pad[name], "head": heads[name],
+                      "foot": feet[name], "lanes": layout.inner_lanes[name]}]
+              for name, g in graph.groups.items()]
+    return {
+        "slabs": [[s.kind, s.row, s.y, s.height] for s in layout.slabs],
+        "units": [[u.name, x, s, list(u.path)] for u, (x, s) in zip(graph.units, layout.units)],
+        "blocks": blocks,
+        "edges": [[e.src, e.dst, e.ref, lane] for e, lane in zip(graph.edges, layout.lanes)],
+        "width": layout.width, "nodeW": NODE_W, "nodeH": NODE_H, "foot": FOOT, "margin": MARGIN,
+        "curveMax": CURVE_MAX,
+    }
+
+
+def page_data(net: Network, report: Report, layout: Layout, collapsed: list[str]) -> dict[str, Any]:
     """What the page's script needs: the layout, the per-unit field tables, the input grid,
     and one unit's field computed here (the script checks its own evaluation against it)."""
     axes = node_axes(net)
@@ -588,7 +735,7 @@ def page_data(net: Network, report: Report, graph: Graph) -> dict[str, Any]:
     for name, a in axes.items():
         if name != INPUT and a is not None and any(x is not None for x in a):
             fields[name] = [_axis_table(x) for x in a]
-    shapes = {u.name: list(u.shape) for u in graph.units}
+    shapes = {u.name: list(u.shape) for u in layout.graph.units}
     default = next((r.name for r in reversed(report.layers) if r.name in fields), None)
     check = None
     if default is not None:
@@ -597,14 +744,8 @@ def page_data(net: Network, report: Report, graph: Graph) -> dict[str, Any]:
                  "extent": [None if a is None else list(a.at(o)) for a, o in zip(axes[default], unit)],
                  "period": [None if a is None else _period(a) for a in axes[default]]}
     return {
-        "units": [[u.name, u.row, u.col, list(u.path)] for u in graph.units],
-        "edges": [[e.src, e.dst, e.ref, e.lane] for e in graph.edges],
-        "groups": {g.name: {"row": graph.units[g.members[0]].row,
-                            "col": graph.units[graph.index[g.out]].col, "depth": g.depth,
-                            "height": g.height, "members": g.members} for g in graph.groups.values()},
-        "collapsed": initial_collapsed(graph),
-        "geo": {"colW": COL_W, "nodeW": NODE_W, "nodeH": NODE_H, "gap": GAP, "head": HEAD,
-                "foot": FOOT, "margin": MARGIN, "left": graph.left},
+        "layout": layout_data(layout),
+        "collapsed": collapsed,
         "fields": fields,
         "shapes": shapes,
         "input": list(net.input_shape[1:]),
@@ -664,13 +805,15 @@ def table_html(report: Report) -> str:
 
 def to_html(net: Network, report: Report) -> str:
     """The self-contained page (UTF-8 text): graph, table, totals, charts, unit fields."""
-    graph = build_graph(net, report)
+    layout = lay_out(build_graph(net, report))
+    collapsed = initial_collapsed(layout.graph)
     inputs = {r.name: list(r.inputs) for r in report.layers}
     totals = "".join(f"<tr><th>{esc(k.strip())}</th><td>{esc(v)}</td></tr>" for k, v in totals_rows(report))
     head = esc(title(report))
     return "".join([
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
-        f"<title>{head}</title><style>{PAGE_CSS}{GRAPH_CSS}{CHART_CSS}</style></head><body>",
+        f"<title>{head}</title><style>{asset('view.css')}{asset('graph.css')}{asset('chart.css')}</style>"
+        "</head><body>",
         f'<header><h1>{head}</h1><p class="sub">{len(report.layers)} layers · '
         f"{num(report.totals.params)} params · {num(report.totals.macs)} MACs · drawn by cnncalc</p>"
         '<nav><a href="#graph-sec">graph</a> <a href="#rf-sec">receptive field of a unit</a> '
@@ -681,7 +824,7 @@ def to_html(net: Network, report: Report) -> str:
         "open it, a layer to show its receptive field. Edges that skip rows run down lanes at "
         'the right; dashed edges pass a shape only. <button id="expand-all">expand all</button> '
         '<button id="collapse-all">collapse all</button></p><div class="scroll" id="graph">',
-        graph_svg(graph, set(), full=True, inputs=inputs),
+        graph_svg(layout, set(collapsed), full=True, inputs=inputs),
         "</div></section>",
         '<section id="rf-sec"><h2>Receptive field of one unit</h2><p class="help">The input '
         "positions that can reach one output unit, through every path, drawn on the input grid "
@@ -698,8 +841,8 @@ def to_html(net: Network, report: Report) -> str:
         '<div class="scroll tbl">', table_html(report), "</div></section>",
         f'<section id="totals-sec"><h2>Totals</h2><table class="totals">{totals}</table>'
         f'<p class="conventions">{esc(CONVENTIONS)}</p></section>',
-        _json_script(page_data(net, report, graph), "cnncalc-data"),
-        f"<script>{PAGE_JS}</script></body></html>\n",
+        _json_script(page_data(net, report, layout, collapsed), "cnncalc-data"),
+        f"<script>{asset('view.js')}</script></body></html>\n",
     ])
 
 
@@ -710,7 +853,7 @@ def to_svg(net: Network, report: Report, what: str = "graph", depth: int | None 
         return rf_chart_svg(report) + "\n"
     graph = build_graph(net, report)
     inputs = {r.name: list(r.inputs) for r in report.layers}
-    return graph_svg(graph, collapsed_at(graph, depth), inputs=inputs) + "\n"
+    return graph_svg(lay_out(graph), collapsed_at(graph, depth), inputs=inputs) + "\n"
 
 
 def collapsed_at(graph: Graph, depth: int | None) -> set[str]:
@@ -728,8 +871,6 @@ def to_png(net: Network, report: Report, what: str = "graph", depth: int | None 
     Raises:
         ImportError: matplotlib is not installed.
     """
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -817,367 +958,3 @@ def _svg_path(d: str):
         verts += pts
         codes += [code] * len(pts)
     return verts, codes
-
-
-# -- the page's style and script (no network access: everything inline) -----------
-
-GRAPH_CSS = """
-svg.graph text{font:11px system-ui,sans-serif;fill:#222}
-svg.graph text.nm{font-weight:600}
-svg.graph text.num{fill:#445}
-svg.graph .node rect,svg.graph .proxy rect{stroke:#556;stroke-width:1}
-svg.graph .node.merge rect{stroke:#c05a00;stroke-width:2}
-svg.graph .proxy rect{stroke-dasharray:4,2;stroke-width:1.5}
-svg.graph .proxy,svg.graph .node,svg.graph text.hd{cursor:pointer}
-svg.graph .node.sel rect{stroke:#d00;stroke-width:2.5}
-svg.graph rect.cluster{fill:#f4f7fb;fill-opacity:.55;stroke:#9aa7b8;stroke-width:1}
-svg.graph text.hd{font-size:10.5px;fill:#445;paint-order:stroke;stroke:#fff;stroke-width:3px}
-svg.graph .edge{fill:none;stroke:#667;stroke-width:1.2}
-svg.graph .edge.ref{stroke-dasharray:5,3}
-"""
-
-CHART_CSS = """
-svg.chart text{font:11px system-ui,sans-serif;fill:#333}
-svg.chart text.pt{font-weight:600}
-svg.chart text.tick{text-anchor:end;font-size:10px;fill:#555}
-svg.chart text.tick.l{text-anchor:start}
-svg.chart text.tick.m{text-anchor:middle}
-svg.chart .frame{fill:none;stroke:#999}
-svg.chart .grid{stroke:#e3e3e3}
-svg.chart .line{fill:none;stroke-width:1.6}
-svg.chart .l0{stroke:#1f5fa8}
-svg.chart .l1{stroke:#b8451f}
-svg.chart .b2{fill:#6a51a3}
-svg.chart .b3{fill:#2b8c5a}
-svg.chart .glob{fill:#999}
-svg.chart .hit{fill:transparent;cursor:pointer}
-svg.chart .hit:hover{fill:rgba(0,0,0,.07)}
-svg.chart .hit.sel{fill:rgba(220,0,0,.12)}
-"""
-
-PAGE_CSS = """
-body{font:14px system-ui,sans-serif;margin:0 16px 40px;color:#222}
-h1{font-size:20px;margin:14px 0 2px}
-h2{font-size:16px;margin:22px 0 6px;border-bottom:1px solid #ddd}
-.sub,.help,.conventions{color:#555;margin:4px 0}
-nav a{margin-right:12px}
-.scroll{overflow:auto;max-height:75vh;border:1px solid #e4e4e4}
-.scroll.tbl{max-height:70vh}
-table.layers{border-collapse:collapse;font-size:12px}
-table.layers th{position:sticky;top:0;background:#f0f0f0;cursor:pointer;padding:3px 6px;white-space:nowrap}
-table.layers th.asc:after{content:" \\25B2"}
-table.layers th.desc:after{content:" \\25BC"}
-table.layers td{padding:2px 6px;border-top:1px solid #eee;white-space:nowrap;position:relative}
-table.layers td:nth-child(n+6){text-align:right}
-table.layers td:nth-child(4){max-width:22em;overflow:hidden;text-overflow:ellipsis}
-table.layers tr.sel{background:#ffecec}
-table.layers tr{cursor:pointer}
-td .bar{position:absolute;left:0;top:2px;bottom:2px;background:#dcd3f0;z-index:-1}
-td .flag{color:#b00;font-size:11px}
-table.totals th{text-align:left;padding:2px 12px 2px 0}
-.rfbox{display:flex;gap:18px;align-items:flex-start;flex-wrap:wrap}
-#rf-text{max-width:520px;font-size:13px}
-#rf-text table{border-collapse:collapse}
-#rf-text td{padding:1px 8px 1px 0}
-.rfctl input{width:5em}
-.sw{display:inline-block;width:12px;height:12px;border:1px solid #333;vertical-align:middle;margin-right:4px}
-"""
-
-PAGE_JS = r"""
-(function(){
-"use strict";
-const D = JSON.parse(document.getElementById("cnncalc-data").textContent);
-const G = D.geo, NS = "http://www.w3.org/2000/svg";
-const svg = document.querySelector("#graph svg");
-const units = D.units.map(u => ({name: u[0], row: u[1], col: u[2], path: u[3]}));
-const byName = new Map(units.map(u => [u.name, u]));
-const collapsed = new Set(D.collapsed);
-const nodeEl = new Map(), proxyEl = new Map(), clusterEl = new Map(), headEl = new Map();
-svg.querySelectorAll("g.node").forEach(e => nodeEl.set(e.dataset.name, e));
-svg.querySelectorAll("g.proxy").forEach(e => proxyEl.set(e.dataset.group, e));
-svg.querySelectorAll("rect.cluster").forEach(e => clusterEl.set(e.dataset.group, e));
-svg.querySelectorAll("text.hd").forEach(e => headEl.set(e.dataset.group, e));
-const edgeEl = Array.from(svg.querySelectorAll("path.edge"));
-function rep(u){ for (const g of u.path) if (collapsed.has(g)) return "g:" + g; return u.name; }
-function laneX(l){ return G.left + l * G.colW + G.nodeW / 2; }
-function edgePath(x1, y1, x2, y2, lane){
-  if (lane === null || y2 - y1 <= G.nodeH + G.gap + 2 * G.head + 2){
-    const d = (y2 - y1) / 2;
-    return `M${x1},${y1} C${x1},${y1 + d} ${x2},${y2 - d} ${x2},${y2}`;
-  }
-  return `M${x1},${y1} C${x1},${y1 + 14} ${lane},${y1 + 6} ${lane},${y1 + 22} ` +
-    `L${lane},${y2 - 22} C${lane},${y2 - 6} ${x2},${y2 - 14} ${x2},${y2}`;
-}
-function layout(){
-  // the same steps as cnncalc/view.py geometry()
-  const R = new Map(units.map(u => [u.name, rep(u)]));
-  const pos = new Map();
-  for (const u of units){
-    const r = R.get(u.name);
-    if (r === u.name) pos.set(r, [u.row, u.col]);
-    else if (!pos.has(r)){ const g = D.groups[r.slice(2)]; pos.set(r, [g.row, g.col]); }
-  }
-  const drawn = [];
-  for (const [name, g] of Object.entries(D.groups)){
-    const first = units[g.members[0]];
-    if (!collapsed.has(name) && !first.path.slice(0, g.depth).some(p => collapsed.has(p))) drawn.push(name);
-  }
-  const seen = new Set(), visible = [];
-  D.edges.forEach((e, i) => {
-    const k = R.get(e[0]) + "\u0000" + R.get(e[1]) + "\u0000" + e[2];
-    if (R.get(e[0]) !== R.get(e[1]) && !seen.has(k)){ seen.add(k); visible.push(i); }
-  });
-  const span = new Map(), starts = new Map(), ends = new Map();
-  for (const name of drawn){
-    const g = D.groups[name];
-    const members = new Set(g.members.map(i => units[i].name));
-    const rows = g.members.map(i => pos.get(R.get(units[i].name))[0]);
-    const cols = g.members.map(i => pos.get(R.get(units[i].name))[1]);
-    for (const i of visible){ const e = D.edges[i]; if (e[3] !== null && members.has(e[0]) && members.has(e[1])) cols.push(e[3]); }
-    const s = [Math.min(...rows), Math.max(...rows), Math.min(...cols), Math.max(...cols)];
-    span.set(name, s);
-    if (!starts.has(s[0])) starts.set(s[0], []); starts.get(s[0]).push(name);
-    if (!ends.has(s[1])) ends.set(s[1], []); ends.get(s[1]).push(name);
-  }
-  const rows = Array.from(new Set(Array.from(pos.values(), p => p[0]))).sort((a, b) => a - b);
-  const rowY = new Map(); let y = G.margin;
-  for (const r of rows){
-    y += (starts.get(r) || []).length * G.head; rowY.set(r, y);
-    y += G.nodeH + G.gap + (ends.get(r) || []).length * G.foot;
-  }
-  const box = new Map();
-  for (const [k, p] of pos) box.set(k, [G.left + p[1] * G.colW, rowY.get(p[0])]);
-  for (const [name, el] of nodeEl){
-    const b = box.get(name);
-    el.style.display = b ? "" : "none";
-    if (b) el.setAttribute("transform", `translate(${b[0]},${b[1]})`);
-  }
-  for (const [name, el] of proxyEl){
-    const b = box.get("g:" + name);
-    el.style.display = b ? "" : "none";
-    if (b) el.setAttribute("transform", `translate(${b[0]},${b[1]})`);
-  }
-  const drawnSet = new Set(drawn);
-  let clusterRight = 0;
-  for (const [name, el] of clusterEl){
-    const text = headEl.get(name);
-    if (!drawnSet.has(name)){ el.style.display = "none"; text.style.display = "none"; continue; }
-    const g = D.groups[name], [r0, r1, c0, c1] = span.get(name);
-    const st = starts.get(r0).slice().sort((a, b) => D.groups[a].depth - D.groups[b].depth);
-    const en = ends.get(r1).slice().sort((a, b) => D.groups[b].depth - D.groups[a].depth);
-    const pad = 6 + 8 * g.height;
-    const x0 = G.left + c0 * G.colW - pad, y0 = rowY.get(r0) - (st.length - st.indexOf(name)) * G.head;
-    const x1 = G.left + c1 * G.colW + G.nodeW + pad, y1 = rowY.get(r1) + G.nodeH + (en.indexOf(name) + 1) * G.foot;
-    clusterRight = Math.max(clusterRight, x1);
-    el.style.display = ""; text.style.display = "";
-    el.setAttribute("x", x0); el.setAttribute("y", y0);
-    el.setAttribute("width", x1 - x0); el.setAttribute("height", y1 - y0);
-    text.setAttribute("x", x0 + 6); text.setAttribute("y", y0 + 13);
-  }
-  const vis = new Set(visible);
-  edgeEl.forEach(el => {
-    const i = +el.dataset.i, e = D.edges[i];
-    if (!vis.has(i)){ el.style.display = "none"; return; }
-    const a = box.get(R.get(e[0])), b = box.get(R.get(e[1]));
-    el.style.display = "";
-    el.setAttribute("d", edgePath(a[0] + G.nodeW / 2, a[1] + G.nodeH, b[0] + G.nodeW / 2, b[1],
-                                  e[3] === null ? null : laneX(e[3])));
-  });
-  let maxX = 0; for (const b of box.values()) maxX = Math.max(maxX, b[0] + G.nodeW);
-  for (const e of D.edges) if (e[3] !== null) maxX = Math.max(maxX, laneX(e[3]));
-  const w = Math.max(maxX + G.left, clusterRight + G.margin), h = y + G.margin;
-  svg.setAttribute("width", w); svg.setAttribute("height", h);
-  svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
-}
-for (const [name, el] of headEl) el.addEventListener("click", () => { collapsed.add(name); layout(); });
-for (const [name, el] of proxyEl) el.addEventListener("click", () => { collapsed.delete(name); layout(); });
-document.getElementById("expand-all").addEventListener("click", () => { collapsed.clear(); layout(); });
-document.getElementById("collapse-all").addEventListener("click", () => {
-  for (const [name, g] of Object.entries(D.groups)) if (g.depth === 0) collapsed.add(name); layout(); });
-
-// -- sortable table
-const table = document.getElementById("layers");
-table.querySelectorAll("th").forEach(th => th.addEventListener("click", () => {
-  const col = +th.dataset.col, numeric = th.dataset.kind === "n";
-  const asc = !th.classList.contains("asc");
-  table.querySelectorAll("th").forEach(h => h.classList.remove("asc", "desc"));
-  th.classList.add(asc ? "asc" : "desc");
-  const body = table.tBodies[0], rows = Array.from(body.rows);
-  rows.sort((a, b) => {
-    const x = a.cells[col].dataset.v, z = b.cells[col].dataset.v;
-    const c = numeric ? (+x) - (+z) : x.localeCompare(z);
-    return asc ? c : -c;
-  });
-  for (const r of rows) body.appendChild(r);
-}));
-
-// -- the receptive field of one unit on the input grid
-function at(table, o){  // cnncalc.core.rf.AxisField.at: union over the components
-  let lo = null, hi = null;
-  for (const [period, slope, los, his] of table){
-    const q = Math.floor(o / period), r = o - q * period;
-    if (los[r] === null) continue;
-    const a = los[r] + slope * q, b = his[r] + slope * q;
-    lo = lo === null ? a : Math.min(lo, a); hi = hi === null ? b : Math.max(hi, b);
-  }
-  return [lo, hi];
-}
-function lcm(a, b){ let x = a, y = b; while (y){ [x, y] = [y, x % y]; } return a / x * b; }
-function periodOf(table){ return table.reduce((p, c) => lcm(p, c[0]), 1); }
-if (D.default){  // the script's evaluation must give what Python computed
-  const f = D.fields[D.default.layer];
-  f.forEach((t, k) => {
-    if (t === null || t === "long") return;
-    const got = at(t, D.default.unit[k]), want = D.default.extent[k];
-    if (got[0] !== want[0] || got[1] !== want[1] || periodOf(t) !== D.default.period[k])
-      console.error("cnncalc view: receptive field of unit " + D.default.unit + " differs on axis " + k);
-  });
-}
-const sel = document.getElementById("rf-layer"), unitsBox = document.getElementById("rf-units");
-const grid = document.getElementById("rf-grid"), text = document.getElementById("rf-text");
-for (const name of Object.keys(D.fields)){
-  const o = document.createElement("option"); o.value = name; o.textContent = name; sel.appendChild(o);
-}
-const inputs = [];
-function el(tag, attrs, parent){
-  const e = document.createElementNS(NS, tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  if (parent) parent.appendChild(e); return e;
-}
-const PHASE = ["#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22"];
-function selectLayer(name, unit){
-  if (!(name in D.fields)){ text.textContent = name + ": no receptive field (global, or no spatial axes)"; grid.textContent = ""; return; }
-  sel.value = name;
-  const shape = D.shapes[name].slice(1);
-  unitsBox.textContent = "unit ";
-  inputs.length = 0;
-  shape.forEach((n, k) => {
-    const inp = document.createElement("input");
-    inp.type = "number"; inp.min = 0; inp.max = n - 1;
-    inp.value = unit ? unit[k] : Math.floor(n / 2);
-    inp.addEventListener("change", draw);
-    unitsBox.appendChild(inp); inputs.push(inp);
-    const s = document.createElement("span"); s.textContent = " of " + n + (k < shape.length - 1 ? " × " : "");
-    unitsBox.appendChild(s);
-  });
-  document.querySelectorAll(".sel").forEach(e => e.classList.remove("sel"));
-  const g = nodeEl.get(name); if (g) g.classList.add("sel");
-  document.querySelectorAll(`[data-name]`).forEach(e => { if (e.dataset.name === name && e.tagName !== "g") e.classList.add("sel"); });
-  draw();
-}
-function draw(){
-  const name = sel.value, f = D.fields[name], shape = D.shapes[name].slice(1);
-  const unit = inputs.map((inp, k) => Math.max(0, Math.min(shape[k] - 1, Math.floor(+inp.value || 0))));
-  grid.textContent = ""; text.textContent = "";
-  const nd = D.input.length, show = nd >= 2 ? [nd - 2, nd - 1] : [0];
-  // per axis: null (every position reaches it), "none" (it sees no input: the zeros a
-  // transposed convolution inserts), or [first, last] input position
-  const ev = (t, o) => { if (t === null || t === "long") return null; const e = at(t, o); return e[0] === null ? "none" : e; };
-  const ext = f.map((t, k) => ev(t, unit[k]));
-  const per = f.map(t => (t === null || t === "long") ? 1 : periodOf(t));
-  // the units drawn: the chosen one; along each axis whose fields repeat with a period
-  // (upsampling, transposed convolution), the other runs of units of its period that
-  // see a different field; without a period, the next unit (one effective stride on)
-  const others = [];
-  const axn = nd === 1 ? ["L"] : nd === 2 ? ["H", "W"] : ["D", "H", "W"];
-  for (const k of show){
-    if (per[k] <= 1 || ext[k] === null) continue;  // (a unit that sees nothing still has phases)
-    const base = unit[k] - (unit[k] % per[k]);
-    let run = null;
-    const runs = [];
-    for (let j = 0; j < per[k] && base + j < shape[k]; j++){
-      const e = ev(f[k], base + j);
-      if (run && (run.e === e || (Array.isArray(e) && Array.isArray(run.e) && run.e[0] === e[0] && run.e[1] === e[1]))) run.last = base + j;
-      else { run = {first: base + j, last: base + j, e: e}; runs.push(run); }
-    }
-    for (const r of runs){
-      if (r.first <= unit[k] && unit[k] <= r.last) continue;
-      if (others.length >= 8) break;
-      const e = ext.slice(); e[k] = r.e;
-      const u = unit.slice(); u[k] = r.first;
-      others.push({unit: u, ext: e, phase: true, label: `${axn[k]} units ${r.first}` +
-        (r.last > r.first ? `–${r.last}` : "") + ` (phase ${r.first - base}` +
-        (r.last > r.first ? `–${r.last - base}` : "") + ` of ${per[k]})`});
-    }
-  }
-  if (!others.length){
-    const u = unit.slice(), k = show[show.length - 1];
-    if (u[k] + 1 < shape[k]){ u[k] += 1; others.push({unit: u, ext: f.map((t, j) => ev(t, u[j])), phase: false, label: "next unit (" + u.join(", ") + ")"}); }
-  }
-  // the viewport: the input and every field drawn
-  const lim = show.map(k => {
-    let lo = 0, hi = D.input[k] - 1;
-    for (const e of [ext, ...others.map(o => o.ext)]) if (Array.isArray(e[k])){ lo = Math.min(lo, e[k][0]); hi = Math.max(hi, e[k][1]); }
-    return [lo - 1, hi + 1];
-  });
-  const W = 460, spanX = lim[lim.length - 1][1] - lim[lim.length - 1][0] + 1;
-  const spanY = show.length === 2 ? lim[0][1] - lim[0][0] + 1 : 1;
-  const px = Math.min(W / spanX, show.length === 2 ? W / spanY : 40);
-  const s = el("svg", {width: spanX * px + 40, height: spanY * px + 40}, grid);
-  const X = v => 30 + (v - lim[lim.length - 1][0]) * px;
-  const Y = v => show.length === 2 ? 10 + (v - lim[0][0]) * px : 10;
-  const rectOf = e => {
-    if (show.some(k => e[k] === "none")) return null;
-    const ex = e[show[show.length - 1]], ey = show.length === 2 ? e[show[0]] : [0, 0];
-    const full = show.map(k => D.input[k]);
-    const xs = ex || [0, full[full.length - 1] - 1], ys = show.length === 2 ? (ey || [0, full[0] - 1]) : [0, 0];
-    return [X(xs[0]), Y(ys[0]), (xs[1] - xs[0] + 1) * px, (ys[1] - ys[0] + 1) * px];
-  };
-  el("rect", {x: 30, y: 10, width: spanX * px, height: spanY * px, fill: "url(#hatch)", stroke: "none"}, s);
-  const defs = el("defs", {}, s);
-  const pat = el("pattern", {id: "hatch", width: 6, height: 6, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)"}, defs);
-  el("rect", {width: 6, height: 6, fill: "#f6f6f6"}, pat);
-  el("line", {x1: 0, y1: 0, x2: 0, y2: 6, stroke: "#ddd", "stroke-width": 2}, pat);
-  const nIn = show.map(k => D.input[k]);
-  el("rect", {x: X(0), y: Y(0), width: nIn[nIn.length - 1] * px, height: (show.length === 2 ? nIn[0] : 1) * px, fill: "#fff", stroke: "#333"}, s);
-  if (px >= 5){  // the pixel grid, as the lectures draw it
-    for (let v = lim[lim.length - 1][0]; v <= lim[lim.length - 1][1] + 1; v++)
-      el("line", {x1: X(v), x2: X(v), y1: 10, y2: 10 + spanY * px, stroke: "#ccc", "stroke-width": .6}, s);
-    if (show.length === 2) for (let v = lim[0][0]; v <= lim[0][1] + 1; v++)
-      el("line", {x1: 30, x2: 30 + spanX * px, y1: Y(v), y2: Y(v), stroke: "#ccc", "stroke-width": .6}, s);
-  }
-  const r = rectOf(ext);
-  if (r) el("rect", {x: r[0], y: r[1], width: r[2], height: r[3], fill: "rgba(31,95,168,.35)", stroke: "#1f5fa8", "stroke-width": 2}, s);
-  others.forEach((o, i) => {
-    const q = rectOf(o.ext);
-    if (q) el("rect", {x: q[0] + 1, y: q[1] + 1, width: Math.max(q[2] - 2, 1), height: Math.max(q[3] - 2, 1), fill: "none",
-                stroke: o.phase ? PHASE[i % PHASE.length] : "#777", "stroke-width": 1.5, "stroke-dasharray": "5,3"}, s);
-  });
-  if (r) el("circle", {cx: r[0] + r[2] / 2, cy: r[1] + r[3] / 2, r: 3.5, fill: "#d00"}, s);
-  // the input's frame again, on top: visible even inside a field larger than the input
-  el("rect", {x: X(0), y: Y(0), width: nIn[nIn.length - 1] * px, height: (show.length === 2 ? nIn[0] : 1) * px, fill: "none", stroke: "#333", "stroke-width": 1.2}, s);
-  const t = el("text", {x: 30, y: spanY * px + 30, "font-size": 11}, s);
-  t.textContent = "input " + nIn.join("×") + " (white), padding hatched; " + px.toFixed(px < 1 ? 2 : 1) + " px per input pixel";
-  // the figures
-  const p = document.createElement("p");
-  p.textContent = `${name}, unit (${unit.join(", ")}): ` + ext.map((e, k) => e === null ? `${axn[k]}: every position` : e === "none" ? `${axn[k]}: no input position (it reads only inserted zeros)` :
-    `${axn[k]} ${e[0]}..${e[1]} (${e[1] - e[0] + 1} px)`).join(", ");
-  text.appendChild(p);
-  const tb = document.createElement("table");
-  const addRow = (sw, label, e) => {
-    const tr = tb.insertRow(), c0 = tr.insertCell(), c1 = tr.insertCell(), c2 = tr.insertCell();
-    const sp = document.createElement("span"); sp.className = "sw"; sp.style.borderColor = sw; sp.style.background = sw === "#1f5fa8" ? "rgba(31,95,168,.35)" : "none";
-    sp.style.borderStyle = sw === "#1f5fa8" ? "solid" : "dashed"; c0.appendChild(sp);
-    c1.textContent = label; c2.textContent = e.map(x => x === null ? "all" : x === "none" ? "none" : `${x[0]}..${x[1]}`).join(" × ");
-  };
-  addRow("#1f5fa8", "unit (" + unit.join(", ") + ")", ext);
-  others.forEach((o, i) => addRow(o.phase ? PHASE[i % PHASE.length] : "#777", o.label, o.ext));
-  text.appendChild(tb);
-  const note = document.createElement("p");
-  const ph = per.map((v, k) => v > 1 ? `${axn[k]}: period ${v}` : null).filter(x => x);
-  note.textContent = (ph.length ? "Units repeat their pattern of fields every " + ph.join(", ") + " units (upsampling or a transposed convolution upstream); within one period, runs of units share a field: the outlined fields are the other runs of the chosen unit's period." :
-    "Every unit has a field of the same size; the outlined one is the next unit, one effective stride further.") +
-    (f.some(t => t === "long") ? " (Some axis has too long a period to draw.)" : "");
-  text.appendChild(note);
-}
-sel.addEventListener("change", () => selectLayer(sel.value));
-function pick(name){ if (name in D.fields) { selectLayer(name); document.getElementById("rf-sec").scrollIntoView(); } }
-for (const [name, e] of nodeEl) e.addEventListener("click", () => pick(name));
-document.querySelectorAll("svg.chart .hit").forEach(e => e.addEventListener("click", () => pick(e.dataset.name)));
-table.tBodies[0].addEventListener("click", ev => { const tr = ev.target.closest("tr"); if (tr) pick(tr.dataset.name); });
-layout();
-if (D.default) selectLayer(D.default.layer, D.default.unit);
-window.cnncalcFieldAt = at;  // for benchmarks/view_screenshots.py
-document.body.dataset.ready = "1";
-})();
-"""
