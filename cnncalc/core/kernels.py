@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from fractions import Fraction
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -219,3 +220,53 @@ def split_part(sizes: Sequence[int], index: int) -> tuple[int, int]:
     """The executor's (start, stop) of torch.split's part ``index``: running sums of the sizes."""
     ends = np.cumsum([0, *sizes])
     return int(ends[index]), int(ends[index + 1])
+
+
+def scaled_length(size: int, scale: Fraction) -> int:
+    """The executor's output length of upsampling ``size`` positions by ``scale`` (an exact
+    fraction p/q): the output positions o = 0, 1, .. whose end o + 1 lies within the scaled
+    input, counted as the multiples of q in [q, L p] (floor(L * scale), PyTorch's size)."""
+    scale = Fraction(scale)
+    return len(range(scale.denominator, size * scale.numerator + 1, scale.denominator))
+
+
+def adaptive_windows(positions: int, units: int, length: int,
+                     out: int) -> tuple[np.ndarray, np.ndarray]:
+    """The executor's windows of adaptive pooling: unit o of ``units`` pools the input
+    positions i < ``positions`` whose cell [i, i + 1), scaled by out/length, overlaps the
+    unit's cell [o, o + 1): i·out < (o + 1)·length and (i + 1)·out > o·length (an overlap
+    test on the grid, not the analyzer's floor/ceil rule). ``length``/``out``: the axis
+    lengths that set the ratio (the array's own for a network; the network's for verify's
+    probe at another length).
+
+    Returns (index, mask), each (units, longest window): the positions of each window
+    padded by repeating its last one, and which entries are real.
+    """
+    o = np.arange(units)[:, None]
+    i = np.arange(positions)[None, :]
+    member = (i * out < (o + 1) * length) & ((i + 1) * out > o * length)  # (units, positions)
+    first = member.argmax(axis=1)
+    count = member.sum(axis=1)
+    m = np.arange(count.max())
+    index = np.minimum(first[:, None] + m, first[:, None] + count[:, None] - 1)
+    return index, m < count[:, None]
+
+
+def space_to_depth(x: np.ndarray, r: int) -> np.ndarray:
+    """(N, C, L1·r, .., Ln·r) -> (N, C·r^n, L1, .., Ln), channel c·r^n + (i1, .., in) in
+    row-major order holding position (L1·r + i1, ..): PyTorch's pixel_unshuffle, by
+    reshaping and transposing the array (its sizes are the array's)."""
+    n_axes = x.ndim - 2
+    sizes = [s // r for s in x.shape[2:]]
+    split = [x.shape[0], x.shape[1]] + [v for s in sizes for v in (s, r)]
+    order = [0, 1] + [3 + 2 * a for a in range(n_axes)] + [2 + 2 * a for a in range(n_axes)]
+    return x.reshape(split).transpose(order).reshape(x.shape[0], x.shape[1] * r ** n_axes, *sizes)
+
+
+def depth_to_space(x: np.ndarray, r: int) -> np.ndarray:
+    """The inverse of :func:`space_to_depth`: PyTorch's pixel_shuffle (Shi et al. 2016, eq. 4)."""
+    n_axes = x.ndim - 2
+    c = x.shape[1] // r ** n_axes
+    split = [x.shape[0], c] + [r] * n_axes + list(x.shape[2:])
+    order = [0, 1] + [v for a in range(n_axes) for v in (2 + n_axes + a, 2 + a)]
+    return x.reshape(split).transpose(order).reshape(x.shape[0], c, *(s * r for s in x.shape[2:]))

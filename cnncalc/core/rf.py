@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from math import gcd
 
+from cnncalc.core.window import adaptive_window
+
 MAX_PERIOD = 1 << 16
 
 
@@ -112,7 +114,7 @@ def ratio_window_map(in_len: int, out_len: int) -> UnitMap:
     g = gcd(in_len, out_len)
 
     def contrib(o: int) -> range:
-        return range((o * in_len) // out_len, -((-(o + 1) * in_len) // out_len))
+        return range(*adaptive_window(o, in_len, out_len))  # the one rule, core/window.py
 
     return UnitMap(out_len // g, in_len // g, contrib)
 

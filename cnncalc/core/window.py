@@ -19,17 +19,30 @@ and still counts as tiling.
 
 ``cnncalc sizes``, ``cnncalc solve`` and lint rule CC101 all use
 :func:`tiles` and :func:`dropped` (docs/homework.md, "Tiling exactly").
+
+This module also holds every other size rule of the analyzer, one named function each,
+which the layer types' ``bind`` call: padding resolution, convolution, pooling and
+transposed output sizes, crop, chunk and split bounds, upsampling, pixel (un)shuffle,
+adaptive pooling windows, broadcasting and explicit padding. The executor never calls
+them: it has its own mechanics in :mod:`cnncalc.core.kernels`, and
+tests/test_independence.py patches each rule here to be off by one and shows that
+``verify`` then fails, naming the figure (docs/executor.md, "The boundary").
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from cnncalc.core.params import PadSpec
 
-__all__ = ["effective_kernel", "resolve_padding", "conv_out", "pool_out", "window_out", "unread_end", "dropped", "tiles", "tiling_problems", "taps_symbol"]
+__all__ = ["effective_kernel", "resolve_padding", "conv_out", "pool_out", "transposed_padding",
+           "transposed_out", "centre_crop_padding", "crop_out", "chunk_bounds", "split_bounds",
+           "upsample_axis", "pixel_shuffle_shape", "pixel_unshuffle_shape", "adaptive_window",
+           "broadcast_shape", "pad_out", "window_out", "unread_end",
+           "dropped", "tiles", "tiling_problems", "taps_symbol"]
 
 
 def effective_kernel(kernel: int, dilation: int) -> int:
@@ -117,6 +130,109 @@ def split_bounds(length: int, sizes: Sequence[int], index: int) -> tuple[int, in
         raise ValueError(f"index {index} is past the last of the {len(sizes)} parts")
     start = sum(sizes[:index])
     return start, start + sizes[index]
+
+
+def transposed_padding(pad: PadSpec, keffs: Sequence[int],
+                       strides: Sequence[int]) -> tuple[tuple[int, int], ...]:
+    """(before, after) pixels a transposed convolution crops from its full output, per axis.
+
+    Explicit pairs as written; ``same``: k_eff - s in all, the odd pixel after, so that
+    the output is L * s (TensorFlow's conv2d_transpose "same"; with output_padding 0).
+
+    Raises:
+        ValueError: ``same`` with a kernel smaller than the stride (nothing to crop), with
+            the axis's kernel and stride.
+    """
+    if pad.mode != "same":
+        return pad.pairs
+    out = []
+    for keff, s in zip(keffs, strides):
+        crop = keff - s
+        if crop < 0:
+            raise ValueError(f"padding: same needs kernel >= stride, got kernel {keff} and stride {s}")
+        out.append((crop // 2, crop - crop // 2))
+    return tuple(out)
+
+
+def transposed_out(size: int, keff: int, stride: int, before: int, after: int,
+                   output_padding: int) -> int:
+    """(L - 1) s - p_b - p_a + k_eff + output_padding: a transposed convolution's output
+    length (Dumoulin and Visin 2016, relationship 14; PyTorch's ConvTranspose2d docs).
+    May be < 1 (padding crops everything); the caller reports that."""
+    return (size - 1) * stride - before - after + keff + output_padding
+
+
+def centre_crop_padding(size: int, target: int) -> tuple[int, int]:
+    """(before, after) pixels that centre-crop an axis of ``size`` to ``target``:
+    before = (L - L_ref) // 2, the odd pixel after (U-Net's cropped skip connections,
+    Ronneberger et al. 2015, Fig. 1). Negative when ``target`` > ``size`` (the caller
+    reports that)."""
+    diff = size - target
+    return diff // 2, diff - diff // 2
+
+
+def crop_out(size: int, before: int, after: int) -> int:
+    """L - before - after: the length left by a crop (Keras Cropping2D)."""
+    return size - before - after
+
+
+def pad_out(size: int, before: int, after: int) -> int:
+    """L + before + after: the length after explicit padding (PyTorch's nn.ZeroPad2d etc.)."""
+    return size + before + after
+
+
+def upsample_axis(size: int, scale: Fraction | None, want: int | None,
+                  aligned: bool) -> tuple[int, Fraction]:
+    """(output length, source ratio r) of upsampling one axis of ``size``.
+
+    Output floor(L * scale_factor), or ``want`` (None keeps L); r = 1/scale_factor if a
+    scale is given, else L/O; with ``aligned`` (a linear mode with align_corners)
+    r = (L - 1)/(O - 1), 0 for O = 1 (PyTorch's upsample output size and
+    area_pixel_compute_scale, aten/src/ATen/native/UpSample.h).
+    """
+    if scale is not None:
+        out, ratio = int(size * scale), 1 / Fraction(scale)
+    else:
+        out = size if want is None else want
+        ratio = Fraction(size, out)
+    if aligned:
+        ratio = Fraction(size - 1, out - 1) if out > 1 else Fraction(0)
+    return out, ratio
+
+
+def pixel_shuffle_shape(shape: Sequence[int], r: int) -> tuple[int, ...]:
+    """[C, L1, ..] -> [C / r^n, L1 r, ..] (Shi et al. 2016, ESPCN, eq. 4; the caller checks
+    that r^n divides C)."""
+    channels, sizes = shape[0], shape[1:]
+    return (channels // r ** len(sizes), *(s * r for s in sizes))
+
+
+def pixel_unshuffle_shape(shape: Sequence[int], r: int) -> tuple[int, ...]:
+    """[C, L1, ..] -> [C r^n, L1 / r, ..] (torch.nn.PixelUnshuffle; the caller checks that r
+    divides every L)."""
+    channels, sizes = shape[0], shape[1:]
+    return (channels * r ** len(sizes), *(s // r for s in sizes))
+
+
+def adaptive_window(o: int, size: int, out: int) -> tuple[int, int]:
+    """[start, end) of adaptive pooling's output unit ``o`` on an axis of ``size`` pooled to
+    ``out``: [floor(o L / O), ceil((o + 1) L / O)) (PyTorch's start_index / end_index,
+    aten/src/ATen/native/AdaptivePooling.h)."""
+    return (o * size) // out, -((-(o + 1) * size) // out)
+
+
+def broadcast_shape(shapes: Sequence[Sequence[int]]) -> tuple[int, ...] | None:
+    """NumPy's broadcasting of per-sample shapes: right-aligned, each axis equal or 1;
+    None when they do not broadcast (NumPy manual, "Broadcasting")."""
+    rank = max(len(s) for s in shapes)
+    padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
+    out = []
+    for sizes in zip(*padded):
+        distinct = {v for v in sizes if v != 1}
+        if len(distinct) > 1:
+            return None
+        out.append(distinct.pop() if distinct else 1)
+    return tuple(out)
 
 
 def window_out(size: int, keff: int, stride: int, before: int = 0, after: int = 0,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cnncalc.core.rf import UnitMap, transposed_map, window_map
-from cnncalc.core.window import taps_symbol
+from cnncalc.core.window import taps_symbol, transposed_out, transposed_padding
 from cnncalc.layers.base import (
     Bool,
     Int,
@@ -294,25 +294,18 @@ class ConvTranspose(_ConvBase):
                     help="output_padding picks one of the stride sizes that map to the same input",
                     param="output_padding",
                 )
-        if pad.mode == "same":
-            pairs = []
-            for keff, s in zip(self.keff, self.stride):
-                crop = keff - s
-                if crop < 0:
-                    raise self.fail(
-                        f"padding: same needs kernel >= stride, got kernel {keff} and stride {s}",
-                        help="give padding in pixels and output_padding instead", param="padding",
-                    )
-                pairs.append((crop // 2, crop - crop // 2))
-            self.pads = tuple(pairs)
-        else:
-            self.pads = pad.pairs
+        try:
+            self.pads = transposed_padding(pad, self.keff, self.stride)
+        except ValueError as exc:
+            raise self.fail(str(exc), help="give padding in pixels and output_padding instead",
+                            param="padding") from None
         out = []
         for size, keff, s, (b, a), o in zip(self.sizes, self.keff, self.stride, self.pads, op):
-            n = (size - 1) * s - b - a + keff + o
+            n = transposed_out(size, keff, s, b, a, o)
             if n < 1:
                 raise self.fail(
-                    f"padding {pad.describe()} crops the whole output (full size {(size - 1) * s + keff + o})",
+                    f"padding {pad.describe()} crops the whole output "
+                    f"(full size {transposed_out(size, keff, s, 0, 0, o)})",
                     help="use less padding", param="padding",
                 )
             out.append(n)

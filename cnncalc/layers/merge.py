@@ -8,6 +8,7 @@ previous output first, then ``with`` in order (it matters for concat).
 from __future__ import annotations
 
 from cnncalc.core.rf import BROADCAST, IDENTITY
+from cnncalc.core.window import broadcast_shape
 from cnncalc.layers.base import K, Layer, Names, Param, fmt_shape, np, numel
 
 
@@ -31,18 +32,13 @@ class _Elementwise(_Merge):
 
     def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
-        rank = max(len(s) for s in in_shapes)
-        padded = [(1,) * (rank - len(s)) + tuple(s) for s in in_shapes]
-        out = []
-        for sizes in zip(*padded):
-            distinct = {v for v in sizes if v != 1}
-            if len(distinct) > 1:
-                self.mismatch(
-                    "shapes that agree or broadcast (each axis equal, or 1)",
-                    "make the paths produce the same size: adjust stride or padding, add a "
-                    "projection (1x1 conv) on the shortcut, or crop",
-                )
-            out.append(distinct.pop() if distinct else 1)
+        out = broadcast_shape(in_shapes)
+        if out is None:
+            self.mismatch(
+                "shapes that agree or broadcast (each axis equal, or 1)",
+                "make the paths produce the same size: adjust stride or padding, add a "
+                "projection (1x1 conv) on the shortcut, or crop",
+            )
         self.out_shape = tuple(out)
         return self.out_shape
 

@@ -431,16 +431,14 @@ class _AdaptivePool(Layer):
 
     def box_index(self, sizes):
         """Per axis, (out, longest window) indices of each window for input ``sizes``,
-        padded by repeating its last index, and a mask of the real entries."""
+        padded by repeating its last index, and a mask of the real entries: the executor's
+        windows (cnncalc.core.kernels.adaptive_windows), not the analyzer's rule."""
         index, masks = [], []
         for size, want in zip(sizes, self.p["output_size"]):
             out = size if want is None else want
-            o = np.arange(out)
-            start = (o * size) // out
-            end = -((-(o + 1) * size) // out)
-            m = np.arange((end - start).max())
-            index.append(np.minimum(start[:, None] + m, end[:, None] - 1))
-            masks.append(m < (end - start)[:, None])
+            idx, mask = K.adaptive_windows(size, out, size, out)
+            index.append(idx)
+            masks.append(mask)
         return index, masks
 
     def gather(self, x):
@@ -553,8 +551,5 @@ class _RatioWindows:
 
     def box_index(self, sizes):
         (length,), (want,) = self.p["ratio_of"], self.p["output_size"]
-        o = np.arange(self._ratio_out(sizes[0]))
-        start = (o * length) // want
-        end = -((-(o + 1) * length) // want)
-        m = np.arange((end - start).max())
-        return [np.minimum(start[:, None] + m, end[:, None] - 1)], [m < (end - start)[:, None]]
+        index, mask = K.adaptive_windows(sizes[0], self._ratio_out(sizes[0]), length, want)
+        return [index], [mask]

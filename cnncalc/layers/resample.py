@@ -5,6 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from cnncalc.core.rf import linear_map, nearest_map, shift_map
+from cnncalc.core.window import centre_crop_padding, crop_out, pad_out, upsample_axis
 from cnncalc.layers.base import (
     Bool,
     Choice,
@@ -68,21 +69,17 @@ class Upsample(Layer):
                 f"mode {mode} is for {want}-D inputs; this network is {self.ndim}-D",
                 help="use mode: linear (n-linear on any rank) or nearest", param="mode", kind="value",
             )
-        if scale is not None:
-            outs = tuple(int(L * f) for L, f in zip(sizes, scale))
-            ratios = tuple(1 / f for f in scale)
-        else:
-            outs = tuple(L if o is None else o for L, o in zip(sizes, size))
-            ratios = tuple(Fraction(L, o) for L, o in zip(sizes, outs))
+        aligned = mode != "nearest" and self.p["align_corners"]
+        axes = [upsample_axis(L, None if scale is None else scale[i],
+                              None if size is None else size[i], aligned)
+                for i, L in enumerate(sizes)]
+        outs = tuple(o for o, _ in axes)
         if min(outs) < 1:
             raise self.fail(
                 f"scale_factor {fmt_axes(scale)} makes input {fmt_axes(sizes)} empty",
                 help="use a larger scale_factor", param="scale_factor",
             )
-        if mode != "nearest" and self.p["align_corners"]:
-            ratios = tuple(Fraction(L - 1, o - 1) if o > 1 else Fraction(0)
-                           for L, o in zip(sizes, outs))
-        self.ratios = ratios
+        self.ratios = tuple(r for _, r in axes)
         self.out_shape = (self.in_shape[0], *outs)
         return self.out_shape
 
@@ -99,12 +96,14 @@ class Upsample(Layer):
     def plan(self, sizes):
         """Per axis (output size, source ratio r) for input ``sizes``: floor(L * scale_factor)
         or ``size``; r = 1/scale_factor if given, else L/O; (L - 1)/(O - 1) with align_corners
-        (PyTorch's area_pixel_compute_scale). The executor's own reading of the parameters."""
+        (PyTorch's area_pixel_compute_scale). The executor's own reading of the parameters: the
+        output length is counted (cnncalc.core.kernels.scaled_length), never taken from the
+        analyzer's rule (cnncalc.core.window.upsample_axis)."""
         scale, size = self.p["scale_factor"], self.p["size"]
         result = []
         for i, L in enumerate(sizes):
             if scale is not None:
-                out, ratio = int(L * scale[i]), 1 / Fraction(scale[i])
+                out, ratio = K.scaled_length(L, scale[i]), 1 / Fraction(scale[i])
             else:
                 out = L if size[i] is None else size[i]
                 ratio = Fraction(L, out)
@@ -203,7 +202,7 @@ class Pad(Layer):
                     f"{mode} padding {max(b, a)} must be {limit} the input size {size}",
                     help="use mode: zeros or replicate, or less padding", param="padding",
                 )
-        self.out_shape = (self.in_shape[0], *(L + b + a for L, (b, a) in zip(sizes, self.pads)))
+        self.out_shape = (self.in_shape[0], *(pad_out(L, b, a) for L, (b, a) in zip(sizes, self.pads)))
         return self.out_shape
 
     def unit_maps(self):
@@ -293,12 +292,11 @@ class Crop(Layer):
                         f"cannot centre-crop {fmt_axes(sizes)} to the larger {fmt_axes(ref[1:])}",
                         help="crop the larger tensor, or pad the smaller one", param="like",
                     )
-                diff = size - target
-                pads.append((diff // 2, diff - diff // 2))
+                pads.append(centre_crop_padding(size, target))
             self.pads = tuple(pads)
         else:
             self.pads = cropping.pairs
-        out = [L - b - a for L, (b, a) in zip(sizes, self.pads)]
+        out = [crop_out(L, b, a) for L, (b, a) in zip(sizes, self.pads)]
         if min(out) < 1:
             raise self.fail(
                 f"cropping {self.p['cropping'].describe()} removes all of input {fmt_axes(sizes)}",

@@ -15,7 +15,12 @@ from __future__ import annotations
 from fractions import Fraction
 
 from cnncalc.core.rf import nearest_map, shift_map, window_map
-from cnncalc.core.window import chunk_bounds, split_bounds
+from cnncalc.core.window import (
+    chunk_bounds,
+    pixel_shuffle_shape,
+    pixel_unshuffle_shape,
+    split_bounds,
+)
 from cnncalc.layers.base import (
     Int,
     IntList,
@@ -217,25 +222,6 @@ class ChannelShuffle(Layer):
         return [g.reshape(n, c // groups, groups, *g.shape[2:]).swapaxes(1, 2).reshape(g.shape)], {}
 
 
-def _space_to_depth(x, r: int):
-    """(N, C, L1·r, .., Ln·r) -> (N, C·r^n, L1, .., Ln), channel c·r^n + (i1, .., in) in
-    row-major order holding position (L1·r + i1, ..): PyTorch's pixel_unshuffle."""
-    n_axes = x.ndim - 2
-    sizes = [s // r for s in x.shape[2:]]
-    split = [x.shape[0], x.shape[1]] + [v for s in sizes for v in (s, r)]
-    order = [0, 1] + [3 + 2 * a for a in range(n_axes)] + [2 + 2 * a for a in range(n_axes)]
-    return x.reshape(split).transpose(order).reshape(x.shape[0], x.shape[1] * r ** n_axes, *sizes)
-
-
-def _depth_to_space(x, r: int):
-    """The inverse of :func:`_space_to_depth`: PyTorch's pixel_shuffle."""
-    n_axes = x.ndim - 2
-    c = x.shape[1] // r ** n_axes
-    split = [x.shape[0], c] + [r] * n_axes + list(x.shape[2:])
-    order = [0, 1] + [v for a in range(n_axes) for v in (2 + n_axes + a, 2 + a)]
-    return x.reshape(split).transpose(order).reshape(x.shape[0], c, *(s * r for s in x.shape[2:]))
-
-
 class PixelShuffle(Layer):
     """Pixel shuffle, sub-pixel convolution's rearrangement (Shi et al. 2016, ESPCN,
     eq. 4; torch.nn.PixelShuffle): [C·r^n, L1, ..] -> [C, L1·r, ..].
@@ -256,7 +242,7 @@ class PixelShuffle(Layer):
 
     def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
-        sizes = self.need_spatial()
+        self.need_spatial()
         r, channels = self.p["upscale_factor"], self.in_shape[0]
         block = r ** self.ndim
         if channels % block:
@@ -266,7 +252,7 @@ class PixelShuffle(Layer):
                 help=f"make the layer before produce a multiple of {block} channels",
                 param="upscale_factor",
             )
-        self.out_shape = (channels // block, *(s * r for s in sizes))
+        self.out_shape = pixel_shuffle_shape(self.in_shape, r)
         return self.out_shape
 
     def unit_maps(self):
@@ -283,10 +269,10 @@ class PixelShuffle(Layer):
         ]
 
     def forward(self, xs, w, ctx):
-        return _depth_to_space(xs[0], self.p["upscale_factor"])
+        return K.depth_to_space(xs[0], self.p["upscale_factor"])
 
     def backward(self, xs, w, out, g, ctx):
-        return [_space_to_depth(g, self.p["upscale_factor"])], {}
+        return [K.space_to_depth(g, self.p["upscale_factor"])], {}
 
     def probe_layer(self, ndim, values, loc, input_names, shapes):
         """verify's per-axis probe has one channel, which pixel shuffle cannot divide:
@@ -350,7 +336,7 @@ class PixelUnshuffle(Layer):
                 help="pad or crop the input to a multiple of the factor", param="downscale_factor",
             )
         self.pads = ((0, 0),) * self.ndim  # a window of r, stride r, no padding
-        self.out_shape = (self.in_shape[0] * r ** self.ndim, *(s // r for s in sizes))
+        self.out_shape = pixel_unshuffle_shape(self.in_shape, r)
         return self.out_shape
 
     def unit_maps(self):
@@ -372,8 +358,8 @@ class PixelUnshuffle(Layer):
         ]
 
     def forward(self, xs, w, ctx):
-        return _space_to_depth(xs[0], self.p["downscale_factor"])
+        return K.space_to_depth(xs[0], self.p["downscale_factor"])
 
     def backward(self, xs, w, out, g, ctx):
-        return [_depth_to_space(g, self.p["downscale_factor"])], {}
+        return [K.depth_to_space(g, self.p["downscale_factor"])], {}
 
