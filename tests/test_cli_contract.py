@@ -169,11 +169,11 @@ def _table_at(spec, width, **kwargs):
     from rich.console import Console
 
     from cnncalc import analyze, load
-    from cnncalc.present import render
+    from cnncalc.present.console import to_table
 
     report = analyze(load(spec))
     console = Console(width=width, file=io.StringIO(), highlight=False, color_system=None)
-    render.to_table(report, console, **kwargs)
+    to_table(report, console, **kwargs)
     return report, console.file.getvalue()
 
 

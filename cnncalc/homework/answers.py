@@ -16,10 +16,12 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from cnncalc.analysis.analyze import LayerResult, Report, analyze
+from cnncalc.analysis.analyze import LayerResult, Report, analyze, exact_number
 from cnncalc.core.errors import Loc, SpecError, suggestion
 from cnncalc.core.graph import INPUT, Network
+from cnncalc.core.window import dropped, tiles, tiling_problems, unread_end, window_out
 from cnncalc.core.yamlio import YMap, parse_yaml
+from cnncalc.io.spec import load, loads
 from cnncalc.layers.base import Step, describe
 
 FIELDS = ("output_shape", "params", "macs", "flops", "receptive_field", "stride",
@@ -440,7 +442,6 @@ def answer_json(field_name: str, value: Any) -> Any:
     integers (channels first), receptive fields and strides as one number per axis (a
     fraction as JSON's report writes it), null for 'global'. Given and correct values
     use the same types."""
-    from cnncalc.analysis.analyze import exact_number
 
     if value is None:
         return None
@@ -499,7 +500,6 @@ def solve_padding(size: int, kernel: int, stride: int, output: int, dilation: in
     (real input pixels no window reads, :func:`cnncalc.core.window.dropped`), or None when
     there are more than MAX_PAIRS (then every split of each total works).
     """
-    from cnncalc.core.window import dropped, window_out
 
     keff = dilation * (kernel - 1) + 1
     low = stride * (output - 1) + keff - size
@@ -523,7 +523,6 @@ def solve_output(size: int, kernel: int, stride: int = 1, padding: int = 0, dila
                  transposed: bool = False, output_padding: int = 0) -> Step:
     """The output size along one axis, as a derivation step; the note says which pixels
     a non-exact division leaves unread (padding only, or real input pixels)."""
-    from cnncalc.core.window import dropped, unread_end
 
     keff = dilation * (kernel - 1) + 1
     if transposed:
@@ -550,7 +549,6 @@ def solve_output(size: int, kernel: int, stride: int = 1, padding: int = 0, dila
 def solve_stride(size: int, kernel: int, output: int, dilation: int = 1) -> list[tuple[int, int, bool]]:
     """(stride, symmetric padding, tiles exactly) combinations that give ``output``, with
     padding below the kernel extent (a window of padding alone reads nothing)."""
-    from cnncalc.core.window import tiles, window_out
 
     keff = dilation * (kernel - 1) + 1
     found = []
@@ -565,7 +563,6 @@ def exact_tiling(net: Network) -> list[str]:
     """Layers whose windows do not tile their input exactly (input pixels dropped), a crop
     that cannot be centred, adaptive pooling with uneven windows (each layer says:
     :func:`cnncalc.core.window.tiling_problems`), or misaligned merges."""
-    from cnncalc.core.window import tiling_problems
 
     problems = []
     report = analyze(net)
@@ -583,9 +580,7 @@ def sizes(path, start: int, stop: int) -> list[tuple[int, tuple]]:
     Raises:
         SpecError: a spec that cannot be read at all.
     """
-    from pathlib import Path
 
-    from cnncalc.io.spec import load, loads
 
     base = load(path)  # read once; every size re-parses the same text
     text = Path(path).read_bytes()

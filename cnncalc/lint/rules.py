@@ -24,6 +24,7 @@ from pathlib import Path
 from cnncalc.analysis.analyze import Report, analyze
 from cnncalc.core.errors import Loc, SpecError, suggestion
 from cnncalc.core.graph import INPUT, Network, Node
+from cnncalc.core.version import __version__
 from cnncalc.core.window import dropped, tiles
 from cnncalc.layers.base import fmt_axes, fmt_shape
 
@@ -622,7 +623,6 @@ def to_json(findings: list[Finding]) -> str:
 def to_sarif(findings: list[Finding]) -> str:
     """SARIF 2.1.0 (OASIS), for code-scanning uploads."""
     level = {"error": "error", "warning": "warning", "info": "note"}
-    from cnncalc import __version__
 
     rules = [{"id": r.code, "name": r.name, "shortDescription": {"text": r.summary},
               "fullDescription": {"text": r.explanation}, "help": {"text": r.fix},
@@ -651,6 +651,20 @@ def rule_text(code: str) -> str:
     return (f"{r.code} {r.name} [{r.severity}, {where}]\n\n{r.summary}\n\nWhy it matters: "
             f"{r.explanation}\n\nHow to fix: {r.fix}\n\nExample: {r.example}\n\nKnown limits: "
             f"{r.limits}\n\nSuppress on a line: # cnncalc: ignore[{r.code}]\n")
+
+
+def rules_json(rules: list[Rule]) -> str:
+    """``cnncalc rule -f json``: every field of each rule."""
+    return json.dumps([{
+        "code": r.code, "name": r.name, "severity": r.severity, "default": r.default,
+        "summary": r.summary, "explanation": r.explanation, "fix": r.fix,
+        "example": r.example, "limits": r.limits} for r in rules], indent=2) + "\n"
+
+
+def rules_list(rules: list[Rule]) -> str:
+    """``cnncalc rule --list``: one line per rule (code, name, severity, default set, summary)."""
+    return "".join(f"{r.code}  {r.name:<32} {r.severity:<8} {'default' if r.default else 'opt-in':<8} "
+                   f"{r.summary}\n" for r in rules)
 
 
 def rules_markdown() -> str:

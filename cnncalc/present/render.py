@@ -395,16 +395,6 @@ def table_blocks(report: Report, width: int, depth: int | None = None,
     return blocks
 
 
-def to_table(report: Report, console, depth: int | None = None,
-             columns: Sequence[str] | None = None) -> None:
-    """Print the table view (:func:`table_blocks`) to a rich Console, fitted to its width."""
-    from rich.text import Text
-
-    for text, style in table_blocks(report, console.width, depth, columns):
-        # laid out here already: rich neither wraps nor crops the lines
-        console.print(Text(text, style=style), soft_wrap=True)
-
-
 def write_table(report: Report, file, width: int, depth: int | None = None,
                 columns: Sequence[str] | None = None) -> None:
     """The same view as plain text, for a pipe (no rich import: start-up counts)."""
