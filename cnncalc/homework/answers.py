@@ -18,14 +18,14 @@ from typing import Any
 
 from cnncalc.analysis.analyze import LayerResult, Report, analyze, exact_number
 from cnncalc.core.errors import Loc, SpecError, suggestion
+from cnncalc.core.figures import ANSWER_FIELDS, answer_values
 from cnncalc.core.graph import INPUT, Network
 from cnncalc.core.window import dropped, tiles, tiling_problems, unread_end, window_out
 from cnncalc.core.yamlio import YMap, parse_yaml
 from cnncalc.io.spec import load, loads
 from cnncalc.layers.base import Step, describe
 
-FIELDS = ("output_shape", "params", "macs", "flops", "receptive_field", "stride",
-          "activation_bytes")
+FIELDS = ANSWER_FIELDS  # the figures an answers file may give (cnncalc.core.figures)
 
 
 @dataclass(frozen=True)
@@ -55,21 +55,17 @@ class Conventions:
 
 
 def figures(row: LayerResult, node, conv: Conventions, batch: int) -> dict[str, Any]:
-    """The figures of one layer under a course's conventions."""
+    """The figures an answers file may give (FIELDS) of one layer, under a course's conventions
+    (params without biases with --no-bias; FLOPs as multiplications only with --flops mult)."""
     facts = node.facts  # which tensors are filter biases, and their additions: the layer's facts
     flops = row.macs if conv.flops == "mult" else row.flops
     if not conv.bias and conv.flops != "mult":
         flops -= facts.bias_flops * batch
-    rf = row.receptive_field
-    return {
-        "output_shape": tuple(row.output_shape),
-        "params": row.params - (0 if conv.bias else facts.bias_count),
-        "macs": row.macs,
-        "flops": flops,
-        "receptive_field": None if rf is None else tuple(rf.size),
-        "stride": None if rf is None else tuple(rf.stride),
-        "activation_bytes": row.activation_bytes,
-    }
+    analysed = answer_values(row)
+    out = {key: analysed[key] for key in FIELDS}
+    out["params"] = row.params - (0 if conv.bias else facts.bias_count)
+    out["flops"] = flops
+    return out
 
 
 # -- explanations -----------------------------------------------------------------------

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from cnncalc.analysis.analyze import Report, analyze
 from cnncalc.core.errors import Loc, SpecError, suggestion
+from cnncalc.core.figures import answer_values
 from cnncalc.core.graph import INPUT, Network, Node
 from cnncalc.core.version import __version__
 from cnncalc.core.window import dropped, tiles
@@ -134,21 +135,12 @@ def _finding(node: Node, code: str, message: str, help: str = "") -> Finding:
 def _expectations(ctx: Context) -> Iterator[Finding]:
     for node in ctx.net.nodes:
         if node.expect:
-            yield from _check_expect(node.expect, _actual(ctx.row(node.name)), node, node.uses)
+            yield from _check_expect(node.expect, answer_values(ctx.row(node.name)), node, node.uses)
     if ctx.net.expect:
         t = ctx.report.totals
         yield from _check_expect(ctx.net.expect, {"params": t.params, "macs": t.macs, "flops": t.flops,
                                                    "trainable_params": t.trainable_params,
                                                    "buffers": t.buffers}, None, ())
-
-
-def _actual(row) -> dict:
-    rf = row.receptive_field
-    return {"output_shape": tuple(row.output_shape), "params": row.params, "macs": row.macs,
-            "flops": row.flops, "trainable_params": row.trainable_params, "buffers": row.buffers,
-            "activation_bytes": row.activation_bytes,
-            "receptive_field": None if rf is None else tuple(rf.size),
-            "stride": None if rf is None else tuple(rf.stride)}
 
 
 def _check_expect(expect, actual, node, uses) -> Iterator[Finding]:
