@@ -310,7 +310,7 @@ def test_lint_unreadable_config_is_a_finding(capsys, tmp_path):
 
 
 def test_default_set_leaves_opinionated_rules_out():
-    from cnncalc.lint.rules import RULES, Config, default_rules
+    from cnncalc.lint.engine import RULES, Config, default_rules
 
     assert {c for c in RULES if not RULES[c].default} == {"CC103", "CC108", "CC109"}
     assert not Config().enabled("CC103") and Config().enabled("CC101")
@@ -538,7 +538,7 @@ def test_sizes_solve_and_cc101_agree_on_tiling(tmp_path):
     # exactly when tiles() is false
     import cnncalc
     from cnncalc.homework.answers import exact_tiling
-    from cnncalc.lint.rules import Config, lint_network
+    from cnncalc.lint.engine import Config, lint_network
 
     for size in range(5, 13):
         for k in (1, 2, 3):

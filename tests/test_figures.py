@@ -11,7 +11,7 @@ import pytest
 import cnncalc
 from cnncalc.core import figures as F
 from cnncalc.homework.answers import FIELDS
-from cnncalc.lint.rules import lint_network
+from cnncalc.lint.engine import lint_network
 from cnncalc.measure.verify import LABELS
 from cnncalc.present import render
 from tests.conftest import SPECS

@@ -16,7 +16,8 @@ from cnncalc.analysis.analyze import Report, analyze
 from cnncalc.core.errors import suggestion
 from cnncalc.core.graph import Network
 from cnncalc.io.spec import load
-from cnncalc.lint.rules import Config, lint_network, to_text
+from cnncalc.lint.engine import Config, lint_network
+from cnncalc.lint.render import to_text
 from cnncalc.options import parse_input, usage
 from cnncalc.present import render
 from cnncalc.present.view import to_html

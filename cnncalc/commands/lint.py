@@ -11,11 +11,12 @@ import typer
 
 from cnncalc.core.errors import SpecError, suggestion
 from cnncalc.io.spec import load
-from cnncalc.lint import rules as L
+from cnncalc.lint import engine as L
+from cnncalc.lint import render as R
 from cnncalc.options import usage
 
 EXIT_FINDINGS, EXIT_USAGE = 1, 2
-RENDER = {"text": L.to_text, "github": L.to_github, "json": L.to_json, "sarif": L.to_sarif}
+RENDER = {"text": R.to_text, "github": R.to_github, "json": R.to_json, "sarif": R.to_sarif}
 
 
 def codes(text: str | None, option: str) -> tuple[str, ...] | None:
@@ -69,8 +70,8 @@ def rule(code: str | None, list_: bool, format: str) -> None:
     picked = [L.rule_of(code.upper())] if code is not None and not list_ else \
         [L.UNREADABLE, *L.RULES.values()]
     if format == "json":
-        sys.stdout.write(L.rules_json(picked))
+        sys.stdout.write(R.rules_json(picked))
     elif len(picked) > 1:
-        sys.stdout.write(L.rules_list(picked))
+        sys.stdout.write(R.rules_list(picked))
     else:
-        sys.stdout.write(L.rule_text(picked[0].code))
+        sys.stdout.write(R.rule_text(picked[0].code))

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import typer
 
+from cnncalc.homework import text as out
 from cnncalc.homework.answers import sizes as find_sizes
 from cnncalc.homework.answers import solve_output, solve_padding, solve_stride
 from cnncalc.options import usage
-from cnncalc.homework import text as out
 
 EXIT_FINDINGS = 1
 

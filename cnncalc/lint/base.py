@@ -1,0 +1,112 @@
+"""What a lint rule is made of: the Rule record, the Finding it yields, the Context it reads,
+and the helpers rules share. Every rule module (cnncalc/lint/rules/ccNNN_*.py) imports this,
+and the engine (cnncalc/lint/engine.py) runs them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cnncalc.analysis.analyze import Report
+from cnncalc.core.errors import Loc, SpecError
+from cnncalc.core.graph import Network, Node
+
+SEVERITIES = ("info", "warning", "error")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One lint rule: a stable code, a name, a default severity, why it matters, how to fix,
+    and ``check``, which yields the rule's findings in one analysed network."""
+
+    code: str
+    name: str
+    severity: str
+    summary: str
+    explanation: str
+    fix: str
+    check: Callable[[Context], Iterator[Finding]] = field(repr=False, compare=False, default=None)
+    default: bool = True  # in the default set; False: opinionated, opt-in (select/extend-select)
+    example: str = ""  # a spec fragment that triggers it
+    limits: str = ""  # what it does not see, or sees wrongly
+
+
+@dataclass
+class Finding:
+    """One finding: the rule's code, the message, the YAML location (and, inside a block, the
+    lines where the block is used), the help text, the severity and the spec's file."""
+
+    code: str
+    message: str
+    loc: Loc | None
+    help: str = ""
+    severity: str = "warning"
+    uses: tuple = ()
+    file: str | None = None
+
+    def sort_key(self):
+        """Findings sort by file, line, column, code."""
+        return (self.file or "", self.loc.line if self.loc else 0, self.loc.column if self.loc else 0,
+                self.code)
+
+
+@dataclass
+class Context:
+    """What a rule reads: the network (its nodes' facts) and its analysis."""
+
+    net: Network
+    report: Report
+
+    def row(self, name: str):
+        """The analysis' row of layer ``name``."""
+        return self.report.layer(name)
+
+    def consumers(self, name: str) -> list[Node]:
+        """The layers that read layer ``name``'s output."""
+        return [n for n in self.net.nodes if name in n.inputs]
+
+
+UNREADABLE = Rule(
+    "CC000", "unreadable-spec", "error",
+    "A spec (or its configuration) cannot be read: YAML syntax, an unknown layer type or key, "
+    "a shape that does not fit.",
+    "Nothing else can be checked in a spec that does not load; in CI it must fail the build "
+    "with its location rather than vanish from the report.",
+    "Fix the error the message names (file, line and column); `cnncalc analyze SPEC` shows the "
+    "same message.",
+    example="layers: [convv]   # unknown layer type 'convv'",
+    limits="Always reported, whatever select or ignore say; the first error of a spec only.")
+
+
+def unreadable(exc: SpecError, path: Path | str) -> Finding:
+    """A spec that cannot be read, as a CC000 finding (line 1, column 1 when the error
+    has no location, e.g. a file that cannot be opened)."""
+    return Finding(UNREADABLE.code, f"error[{exc.kind}]: {exc.message}", exc.loc or Loc(1, 1),
+                   exc.help or "", "error", file=exc.file or str(path))
+
+
+def windowed(ctx: Context) -> Iterator[tuple[Node, list[tuple[int, int]]]]:
+    """The layers that slide a window (convolution, pooling): (node, [(k_eff, stride)] per axis)."""
+    for node in ctx.net.nodes:
+        windows = node.facts.windows
+        if windows and not windows[0].transposed:
+            yield node, [(w.keff, w.stride) for w in windows]
+
+
+def finding(node: Node, code: str, message: str, help: str = "") -> Finding:
+    """A finding about one layer: the message prefixed with its type and name, at its location."""
+    return Finding(code, f"{node.type} '{node.name}': {message}", node.loc, help, uses=node.uses)
+
+
+def heads(ctx: Context) -> Iterator[tuple[Node, object, Node]]:
+    """The last layers with a receptive field before a layer that has none (global pooling,
+    flatten, linear over the spatial axes): (node, its receptive field, that consumer)."""
+    for node in ctx.net.nodes:
+        rf = ctx.row(node.name).receptive_field
+        if rf is None or any(v is None for v in rf.size):
+            continue
+        consumers = ctx.consumers(node.name)
+        if consumers and all(ctx.row(c.name).receptive_field is None for c in consumers):
+            yield node, rf, consumers[0]
+
