@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cnncalc.core.window import dropped, tiles, unread_end, window_out
-from cnncalc.homework.answers import solve_output, solve_padding, solve_stride
+from cnncalc.homework.solve import solve_output, solve_padding, solve_stride
 from tests.conftest import SPECS
 from tests.test_cli import run
 
@@ -537,7 +537,7 @@ def test_sizes_solve_and_cc101_agree_on_tiling(tmp_path):
     # fires, sizes rejects the size and solve output says input pixels are never read, all
     # exactly when tiles() is false
     import cnncalc
-    from cnncalc.homework.answers import exact_tiling
+    from cnncalc.homework.solve import exact_tiling
     from cnncalc.lint.engine import Config, lint_network
 
     for size in range(5, 13):

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from cnncalc.homework.answers import explain, explanations_json, render_explanations
+from cnncalc.homework.explain import explain, explanations_json, render_explanations
 from cnncalc.io.spec import load
 from cnncalc.options import parse_input
 

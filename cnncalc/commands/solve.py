@@ -9,8 +9,8 @@ from pathlib import Path
 import typer
 
 from cnncalc.homework import text as out
-from cnncalc.homework.answers import sizes as find_sizes
-from cnncalc.homework.answers import solve_output, solve_padding, solve_stride
+from cnncalc.homework.solve import sizes as find_sizes
+from cnncalc.homework.solve import solve_output, solve_padding, solve_stride
 from cnncalc.options import usage
 
 EXIT_FINDINGS = 1

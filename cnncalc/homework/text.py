@@ -1,20 +1,16 @@
 """What the homework commands print: check's verdicts, solve's answers, sizes' list.
 
 Each function returns text (or lines, or a JSON document) and prints nothing; the command
-modules in :mod:`cnncalc.commands` write it. The computations are in :mod:`cnncalc.homework`.
+modules in :mod:`cnncalc.commands` write it. The computations are in answers.py (check),
+solve.py (solve, sizes) and explain.py of this package.
 """
 
 from __future__ import annotations
 
 import json
 
-from cnncalc.homework.answers import (
-    Conventions,
-    Judgement,
-    answer_json,
-    format_value,
-    shapes_in_layout,
-)
+from cnncalc.homework.answers import Conventions, Judgement, answer_json, format_value
+from cnncalc.homework.explain import shapes_in_layout
 from cnncalc.layers.base import Step
 
 
@@ -55,7 +51,7 @@ def check_lines(results: list[Judgement], conv: Conventions) -> list[tuple[str, 
 
 
 def padding_json(r: dict, input: int, kernel: int, stride: int, dilation: int, output: int) -> str:
-    """``cnncalc solve padding -f json`` of :func:`cnncalc.homework.answers.solve_padding`'s result."""
+    """``cnncalc solve padding -f json`` of :func:`cnncalc.homework.solve.solve_padding`'s result."""
     return json.dumps({
         "input": input, "kernel": kernel, "stride": stride, "dilation": dilation, "output": output,
         "kernel_extent": r["keff"], "totals": r["totals"], "symmetric": r["symmetric"],
