@@ -402,7 +402,7 @@ class _Builder:
         if alias_rank is not None:
             layer.alias_rank = alias_rank
         inputs = list(inputs)
-        if values.get("with") is not None and cls.family == "merge":
+        if values.get("with") is not None:  # a layer that declares with: (the merges) reads those too
             inputs += [self.lookup(n, scope, locs["with"]) for n in values["with"]]
         refs = []
         for key in cls.ref_params:
