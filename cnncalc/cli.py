@@ -54,8 +54,8 @@ class Optimizer(StrEnum):
 
 
 # The modules of cnncalc/commands/ that the commands below dispatch to.
-COMMAND_MODULES = ("analyze", "analyze_console", "run", "verify", "check", "explain", "solve",
-                   "lint", "catalogue", "model_files", "grad", "view")
+COMMAND_MODULES = ("analyze", "analyze_console", "analyze_html", "run", "verify", "check", "explain",
+                   "solve", "lint", "catalogue", "model_files", "grad", "view")
 
 
 def _command(name: str) -> ModuleType:
@@ -110,7 +110,8 @@ def analyze(
     columns: ColumnsOption = None,
 ) -> None:
     """Per layer: output shape, parameters, MACs, FLOPs, activation memory, receptive field."""
-    module = "analyze_console" if format == "table" and sys.stdout.isatty() else "analyze"
+    module = "analyze_html" if format == "html" else \
+        "analyze_console" if format == "table" and sys.stdout.isatty() else "analyze"
     _command(module).run(spec, format=format.value, input=input, batch=batch, dtype=dtype.value,
                          optimizer=optimizer.value, max_layers=max_layers,
                          dilation_base=dilation_base, depth=depth, columns_text=columns)

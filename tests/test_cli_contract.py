@@ -343,7 +343,7 @@ def test_extend_select_in_config(capsys, tmp_path):
 
 
 def test_every_rule_documents_an_example_and_limits(capsys):
-    from cnncalc.lint.rules import RULES
+    from cnncalc.lint.catalogue import RULES
 
     for code, r in RULES.items():
         assert r.example and r.limits, code

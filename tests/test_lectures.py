@@ -327,7 +327,7 @@ def test_receptive_field_closed_form_in_explain():
 
 def test_lint_catalogue_cites_the_lectures():
     # the rules that implement the lectures' good practices say so (docs/rules.md is made from them)
-    from cnncalc.lint.rules import RULES
+    from cnncalc.lint.catalogue import RULES
 
     cites = {"CC101": "cannot tile to cover the input volume", "CC102": "filter larger than the input",
              "CC103": "really high strides", "CC104": "prefer odd sizes for kernels",

@@ -9,9 +9,9 @@ import re
 import pytest
 
 import cnncalc
+from cnncalc.lint.catalogue import MODULES, RULES
 from cnncalc.lint.engine import Config, lint_network
 from cnncalc.lint.render import rules_markdown, to_github, to_json, to_sarif, to_text
-from cnncalc.lint.rules import MODULES, RULES
 from tests.conftest import ROOT, SPECS
 from tests.test_cli import run as cli
 

@@ -1,7 +1,8 @@
 """``cnncalc analyze``: load, analyse, render as JSON, Markdown, CSV, HTML or a table, check the
 spec's own ``expect:`` promises (CC001). Imports neither NumPy nor rich: this is the command
 whose start-up benchmarks/bench_analyze.py times; the table on a terminal is printed by
-:mod:`cnncalc.commands.analyze_console`."""
+:mod:`cnncalc.commands.analyze_console`, the HTML page by :mod:`cnncalc.commands.analyze_html`,
+and of lint only the expectations rule (CC001) is loaded."""
 
 from __future__ import annotations
 
@@ -16,11 +17,10 @@ from cnncalc.analysis.analyze import Report, analyze
 from cnncalc.core.errors import suggestion
 from cnncalc.core.graph import Network
 from cnncalc.io.spec import load
-from cnncalc.lint.engine import Config, lint_network
-from cnncalc.lint.render import to_text
+from cnncalc.lint.base import run_rules, to_text
+from cnncalc.lint.rules import cc001_expectation_failed as expectations
 from cnncalc.options import parse_input, usage
 from cnncalc.present import render
-from cnncalc.present.view import to_html
 
 EXIT_FINDINGS = 1
 PIPE_WIDTH = 240  # piped output keeps whole rows instead of folding to 80 columns
@@ -64,12 +64,16 @@ def source_notes(net: Network) -> None:
 
 def run(spec: Path, format: str, input: str | None, batch: int | None, dtype: str, optimizer: str,
         max_layers: int, dilation_base: int, depth: int | None, columns_text: str | None,
-        table: Callable[[Report, int | None, list[str] | None], None] | None = None) -> None:
+        table: Callable[[Report, int | None, list[str] | None], None] | None = None,
+        page: Callable[[Network, Report], str] | None = None) -> None:
     """Analyse ``spec`` and write the report in ``format``; exit 1 if an ``expect:`` fails.
 
     ``table`` prints the table view (on a terminal: rich); by default the plain text of
-    :func:`cnncalc.present.render.write_table` at PIPE_WIDTH columns is written.
+    :func:`cnncalc.present.render.write_table` at PIPE_WIDTH columns is written. ``page``
+    makes the HTML page (format html: :mod:`cnncalc.commands.analyze_html` passes it).
     """
+    if format == "html" and page is None:
+        raise ValueError("the html format is drawn by cnncalc.commands.analyze_html")
     picked = columns(columns_text, "analyze")
     with no_cyclic_gc():
         net = load(spec, input_shape=parse_input(input, "analyze"), batch=batch, max_nodes=max_layers,
@@ -77,7 +81,7 @@ def run(spec: Path, format: str, input: str | None, batch: int | None, dtype: st
         report = analyze(net, dtype=dtype, optimizer=optimizer)
     failed = []
     if net.expect or any(n.expect for n in net.nodes):  # the spec's own promises
-        failed = lint_network(net, Config(select=("CC001",)), report=report)
+        failed = run_rules(net, [expectations.RULE], report)
     if format == "json":
         sys.stdout.write(render.to_json(report, dilation_base))
     elif format == "markdown":
@@ -85,7 +89,7 @@ def run(spec: Path, format: str, input: str | None, batch: int | None, dtype: st
     elif format == "csv":
         sys.stdout.write(render.to_csv(report, depth))
     elif format == "html":
-        sys.stdout.write(to_html(net, report))
+        sys.stdout.write(page(net, report))
     elif table is not None:
         table(report, depth, picked)
     else:  # piped: the same text without rich's start-up

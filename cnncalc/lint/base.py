@@ -1,10 +1,14 @@
-"""What a lint rule is made of: the Rule record, the Finding it yields, the Context it reads,
-and the helpers rules share. Every rule module (cnncalc/lint/rules/ccNNN_*.py) imports this,
-and the engine (cnncalc/lint/engine.py) runs them."""
+"""What a lint rule is made of: the Rule record, the Finding it yields, the Context it reads
+and the helpers rules share; running a list of rules (with suppressions) and a finding's text.
+
+Every rule module (cnncalc/lint/rules/ccNNN_*.py) imports this; the engine
+(cnncalc/lint/engine.py) picks the rules a configuration enables and runs them here, and
+``cnncalc analyze`` runs CC001 alone without loading the engine or the other rules."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,3 +114,54 @@ def heads(ctx: Context) -> Iterator[tuple[Node, object, Node]]:
         if consumers and all(ctx.row(c.name).receptive_field is None for c in consumers):
             yield node, rf, consumers[0]
 
+
+
+_SUPPRESS = re.compile(r"#\s*cnncalc:\s*ignore(?:\[([A-Z0-9,\s]+)\])?")
+
+
+def suppressions(text: str) -> dict[int, set[str] | None]:
+    """Line -> codes ignored there (None: every code), from '# cnncalc: ignore[...]' comments."""
+    found: dict[int, set[str] | None] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        m = _SUPPRESS.search(line)
+        if m:
+            found[number] = None if m.group(1) is None else {c.strip() for c in m.group(1).split(",")}
+    return found
+
+
+def run_rules(net: Network, rules: Iterable[Rule], report: Report, severity: dict[str, str] | None = None,
+              text: str = "") -> list[Finding]:
+    """The findings of ``rules`` in one analysed network, each with its severity (``severity``
+    overrides a rule's own, per code) and file, less those a ``# cnncalc: ignore`` comment of
+    ``text`` suppresses on their line (or on the line of a use), sorted by place."""
+    ctx = Context(net, report)
+    skip = suppressions(text)
+    severity = severity or {}
+    findings = []
+    for r in rules:
+        for f in r.check(ctx):
+            f.severity = severity.get(r.code, r.severity)
+            f.file = net.file
+            lines = [f.loc.line] if f.loc else []
+            lines += [loc.line for _, loc in f.uses]
+            if any(line in skip and (skip[line] is None or r.code in skip[line]) for line in lines):
+                continue
+            findings.append(f)
+    return sorted(findings, key=Finding.sort_key)
+
+
+def _where(f: Finding) -> str:
+    where = f.file or "<spec>"
+    return where + (f":{f.loc.line}:{f.loc.column}" if f.loc else "")
+
+
+def to_text(findings: list[Finding]) -> str:
+    """One line per finding, FILE:LINE:COL: CODE [severity] message, with help and uses below."""
+    out = []
+    for f in findings:
+        out.append(f"{_where(f)}: {f.code} [{f.severity}] {f.message}")
+        if f.help:
+            out.append(f"  help: {f.help}")
+        for block, loc in reversed(f.uses):
+            out.append(f"  note: in block '{block}' used at {f.file}:{loc.line}:{loc.column}")
+    return "\n".join(out) + ("\n" if out else "")

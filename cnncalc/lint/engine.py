@@ -1,16 +1,17 @@
-"""The lint engine: which rules run (configuration, codes, suppressions) and running them.
+"""The lint engine: which rules run (configuration, rule codes) and running them on a spec
+(through :func:`cnncalc.lint.base.run_rules`, which applies severities and suppressions).
 
 Configuration: ``[tool.cnncalc]`` in pyproject.toml or a ``cnncalc.toml``
 (``select``, ``ignore``, ``severity = {CODE = "error"}``), found from the
 spec's folder upward; per line, a YAML comment ``# cnncalc: ignore[CC101]``
 (or ``# cnncalc: ignore`` for every rule) on the line of the finding. Every finding
 carries the file, line and column of the YAML item (inside a block: the block's line,
-and the line of the use). The rules are in :mod:`cnncalc.lint.rules`, one module each.
+and the line of the use). The rules are in :mod:`cnncalc.lint.rules`, one module each,
+listed by :mod:`cnncalc.lint.catalogue`.
 """
 
 from __future__ import annotations
 
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,17 +19,20 @@ from pathlib import Path
 from cnncalc.analysis.analyze import Report, analyze
 from cnncalc.core.errors import SpecError, suggestion
 from cnncalc.core.graph import Network
-from cnncalc.lint.base import SEVERITIES, UNREADABLE, Context, Finding, Rule, unreadable
-from cnncalc.lint.rules import RULES
+from cnncalc.lint.base import (
+    SEVERITIES,
+    UNREADABLE,
+    Finding,
+    Rule,
+    run_rules,
+    suppressions,
+    unreadable,
+)
+from cnncalc.lint.catalogue import RULES, rule_of
 
 __all__ = ["RULES", "SEVERITIES", "UNREADABLE", "Config", "Finding", "Rule", "check_code",
            "default_rules", "lint_network", "load_config", "rule_of", "spec_files", "suppressions",
            "unreadable"]
-
-
-def rule_of(code: str) -> Rule:
-    """The catalogue entry of a code, CC000 (unreadable) included."""
-    return UNREADABLE if code == UNREADABLE.code else RULES[code]
 
 
 @dataclass
@@ -114,40 +118,14 @@ def check_code(code: str, source: str | None, what: str) -> str:
     return code
 
 
-_SUPPRESS = re.compile(r"#\s*cnncalc:\s*ignore(?:\[([A-Z0-9,\s]+)\])?")
-
-
-def suppressions(text: str) -> dict[int, set[str] | None]:
-    """Line -> codes ignored there (None: every code), from '# cnncalc: ignore[...]' comments."""
-    found: dict[int, set[str] | None] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        m = _SUPPRESS.search(line)
-        if m:
-            found[number] = None if m.group(1) is None else {c.strip() for c in m.group(1).split(",")}
-    return found
-
-
 def lint_network(net: Network, config: Config = Config(), text: str = "",
                  report: Report | None = None) -> list[Finding]:
     """Run every enabled rule; apply severities and per-line suppressions.
 
     ``report``: the network's analysis, if the caller has it already.
     """
-    ctx = Context(net, report if report is not None else analyze(net))
-    skip = suppressions(text)
-    findings = []
-    for code, r in RULES.items():
-        if not config.enabled(code):
-            continue
-        for f in r.check(ctx):
-            f.severity = config.severity.get(code, r.severity)
-            f.file = net.file
-            lines = [f.loc.line] if f.loc else []
-            lines += [loc.line for _, loc in f.uses]
-            if any(line in skip and (skip[line] is None or code in skip[line]) for line in lines):
-                continue
-            findings.append(f)
-    return sorted(findings, key=Finding.sort_key)
+    rules = [r for code, r in RULES.items() if config.enabled(code)]
+    return run_rules(net, rules, report if report is not None else analyze(net), config.severity, text)
 
 
 def spec_files(paths: list[Path]) -> list[Path]:

@@ -1,31 +1,17 @@
 """The lint findings and the rule catalogue as text: plain text, GitHub Actions annotations,
-JSON, SARIF 2.1.0; ``cnncalc rule`` and docs/rules.md."""
+JSON, SARIF 2.1.0; ``cnncalc rule`` and docs/rules.md. (``to_text`` is the findings' own
+text, in :mod:`cnncalc.lint.base`.)"""
 
 from __future__ import annotations
 
 import json
 
 from cnncalc.core.version import __version__
-from cnncalc.lint.base import UNREADABLE, Finding, Rule
-from cnncalc.lint.engine import rule_of
-from cnncalc.lint.rules import RULES
+from cnncalc.lint.base import UNREADABLE, Finding, Rule, to_text
+from cnncalc.lint.catalogue import RULES, rule_of
 
-
-def _where(f: Finding) -> str:
-    where = f.file or "<spec>"
-    return where + (f":{f.loc.line}:{f.loc.column}" if f.loc else "")
-
-
-def to_text(findings: list[Finding]) -> str:
-    """One line per finding, FILE:LINE:COL: CODE [severity] message, with help and uses below."""
-    out = []
-    for f in findings:
-        out.append(f"{_where(f)}: {f.code} [{f.severity}] {f.message}")
-        if f.help:
-            out.append(f"  help: {f.help}")
-        for block, loc in reversed(f.uses):
-            out.append(f"  note: in block '{block}' used at {f.file}:{loc.line}:{loc.column}")
-    return "\n".join(out) + ("\n" if out else "")
+__all__ = ["rule_text", "rules_json", "rules_list", "rules_markdown", "to_github", "to_json",
+           "to_sarif", "to_text"]
 
 
 def _gh_escape(text: str, prop: bool = False) -> str:
