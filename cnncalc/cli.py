@@ -1,4 +1,10 @@
-"""The ``cnncalc`` command: parses arguments, calls the core, renders, picks the exit code.
+"""The ``cnncalc`` command line: parses the options and hands them to the command's module.
+
+Every command here only declares its options (typer) and calls
+``cnncalc.commands.<module>``, which loads, computes, renders and picks the exit code
+(docs/architecture.md). The command's module is loaded by :func:`_command` when the command
+runs, so that ``cnncalc analyze`` never imports NumPy, the executor or rich's console: each
+command module imports what it needs at its top, and COMMAND_MODULES lists them all.
 
 Exit codes: 0 ok; 1 findings (a check or lint that found something); 2 bad
 input or usage (the message names file, line and column); 3 an internal error
@@ -7,16 +13,19 @@ input or usage (the message names file, line and column); 3 an internal error
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import sys
 from enum import StrEnum
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated
 
 import typer
 
-from cnncalc import __version__
 from cnncalc.core.errors import SpecError
-from cnncalc.options import InputShape, format_option, formats, parse_input, usage
+from cnncalc.core.version import __version__
+from cnncalc.options import InputShape, format_option, formats
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -44,6 +53,19 @@ class Optimizer(StrEnum):
     adamw = "adamw"
 
 
+# The modules of cnncalc/commands/ that the commands below dispatch to.
+COMMAND_MODULES = ("analyze", "analyze_console", "analyze_html", "run", "verify", "check", "explain",
+                   "solve", "lint", "catalogue", "model_files", "grad", "view")
+
+
+def _command(name: str) -> ModuleType:
+    """The command module ``cnncalc.commands.<name>`` (one of COMMAND_MODULES), loaded on first use:
+    the one place where the command line chooses what to import, by the command that runs."""
+    if name not in COMMAND_MODULES:
+        raise ValueError(f"no command module '{name}'")
+    return importlib.import_module(f"cnncalc.commands.{name}")
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"cnncalc {__version__}")
@@ -58,48 +80,7 @@ def _root(
     """Exact per-layer arithmetic of convolutional networks written as YAML."""
 
 
-PIPE_WIDTH = 240  # piped output keeps whole rows instead of folding to 80 columns
-
-
-def _console():
-    from rich.console import Console
-
-    return Console(width=None if sys.stdout.isatty() else PIPE_WIDTH, highlight=False)
-
-
-class _no_cyclic_gc:
-    """Pause the cyclic garbage collector: its passes over the growing graph of layers
-    cost a quarter of a 10,000-layer analysis and free nothing (reference counting
-    frees what the analysis drops). Restored on exit."""
-
-    def __enter__(self):
-        import gc
-
-        self.was = gc.isenabled()
-        gc.disable()
-
-    def __exit__(self, *exc):
-        import gc
-
-        if self.was:
-            gc.enable()
-
-
 AnalyzeFormat = formats("table", "json", "markdown", "csv", "html")
-
-
-def _columns(text: str | None, command: str) -> list[str] | None:
-    from cnncalc.present.render import COLUMN_KEYS
-
-    if text is None:
-        return None
-    keys = [k.strip().lower().replace("-", "_") for k in text.split(",") if k.strip()]
-    for key in keys:
-        if key not in COLUMN_KEYS:
-            from cnncalc.core.errors import suggestion
-
-            raise usage(command, f"--columns: no column '{key}'", suggestion(key, COLUMN_KEYS, "columns"))
-    return keys
 
 
 ColumnsOption = Annotated[str | None, typer.Option(
@@ -129,78 +110,12 @@ def analyze(
     columns: ColumnsOption = None,
 ) -> None:
     """Per layer: output shape, parameters, MACs, FLOPs, activation memory, receptive field."""
-    from cnncalc.analysis.analyze import analyze as run_analysis
-    from cnncalc.io.spec import load
-    from cnncalc.present import render
+    module = "analyze_html" if format == "html" else \
+        "analyze_console" if format == "table" and sys.stdout.isatty() else "analyze"
+    _command(module).run(spec, format=format.value, input=input, batch=batch, dtype=dtype.value,
+                         optimizer=optimizer.value, max_layers=max_layers,
+                         dilation_base=dilation_base, depth=depth, columns_text=columns)
 
-    picked = _columns(columns, "analyze")
-    with _no_cyclic_gc():
-        net = load(spec, input_shape=parse_input(input, "analyze"), batch=batch, max_nodes=max_layers,
-                   dilation_base=dilation_base)
-        report = run_analysis(net, dtype=dtype.value, optimizer=optimizer.value)
-    failed = []
-    if net.expect or any(n.expect for n in net.nodes):  # the spec's own promises
-        from cnncalc.lint.rules import Config, lint_network
-
-        failed = lint_network(net, Config(select=("CC001",)), report=report)
-    if format == "json":
-        sys.stdout.write(render.to_json(report, dilation_base))
-    elif format == "markdown":
-        sys.stdout.write(render.to_markdown(report, depth, picked))
-    elif format == "csv":
-        sys.stdout.write(render.to_csv(report, depth))
-    elif format == "html":
-        from cnncalc.present.view import to_html
-
-        sys.stdout.write(to_html(net, report))
-    elif sys.stdout.isatty():
-        render.to_table(report, _console(), depth, picked)
-    else:  # piped: the same text without rich's start-up
-        render.write_table(report, sys.stdout, PIPE_WIDTH, depth, picked)
-    _source_notes(net)
-    if failed:
-        from cnncalc.lint.rules import to_text
-
-        sys.stderr.write(to_text(failed))
-        raise typer.Exit(EXIT_FINDINGS)
-
-
-class _Progress:
-    """A progress bar on stderr that appears only once a run has lasted a second."""
-
-    def __init__(self, what: str) -> None:
-        import time
-
-        self.what, self.start, self.bar, self.task, self.clock = what, time.monotonic(), None, None, time
-        self.total = 0
-
-    def __call__(self, done: int, total: int, name: str) -> None:
-        if self.bar is None:
-            if self.clock.monotonic() - self.start < 1.0 or not sys.stderr.isatty():
-                return
-            from rich.console import Console
-            from rich.progress import Progress
-
-            self.bar = Progress(console=Console(stderr=True), transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task(self.what, total=total)
-        self.bar.update(self.task, completed=done, description=f"{self.what} {name}")
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
-def _parse_bytes(text: str) -> int:
-    units = {"": 1, "b": 1, "k": 1024, "kb": 1000, "kib": 1024, "m": 1024 ** 2, "mb": 1000 ** 2,
-             "mib": 1024 ** 2, "g": 1024 ** 3, "gb": 1000 ** 3, "gib": 1024 ** 3}
-    import re
-
-    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*", text)
-    if not m or m.group(2).lower() not in units:
-        raise SpecError(f"--max-memory '{text}' is not a size", kind="usage",
-                        help="e.g. --max-memory 2GiB, 512MiB or 1000000000")
-    return int(float(m.group(1)) * units[m.group(2).lower()])
 
 
 RunFormat = formats("text", "json")
@@ -224,98 +139,8 @@ def run(
     format: RunFormat = format_option(RunFormat),
 ) -> None:
     """Run the network forward in NumPy and print its outputs (or write every layer's)."""
-    import json
+    _command("run").run(spec, data, input, weights, output, seed, dtype, max_memory, format.value)
 
-    import numpy as np
-
-    from cnncalc.io.spec import load
-    from cnncalc.measure.execute import run as execute
-
-    net = load(spec, input_shape=parse_input(input, "run"))
-    limit = _parse_bytes(max_memory)
-    target = _npz_target(output, spec) if output is not None else None  # before any work
-    x = None
-    if data is not None:
-        x = _load_array(data, "--data")
-    elif net.input_values is None:
-        from cnncalc.measure.execute import guard_memory
-
-        guard_memory(net, 1, 4, "all", limit)  # before the random input is allocated
-        x = np.random.default_rng(seed).standard_normal((1, *net.input_shape)).astype(np.float32)
-    tensors = _load_npz(weights) if weights is not None else None
-    bar = _Progress("running")
-    try:
-        values = execute(net, x, tensors, seed, dtype=dtype, max_memory=limit, progress=bar)
-    finally:
-        bar.close()
-    if target is not None:
-        try:
-            with open(target, "wb") as fh:  # a file object: numpy adds no suffix of its own
-                np.savez(fh, **values)
-        except OSError as exc:
-            raise usage("run", f"--output: cannot write {target}: {exc.strerror}",
-                        "give a file in a folder that exists and is writable") from None
-        if format == "json":
-            sys.stdout.write(json.dumps({"wrote": str(target), "arrays": sorted(values)}, indent=2) + "\n")
-        else:
-            print(f"wrote {len(values)} arrays to {target}")
-        return
-    if format == "json":
-        sys.stdout.write(json.dumps({name: {"shape": list(values[name].shape),
-                                            "dtype": str(values[name].dtype),
-                                            "values": values[name].tolist()}
-                                     for name in net.outputs}) + "\n")
-        return
-    with np.printoptions(precision=6, suppress=True, threshold=200, linewidth=120):
-        for name in net.outputs:
-            print(f"{name}: shape {list(values[name].shape)}, {values[name].dtype}")
-            print(values[name])
-
-
-def _npz_target(output: Path, spec: Path) -> Path:
-    """Where ``run --output`` writes: a folder gets <spec stem>.npz, a name without a
-    suffix gets .npz (as numpy.savez does); the folder must exist."""
-    if output.is_dir():
-        return output / f"{spec.stem}.npz"
-    if output.suffix != ".npz":
-        output = output.with_name(output.name + ".npz")
-    if not output.parent.is_dir():
-        raise usage("run", f"--output: the folder {output.parent} does not exist",
-                    f"create it first (mkdir -p {output.parent}) or write elsewhere")
-    return output
-
-
-def _load_array(path: Path, what: str):
-    import numpy as np
-
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise SpecError(f"{what}: cannot read {path}: {exc}", kind="io",
-                        help="give a .npy file written by numpy.save") from None
-    if not isinstance(data, np.ndarray):  # an .npz archive
-        names = list(data.files)
-        data.close()
-        raise SpecError(f"{what}: {path} is an .npz archive of {len(names)} array(s), not one array",
-                        kind="io", help="give a .npy file written by numpy.save "
-                        + (f"(e.g. numpy.save('x.npy', numpy.load('{path}')['{names[0]}']))" if names else ""))
-    return data
-
-
-def _load_npz(path: Path) -> dict:
-    import numpy as np
-
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise SpecError(f"--weights: cannot read {path}: {exc}", kind="io",
-                        help="give a .npz file written by numpy.savez") from None
-    if isinstance(data, np.ndarray):  # a single .npy array has no tensor names
-        raise SpecError(f"--weights: {path} is a single array ({data.dtype}, shape "
-                        f"{list(data.shape)}), not an archive of named tensors", kind="io",
-                        help="write the weights with numpy.savez('w.npz', **{'conv1.weight': w, ...})")
-    with data:
-        return {k: data[k] for k in data.files}
 
 
 VerifyFormat = formats("table", "json")
@@ -340,51 +165,8 @@ def verify(
     receptive field (size, stride, centre) disagrees; figures that cannot be
     measured are shown as not measured, with the reason.
     """
-    import json
+    _command("verify").run(spec, seed, max_memory, input, format.value, memory, train)
 
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
-
-    from cnncalc.io.spec import load
-    from cnncalc.measure.verify import COLUMNS, not_measured_lines, summary, table_rows
-    from cnncalc.measure.verify import verify as check
-
-    net = load(spec, input_shape=parse_input(input, "verify"))
-    bar = _Progress("verifying")
-    try:
-        result = check(net, seed=seed, max_memory=_parse_bytes(max_memory), progress=bar)
-    finally:
-        bar.close()
-    measured = None
-    if memory or train:
-        from cnncalc.measure.memory import measure
-
-        measured = measure(net, train=train, seed=seed)
-    if format == "json":
-        extra = {} if measured is None else {"memory": measured.to_dict()}
-        sys.stdout.write(json.dumps({"name": net.name, **result.to_dict(), **extra}, indent=2,
-                                    default=str) + "\n")
-    else:
-        table = Table(title=Text(f"{net.name}: analysed / measured"), box=box.SIMPLE_HEAVY, padding=0)
-        for col, figure in COLUMNS:
-            table.add_column(col, no_wrap=col != "Status", justify="right" if figure else "left")
-        for cells in table_rows(result):
-            table.add_row(*(Text(c) for c in cells))
-        console = _console()
-        console.print(table)
-        for line in not_measured_lines(result):
-            console.print(Text(line))
-        for row in result.rows:
-            if not row.ok:
-                console.print(Text(f"MISMATCH {row.name}: {row.note}"))
-        console.print(Text(summary(result)))
-        if measured is not None:
-            console.print(Text(
-                f"Memory ({measured.what}, the executor's policy): measured {measured.measured_bytes:,} B, "
-                f"estimated {measured.estimated_bytes:,} B, ratio {measured.ratio:.3f}"))
-    if not result.ok:
-        raise typer.Exit(EXIT_FINDINGS)
 
 
 class FlopsConvention(StrEnum):
@@ -410,58 +192,8 @@ def check(
 
     Exit 1 if any answer is wrong.
     """
-    import json
+    _command("check").run(spec, answers, format.value, flops.value, bias, dilation_base)
 
-    from rich.text import Text
-
-    from cnncalc.homework.answers import (
-        Conventions,
-        answer_json,
-        format_value,
-        looks_like_answers,
-        shapes_in_layout,
-    )
-    from cnncalc.homework.answers import check as judge
-    from cnncalc.io.spec import load
-
-    conv = Conventions(flops=flops.value, bias=bias, dilation_base=dilation_base)
-    if looks_like_answers(spec) and not looks_like_answers(answers):
-        raise usage("check", f"the arguments look swapped: {spec} is an answers file and {answers} "
-                    "the problem", f"the problem comes first: cnncalc check {answers} {spec}")
-    net = load(spec, dilation_base=dilation_base)
-    try:
-        text = answers.read_bytes()
-    except OSError as exc:
-        raise SpecError(f"cannot read the answers: {exc.strerror}", file=str(answers), kind="io") from None
-    results = judge(net, text, str(answers), conv)
-    right = sum(j.ok for j in results)
-    if format == "json":
-        sys.stdout.write(json.dumps({
-            "score": right, "total": len(results), "conventions": conv.describe(),
-            "answers": [{"layer": j.layer, "field": j.field, "written": str(j.given),
-                         "given": answer_json(j.field, j.answer),
-                         "correct": answer_json(j.field, j.correct), "ok": j.ok,
-                         "derivation": [{"formula": s.formula, "substituted": s.substituted,
-                                         "result": s.result, "note": s.note} for s in j.derivation]}
-                        for j in results],
-        }, indent=2) + "\n")
-    else:
-        console = _console()
-        for j in results:
-            mark = "✓" if j.ok else "✗"
-            line = f"{mark} {j.layer}.{j.field}: {j.given}"
-            if not j.ok:
-                line += f"   correct: {format_value(j.field, j.correct, j.layout)}"
-            console.print(Text(line, style="green" if j.ok else "red"))
-            for st in j.derivation:
-                shown = shapes_in_layout(st.result, j.layout)
-                console.print(Text(f"      {st.formula}"))
-                console.print(Text(f"        = {st.substituted + ' = ' if st.substituted else ''}{shown}"))
-                if st.note:
-                    console.print(Text(f"        note: {st.note}"))
-        console.print(Text(f"Score: {right}/{len(results)}    Conventions: {conv.describe()}"))
-    if right < len(results):
-        raise typer.Exit(EXIT_FINDINGS)
 
 
 ExplainFormat = formats("text", "markdown", "json")
@@ -477,19 +209,8 @@ def explain(
                                       help="1: PyTorch (1 = no gaps); 0: cs231n (0 = no gaps)."),
 ) -> None:
     """Every formula behind a layer's figures, with the numbers put in."""
-    import json
+    _command("explain").run(spec, layer, format.value, input, dilation_base)
 
-    from cnncalc.homework.answers import explain as explain_layers
-    from cnncalc.homework.answers import explanations_json, render_explanations
-    from cnncalc.io.spec import load
-
-    net = load(spec, input_shape=parse_input(input, "explain"), dilation_base=dilation_base)
-    items = explain_layers(net, layer)
-    if format == "json":
-        sys.stdout.write(json.dumps({"name": net.name, "dilation_base": dilation_base,
-                                     "layers": explanations_json(items)}, indent=2) + "\n")
-    else:
-        sys.stdout.write(render_explanations(items, markdown=format == "markdown"))
 
 
 solve_app = typer.Typer(help="Solve for padding, output size or stride.", no_args_is_help=True)
@@ -508,52 +229,8 @@ def solve_padding(
     format: SolveFormat = format_option(SolveFormat),
 ) -> None:
     """Every padding that gives an output size: symmetric, [before, after], TensorFlow's 'same'."""
-    import json
+    _command("solve").padding(input, kernel, stride, output, dilation, format.value)
 
-    from cnncalc.homework.answers import solve_padding as solve
-
-    r = solve(input, kernel, stride, output, dilation)
-    if format == "json":
-        sys.stdout.write(json.dumps({
-            "input": input, "kernel": kernel, "stride": stride, "dilation": dilation, "output": output,
-            "kernel_extent": r["keff"], "totals": r["totals"], "symmetric": r["symmetric"],
-            "tensorflow_same": None if r["same"] is None else list(r["same"]),
-            "pair_count": r["pair_count"], "pairs": r["pairs"]}, indent=2) + "\n")
-        if not r["totals"]:
-            raise typer.Exit(EXIT_FINDINGS)
-        return
-    keff = r["keff"]
-    if not r["totals"]:
-        least = (input - keff) // stride + 1 if input >= keff else None
-        print(f"no padding gives {output}: padding only enlarges the output, and with none it is "
-              f"already {least} (floor(({input} - {keff}) / {stride}) + 1); use a larger kernel "
-              "or stride" if least is not None else f"no padding gives {output}")
-        raise typer.Exit(EXIT_FINDINGS)
-    print(f"P_before + P_after with floor(({input} + P - {keff}) / {stride}) + 1 = {output}: "
-          + ", ".join(map(str, r["totals"])))
-    if r["symmetric"]:
-        print("symmetric padding (each side): " + ", ".join(map(str, r["symmetric"])))
-    else:
-        print("no symmetric padding gives this output (every total is odd)")
-    b, a = r["same"]
-    print(f"TensorFlow 'same' split of the smallest total: [{b}, {a}]"
-          + (" (the odd pixel after)" if a != b else ""))
-    if r["pairs"] is None:
-        print(f"[before, after]: every split of each total ({r['pair_count']:,} pairs)")
-        return
-    plain = [p for p in r["pairs"] if not p["padding_only"] and not p["dropped"]]
-    lossy = [p for p in r["pairs"] if p["dropped"] and not p["padding_only"]]
-    empty = [p for p in r["pairs"] if p["padding_only"]]
-
-    def show(ps):
-        return ", ".join(f"[{p['before']}, {p['after']}]" for p in ps)
-
-    if plain:
-        print(f"[before, after]: {show(plain)}")
-    if lossy:
-        print(f"[before, after] that leave input pixels unread: {show(lossy)}")
-    if empty:
-        print(f"[before, after] where a window reads only padding: {show(empty)}")
 
 
 @solve_app.command("output")
@@ -568,19 +245,9 @@ def solve_output(
     format: SolveFormat = format_option(SolveFormat),
 ) -> None:
     """The output size of a convolution or pooling window (or a transposed convolution)."""
-    import json
+    _command("solve").output(input, kernel, stride, padding, dilation, transposed, output_padding,
+                             format.value)
 
-    from cnncalc.homework.answers import solve_output as solve
-
-    step = solve(input, kernel, stride, padding, dilation, transposed, output_padding)
-    if format == "json":
-        sys.stdout.write(json.dumps({"output": int(step.result), "formula": step.formula,
-                                     "substituted": step.substituted, "note": step.note},
-                                    indent=2) + "\n")
-        return
-    print(f"{step.formula}\n  = {step.substituted} = {step.result}")
-    if step.note:
-        print(f"  note: {step.note}")
 
 
 @solve_app.command("stride")
@@ -592,20 +259,8 @@ def solve_stride(
     format: SolveFormat = format_option(SolveFormat),
 ) -> None:
     """Stride and symmetric padding combinations that give an output size."""
-    import json
+    _command("solve").stride(input, kernel, output, dilation, format.value)
 
-    from cnncalc.homework.answers import solve_stride as solve
-
-    found = solve(input, kernel, output, dilation)
-    if format == "json":
-        sys.stdout.write(json.dumps([{"stride": s, "padding": p, "tiles_exactly": exact}
-                                     for s, p, exact in found], indent=2) + "\n")
-    elif not found:
-        print("no stride and padding give this output")
-    for s, p, exact in found if format != "json" else ():
-        print(f"stride {s}, padding {p}" + ("" if exact else "  (not exact: input pixels are dropped)"))
-    if not found:
-        raise typer.Exit(EXIT_FINDINGS)
 
 
 SizesFormat = formats("text", "json")
@@ -619,28 +274,8 @@ def sizes(
 ) -> None:
     """Input sizes (same on every spatial axis) for which every window tiles exactly
     and every merge lines up, with the output shape for each. Exit 1 if none."""
-    import json
+    _command("solve").sizes(spec, range_, format.value)
 
-    from cnncalc.homework.answers import sizes as find
-
-    try:
-        start, stop = (int(v) for v in range_.split(":"))
-    except ValueError:
-        raise usage("sizes", f"--range '{range_}' is not START:STOP", "e.g. --range 400:700") from None
-    if not 1 <= start <= stop or stop - start > 100_000:
-        raise usage("sizes", "--range needs 1 <= START <= STOP and at most 100,000 sizes")
-    found = find(spec, start, stop)  # a spec that cannot be read at all raises: exit 2
-    if format == "json":
-        sys.stdout.write(json.dumps({"range": [start, stop], "sizes": [
-            {"size": size, "outputs": [list(o) for o in outs]} for size, outs in found]},
-            indent=2) + "\n")
-    else:
-        for size, outs in found:
-            print(f"{size}: " + ", ".join("x".join(map(str, o)) for o in outs))
-        if not found:
-            print(f"no input size in {start}..{stop} tiles exactly")
-    if not found:
-        raise typer.Exit(EXIT_FINDINGS)
 
 
 LintFormat = formats("text", "github", "json", "sarif")
@@ -650,14 +285,6 @@ class Severity(StrEnum):
     info = "info"
     warning = "warning"
     error = "error"
-
-
-def _codes(text: str | None, option: str) -> tuple[str, ...] | None:
-    from cnncalc.lint import rules as L
-
-    if text is None:
-        return None
-    return tuple(L.check_code(c.strip().upper(), None, option) for c in text.split(",") if c.strip())
 
 
 @app.command()
@@ -679,44 +306,8 @@ def lint(
     Exit 0 clean, 1 findings at or above --error-on, 2 a spec that cannot be read
     (reported in every format as a CC000 finding with its file, line and column).
     """
-    from dataclasses import replace as with_
+    _command("lint").run(paths, format.value, select, extend_select, ignore, error_on.value)
 
-    from cnncalc.io.spec import load
-    from cnncalc.lint import rules as L
-
-    picked, extra, skipped = (_codes(select, "--select"), _codes(extend_select, "--extend-select"),
-                              _codes(ignore, "--ignore"))
-    files = L.spec_files(paths)
-    findings, unreadable = [], 0
-    for path in files:
-        try:
-            config = L.load_config(path)
-            if picked is not None:
-                config = with_(config, select=picked)
-            if extra is not None:
-                config = with_(config, extend_select=config.extend_select + extra)
-            if skipped is not None:
-                config = with_(config, ignore=skipped)
-            net = load(path)
-            text = path.read_text(encoding="utf-8", errors="replace")
-            findings += L.lint_network(net, config, text)
-        except SpecError as exc:
-            unreadable += 1
-            findings.append(L.unreadable(exc, path))
-            if format == "text":
-                sys.stderr.write(exc.format() + "\n")
-    shown = [f for f in findings if f.code != L.UNREADABLE.code] if format == "text" else findings
-    render = {"text": L.to_text, "github": L.to_github, "json": L.to_json, "sarif": L.to_sarif}
-    sys.stdout.write(render[format.value](shown))
-    counts = {s: sum(f.severity == s for f in findings) for s in L.SEVERITIES}
-    sys.stderr.write(f"{len(files)} spec(s): {counts['error']} error(s)"
-                     + (f" ({unreadable} unreadable spec(s))" if unreadable else "")
-                     + f", {counts['warning']} warning(s), {counts['info']} info\n")
-    if unreadable:
-        raise typer.Exit(EXIT_USAGE)
-    bar = L.SEVERITIES.index(error_on.value)
-    if any(L.SEVERITIES.index(f.severity) >= bar for f in findings):
-        raise typer.Exit(EXIT_FINDINGS)
 
 
 RuleFormat = formats("text", "json")
@@ -729,27 +320,8 @@ def rule(
     format: RuleFormat = format_option(RuleFormat),
 ) -> None:
     """What a lint rule means, why it matters, and how to fix it."""
-    import json
+    _command("lint").rule(code, list_, format.value)
 
-    from cnncalc.lint import rules as L
-
-    if code is not None and code.upper() not in L.RULES and code.upper() != L.UNREADABLE.code:
-        from cnncalc.core.errors import suggestion
-
-        raise usage("rule", f"no rule '{code}'", suggestion(code.upper(), L.RULES, "rules"))
-    picked = [L.rule_of(code.upper())] if code is not None and not list_ else \
-        [L.UNREADABLE, *L.RULES.values()]
-    if format == "json":
-        sys.stdout.write(json.dumps([{
-            "code": r.code, "name": r.name, "severity": r.severity, "default": r.default,
-            "summary": r.summary, "explanation": r.explanation, "fix": r.fix,
-            "example": r.example, "limits": r.limits} for r in picked], indent=2) + "\n")
-    elif len(picked) > 1:
-        for r in picked:
-            print(f"{r.code}  {r.name:<32} {r.severity:<8} {'default' if r.default else 'opt-in':<8} "
-                  f"{r.summary}")
-    else:
-        print(L.rule_text(picked[0].code), end="")
 
 
 SchemaFormat = formats("json")
@@ -758,11 +330,8 @@ SchemaFormat = formats("json")
 @app.command()
 def schema(format: SchemaFormat = format_option(SchemaFormat)) -> None:
     """Print a JSON Schema of the spec format (for editors: yaml-language-server's $schema)."""
-    import json
+    _command("catalogue").schema(format.value)
 
-    from cnncalc.io.schema import spec_schema
-
-    sys.stdout.write(json.dumps(spec_schema(), indent=2) + "\n")
 
 
 LayersFormat = formats("table", "json")
@@ -771,37 +340,8 @@ LayersFormat = formats("table", "json")
 @app.command()
 def layers(format: LayersFormat = format_option(LayersFormat)) -> None:
     """List the layer types with their parameters and defaults."""
-    import json
+    _command("catalogue").layers(format.value)
 
-    from cnncalc.layers import REGISTRY
-    from cnncalc.layers.base import REQUIRED
-
-    if format == "json":
-        def default(p):
-            if p.default is REQUIRED:
-                return None
-            return p.default if isinstance(p.default, (int, float, str, bool, list)) or \
-                p.default is None else str(p.default)
-
-        sys.stdout.write(json.dumps([{
-            "type": name, "family": cls.family, "summary": cls.summary, "spatial": cls.spatial,
-            "parameters": [{"name": p.name, "required": p.required, "default": default(p),
-                            "doc": p.doc} for p in cls.params]}
-            for name, cls in REGISTRY.items()], indent=2) + "\n")
-        return
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title="cnncalc layer types")
-    for col in ("type", "family", "what", "parameters (default)"):
-        table.add_column(col)
-    for name, cls in REGISTRY.items():
-        params = ", ".join(
-            p.name + ("" if p.default is REQUIRED else f" ({p.default})") for p in cls.params
-        )
-        suffix = " (+1d/2d/3d)" if cls.spatial else ""
-        table.add_row(Text(name + suffix), Text(cls.family), Text(cls.summary), Text(params))
-    _console().print(table)
 
 
 def _command_name(args: list[str]) -> str:
@@ -819,8 +359,6 @@ def _command_name(args: list[str]) -> str:
 def _whole_summaries(typer_app: typer.Typer) -> None:
     """Give every command a short help of its docstring's first paragraph, so that
     ``--help`` lists whole summaries (click cuts derived ones with '...')."""
-    import inspect
-
     for info in typer_app.registered_commands:
         if info.short_help is None and info.callback is not None and info.callback.__doc__:
             info.short_help = " ".join(inspect.cleandoc(info.callback.__doc__).split("\n\n")[0].split())
@@ -829,13 +367,7 @@ def _whole_summaries(typer_app: typer.Typer) -> None:
             _whole_summaries(group.typer_instance)
 
 
-# -- ONNX files (cnncalc/onnx_io.py, cnncalc/layers/onnx_map.py, cnncalc/onnx_export.py) --
-
-
-def _source_notes(net) -> None:
-    """What the user must know about a network read from a model file (stderr)."""
-    for note in getattr(net, "onnx_notes", ()):
-        sys.stderr.write(f"note: {note}\n")
+# -- ONNX files (cnncalc/commands/model_files.py) --
 
 
 @app.command("import")
@@ -845,16 +377,8 @@ def import_(
     input: InputShape = None,
 ) -> None:
     """Translate an ONNX model into a readable cnncalc spec that analyses to the same figures."""
-    from cnncalc.io.onnx_io import import_file
+    _command("model_files").import_(model, output, input)
 
-    text, notes = import_file(model, parse_input(input, "import"))
-    for note in notes:
-        sys.stderr.write(f"note: {note}\n")
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        output.write_text(text, encoding="utf-8")
-        sys.stderr.write(f"wrote {output}\n")
 
 
 class ExportTarget(StrEnum):
@@ -873,19 +397,8 @@ def export(
     opset: int = typer.Option(18, "--opset", min=13, help="ONNX opset version (Mish needs 18)."),
 ) -> None:
     """Write the network as an ONNX model (with weights) or as a torch.nn.Module source file."""
-    from cnncalc.io.spec import load
+    _command("model_files").export(spec, to.value, output, weights, seed, opset)
 
-    net = load(spec)
-    if to is ExportTarget.onnx:
-        from cnncalc.io.onnx_export import write_onnx
-
-        tensors = _load_npz(weights) if weights is not None else None
-        write_onnx(net, output, tensors, seed, opset)
-    else:
-        from cnncalc.io.torch_export import write_pytorch
-
-        write_pytorch(net, output)
-    sys.stderr.write(f"wrote {output}\n")
 
 
 def main() -> None:
@@ -942,40 +455,8 @@ def grad(
     zeros inserted by strides, each with the numbers. With --unit: the receptive
     field of one unit, from its gradient's support.
     """
-    import json
+    _command("grad").run(spec, data, weights, upstream, explain, unit, seed, format.value)
 
-    import numpy as np
-
-    from cnncalc.io.spec import load
-    from cnncalc.measure import grad as G
-
-    net = load(spec)
-    if unit is not None:
-        name, index = G.parse_unit(unit, net)
-        region = G.unit_region(net, name, index, seed)
-        if format is GradFormat.json:
-            sys.stdout.write(json.dumps({
-                "layer": name, "unit": list(index), "bounds": [list(b) for b in region.bounds],
-                "positions": int(region.mask.sum()), "input_positions": int(region.mask.size),
-                "analysed_receptive_field": None if region.analysed is None else list(region.analysed),
-                "mask": region.mask.astype(int).tolist()}, indent=2) + "\n")
-        else:
-            sys.stdout.write(G.render_region(region))
-        return
-    x = _load_array(data, "--data") if data is not None else None
-    tensors = _load_npz(weights) if weights is not None else None
-    given = None
-    if upstream is not None:
-        if upstream.suffix == ".npz":
-            given = _load_npz(upstream)
-        else:
-            given = _load_array(upstream, "--upstream")
-    result = G.gradients(net, x, tensors, given, seed, explain=explain or format is GradFormat.json)
-    if format is GradFormat.json:
-        sys.stdout.write(json.dumps(G.to_dict(result), indent=2) + "\n")
-        return
-    with np.printoptions(precision=6, suppress=True):
-        sys.stdout.write(G.render(result, explain))
 
 
 # -- view: pictures (docs/view.md) ---------------------------------------------------
@@ -1012,34 +493,5 @@ def view(
 ) -> None:
     """Draw the network: a self-contained HTML page (graph, table, receptive fields, costs),
     or a static SVG or PNG of the graph or of the receptive-field chart."""
-    from cnncalc.analysis.analyze import analyze as run_analysis
-    from cnncalc.io.spec import load
-    from cnncalc.present import view as pictures
-
-    if format is None:
-        suffix = output.suffix.lower().lstrip(".") if output is not None else ""
-        format = ViewFormat(suffix) if suffix in ViewFormat._value2member_map_ else ViewFormat.html
-    if format is ViewFormat.png and output is None:
-        raise SpecError("a PNG is written to a file", kind="usage", help="add -o net.png")
-    net = load(spec, input_shape=parse_input(input, "view"), batch=batch, dilation_base=dilation_base)
-    report = run_analysis(net, dtype=dtype.value)
-    if format is ViewFormat.png:
-        try:
-            data = pictures.to_png(net, report, what.value, depth)
-        except ImportError:
-            raise SpecError("PNG pictures need matplotlib, which is not installed", kind="usage",
-                            help="pip install 'cnncalc[png]', or write SVG: -f svg") from None
-    elif format is ViewFormat.svg:
-        data = pictures.to_svg(net, report, what.value, depth).encode("utf-8")
-    else:
-        data = pictures.to_html(net, report).encode("utf-8")
-    if output is None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-        return
-    try:
-        output.write_bytes(data)
-    except OSError as exc:
-        raise SpecError(f"cannot write the picture: {exc.strerror}", file=str(output), kind="io",
-                        help="check that the folder exists and can be written") from None
-    sys.stderr.write(f"wrote {output} ({len(data):,} bytes)\n")
+    _command("view").run(spec, output, None if format is None else format.value, what.value, input,
+                         batch, dtype.value, depth, dilation_base)

@@ -31,6 +31,7 @@ from typing import Annotated
 import typer
 
 from cnncalc.core.errors import SpecError
+from cnncalc.io.spec import parse_shape_text
 
 InputShape = Annotated[str | None, typer.Option(
     "--input", "-i", help="Input shape, channels first, without batch: 3x224x224.")]
@@ -68,8 +69,6 @@ def parse_input(text: str | None, command: str) -> tuple[int, ...] | None:
     Raises:
         SpecError: not a shape (kind ``usage``, labelled with the command).
     """
-    from cnncalc.io.spec import parse_shape_text
-
     if text is None:
         return None
     try:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cnncalc.core.window import dropped, tiles, unread_end, window_out
-from cnncalc.homework.answers import solve_output, solve_padding, solve_stride
+from cnncalc.homework.solve import solve_output, solve_padding, solve_stride
 from tests.conftest import SPECS
 from tests.test_cli import run
 
@@ -169,11 +169,11 @@ def _table_at(spec, width, **kwargs):
     from rich.console import Console
 
     from cnncalc import analyze, load
-    from cnncalc.present import render
+    from cnncalc.present.console import to_table
 
     report = analyze(load(spec))
     console = Console(width=width, file=io.StringIO(), highlight=False, color_system=None)
-    render.to_table(report, console, **kwargs)
+    to_table(report, console, **kwargs)
     return report, console.file.getvalue()
 
 
@@ -310,7 +310,7 @@ def test_lint_unreadable_config_is_a_finding(capsys, tmp_path):
 
 
 def test_default_set_leaves_opinionated_rules_out():
-    from cnncalc.lint.rules import RULES, Config, default_rules
+    from cnncalc.lint.engine import RULES, Config, default_rules
 
     assert {c for c in RULES if not RULES[c].default} == {"CC103", "CC108", "CC109"}
     assert not Config().enabled("CC103") and Config().enabled("CC101")
@@ -343,7 +343,7 @@ def test_extend_select_in_config(capsys, tmp_path):
 
 
 def test_every_rule_documents_an_example_and_limits(capsys):
-    from cnncalc.lint.rules import RULES
+    from cnncalc.lint.catalogue import RULES
 
     for code, r in RULES.items():
         assert r.example and r.limits, code
@@ -537,8 +537,8 @@ def test_sizes_solve_and_cc101_agree_on_tiling(tmp_path):
     # fires, sizes rejects the size and solve output says input pixels are never read, all
     # exactly when tiles() is false
     import cnncalc
-    from cnncalc.homework.answers import exact_tiling
-    from cnncalc.lint.rules import Config, lint_network
+    from cnncalc.homework.solve import exact_tiling
+    from cnncalc.lint.engine import Config, lint_network
 
     for size in range(5, 13):
         for k in (1, 2, 3):

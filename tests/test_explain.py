@@ -8,7 +8,7 @@ import pytest
 
 import cnncalc
 from cnncalc.core.expr import arithmetic
-from cnncalc.homework.answers import explain
+from cnncalc.homework.explain import explain
 from tests.conftest import SPECS
 from tests.test_contract import CONTRACT
 

@@ -8,16 +8,9 @@ import pytest
 
 import cnncalc
 from cnncalc import SpecError
-from cnncalc.homework.answers import (
-    Conventions,
-    check,
-    explain,
-    render_explanations,
-    sizes,
-    solve_output,
-    solve_padding,
-    solve_stride,
-)
+from cnncalc.homework.answers import Conventions, check
+from cnncalc.homework.explain import explain, render_explanations
+from cnncalc.homework.solve import sizes, solve_output, solve_padding, solve_stride
 from tests.conftest import ROOT, SPECS
 from tests.test_cli import run as cli
 
@@ -231,7 +224,7 @@ def test_wrong_totals_and_activation_bytes_show_their_derivation():
 def test_check_derivation_shapes_in_the_answers_layout(capsys):
     # found in review: an hwc answer's derivation showed [6, 16, 16]; the lecture's 32x32
     # problem pools 32x32x6 by 2 to 16x16x6, written channels last as the answers are
-    from cnncalc.homework.answers import shapes_in_layout
+    from cnncalc.homework.explain import shapes_in_layout
 
     assert shapes_in_layout("[6, 16, 16]", "hwc") == "16x16x6"
     assert shapes_in_layout("[6, 16, 16]", "chw") == "6x16x16"

@@ -115,7 +115,7 @@ def test_cs5242_1d_sizes_and_derivations():
 
 def test_tensorflow_padding_rule():
     # p = max(s(o - 1) + k - l, 0) = max(2*(3 - 1) + 3 - 6, 0) = 1, the odd pixel after
-    from cnncalc.homework.answers import solve_padding
+    from cnncalc.homework.solve import solve_padding
 
     sol = solve_padding(6, 3, 2, 3)
     assert sol["same_total"] == max(2 * (3 - 1) + 3 - 6, 0) == 1
@@ -318,7 +318,7 @@ def test_receptive_field_closed_form_in_explain():
     assert closed and closed[0].substituted == "(3 - 1)·1 + (5 - 1)·1 + (9 - 1)·1·1 + 1"
     assert eval(closed[0].substituted.replace("·", "*")) == int(closed[0].result) == 15
     # LeNet-5: conv 5, pool 2/2, conv 5: (5 - 1)·1 + (2 - 1)·1 + (5 - 1)·1·2 + 1 = 14
-    from cnncalc.homework.answers import explain
+    from cnncalc.homework.explain import explain
     steps = explain(cnncalc.load(SPECS / "lenet5.yaml"), "conv2")[0].steps
     closed = [s for s in steps if s.formula.startswith("r0 =")]
     assert closed[0].substituted == "(5 - 1)·1 + (2 - 1)·1 + (5 - 1)·1·2 + 1"
@@ -327,7 +327,7 @@ def test_receptive_field_closed_form_in_explain():
 
 def test_lint_catalogue_cites_the_lectures():
     # the rules that implement the lectures' good practices say so (docs/rules.md is made from them)
-    from cnncalc.lint.rules import RULES
+    from cnncalc.lint.catalogue import RULES
 
     cites = {"CC101": "cannot tile to cover the input volume", "CC102": "filter larger than the input",
              "CC103": "really high strides", "CC104": "prefer odd sizes for kernels",

@@ -9,16 +9,9 @@ import re
 import pytest
 
 import cnncalc
-from cnncalc.lint.rules import (
-    RULES,
-    Config,
-    lint_network,
-    rules_markdown,
-    to_github,
-    to_json,
-    to_sarif,
-    to_text,
-)
+from cnncalc.lint.catalogue import MODULES, RULES
+from cnncalc.lint.engine import Config, lint_network
+from cnncalc.lint.render import rules_markdown, to_github, to_json, to_sarif, to_text
 from tests.conftest import ROOT, SPECS
 from tests.test_cli import run as cli
 
@@ -30,60 +23,48 @@ def lint(text: str, **config):
     return lint_network(net, Config(**config), text)
 
 
-# (rule, spec that triggers it, line and column of the finding, spec that does not)
-CASES = {
-    "CC101": ("input: [1, 12, 12]\nlayers:\n  - conv: {out_channels: 1, kernel_size: 3, stride: 2}\n", (3, 5),
-              "input: [1, 13, 13]\nlayers:\n  - conv: {out_channels: 1, kernel_size: 3, stride: 2}\n"),
-    "CC102": ("input: [1, 4, 4]\nlayers:\n  - conv: {out_channels: 1, kernel_size: 5, padding: 2}\n", (3, 5),
-              "input: [1, 5, 5]\nlayers:\n  - conv: {out_channels: 1, kernel_size: 5, padding: 2}\n"),
-    "CC103": ("input: [1, 9]\nlayers:\n  - relu\n  - maxpool: {kernel_size: 2, stride: 3}\n", (4, 5),
-              "input: [1, 9]\nlayers:\n  - relu\n  - maxpool: {kernel_size: 3, stride: 3}\n"),
-    "CC104": ("input: [1, 8]\nlayers:\n  - conv1d: {out_channels: 1, kernel_size: 4, padding: same}\n", (3, 5),
-              "input: [1, 8]\nlayers:\n  - conv1d: {out_channels: 1, kernel_size: 3, padding: same}\n"),
-    # L = 5: ceil((5 + 2 - 2) / 2) + 1 = 4 windows, but the 4th starts at 6 >= 5 + 1: dropped
-    "CC105": ("input: [1, 5]\nlayers:\n  - maxpool: {kernel_size: 2, stride: 2, padding: 1, ceil_mode: true}\n",
-              (3, 5),
-              "input: [1, 6]\nlayers:\n  - maxpool: {kernel_size: 2, stride: 2, padding: 1, ceil_mode: true}\n"),
-    "CC106": ("input: [1, 17]\nlayers:\n  - conv1d: {out_channels: 1, kernel_size: 3, stride: 2, padding: 1}\n"
-              "  - conv_transpose1d: {out_channels: 1, kernel_size: 3, stride: 2, padding: 1, output_padding: 1}\n",
-              (4, 5),
-              "input: [1, 17]\nlayers:\n  - conv1d: {out_channels: 1, kernel_size: 3, stride: 2, padding: 1}\n"
-              "  - conv_transpose1d: {out_channels: 1, kernel_size: 3, stride: 2, padding: 1}\n"),
-    "CC107": ("input: [1, 16]\nlayers:\n  - {conv: {out_channels: 1, kernel_size: 3}, name: c}\n"
-              "  - {crop: [[0, 2]], from: input}\n  - {add: {with: c}}\n", (5, 6),
-              "input: [1, 16]\nlayers:\n  - {conv: {out_channels: 1, kernel_size: 3}, name: c}\n"
-              "  - {crop: [[1, 1]], from: input}\n  - {add: {with: c}}\n"),
-    "CC108": ("input: [1, 32, 32]\nlayers:\n  - conv: {out_channels: 4, kernel_size: 3}\n  - global_avgpool\n",
-              (3, 5),
-              "input: [1, 3, 3]\nlayers:\n  - conv: {out_channels: 4, kernel_size: 3}\n  - global_avgpool\n"),
-    "CC109": ("input: [1, 4, 4]\nlayers:\n  - conv: {out_channels: 1, kernel_size: 9, padding: 4}\n"
-              "  - conv: {out_channels: 1, kernel_size: 9, padding: 4}\n  - global_avgpool\n", (4, 5),
-              "input: [1, 16, 16]\nlayers:\n  - conv: {out_channels: 1, kernel_size: 9, padding: 4}\n"
-              "  - conv: {out_channels: 1, kernel_size: 9, padding: 4}\n  - global_avgpool\n"),
-    "CC110": ("input: [3, 8, 8]\nlayers:\n  - linear: 4\n", (3, 5),
-              "input: [3, 8, 8]\nlayers:\n  - flatten\n  - linear: 4\n"),
-    "CC111": ("input: [1, 8]\nlayers:\n  - {relu, name: side}\n  - {tanh, from: input}\n", (3, 6),
-              "input: [1, 8]\nlayers:\n  - {relu, name: side}\n  - {tanh, from: side}\n"),
-    "CC112": ("input: [2, 9, 9]\nlayers:\n  - deform_conv: {out_channels: 2, kernel_size: 3}\n", (3, 5),
-              "input: [2, 9, 9]\nlayers:\n  - conv: {out_channels: 2, kernel_size: 3}\n"),
-    "CC001": ("input: [1, 8]\nlayers:\n  - {conv1d: {out_channels: 2, kernel_size: 3}, expect: {params: 7}}\n",
-              (3, 66),
-              "input: [1, 8]\nlayers:\n  - {conv1d: {out_channels: 2, kernel_size: 3}, expect: {params: 8}}\n"),
-}
+FIXTURES = ROOT / "tests" / "data" / "lint"
+_WHERE = re.compile(r"# (CC\d+) fires above, and no other rule: at line (\d+), column (\d+)\n\Z")
 
 
-def test_every_rule_has_a_case():
+def _fixture(code: str) -> tuple[str, tuple[int, int], str]:
+    """(bad.yaml, the (line, column) its last line promises, good.yaml) of one rule."""
+    bad = (FIXTURES / code / "bad.yaml").read_text(encoding="utf-8")
+    good = (FIXTURES / code / "good.yaml").read_text(encoding="utf-8")
+    m = _WHERE.search(bad)
+    assert m and m.group(1) == code, f"{code}/bad.yaml must end with its promise"
+    return bad, (int(m.group(2)), int(m.group(3))), good
+
+
+# (spec that triggers the rule, line and column of the finding, spec that does not): each rule's
+# runnable fixtures, tests/data/lint/CCNNN/{bad,good}.yaml
+CASES = {path.name: _fixture(path.name) for path in sorted(FIXTURES.iterdir()) if path.is_dir()}
+
+
+def test_every_rule_has_fixtures():
     assert set(CASES) == set(RULES)
 
 
 @pytest.mark.parametrize("code", sorted(CASES))
 def test_rule_fires_at_its_line_and_not_on_the_near_miss(code):
+    """bad.yaml triggers exactly its rule (every rule enabled, opt-in ones too), at the line and
+    column its last line promises, with the rule's severity; good.yaml triggers nothing."""
     bad, (line, column), good = CASES[code]
-    found = [f for f in lint(bad) if f.code == code]
+    found = lint(bad)
     assert found, f"{code} did not fire"
+    assert {f.code for f in found} == {code}, [f.message for f in found]
     assert (found[0].loc.line, found[0].loc.column) == (line, column)
     assert found[0].severity == RULES[code].severity
-    assert not [f for f in lint(good) if f.code == code]
+    assert lint(good) == []
+
+
+def test_each_rule_is_one_module():
+    """One rule a unit: cnncalc/lint/rules/ccNNN_<name>.py declares RULE (with its check) for
+    the code and name in its file name."""
+    for module in MODULES:
+        stem = module.__name__.rsplit(".", 1)[1]
+        assert stem == f"{module.RULE.code.lower()}_{module.RULE.name.replace('-', '_')}"
+        assert module.RULE.check is module.check
 
 
 def test_even_same_reads_the_resolved_padding():

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import cnncalc
 from cnncalc.core.rf import AxisRF, linear_map, nearest_map, transposed_map, window_map
-from cnncalc.lint.rules import Config, lint_network
+from cnncalc.lint.engine import Config, lint_network
 from tests.conftest import one_layer, report_of
 
 

@@ -193,7 +193,7 @@ def test_repeat_limit():
 def test_each_layer_is_set_up_once_per_command(monkeypatch):
     # issue 11: spec.loads ran the analyzer, then analyze and lint ran it again: each layer's
     # setup() ran two or three times per command. Now load computes every record once.
-    from cnncalc.lint.rules import Config, lint_network
+    from cnncalc.lint.engine import Config, lint_network
 
     calls = []
     for cls in {type(n.layer) for n in cnncalc.load(SPECS / "resnet18.yaml").nodes}:

@@ -15,11 +15,16 @@ from typing import Any
 
 from cnncalc.analysis.memory import OPTIMIZER_STATES, Memory, estimate
 from cnncalc.core.errors import Loc, SpecError
+from cnncalc.core.figures import FIGURES, JSON_SCALARS, SHAPE
 from cnncalc.core.graph import Network
 from cnncalc.core.rf import ReceptiveField
 from cnncalc.core.shapes import infer_shapes
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
+
+
+# the JSON report's one-value figures, in its order, and whether each is a shape (a list)
+_JSON_FIGURES = tuple((f.json_key, f.compare == SHAPE) for f in FIGURES if f.json_key in JSON_SCALARS)
 
 
 @dataclass(frozen=True)
@@ -50,20 +55,14 @@ class LayerResult:
     live_bytes: int = 0  # activation bytes live after this layer ran (inference, docs/conventions.md)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "type": self.type,
-            "inputs": list(self.inputs),
-            "output_shape": list(self.output_shape),
-            "params": self.params,
-            "trainable_params": self.trainable_params,
-            "buffers": self.buffers,
-            "macs": self.macs,
-            "flops": self.flops,
-            "activation_bytes": self.activation_bytes,
-            "live_bytes": self.live_bytes,
-            "receptive_field": rf_to_dict(self.receptive_field),
-        }
+        """The layer's object in the JSON report (docs/report.md): name, type, inputs, then its
+        figures under the keys and in the order of the catalogue (cnncalc.core.figures)."""
+        out: dict[str, Any] = {"name": self.name, "type": self.type, "inputs": list(self.inputs)}
+        for key, is_shape in _JSON_FIGURES:
+            value = getattr(self, key)
+            out[key] = list(value) if is_shape else value
+        out["receptive_field"] = rf_to_dict(self.receptive_field)
+        return out
 
 
 @dataclass(frozen=True)

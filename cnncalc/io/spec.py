@@ -13,6 +13,7 @@ from typing import Any
 from cnncalc.core.errors import Loc, SpecError, suggestion
 from cnncalc.core.expr import substitute_string
 from cnncalc.core.graph import INPUT, Network, Node, Scope
+from cnncalc.core.shapes import infer_shapes
 from cnncalc.core.yamlio import YList, YMap, parse_yaml
 from cnncalc.layers import REGISTRY
 from cnncalc.layers.base import Layer, describe
@@ -398,7 +399,7 @@ class _Builder:
             )
         values, locs = cls.parse_params(raw, self.ndim, raw_loc, raw_locs, type_loc)
         inputs = list(inputs)
-        if values.get("with") is not None and cls.family == "merge":
+        if values.get("with") is not None:  # a layer that declares with: (the merges) reads those too
             inputs += [self.lookup(n, scope, locs["with"]) for n in values["with"]]
         refs = []
         for key in cls.ref_params:
@@ -672,7 +673,9 @@ def loads(text: str | bytes, file: str | None = None, *, input_shape: tuple[int,
 
     An ONNX model (bytes) is read too, recognised by content (docs/onnx.md).
     """
-    from cnncalc.core.shapes import infer_shapes
+    # the one import left in a function: io.onnx_io imports this module back (the circle
+    # onnx_map -> onnx_io -> spec -> onnx_io, tests/test_architecture.py KNOWN_CYCLES), which
+    # issue 20's ONNX work removes
     from cnncalc.io.onnx_io import load_onnx, looks_like_onnx
 
     if isinstance(text, bytes) and looks_like_onnx(text):

@@ -43,6 +43,7 @@ import numpy as np
 
 from cnncalc.analysis.analyze import DTYPE_BYTES, Report, analyze, exact_number
 from cnncalc.core.errors import SpecError
+from cnncalc.core.figures import VERIFIED_LABELS
 from cnncalc.core.graph import INPUT, Network, Node
 from cnncalc.core.shapes import infer_shapes
 from cnncalc.layers.base import Ints, OutputSize, PadSpec, Scale
@@ -57,9 +58,7 @@ CHANNEL_PARAMS = {"out_channels": 1, "groups": 1, "num_parameters": 1, "num_grou
 GLOBAL = "global"
 
 OK, MISMATCH, NOT_MEASURED = "ok", "mismatch", "not measured"
-LABELS = {"output_shape": "output shape", "params": "params", "buffers": "buffers", "macs": "MACs",
-          "activation_bytes": "activation bytes", "rf_size": "RF size", "rf_stride": "RF stride",
-          "rf_center": "RF centre"}
+LABELS = VERIFIED_LABELS  # the figures verify measures and their labels (cnncalc.core.figures)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from cnncalc.analysis.analyze import LayerResult, Report, Totals
+from cnncalc.core.figures import CSV_FIGURES, column
 from cnncalc.core.rf import ReceptiveField
 
 FORMATS = ("table", "json", "markdown", "csv")
@@ -162,9 +163,7 @@ def to_markdown(report: Report, depth: int | None = None,
 def to_csv(report: Report, depth: int | None = None) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["name", "type", "inputs", "output_shape", "params", "trainable_params",
-                     "buffers", "macs", "flops", "activation_bytes", "rf_size", "rf_stride",
-                     "rf_center"])
+    writer.writerow(["name", "type", "inputs", *CSV_FIGURES])
     for row in rows_of(report, depth):
         rf = row.receptive_field
         writer.writerow([
@@ -211,19 +210,26 @@ def _rf(i: int):
     return lambda row, _, rf: rf[i]
 
 
+def _figure(name: str, cell: Callable[[LayerResult, Totals, tuple[str, str, str]], str],
+            keep: int) -> Column:
+    """The column of a catalogued figure: its --columns key and header from cnncalc.core.figures."""
+    key, header = column(name)
+    return Column(key, header, cell, keep)
+
+
 TABLE_COLUMNS: tuple[Column, ...] = (
     Column("layer", "Layer", lambda r, _, __: r.name, 100, number=False),
     Column("type", "Type", lambda r, _, __: r.type, 6, number=False),
-    Column("output_shape", "Output shape", lambda r, _, __: shape_text(r.output_shape), 9),
-    Column("params", "Params", lambda r, _, __: num(r.params), 10),
+    _figure("output_shape", lambda r, _, __: shape_text(r.output_shape), 9),
+    _figure("params", lambda r, _, __: num(r.params), 10),
     Column("params_percent", "Params %", lambda r, t, __: share(r.params, t.params), 2),
-    Column("macs", "MACs", lambda r, _, __: num(r.macs), 8),
+    _figure("macs", lambda r, _, __: num(r.macs), 8),
     Column("macs_percent", "MACs %", lambda r, t, __: share(r.macs, t.macs), 1),
-    Column("flops", "FLOPs", lambda r, _, __: num(r.flops), 4),
-    Column("activations", "Activations (B)", lambda r, _, __: num(r.activation_bytes), 5),
-    Column("rf_size", "RF size", _rf(0), 7),
-    Column("rf_stride", "Eff. stride", _rf(1), 3),
-    Column("rf_centre", "RF centre", _rf(2), 0),
+    _figure("flops", lambda r, _, __: num(r.flops), 4),
+    _figure("activation_bytes", lambda r, _, __: num(r.activation_bytes), 5),
+    _figure("rf_size", _rf(0), 7),
+    _figure("rf_stride", _rf(1), 3),
+    _figure("rf_center", _rf(2), 0),
 )
 COLUMN_KEYS = tuple(c.key for c in TABLE_COLUMNS)
 COLUMNS = tuple(c.header for c in TABLE_COLUMNS)
@@ -393,16 +399,6 @@ def table_blocks(report: Report, width: int, depth: int | None = None,
         blocks.append(("\n".join(textwrap.wrap(note, width, break_long_words=False,
                                                 break_on_hyphens=False)), "dim"))
     return blocks
-
-
-def to_table(report: Report, console, depth: int | None = None,
-             columns: Sequence[str] | None = None) -> None:
-    """Print the table view (:func:`table_blocks`) to a rich Console, fitted to its width."""
-    from rich.text import Text
-
-    for text, style in table_blocks(report, console.width, depth, columns):
-        # laid out here already: rich neither wraps nor crops the lines
-        console.print(Text(text, style=style), soft_wrap=True)
 
 
 def write_table(report: Report, file, width: int, depth: int | None = None,

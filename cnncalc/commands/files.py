@@ -1,0 +1,80 @@
+"""Reading the array files the executing commands take (--data, --weights, --upstream) and
+the sizes they take (--max-memory); every failure a SpecError that names the file and the fix."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from cnncalc.core.errors import SpecError
+from cnncalc.options import usage
+
+UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1000, "kib": 1024, "m": 1024 ** 2, "mb": 1000 ** 2,
+         "mib": 1024 ** 2, "g": 1024 ** 3, "gb": 1000 ** 3, "gib": 1024 ** 3}
+
+
+def parse_bytes(text: str) -> int:
+    """Bytes of a size such as ``2GiB``, ``512MB`` or ``1000000`` (k, m, g are binary units).
+
+    Raises:
+        SpecError: not a size (kind ``usage``).
+    """
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*", text)
+    if not m or m.group(2).lower() not in UNITS:
+        raise SpecError(f"--max-memory '{text}' is not a size", kind="usage",
+                        help="e.g. --max-memory 2GiB, 512MiB or 1000000000")
+    return int(float(m.group(1)) * UNITS[m.group(2).lower()])
+
+
+def npz_target(output: Path, spec: Path) -> Path:
+    """Where ``run --output`` writes: a folder gets <spec stem>.npz, a name without a
+    suffix gets .npz (as numpy.savez does); the folder must exist."""
+    if output.is_dir():
+        return output / f"{spec.stem}.npz"
+    if output.suffix != ".npz":
+        output = output.with_name(output.name + ".npz")
+    if not output.parent.is_dir():
+        raise usage("run", f"--output: the folder {output.parent} does not exist",
+                    f"create it first (mkdir -p {output.parent}) or write elsewhere")
+    return output
+
+
+def load_array(path: Path, what: str) -> np.ndarray:
+    """One array from a .npy file given to option ``what``.
+
+    Raises:
+        SpecError: unreadable, or an .npz archive (kind ``io``).
+    """
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"{what}: cannot read {path}: {exc}", kind="io",
+                        help="give a .npy file written by numpy.save") from None
+    if not isinstance(data, np.ndarray):  # an .npz archive
+        names = list(data.files)
+        data.close()
+        raise SpecError(f"{what}: {path} is an .npz archive of {len(names)} array(s), not one array",
+                        kind="io", help="give a .npy file written by numpy.save "
+                        + (f"(e.g. numpy.save('x.npy', numpy.load('{path}')['{names[0]}']))" if names else ""))
+    return data
+
+
+def load_npz(path: Path) -> dict:
+    """The named arrays of an .npz archive (weights keyed '<layer>.<param>').
+
+    Raises:
+        SpecError: unreadable, or a single .npy array (kind ``io``).
+    """
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"--weights: cannot read {path}: {exc}", kind="io",
+                        help="give a .npz file written by numpy.savez") from None
+    if isinstance(data, np.ndarray):  # a single .npy array has no tensor names
+        raise SpecError(f"--weights: {path} is a single array ({data.dtype}, shape "
+                        f"{list(data.shape)}), not an archive of named tensors", kind="io",
+                        help="write the weights with numpy.savez('w.npz', **{'conv1.weight': w, ...})")
+    with data:
+        return {k: data[k] for k in data.files}

@@ -1,0 +1,46 @@
+"""``cnncalc view``: the network drawn as a self-contained HTML page, an SVG or a PNG."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from cnncalc.analysis.analyze import analyze
+from cnncalc.core.errors import SpecError
+from cnncalc.io.spec import load
+from cnncalc.options import parse_input
+from cnncalc.present import view as pictures
+
+FORMATS = ("html", "svg", "png")
+
+
+def run(spec: Path, output: Path | None, format: str | None, what: str, input: str | None,
+        batch: int | None, dtype: str, depth: int | None, dilation_base: int) -> None:
+    """Draw ``spec``; the format is ``format``, else ``output``'s suffix, else html."""
+    if format is None:
+        suffix = output.suffix.lower().lstrip(".") if output is not None else ""
+        format = suffix if suffix in FORMATS else "html"
+    if format == "png" and output is None:
+        raise SpecError("a PNG is written to a file", kind="usage", help="add -o net.png")
+    net = load(spec, input_shape=parse_input(input, "view"), batch=batch, dilation_base=dilation_base)
+    report = analyze(net, dtype=dtype)
+    if format == "png":
+        try:
+            data = pictures.to_png(net, report, what, depth)
+        except ImportError:
+            raise SpecError("PNG pictures need matplotlib, which is not installed", kind="usage",
+                            help="pip install 'cnncalc[png]', or write SVG: -f svg") from None
+    elif format == "svg":
+        data = pictures.to_svg(net, report, what, depth).encode("utf-8")
+    else:
+        data = pictures.to_html(net, report).encode("utf-8")
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    try:
+        output.write_bytes(data)
+    except OSError as exc:
+        raise SpecError(f"cannot write the picture: {exc.strerror}", file=str(output), kind="io",
+                        help="check that the folder exists and can be written") from None
+    sys.stderr.write(f"wrote {output} ({len(data):,} bytes)\n")
