@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from cnncalc.core.rf import BROADCAST, IDENTITY
 from cnncalc.core.window import broadcast_shape
-from cnncalc.layers.base import K, Layer, Names, Param, fmt_shape, np, numel
+from cnncalc.layers.base import REGISTRY, K, Layer, Names, Param, fmt_shape, np, numel
 
 
 class _Merge(Layer):
@@ -154,6 +154,4 @@ STRUCTURE_MERGE = {"residual": Add.type_name, "parallel": Concat.type_name}
 
 def merge_types() -> tuple[str, ...]:
     """The registered types a structure may merge with (the merge family)."""
-    from cnncalc.layers.base import REGISTRY
-
     return tuple(name for name, cls in REGISTRY.items() if cls.family == "merge")

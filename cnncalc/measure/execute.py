@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from cnncalc.core.errors import SpecError
+from cnncalc.core.errors import SpecError, suggestion
 from cnncalc.core.graph import INPUT, Network
 from cnncalc.core.kernels import Context
 
@@ -97,8 +97,6 @@ def check_weights(net: Network, weights: dict | None, seed: int = 0, dtype=np.fl
         SpecError: a name no node has (with the closest one), or a wrong shape,
             naming the node.
     """
-    from cnncalc.core.errors import suggestion
-
     expected = tensor_shapes(net)
     full = {}
     inline = {f"{node.name}.{key}": value for node in net.nodes if node.inline_weights

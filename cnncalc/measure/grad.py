@@ -41,9 +41,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cnncalc.analysis.analyze import analyze
 from cnncalc.core.errors import SpecError, suggestion
 from cnncalc.core.graph import INPUT, Network
 from cnncalc.core.kernels import Context
+from cnncalc.io.spec import nested_shape
 from cnncalc.measure.execute import backward, executor_layer, forward, init_weights
 
 MAX_LOCAL_UNITS = 1024  # switches / averaging are read from a layer's Jacobian up to this size
@@ -110,8 +112,6 @@ class GradResult:
 
 
 def _nested(value, what: str, loc) -> np.ndarray:
-    from cnncalc.io.spec import nested_shape
-
     nested_shape(value, loc, what)  # located errors for ragged lists and non-numbers
     return np.asarray(value, dtype=np.float64)
 
@@ -578,8 +578,6 @@ def unit_region(net: Network, layer: str, unit: tuple[int, ...], seed: int = 0) 
     Raises:
         SpecError: a unit outside the layer's output, or a layer without spatial axes.
     """
-    from cnncalc.analysis.analyze import analyze
-
     node = net.node(layer)
     out_shape = node.facts.out_shape
     if len(out_shape) != net.ndim + 1:
