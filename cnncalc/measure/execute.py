@@ -123,9 +123,30 @@ LAYOUT_HELP = ("weights use PyTorch's layouts: conv (out, in/groups, *k), "
 
 
 def node_weights(weights: dict[str, np.ndarray], name: str) -> dict[str, np.ndarray]:
+    """The tensors of one node, ``"<node>.<key>" -> array`` as ``key -> array``.
+
+    Scans every key: for one node. A pass over every node indexes once
+    (:func:`index_weights`), which keeps a run linear in the number of nodes.
+    """
     prefix = name + "."
     return {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)
             and "." not in k[len(prefix):]}
+
+
+def index_weights(weights: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """``"<node>.<key>" -> array`` grouped by node: node -> {key -> array}, in one pass.
+
+    A node name may itself contain dots (``layer1.0.conv1``): the key is what follows
+    the last dot, as :func:`node_weights` reads it. A forward or backward pass looks a
+    node's tensors up here instead of scanning every key per node, which made a run
+    quadratic in depth (issue 20: 58% of ResNet-101's ``verify``).
+    """
+    index: dict[str, dict[str, np.ndarray]] = {}
+    for key, value in weights.items():
+        node, _, name = key.rpartition(".")
+        if node:
+            index.setdefault(node, {})[name] = value
+    return index
 
 
 @dataclass
@@ -290,10 +311,10 @@ def forward(net: Network, x: np.ndarray, weights: dict | None = None, seed: int 
         for name in node.inputs + node.refs:
             remaining[name] = remaining.get(name, 0) + 1
     run = Execution(values, {}, seed=seed, probe=probe)
+    by_node = index_weights(given or {})
     for i, node in enumerate(net.nodes):
         ctx = Context(probe=probe)
-        tensors = _Recorder(node.name, node_weights(given or {}, node.name), seed, dtype,
-                            positive=probe)
+        tensors = _Recorder(node.name, by_node.get(node.name, {}), seed, dtype, positive=probe)
         out = node.layer.forward([values[n] for n in node.inputs], tensors, ctx)
         values[node.name] = np.asarray(out, dtype=dtype)
         run.macs[node.name] = ctx.macs
@@ -355,6 +376,7 @@ def backward(net: Network, run: Execution, seeds: dict[str, np.ndarray],
     grads: dict[str, np.ndarray] = {k: np.asarray(v) for k, v in seeds.items()}
     out: dict[str, np.ndarray] = {}
     ctx = Context(probe=probe)
+    by_node = index_weights(run.weights)
     for node in reversed(net.nodes):
         g = grads.pop(node.name, None)
         if g is None:
@@ -362,7 +384,7 @@ def backward(net: Network, run: Execution, seeds: dict[str, np.ndarray],
         if outputs:
             out[node.name] = g
         xs = [run.values[n] for n in node.inputs]
-        w = _Recorder(node.name, node_weights(run.weights, node.name), run.seed,
+        w = _Recorder(node.name, by_node.get(node.name, {}), run.seed,
                       run.values[node.name].dtype, positive=run.probe)
         gxs, gw = node.layer.backward(xs, w, run.values[node.name], g, ctx)
         for name, gx in zip(node.inputs, gxs):
