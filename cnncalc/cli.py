@@ -166,17 +166,30 @@ def analyze(
 
 
 class _Progress:
-    """A progress bar on stderr that appears only once a run has lasted a second."""
+    """Progress on stderr: a bar once a run has lasted a second, on a terminal; with
+    ``lines``, when stderr is not a terminal (a log, CI), a line every few seconds once
+    the run has lasted two ("verifying: probe axis 0 120/515 layer3.4.conv2"), so that
+    stdout stays clean (JSON stays parseable)."""
 
-    def __init__(self, what: str) -> None:
+    LINE_AFTER, LINE_EVERY = 2.0, 3.0  # seconds
+
+    def __init__(self, what: str, lines: bool = False) -> None:
         import time
 
         self.what, self.start, self.bar, self.task, self.clock = what, time.monotonic(), None, None, time
         self.total = 0
+        self.lines, self.next_line = lines, self.start + self.LINE_AFTER
 
     def __call__(self, done: int, total: int, name: str) -> None:
+        now = self.clock.monotonic()
+        if not sys.stderr.isatty():
+            if self.lines and now >= self.next_line:
+                self.next_line = now + self.LINE_EVERY
+                sys.stderr.write(f"{self.what}: {done}/{total} {name} ({now - self.start:.0f} s)\n")
+                sys.stderr.flush()
+            return
         if self.bar is None:
-            if self.clock.monotonic() - self.start < 1.0 or not sys.stderr.isatty():
+            if now - self.start < 1.0:
                 return
             from rich.console import Console
             from rich.progress import Progress
@@ -184,7 +197,7 @@ class _Progress:
             self.bar = Progress(console=Console(stderr=True), transient=True)
             self.bar.start()
             self.task = self.bar.add_task(self.what, total=total)
-        self.bar.update(self.task, completed=done, description=f"{self.what} {name}")
+        self.bar.update(self.task, completed=done, total=total, description=f"{self.what} {name}")
 
     def close(self) -> None:
         if self.bar is not None:
@@ -337,21 +350,17 @@ def verify(
     """Run the network and hold every reported figure against a measurement.
 
     Exit 1 if any layer's output shape, params, buffers, MACs, activation bytes or
-    receptive field (size, stride, centre) disagrees; figures that cannot be
-    measured are shown as not measured, with the reason.
+    receptive field (size, stride, centre) disagrees, or if a measurement failed
+    (named, with its error); figures that cannot be measured by design are shown as
+    not measured, with the reason. A run longer than two seconds reports progress on
+    stderr.
     """
-    import json
-
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
-
     from cnncalc.io.spec import load
-    from cnncalc.measure.verify import COLUMNS, not_measured_lines, summary, table_rows
     from cnncalc.measure.verify import verify as check
+    from cnncalc.present.verify_text import render_json, render_table
 
     net = load(spec, input_shape=parse_input(input, "verify"))
-    bar = _Progress("verifying")
+    bar = _Progress("verifying", lines=True)
     try:
         result = check(net, seed=seed, max_memory=_parse_bytes(max_memory), progress=bar)
     finally:
@@ -363,23 +372,14 @@ def verify(
         measured = measure(net, train=train, seed=seed)
     if format == "json":
         extra = {} if measured is None else {"memory": measured.to_dict()}
-        sys.stdout.write(json.dumps({"name": net.name, **result.to_dict(), **extra}, indent=2,
-                                    default=str) + "\n")
+        sys.stdout.write(render_json(net.name, result, extra))
     else:
-        table = Table(title=Text(f"{net.name}: analysed / measured"), box=box.SIMPLE_HEAVY, padding=0)
-        for col, figure in COLUMNS:
-            table.add_column(col, no_wrap=col != "Status", justify="right" if figure else "left")
-        for cells in table_rows(result):
-            table.add_row(*(Text(c) for c in cells))
         console = _console()
-        console.print(table)
-        for line in not_measured_lines(result):
-            console.print(Text(line))
-        for row in result.rows:
-            if not row.ok:
-                console.print(Text(f"MISMATCH {row.name}: {row.note}"))
-        console.print(Text(summary(result)))
+        for item in render_table(net.name, result):
+            console.print(item)
         if measured is not None:
+            from rich.text import Text
+
             console.print(Text(
                 f"Memory ({measured.what}, the executor's policy): measured {measured.measured_bytes:,} B, "
                 f"estimated {measured.estimated_bytes:,} B, ratio {measured.ratio:.3f}"))

@@ -209,7 +209,38 @@ def test_a_long_period_is_not_mistaken_for_a_shorter_one():
 
 def test_summary_counts_one_layer_in_the_singular():
     # issue 14's polish: "1 layers"
-    from cnncalc.measure.verify import summary
+    from cnncalc.present.verify_text import summary
 
     net = cnncalc.loads("input: [1, 8]\nlayers:\n  - relu\n", "one.yaml")
     assert summary(verify(net)).startswith("1 layer, 0 mismatched")
+
+
+def test_a_probe_that_raises_fails_the_run_and_names_the_figure(tmp_path, monkeypatch):
+    # issue 20: with the unit-measuring probe made to raise, ResNet-18 verified "ok" with
+    # 398 figures not measured; a measurement that raises is a failure, never a pass
+    from typer.testing import CliRunner
+
+    import cnncalc.measure.verify as verify_module
+    from cnncalc.cli import app
+
+    def broken(*args, **kwargs):
+        raise ValueError("boom")
+
+    monkeypatch.setattr(verify_module, "_measure_units", broken)
+    text = "input: [1, 12, 12]\nlayers:\n  - conv: {out_channels: 2, kernel_size: 3}\n"
+    result = verify(net_of(text))
+    assert not result.ok
+    size = result.rows[0].figure("rf_size[0]")
+    assert size.status == "failed"
+    assert size.reason == "could not measure rf_size[0]: ValueError: boom"
+    assert result.counts()["failed"] == 6  # size, stride, centre on each of 2 axes
+    assert result.rows[0].figure("macs").status == "ok"  # the forward pass still measured
+    spec = tmp_path / "n.yaml"
+    spec.write_text(text)
+    out = CliRunner().invoke(app, ["verify", str(spec)])
+    assert out.exit_code == 1, out.stdout
+    assert "could not measure rf_size[0]: ValueError: boom" in out.stdout
+    assert "FAILED rf_size[0]" in out.stdout
+    out = CliRunner().invoke(app, ["verify", str(spec), "--format", "json"])
+    data = json.loads(out.stdout)
+    assert out.exit_code == 1 and not data["ok"] and data["figures"]["failed"] == 6

@@ -28,8 +28,12 @@ Every figure of the report is measured without the analyzer's formulas
   unit") is confirmed when the probed units' supports cover the whole probe
   input at two probe sizes.
 
-A figure that cannot be measured is reported as "not measured" with the reason
-(counted in the summary); it is neither a pass nor a failure.
+A figure the method cannot measure by design (a documented refusal: a layer
+that mixes positions across axes, a probe above the memory limit, ...;
+docs/executor.md "Not measured") is reported as "not measured" with the reason
+(counted in the summary); it is neither a pass nor a failure. A probe that
+raises is a failure: its figures are "failed" ("could not measure rf_size[0]:
+ValueError: ...") and the verification is not ok.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ CHANNEL_PARAMS = {"out_channels": 1, "groups": 1, "num_parameters": 1, "num_grou
                   "in_channels": None, "num_features": None, "in_features": None}
 GLOBAL = "global"
 
-OK, MISMATCH, NOT_MEASURED = "ok", "mismatch", "not measured"
+OK, MISMATCH, NOT_MEASURED, FAILED = "ok", "mismatch", "not measured", "failed"
 LABELS = {"output_shape": "output shape", "params": "params", "buffers": "buffers", "macs": "MACs",
           "activation_bytes": "activation bytes", "rf_size": "RF size", "rf_stride": "RF stride",
           "rf_center": "RF centre"}
@@ -70,7 +74,8 @@ class Figure:
     rf_stride or rf_center; ``axis``: the spatial axis of a receptive-field figure
     (0 = the first spatial axis). ``analysed``/``measured``: ints, shape tuples,
     Fractions, None (a unit that sees no input), or ``"global"``. ``status``: ok,
-    mismatch, or not measured (then ``reason`` says why).
+    mismatch, not measured (a documented refusal; ``reason`` says which) or failed
+    (the measurement raised; ``reason`` names the figure and the error).
     """
 
     name: str
@@ -113,12 +118,18 @@ class Row:
 
     @property
     def ok(self) -> bool:
-        """No figure disagrees (figures not measured do not count against it)."""
-        return not self.mismatched
+        """No figure disagrees and none failed to be measured (figures not measured,
+        the documented refusals, do not count against it)."""
+        return not self.mismatched and not self.failed
 
     @property
     def mismatched(self) -> list[Figure]:
         return [f for f in self.figures if f.status == MISMATCH]
+
+    @property
+    def failed(self) -> list[Figure]:
+        """Figures whose measurement raised (each reason names the figure and the error)."""
+        return [f for f in self.figures if f.status == FAILED]
 
     @property
     def not_measured(self) -> list[Figure]:
@@ -159,7 +170,7 @@ class Row:
     def rf(self) -> list[tuple[Any, Any] | None]:
         """Per spatial axis (analysed, measured) RF size; None where not measured or absent."""
         sizes = {f.axis: f for f in self.figures if f.name == "rf_size"}
-        return [None if a not in sizes or sizes[a].status == NOT_MEASURED
+        return [None if a not in sizes or sizes[a].status in (NOT_MEASURED, FAILED)
                 else (sizes[a].analysed, sizes[a].measured) for a in range(max(sizes, default=-1) + 1)]
 
     @property
@@ -168,12 +179,14 @@ class Row:
 
     @property
     def note(self) -> str:
-        """What disagrees, or what was not measured and why."""
-        if self.mismatched:
-            parts = [f"{f.label}: analysed {_text(f.analysed)}, measured {_text(f.measured)}"
+        """What disagrees, what failed to be measured, or what was not measured and why."""
+        if self.mismatched or self.failed:
+            parts = [f"{f.label}: analysed {value_text(f.analysed)}, measured {value_text(f.measured)}"
                      for f in self.mismatched]
             reasons = dict.fromkeys(f.reason for f in self.mismatched if f.reason)
-            return "; ".join(parts) + "".join(f" ({r})" for r in reasons)
+            failed = list(dict.fromkeys(f.reason for f in self.failed))
+            return "; ".join(parts + failed[:1]) + "".join(f" ({r})" for r in reasons) + (
+                f" (and {len(failed) - 1} more failed)" if len(failed) > 1 else "")
         reasons: dict[str, list[str]] = {}
         for f in self.not_measured:
             reasons.setdefault(f.reason, []).append(f.label)
@@ -184,7 +197,9 @@ class Row:
                 "figures": [f.to_dict() for f in self.figures]}
 
 
-def _text(value: Any) -> str:
+def value_text(value: Any) -> str:
+    """A figure's value as the table and the notes show it: ``3x9x9``, ``17/4``,
+    ``1,234``, ``none`` (a unit that sees no input), ``global``."""
     if isinstance(value, tuple):
         return "x".join(map(str, value))
     if isinstance(value, Fraction):
@@ -203,11 +218,12 @@ class Verification:
 
     @property
     def ok(self) -> bool:
+        """Every figure agrees or is a documented refusal; none disagrees or failed."""
         return all(r.ok for r in self.rows)
 
     def counts(self) -> dict[str, int]:
-        """Figures per status over every layer: ok, mismatch, not measured."""
-        out = {OK: 0, MISMATCH: 0, NOT_MEASURED: 0}
+        """Figures per status over every layer: ok, mismatch, not measured, failed."""
+        out = {OK: 0, MISMATCH: 0, NOT_MEASURED: 0, FAILED: 0}
         for row in self.rows:
             for f in row.figures:
                 out[f.status] += 1
@@ -218,7 +234,7 @@ class Verification:
         return {"ok": self.ok, "layers": len(self.rows),
                 "mismatched_layers": sum(not r.ok for r in self.rows),
                 "figures": {"ok": counts[OK], "mismatched": counts[MISMATCH],
-                            "not_measured": counts[NOT_MEASURED]},
+                            "not_measured": counts[NOT_MEASURED], "failed": counts[FAILED]},
                 "probe_sizes": self.probe_sizes, "rows": [r.to_dict() for r in self.rows]}
 
 
@@ -445,7 +461,7 @@ def _probe_axis(net: Network, report: Report, axis: int, seed: int, max_memory: 
     for attempt in range(ATTEMPTS):
         probe = _valid_length(net, axis, nodes, length, count)
         if probe is None:
-            return results, sizes, f"no input size from {length} on fits the axis-{axis} probe"
+            raise ProbeError(f"no input size from {length} to {length + 1023} fits the axis-{axis} probe")
         size = probe.input_shape[1]
         if size in sizes:
             length = 2 * size + 1
@@ -457,6 +473,8 @@ def _probe_axis(net: Network, report: Report, axis: int, seed: int, max_memory: 
             run = forward(probe, x, None, seed, dtype=np.float64, max_memory=max_memory,
                           checked=True, probe=True)
         except SpecError as exc:
+            if exc.kind != "limit":
+                raise
             return results, sizes[:-1], f"the axis-{axis} probe of length {size} is too large ({exc.message})"
         for i, node in enumerate(probe.nodes):
             if node.name in done:
@@ -478,8 +496,14 @@ def _probe_axis(net: Network, report: Report, axis: int, seed: int, max_memory: 
     return results, sizes, ""
 
 
-def _rf_figures(row, out_len: int, axis: int, found: list[_Units] | None, why: str) -> list[Figure]:
-    """The receptive-field figures of one layer on one axis, compared."""
+class ProbeError(Exception):
+    """A receptive-field probe that could not run (no probe length fits): a failure."""
+
+
+def _rf_figures(row, out_len: int, axis: int, found: list[_Units] | None, why: str,
+                failure: str = "") -> list[Figure]:
+    """The receptive-field figures of one layer on one axis, compared; ``failure``: the
+    error of a probe that raised (every figure failed), ``why``: a documented refusal."""
     rf = row.receptive_field
     analysed = {"rf_size": GLOBAL, "rf_stride": None, "rf_center": None} if rf is None or \
         rf.size[axis] is None else {"rf_size": rf.size[axis], "rf_stride": rf.stride[axis],
@@ -489,8 +513,12 @@ def _rf_figures(row, out_len: int, axis: int, found: list[_Units] | None, why: s
     def missing(reason: str) -> list[Figure]:
         return [Figure(n, analysed[n], None, NOT_MEASURED, reason, axis) for n in names]
 
+    if failure or (not found and not why):
+        error = failure or "the probe did not reach this layer"
+        return [Figure(n, analysed[n], None, FAILED, f"could not measure {n}[{axis}]: {error}", axis)
+                for n in names]
     if not found:
-        return missing(why or "the probe did not reach this layer")
+        return missing(why)
     if len(found) >= 2 and all(u.covers for u in found):
         sizes = " and ".join(str(u.length) for u in found[:2])
         measured = {"rf_size": GLOBAL, "rf_stride": None, "rf_center": None}
@@ -531,7 +559,9 @@ def verify(net: Network, seed: int = 0, max_memory: int | None = DEFAULT_MAX_MEM
         net: from :func:`cnncalc.load`.
         seed: weights and inputs.
         max_memory: bytes; a forward pass estimated above it is refused.
-        progress: called as progress(done, total, node_name).
+        progress: called as progress(done, total, what) after each layer of each
+            phase; ``what`` names the phase and the layer ("forward conv1",
+            "receptive fields, axis 0: conv1").
         report: the report to check (default: ``analyze(net)``); its layers are
             the network's nodes, in order.
 
@@ -539,7 +569,8 @@ def verify(net: Network, seed: int = 0, max_memory: int | None = DEFAULT_MAX_MEM
         Verification: per layer, output shape, params, buffers, MACs, activation
         bytes, and per spatial axis the receptive field's size, effective stride
         and centre of unit 0 (or "global"), each analysed / measured with a status
-        (ok, mismatch, not measured with the reason).
+        (ok, mismatch, not measured with the documented reason, or failed with
+        the error of the probe that raised).
 
     Raises:
         SpecError: the forward pass would exceed ``max_memory``.
@@ -547,7 +578,13 @@ def verify(net: Network, seed: int = 0, max_memory: int | None = DEFAULT_MAX_MEM
     report = report if report is not None else analyze(net)
     if [r.name for r in report.layers] != [n.name for n in net.nodes]:
         raise SpecError("the report is not of this network (its layers differ)", kind="usage")
-    rows = _measure_forward(net, report, seed, max_memory, progress)
+
+    def phase(what: str):
+        if progress is None:
+            return None
+        return lambda done, total, name: progress(done, total, f"{what} {name}")
+
+    rows = _measure_forward(net, report, seed, max_memory, phase("forward"))
     _, blocked = _separable(net)
     probe_sizes: list[list[int]] = []
     by_axis = []
@@ -562,7 +599,8 @@ def verify(net: Network, seed: int = 0, max_memory: int | None = DEFAULT_MAX_MEM
                        for r in report.layers if r.receptive_field is not None))
         if signature not in done:
             try:
-                done[signature] = _probe_axis(net, report, axis, seed, max_memory)
+                done[signature] = _probe_axis(net, report, axis, seed, max_memory,
+                                              progress=phase(f"receptive fields, axis {axis}:"))
                 results, sizes, _ = done[signature]
                 # a period longer than 8 (four up-convolutions after four poolings): more units
                 wide = {name for name, found in results.items() if found
@@ -571,98 +609,31 @@ def verify(net: Network, seed: int = 0, max_memory: int | None = DEFAULT_MAX_MEM
                 if wide:
                     more, more_sizes, _ = _probe_axis(
                         net, report, axis, seed, max_memory, count=WIDE_UNITS, only=wide,
+                        progress=phase(f"receptive fields, axis {axis} ({WIDE_UNITS} units):"),
                         start=max(results[name][-1].length for name in wide))
                     results.update({k: v for k, v in more.items() if k in wide})
                     sizes += [s for s in more_sizes if s not in sizes]
             except SpecError as exc:
-                done[signature] = ({}, [], f"the probe failed: {exc.message}")
-            except (ArithmeticError, LookupError, TypeError, ValueError) as exc:
-                # never a traceback: the figures are reported not measured, with the cause
-                done[signature] = ({}, [], f"the probe failed ({type(exc).__name__}: {exc})")
-        results, sizes, why = done[signature]
-        by_axis.append((results, why))
+                # the probe's own run refused (a limit) or could not be set up: a failure
+                done[signature] = ({}, [], "", f"SpecError: {exc.message}")
+            except ProbeError as exc:
+                done[signature] = ({}, [], "", str(exc))
+            except Exception as exc:  # noqa: BLE001 - a probe that raises fails its figures
+                # never a traceback, never "ok": every figure of the axis failed, with the cause
+                done[signature] = ({}, [], "", f"{type(exc).__name__}: {exc}")
+            if len(done[signature]) == 3:
+                done[signature] = (*done[signature], "")
+        results, sizes, why, failure = done[signature]
+        by_axis.append((results, why, failure))
         probe_sizes.append(sizes)
     for row, node, result in zip(rows, net.nodes, report.layers):
         if len(result.output_shape) != net.ndim + 1:
             continue  # no spatial axes: no receptive field
         for axis in range(net.ndim):
-            results, why = by_axis[axis]
-            reason = blocked.get(node.name, why)
+            results, why, failure = by_axis[axis]
             out_len = result.output_shape[1 + axis]
-            row.figures += _rf_figures(result, out_len, axis, results.get(node.name), reason)
+            if node.name in blocked:  # a documented refusal: no per-axis probe holds it
+                row.figures += _rf_figures(result, out_len, axis, None, blocked[node.name])
+            else:
+                row.figures += _rf_figures(result, out_len, axis, results.get(node.name), why, failure)
     return Verification(rows, probe_sizes)
-
-
-# -- rendering (cnncalc verify) ------------------------------------------------------------
-
-COLUMNS = (("Layer", None), ("Type", None), ("Output shape", "output_shape"), ("Params", "params"),
-           ("Buffers", "buffers"), ("MACs", "macs"), ("Act. bytes", "activation_bytes"),
-           ("RF size", "rf_size"), ("RF stride", "rf_stride"), ("RF centre", "rf_center"),
-           ("Status", None))
-
-
-def _cell(figures: list[Figure], axes: int | None = None) -> str:
-    """'analysed' where every figure agrees; 'analysed / measured' where one disagrees;
-    '?' marks a figure not measured. Per-axis figures are one value when every axis
-    agrees (as in ``cnncalc analyze``), else joined with 'x' ('-': an axis without this
-    figure, as the stride of a global axis)."""
-    if not figures:
-        return "-"
-    if axes is not None:
-        by_axis = {f.axis: f for f in figures}
-        slots = [by_axis.get(a) for a in range(axes)]
-    else:
-        slots = list(figures)
-    def joined(texts: list[str]) -> str:  # one value when every axis agrees, as analyze shows it
-        return texts[0] if len(set(texts)) == 1 else "x".join(texts)
-
-    analysed = joined(["-" if f is None else _text(f.analysed) for f in slots])
-    if all(f is None or f.status == OK for f in slots):
-        return analysed
-    measured = joined(["-" if f is None else "?" if f.status == NOT_MEASURED else _text(f.measured)
-                       for f in slots])
-    return analysed if measured == analysed else f"{analysed} / {measured}"
-
-
-def table_rows(result: Verification) -> list[list[str]]:
-    """One list of cells per layer, in the order of :data:`COLUMNS`."""
-    rows = []
-    for row in result.rows:
-        cells = [row.name, row.type]
-        axes = max((f.axis + 1 for f in row.figures if f.axis is not None), default=None)
-        for _, name in COLUMNS[2:-1]:
-            cells.append(_cell([f for f in row.figures if f.name == name],
-                               axes if name.startswith("rf_") else None))
-        if row.mismatched:
-            status = "MISMATCH " + ", ".join(f.label for f in row.mismatched)
-        elif row.not_measured:
-            status = f"ok, {len(row.not_measured)} not measured"
-        else:
-            status = "ok"
-        rows.append([*cells, status])
-    return rows
-
-
-def not_measured_lines(result: Verification) -> list[str]:
-    """Each reason a figure was not measured, once, with the figures it applies to."""
-    reasons: dict[str, list[str]] = {}
-    for row in result.rows:
-        for f in row.not_measured:
-            reasons.setdefault(f.reason, []).append(f"{row.name}.{f.label}")
-    lines = []
-    for reason, labels in reasons.items():
-        shown = ", ".join(labels[:6]) + (f" and {len(labels) - 6} more" if len(labels) > 6 else "")
-        lines.append(f"not measured: {shown}: {reason}")
-    return lines
-
-
-def summary(result: Verification) -> str:
-    counts = result.counts()
-    sizes = "; ".join(f"axis {a}: {', '.join(map(str, s)) or '-'}" for a, s in enumerate(result.probe_sizes))
-    n = len(result.rows)
-    return (f"{n} layer{'' if n == 1 else 's'}, {sum(not r.ok for r in result.rows)} mismatched; figures: "
-            f"{counts[OK]:,} agree, {counts[MISMATCH]:,} disagree, {counts[NOT_MEASURED]:,} not measured. "
-            f"Shapes and activation bytes from the arrays, parameters and buffers from the tensors "
-            f"the layers asked for, MACs from the contractions run; receptive fields from gradient "
-            f"supports on one-channel probes (probe input lengths, {sizes}). "
-            f"'a / m': analysed a, measured m; '?': not measured.")
