@@ -226,7 +226,7 @@ def test_a_probe_that_raises_fails_the_run_and_names_the_figure(tmp_path, monkey
     def broken(*args, **kwargs):
         raise ValueError("boom")
 
-    monkeypatch.setattr(verify_module, "_measure_units", broken)
+    monkeypatch.setattr(verify_module, "_local_support", broken)  # measures every unit's support
     text = "input: [1, 12, 12]\nlayers:\n  - conv: {out_channels: 2, kernel_size: 3}\n"
     result = verify(net_of(text))
     assert not result.ok

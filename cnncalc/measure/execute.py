@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cnncalc.core.errors import SpecError
-from cnncalc.core.graph import INPUT, Network
+from cnncalc.core.graph import INPUT, Network, Node
 from cnncalc.core.kernels import Context
 
 DEFAULT_MAX_MEMORY = 2 * 1024 ** 3
@@ -289,9 +289,12 @@ def _check_input(net: Network, x: np.ndarray) -> None:
 def forward(net: Network, x: np.ndarray, weights: dict | None = None, seed: int = 0, *,
             dtype=None, keep: str = "all", max_memory: int | None = DEFAULT_MAX_MEMORY,
             progress: Callable[[int, int, str], None] | None = None,
-            probe: bool = False, checked: bool = False) -> Execution:
+            probe: bool = False, checked: bool = False,
+            before: Callable[[Node, list[np.ndarray], list[np.ndarray]], None] | None = None) -> Execution:
     """Run the network; see :func:`run`. Returns the outputs, the weights used and
-    the MACs each node executed."""
+    the MACs each node executed. ``before(node, inputs, refs)``, if given, is called
+    with the arrays a node is about to read, before its forward pass (verify's probes
+    set each layer up on the shapes of the arrays the executor produced)."""
     if x is None:
         if net.input_values is None:
             raise SpecError("no input: give an array, or write input values in the spec",
@@ -315,7 +318,10 @@ def forward(net: Network, x: np.ndarray, weights: dict | None = None, seed: int 
     for i, node in enumerate(net.nodes):
         ctx = Context(probe=probe)
         tensors = _Recorder(node.name, by_node.get(node.name, {}), seed, dtype, positive=probe)
-        out = node.layer.forward([values[n] for n in node.inputs], tensors, ctx)
+        xs = [values[n] for n in node.inputs]
+        if before is not None:
+            before(node, xs, [values[n] for n in node.refs])
+        out = node.layer.forward(xs, tensors, ctx)
         values[node.name] = np.asarray(out, dtype=dtype)
         run.macs[node.name] = ctx.macs
         run.params_read[node.name], run.buffers_read[node.name] = tensors.counts()
@@ -384,12 +390,25 @@ def backward(net: Network, run: Execution, seeds: dict[str, np.ndarray],
         if outputs:
             out[node.name] = g
         xs = [run.values[n] for n in node.inputs]
-        w = _Recorder(node.name, by_node.get(node.name, {}), run.seed,
-                      run.values[node.name].dtype, positive=run.probe)
-        gxs, gw = node.layer.backward(xs, w, run.values[node.name], g, ctx)
+        gxs, gw = layer_backward(node, run, xs, run.values[node.name], g, ctx,
+                                 by_node.get(node.name, {}))
         for name, gx in zip(node.inputs, gxs):
             grads[name] = grads[name] + gx if name in grads else gx
         for key, value in gw.items():
             out[f"{node.name}.{key}"] = value
     out[INPUT] = grads.get(INPUT, np.zeros_like(run.values[INPUT]))
     return out
+
+
+def layer_backward(node: Node, run: Execution, xs: list[np.ndarray], out: np.ndarray,
+                   g: np.ndarray, ctx: Context, tensors: dict[str, np.ndarray] | None = None
+                   ) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    """One node's backward pass: the gradients of its inputs ``xs`` (each (N, C_i,
+    *spatial_i)) and of its tensors, from the gradient ``g`` of its output ``out``
+    (N, C, *spatial); ``N`` may differ from the run's batch (verify seeds one unit
+    set per row over the arrays of a one-sample run, repeated). The node's tensors are
+    ``tensors`` (default: looked up in ``run.weights``), in the run's dtype."""
+    if tensors is None:
+        tensors = node_weights(run.weights, node.name)
+    w = _Recorder(node.name, tensors, run.seed, out.dtype, positive=run.probe)
+    return node.layer.backward(xs, w, out, g, ctx)

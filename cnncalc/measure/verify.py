@@ -39,6 +39,7 @@ ValueError: ...") and the verification is not ok.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
@@ -48,19 +49,38 @@ import numpy as np
 from cnncalc.analysis.analyze import DTYPE_BYTES, Report, analyze, exact_number
 from cnncalc.core.errors import SpecError
 from cnncalc.core.graph import INPUT, Network, Node
-from cnncalc.core.shapes import infer_shapes
+from cnncalc.core.kernels import Context
 from cnncalc.layers.base import Ints, OutputSize, PadSpec, Scale
-from cnncalc.measure.execute import DEFAULT_MAX_MEMORY, backward, forward, guard_memory
+from cnncalc.measure.execute import (
+    DEFAULT_MAX_MEMORY,
+    forward,
+    guard_memory,
+    index_weights,
+    layer_backward,
+)
 
 PROBE_UNITS = 16  # units probed per layer; a period is measured from two runs of it among them
 WIDE_UNITS = 64  # probed again with as many where 16 interior units show no period up to 5
-ATTEMPTS = 5  # probe sizes tried per axis
+ATTEMPTS = 10  # probe lengths tried per axis (doubling: up to 512 times the network's)
+FIT_TRIES = 64  # consecutive probe lengths tried for one at which the executor runs the probe
+DENSE_UNITS = 48  # a layer with at most this many output units is seeded one unit a row
+CHUNK_ELEMENTS = 1 << 21  # elements of one batch of seeded rows (the widest tensor of the layer)
 CHANNEL_PARAMS = {"out_channels": 1, "groups": 1, "num_parameters": 1, "num_groups": 1,
                   "depth_multiplier": 1, "offset_groups": 1,
                   "in_channels": None, "num_features": None, "in_features": None}
 GLOBAL = "global"
 
 OK, MISMATCH, NOT_MEASURED, FAILED = "ok", "mismatch", "not measured", "failed"
+# The documented refusals (docs/executor.md, "Not measured"): a figure is "not measured"
+# only with a reason that contains one of these; anything else that stops a measurement
+# is a failure
+REFUSALS = {
+    "mixes_axes": "mixes positions across axes (no per-axis probe)",
+    "memory": "more than the limit of",
+    "no_period": "show no period up to",
+    "not_interior": "have supports clear of the borders",
+    "one_size": "measured at one probe size only",
+}
 LABELS = {"output_shape": "output shape", "params": "params", "buffers": "buffers", "macs": "MACs",
           "activation_bytes": "activation bytes", "rf_size": "RF size", "rf_stride": "RF stride",
           "rf_center": "RF centre"}
@@ -315,18 +335,6 @@ def _separable(net: Network) -> tuple[list[Node], dict[str, str]]:
                   for name, first in origin.items()}
 
 
-def _valid_length(net: Network, axis: int, nodes: list[Node], start: int,
-                  count: int = PROBE_UNITS) -> Network | None:
-    for length in range(start, start + 1024):
-        probe = probe_network(net, axis, nodes, length, count)
-        try:
-            infer_shapes(probe)
-            return probe
-        except SpecError:
-            continue
-    return None
-
-
 @dataclass
 class _Units:
     """The measured supports of the probed units of one layer at one probe size."""
@@ -336,50 +344,6 @@ class _Units:
     units: dict[int, tuple[int, int] | None]  # interior units -> (first, last) input position
     covers: bool  # every probed unit sees every position that reaches the layer's inputs
     count: int = PROBE_UNITS  # units probed
-
-
-def _measure_units(probe: Network, run, node: Node, rng, count: int = PROBE_UNITS) -> _Units:
-    out = run.values[node.name]
-    n_units = out.shape[2]
-    units = sorted({min(max(n_units // 2 - count // 2 + b, 0), n_units - 1) for b in range(count)})
-    seed_grad = np.zeros_like(out)
-    for b, o in enumerate(units):
-        seed_grad[b, :, o] = rng.uniform(1.0, 2.0, out.shape[1])
-    grads = backward(probe, run, {node.name: seed_grad}, probe=True, outputs=True)
-    length = probe.input_shape[1]
-    touches = np.zeros(count, dtype=bool)
-    for name, g in grads.items():
-        if "." in name or name == node.name:
-            continue  # parameter gradients, and the seed itself
-        reached = g.sum(axis=1) != 0  # (units, positions)
-        touches |= reached[:, 0] | reached[:, -1]
-    support = grads[INPUT].sum(axis=1) != 0
-    measured: dict[int, tuple[int, int] | None] = {}
-    for b, o in enumerate(units):
-        where = np.nonzero(support[b])[0]
-        if touches[b]:
-            continue  # its support may be clipped by a border: not interior
-        measured[o] = (int(where[0]), int(where[-1])) if where.size else None
-    covers = False
-    if all(v is None for v in measured.values()):  # no unit with a support clear of the borders
-        # global: each probed unit sees every input position that reaches the layer's
-        # inputs at all (a stride that drops the last pixels drops them for every unit)
-        # A unit that reads padding alone (a padded layer after global pooling) sees no
-        # input position in a gradient; under the unbounded convention it reads the field
-        # beyond the border, which a measurement cannot show: it is not judged
-        reach = _reach(probe, run, node)
-        seen = [b for b in range(len(units)) if support[b].any()]
-        covers = bool(reach.any()) and bool(seen) and all(np.array_equal(support[b], reach) for b in seen)
-    return _Units(length, n_units, measured, covers, count)
-
-
-def _reach(probe: Network, run, node: Node) -> np.ndarray:
-    """The probe-input positions that reach any unit of the node's inputs."""
-    if INPUT in node.inputs:
-        return np.ones(probe.input_shape[1], dtype=bool)
-    seeds = {name: np.ones_like(run.values[name]) for name in node.inputs}
-    grads = backward(probe, run, seeds, probe=True)
-    return grads[INPUT].sum(axis=(0, 1)) != 0
 
 
 def _periodic(units: dict[int, tuple[int, int] | None], max_period: int) -> tuple[int, int] | None:
@@ -432,68 +396,333 @@ def _field_figures(units: _Units, out_len: int) -> dict[str, Any] | None:
     return {"rf_size": size, "rf_stride": Fraction(shift, period), "rf_center": centre}
 
 
-def _probe_axis(net: Network, report: Report, axis: int, seed: int, max_memory: int | None,
+class _NoFit(Exception):
+    """A probe length at which the executor cannot run the probe (a layer that cannot
+    take the array it is given, or an empty output)."""
+
+
+def _run_probe(probe: Network, x: np.ndarray, seed: int):
+    """Run a probe on ``x`` (1, 1, L), float64, positive weights and support-propagating
+    backward passes. Each layer is set up on the shapes of the arrays the executor
+    produced for it (a layer needs its setup to take its geometry; nothing of the
+    analysis of the network, and no shape inference, decides the sizes).
+
+    Raises:
+        _NoFit: a layer cannot take its input at this length, or an output is empty.
+    """
+    def before(node: Node, xs: list[np.ndarray], refs: list[np.ndarray]) -> None:
+        if any(a.size == 0 for a in xs):
+            raise _NoFit(f"'{node.name}' receives an empty array")
+        try:
+            node.layer.setup([tuple(a.shape[1:]) for a in xs], [tuple(a.shape[1:]) for a in refs])
+        except SpecError as exc:
+            raise _NoFit(f"'{node.name}': {exc.message}") from None
+
+    try:
+        run = forward(probe, x, None, seed, dtype=np.float64, max_memory=None, checked=True,
+                      probe=True, before=before)
+    except (SpecError, ValueError) as exc:  # a window longer than its padded input, ...
+        raise _NoFit(f"{type(exc).__name__}: {getattr(exc, 'message', exc)}") from None
+    empty = next((n.name for n in probe.nodes if run.values[n.name].size == 0), None)
+    if empty is not None:
+        raise _NoFit(f"'{empty}' has an empty output")
+    return run
+
+
+def _fitting_run(net: Network, axis: int, nodes: list[Node], start: int, seed: int):
+    """The first probe length from ``start`` on at which the executor runs the axis
+    probe, with the probe and its run (one sample, input U(1, 2)).
+
+    Raises:
+        ProbeError: no length of FIT_TRIES consecutive ones runs (with the last error).
+    """
+    last = ""
+    for length in range(start, start + FIT_TRIES):
+        probe = probe_network(net, axis, nodes, length, 1)
+        x = np.random.default_rng(seed).uniform(1.0, 2.0, (1, 1, length))
+        try:
+            return probe, _run_probe(probe, x, seed)
+        except _NoFit as exc:
+            last = str(exc)
+    raise ProbeError(f"the executor runs the axis-{axis} probe at no length from {start} to "
+                     f"{start + FIT_TRIES - 1} (at {start + FIT_TRIES - 1}: {last})")
+
+
+def _families(n: int) -> list[np.ndarray]:
+    """Group codes of ``n`` seeded units: per family, the row of each unit. Unit u sits in
+    row u mod B, in block u // B and in shifted block (u + B/2) // B (B ~ sqrt(2n)):
+    about 2 sqrt(2n) rows in all, instead of one per unit."""
+    b = max(2, math.isqrt(2 * n))
+    u = np.arange(n)
+    return [u % b, u // b, (u + b // 2) // b]
+
+
+def _observe(node: Node, run, rows: list[np.ndarray], rng, tensors: dict) -> list[np.ndarray]:
+    """Seed the node's output units in ``rows`` (row r: the flat units rows[r], each with a
+    U(1, 2) gradient) and run the node's own backward pass, the run's arrays repeated one
+    sample a row. Returns per input the support seen: (len(rows), input units) bool."""
+    out = run.values[node.name]
+    n = out[0].size
+    xs = [run.values[i] for i in node.inputs]
+    seen = [np.zeros((len(rows), x[0].size), dtype=bool) for x in xs]
+    widest = max([n, *(x[0].size for x in xs)])
+    chunk = max(1, CHUNK_ELEMENTS // widest)
+    for lo in range(0, len(rows), chunk):
+        part = rows[lo:lo + chunk]
+        g = np.zeros((len(part), n))
+        which = np.repeat(np.arange(len(part)), [len(r) for r in part])
+        units = np.concatenate(part) if part else np.zeros(0, int)
+        g[which, units] = rng.uniform(1.0, 2.0, units.size)
+        reps = len(part)
+        gxs, _ = layer_backward(node, run, [np.repeat(x, reps, axis=0) for x in xs],
+                                np.repeat(out, reps, axis=0), g.reshape(reps, *out.shape[1:]),
+                                Context(probe=True), tensors)
+        for s, gx in zip(seen, gxs):
+            s[lo:lo + reps] = np.asarray(gx).reshape(reps, -1) != 0
+    return seen
+
+
+def _local_support(node: Node, run, rng, tensors: dict) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Which input units each output unit of the node reads, measured by the node's own
+    backward pass: per input, (output units, input units) index pairs, sorted by output
+    unit. Units are flat (channel, position) indices of one sample.
+
+    Each output unit is seeded in one row of each of three families (:func:`_families`);
+    an input unit q seen in the rows of family f holding units R_f(q) has as candidate
+    readers the units in a seen row of every family. The true readers are candidates,
+    and they hold every seen row; a candidate alone in a seen row of some family is
+    therefore a true reader. Where every candidate of q is alone so, the candidates are
+    exactly its readers; the others' candidates are seeded one per row (exact).
+    """
+    n = run.values[node.name][0].size
+    if n <= DENSE_UNITS:
+        seen = _observe(node, run, [np.array([u]) for u in range(n)], rng, tensors)
+        return [tuple(np.nonzero(s)) for s in seen]
+    families = _families(n)
+    b = int(families[0].max()) + 1  # the residue modulus, and the block length
+    rows, offsets = [], []
+    for fam in families:
+        offsets.append(len(rows))
+        order = np.argsort(fam, kind="stable")
+        bounds = np.searchsorted(fam[order], np.arange(fam.max() + 2))  # every row holds a unit
+        rows += [order[bounds[r]:bounds[r + 1]] for r in range(fam.max() + 1)]
+    seen = _observe(node, run, rows, rng, tensors)
+    decoded = []
+    unsure_units: set[int] = set()
+    for s in seen:  # per input: the candidate readers of each seen input unit, sparse
+        m = s.shape[1]
+        blocks, qs = np.nonzero(s[offsets[1]:offsets[2]])  # seen (block, input unit) pairs
+        us = (blocks[:, None] * b + np.arange(b)[None, :]).ravel()  # every unit of the block
+        qs = np.repeat(qs, b)
+        keep = us < n
+        us, qs = us[keep], qs[keep]
+        keep = s[offsets[0] + families[0][us], qs] & s[offsets[2] + families[2][us], qs]
+        us, qs = us[keep], qs[keep]  # candidates: in a seen row of every family
+        sure = np.zeros(us.size, dtype=bool)
+        for fam in families:
+            key = fam[us] * m + qs
+            sure |= np.bincount(key, minlength=(int(fam.max()) + 1) * m)[key] == 1
+        unsure = np.zeros(m, dtype=bool)
+        unsure[qs[~sure]] = True  # input units whose readers are not pinned down
+        unsure_units.update(np.unique(us[unsure[qs]]).tolist())
+        decoded.append((us, qs, unsure))
+    single = {}
+    if unsure_units:
+        units = np.array(sorted(unsure_units))
+        single = {"units": units, "seen": _observe(node, run, [np.array([u]) for u in units], rng, tensors)}
+    relations = []
+    for i, (us, qs, unsure) in enumerate(decoded):
+        keep = ~unsure[qs]
+        us, qs = us[keep], qs[keep]
+        if unsure.any():  # their candidates, each seeded alone: exact
+            extra_u, extra_q = np.nonzero(single["seen"][i][:, unsure])
+            us = np.concatenate([us, single["units"][extra_u]])
+            qs = np.concatenate([qs, np.flatnonzero(unsure)[extra_q]])
+        order = np.lexsort((qs, us))
+        relations.append((us[order], qs[order]))
+    return relations
+
+
+@dataclass
+class _Supports:
+    """Per flat unit (channel, position) of one tensor of a probe run: the probe-input
+    positions that reach it (packed bits), and whether its gradient, on the way back
+    to the input, reaches the first or last position of some tensor (then its support
+    may be clipped by a border), and whether a layer on its way reads every position
+    of a tensor of two or more positions at once (global pooling: the only way a
+    field grows with the input instead of being bounded)."""
+
+    bits: np.ndarray | None  # (units, ceil(L / 8)) uint8, np.packbits' order; None: the input
+    touches: np.ndarray  # (units,) bool
+    positions: int  # positions along the probed axis (units = channels * positions)
+    whole: np.ndarray | None = None  # (units,) bool
+
+
+def _compose(relations: list[tuple[np.ndarray, np.ndarray]], inputs: list[_Supports],
+             n: int, width: int) -> _Supports:
+    """A node's supports from its inputs' and its measured local support: unit u sees
+    the union of what the input units it reads see, and touches a border where one of
+    them does or is itself the first or last position of its tensor."""
+    bits = np.zeros((n, width), dtype=np.uint8)
+    touches = np.zeros(n, dtype=bool)
+    whole = np.zeros(n, dtype=bool)
+    for (us, qs), src in zip(relations, inputs):
+        if us.size == 0:
+            continue
+        starts = np.flatnonzero(np.r_[True, us[1:] != us[:-1]])
+        owners = us[starts]
+        if src.bits is None:  # the probe input: position q sees itself
+            np.bitwise_or.at(bits, (us, qs // 8), (0x80 >> (qs % 8)).astype(np.uint8))
+        else:
+            bits[owners] |= np.bitwise_or.reduceat(src.bits[qs], starts, axis=0)
+        pos = qs % src.positions
+        edge = src.touches[qs] | (pos == 0) | (pos == src.positions - 1)
+        touches[owners] |= np.logical_or.reduceat(edge, starts)
+        whole[owners] |= np.logical_or.reduceat(src.whole[qs], starts)
+        if src.positions >= 2:  # units reading every position of this input
+            pairs = np.unique(us * src.positions + pos)
+            per_unit = np.bincount(pairs // src.positions, minlength=n)
+            whole |= per_unit == src.positions
+    return _Supports(bits, touches, 0, whole)
+
+
+def _probed(count: int, positions: int) -> list[int]:
+    """The ``count`` consecutive positions around the centre of an output (fewer if shorter)."""
+    return sorted({min(max(positions // 2 - count // 2 + b, 0), positions - 1) for b in range(count)})
+
+
+def _units_of(sup: _Supports, reach: Callable[[], np.ndarray], length: int, count: int) -> _Units:
+    """The probed units of one tensor (every channel at a position), from its supports."""
+    channels = sup.bits.shape[0] // sup.positions
+    bits = sup.bits.reshape(channels, sup.positions, -1)
+    touches = sup.touches.reshape(channels, sup.positions).any(axis=0)
+    units = _probed(count, sup.positions)
+    whole = sup.whole.reshape(channels, sup.positions).any(axis=0)
+    support = np.unpackbits(np.bitwise_or.reduce(bits[:, units], axis=0), axis=1, count=length) != 0
+    measured: dict[int, tuple[int, int] | None] = {}
+    for b, o in enumerate(units):
+        if touches[o]:
+            continue  # its support may be clipped by a border: not interior
+        where = np.flatnonzero(support[b])
+        measured[o] = (int(where[0]), int(where[-1])) if where.size else None
+    covers = False
+    if all(v is None for v in measured.values()):  # no unit with a support clear of the borders
+        # global: each probed unit sees every input position that reaches the layer's
+        # inputs at all (a stride that drops the last pixels drops them for every unit).
+        # A unit that reads padding alone (a padded layer after global pooling) sees no
+        # input position in a gradient; under the unbounded convention it reads the field
+        # beyond the border, which a measurement cannot show: it is not judged
+        # A unit that covers a probe shorter than its finite field is told apart by what
+        # the supports show: a global field passes a layer that reads every position of
+        # a tensor at once (global pooling, a broadcast of its result); a finite one
+        # does not, and is probed at longer lengths until its units are interior.
+        everywhere = reach()
+        seen = [b for b in range(len(units)) if support[b].any()]
+        covers = bool(everywhere.any()) and bool(seen) and all(
+            np.array_equal(support[b], everywhere) and whole[units[b]] for b in seen)
+    return _Units(length, sup.positions, measured, covers, count)
+
+
+def _probe_axis(net: Network, axis: int, seed: int, max_memory: int | None,
                 progress=None, count: int = PROBE_UNITS, only: set[str] | None = None,
                 start: int | None = None) -> tuple[dict[str, list[_Units]], list[int], str]:
     """Measure every separable layer's probed units along one axis.
 
-    Sizes: the network's own input length first; then a size at which the report
-    expects the probed units to be interior (it only picks the size); then
-    doubling, while a layer lacks a measurement; where only fields that cover their
-    input wait, a smaller second size (global needs two). Returns, per layer, its
-    measurements at each size tried; the sizes; and why probing stopped early ('' if not).
+    Per probe length: one forward pass of the probe (one sample); per layer, its local
+    support measured by its own backward pass (:func:`_local_support`), composed
+    forward with its inputs' supports (:func:`_compose`): the cost grows linearly with
+    the number of layers. Lengths, chosen without the report: the network's own input
+    length first (or ``start``), then doubling while a layer lacks a measurement; where
+    only fields that cover their input wait, a smaller second length (global needs
+    two). Returns, per layer, its measurements at each length tried; the lengths; and
+    why probing stopped early ('' if not: a documented refusal, the memory limit).
     """
     nodes, _ = _separable(net)
     if not nodes:
         return {}, [], ""
-    rows = {r.name: r for r in report.layers}
     first = net.input_shape[1 + axis]
-    need = first
-    for node in nodes:
-        rf = rows[node.name].receptive_field
-        if rf is not None and rf.size[axis] is not None and rf.stride[axis] is not None:
-            wanted = rf.size[axis] + (count + 2) * 2 * math.ceil(max(rf.stride[axis], 1))
-            need = max(need, min(wanted, 64 * first + 4096))  # a wrong report cannot ask for more
     results: dict[str, list[_Units]] = {n.name: [] for n in nodes}
     done: set[str] = set() if only is None else {n.name for n in nodes} - only
     sizes: list[int] = []
-    length = first if start is None else max(start, need + 2)
-    for attempt in range(ATTEMPTS):
-        probe = _valid_length(net, axis, nodes, length, count)
-        if probe is None:
-            raise ProbeError(f"no input size from {length} to {length + 1023} fits the axis-{axis} probe")
+    length = first if start is None else start
+    for _ in range(ATTEMPTS):
+        probe, run = _fitting_run(net, axis, nodes, length, seed)
         size = probe.input_shape[1]
         if size in sizes:
             length = 2 * size + 1
             continue
+        need = _probe_bytes(probe, run, size)
+        if max_memory is not None and need > max_memory:
+            return results, sizes, (f"the axis-{axis} probe of length {size} needs about {need:,} "
+                                    f"bytes, more than the limit of {max_memory:,}")
         sizes.append(size)
-        rng = np.random.default_rng(seed)
-        x = rng.uniform(1.0, 2.0, (count, 1, size))
-        try:
-            run = forward(probe, x, None, seed, dtype=np.float64, max_memory=max_memory,
-                          checked=True, probe=True)
-        except SpecError as exc:
-            if exc.kind != "limit":
-                raise
-            return results, sizes[:-1], f"the axis-{axis} probe of length {size} is too large ({exc.message})"
-        for i, node in enumerate(probe.nodes):
-            if node.name in done:
-                continue
-            units = _measure_units(probe, run, node, rng, count)
-            results[node.name].append(units)
-            finite = _field_figures(units, units.out_len) is not None
-            if finite or (len(results[node.name]) >= 2 and all(u.covers for u in results[node.name])):
-                done.add(node.name)
-            if progress is not None:
-                progress(i + 1, len(probe.nodes), node.name)
+        _measure_lengths(probe, run, size, count, results, done, seed, progress)
         if len(done) == len(nodes):
             break
         if all(results[n.name][-1].covers for n in nodes if n.name not in done):
             # only global fields wait for their second size: a smaller one costs less
             length = next((L for L in (sizes[0] // 2, sizes[0] + 1) if L >= 2 and L not in sizes), 2 * size + 1)
             continue
-        length = max(need + 2, size + 1) if attempt == 0 else 2 * size + 1
+        length = 2 * size
     return results, sizes, ""
+
+
+def _probe_bytes(probe: Network, run, length: int) -> int:
+    """Bytes the supports of one probe length hold at most: every tensor's units' packed
+    bits at once, plus the largest single-layer measurement (a row per unit, the run's
+    arrays repeated)."""
+    width = -(-length // 8)
+    units = [run.values[n.name][0].size for n in probe.nodes]
+    widest = max([length, *units])
+    return (sum(units) + length) * width + 3 * CHUNK_ELEMENTS * 8 + widest * widest // 4
+
+
+def _measure_lengths(probe: Network, run, length: int, count: int,
+                     results: dict[str, list[_Units]], done: set[str], seed: int, progress) -> None:
+    """One probe length: every node's supports, composed in order; the probed units of
+    the nodes not done yet appended to ``results``. A tensor's supports are freed once
+    its last reader has composed."""
+    rng = np.random.default_rng(seed)
+    width = -(-length // 8)
+    # the probe input's position p sees itself alone (its bits are implicit: _compose)
+    supports = {INPUT: _Supports(None, np.zeros(length, dtype=bool), length,
+                                 np.zeros(length, dtype=bool))}
+    readers: dict[str, int] = {}
+    for node in probe.nodes:
+        for name in node.inputs:
+            readers[name] = readers.get(name, 0) + 1
+    tensors = index_weights(run.weights)
+    for i, node in enumerate(probe.nodes):
+        out = run.values[node.name]
+        relations = _local_support(node, run, rng, tensors.get(node.name, {}))
+        sup = _compose(relations, [supports[name] for name in node.inputs], out[0].size, width)
+        sup.positions = out.shape[2]
+        supports[node.name] = sup
+        if node.name not in done:
+            def reach(node=node) -> np.ndarray:
+                """The probe-input positions that reach any unit of the node's inputs."""
+                if INPUT in node.inputs:
+                    return np.ones(length, dtype=bool)
+                union = np.bitwise_or.reduce(
+                    np.concatenate([supports[name].bits for name in node.inputs]), axis=0)
+                return np.unpackbits(union, count=length) != 0
+
+            units = _units_of(sup, reach, length, count)
+            results[node.name].append(units)
+            # done: a field pinned down, a global one confirmed at two lengths, or a full
+            # run of interior units without a period up to count/3 (longer lengths show
+            # the same; verify probes it again with more units)
+            interior = len(units.units) == units.count
+            if interior or (len(results[node.name]) >= 2 and all(u.covers for u in results[node.name])):
+                done.add(node.name)
+        for name in node.inputs:
+            readers[name] -= 1
+            if readers[name] == 0:
+                supports.pop(name, None)
+        if readers.get(node.name, 0) == 0:
+            supports.pop(node.name, None)
+        if progress is not None:
+            progress(i + 1, len(probe.nodes), f"{node.name} (probe length {length})")
 
 
 class ProbeError(Exception):
@@ -599,7 +828,7 @@ def verify(net: Network, seed: int = 0, max_memory: int | None = DEFAULT_MAX_MEM
                        for r in report.layers if r.receptive_field is not None))
         if signature not in done:
             try:
-                done[signature] = _probe_axis(net, report, axis, seed, max_memory,
+                done[signature] = _probe_axis(net, axis, seed, max_memory,
                                               progress=phase(f"receptive fields, axis {axis}:"))
                 results, sizes, _ = done[signature]
                 # a period longer than 8 (four up-convolutions after four poolings): more units
@@ -608,7 +837,7 @@ def verify(net: Network, seed: int = 0, max_memory: int | None = DEFAULT_MAX_MEM
                         and _field_figures(found[-1], found[-1].out_len) is None}
                 if wide:
                     more, more_sizes, _ = _probe_axis(
-                        net, report, axis, seed, max_memory, count=WIDE_UNITS, only=wide,
+                        net, axis, seed, max_memory, count=WIDE_UNITS, only=wide,
                         progress=phase(f"receptive fields, axis {axis} ({WIDE_UNITS} units):"),
                         start=max(results[name][-1].length for name in wide))
                     results.update({k: v for k, v in more.items() if k in wide})
