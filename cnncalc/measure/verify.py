@@ -17,16 +17,21 @@ Every figure of the report is measured without the analyzer's formulas
   on a *probe*, the network restricted to that axis with one channel per
   convolution, positive weights and inputs, max pooling routing the gradient to
   every tap of its window, and the geometry the network resolved (its padding,
-  adaptive windows and crops as at the network's own size). For every layer 16
-  (where they show no period up to 5: 64) consecutive units around the centre of the output are seeded; the units whose
-  gradient reaches the border of no tensor are *interior* (their support is not
-  clipped). From those: the period P and shift M of the supports (the smallest P
-  for which unit o + P sees the support of unit o shifted by M), so the effective
-  stride M / P; the centre of unit 0 from an interior unit of the same phase,
-  shifted back by the measured periodicity; the size, the largest support over
-  the phases. A field reported as global ("every input position reaches every
-  unit") is confirmed when the probed units' supports cover the whole probe
-  input at two probe sizes.
+  adaptive windows and crops as at the network's own size). The supports are
+  measured layer by layer, linearly in depth: each layer's local support by its
+  own backward pass (output units seeded in coded rows, decoded exactly), composed
+  forward as bit sets over the probe input. For every layer 16 (where they show
+  no period up to 5: 64) consecutive units around the centre of the output are
+  probed; the units whose support reaches the border of no tensor are *interior*
+  (not clipped). From those: the period P and shift M of the supports (the
+  smallest P for which unit o + P sees the support of unit o shifted by M), so
+  the effective stride M / P; the centre of unit 0 from an interior unit of the
+  same phase, shifted back by the measured periodicity; the size, the largest
+  support over the phases. A field reported as global ("every input position
+  reaches every unit") is confirmed when the probed units' supports cover the
+  whole probe input at two probe sizes, through a layer that reads every
+  position of a tensor at once. Probe lengths are chosen without the report
+  (the network's, then doubling), and a length fits when the executor runs it.
 
 A figure the method cannot measure by design (a documented refusal: a layer
 that mixes positions across axes, a probe above the memory limit, ...;
@@ -61,7 +66,9 @@ from cnncalc.measure.execute import (
 
 PROBE_UNITS = 16  # units probed per layer; a period is measured from two runs of it among them
 WIDE_UNITS = 64  # probed again with as many where 16 interior units show no period up to 5
-ATTEMPTS = 10  # probe lengths tried per axis (doubling: up to 512 times the network's)
+ATTEMPTS = 8  # probe lengths tried per axis (growing 4x: up to 4**7 times the network's)
+GROWTH = 4  # the next probe length, times the last, when the local supports suggest none
+MAX_GROWTH = 64  # the longest next length the local supports may suggest, times the last
 FIT_TRIES = 64  # consecutive probe lengths tried for one at which the executor runs the probe
 DENSE_UNITS = 48  # a layer with at most this many output units is seeded one unit a row
 CHUNK_ELEMENTS = 1 << 21  # elements of one batch of seeded rows (the widest tensor of the layer)
@@ -312,7 +319,8 @@ def probe_network(net: Network, axis: int, nodes: list[Node], length: int,
         layer = make(1, _axis_values(node.layer, axis), node.layer.loc, node.layer.param_locs)
         layer.input_names = node.inputs
         copies.append(replace(node, layer=layer))
-    outputs = [n.name for n in copies if not any(n.name in m.inputs + m.refs for m in copies)]
+    read = {name for m in copies for name in m.inputs + m.refs}  # one pass: linear in depth
+    outputs = [n.name for n in copies if n.name not in read]
     return Network(f"{net.name} (probe, axis {axis})", (1, length), count, copies,
                    outputs, net.file)
 
@@ -457,23 +465,23 @@ def _families(n: int) -> list[np.ndarray]:
     return [u % b, u // b, (u + b // 2) // b]
 
 
-def _observe(node: Node, run, rows: list[np.ndarray], rng, tensors: dict) -> list[np.ndarray]:
-    """Seed the node's output units in ``rows`` (row r: the flat units rows[r], each with a
-    U(1, 2) gradient) and run the node's own backward pass, the run's arrays repeated one
-    sample a row. Returns per input the support seen: (len(rows), input units) bool."""
+def _observe(node: Node, run, which: np.ndarray, units: np.ndarray, count: int, rng,
+             tensors: dict) -> list[np.ndarray]:
+    """Seed the node's output units ``units`` in rows ``which`` (one U(1, 2) gradient each;
+    ``count`` rows) and run the node's own backward pass, the run's arrays repeated one
+    sample a row. Returns per input the support seen: (count, input units) bool."""
     out = run.values[node.name]
     n = out[0].size
     xs = [run.values[i] for i in node.inputs]
-    seen = [np.zeros((len(rows), x[0].size), dtype=bool) for x in xs]
+    seen = [np.zeros((count, x[0].size), dtype=bool) for x in xs]
     widest = max([n, *(x[0].size for x in xs)])
     chunk = max(1, CHUNK_ELEMENTS // widest)
-    for lo in range(0, len(rows), chunk):
-        part = rows[lo:lo + chunk]
-        g = np.zeros((len(part), n))
-        which = np.repeat(np.arange(len(part)), [len(r) for r in part])
-        units = np.concatenate(part) if part else np.zeros(0, int)
-        g[which, units] = rng.uniform(1.0, 2.0, units.size)
-        reps = len(part)
+    values = rng.uniform(1.0, 2.0, units.size)
+    for lo in range(0, count, chunk):
+        reps = min(chunk, count - lo)
+        g = np.zeros((reps, n))
+        here = (which >= lo) & (which < lo + reps)
+        g[which[here] - lo, units[here]] = values[here]
         gxs, _ = layer_backward(node, run, [np.repeat(x, reps, axis=0) for x in xs],
                                 np.repeat(out, reps, axis=0), g.reshape(reps, *out.shape[1:]),
                                 Context(probe=True), tensors)
@@ -496,17 +504,15 @@ def _local_support(node: Node, run, rng, tensors: dict) -> list[tuple[np.ndarray
     """
     n = run.values[node.name][0].size
     if n <= DENSE_UNITS:
-        seen = _observe(node, run, [np.array([u]) for u in range(n)], rng, tensors)
+        seen = _observe(node, run, np.arange(n), np.arange(n), n, rng, tensors)
         return [tuple(np.nonzero(s)) for s in seen]
     families = _families(n)
     b = int(families[0].max()) + 1  # the residue modulus, and the block length
-    rows, offsets = [], []
-    for fam in families:
-        offsets.append(len(rows))
-        order = np.argsort(fam, kind="stable")
-        bounds = np.searchsorted(fam[order], np.arange(fam.max() + 2))  # every row holds a unit
-        rows += [order[bounds[r]:bounds[r + 1]] for r in range(fam.max() + 1)]
-    seen = _observe(node, run, rows, rng, tensors)
+    offsets = [0]
+    for fam in families:  # every row of a family holds a unit
+        offsets.append(offsets[-1] + int(fam.max()) + 1)
+    which = np.concatenate([off + fam for off, fam in zip(offsets, families)])
+    seen = _observe(node, run, which, np.tile(np.arange(n), len(families)), offsets[-1], rng, tensors)
     decoded = []
     unsure_units: set[int] = set()
     for s in seen:  # per input: the candidate readers of each seen input unit, sparse
@@ -529,7 +535,8 @@ def _local_support(node: Node, run, rng, tensors: dict) -> list[tuple[np.ndarray
     single = {}
     if unsure_units:
         units = np.array(sorted(unsure_units))
-        single = {"units": units, "seen": _observe(node, run, [np.array([u]) for u in units], rng, tensors)}
+        single = {"units": units, "seen": _observe(node, run, np.arange(units.size), units,
+                                                   units.size, rng, tensors)}
     relations = []
     for i, (us, qs, unsure) in enumerate(decoded):
         keep = ~unsure[qs]
@@ -656,14 +663,16 @@ def _probe_axis(net: Network, axis: int, seed: int, max_memory: int | None,
             return results, sizes, (f"the axis-{axis} probe of length {size} needs about {need:,} "
                                     f"bytes, more than the limit of {max_memory:,}")
         sizes.append(size)
-        _measure_lengths(probe, run, size, count, results, done, seed, progress)
+        wanted = _measure_lengths(probe, run, size, count, results, done, seed, progress)
         if len(done) == len(nodes):
             break
         if all(results[n.name][-1].covers for n in nodes if n.name not in done):
             # only global fields wait for their second size: a smaller one costs less
             length = next((L for L in (sizes[0] // 2, sizes[0] + 1) if L >= 2 and L not in sizes), 2 * size + 1)
             continue
-        length = 2 * size
+        # the length the measured local supports suggest (a guess that only picks the
+        # length: a wrong one costs another length), else GROWTH times longer
+        length = wanted if size < wanted <= MAX_GROWTH * size else GROWTH * size
     return results, sizes, ""
 
 
@@ -677,11 +686,37 @@ def _probe_bytes(probe: Network, run, length: int) -> int:
     return (sum(units) + length) * width + 3 * CHUNK_ELEMENTS * 8 + widest * widest // 4
 
 
+def _extent(relations: list[tuple[np.ndarray, np.ndarray]], positions: int,
+            sources: list[tuple[float, float, int]]) -> tuple[float, float]:
+    """A guess at a node's field (extent, step between units) from its measured local
+    support and its inputs' guesses (extent, step, positions): the widest window read
+    (in input positions) widens the field by (window - 1) input steps; the mean advance
+    of the first position read per unit scales the step. Only picks a probe length."""
+    extent, step = 1.0, 0.0
+    for (us, qs), (r, j, p_in) in zip(relations, sources):
+        if us.size == 0:
+            continue
+        pu, pq = us % positions, qs % p_in
+        order = np.argsort(pu, kind="stable")
+        pu, pq = pu[order], pq[order]
+        starts = np.flatnonzero(np.r_[True, pu[1:] != pu[:-1]])
+        read = pu[starts]  # output positions that read something, ascending
+        lo, hi = np.minimum.reduceat(pq, starts), np.maximum.reduceat(pq, starts)
+        window = float((hi - lo).max() + 1)
+        # the advance between the quartile units: clear of the borders, where padding clips
+        a, b = read.size // 4, (3 * read.size) // 4
+        advance = (lo[b] - lo[a]) / (read[b] - read[a]) if read[b] > read[a] else 1.0
+        extent = max(extent, r + (window - 1) * j)
+        step = max(step, j * max(float(advance), 0.0))
+    return extent, step or 1.0
+
+
 def _measure_lengths(probe: Network, run, length: int, count: int,
-                     results: dict[str, list[_Units]], done: set[str], seed: int, progress) -> None:
+                     results: dict[str, list[_Units]], done: set[str], seed: int, progress) -> int:
     """One probe length: every node's supports, composed in order; the probed units of
     the nodes not done yet appended to ``results``. A tensor's supports are freed once
-    its last reader has composed."""
+    its last reader has composed. Returns the length at which the local supports
+    suggest the nodes not done (and not covering the probe) would have interior units."""
     rng = np.random.default_rng(seed)
     width = -(-length // 8)
     # the probe input's position p sees itself alone (its bits are implicit: _compose)
@@ -692,9 +727,13 @@ def _measure_lengths(probe: Network, run, length: int, count: int,
         for name in node.inputs:
             readers[name] = readers.get(name, 0) + 1
     tensors = index_weights(run.weights)
+    guess = {INPUT: (1.0, 1.0, length)}
+    wanted = 0
     for i, node in enumerate(probe.nodes):
         out = run.values[node.name]
         relations = _local_support(node, run, rng, tensors.get(node.name, {}))
+        extent, step = _extent(relations, out.shape[2], [guess[name] for name in node.inputs])
+        guess[node.name] = (extent, step, out.shape[2])
         sup = _compose(relations, [supports[name] for name in node.inputs], out[0].size, width)
         sup.positions = out.shape[2]
         supports[node.name] = sup
@@ -715,6 +754,8 @@ def _measure_lengths(probe: Network, run, length: int, count: int,
             interior = len(units.units) == units.count
             if interior or (len(results[node.name]) >= 2 and all(u.covers for u in results[node.name])):
                 done.add(node.name)
+            elif not units.covers:  # the old rule, on measured guesses: field + 2 (count + 2) steps
+                wanted = max(wanted, math.ceil(extent + (count + 2) * 2 * max(step, 1.0)) + 2)
         for name in node.inputs:
             readers[name] -= 1
             if readers[name] == 0:
@@ -723,6 +764,7 @@ def _measure_lengths(probe: Network, run, length: int, count: int,
             supports.pop(node.name, None)
         if progress is not None:
             progress(i + 1, len(probe.nodes), f"{node.name} (probe length {length})")
+    return wanted
 
 
 class ProbeError(Exception):
@@ -820,12 +862,10 @@ def verify(net: Network, seed: int = 0, max_memory: int | None = DEFAULT_MAX_MEM
     done: dict[tuple, tuple] = {}
     for axis in range(net.ndim):
         # an axis whose probe would be identical to an earlier one (square kernels and
-        # inputs) has the same receptive fields: measure it once
+        # inputs) has the same receptive fields: measure it once (the probe alone decides)
         signature = (net.input_shape[1 + axis],
                      *(repr(sorted(_axis_values(n.layer, axis).items())) for n in net.nodes
-                       if n.name not in blocked),
-                     *(repr((r.receptive_field.size[axis], r.receptive_field.stride[axis]))
-                       for r in report.layers if r.receptive_field is not None))
+                       if n.name not in blocked))
         if signature not in done:
             try:
                 done[signature] = _probe_axis(net, axis, seed, max_memory,
