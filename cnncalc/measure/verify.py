@@ -31,7 +31,8 @@ Every figure of the report is measured without the analyzer's formulas
   reaches every unit") is confirmed when the probed units' supports cover the
   whole probe input at two probe sizes, through a layer that reads every
   position of a tensor at once. Probe lengths are chosen without the report
-  (the network's, then doubling), and a length fits when the executor runs it.
+  (the network's, then what the measured local supports suggest, else 4x), and a
+  length fits when the executor runs it.
 
 A figure the method cannot measure by design (a documented refusal: a layer
 that mixes positions across axes, a probe above the memory limit, ...;
@@ -639,7 +640,8 @@ def _probe_axis(net: Network, axis: int, seed: int, max_memory: int | None,
     support measured by its own backward pass (:func:`_local_support`), composed
     forward with its inputs' supports (:func:`_compose`): the cost grows linearly with
     the number of layers. Lengths, chosen without the report: the network's own input
-    length first (or ``start``), then doubling while a layer lacks a measurement; where
+    length first (or ``start``), then, while a layer lacks a measurement, the length its
+    measured local supports suggest (:func:`_extent`), else GROWTH times longer; where
     only fields that cover their input wait, a smaller second length (global needs
     two). Returns, per layer, its measurements at each length tried; the lengths; and
     why probing stopped early ('' if not: a documented refusal, the memory limit).
