@@ -107,7 +107,9 @@ def summary(result: Verification) -> str:
     sizes = "; ".join(f"axis {a}: {', '.join(map(str, s)) or '-'}" for a, s in enumerate(result.probe_sizes))
     n = len(result.rows)
     failed = f"{counts[FAILED]:,} failed, " if counts[FAILED] else ""
-    return (f"{n} layer{'' if n == 1 else 's'}, {sum(not r.ok for r in result.rows)} mismatched; figures: "
+    broken = sum(bool(r.failed) for r in result.rows)
+    return (f"{n} layer{'' if n == 1 else 's'}, {sum(bool(r.mismatched) for r in result.rows)} mismatched"
+            f"{f', {broken} with failed figures' if broken else ''}; figures: "
             f"{counts[OK]:,} agree, {counts[MISMATCH]:,} disagree, {failed}"
             f"{counts[NOT_MEASURED]:,} not measured. "
             f"Shapes and activation bytes from the arrays, parameters and buffers from the tensors "
