@@ -162,8 +162,10 @@ def verify(
     """Run the network and hold every reported figure against a measurement.
 
     Exit 1 if any layer's output shape, params, buffers, MACs, activation bytes or
-    receptive field (size, stride, centre) disagrees; figures that cannot be
-    measured are shown as not measured, with the reason.
+    receptive field (size, stride, centre) disagrees, or if a measurement failed
+    (named, with its error); figures that cannot be measured by design are shown as
+    not measured, with the reason. A run longer than two seconds reports progress on
+    stderr.
     """
     _command("verify").run(spec, seed, max_memory, input, format.value, memory, train)
 

@@ -209,7 +209,83 @@ def test_a_long_period_is_not_mistaken_for_a_shorter_one():
 
 def test_summary_counts_one_layer_in_the_singular():
     # issue 14's polish: "1 layers"
-    from cnncalc.measure.verify import summary
+    from cnncalc.present.verify_text import summary
 
     net = cnncalc.loads("input: [1, 8]\nlayers:\n  - relu\n", "one.yaml")
     assert summary(verify(net)).startswith("1 layer, 0 mismatched")
+
+
+def test_a_probe_that_raises_fails_the_run_and_names_the_figure(tmp_path, monkeypatch):
+    # issue 20: with the unit-measuring probe made to raise, ResNet-18 verified "ok" with
+    # 398 figures not measured; a measurement that raises is a failure, never a pass
+    from typer.testing import CliRunner
+
+    import cnncalc.measure.verify as verify_module
+    from cnncalc.cli import app
+
+    def broken(*args, **kwargs):
+        raise ValueError("boom")
+
+    monkeypatch.setattr(verify_module, "_local_support", broken)  # measures every unit's support
+    text = "input: [1, 12, 12]\nlayers:\n  - conv: {out_channels: 2, kernel_size: 3}\n"
+    result = verify(net_of(text))
+    assert not result.ok
+    size = result.rows[0].figure("rf_size[0]")
+    assert size.status == "failed"
+    assert size.reason == "could not measure rf_size[0]: ValueError: boom"
+    assert result.counts()["failed"] == 6  # size, stride, centre on each of 2 axes
+    assert result.rows[0].figure("macs").status == "ok"  # the forward pass still measured
+    spec = tmp_path / "n.yaml"
+    spec.write_text(text)
+    out = CliRunner().invoke(app, ["verify", str(spec)])
+    assert out.exit_code == 1, out.stdout
+    assert "could not measure rf_size[0]: ValueError: boom" in out.stdout
+    assert "FAILED rf_size[0]" in out.stdout
+    out = CliRunner().invoke(app, ["verify", str(spec), "--format", "json"])
+    data = json.loads(out.stdout)
+    assert out.exit_code == 1 and not data["ok"] and data["figures"]["failed"] == 6
+
+
+@pytest.mark.parametrize("layers", [
+    "  - conv: {out_channels: 1, kernel_size: 3, stride: 2, dilation: 2, padding: 1}\n"
+    "  - conv_transpose: {out_channels: 1, kernel_size: 4, stride: 3}\n",
+    "  - {conv: {out_channels: 1, kernel_size: 5, padding: 2}, name: x}\n"
+    "  - adaptive_avgpool: 1\n  - {multiply: {with: x}}\n",
+    "  - maxpool: {kernel_size: 3, stride: 2, ceil_mode: true}\n  - upsample: {scale_factor: 3}\n",
+])
+def test_coded_rows_decode_to_what_one_seed_a_row_measures(layers, monkeypatch):
+    # the local support of every layer, measured with about 2 sqrt(2n) coded rows and
+    # decoded, equals the support measured with one seeded unit per row (the definition)
+    import cnncalc.measure.verify as V
+    from cnncalc.measure.execute import index_weights
+
+    net = net_of("input: [1, 150]\nlayers:\n" + layers)
+    nodes, _ = V._separable(net)
+    probe, run = V._fitting_run(net, 0, nodes, 150, seed=0)
+    tensors = index_weights(run.weights)
+    for node in probe.nodes:
+        coded = V._local_support(node, run, np.random.default_rng(1), tensors.get(node.name, {}))
+        monkeypatch.setattr(V, "DENSE_UNITS", 10 ** 9)
+        single = V._local_support(node, run, np.random.default_rng(1), tensors.get(node.name, {}))
+        monkeypatch.setattr(V, "DENSE_UNITS", 48)
+        assert run.values[node.name][0].size > V.DENSE_UNITS or node.type == "adaptive_avgpool"
+        for (cu, cq), (su, sq) in zip(coded, single):
+            np.testing.assert_array_equal(cu, su, err_msg=node.name)
+            np.testing.assert_array_equal(cq, sq, err_msg=node.name)
+
+
+def test_progress_lines_go_to_stderr_when_it_is_no_terminal(tmp_path, monkeypatch):
+    # issue 20: a long run shows progress also in a log; stdout stays parseable JSON
+    from typer.testing import CliRunner
+
+    from cnncalc import cli
+
+    monkeypatch.setattr(cli._Progress, "LINE_AFTER", 0.0)
+    monkeypatch.setattr(cli._Progress, "LINE_EVERY", 0.0)
+    spec = tmp_path / "n.yaml"
+    spec.write_text("input: [1, 12, 12]\nlayers:\n  - conv: {out_channels: 2, kernel_size: 3}\n  - relu\n")
+    out = CliRunner().invoke(cli.app, ["verify", str(spec), "--format", "json"])
+    assert out.exit_code == 0
+    assert json.loads(out.stdout)["ok"]
+    assert "verifying: 1/2 forward conv1" in out.stderr
+    assert "receptive fields, axis 0: conv1 (probe length 12)" in out.stderr

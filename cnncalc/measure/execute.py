@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from cnncalc.core.errors import SpecError, suggestion
-from cnncalc.core.graph import INPUT, Network
+from cnncalc.core.graph import INPUT, Network, Node
 from cnncalc.core.kernels import Context
 
 DEFAULT_MAX_MEMORY = 2 * 1024 ** 3
@@ -136,9 +136,30 @@ def executor_layer(node) -> Any:
 
 
 def node_weights(weights: dict[str, np.ndarray], name: str) -> dict[str, np.ndarray]:
+    """The tensors of one node, ``"<node>.<key>" -> array`` as ``key -> array``.
+
+    Scans every key: for one node. A pass over every node indexes once
+    (:func:`index_weights`), which keeps a run linear in the number of nodes.
+    """
     prefix = name + "."
     return {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)
             and "." not in k[len(prefix):]}
+
+
+def index_weights(weights: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """``"<node>.<key>" -> array`` grouped by node: node -> {key -> array}, in one pass.
+
+    A node name may itself contain dots (``layer1.0.conv1``): the key is what follows
+    the last dot, as :func:`node_weights` reads it. A forward or backward pass looks a
+    node's tensors up here instead of scanning every key per node, which made a run
+    quadratic in depth (issue 20: 58% of ResNet-101's ``verify``).
+    """
+    index: dict[str, dict[str, np.ndarray]] = {}
+    for key, value in weights.items():
+        node, _, name = key.rpartition(".")
+        if node:
+            index.setdefault(node, {})[name] = value
+    return index
 
 
 @dataclass
@@ -282,9 +303,12 @@ def _check_input(net: Network, x: np.ndarray) -> None:
 def forward(net: Network, x: np.ndarray, weights: dict | None = None, seed: int = 0, *,
             dtype=None, keep: str = "all", max_memory: int | None = DEFAULT_MAX_MEMORY,
             progress: Callable[[int, int, str], None] | None = None,
-            probe: bool = False, checked: bool = False) -> Execution:
+            probe: bool = False, checked: bool = False,
+            before: Callable[[Node, list[np.ndarray], list[np.ndarray]], None] | None = None) -> Execution:
     """Run the network; see :func:`run`. Returns the outputs, the weights used and
-    the MACs each node executed."""
+    the MACs each node executed. ``before(node, inputs, refs)``, if given, is called
+    with the arrays a node is about to read, before its forward pass (verify's probes
+    set each layer up on the shapes of the arrays the executor produced)."""
     if x is None:
         if net.input_values is None:
             raise SpecError("no input: give an array, or write input values in the spec",
@@ -304,11 +328,15 @@ def forward(net: Network, x: np.ndarray, weights: dict | None = None, seed: int 
         for name in node.inputs + node.refs:
             remaining[name] = remaining.get(name, 0) + 1
     run = Execution(values, {}, seed=seed, probe=probe, layers=executor_layers(net))
+    by_node = index_weights(given or {})
     for i, node in enumerate(net.nodes):
-        ctx = Context(probe=probe, refs=[values[r] for r in node.refs])
-        tensors = _Recorder(node.name, node_weights(given or {}, node.name), seed, dtype,
-                            positive=probe)
-        out = run.layers[node.name].forward([values[n] for n in node.inputs], tensors, ctx)
+        refs = [values[r] for r in node.refs]
+        ctx = Context(probe=probe, refs=refs)
+        tensors = _Recorder(node.name, by_node.get(node.name, {}), seed, dtype, positive=probe)
+        xs = [values[n] for n in node.inputs]
+        if before is not None:
+            before(node, xs, refs)
+        out = run.layers[node.name].forward(xs, tensors, ctx)
         values[node.name] = np.asarray(out, dtype=dtype)
         run.macs[node.name] = ctx.macs
         run.params_read[node.name], run.buffers_read[node.name] = tensors.counts()
@@ -368,6 +396,7 @@ def backward(net: Network, run: Execution, seeds: dict[str, np.ndarray],
     """
     grads: dict[str, np.ndarray] = {k: np.asarray(v) for k, v in seeds.items()}
     out: dict[str, np.ndarray] = {}
+    by_node = index_weights(run.weights)
     for node in reversed(net.nodes):
         ctx = Context(probe=probe, refs=[run.values[r] for r in node.refs])
         g = grads.pop(node.name, None)
@@ -376,12 +405,26 @@ def backward(net: Network, run: Execution, seeds: dict[str, np.ndarray],
         if outputs:
             out[node.name] = g
         xs = [run.values[n] for n in node.inputs]
-        w = _Recorder(node.name, node_weights(run.weights, node.name), run.seed,
-                      run.values[node.name].dtype, positive=run.probe)
-        gxs, gw = run.layers[node.name].backward(xs, w, run.values[node.name], g, ctx)
+        gxs, gw = layer_backward(node, run, xs, run.values[node.name], g, ctx,
+                                 by_node.get(node.name, {}))
         for name, gx in zip(node.inputs, gxs):
             grads[name] = grads[name] + gx if name in grads else gx
         for key, value in gw.items():
             out[f"{node.name}.{key}"] = value
     out[INPUT] = grads.get(INPUT, np.zeros_like(run.values[INPUT]))
     return out
+
+
+def layer_backward(node: Node, run: Execution, xs: list[np.ndarray], out: np.ndarray,
+                   g: np.ndarray, ctx: Context, tensors: dict[str, np.ndarray] | None = None
+                   ) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    """One node's backward pass: the gradients of its inputs ``xs`` (each (N, C_i,
+    *spatial_i)) and of its tensors, from the gradient ``g`` of its output ``out``
+    (N, C, *spatial); ``N`` may differ from the run's batch (verify seeds one unit
+    set per row over the arrays of a one-sample run, repeated). The node's tensors are
+    ``tensors`` (default: looked up in ``run.weights``), in the run's dtype."""
+    if tensors is None:
+        tensors = node_weights(run.weights, node.name)
+    w = _Recorder(node.name, tensors, run.seed, out.dtype, positive=run.probe)
+    layer = run.layers.get(node.name) or executor_layer(node)
+    return layer.backward(xs, w, out, g, ctx)

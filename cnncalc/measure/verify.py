@@ -17,24 +17,35 @@ Every figure of the report is measured without the analyzer's formulas
   on a *probe*, the network restricted to that axis with one channel per
   convolution, positive weights and inputs, max pooling routing the gradient to
   every tap of its window, and the geometry the network resolved (its padding,
-  adaptive windows and crops as at the network's own size). For every layer 16
-  (where they show no period up to 5: 64) consecutive units around the centre of the output are seeded; the units whose
-  gradient reaches the border of no tensor are *interior* (their support is not
-  clipped). From those: the period P and shift M of the supports (the smallest P
-  for which unit o + P sees the support of unit o shifted by M), so the effective
-  stride M / P; the centre of unit 0 from an interior unit of the same phase,
-  shifted back by the measured periodicity; the size, the largest support over
-  the phases. A field reported as global ("every input position reaches every
-  unit") is confirmed when the probed units' supports cover the whole probe
-  input at two probe sizes.
+  adaptive windows and crops as at the network's own size). The supports are
+  measured layer by layer, linearly in depth: each layer's local support by its
+  own backward pass (output units seeded in coded rows, decoded exactly), composed
+  forward as bit sets over the probe input. For every layer 16 (where they show
+  no period up to 5: 64) consecutive units around the centre of the output are
+  probed; the units whose support reaches the border of no tensor are *interior*
+  (not clipped). From those: the period P and shift M of the supports (the
+  smallest P for which unit o + P sees the support of unit o shifted by M), so
+  the effective stride M / P; the centre of unit 0 from an interior unit of the
+  same phase, shifted back by the measured periodicity; the size, the largest
+  support over the phases. A field reported as global ("every input position
+  reaches every unit") is confirmed when the probed units' supports cover the
+  whole probe input at two probe sizes, through a layer that reads every
+  position of a tensor at once. Probe lengths are chosen without the report
+  (the network's, then what the measured local supports suggest, else 4x), and a
+  length fits when the executor runs it.
 
-A figure that cannot be measured is reported as "not measured" with the reason
-(counted in the summary); it is neither a pass nor a failure.
+A figure the method cannot measure by design (a documented refusal: a layer
+that mixes positions across axes, a probe above the memory limit, ...;
+docs/executor.md "Not measured") is reported as "not measured" with the reason
+(counted in the summary); it is neither a pass nor a failure. A probe that
+raises is a failure: its figures are "failed" ("could not measure rf_size[0]:
+ValueError: ...") and the verification is not ok.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
@@ -45,19 +56,40 @@ from cnncalc.analysis.analyze import DTYPE_BYTES, Report, analyze, exact_number
 from cnncalc.core.errors import SpecError
 from cnncalc.core.figures import VERIFIED_LABELS
 from cnncalc.core.graph import INPUT, Network, Node
-from cnncalc.core.shapes import infer_shapes
+from cnncalc.core.kernels import Context
 from cnncalc.layers.base import Ints, OutputSize, PadSpec, Scale
-from cnncalc.measure.execute import DEFAULT_MAX_MEMORY, backward, forward, guard_memory
+from cnncalc.measure.execute import (
+    DEFAULT_MAX_MEMORY,
+    forward,
+    guard_memory,
+    index_weights,
+    layer_backward,
+)
 
 PROBE_UNITS = 16  # units probed per layer; a period is measured from two runs of it among them
 WIDE_UNITS = 64  # probed again with as many where 16 interior units show no period up to 5
-ATTEMPTS = 5  # probe sizes tried per axis
+ATTEMPTS = 8  # probe lengths tried per axis (growing 4x: up to 4**7 times the network's)
+GROWTH = 4  # the next probe length, times the last, when the local supports suggest none
+MAX_GROWTH = 64  # the longest next length the local supports may suggest, times the last
+FIT_TRIES = 64  # consecutive probe lengths tried for one at which the executor runs the probe
+DENSE_UNITS = 48  # a layer with at most this many output units is seeded one unit a row
+CHUNK_ELEMENTS = 1 << 21  # elements of one batch of seeded rows (the widest tensor of the layer)
 CHANNEL_PARAMS = {"out_channels": 1, "groups": 1, "num_parameters": 1, "num_groups": 1,
                   "depth_multiplier": 1, "offset_groups": 1,
                   "in_channels": None, "num_features": None, "in_features": None}
 GLOBAL = "global"
 
-OK, MISMATCH, NOT_MEASURED = "ok", "mismatch", "not measured"
+OK, MISMATCH, NOT_MEASURED, FAILED = "ok", "mismatch", "not measured", "failed"
+# The documented refusals (docs/executor.md, "Not measured"): a figure is "not measured"
+# only with a reason that contains one of these; anything else that stops a measurement
+# is a failure
+REFUSALS = {
+    "mixes_axes": "mixes positions across axes (no per-axis probe)",
+    "memory": "more than the limit of",
+    "no_period": "show no period up to",
+    "not_interior": "have supports clear of the borders",
+    "one_size": "measured at one probe size only",
+}
 LABELS = VERIFIED_LABELS  # the figures verify measures and their labels (cnncalc.core.figures)
 
 
@@ -69,7 +101,8 @@ class Figure:
     rf_stride or rf_center; ``axis``: the spatial axis of a receptive-field figure
     (0 = the first spatial axis). ``analysed``/``measured``: ints, shape tuples,
     Fractions, None (a unit that sees no input), or ``"global"``. ``status``: ok,
-    mismatch, or not measured (then ``reason`` says why).
+    mismatch, not measured (a documented refusal; ``reason`` says which) or failed
+    (the measurement raised; ``reason`` names the figure and the error).
     """
 
     name: str
@@ -112,12 +145,18 @@ class Row:
 
     @property
     def ok(self) -> bool:
-        """No figure disagrees (figures not measured do not count against it)."""
-        return not self.mismatched
+        """No figure disagrees and none failed to be measured (figures not measured,
+        the documented refusals, do not count against it)."""
+        return not self.mismatched and not self.failed
 
     @property
     def mismatched(self) -> list[Figure]:
         return [f for f in self.figures if f.status == MISMATCH]
+
+    @property
+    def failed(self) -> list[Figure]:
+        """Figures whose measurement raised (each reason names the figure and the error)."""
+        return [f for f in self.figures if f.status == FAILED]
 
     @property
     def not_measured(self) -> list[Figure]:
@@ -158,7 +197,7 @@ class Row:
     def rf(self) -> list[tuple[Any, Any] | None]:
         """Per spatial axis (analysed, measured) RF size; None where not measured or absent."""
         sizes = {f.axis: f for f in self.figures if f.name == "rf_size"}
-        return [None if a not in sizes or sizes[a].status == NOT_MEASURED
+        return [None if a not in sizes or sizes[a].status in (NOT_MEASURED, FAILED)
                 else (sizes[a].analysed, sizes[a].measured) for a in range(max(sizes, default=-1) + 1)]
 
     @property
@@ -167,12 +206,14 @@ class Row:
 
     @property
     def note(self) -> str:
-        """What disagrees, or what was not measured and why."""
-        if self.mismatched:
-            parts = [f"{f.label}: analysed {_text(f.analysed)}, measured {_text(f.measured)}"
+        """What disagrees, what failed to be measured, or what was not measured and why."""
+        if self.mismatched or self.failed:
+            parts = [f"{f.label}: analysed {value_text(f.analysed)}, measured {value_text(f.measured)}"
                      for f in self.mismatched]
             reasons = dict.fromkeys(f.reason for f in self.mismatched if f.reason)
-            return "; ".join(parts) + "".join(f" ({r})" for r in reasons)
+            failed = list(dict.fromkeys(f.reason for f in self.failed))
+            return "; ".join(parts + failed[:1]) + "".join(f" ({r})" for r in reasons) + (
+                f" (and {len(failed) - 1} more failed)" if len(failed) > 1 else "")
         reasons: dict[str, list[str]] = {}
         for f in self.not_measured:
             reasons.setdefault(f.reason, []).append(f.label)
@@ -183,7 +224,9 @@ class Row:
                 "figures": [f.to_dict() for f in self.figures]}
 
 
-def _text(value: Any) -> str:
+def value_text(value: Any) -> str:
+    """A figure's value as the table and the notes show it: ``3x9x9``, ``17/4``,
+    ``1,234``, ``none`` (a unit that sees no input), ``global``."""
     if isinstance(value, tuple):
         return "x".join(map(str, value))
     if isinstance(value, Fraction):
@@ -202,11 +245,12 @@ class Verification:
 
     @property
     def ok(self) -> bool:
+        """Every figure agrees or is a documented refusal; none disagrees or failed."""
         return all(r.ok for r in self.rows)
 
     def counts(self) -> dict[str, int]:
-        """Figures per status over every layer: ok, mismatch, not measured."""
-        out = {OK: 0, MISMATCH: 0, NOT_MEASURED: 0}
+        """Figures per status over every layer: ok, mismatch, not measured, failed."""
+        out = {OK: 0, MISMATCH: 0, NOT_MEASURED: 0, FAILED: 0}
         for row in self.rows:
             for f in row.figures:
                 out[f.status] += 1
@@ -217,7 +261,7 @@ class Verification:
         return {"ok": self.ok, "layers": len(self.rows),
                 "mismatched_layers": sum(not r.ok for r in self.rows),
                 "figures": {"ok": counts[OK], "mismatched": counts[MISMATCH],
-                            "not_measured": counts[NOT_MEASURED]},
+                            "not_measured": counts[NOT_MEASURED], "failed": counts[FAILED]},
                 "probe_sizes": self.probe_sizes, "rows": [r.to_dict() for r in self.rows]}
 
 
@@ -287,7 +331,8 @@ def probe_network(net: Network, axis: int, nodes: list[Node], length: int,
         layer = node.layer.probe_layer(1, _axis_values(node.layer, axis, shapes[node.name]),
                                        node.loc, node.inputs, shapes[node.name])
         copies.append(replace(node, layer=layer))
-    outputs = [n.name for n in copies if not any(n.name in m.inputs + m.refs for m in copies)]
+    read = {name for m in copies for name in m.inputs + m.refs}  # one pass: linear in depth
+    outputs = [n.name for n in copies if n.name not in read]
     return Network(f"{net.name} (probe, axis {axis})", (1, length), count, copies,
                    outputs, net.file)
 
@@ -310,18 +355,6 @@ def _separable(net: Network) -> tuple[list[Node], dict[str, str]]:
                   for name, first in origin.items()}
 
 
-def _valid_length(net: Network, axis: int, nodes: list[Node], start: int,
-                  count: int, shapes: dict[str, ArrayShapes]) -> Network | None:
-    for length in range(start, start + 1024):
-        probe = probe_network(net, axis, nodes, length, count, shapes)
-        try:
-            infer_shapes(probe)
-            return probe
-        except SpecError:
-            continue
-    return None
-
-
 @dataclass
 class _Units:
     """The measured supports of the probed units of one layer at one probe size."""
@@ -331,50 +364,6 @@ class _Units:
     units: dict[int, tuple[int, int] | None]  # interior units -> (first, last) input position
     covers: bool  # every probed unit sees every position that reaches the layer's inputs
     count: int = PROBE_UNITS  # units probed
-
-
-def _measure_units(probe: Network, run, node: Node, rng, count: int = PROBE_UNITS) -> _Units:
-    out = run.values[node.name]
-    n_units = out.shape[2]
-    units = sorted({min(max(n_units // 2 - count // 2 + b, 0), n_units - 1) for b in range(count)})
-    seed_grad = np.zeros_like(out)
-    for b, o in enumerate(units):
-        seed_grad[b, :, o] = rng.uniform(1.0, 2.0, out.shape[1])
-    grads = backward(probe, run, {node.name: seed_grad}, probe=True, outputs=True)
-    length = probe.input_shape[1]
-    touches = np.zeros(count, dtype=bool)
-    for name, g in grads.items():
-        if "." in name or name == node.name:
-            continue  # parameter gradients, and the seed itself
-        reached = g.sum(axis=1) != 0  # (units, positions)
-        touches |= reached[:, 0] | reached[:, -1]
-    support = grads[INPUT].sum(axis=1) != 0
-    measured: dict[int, tuple[int, int] | None] = {}
-    for b, o in enumerate(units):
-        where = np.nonzero(support[b])[0]
-        if touches[b]:
-            continue  # its support may be clipped by a border: not interior
-        measured[o] = (int(where[0]), int(where[-1])) if where.size else None
-    covers = False
-    if all(v is None for v in measured.values()):  # no unit with a support clear of the borders
-        # global: each probed unit sees every input position that reaches the layer's
-        # inputs at all (a stride that drops the last pixels drops them for every unit)
-        # A unit that reads padding alone (a padded layer after global pooling) sees no
-        # input position in a gradient; under the unbounded convention it reads the field
-        # beyond the border, which a measurement cannot show: it is not judged
-        reach = _reach(probe, run, node)
-        seen = [b for b in range(len(units)) if support[b].any()]
-        covers = bool(reach.any()) and bool(seen) and all(np.array_equal(support[b], reach) for b in seen)
-    return _Units(length, n_units, measured, covers, count)
-
-
-def _reach(probe: Network, run, node: Node) -> np.ndarray:
-    """The probe-input positions that reach any unit of the node's inputs."""
-    if INPUT in node.inputs:
-        return np.ones(probe.input_shape[1], dtype=bool)
-    seeds = {name: np.ones_like(run.values[name]) for name in node.inputs}
-    grads = backward(probe, run, seeds, probe=True)
-    return grads[INPUT].sum(axis=(0, 1)) != 0
 
 
 def _periodic(units: dict[int, tuple[int, int] | None], max_period: int) -> tuple[int, int] | None:
@@ -427,70 +416,375 @@ def _field_figures(units: _Units, out_len: int) -> dict[str, Any] | None:
     return {"rf_size": size, "rf_stride": Fraction(shift, period), "rf_center": centre}
 
 
-def _probe_axis(net: Network, report: Report, axis: int, seed: int, max_memory: int | None,
-                shapes: dict[str, ArrayShapes], progress=None, count: int = PROBE_UNITS,
-                only: set[str] | None = None, start: int | None = None) -> tuple[dict[str, list[_Units]], list[int], str]:
+class _NoFit(Exception):
+    """A probe length at which the executor cannot run the probe (a layer that cannot
+    take the array it is given, or an empty output)."""
+
+
+def _run_probe(probe: Network, x: np.ndarray, seed: int):
+    """Run a probe on ``x`` (1, 1, L), float64, positive weights and support-propagating
+    backward passes. Whether the probe fits at this length is the executor's own
+    answer (a window that does not fit its padded input raises, an empty array is
+    refused): no analysis and no shape inference decides the sizes.
+
+    Raises:
+        _NoFit: a layer cannot take its input at this length, or an output is empty.
+    """
+    def before(node: Node, xs: list[np.ndarray], refs: list[np.ndarray]) -> None:
+        if any(a.size == 0 for a in xs):
+            raise _NoFit(f"'{node.name}' receives an empty array")
+
+    try:
+        run = forward(probe, x, None, seed, dtype=np.float64, max_memory=None, checked=True,
+                      probe=True, before=before)
+    except (SpecError, ValueError) as exc:  # a window longer than its padded input, ...
+        raise _NoFit(f"{type(exc).__name__}: {getattr(exc, 'message', exc)}") from None
+    empty = next((n.name for n in probe.nodes if run.values[n.name].size == 0), None)
+    if empty is not None:
+        raise _NoFit(f"'{empty}' has an empty output")
+    return run
+
+
+def _fitting_run(net: Network, axis: int, nodes: list[Node], start: int, seed: int,
+                 shapes: dict[str, ArrayShapes]):
+    """The first probe length from ``start`` on at which the executor runs the axis
+    probe, with the probe and its run (one sample, input U(1, 2)).
+
+    Raises:
+        ProbeError: no length of FIT_TRIES consecutive ones runs (with the last error).
+    """
+    last = ""
+    for length in range(start, start + FIT_TRIES):
+        probe = probe_network(net, axis, nodes, length, 1, shapes)
+        x = np.random.default_rng(seed).uniform(1.0, 2.0, (1, 1, length))
+        try:
+            return probe, _run_probe(probe, x, seed)
+        except _NoFit as exc:
+            last = str(exc)
+    raise ProbeError(f"the executor runs the axis-{axis} probe at no length from {start} to "
+                     f"{start + FIT_TRIES - 1} (at {start + FIT_TRIES - 1}: {last})")
+
+
+def _families(n: int) -> list[np.ndarray]:
+    """Group codes of ``n`` seeded units: per family, the row of each unit. Unit u sits in
+    row u mod B, in block u // B and in shifted block (u + B/2) // B (B ~ sqrt(2n)):
+    about 2 sqrt(2n) rows in all, instead of one per unit."""
+    b = max(2, math.isqrt(2 * n))
+    u = np.arange(n)
+    return [u % b, u // b, (u + b // 2) // b]
+
+
+def _observe(node: Node, run, which: np.ndarray, units: np.ndarray, count: int, rng,
+             tensors: dict) -> list[np.ndarray]:
+    """Seed the node's output units ``units`` in rows ``which`` (one U(1, 2) gradient each;
+    ``count`` rows) and run the node's own backward pass, the run's arrays repeated one
+    sample a row. Returns per input the support seen: (count, input units) bool."""
+    out = run.values[node.name]
+    n = out[0].size
+    xs = [run.values[i] for i in node.inputs]
+    seen = [np.zeros((count, x[0].size), dtype=bool) for x in xs]
+    widest = max([n, *(x[0].size for x in xs)])
+    chunk = max(1, CHUNK_ELEMENTS // widest)
+    values = rng.uniform(1.0, 2.0, units.size)
+    for lo in range(0, count, chunk):
+        reps = min(chunk, count - lo)
+        g = np.zeros((reps, n))
+        here = (which >= lo) & (which < lo + reps)
+        g[which[here] - lo, units[here]] = values[here]
+        gxs, _ = layer_backward(node, run, [np.repeat(x, reps, axis=0) for x in xs],
+                                np.repeat(out, reps, axis=0), g.reshape(reps, *out.shape[1:]),
+                                Context(probe=True), tensors)
+        for s, gx in zip(seen, gxs):
+            s[lo:lo + reps] = np.asarray(gx).reshape(reps, -1) != 0
+    return seen
+
+
+def _local_support(node: Node, run, rng, tensors: dict) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Which input units each output unit of the node reads, measured by the node's own
+    backward pass: per input, (output units, input units) index pairs, sorted by output
+    unit. Units are flat (channel, position) indices of one sample.
+
+    Each output unit is seeded in one row of each of three families (:func:`_families`);
+    an input unit q seen in the rows of family f holding units R_f(q) has as candidate
+    readers the units in a seen row of every family. The true readers are candidates,
+    and they hold every seen row; a candidate alone in a seen row of some family is
+    therefore a true reader. Where every candidate of q is alone so, the candidates are
+    exactly its readers; the others' candidates are seeded one per row (exact).
+    """
+    n = run.values[node.name][0].size
+    if n <= DENSE_UNITS:
+        seen = _observe(node, run, np.arange(n), np.arange(n), n, rng, tensors)
+        return [tuple(np.nonzero(s)) for s in seen]
+    families = _families(n)
+    b = int(families[0].max()) + 1  # the residue modulus, and the block length
+    offsets = [0]
+    for fam in families:  # every row of a family holds a unit
+        offsets.append(offsets[-1] + int(fam.max()) + 1)
+    which = np.concatenate([off + fam for off, fam in zip(offsets, families)])
+    seen = _observe(node, run, which, np.tile(np.arange(n), len(families)), offsets[-1], rng, tensors)
+    decoded = []
+    unsure_units: set[int] = set()
+    for s in seen:  # per input: the candidate readers of each seen input unit, sparse
+        m = s.shape[1]
+        blocks, qs = np.nonzero(s[offsets[1]:offsets[2]])  # seen (block, input unit) pairs
+        us = (blocks[:, None] * b + np.arange(b)[None, :]).ravel()  # every unit of the block
+        qs = np.repeat(qs, b)
+        keep = us < n
+        us, qs = us[keep], qs[keep]
+        keep = s[offsets[0] + families[0][us], qs] & s[offsets[2] + families[2][us], qs]
+        us, qs = us[keep], qs[keep]  # candidates: in a seen row of every family
+        sure = np.zeros(us.size, dtype=bool)
+        for fam in families:
+            key = fam[us] * m + qs
+            sure |= np.bincount(key, minlength=(int(fam.max()) + 1) * m)[key] == 1
+        unsure = np.zeros(m, dtype=bool)
+        unsure[qs[~sure]] = True  # input units whose readers are not pinned down
+        unsure_units.update(np.unique(us[unsure[qs]]).tolist())
+        decoded.append((us, qs, unsure))
+    single = {}
+    if unsure_units:
+        units = np.array(sorted(unsure_units))
+        single = {"units": units, "seen": _observe(node, run, np.arange(units.size), units,
+                                                   units.size, rng, tensors)}
+    relations = []
+    for i, (us, qs, unsure) in enumerate(decoded):
+        keep = ~unsure[qs]
+        us, qs = us[keep], qs[keep]
+        if unsure.any():  # their candidates, each seeded alone: exact
+            extra_u, extra_q = np.nonzero(single["seen"][i][:, unsure])
+            us = np.concatenate([us, single["units"][extra_u]])
+            qs = np.concatenate([qs, np.flatnonzero(unsure)[extra_q]])
+        order = np.lexsort((qs, us))
+        relations.append((us[order], qs[order]))
+    return relations
+
+
+@dataclass
+class _Supports:
+    """Per flat unit (channel, position) of one tensor of a probe run: the probe-input
+    positions that reach it (packed bits), and whether its gradient, on the way back
+    to the input, reaches the first or last position of some tensor (then its support
+    may be clipped by a border), and whether a layer on its way reads every position
+    of a tensor of two or more positions at once (global pooling: the only way a
+    field grows with the input instead of being bounded)."""
+
+    bits: np.ndarray | None  # (units, ceil(L / 8)) uint8, np.packbits' order; None: the input
+    touches: np.ndarray  # (units,) bool
+    positions: int  # positions along the probed axis (units = channels * positions)
+    whole: np.ndarray | None = None  # (units,) bool
+
+
+def _compose(relations: list[tuple[np.ndarray, np.ndarray]], inputs: list[_Supports],
+             n: int, width: int) -> _Supports:
+    """A node's supports from its inputs' and its measured local support: unit u sees
+    the union of what the input units it reads see, and touches a border where one of
+    them does or is itself the first or last position of its tensor."""
+    bits = np.zeros((n, width), dtype=np.uint8)
+    touches = np.zeros(n, dtype=bool)
+    whole = np.zeros(n, dtype=bool)
+    for (us, qs), src in zip(relations, inputs):
+        if us.size == 0:
+            continue
+        starts = np.flatnonzero(np.r_[True, us[1:] != us[:-1]])
+        owners = us[starts]
+        if src.bits is None:  # the probe input: position q sees itself
+            np.bitwise_or.at(bits, (us, qs // 8), (0x80 >> (qs % 8)).astype(np.uint8))
+        else:
+            bits[owners] |= np.bitwise_or.reduceat(src.bits[qs], starts, axis=0)
+        pos = qs % src.positions
+        edge = src.touches[qs] | (pos == 0) | (pos == src.positions - 1)
+        touches[owners] |= np.logical_or.reduceat(edge, starts)
+        whole[owners] |= np.logical_or.reduceat(src.whole[qs], starts)
+        if src.positions >= 2:  # units reading every position of this input
+            pairs = np.unique(us * src.positions + pos)
+            per_unit = np.bincount(pairs // src.positions, minlength=n)
+            whole |= per_unit == src.positions
+    return _Supports(bits, touches, 0, whole)
+
+
+def _probed(count: int, positions: int) -> list[int]:
+    """The ``count`` consecutive positions around the centre of an output (fewer if shorter)."""
+    return sorted({min(max(positions // 2 - count // 2 + b, 0), positions - 1) for b in range(count)})
+
+
+def _units_of(sup: _Supports, reach: Callable[[], np.ndarray], length: int, count: int) -> _Units:
+    """The probed units of one tensor (every channel at a position), from its supports."""
+    channels = sup.bits.shape[0] // sup.positions
+    bits = sup.bits.reshape(channels, sup.positions, -1)
+    touches = sup.touches.reshape(channels, sup.positions).any(axis=0)
+    units = _probed(count, sup.positions)
+    whole = sup.whole.reshape(channels, sup.positions).any(axis=0)
+    support = np.unpackbits(np.bitwise_or.reduce(bits[:, units], axis=0), axis=1, count=length) != 0
+    measured: dict[int, tuple[int, int] | None] = {}
+    for b, o in enumerate(units):
+        if touches[o]:
+            continue  # its support may be clipped by a border: not interior
+        where = np.flatnonzero(support[b])
+        measured[o] = (int(where[0]), int(where[-1])) if where.size else None
+    covers = False
+    if all(v is None for v in measured.values()):  # no unit with a support clear of the borders
+        # global: each probed unit sees every input position that reaches the layer's
+        # inputs at all (a stride that drops the last pixels drops them for every unit).
+        # A unit that reads padding alone (a padded layer after global pooling) sees no
+        # input position in a gradient; under the unbounded convention it reads the field
+        # beyond the border, which a measurement cannot show: it is not judged
+        # A unit that covers a probe shorter than its finite field is told apart by what
+        # the supports show: a global field passes a layer that reads every position of
+        # a tensor at once (global pooling, a broadcast of its result); a finite one
+        # does not, and is probed at longer lengths until its units are interior.
+        everywhere = reach()
+        seen = [b for b in range(len(units)) if support[b].any()]
+        covers = bool(everywhere.any()) and bool(seen) and all(
+            np.array_equal(support[b], everywhere) and whole[units[b]] for b in seen)
+    return _Units(length, sup.positions, measured, covers, count)
+
+
+def _probe_axis(net: Network, axis: int, seed: int, max_memory: int | None,
+                shapes: dict[str, ArrayShapes], progress=None, count: int = PROBE_UNITS, only: set[str] | None = None,
+                start: int | None = None) -> tuple[dict[str, list[_Units]], list[int], str]:
     """Measure every separable layer's probed units along one axis.
 
-    Sizes: the network's own input length first; then a size at which the report
-    expects the probed units to be interior (it only picks the size); then
-    doubling, while a layer lacks a measurement; where only fields that cover their
-    input wait, a smaller second size (global needs two). Returns, per layer, its
-    measurements at each size tried; the sizes; and why probing stopped early ('' if not).
+    Per probe length: one forward pass of the probe (one sample); per layer, its local
+    support measured by its own backward pass (:func:`_local_support`), composed
+    forward with its inputs' supports (:func:`_compose`): the cost grows linearly with
+    the number of layers. Lengths, chosen without the report: the network's own input
+    length first (or ``start``), then, while a layer lacks a measurement, the length its
+    measured local supports suggest (:func:`_extent`), else GROWTH times longer; where
+    only fields that cover their input wait, a smaller second length (global needs
+    two). Returns, per layer, its measurements at each length tried; the lengths; and
+    why probing stopped early ('' if not: a documented refusal, the memory limit).
     """
     nodes, _ = _separable(net)
     if not nodes:
         return {}, [], ""
-    rows = {r.name: r for r in report.layers}
     first = net.input_shape[1 + axis]
-    need = first
-    for node in nodes:
-        rf = rows[node.name].receptive_field
-        if rf is not None and rf.size[axis] is not None and rf.stride[axis] is not None:
-            wanted = rf.size[axis] + (count + 2) * 2 * math.ceil(max(rf.stride[axis], 1))
-            need = max(need, min(wanted, 64 * first + 4096))  # a wrong report cannot ask for more
     results: dict[str, list[_Units]] = {n.name: [] for n in nodes}
     done: set[str] = set() if only is None else {n.name for n in nodes} - only
     sizes: list[int] = []
-    length = first if start is None else max(start, need + 2)
-    for attempt in range(ATTEMPTS):
-        probe = _valid_length(net, axis, nodes, length, count, shapes)
-        if probe is None:
-            return results, sizes, f"no input size from {length} on fits the axis-{axis} probe"
+    length = first if start is None else start
+    for _ in range(ATTEMPTS):
+        probe, run = _fitting_run(net, axis, nodes, length, seed, shapes)
         size = probe.input_shape[1]
         if size in sizes:
             length = 2 * size + 1
             continue
+        need = _probe_bytes(probe, run, size)
+        if max_memory is not None and need > max_memory:
+            return results, sizes, (f"the axis-{axis} probe of length {size} needs about {need:,} "
+                                    f"bytes, more than the limit of {max_memory:,}")
         sizes.append(size)
-        rng = np.random.default_rng(seed)
-        x = rng.uniform(1.0, 2.0, (count, 1, size))
-        try:
-            run = forward(probe, x, None, seed, dtype=np.float64, max_memory=max_memory,
-                          checked=True, probe=True)
-        except SpecError as exc:
-            return results, sizes[:-1], f"the axis-{axis} probe of length {size} is too large ({exc.message})"
-        for i, node in enumerate(probe.nodes):
-            if node.name in done:
-                continue
-            units = _measure_units(probe, run, node, rng, count)
-            results[node.name].append(units)
-            finite = _field_figures(units, units.out_len) is not None
-            if finite or (len(results[node.name]) >= 2 and all(u.covers for u in results[node.name])):
-                done.add(node.name)
-            if progress is not None:
-                progress(i + 1, len(probe.nodes), node.name)
+        wanted = _measure_lengths(probe, run, size, count, results, done, seed, progress)
         if len(done) == len(nodes):
             break
         if all(results[n.name][-1].covers for n in nodes if n.name not in done):
             # only global fields wait for their second size: a smaller one costs less
             length = next((L for L in (sizes[0] // 2, sizes[0] + 1) if L >= 2 and L not in sizes), 2 * size + 1)
             continue
-        length = max(need + 2, size + 1) if attempt == 0 else 2 * size + 1
+        # the length the measured local supports suggest (a guess that only picks the
+        # length: a wrong one costs another length), else GROWTH times longer
+        length = wanted if size < wanted <= MAX_GROWTH * size else GROWTH * size
     return results, sizes, ""
 
 
-def _rf_figures(row, out_len: int, axis: int, found: list[_Units] | None, why: str) -> list[Figure]:
-    """The receptive-field figures of one layer on one axis, compared."""
+def _probe_bytes(probe: Network, run, length: int) -> int:
+    """Bytes the supports of one probe length hold at most: every tensor's units' packed
+    bits at once, plus the largest single-layer measurement (a row per unit, the run's
+    arrays repeated)."""
+    width = -(-length // 8)
+    units = [run.values[n.name][0].size for n in probe.nodes]
+    widest = max([length, *units])
+    return (sum(units) + length) * width + 3 * CHUNK_ELEMENTS * 8 + widest * widest // 4
+
+
+def _extent(relations: list[tuple[np.ndarray, np.ndarray]], positions: int,
+            sources: list[tuple[float, float, int]]) -> tuple[float, float]:
+    """A guess at a node's field (extent, step between units) from its measured local
+    support and its inputs' guesses (extent, step, positions): the widest window read
+    (in input positions) widens the field by (window - 1) input steps; the mean advance
+    of the first position read per unit scales the step. Only picks a probe length."""
+    extent, step = 1.0, 0.0
+    for (us, qs), (r, j, p_in) in zip(relations, sources):
+        if us.size == 0:
+            continue
+        pu, pq = us % positions, qs % p_in
+        order = np.argsort(pu, kind="stable")
+        pu, pq = pu[order], pq[order]
+        starts = np.flatnonzero(np.r_[True, pu[1:] != pu[:-1]])
+        read = pu[starts]  # output positions that read something, ascending
+        lo, hi = np.minimum.reduceat(pq, starts), np.maximum.reduceat(pq, starts)
+        window = float((hi - lo).max() + 1)
+        # the advance between the quartile units: clear of the borders, where padding clips
+        a, b = read.size // 4, (3 * read.size) // 4
+        advance = (lo[b] - lo[a]) / (read[b] - read[a]) if read[b] > read[a] else 1.0
+        extent = max(extent, r + (window - 1) * j)
+        step = max(step, j * max(float(advance), 0.0))
+    return extent, step or 1.0
+
+
+def _measure_lengths(probe: Network, run, length: int, count: int,
+                     results: dict[str, list[_Units]], done: set[str], seed: int, progress) -> int:
+    """One probe length: every node's supports, composed in order; the probed units of
+    the nodes not done yet appended to ``results``. A tensor's supports are freed once
+    its last reader has composed. Returns the length at which the local supports
+    suggest the nodes not done (and not covering the probe) would have interior units."""
+    rng = np.random.default_rng(seed)
+    width = -(-length // 8)
+    # the probe input's position p sees itself alone (its bits are implicit: _compose)
+    supports = {INPUT: _Supports(None, np.zeros(length, dtype=bool), length,
+                                 np.zeros(length, dtype=bool))}
+    readers: dict[str, int] = {}
+    for node in probe.nodes:
+        for name in node.inputs:
+            readers[name] = readers.get(name, 0) + 1
+    tensors = index_weights(run.weights)
+    guess = {INPUT: (1.0, 1.0, length)}
+    wanted = 0
+    for i, node in enumerate(probe.nodes):
+        out = run.values[node.name]
+        relations = _local_support(node, run, rng, tensors.get(node.name, {}))
+        extent, step = _extent(relations, out.shape[2], [guess[name] for name in node.inputs])
+        guess[node.name] = (extent, step, out.shape[2])
+        sup = _compose(relations, [supports[name] for name in node.inputs], out[0].size, width)
+        sup.positions = out.shape[2]
+        supports[node.name] = sup
+        if node.name not in done:
+            def reach(node=node) -> np.ndarray:
+                """The probe-input positions that reach any unit of the node's inputs."""
+                if INPUT in node.inputs:
+                    return np.ones(length, dtype=bool)
+                union = np.bitwise_or.reduce(
+                    np.concatenate([supports[name].bits for name in node.inputs]), axis=0)
+                return np.unpackbits(union, count=length) != 0
+
+            units = _units_of(sup, reach, length, count)
+            results[node.name].append(units)
+            # done: a field pinned down, a global one confirmed at two lengths, or a full
+            # run of interior units without a period up to count/3 (longer lengths show
+            # the same; verify probes it again with more units)
+            interior = len(units.units) == units.count
+            if interior or (len(results[node.name]) >= 2 and all(u.covers for u in results[node.name])):
+                done.add(node.name)
+            elif not units.covers:  # the old rule, on measured guesses: field + 2 (count + 2) steps
+                wanted = max(wanted, math.ceil(extent + (count + 2) * 2 * max(step, 1.0)) + 2)
+        for name in node.inputs:
+            readers[name] -= 1
+            if readers[name] == 0:
+                supports.pop(name, None)
+        if readers.get(node.name, 0) == 0:
+            supports.pop(node.name, None)
+        if progress is not None:
+            progress(i + 1, len(probe.nodes), f"{node.name} (probe length {length})")
+    return wanted
+
+
+class ProbeError(Exception):
+    """A receptive-field probe that could not run (no probe length fits): a failure."""
+
+
+def _rf_figures(row, out_len: int, axis: int, found: list[_Units] | None, why: str,
+                failure: str = "") -> list[Figure]:
+    """The receptive-field figures of one layer on one axis, compared; ``failure``: the
+    error of a probe that raised (every figure failed), ``why``: a documented refusal."""
     rf = row.receptive_field
     analysed = {"rf_size": GLOBAL, "rf_stride": None, "rf_center": None} if rf is None or \
         rf.size[axis] is None else {"rf_size": rf.size[axis], "rf_stride": rf.stride[axis],
@@ -500,8 +794,12 @@ def _rf_figures(row, out_len: int, axis: int, found: list[_Units] | None, why: s
     def missing(reason: str) -> list[Figure]:
         return [Figure(n, analysed[n], None, NOT_MEASURED, reason, axis) for n in names]
 
+    if failure or (not found and not why):
+        error = failure or "the probe did not reach this layer"
+        return [Figure(n, analysed[n], None, FAILED, f"could not measure {n}[{axis}]: {error}", axis)
+                for n in names]
     if not found:
-        return missing(why or "the probe did not reach this layer")
+        return missing(why)
     if len(found) >= 2 and all(u.covers for u in found):
         sizes = " and ".join(str(u.length) for u in found[:2])
         measured = {"rf_size": GLOBAL, "rf_stride": None, "rf_center": None}
@@ -542,7 +840,9 @@ def verify(net: Network, seed: int = 0, max_memory: int | None = DEFAULT_MAX_MEM
         net: from :func:`cnncalc.load`.
         seed: weights and inputs.
         max_memory: bytes; a forward pass estimated above it is refused.
-        progress: called as progress(done, total, node_name).
+        progress: called as progress(done, total, what) after each layer of each
+            phase; ``what`` names the phase and the layer ("forward conv1",
+            "receptive fields, axis 0: conv1").
         report: the report to check (default: ``analyze(net)``); its layers are
             the network's nodes, in order.
 
@@ -550,7 +850,8 @@ def verify(net: Network, seed: int = 0, max_memory: int | None = DEFAULT_MAX_MEM
         Verification: per layer, output shape, params, buffers, MACs, activation
         bytes, and per spatial axis the receptive field's size, effective stride
         and centre of unit 0 (or "global"), each analysed / measured with a status
-        (ok, mismatch, not measured with the reason).
+        (ok, mismatch, not measured with the documented reason, or failed with
+        the error of the probe that raised).
 
     Raises:
         SpecError: the forward pass would exceed ``max_memory``.
@@ -558,22 +859,27 @@ def verify(net: Network, seed: int = 0, max_memory: int | None = DEFAULT_MAX_MEM
     report = report if report is not None else analyze(net)
     if [r.name for r in report.layers] != [n.name for n in net.nodes]:
         raise SpecError("the report is not of this network (its layers differ)", kind="usage")
-    rows, shapes = _measure_forward(net, report, seed, max_memory, progress)
+
+    def phase(what: str):
+        if progress is None:
+            return None
+        return lambda done, total, name: progress(done, total, f"{what} {name}")
+
+    rows, shapes = _measure_forward(net, report, seed, max_memory, phase("forward"))
     _, blocked = _separable(net)
     probe_sizes: list[list[int]] = []
     by_axis = []
     done: dict[tuple, tuple] = {}
     for axis in range(net.ndim):
         # an axis whose probe would be identical to an earlier one (square kernels and
-        # inputs) has the same receptive fields: measure it once
+        # inputs) has the same receptive fields: measure it once (the probe alone decides)
         signature = (net.input_shape[1 + axis],
                      *(repr(sorted(_axis_values(n.layer, axis, shapes[n.name]).items())) for n in net.nodes
-                       if n.name not in blocked),
-                     *(repr((r.receptive_field.size[axis], r.receptive_field.stride[axis]))
-                       for r in report.layers if r.receptive_field is not None))
+                       if n.name not in blocked))
         if signature not in done:
             try:
-                done[signature] = _probe_axis(net, report, axis, seed, max_memory, shapes)
+                done[signature] = _probe_axis(net, axis, seed, max_memory, shapes,
+                                              progress=phase(f"receptive fields, axis {axis}:"))
                 results, sizes, _ = done[signature]
                 # a period longer than 8 (four up-convolutions after four poolings): more units
                 wide = {name for name, found in results.items() if found
@@ -581,99 +887,32 @@ def verify(net: Network, seed: int = 0, max_memory: int | None = DEFAULT_MAX_MEM
                         and _field_figures(found[-1], found[-1].out_len) is None}
                 if wide:
                     more, more_sizes, _ = _probe_axis(
-                        net, report, axis, seed, max_memory, shapes, count=WIDE_UNITS, only=wide,
+                        net, axis, seed, max_memory, shapes, count=WIDE_UNITS, only=wide,
+                        progress=phase(f"receptive fields, axis {axis} ({WIDE_UNITS} units):"),
                         start=max(results[name][-1].length for name in wide))
                     results.update({k: v for k, v in more.items() if k in wide})
                     sizes += [s for s in more_sizes if s not in sizes]
             except SpecError as exc:
-                done[signature] = ({}, [], f"the probe failed: {exc.message}")
-            except (ArithmeticError, LookupError, TypeError, ValueError) as exc:
-                # never a traceback: the figures are reported not measured, with the cause
-                done[signature] = ({}, [], f"the probe failed ({type(exc).__name__}: {exc})")
-        results, sizes, why = done[signature]
-        by_axis.append((results, why))
+                # the probe's own run refused (a limit) or could not be set up: a failure
+                done[signature] = ({}, [], "", f"SpecError: {exc.message}")
+            except ProbeError as exc:
+                done[signature] = ({}, [], "", str(exc))
+            except Exception as exc:  # noqa: BLE001 - a probe that raises fails its figures
+                # never a traceback, never "ok": every figure of the axis failed, with the cause
+                done[signature] = ({}, [], "", f"{type(exc).__name__}: {exc}")
+            if len(done[signature]) == 3:
+                done[signature] = (*done[signature], "")
+        results, sizes, why, failure = done[signature]
+        by_axis.append((results, why, failure))
         probe_sizes.append(sizes)
     for row, node, result in zip(rows, net.nodes, report.layers):
         if len(result.output_shape) != net.ndim + 1:
             continue  # no spatial axes: no receptive field
         for axis in range(net.ndim):
-            results, why = by_axis[axis]
-            reason = blocked.get(node.name, why)
+            results, why, failure = by_axis[axis]
             out_len = result.output_shape[1 + axis]
-            row.figures += _rf_figures(result, out_len, axis, results.get(node.name), reason)
+            if node.name in blocked:  # a documented refusal: no per-axis probe holds it
+                row.figures += _rf_figures(result, out_len, axis, None, blocked[node.name])
+            else:
+                row.figures += _rf_figures(result, out_len, axis, results.get(node.name), why, failure)
     return Verification(rows, probe_sizes)
-
-
-# -- rendering (cnncalc verify) ------------------------------------------------------------
-
-COLUMNS = (("Layer", None), ("Type", None), ("Output shape", "output_shape"), ("Params", "params"),
-           ("Buffers", "buffers"), ("MACs", "macs"), ("Act. bytes", "activation_bytes"),
-           ("RF size", "rf_size"), ("RF stride", "rf_stride"), ("RF centre", "rf_center"),
-           ("Status", None))
-
-
-def _cell(figures: list[Figure], axes: int | None = None) -> str:
-    """'analysed' where every figure agrees; 'analysed / measured' where one disagrees;
-    '?' marks a figure not measured. Per-axis figures are one value when every axis
-    agrees (as in ``cnncalc analyze``), else joined with 'x' ('-': an axis without this
-    figure, as the stride of a global axis)."""
-    if not figures:
-        return "-"
-    if axes is not None:
-        by_axis = {f.axis: f for f in figures}
-        slots = [by_axis.get(a) for a in range(axes)]
-    else:
-        slots = list(figures)
-    def joined(texts: list[str]) -> str:  # one value when every axis agrees, as analyze shows it
-        return texts[0] if len(set(texts)) == 1 else "x".join(texts)
-
-    analysed = joined(["-" if f is None else _text(f.analysed) for f in slots])
-    if all(f is None or f.status == OK for f in slots):
-        return analysed
-    measured = joined(["-" if f is None else "?" if f.status == NOT_MEASURED else _text(f.measured)
-                       for f in slots])
-    return analysed if measured == analysed else f"{analysed} / {measured}"
-
-
-def table_rows(result: Verification) -> list[list[str]]:
-    """One list of cells per layer, in the order of :data:`COLUMNS`."""
-    rows = []
-    for row in result.rows:
-        cells = [row.name, row.type]
-        axes = max((f.axis + 1 for f in row.figures if f.axis is not None), default=None)
-        for _, name in COLUMNS[2:-1]:
-            cells.append(_cell([f for f in row.figures if f.name == name],
-                               axes if name.startswith("rf_") else None))
-        if row.mismatched:
-            status = "MISMATCH " + ", ".join(f.label for f in row.mismatched)
-        elif row.not_measured:
-            status = f"ok, {len(row.not_measured)} not measured"
-        else:
-            status = "ok"
-        rows.append([*cells, status])
-    return rows
-
-
-def not_measured_lines(result: Verification) -> list[str]:
-    """Each reason a figure was not measured, once, with the figures it applies to."""
-    reasons: dict[str, list[str]] = {}
-    for row in result.rows:
-        for f in row.not_measured:
-            reasons.setdefault(f.reason, []).append(f"{row.name}.{f.label}")
-    lines = []
-    for reason, labels in reasons.items():
-        shown = ", ".join(labels[:6]) + (f" and {len(labels) - 6} more" if len(labels) > 6 else "")
-        lines.append(f"not measured: {shown}: {reason}")
-    return lines
-
-
-def summary(result: Verification) -> str:
-    counts = result.counts()
-    sizes = "; ".join(f"axis {a}: {', '.join(map(str, s)) or '-'}" for a, s in enumerate(result.probe_sizes))
-    n = len(result.rows)
-    return (f"{n} layer{'' if n == 1 else 's'}, {sum(not r.ok for r in result.rows)} mismatched; figures: "
-            f"{counts[OK]:,} agree, {counts[MISMATCH]:,} disagree, {counts[NOT_MEASURED]:,} not measured. "
-            f"Shapes and activation bytes from the arrays, parameters and buffers from the tensors "
-            f"the layers asked for, MACs from the contractions run; receptive fields from gradient "
-            f"supports on one-channel probes (probe input lengths, {sizes}). "
-            f"'a / m': analysed a, measured m; '?': not measured.")
