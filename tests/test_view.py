@@ -36,6 +36,7 @@ from cnncalc.present.view import (
     layout_data,
     node_axes,
     place,
+    shorthand,
     to_html,
     to_svg,
 )
@@ -123,9 +124,13 @@ def test_every_node_is_drawn_with_the_report_numbers(spec):
     boxes = {g.attrs["data-name"]: g for g in graph.find_all("g", class_="node")}
     assert list(boxes) == ["input"] + [r.name for r in report.layers]
     for row in report.layers:
-        lines = [t.text() for t in boxes[row.name].find_all("text")]
+        texts = boxes[row.name].find_all("text")
+        lines = [t.text() for t in texts]
         assert lines[2] == f"{num(row.params)} params"
-        assert lines[1] == f"{row.type} · " + "x".join(map(str, row.output_shape))
+        node = net.nodes[[n.name for n in net.nodes].index(row.name)]
+        assert texts[1].attrs["data-full"] == shorthand(node.facts)
+        assert lines[1] == shorthand(node.facts) or lines[1] == shorthand(node.facts)[:29] + "…"
+        assert lines[3] == "x".join(map(str, row.output_shape))  # the shape below the box, by its edges
         tip = boxes[row.name].find_all("title")[0].text()
         assert f"MACs {num(row.macs)}" in tip and tip.startswith(f"{row.name} ({row.type})")
         merge = "merge" in boxes[row.name].attrs["class"].split()

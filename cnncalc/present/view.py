@@ -114,6 +114,69 @@ def _period(a: AxisField) -> int:
     return p
 
 
+# -- what a layer is, in the field's shorthand ------------------------------------
+
+
+def _axes(values: list) -> str:
+    """``3x3`` for per-axis values, or ``3`` where every axis has the same one."""
+    return str(values[0]) if len(set(values)) == 1 else "x".join(map(str, values))
+
+
+def shorthand(facts: Any) -> str:
+    """What a layer is, as the field writes it: ``conv 3x3 s2 p1, 64``, ``maxpool 3x3 s2``,
+    ``dw 5x5`` (a grouped window whose groups are its input channels), ``linear, 1000``.
+    Read from the layer's Facts only: its window per axis (kernel, stride, padding,
+    dilation, transposed), its weight's shape (groups) and its output's channels."""
+    kind = facts.type
+    w = facts.params.get("weight")
+    groups = 1
+    if w is not None and len(w) >= 2 and facts.in_shapes and facts.in_shapes[0] and w[1]:
+        c_in = facts.in_shapes[0][0]
+        groups = c_in // w[1] if facts.windows and not facts.windows[0].transposed and c_in % w[1] == 0 else 1
+    parts = [kind]
+    wins = facts.windows
+    if wins:
+        kernel = "x".join(str(x.kernel) for x in wins)
+        parts = ["dw " + kernel] if groups > 1 and groups == facts.in_shapes[0][0] else [kind + " " + kernel]
+        strides = [x.stride for x in wins]
+        if any(v != 1 for v in strides):
+            parts.append("s" + _axes(strides))
+        pads = [(x.pad_before, x.pad_after) for x in wins]
+        if any(a or b for a, b in pads):
+            parts.append("p" + (_axes([a for a, _ in pads]) if all(a == b for a, b in pads)
+                                else "x".join(f"{a}/{b}" for a, b in pads)))
+        dil = [x.dilation for x in wins]
+        if any(v != 1 for v in dil):
+            parts.append("d" + _axes(dil))
+        if 1 < groups < facts.in_shapes[0][0]:
+            parts.append(f"g{groups}")
+    text = " ".join(parts)
+    if w is not None and len(w) >= 2 and facts.out_shape:  # a convolution's or a linear layer's
+        text += f", {facts.out_shape[0]}"
+    return text
+
+
+def layer_details(net: Network, report: Report) -> dict[str, dict[str, Any]]:
+    """Per layer, what the page's details panel shows: its shorthand, its window per axis,
+    its weight and buffer shapes, every figure of its row of the JSON report (the very
+    object ``cnncalc analyze --format json`` writes) and its explain steps."""
+    out = {}
+    for node, row in zip(net.nodes, report.layers):
+        f = node.facts
+        wins = [{"size": w.size, "kernel": w.kernel, "stride": w.stride, "padding": [w.pad_before, w.pad_after],
+                 "dilation": w.dilation, "out": w.out, "ceil_mode": w.ceil_mode, "transposed": w.transposed,
+                 "output_padding": w.output_padding, "padding_mode": w.padding_mode}
+                for w in (f.windows or ())]
+        out[node.name] = {
+            "short": shorthand(f), "windows": wins,
+            "weights": {k: list(v) for k, v in f.params.items()},
+            "buffers": {k: list(v) for k, v in f.buffers.items()},
+            "report": row.to_dict(),
+            "steps": [[st.field, st.formula, st.substituted, st.result, st.note] for st in f.steps],
+        }
+    return out
+
+
 # -- the graph and its layout -----------------------------------------------------
 
 
@@ -130,6 +193,7 @@ class Unit:
     path: tuple[str, ...]
     row: int = 0
     col: int = 0
+    short: str = ""  # the layer in the field's shorthand (:func:`shorthand`)
 
 
 @dataclass
@@ -199,7 +263,7 @@ def build_graph(net: Network, report: Report) -> Graph:
     units = [Unit(INPUT, INPUT, INPUT, net.input_shape, 0, 0, ())]
     for node, row in zip(net.nodes, report.layers):
         units.append(Unit(node.name, node.type, node.facts.family, row.output_shape, row.params,
-                          row.macs, _prefixes(node.name)))
+                          row.macs, _prefixes(node.name), short=shorthand(node.facts)))
     index = {u.name: i for i, u in enumerate(units)}
     taken: dict[int, set[int]] = {0: {0}}
     edges: list[Edge] = []
@@ -487,18 +551,23 @@ def _local(u: Unit) -> str:
 
 
 def _box_svg(key: str, x: float, y: float, name: str, line2: str, line3: str, tip: str,
-             fill: str, cls: str, attrs: str, hidden: bool = False) -> str:
+             fill: str, cls: str, attrs: str, shape: str, hidden: bool = False,
+             focus: bool = False) -> str:
+    """One box: name, shorthand, parameters; its output shape below it, beside the edges
+    that leave it. ``focus``: the page's boxes are focusable buttons with a label."""
     style = ' style="display:none"' if hidden else ""
-    return (f'<g class="{cls}" {attrs} transform="translate({x:g},{y:g})"{style}>'
+    label = f' tabindex="0" role="button" aria-label="{esc(tip.replace(chr(10), "; "))}"' if focus else ""
+    return (f'<g class="{cls}" {attrs} transform="translate({x:g},{y:g})"{style}{label}>'
             f"<title>{esc(tip)}</title>"
             f'<rect width="{NODE_W}" height="{NODE_H}" rx="5" fill="{fill}"/>'
-            f'<text x="8" y="14" class="nm">{esc(_clip(name))}</text>'
-            f'<text x="8" y="28">{esc(_clip(line2, 30))}</text>'
-            f'<text x="8" y="41" class="num">{esc(line3)}</text></g>')
+            f'<text x="8" y="14" class="nm" data-full="{esc(name)}">{esc(_clip(name))}</text>'
+            f'<text x="8" y="28" class="sh" data-full="{esc(line2)}">{esc(_clip(line2, 30))}</text>'
+            f'<text x="8" y="41" class="num">{esc(line3)}</text>'
+            f'<text x="{NODE_W / 2 + 5:g}" y="{NODE_H + 11}" class="es">{esc(shape)}</text></g>')
 
 
 def _unit_tip(u: Unit, inputs: list[str]) -> str:
-    tip = f"{u.name} ({u.type})\noutput {shape_text(u.shape)}\nparams {num(u.params)}\nMACs {num(u.macs)}"
+    tip = f"{u.name} ({u.type})\n{u.short}\noutput {shape_text(u.shape)}\nparams {num(u.params)}\nMACs {num(u.macs)}"
     if inputs:
         tip += "\ninputs: " + ", ".join(inputs)
     return tip
@@ -527,8 +596,9 @@ def graph_svg(layout: Layout, collapsed: set[str], full: bool = False,
         hide = "" if box else ' style="display:none"'
         out.append(f'<rect class="cluster" data-group="{esc(name)}" x="{x0:g}" y="{y0:g}" '
                    f'width="{x1 - x0:g}" height="{y1 - y0:g}" rx="8"{hide}/>')
-        heads.append(f'<text x="{x0 + 6:g}" y="{y0 + 13:g}" class="hd" data-group="{esc(name)}"{hide}>'
-                     f"<title>{esc(name)}: click to collapse</title>▾ {esc(g.label)} · "
+        heads.append(f'<text x="{x0 + 6:g}" y="{y0 + 13:g}" class="hd" data-group="{esc(name)}"{hide}'
+                     + (' tabindex="0" role="button" aria-label="collapse ' + esc(name) + '"' if full else "")
+                     + f"><title>{esc(name)}: click to collapse</title>{'▾ ' if full else ''}{esc(g.label)} · "
                      f"{esc(g.type)} · {num(g.params)} params</text>")
     out.append('</g><g class="edges">')
     drawn = {id(e): d for e, d in geo.paths}
@@ -547,21 +617,23 @@ def graph_svg(layout: Layout, collapsed: set[str], full: bool = False,
             continue
         merge = " merge" if len(inputs.get(u.name, ())) > 1 else ""
         line3 = f"{num(u.params)} params" if u.name != INPUT else "network input"
-        out.append(_box_svg(u.name, *(at or (0, 0)), _local(u), f"{u.type} · {shape_text(u.shape)}",
-                            line3, _unit_tip(u, inputs.get(u.name, [])),
+        out.append(_box_svg(u.name, *(at or (0, 0)), _local(u), u.short or "network input",
+                            line3 if u.name != INPUT else "", _unit_tip(u, inputs.get(u.name, [])),
                             FAMILY_COLOURS.get(u.family, "#eeeeee"), "node" + merge,
-                            f'data-name="{esc(u.name)}"', hidden=at is None))
+                            f'data-name="{esc(u.name)}"', shape_text(u.shape), hidden=at is None,
+                            focus=full))
     for name, g in groups.items():
         at = geo.boxes.get("g:" + name)
         if at is None and not full:
             continue
         out_unit = graph.units[graph.index[g.out]]
-        out.append(_box_svg("g:" + name, *(at or (0, 0)), "▸ " + g.label,
-                            f"{g.type} · {shape_text(out_unit.shape)}", f"{num(g.params)} params",
+        out.append(_box_svg("g:" + name, *(at or (0, 0)), ("▸ " if full else "") + g.label,
+                            f"{g.type} · {len(g.members)} layers", f"{num(g.params)} params",
                             f"{name} ({g.type}): {len(g.members)} layers\noutput "
                             f"{shape_text(out_unit.shape)} from {g.out}\nparams {num(g.params)}\n"
                             f"MACs {num(g.macs)}", "#ffffff", "proxy",
-                            f'data-group="{esc(name)}"', hidden=at is None))
+                            f'data-group="{esc(name)}"', shape_text(out_unit.shape), hidden=at is None,
+                            focus=full))
     out.append("</g></svg>")
     return "".join(out)
 
@@ -746,6 +818,7 @@ def page_data(net: Network, report: Report, layout: Layout, collapsed: list[str]
     return {
         "layout": layout_data(layout),
         "collapsed": collapsed,
+        "details": layer_details(net, report),
         "fields": fields,
         "shapes": shapes,
         "input": list(net.input_shape[1:]),
@@ -753,9 +826,9 @@ def page_data(net: Network, report: Report, layout: Layout, collapsed: list[str]
     }
 
 
-_COLUMNS = [("#", "n"), ("Layer", "s"), ("Type", "s"), ("Inputs", "s"), ("Output shape", "s"),
+_COLUMNS = [("#", "n"), ("Layer", "s"), ("Type", "s"), ("Inputs", "s"), ("Output shape", "n"),
             ("Params", "n"), ("Params %", "n"), ("MACs", "n"), ("MACs %", "n"), ("FLOPs", "n"),
-            ("Activations (B)", "n"), ("RF size", "n"), ("Eff. stride", "n"), ("RF centre", "s")]
+            ("Activations (B)", "n"), ("RF size", "n"), ("Eff. stride", "n"), ("RF centre", "n")]
 
 
 def _pct(part: int, total: int) -> tuple[float, str]:
@@ -763,10 +836,18 @@ def _pct(part: int, total: int) -> tuple[float, str]:
     return share, f"{100 * share:.2f}"
 
 
+def _first(values) -> float:
+    """The sort key of a per-axis figure: its first axis that has a value."""
+    return next((float(v) for v in values if v is not None), -1e300)
+
+
 def table_html(report: Report) -> str:
+    """The per-layer table: the report's figures, each cell's sort key in ``data-v`` (a
+    shape sorts by its number of elements, a centre by its first axis)."""
     out = ['<table id="layers" class="layers"><thead><tr>']
     for i, (name, kind) in enumerate(_COLUMNS):
-        out.append(f'<th data-col="{i}" data-kind="{kind}">{esc(name)}</th>')
+        out.append(f'<th data-col="{i}" data-kind="{kind}" scope="col" tabindex="0" aria-sort="none">'
+                   f"{esc(name)}</th>")
     out.append("</tr></thead><tbody>")
     tp, tm = report.totals.params, report.totals.macs
     for i, r in enumerate(report.layers):
@@ -778,19 +859,20 @@ def table_html(report: Report) -> str:
         cells = [
             (i + 1, str(i + 1)), (r.name, r.name), (r.type, r.type),
             (", ".join(r.inputs), ", ".join(r.inputs)),
-            (shape_text(r.output_shape), shape_text(r.output_shape)),
+            (math.prod(r.output_shape), shape_text(r.output_shape)),
             (r.params, num(r.params)), (ps, pt), (r.macs, num(r.macs)), (ms, mt),
             (r.flops, num(r.flops)), (r.activation_bytes, num(r.activation_bytes)),
             (size_key, "global" if rf is None else " x ".join("-" if v is None else str(v) for v in rf.size)),
             (stride_key, "-" if rf is None else " x ".join(frac_text(v) for v in rf.stride)),
-            ("", "-" if rf is None else " x ".join(frac_text(v) for v in rf.center)),
+            (-1e300 if rf is None else _first(rf.center),
+             "-" if rf is None else " x ".join(frac_text(v) for v in rf.center)),
         ]
         flags = []
         if rf is not None and rf.misaligned:
             flags.append("paths misaligned")
         if rf is not None and rf.data_dependent:
             flags.append("data-dependent")
-        out.append(f'<tr data-name="{esc(r.name)}">')
+        out.append(f'<tr data-name="{esc(r.name)}" tabindex="0">')
         for j, (key, text) in enumerate(cells):
             bar = ""
             if j in (6, 8):
@@ -803,13 +885,39 @@ def table_html(report: Report) -> str:
     return "".join(out)
 
 
-def to_html(net: Network, report: Report) -> str:
-    """The self-contained page (UTF-8 text): graph, table, totals, charts, unit fields."""
+def to_html(net: Network, report: Report, what: str = "graph", depth: int | None = None) -> str:
+    """The self-contained page (UTF-8 text): the graph (or, ``what="rf"``, the chart of
+    receptive fields and costs in its place) beside the details of the chosen layer and
+    its unit's field, then the chart, the table and the totals. ``depth``: the page starts
+    with each block named with that many dotted levels collapsed (:func:`collapsed_at`),
+    else with repeated blocks collapsed on big nets (:func:`initial_collapsed`)."""
     layout = lay_out(build_graph(net, report))
-    collapsed = initial_collapsed(layout.graph)
+    collapsed = (initial_collapsed(layout.graph) if depth is None
+                 else sorted(collapsed_at(layout.graph, depth)))
     inputs = {r.name: list(r.inputs) for r in report.layers}
-    totals = "".join(f"<tr><th>{esc(k.strip())}</th><td>{esc(v)}</td></tr>" for k, v in totals_rows(report))
+    totals = "".join(f'<tr{" class=sub" if k.startswith("  ") else ""}><th scope="row">{esc(k.strip())}</th>'
+                     f"<td>{esc(v)}</td></tr>" for k, v in totals_rows(report))
     head = esc(title(report))
+    chart = ('<section id="chart-sec"><h2>Receptive fields and costs per layer</h2><div class="scroll">'
+             + rf_chart_svg(report) + "</div></section>")
+    if what == "rf":
+        main = chart
+    else:
+        main = (
+            '<section id="graph-sec" aria-label="graph"><h2>Graph</h2><p class="help">Each box: layer '
+            "name, what it is in the field's shorthand, parameters; below it, its output shape. "
+            "Click a box (or Tab to it and press Enter) for its details and its field; click a "
+            "block's header to collapse it, a collapsed block to open it. Drag to pan, Ctrl+wheel "
+            "or + and − to zoom, 0 to fit. Dashed edges pass a shape only.</p>"
+            '<div class="tools" role="toolbar" aria-label="graph tools">'
+            '<label>find <input id="search" type="search" list="names" placeholder="layer name or type" '
+            'aria-label="find a layer by name or type"></label><datalist id="names"></datalist> '
+            '<span id="search-msg" role="status"></span> '
+            '<button id="zoom-out" aria-label="zoom out">−</button><button id="zoom-in" aria-label="zoom in">+</button>'
+            '<button id="fit">fit</button><button id="zoom-1">100%</button> '
+            '<button id="expand-all">expand all</button> <button id="collapse-all">collapse all</button></div>'
+            '<div class="scroll gr" id="graph" tabindex="0" aria-label="the graph: arrow keys pan, + and − zoom, 0 fits">'
+            + graph_svg(layout, set(collapsed), full=True, inputs=inputs) + "</div></section>")
     return "".join([
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
         f"<title>{head}</title><style>{asset('view.css')}{asset('graph.css')}{asset('chart.css')}</style>"
@@ -819,25 +927,22 @@ def to_html(net: Network, report: Report) -> str:
         '<nav><a href="#graph-sec">graph</a> <a href="#rf-sec">receptive field of a unit</a> '
         '<a href="#chart-sec">receptive fields and costs per layer</a> <a href="#table-sec">table</a> '
         '<a href="#totals-sec">totals</a></nav></header>',
-        '<section id="graph-sec"><h2>Graph</h2><p class="help">Each box: layer name, type and '
-        "output shape, parameters. Click a block's header to collapse it, a collapsed block to "
-        "open it, a layer to show its receptive field. Edges that skip rows run down lanes at "
-        'the right; dashed edges pass a shape only. <button id="expand-all">expand all</button> '
-        '<button id="collapse-all">collapse all</button></p><div class="scroll" id="graph">',
-        graph_svg(layout, set(collapsed), full=True, inputs=inputs),
-        "</div></section>",
+        '<div class="map"><div class="main">', main, "</div>",
+        '<aside class="side" aria-label="the chosen layer">'
+        '<section id="details" aria-live="polite"><h2>Layer</h2><p class="help">Click a box, a '
+        "row or a column of the chart, or find a layer, to see its details.</p></section>"
         '<section id="rf-sec"><h2>Receptive field of one unit</h2><p class="help">The input '
         "positions that can reach one output unit, through every path, drawn on the input grid "
-        "(padding outside the frame counts: fields are unclipped). Other phases: after upsampling "
-        "or a transposed convolution neighbouring units see different fields; their fields are "
-        "outlined.</p>"
+        "(padding outside the frame counts: fields are unclipped).</p>"
         '<div class="rfctl"><label>layer <select id="rf-layer"></select></label> '
-        '<span id="rf-units"></span></div><div class="rfbox"><div id="rf-grid"></div>'
-        '<div id="rf-text"></div></div></section>',
-        '<section id="chart-sec"><h2>Receptive fields and costs per layer</h2><div class="scroll">',
-        rf_chart_svg(report),
-        "</div></section>",
-        '<section id="table-sec"><h2>Layers</h2><p class="help">Click a header to sort.</p>'
+        '<span id="rf-units"></span> <label><input type="checkbox" id="rf-fit"> fit the field</label></div>'
+        '<div class="rfbox"><div id="rf-grid"></div><div id="rf-text" aria-live="polite"></div></div></section>'
+        '<section id="explain" aria-live="polite"></section></aside></div>',
+        "" if what == "rf" else chart,
+        '<section id="table-sec"><h2>Layers</h2><p class="help">Click a header to sort (again to '
+        'reverse); type to filter. <label>filter <input id="filter" type="search" '
+        'placeholder="name or type" aria-label="filter the table by name or type"></label> '
+        '<span id="filter-msg" role="status"></span></p>'
         '<div class="scroll tbl">', table_html(report), "</div></section>",
         f'<section id="totals-sec"><h2>Totals</h2><table class="totals">{totals}</table>'
         f'<p class="conventions">{esc(CONVENTIONS)}</p></section>',
@@ -922,7 +1027,7 @@ def to_png(net: Network, report: Report, what: str = "graph", depth: int | None 
                                ls="--" if e.ref else "-"))
     for name, (x0, y0, _, _) in geo.clusters.items():
         g = graph.groups[name]
-        ax.text(x0 + 6, y0 + 13, f"▾ {g.label} · {g.type} · {num(g.params)} params", fontsize=7,
+        ax.text(x0 + 6, y0 + 13, f"{g.label} · {g.type} · {num(g.params)} params", fontsize=7,
                 color="#445", bbox=dict(fc="white", ec="none", pad=0.5))
     for key, (x, y) in geo.boxes.items():
         if key.startswith("g:"):

@@ -67,22 +67,46 @@ if (typeof document === "undefined"){ module.exports = {place, edgePath}; return
 
 const D = JSON.parse(document.getElementById("cnncalc-data").textContent);
 const L = D.layout, NS = "http://www.w3.org/2000/svg";
-const svg = document.querySelector("#graph svg");
+const svg = document.querySelector("#graph svg");  // null on a page of the chart only (--what rf)
+const scroller = document.getElementById("graph");
 const collapsed = new Set(D.collapsed);
 const nodeEl = new Map(), proxyEl = new Map(), clusterEl = new Map(), headEl = new Map();
-svg.querySelectorAll("g.node").forEach(e => nodeEl.set(e.dataset.name, e));
-svg.querySelectorAll("g.proxy").forEach(e => proxyEl.set(e.dataset.group, e));
-svg.querySelectorAll("rect.cluster").forEach(e => clusterEl.set(e.dataset.group, e));
-svg.querySelectorAll("text.hd").forEach(e => headEl.set(e.dataset.group, e));
-const edgeEl = Array.from(svg.querySelectorAll("path.edge"));
+const edgeEl = svg ? Array.from(svg.querySelectorAll("path.edge")) : [];
+if (svg){
+  svg.querySelectorAll("g.node").forEach(e => nodeEl.set(e.dataset.name, e));
+  svg.querySelectorAll("g.proxy").forEach(e => proxyEl.set(e.dataset.group, e));
+  svg.querySelectorAll("rect.cluster").forEach(e => clusterEl.set(e.dataset.group, e));
+  svg.querySelectorAll("text.hd").forEach(e => headEl.set(e.dataset.group, e));
+}
+let zoom = 1, P = null;
 function put(el, b){
   el.style.display = b ? "" : "none";
   if (b) el.setAttribute("transform", `translate(${b[0]},${b[1]})`);
 }
+// a name or shorthand that is wider than its box loses characters until it fits, with an
+// ellipsis (its full text stays in data-full and the box's tooltip); only in a browser
+function fitText(g){
+  if (g.dataset.fit) return;
+  for (const t of g.querySelectorAll("text")){
+    if (!t.dataset.full || typeof t.getComputedTextLength !== "function") continue;
+    const room = L.nodeW - 12;
+    t.textContent = t.dataset.full;
+    if (t.getComputedTextLength() <= room) continue;
+    let lo = 0, hi = t.dataset.full.length;
+    while (lo < hi){
+      const mid = Math.ceil((lo + hi) / 2);
+      t.textContent = t.dataset.full.slice(0, mid) + "…";
+      if (t.getComputedTextLength() <= room) lo = mid; else hi = mid - 1;
+    }
+    t.textContent = t.dataset.full.slice(0, lo) + "…";
+  }
+  g.dataset.fit = "1";
+}
 function drawGraph(){
-  const P = place(L, collapsed);
-  for (const [name, el] of nodeEl) put(el, P.boxes.get(name));
-  for (const [name, el] of proxyEl) put(el, P.boxes.get("g:" + name));
+  if (!svg) return;
+  P = place(L, collapsed);
+  for (const [name, el] of nodeEl){ put(el, P.boxes.get(name)); if (P.boxes.has(name)) fitText(el); }
+  for (const [name, el] of proxyEl){ put(el, P.boxes.get("g:" + name)); if (P.boxes.has("g:" + name)) fitText(el); }
   for (const [name, el] of clusterEl){
     const c = P.clusters.get(name), text = headEl.get(name);
     el.style.display = text.style.display = c ? "" : "none";
@@ -97,30 +121,193 @@ function drawGraph(){
     el.style.display = d ? "" : "none";
     if (d) el.setAttribute("d", d);
   }
-  svg.setAttribute("width", P.width); svg.setAttribute("height", P.height);
-  svg.setAttribute("viewBox", `0 0 ${P.width} ${P.height}`);
+  sizeGraph();
 }
-for (const [name, el] of headEl) el.addEventListener("click", () => { collapsed.add(name); drawGraph(); });
-for (const [name, el] of proxyEl) el.addEventListener("click", () => { collapsed.delete(name); drawGraph(); });
-document.getElementById("expand-all").addEventListener("click", () => { collapsed.clear(); drawGraph(); });
-document.getElementById("collapse-all").addEventListener("click", () => {
+// zoom: the drawing keeps its coordinates (viewBox) and is shown zoom times its size;
+// the scrolling box around it pans
+function sizeGraph(){
+  svg.setAttribute("width", P.width * zoom); svg.setAttribute("height", P.height * zoom);
+  svg.setAttribute("viewBox", `0 0 ${P.width} ${P.height}`);
+  svg.dataset.zoom = zoom;
+}
+function zoomTo(z, cx, cy){  // keep the drawing's point under (cx, cy) of the box where it is
+  if (!svg) return;
+  z = Math.max(0.05, Math.min(4, z));
+  const w = scroller.clientWidth || 0, h = scroller.clientHeight || 0;
+  if (cx === undefined){ cx = w / 2; cy = h / 2; }
+  const gx = ((scroller.scrollLeft || 0) + cx) / zoom, gy = ((scroller.scrollTop || 0) + cy) / zoom;
+  zoom = z; sizeGraph();
+  scroller.scrollLeft = gx * zoom - cx; scroller.scrollTop = gy * zoom - cy;
+}
+function fit(){
+  if (!svg) return;
+  const w = scroller.clientWidth || P.width, h = scroller.clientHeight || P.height;
+  zoomTo(Math.min(w / P.width, h / P.height, 1));
+  scroller.scrollLeft = 0; scroller.scrollTop = 0;
+}
+function centre(key){  // scroll the box of key (a layer, or "g:" + a block) to the middle
+  const b = P && P.boxes.get(key);
+  if (!b) return;
+  scroller.scrollLeft = (b[0] + L.nodeW / 2) * zoom - (scroller.clientWidth || 0) / 2;
+  scroller.scrollTop = (b[1] + L.nodeH / 2) * zoom - (scroller.clientHeight || 0) / 2;
+}
+// open every block that holds a layer, so that its own box shows
+function reveal(name){
+  const u = L.units.find(u => u[0] === name);
+  if (!u) return;
+  let changed = false;
+  for (const g of u[3]) if (collapsed.delete(g)) changed = true;
+  if (changed) drawGraph();
+}
+const press = (el, f) => {
+  el.addEventListener("click", f);
+  el.addEventListener("keydown", ev => { if (ev.key === "Enter" || ev.key === " "){ if (ev.preventDefault) ev.preventDefault(); f(ev); } });
+};
+for (const [name, el] of headEl) press(el, () => { collapsed.add(name); drawGraph(); const p = proxyEl.get(name); if (p && p.focus) p.focus(); });
+for (const [name, el] of proxyEl) press(el, () => { collapsed.delete(name); drawGraph(); });
+const button = (id, f) => { const b = document.getElementById(id); if (b) b.addEventListener("click", f); };
+button("expand-all", () => { collapsed.clear(); drawGraph(); });
+button("collapse-all", () => {
   for (const [name, b] of L.blocks) if (!b.outer.length) collapsed.add(name); drawGraph(); });
+button("zoom-in", () => zoomTo(zoom * 1.25));
+button("zoom-out", () => zoomTo(zoom / 1.25));
+button("zoom-1", () => zoomTo(1));
+button("fit", fit);
+if (svg){
+  scroller.addEventListener("wheel", ev => {
+    if (!ev.ctrlKey && !ev.metaKey) return;  // a plain wheel scrolls (pans); with Ctrl it zooms
+    ev.preventDefault();
+    const r = scroller.getBoundingClientRect();
+    zoomTo(zoom * Math.exp(-ev.deltaY / 300), ev.clientX - r.left, ev.clientY - r.top);
+  }, {passive: false});
+  scroller.addEventListener("keydown", ev => {
+    if (ev.target !== scroller) return;
+    if (ev.key === "+" || ev.key === "=") zoomTo(zoom * 1.25);
+    else if (ev.key === "-" || ev.key === "_") zoomTo(zoom / 1.25);
+    else if (ev.key === "0") fit();
+    else if (ev.key === "1") zoomTo(1);
+  });
+  let drag = null;
+  scroller.addEventListener("mousedown", ev => {
+    if (ev.button !== 0 || ev.target.closest("g.node") || ev.target.closest("g.proxy") || ev.target.closest("text.hd")) return;
+    drag = [ev.clientX, ev.clientY, scroller.scrollLeft, scroller.scrollTop];
+    scroller.classList.add("drag"); ev.preventDefault();
+  });
+  if (window.addEventListener){
+    window.addEventListener("mousemove", ev => {
+      if (!drag) return;
+      scroller.scrollLeft = drag[2] - (ev.clientX - drag[0]); scroller.scrollTop = drag[3] - (ev.clientY - drag[1]);
+    });
+    window.addEventListener("mouseup", () => { drag = null; scroller.classList.remove("drag"); });
+  }
+}
 
-// -- sortable table
+// -- find a layer: by name (exact, then a part of it) or by type or shorthand
+const search = document.getElementById("search"), searchMsg = document.getElementById("search-msg");
+const names = L.units.slice(1).map(u => u[0]);
+if (search){
+  const list = document.getElementById("names");
+  for (const n of names){ const o = document.createElement("option"); o.value = n; list.appendChild(o); }
+  const find = () => {
+    const q = search.value.trim().toLowerCase();
+    if (!q) return;
+    const hits = names.filter(n => n.toLowerCase() === q);
+    if (!hits.length) for (const n of names) if (n.toLowerCase().includes(q)) hits.push(n);
+    if (!hits.length) for (const n of names){ const d = D.details[n]; if (d.report.type.toLowerCase() === q || d.short.toLowerCase().startsWith(q)) hits.push(n); }
+    if (!hits.length){ searchMsg.textContent = "no layer matches “" + search.value + "”"; return; }
+    // Enter again on the same query: the next match
+    const k = search.dataset.q === q ? (+search.dataset.k + 1) % hits.length : 0;
+    search.dataset.q = q; search.dataset.k = k;
+    searchMsg.textContent = hits.length > 1 ? `${k + 1} of ${hits.length} matches (Enter: next)` : "1 match";
+    pick(hits[k]); centre(hits[k]);
+  };
+  search.addEventListener("keydown", ev => { if (ev.key === "Enter") find(); });
+  search.addEventListener("change", find);
+}
+
+// -- the details of one layer: its shorthand, window, weights, every figure of its row of
+// the JSON report, its explain steps
+const details = document.getElementById("details"), explain = document.getElementById("explain");
+function h(tag, text, parent, cls){
+  const e = document.createElement(tag); if (text !== undefined) e.textContent = text;
+  if (cls) e.className = cls; if (parent) parent.appendChild(e); return e;
+}
+const fmt = v => v === null ? "–" : typeof v === "number" ? v.toLocaleString("en-US") : Array.isArray(v) ? v.map(fmt).join(" x ") : String(v);
+function showDetails(name){
+  const d = D.details[name];
+  details.textContent = ""; explain.textContent = "";
+  h("h2", name, details).id = "details-name";
+  if (!d){ h("p", "the network's input, " + D.shapes[name].join("x"), details); return; }
+  const r = d.report;
+  h("p", d.short, details, "short");
+  const tb = h("table", undefined, details, "kv"), row = (k, v, key) => {
+    const tr = tb.insertRow(), a = tr.insertCell(), b = tr.insertCell(); a.textContent = k; b.textContent = v;
+    if (key) b.dataset.key = key;
+  };
+  row("type", r.type, "type");
+  row("inputs", r.inputs.join(", ") + "  (" + r.inputs.map(i => D.shapes[i].join("x")).join(", ") + ")", "inputs");
+  const axn = d.windows.length === 1 ? ["L"] : d.windows.length === 2 ? ["H", "W"] : ["D", "H", "W"];
+  if (d.windows.length){
+    const per = (f) => { const v = d.windows.map(f); return v.every(x => x === v[0]) ? String(v[0]) : v.join(" x "); };
+    row("kernel", per(w => w.kernel), "kernel");
+    row("stride", per(w => w.stride), "stride");
+    row("padding", per(w => w.padding[0] === w.padding[1] ? w.padding[0] : w.padding.join("/")) +
+      (d.windows[0].padding_mode ? " (" + d.windows[0].padding_mode + ")" : ""), "padding");
+    row("dilation", per(w => w.dilation), "dilation");
+    if (d.windows.some(w => w.ceil_mode)) row("ceil mode", "yes");
+    if (d.windows[0].transposed) row("transposed", "yes, output padding " + per(w => w.output_padding));
+    row("window per axis", d.windows.map((w, k) => `${axn[k]}: ${w.size} → ${w.out}`).join(", "));
+  }
+  for (const [k, v] of Object.entries(d.weights)) row("tensor " + k, v.join("x"));
+  for (const [k, v] of Object.entries(d.buffers)) row("buffer " + k, v.join("x"));
+  for (const [k, v] of Object.entries(r)){
+    if (k === "name" || k === "type" || k === "inputs" || k === "receptive_field") continue;
+    row(k.replace(/_/g, " "), fmt(v), k);
+  }
+  const f = r.receptive_field;
+  if (f) for (const [k, v] of Object.entries(f)) row("RF " + k.replace(/_/g, " "), fmt(v), "rf_" + k);
+  else row("RF", "global, or no spatial axes", "rf");
+  explain.textContent = "";
+  if (d.steps.length){
+    h("h2", "How the figures are computed (explain)", explain);
+    const ol = h("ol", undefined, explain, "steps");
+    for (const [field, formula, sub, result, note] of d.steps){
+      const li = h("li", undefined, ol);
+      h("span", field.replace(/_/g, " ") + ": ", li, "fld");
+      h("code", formula, li);
+      if (sub) { h("br", undefined, li); h("code", "= " + sub + " = " + result, li); }
+      else h("code", " = " + result, li);
+      if (note) h("div", note, li, "note");
+    }
+  }
+}
+
+// -- the table: numeric and text sorting, a filter
 const table = document.getElementById("layers");
-table.querySelectorAll("th").forEach(th => th.addEventListener("click", () => {
+table.querySelectorAll("th").forEach(th => press(th, () => {
   const col = +th.dataset.col, numeric = th.dataset.kind === "n";
   const asc = !th.classList.contains("asc");
-  table.querySelectorAll("th").forEach(h => h.classList.remove("asc", "desc"));
-  th.classList.add(asc ? "asc" : "desc");
+  table.querySelectorAll("th").forEach(h => { h.classList.remove("asc", "desc"); h.setAttribute("aria-sort", "none"); });
+  th.classList.add(asc ? "asc" : "desc"); th.setAttribute("aria-sort", asc ? "ascending" : "descending");
   const body = table.tBodies[0], rows = Array.from(body.rows);
   rows.sort((a, b) => {
     const x = a.cells[col].dataset.v, z = b.cells[col].dataset.v;
     const c = numeric ? (+x) - (+z) : x.localeCompare(z);
-    return asc ? c : -c;
+    return (asc ? c : -c) || (+a.cells[0].dataset.v) - (+b.cells[0].dataset.v);
   });
   for (const r of rows) body.appendChild(r);
 }));
+const filter = document.getElementById("filter");
+if (filter) filter.addEventListener("input", () => {
+  const q = filter.value.trim().toLowerCase();
+  let n = 0;
+  for (const r of table.tBodies[0].rows){
+    const d = D.details[r.dataset.name];
+    const hit = !q || r.dataset.name.toLowerCase().includes(q) || d.report.type.toLowerCase().includes(q) || d.short.toLowerCase().includes(q);
+    r.style.display = hit ? "" : "none"; if (hit) n++;
+  }
+  document.getElementById("filter-msg").textContent = q ? `${n} of ${names.length} layers` : "";
+});
 
 // -- the receptive field of one unit on the input grid
 function at(table, o){  // cnncalc.core.rf.AxisField.at: union over the components
@@ -156,8 +343,21 @@ function el(tag, attrs, parent){
   if (parent) parent.appendChild(e); return e;
 }
 const PHASE = ["#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22"];
+const fitBox = document.getElementById("rf-fit");
 function selectLayer(name, unit){
-  if (!(name in D.fields)){ text.textContent = name + ": no receptive field (global, or no spatial axes)"; grid.textContent = ""; return; }
+  if (!(name in D.fields)){
+    // no per-unit field: a global one (every input position reaches each unit), drawn as
+    // the whole input shaded, or no spatial axes at all (nothing to draw on the grid)
+    sel.value = ""; unitsBox.textContent = ""; inputs.length = 0;
+    grid.textContent = ""; text.textContent = "";
+    const spatial = D.shapes[name].length > 1;
+    if (spatial) drawField(name, D.input.map(() => null), [], D.input.map(() => 1), D.input.map(() => 1));
+    h("p", spatial ? `${name}: every input position reaches each of its units (a global field: ` +
+      "after global pooling, a squeeze-and-excitation gate, or a layer that mixes the whole input); the whole input is shaded."
+      : `${name}: its output (${D.shapes[name].join("x")}) has no spatial axes, so its units are not positions on the ` +
+        "input grid and no field is drawn (the table gives \"global\").", text, "nofield");
+    return;
+  }
   sel.value = name;
   const shape = D.shapes[name].slice(1);
   unitsBox.textContent = "unit ";
@@ -166,19 +366,86 @@ function selectLayer(name, unit){
     const inp = document.createElement("input");
     inp.type = "number"; inp.min = 0; inp.max = n - 1;
     inp.value = unit ? unit[k] : Math.floor(n / 2);
+    inp.setAttribute("aria-label", `unit index along axis ${k} (0 to ${n - 1})`);
     inp.addEventListener("change", draw);
     unitsBox.appendChild(inp); inputs.push(inp);
     const s = document.createElement("span"); s.textContent = " of " + n + (k < shape.length - 1 ? " × " : "");
     unitsBox.appendChild(s);
   });
-  document.querySelectorAll(".sel").forEach(e => e.classList.remove("sel"));
-  const g = nodeEl.get(name); if (g) g.classList.add("sel");
-  document.querySelectorAll(`[data-name]`).forEach(e => { if (e.dataset.name === name && e.tagName !== "g") e.classList.add("sel"); });
   draw();
+}
+// the picture: the input (white), its padding hatched, the unit's field shaded blue with
+// its centre in red, the other units' fields outlined. ext: per axis null (every position),
+// "none" or [first, last]
+function drawField(name, ext, others, shapeOut, unit){
+  const nd = D.input.length, show = nd >= 2 ? [nd - 2, nd - 1] : [0];
+  const two = show.length === 2, fitField = fitBox && fitBox.checked;
+  const lim = show.map(k => {
+    let lo = 0, hi = D.input[k] - 1;
+    const drawn = [ext, ...others.map(o => o.ext)].filter(e => Array.isArray(e[k]));
+    if (fitField && drawn.length){ lo = Infinity; hi = -Infinity; }
+    for (const e of drawn){ lo = Math.min(lo, e[k][0]); hi = Math.max(hi, e[k][1]); }
+    const m = fitField ? Math.max(2, Math.ceil((hi - lo + 1) / 8)) : 1;
+    return [lo - m, hi + m];
+  });
+  const W = 380, STRIP = 36;  // a 1-D input is a strip of fixed height
+  const spanX = lim[lim.length - 1][1] - lim[lim.length - 1][0] + 1;
+  const spanY = two ? lim[0][1] - lim[0][0] + 1 : 1;
+  const px = Math.min(W / spanX, two ? W / spanY : Infinity);
+  const height = two ? spanY * px : STRIP;
+  const s = el("svg", {width: spanX * px + 40, height: height + 40, role: "img", class: "field"}, grid);
+  const X = v => 30 + (v - lim[lim.length - 1][0]) * px;
+  const Y = v => two ? 10 + (v - lim[0][0]) * px : 10;
+  const hOf = (a, b) => two ? (b - a + 1) * px : STRIP;
+  const clipX = v => Math.max(30, Math.min(30 + spanX * px, v));
+  const clipY = v => Math.max(10, Math.min(10 + height, v));
+  const rectOf = e => {
+    if (show.some(k => e[k] === "none")) return null;
+    const full = show.map(k => D.input[k]);
+    const ex = e[show[show.length - 1]] || [0, full[full.length - 1] - 1];
+    const ey = two ? (e[show[0]] || [0, full[0] - 1]) : [0, 0];
+    // clipped to the viewport (a field larger than the fitted view)
+    const x0 = clipX(X(ex[0])), x1 = clipX(X(ex[1] + 1)), y0 = clipY(Y(ey[0])), y1 = clipY(Y(ey[0]) + hOf(ey[0], ey[1]));
+    return [x0, y0, x1 - x0, y1 - y0];
+  };
+  const defs = el("defs", {}, s);
+  const pat = el("pattern", {id: "hatch", width: 6, height: 6, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)"}, defs);
+  el("rect", {width: 6, height: 6, fill: "#f6f6f6"}, pat);
+  el("line", {x1: 0, y1: 0, x2: 0, y2: 6, stroke: "#ddd", "stroke-width": 2}, pat);
+  el("rect", {x: 30, y: 10, width: spanX * px, height: height, fill: "url(#hatch)", stroke: "none"}, s);
+  const nIn = show.map(k => D.input[k]);
+  const frame = rectOf(D.input.map(() => null));
+  el("rect", {x: frame[0], y: frame[1], width: frame[2], height: frame[3], fill: "#fff", stroke: "#333", class: "input"}, s);
+  if (px >= 5){  // the pixel grid, as the lectures draw it
+    for (let v = lim[lim.length - 1][0]; v <= lim[lim.length - 1][1] + 1; v++)
+      el("line", {x1: X(v), x2: X(v), y1: 10, y2: 10 + height, stroke: "#ccc", "stroke-width": .6}, s);
+    if (two) for (let v = lim[0][0]; v <= lim[0][1] + 1; v++)
+      el("line", {x1: 30, x2: 30 + spanX * px, y1: Y(v), y2: Y(v), stroke: "#ccc", "stroke-width": .6}, s);
+  }
+  const r = rectOf(ext);
+  if (r){
+    el("rect", {x: r[0], y: r[1], width: Math.max(r[2], 1), height: Math.max(r[3], 1), fill: "rgba(31,95,168,.35)", stroke: "#1f5fa8", "stroke-width": 2, class: "field-rect"}, s);
+    // a field smaller than 6 screen pixels gets a ring, so that it is seen at any scale
+    if (r[2] < 6 || r[3] < 6) el("circle", {cx: r[0] + r[2] / 2, cy: r[1] + r[3] / 2, r: 9, fill: "none", stroke: "#1f5fa8", "stroke-width": 1.5}, s);
+  }
+  others.forEach((o, i) => {
+    const q = rectOf(o.ext);
+    if (q) el("rect", {x: q[0] + 1, y: q[1] + 1, width: Math.max(q[2] - 2, 1), height: Math.max(q[3] - 2, 1), fill: "none",
+                stroke: o.colour, "stroke-width": 1.5, "stroke-dasharray": "5,3", class: "other"}, s);
+  });
+  if (r) el("circle", {cx: r[0] + r[2] / 2, cy: r[1] + r[3] / 2, r: 3.5, fill: "#d00"}, s);
+  // the input's frame again, on top: visible even inside a field larger than the input
+  el("rect", {x: frame[0], y: frame[1], width: frame[2], height: frame[3], fill: "none", stroke: "#333", "stroke-width": 1.2}, s);
+  const t = el("text", {x: 30, y: height + 30, "font-size": 11}, s);
+  t.textContent = (fitField ? `input ${lim.map(l => `${l[0]}..${l[1]}`).join(" × ")} of ` : "input ") + nIn.join("×") +
+    " (white), padding hatched; " + (px < 1 ? px.toFixed(2) : px < 10 ? px.toFixed(1) : Math.round(px)) + " px per input pixel";
+  s.setAttribute("aria-label", `receptive field of ${name}, unit (${unit.join(", ")}), on the input ${nIn.join("×")}`);
+  return r ? r[2] * r[3] : 0;
 }
 function draw(){
   const name = sel.value, f = D.fields[name], shape = D.shapes[name].slice(1);
   const unit = inputs.map((inp, k) => Math.max(0, Math.min(shape[k] - 1, Math.floor(+inp.value || 0))));
+  inputs.forEach((inp, k) => { inp.value = unit[k]; });  // the boxes show the unit drawn
   grid.textContent = ""; text.textContent = "";
   const nd = D.input.length, show = nd >= 2 ? [nd - 2, nd - 1] : [0];
   // per axis: null (every position reaches it), "none" (it sees no input: the zeros a
@@ -188,11 +455,11 @@ function draw(){
   const per = f.map(t => (t === null || t === "long") ? 1 : periodOf(t));
   // the units drawn: the chosen one; along each axis whose fields repeat with a period
   // (upsampling, transposed convolution), the other runs of units of its period that
-  // see a different field; without a period, the next unit (one effective stride on)
+  // see a different field; without those, the next unit (one effective stride on)
   const others = [];
   const axn = nd === 1 ? ["L"] : nd === 2 ? ["H", "W"] : ["D", "H", "W"];
   for (const k of show){
-    if (per[k] <= 1 || ext[k] === null) continue;  // (a unit that sees nothing still has phases)
+    if (per[k] <= 1 || ext[k] === null) continue;
     const base = unit[k] - (unit[k] % per[k]);
     let run = null;
     const runs = [];
@@ -206,88 +473,66 @@ function draw(){
       if (others.length >= 8) break;
       const e = ext.slice(); e[k] = r.e;
       const u = unit.slice(); u[k] = r.first;
-      others.push({unit: u, ext: e, phase: true, label: `${axn[k]} units ${r.first}` +
-        (r.last > r.first ? `–${r.last}` : "") + ` (phase ${r.first - base}` +
+      others.push({unit: u, ext: e, phase: true, colour: PHASE[others.length % PHASE.length],
+        label: `${axn[k]} units ${r.first}` + (r.last > r.first ? `–${r.last}` : "") + ` (phase ${r.first - base}` +
         (r.last > r.first ? `–${r.last - base}` : "") + ` of ${per[k]})`});
     }
   }
+  let next = null;
   if (!others.length){
     const u = unit.slice(), k = show[show.length - 1];
-    if (u[k] + 1 < shape[k]){ u[k] += 1; others.push({unit: u, ext: f.map((t, j) => ev(t, u[j])), phase: false, label: "next unit (" + u.join(", ") + ")"}); }
+    if (u[k] + 1 < shape[k]){ u[k] += 1; next = axn[k]; others.push({unit: u, ext: f.map((t, j) => ev(t, u[j])), phase: false, colour: "#777", label: "next unit (" + u.join(", ") + ")"}); }
   }
-  // the viewport: the input and every field drawn
-  const lim = show.map(k => {
-    let lo = 0, hi = D.input[k] - 1;
-    for (const e of [ext, ...others.map(o => o.ext)]) if (Array.isArray(e[k])){ lo = Math.min(lo, e[k][0]); hi = Math.max(hi, e[k][1]); }
-    return [lo - 1, hi + 1];
-  });
-  const W = 460, spanX = lim[lim.length - 1][1] - lim[lim.length - 1][0] + 1;
-  const spanY = show.length === 2 ? lim[0][1] - lim[0][0] + 1 : 1;
-  const px = Math.min(W / spanX, show.length === 2 ? W / spanY : 40);
-  const s = el("svg", {width: spanX * px + 40, height: spanY * px + 40}, grid);
-  const X = v => 30 + (v - lim[lim.length - 1][0]) * px;
-  const Y = v => show.length === 2 ? 10 + (v - lim[0][0]) * px : 10;
-  const rectOf = e => {
-    if (show.some(k => e[k] === "none")) return null;
-    const ex = e[show[show.length - 1]], ey = show.length === 2 ? e[show[0]] : [0, 0];
-    const full = show.map(k => D.input[k]);
-    const xs = ex || [0, full[full.length - 1] - 1], ys = show.length === 2 ? (ey || [0, full[0] - 1]) : [0, 0];
-    return [X(xs[0]), Y(ys[0]), (xs[1] - xs[0] + 1) * px, (ys[1] - ys[0] + 1) * px];
-  };
-  el("rect", {x: 30, y: 10, width: spanX * px, height: spanY * px, fill: "url(#hatch)", stroke: "none"}, s);
-  const defs = el("defs", {}, s);
-  const pat = el("pattern", {id: "hatch", width: 6, height: 6, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)"}, defs);
-  el("rect", {width: 6, height: 6, fill: "#f6f6f6"}, pat);
-  el("line", {x1: 0, y1: 0, x2: 0, y2: 6, stroke: "#ddd", "stroke-width": 2}, pat);
-  const nIn = show.map(k => D.input[k]);
-  el("rect", {x: X(0), y: Y(0), width: nIn[nIn.length - 1] * px, height: (show.length === 2 ? nIn[0] : 1) * px, fill: "#fff", stroke: "#333"}, s);
-  if (px >= 5){  // the pixel grid, as the lectures draw it
-    for (let v = lim[lim.length - 1][0]; v <= lim[lim.length - 1][1] + 1; v++)
-      el("line", {x1: X(v), x2: X(v), y1: 10, y2: 10 + spanY * px, stroke: "#ccc", "stroke-width": .6}, s);
-    if (show.length === 2) for (let v = lim[0][0]; v <= lim[0][1] + 1; v++)
-      el("line", {x1: 30, x2: 30 + spanX * px, y1: Y(v), y2: Y(v), stroke: "#ccc", "stroke-width": .6}, s);
-  }
-  const r = rectOf(ext);
-  if (r) el("rect", {x: r[0], y: r[1], width: r[2], height: r[3], fill: "rgba(31,95,168,.35)", stroke: "#1f5fa8", "stroke-width": 2}, s);
-  others.forEach((o, i) => {
-    const q = rectOf(o.ext);
-    if (q) el("rect", {x: q[0] + 1, y: q[1] + 1, width: Math.max(q[2] - 2, 1), height: Math.max(q[3] - 2, 1), fill: "none",
-                stroke: o.phase ? PHASE[i % PHASE.length] : "#777", "stroke-width": 1.5, "stroke-dasharray": "5,3"}, s);
-  });
-  if (r) el("circle", {cx: r[0] + r[2] / 2, cy: r[1] + r[3] / 2, r: 3.5, fill: "#d00"}, s);
-  // the input's frame again, on top: visible even inside a field larger than the input
-  el("rect", {x: X(0), y: Y(0), width: nIn[nIn.length - 1] * px, height: (show.length === 2 ? nIn[0] : 1) * px, fill: "none", stroke: "#333", "stroke-width": 1.2}, s);
-  const t = el("text", {x: 30, y: spanY * px + 30, "font-size": 11}, s);
-  t.textContent = "input " + nIn.join("×") + " (white), padding hatched; " + px.toFixed(px < 1 ? 2 : 1) + " px per input pixel";
+  drawField(name, ext, others, shape, unit);
   // the figures
   const p = document.createElement("p");
   p.textContent = `${name}, unit (${unit.join(", ")}): ` + ext.map((e, k) => e === null ? `${axn[k]}: every position` : e === "none" ? `${axn[k]}: no input position (it reads only inserted zeros)` :
     `${axn[k]} ${e[0]}..${e[1]} (${e[1] - e[0] + 1} px)`).join(", ");
   text.appendChild(p);
   const tb = document.createElement("table");
-  const addRow = (sw, label, e) => {
+  const addRow = (sw, label, e, own) => {
     const tr = tb.insertRow(), c0 = tr.insertCell(), c1 = tr.insertCell(), c2 = tr.insertCell();
-    const sp = document.createElement("span"); sp.className = "sw"; sp.style.borderColor = sw; sp.style.background = sw === "#1f5fa8" ? "rgba(31,95,168,.35)" : "none";
-    sp.style.borderStyle = sw === "#1f5fa8" ? "solid" : "dashed"; c0.appendChild(sp);
+    const sp = document.createElement("span"); sp.className = "sw"; sp.style.borderColor = sw; sp.style.background = own ? "rgba(31,95,168,.35)" : "none";
+    sp.style.borderStyle = own ? "solid" : "dashed"; c0.appendChild(sp);
     c1.textContent = label; c2.textContent = e.map(x => x === null ? "all" : x === "none" ? "none" : `${x[0]}..${x[1]}`).join(" × ");
   };
-  addRow("#1f5fa8", "unit (" + unit.join(", ") + ")", ext);
-  others.forEach((o, i) => addRow(o.phase ? PHASE[i % PHASE.length] : "#777", o.label, o.ext));
+  addRow("#1f5fa8", "unit (" + unit.join(", ") + ")", ext, true);
+  others.forEach(o => addRow(o.colour, o.label, o.ext, false));
   text.appendChild(tb);
   const note = document.createElement("p");
   const ph = per.map((v, k) => v > 1 ? `${axn[k]}: period ${v}` : null).filter(x => x);
-  note.textContent = (ph.length ? "Units repeat their pattern of fields every " + ph.join(", ") + " units (upsampling or a transposed convolution upstream); within one period, runs of units share a field: the outlined fields are the other runs of the chosen unit's period." :
-    "Every unit has a field of the same size; the outlined one is the next unit, one effective stride further.") +
-    (f.some(t => t === "long") ? " (Some axis has too long a period to draw.)" : "");
+  const what = others.length && others[0].phase
+    ? "The outlined fields (dashed, in colour) are the other runs of units in the chosen unit's period that see a different field; the reported size is the largest over them."
+    : next ? `The outlined field (grey, dashed) is the next unit along ${next}, one effective stride further.`
+    : `Nothing else is outlined: this is the last unit along ${axn[show[show.length - 1]]}` + (ph.length ? ", and the units of its period see the same field." : ".");
+  note.textContent = (ph.length ? "Units repeat their pattern of fields every " + ph.join(", ") + " units (upsampling or a transposed convolution upstream). " : "") +
+    what + (f.some(t => t === "long") ? " (Some axis has too long a period to draw.)" : "");
   text.appendChild(note);
 }
-sel.addEventListener("change", () => selectLayer(sel.value));
-function pick(name){ if (name in D.fields) { selectLayer(name); document.getElementById("rf-sec").scrollIntoView(); } }
-for (const [name, e] of nodeEl) e.addEventListener("click", () => pick(name));
+sel.addEventListener("change", () => pick(sel.value));
+if (fitBox) fitBox.addEventListener("change", () => { if (sel.value) draw(); });
+let chosen = null;
+function pick(name, stay){  // stay: leave the blocks as they are (the page's first state)
+  if (!(name in D.shapes)) return;
+  chosen = name;
+  if (!stay) reveal(name);
+  document.querySelectorAll(".sel").forEach(e => e.classList.remove("sel"));
+  const g = nodeEl.get(name); if (g) g.classList.add("sel");
+  for (const tr of table.tBodies[0].rows) if (tr.dataset.name === name) tr.classList.add("sel");
+  document.querySelectorAll("svg.chart .hit").forEach(e => { if (e.dataset.name === name) e.classList.add("sel"); });
+  showDetails(name);
+  if (name !== "input") selectLayer(name);
+}
+for (const [name, el] of nodeEl) press(el, () => pick(name));
 document.querySelectorAll("svg.chart .hit").forEach(e => e.addEventListener("click", () => pick(e.dataset.name)));
 table.tBodies[0].addEventListener("click", ev => { const tr = ev.target.closest("tr"); if (tr) pick(tr.dataset.name); });
+table.tBodies[0].addEventListener("keydown", ev => { const tr = ev.target.closest("tr"); if (tr && ev.key === "Enter") pick(tr.dataset.name); });
 drawGraph();
-if (D.default) selectLayer(D.default.layer, D.default.unit);
+if (D.default){
+  pick(D.default.layer, true);
+  selectLayer(D.default.layer, D.default.unit);
+}
 window.cnncalcFieldAt = at;  // for benchmarks/view_screenshots.py
+window.cnncalcView = {pick, zoomTo, fit, centre, zoom: () => zoom};  // for the browser tests
 document.body.dataset.ready = "1";
 })();
