@@ -483,13 +483,14 @@ def view(
     format: ViewFormat = typer.Option(None, "--format", "-f",
                                       help="html (default; or from -o's suffix), svg or png."),
     what: ViewWhat = typer.Option(ViewWhat.graph, "--what",
-                                  help="svg/png: the graph, or the receptive-field chart (rf)."),
+                                  help="The graph, or the receptive-field chart (rf); on the page the chart "
+                                       "takes the graph's place."),
     input: InputShape = None,
     batch: int = typer.Option(None, "--batch", "-b", min=1, help="Override the batch size."),
     dtype: DType = typer.Option(DType.float32, "--dtype", help="Element type for byte counts."),
     depth: int = typer.Option(None, "--depth", "-d", min=1,
-                              help="svg/png graph: show each block named with N dotted levels "
-                                   "as one box, as analyze --depth N groups rows."),
+                              help="Show each block named with N dotted levels as one box, as "
+                                   "analyze --depth N groups rows (the page: at first; click to open)."),
     dilation_base: int = typer.Option(1, "--dilation-base", min=0, max=1,
                                       help="1: PyTorch (1 = no gaps); 0: cs231n (0 = no gaps)."),
 ) -> None:

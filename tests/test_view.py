@@ -7,6 +7,7 @@ script is exercised by benchmarks/view_screenshots.py in headless Chromium.
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import re
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import cnncalc
-from cnncalc.present.render import num
+from cnncalc.present.render import num, to_json
 from cnncalc.present.view import (
     CURVE_MAX,
     FOOT,
@@ -683,3 +684,99 @@ def test_page_script_runs_and_draws_the_layout(spec, collapse, row, tmp_path):
     name = report.layers[row].name
     assert out["chosen"] == name and out["after"].startswith(f"{name}, unit (")
     assert out["before"].startswith(f"{data_of(root)['default']['layer']}, unit (")
+
+
+# -- issue 25: what a layer is, its details, the options -------------------------
+
+
+def _node(net, name):
+    return next(n for n in net.nodes if n.name == name)
+
+
+def test_shorthand_as_the_field_writes_it():
+    """Written by hand from the papers' tables (ResNet: 7x7, 64, stride 2; MobileNetV2's
+    depthwise 3x3; AlexNet's two groups; U-Net's 2x2 up-convolution; M5's 80-sample kernel)."""
+    cases = {
+        "resnet50.yaml": {"conv1": "conv 7x7 s2 p3, 64", "maxpool": "maxpool 3x3 s2 p1",
+                          "layer3.bottleneck4.residual1.conv2": "conv 3x3 p1, 256",
+                          "layer2.bottleneck1.residual1.conv2": "conv 3x3 s2 p1, 128", "fc": "linear, 1000"},
+        "alexnet.yaml": {"conv2": "conv 5x5 p2 g2, 256"},
+        "m5_speech.yaml": {"conv1": "conv 80 s4 p38, 128"},
+    }
+    for spec, want in cases.items():
+        net = cnncalc.load(SPECS / spec)
+        for name, text in want.items():
+            assert shorthand(_node(net, name).facts) == text, (spec, name)
+    net = cnncalc.load(SPECS / "mobilenet_v2.yaml")
+    dws = [shorthand(n.facts) for n in net.nodes if shorthand(n.facts).startswith("dw ")]
+    assert "dw 3x3 s2 p1, 96" in dws and "dw 3x3 p1, 144" in dws
+    net = cnncalc.load(SPECS / "unet_original.yaml")
+    assert {shorthand(n.facts) for n in net.nodes} >= {"conv_transpose 2x2 s2, 512", "maxpool 2x2 s2",
+                                                        "conv 3x3, 64", "conv 1x1, 2"}
+
+
+@pytest.mark.parametrize("spec", ["resnet50.yaml", "unet_original.yaml", "m5_speech.yaml"])
+def test_details_are_the_json_report(spec):
+    """The details panel's figures are each layer's object of `analyze --format json`, its
+    windows and tensors those of its Facts, its steps those of `explain`."""
+    net, report, _, root = page(spec)
+    data = data_of(root)
+    rows = json.loads(to_json(report))["layers"]
+    assert list(data["details"]) == [r["name"] for r in rows]
+    for row in rows:
+        d = data["details"][row["name"]]
+        assert d["report"] == row
+        f = _node(net, row["name"]).facts
+        assert d["weights"] == {k: list(v) for k, v in f.params.items()}
+        assert [(w["kernel"], w["stride"], w["padding"], w["dilation"]) for w in d["windows"]] == \
+            [(w.kernel, w.stride, [w.pad_before, w.pad_after], w.dilation) for w in f.windows or ()]
+        assert [s[3] for s in d["steps"]] == [s.result for s in f.steps]
+
+
+def test_table_sort_keys_are_numbers():
+    """Shapes sort by their number of elements and centres by their first axis: as numbers."""
+    _, report, _, root = page("resnet50.yaml")
+    (table,) = root.find_all("table", id="layers")
+    heads = [th.text() for th in table.find_all("th")]
+    kinds = {th.text(): th.attrs["data-kind"] for th in table.find_all("th")}
+    assert kinds["Output shape"] == kinds["RF centre"] == "n"
+    body = table.find_all("tbody")[0]
+    for tr, row in zip(body.find_all("tr"), report.layers, strict=True):
+        cells = tr.find_all("td")
+        assert float(cells[heads.index("Output shape")].attrs["data-v"]) == math.prod(row.output_shape)
+        centre = float(cells[heads.index("RF centre")].attrs["data-v"])
+        rf = row.receptive_field
+        assert centre == (-1e300 if rf is None else float(next(v for v in rf.center if v is not None)))
+        assert tr.attrs["tabindex"] == "0"
+
+
+def test_html_honours_what_and_depth(capsys, tmp_path):
+    out = tmp_path / "p.html"
+    code, _, err = run(capsys, "view", SPECS / "resnet50.yaml", "-o", out, "--what", "rf")
+    assert code == 0, err
+    root = Tree(out.read_text(encoding="utf-8")).root
+    assert root.find_all("svg", class_="graph") == [] and len(root.find_all("svg", class_="chart")) == 1
+    code, _, err = run(capsys, "view", SPECS / "resnet50.yaml", "-o", out, "--depth", "2")
+    assert code == 0, err
+    data = data_of(Tree(out.read_text(encoding="utf-8")).root)
+    net = cnncalc.load(SPECS / "resnet50.yaml")
+    graph = build_graph(net, cnncalc.analyze(net))
+    assert data["collapsed"] == sorted(collapsed_at(graph, 2)) != initial_collapsed(graph)
+    shut = set(data["collapsed"])
+    outermost = [g for g in shut if not any(g.startswith(h + ".") for h in shut)]
+    assert len(outermost) == 3 + 4 + 6 + 3  # each stage's bottlenecks, as analyze --depth 2
+
+
+def test_unknown_output_suffix_is_refused(capsys, tmp_path):
+    code, _, err = run(capsys, "view", SPECS / "lenet5.yaml", "-o", tmp_path / "x.pdf")
+    assert code == 2 and "html, svg, png" in err and not (tmp_path / "x.pdf").exists()
+    code, _, err = run(capsys, "view", SPECS / "lenet5.yaml", "-o", tmp_path / "x.pdf", "-f", "svg")
+    assert code == 0 and (tmp_path / "x.pdf").read_text(encoding="utf-8").startswith("<svg")
+
+
+def test_static_pictures_have_no_toggles():
+    net = cnncalc.load(SPECS / "resnet50.yaml")
+    svg = to_svg(net, cnncalc.analyze(net), depth=2)
+    assert "▾" not in svg and "▸" not in svg and 'tabindex' not in svg
+    page_text = to_html(net, cnncalc.analyze(net))
+    assert "▾" in page_text and "▸" in page_text

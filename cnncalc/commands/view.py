@@ -16,10 +16,17 @@ FORMATS = ("html", "svg", "png")
 
 def run(spec: Path, output: Path | None, format: str | None, what: str, input: str | None,
         batch: int | None, dtype: str, depth: int | None, dilation_base: int) -> None:
-    """Draw ``spec``; the format is ``format``, else ``output``'s suffix, else html."""
+    """Draw ``spec``; the format is ``format``, else ``output``'s suffix, else html. A suffix
+    that names no format (``-o net.pdf``) is refused, naming the formats, before anything is
+    read or written. ``what`` and ``depth`` hold for every format (the page: the chart in the
+    graph's place; the blocks named with ``depth`` dotted levels collapsed at first)."""
     if format is None:
         suffix = output.suffix.lower().lstrip(".") if output is not None else ""
-        format = suffix if suffix in FORMATS else "html"
+        if suffix and suffix not in FORMATS:
+            raise SpecError(f"cannot tell the format from the suffix .{suffix}: the formats are "
+                            + ", ".join(FORMATS), file=str(output), kind="usage",
+                            help="name the file .html, .svg or .png, or give --format")
+        format = suffix or "html"
     if format == "png" and output is None:
         raise SpecError("a PNG is written to a file", kind="usage", help="add -o net.png")
     net = load(spec, input_shape=parse_input(input, "view"), batch=batch, dilation_base=dilation_base)
@@ -33,7 +40,7 @@ def run(spec: Path, output: Path | None, format: str | None, what: str, input: s
     elif format == "svg":
         data = pictures.to_svg(net, report, what, depth).encode("utf-8")
     else:
-        data = pictures.to_html(net, report).encode("utf-8")
+        data = pictures.to_html(net, report, what, depth).encode("utf-8")
     if output is None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()

@@ -645,6 +645,15 @@ def _log2(v: Fraction | int) -> float:
     return math.log2(float(v))
 
 
+def _round_step(peak: float) -> float:
+    """A round tick step (1, 2 or 5 times a power of ten) giving 2 to 5 ticks up to ``peak``."""
+    base = 10 ** math.floor(math.log10(peak / 2)) if peak > 0 else 1
+    for m in (1, 2, 5, 10):
+        if peak / (m * base) <= 5:
+            return m * base
+    return 10 * base
+
+
 def rf_chart_svg(report: Report) -> str:
     """Receptive-field size and effective stride per layer (log 2 scale, per axis where
     axes differ), and each layer's share of the parameters and of the MACs, as one SVG.
@@ -717,10 +726,11 @@ def rf_chart_svg(report: Report) -> str:
     for panel, total, pick in ((2, tot_p, lambda r: r.params), (3, tot_m, lambda r: r.macs)):
         y0 = top + panel * (panel_h + gap)
         peak = max((pick(r) / total for r in rows), default=0) or 1
-        for frac in (0.25, 0.5, 0.75, 1.0):
-            yy = y0 + panel_h - frac * (panel_h - 14)
+        step = _round_step(100 * peak)
+        for k in range(1, int(100 * peak / step + 1e-9) + 1):
+            yy = y0 + panel_h - (k * step / 100) / peak * (panel_h - 14)
             out.append(f'<line x1="{left}" x2="{left + n * dx:g}" y1="{yy:g}" y2="{yy:g}" class="grid"/>'
-                       f'<text x="{left - 6}" y="{yy + 4:g}" class="tick">{100 * frac * peak:.3g}%</text>')
+                       f'<text x="{left - 6}" y="{yy + 4:g}" class="tick">{k * step:g}%</text>')
         for i, r in enumerate(rows):
             share = pick(r) / total
             if share:
@@ -924,7 +934,7 @@ def to_html(net: Network, report: Report, what: str = "graph", depth: int | None
         "</head><body>",
         f'<header><h1>{head}</h1><p class="sub">{len(report.layers)} layers · '
         f"{num(report.totals.params)} params · {num(report.totals.macs)} MACs · drawn by cnncalc</p>"
-        '<nav><a href="#graph-sec">graph</a> <a href="#rf-sec">receptive field of a unit</a> '
+        '<nav>' + ("" if what == "rf" else '<a href="#graph-sec">graph</a> ') + '<a href="#rf-sec">receptive field of a unit</a> '
         '<a href="#chart-sec">receptive fields and costs per layer</a> <a href="#table-sec">table</a> '
         '<a href="#totals-sec">totals</a></nav></header>',
         '<div class="map"><div class="main">', main, "</div>",
