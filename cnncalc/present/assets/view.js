@@ -213,6 +213,17 @@ if (search){
     if (!q) return;
     const hits = names.filter(n => n.toLowerCase() === q);
     if (!hits.length) for (const n of names) if (n.toLowerCase().includes(q)) hits.push(n);
+    // the dotted parts in order, some left out: "layer3.bottleneck4.conv2" finds
+    // layer3.bottleneck4.residual1.conv2 (a structure's inner level need not be typed)
+    if (!hits.length && q.includes(".")){
+      const want = q.split(".");
+      for (const n of names){
+        const parts = n.toLowerCase().split(".");
+        let i = 0;
+        for (const p of parts) if (i < want.length && p === want[i]) i++;
+        if (i === want.length && parts[parts.length - 1] === want[want.length - 1]) hits.push(n);
+      }
+    }
     if (!hits.length) for (const n of names){ const d = D.details[n]; if (d.report.type.toLowerCase() === q || d.short.toLowerCase().startsWith(q)) hits.push(n); }
     if (!hits.length){ searchMsg.textContent = "no layer matches “" + search.value + "”"; return; }
     // Enter again on the same query: the next match
@@ -298,7 +309,7 @@ table.querySelectorAll("th").forEach(th => press(th, () => {
   for (const r of rows) body.appendChild(r);
 }));
 const filter = document.getElementById("filter");
-if (filter) filter.addEventListener("input", () => {
+function filterRows(){
   const q = filter.value.trim().toLowerCase();
   let n = 0;
   for (const r of table.tBodies[0].rows){
@@ -307,7 +318,8 @@ if (filter) filter.addEventListener("input", () => {
     r.style.display = hit ? "" : "none"; if (hit) n++;
   }
   document.getElementById("filter-msg").textContent = q ? `${n} of ${names.length} layers` : "";
-});
+}
+if (filter) for (const type of ["input", "change", "search"]) filter.addEventListener(type, filterRows);
 
 // -- the receptive field of one unit on the input grid
 function at(table, o){  // cnncalc.core.rf.AxisField.at: union over the components
@@ -393,7 +405,7 @@ function drawField(name, ext, others, shapeOut, unit){
   const spanY = two ? lim[0][1] - lim[0][0] + 1 : 1;
   const px = Math.min(W / spanX, two ? W / spanY : Infinity);
   const height = two ? spanY * px : STRIP;
-  const s = el("svg", {width: spanX * px + 40, height: height + 40, role: "img", class: "field"}, grid);
+  const s = el("svg", {width: spanX * px + 40, height: height + 20, role: "img", class: "field"}, grid);
   const X = v => 30 + (v - lim[lim.length - 1][0]) * px;
   const Y = v => two ? 10 + (v - lim[0][0]) * px : 10;
   const hOf = (a, b) => two ? (b - a + 1) * px : STRIP;
@@ -436,7 +448,7 @@ function drawField(name, ext, others, shapeOut, unit){
   if (r) el("circle", {cx: r[0] + r[2] / 2, cy: r[1] + r[3] / 2, r: 3.5, fill: "#d00"}, s);
   // the input's frame again, on top: visible even inside a field larger than the input
   el("rect", {x: frame[0], y: frame[1], width: frame[2], height: frame[3], fill: "none", stroke: "#333", "stroke-width": 1.2}, s);
-  const t = el("text", {x: 30, y: height + 30, "font-size": 11}, s);
+  const t = h("p", undefined, grid, "caption");
   t.textContent = (fitField ? `input ${lim.map(l => `${l[0]}..${l[1]}`).join(" × ")} of ` : "input ") + nIn.join("×") +
     " (white), padding hatched; " + (px < 1 ? px.toFixed(2) : px < 10 ? px.toFixed(1) : Math.round(px)) + " px per input pixel";
   s.setAttribute("aria-label", `receptive field of ${name}, unit (${unit.join(", ")}), on the input ${nIn.join("×")}`);
