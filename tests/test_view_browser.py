@@ -38,6 +38,7 @@ try:
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
     MISSING = None
 except ImportError:
     MISSING = "selenium is not installed (pip install -e '.[browser]')"
@@ -313,3 +314,18 @@ def test_hostile_names_stay_inert(browser, tmp_path):
         browser.switch_to.alert.text  # noqa: B018
     assert browser.find_elements(By.CSS_SELECTOR, "img, b") == []
     assert browser.find_element(By.ID, "details-name").text == rename["a"]
+
+
+def test_overview_goes_to_a_block(browser, pages):
+    """The block list: choosing a collapsed repeat (ResNet-50's layer3.bottleneck5) brings
+    its box into view; choosing a block inside one opens the enclosing blocks."""
+    path, _, _ = pages("resnet50.yaml")
+    open_page(browser, path)
+    pick = Select(browser.find_element(By.ID, "goto"))
+    pick.select_by_value("layer3.bottleneck5")
+    inside = js(browser, """const g = [...document.querySelectorAll('#graph g.proxy')].find(e => e.dataset.group === 'layer3.bottleneck5');
+        const b = g.getBoundingClientRect(), v = document.getElementById('graph').getBoundingClientRect();
+        return g.style.display !== 'none' && b.top >= v.top && b.bottom <= v.bottom""")
+    assert inside
+    pick.select_by_value("layer3.bottleneck5.residual1")
+    assert shown(browser, "layer3.bottleneck5.residual1.conv2")

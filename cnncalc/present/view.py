@@ -566,6 +566,20 @@ def _box_svg(key: str, x: float, y: float, name: str, line2: str, line3: str, ti
             f'<text x="{NODE_W / 2 + 5:g}" y="{NODE_H + 11}" class="es">{esc(shape)}</text></g>')
 
 
+def box_text(graph: Graph, key: str) -> tuple[str, str, str, str]:
+    """What a box says, the same in the page, the SVG and the PNG: its name (a layer's
+    inside its block, a collapsed block's label), what it is (the shorthand; a block's
+    type and size), its parameters, and its output shape (drawn below it)."""
+    if key.startswith("g:"):
+        g = graph.groups[key[2:]]
+        out = graph.units[graph.index[g.out]]
+        return g.label, f"{g.type} · {len(g.members)} layers", f"{num(g.params)} params", shape_text(out.shape)
+    u = graph.units[graph.index[key]]
+    if u.name == INPUT:
+        return u.name, "network input", "", shape_text(u.shape)
+    return _local(u), u.short, f"{num(u.params)} params", shape_text(u.shape)
+
+
 def _unit_tip(u: Unit, inputs: list[str]) -> str:
     tip = f"{u.name} ({u.type})\n{u.short}\noutput {shape_text(u.shape)}\nparams {num(u.params)}\nMACs {num(u.macs)}"
     if inputs:
@@ -616,24 +630,22 @@ def graph_svg(layout: Layout, collapsed: set[str], full: bool = False,
         if at is None and not full:
             continue
         merge = " merge" if len(inputs.get(u.name, ())) > 1 else ""
-        line3 = f"{num(u.params)} params" if u.name != INPUT else "network input"
-        out.append(_box_svg(u.name, *(at or (0, 0)), _local(u), u.short or "network input",
-                            line3 if u.name != INPUT else "", _unit_tip(u, inputs.get(u.name, [])),
+        name, what, line3, shape = box_text(graph, u.name)
+        out.append(_box_svg(u.name, *(at or (0, 0)), name, what, line3,
+                            _unit_tip(u, inputs.get(u.name, [])),
                             FAMILY_COLOURS.get(u.family, "#eeeeee"), "node" + merge,
-                            f'data-name="{esc(u.name)}"', shape_text(u.shape), hidden=at is None,
-                            focus=full))
+                            f'data-name="{esc(u.name)}"', shape, hidden=at is None, focus=full))
     for name, g in groups.items():
         at = geo.boxes.get("g:" + name)
         if at is None and not full:
             continue
         out_unit = graph.units[graph.index[g.out]]
-        out.append(_box_svg("g:" + name, *(at or (0, 0)), ("▸ " if full else "") + g.label,
-                            f"{g.type} · {len(g.members)} layers", f"{num(g.params)} params",
+        label, what, line3, shape = box_text(graph, "g:" + name)
+        out.append(_box_svg("g:" + name, *(at or (0, 0)), ("▸ " if full else "") + label, what, line3,
                             f"{name} ({g.type}): {len(g.members)} layers\noutput "
-                            f"{shape_text(out_unit.shape)} from {g.out}\nparams {num(g.params)}\n"
+                            f"{shape} from {g.out}\nparams {num(g.params)}\n"
                             f"MACs {num(g.macs)}", "#ffffff", "proxy",
-                            f'data-group="{esc(name)}"', shape_text(out_unit.shape), hidden=at is None,
-                            focus=full))
+                            f'data-group="{esc(name)}"', shape, hidden=at is None, focus=full))
     out.append("</g></svg>")
     return "".join(out)
 
@@ -923,6 +935,8 @@ def to_html(net: Network, report: Report, what: str = "graph", depth: int | None
             '<label>find <input id="search" type="search" list="names" placeholder="layer name or type" '
             'aria-label="find a layer by name or type"></label><datalist id="names"></datalist> '
             '<span id="search-msg" role="status"></span> '
+            '<label>go to <select id="goto" aria-label="go to a block"><option value="">block…</option>'
+            '</select></label> '
             '<button id="zoom-out" aria-label="zoom out">−</button><button id="zoom-in" aria-label="zoom in">+</button>'
             '<button id="fit">fit</button><button id="zoom-1">100%</button> '
             '<button id="expand-all">expand all</button> <button id="collapse-all">collapse all</button></div>'
@@ -990,7 +1004,7 @@ def to_png(net: Network, report: Report, what: str = "graph", depth: int | None 
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
-    from matplotlib.patches import FancyBboxPatch, PathPatch
+    from matplotlib.patches import FancyBboxPatch, PathPatch, Polygon
     from matplotlib.path import Path as MPath
 
     buf = io.BytesIO()
@@ -1034,27 +1048,31 @@ def to_png(net: Network, report: Report, what: str = "graph", depth: int | None 
     for e, d in geo.paths:
         verts, codes = _svg_path(d)
         ax.add_patch(PathPatch(MPath(verts, codes), fc="none", ec="#667", lw=0.9,
-                               ls="--" if e.ref else "-"))
+                               ls=(0, (5, 3)) if e.ref else "-"))
+        (xa, ya), (xb, yb) = verts[-2], verts[-1]  # the arrowhead, along the last segment
+        norm = math.hypot(xb - xa, yb - ya) or 1
+        ux, uy = (xb - xa) / norm, (yb - ya) / norm
+        ax.add_patch(Polygon([(xb, yb), (xb - 7 * ux - 3.5 * uy, yb - 7 * uy + 3.5 * ux),
+                              (xb - 7 * ux + 3.5 * uy, yb - 7 * uy - 3.5 * ux)], closed=True,
+                             fc="#667", ec="none"))
     for name, (x0, y0, _, _) in geo.clusters.items():
         g = graph.groups[name]
         ax.text(x0 + 6, y0 + 13, f"{g.label} · {g.type} · {num(g.params)} params", fontsize=7,
                 color="#445", bbox=dict(fc="white", ec="none", pad=0.5))
+    inputs = {r.name: r.inputs for r in report.layers}
     for key, (x, y) in geo.boxes.items():
-        if key.startswith("g:"):
-            g = graph.groups[key[2:]]
-            lines = ("▸ " + g.label, f"{g.type} · {shape_text(graph.units[graph.index[g.out]].shape)}",
-                     f"{num(g.params)} params")
-            fill = "#ffffff"
-        else:
-            u = graph.units[graph.index[key]]
-            lines = (_local(u), f"{u.type} · {shape_text(u.shape)}",
-                     f"{num(u.params)} params" if u.name != INPUT else "network input")
-            fill = FAMILY_COLOURS.get(u.family, "#eeeeee")
+        lines = box_text(graph, key)
+        proxy = key.startswith("g:")
+        merge = not proxy and len(inputs.get(key, ())) > 1
+        fill = "#ffffff" if proxy else FAMILY_COLOURS.get(graph.units[graph.index[key]].family, "#eeeeee")
         ax.add_patch(FancyBboxPatch((x, y), NODE_W, NODE_H, boxstyle="round,pad=0,rounding_size=5",
-                                    fc=fill, ec="#556", lw=0.8))
-        for k, text in enumerate(lines):
+                                    fc=fill, ec="#c05a00" if merge else "#556",
+                                    lw=1.6 if merge or proxy else 0.8, ls=(0, (4, 2)) if proxy else "-"))
+        for k, text in enumerate(lines[:3]):
             ax.text(x + 8, y + 14 + 13.5 * k, _clip(text, 30), fontsize=7.5,
-                    weight="bold" if k == 0 else "normal", va="baseline")
+                    weight="bold" if k == 0 else "normal", va="baseline",
+                    family="monospace" if k == 1 and not proxy else None)
+        ax.text(x + NODE_W / 2 + 5, y + NODE_H + 11, lines[3], fontsize=6.5, color="#556", va="baseline")
     fig.savefig(buf, format="png", dpi=scale)
     plt.close(fig)
     return buf.getvalue()

@@ -236,6 +236,31 @@ if (search){
   search.addEventListener("change", find);
 }
 
+// -- the overview: every block, indented by depth; choosing one shows it (its enclosing
+// blocks opened) at the top of the view
+const goto = document.getElementById("goto");
+if (goto){
+  for (const [name, b] of L.blocks){
+    const o = document.createElement("option"); o.value = name;
+    o.textContent = "\u00a0\u00a0".repeat(b.outer.length) + name.split(".").pop() + " (" + b.members.length + ")";
+    goto.appendChild(o);
+  }
+  goto.addEventListener("change", () => {
+    const name = goto.value;
+    if (!name) return;
+    const b = new Map(L.blocks).get(name);
+    let changed = false;
+    for (const p of b.outer) if (collapsed.delete(p)) changed = true;
+    if (changed) drawGraph();
+    const c = P.clusters.get(name);
+    if (c){
+      scroller.scrollLeft = Math.max(0, c[0] * zoom - 10); scroller.scrollTop = Math.max(0, c[1] * zoom - 10);
+    } else centre("g:" + name);
+    const el = c ? headEl.get(name) : proxyEl.get(name);
+    if (el && el.focus) el.focus({preventScroll: true});
+  });
+}
+
 // -- the details of one layer: its shorthand, window, weights, every figure of its row of
 // the JSON report, its explain steps
 const details = document.getElementById("details"), explain = document.getElementById("explain");
