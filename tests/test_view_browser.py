@@ -329,3 +329,37 @@ def test_overview_goes_to_a_block(browser, pages):
     assert inside
     pick.select_by_value("layer3.bottleneck5.residual1")
     assert shown(browser, "layer3.bottleneck5.residual1.conv2")
+
+
+def test_small_fields_and_periods_on_the_unet(browser, pages):
+    """U-Net's first convolution sees 3x3 of a 572x572 input: ringed so that it shows, and
+    *fit the field* makes it large. After a transposed convolution the note names the runs
+    of the period that are outlined; at the last unit of a layer without a period nothing
+    is outlined and the note says so."""
+    path, _, _ = pages("unet_original.yaml")
+    open_page(browser, path)
+    js(browser, "window.cnncalcView.pick('enc1.conv1')")
+    assert js(browser, "return document.querySelectorAll('#rf-grid circle').length") == 2  # ring and centre
+    small = js(browser, "return document.querySelector('#rf-grid rect.field-rect').getBoundingClientRect().width")
+    browser.find_element(By.ID, "rf-fit").click()
+    big = js(browser, "return document.querySelector('#rf-grid rect.field-rect').getBoundingClientRect().width")
+    assert small < 6 and big > 50, (small, big)
+    browser.find_element(By.ID, "rf-fit").click()
+    # logits (the first shown): runs of its period of 16 outlined and named
+    js(browser, "window.cnncalcView.pick('logits')")
+    text = browser.find_element(By.ID, "rf-text").text
+    assert "period 16" in text and "other runs of units in the chosen unit's period" in text
+    assert "W units 196–207 (phase 4–15 of 16)" in text
+    assert js(browser, "return document.querySelectorAll('#rf-grid rect.other').length") >= 1
+    # dec3.upconv: unit 52 shares its field with the next units; the one outlined differs
+    js(browser, "window.cnncalcView.pick('dec3.upconv')")
+    text = browser.find_element(By.ID, "rf-text").text
+    rows = [tr.text for tr in browser.find_elements(By.CSS_SELECTOR, "#rf-text tr")]
+    assert rows[0].endswith("208..379 × 208..379") and "next different unit (52, " in rows[1]
+    assert not rows[1].endswith("208..379 × 208..379")
+    assert "see the same field as the chosen one; the outlined field (grey, dashed) is the first that differs" in text
+    js(browser, "window.cnncalcView.pick('enc1.conv2')")
+    unit = browser.find_elements(By.CSS_SELECTOR, "#rf-units input")
+    js(browser, "arguments[0].value = 567; arguments[0].dispatchEvent(new Event('change'))", unit[1])
+    assert js(browser, "return document.querySelectorAll('#rf-grid rect.other').length") == 0
+    assert "Nothing else is outlined: this is the last unit along W" in browser.find_element(By.ID, "rf-text").text

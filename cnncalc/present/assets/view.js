@@ -515,10 +515,20 @@ function draw(){
         (r.last > r.first ? `–${r.last - base}` : "") + ` of ${per[k]})`});
     }
   }
-  let next = null;
+  // without those: the next unit along the last axis whose field differs from the chosen
+  // one's (after a transposed convolution a run of units can share one field)
+  let next = null, same = 0;
+  const sameExt = (a, b) => a.every((e, j) => e === b[j] || (Array.isArray(e) && Array.isArray(b[j]) && e[0] === b[j][0] && e[1] === b[j][1]));
   if (!others.length){
-    const u = unit.slice(), k = show[show.length - 1];
-    if (u[k] + 1 < shape[k]){ u[k] += 1; next = axn[k]; others.push({unit: u, ext: f.map((t, j) => ev(t, u[j])), phase: false, colour: "#777", label: "next unit (" + u.join(", ") + ")"}); }
+    const k = show[show.length - 1];
+    for (let o = unit[k] + 1; o < shape[k]; o++){
+      const u = unit.slice(); u[k] = o;
+      const e = f.map((t, j) => ev(t, u[j]));
+      if (sameExt(e, ext)){ same++; continue; }
+      next = axn[k];
+      others.push({unit: u, ext: e, phase: false, colour: "#777", label: (same ? "next different unit (" : "next unit (") + u.join(", ") + ")"});
+      break;
+    }
   }
   drawField(name, ext, others, shape, unit);
   // the figures
@@ -540,8 +550,10 @@ function draw(){
   const ph = per.map((v, k) => v > 1 ? `${axn[k]}: period ${v}` : null).filter(x => x);
   const what = others.length && others[0].phase
     ? "The outlined fields (dashed, in colour) are the other runs of units in the chosen unit's period that see a different field; the reported size is the largest over them."
-    : next ? `The outlined field (grey, dashed) is the next unit along ${next}, one effective stride further.`
-    : `Nothing else is outlined: this is the last unit along ${axn[show[show.length - 1]]}` + (ph.length ? ", and the units of its period see the same field." : ".");
+    : next && !same ? `The outlined field (grey, dashed) is the next unit along ${next}, one effective stride further.`
+    : next ? `The next ${same} unit(s) along ${next} see the same field as the chosen one; the outlined field (grey, dashed) is the first that differs.`
+    : same ? `Nothing else is outlined: the ${same} later unit(s) along ${axn[show[show.length - 1]]} see the same field.`
+    : `Nothing else is outlined: this is the last unit along ${axn[show[show.length - 1]]}.`;
   note.textContent = (ph.length ? "Units repeat their pattern of fields every " + ph.join(", ") + " units (upsampling or a transposed convolution upstream). " : "") +
     what + (f.some(t => t === "long") ? " (Some axis has too long a period to draw.)" : "");
   text.appendChild(note);
@@ -561,9 +573,11 @@ function pick(name, stay){  // stay: leave the blocks as they are (the page's fi
   if (name !== "input") selectLayer(name);
 }
 for (const [name, el] of nodeEl) press(el, () => pick(name));
-document.querySelectorAll("svg.chart .hit").forEach(e => e.addEventListener("click", () => pick(e.dataset.name)));
-table.tBodies[0].addEventListener("click", ev => { const tr = ev.target.closest("tr"); if (tr) pick(tr.dataset.name); });
-table.tBodies[0].addEventListener("keydown", ev => { const tr = ev.target.closest("tr"); if (tr && ev.key === "Enter") pick(tr.dataset.name); });
+// chosen in the chart or the table: also shown in the graph (its blocks opened, centred)
+const show = name => { pick(name); centre(name); };
+document.querySelectorAll("svg.chart .hit").forEach(e => e.addEventListener("click", () => show(e.dataset.name)));
+table.tBodies[0].addEventListener("click", ev => { const tr = ev.target.closest("tr"); if (tr) show(tr.dataset.name); });
+table.tBodies[0].addEventListener("keydown", ev => { const tr = ev.target.closest("tr"); if (tr && ev.key === "Enter") show(tr.dataset.name); });
 drawGraph();
 if (D.default){
   pick(D.default.layer, true);
