@@ -762,6 +762,8 @@ def test_html_honours_what_and_depth(capsys, tmp_path):
     net = cnncalc.load(SPECS / "resnet50.yaml")
     graph = build_graph(net, cnncalc.analyze(net))
     assert data["collapsed"] == sorted(collapsed_at(graph, 2)) != initial_collapsed(graph)
+    code, page_out, _ = run(capsys, "analyze", SPECS / "resnet50.yaml", "--format", "html", "--depth", "2")
+    assert code == 0 and page_out == out.read_text(encoding="utf-8")  # analyze's page: the same
     shut = set(data["collapsed"])
     outermost = [g for g in shut if not any(g.startswith(h + ".") for h in shut)]
     assert len(outermost) == 3 + 4 + 6 + 3  # each stage's bottlenecks, as analyze --depth 2
@@ -772,6 +774,17 @@ def test_unknown_output_suffix_is_refused(capsys, tmp_path):
     assert code == 2 and "html, svg, png" in err and not (tmp_path / "x.pdf").exists()
     code, _, err = run(capsys, "view", SPECS / "lenet5.yaml", "-o", tmp_path / "x.pdf", "-f", "svg")
     assert code == 0 and (tmp_path / "x.pdf").read_text(encoding="utf-8").startswith("<svg")
+
+
+def test_totals_keep_their_nesting():
+    """As the text report nests them: trainable and frozen under the parameters, the
+    training step's parts under it."""
+    _, report, _, root = page("resnet50.yaml")
+    (totals,) = root.find_all("table", class_="totals")
+    rows = [(tr.attrs.get("class"), tr.find_all("th")[0].text()) for tr in totals.find_all("tr")]
+    assert (None, "Parameters") in rows and ("sub", "trainable") in rows and ("sub", "frozen") in rows
+    assert rows.index(("sub", "trainable")) == rows.index((None, "Parameters")) + 1
+    assert ("sub", "gradients") in rows
 
 
 def test_static_pictures_have_no_toggles():

@@ -24,7 +24,7 @@ import pytest
 
 import cnncalc
 from cnncalc.present.render import num, to_json
-from cnncalc.present.view import to_html
+from cnncalc.present.view import NODE_W, to_html
 from tests.conftest import SPECS
 from tests.test_view import HOSTILE
 
@@ -121,6 +121,14 @@ def test_page_loads_cleanly(browser, pages, spec):
     assert console_errors(browser) == []
     assert js(browser, "return performance.getEntriesByType('resource').map(e => e.name)") == []
     assert js(browser, "return document.querySelectorAll('#graph g.node').length") == len(report.layers) + 1
+    # every name and shorthand shown fits its box (measured; the full text on hover)
+    over = js(browser, """const out = [];
+        for (const t of document.querySelectorAll('#graph text.nm, #graph text.sh')){
+          const g = t.parentNode; if (g.style.display === 'none') continue;
+          if (t.getComputedTextLength() > arguments[0] - 12) out.push(t.textContent);
+          if (t.textContent !== t.dataset.full && !t.textContent.endsWith('…')) out.push('cut: ' + t.textContent);
+        } return out""", NODE_W)
+    assert over == []
 
 
 def test_done_when_find_a_nested_resnet50_layer_and_read_it(browser, pages):
@@ -301,7 +309,7 @@ def test_global_and_clamped_fields(browser, pages):
 
 def test_hostile_names_stay_inert(browser, tmp_path):
     net = cnncalc.loads(HOSTILE, "hostile.yaml")
-    rename = {"a": "<img src=x onerror=alert(1)>", "b": "a\"b'c&d", "c": "</script><b>x"}
+    rename = {"a": "<img src=x onerror=alert(1)>", "b": "a\"b'c&d" + "W" * 40, "c": "</script><b>x"}
     for node in net.nodes:
         node.name = rename[node.name]
         node.inputs = [rename.get(i, i) for i in node.inputs]
@@ -314,6 +322,11 @@ def test_hostile_names_stay_inert(browser, tmp_path):
         browser.switch_to.alert.text  # noqa: B018
     assert browser.find_elements(By.CSS_SELECTOR, "img, b") == []
     assert browser.find_element(By.ID, "details-name").text == rename["a"]
+    # a name too wide for its box is shortened to the box's measured width, with an ellipsis
+    fit = js(browser, """const t = [...document.querySelectorAll('#graph g.node')].find(g => g.dataset.name === arguments[0])
+        .querySelector('text.nm'); return [t.textContent, t.getComputedTextLength()]""", rename["b"])
+    assert fit[0].endswith("…") and rename["b"].startswith(fit[0][:-1]) and fit[1] <= NODE_W - 12
+    assert len(fit[0]) > 10
 
 
 def test_overview_goes_to_a_block(browser, pages):

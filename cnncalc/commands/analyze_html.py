@@ -11,5 +11,7 @@ from cnncalc.present.view import to_html
 
 
 def run(spec: Path, **options) -> None:
-    """:func:`cnncalc.commands.analyze.run` with the HTML page as the renderer."""
-    analyze.run(spec, page=to_html, **options)
+    """:func:`cnncalc.commands.analyze.run` with the HTML page as the renderer; ``--depth``
+    holds for the page as for ``view``: it starts with the blocks of that depth collapsed."""
+    depth = options.get("depth")
+    analyze.run(spec, page=lambda net, report: to_html(net, report, depth=depth), **options)
