@@ -732,8 +732,8 @@ def rf_chart_svg(report: Report) -> str:
             if r.receptive_field is None or any(v is None for v in pick(r.receptive_field)):
                 out.append(f'<rect x="{left + i * dx:g}" y="{y0 + 1}" width="{max(dx - 1, 1):g}" '
                            f'height="5" class="glob"/>')
-        out.append(f'<text x="{left + n * dx:g}" y="{y0 - 8}" class="tick">grey band on top: '
-                   "global (every input position reaches the unit) or no spatial axes</text>")
+        out.append(f'<text x="{left + n * dx:g}" y="{y0 - 8}" class="tick">grey band on top: global field '
+                   "or no spatial axes</text>")
     tot_p, tot_m = report.totals.params or 1, report.totals.macs or 1
     for panel, total, pick in ((2, tot_p, lambda r: r.params), (3, tot_m, lambda r: r.macs)):
         y0 = top + panel * (panel_h + gap)
