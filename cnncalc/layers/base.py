@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from cnncalc.core.errors import Loc, SpecError, suggestion
+from cnncalc.core.exchange import OnnxCall, OnnxNode, TorchCall, TorchCode
 from cnncalc.core.facts import (  # noqa: F401 (re-exported to the layer types)
     DILATED,
     SAVED_DTYPE_BYTES,
@@ -347,6 +348,56 @@ class Layer:
                 help=f"remove {key} (it is inferred) or fix the layer before", param=key,
             )
         return channels
+
+    # -- files: ONNX and PyTorch (docs/onnx.md, "One place per layer type") ------------
+    # The writers and the reader in cnncalc.io ask these; a layer never imports onnx or io.
+    onnx_ops: ClassVar[tuple[str, ...]] = ()  # ONNX ops (or op patterns) read as this type
+    onnx_channels_last: ClassVar[tuple[str, ...]] = ()  # of those, ops taken channels last
+    onnx_priority: ClassVar[int] = 0  # among types reading one op, the higher asks first
+    onnx_opset: ClassVar[int] = 0  # the least opset its ONNX ops need (0: any)
+    onnx_import_refusal: ClassVar[str] = ""  # why no ONNX op is read as this type
+    onnx_export_refusal: ClassVar[str] = ""  # why this type is not written as ONNX
+    torch_refusal: ClassVar[str] = ""  # why this type is not written as PyTorch source
+
+    @classmethod
+    def from_onnx(cls, v: Any) -> dict[str, Any] | None:
+        """The spec parameters of an ONNX node of one of :attr:`onnx_ops`, or None when
+        the node is not this type's case (the next type reading the op is asked).
+
+        ``v`` is the reader's view of the node (:class:`cnncalc.io.onnx_map.NodeView`):
+        ``op``, ``attrs``, ``x`` (first computed input: ``shape`` per sample, ``layout``),
+        ``rank`` (with the batch), ``ndim``, ``batch``, ``dims(i)`` (a stored input's
+        shape), ``const(i, what)`` (a constant input's values), ``has(i)``,
+        ``window(kernel)`` (strides, dilations, padding), ``extra`` (what the reader
+        decoded: split sizes, slice ranges, a reshape target) and ``fail(message, help)``
+        (a SpecError naming the node). Parameters equal to None are left out.
+
+        Raises:
+            SpecError: via ``v.fail``, for attributes this type cannot take.
+        """
+        return None
+
+    def to_onnx(self, f: Facts, call: OnnxCall) -> list[OnnxNode]:
+        """The ONNX nodes computing this layer (the last writes ``call.out``), as plain data;
+        ``f`` is the layer's facts (shapes, windows). Raises SpecError (kind ``export``)
+        for parameter values ONNX cannot express."""
+        raise NotImplementedError(f"{self.type_name} is not written as ONNX")  # pragma: no cover
+
+    def to_torch(self, f: Facts, call: TorchCall) -> TorchCode:
+        """This layer in a ``torch.nn.Module``'s source (``call``: its name, its inputs'
+        variable names, the reference its registered module will have). Raises SpecError
+        (kind ``export``) for parameter values torch.nn cannot express."""
+        raise NotImplementedError(f"{self.type_name} is not written as PyTorch")  # pragma: no cover
+
+    @classmethod
+    def writes_onnx(cls) -> bool:
+        """Whether this type has an ONNX writer (else :attr:`onnx_export_refusal` says why)."""
+        return cls.to_onnx is not Layer.to_onnx
+
+    @classmethod
+    def writes_torch(cls) -> bool:
+        """Whether this type has a PyTorch writer (else :attr:`torch_refusal` says why)."""
+        return cls.to_torch is not Layer.to_torch
 
 
 def default_maps(shape: Shape, ndim: int) -> list[UnitMap | None] | None:
