@@ -11,7 +11,7 @@
 from cnncalc.analysis.analyze import LayerResult, Report, Totals, analyze
 from cnncalc.core.errors import SpecError
 from cnncalc.core.graph import Network, Node
-from cnncalc.io.spec import load, loads
+from cnncalc.io.load import load, loads
 
 __version__ = "0.1.0"
 

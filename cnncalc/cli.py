@@ -16,6 +16,7 @@ import typer
 
 from cnncalc import __version__
 from cnncalc.core.errors import SpecError
+from cnncalc.io.load import load
 from cnncalc.options import InputShape, format_option, formats, parse_input, usage
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -130,7 +131,6 @@ def analyze(
 ) -> None:
     """Per layer: output shape, parameters, MACs, FLOPs, activation memory, receptive field."""
     from cnncalc.analysis.analyze import analyze as run_analysis
-    from cnncalc.io.spec import load
     from cnncalc.present import render
 
     picked = _columns(columns, "analyze")
@@ -228,7 +228,6 @@ def run(
 
     import numpy as np
 
-    from cnncalc.io.spec import load
     from cnncalc.measure.execute import run as execute
 
     net = load(spec, input_shape=parse_input(input, "run"))
@@ -346,7 +345,6 @@ def verify(
     from rich.table import Table
     from rich.text import Text
 
-    from cnncalc.io.spec import load
     from cnncalc.measure.verify import COLUMNS, not_measured_lines, summary, table_rows
     from cnncalc.measure.verify import verify as check
 
@@ -422,8 +420,6 @@ def check(
         shapes_in_layout,
     )
     from cnncalc.homework.answers import check as judge
-    from cnncalc.io.spec import load
-
     conv = Conventions(flops=flops.value, bias=bias, dilation_base=dilation_base)
     if looks_like_answers(spec) and not looks_like_answers(answers):
         raise usage("check", f"the arguments look swapped: {spec} is an answers file and {answers} "
@@ -481,8 +477,6 @@ def explain(
 
     from cnncalc.homework.answers import explain as explain_layers
     from cnncalc.homework.answers import explanations_json, render_explanations
-    from cnncalc.io.spec import load
-
     net = load(spec, input_shape=parse_input(input, "explain"), dilation_base=dilation_base)
     items = explain_layers(net, layer)
     if format == "json":
@@ -681,7 +675,6 @@ def lint(
     """
     from dataclasses import replace as with_
 
-    from cnncalc.io.spec import load
     from cnncalc.lint import rules as L
 
     picked, extra, skipped = (_codes(select, "--select"), _codes(extend_select, "--extend-select"),
@@ -873,8 +866,6 @@ def export(
     opset: int = typer.Option(18, "--opset", min=13, help="ONNX opset version (Mish needs 18)."),
 ) -> None:
     """Write the network as an ONNX model (with weights) or as a torch.nn.Module source file."""
-    from cnncalc.io.spec import load
-
     net = load(spec)
     if to is ExportTarget.onnx:
         from cnncalc.io.onnx_export import write_onnx
@@ -946,7 +937,6 @@ def grad(
 
     import numpy as np
 
-    from cnncalc.io.spec import load
     from cnncalc.measure import grad as G
 
     net = load(spec)
@@ -1013,7 +1003,6 @@ def view(
     """Draw the network: a self-contained HTML page (graph, table, receptive fields, costs),
     or a static SVG or PNG of the graph or of the receptive-field chart."""
     from cnncalc.analysis.analyze import analyze as run_analysis
-    from cnncalc.io.spec import load
     from cnncalc.present import view as pictures
 
     if format is None:

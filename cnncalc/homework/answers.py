@@ -20,6 +20,7 @@ from cnncalc.analysis.analyze import LayerResult, Report, analyze
 from cnncalc.core.errors import Loc, SpecError, suggestion
 from cnncalc.core.graph import INPUT, Network
 from cnncalc.core.yamlio import YMap, parse_yaml
+from cnncalc.io.load import load, loads
 from cnncalc.layers.base import Step, describe
 
 FIELDS = ("output_shape", "params", "macs", "flops", "receptive_field", "stride",
@@ -583,10 +584,6 @@ def sizes(path, start: int, stop: int) -> list[tuple[int, tuple]]:
     Raises:
         SpecError: a spec that cannot be read at all.
     """
-    from pathlib import Path
-
-    from cnncalc.io.spec import load, loads
-
     base = load(path)  # read once; every size re-parses the same text
     text = Path(path).read_bytes()
     found = []

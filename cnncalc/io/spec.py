@@ -13,6 +13,7 @@ from typing import Any
 from cnncalc.core.errors import Loc, SpecError, suggestion
 from cnncalc.core.expr import substitute_string
 from cnncalc.core.graph import INPUT, Network, Node, Scope
+from cnncalc.core.shapes import infer_shapes
 from cnncalc.core.yamlio import YList, YMap, parse_yaml
 from cnncalc.layers import REGISTRY
 from cnncalc.layers.base import Layer, describe
@@ -672,15 +673,8 @@ def loads(text: str | bytes, file: str | None = None, *, input_shape: tuple[int,
     Raises:
         SpecError: anything wrong with the spec, located.
 
-    An ONNX model (bytes) is read too, recognised by content (docs/onnx.md).
+    YAML only: :func:`cnncalc.io.load.loads` reads an ONNX model too (by content).
     """
-    from cnncalc.core.shapes import infer_shapes
-    from cnncalc.io.onnx_io import load_onnx, looks_like_onnx
-
-    if isinstance(text, bytes) and looks_like_onnx(text):
-        return load_onnx(file or "<model>", text, input_shape=input_shape, batch=batch,
-                         max_nodes=max_nodes, dilation_base=dilation_base)
-
     try:
         doc = parse_yaml(text, file)
         if doc is None:
@@ -736,7 +730,8 @@ def loads(text: str | bytes, file: str | None = None, *, input_shape: tuple[int,
 
 
 def load(path: str | Path, **kwargs: Any) -> Network:
-    """Read a spec file; see :func:`loads` for the arguments and errors.
+    """Read a YAML spec file; see :func:`loads` for the arguments and errors
+    (:func:`cnncalc.io.load.load` reads ONNX files too).
 
     Raises:
         SpecError: also for a file that cannot be read.
