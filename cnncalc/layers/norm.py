@@ -411,8 +411,8 @@ class InstanceNorm(_StatNorm):
     # -- files (docs/onnx.md) --
     onnx_import_refusal = ("ONNX's InstanceNormalization is not read yet (its scale and bias are "
                            "always present, PyTorch's affine is false by default)")
-    onnx_export_refusal = ("is not written as ONNX by this version of cnncalc: "
-                           "InstanceNormalization has no running statistics (track_running_stats)")
+    onnx_export_refusal = ("is not written as ONNX by this version of cnncalc: InstanceNormalization "
+                           "is not written yet (it has no running statistics for track_running_stats)")
 
     def to_torch(self, f, call):
         """nn.InstanceNorm{d}d."""
