@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 import cnncalc
+from cnncalc.io.onnx_export import to_onnx  # imports onnx only when it writes
+from cnncalc.io.torch_map import to_source
 from cnncalc.layers import REGISTRY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,8 +61,6 @@ def test_softplus_beta_is_refused_when_written():
     """ONNX's Softplus is log(exp(x) + 1) with no beta attribute (onnx/docs/Operators.md),
     so PyTorch's softplus with beta 2 has no one-op equivalent."""
     pytest.importorskip("onnx")
-    from cnncalc.io.onnx_export import to_onnx
-
     net = cnncalc.loads("input: [2, 4, 4]\nlayers:\n  - softplus: {beta: 2}\n")
     with pytest.raises(cnncalc.SpecError, match="ONNX's Softplus has no beta"):
         to_onnx(net, graph_only=True)
@@ -139,3 +139,43 @@ def test_no_import_circle_through_io():
             if m not in seen:
                 seen.add(m)
                 stack.extend(graph[m])
+
+
+# -- every writer writes, every ONNX writer's nodes read back ------------------------------
+
+# a value for each required parameter: a small network [4, 8, 8] -> relu 'first' -> the type
+SMALL = {"out_channels": 4, "kernel_size": 3, "out_features": 4, "num_groups": 2, "chunks": 2,
+         "sizes": [1, 3], "upscale_factor": 2, "downscale_factor": 2, "scale_factor": 2,
+         "shape": [4, 64], "p": 0.1, "cropping": 1, "padding": 1, "groups": 2, "output_size": 2}
+
+
+def _small(cls):
+    params = {p.name: SMALL[p.name] for p in cls.params
+              if p.required or p.name in ("scale_factor", "cropping") or (p.name == "padding" and cls.type_name == "pad")}
+    if cls.max_inputs is None:  # a merge: the relu's output and its own input
+        params["with"] = "first"
+    body = ", ".join(f"{k}: {v}" for k, v in params.items())
+    layer = f"{{{cls.type_name}: {{{body}}}}}" if params else cls.type_name
+    return cnncalc.loads(f"input: [4, 8, 8]\nlayers:\n  - {{relu, name: first}}\n  - {layer}\n")
+
+
+@pytest.mark.parametrize("cls", [c for c in CLASSES if c.writes_torch()], ids=lambda cls: cls.type_name)
+def test_every_pytorch_writer_writes(cls):
+    text = to_source(_small(cls))
+    compile(text, "<generated>", "exec")  # Python, whatever torch would say of it
+
+
+@pytest.mark.parametrize("cls", [c for c in CLASSES if c.writes_onnx()], ids=lambda cls: cls.type_name)
+def test_every_onnx_writer_reads_back_with_the_same_figures(cls, tmp_path):
+    """spec -> ONNX -> spec keeps the output shape, parameters and MACs (docs/onnx.md, 'The
+    round trip'); a type written as several ops may come back as several layers."""
+    pytest.importorskip("onnx")
+    import onnx
+
+    net = _small(cls)
+    path = tmp_path / "small.onnx"
+    onnx.save(to_onnx(net, graph_only=True), str(path))
+    a, b = cnncalc.analyze(net).to_dict(), cnncalc.analyze(cnncalc.load(path)).to_dict()
+    assert a["layers"][-1]["output_shape"] == b["layers"][-1]["output_shape"]
+    for key in ("params", "macs"):
+        assert a["totals"][key] == b["totals"][key], key
