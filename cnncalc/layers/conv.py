@@ -266,16 +266,22 @@ class Conv(_ConvBase):
                 "groups": None if group == 1 else int(group),
                 "bias": None if v.has(2) else False}
 
+    @staticmethod
+    def groups_of(f) -> int:
+        """The group count the facts show: C_in / the weight's (out, C_in/groups, *k) axis 1
+        (depthwise_conv's groups are C_in, which its parameters do not say)."""
+        return f.in_shapes[0][0] // f.params["weight"][1]
+
     def to_onnx(self, f, call):
         """Conv with the padding as applied (``pads``: starts, then ends)."""
         w = f.windows
         inputs = [call.ins[0], call.weight("weight")]
-        if self.p["bias"]:
+        if "bias" in f.params:
             inputs.append(call.weight("bias"))
         return [call.node("Conv", inputs, kernel_shape=[x.kernel for x in w],
                           strides=[x.stride for x in w], dilations=[x.dilation for x in w],
                           pads=onnx_pads([(x.pad_before, x.pad_after) for x in w]),
-                          group=int(self.p["groups"]))]
+                          group=int(self.groups_of(f)))]
 
     def to_torch(self, f, call):
         """nn.Conv{d}d; asymmetric padding as an F.pad first (PyTorch's Conv takes one per axis)."""
@@ -284,8 +290,8 @@ class Conv(_ConvBase):
         x, pad = call.ins[0], symmetric(pairs)
         if pad is None:
             x, pad = f"F.pad({x}, {torch_pad(pairs)!r})", 0
-        ctor = (f"nn.Conv{self.ndim}d({torch_args(f.in_shapes[0][0], self.p['out_channels'])}, "
-                f"{torch_args(kernel_size=ax(x_.kernel for x_ in w), stride=ax(x_.stride for x_ in w), padding=pad, dilation=ax(x_.dilation for x_ in w), groups=self.p['groups'], bias=self.p['bias'])})")
+        ctor = (f"nn.Conv{self.ndim}d({torch_args(f.in_shapes[0][0], f.out_shape[0])}, "
+                f"{torch_args(kernel_size=ax(x_.kernel for x_ in w), stride=ax(x_.stride for x_ in w), padding=pad, dilation=ax(x_.dilation for x_ in w), groups=self.groups_of(f), bias='bias' in f.params)})")
         return TorchCode(f"{call.module}({x})", ctor)
 
 
