@@ -11,13 +11,7 @@ from typing import Any
 from cnncalc.core.errors import SpecError
 from cnncalc.core.shapes import infer_shapes
 from cnncalc.io.onnx_map import translate
-from cnncalc.io.onnx_proto import (  # noqa: F401 (the reading API, as before the split)
-    INSTALL_HELP,
-    Imported,
-    looks_like_onnx,
-    read_model,
-    require,
-)
+from cnncalc.io.onnx_proto import Imported, looks_like_onnx, read_model
 from cnncalc.io.spec import loads, parse_shape_text
 
 

@@ -18,8 +18,7 @@ import numpy as np
 from cnncalc.core.errors import SpecError
 from cnncalc.core.graph import INPUT, Network
 from cnncalc.core.kernels import Context
-from cnncalc.core.weights import (  # noqa: F401 (the executor's weights API, as before)
-    IGNORED_KEYS,
+from cnncalc.core.weights import (  # noqa: F401 (init_weights: the executor's API, as before)
     LAYOUT_HELP,
     check_weights,
     draw,
