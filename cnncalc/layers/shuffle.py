@@ -189,7 +189,7 @@ class Chunk(_Slice):
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("Split",)
-    onnx_priority = 1  # equal parts are a chunk before they are a split
+    onnx_priority = 2  # equal parts are a chunk before they are a split (priority 1)
 
     @classmethod
     def from_onnx(cls, v):
