@@ -179,3 +179,24 @@ def test_every_onnx_writer_reads_back_with_the_same_figures(cls, tmp_path):
     assert a["layers"][-1]["output_shape"] == b["layers"][-1]["output_shape"]
     for key in ("params", "macs"):
         assert a["totals"][key] == b["totals"][key], key
+
+
+def test_io_machinery_asks_the_layers():
+    """io's ONNX and PyTorch code reads no layer's raw parameters (``.p``) or family, and
+    compares no type name or class: what differs by type is the class's to say."""
+    for stem in ("onnx_map", "torch_map", "onnx_export", "torch_export", "onnx_io", "load"):
+        tree = ast.parse((PACKAGE / "io" / f"{stem}.py").read_text(encoding="utf-8"))
+        found = []
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr in ("p", "family"):
+                found.append(f"line {node.lineno}: .{node.attr}")
+            if isinstance(node, ast.Compare):
+                for side in (node.left, *node.comparators):
+                    if isinstance(side, ast.Attribute) and side.attr in ("type", "type_name", "__name__"):
+                        found.append(f"line {node.lineno}: compares .{side.attr}")
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("isinstance", "issubclass"):
+                classes = node.args[1] if len(node.args) > 1 else None
+                names = [n.id for n in ast.walk(classes) if isinstance(n, ast.Name)] if classes else []
+                found += [f"line {node.lineno}: isinstance of layer class {n}" for n in names
+                          if n in {cls.__name__ for cls in CLASSES} | {"Layer"}]
+        assert not found, f"io/{stem}.py: " + "; ".join(found)
