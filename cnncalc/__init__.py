@@ -12,7 +12,7 @@ from cnncalc.analysis.analyze import LayerResult, Report, Totals, analyze
 from cnncalc.core.errors import SpecError
 from cnncalc.core.graph import Network, Node
 from cnncalc.core.version import __version__ as __version__  # re-exported: cnncalc.__version__
-from cnncalc.io.spec import load, loads
+from cnncalc.io.load import load, loads
 
 
 def run(net, x=None, weights=None, seed=0, **kwargs):

@@ -16,7 +16,7 @@ import typer
 from cnncalc.analysis.analyze import Report, analyze
 from cnncalc.core.errors import suggestion
 from cnncalc.core.graph import Network
-from cnncalc.io.spec import load
+from cnncalc.io.load import load
 from cnncalc.lint.base import run_rules, to_text
 from cnncalc.lint.rules import cc001_expectation_failed as expectations
 from cnncalc.options import parse_input, usage

@@ -12,7 +12,7 @@ from cnncalc.core.errors import SpecError
 from cnncalc.homework.answers import Conventions, looks_like_answers
 from cnncalc.homework.answers import check as judge
 from cnncalc.homework.text import check_json, check_lines
-from cnncalc.io.spec import load
+from cnncalc.io.load import load
 from cnncalc.options import usage
 from cnncalc.present.console import console, print_lines
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from cnncalc.homework.explain import explain, explanations_json, render_explanations
-from cnncalc.io.spec import load
+from cnncalc.io.load import load
 from cnncalc.options import parse_input
 
 

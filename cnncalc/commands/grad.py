@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from cnncalc.commands.files import load_array, load_npz
-from cnncalc.io.spec import load
+from cnncalc.io.load import load
 from cnncalc.measure import grad as G
 from cnncalc.present.arrays import region_json
 

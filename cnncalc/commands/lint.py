@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from cnncalc.core.errors import SpecError, suggestion
-from cnncalc.io.spec import load
+from cnncalc.io.load import load
 from cnncalc.lint import engine as L
 from cnncalc.lint import render as R
 from cnncalc.options import usage

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 from cnncalc.commands.files import load_npz
+from cnncalc.io.load import load
 from cnncalc.io.onnx_export import write_onnx
 from cnncalc.io.onnx_io import import_file
-from cnncalc.io.spec import load
 from cnncalc.io.torch_export import write_pytorch
 from cnncalc.options import parse_input
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from cnncalc.commands.files import load_array, load_npz, npz_target, parse_bytes
-from cnncalc.io.spec import load
+from cnncalc.io.load import load
 from cnncalc.measure.execute import guard_memory
 from cnncalc.measure.execute import run as execute
 from cnncalc.options import parse_input, usage

@@ -10,7 +10,7 @@ import typer
 from rich.text import Text
 
 from cnncalc.commands.files import parse_bytes
-from cnncalc.io.spec import load
+from cnncalc.io.load import load
 from cnncalc.measure.memory import measure
 from cnncalc.measure.verify import verify as check
 from cnncalc.options import parse_input

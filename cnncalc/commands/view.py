@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cnncalc.analysis.analyze import analyze
 from cnncalc.core.errors import SpecError
-from cnncalc.io.spec import load
+from cnncalc.io.load import load
 from cnncalc.options import parse_input
 from cnncalc.present import view as pictures
 

@@ -10,7 +10,7 @@ from cnncalc.analysis.analyze import analyze
 from cnncalc.core.errors import SpecError
 from cnncalc.core.graph import Network
 from cnncalc.core.window import dropped, tiles, tiling_problems, unread_end, window_out
-from cnncalc.io.spec import load, loads
+from cnncalc.io.load import load, loads
 from cnncalc.layers.base import Step
 
 MAX_PAIRS = 200  # list [before, after] pairs one by one up to this many

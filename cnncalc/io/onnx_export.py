@@ -1,21 +1,27 @@
 """``cnncalc export --to onnx``: a network as an ONNX model with weights (docs/onnx.md).
 
-The per-type translation lives with the layer types (:mod:`cnncalc.io.onnx_map`,
-``EXPORTERS``); this module chooses the weights and writes the file.
+Each layer class writes its own nodes (``Layer.to_onnx``); :mod:`cnncalc.io.onnx_map`
+turns them into protobufs. This module chooses the weights (those given, else the
+seeded ones of :mod:`cnncalc.core.weights`, which ``cnncalc run`` draws too) and
+writes the file.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from cnncalc.core.errors import SpecError
-from cnncalc.io.onnx_io import require
+from cnncalc.core.weights import check_weights, init_weights
+from cnncalc.io.onnx_map import check_exportable, export_graph
+from cnncalc.io.onnx_proto import require
 
 
 def to_onnx(net, weights: dict | None = None, seed: int = 0, opset: int = 18,
             graph_only: bool = False):
     """A ModelProto of ``net``: ``weights`` (``"<layer>.<param>"`` -> array, PyTorch's
-    layouts) where given, the executor's seeded initialisation elsewhere (so
+    layouts) where given, the seeded initialisation elsewhere (so
     ``cnncalc.run(net, x, weights, seed)`` computes what the model computes). With
     ``graph_only``, every weight is a shape without values (for analysis only).
 
@@ -23,12 +29,7 @@ def to_onnx(net, weights: dict | None = None, seed: int = 0, opset: int = 18,
         SpecError: the onnx package is missing; a weight of the wrong shape; a layer type
             with no ONNX equivalent.
     """
-    import numpy as np
-
     require("onnx")
-    from cnncalc.io.onnx_map import check_exportable, export_graph
-    from cnncalc.measure.execute import check_weights, init_weights
-
     check_exportable(net)  # before any weight is drawn
     if graph_only:
         return export_graph(net, None, opset)

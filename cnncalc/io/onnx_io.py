@@ -1,169 +1,18 @@
-"""Reading ONNX files: recognise them, load the graph without weights, and turn
-them into cnncalc specs (docs/onnx.md).
-
-The ``onnx`` package is an optional extra (``pip install 'cnncalc[onnx]'``); this
-module imports it only when a model is read, and a missing package is a
-:class:`SpecError` with the install command, never a traceback. The op mapping
-itself (which ONNX op becomes which layer) lives with the layer types, in
-:mod:`cnncalc.io.onnx_map`.
+"""Reading ONNX files as networks: load the graph without weights, translate it
+into a cnncalc spec (:mod:`cnncalc.io.onnx_map`), and check the shapes it records
+(docs/onnx.md). The file format itself is :mod:`cnncalc.io.onnx_proto`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cnncalc.core.errors import SpecError
-
-INSTALL_HELP = "install the optional extra: pip install 'cnncalc[onnx]'"
-
-
-def require(module: str = "onnx", file: str | None = None) -> Any:
-    """Import ``onnx`` (or ``onnxruntime``), or raise a SpecError saying how to install it."""
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        extra = "onnx" if module == "onnx" else "onnxruntime"
-        raise SpecError(
-            f"reading and writing ONNX files needs the '{module}' package, which is not installed",
-            file=file, kind="usage", help=f"install the optional extra: pip install 'cnncalc[{extra}]'",
-        ) from None
-
-
-def model_proto_class():
-    """onnx's ModelProto class, without importing the whole ``onnx`` package when it is
-    not imported yet: its protobuf schema module alone loads in a tenth of the time
-    (``import onnx`` imports NumPy, its C++ checker and helpers; the reading path needs
-    none of them). The class is the same object either way (protobuf keeps one class
-    per message descriptor), so models read here work with ``onnx`` functions."""
-    import importlib.util
-    import os
-    import sys
-
-    if "onnx" in sys.modules and hasattr(sys.modules["onnx"], "ModelProto"):
-        return sys.modules["onnx"].ModelProto
-    cached = sys.modules.get("cnncalc_onnx_ml_pb2")
-    if cached is not None:
-        return cached.ModelProto
-    spec = importlib.util.find_spec("onnx") if "onnx" not in sys.modules else None
-    if spec is None or spec.origin is None:
-        require("onnx")  # raises the install message (or imports onnx when it is present)
-        return sys.modules["onnx"].ModelProto
-    path = os.path.join(os.path.dirname(spec.origin), "onnx_ml_pb2.py")
-    if not os.path.exists(path):  # a layout we do not know: the ordinary import
-        return require("onnx").ModelProto
-    loader = importlib.util.spec_from_file_location("cnncalc_onnx_ml_pb2", path)
-    module = importlib.util.module_from_spec(loader)
-    loader.loader.exec_module(module)
-    sys.modules["cnncalc_onnx_ml_pb2"] = module
-    return module.ModelProto
-
-
-# TensorProto.DataType -> NumPy type name (onnx/onnx.proto)
-NP_TYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64",
-            9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64"}
-
-
-def to_array(t):
-    """A TensorProto's values as a NumPy array (raw_data or the typed fields).
-
-    Raises:
-        ValueError: an element type cnncalc does not read (strings, bfloat16, 8-bit floats).
-    """
-    import numpy as np
-
-    if t.data_type not in NP_TYPES:
-        raise ValueError(f"tensor '{t.name}' has element type {t.data_type}")
-    dtype = np.dtype(NP_TYPES[t.data_type])
-    shape = tuple(t.dims)
-    if t.raw_data:
-        return np.frombuffer(t.raw_data, dtype=dtype).reshape(shape).copy()
-    if t.data_type in (1,):
-        values = t.float_data
-    elif t.data_type == 11:
-        values = t.double_data
-    elif t.data_type in (7,):
-        values = t.int64_data
-    elif t.data_type in (12, 13):
-        values = t.uint64_data
-    else:  # int32_data holds every small integer type, bool and float16 bits
-        values = t.int32_data
-        if t.data_type == 10:
-            return np.array(values, dtype=np.uint16).view(np.float16).reshape(shape)
-    return np.array(values, dtype=dtype).reshape(shape)
-
-
-def attr_value(a):
-    """An AttributeProto's value (onnx/onnx.proto AttributeType: FLOAT 1, INT 2, STRING 3,
-    TENSOR 4, FLOATS 6, INTS 7, STRINGS 8); graphs and sparse tensors are not read."""
-    kind = a.type
-    if kind == 1:
-        return a.f
-    if kind == 2:
-        return a.i
-    if kind == 3:
-        return a.s.decode()
-    if kind == 4:
-        return a.t
-    if kind == 6:
-        return list(a.floats)
-    if kind == 7:
-        return list(a.ints)
-    if kind == 8:
-        return [s.decode() for s in a.strings]
-    return None
-
-
-def looks_like_onnx(data: bytes) -> bool:
-    """True when ``data`` is a serialized ONNX ModelProto rather than YAML text.
-
-    Recognised by content, not by the file's extension: a ModelProto starts with
-    field 1 (``ir_version``, a varint: tag byte 0x08) and YAML text never starts
-    with that control character. Exporters write ``ir_version`` first.
-    """
-    return len(data) > 2 and data[0] == 0x08 and data[1] < 0x80
-
-
-@dataclass
-class Imported:
-    """An ONNX graph translated to a cnncalc spec.
-
-    Attributes:
-        text: the spec as YAML text (one layer per line), loadable by :func:`cnncalc.loads`.
-        items: the layer items (dicts) of ``text``, in order.
-        node_of_line: YAML line number -> the ONNX node it came from (for errors).
-        notes: facts the user should know (batch norm folded, value_info disagreements).
-        recorded: ONNX tensor name -> (cnncalc node name, shape the file records, per sample).
-    """
-
-    text: str
-    items: list[dict]
-    node_of_line: dict[int, str] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    recorded: dict[str, tuple[str, tuple]] = field(default_factory=dict)
-    name: str = "network"
-    input_shape: tuple = ()
-
-
-def read_model(path: str | Path, data: bytes | None = None):
-    """The ModelProto of an ONNX file, read with ``load_external_data=False``
-    (the figures need the graph and the tensors' shapes, not the weights)."""
-    try:
-        model_class = model_proto_class()
-    except SpecError as exc:
-        raise exc.located(file=str(path)) from None
-    try:
-        if data is None:
-            data = Path(path).read_bytes()
-        model = model_class()
-        model.ParseFromString(data)  # what onnx.load(path, load_external_data=False) does
-        return model
-    except Exception as exc:  # the protobuf parser's errors are not one class
-        raise SpecError(f"cannot read the ONNX model: {exc}", file=str(path), kind="io",
-                        help="check that the file is a complete .onnx model") from None
+from cnncalc.core.shapes import infer_shapes
+from cnncalc.io.onnx_map import translate
+from cnncalc.io.onnx_proto import Imported, looks_like_onnx, read_model
+from cnncalc.io.spec import loads, parse_shape_text
 
 
 def import_model(model, file: str | None = None, readable: bool = False,
@@ -174,8 +23,6 @@ def import_model(model, file: str | None = None, readable: bool = False,
         SpecError: an op that cannot be mapped (naming the node, its op type and
             the supported ops), or a graph with no single image-like input.
     """
-    from cnncalc.io.onnx_map import translate
-
     try:
         return translate(model, input_shape, readable)
     except SpecError as exc:
@@ -189,8 +36,6 @@ def load_onnx(path: str | Path, data: bytes | None = None, **kwargs: Any):
     The network carries ``onnx_notes``: batch-norm folding and every shape the
     file records (``value_info``) that disagrees with cnncalc's own.
     """
-    from cnncalc.io.spec import loads
-
     path_text = str(path)
     model = read_model(path, data)
     imp = import_model(model, path_text, input_shape=kwargs.pop("input_shape", None))
@@ -206,7 +51,7 @@ def load_onnx(path: str | Path, data: bytes | None = None, **kwargs: Any):
     net.onnx_notes = imp.notes + cross_check(net, imp)
     for node in net.nodes:  # lines of the generated YAML mean nothing in a binary file
         node.loc = None
-        node.layer = type(node.layer)(node.layer.ndim, node.layer.p, input_names=node.inputs)
+        node.layer = node.layer.parsed_copy(located=False)
     net.input_loc = None
     return net
 
@@ -215,8 +60,6 @@ def cross_check(net, imp: Imported) -> list[str]:
     """Notes for every shape recorded in the file (``value_info``, graph outputs) that
     differs from the shape cnncalc computes (exporters' shape inference can be wrong:
     onnx's ceil_mode pooling)."""
-    from cnncalc.core.shapes import infer_shapes
-
     if net.input_shape != imp.input_shape:  # --input changed the size the file records
         return []
     shapes = infer_shapes(net)
@@ -234,8 +77,6 @@ def cross_check(net, imp: Imported) -> list[str]:
 
 def shape_option(text: str | None, option: str = "--input") -> tuple[int, ...] | None:
     """``3x224x224`` -> (3, 224, 224) for ``cnncalc import --input``; None stays None."""
-    from cnncalc.io.spec import parse_shape_text
-
     if text is None:
         return None
     try:
@@ -252,8 +93,6 @@ def import_file(path: str | Path, input_shape: tuple | None = None) -> tuple[str
     Raises:
         SpecError: a file that is not an ONNX model, or an op that cannot be mapped.
     """
-    from cnncalc.io.spec import loads
-
     path_text = str(path)
     try:
         data = Path(path).read_bytes()

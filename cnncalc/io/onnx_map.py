@@ -1,4 +1,11 @@
-"""ONNX ops -> cnncalc layer types: the import table (docs/onnx.md).
+"""ONNX files <-> cnncalc networks: the generic machinery (docs/onnx.md).
+
+Every layer class declares how it is written as ONNX (``to_onnx``: nodes as plain data)
+and which ONNX ops it reads (``onnx_ops``, ``from_onnx``). This module owns what no
+single class does: the graph walk, constant folding, the patterns of several ops
+(GELU's erf chain, x·sigmoid(x), MatMul + Add, the channel shuffle, channels-last
+layouts), the protobufs, and the readable spec's residuals and repeats. It names no
+layer type: it asks the classes, keyed by ONNX op types.
 
 :func:`translate` walks an ONNX graph in its (topological) node order and writes
 one spec item per mapped op. Every output shape along the way is computed by the
@@ -21,13 +28,19 @@ Concat, Constant, ...) are evaluated on constants (:data:`FOLDABLE`) and vanish.
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from cnncalc.core.errors import Loc, SpecError
-from cnncalc.layers.base import REGISTRY
+from cnncalc.core.exchange import Init, OnnxCall, OnnxNode, onnx_pairs
+from cnncalc.core.shapes import infer_shapes
+from cnncalc.io.onnx_proto import NP_TYPES, Imported, attr_value, to_array
+from cnncalc.io.spec import STRUCTURES
+from cnncalc.layers import REGISTRY
+from cnncalc.layers.base import Layer, np  # np: NumPy, imported on first use
 
 _LOC = Loc(1, 1)
 
@@ -67,30 +80,8 @@ class Weight:
     dims: tuple
 
 
-def _np():
-    import numpy
-
-    return numpy
-
-
 def _attrs(node) -> dict[str, Any]:
-    from cnncalc.io.onnx_io import attr_value
-
     return {a.name: attr_value(a) for a in node.attribute}
-
-
-def _axes(values) -> Any:
-    """A per-axis value as written in specs: a scalar when every axis agrees."""
-    values = [int(v) for v in values]
-    return values[0] if len(set(values)) == 1 else values
-
-
-def _pairs(pairs) -> Any:
-    """(before, after) pairs as written in specs: int | per-axis list | [b, a] pairs."""
-    pairs = [(int(b), int(a)) for b, a in pairs]
-    if all(b == a for b, a in pairs):
-        return _axes([b for b, _ in pairs])
-    return [[b, a] for b, a in pairs]
 
 
 def _clean_name(name: str, op: str) -> str:
@@ -155,6 +146,13 @@ def _flow(value: Any) -> str:
     return text if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]*", text) else '"' + text + '"'
 
 
+def supported_ops(table: dict) -> str:
+    """The op types the reader maps, and those it evaluates on constants only (FOLDABLE),
+    for the error that names an op it does not map."""
+    ops = sorted(set(HANDLERS) | {op for op in table if op.isalnum()} | set(FOLDABLE))
+    return ", ".join(ops) + " (the last group only on constants)"
+
+
 # ops evaluated when every input is a constant (the exporters' shape arithmetic)
 FOLDABLE = (
     "Constant", "Shape", "Size", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice",
@@ -187,6 +185,10 @@ class _Translator:
         self.bn_count = 0
         self.biased_convs = 0
         self.marked_folds = 0
+        self.claims = claims()
+        self.op_of: dict[str, str] = {}  # cnncalc name -> the ONNX op (or pattern) it came from
+        self.class_of: dict[str, type[Layer]] = {}
+        self.pending_bias: dict[str, tuple] = {}  # MatMul layers an Add may give a bias
 
     # -- the graph's input and initializers ---------------------------------------
 
@@ -253,8 +255,6 @@ class _Translator:
                             help="the graph must be in topological order (onnx.checker.check_model)")
         value = self.t[name]
         if isinstance(value, _Stored):
-            from cnncalc.io.onnx_io import to_array
-
             try:
                 value = self.t[name] = to_array(value.proto)
             except ValueError as exc:
@@ -271,11 +271,15 @@ class _Translator:
             raise self.fail(node, f"input {i} ('{node.input[i]}') must be computed from the "
                                   "network's input, but it is a stored tensor")
         if value.layout not in layouts:
-            raise self.fail(node, "its input has the channels last (after a Transpose); cnncalc "
+            raise self.channels_last(node)
+        return value
+
+    def channels_last(self, node) -> SpecError:
+        """The error for an op cnncalc maps only with the channels first."""
+        return self.fail(node, "its input has the channels last (after a Transpose); cnncalc "
                                   "maps elementwise ops, LayerNormalization over the channels and "
                                   "MatMul (a 1x1 convolution) there, until a Transpose moves the "
                                   "channels back")
-        return value
 
     def const(self, node, i: int, what: str):
         value = self.get(node, i)
@@ -311,13 +315,33 @@ class _Translator:
         self.used.add(name)
         return name
 
-    def emit(self, node, type_name: str, params: dict | None, inputs: list[Act],
-             out_index: int = 0, suffix: str = "", layout: str = "cf") -> Act:
+    def dispatch(self, node, op: str, attrs: dict, inputs: list[Act] | None = None,
+                 extra: dict | None = None, out_index: int = 0, suffix: str = "",
+                 required: bool = True) -> Act | None:
+        """Ask the layer classes reading ``op`` (:func:`claims`), in order, for the node's
+        parameters; emit the first that takes it. ``inputs``: the computed tensors (default:
+        input 0, or every input of Concat and Sum)."""
+        if inputs is None:
+            count = len(node.input) if op in ALL_DATA else 1
+            inputs = [self.act(node, i, BOTH) for i in range(count)]
+        if len({x.layout for x in inputs}) > 1:
+            raise self.fail(node, "its inputs have the channels in different places")
+        for cls in self.claims.get(op, ()):
+            if inputs[0].layout == "cl" and op not in cls.onnx_channels_last:
+                raise self.channels_last(node)
+            params = cls.from_onnx(NodeView(self, node, op, attrs, inputs, extra))
+            if params is not None:
+                layout = inputs[0].layout if op in cls.onnx_channels_last else "cf"
+                return self.emit(node, cls, params, inputs, out_index, suffix, layout, op)
+        if required:
+            raise self.fail(node, "this op has no cnncalc equivalent",
+                            help="supported ops: " + supported_ops(self.claims))
+        return None
+
+    def emit(self, node, cls: type[Layer], params: dict | None, inputs: list[Act],
+             out_index: int = 0, suffix: str = "", layout: str = "cf", op: str = "") -> Act:
         """Write one spec item and compute its output shape with the layer's own setup."""
-        if type_name not in REGISTRY:
-            raise self.fail(node, f"maps to the layer type '{type_name}', which this cnncalc "
-                                  "does not have", help="update cnncalc")
-        cls = REGISTRY[type_name]
+        type_name = cls.type_name
         params = {k: v for k, v in (params or {}).items() if v is not None}
         base = _node_name(node) or type_name
         name = self.unique(base + suffix)
@@ -333,27 +357,25 @@ class _Translator:
         self.by_name[name] = item
         self.shape_of[name] = shape
         self.onnx_of[name] = f"'{node.name or '(unnamed)'}' ({node.op_type})"
+        self.op_of[name] = op or node.op_type
+        self.class_of[name] = cls
         act = Act(name, shape, layout)
         if out_index < len(node.output) and node.output[out_index]:
             self.t[node.output[out_index]] = act
             self.last_tensor[name] = node.output[out_index]
         return act
 
-    def retype(self, name: str, type_name: str, params: dict | None = None) -> None:
+    def retype(self, name: str, cls: type[Layer], params: dict | None = None) -> None:
         """Change an emitted item's type in place (a fused pattern: Sigmoid then Mul = SiLU)."""
         item = self.by_name[name]
-        old = next(k for k in item if k not in ("name", "from"))
-        new = {type_name: params, "name": item["name"], "from": item["from"]}
+        params = {k: v for k, v in (params or {}).items() if v is not None} or None
+        new = {cls.type_name: params, "name": item["name"], "from": item["from"]}
         item.clear()
         item.update(new)
-        del old
+        self.class_of[name] = cls
 
     def producer_item(self, act: Act) -> dict | None:
         return self.by_name.get(act.node)
-
-    def item_type(self, act: Act) -> str | None:
-        item = self.producer_item(act)
-        return None if item is None else next(k for k in item if k not in ("name", "from"))
 
     # -- folding ------------------------------------------------------------------
 
@@ -369,11 +391,8 @@ class _Translator:
                 return True
             if any(isinstance(v, (Act, Weight, Pending)) for v in raw):
                 return False  # computed at run time: a layer, not a constant
-        np = _np()
         a = _attrs(node)
         if op == "Constant":
-            from cnncalc.io.onnx_io import to_array
-
             if "value" in a:
                 value = to_array(a["value"])
             elif "value_float" in a:
@@ -417,8 +436,6 @@ class _Translator:
         elif op == "Concat":
             out = np.concatenate([np.atleast_1d(x) for x in v], axis=a.get("axis", 0))
         elif op == "Cast":
-            from cnncalc.io.onnx_io import NP_TYPES
-
             out = v[0].astype(NP_TYPES[a["to"]])
         elif op == "Slice":
             starts, ends = (a.get("starts"), a.get("ends")) if "starts" in a else (v[1], v[2])
@@ -442,8 +459,6 @@ class _Translator:
             out = {"Floor": np.floor, "Ceil": np.ceil, "Sqrt": np.sqrt, "Neg": np.negative,
                    "Identity": np.asarray}[op](v[0])
         elif op == "ConstantOfShape":
-            from cnncalc.io.onnx_io import to_array
-
             fill = to_array(a["value"]) if "value" in a else np.zeros(1, np.float32)
             out = np.full(tuple(int(d) for d in v[0]), fill.reshape(-1)[0], dtype=fill.dtype)
         elif op == "Range":
@@ -473,12 +488,10 @@ class _Translator:
                 continue
             if self.fold(node):
                 continue
-            handler = handlers.get(node.op_type)
+            handler = handlers.get(node.op_type) or (_single if node.op_type in self.claims else None)
             if handler is None:
-                raise self.fail(
-                    node, "this op has no cnncalc equivalent",
-                    help="supported ops: " + ", ".join(sorted(set(HANDLERS) | set(FOLDABLE)))
-                    + " (the last group only on constants)")
+                raise self.fail(node, "this op has no cnncalc equivalent",
+                                help="supported ops: " + supported_ops(self.claims))
             handler(self, node, _attrs(node))
         for out in self.graph.output:
             if not isinstance(self.t.get(out.name), Act):
@@ -497,13 +510,13 @@ class _Translator:
                 total = max((-(-size // s) - 1) * s + keff - size, 0)
                 small, big = total // 2, total - total // 2
                 pairs.append((small, big) if auto == "SAME_UPPER" else (big, small))
-            return _pairs(pairs)
+            return onnx_pairs(pairs)
         if auto == "VALID":
             return 0
         pads = a.get("pads", [0] * (2 * nd))
         if len(pads) != 2 * nd:
             raise self.fail(node, f"pads has {len(pads)} values; {2 * nd} expected")
-        return _pairs(zip(pads[:nd], pads[nd:]))
+        return onnx_pairs(zip(pads[:nd], pads[nd:]))
 
     def window(self, node, a: dict, x: Act, kernel, default_stride=1):
         nd = len(kernel)
@@ -515,212 +528,163 @@ class _Translator:
         return strides, dilations, pad
 
 
-# -- one function per ONNX op ---------------------------------------------------------
+# -- the view of a node that a layer class reads (Layer.from_onnx) ---------------------
 
 
-def _conv(tr: _Translator, node, a):
-    x = tr.act(node)
-    w = tr.dims(node, 1)
-    kernel = a.get("kernel_shape", list(w[2:]))
-    strides, dilations, pad = tr.window(node, a, x, kernel)
-    bias = tr.get(node, 2) is not None
-    tr.biased_convs += bias
-    tr.marked_folds += _folded_bn(node)
-    group = a.get("group", 1)
-    params = {"out_channels": int(w[0]), "kernel_size": _axes(kernel),
-              "stride": None if set(strides) == {1} else _axes(strides),
-              "padding": None if pad == 0 else pad,
-              "dilation": None if set(dilations) == {1} else _axes(dilations),
-              "groups": None if group == 1 else int(group),
-              "bias": None if bias else False}
-    tr.emit(node, "conv", params, [x])
+class NodeView:
+    """One ONNX node as a layer class's :meth:`~cnncalc.layers.base.Layer.from_onnx` reads
+    it: ``op`` (an op type, or the name of a pattern of ops), ``attrs``, ``inputs`` (the
+    computed tensors it takes, :class:`Act`), ``x`` (the first), ``rank`` (with the
+    batch), ``ndim``, ``batch``, ``n_inputs`` (the node's inputs, stored ones included),
+    ``stored`` (indices of its inputs that are not computed), and ``extra`` (what the
+    reader decoded: a Split output's index and axis, Slice ranges, a Reshape target, a
+    fused bias)."""
+
+    def __init__(self, tr: _Translator, node, op: str, attrs: dict, inputs: list[Act],
+                 extra: dict | None = None) -> None:
+        self.tr, self.node, self.op, self.attrs = tr, node, op, attrs
+        self.inputs = inputs
+        self.x = inputs[0] if inputs else None
+        self.extra = extra or {}
+        self.ndim, self.batch = tr.ndim, tr.batch
+        self.rank = len(self.x.shape) + 1 if self.x is not None else 0
+        self.n_inputs = len(node.input)
+        self.stored = [i for i, name in enumerate(node.input)
+                       if name and not isinstance(tr.t.get(name), (Act, Pending))]
+
+    @property
+    def n_outputs(self) -> int:
+        """The node's outputs, used or not."""
+        return len(self.node.output)
+
+    def has(self, i: int) -> bool:
+        """Whether optional input ``i`` is given."""
+        return self.tr.get(self.node, i) is not None
+
+    def dims(self, i: int) -> tuple:
+        """The shape of stored input ``i`` (a weight)."""
+        return self.tr.dims(self.node, i)
+
+    def const(self, i: int, what: str):
+        """The values of constant input ``i`` (a NumPy array), None if not given."""
+        return self.tr.const(self.node, i, what)
+
+    def window(self, kernel) -> tuple:
+        """(strides, dilations, padding as a spec writes it) of a sliding-window op."""
+        return self.tr.window(self.node, self.attrs, self.x, kernel)
+
+    def output_used(self, i: int) -> bool:
+        """Whether output ``i`` of the node is read by another node or the graph."""
+        out = self.node.output
+        return bool(len(out) > i and out[i] and self.tr.consumers.get(out[i]))
+
+    def fail(self, message: str, help: str | None = None) -> SpecError:
+        """A SpecError naming the node and its op type."""
+        return self.tr.fail(self.node, message, help)
 
 
-def _conv_transpose(tr: _Translator, node, a):
-    x = tr.act(node)
-    w = tr.dims(node, 1)
-    group = int(a.get("group", 1))
-    kernel = a.get("kernel_shape", list(w[2:]))
-    nd = len(kernel)
-    strides = a.get("strides", [1] * nd)
-    dilations = a.get("dilations", [1] * nd)
-    out_pad = a.get("output_padding", [0] * nd)
-    auto = a.get("auto_pad", "NOTSET")
-    if "output_shape" in a or auto in ("SAME_UPPER", "SAME_LOWER"):
-        # ONNX: total = s (L - 1) + output_padding + k_eff - out; SAME_UPPER puts the odd pixel
-        # at the start of the padding removed... per the spec's formula
-        target = a.get("output_shape", [L * s for L, s in zip(x.shape[1:], strides)])[-nd:]
-        pairs = []
-        for L, k, s, d, op, o in zip(x.shape[1:], kernel, strides, dilations, out_pad, target):
-            total = s * (L - 1) + op + d * (k - 1) + 1 - o
-            if total < 0:
-                raise tr.fail(node, f"output_shape {list(target)} is larger than the transposed "
-                                    "convolution can give")
-            if auto == "SAME_UPPER":
-                pairs.append((total // 2, total - total // 2))
-            else:
-                pairs.append((total - total // 2, total // 2))
-        pad = _pairs(pairs)
-    elif auto == "VALID":
-        pad = 0
-    else:
-        pads = a.get("pads", [0] * (2 * nd))
-        pad = _pairs(zip(pads[:nd], pads[nd:]))
-    bias = tr.get(node, 2) is not None
-    params = {"out_channels": int(w[1]) * group, "kernel_size": _axes(kernel),
-              "stride": None if set(strides) == {1} else _axes(strides),
-              "padding": None if pad == 0 else pad,
-              "output_padding": None if set(out_pad) == {0} else _axes(out_pad),
-              "dilation": None if set(dilations) == {1} else _axes(dilations),
-              "groups": None if group == 1 else group, "bias": None if bias else False}
-    tr.emit(node, "conv_transpose", params, [x])
+def claims() -> dict[str, list[type[Layer]]]:
+    """ONNX op (or op pattern) -> the layer classes that read it, the higher
+    :attr:`~cnncalc.layers.base.Layer.onnx_priority` first, then in registry order."""
+    out: dict[str, list[type[Layer]]] = {}
+    seen: list[type[Layer]] = []
+    for cls in REGISTRY.values():
+        if cls not in seen:
+            seen.append(cls)
+    for cls in sorted(seen, key=lambda c: -c.onnx_priority):
+        for op in cls.onnx_ops:
+            out.setdefault(op, []).append(cls)
+    return out
 
 
-def _pool(kind):
-    def handler(tr: _Translator, node, a):
-        x = tr.act(node)
-        if len(node.output) > 1 and node.output[1] and tr.consumers.get(node.output[1]):
-            raise tr.fail(node, "the pooling indices output is used; cnncalc has no unpooling")
-        kernel = a["kernel_shape"]
-        strides, dilations, pad = tr.window(node, a, x, kernel)
-        params = {"kernel_size": _axes(kernel), "stride": _axes(strides),
-                  "padding": None if pad == 0 else pad,
-                  "ceil_mode": True if a.get("ceil_mode", 0) else None}
-        if kind == "maxpool":
-            params["dilation"] = None if set(dilations) == {1} else _axes(dilations)
-        elif pad != 0 and not a.get("count_include_pad", 0):
-            params["count_include_pad"] = False  # ONNX's default; PyTorch's is True
-        tr.emit(node, kind, params, [x])
-    return handler
+# -- the ops and patterns of ops the reader handles itself -----------------------------
 
 
-def _global(kind):
-    def handler(tr: _Translator, node, a):
-        tr.emit(node, kind, None, [tr.act(node)])
-    return handler
+def _single(tr: _Translator, node, a):
+    """An op one of the layer classes reads (:func:`claims`)."""
+    tr.dispatch(node, node.op_type, a)
+    if node.op_type == "Conv":
+        tr.biased_convs += tr.get(node, 2) is not None
+        tr.marked_folds += _folded_bn(node)
+    elif node.op_type == "BatchNormalization":
+        tr.bn_count += 1
 
 
-def _reduce(kind):
-    def handler(tr: _Translator, node, a):
-        x = tr.act(node)
-        rank = tr.full_rank(x)
-        axes = a.get("axes")
-        if axes is None and len(node.input) > 1 and node.input[1]:
-            axes = [int(v) for v in tr.const(node, 1, "axes")]
-        spatial = set(range(2, rank))
-        if axes is None or {int(v) % rank for v in axes} != spatial or not spatial:
-            raise tr.fail(node, f"reduces axes {axes}; cnncalc maps a reduction over every spatial "
-                                f"axis ({sorted(spatial)}) only", help="global pooling over H, W")
-        y = tr.emit(node, kind, None, [x])
-        if not a.get("keepdims", 1):
-            tr.emit(node, "flatten", None, [y], suffix="_flatten")
-    return handler
-
-
-def _gemm(tr: _Translator, node, a):
-    x = tr.act(node)
-    if a.get("transA", 0):
-        raise tr.fail(node, "transA=1 (the data transposed) has no cnncalc equivalent")
-    w = tr.dims(node, 1)
-    out = w[0] if a.get("transB", 0) else w[1]
-    bias = tr.get(node, 2) is not None
-    tr.emit(node, "linear", {"out_features": int(out), "bias": None if bias else False}, [x])
+def _reduce(tr: _Translator, node, a):
+    """ReduceMean / ReduceMax over the spatial axes; keepdims=0 drops them: a flatten."""
+    y = tr.dispatch(node, node.op_type, a)
+    if not a.get("keepdims", 1):
+        tr.dispatch(node, "Flatten", {"axis": 1}, inputs=[y], suffix="_flatten")
 
 
 def _matmul(tr: _Translator, node, a):
+    """x @ W, W a stored 2-D weight; a following Add of a stored vector is its bias."""
     x = tr.act(node, 0, BOTH)
     w = tr.dims(node, 1)
     if len(w) != 2:
         raise tr.fail(node, f"MatMul with a {len(w)}-D right operand; cnncalc maps x @ W, W 2-D")
-    if x.layout == "cl":  # x @ W over the channels at every position: a 1x1 convolution
-        y = tr.emit(node, "conv", {"out_channels": int(w[1]), "kernel_size": 1, "bias": False}, [x],
-                    layout="cl")
-    else:
-        y = tr.emit(node, "linear", {"out_features": int(w[1]), "bias": False}, [x])
-    tr.pending_bias = getattr(tr, "pending_bias", {})
-    tr.pending_bias[y.node] = int(w[1])
+    y = tr.dispatch(node, "MatMul", a, inputs=[x])
+    tr.pending_bias[y.node] = (node, a, x, int(w[1]))
 
 
-def _binary(kind):
-    def handler(tr: _Translator, node, a):
-        first, second = tr.get(node, 0), tr.get(node, 1)
-        if isinstance(first, Pending) or isinstance(second, Pending) or \
-                (_scalar(first) is not None) != (_scalar(second) is not None):
-            if _gelu_chain(tr, node, first, second):
-                return
-            for v in (first, second):
-                if isinstance(v, Pending):
-                    tr.act(node, (first, second).index(v))  # raises, naming the node
-        if isinstance(first, Act) and isinstance(second, Act):
-            if first.layout != second.layout:
-                raise tr.fail(node, "its inputs have the channels in different places")
-            if kind == "multiply":
-                for gate, x in ((first, second), (second, first)):
-                    t = tr.item_type(gate)
-                    inner = tr.producer_item(gate)
-                    if t in ("sigmoid", "hardsigmoid") and inner["from"] == [x.node] and \
-                            tr.consumers.get(tr.last_tensor.get(gate.node), 0) == 1:
-                        # x * sigmoid(x) = SiLU (Elfwing et al. 2018); x * hardsigmoid(x) = hardswish
-                        tr.retype(gate.node, "silu" if t == "sigmoid" else "hardswish")
-                        tr.t[node.output[0]] = gate
-                        tr.last_tensor[gate.node] = node.output[0]
-                        return
-            tr.emit(node, kind, None, [first, second], layout=first.layout)
+def _binary(tr: _Translator, node, a):
+    """Add / Mul: of two computed tensors; x times its own gate (Sigmoid: SiLU); x times a
+    stored per-channel scale; MatMul + Add (the bias); a step of the GELU chain."""
+    op = node.op_type
+    first, second = tr.get(node, 0), tr.get(node, 1)
+    if isinstance(first, Pending) or isinstance(second, Pending) or \
+            (_scalar(first) is not None) != (_scalar(second) is not None):
+        if _gelu_chain(tr, node, first, second):
             return
-        act = first if isinstance(first, Act) else second
-        other = second if act is first else first
-        if kind == "multiply" and isinstance(act, Act) and len(act.shape) > 1:
-            dims = tuple(node_dims(tr, node, 1 if act is first else 0))
-            ones = (1,) * (len(act.shape) - 1)
-            per_channel = [(act.shape[0],)] if act.layout == "cl" else \
-                [(act.shape[0], *ones), (1, act.shape[0], *ones)]
-            if dims in per_channel:  # x · γ, one learnable scale per channel
-                tr.emit(node, "layer_scale", None, [act], layout=act.layout)
-                return
-        pending = getattr(tr, "pending_bias", {})
-        if kind == "add" and isinstance(act, Act) and act.node in pending and \
-                tr.consumers.get(tr.last_tensor.get(act.node), 0) == 1:
-            dims = other.dims if isinstance(other, Weight) else tuple(other.shape)
-            if math.prod(dims) == pending[act.node]:
-                item = tr.by_name[act.node]
-                del item[_kind(item)]["bias"]  # MatMul + Add = linear (or 1x1 conv) with bias
-                del pending[act.node]
-                tr.t[node.output[0]] = act
-                tr.last_tensor[act.node] = node.output[0]
-                return
-        raise tr.fail(node, f"{node.op_type} of a computed tensor and a constant has no cnncalc "
-                            "equivalent", help="cnncalc maps Add/Mul of two computed tensors "
-                            "(residuals, gates) and MatMul + Add (linear)")
-    return handler
-
-
-def node_dims(tr: _Translator, node, i: int) -> tuple:
-    """The shape of a node's stored input (weight or constant)."""
-    return tr.dims(node, i)
+        for v in (first, second):
+            if isinstance(v, Pending):
+                tr.act(node, (first, second).index(v))  # raises, naming the node
+    if isinstance(first, Act) and isinstance(second, Act):
+        if first.layout != second.layout:
+            raise tr.fail(node, "its inputs have the channels in different places")
+        if op == "Mul":
+            for gate, x in ((first, second), (second, first)):
+                fused = tr.claims.get(f"Mul(x, {tr.op_of.get(gate.node)}(x))")
+                inner = tr.producer_item(gate)
+                if fused and inner["from"] == [x.node] and \
+                        tr.consumers.get(tr.last_tensor.get(gate.node), 0) == 1:
+                    # x * sigmoid(x) = SiLU (Elfwing et al. 2018); x * hardsigmoid(x) = hardswish
+                    key = f"Mul(x, {tr.op_of[gate.node]}(x))"
+                    tr.retype(gate.node, fused[0], fused[0].from_onnx(NodeView(tr, node, key, a, [x])))
+                    tr.op_of[gate.node] = key
+                    tr.t[node.output[0]] = gate
+                    tr.last_tensor[gate.node] = node.output[0]
+                    return
+        tr.dispatch(node, op, a, inputs=[first, second])
+        return
+    act = first if isinstance(first, Act) else second
+    other = second if act is first else first
+    if isinstance(act, Act) and tr.dispatch(node, op, a, inputs=[act], required=False):
+        return  # x · γ, one learnable scale per channel
+    if op == "Add" and isinstance(act, Act) and act.node in tr.pending_bias and \
+            tr.consumers.get(tr.last_tensor.get(act.node), 0) == 1:
+        matmul, attrs, x, features = tr.pending_bias[act.node]
+        dims = other.dims if isinstance(other, Weight) else tuple(other.shape)
+        if math.prod(dims) == features:  # MatMul + Add = linear (or 1x1 conv) with bias
+            cls = tr.class_of[act.node]
+            params = cls.from_onnx(NodeView(tr, matmul, "MatMul", attrs, [x], {"bias": True}))
+            tr.by_name[act.node][cls.type_name] = {k: v for k, v in params.items() if v is not None} or None
+            del tr.pending_bias[act.node]
+            tr.t[node.output[0]] = act
+            tr.last_tensor[act.node] = node.output[0]
+            return
+    raise tr.fail(node, f"{node.op_type} of a computed tensor and a constant has no cnncalc "
+                        "equivalent", help="cnncalc maps Add/Mul of two computed tensors "
+                        "(residuals, gates) and MatMul + Add (linear)")
 
 
 BOTH = ("cf", "cl")  # elementwise ops do not care where the channels are
-
-
-def _unary(kind, **fixed):
-    def handler(tr: _Translator, node, a):
-        params = {k: (a.get(src, default) if isinstance(src, str) else src)
-                  for k, (src, default) in fixed.items()} or None
-        x = tr.act(node, 0, BOTH)
-        tr.emit(node, kind, params, [x], layout=x.layout)
-    return handler
-
-
-def _gelu(tr: _Translator, node, a):
-    approx = a.get("approximate", "none")
-    x = tr.act(node, 0, BOTH)
-    tr.emit(node, "gelu", {"approximate": None if approx == "none" else approx}, [x], layout=x.layout)
+ALL_DATA = ("Concat", "Sum")  # ops whose every input is a computed tensor
 
 
 def _scalar(value) -> float | None:
     if isinstance(value, (Act, Weight, Pending)) or value is None:
         return None
-    np = _np()
     value = np.asarray(value)
     return float(value.reshape(-1)[0]) if value.size == 1 else None
 
@@ -754,12 +718,11 @@ def _gelu_chain(tr: _Translator, node, first, second) -> bool:
     elif op == "Mul" and pend and not acts and c == 0.5 and pend[0].step == "1+erf":
         put("(1+erf)/2", pend[0].x)
     elif op == "Mul" and pend and acts and pend[0].step == "(1+erf)/2" and same(pend[0].x, acts[0]):
-        tr.emit(node, "gelu", None, [acts[0]], layout=acts[0].layout)
+        tr.dispatch(node, "Gelu", {}, inputs=[acts[0]])
     elif op == "Mul" and pend and c == 0.5 and pend[0].step == "x(1+erf)" or \
             op == "Mul" and len(pend) == 2 and {p.step for p in pend} == {"x/2", "1+erf"} \
             and same(pend[0].x, pend[1].x):
-        x = pend[0].x
-        tr.emit(node, "gelu", None, [x], layout=x.layout)
+        tr.dispatch(node, "Gelu", {}, inputs=[pend[0].x])
     else:
         return False
     return True
@@ -779,63 +742,40 @@ def _div(tr: _Translator, node, a):
                             "GELU chain)")
 
 
-def _clip(tr: _Translator, node, a):
+def _reshape(tr: _Translator, node, a):
+    """A Reshape that keeps the batch axis: none (the same shape, or the dynamo exporter's
+    identity as_strided), a channel shuffle, a Flatten, or a reshape."""
     x = tr.act(node)
-    lo, hi = a.get("min"), a.get("max")
-    if len(node.input) > 1:
-        v = tr.const(node, 1, "min")
-        lo = None if v is None else float(v)
-    if len(node.input) > 2:
-        v = tr.const(node, 2, "max")
-        hi = None if v is None else float(v)
-    if lo == 0 and hi == 6:
-        tr.emit(node, "relu6", None, [x])
-    elif lo == 0 and (hi is None or hi == float("inf") or hi >= 3.4e38):
-        tr.emit(node, "relu", None, [x])
-    elif lo is not None and hi is not None and "hardtanh" in REGISTRY:
-        tr.emit(node, "hardtanh", {"min_val": float(f"{lo:.6g}"), "max_val": float(f"{hi:.6g}")}, [x])
-    else:
-        raise tr.fail(node, f"Clip to [{lo}, {hi}]; cnncalc maps Clip(0, 6) (ReLU6), Clip(0, inf) "
-                            "(ReLU) and other bounded ranges (hardtanh)")
+    target = [int(v) for v in tr.const(node, 1, "the target shape")]
+    full = (tr.batch, *x.shape)
+    target = [full[i] if d == 0 and not a.get("allowzero", 0) else d for i, d in enumerate(target)]
+    known = math.prod(d for d in target if d != -1)
+    if -1 in target:
+        target[target.index(-1)] = math.prod(full) // max(known, 1)
+    if len(target) == 1 and _strided_identity(tr, node, full):
+        return
+    if math.prod(target) != math.prod(full) or target[0] != tr.batch:
+        raise tr.fail(node, f"reshapes {list(full)} to {target}; cnncalc keeps the batch axis",
+                      help="reshape each sample: x.view(x.size(0), ...)")
+    shuffle = _shuffle_end(tr, node)
+    if shuffle is not None and len(target) == len(full) + 1 and target[1] * target[2] == full[1]:
+        transpose, back = shuffle
+        tr.shuffle_skip = getattr(tr, "shuffle_skip", set()) | {transpose.name + "|" + transpose.output[0],
+                                                                back.name + "|" + back.output[0]}
+        y = tr.dispatch(back, SHUFFLE, {}, inputs=[x], extra={"groups": int(target[1])})
+        tr.t[transpose.output[0]] = y  # consumed only by `back`, skipped below
+        return
+    per_sample = target[1:]
+    if list(per_sample) == list(x.shape):
+        tr.t[node.output[0]] = x  # a no-op reshape: no layer
+        return
+    if len(per_sample) == 1 and len(x.shape) > 1:
+        tr.dispatch(node, "Flatten", {"axis": 1}, inputs=[x])
+        return
+    tr.dispatch(node, "Reshape", a, inputs=[x], extra={"shape": [int(d) for d in per_sample]})
 
 
-def _hardsigmoid(tr: _Translator, node, a):
-    alpha, beta = a.get("alpha", 0.2), a.get("beta", 0.5)
-    if abs(alpha - 1 / 6) > 1e-6 or abs(beta - 0.5) > 1e-6:
-        raise tr.fail(node, f"HardSigmoid with alpha {alpha}, beta {beta}; cnncalc's hardsigmoid "
-                            "is PyTorch's: relu6(x + 3) / 6 (alpha 1/6, beta 0.5)")
-    tr.emit(node, "hardsigmoid", None, [tr.act(node)])
-
-
-def _batchnorm(tr: _Translator, node, a):
-    if a.get("training_mode", 0):
-        raise tr.fail(node, "training_mode=1: export the model in eval mode")
-    tr.bn_count += 1
-    eps = float(a.get("epsilon", 1e-5))
-    eps = float(f"{eps:.6g}")  # float32 attribute: 1e-5 is stored as 9.99999974e-06
-    tr.emit(node, "batchnorm", {"eps": None if eps == 1e-5 else eps}, [tr.act(node)])
-
-
-def _sum(tr: _Translator, node, a):
-    ins = [tr.act(node, i, BOTH) for i in range(len(node.input))]
-    if len({x.layout for x in ins}) != 1:
-        raise tr.fail(node, "its inputs have the channels in different places")
-    tr.emit(node, "add", None, ins, layout=ins[0].layout)
-
-
-def _concat(tr: _Translator, node, a):
-    ins = [tr.act(node, i) for i in range(len(node.input))]
-    rank = tr.full_rank(ins[0])
-    if a.get("axis", 1) % rank != 1:
-        raise tr.fail(node, f"Concat along axis {a.get('axis')}; cnncalc concatenates channels (axis 1)")
-    tr.emit(node, "concat", None, ins)
-
-
-def _flatten(tr: _Translator, node, a):
-    x = tr.act(node)
-    if a.get("axis", 1) % tr.full_rank(x) != 1:
-        raise tr.fail(node, f"Flatten at axis {a.get('axis')}; cnncalc keeps the batch axis (axis 1)")
-    tr.emit(node, "flatten", None, [x])
+SHUFFLE = "Reshape, Transpose (0, 2, 1, ...), Reshape"  # ShuffleNet's channel shuffle, exported
 
 
 def _shuffle_end(tr: _Translator, node):
@@ -854,53 +794,6 @@ def _shuffle_end(tr: _Translator, node):
     return users[0], after[0]
 
 
-def _reshape(tr: _Translator, node, a):
-    x = tr.act(node)
-    target = [int(v) for v in tr.const(node, 1, "the target shape")]
-    full = (tr.batch, *x.shape)
-    target = [full[i] if d == 0 and not a.get("allowzero", 0) else d for i, d in enumerate(target)]
-    known = math.prod(d for d in target if d != -1)
-    if -1 in target:
-        target[target.index(-1)] = math.prod(full) // max(known, 1)
-    if len(target) == 1 and _strided_identity(tr, node, full):
-        return
-    if math.prod(target) != math.prod(full) or target[0] != tr.batch:
-        raise tr.fail(node, f"reshapes {list(full)} to {target}; cnncalc keeps the batch axis",
-                      help="reshape each sample: x.view(x.size(0), ...)")
-    shuffle = _shuffle_end(tr, node)
-    if shuffle is not None and len(target) == len(full) + 1 and target[1] * target[2] == full[1]:
-        transpose, back = shuffle
-        tr.shuffle_skip = getattr(tr, "shuffle_skip", set()) | {transpose.name + "|" + transpose.output[0],
-                                                                back.name + "|" + back.output[0]}
-        y = tr.emit(back, "channel_shuffle", {"groups": int(target[1])}, [x])
-        tr.t[transpose.output[0]] = y  # consumed only by `back`, skipped below
-        return
-    per_sample = target[1:]
-    if list(per_sample) == list(x.shape):
-        tr.t[node.output[0]] = x  # a no-op reshape: no layer
-        return
-    if len(per_sample) == 1 and len(x.shape) > 1:
-        tr.emit(node, "flatten", None, [x])
-        return
-    tr.emit(node, "reshape", {"shape": [int(d) for d in per_sample]}, [x])
-
-
-def _layer_norm(tr: _Translator, node, a):
-    x = tr.act(node, 0, BOTH)
-    rank = tr.full_rank(x)
-    if x.layout == "cl" and a.get("axis", -1) % rank == rank - 1:
-        eps = float(f"{a.get('epsilon', 1e-5):.6g}")
-        tr.emit(node, "layernorm", {"over": "channels", "eps": None if eps == 1e-5 else eps}, [x],
-                layout="cl")
-        return
-    if a.get("axis", -1) % rank != 1:
-        raise tr.fail(node, f"LayerNormalization from axis {a.get('axis', -1)}; cnncalc maps "
-                            "normalizing every axis but the batch (axis 1), or the channels "
-                            "between two Transposes (ConvNeXt's LayerNorm2d)")
-    eps = float(f"{a.get('epsilon', 1e-5):.6g}")
-    tr.emit(node, "layernorm", {"eps": None if eps == 1e-5 else eps}, [x])
-
-
 def _strided_identity(tr: _Translator, node, full) -> bool:
     """Reshape to 1-D, then Gather (axis 0) of the indices 0, 1, 2, ... laid out in the
     original shape: the dynamo exporter's as_strided that changes nothing. No layer."""
@@ -912,7 +805,6 @@ def _strided_identity(tr: _Translator, node, full) -> bool:
         indices = tr.get(users[0], 1)
     if isinstance(indices, (Act, Weight, Pending)) or indices is None:
         return False
-    np = _np()
     indices = np.asarray(indices)
     if tuple(indices.shape) != tuple(full) or not np.array_equal(indices.reshape(-1),
                                                                  np.arange(indices.size)):
@@ -951,32 +843,21 @@ def _skip_if_shuffled(handler):
 
 
 def _split(tr: _Translator, node, a):
+    """Split of a non-batch axis: one layer per output that is read."""
     x = tr.act(node)
     rank = tr.full_rank(x)
     axis = a.get("axis", 0) % rank
     if axis == 0:
         raise tr.fail(node, "a Split of the batch axis")
-    n = len(node.output)
-    sizes = a.get("split")
-    if sizes is None and len(node.input) > 1 and node.input[1]:
-        sizes = [int(v) for v in tr.const(node, 1, "split")]
-    channels = x.shape[axis - 1]
-    if sizes is None:
-        k = a.get("num_outputs", n)
-        chunk = -(-channels // k)
-        sizes = [min(chunk, channels - i * chunk) for i in range(k)]
-    sizes = [int(s) for s in sizes]
-    equal = len(set(sizes)) == 1
     for i, out in enumerate(node.output):
         if not out or not tr.consumers.get(out):
             continue
-        params = {"chunks": len(sizes), "index": i} if equal else {"sizes": sizes, "index": i}
-        if axis != 1:
-            params["dim"] = axis  # counting the batch axis as 0, as PyTorch does
-        tr.emit(node, "chunk" if equal else "split", params, [x], out_index=i, suffix=f"_{i}")
+        tr.dispatch(node, "Split", a, inputs=[x], out_index=i, suffix=f"_{i}",
+                    extra={"index": i, "axis": axis})
 
 
 def _slice(tr: _Translator, node, a):
+    """Slice with unit steps: the ranges [begin, end) per full-rank axis it changes."""
     x = tr.act(node)
     full = (tr.batch, *x.shape)
     rank = len(full)
@@ -1000,178 +881,26 @@ def _slice(tr: _Translator, node, a):
     if not ranges:
         tr.t[node.output[0]] = x
         return
-    if set(ranges) == {1}:
-        b, e = ranges[1]
-        c = full[1]
-        parts = [s for s in (b, e - b, c - e) if s]
-        index = 1 if b else 0
-        tr.emit(node, "split", {"sizes": parts, "index": index}, [x])
-        return
-    if 1 in ranges:
-        raise tr.fail(node, "a Slice of channels and spatial axes at once")
-    pairs = [ranges.get(ax, (0, full[ax])) for ax in range(2, rank)]
-    crop = [(b, full[ax] - e) for ax, (b, e) in zip(range(2, rank), pairs)]
-    tr.emit(node, "crop", {"cropping": _pairs(crop)}, [x])
-
-
-def _resize(tr: _Translator, node, a):
-    x = tr.act(node)
-    mode = a.get("mode", "nearest")
-    ctm = a.get("coordinate_transformation_mode", "half_pixel")
-    nearest = a.get("nearest_mode", "round_prefer_floor")
-    scales = sizes = None
-    if node.op_type == "Upsample":
-        scales = tr.const(node, 1, "scales") if len(node.input) > 1 else a.get("scales")
-        ctm, nearest = "asymmetric", "floor"
-    else:
-        if len(node.input) > 2 and node.input[2]:
-            scales = tr.const(node, 2, "scales")
-        if len(node.input) > 3 and node.input[3]:
-            sizes = tr.const(node, 3, "sizes")
-        if scales is not None and len(scales) == 0:
-            scales = None
-    rank = tr.full_rank(x)
-    if scales is not None:
-        scales = [float(s) for s in scales]
-        if len(scales) != rank or scales[:2] != [1.0, 1.0]:
-            raise tr.fail(node, f"scales {scales}: cnncalc resizes spatial axes only")
-        geometry = {"scale_factor": _axes_f(scales[2:])}
-    elif sizes is not None:
-        sizes = [int(s) for s in sizes]
-        if len(sizes) != rank or sizes[1] != x.shape[0]:
-            raise tr.fail(node, f"sizes {sizes}: cnncalc resizes spatial axes only")
-        geometry = {"size": _axes(sizes[2:])}
-    else:
-        raise tr.fail(node, "Resize without constant scales or sizes")
-    if mode == "nearest":
-        if ctm != "asymmetric" or nearest != "floor":
-            raise tr.fail(node, f"nearest with coordinate_transformation_mode {ctm} and nearest_mode "
-                                f"{nearest}; cnncalc's nearest is PyTorch's (asymmetric, floor)")
-        tr.emit(node, "upsample", geometry, [x])
-    elif mode == "linear":
-        if ctm not in ("half_pixel", "pytorch_half_pixel", "align_corners"):
-            raise tr.fail(node, f"linear with coordinate_transformation_mode {ctm}; cnncalc maps "
-                                "half_pixel, pytorch_half_pixel and align_corners")
-        name = {1: "linear", 2: "bilinear", 3: "trilinear"}[tr.ndim]
-        tr.emit(node, "upsample", {**geometry, "mode": name,
-                                   "align_corners": True if ctm == "align_corners" else None}, [x])
-    else:
-        raise tr.fail(node, f"Resize mode {mode}; cnncalc maps nearest and linear")
-
-
-def _axes_f(values):
-    values = [int(v) if float(v).is_integer() else float(v) for v in values]
-    return values[0] if len(set(values)) == 1 else values
-
-
-def _pad(tr: _Translator, node, a):
-    x = tr.act(node)
-    rank = tr.full_rank(x)
-    if "pads" in a:
-        pads = list(a["pads"])
-        value = a.get("value", 0.0)
-    else:
-        pads = [int(v) for v in tr.const(node, 1, "pads")]
-        v = tr.const(node, 2, "constant_value") if len(node.input) > 2 else None
-        value = 0.0 if v is None else float(v)
-    if len(node.input) > 3 and node.input[3]:
-        raise tr.fail(node, "Pad with axes: give pads for every axis")
-    if any(pads[i] or pads[i + rank] for i in (0, 1)):
-        raise tr.fail(node, f"pads {pads} pad the batch or channel axis; cnncalc pads spatial axes")
-    if any(p < 0 for p in pads):
-        raise tr.fail(node, f"negative pads {pads} (cropping); cnncalc's crop does that")
-    mode = {"constant": "zeros", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}.get(
-        a.get("mode", "constant"))
-    if mode is None:
-        raise tr.fail(node, f"Pad mode {a.get('mode')}")
-    pairs = list(zip(pads[2:rank], pads[rank + 2:]))
-    tr.emit(node, "pad", {"padding": _pairs(pairs), "mode": None if mode == "zeros" else mode,
-                          "value": None if value == 0 else value}, [x])
-
-
-def _dropout(tr: _Translator, node, a):
-    x = tr.act(node)
-    ratio = a.get("ratio", 0.5)
-    if len(node.input) > 1 and node.input[1]:
-        ratio = float(tr.const(node, 1, "ratio"))
-    ratio = float(f"{ratio:.6g}")
-    tr.emit(node, "dropout", {"p": None if ratio == 0.5 else ratio}, [x])
-
-
-def _depth_to_space(tr: _Translator, node, a):
-    if a.get("mode", "DCR") != "CRD":
-        raise tr.fail(node, "DepthToSpace in DCR mode (TensorFlow's order); PyTorch's pixel "
-                            "shuffle exports CRD")
-    tr.emit(node, "pixel_shuffle", {"upscale_factor": int(a["blocksize"])}, [tr.act(node)])
-
-
-def _lrn(tr: _Translator, node, a):
-    tr.emit(node, "lrn", {"size": int(a["size"]), "alpha": float(f"{a.get('alpha', 1e-4):.6g}"),
-                          "beta": float(f"{a.get('beta', 0.75):.6g}"),
-                          "k": float(f"{a.get('bias', 1.0):.6g}")}, [tr.act(node)])
-
-
-def _softmax(tr: _Translator, node, a):
-    x = tr.act(node)
-    axis = a.get("axis", -1) % tr.full_rank(x)
-    tr.emit(node, "softmax", {"dim": None if axis == 1 else axis}, [x])
-
-
-def _prelu(tr: _Translator, node, a):
-    slope = tr.dims(node, 1)
-    tr.emit(node, "prelu", {"num_parameters": int(math.prod(slope)) or 1}, [tr.act(node)])
+    tr.dispatch(node, "Slice", a, inputs=[x], extra={"ranges": ranges})
 
 
 HANDLERS = {
-    "Conv": _conv,
-    "ConvTranspose": _conv_transpose,
-    "MaxPool": _pool("maxpool"),
-    "AveragePool": _pool("avgpool"),
-    "GlobalAveragePool": _global("global_avgpool"),
-    "GlobalMaxPool": _global("global_maxpool"),
-    "ReduceMean": _reduce("global_avgpool"),
-    "ReduceMax": _reduce("global_maxpool"),
-    "Gemm": _gemm,
     "MatMul": _matmul,
-    "BatchNormalization": _batchnorm,
-    "Relu": _unary("relu"),
-    "Sigmoid": _unary("sigmoid"),
-    "Tanh": _unary("tanh"),
-    "HardSwish": _unary("hardswish"),
-    "HardSigmoid": _hardsigmoid,
-    "LeakyRelu": _unary("leaky_relu", negative_slope=("alpha", 0.01)),
-    "Elu": _unary("elu", alpha=("alpha", 1.0)),
-    "Selu": _unary("selu"),
-    "Softplus": _unary("softplus"),
-    "Gelu": _gelu,
-    "Mish": _unary("mish"),
-    "Clip": _clip,
-    "Add": _binary("add"),
-    "Mul": _binary("multiply"),
-    "Concat": _concat,
-    "Sum": _sum,
-    "Flatten": _flatten,
+    "ReduceMean": _reduce,
+    "ReduceMax": _reduce,
+    "Add": _binary,
+    "Mul": _binary,
+    "Div": _div,
+    "Erf": _erf,
     "Reshape": _skip_if_shuffled(_reshape),
     "Transpose": _skip_if_shuffled(_transpose),
-    "Erf": _erf,
-    "Div": _div,
-    "LayerNormalization": _layer_norm,
     "Split": _split,
     "Slice": _slice,
-    "Resize": _resize,
-    "Upsample": _resize,
-    "Pad": _pad,
-    "Dropout": _dropout,
-    "Identity": _unary("identity"),
-    "DepthToSpace": _depth_to_space,
-    "LRN": _lrn,
-    "Softmax": _softmax,
-    "PRelu": _prelu,
 }
 
 
 def translate(model, input_shape=None, readable: bool = False):
-    """An ONNX ModelProto as a cnncalc spec (:class:`cnncalc.io.onnx_io.Imported`).
+    """An ONNX ModelProto as a cnncalc spec (:class:`cnncalc.io.onnx_proto.Imported`).
 
     Args:
         model: an ``onnx.ModelProto`` (initializers may lack their data).
@@ -1182,8 +911,6 @@ def translate(model, input_shape=None, readable: bool = False):
         SpecError: an unmappable op (named, with its type and the supported ops), or
             a graph cnncalc cannot read (several inputs, a batch-mixing reshape).
     """
-    from cnncalc.io.onnx_io import Imported
-
     tr = _Translator(model, input_shape)
     tr.run()
     if not tr.items:
@@ -1220,7 +947,8 @@ def translate(model, input_shape=None, readable: bool = False):
     lines = [f"name: {_flow(name)}", f"input: {{shape: {_flow(list(tr.input_shape))}, batch: {tr.batch}}}",
              "layers:"]
     if readable:
-        text = structured_text(lines, tr.items)
+        joins = {name for name, op in tr.op_of.items() if op in ("Add", "Sum")}
+        text = structured_text(lines, tr.items, joins)
         return Imported(text, tr.items, {}, notes, recorded, name, tr.input_shape)
     node_of_line = {}
     prev = "input"
@@ -1237,7 +965,7 @@ def translate(model, input_shape=None, readable: bool = False):
     return Imported(text, tr.items, node_of_line, notes, recorded, name, tr.input_shape)
 
 
-# -- export: cnncalc layer types -> ONNX nodes -------------------------------------------
+# -- export: each layer's ONNX nodes (Layer.to_onnx) as protobufs ------------------------
 
 
 class OnnxBuilder:
@@ -1247,370 +975,73 @@ class OnnxBuilder:
     keys (``layer1.0.conv1.weight``: PyTorch's names and layouts).
     """
 
-    def __init__(self, weights: dict, batch: int) -> None:
+    def __init__(self, weights: dict | None, batch: int) -> None:
         self.weights = weights
         self.batch = batch
         self.nodes: list = []
         self.inits: list = []
         self.names: set[str] = set()
 
-    def node(self, op: str, inputs: list[str], output: str, name: str, **attrs) -> str:
+    def add(self, layer_name: str, node: OnnxNode) -> None:
+        """Write one node a layer described, its initializers first."""
         from onnx import helper
 
-        self.nodes.append(helper.make_node(op, inputs, [output], name=name, **attrs))
-        return output
+        inputs = [self.tensor(layer_name, x) if isinstance(x, Init) else x for x in node.inputs]
+        self.nodes.append(helper.make_node(node.op, inputs, [node.output], name=node.name, **node.attrs))
+
+    def tensor(self, layer_name: str, init: Init) -> str:
+        """The initializer ``init`` (a layer's tensor, or constant values), written once."""
+        if init.values is not None:
+            return self.init(init.name, np.array(init.values, dtype=init.dtype).reshape(init.shape))
+        if self.weights is None:
+            return self.placeholder(init.name, init.shape)
+        array = self.weights[f"{layer_name}.{init.key}"]
+        return self.init(init.name, array.T.copy() if init.transpose else array.reshape(init.shape))
 
     def init(self, name: str, array) -> str:
         from onnx import numpy_helper
 
         if name not in self.names:
             self.names.add(name)
-            self.inits.append(numpy_helper.from_array(_np().asarray(array), name))
+            self.inits.append(numpy_helper.from_array(np.asarray(array), name))
         return name
 
-    def weight(self, node, key: str, transpose: bool = False) -> str:
-        """The initializer of a layer's tensor (``transpose``: a 2-D weight as W^T under the
-        name ``<key>_t``); shape only, without values, when the builder has no weights."""
-        name = f"{node.name}.{key}" + ("_t" if transpose else "")
-        if self.weights is None:
-            return self.placeholder(name, node.facts.params.get(key)
-                                    or node.facts.buffers[key], transpose)
-        array = self.weights[f"{node.name}.{key}"]
-        return self.init(name, array.T.copy() if transpose else array)
-
-    def placeholder(self, name: str, dims, transpose: bool = False) -> str:
+    def placeholder(self, name: str, dims) -> str:
         """A float initializer that records its shape and no values (its data is marked
         external, as in a file whose weights were stripped)."""
         from onnx import TensorProto
 
         if name not in self.names:
             self.names.add(name)
-            t = TensorProto(name=name, data_type=TensorProto.FLOAT,
-                            dims=list(reversed(dims)) if transpose else list(dims))
+            t = TensorProto(name=name, data_type=TensorProto.FLOAT, dims=list(dims))
             t.data_location = TensorProto.EXTERNAL
             entry = t.external_data.add()
             entry.key, entry.value = "location", "stripped.weights"
             self.inits.append(t)
         return name
 
-    def ints(self, name: str, values) -> str:
-        return self.init(name, _np().array([int(v) for v in values], dtype=_np().int64))
 
-    def floats(self, name: str, values) -> str:
-        return self.init(name, _np().array(values, dtype=_np().float32))
-
-
-def _onnx_pads(pairs) -> list[int]:
-    return [b for b, _ in pairs] + [a for _, a in pairs]
-
-
-def _x_conv(b: OnnxBuilder, node, layer, ins, out):
-    inputs = [ins[0], b.weight(node, "weight")]
-    if layer.p["bias"]:
-        inputs.append(b.weight(node, "bias"))
-    op = "ConvTranspose" if node.type == "conv_transpose" else "Conv"
-    attrs = dict(kernel_shape=list(layer.kernel), strides=list(layer.stride),
-                 dilations=list(layer.dilation), pads=_onnx_pads(layer.pads),
-                 group=int(layer.p["groups"]))
-    if op == "ConvTranspose":
-        attrs["output_padding"] = list(layer.p["output_padding"])
-    b.node(op, inputs, out, node.name, **attrs)
-
-
-def _x_separable(b: OnnxBuilder, node, layer, ins, out):
-    dw = layer.depthwise
-    mid = b.node("Conv", [ins[0], b.weight(node, "depthwise_weight")], node.name + ".depthwise",
-                 node.name + ".depthwise", kernel_shape=list(dw.kernel), strides=list(dw.stride),
-                 dilations=list(dw.dilation), pads=_onnx_pads(dw.pads), group=int(dw.p["groups"]))
-    inputs = [mid, b.weight(node, "pointwise_weight")]
-    if layer.p["bias"]:
-        inputs.append(b.weight(node, "bias"))
-    b.node("Conv", inputs, out, node.name + ".pointwise", kernel_shape=[1] * layer.ndim)
-
-
-def _x_pool(op):
-    def emit(b: OnnxBuilder, node, layer, ins, out):
-        attrs = dict(kernel_shape=list(layer.kernel), strides=list(layer.stride),
-                     pads=_onnx_pads(layer.pads), ceil_mode=int(layer.p["ceil_mode"]))
-        if op == "MaxPool" and any(d != 1 for d in layer.dilation):
-            attrs["dilations"] = list(layer.dilation)
-        if op == "AveragePool":
-            attrs["count_include_pad"] = int(layer.p["count_include_pad"])
-        b.node(op, ins, out, node.name, **attrs)
-    return emit
-
-
-def _x_adaptive(op):
-    def emit(b: OnnxBuilder, node, layer, ins, out):
-        if all(o == 1 for o in layer.outs):  # the whole input: global pooling
-            b.node("Global" + op, ins, out, node.name)
-            return
-        if any(L % o for L, o in zip(layer.sizes, layer.outs)):
-            raise SpecError(f"{node.type} '{node.name}': {fmt(layer.sizes)} to {fmt(layer.outs)} does "
-                            "not divide evenly; ONNX has no adaptive pooling", kind="export",
-                            help="make the input size a multiple of output_size")
-        k = [L // o for L, o in zip(layer.sizes, layer.outs)]
-        b.node(op, ins, out, node.name, kernel_shape=k, strides=k)
-    return emit
-
-
-def fmt(values) -> str:
-    return "x".join(str(v) for v in values)
-
-
-def _x_simple(op, **fixed):
-    def emit(b: OnnxBuilder, node, layer, ins, out):
-        attrs = {k: (layer.p[v] if isinstance(v, str) else v) for k, v in fixed.items()}
-        b.node(op, ins, out, node.name, **attrs)
-    return emit
-
-
-def _x_relu6(b: OnnxBuilder, node, layer, ins, out):
-    b.node("Clip", [ins[0], b.floats("zero_f", 0.0), b.floats("six_f", 6.0)], out, node.name)
-
-
-def _x_silu(b: OnnxBuilder, node, layer, ins, out):
-    s = b.node("Sigmoid", ins, node.name + ".sigmoid", node.name + ".sigmoid")
-    b.node("Mul", [ins[0], s], out, node.name)
-
-
-def _x_hardsigmoid(b: OnnxBuilder, node, layer, ins, out):
-    b.node("HardSigmoid", ins, out, node.name, alpha=1 / 6, beta=0.5)
-
-
-def _x_softmax(b: OnnxBuilder, node, layer, ins, out):
-    b.node("Softmax", ins, out, node.name, axis=int(layer.axis))
-
-
-def _x_prelu(b: OnnxBuilder, node, layer, ins, out):
-    n = layer.p["num_parameters"]
-    rank = len(layer.in_shape)  # per sample: the slope broadcasts over the axes after C
-    shape = (n, *([1] * (rank - 1))) if n > 1 else (1,)
-    if b.weights is None:
-        slope = b.placeholder(f"{node.name}.weight", shape)
-    else:
-        slope = b.init(f"{node.name}.weight", b.weights[f"{node.name}.weight"].reshape(shape))
-    b.node("PRelu", [ins[0], slope], out, node.name)
-
-
-def _x_linear(b: OnnxBuilder, node, layer, ins, out):
-    if len(layer.in_shape) == 1:
-        inputs = [ins[0], b.weight(node, "weight")]
-        if layer.p["bias"]:
-            inputs.append(b.weight(node, "bias"))
-        b.node("Gemm", inputs, out, node.name, transB=1)
-        return
-    wt = b.weight(node, "weight", transpose=True)
-    if not layer.p["bias"]:
-        b.node("MatMul", [ins[0], wt], out, node.name)
-        return
-    mm = b.node("MatMul", [ins[0], wt], node.name + ".matmul", node.name + ".matmul")
-    b.node("Add", [mm, b.weight(node, "bias")], out, node.name)
-
-
-def _x_batchnorm(b: OnnxBuilder, node, layer, ins, out):
-    np = _np()
-    c = layer.channels
-    names = []
-    for key, fill in (("weight", 1.0), ("bias", 0.0), ("running_mean", 0.0), ("running_var", 1.0)):
-        if key in {**layer.param_shapes(), **layer.buffer_shapes()}:
-            names.append(b.weight(node, key))
-        else:  # affine: false or no running statistics: the identity's values
-            names.append(b.init(f"{node.name}.{key}", np.full(c, fill, np.float32)))
-    b.node("BatchNormalization", [ins[0], *names], out, node.name, epsilon=float(layer.p["eps"]))
-
-
-def _x_lrn(b: OnnxBuilder, node, layer, ins, out):
-    b.node("LRN", ins, out, node.name, size=int(layer.p["size"]), alpha=float(layer.p["alpha"]),
-           beta=float(layer.p["beta"]), bias=float(layer.p["k"]))
-
-
-def _x_upsample(b: OnnxBuilder, node, layer, ins, out):
-    if layer.p["scale_factor"] is not None:
-        sizes_or_scales = ["", b.floats(node.name + ".scales",
-                                        [1.0, 1.0, *(float(f) for f in layer.p["scale_factor"])])]
-    else:
-        sizes_or_scales = ["", "", b.ints(node.name + ".sizes",
-                                          [b.batch, layer.out_shape[0], *layer.out_shape[1:]])]
-    if layer.p["mode"] == "nearest":
-        attrs = dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
-    else:
-        attrs = dict(mode="linear", coordinate_transformation_mode="align_corners"
-                     if layer.p["align_corners"] else "half_pixel")
-    b.node("Resize", [ins[0], *sizes_or_scales], out, node.name, **attrs)
-
-
-def _x_pad(b: OnnxBuilder, node, layer, ins, out):
-    pads = [0, 0, *(p for p, _ in layer.pads), 0, 0, *(a for _, a in layer.pads)]
-    mode = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}[
-        layer.p["mode"]]
-    inputs = [ins[0], b.ints(node.name + ".pads", pads)]
-    if mode == "constant" and layer.p["value"]:
-        inputs.append(b.init(node.name + ".value", _np().array(layer.p["value"], _np().float32)))
-    b.node("Pad", inputs, out, node.name, mode=mode)
-
-
-def _x_crop(b: OnnxBuilder, node, layer, ins, out):
-    sizes = layer.in_shape[1:]
-    starts = [p for p, _ in layer.pads]
-    ends = [L - a for L, (_, a) in zip(sizes, layer.pads)]
-    axes = list(range(2, 2 + len(sizes)))
-    b.node("Slice", [ins[0], b.ints(node.name + ".starts", starts), b.ints(node.name + ".ends", ends),
-                     b.ints(node.name + ".axes", axes)], out, node.name)
-
-
-def _x_reshape(b: OnnxBuilder, node, layer, ins, out):
-    b.node("Reshape", [ins[0], b.ints(node.name + ".shape", [b.batch, *layer.out_shape])], out,
-           node.name)
-
-
-def _x_merge(op, many=None):
-    def emit(b: OnnxBuilder, node, layer, ins, out):
-        if len(ins) > 2 and many is None:
-            raise SpecError(f"{node.type} '{node.name}' of {len(ins)} inputs", kind="export")
-        b.node(op if len(ins) == 2 or many is None else many, ins, out, node.name,
-               **({"axis": 1} if op == "Concat" else {}))
-    return emit
-
-
-def _x_dropout(b: OnnxBuilder, node, layer, ins, out):
-    b.node("Dropout", [ins[0], b.floats(node.name + ".ratio", float(layer.p["p"]))], out, node.name)
-
-
-def _x_hardtanh(b: OnnxBuilder, node, layer, ins, out):
-    b.node("Clip", [ins[0], b.floats(node.name + ".min", float(layer.p["min_val"])),
-                    b.floats(node.name + ".max", float(layer.p["max_val"]))], out, node.name)
-
-
-def _x_softplus(b: OnnxBuilder, node, layer, ins, out):
-    if layer.p["beta"] != 1:
-        raise SpecError(f"softplus '{node.name}': ONNX's Softplus has no beta (PyTorch's "
-                        f"beta {layer.p['beta']})", kind="export")
-    b.node("Softplus", ins, out, node.name)  # above PyTorch's threshold 20, both give x (within 2e-9)
-
-
-def _x_layer_scale(b: OnnxBuilder, node, layer, ins, out):
-    b.node("Mul", [ins[0], b.weight(node, "layer_scale")], out, node.name)
-
-
-def _x_slice(b: OnnxBuilder, node, layer, ins, out):
-    """chunk / split: the part [start, stop) along dim (batch counted as 0)."""
-    dim = int(layer.p["dim"])
-    b.node("Slice", [ins[0], b.ints(node.name + ".starts", [layer.start]),
-                     b.ints(node.name + ".ends", [layer.stop]), b.ints(node.name + ".axes", [dim])],
-           out, node.name)
-
-
-def _x_channel_shuffle(b: OnnxBuilder, node, layer, ins, out):
-    """ShuffleNet's shuffle as PyTorch exports it: Reshape, Transpose, Reshape."""
-    c, *sizes = layer.in_shape
-    g = int(layer.p["groups"])
-    split = b.node("Reshape", [ins[0], b.ints(node.name + ".grouped_shape", [b.batch, g, c // g, *sizes])],
-                   node.name + ".grouped", node.name + ".reshape")
-    perm = [0, 2, 1, *range(3, 3 + len(sizes))]
-    swapped = b.node("Transpose", [split], node.name + ".swapped", node.name + ".transpose", perm=perm)
-    b.node("Reshape", [swapped, b.ints(node.name + ".shape", [b.batch, c, *sizes])], out, node.name)
-
-
-def _x_layernorm(b: OnnxBuilder, node, layer, ins, out):
-    """over: all -> LayerNormalization from axis 1; over: channels -> Transpose the channels
-    last, LayerNormalization of the last axis, Transpose back (as PyTorch exports LayerNorm2d)."""
-    np = _np()
-    shape = layer.affine_shape()
-    if layer.p["elementwise_affine"]:
-        scale, bias = b.weight(node, "weight"), b.weight(node, "bias")
-    else:
-        scale = b.init(node.name + ".ones", np.ones(shape, np.float32))
-        bias = b.init(node.name + ".zeros", np.zeros(shape, np.float32))
-    eps = float(layer.p["eps"])
-    if layer.p["over"] == "all":
-        b.node("LayerNormalization", [ins[0], scale, bias], out, node.name, axis=1, epsilon=eps)
-        return
-    r = len(layer.in_shape) + 1
-    last = b.node("Transpose", ins, node.name + ".channels_last", node.name + ".to_channels_last",
-                  perm=[0, *range(2, r), 1])
-    normed = b.node("LayerNormalization", [last, scale, bias], node.name + ".normed",
-                    node.name + ".norm", axis=-1, epsilon=eps)
-    b.node("Transpose", [normed], out, node.name, perm=[0, r - 1, *range(1, r - 1)])
-
-
-def _x_pixel_shuffle(b: OnnxBuilder, node, layer, ins, out):
-    if layer.ndim != 2:
-        raise SpecError(f"pixel_shuffle '{node.name}': ONNX's DepthToSpace is 2-D", kind="export")
-    b.node("DepthToSpace", ins, out, node.name, blocksize=int(layer.p["upscale_factor"]), mode="CRD")
-
-
-EXPORTERS = {
-    "conv": _x_conv,
-    "depthwise_conv": _x_conv,
-    "conv_transpose": _x_conv,
-    "separable_conv": _x_separable,
-    "maxpool": _x_pool("MaxPool"),
-    "avgpool": _x_pool("AveragePool"),
-    "global_avgpool": _x_simple("GlobalAveragePool"),
-    "global_maxpool": _x_simple("GlobalMaxPool"),
-    "adaptive_avgpool": _x_adaptive("AveragePool"),
-    "adaptive_maxpool": _x_adaptive("MaxPool"),
-    "linear": _x_linear,
-    "batchnorm": _x_batchnorm,
-    "lrn": _x_lrn,
-    "relu": _x_simple("Relu"),
-    "relu6": _x_relu6,
-    "leaky_relu": _x_simple("LeakyRelu", alpha="negative_slope"),
-    "elu": _x_simple("Elu", alpha="alpha"),
-    "selu": _x_simple("Selu"),
-    "hardtanh": _x_hardtanh,
-    "gelu": _x_simple("Gelu", approximate="approximate"),
-    "layernorm": _x_layernorm,
-    "softplus": _x_softplus,
-    "mish": _x_simple("Mish"),
-    "swish": _x_silu,
-    "layer_scale": _x_layer_scale,
-    "stochastic_depth": _x_simple("Identity"),  # eval mode: the identity
-    "chunk": _x_slice,
-    "split": _x_slice,
-    "channel_shuffle": _x_channel_shuffle,
-    "pixel_shuffle": _x_pixel_shuffle,
-    "sigmoid": _x_simple("Sigmoid"),
-    "tanh": _x_simple("Tanh"),
-    "silu": _x_silu,
-    "hardswish": _x_simple("HardSwish"),
-    "hardsigmoid": _x_hardsigmoid,
-    "prelu": _x_prelu,
-    "softmax": _x_softmax,
-    "identity": _x_simple("Identity"),
-    "dropout": _x_dropout,
-    "upsample": _x_upsample,
-    "pad": _x_pad,
-    "crop": _x_crop,
-    "flatten": _x_simple("Flatten", axis=1),
-    "reshape": _x_reshape,
-    "add": _x_merge("Add", "Sum"),
-    "multiply": _x_merge("Mul"),
-    "concat": _x_merge("Concat", "Concat"),
-}
-
-
-# types that no composition of standard ONNX ops computes with their parameters
-NO_ONNX_OP = ("locally_connected", "tiled_conv", "deform_conv")
-NEEDS_OPSET = {"gelu": 20}  # ONNX's Gelu op exists from opset 20
+def onnx_types() -> list[str]:
+    """The layer types cnncalc writes as ONNX (the others declare why not)."""
+    return sorted(name for name, cls in REGISTRY.items()
+                  if cls.writes_onnx() and not cls.onnx_export_refusal)
 
 
 def check_exportable(net) -> None:
-    """Raise a SpecError naming the first layer whose type cnncalc cannot write as ONNX:
-    one with no standard op (an unshared convolution), or one not mapped yet."""
+    """Raise a SpecError naming the first layer whose type cnncalc cannot write as ONNX,
+    with the reason its class declares (``onnx_export_refusal``)."""
     for node in net.nodes:
-        if node.type not in EXPORTERS:
-            why = ("has no ONNX equivalent among the standard ops" if node.type in NO_ONNX_OP
-                   else "is not written as ONNX by this version of cnncalc")
-            raise SpecError(
-                f"layer '{node.name}' ({node.type}) {why}",
-                kind="export", help="types cnncalc writes as ONNX: " + ", ".join(sorted(EXPORTERS)))
+        cls = type(node.layer)
+        if cls.onnx_export_refusal or not cls.writes_onnx():
+            why = cls.onnx_export_refusal or "is not written as ONNX by this version of cnncalc"
+            raise SpecError(f"layer '{node.name}' ({node.type}) {why}", kind="export",
+                            help="types cnncalc writes as ONNX: " + ", ".join(onnx_types()))
 
 
 def export_graph(net, weights: dict | None, opset: int = 18):
     """The network as an ONNX ModelProto with the given weights (cnncalc's keys); with
-    ``weights`` None, the weights' shapes only (enough for every figure).
+    ``weights`` None, the weights' shapes only (enough for every figure). The opset is
+    raised to the least one a layer's ops need (``onnx_opset``: Gelu 20).
 
     Raises:
         SpecError: a layer type ONNX cannot express as standard ops (named, with the
@@ -1619,14 +1050,14 @@ def export_graph(net, weights: dict | None, opset: int = 18):
     from onnx import TensorProto, helper
 
     check_exportable(net)
-    if any(node.type in NEEDS_OPSET for node in net.nodes):
-        opset = max(opset, *(NEEDS_OPSET[node.type] for node in net.nodes if node.type in NEEDS_OPSET))
+    shapes = infer_shapes(net)  # and every node's facts
+    opset = max(opset, *(type(node.layer).onnx_opset for node in net.nodes))
     b = OnnxBuilder(weights, net.batch)
     for node in net.nodes:
-        EXPORTERS[node.type](b, node, node.facts.layer, list(node.inputs), node.name)
-    from cnncalc.core.shapes import infer_shapes
-
-    shapes = infer_shapes(net)
+        facts = node.facts
+        call = OnnxCall(node.name, list(node.inputs), node.name, net.batch, facts.params, facts.buffers)
+        for part in node.layer.to_onnx(facts, call):
+            b.add(node.name, part)
     graph = helper.make_graph(
         b.nodes, net.name,
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, [net.batch, *net.input_shape])],
@@ -1658,9 +1089,10 @@ def _ancestors(name: str, by_name: dict) -> set[str]:
     return seen
 
 
-def _residuals(items: list[dict]) -> list[dict]:
+def _residuals(items: list[dict], joins: set[str]) -> list[dict]:
     """Fold each Add of two paths that leave one tensor x and meet nowhere else into a
-    ``residual`` item (body: the longer path; shortcut: the other, empty for identity)."""
+    ``residual`` item (body: the longer path; shortcut: the other, empty for identity).
+    ``joins``: the names of the items read from an ONNX Add or Sum of computed tensors."""
     items = list(items)
     changed = True
     while changed:
@@ -1671,7 +1103,8 @@ def _residuals(items: list[dict]) -> list[dict]:
             for f in it["from"]:
                 consumers.setdefault(f, []).append(it["name"])
         for add in items:
-            if _kind(add) != "add" or len(add["from"]) != 2 or add[_kind(add)]:
+            if add["name"] not in joins or _kind(add) in STRUCTURES or len(add["from"]) != 2 \
+                    or add[_kind(add)]:
                 continue
             p, q = add["from"]
             anc_p, anc_q = _ancestors(p, by_name), _ancestors(q, by_name)
@@ -1860,11 +1293,10 @@ def _emit(items: list[dict], indent: str, prev: str, lines: list[str]) -> None:
         prev = item["name"]
 
 
-def structured_text(header: list[str], items: list[dict]) -> str:
-    """The readable spec: residual structures and repeats found, then written."""
-    import copy
-
-    items = _repeats(_residuals(copy.deepcopy(items)))
+def structured_text(header: list[str], items: list[dict], joins: set[str]) -> str:
+    """The readable spec: residual structures and repeats found, then written (``joins``:
+    the items read from an ONNX Add or Sum, the residuals' candidate ends)."""
+    items = _repeats(_residuals(copy.deepcopy(items), joins))
     lines = list(header)
     _emit(items, "  ", "input", lines)
     return "\n".join(lines) + "\n"

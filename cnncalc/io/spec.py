@@ -671,17 +671,8 @@ def loads(text: str | bytes, file: str | None = None, *, input_shape: tuple[int,
     Raises:
         SpecError: anything wrong with the spec, located.
 
-    An ONNX model (bytes) is read too, recognised by content (docs/onnx.md).
+    YAML only: :func:`cnncalc.io.load.loads` reads an ONNX model too (by content).
     """
-    # the one import left in a function: io.onnx_io imports this module back (the circle
-    # onnx_map -> onnx_io -> spec -> onnx_io, tests/test_architecture.py KNOWN_CYCLES), which
-    # issue 20's ONNX work removes
-    from cnncalc.io.onnx_io import load_onnx, looks_like_onnx
-
-    if isinstance(text, bytes) and looks_like_onnx(text):
-        return load_onnx(file or "<model>", text, input_shape=input_shape, batch=batch,
-                         max_nodes=max_nodes, dilation_base=dilation_base)
-
     try:
         doc = parse_yaml(text, file)
         if doc is None:
@@ -737,7 +728,8 @@ def loads(text: str | bytes, file: str | None = None, *, input_shape: tuple[int,
 
 
 def load(path: str | Path, **kwargs: Any) -> Network:
-    """Read a spec file; see :func:`loads` for the arguments and errors.
+    """Read a YAML spec file; see :func:`loads` for the arguments and errors
+    (:func:`cnncalc.io.load.load` reads ONNX files too).
 
     Raises:
         SpecError: also for a file that cannot be read.

@@ -1,7 +1,7 @@
 """``cnncalc export --to pytorch``: a network as the source of a torch.nn.Module.
 
-The per-type text lives with the layer types (:mod:`cnncalc.io.torch_map`); cnncalc
-never imports torch.
+Each layer class writes its own text (``Layer.to_torch``); :mod:`cnncalc.io.torch_map`
+assembles the module. cnncalc never imports torch.
 """
 
 from __future__ import annotations
@@ -9,12 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from cnncalc.core.errors import SpecError
+from cnncalc.io.torch_map import to_source
 
 
 def write_pytorch(net, path: str | Path, source: str | None = None) -> None:
     """Write ``class Net(nn.Module)`` for ``net`` to ``path`` (see torch_map.to_source)."""
-    from cnncalc.io.torch_map import to_source
-
     text = to_source(net, source or net.file)
     try:
         Path(path).write_text(text, encoding="utf-8")

@@ -1,4 +1,7 @@
-"""cnncalc layer types -> PyTorch source (``cnncalc export --to pytorch``).
+"""cnncalc networks -> PyTorch source (``cnncalc export --to pytorch``).
+
+Each layer class writes its own ``forward`` expression and module constructor
+(``Layer.to_torch``); this module assembles the file and names no layer type.
 
 Each layer with learnable tensors or buffers becomes a ``torch.nn`` module registered at
 its cnncalc name (``layer1.0.conv1`` under ``nn.ModuleDict`` containers), so the
@@ -14,6 +17,9 @@ import keyword
 import re
 
 from cnncalc.core.errors import SpecError
+from cnncalc.core.exchange import TorchCall
+from cnncalc.core.shapes import infer_shapes
+from cnncalc.layers import REGISTRY
 
 # nn.Module's own attributes: a submodule of that name would be shadowed by them
 _MODULE_ATTRS = frozenset({
@@ -25,39 +31,6 @@ _MODULE_ATTRS = frozenset({
     "bfloat16", "ipu", "xpu", "mtia", "compile", "dump_patches", "call_super_init"})
 
 
-def _ax(values):
-    values = list(values)
-    return values[0] if len(set(values)) == 1 else tuple(values)
-
-
-def _sym(layer):
-    """Symmetric padding per axis, or None when some axis pads unequally."""
-    if any(b != a for b, a in layer.pads):
-        return None
-    return _ax([b for b, _ in layer.pads])
-
-
-# torch.nn's defaults, left out of the source
-_DEFAULTS = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True,
-             "output_padding": 0, "eps": 1e-5, "momentum": 0.1, "affine": True,
-             "track_running_stats": True, "ceil_mode": False, "count_include_pad": True}
-
-
-def _args(*positional, _keep=(), **named) -> str:
-    parts = [repr(v) for v in positional]
-    parts += [f"{k}={v!r}" for k, v in named.items()
-              if v is not None and not (k not in _keep and k in _DEFAULTS and v == _DEFAULTS[k] and type(v) is type(_DEFAULTS[k]))]
-    return ", ".join(parts)
-
-
-def _torch_pad(pairs) -> tuple:
-    """F.pad's order: the last axis first, (before, after) each."""
-    out = []
-    for b, a in reversed(list(pairs)):
-        out += [b, a]
-    return tuple(out)
-
-
 class _Writer:
     def __init__(self, net) -> None:
         self.net = net
@@ -66,7 +39,7 @@ class _Writer:
         self.containers: set[str] = set()
         self.var: dict[str, str] = {"input": "x"}
         self.used = {"x", "self"}
-        self.helpers: set[str] = set()
+        self.helpers: dict[str, tuple[str, ...]] = {}  # class name -> its source lines
 
     def ref(self, parts: list[str]) -> str:
         first = parts[0]
@@ -106,229 +79,9 @@ class _Writer:
         return v
 
 
-def _d(layer) -> int:
-    return layer.ndim
-
-
-def _conv(w: _Writer, node, layer, ins):
-    d = _d(layer)
-    x = ins[0]
-    pad = _sym(layer)
-    if pad is None:  # asymmetric: pad first, as PyTorch's Conv takes one padding per axis
-        x = f"F.pad({x}, {_torch_pad(layer.pads)!r})"
-        pad = 0
-    if node.type == "conv_transpose":
-        if _sym(layer) is None:
-            raise SpecError(f"layer '{node.name}': PyTorch's ConvTranspose has no asymmetric padding",
-                            kind="export")
-        ctor = (f"nn.ConvTranspose{d}d({_args(layer.in_channels, layer.p['out_channels'])}, "
-                f"{_args(kernel_size=_ax(layer.kernel), stride=_ax(layer.stride), padding=pad, output_padding=_ax(layer.p['output_padding']), groups=layer.p['groups'], bias=layer.p['bias'], dilation=_ax(layer.dilation))})")
-    else:
-        ctor = (f"nn.Conv{d}d({_args(layer.in_channels, layer.p['out_channels'])}, "
-                f"{_args(kernel_size=_ax(layer.kernel), stride=_ax(layer.stride), padding=pad, dilation=_ax(layer.dilation), groups=layer.p['groups'], bias=layer.p['bias'])})")
-    return f"{w.add(node.name, ctor)}({x})"
-
-
-def _pool(cls):
-    def emit(w: _Writer, node, layer, ins):
-        pad = _sym(layer)
-        if pad is None:
-            raise SpecError(f"layer '{node.name}': PyTorch's pooling has no asymmetric padding",
-                            kind="export")
-        d = _d(layer)
-        named = dict(kernel_size=_ax(layer.kernel), stride=_ax(layer.stride), padding=pad,
-                     ceil_mode=layer.p["ceil_mode"])
-        if cls == "MaxPool":
-            named["dilation"] = _ax(layer.dilation)
-        else:
-            named["count_include_pad"] = layer.p["count_include_pad"]
-        ctor = f"nn.{cls}{d}d({_args(**named, _keep=('stride',))})"  # pooling's default: the kernel
-        return f"{w.add(node.name, ctor)}({ins[0]})"
-    return emit
-
-
-def _fn(template):
-    def emit(w: _Writer, node, layer, ins):
-        return template.format(*ins, p=layer.p, d=_d(layer), layer=layer)
-    return emit
-
-
-def _linear(w, node, layer, ins):
-    ctor = f"nn.Linear({_args(layer.in_features, layer.p['out_features'], bias=layer.p['bias'])})"
-    return f"{w.add(node.name, ctor)}({ins[0]})"
-
-
-def _batchnorm(w, node, layer, ins):
-    d = max(len(layer.in_shape) - 1, 1)
-    ctor = (f"nn.BatchNorm{d}d({_args(layer.channels, eps=layer.p['eps'], momentum=layer.p['momentum'], affine=layer.p['affine'], track_running_stats=layer.p['track_running_stats'])})")
-    return f"{w.add(node.name, ctor)}({ins[0]})"
-
-
-def _depthwise(w, node, layer, ins):
-    return _conv(w, node, layer, ins)
-
-
-def _prelu(w, node, layer, ins):
-    ctor = f"nn.PReLU({layer.p['num_parameters']})"
-    return f"{w.add(node.name, ctor)}({ins[0]})"
-
-
-def _lrn(w, node, layer, ins):
-    ctor = f"nn.LocalResponseNorm({_args(layer.p['size'], alpha=layer.p['alpha'], beta=layer.p['beta'], k=layer.p['k'])})"
-    return f"{w.add(node.name, ctor)}({ins[0]})"
-
-
-def _groupnorm(w, node, layer, ins):
-    ctor = f"nn.GroupNorm({_args(layer.p['num_groups'], layer.in_shape[0], eps=layer.p['eps'], affine=layer.p['affine'])})"
-    return f"{w.add(node.name, ctor)}({ins[0]})"
-
-
-def _upsample(w, node, layer, ins):
-    if layer.p["scale_factor"] is not None:
-        geometry = {"scale_factor": _ax(float(f) for f in layer.p["scale_factor"])}
-    else:
-        geometry = {"size": _ax(layer.out_shape[1:])}
-    mode = layer.p["mode"]
-    align = None if mode == "nearest" else layer.p["align_corners"]
-    return f"F.interpolate({ins[0]}, {_args(**geometry, mode=mode, align_corners=align)})"
-
-
-def _pad(w, node, layer, ins):
-    mode = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate",
-            "circular": "circular"}[layer.p["mode"]]
-    value = layer.p["value"] if mode == "constant" and layer.p["value"] else None
-    return f"F.pad({ins[0]}, {_torch_pad(layer.pads)!r}, {_args(mode=mode, value=value)})"
-
-
-def _crop(w, node, layer, ins):
-    index = ", ".join(f"{b}:{L - a}" for L, (b, a) in zip(layer.in_shape[1:], layer.pads))
-    return f"{ins[0]}[:, :, {index}]"
-
-
-def _merge(op):
-    def emit(w, node, layer, ins):
-        if op == "cat":
-            return f"torch.cat([{', '.join(ins)}], 1)"
-        return f" {op} ".join(ins)
-    return emit
-
-
-def _adaptive(kind):
-    def emit(w, node, layer, ins):
-        return f"F.adaptive_{kind}_pool{_d(layer)}d({ins[0]}, {_ax(layer.outs)!r})"
-    return emit
-
-
-def _global(kind):
-    def emit(w, node, layer, ins):
-        return f"F.adaptive_{kind}_pool{_d(layer)}d({ins[0]}, 1)"
-    return emit
-
-
-def _layer_scale(w, node, layer, ins):
-    w.helpers.add("LayerScale")
-    shape = (layer.in_shape[0], *(1,) * (len(layer.in_shape) - 1))
-    init = layer.p["init"]
-    return f"{w.add(node.name, f'LayerScale({shape!r}, {init!r})')}({ins[0]})"
-
-
-def _slice(w, node, layer, ins):
-    index = ", ".join([":"] * layer.p["dim"] + [f"{layer.start}:{layer.stop}"])
-    return f"{ins[0]}[{index}]"
-
-
-def _norm(cls):
-    def emit(w, node, layer, ins):
-        d = max(len(layer.in_shape) - 1, 1)
-        ctor = f"nn.{cls}{d}d({_args(layer.in_shape[0], eps=layer.p['eps'], affine=layer.p['affine'], track_running_stats=layer.p.get('track_running_stats'))})"
-        return f"{w.add(node.name, ctor)}({ins[0]})"
-    return emit
-
-
-def _layernorm(w, node, layer, ins):
-    shape = layer.affine_shape()
-    named = dict(eps=layer.p["eps"], elementwise_affine=None if layer.p["elementwise_affine"] else False)
-    if layer.p["over"] == "channels":
-        w.helpers.add("ChannelLayerNorm")
-        ctor = f"ChannelLayerNorm({_args(shape[0], **named)})"
-    else:
-        ctor = f"nn.LayerNorm({_args(list(shape), **named)})"
-    return f"{w.add(node.name, ctor)}({ins[0]})"
-
-
-HELPERS = {
-    "ChannelLayerNorm": [
-        "class ChannelLayerNorm(nn.LayerNorm):",
-        '    """LayerNorm over the channels at every position of (N, C, *spatial)."""',
-        "",
-        "    def forward(self, x):",
-        "        return super().forward(x.movedim(1, -1)).movedim(-1, 1)",
-    ],
-    "LayerScale": [
-        "class LayerScale(nn.Module):",
-        '    """x · γ with one learnable scale per channel (ConvNeXt\'s layer scale)."""',
-        "",
-        "    def __init__(self, shape, init):",
-        "        super().__init__()",
-        "        self.layer_scale = nn.Parameter(torch.full(shape, float(init)))",
-        "",
-        "    def forward(self, x):",
-        "        return x * self.layer_scale",
-    ],
-}
-
-
-WRITERS = {
-    "conv": _conv,
-    "conv_transpose": _conv,
-    "depthwise_conv": _depthwise,
-    "linear": _linear,
-    "batchnorm": _batchnorm,
-    "groupnorm": _groupnorm,
-    "lrn": _lrn,
-    "prelu": _prelu,
-    "maxpool": _pool("MaxPool"),
-    "avgpool": _pool("AvgPool"),
-    "global_avgpool": _global("avg"),
-    "global_maxpool": _global("max"),
-    "adaptive_avgpool": _adaptive("avg"),
-    "adaptive_maxpool": _adaptive("max"),
-    "relu": _fn("F.relu({0})"),
-    "relu6": _fn("F.relu6({0})"),
-    "leaky_relu": _fn("F.leaky_relu({0}, {p[negative_slope]!r})"),
-    "elu": _fn("F.elu({0}, {p[alpha]!r})"),
-    "selu": _fn("F.selu({0})"),
-    "gelu": _fn("F.gelu({0}, approximate={p[approximate]!r})"),
-    "sigmoid": _fn("torch.sigmoid({0})"),
-    "tanh": _fn("torch.tanh({0})"),
-    "silu": _fn("F.silu({0})"),
-    "hardswish": _fn("F.hardswish({0})"),
-    "hardsigmoid": _fn("F.hardsigmoid({0})"),
-    "hardtanh": _fn("F.hardtanh({0}, {p[min_val]!r}, {p[max_val]!r})"),
-    "softplus": _fn("F.softplus({0}, beta={p[beta]!r}, threshold={p[threshold]!r})"),
-    "mish": _fn("F.mish({0})"),
-    "swish": _fn("F.silu({0})"),
-    "stochastic_depth": _fn("{0}  # stochastic depth: the identity in eval mode"),
-    "layer_scale": _layer_scale,
-    "chunk": _slice,
-    "split": _slice,
-    "channel_shuffle": _fn("torch.channel_shuffle({0}, {p[groups]!r})"),
-    "pixel_shuffle": _fn("F.pixel_shuffle({0}, {p[upscale_factor]!r})"),
-    "pixel_unshuffle": _fn("F.pixel_unshuffle({0}, {p[downscale_factor]!r})"),
-    "instancenorm": _norm("InstanceNorm"),
-    "layernorm": _layernorm,
-    "softmax": _fn("torch.softmax({0}, {p[dim]!r})"),
-    "identity": _fn("{0}"),
-    "dropout": _fn("F.dropout({0}, {p[p]!r}, self.training)"),
-    "flatten": _fn("torch.flatten({0}, 1)"),
-    "reshape": _fn("{0}.reshape({0}.shape[0], *{p[shape]!r})"),
-    "upsample": _upsample,
-    "pad": _pad,
-    "crop": _crop,
-    "add": _merge("+"),
-    "multiply": _merge("*"),
-    "concat": _merge("cat"),
-}
+def torch_types() -> list[str]:
+    """The layer types cnncalc writes as PyTorch source (the others declare why not)."""
+    return sorted(name for name, cls in REGISTRY.items() if cls.writes_torch() and not cls.torch_refusal)
 
 
 def to_source(net, source: str | None = None) -> str:
@@ -338,14 +91,23 @@ def to_source(net, source: str | None = None) -> str:
         SpecError: a layer type or padding PyTorch's modules cannot express (named).
     """
     for node in net.nodes:
-        if node.type not in WRITERS:
-            raise SpecError(f"layer '{node.name}' ({node.type}) has no torch.nn equivalent",
+        cls = type(node.layer)
+        if cls.torch_refusal or not cls.writes_torch():
+            why = f": {cls.torch_refusal}" if cls.torch_refusal else ""
+            raise SpecError(f"layer '{node.name}' ({node.type}) has no torch.nn equivalent{why}",
                             kind="export", help="types cnncalc writes as PyTorch: "
-                            + ", ".join(sorted(WRITERS)))
+                            + ", ".join(torch_types()))
+    infer_shapes(net)  # every node's facts
     w = _Writer(net)
     for node in net.nodes:
-        expr = WRITERS[node.type](w, node, node.facts.layer, [w.var[i] for i in node.inputs])
-        w.body.append(f"{w.variable(node.name)} = {expr}  # {'x'.join(map(str, node.facts.out_shape))}")
+        call = TorchCall(node.name, [w.var[i] for i in node.inputs], w.ref(node.name.split(".")))
+        code = node.layer.to_torch(node.facts, call)
+        if code.module is not None:
+            w.add(node.name, code.module)
+        if code.helper is not None:
+            w.helpers[code.helper[0]] = code.helper[1]
+        shape = "x".join(map(str, node.facts.out_shape))
+        w.body.append(f"{w.variable(node.name)} = {code.expr}  # {shape}")
     outs = [w.var[o] for o in net.outputs]
     title = f'"""{net.name}: written by cnncalc export --to pytorch' + (f" from {source}" if source else "")
     lines = [
@@ -361,7 +123,7 @@ def to_source(net, source: str | None = None) -> str:
         "from torch import nn",
         "",
         "",
-        *(line for name in sorted(w.helpers) for line in (*HELPERS[name], "", "")),
+        *(line for name in sorted(w.helpers) for line in (*w.helpers[name], "", "")),
         "class Net(nn.Module):",
         "    def __init__(self):",
         "        super().__init__()",

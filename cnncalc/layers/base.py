@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 
 from cnncalc.core.errors import Loc, SpecError, suggestion
+from cnncalc.core.exchange import OnnxCall, OnnxNode, TorchCall, TorchCode
 from cnncalc.core.facts import (  # noqa: F401 (re-exported to the layer types)
     DILATED,
     SAVED_DTYPE_BYTES,
@@ -196,6 +197,15 @@ class Layer:
 
     # -- analysis (override) --------------------------------------------------
 
+    def parsed_copy(self, input_names: Sequence[str] | None = None, located: bool = True) -> Layer:
+        """A new instance of this layer's class on the same parsed parameters, bound to
+        nothing (the executor builds its own layers so; ``located=False`` drops the YAML
+        locations, for a network read from a binary model file)."""
+        return type(self)(self.ndim, self.p, self.loc if located else None,
+                          self.param_locs if located else None,
+                          input_names=self.input_names if input_names is None else input_names,
+                          alias_rank=self.alias_rank)
+
     def setup(self, in_shapes: Sequence[Shape], ref_shapes: Sequence[Shape] = ()) -> Facts:
         """The layer on these input shapes: a frozen :class:`Facts` record with every
         derived figure and the resolved geometry (``windows``).
@@ -343,6 +353,29 @@ class Layer:
         params = self.param_shapes()
         return numel(self.out_shape) if any(k in params for k in self.bias_names) else 0
 
+    # verify's probes have one channel: parameters that count channels become 1 (or are
+    # inferred again, None)
+    PROBE_CHANNELS: ClassVar[dict[str, int | None]] = {
+        "out_channels": 1, "groups": 1, "num_parameters": 1, "num_groups": 1,
+        "depth_multiplier": 1, "offset_groups": 1,
+        "in_channels": None, "num_features": None, "in_features": None}
+
+    def probe_params(self, axis: int, shapes) -> dict[str, Any]:
+        """The parameters of this layer's one-axis, one-channel copy that ``verify`` probes
+        along spatial ``axis``: per-axis values restricted to that axis, channel counts
+        1 (:attr:`PROBE_CHANNELS`), explicit padding pairs of that axis, then the type's
+        own :meth:`probe_values` (size-dependent geometry from the executor's ``shapes``)."""
+        values = dict(self.p)
+        for p in self.params:
+            value = values.get(p.name)
+            if p.name in self.PROBE_CHANNELS:
+                values[p.name] = self.PROBE_CHANNELS[p.name]
+            elif value is not None and isinstance(p.kind, (Ints, Scale, OutputSize)):
+                values[p.name] = (value[axis],)
+            elif isinstance(value, PadSpec) and value.pairs is not None:
+                values[p.name] = PadSpec(pairs=(value.pairs[axis],))
+        return self.probe_values(axis, values, shapes)
+
     def probe_values(self, axis: int, values: dict[str, Any], shapes) -> dict[str, Any]:
         """The parameters of this layer's one-axis, one-channel copy that ``verify`` probes
         along ``axis`` (per-axis values already restricted to that axis). ``shapes``: the
@@ -411,6 +444,56 @@ class Layer:
                 help=f"remove {key} (it is inferred) or fix the layer before", param=key,
             )
         return channels
+
+    # -- files: ONNX and PyTorch (docs/onnx.md, "One place per layer type") ------------
+    # The writers and the reader in cnncalc.io ask these; a layer never imports onnx or io.
+    onnx_ops: ClassVar[tuple[str, ...]] = ()  # ONNX ops (or op patterns) read as this type
+    onnx_channels_last: ClassVar[tuple[str, ...]] = ()  # of those, ops taken channels last
+    onnx_priority: ClassVar[int] = 0  # among types reading one op, the higher asks first
+    onnx_opset: ClassVar[int] = 0  # the least opset its ONNX ops need (0: any)
+    onnx_import_refusal: ClassVar[str] = ""  # why no ONNX op is read as this type
+    onnx_export_refusal: ClassVar[str] = ""  # why this type is not written as ONNX
+    torch_refusal: ClassVar[str] = ""  # why this type is not written as PyTorch source
+
+    @classmethod
+    def from_onnx(cls, v: Any) -> dict[str, Any] | None:
+        """The spec parameters of an ONNX node of one of :attr:`onnx_ops`, or None when
+        the node is not this type's case (the next type reading the op is asked).
+
+        ``v`` is the reader's view of the node (:class:`cnncalc.io.onnx_map.NodeView`):
+        ``op``, ``attrs``, ``x`` (first computed input: ``shape`` per sample, ``layout``),
+        ``rank`` (with the batch), ``ndim``, ``batch``, ``dims(i)`` (a stored input's
+        shape), ``const(i, what)`` (a constant input's values), ``has(i)``,
+        ``window(kernel)`` (strides, dilations, padding), ``extra`` (what the reader
+        decoded: split sizes, slice ranges, a reshape target) and ``fail(message, help)``
+        (a SpecError naming the node). Parameters equal to None are left out.
+
+        Raises:
+            SpecError: via ``v.fail``, for attributes this type cannot take.
+        """
+        return None
+
+    def to_onnx(self, f: Facts, call: OnnxCall) -> list[OnnxNode]:
+        """The ONNX nodes computing this layer (the last writes ``call.out``), as plain data;
+        ``f`` is the layer's facts (shapes, windows). Raises SpecError (kind ``export``)
+        for parameter values ONNX cannot express."""
+        raise NotImplementedError(f"{self.type_name} is not written as ONNX")  # pragma: no cover
+
+    def to_torch(self, f: Facts, call: TorchCall) -> TorchCode:
+        """This layer in a ``torch.nn.Module``'s source (``call``: its name, its inputs'
+        variable names, the reference its registered module will have). Raises SpecError
+        (kind ``export``) for parameter values torch.nn cannot express."""
+        raise NotImplementedError(f"{self.type_name} is not written as PyTorch")  # pragma: no cover
+
+    @classmethod
+    def writes_onnx(cls) -> bool:
+        """Whether this type has an ONNX writer (else :attr:`onnx_export_refusal` says why)."""
+        return cls.to_onnx is not Layer.to_onnx
+
+    @classmethod
+    def writes_torch(cls) -> bool:
+        """Whether this type has a PyTorch writer (else :attr:`torch_refusal` says why)."""
+        return cls.to_torch is not Layer.to_torch
 
 
 def default_maps(shape: Shape, ndim: int) -> list[UnitMap | None] | None:

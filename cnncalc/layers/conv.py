@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+from cnncalc.core.errors import SpecError
+from cnncalc.core.exchange import (
+    TorchCode,
+    ax,
+    onnx_axes,
+    onnx_pads,
+    onnx_pairs,
+    symmetric,
+    torch_args,
+    torch_pad,
+)
 from cnncalc.core.rf import UnitMap, transposed_map, window_map
 from cnncalc.core.window import taps_symbol, transposed_out, transposed_padding
 from cnncalc.layers.base import (
@@ -261,6 +272,58 @@ class Conv(_ConvBase):
         dxp = K.scatter_windows(taps, first, self.stride, self.dilation)
         return [K.unpad(dxp, self.exec_pads(x), x.shape[2:])], grads
 
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("Conv", "MatMul")
+    onnx_channels_last = ("MatMul",)  # x @ W over the channels at every position: a 1x1 conv
+
+    @classmethod
+    def from_onnx(cls, v):
+        """Conv (weight (M, C/group, *k)); MatMul of a channels-last tensor by a 2-D W."""
+        w = v.dims(1)
+        if v.op == "MatMul":
+            if v.x.layout != "cl":
+                return None
+            return {"out_channels": int(w[1]), "kernel_size": 1,
+                    "bias": None if v.extra.get("bias") else False}
+        a = v.attrs
+        kernel = a.get("kernel_shape", list(w[2:]))
+        strides, dilations, pad = v.window(kernel)
+        group = a.get("group", 1)
+        return {"out_channels": int(w[0]), "kernel_size": onnx_axes(kernel),
+                "stride": None if set(strides) == {1} else onnx_axes(strides),
+                "padding": None if pad == 0 else pad,
+                "dilation": None if set(dilations) == {1} else onnx_axes(dilations),
+                "groups": None if group == 1 else int(group),
+                "bias": None if v.has(2) else False}
+
+    @staticmethod
+    def groups_of(f) -> int:
+        """The group count the facts show: C_in / the weight's (out, C_in/groups, *k) axis 1
+        (depthwise_conv's groups are C_in, which its parameters do not say)."""
+        return f.in_shapes[0][0] // f.params["weight"][1]
+
+    def to_onnx(self, f, call):
+        """Conv with the padding as applied (``pads``: starts, then ends)."""
+        w = f.windows
+        inputs = [call.ins[0], call.weight("weight")]
+        if "bias" in f.params:
+            inputs.append(call.weight("bias"))
+        return [call.node("Conv", inputs, kernel_shape=[x.kernel for x in w],
+                          strides=[x.stride for x in w], dilations=[x.dilation for x in w],
+                          pads=onnx_pads([(x.pad_before, x.pad_after) for x in w]),
+                          group=int(self.groups_of(f)))]
+
+    def to_torch(self, f, call):
+        """nn.Conv{d}d; asymmetric padding as an F.pad first (PyTorch's Conv takes one per axis)."""
+        w = f.windows
+        pairs = [(x.pad_before, x.pad_after) for x in w]
+        x, pad = call.ins[0], symmetric(pairs)
+        if pad is None:
+            x, pad = f"F.pad({x}, {torch_pad(pairs)!r})", 0
+        ctor = (f"nn.Conv{self.ndim}d({torch_args(f.in_shapes[0][0], f.out_shape[0])}, "
+                f"{torch_args(kernel_size=ax(x_.kernel for x_ in w), stride=ax(x_.stride for x_ in w), padding=pad, dilation=ax(x_.dilation for x_ in w), groups=self.groups_of(f), bias='bias' in f.params)})")
+        return TorchCode(f"{call.module}({x})", ctor)
+
 
 class ConvTranspose(_ConvBase):
     """Transposed convolution (PyTorch ConvTranspose1d/2d/3d).
@@ -473,3 +536,68 @@ class ConvTranspose(_ConvBase):
         if bias is not None:
             grads["bias"] = g.sum(axis=(0, *range(2, 2 + nd)))
         return [dx], grads
+
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("ConvTranspose",)
+
+    @classmethod
+    def from_onnx(cls, v):
+        """ConvTranspose (weight (C, M/group, *k)); ``output_shape`` and SAME_* become the
+        padding cropped: total = s (L - 1) + output_padding + d (k - 1) + 1 - out (ONNX's
+        ConvTranspose formula), SAME_UPPER putting the odd pixel after."""
+        a, x = v.attrs, v.x
+        w = v.dims(1)
+        group = int(a.get("group", 1))
+        kernel = a.get("kernel_shape", list(w[2:]))
+        nd = len(kernel)
+        strides = a.get("strides", [1] * nd)
+        dilations = a.get("dilations", [1] * nd)
+        out_pad = a.get("output_padding", [0] * nd)
+        auto = a.get("auto_pad", "NOTSET")
+        if "output_shape" in a or auto in ("SAME_UPPER", "SAME_LOWER"):
+            target = a.get("output_shape", [L * s for L, s in zip(x.shape[1:], strides)])[-nd:]
+            pairs = []
+            for L, k, s, d, op, o in zip(x.shape[1:], kernel, strides, dilations, out_pad, target):
+                total = s * (L - 1) + op + d * (k - 1) + 1 - o
+                if total < 0:
+                    raise v.fail(f"output_shape {list(target)} is larger than the transposed "
+                                 "convolution can give")
+                if auto == "SAME_UPPER":
+                    pairs.append((total // 2, total - total // 2))
+                else:
+                    pairs.append((total - total // 2, total // 2))
+            pad = onnx_pairs(pairs)
+        elif auto == "VALID":
+            pad = 0
+        else:
+            pads = a.get("pads", [0] * (2 * nd))
+            pad = onnx_pairs(zip(pads[:nd], pads[nd:]))
+        return {"out_channels": int(w[1]) * group, "kernel_size": onnx_axes(kernel),
+                "stride": None if set(strides) == {1} else onnx_axes(strides),
+                "padding": None if pad == 0 else pad,
+                "output_padding": None if set(out_pad) == {0} else onnx_axes(out_pad),
+                "dilation": None if set(dilations) == {1} else onnx_axes(dilations),
+                "groups": None if group == 1 else group, "bias": None if v.has(2) else False}
+
+    def to_onnx(self, f, call):
+        """ConvTranspose; ``pads`` are the pixels cropped from the full output."""
+        w = f.windows
+        inputs = [call.ins[0], call.weight("weight")]
+        if self.p["bias"]:
+            inputs.append(call.weight("bias"))
+        return [call.node("ConvTranspose", inputs, kernel_shape=[x.kernel for x in w],
+                          strides=[x.stride for x in w], dilations=[x.dilation for x in w],
+                          pads=onnx_pads([(x.pad_before, x.pad_after) for x in w]),
+                          group=int(self.p["groups"]),
+                          output_padding=list(self.p["output_padding"]))]
+
+    def to_torch(self, f, call):
+        """nn.ConvTranspose{d}d (symmetric padding only: PyTorch's takes one per axis)."""
+        w = f.windows
+        pad = symmetric([(x.pad_before, x.pad_after) for x in w])
+        if pad is None:
+            raise SpecError(f"layer '{call.name}': PyTorch's ConvTranspose has no asymmetric padding",
+                            kind="export")
+        ctor = (f"nn.ConvTranspose{self.ndim}d({torch_args(f.in_shapes[0][0], self.p['out_channels'])}, "
+                f"{torch_args(kernel_size=ax(x.kernel for x in w), stride=ax(x.stride for x in w), padding=pad, output_padding=ax(self.p['output_padding']), groups=self.p['groups'], bias=self.p['bias'], dilation=ax(x.dilation for x in w))})")
+        return TorchCode(f"{call.module}({call.ins[0]})", ctor)

@@ -3,6 +3,7 @@ connected (unshared), tiled, deformable, and CoordConv's coordinate channels."""
 
 from __future__ import annotations
 
+from cnncalc.core.exchange import onnx_pads
 from cnncalc.core.window import taps_symbol
 from cnncalc.layers.base import (
     Bool,
@@ -57,6 +58,11 @@ class DepthwiseConv(Conv):
     def _channels(self, x):
         """One group per input channel, depth_multiplier filters each."""
         return x.shape[1], x.shape[1] * self.p["depth_multiplier"]
+
+    # -- files (docs/onnx.md) --
+    onnx_ops = ()  # written as Conv (inherited): read back as a conv with groups
+    onnx_import_refusal = ("ONNX has no depthwise op: a depthwise convolution is a Conv with "
+                           "group = C, read as a conv with groups")
 
 
 class SeparableConv(Layer):
@@ -189,6 +195,27 @@ class SeparableConv(Layer):
             grads["bias"] = gpw["bias"]
         return gx, grads
 
+    # -- files (docs/onnx.md) --
+    onnx_import_refusal = ("ONNX has no separable op: it is written as two Convs (depthwise, "
+                           "pointwise), read back as two conv layers")
+    torch_refusal = ("torch.nn has no separable convolution module whose state_dict keys are "
+                     "this layer's (depthwise_weight, pointwise_weight, bias); not written yet")
+
+    def to_onnx(self, f, call):
+        """A depthwise Conv (group = C) then a pointwise 1x1 Conv with the bias."""
+        w = f.windows
+        mid = call.name + ".depthwise"
+        depthwise = call.node("Conv", [call.ins[0], call.weight("depthwise_weight")], mid, mid,
+                              kernel_shape=[x.kernel for x in w], strides=[x.stride for x in w],
+                              dilations=[x.dilation for x in w],
+                              pads=onnx_pads([(x.pad_before, x.pad_after) for x in w]),
+                              group=int(f.in_shapes[0][0]))
+        inputs = [mid, call.weight("pointwise_weight")]
+        if self.p["bias"]:
+            inputs.append(call.weight("bias"))
+        return [depthwise, call.node("Conv", inputs, name=call.name + ".pointwise",
+                                     kernel_shape=[1] * self.ndim)]
+
 
 class LocallyConnected(Conv):
     """Unshared convolution (Keras LocallyConnected1D/2D; Goodfellow et al. 2016, section 9.6).
@@ -266,6 +293,15 @@ class LocallyConnected(Conv):
         taps = dcols.transpose(order)
         dxp = K.scatter_windows(taps, (n, c, *padded[1:1 + nd]), self.stride, self.dilation)
         return [K.unpad(dxp, self.exec_pads(x), x.shape[2:])], grads
+
+    # -- files (docs/onnx.md) --
+    onnx_ops = ()
+    onnx_import_refusal = "no ONNX op has unshared weights (a filter of its own at every position)"
+    onnx_export_refusal = ("has no ONNX equivalent among the standard ops: its weights are "
+                           "unshared (a filter of its own at every position)")
+    torch_refusal = "torch.nn has no unshared (locally connected) convolution"
+    to_onnx = Layer.to_onnx
+    to_torch = Layer.to_torch
 
 
 class TiledConv(Conv):
@@ -365,6 +401,15 @@ class TiledConv(Conv):
         dxp = K.scatter_windows(taps, (n, c, *padded[1:1 + nd]), self.stride, self.dilation)
         return [K.unpad(dxp, self.exec_pads(x), x.shape[2:])], grads
 
+    # -- files (docs/onnx.md) --
+    onnx_ops = ()
+    onnx_import_refusal = "no ONNX op rotates kernel sets through space"
+    onnx_export_refusal = ("has no ONNX equivalent among the standard ops: kernel sets rotate "
+                           "through space")
+    torch_refusal = "torch.nn has no tiled convolution"
+    to_onnx = Layer.to_onnx
+    to_torch = Layer.to_torch
+
 
 class AddCoords(Layer):
     """CoordConv's coordinate channels (Liu et al. 2018, 'An intriguing failing of
@@ -407,6 +452,13 @@ class AddCoords(Layer):
 
     def backward(self, xs, w, out, g, ctx):
         return [g[:, : xs[0].shape[1]]], {}
+
+    # -- files (docs/onnx.md) --
+    onnx_import_refusal = ("ONNX has no op for it: exporters write the coordinate channels as "
+                           "constants concatenated to the input, which the import does not fold")
+    onnx_export_refusal = ("is not written as ONNX by this version of cnncalc: the coordinate "
+                           "channels would be a stored constant and a Concat")
+    torch_refusal = "torch.nn has no CoordConv module; not written yet"
 
 
 class DeformConv(Conv):
@@ -652,4 +704,14 @@ class DeformConv(Conv):
         (gx_off,), goff = self._offset_conv().backward([x], offsets, raw, graw, quiet)
         grads["offset_weight"], grads["offset_bias"] = goff["weight"], goff["bias"]
         return [gx.reshape(x.shape) + gx_off], grads
+
+    # -- files (docs/onnx.md) --
+    onnx_ops = ()
+    onnx_import_refusal = ("ONNX's DeformConv (opset 19) takes the offsets as an input; this "
+                           "layer computes them with its own offset convolution, a pattern not read yet")
+    onnx_export_refusal = ("has no ONNX equivalent among the standard ops of opset 18 (DeformConv "
+                           "needs opset 19 and an offset convolution written beside it: not yet)")
+    torch_refusal = "torch.nn has no deformable convolution (torchvision.ops.DeformConv2d is not torch.nn)"
+    to_onnx = Layer.to_onnx
+    to_torch = Layer.to_torch
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cnncalc.core.exchange import TorchCode, torch_args
 from cnncalc.core.rf import IDENTITY
 from cnncalc.layers.base import Bool, Int, Layer, Param, Step, fmt_shape, numel
 
@@ -95,3 +96,39 @@ class Linear(Layer):
         if bias is not None:
             grads["bias"] = g2.sum(axis=0)
         return [(g2 @ weight).reshape(x.shape)], grads
+
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("Gemm", "MatMul")
+
+    @classmethod
+    def from_onnx(cls, v):
+        """Gemm (transA 0; W (out, in) with transB, else (in, out)); MatMul by a stored 2-D W
+        of a channels-first tensor (a following Add of a stored vector is the bias)."""
+        w = v.dims(1)
+        if v.op == "MatMul":
+            if v.x.layout == "cl":
+                return None
+            return {"out_features": int(w[1]), "bias": None if v.extra.get("bias") else False}
+        if v.attrs.get("transA", 0):
+            raise v.fail("transA=1 (the data transposed) has no cnncalc equivalent")
+        out = w[0] if v.attrs.get("transB", 0) else w[1]
+        return {"out_features": int(out), "bias": None if v.has(2) else False}
+
+    def to_onnx(self, f, call):
+        """Gemm (transB) on a flat input; MatMul by W^T (+ Add of the bias) on the last axis."""
+        if len(f.in_shapes[0]) == 1:
+            inputs = [call.ins[0], call.weight("weight")]
+            if self.p["bias"]:
+                inputs.append(call.weight("bias"))
+            return [call.node("Gemm", inputs, transB=1)]
+        wt = call.weight("weight", transpose=True)
+        if not self.p["bias"]:
+            return [call.node("MatMul", [call.ins[0], wt])]
+        mm = call.name + ".matmul"
+        return [call.node("MatMul", [call.ins[0], wt], mm, mm),
+                call.node("Add", [mm, call.weight("bias")])]
+
+    def to_torch(self, f, call):
+        """nn.Linear(in_features, out_features)."""
+        ctor = f"nn.Linear({torch_args(f.in_shapes[0][-1], self.p['out_features'], bias=self.p['bias'])})"
+        return TorchCode(f"{call.module}({call.ins[0]})", ctor)

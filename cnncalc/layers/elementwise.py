@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
+from cnncalc.core.errors import SpecError
+from cnncalc.core.exchange import TorchCode, f32
 from cnncalc.layers.base import (
     REGISTRY,
     Bool,
@@ -59,6 +61,39 @@ class Elementwise(Layer):
             return [g], {}
         return [g * self.df(xs[0], out)], {}
 
+    # -- files (docs/onnx.md) --
+    onnx_simple: ClassVar[str] = ""  # the ONNX op computing it (attributes: onnx_attrs)
+    torch_template: ClassVar[str] = ""  # its forward expression: {0} the input, {p} the params
+
+    @classmethod
+    def from_onnx(cls, v):
+        """An op of :attr:`onnx_ops` without attributes to read."""
+        return {}
+
+    def onnx_attrs(self) -> dict:
+        """The attributes of :attr:`onnx_simple` (its parameters in ONNX's names)."""
+        return {}
+
+    def to_onnx(self, f, call):
+        """The one ONNX op :attr:`onnx_simple`."""
+        return [call.node(self.onnx_simple, call.ins, **self.onnx_attrs())]
+
+    def to_torch(self, f, call):
+        """The functional call :attr:`torch_template`."""
+        return TorchCode(self.torch_template.format(*call.ins, p=self.p))
+
+    @staticmethod
+    def clip_bounds(v) -> tuple[float | None, float | None]:
+        """An ONNX Clip's (min, max): attributes before opset 11, optional inputs after."""
+        lo, hi = v.attrs.get("min"), v.attrs.get("max")
+        if v.n_inputs > 1:
+            c = v.const(1, "min")
+            lo = None if c is None else float(c)
+        if v.n_inputs > 2:
+            c = v.const(2, "max")
+            hi = None if c is None else float(c)
+        return lo, hi
+
 
 class Identity(Elementwise):
     """Identity (a named point in the graph): y = x; 0 FLOPs."""
@@ -66,6 +101,12 @@ class Identity(Elementwise):
     type_name = "identity"
     view = True
     summary = "identity (a named point in the graph)"
+
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("Identity",)
+    onnx_channels_last = ("Identity",)
+    onnx_simple = "Identity"
+    torch_template = "{0}"
 
 
 class Dropout(Elementwise):
@@ -78,6 +119,23 @@ class Dropout(Elementwise):
     params = (Param("p", Number(0, 1, open_max=True), 0.5, "drop probability (training only)"),
               Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"))
     primary = "p"
+
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("Dropout",)
+    torch_template = "F.dropout({0}, {p[p]!r}, self.training)"
+
+    @classmethod
+    def from_onnx(cls, v):
+        """Dropout: ratio as an attribute (before opset 12) or a constant input, to six digits."""
+        ratio = v.attrs.get("ratio", 0.5)
+        if v.has(1):
+            ratio = float(v.const(1, "ratio"))
+        ratio = f32(ratio)
+        return {"p": None if ratio == 0.5 else ratio}
+
+    def to_onnx(self, f, call):
+        """Dropout with its ratio as an input (the identity in inference)."""
+        return [call.node("Dropout", [call.ins[0], call.floats(call.name + ".ratio", float(self.p["p"]))])]
 
 
 class ReLU(Elementwise):
@@ -95,6 +153,21 @@ class ReLU(Elementwise):
     def df(self, x, y):
         return (x > 0).astype(x.dtype)
 
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("Relu", "Clip")
+    onnx_channels_last = ("Relu",)
+    onnx_priority = 1  # Clip: after relu6's [0, 6], before hardtanh's any range
+    onnx_simple = "Relu"
+    torch_template = "F.relu({0})"
+
+    @classmethod
+    def from_onnx(cls, v):
+        """Relu; Clip to [0, inf) (a max of 3.4e38 is float32's largest: no bound)."""
+        if v.op == "Relu":
+            return {}
+        lo, hi = cls.clip_bounds(v)
+        return {} if lo == 0 and (hi is None or hi == float("inf") or hi >= 3.4e38) else None
+
 
 class ReLU6(Elementwise):
     """ReLU6 (MobileNet): min(max(x, 0), 6); 2 FLOPs per element."""
@@ -110,6 +183,21 @@ class ReLU6(Elementwise):
 
     def df(self, x, y):
         return ((x > 0) & (x < 6)).astype(x.dtype)
+
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("Clip",)
+    onnx_priority = 2  # Clip(0, 6) is relu6 before it is a hardtanh
+    torch_template = "F.relu6({0})"
+
+    @classmethod
+    def from_onnx(cls, v):
+        """Clip to [0, 6]."""
+        lo, hi = cls.clip_bounds(v)
+        return {} if lo == 0 and hi == 6 else None
+
+    def to_onnx(self, f, call):
+        """Clip(x, 0, 6), the bounds shared by every relu6 of the graph."""
+        return [call.node("Clip", [call.ins[0], call.floats("zero_f", 0.0), call.floats("six_f", 6.0)])]
 
 
 class LeakyReLU(Elementwise):
@@ -129,6 +217,19 @@ class LeakyReLU(Elementwise):
     def df(self, x, y):
         return np.where(x > 0, 1.0, self.p["negative_slope"]).astype(x.dtype)
 
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("LeakyRelu",)
+    onnx_channels_last = ("LeakyRelu",)
+    onnx_simple = "LeakyRelu"
+    torch_template = "F.leaky_relu({0}, {p[negative_slope]!r})"
+
+    @classmethod
+    def from_onnx(cls, v):
+        return {"negative_slope": v.attrs.get("alpha", 0.01)}
+
+    def onnx_attrs(self):
+        return {"alpha": self.p["negative_slope"]}
+
 
 class ELU(Elementwise):
     """ELU (Clevert et al. 2016): x if x > 0 else a (exp(x) - 1); 4 FLOPs per element."""
@@ -147,6 +248,19 @@ class ELU(Elementwise):
     def df(self, x, y):
         return np.where(x > 0, 1.0, y + self.p["alpha"]).astype(x.dtype)
 
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("Elu",)
+    onnx_channels_last = ("Elu",)
+    onnx_simple = "Elu"
+    torch_template = "F.elu({0}, {p[alpha]!r})"
+
+    @classmethod
+    def from_onnx(cls, v):
+        return {"alpha": v.attrs.get("alpha", 1.0)}
+
+    def onnx_attrs(self):
+        return {"alpha": self.p["alpha"]}
+
 
 class SELU(Elementwise):
     """SELU (Klambauer et al. 2017): scale * elu(x, alpha); 5 FLOPs per element."""
@@ -163,6 +277,12 @@ class SELU(Elementwise):
     def df(self, x, y):
         return SELU_SCALE * np.where(x > 0, 1.0, SELU_ALPHA * np.exp(np.minimum(x, 0)))
 
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("Selu",)
+    onnx_channels_last = ("Selu",)
+    onnx_simple = "Selu"
+    torch_template = "F.selu({0})"
+
 
 class Sigmoid(Elementwise):
     """Logistic sigmoid 1 / (1 + exp(-x)); 3 FLOPs per element."""
@@ -178,6 +298,12 @@ class Sigmoid(Elementwise):
     def df(self, x, y):
         return y * (1 - y)
 
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("Sigmoid",)
+    onnx_channels_last = ("Sigmoid",)
+    onnx_simple = "Sigmoid"
+    torch_template = "torch.sigmoid({0})"
+
 
 class Tanh(Elementwise):
     """Hyperbolic tangent; 1 FLOP per element."""
@@ -192,6 +318,12 @@ class Tanh(Elementwise):
 
     def df(self, x, y):
         return 1 - y * y
+
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("Tanh",)
+    onnx_channels_last = ("Tanh",)
+    onnx_simple = "Tanh"
+    torch_template = "torch.tanh({0})"
 
 
 class SiLU(Elementwise):
@@ -210,6 +342,15 @@ class SiLU(Elementwise):
         s = 0.5 * (1 + np.tanh(0.5 * x))
         return s * (1 + x * (1 - s))
 
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("Mul(x, Sigmoid(x))",)  # x · sigmoid(x) (Elfwing et al. 2018)
+    torch_template = "F.silu({0})"
+
+    def to_onnx(self, f, call):
+        """Sigmoid, then Mul by the input."""
+        s = call.name + ".sigmoid"
+        return [call.node("Sigmoid", call.ins, s, s), call.node("Mul", [call.ins[0], s])]
+
 
 class Hardswish(Elementwise):
     """Hard swish (Howard et al. 2019, MobileNetV3): x * relu6(x + 3) / 6; 5 FLOPs."""
@@ -225,6 +366,12 @@ class Hardswish(Elementwise):
 
     def df(self, x, y):
         return np.where(x < -3, 0.0, np.where(x > 3, 1.0, (2 * x + 3) / 6)).astype(x.dtype)
+
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("HardSwish", "Mul(x, HardSigmoid(x))")
+    onnx_channels_last = ("HardSwish",)
+    onnx_simple = "HardSwish"
+    torch_template = "F.hardswish({0})"
 
 
 
@@ -262,6 +409,21 @@ class GELU(Elementwise):
             return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
         cdf = 0.5 * (1 + self._erf(x / math.sqrt(2)))
         return cdf + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("Gelu",)  # also the chain x·0.5·(1 + erf(x/√2)), which the reader sees as Gelu
+    onnx_channels_last = ("Gelu",)
+    onnx_simple = "Gelu"
+    onnx_opset = 20  # ONNX's Gelu op exists from opset 20
+    torch_template = "F.gelu({0}, approximate={p[approximate]!r})"
+
+    @classmethod
+    def from_onnx(cls, v):
+        approx = v.attrs.get("approximate", "none")
+        return {"approximate": None if approx == "none" else approx}
+
+    def onnx_attrs(self):
+        return {"approximate": self.p["approximate"]}
 
 
 class PReLU(Elementwise):
@@ -306,6 +468,25 @@ class PReLU(Elementwise):
         dw = g * np.where(x > 0, 0.0, x)
         axes = tuple(a for a in range(dw.ndim) if a != 1 or slope.size == 1)
         return [dx], {"weight": dw.sum(axis=axes).reshape(self.p["num_parameters"])}
+
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("PRelu",)
+
+    @classmethod
+    def from_onnx(cls, v):
+        """PRelu: as many parameters as the slope has elements."""
+        return {"num_parameters": int(math.prod(v.dims(1))) or 1}
+
+    def to_onnx(self, f, call):
+        """PRelu with the slope shaped (C, 1, ...) to broadcast over the axes after C."""
+        n = self.p["num_parameters"]
+        rank = len(f.in_shapes[0])
+        shape = (n, *([1] * (rank - 1))) if n > 1 else (1,)
+        return [call.node("PRelu", [call.ins[0], call.weight("weight", shape=shape)])]
+
+    def to_torch(self, f, call):
+        """nn.PReLU(num_parameters)."""
+        return TorchCode(f"{call.module}({call.ins[0]})", f"nn.PReLU({self.p['num_parameters']})")
 
 
 class Softmax(Elementwise):
@@ -366,6 +547,19 @@ class Softmax(Elementwise):
             return [np.broadcast_to(np.abs(g).sum(axis=axis, keepdims=True), g.shape).copy()], {}
         return [out * (g - (g * out).sum(axis=axis, keepdims=True))], {}
 
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("Softmax",)
+    torch_template = "torch.softmax({0}, {p[dim]!r})"
+
+    @classmethod
+    def from_onnx(cls, v):
+        axis = v.attrs.get("axis", -1) % v.rank
+        return {"dim": None if axis == 1 else axis}
+
+    def to_onnx(self, f, call):
+        """Softmax along dim (the batch counted as axis 0, as in ONNX)."""
+        return [call.node("Softmax", call.ins, axis=int(self.p["dim"] % (len(f.in_shapes[0]) + 1)))]
+
 
 class Hardsigmoid(Elementwise):
     """Hard sigmoid (Howard et al. 2019, MobileNetV3, section 5.2; torch.nn.Hardsigmoid):
@@ -383,6 +577,23 @@ class Hardsigmoid(Elementwise):
 
     def df(self, x, y):
         return ((x > -3) & (x < 3)).astype(x.dtype) / 6
+
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("HardSigmoid",)
+    torch_template = "F.hardsigmoid({0})"
+
+    @classmethod
+    def from_onnx(cls, v):
+        """HardSigmoid with PyTorch's alpha 1/6 and beta 0.5 only."""
+        alpha, beta = v.attrs.get("alpha", 0.2), v.attrs.get("beta", 0.5)
+        if abs(alpha - 1 / 6) > 1e-6 or abs(beta - 0.5) > 1e-6:
+            raise v.fail(f"HardSigmoid with alpha {alpha}, beta {beta}; cnncalc's hardsigmoid "
+                         "is PyTorch's: relu6(x + 3) / 6 (alpha 1/6, beta 0.5)")
+        return {}
+
+    def to_onnx(self, f, call):
+        """HardSigmoid(alpha 1/6, beta 0.5): relu6(x + 3) / 6."""
+        return [call.node("HardSigmoid", call.ins, alpha=1 / 6, beta=0.5)]
 
 
 class Hardtanh(Elementwise):
@@ -411,6 +622,24 @@ class Hardtanh(Elementwise):
     def df(self, x, y):
         return ((x > self.p["min_val"]) & (x < self.p["max_val"])).astype(x.dtype)
 
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("Clip",)  # the last type asked: any bounded range
+    torch_template = "F.hardtanh({0}, {p[min_val]!r}, {p[max_val]!r})"
+
+    @classmethod
+    def from_onnx(cls, v):
+        """Clip to a bounded range (asked after relu6 and relu)."""
+        lo, hi = cls.clip_bounds(v)
+        if lo is None or hi is None:
+            raise v.fail(f"Clip to [{lo}, {hi}]; cnncalc maps Clip(0, 6) (ReLU6), Clip(0, inf) "
+                         "(ReLU) and other bounded ranges (hardtanh)")
+        return {"min_val": f32(lo), "max_val": f32(hi)}
+
+    def to_onnx(self, f, call):
+        """Clip with the bounds as inputs."""
+        return [call.node("Clip", [call.ins[0], call.floats(call.name + ".min", float(self.p["min_val"])),
+                                   call.floats(call.name + ".max", float(self.p["max_val"]))])]
+
 
 class Softplus(Elementwise):
     """Softplus (torch.nn.Softplus): log(1 + exp(beta x)) / beta, and x itself where
@@ -436,6 +665,18 @@ class Softplus(Elementwise):
         bx = self.p["beta"] * x
         return np.where(bx > self.p["threshold"], 1.0, 0.5 * (1 + np.tanh(0.5 * bx))).astype(x.dtype)
 
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("Softplus",)
+    onnx_channels_last = ("Softplus",)
+    torch_template = "F.softplus({0}, beta={p[beta]!r}, threshold={p[threshold]!r})"
+
+    def to_onnx(self, f, call):
+        """Softplus, beta 1 only (above PyTorch's threshold 20 both give x, within 2e-9)."""
+        if self.p["beta"] != 1:
+            raise SpecError(f"softplus '{call.name}': ONNX's Softplus has no beta (PyTorch's "
+                            f"beta {self.p['beta']})", kind="export")
+        return [call.node("Softplus", call.ins)]
+
 
 class Mish(Elementwise):
     """Mish (Misra 2019; torch.nn.Mish): x · tanh(softplus(x)).
@@ -456,6 +697,12 @@ class Mish(Elementwise):
         t = np.tanh(np.logaddexp(0, x))
         sigmoid = 0.5 * (1 + np.tanh(0.5 * x))
         return t + x * (1 - t * t) * sigmoid
+
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("Mish",)
+    onnx_channels_last = ("Mish",)
+    onnx_simple = "Mish"
+    torch_template = "F.mish({0})"
 
 
 # swish (Ramachandran et al. 2017) is SiLU (Elfwing et al. 2018) under another name:

@@ -7,6 +7,8 @@ previous output first, then ``with`` in order (it matters for concat).
 
 from __future__ import annotations
 
+from cnncalc.core.errors import SpecError
+from cnncalc.core.exchange import TorchCode
 from cnncalc.core.rf import BROADCAST, IDENTITY
 from cnncalc.core.window import broadcast_shape
 from cnncalc.layers.base import REGISTRY, K, Layer, Names, Param, fmt_shape, np, numel
@@ -91,6 +93,22 @@ class Add(_Elementwise):
         """d(sum)/d(input): 1."""
         return 1
 
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("Add", "Sum")
+    onnx_channels_last = ("Add", "Sum")
+
+    @classmethod
+    def from_onnx(cls, v):
+        """Add or Sum of computed tensors (residuals); not of a stored tensor."""
+        return {} if len(v.inputs) >= 2 else None
+
+    def to_onnx(self, f, call):
+        """Add of two inputs, Sum of more."""
+        return [call.node("Add" if len(call.ins) == 2 else "Sum", call.ins)]
+
+    def to_torch(self, f, call):
+        return TorchCode(" + ".join(call.ins))
+
 
 class Multiply(_Elementwise):
     """Elementwise product with broadcasting (squeeze-and-excitation's channel
@@ -115,6 +133,24 @@ class Multiply(_Elementwise):
             if i != skip:
                 product = product * x
         return product
+
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("Mul",)
+    onnx_channels_last = ("Mul",)
+
+    @classmethod
+    def from_onnx(cls, v):
+        """Mul of two computed tensors (gates); a stored operand is another type's case."""
+        return {} if len(v.inputs) == 2 else None
+
+    def to_onnx(self, f, call):
+        """Mul (two inputs: ONNX's Mul is binary)."""
+        if len(call.ins) > 2:
+            raise SpecError(f"{self.type_name} '{call.name}' of {len(call.ins)} inputs", kind="export")
+        return [call.node("Mul", call.ins)]
+
+    def to_torch(self, f, call):
+        return TorchCode(" * ".join(call.ins))
 
 
 class Concat(_Merge):
@@ -144,6 +180,22 @@ class Concat(_Merge):
     def backward(self, xs, w, out, g, ctx):
         bounds = np.cumsum([x.shape[1] for x in xs])[:-1]
         return list(np.split(g, bounds, axis=1)), {}
+
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("Concat",)
+
+    @classmethod
+    def from_onnx(cls, v):
+        """Concat along the channels (axis 1)."""
+        if v.attrs.get("axis", 1) % v.rank != 1:
+            raise v.fail(f"Concat along axis {v.attrs.get('axis')}; cnncalc concatenates channels (axis 1)")
+        return {}
+
+    def to_onnx(self, f, call):
+        return [call.node("Concat", call.ins, axis=1)]
+
+    def to_torch(self, f, call):
+        return TorchCode(f"torch.cat([{', '.join(call.ins)}], 1)")
 
 
 # The merge a structure uses when the spec names none (docs/spec-format.md, "Structure"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cnncalc.core.exchange import TorchCode, f32, torch_args
 from cnncalc.layers.base import (
     Bool,
     Choice,
@@ -118,6 +119,35 @@ class BatchNorm(Layer):
             grads = {"weight": (g * xhat).sum(axis=axes), "bias": g.sum(axis=axes)}
         return [gx], grads
 
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("BatchNormalization",)
+
+    @classmethod
+    def from_onnx(cls, v):
+        """BatchNormalization in eval mode; epsilon is a float32 attribute (six digits kept)."""
+        if v.attrs.get("training_mode", 0):
+            raise v.fail("training_mode=1: export the model in eval mode")
+        eps = f32(float(v.attrs.get("epsilon", 1e-5)))
+        return {"eps": None if eps == 1e-5 else eps}
+
+    def to_onnx(self, f, call):
+        """BatchNormalization; without affine or running statistics, the identity's values
+        (scale 1, shift 0, mean 0, variance 1)."""
+        c = f.in_shapes[0][0]
+        names = []
+        for key, fill in (("weight", 1.0), ("bias", 0.0), ("running_mean", 0.0), ("running_var", 1.0)):
+            if key in f.params or key in f.buffers:
+                names.append(call.weight(key))
+            else:
+                names.append(call.floats(f"{call.name}.{key}", [fill] * c))
+        return [call.node("BatchNormalization", [call.ins[0], *names], epsilon=float(self.p["eps"]))]
+
+    def to_torch(self, f, call):
+        """nn.BatchNorm{d}d over the channels."""
+        d = max(len(f.in_shapes[0]) - 1, 1)
+        ctor = (f"nn.BatchNorm{d}d({torch_args(f.in_shapes[0][0], eps=self.p['eps'], momentum=self.p['momentum'], affine=self.p['affine'], track_running_stats=self.p['track_running_stats'])})")
+        return TorchCode(f"{call.module}({call.ins[0]})", ctor)
+
 
 class LRN(Layer):
     """Local response normalization across channels (Krizhevsky et al. 2012, section 3.3).
@@ -183,6 +213,26 @@ class LRN(Layer):
         d = self._denominator(x)
         inner = self._window_sum(g * x * d ** (-beta - 1), (n - 1) // 2, n // 2)
         return [g * d ** -beta - 2 * self.p["alpha"] * beta / n * x * inner], {}
+
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("LRN",)
+
+    @classmethod
+    def from_onnx(cls, v):
+        """LRN: size, alpha, beta and bias (k), float32 attributes read to six digits."""
+        a = v.attrs
+        return {"size": int(a["size"]), "alpha": f32(a.get("alpha", 1e-4)),
+                "beta": f32(a.get("beta", 0.75)), "k": f32(a.get("bias", 1.0))}
+
+    def to_onnx(self, f, call):
+        """LRN (ONNX's alpha is PyTorch's: divided by size inside the op)."""
+        return [call.node("LRN", call.ins, size=int(self.p["size"]), alpha=float(self.p["alpha"]),
+                          beta=float(self.p["beta"]), bias=float(self.p["k"]))]
+
+    def to_torch(self, f, call):
+        """nn.LocalResponseNorm."""
+        ctor = f"nn.LocalResponseNorm({torch_args(self.p['size'], alpha=self.p['alpha'], beta=self.p['beta'], k=self.p['k'])})"
+        return TorchCode(f"{call.module}({call.ins[0]})", ctor)
 
 
 class _StatNorm(Layer):
@@ -358,6 +408,18 @@ class InstanceNorm(_StatNorm):
             grads = {"weight": (g * xhat).sum(axis=axes), "bias": g.sum(axis=axes)}
         return [g * inv * (1 if scale is None else scale)], grads
 
+    # -- files (docs/onnx.md) --
+    onnx_import_refusal = ("ONNX's InstanceNormalization is not read yet (its scale and bias are "
+                           "always present, PyTorch's affine is false by default)")
+    onnx_export_refusal = ("is not written as ONNX by this version of cnncalc: InstanceNormalization "
+                           "is not written yet (it has no running statistics for track_running_stats)")
+
+    def to_torch(self, f, call):
+        """nn.InstanceNorm{d}d."""
+        d = max(len(f.in_shapes[0]) - 1, 1)
+        ctor = f"nn.InstanceNorm{d}d({torch_args(f.in_shapes[0][0], eps=self.p['eps'], affine=self.p['affine'], track_running_stats=self.p.get('track_running_stats'))})"
+        return TorchCode(f"{call.module}({call.ins[0]})", ctor)
+
 
 class GroupNorm(_StatNorm):
     """Group normalization (Wu and He 2018; PyTorch GroupNorm): channels split into
@@ -385,6 +447,17 @@ class GroupNorm(_StatNorm):
 
     def _groups_of(self, x):
         return self.p["num_groups"], numel(x.shape[1:]) // self.p["num_groups"]
+
+    # -- files (docs/onnx.md) --
+    onnx_import_refusal = ("ONNX's GroupNormalization (opset 18) is not read yet: its scale and "
+                           "bias are per group until opset 21, PyTorch's per channel")
+    onnx_export_refusal = ("is not written as ONNX by this version of cnncalc: GroupNormalization "
+                           "takes a per-channel scale only from opset 21")
+
+    def to_torch(self, f, call):
+        """nn.GroupNorm(num_groups, channels)."""
+        ctor = f"nn.GroupNorm({torch_args(self.p['num_groups'], f.in_shapes[0][0], eps=self.p['eps'], affine=self.p['affine'])})"
+        return TorchCode(f"{call.module}({call.ins[0]})", ctor)
 
 
 class LayerNorm(_StatNorm):
@@ -461,3 +534,58 @@ class LayerNorm(_StatNorm):
             return [np.moveaxis(np.broadcast_to(np.abs(glast).sum(-1, keepdims=True), glast.shape), -1, 1).copy()], grads
         dx = inv * (glast - glast.mean(-1, keepdims=True) - xhat * (glast * xhat).mean(-1, keepdims=True))
         return [np.moveaxis(dx, -1, 1)], grads
+
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("LayerNormalization",)
+    onnx_channels_last = ("LayerNormalization",)
+    torch_helper = ("ChannelLayerNorm", (
+        "class ChannelLayerNorm(nn.LayerNorm):",
+        '    """LayerNorm over the channels at every position of (N, C, *spatial)."""',
+        "",
+        "    def forward(self, x):",
+        "        return super().forward(x.movedim(1, -1)).movedim(-1, 1)",
+    ))
+
+    @classmethod
+    def from_onnx(cls, v):
+        """LayerNormalization from axis 1 (over: all), or of the last axis of a channels-last
+        tensor (over: channels, ConvNeXt's LayerNorm2d between two Transposes)."""
+        rank, axis = v.rank, v.attrs.get("axis", -1)
+        eps = f32(v.attrs.get("epsilon", 1e-5))
+        if v.x.layout == "cl" and axis % rank == rank - 1:
+            return {"over": "channels", "eps": None if eps == 1e-5 else eps}
+        if axis % rank != 1:
+            raise v.fail(f"LayerNormalization from axis {axis}; cnncalc maps normalizing every "
+                         "axis but the batch (axis 1), or the channels between two Transposes "
+                         "(ConvNeXt's LayerNorm2d)")
+        return {"eps": None if eps == 1e-5 else eps}
+
+    def to_onnx(self, f, call):
+        """over: all -> LayerNormalization from axis 1; over: channels -> Transpose the channels
+        last, LayerNormalization of the last axis, Transpose back (as PyTorch exports LayerNorm2d)."""
+        shape = f.in_shapes[0] if self.p["over"] == "all" else f.in_shapes[0][:1]
+        if self.p["elementwise_affine"]:
+            scale, bias = call.weight("weight"), call.weight("bias")
+        else:
+            n = numel(shape)
+            scale = call.floats(call.name + ".ones", [1.0] * n, shape)
+            bias = call.floats(call.name + ".zeros", [0.0] * n, shape)
+        eps = float(self.p["eps"])
+        if self.p["over"] == "all":
+            return [call.node("LayerNormalization", [call.ins[0], scale, bias], axis=1, epsilon=eps)]
+        r = len(f.in_shapes[0]) + 1
+        last, normed = call.name + ".channels_last", call.name + ".normed"
+        return [call.node("Transpose", call.ins, last, call.name + ".to_channels_last",
+                          perm=[0, *range(2, r), 1]),
+                call.node("LayerNormalization", [last, scale, bias], normed, call.name + ".norm",
+                          axis=-1, epsilon=eps),
+                call.node("Transpose", [normed], perm=[0, r - 1, *range(1, r - 1)])]
+
+    def to_torch(self, f, call):
+        """nn.LayerNorm(sample shape), or ChannelLayerNorm (over: channels)."""
+        shape = f.in_shapes[0] if self.p["over"] == "all" else f.in_shapes[0][:1]
+        named = dict(eps=self.p["eps"], elementwise_affine=None if self.p["elementwise_affine"] else False)
+        if self.p["over"] == "channels":
+            return TorchCode(f"{call.module}({call.ins[0]})",
+                             f"ChannelLayerNorm({torch_args(shape[0], **named)})", self.torch_helper)
+        return TorchCode(f"{call.module}({call.ins[0]})", f"nn.LayerNorm({torch_args(list(shape), **named)})")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 from types import MappingProxyType
+from typing import ClassVar
 
+from cnncalc.core.errors import SpecError
+from cnncalc.core.exchange import TorchCode, ax, onnx_axes, onnx_pads, symmetric, torch_args
 from cnncalc.core.rf import ratio_window_map, window_map
 from cnncalc.core.window import taps_symbol
 from cnncalc.layers.base import (
@@ -145,6 +148,56 @@ class _WindowPool(Layer):
     def _taps(self, outs):
         return K.tap_slices(self.kernel, self.stride, self.dilation, outs)
 
+    # -- files (docs/onnx.md) --
+    onnx_op: ClassVar[str] = ""  # the ONNX op of this pooling (MaxPool, AveragePool)
+    torch_module: ClassVar[str] = ""  # its torch.nn module, without the 1d/2d/3d
+
+    @classmethod
+    def from_onnx(cls, v):
+        """MaxPool / AveragePool: the stride is always written (ONNX's default is 1,
+        PyTorch's the kernel); the indices output must not be used."""
+        if v.output_used(1):
+            raise v.fail("the pooling indices output is used; cnncalc has no unpooling")
+        kernel = v.attrs["kernel_shape"]
+        strides, dilations, pad = v.window(kernel)
+        params = {"kernel_size": onnx_axes(kernel), "stride": onnx_axes(strides),
+                  "padding": None if pad == 0 else pad,
+                  "ceil_mode": True if v.attrs.get("ceil_mode", 0) else None}
+        return {**params, **cls.onnx_extra(v, pad, dilations)}
+
+    @classmethod
+    def onnx_extra(cls, v, pad, dilations) -> dict:
+        """Parameters of this pooling beyond the window's, from the ONNX node."""
+        return {}
+
+    def onnx_attrs(self, f) -> dict:
+        """Attributes of this pooling beyond the window's, for the ONNX node."""
+        return {}
+
+    def to_onnx(self, f, call):
+        """The ONNX pooling op with the window as applied."""
+        w = f.windows
+        attrs = dict(kernel_shape=[x.kernel for x in w], strides=[x.stride for x in w],
+                     pads=onnx_pads([(x.pad_before, x.pad_after) for x in w]),
+                     ceil_mode=int(self.p["ceil_mode"]), **self.onnx_attrs(f))
+        return [call.node(self.onnx_op, call.ins, **attrs)]
+
+    def torch_named(self, f) -> dict:
+        """torch.nn arguments of this pooling beyond the window's."""
+        return {}
+
+    def to_torch(self, f, call):
+        """nn.{Max,Avg}Pool{d}d; the stride always written (pooling's default is the kernel)."""
+        w = f.windows
+        pad = symmetric([(x.pad_before, x.pad_after) for x in w])
+        if pad is None:
+            raise SpecError(f"layer '{call.name}': PyTorch's pooling has no asymmetric padding",
+                            kind="export")
+        named = dict(kernel_size=ax(x.kernel for x in w), stride=ax(x.stride for x in w), padding=pad,
+                     ceil_mode=self.p["ceil_mode"], **self.torch_named(f))
+        ctor = f"nn.{self.torch_module}{self.ndim}d({torch_args(**named, keep=('stride',))})"
+        return TorchCode(f"{call.module}({call.ins[0]})", ctor)
+
 
 _WINDOW = (
     Param("kernel_size", Ints(1), doc="window extent per axis"),
@@ -188,6 +241,22 @@ class MaxPool(_WindowPool):
             taken |= first
             dxp[index] += g * first
         return [K.unpad(dxp, pads, x.shape[2:])], {}
+
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("MaxPool",)
+    onnx_op = "MaxPool"
+    torch_module = "MaxPool"
+
+    @classmethod
+    def onnx_extra(cls, v, pad, dilations):
+        return {"dilation": None if set(dilations) == {1} else onnx_axes(dilations)}
+
+    def onnx_attrs(self, f):
+        dilations = [x.dilation for x in f.windows]
+        return {"dilations": dilations} if any(d != 1 for d in dilations) else {}
+
+    def torch_named(self, f):
+        return {"dilation": ax(x.dilation for x in f.windows)}
 
 
 class AvgPool(_WindowPool):
@@ -239,6 +308,23 @@ class AvgPool(_WindowPool):
             dxp[index] += share
         return [K.unpad(dxp, pads, x.shape[2:])], {}
 
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("AveragePool",)
+    onnx_op = "AveragePool"
+    torch_module = "AvgPool"
+
+    @classmethod
+    def onnx_extra(cls, v, pad, dilations):
+        if pad != 0 and not v.attrs.get("count_include_pad", 0):
+            return {"count_include_pad": False}  # ONNX's default; PyTorch's is True
+        return {}
+
+    def onnx_attrs(self, f):
+        return {"count_include_pad": int(self.p["count_include_pad"])}
+
+    def torch_named(self, f):
+        return {"count_include_pad": self.p["count_include_pad"]}
+
 
 class SumPool(_WindowPool):
     """Sum pooling: the sum over each window (average pooling without the division).
@@ -268,6 +354,13 @@ class SumPool(_WindowPool):
         for _, index in self._taps(outs):
             dxp[index] += g
         return [K.unpad(dxp, pads, x.shape[2:])], {}
+
+    # -- files (docs/onnx.md) --
+    onnx_import_refusal = "ONNX has no sum pooling (an AveragePool times the window is not read as one)"
+    onnx_export_refusal = "is not written as ONNX by this version of cnncalc: ONNX has no sum pooling"
+    torch_refusal = "torch.nn has no sum pooling"
+    to_onnx = Layer.to_onnx
+    to_torch = Layer.to_torch
 
 
 class LPPool(_WindowPool):
@@ -320,6 +413,13 @@ class LPPool(_WindowPool):
             dxp[index] += scale if ctx.probe else scale * xp[index] ** (power - 1)
         return [K.unpad(dxp, pads, x.shape[2:])], {}
 
+    # -- files (docs/onnx.md) --
+    onnx_import_refusal = "ONNX's LpPool is not read yet"
+    onnx_export_refusal = "is not written as ONNX by this version of cnncalc (ONNX's LpPool: not yet)"
+    torch_refusal = "not written as PyTorch by this version of cnncalc (nn.LPPool: not yet)"
+    to_onnx = Layer.to_onnx
+    to_torch = Layer.to_torch
+
 
 class _GlobalPool(Layer):
     family = "pooling"
@@ -333,6 +433,33 @@ class _GlobalPool(Layer):
 
     def unit_maps(self):
         return [None] * self.ndim
+
+    # -- files (docs/onnx.md) --
+    onnx_reduce: ClassVar[str] = ""  # the ONNX op pooling every position (GlobalAveragePool)
+    torch_kind: ClassVar[str] = ""  # avg or max, as in F.adaptive_avg_pool2d
+
+    @classmethod
+    def from_onnx(cls, v):
+        """The global op; a Reduce* over every spatial axis (keepdims=0: the reader adds a
+        flatten)."""
+        if v.op.startswith("Global"):
+            return {}
+        axes = v.attrs.get("axes")
+        if axes is None and v.has(1):
+            axes = [int(a) for a in v.const(1, "axes")]
+        spatial = set(range(2, v.rank))
+        if axes is None or {int(a) % v.rank for a in axes} != spatial or not spatial:
+            raise v.fail(f"reduces axes {axes}; cnncalc maps a reduction over every spatial "
+                         f"axis ({sorted(spatial)}) only", help="global pooling over H, W")
+        return {}
+
+    def to_onnx(self, f, call):
+        """GlobalAveragePool / GlobalMaxPool."""
+        return [call.node(self.onnx_reduce, call.ins)]
+
+    def to_torch(self, f, call):
+        """F.adaptive_{avg,max}_pool{d}d to size 1."""
+        return TorchCode(f"F.adaptive_{self.torch_kind}_pool{self.ndim}d({call.ins[0]}, 1)")
 
 
 class GlobalAvgPool(_GlobalPool):
@@ -355,6 +482,11 @@ class GlobalAvgPool(_GlobalPool):
     def backward(self, xs, w, out, g, ctx):
         x = xs[0]
         return [np.broadcast_to(g / numel(x.shape[2:]), x.shape).copy()], {}
+
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("GlobalAveragePool", "ReduceMean")
+    onnx_reduce = "GlobalAveragePool"
+    torch_kind = "avg"
 
 
 class GlobalMaxPool(_GlobalPool):
@@ -379,6 +511,11 @@ class GlobalMaxPool(_GlobalPool):
         else:
             mask = (np.arange(flat.shape[-1]) == flat.argmax(axis=-1)[..., None]).astype(g.dtype)
         return [(mask * g.reshape(*g.shape[:2], 1)).reshape(x.shape)], {}
+
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("GlobalMaxPool", "ReduceMax")
+    onnx_reduce = "GlobalMaxPool"
+    torch_kind = "max"
 
 
 class _AdaptivePool(Layer):
@@ -477,6 +614,30 @@ class _AdaptivePool(Layer):
         np.add.at(result, (slice(None), slice(None), *np.broadcast_arrays(*grids)), values)
         return result
 
+    # -- files (docs/onnx.md) --
+    onnx_import_refusal = ("ONNX has no adaptive pooling: an export writes a fixed window, read "
+                           "back as its max/avg pooling (or global pooling to size 1)")
+    onnx_op: ClassVar[str] = ""  # MaxPool or AveragePool
+    torch_kind: ClassVar[str] = ""  # avg or max
+
+    def to_onnx(self, f, call):
+        """Global pooling to size 1; else a window L/o with stride L/o, when o divides L."""
+        sizes, outs = f.in_shapes[0][1:], f.out_shape[1:]
+        if all(o == 1 for o in outs):
+            return [call.node("Global" + self.onnx_op, call.ins)]
+        if any(L % o for L, o in zip(sizes, outs)):
+            raise SpecError(f"{self.type_name} '{call.name}': {'x'.join(map(str, sizes))} to "
+                            f"{'x'.join(map(str, outs))} does not divide evenly; ONNX has no "
+                            "adaptive pooling", kind="export",
+                            help="make the input size a multiple of output_size")
+        k = [L // o for L, o in zip(sizes, outs)]
+        return [call.node(self.onnx_op, call.ins, kernel_shape=k, strides=k)]
+
+    def to_torch(self, f, call):
+        """F.adaptive_{avg,max}_pool{d}d."""
+        return TorchCode(f"F.adaptive_{self.torch_kind}_pool{self.ndim}d({call.ins[0]}, "
+                         f"{ax(f.out_shape[1:])!r})")
+
 
 class AdaptiveAvgPool(_AdaptivePool):
     """Adaptive average pooling (AdaptiveAvgPool1d/2d/3d); FLOPs: one per pooled element."""
@@ -501,6 +662,10 @@ class AdaptiveAvgPool(_AdaptivePool):
         share = g / mask.sum(axis=axes).astype(g.dtype)
         spread = share.reshape(*share.shape, *(1,) * self.ndim) * mask
         return [self.scatter(spread, grids, x.shape)], {}
+
+    # -- files (docs/onnx.md) --
+    onnx_op = "AveragePool"
+    torch_kind = "avg"
 
 
 class AdaptiveMaxPool(_AdaptivePool):
@@ -528,6 +693,10 @@ class AdaptiveMaxPool(_AdaptivePool):
             pick = (np.arange(flat.shape[-1]) == flat.argmax(axis=-1)[..., None]).astype(g.dtype)
         spread = (pick * g[..., None]).reshape(boxes.shape)
         return [self.scatter(spread, grids, x.shape)], {}
+
+    # -- files (docs/onnx.md) --
+    onnx_op = "MaxPool"
+    torch_kind = "max"
 
 
 

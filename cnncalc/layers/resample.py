@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import ClassVar
 
+from cnncalc.core.exchange import TorchCode, ax, onnx_axes, onnx_pairs, torch_args, torch_pad
 from cnncalc.core.rf import linear_map, nearest_map, shift_map
 from cnncalc.core.window import centre_crop_padding, crop_out, pad_out, upsample_axis
 from cnncalc.layers.base import (
@@ -170,6 +172,80 @@ class Upsample(Layer):
                  + K.take_axis_adjoint(g * lam, i1, axis, size))
         return [g], {}
 
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("Resize", "Upsample")
+
+    @classmethod
+    def from_onnx(cls, v):
+        """Resize (scales or sizes inputs) and the older Upsample (asymmetric, floor):
+        nearest as PyTorch's (asymmetric coordinates, floor rounding); linear with
+        half_pixel / pytorch_half_pixel (align_corners false) or align_corners."""
+        a = v.attrs
+        mode = a.get("mode", "nearest")
+        ctm = a.get("coordinate_transformation_mode", "half_pixel")
+        nearest = a.get("nearest_mode", "round_prefer_floor")
+        scales = sizes = None
+        if v.op == "Upsample":
+            scales = v.const(1, "scales") if v.n_inputs > 1 else a.get("scales")
+            ctm, nearest = "asymmetric", "floor"
+        else:
+            if v.has(2):
+                scales = v.const(2, "scales")
+            if v.has(3):
+                sizes = v.const(3, "sizes")
+            if scales is not None and len(scales) == 0:
+                scales = None
+        if scales is not None:
+            scales = [float(s) for s in scales]
+            if len(scales) != v.rank or scales[:2] != [1.0, 1.0]:
+                raise v.fail(f"scales {scales}: cnncalc resizes spatial axes only")
+            values = [int(s) if float(s).is_integer() else float(s) for s in scales[2:]]
+            geometry = {"scale_factor": values[0] if len(set(values)) == 1 else values}
+        elif sizes is not None:
+            sizes = [int(s) for s in sizes]
+            if len(sizes) != v.rank or sizes[1] != v.x.shape[0]:
+                raise v.fail(f"sizes {sizes}: cnncalc resizes spatial axes only")
+            geometry = {"size": onnx_axes(sizes[2:])}
+        else:
+            raise v.fail("Resize without constant scales or sizes")
+        if mode == "nearest":
+            if ctm != "asymmetric" or nearest != "floor":
+                raise v.fail(f"nearest with coordinate_transformation_mode {ctm} and nearest_mode "
+                             f"{nearest}; cnncalc's nearest is PyTorch's (asymmetric, floor)")
+            return geometry
+        if mode == "linear":
+            if ctm not in ("half_pixel", "pytorch_half_pixel", "align_corners"):
+                raise v.fail(f"linear with coordinate_transformation_mode {ctm}; cnncalc maps "
+                             "half_pixel, pytorch_half_pixel and align_corners")
+            name = {1: "linear", 2: "bilinear", 3: "trilinear"}[v.ndim]
+            return {**geometry, "mode": name, "align_corners": True if ctm == "align_corners" else None}
+        raise v.fail(f"Resize mode {mode}; cnncalc maps nearest and linear")
+
+    def to_onnx(self, f, call):
+        """Resize by scales (scale_factor) or to sizes; nearest as PyTorch's (asymmetric,
+        floor), linear with half_pixel or align_corners."""
+        if self.p["scale_factor"] is not None:
+            geometry = ["", call.floats(call.name + ".scales",
+                                        [1.0, 1.0, *(float(s) for s in self.p["scale_factor"])])]
+        else:
+            geometry = ["", "", call.ints(call.name + ".sizes", [call.batch, *f.out_shape])]
+        if self.p["mode"] == "nearest":
+            attrs = dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+        else:
+            attrs = dict(mode="linear", coordinate_transformation_mode="align_corners"
+                         if self.p["align_corners"] else "half_pixel")
+        return [call.node("Resize", [call.ins[0], *geometry], **attrs)]
+
+    def to_torch(self, f, call):
+        """F.interpolate."""
+        if self.p["scale_factor"] is not None:
+            geometry = {"scale_factor": ax(float(s) for s in self.p["scale_factor"])}
+        else:
+            geometry = {"size": ax(f.out_shape[1:])}
+        mode = self.p["mode"]
+        align = None if mode == "nearest" else self.p["align_corners"]
+        return TorchCode(f"F.interpolate({call.ins[0]}, {torch_args(**geometry, mode=mode, align_corners=align)})")
+
 
 class Pad(Layer):
     """Explicit padding (PyTorch's nn.ZeroPad2d, ReflectionPad2d, ReplicationPad2d, CircularPad2d).
@@ -237,6 +313,52 @@ class Pad(Layer):
         for axis, index in reversed(list(enumerate(self.sources(x.shape[2:]), start=2))):
             g = K.take_axis_adjoint(g, index, axis, x.shape[axis])
         return [g], {}
+
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("Pad",)
+    onnx_modes: ClassVar[dict[str, str]] = {"zeros": "constant", "reflect": "reflect",
+                                            "replicate": "edge", "circular": "wrap"}
+
+    @classmethod
+    def from_onnx(cls, v):
+        """Pad of the spatial axes (pads as an attribute before opset 11, else an input)."""
+        rank = v.rank
+        if "pads" in v.attrs:
+            pads = list(v.attrs["pads"])
+            value = v.attrs.get("value", 0.0)
+        else:
+            pads = [int(p) for p in v.const(1, "pads")]
+            c = v.const(2, "constant_value") if v.n_inputs > 2 else None
+            value = 0.0 if c is None else float(c)
+        if v.has(3):
+            raise v.fail("Pad with axes: give pads for every axis")
+        if any(pads[i] or pads[i + rank] for i in (0, 1)):
+            raise v.fail(f"pads {pads} pad the batch or channel axis; cnncalc pads spatial axes")
+        if any(p < 0 for p in pads):
+            raise v.fail(f"negative pads {pads} (cropping); cnncalc's crop does that")
+        mode = {o: m for m, o in cls.onnx_modes.items()}.get(v.attrs.get("mode", "constant"))
+        if mode is None:
+            raise v.fail(f"Pad mode {v.attrs.get('mode')}")
+        pairs = list(zip(pads[2:rank], pads[rank + 2:]))
+        return {"padding": onnx_pairs(pairs), "mode": None if mode == "zeros" else mode,
+                "value": None if value == 0 else value}
+
+    def to_onnx(self, f, call):
+        """Pad with pads for every axis (batch and channels 0) and the value as an input."""
+        pairs = self.p["padding"].pairs
+        pads = [0, 0, *(b for b, _ in pairs), 0, 0, *(a for _, a in pairs)]
+        mode = self.onnx_modes[self.p["mode"]]
+        inputs = [call.ins[0], call.ints(call.name + ".pads", pads)]
+        if mode == "constant" and self.p["value"]:
+            inputs.append(call.floats(call.name + ".value", float(self.p["value"])))
+        return [call.node("Pad", inputs, mode=mode)]
+
+    def to_torch(self, f, call):
+        """F.pad (the last axis first)."""
+        mode = {"zeros": "constant"}.get(self.p["mode"], self.p["mode"])
+        value = self.p["value"] if mode == "constant" and self.p["value"] else None
+        return TorchCode(f"F.pad({call.ins[0]}, {torch_pad(self.p['padding'].pairs)!r}, "
+                         f"{torch_args(mode=mode, value=value)})")
 
 
 class Crop(Layer):
@@ -333,6 +455,40 @@ class Crop(Layer):
     def backward(self, xs, w, out, g, ctx):
         return [K.pad(g, self.exec_crop(xs[0], ctx))], {}
 
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("Slice",)  # of spatial axes; a Slice of channels is a split's
+
+    def crop_pairs(self, f) -> tuple[tuple[int, int], ...]:
+        """(before, after) cropped per spatial axis: the cropping given, or the centre crop
+        to ``like``'s size (the odd pixel after), read from the facts' shapes."""
+        if self.p["cropping"] is not None:
+            return tuple(self.p["cropping"].pairs)
+        return tuple(((L - o) // 2, L - o - (L - o) // 2)
+                     for L, o in zip(f.in_shapes[0][1:], f.out_shape[1:]))
+
+    @classmethod
+    def from_onnx(cls, v):
+        """A Slice of spatial axes, unit steps (the reader's ``extra['ranges']``: full-rank
+        axis -> [begin, end))."""
+        ranges, full = v.extra["ranges"], (v.batch, *v.x.shape)
+        if 1 in ranges:
+            raise v.fail("a Slice of channels and spatial axes at once")
+        pairs = [ranges.get(axis, (0, full[axis])) for axis in range(2, len(full))]
+        return {"cropping": onnx_pairs([(b, full[axis] - e) for axis, (b, e) in
+                                        zip(range(2, len(full)), pairs)])}
+
+    def to_onnx(self, f, call):
+        """Slice of the spatial axes."""
+        sizes, pairs = f.in_shapes[0][1:], self.crop_pairs(f)
+        return [call.node("Slice", [call.ins[0], call.ints(call.name + ".starts", [b for b, _ in pairs]),
+                                    call.ints(call.name + ".ends", [L - a for L, (_, a) in zip(sizes, pairs)]),
+                                    call.ints(call.name + ".axes", range(2, 2 + len(sizes)))])]
+
+    def to_torch(self, f, call):
+        """Indexing of the spatial axes."""
+        index = ", ".join(f"{b}:{L - a}" for L, (b, a) in zip(f.in_shapes[0][1:], self.crop_pairs(f)))
+        return TorchCode(f"{call.ins[0]}[:, :, {index}]")
+
 
 class Flatten(Layer):
     """Flatten each sample to a vector (PyTorch nn.Flatten): [C, *S] -> [C * prod(S)]."""
@@ -357,6 +513,22 @@ class Flatten(Layer):
 
     def backward(self, xs, w, out, g, ctx):
         return [g.reshape(xs[0].shape)], {}
+
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("Flatten",)
+
+    @classmethod
+    def from_onnx(cls, v):
+        """Flatten at axis 1 (the batch axis kept)."""
+        if v.attrs.get("axis", 1) % v.rank != 1:
+            raise v.fail(f"Flatten at axis {v.attrs.get('axis')}; cnncalc keeps the batch axis (axis 1)")
+        return {}
+
+    def to_onnx(self, f, call):
+        return [call.node("Flatten", call.ins, axis=1)]
+
+    def to_torch(self, f, call):
+        return TorchCode(f"torch.flatten({call.ins[0]}, 1)")
 
 
 class Reshape(Layer):
@@ -403,3 +575,18 @@ class Reshape(Layer):
 
     def backward(self, xs, w, out, g, ctx):
         return [g.reshape(xs[0].shape)], {}
+
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("Reshape",)
+
+    @classmethod
+    def from_onnx(cls, v):
+        """Reshape to the reader's per-sample target (``extra['shape']``, the batch kept)."""
+        return {"shape": [int(d) for d in v.extra["shape"]]}
+
+    def to_onnx(self, f, call):
+        return [call.node("Reshape", [call.ins[0], call.ints(call.name + ".shape", [call.batch, *f.out_shape])])]
+
+    def to_torch(self, f, call):
+        x = call.ins[0]
+        return TorchCode(f"{x}.reshape({x}.shape[0], *{self.p['shape']!r})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cnncalc.core.exchange import TorchCode
 from cnncalc.layers.base import Choice, Layer, Number, Param, Saved, Step, fmt_shape, numel
 
 
@@ -60,6 +61,41 @@ class LayerScale(Layer):
             Step.calc("flops", "1 multiplication per element", "·".join(map(str, self.out_shape))),
         ]
 
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("Mul",)
+    onnx_channels_last = ("Mul",)
+    torch_helper = ("LayerScale", (
+        "class LayerScale(nn.Module):",
+        '    """x · γ with one learnable scale per channel (ConvNeXt\'s layer scale)."""',
+        "",
+        "    def __init__(self, shape, init):",
+        "        super().__init__()",
+        "        self.layer_scale = nn.Parameter(torch.full(shape, float(init)))",
+        "",
+        "    def forward(self, x):",
+        "        return x * self.layer_scale",
+    ))
+
+    @classmethod
+    def from_onnx(cls, v):
+        """Mul of a computed tensor by a stored one scale per channel: (C, 1, ...) or
+        (1, C, 1, ...) channels first, (C,) channels last."""
+        if len(v.inputs) != 1 or len(v.x.shape) <= 1 or not v.stored:
+            return None
+        x = v.x
+        ones = (1,) * (len(x.shape) - 1)
+        per_channel = [(x.shape[0],)] if x.layout == "cl" else [(x.shape[0], *ones), (1, x.shape[0], *ones)]
+        return {} if tuple(v.dims(v.stored[0])) in per_channel else None
+
+    def to_onnx(self, f, call):
+        return [call.node("Mul", [call.ins[0], call.weight("layer_scale")])]
+
+    def to_torch(self, f, call):
+        """The LayerScale module of the file (torch.nn has none), its scale at init."""
+        shape = (f.in_shapes[0][0], *(1,) * (len(f.in_shapes[0]) - 1))
+        return TorchCode(f"{call.module}({call.ins[0]})", f"LayerScale({shape!r}, {self.p['init']!r})",
+                         self.torch_helper)
+
 
 class StochasticDepth(Layer):
     """Stochastic depth (Huang et al. 2016; torchvision.ops.StochasticDepth).
@@ -104,3 +140,14 @@ class StochasticDepth(Layer):
                  f"(mode {self.p['mode']}), so no parameters and 0 FLOPs"),
             Step("flops", "identity at inference", "", "0"),
         ]
+
+    # -- files (docs/onnx.md) --
+    onnx_import_refusal = ("an eval-mode export writes it as the identity (or nothing): ONNX "
+                           "Identity is read as identity")
+
+    def to_onnx(self, f, call):
+        """Identity: what stochastic depth computes in eval mode."""
+        return [call.node("Identity", call.ins)]
+
+    def to_torch(self, f, call):
+        return TorchCode(f"{call.ins[0]}  # stochastic depth: the identity in eval mode")

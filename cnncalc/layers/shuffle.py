@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from cnncalc.core.errors import SpecError
+from cnncalc.core.exchange import TorchCode
 from cnncalc.core.rf import nearest_map, shift_map, window_map
 from cnncalc.core.window import (
     chunk_bounds,
@@ -129,6 +131,41 @@ class _Slice(Layer):
         return Crop(ndim, {"cropping": PadSpec(pairs=((start, length - stop),)), "like": None},
                     loc, self.param_locs, input_names=input_names)
 
+    # -- files (docs/onnx.md) --
+    def to_onnx(self, f, call):
+        """Slice [start, stop) along dim (the batch counted as axis 0, as in ONNX)."""
+        dim = int(self.p["dim"])
+        start, stop = self.bounds(f.in_shapes[0][dim - 1])
+        return [call.node("Slice", [call.ins[0], call.ints(call.name + ".starts", [start]),
+                                    call.ints(call.name + ".ends", [stop]),
+                                    call.ints(call.name + ".axes", [dim])])]
+
+    def to_torch(self, f, call):
+        """Indexing along dim."""
+        start, stop = self.bounds(f.in_shapes[0][self.p["dim"] - 1])
+        index = ", ".join([":"] * self.p["dim"] + [f"{start}:{stop}"])
+        return TorchCode(f"{call.ins[0]}[{index}]")
+
+    @staticmethod
+    def onnx_sizes(v) -> list[int]:
+        """The part sizes of an ONNX Split: its ``split`` attribute (before opset 13) or
+        input, else ``num_outputs`` (or one per output) parts of ceil(L / n), the last
+        what is left (ONNX's rule, as torch.chunk's)."""
+        sizes = v.attrs.get("split")
+        if sizes is None and v.has(1):
+            sizes = [int(s) for s in v.const(1, "split")]
+        if sizes is None:
+            length = v.x.shape[v.extra["axis"] - 1]
+            k = v.attrs.get("num_outputs", v.n_outputs)
+            chunk = -(-length // k)
+            sizes = [min(chunk, length - i * chunk) for i in range(k)]
+        return [int(s) for s in sizes]
+
+    @staticmethod
+    def onnx_dim(v) -> dict:
+        """``dim`` of a Split output, left out on the channels (axis 1)."""
+        return {} if v.extra["axis"] == 1 else {"dim": v.extra["axis"]}
+
 
 class Chunk(_Slice):
     """One of ``chunks`` parts of an axis (torch.chunk(x, chunks, dim)[index]).
@@ -160,6 +197,18 @@ class Chunk(_Slice):
     def exec_bounds(self, length):
         return K.chunk_part(length, self.p["chunks"], self.p["index"])
 
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("Split",)
+    onnx_priority = 2  # equal parts are a chunk before they are a split (priority 1)
+
+    @classmethod
+    def from_onnx(cls, v):
+        """An output of a Split into equal parts (the reader's ``extra``: index, axis)."""
+        sizes = cls.onnx_sizes(v)
+        if len(set(sizes)) != 1:
+            return None
+        return {"chunks": len(sizes), "index": v.extra["index"], **cls.onnx_dim(v)}
+
 
 class Split(_Slice):
     """One part of an axis cut into the given sizes (torch.split(x, sizes, dim)[index]).
@@ -186,6 +235,21 @@ class Split(_Slice):
 
     def exec_bounds(self, length):
         return K.split_part(self.p["sizes"], self.p["index"])
+
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("Split", "Slice")
+    onnx_priority = 1  # a Slice of the channels, before crop's spatial one
+
+    @classmethod
+    def from_onnx(cls, v):
+        """An output of a Split; a Slice of the channels only (the part and what is around it)."""
+        if v.op == "Split":
+            return {"sizes": cls.onnx_sizes(v), "index": v.extra["index"], **cls.onnx_dim(v)}
+        ranges = v.extra["ranges"]
+        if set(ranges) != {1}:
+            return None
+        (b, e), c = ranges[1], v.x.shape[0]
+        return {"sizes": [s for s in (b, e - b, c - e) if s], "index": 1 if b else 0}
 
 
 class ChannelShuffle(Layer):
@@ -220,6 +284,30 @@ class ChannelShuffle(Layer):
     def backward(self, xs, w, out, g, ctx):
         n, c, groups = g.shape[0], g.shape[1], self.p["groups"]
         return [g.reshape(n, c // groups, groups, *g.shape[2:]).swapaxes(1, 2).reshape(g.shape)], {}
+
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("Reshape, Transpose (0, 2, 1, ...), Reshape",)  # as PyTorch exports it
+    torch_template = "torch.channel_shuffle({0}, {p[groups]!r})"
+
+    @classmethod
+    def from_onnx(cls, v):
+        """The reader's Reshape (N, g, C/g, *S), Transpose (0, 2, 1, ...), Reshape (N, C, *S)."""
+        return {"groups": int(v.extra["groups"])}
+
+    def to_onnx(self, f, call):
+        """Reshape to (N, g, C/g, *S), Transpose (0, 2, 1, ...), Reshape back."""
+        c, *sizes = f.in_shapes[0]
+        g = int(self.p["groups"])
+        grouped, swapped = call.name + ".grouped", call.name + ".swapped"
+        return [call.node("Reshape", [call.ins[0], call.ints(call.name + ".grouped_shape",
+                                                             [call.batch, g, c // g, *sizes])],
+                          grouped, call.name + ".reshape"),
+                call.node("Transpose", [grouped], swapped, call.name + ".transpose",
+                          perm=[0, 2, 1, *range(3, 3 + len(sizes))]),
+                call.node("Reshape", [swapped, call.ints(call.name + ".shape", [call.batch, c, *sizes])])]
+
+    def to_torch(self, f, call):
+        return TorchCode(self.torch_template.format(*call.ins, p=self.p))
 
 
 class PixelShuffle(Layer):
@@ -279,6 +367,26 @@ class PixelShuffle(Layer):
         its spatial wiring along one axis (output o from input floor(o / r), of
         some channel) is measured on that one channel."""
         return _PixelShuffleWiring(ndim, values, loc, self.param_locs, input_names=input_names)
+
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("DepthToSpace",)
+
+    @classmethod
+    def from_onnx(cls, v):
+        """DepthToSpace in CRD mode (PyTorch's order)."""
+        if v.attrs.get("mode", "DCR") != "CRD":
+            raise v.fail("DepthToSpace in DCR mode (TensorFlow's order); PyTorch's pixel "
+                         "shuffle exports CRD")
+        return {"upscale_factor": int(v.attrs["blocksize"])}
+
+    def to_onnx(self, f, call):
+        """DepthToSpace, CRD (2-D only: ONNX's op is)."""
+        if self.ndim != 2:
+            raise SpecError(f"pixel_shuffle '{call.name}': ONNX's DepthToSpace is 2-D", kind="export")
+        return [call.node("DepthToSpace", call.ins, blocksize=int(self.p["upscale_factor"]), mode="CRD")]
+
+    def to_torch(self, f, call):
+        return TorchCode(f"F.pixel_shuffle({call.ins[0]}, {self.p['upscale_factor']!r})")
 
 
 class _PixelShuffleWiring(PixelShuffle):
@@ -362,4 +470,13 @@ class PixelUnshuffle(Layer):
 
     def backward(self, xs, w, out, g, ctx):
         return [K.depth_to_space(g, self.p["downscale_factor"])], {}
+
+    # -- files (docs/onnx.md) --
+    onnx_import_refusal = ("ONNX's SpaceToDepth orders the channels as TensorFlow does (DCR), "
+                           "not as PyTorch's pixel unshuffle: not read")
+    onnx_export_refusal = ("is not written as ONNX by this version of cnncalc: SpaceToDepth has "
+                           "TensorFlow's channel order (PyTorch exports Reshape, Transpose, Reshape)")
+
+    def to_torch(self, f, call):
+        return TorchCode(f"F.pixel_unshuffle({call.ins[0]}, {self.p['downscale_factor']!r})")
 

@@ -57,7 +57,6 @@ from cnncalc.core.errors import SpecError
 from cnncalc.core.figures import VERIFIED_LABELS
 from cnncalc.core.graph import INPUT, Network, Node
 from cnncalc.core.kernels import Context
-from cnncalc.layers.base import Ints, OutputSize, PadSpec, Scale
 from cnncalc.measure.execute import (
     DEFAULT_MAX_MEMORY,
     forward,
@@ -74,9 +73,6 @@ MAX_GROWTH = 64  # the longest next length the local supports may suggest, times
 FIT_TRIES = 64  # consecutive probe lengths tried for one at which the executor runs the probe
 DENSE_UNITS = 48  # a layer with at most this many output units is seeded one unit a row
 CHUNK_ELEMENTS = 1 << 21  # elements of one batch of seeded rows (the widest tensor of the layer)
-CHANNEL_PARAMS = {"out_channels": 1, "groups": 1, "num_parameters": 1, "num_groups": 1,
-                  "depth_multiplier": 1, "offset_groups": 1,
-                  "in_channels": None, "num_features": None, "in_features": None}
 GLOBAL = "global"
 
 OK, MISMATCH, NOT_MEASURED, FAILED = "ok", "mismatch", "not measured", "failed"
@@ -279,15 +275,21 @@ class ArrayShapes:
     output: tuple[int, ...]
 
 
+def array_shapes(net: Network, run) -> dict[str, ArrayShapes]:
+    """Per node, the shapes of the arrays a forward pass (``run``, an Execution that kept
+    every output) gave it and made."""
+    return {node.name: ArrayShapes(tuple(run.values[i].shape[1:] for i in node.inputs),
+                                   tuple(run.values[r].shape[1:] for r in node.refs),
+                                   run.values[node.name].shape[1:]) for node in net.nodes}
+
+
 def _measure_forward(net: Network, report: Report, seed: int, max_memory: int | None,
                      progress=None) -> tuple[list[Row], dict[str, ArrayShapes]]:
     guard_memory(net, 1, 4, "all", max_memory)  # before the input is allocated
     x = np.random.default_rng(seed).standard_normal((1, *net.input_shape)).astype(np.float32)
     run = forward(net, x, None, seed, keep="all", max_memory=max_memory, progress=progress)
     width = DTYPE_BYTES[report.dtype]
-    shapes = {node.name: ArrayShapes(tuple(run.values[i].shape[1:] for i in node.inputs),
-                                     tuple(run.values[r].shape[1:] for r in node.refs),
-                                     run.values[node.name].shape[1:]) for node in net.nodes}
+    shapes = array_shapes(net, run)
     rows = []
     for node, row in zip(net.nodes, report.layers):
         out = run.values[node.name]
@@ -306,20 +308,10 @@ def _measure_forward(net: Network, report: Report, seed: int, max_memory: int | 
 
 
 def _axis_values(layer, axis: int, shapes: ArrayShapes) -> dict:
-    """The layer's parameters restricted to one spatial axis, with one channel; geometry
-    that depends on the size (padding ``same``, a crop ``like`` another layer, adaptive
-    windows) as the executor resolved it at the network's size, from its arrays'
-    ``shapes`` (the layer's ``probe_values``)."""
-    values = dict(layer.p)
-    for p in layer.params:
-        value = values.get(p.name)
-        if p.name in CHANNEL_PARAMS:
-            values[p.name] = CHANNEL_PARAMS[p.name]
-        elif value is not None and isinstance(p.kind, (Ints, Scale, OutputSize)):
-            values[p.name] = (value[axis],)
-        elif isinstance(value, PadSpec) and value.pairs is not None:
-            values[p.name] = PadSpec(pairs=(value.pairs[axis],))
-    return layer.probe_values(axis, values, shapes)
+    """The parameters of the layer's one-axis, one-channel probe copy
+    (:meth:`cnncalc.layers.base.Layer.probe_params`), size-dependent geometry resolved
+    from the executor's arrays' ``shapes``."""
+    return layer.probe_params(axis, shapes)
 
 
 def probe_network(net: Network, axis: int, nodes: list[Node], length: int,
