@@ -291,3 +291,46 @@ def test_progress_lines_go_to_stderr_when_it_is_no_terminal(tmp_path, monkeypatc
     assert json.loads(out.stdout)["ok"]
     assert "verifying: 1/2 forward conv1" in out.stderr
     assert "receptive fields, axis 0: conv1 (probe length 12)" in out.stderr
+
+
+def test_a_forward_pass_that_raises_fails_every_figure_and_names_the_layer(tmp_path, monkeypatch):
+    # found in review (issue 20): a layer whose forward pass raised ended `cnncalc verify` as an
+    # internal error (exit 3) naming no figure; it is a failed measurement like a probe's
+    from typer.testing import CliRunner
+
+    from cnncalc.cli import app
+    from cnncalc.layers.pool import AvgPool
+
+    def broken(self, xs, w, ctx):
+        raise TypeError("injected")
+
+    monkeypatch.setattr(AvgPool, "forward", broken)
+    text = ("input: [1, 8, 8]\nlayers:\n  - conv: {out_channels: 2, kernel_size: 3}\n"
+            "  - avgpool: 2\n  - relu\n")
+    result = verify(net_of(text))
+    assert not result.ok
+    # 3 layers x 5 forward figures (shape, params, buffers, MACs, activation bytes), none measured
+    assert result.counts() == {"ok": 0, "mismatch": 0, "not measured": 0, "failed": 15}
+    assert result.rows[1].figure("output_shape").reason == (
+        "could not measure output_shape: the forward pass raised at 'avgpool1': TypeError: injected")
+    spec = tmp_path / "n.yaml"
+    spec.write_text(text)
+    out = CliRunner().invoke(app, ["verify", str(spec)])
+    assert out.exit_code == 1, out.stdout
+    assert "the forward pass raised at 'avgpool1': TypeError: injected" in out.stdout
+
+
+def test_the_measured_field_does_not_read_the_report():
+    # found in review (issue 20): the output length that picks which probed phases count came
+    # from the report, so a doctored report changed the *measured* rf_size. A transposed
+    # convolution k3 s2 p1 along W: units alternate between 1 and 2 input pixels, so the
+    # measured field is 2 (the largest support over the phases), whatever the report says.
+    net = net_of("input: [1, 1, 40]\nlayers:\n  - conv_transpose: {out_channels: 1, "
+                 "kernel_size: [1, 3], stride: [1, 2], padding: [0, 1]}\n")
+    report = cnncalc.analyze(net)
+    doctored = replace(report, layers=[replace(report.layers[0], output_shape=(1, 1, 1))])
+    for rep in (report, doctored):
+        row = verify(net, report=rep).rows[0]
+        assert row.figure("rf_size[1]").measured == 2
+        assert row.figure("rf_stride[1]").measured == Fraction(1, 2)
+    assert verify(net, report=doctored).rows[0].figure("output_shape").status == "mismatch"

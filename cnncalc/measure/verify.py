@@ -283,11 +283,42 @@ def array_shapes(net: Network, run) -> dict[str, ArrayShapes]:
                                    run.values[node.name].shape[1:]) for node in net.nodes}
 
 
+FORWARD_FIGURES = ("output_shape", "params", "buffers", "macs", "activation_bytes")
+
+
+def _forward_failed(net: Network, report: Report, where: str, exc: Exception
+                    ) -> tuple[list[Row], dict[str, ArrayShapes] | None]:
+    """Every figure of every layer failed: the forward pass raised at node ``where``
+    (nothing downstream of it, and no receptive field, can be measured)."""
+    error = f"the forward pass raised at '{where}': {type(exc).__name__}: {exc}"
+    rows = []
+    for node, row in zip(net.nodes, report.layers):
+        analysed = {"output_shape": tuple(row.output_shape), "params": row.params,
+                    "buffers": row.buffers, "macs": row.macs, "activation_bytes": row.activation_bytes}
+        rows.append(Row(node.name, node.type, [
+            Figure(n, analysed[n], None, FAILED, f"could not measure {n}: {error}")
+            for n in FORWARD_FIGURES]))
+    return rows, None
+
+
 def _measure_forward(net: Network, report: Report, seed: int, max_memory: int | None,
-                     progress=None) -> tuple[list[Row], dict[str, ArrayShapes]]:
+                     progress=None) -> tuple[list[Row], dict[str, ArrayShapes] | None]:
+    """The forward-pass figures of every layer, measured, and the shapes of the arrays
+    each node read and wrote; a pass that raises fails every figure (shapes None)."""
     guard_memory(net, 1, 4, "all", max_memory)  # before the input is allocated
     x = np.random.default_rng(seed).standard_normal((1, *net.input_shape)).astype(np.float32)
-    run = forward(net, x, None, seed, keep="all", max_memory=max_memory, progress=progress)
+    at = [INPUT]
+
+    def before(node: Node, xs: list, refs: list) -> None:
+        at[0] = node.name
+
+    try:
+        run = forward(net, x, None, seed, keep="all", max_memory=max_memory, progress=progress,
+                      before=before)
+    except SpecError:
+        raise  # a refusal the user can act on (the memory limit): exit 2 with its help
+    except Exception as exc:  # noqa: BLE001 - a measurement that raises fails its figures
+        return _forward_failed(net, report, at[0], exc)
     width = DTYPE_BYTES[report.dtype]
     shapes = array_shapes(net, run)
     rows = []
@@ -322,7 +353,7 @@ def probe_network(net: Network, axis: int, nodes: list[Node], length: int,
     for node in nodes:
         layer = node.layer.probe_layer(1, _axis_values(node.layer, axis, shapes[node.name]),
                                        node.loc, node.inputs, shapes[node.name])
-        copies.append(replace(node, layer=layer))
+        copies.append(replace(node, layer=layer, facts=None, field=None))  # nothing analysed
     read = {name for m in copies for name in m.inputs + m.refs}  # one pass: linear in depth
     outputs = [n.name for n in copies if n.name not in read]
     return Network(f"{net.name} (probe, axis {axis})", (1, length), count, copies,
@@ -336,7 +367,7 @@ def _separable(net: Network) -> tuple[list[Node], dict[str, str]]:
     keep = []
     for node in net.nodes:
         upstream = next((origin[i] for i in node.inputs + node.refs if i in origin), None)
-        if node.facts.mixes_axes:
+        if node.layer.mixes_axes:  # the type's declared capability
             origin[node.name] = node.name
         elif upstream is not None:
             origin[node.name] = upstream
@@ -824,6 +855,9 @@ def _rf_figures(row, out_len: int, axis: int, found: list[_Units] | None, why: s
     return missing(why or reason)
 
 
+# the values of a deep net on random weights may overflow float32/64: every counted figure
+# stays exact (shapes, tensors, MACs, supports), so NumPy's warnings would only alarm
+@np.errstate(over="ignore", invalid="ignore")
 def verify(net: Network, seed: int = 0, max_memory: int | None = DEFAULT_MAX_MEMORY,
            progress=None, report: Report | None = None) -> Verification:
     """Run the network and compare every figure of a report with a measurement.
@@ -858,6 +892,8 @@ def verify(net: Network, seed: int = 0, max_memory: int | None = DEFAULT_MAX_MEM
         return lambda done, total, name: progress(done, total, f"{what} {name}")
 
     rows, shapes = _measure_forward(net, report, seed, max_memory, phase("forward"))
+    if shapes is None:  # the forward pass raised: every figure failed, nothing to probe
+        return Verification(rows, [])
     _, blocked = _separable(net)
     probe_sizes: list[list[int]] = []
     by_axis = []
@@ -898,11 +934,12 @@ def verify(net: Network, seed: int = 0, max_memory: int | None = DEFAULT_MAX_MEM
         by_axis.append((results, why, failure))
         probe_sizes.append(sizes)
     for row, node, result in zip(rows, net.nodes, report.layers):
-        if len(result.output_shape) != net.ndim + 1:
+        measured = shapes[node.name].output  # the executor's array, not the report's shape
+        if len(measured) != net.ndim + 1:
             continue  # no spatial axes: no receptive field
         for axis in range(net.ndim):
             results, why, failure = by_axis[axis]
-            out_len = result.output_shape[1 + axis]
+            out_len = measured[1 + axis]
             if node.name in blocked:  # a documented refusal: no per-axis probe holds it
                 row.figures += _rf_figures(result, out_len, axis, None, blocked[node.name])
             else:

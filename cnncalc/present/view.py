@@ -639,7 +639,6 @@ def graph_svg(layout: Layout, collapsed: set[str], full: bool = False,
         at = geo.boxes.get("g:" + name)
         if at is None and not full:
             continue
-        out_unit = graph.units[graph.index[g.out]]
         label, what, line3, shape = box_text(graph, "g:" + name)
         out.append(_box_svg("g:" + name, *(at or (0, 0)), ("▸ " if full else "") + label, what, line3,
                             f"{name} ({g.type}): {len(g.members)} layers\noutput "
