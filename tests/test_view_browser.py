@@ -171,7 +171,8 @@ def test_done_when_find_a_nested_resnet50_layer_and_read_it(browser, pages):
 def test_zoom_fit_and_pan(browser, pages):
     path, _, _ = pages("resnet50.yaml")
     open_page(browser, path)
-    width = lambda: float(js(browser, "return document.querySelector('#graph svg').getAttribute('width')"))
+    def width():
+        return float(js(browser, "return document.querySelector('#graph svg').getAttribute('width')"))
     w0 = width()
     browser.find_element(By.ID, "zoom-in").click()
     assert width() == pytest.approx(w0 * 1.25)

@@ -35,6 +35,8 @@ class Context:
         return Context(probe=self.probe, refs=self.refs)
 
     def mm(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``a @ b`` (batched: (..., M, K) @ (..., K, N)), adding prod(batch)·M·K·N
+        multiply-accumulates to :attr:`macs`."""
         batch = math.prod(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
         self.macs += batch * a.shape[-2] * a.shape[-1] * b.shape[-1]
         return np.matmul(a, b)
@@ -45,6 +47,11 @@ class Tensors(dict):
     ``take`` returns the tensor after checking the shape the inner forward pass asks for."""
 
     def take(self, key: str, shape, buffer: bool = False) -> np.ndarray:
+        """The tensor ``key``, checked to have ``shape``.
+
+        Raises:
+            ValueError: another shape (the outer layer asked for the wrong one).
+        """
         tensor = self[key]
         if tuple(tensor.shape) != tuple(shape):
             raise ValueError(f"tensor '{key}' has shape {list(tensor.shape)}, needs {list(shape)}")
@@ -113,6 +120,8 @@ def unpad(x: np.ndarray, pads: Sequence[tuple[int, int]], sizes: Sequence[int]) 
 
 
 def take_axis(x: np.ndarray, index: np.ndarray, axis: int) -> np.ndarray:
+    """Positions ``index`` of ``x`` along ``axis`` (a gather; its adjoint is
+    :func:`take_axis_adjoint`)."""
     return np.take(x, index, axis=axis)
 
 

@@ -718,7 +718,7 @@ def loads(text: str | bytes, file: str | None = None, *, input_shape: tuple[int,
                 raise SpecError("'expect' maps totals to the values the network must have",
                                 doc.val_loc("expect"), kind="value", help="expect: {params: 61706}")
             net.expect = doc["expect"]
-        if "upstream" in doc:  # dL/d(output) for `cnncalc grad`; checked there (cnncalc/grad.py)
+        if "upstream" in doc:  # dL/d(output) for `cnncalc grad`; checked there (cnncalc/measure/grad.py)
             net.upstream = (doc["upstream"], doc.val_loc("upstream"))
         infer_shapes(net)
         check_inline(net)
