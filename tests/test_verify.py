@@ -268,7 +268,8 @@ def test_coded_rows_decode_to_what_one_seed_a_row_measures(layers, monkeypatch):
 
     net = net_of("input: [1, 150]\nlayers:\n" + layers)
     nodes, _ = V._separable(net)
-    probe, run = V._fitting_run(net, 0, nodes, 150, seed=0)
+    _, shapes = V._measure_forward(net, cnncalc.analyze(net), 0, None)  # the arrays' shapes
+    probe, run = V._fitting_run(net, 0, nodes, 150, 0, shapes)
     tensors = index_weights(run.weights)
     for node in probe.nodes:
         coded = V._local_support(node, run, np.random.default_rng(1), tensors.get(node.name, {}))
@@ -286,9 +287,10 @@ def test_progress_lines_go_to_stderr_when_it_is_no_terminal(tmp_path, monkeypatc
     from typer.testing import CliRunner
 
     from cnncalc import cli
+    from cnncalc.present.progress import Progress
 
-    monkeypatch.setattr(cli._Progress, "LINE_AFTER", 0.0)
-    monkeypatch.setattr(cli._Progress, "LINE_EVERY", 0.0)
+    monkeypatch.setattr(Progress, "LINE_AFTER", 0.0)
+    monkeypatch.setattr(Progress, "LINE_EVERY", 0.0)
     spec = tmp_path / "n.yaml"
     spec.write_text("input: [1, 12, 12]\nlayers:\n  - conv: {out_channels: 2, kernel_size: 3}\n  - relu\n")
     out = CliRunner().invoke(cli.app, ["verify", str(spec), "--format", "json"])
