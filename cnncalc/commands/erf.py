@@ -1,0 +1,64 @@
+"""``cnncalc erf`` and ``cnncalc analyze --erf``: the effective receptive field under a stated
+protocol (cnncalc.measure.erf) beside the theoretical one."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from cnncalc.analysis.analyze import Report, analyze
+from cnncalc.commands import analyze as analyze_command
+from cnncalc.commands import analyze_console
+from cnncalc.core.graph import Network
+from cnncalc.io.spec import load
+from cnncalc.measure.erf import EffectiveField, effective_fields
+from cnncalc.options import parse_input
+from cnncalc.present.erf_text import table_lines, to_json
+
+
+def run(spec: Path, layer: str | None, protocol: str, format: str, input: str | None,
+        depth: int | None) -> None:
+    """Print the ERF of ``layer`` (default: every layer, grouped ``depth`` dotted levels deep:
+    at depth 1 one row per stage, the stage's output layer) as a table or JSON."""
+    net = load(spec, input_shape=parse_input(input, "erf"))
+    report = analyze(net)
+    if layer is not None:
+        fields = effective_fields(net, [layer], protocol)
+        rows, outputs = [report.layer(layer)], {}
+    else:
+        fields = effective_fields(net, None, protocol)
+        rows = list(report.layers) if depth is None else report.grouped(depth)
+        outputs = _group_outputs(report, rows)
+    if format == "json":
+        sys.stdout.write(to_json(report, rows, fields, outputs, protocol))
+    else:
+        sys.stdout.write("\n".join(table_lines(report, rows, fields, outputs, protocol)) + "\n")
+
+
+def _group_outputs(report: Report, rows) -> dict[str, str]:
+    """A group row's layer: the group's declared output, else its last layer (as
+    :meth:`Report.grouped` shows the group's field)."""
+    members = {r.name for r in report.layers}
+    outputs = {}
+    for row in rows:
+        if row.name in members:
+            continue
+        inside = [r.name for r in report.layers if r.name.startswith(row.name + ".")]
+        outputs[row.name] = report.groups.get(row.name, (inside[-1], ""))[0]
+    return outputs
+
+
+def with_erf(net: Network, report: Report, protocol: str = "uniform") -> Report:
+    """The report with ``effective_receptive_field`` set on every layer that has one."""
+    fields = effective_fields(net, None, protocol)
+    layers = tuple(replace(r, effective_receptive_field=fields[r.name].to_dict())
+                   if isinstance(fields.get(r.name), EffectiveField) else r for r in report.layers)
+    return replace(report, layers=layers)
+
+
+def analyze_run(spec: Path, console: bool, **options) -> None:
+    """``cnncalc analyze --erf``: the analysis with the ERF of every layer (JSON:
+    ``layers[i].effective_receptive_field``)."""
+    table = analyze_console._table if console else None
+    analyze_command.run(spec, table=table, transform=with_erf, **options)
