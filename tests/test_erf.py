@@ -211,3 +211,24 @@ def test_analyze_erf_adds_the_json_key(capsys):
     assert "effective_receptive_field" not in rows["fc"]
     plain = CliRunner().invoke(app, ["analyze", str(SPECS / "resnet18.yaml"), "-f", "json"])
     assert "effective_receptive_field" not in plain.stdout
+
+
+def test_explain_shows_the_local_recurrence_and_the_erf():
+    from cnncalc.homework.explain import explain
+
+    # SE-ResNet-50, layer2's first 3x3 conv (stride 2): its input's local field is 35 with
+    # stride 4 (conv1 7/2, maxpool 3/2, three bottlenecks' 3x3: 7 + 2·2 + 3·2·4 = 35), so
+    # r = 35 + (3 - 1)·4 = 43 and j = 4·2 = 8 (Araujo et al. 2019, eq. 2)
+    net = cnncalc.load(SPECS / "se_resnet50.yaml")
+    (item,) = explain(net, "layer2.bottleneck1.residual1.conv2")
+    by = {}
+    for st in item.steps:
+        by.setdefault(st.field, []).append(st)
+    assert by["receptive_field"][-1].result == "global"
+    assert by["local_receptive_field"][0].result == "43 x 43"
+    assert "se.multiply1" in by["local_receptive_field"][0].note
+    assert by["local_receptive_field"][1].substituted == "35 + (3 - 1)·4"
+    assert by["local_stride"][0].result == "8"
+    erf = by["effective_receptive_field"]
+    assert erf[0].formula.startswith("protocol uniform")
+    assert "/43" in erf[1].note
