@@ -137,3 +137,24 @@ def test_verify_measures_the_local_field():
     bad = verify(net, report=replace(report, layers=layers))
     assert not bad.ok
     assert [f.label for f in bad.rows[-1].mismatched] == ["local_rf_size[0]"]
+
+
+@pytest.mark.parametrize("name", GATED)
+def test_view_draws_the_local_field_where_the_exact_one_is_global(name):
+    # issue 22: no layer of a spatial stage of a gated net shows an empty picture; the page
+    # carries the local field's tables there, and names those layers in "local"
+    from tests.test_view import data_of, page
+
+    net = cnncalc.load(SPECS / f"{name}.yaml")
+    _, _, _, root = page(f"{name}.yaml")
+    data = data_of(root)
+    for node in net.nodes:
+        if node.local_field is None or any(v is None for v in node.local_field.size):
+            continue
+        assert node.name in data["fields"], node.name
+        if node.field is None:
+            assert node.name in data["local"]
+            tables = data["fields"][node.name]
+            sizes = tuple(max(hi - lo + 1 for c in [t] for lo, hi in zip(c[2], c[3]) if lo is not None)
+                          for (t,) in tables)
+            assert sizes == node.local_field.size, node.name
