@@ -96,7 +96,7 @@ def resnet18_map(size, stage, seed_at_stem=False):
     sizes.append((size + 6 - 7) // 2 + 1)  # conv1
     sizes.append((sizes[-1] + 2 - 3) // 2 + 1)  # maxpool
     stage_in = [sizes[-1]]
-    for i in range(1, 4):
+    for _ in range(1, 4):
         stage_in.append((stage_in[-1] + 2 - 3) // 2 + 1)
     n = sizes[2] if seed_at_stem else stage_in[stage]
     c = 64 if seed_at_stem else widths[stage]
