@@ -115,8 +115,9 @@ def analyze(
     """Per layer: output shape, parameters, MACs, FLOPs, activation memory, receptive field."""
     console = format == "table" and sys.stdout.isatty()
     if erf:
-        if format == "html":
-            raise typer.BadParameter("--erf is not drawn in the html format: use json", param_hint="--erf")
+        if format in ("html", "csv"):
+            raise typer.BadParameter(f"--erf is not shown in the {format.value} format: use json, "
+                                     "table or markdown", param_hint="--erf")
         _command("erf").analyze_run(spec, console, format=format.value, input=input, batch=batch,
                                     dtype=dtype.value, optimizer=optimizer.value,
                                     max_layers=max_layers, dilation_base=dilation_base,

@@ -232,3 +232,16 @@ def test_explain_shows_the_local_recurrence_and_the_erf():
     erf = by["effective_receptive_field"]
     assert erf[0].formula.startswith("protocol uniform")
     assert "/43" in erf[1].note
+
+
+def test_analyze_erf_table_and_csv(capsys):
+    from tests.test_cli import run
+
+    code, out, _ = run(capsys, "analyze", SPECS / "resnet18.yaml", "--erf", "-d", "1")
+    assert code == 0
+    # the analysis, then the ERF's table: layer4 beside its theoretical 435 (ResNet-18's
+    # recurrence, docs/receptive-field.md)
+    assert "effective receptive field, protocol uniform" in out
+    assert any(line.startswith("layer4") and " 435 " in line for line in out.splitlines())
+    code, _, err = run(capsys, "analyze", SPECS / "resnet18.yaml", "--erf", "-f", "csv")
+    assert code == 2 and "--erf" in err

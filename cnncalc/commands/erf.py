@@ -49,9 +49,10 @@ def _group_outputs(report: Report, rows) -> dict[str, str]:
     return outputs
 
 
-def with_erf(net: Network, report: Report, protocol: str = "uniform") -> Report:
-    """The report with ``effective_receptive_field`` set on every layer that has one."""
-    fields = effective_fields(net, None, protocol)
+def with_erf(net: Network, report: Report, fields: dict | None = None) -> Report:
+    """The report with ``effective_receptive_field`` set on every layer that has one
+    (``fields``: from :func:`effective_fields`, computed here if not given)."""
+    fields = effective_fields(net) if fields is None else fields
     layers = tuple(replace(r, effective_receptive_field=fields[r.name].to_dict())
                    if isinstance(fields.get(r.name), EffectiveField) else r for r in report.layers)
     return replace(report, layers=layers)
@@ -59,6 +60,20 @@ def with_erf(net: Network, report: Report, protocol: str = "uniform") -> Report:
 
 def analyze_run(spec: Path, console: bool, **options) -> None:
     """``cnncalc analyze --erf``: the analysis with the ERF of every layer (JSON:
-    ``layers[i].effective_receptive_field``)."""
+    ``layers[i].effective_receptive_field``; the table and Markdown views are followed by
+    ``cnncalc erf``'s table)."""
     table = analyze_console._table if console else None
-    analyze_command.run(spec, table=table, transform=with_erf, **options)
+    kept: list[tuple[Report, dict]] = []
+
+    def transform(net: Network, report: Report) -> Report:
+        fields = effective_fields(net)
+        kept.append((report, fields))
+        return with_erf(net, report, fields)
+
+    analyze_command.run(spec, table=table, transform=transform, **options)
+    if kept and options.get("format") in ("table", "markdown"):  # the ERF's own table below
+        report, fields = kept[0]
+        depth = options.get("depth")
+        rows = list(report.layers) if depth is None else report.grouped(depth)
+        sys.stdout.write("\n" + "\n".join(table_lines(report, rows, fields,
+                                                     _group_outputs(report, rows), "uniform")) + "\n")
