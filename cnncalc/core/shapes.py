@@ -78,8 +78,8 @@ def infer_shapes(net: Network) -> dict[str, tuple[int, ...]]:
     (``node.facts``), its receptive field (``node.field``), its local receptive field
     (``node.local_field``: broadcast gates held constant, :func:`held_gates`) and the
     merges through whose gates global information reaches it (``node.global_context``,
-    in graph order); return node name -> output shape. :func:`cnncalc.load` calls it, so a loaded network carries every
-    figure and nothing later runs a layer's setup again.
+    in graph order); return node name -> output shape. :func:`cnncalc.load` calls it, so
+    a loaded network carries every figure and nothing later runs a layer's setup again.
 
     Raises:
         SpecError: the first layer whose input it cannot take, at its location; a
