@@ -160,6 +160,7 @@ ErfFormat = formats("table", "json")
 
 class ErfProtocol(StrEnum):
     uniform = "uniform"
+    random = "random"
 
 
 @app.command()
@@ -168,7 +169,11 @@ def erf(
     layer: str = typer.Option(None, "--layer", "-l", help="One layer (default: one row per group)."),
     protocol: ErfProtocol = typer.Option(ErfProtocol.uniform, "--protocol",
                                          help="uniform: weights equal, activations the identity, "
-                                              "gates held at 1 (docs/receptive-field.md)."),
+                                              "gates held at 1; random: Kaiming-normal weights, "
+                                              "ReLU kept, |gradient| averaged over --samples "
+                                              "draws (docs/receptive-field.md)."),
+    samples: int = typer.Option(4, "--samples", min=1, help="Protocol random: the draws."),
+    seed: int = typer.Option(0, "--seed", help="Protocol random: the draws' seed."),
     depth: int = typer.Option(1, "--depth", "-d", min=0,
                               help="Group rows deeper than N dotted levels (1: one row per stage; "
                                    "0: every layer)."),
@@ -177,7 +182,7 @@ def erf(
 ) -> None:
     """The effective receptive field (Luo et al. 2016) of each layer beside its theoretical field:
     mean, std and the width holding 95% of the gradient's mass, per axis."""
-    _command("erf").run(spec, layer, protocol.value, format.value, input, depth or None)
+    _command("erf").run(spec, layer, protocol.value, format.value, input, depth or None, samples, seed)
 
 
 VerifyFormat = formats("table", "json")

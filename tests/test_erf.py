@@ -245,3 +245,48 @@ def test_analyze_erf_table_and_csv(capsys):
     assert any(line.startswith("layer4") and " 435 " in line for line in out.splitlines())
     code, _, err = run(capsys, "analyze", SPECS / "resnet18.yaml", "--erf", "-f", "csv")
     assert code == 2 and "--erf" in err
+
+
+def test_random_protocol_against_an_independent_gradient():
+    # protocol random on conv(1->2, k3, p1) -> relu -> conv(2->1, k3, p1), 9 pixels: the
+    # gradient of b's unit 4, by hand (chain rule through the ReLU's mask), from the same
+    # draws (the protocol's definition: random_weights then an N(0, 1) input, one
+    # generator per sample); its magnitude averaged over the samples
+    from cnncalc.measure.erf import random_fields, random_weights, statistics
+
+    net = cnncalc.loads("""
+input: [1, 9]
+layers:
+  - {conv: {out_channels: 2, kernel_size: 3, padding: 1}, name: a}
+  - {relu, name: r}
+  - {conv: {out_channels: 1, kernel_size: 3, padding: 1}, name: b}
+""", "tiny.yaml")
+    maps = []
+    for sample in range(3):
+        rng = np.random.default_rng([7, sample])
+        w = random_weights(net, rng)
+        x = rng.standard_normal((1, 1, 9))[0, 0]
+        wa, wb = w["a.weight"], w["b.weight"]  # (2, 1, 3), (1, 2, 3); biases 0
+        assert not w["a.bias"].any() and wa.std() > 0
+        xp = np.pad(x, 1)
+        a = np.array([[xp[j:j + 3] @ wa[c, 0] for j in range(9)] for c in range(2)])
+        ga = np.zeros((2, 9))  # d b[4] / d r[c, j]: j = 4 - 1 + t for tap t
+        for c in range(2):
+            for t in range(3):
+                ga[c, 3 + t] = wb[0, c, t]
+        ga *= a > 0  # the ReLU's mask
+        gx = np.zeros(9)
+        for c in range(2):
+            for j in range(9):
+                for t in range(3):
+                    i = j - 1 + t
+                    if 0 <= i < 9:
+                        gx[i] += ga[c, j] * wa[c, 0, t]
+        maps.append(np.abs(gx))
+    expected = statistics(np.mean(maps, axis=0), "random", (4,), (5,))
+    got = random_fields(net, ["b"], samples=3, seed=7)["b"]
+    assert np.abs(got.marginals[0] - expected.marginals[0]).max() < 1e-12
+    assert got.width95 == expected.width95 and got.mean[0] == pytest.approx(expected.mean[0], abs=1e-12)
+    each = [statistics(m, "random", (4,), (5,)).mean[0] for m in maps]
+    assert got.spread["mean"][0] == pytest.approx(float(np.std(each)), abs=1e-12)
+    assert got.to_dict()["samples"] == 3 and got.to_dict()["seed"] == 7

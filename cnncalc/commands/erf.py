@@ -12,24 +12,30 @@ from cnncalc.commands import analyze as analyze_command
 from cnncalc.commands import analyze_console
 from cnncalc.core.graph import Network
 from cnncalc.io.spec import load
-from cnncalc.measure.erf import EffectiveField, effective_fields
+from cnncalc.measure.erf import EffectiveField, candidates, effective_fields, random_fields
 from cnncalc.options import parse_input
 from cnncalc.present.erf_text import table_lines, to_json
 
 
 def run(spec: Path, layer: str | None, protocol: str, format: str, input: str | None,
-        depth: int | None) -> None:
+        depth: int | None, samples: int = 4, seed: int = 0) -> None:
     """Print the ERF of ``layer`` (default: every layer, grouped ``depth`` dotted levels deep:
-    at depth 1 one row per stage, the stage's output layer) as a table or JSON."""
+    at depth 1 one row per stage, the stage's output layer) as a table or JSON. Protocol
+    random computes only the layers shown (``samples`` draws from ``seed``)."""
     net = load(spec, input_shape=parse_input(input, "erf"))
     report = analyze(net)
     if layer is not None:
-        fields = effective_fields(net, [layer], protocol)
-        rows, outputs = [report.layer(layer)], {}
+        rows, outputs = [report.layer(layer)] if layer in {r.name for r in report.layers} else [], {}
+        wanted: list[str] | None = [layer]
     else:
-        fields = effective_fields(net, None, protocol)
         rows = list(report.layers) if depth is None else report.grouped(depth)
         outputs = _group_outputs(report, rows)
+        have = {n.name for n in candidates(net)}
+        wanted = [outputs.get(r.name, r.name) for r in rows if outputs.get(r.name, r.name) in have]
+    if protocol == "random":
+        fields = random_fields(net, wanted, samples, seed)
+    else:
+        fields = effective_fields(net, wanted if layer is not None else None)
     if format == "json":
         sys.stdout.write(to_json(report, rows, fields, outputs, protocol))
     else:

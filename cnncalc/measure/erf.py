@@ -51,9 +51,11 @@ import numpy as np
 
 from cnncalc.core.errors import SpecError
 from cnncalc.core.graph import INPUT, Network, Node
+from cnncalc.core.kernels import Context
 from cnncalc.core.shapes import held_gates
+from cnncalc.measure.execute import forward, layer_backward
 
-PROTOCOLS = ("uniform",)
+PROTOCOLS = ("uniform", "random")
 MASS = 0.95
 TIE = 1e-12  # a window within this of 95 % counts (float64 sums of exact fractions)
 
@@ -77,11 +79,21 @@ class EffectiveField:
     theoretical: tuple[int, ...]
     ratio: tuple[float, ...]
     grid: np.ndarray | None = None  # the map G on the input grid (normalised to sum 1)
+    # protocol random: the draws, and each figure's spread (population standard deviation
+    # over the draws of the figure computed on each draw's map), per axis
+    samples: int = 0
+    seed: int = 0
+    spread: dict[str, tuple[float, ...]] | None = None
 
     def to_dict(self) -> dict:
-        """``layers[i].effective_receptive_field`` of the JSON report (spec-format.md)."""
-        return {"protocol": self.protocol, "mean": list(self.mean), "std": list(self.std),
-                "width95": list(self.width95), "ratio": list(self.ratio)}
+        """``layers[i].effective_receptive_field`` of the JSON report (spec-format.md);
+        protocol random adds ``samples``, ``seed`` and ``spread``."""
+        out = {"protocol": self.protocol, "mean": list(self.mean), "std": list(self.std),
+               "width95": list(self.width95), "ratio": list(self.ratio)}
+        if self.spread is not None:
+            out.update(samples=self.samples, seed=self.seed,
+                       spread={k: list(v) for k, v in self.spread.items()})
+        return out
 
 
 def width95(p: np.ndarray) -> int:
@@ -153,6 +165,123 @@ def _matrices(node: Node, k: int, in_shape: Sequence[int]) -> list[np.ndarray | 
     return out
 
 
+def _requested(net: Network, layers: Sequence[str] | None) -> list[str]:
+    """The layers asked for, in graph order (default: every candidate).
+
+    Raises:
+        SpecError: an unknown layer, or one without a spatial field (kind ``usage``).
+    """
+    ok = {n.name for n in candidates(net)}
+    if layers is None:
+        return [n.name for n in net.nodes if n.name in ok]
+    names = {n.name for n in net.nodes}
+    for name in layers:
+        if name not in names:
+            raise SpecError(f"no layer '{name}' in {net.name}", kind="usage",
+                            help="`cnncalc analyze SPEC` lists the layers")
+        if name not in ok:
+            raise SpecError(f"layer '{name}' has no spatial receptive field (its output has "
+                            "no spatial axes, or every input pixel reaches it through "
+                            "spatial paths), so no effective receptive field", kind="usage",
+                            help="pick a layer before the global pooling or the flatten")
+    order = {n.name: i for i, n in enumerate(net.nodes)}
+    return sorted(dict.fromkeys(layers), key=order.__getitem__)
+
+
+def random_weights(net: Network, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Protocol random's tensors, float64: every tensor of rank >= 2 Kaiming-normal,
+    N(0, 2 / fan_in) with fan_in = prod(shape[1:]) (He, Zhang, Ren and Sun, "Delving Deep
+    into Rectifiers", ICCV 2015, eq. 10; PyTorch's kaiming_normal_, mode fan_in); biases 0;
+    other rank-1 parameters named ``weight`` 1 and ``bias`` 0 (a normalization's initial
+    state); buffers ``running_mean`` 0 and ``running_var`` 1. Tensors not named so are
+    left to the executor's seeded draws."""
+    out: dict[str, np.ndarray] = {}
+    for node in net.nodes:
+        facts = node.facts
+        for key, shape in facts.params.items():
+            if len(shape) >= 2:
+                fan_in = math.prod(shape[1:])
+                out[f"{node.name}.{key}"] = rng.normal(0.0, math.sqrt(2.0 / fan_in), shape)
+            elif key in facts.bias or key == "bias":
+                out[f"{node.name}.{key}"] = np.zeros(shape)
+            elif key == "weight":
+                out[f"{node.name}.{key}"] = np.ones(shape)
+        for key, shape in facts.buffers.items():
+            if key in ("running_mean", "running_var"):
+                out[f"{node.name}.{key}"] = (np.zeros if key == "running_mean" else np.ones)(shape)
+    return out
+
+
+def random_fields(net: Network, layers: Sequence[str] | None = None, samples: int = 4,
+                  seed: int = 0) -> dict[str, EffectiveField | str]:
+    """Protocol random (Luo et al. 2016, section 4.1: random weights, ReLU networks): the
+    network as it is (every activation and pooling as defined, ReLU kept) with the
+    tensors of :func:`random_weights` and an input N(0, 1), both drawn per sample from
+    ``numpy.random.default_rng([seed, sample])``; broadcast gates held constant at their
+    value (no gradient through them: the local path). Per requested layer, the gradient of
+    the sum over channels of its unit floor((n - 1) / 2) with respect to the input, by the
+    executor's own backward passes in float64 (one forward pass and one batched backward
+    walk per sample, a row per layer); its magnitude summed over the input channels and
+    averaged over the samples is the map whose statistics are reported, and each
+    statistic's spread is its population standard deviation over the per-sample maps.
+
+    Raises:
+        SpecError: an unknown or non-spatial layer, ``samples`` < 1 (kind ``usage``).
+    """
+    if samples < 1:
+        raise SpecError("--samples must be at least 1", kind="usage")
+    wanted = _requested(net, layers)
+    row = {name: b for b, name in enumerate(wanted)}
+    batch = len(wanted)
+    by_name = {n.name: n for n in net.nodes}
+    maps = []
+    for sample in range(samples):
+        rng = np.random.default_rng([seed, sample])
+        weights = random_weights(net, rng)
+        x = rng.standard_normal((1, *net.input_shape))
+        run = forward(net, x, weights, seed, dtype=np.float64, keep="all", max_memory=None)
+        grads: dict[str, np.ndarray] = {}
+        for node in reversed(net.nodes):
+            g = grads.pop(node.name, None)
+            if node.name in row:
+                if g is None:
+                    g = np.zeros((batch, *node.facts.out_shape))
+                unit = tuple((n - 1) // 2 for n in node.facts.out_shape[1:])
+                g[(row[node.name], slice(None), *unit)] += 1.0
+            if g is None:
+                continue
+            rep = lambda a: np.repeat(a, batch, axis=0)  # noqa: E731 - the one-sample arrays, a row per layer
+            ctx = Context(refs=[rep(run.values[r]) for r in node.refs])
+            xs = [rep(run.values[i]) for i in node.inputs]
+            gxs, _ = layer_backward(node, run, xs, rep(run.values[node.name]), g, ctx)
+            held = held_gates(node)
+            for k, (name, gx) in enumerate(zip(node.inputs, gxs)):
+                if k not in held:
+                    grads[name] = grads[name] + gx if name in grads else gx
+        field = grads.get(INPUT)
+        maps.append(np.zeros((batch, *net.input_shape[1:])) if field is None
+                    else np.abs(field).sum(axis=1))
+    result: dict[str, EffectiveField | str] = {}
+    for name, b in row.items():
+        node = by_name[name]
+        unit = tuple((n - 1) // 2 for n in node.facts.out_shape[1:])
+        theoretical = tuple(node.local_field.size)
+        try:
+            mean_map = np.mean([m[b] for m in maps], axis=0)
+            erf = statistics(mean_map, "random", unit, theoretical)
+            each = [statistics(m[b], "random", unit, theoretical) for m in maps]
+        except ValueError as exc:
+            result[name] = str(exc)
+            continue
+        spread = {key: tuple(float(np.std([getattr(e, key)[a] for e in each]))
+                             for a in range(len(unit)))
+                  for key in ("mean", "std", "width95", "ratio")}
+        result[name] = EffectiveField("random", unit, erf.marginals, erf.mean, erf.std,
+                                      erf.width95, theoretical, erf.ratio, erf.grid,
+                                      samples, seed, spread)
+    return result
+
+
 def effective_fields(net: Network, layers: Sequence[str] | None = None,
                      protocol: str = "uniform") -> dict[str, EffectiveField | str]:
     """The effective receptive field of each requested layer (default: every layer
@@ -166,26 +295,10 @@ def effective_fields(net: Network, layers: Sequence[str] | None = None,
         SpecError: an unknown protocol or layer name, or a layer without a spatial field
             (kind ``usage``).
     """
-    if protocol not in PROTOCOLS:
-        raise SpecError(f"no ERF protocol '{protocol}'", help=f"protocols: {', '.join(PROTOCOLS)}",
-                        kind="usage")
-    ok = {n.name for n in candidates(net)}
-    if layers is None:
-        wanted = [n.name for n in net.nodes if n.name in ok]
-    else:
-        names = {n.name for n in net.nodes}
-        for name in layers:
-            if name not in names:
-                raise SpecError(f"no layer '{name}' in {net.name}", kind="usage",
-                                help="`cnncalc analyze SPEC` lists the layers")
-            if name not in ok:
-                raise SpecError(f"layer '{name}' has no spatial receptive field (its output has "
-                                "no spatial axes, or every input pixel reaches it through "
-                                "spatial paths), so no effective receptive field", kind="usage",
-                                help="pick a layer before the global pooling or the flatten")
-        wanted = list(dict.fromkeys(layers))
-    order = {n.name: i for i, n in enumerate(net.nodes)}
-    wanted.sort(key=order.__getitem__)
+    if protocol != "uniform":
+        raise SpecError(f"no ERF protocol '{protocol}' here", kind="usage",
+                        help="protocol random: random_fields(net, layers, samples, seed)")
+    wanted = _requested(net, layers)
     row = {name: b for b, name in enumerate(wanted)}
     batch = len(wanted)
     failed: dict[int, str] = {}

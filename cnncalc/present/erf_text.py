@@ -23,6 +23,11 @@ def erf_cells(erf: EffectiveField | str | None) -> list[str]:
         return ["-"] * 4
     if isinstance(erf, str):
         return ["refused"] + ["-"] * 3
+    if erf.spread is not None:  # protocol random: each figure ± its spread over the draws
+        def pm(key: str, digits: int) -> str:
+            return axes_text([f"{v:.{digits}f} ± {d:.{digits}f}" for v, d in
+                              zip(getattr(erf, key), erf.spread[key])])
+        return [pm("width95", 1), pm("ratio", 3), pm("mean", 2), pm("std", 2)]
     return [axes_text(erf.width95), axes_text(erf.ratio, lambda v: _float(v, 3)),
             axes_text(erf.mean, _float), axes_text(erf.std, _float)]
 
@@ -38,7 +43,9 @@ def table_lines(report: Report, rows: list[LayerResult], fields: dict[str, Effec
               for i, h in enumerate(HEADERS)]
     fmt = lambda parts: "  ".join(p.ljust(w) if i == 0 else p.rjust(w)  # noqa: E731
                                   for i, (p, w) in enumerate(zip(parts, widths))).rstrip()
-    lines = [f"{report.name}: effective receptive field, protocol {protocol} "
+    drawn = next((f for f in fields.values() if isinstance(f, EffectiveField) and f.spread), None)
+    draws = "" if drawn is None else f", {drawn.samples} draws from seed {drawn.seed}"
+    lines = [f"{report.name}: effective receptive field, protocol {protocol}{draws} "
              f"(unit floor((n-1)/2) of each axis; docs/receptive-field.md)", "",
              fmt(HEADERS), fmt(["-" * w for w in widths])]
     lines += [fmt(c) for c in cells]
