@@ -1,4 +1,6 @@
-"""The effective receptive field, by the stated ``uniform`` protocol (issue 22).
+"""The effective receptive field, by a stated protocol: ``uniform`` (deterministic, exact;
+:func:`effective_fields`) or ``random`` (Luo et al.'s setting; :func:`random_fields`)
+(issue 22).
 
 Luo, Li, Urtasun and Zemel ("Understanding the Effective Receptive Field in Deep
 Convolutional Neural Networks", NeurIPS 2016, section 2) define a unit's effective
