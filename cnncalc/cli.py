@@ -55,7 +55,7 @@ class Optimizer(StrEnum):
 
 # The modules of cnncalc/commands/ that the commands below dispatch to.
 COMMAND_MODULES = ("analyze", "analyze_console", "analyze_html", "run", "verify", "check", "explain",
-                   "solve", "lint", "catalogue", "model_files", "grad", "view")
+                   "solve", "lint", "catalogue", "model_files", "grad", "view", "erf")
 
 
 def _command(name: str) -> ModuleType:
@@ -108,10 +108,22 @@ def analyze(
                               help="Group rows deeper than N dotted levels into their block "
                                    "(table, markdown, csv; JSON always lists every layer)."),
     columns: ColumnsOption = None,
+    erf: bool = typer.Option(False, "--erf",
+                             help="Also the effective receptive field of every layer (protocol "
+                                  "uniform; JSON: layers[i].effective_receptive_field)."),
 ) -> None:
     """Per layer: output shape, parameters, MACs, FLOPs, activation memory, receptive field."""
-    module = "analyze_html" if format == "html" else \
-        "analyze_console" if format == "table" and sys.stdout.isatty() else "analyze"
+    console = format == "table" and sys.stdout.isatty()
+    if erf:
+        if format in ("html", "csv"):
+            raise typer.BadParameter(f"--erf is not shown in the {format.value} format: use json, "
+                                     "table or markdown", param_hint="--erf")
+        _command("erf").analyze_run(spec, console, format=format.value, input=input, batch=batch,
+                                    dtype=dtype.value, optimizer=optimizer.value,
+                                    max_layers=max_layers, dilation_base=dilation_base,
+                                    depth=depth, columns_text=columns)
+        return
+    module = "analyze_html" if format == "html" else "analyze_console" if console else "analyze"
     _command(module).run(spec, format=format.value, input=input, batch=batch, dtype=dtype.value,
                          optimizer=optimizer.value, max_layers=max_layers,
                          dilation_base=dilation_base, depth=depth, columns_text=columns)
@@ -141,6 +153,36 @@ def run(
     """Run the network forward in NumPy and print its outputs (or write every layer's)."""
     _command("run").run(spec, data, input, weights, output, seed, dtype, max_memory, format.value)
 
+
+
+ErfFormat = formats("table", "json")
+
+
+class ErfProtocol(StrEnum):
+    uniform = "uniform"
+    random = "random"
+
+
+@app.command()
+def erf(
+    spec: Path = typer.Argument(..., help="The network spec (YAML)."),
+    layer: str = typer.Option(None, "--layer", "-l", help="One layer (default: one row per group)."),
+    protocol: ErfProtocol = typer.Option(ErfProtocol.uniform, "--protocol",
+                                         help="uniform: weights equal, activations the identity, "
+                                              "gates held at 1; random: Kaiming-normal weights, "
+                                              "ReLU kept, |gradient| averaged over --samples "
+                                              "draws (docs/receptive-field.md)."),
+    samples: int = typer.Option(4, "--samples", min=1, help="Protocol random: the draws."),
+    seed: int = typer.Option(0, "--seed", help="Protocol random: the draws' seed."),
+    depth: int = typer.Option(1, "--depth", "-d", min=0,
+                              help="Group rows deeper than N dotted levels (1: one row per stage; "
+                                   "0: every layer)."),
+    format: ErfFormat = format_option(ErfFormat),
+    input: InputShape = None,
+) -> None:
+    """The effective receptive field (Luo et al. 2016) of each layer beside its theoretical field:
+    mean, std and the width holding 95% of the gradient's mass, per axis."""
+    _command("erf").run(spec, layer, protocol.value, format.value, input, depth or None, samples, seed)
 
 
 VerifyFormat = formats("table", "json")

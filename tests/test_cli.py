@@ -55,6 +55,10 @@ def test_json_is_the_report(capsys):
         "live_bytes": 6 * 28 * 28 * 4,
         "receptive_field": {"size": [5, 5], "stride": [1, 1], "center": [2, 2], "aligned": True,
                             "data_dependent": False},
+        # no broadcast gate: the local field is the field (issue 22)
+        "local_receptive_field": {"size": [5, 5], "stride": [1, 1], "center": [2, 2],
+                                  "aligned": True, "data_dependent": False},
+        "global_context": [],
     }
     assert data["outputs"] == ["logits"]
     assert data["totals"]["params"] == 61706

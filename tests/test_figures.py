@@ -28,7 +28,8 @@ def test_json_layer_keys_are_the_documented_ones(lenet):
     _, report = lenet
     assert list(report.layers[0].to_dict()) == [
         "name", "type", "inputs", "output_shape", "params", "trainable_params", "buffers", "macs",
-        "flops", "activation_bytes", "live_bytes", "receptive_field"]
+        "flops", "activation_bytes", "live_bytes", "receptive_field", "local_receptive_field",
+        "global_context"]
 
 
 @pytest.mark.parametrize("figure", F.FIGURES, ids=lambda f: f.name)
@@ -41,8 +42,8 @@ def test_each_figure_is_where_its_json_key_says(lenet, figure):
     for part in figure.json_key.split("."):
         data = data[part]
     if figure.per_axis:
-        part = figure.json_key.split(".")[1]
-        assert data == [int(v) for v in getattr(row.receptive_field, part)]
+        field, part = figure.json_key.split(".")
+        assert data == [int(v) for v in getattr(getattr(row, field), part)]
     elif figure.compare == F.SHAPE:
         assert data == list(row.output_shape) == [6, 28, 28]
     else:
@@ -72,7 +73,9 @@ def test_verify_measures_the_catalogued_figures():
     # the receptive field's size, stride and centre against measurements
     assert LABELS == {"output_shape": "output shape", "params": "params", "buffers": "buffers",
                       "macs": "MACs", "activation_bytes": "activation bytes", "rf_size": "RF size",
-                      "rf_stride": "RF stride", "rf_center": "RF centre"}
+                      "rf_stride": "RF stride", "rf_center": "RF centre",
+                      "local_rf_size": "local RF size", "local_rf_stride": "local RF stride",
+                      "local_rf_center": "local RF centre"}
 
 
 def test_answers_and_expectations_take_the_catalogued_names(lenet):

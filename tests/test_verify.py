@@ -86,9 +86,12 @@ def test_what_cannot_be_measured_is_said_and_counted(capsys):
     result = verify(net)
     assert result.ok
     conv = result.rows[1]
-    assert [f.label for f in conv.not_measured] == ["rf_size[0]", "rf_stride[0]", "rf_center[0]", "rf_size[1]"]
+    # the exact field, then the local one (the same refusal: no gate, the same probe)
+    assert [f.label for f in conv.not_measured] == [
+        "rf_size[0]", "rf_stride[0]", "rf_center[0]", "rf_size[1]",
+        "local_rf_size[0]", "local_rf_stride[0]", "local_rf_center[0]", "local_rf_size[1]"]
     assert "'linear1' above it mixes positions across axes" in conv.note
-    assert result.counts()["not measured"] == 8
+    assert result.counts()["not measured"] == 16
     from typer.testing import CliRunner
 
     from cnncalc.cli import app
@@ -98,7 +101,8 @@ def test_what_cannot_be_measured_is_said_and_counted(capsys):
     assert out.exit_code == 0 and data["ok"] and data["figures"]["not_measured"] == 0
     labels = {f"{f['figure']}" for f in data["rows"][0]["figures"]}
     assert labels == {"output_shape", "params", "buffers", "macs", "activation_bytes",
-                      "rf_size", "rf_stride", "rf_center"}
+                      "rf_size", "rf_stride", "rf_center", "local_rf_size", "local_rf_stride",
+                      "local_rf_center"}
 
 
 def test_cli_table_names_the_wrong_figure_and_exits_1(tmp_path, monkeypatch):
@@ -233,7 +237,10 @@ def test_a_probe_that_raises_fails_the_run_and_names_the_figure(tmp_path, monkey
     size = result.rows[0].figure("rf_size[0]")
     assert size.status == "failed"
     assert size.reason == "could not measure rf_size[0]: ValueError: boom"
-    assert result.counts()["failed"] == 6  # size, stride, centre on each of 2 axes
+    # size, stride, centre on each of 2 axes, for the exact and the local field
+    assert result.counts()["failed"] == 12
+    assert result.rows[0].figure("local_rf_size[0]").reason == \
+        "could not measure local_rf_size[0]: ValueError: boom"
     assert result.rows[0].figure("macs").status == "ok"  # the forward pass still measured
     spec = tmp_path / "n.yaml"
     spec.write_text(text)
@@ -243,7 +250,7 @@ def test_a_probe_that_raises_fails_the_run_and_names_the_figure(tmp_path, monkey
     assert "FAILED rf_size[0]" in out.stdout
     out = CliRunner().invoke(app, ["verify", str(spec), "--format", "json"])
     data = json.loads(out.stdout)
-    assert out.exit_code == 1 and not data["ok"] and data["figures"]["failed"] == 6
+    assert out.exit_code == 1 and not data["ok"] and data["figures"]["failed"] == 12
 
 
 @pytest.mark.parametrize("layers", [

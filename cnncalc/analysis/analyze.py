@@ -35,7 +35,13 @@ class LayerResult:
     are for the whole batch; ``params`` counts learnable elements, of which
     ``trainable_params`` are not frozen; ``buffers`` counts non-learnable state
     elements; ``receptive_field`` is None when every input position reaches
-    every output unit or the output has no spatial axes.
+    every output unit or the output has no spatial axes. ``local_receptive_field``
+    is the field through the spatial paths alone, every operand broadcast from
+    spatial size 1 into a merge held constant (docs/receptive-field.md, "The local
+    receptive field"); ``global_context`` names the merges through whose broadcast
+    gate global information reaches the unit (empty when none).
+    ``effective_receptive_field``: the ERF's statistics when they were computed
+    (``analyze --erf``, cnncalc.measure.erf), else None.
     """
 
     name: str
@@ -53,6 +59,9 @@ class LayerResult:
     path: tuple[str, ...] = ()
     loc: Loc | None = None
     live_bytes: int = 0  # activation bytes live after this layer ran (inference, docs/conventions.md)
+    local_receptive_field: ReceptiveField | None = None
+    global_context: tuple[str, ...] = ()
+    effective_receptive_field: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The layer's object in the JSON report (docs/report.md): name, type, inputs, then its
@@ -62,6 +71,10 @@ class LayerResult:
             value = getattr(self, key)
             out[key] = list(value) if is_shape else value
         out["receptive_field"] = rf_to_dict(self.receptive_field)
+        out["local_receptive_field"] = rf_to_dict(self.local_receptive_field)
+        out["global_context"] = list(self.global_context)
+        if self.effective_receptive_field is not None:
+            out["effective_receptive_field"] = self.effective_receptive_field
         return out
 
 
@@ -134,6 +147,8 @@ class Report:
                 flops=sum(r.flops for r in group),
                 activation_bytes=sum(r.activation_bytes for r in group),
                 receptive_field=out.receptive_field, path=group[0].path[:depth], loc=group[0].loc,
+                local_receptive_field=out.local_receptive_field, global_context=out.global_context,
+                effective_receptive_field=out.effective_receptive_field,
             ))
         return rows
 
@@ -235,6 +250,8 @@ def _walk(net: Network, dtype: str, width: int, optimizer: str = "adam") -> Repo
             path=node.path,
             loc=node.loc,
             live_bytes=memory.live_bytes[node.name],
+            local_receptive_field=node.local_field,
+            global_context=node.global_context,
         ))
     params = sum(r.params for r in rows)
     trainable = sum(r.trainable_params for r in rows)

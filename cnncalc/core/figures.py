@@ -10,7 +10,8 @@ Fields of a :class:`Figure`:
 
 - ``name``: the figure's name: the attribute of ``analysis.analyze.LayerResult`` and the
   figure name of ``cnncalc verify`` (``rf_size``, ``rf_stride``, ``rf_center`` for the
-  receptive field's three per-axis parts).
+  receptive field's three per-axis parts, ``local_rf_*`` for the local field's; a per-axis
+  figure is the attribute of the LayerResult's field named by its ``json_key``'s first part).
 - ``label``: how ``verify`` names it in its notes ("RF size").
 - ``json_key``: where it is in a layer of the JSON report; a dotted key is nested
   (``receptive_field.size``).
@@ -71,6 +72,14 @@ FIGURES: tuple[Figure, ...] = (
            ("rf_stride", "Eff. stride"), True, "stride", True, True),
     Figure("rf_center", "RF centre", "receptive_field.center", True, FRACTION,
            ("rf_centre", "RF centre"), True, None, False, True),
+    # the local field (broadcast gates held constant, docs/receptive-field.md): JSON and
+    # verify; the table shows it in the RF columns, marked +g, where the exact one is global
+    Figure("local_rf_size", "local RF size", "local_receptive_field.size", True, FRACTION, None,
+           False, None, False, True),
+    Figure("local_rf_stride", "local RF stride", "local_receptive_field.stride", True, FRACTION,
+           None, False, None, False, True),
+    Figure("local_rf_center", "local RF centre", "local_receptive_field.center", True, FRACTION,
+           None, False, None, False, True),
 )
 
 BY_NAME: dict[str, Figure] = {f.name: f for f in FIGURES}
@@ -116,13 +125,13 @@ def answer_values(row) -> dict:
     ``row`` is an ``analysis.analyze.LayerResult`` (anything with the figures' attributes and a
     ``receptive_field`` with ``size``/``stride``/``center``).
     """
-    rf = row.receptive_field
     out: dict = {}
     for f in FIGURES:
         if f.answer is None:
             continue
         if f.per_axis:
-            out[f.answer] = None if rf is None else tuple(getattr(rf, f.json_key.split(".")[1]))
+            field = getattr(row, f.json_key.split(".")[0])
+            out[f.answer] = None if field is None else tuple(getattr(field, f.json_key.split(".")[1]))
         elif f.compare == SHAPE:
             out[f.answer] = tuple(getattr(row, f.name))
         else:

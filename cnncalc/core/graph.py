@@ -48,6 +48,9 @@ class Node:
     expect: dict | None = None  # figures the spec promises for this layer (checked by lint)
     facts: Facts | None = None  # the layer's figures, set once by analyze.infer_shapes (load)
     field: ReceptiveField | None = None  # its receptive field, set with facts
+    # the field through the spatial paths alone, broadcast gates held constant (set with facts)
+    local_field: ReceptiveField | None = None
+    global_context: tuple[str, ...] = ()  # the merges whose broadcast gate brings global information
 
 
 @dataclass

@@ -7,11 +7,12 @@ loaded network carries every figure and nothing later sets a layer up again.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from cnncalc.core.errors import SpecError
 from cnncalc.core.graph import INPUT, Network, Node
-from cnncalc.core.rf import AxisField, ReceptiveField
+from cnncalc.core.rf import BROADCAST, AxisField, ReceptiveField
 
 Axes = list[AxisField | None] | None  # per spatial axis; None: no receptive field
 
@@ -26,16 +27,35 @@ def _global_axes(axes: Axes, sizes: tuple[int, ...]) -> Axes:
         for c in a.components) else a for a, n in zip(axes, sizes)]
 
 
-def _axes_after(node: Node, axes: dict[str, Axes]) -> Axes:
-    """The receptive field of a node's output from those of its inputs (union over paths)."""
+def held_gates(node: Node) -> list[int]:
+    """The indices of a merge's inputs that are broadcast from spatial size 1 over the
+    other inputs' positions (a squeeze-and-excitation gate, a global-context branch): the
+    operands the local receptive field holds constant (docs/receptive-field.md, "The local
+    receptive field"). Read from the layer's declared per-input unit maps: an operand whose
+    map is BROADCAST on every spatial axis where the output has more than one unit. Empty
+    when no input is such an operand, or when every input is (nothing spatial is left)."""
+    before = node.facts.input_maps
+    if before is None or len(before) < 2:
+        return []
+    out = node.facts.out_shape[1:]
+    held = [i for i, per in enumerate(before)
+            if any(m is BROADCAST for m in per)
+            and all(m is BROADCAST or n == 1 for m, n in zip(per, out))]
+    return held if len(held) < len(before) else []
+
+
+def _axes_after(node: Node, axes: dict[str, Axes], held: Sequence[int] = ()) -> Axes:
+    """The receptive field of a node's output from those of its inputs (union over paths);
+    the inputs at indices ``held`` are constants (the local field) and contribute nothing."""
     maps = node.facts.maps
     if maps is None:
         return None
-    inputs = [axes[i] for i in node.inputs]
+    inputs = [axes[i] for k, i in enumerate(node.inputs) if k not in held]
     if any(a is None or len(a) != len(maps) for a in inputs):
         return None
     before = node.facts.input_maps
     if before is not None:  # per-input maps applied before the union (broadcasting)
+        before = [per for k, per in enumerate(before) if k not in held]
         inputs = [[None if a is None or m is None else a.compose(m) for a, m in zip(field, per)]
                   for field, per in zip(inputs, before)]
     merged: list[AxisField | None] = list(inputs[0])  # type: ignore[arg-type]
@@ -55,9 +75,11 @@ def _node_error(node: Node, exc: SpecError) -> SpecError:
 
 def infer_shapes(net: Network) -> dict[str, tuple[int, ...]]:
     """Set up every layer once, in order: record its :class:`Facts` on its node
-    (``node.facts``) and its receptive field (``node.field``); return node name ->
-    output shape. :func:`cnncalc.load` calls it, so a loaded network carries every
-    figure and nothing later runs a layer's setup again.
+    (``node.facts``), its receptive field (``node.field``), its local receptive field
+    (``node.local_field``: broadcast gates held constant, :func:`held_gates`) and the
+    merges through whose gates global information reaches it (``node.global_context``,
+    in graph order); return node name -> output shape. :func:`cnncalc.load` calls it, so
+    a loaded network carries every figure and nothing later runs a layer's setup again.
 
     Raises:
         SpecError: the first layer whose input it cannot take, at its location; a
@@ -65,6 +87,8 @@ def infer_shapes(net: Network) -> dict[str, tuple[int, ...]]:
     """
     shapes: dict[str, tuple[int, ...]] = {INPUT: net.input_shape}
     axes: dict[str, Axes] = {INPUT: [AxisField.input()] * net.ndim}
+    local: dict[str, Axes] = {INPUT: axes[INPUT]}
+    context: dict[str, dict[str, None]] = {INPUT: {}}  # ordered sets of merge names
     deformed: set[str] = set()  # nodes downstream of a layer whose field depends on the data
     for node in net.nodes:
         try:
@@ -74,12 +98,27 @@ def infer_shapes(net: Network) -> dict[str, tuple[int, ...]]:
             raise _node_error(node, exc) from None
         shapes[node.name] = facts.out_shape
         node_axes = axes[node.name] = _global_axes(_axes_after(node, axes), net.input_shape[1:])
+        held = held_gates(node)
+        local[node.name] = node_axes if not held and all(axes[i] is local[i] for i in node.inputs) \
+            else _global_axes(_axes_after(node, local, held), net.input_shape[1:])
+        seen = context[node.name] = {}
+        for k, name in enumerate(node.inputs):
+            if k not in held:
+                seen.update(context[name])
+            elif axes[name] is None or any(a is None for a in axes[name]):  # the gate is global
+                seen[node.name] = None
         if facts.data_dependent_field or any(i in deformed for i in node.inputs):
             deformed.add(node.name)
-        rf = None
-        if node_axes is not None and any(a is not None for a in node_axes):
-            rf = ReceptiveField.from_axes(node_axes, facts.out_shape[1:])
-            if node.name in deformed:
-                rf = replace(rf, data_dependent=True)
-        node.field = rf
+        node.field = _field(node_axes, facts.out_shape, node.name in deformed)
+        node.local_field = node.field if local[node.name] is node_axes else \
+            _field(local[node.name], facts.out_shape, node.name in deformed)
+        node.global_context = tuple(seen)
     return shapes
+
+
+def _field(node_axes: Axes, out_shape: tuple[int, ...], deformed: bool) -> ReceptiveField | None:
+    """The reported figures of a node's per-axis fields (None: no axis has a field)."""
+    if node_axes is None or not any(a is not None for a in node_axes):
+        return None
+    rf = ReceptiveField.from_axes(node_axes, out_shape[1:])
+    return replace(rf, data_dependent=True) if deformed else rf

@@ -16,18 +16,70 @@ from fractions import Fraction
 from cnncalc.analysis.analyze import LayerResult, Report, analyze
 from cnncalc.core.errors import SpecError, suggestion
 from cnncalc.core.graph import INPUT, Network
+from cnncalc.core.shapes import held_gates
 from cnncalc.layers.base import Step
+from cnncalc.measure.erf import EffectiveField, candidates, effective_fields
+
+_LOCAL = False  # rf_steps' field: the exact one (False) or the local one (True), see _field
+
+
+def _field(row: LayerResult):
+    return row.local_receptive_field if _LOCAL else row.receptive_field
 
 
 def rf_steps(net: Network, report: Report, name: str) -> list[Step]:
-    """The receptive-field recurrence for one layer, per axis, with the numbers."""
+    """The receptive-field recurrence for one layer, per axis, with the numbers; where the
+    exact field is global only through broadcast gates, the local field's recurrence too
+    (the gates held constant; docs/receptive-field.md, "The local receptive field")."""
+    global _LOCAL
+    steps = _rf_steps(net, report, name)
+    row = report.layer(name)
+    if row.global_context and row.local_receptive_field not in (None, row.receptive_field):
+        gates = ", ".join(row.global_context)
+        size = " x ".join(str(v) for v in row.local_receptive_field.size)
+        steps.append(Step("local_receptive_field", "the local field: broadcast gates held constant",
+                          "", size, f"global context enters through {gates}"))
+        _LOCAL = True
+        try:
+            local = _rf_steps(net, report, name)
+        finally:
+            _LOCAL = False
+        steps += [replace(st, field="local_" + st.field if st.field == "receptive_field"
+                          else "local_stride" if st.field == "stride" else st.field) for st in local]
+    return steps
+
+
+def erf_steps(erf: EffectiveField | str | None) -> list[Step]:
+    """The effective receptive field's statistics with the protocol (cnncalc.measure.erf)."""
+    if erf is None:
+        return []
+    if isinstance(erf, str):
+        return [Step("effective_receptive_field", "protocol uniform", "", "refused", erf)]
+    unit = ", ".join(map(str, erf.unit))
+    per = lambda values, fmt: " x ".join(fmt(v) for v in values)  # noqa: E731
+    return [
+        Step("effective_receptive_field",
+             f"protocol {erf.protocol}: the gradient of unit ({unit}) summed over channels, "
+             "its marginal per axis (docs/receptive-field.md)", "",
+             f"mean {per(erf.mean, lambda v: f'{v:.2f}')}, std {per(erf.std, lambda v: f'{v:.2f}')}"),
+        Step("effective_receptive_field", "width95 = fewest consecutive pixels holding 95% of the mass",
+             "", per(erf.width95, str),
+             "ratio to the theoretical size " + per(
+                 [f"{w}/{t} = {r:.3f}" for w, t, r in zip(erf.width95, erf.theoretical, erf.ratio)], str)),
+    ]
+
+
+def _rf_steps(net: Network, report: Report, name: str) -> list[Step]:
+    """:func:`rf_steps` for one field (:func:`_field`)."""
     node = net.node(name)
     row = report.layer(name)
-    rf = row.receptive_field
+    rf = _field(row)
     if rf is None:
         return [Step("receptive_field", "no spatial axes, or every input position reaches it", "",
                      "global")]
-    inputs = [report.layer(i) if i != INPUT else None for i in node.inputs]
+    held = held_gates(node) if _LOCAL else []
+    inputs = [report.layer(i) if i != INPUT else None for k, i in enumerate(node.inputs)
+              if k not in held]
     geometry = node.facts.geometry
     per_axis = []
     for axis in range(len(rf.size)):
@@ -87,8 +139,8 @@ def _closed_form(net: Network, report: Report, name: str, axis: int, size: int) 
         else:
             row, before = report.layer(node.name), (None if node.inputs[0] == INPUT
                                                      else report.layer(node.inputs[0]))
-            if (row.receptive_field is None or _size(before, axis) != row.receptive_field.size[axis]
-                    or _stride(before, axis) != row.receptive_field.stride[axis]):
+            if (_field(row) is None or _size(before, axis) != _field(row).size[axis]
+                    or _stride(before, axis) != _field(row).stride[axis]):
                 return None
         if node.inputs[0] == INPUT:
             break
@@ -111,13 +163,13 @@ def _closed_form(net: Network, report: Report, name: str, axis: int, size: int) 
 def _size(row: LayerResult | None, axis: int):
     if row is None:
         return 1
-    return None if row.receptive_field is None else row.receptive_field.size[axis]
+    return None if _field(row) is None else _field(row).size[axis]
 
 
 def _stride(row: LayerResult | None, axis: int):
     if row is None:
         return Fraction(1)
-    return None if row.receptive_field is None else row.receptive_field.stride[axis]
+    return None if _field(row) is None else _field(row).stride[axis]
 
 
 def frac_text(value) -> str:
@@ -137,7 +189,10 @@ class Explanation:
 
 
 def explain(net: Network, layer: str | None = None) -> list[Explanation]:
-    """Every formula behind one layer's figures (or every layer's), with the numbers.
+    """Every formula behind one layer's figures (or every layer's), with the numbers: the
+    exact receptive field's recurrence, the local field's where the exact one is global
+    through broadcast gates, and the effective receptive field's statistics under the
+    uniform protocol.
 
     Raises:
         SpecError: an unknown layer name (with the closest one).
@@ -147,10 +202,13 @@ def explain(net: Network, layer: str | None = None) -> list[Explanation]:
     if layer is not None and layer not in names:
         raise SpecError(f"no layer named '{layer}'", kind="usage", help=suggestion(layer, names, "layers"))
     out = []
+    have = {n.name for n in candidates(net)}
+    erfs = effective_fields(net, [layer] if layer in have else [] if layer else None)
     for node in net.nodes:
         if layer is not None and node.name != layer:
             continue
-        steps = list(node.facts.steps) + rf_steps(net, report, node.name)
+        steps = list(node.facts.steps) + rf_steps(net, report, node.name) + \
+            erf_steps(erfs.get(node.name))
         shapes = [tuple(net.input_shape) if i == INPUT else report.layer(i).output_shape for i in node.inputs]
         out.append(Explanation(node.name, node.type, shapes, steps))
     return out

@@ -119,6 +119,16 @@ class Layer:
     # output-shaped), "mask" (bool, output-shaped).
     saves: ClassVar[tuple[str, ...]] = ()
     view: ClassVar[bool] = False  # the output is a view of the input (no new storage)
+    # the effective receptive field's uniform protocol (cnncalc.measure.erf,
+    # docs/receptive-field.md "The effective receptive field"): how this layer's
+    # linearisation weighs the input units an output unit reads, per axis. "copy": 1 each
+    # (activations, batch norm, dropout, stochastic depth, zero padding, cropping, nearest
+    # upsampling, merges); "mean": 1 / (taps of the window) (a convolution whose weights
+    # are all 1 / (C_in/groups * prod(kernel))); "inside": 1 / (taps inside the input) (max
+    # pooling replaced by the average over its window's positions inside the input,
+    # adaptive pooling); None: no linearisation under the protocol (refused, with
+    # :meth:`erf_refusal`).
+    erf_rule: ClassVar[str | None] = None
 
     def __init__(self, ndim: int, values: dict[str, Any], loc: Loc | None = None,
                  param_locs: dict[str, Loc] | None = None, input_names: Sequence[str] = (),
@@ -404,6 +414,52 @@ class Layer:
 
     def windows(self) -> tuple[Window, ...] | None:
         """The window slid along each spatial axis, or None (no sliding window)."""
+        return None
+
+    def erf_taps(self, axis: int, k: int = 0) -> list[list[tuple[int, float]]] | None:
+        """The uniform protocol's linearisation of this layer along spatial ``axis`` for
+        input ``k``: per output unit o (0 .. out_len - 1), the (input index, weight) pairs
+        of the input units inside the input (0 .. in_len - 1) it reads. The weights act on
+        the gradient summed over channels (cnncalc.measure.erf): a convolution with every
+        weight 1 / (C_in/groups * prod(k)) gives each tap 1 / prod(k), the product over the
+        axes of 1 / k. From :meth:`unit_maps` (and :meth:`input_maps`) and :attr:`erf_rule`;
+        None where the layer has no linearisation or no map on the axis."""
+        if self.erf_refusal() is not None:
+            return None
+        maps = self.unit_maps()
+        if maps is None or maps[axis] is None:
+            return None
+        before = self.input_maps()
+        pre = None if before is None else before[k][axis]
+        shape = self.in_shapes[k]
+        rank = len(self.out_shape)
+        in_len = ((1,) * (rank - len(shape)) + tuple(shape))[1 + axis]
+        rows = []
+        for o in range(self.out_shape[1 + axis]):
+            taps = list(maps[axis].contrib(o))
+            if pre is not None:
+                taps = [j for t in taps for j in pre.contrib(t)]
+            inside = [j for j in taps if 0 <= j < in_len]
+            if self.erf_rule == "copy":
+                weight = 1.0
+            elif self.erf_rule == "mean":
+                weight = 1.0 / len(taps) if taps else 0.0
+            else:  # "inside"
+                weight = 1.0 / len(inside) if inside else 0.0
+            rows.append([(j, weight) for j in inside])
+        return rows
+
+    def erf_shares(self) -> list[float]:
+        """Per input, the part of the output's channel-summed gradient it receives under
+        the uniform protocol: 1 each (an elementwise merge gives every input the whole
+        gradient); a concatenation gives each input its part of the channels."""
+        return [1.0] * len(self.in_shapes)
+
+    def erf_refusal(self) -> str | None:
+        """Why this layer has no linearisation under the uniform protocol, or None."""
+        if self.erf_rule is None:
+            return (f"{self.type_name} has no linearisation under the uniform protocol "
+                    "(docs/receptive-field.md, 'The effective receptive field')")
         return None
 
     def input_maps(self) -> list[list[UnitMap]] | None:

@@ -51,6 +51,7 @@ class _ConvBase(Layer):
     primary = "out_channels"
     bias_names = ("bias",)
     saves = ("input:weight",)  # the weight's gradient correlates the input with dL/dy
+    erf_rule = "mean"  # the ERF's uniform protocol: every weight 1 / (C_in/groups * prod(k))
 
     @property
     def kernel(self) -> tuple[int, ...]:
@@ -435,6 +436,15 @@ class ConvTranspose(_ConvBase):
                      for size, k, d, s, (b, a), o, op in
                      zip(self.sizes, self.kernel, self.dilation, self.stride, self.pads,
                          self.out_shape[1:], self.p["output_padding"]))
+
+    def erf_taps(self, axis, k=0):
+        """The uniform protocol: every weight 1 / (C_in/groups * prod(k)) (issue 22), so each
+        (output, tap) pair that exists weighs 1 / k on its axis, however many of the kernel's
+        taps reach a given output unit."""
+        rows = super().erf_taps(axis, k)
+        if rows is None:
+            return None
+        return [[(j, 1.0 / self.kernel[axis]) for j, _ in row] for row in rows]
 
     def unit_maps(self) -> list[UnitMap | None]:
         return [

@@ -77,6 +77,7 @@ class SeparableConv(Layer):
     """
 
     type_name = "separable_conv"
+    erf_rule = "mean"  # the ERF's uniform protocol (depthwise, then a 1x1 pointwise)
     family = "convolution"
     bias_names = ("bias",)
     summary = "depthwise-separable convolution (depthwise then pointwise 1x1)"

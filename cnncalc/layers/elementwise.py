@@ -36,6 +36,7 @@ class Elementwise(Layer):
 
     family = "elementwise"
     per_element: ClassVar[int] = 0
+    erf_rule: ClassVar[str | None] = "copy"  # the ERF's uniform protocol: activations are the identity
 
     def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
@@ -497,6 +498,7 @@ class Softmax(Elementwise):
     """
 
     type_name = "softmax"
+    erf_rule = None  # normalises across elements: not an activation the protocol linearises
     saves = ("output",)
     summary = "softmax along dim (default 1: the channels)"
     params = (Param("dim", Int(None), 1, "axis, counting the batch axis as 0"),)

@@ -21,6 +21,7 @@ class _Merge(Layer):
     primary = "with"
     params = (Param("with", Names(), None, "the other input(s): a layer name or a list"),)
     ref_params = ()  # 'with' adds data inputs, handled by the graph builder
+    erf_rule = "copy"  # the ERF's uniform protocol: merges keep their own definitions
 
     def mismatch(self, what: str, help: str) -> None:
         lines = [f"{self.type_name} needs {what}; its inputs are:"]
@@ -120,6 +121,18 @@ class Multiply(_Elementwise):
     shape_rule = "the inputs' common (broadcast) shape"
     summary = "elementwise product with broadcasting (squeeze-and-excitation)"
 
+    def erf_refusal(self):
+        """A product is linear in one operand only while the others are constants: the
+        uniform protocol holds broadcast gates (spatial size 1) at 1; two spatial operands
+        make the gradient depend on the values, which the protocol does not define."""
+        rank = len(self.out_shape)
+        spatial = [s for s in self.in_shapes
+                   if any(n > 1 for n in ((1,) * (rank - len(s)) + tuple(s))[1:])]
+        if len(spatial) > 1:
+            return ("multiply of two spatial operands: its gradient depends on the values, "
+                    "which the uniform protocol does not define (only broadcast gates, held at 1)")
+        return None
+
     def forward(self, xs, w, ctx):
         product = 1
         for x in self.aligned(xs):
@@ -173,6 +186,12 @@ class Concat(_Merge):
             )
         self.out_shape = (sum(s[0] for s in in_shapes), *first[1:])
         return self.out_shape
+
+    def erf_shares(self):
+        """Under the uniform protocol the gradient is the same on every channel (module
+        cnncalc.measure.erf), so each input receives its channels' part: C_i / C."""
+        total = self.out_shape[0]
+        return [s[0] / total for s in self.in_shapes]
 
     def forward(self, xs, w, ctx):
         return np.concatenate(xs, axis=1)

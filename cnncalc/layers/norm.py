@@ -32,6 +32,7 @@ class BatchNorm(Layer):
     """
 
     type_name = "batchnorm"
+    erf_rule = "copy"  # the ERF's uniform protocol: batch norm is the identity
     family = "normalization"
     summary = "batch normalization over the channel axis (BatchNorm1d/2d/3d)"
     spatial = True

@@ -214,6 +214,7 @@ class MaxPool(_WindowPool):
     """
 
     type_name = "maxpool"
+    erf_rule = "inside"  # the ERF's uniform protocol: the average over the window inside the input
     saves = ("input", "indices")  # max_pool2d_with_indices: the input and int64 argmax
     summary = "max pooling (MaxPool1d/2d/3d)"
     flops_formula = "outputs · (F·F - 1) comparisons"
@@ -276,6 +277,26 @@ class AvgPool(_WindowPool):
     )
 
 
+    erf_rule = "copy"  # weights from PyTorch's divisor (erf_taps)
+
+    def erf_taps(self, axis, k=0):
+        """The uniform protocol keeps average pooling's own definition: each tap inside the
+        input weighs 1 / PyTorch's divisor on this axis (the window clipped to the end of
+        the padded input; with count_include_pad false, to the input): :meth:`divisor`'s
+        rule on the resolved padding, one axis at a time (the divisor is a product)."""
+        rows = super().erf_taps(axis, k)
+        if rows is None:
+            return None
+        size, (b, a) = self.in_shape[1 + axis], self.pads[axis]
+        out = []
+        for o, row in enumerate(rows):
+            start = o * self.stride[axis] - b
+            end = min(start + self.kernel[axis], size + a)
+            if not self.p["count_include_pad"]:
+                start, end = max(start, 0), min(end, size)
+            out.append([(j, 1.0 / (end - start)) for j, _ in row])
+        return out
+
     def divisor(self, x, outs):
         """PyTorch's divisor per output: taps inside the padded input (count_include_pad)
         or inside the input; windows are clipped at the end of the padded input."""
@@ -333,6 +354,7 @@ class SumPool(_WindowPool):
     """
 
     type_name = "sumpool"
+    erf_rule = "copy"  # the ERF's uniform protocol: the sum, as defined
     saves = ("input",)  # as avg_pool2d, which it scales
     summary = "sum pooling (the window's sum)"
     flops_formula = "outputs · (F·F - 1) additions"
@@ -527,6 +549,7 @@ class _AdaptivePool(Layer):
     """
 
     family = "pooling"
+    erf_rule = "inside"  # the ERF's uniform protocol: the average over each window (max: too)
     spatial = True
     primary = "output_size"
     params = (Param("output_size", OutputSize(), doc="output size per axis (null keeps the input size)"),)

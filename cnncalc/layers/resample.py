@@ -44,6 +44,20 @@ class Upsample(Layer):
     """
 
     type_name = "upsample"
+    erf_rule = "copy"  # weights from PyTorch's source indices (erf_taps)
+
+    def erf_taps(self, axis, k=0):
+        """The uniform protocol keeps upsampling's own definition: nearest copies its source
+        (weight 1); the linear modes weigh floor(src) by 1 - lambda and the next unit by
+        lambda, PyTorch's source rule with its clamps (:meth:`sources`)."""
+        i0, i1, lam = self.sources(self.in_shape[1:])[axis]
+        rows = []
+        for a, b, t in zip(i0.tolist(), i1.tolist(), lam.tolist()):
+            if self.p["mode"] == "nearest" or a == b:
+                rows.append([(a, 1.0)])
+            else:
+                rows.append([(a, 1.0 - t), (b, t)])
+        return rows
     shape_rule = "[C, floor(L·scale_factor) per axis] (or size)"
     family = "resampling"
     summary = "upsampling by scale_factor or to size (nearest, linear, bilinear, trilinear)"
@@ -255,6 +269,14 @@ class Pad(Layer):
     """
 
     type_name = "pad"
+    erf_rule = "copy"  # the ERF's uniform protocol: a shift (zero padding)
+
+    def erf_refusal(self):
+        """Reflect, replicate and circular padding copy input units to the border: the
+        unclipped shift map does not hold them (not linearised)."""
+        if self.p["mode"] != "zeros":
+            return f"pad mode '{self.p['mode']}' (the uniform protocol takes zero padding only)"
+        return None
     shape_rule = "[C, L + before + after per axis]"
     family = "shape"
     summary = "padding by explicit pixels (zeros, reflect, replicate, circular)"
@@ -371,6 +393,7 @@ class Crop(Layer):
     """
 
     type_name = "crop"
+    erf_rule = "copy"  # the ERF's uniform protocol: a shift
     view = True  # a view of the input: no new storage
     shape_rule = "[C, L - before - after per axis] (like: the other layer's size, centred)"
     family = "shape"

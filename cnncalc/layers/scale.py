@@ -18,6 +18,7 @@ class LayerScale(Layer):
     """
 
     type_name = "layer_scale"
+    erf_rule = "copy"  # the ERF's uniform protocol: a per-channel scale taken as 1
     saves = ("input:weight",)  # x * gamma: gamma's gradient reads x
     family = "elementwise"
     summary = "learnable per-channel scale (ConvNeXt, CaiT): C parameters"
@@ -107,6 +108,7 @@ class StochasticDepth(Layer):
     """
 
     type_name = "stochastic_depth"
+    erf_rule = "copy"  # the ERF's uniform protocol: the identity
     view = True  # at inference it returns its input
     family = "elementwise"
     summary = "stochastic depth (identity at inference; no parameters)"

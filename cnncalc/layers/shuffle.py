@@ -48,6 +48,14 @@ class _Slice(Layer):
     family = "shape"
     shape_rule = "the input's shape, with the selected part's length on axis dim"
     view = True  # torch.chunk and torch.split return views
+    erf_rule = "copy"  # the ERF's uniform protocol: a crop along a spatial axis
+
+    def erf_refusal(self):
+        """A part of the channels gives the gradient to some channels only: the uniform
+        protocol's channel-summed computation (cnncalc.measure.erf) cannot hold it."""
+        if self.p["dim"] == 1:
+            return f"{self.type_name} along the channels (the protocol's gradient is the same on every channel)"
+        return None
 
     def bounds(self, length: int) -> tuple[int, int]:
         """(start, stop) of the selected part of an axis of ``length`` elements.
@@ -261,6 +269,7 @@ class ChannelShuffle(Layer):
     """
 
     type_name = "channel_shuffle"
+    erf_rule = "copy"  # the ERF's uniform protocol: a permutation of channels
     family = "shape"
     summary = "channel shuffle: (groups, C/groups) transposed (ShuffleNet)"
     shape_rule = "the input's shape (channels reordered)"

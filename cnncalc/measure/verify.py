@@ -198,7 +198,7 @@ class Row:
 
     @property
     def rf_ok(self) -> bool:
-        return not any(f.name.startswith("rf_") for f in self.mismatched)
+        return not any(f.name.startswith(("rf_", "local_rf_")) for f in self.mismatched)
 
     @property
     def note(self) -> str:
@@ -358,6 +358,19 @@ def probe_network(net: Network, axis: int, nodes: list[Node], length: int,
     outputs = [n.name for n in copies if n.name not in read]
     return Network(f"{net.name} (probe, axis {axis})", (1, length), count, copies,
                    outputs, net.file)
+
+
+def held_inputs(node: Node, shapes: ArrayShapes) -> list[int]:
+    """The inputs of a merge that the local field holds constant, from the arrays of the
+    executor's run at the network's size (not the analysis): an input whose every spatial
+    size is 1 while the output has more than one position (a broadcast gate), provided
+    some input is not such (docs/receptive-field.md, "The local receptive field")."""
+    if len(shapes.inputs) < 2 or len(shapes.output) < 2 or math.prod(shapes.output[1:]) <= 1:
+        return []
+    rank = len(shapes.output)
+    held = [k for k, shape in enumerate(shapes.inputs)  # NumPy aligns shapes on the right
+            if math.prod(((1,) * (rank - len(shape)) + tuple(shape))[1:]) == 1]
+    return held if len(held) < len(shapes.inputs) else []
 
 
 def _separable(net: Network) -> tuple[list[Node], dict[str, str]]:
@@ -664,7 +677,8 @@ def _units_of(sup: _Supports, reach: Callable[[], np.ndarray], length: int, coun
 
 def _probe_axis(net: Network, axis: int, seed: int, max_memory: int | None,
                 shapes: dict[str, ArrayShapes], progress=None, count: int = PROBE_UNITS, only: set[str] | None = None,
-                start: int | None = None) -> tuple[dict[str, list[_Units]], list[int], str]:
+                start: int | None = None, local: bool = False
+                ) -> tuple[dict[str, list[_Units]], list[int], str]:
     """Measure every separable layer's probed units along one axis.
 
     Per probe length: one forward pass of the probe (one sample); per layer, its local
@@ -676,6 +690,8 @@ def _probe_axis(net: Network, axis: int, seed: int, max_memory: int | None,
     only fields that cover their input wait, a smaller second length (global needs
     two). Returns, per layer, its measurements at each length tried; the lengths; and
     why probing stopped early ('' if not: a documented refusal, the memory limit).
+    With ``local``, a merge's broadcast gates (:func:`held_inputs`) are held constant:
+    their supports reach no unit of the merge (the local receptive field).
     """
     nodes, _ = _separable(net)
     if not nodes:
@@ -696,7 +712,8 @@ def _probe_axis(net: Network, axis: int, seed: int, max_memory: int | None,
             return results, sizes, (f"the axis-{axis} probe of length {size} needs about {need:,} "
                                     f"bytes, more than the limit of {max_memory:,}")
         sizes.append(size)
-        wanted = _measure_lengths(probe, run, size, count, results, done, seed, progress)
+        held = {n.name: held_inputs(n, shapes[n.name]) for n in nodes} if local else {}
+        wanted = _measure_lengths(probe, run, size, count, results, done, seed, progress, held)
         if len(done) == len(nodes):
             break
         if all(results[n.name][-1].covers for n in nodes if n.name not in done):
@@ -745,7 +762,8 @@ def _extent(relations: list[tuple[np.ndarray, np.ndarray]], positions: int,
 
 
 def _measure_lengths(probe: Network, run, length: int, count: int,
-                     results: dict[str, list[_Units]], done: set[str], seed: int, progress) -> int:
+                     results: dict[str, list[_Units]], done: set[str], seed: int, progress,
+                     held: dict[str, list[int]] | None = None) -> int:
     """One probe length: every node's supports, composed in order; the probed units of
     the nodes not done yet appended to ``results``. A tensor's supports are freed once
     its last reader has composed. Returns the length at which the local supports
@@ -765,6 +783,8 @@ def _measure_lengths(probe: Network, run, length: int, count: int,
     for i, node in enumerate(probe.nodes):
         out = run.values[node.name]
         relations = _local_support(node, run, rng, tensors.get(node.name, {}))
+        for k in (held or {}).get(node.name, ()):  # a gate held constant reaches no unit
+            relations[k] = (relations[k][0][:0], relations[k][1][:0])
         extent, step = _extent(relations, out.shape[2], [guess[name] for name in node.inputs])
         guess[node.name] = (extent, step, out.shape[2])
         sup = _compose(relations, [supports[name] for name in node.inputs], out[0].size, width)
@@ -773,10 +793,12 @@ def _measure_lengths(probe: Network, run, length: int, count: int,
         if node.name not in done:
             def reach(node=node) -> np.ndarray:
                 """The probe-input positions that reach any unit of the node's inputs."""
-                if INPUT in node.inputs:
+                kept = [name for k, name in enumerate(node.inputs)
+                        if k not in (held or {}).get(node.name, ())]
+                if INPUT in kept:
                     return np.ones(length, dtype=bool)
                 union = np.bitwise_or.reduce(
-                    np.concatenate([supports[name].bits for name in node.inputs]), axis=0)
+                    np.concatenate([supports[name].bits for name in kept]), axis=0)
                 return np.unpackbits(union, count=length) != 0
 
             units = _units_of(sup, reach, length, count)
@@ -805,10 +827,21 @@ class ProbeError(Exception):
 
 
 def _rf_figures(row, out_len: int, axis: int, found: list[_Units] | None, why: str,
-                failure: str = "") -> list[Figure]:
+                failure: str = "", prefix: str = "") -> list[Figure]:
     """The receptive-field figures of one layer on one axis, compared; ``failure``: the
-    error of a probe that raised (every figure failed), ``why``: a documented refusal."""
-    rf = row.receptive_field
+    error of a probe that raised (every figure failed), ``why``: a documented refusal;
+    ``prefix`` ``local_``: the local field's figures (``local_rf_size``...)."""
+    figures = _rf_figures_of(row.local_receptive_field if prefix else row.receptive_field,
+                             out_len, axis, found, why, failure)
+    for f in figures:
+        f.name = prefix + f.name
+        f.reason = f.reason.replace("could not measure rf_", f"could not measure {prefix}rf_")
+    return figures
+
+
+def _rf_figures_of(rf, out_len: int, axis: int, found: list[_Units] | None, why: str,
+                   failure: str) -> list[Figure]:
+    """:func:`_rf_figures` for the field ``rf`` (the exact one or the local one)."""
     analysed = {"rf_size": GLOBAL, "rf_stride": None, "rf_center": None} if rf is None or \
         rf.size[axis] is None else {"rf_size": rf.size[axis], "rf_stride": rf.stride[axis],
                                     "rf_center": rf.center[axis]}
@@ -855,6 +888,54 @@ def _rf_figures(row, out_len: int, axis: int, found: list[_Units] | None, why: s
     return missing(why or reason)
 
 
+def _measure_axes(net: Network, shapes: dict[str, ArrayShapes], seed: int,
+                  max_memory: int | None, phase, blocked: dict[str, str], local: bool
+                  ) -> tuple[list[tuple[dict, str, str]], list[list[int]]]:
+    """Every separable layer's probed units, per spatial axis: (results, why probing
+    stopped, failure) per axis and the probe lengths used. ``local``: merges' broadcast
+    gates held constant (the local receptive field)."""
+    what = "local receptive fields" if local else "receptive fields"
+    probe_sizes: list[list[int]] = []
+    by_axis = []
+    done: dict[tuple, tuple] = {}
+    for axis in range(net.ndim):
+        # an axis whose probe would be identical to an earlier one (square kernels and
+        # inputs) has the same receptive fields: measure it once (the probe alone decides)
+        signature = (net.input_shape[1 + axis],
+                     *(repr(sorted(_axis_values(n.layer, axis, shapes[n.name]).items())) for n in net.nodes
+                       if n.name not in blocked))
+        if signature not in done:
+            try:
+                done[signature] = _probe_axis(net, axis, seed, max_memory, shapes,
+                                              progress=phase(f"{what}, axis {axis}:"), local=local)
+                results, sizes, _ = done[signature]
+                # a period longer than 8 (four up-convolutions after four poolings): more units
+                wide = {name for name, found in results.items() if found
+                        and len(found[-1].units) == found[-1].count
+                        and _field_figures(found[-1], found[-1].out_len) is None}
+                if wide:
+                    more, more_sizes, _ = _probe_axis(
+                        net, axis, seed, max_memory, shapes, count=WIDE_UNITS, only=wide,
+                        progress=phase(f"{what}, axis {axis} ({WIDE_UNITS} units):"),
+                        start=max(results[name][-1].length for name in wide), local=local)
+                    results.update({k: v for k, v in more.items() if k in wide})
+                    sizes += [s for s in more_sizes if s not in sizes]
+            except SpecError as exc:
+                # the probe's own run refused (a limit) or could not be set up: a failure
+                done[signature] = ({}, [], "", f"SpecError: {exc.message}")
+            except ProbeError as exc:
+                done[signature] = ({}, [], "", str(exc))
+            except Exception as exc:  # noqa: BLE001 - a probe that raises fails its figures
+                # never a traceback, never "ok": every figure of the axis failed, with the cause
+                done[signature] = ({}, [], "", f"{type(exc).__name__}: {exc}")
+            if len(done[signature]) == 3:
+                done[signature] = (*done[signature], "")
+        results, sizes, why, failure = done[signature]
+        by_axis.append((results, why, failure))
+        probe_sizes.append(sizes)
+    return by_axis, probe_sizes
+
+
 # the values of a deep net on random weights may overflow float32/64: every counted figure
 # stays exact (shapes, tensors, MACs, supports), so NumPy's warnings would only alarm
 @np.errstate(over="ignore", invalid="ignore")
@@ -895,53 +976,22 @@ def verify(net: Network, seed: int = 0, max_memory: int | None = DEFAULT_MAX_MEM
     if shapes is None:  # the forward pass raised: every figure failed, nothing to probe
         return Verification(rows, [])
     _, blocked = _separable(net)
-    probe_sizes: list[list[int]] = []
-    by_axis = []
-    done: dict[tuple, tuple] = {}
-    for axis in range(net.ndim):
-        # an axis whose probe would be identical to an earlier one (square kernels and
-        # inputs) has the same receptive fields: measure it once (the probe alone decides)
-        signature = (net.input_shape[1 + axis],
-                     *(repr(sorted(_axis_values(n.layer, axis, shapes[n.name]).items())) for n in net.nodes
-                       if n.name not in blocked))
-        if signature not in done:
-            try:
-                done[signature] = _probe_axis(net, axis, seed, max_memory, shapes,
-                                              progress=phase(f"receptive fields, axis {axis}:"))
-                results, sizes, _ = done[signature]
-                # a period longer than 8 (four up-convolutions after four poolings): more units
-                wide = {name for name, found in results.items() if found
-                        and len(found[-1].units) == found[-1].count
-                        and _field_figures(found[-1], found[-1].out_len) is None}
-                if wide:
-                    more, more_sizes, _ = _probe_axis(
-                        net, axis, seed, max_memory, shapes, count=WIDE_UNITS, only=wide,
-                        progress=phase(f"receptive fields, axis {axis} ({WIDE_UNITS} units):"),
-                        start=max(results[name][-1].length for name in wide))
-                    results.update({k: v for k, v in more.items() if k in wide})
-                    sizes += [s for s in more_sizes if s not in sizes]
-            except SpecError as exc:
-                # the probe's own run refused (a limit) or could not be set up: a failure
-                done[signature] = ({}, [], "", f"SpecError: {exc.message}")
-            except ProbeError as exc:
-                done[signature] = ({}, [], "", str(exc))
-            except Exception as exc:  # noqa: BLE001 - a probe that raises fails its figures
-                # never a traceback, never "ok": every figure of the axis failed, with the cause
-                done[signature] = ({}, [], "", f"{type(exc).__name__}: {exc}")
-            if len(done[signature]) == 3:
-                done[signature] = (*done[signature], "")
-        results, sizes, why, failure = done[signature]
-        by_axis.append((results, why, failure))
-        probe_sizes.append(sizes)
+    by_axis, probe_sizes = _measure_axes(net, shapes, seed, max_memory, phase, blocked, False)
+    by_axis_local = by_axis  # no gate to hold: the local field is the field, measured once
+    if any(held_inputs(n, shapes[n.name]) for n in net.nodes if n.name not in blocked):
+        by_axis_local, _ = _measure_axes(net, shapes, seed, max_memory, phase, blocked, True)
     for row, node, result in zip(rows, net.nodes, report.layers):
         measured = shapes[node.name].output  # the executor's array, not the report's shape
         if len(measured) != net.ndim + 1:
             continue  # no spatial axes: no receptive field
-        for axis in range(net.ndim):
-            results, why, failure = by_axis[axis]
-            out_len = measured[1 + axis]
-            if node.name in blocked:  # a documented refusal: no per-axis probe holds it
-                row.figures += _rf_figures(result, out_len, axis, None, blocked[node.name])
-            else:
-                row.figures += _rf_figures(result, out_len, axis, results.get(node.name), why, failure)
+        for prefix, axes in (("", by_axis), ("local_", by_axis_local)):
+            for axis in range(net.ndim):
+                results, why, failure = axes[axis]
+                out_len = shapes[node.name].output[1 + axis]
+                if node.name in blocked:  # a documented refusal: no per-axis probe holds it
+                    row.figures += _rf_figures(result, out_len, axis, None, blocked[node.name],
+                                               prefix=prefix)
+                else:
+                    row.figures += _rf_figures(result, out_len, axis, results.get(node.name), why,
+                                               failure, prefix)
     return Verification(rows, probe_sizes)

@@ -48,6 +48,23 @@ def rf_cells(rf: ReceptiveField | None) -> tuple[str, str, str]:
             axes_text(rf.center, frac_text))
 
 
+GATE_MARK = " +g"  # the exact field is global through a broadcast gate: the local field is shown
+GATE_NOTE = ("+g: global through a broadcast gate (squeeze-and-excitation); the local field "
+             "(the gate held constant) is shown")
+
+
+def row_rf_cells(row: LayerResult) -> tuple[str, str, str]:
+    """The receptive-field cells of a row: the exact field; where it is global only through
+    broadcast gates (``row.global_context``), the local field with its size marked ``+g``
+    (docs/receptive-field.md, "The local receptive field")."""
+    rf, local = row.receptive_field, row.local_receptive_field
+    if row.global_context and local is not None and rf != local and (
+            rf is None or any(v is None for v in rf.size)):
+        size, stride, centre = rf_cells(local)
+        return size + GATE_MARK, stride, centre
+    return rf_cells(rf)
+
+
 def num(value: int) -> str:
     return f"{value:,}"
 
@@ -63,7 +80,7 @@ def human_bytes(n: int) -> str:
 def row_cells(row: LayerResult) -> list[str]:
     return [
         row.name, row.type, shape_text(row.output_shape), num(row.params), num(row.macs),
-        num(row.flops), num(row.activation_bytes), *rf_cells(row.receptive_field),
+        num(row.flops), num(row.activation_bytes), *row_rf_cells(row),
     ]
 
 
@@ -150,11 +167,15 @@ def to_markdown(report: Report, depth: int | None = None,
 
     cols = pick_columns(columns)
     t = report.totals
+    marked = False
     lines = [f"### {esc(title(report))}", "", "| " + " | ".join(c.header for c in cols) + " |",
              "|" + "|".join("---:" if c.number else "---" for c in cols) + "|"]
     for row in rows_of(report, depth):
-        rf = rf_cells(row.receptive_field)
+        rf = row_rf_cells(row)
+        marked = marked or rf[0].endswith(GATE_MARK)
         lines.append("| " + " | ".join(esc(c.cell(row, t, rf)) for c in cols) + " |")
+    if marked and any(c.key == "rf_size" for c in cols):
+        lines += ["", GATE_NOTE]
     lines += ["", "| Total | |", "|---|---:|"]
     lines += [f"| {k.strip()} | {esc(v)} |" for k, v in totals_rows(report)]
     return "\n".join(lines) + "\n"
@@ -319,7 +340,7 @@ def table_text(report: Report, width: int, depth: int | None = None,
     rows = rows_of(report, depth)
     all_cells = []
     for row in rows:
-        rf = rf_cells(row.receptive_field)
+        rf = row_rf_cells(row)
         all_cells.append([c.cell(row, t, rf) for c in columns])
     widths, kept, dropped = layout(columns, all_cells, width)
     index = [columns.index(c) for c in kept]
@@ -395,6 +416,8 @@ def table_blocks(report: Report, width: int, depth: int | None = None,
         notes.append(f"Not shown at {width} columns: {', '.join(c.header for c in dropped)} "
                      "(a wider terminal, --columns or -f csv shows them).")
     notes.append(NOTE)
+    if GATE_MARK in body:
+        notes.append(GATE_NOTE)
     for note in notes:
         blocks.append(("\n".join(textwrap.wrap(note, width, break_long_words=False,
                                                 break_on_hyphens=False)), "dim"))

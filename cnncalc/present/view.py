@@ -40,7 +40,7 @@ from typing import Any
 from cnncalc.analysis.analyze import Report
 from cnncalc.core.graph import INPUT, Network
 from cnncalc.core.rf import AxisField
-from cnncalc.core.shapes import Axes, _axes_after, _global_axes
+from cnncalc.core.shapes import Axes, _axes_after, _global_axes, held_gates
 from cnncalc.present.render import frac_text, num, shape_text, title, totals_rows
 
 # geometry of the graph drawing, in CSS pixels (the page's script uses the same numbers)
@@ -76,12 +76,14 @@ def esc(text: Any) -> str:
 # -- per-unit receptive fields ----------------------------------------------------
 
 
-def node_axes(net: Network) -> dict[str, Axes]:
+def node_axes(net: Network, local: bool = False) -> dict[str, Axes]:
     """Per node, its :class:`AxisField` per spatial axis (None where it has none), by the
-    walk :func:`cnncalc.core.shapes.infer_shapes` does (the same two functions, in order)."""
+    walk :func:`cnncalc.core.shapes.infer_shapes` does (the same two functions, in order);
+    ``local``: the local field's, broadcast gates held constant (``held_gates``)."""
     axes: dict[str, Axes] = {INPUT: [AxisField.input()] * net.ndim}
     for node in net.nodes:
-        axes[node.name] = _global_axes(_axes_after(node, axes), net.input_shape[1:])
+        held = held_gates(node) if local else ()
+        axes[node.name] = _global_axes(_axes_after(node, axes, held), net.input_shape[1:])
     return axes
 
 
@@ -824,6 +826,13 @@ def page_data(net: Network, report: Report, layout: Layout, collapsed: list[str]
     """What the page's script needs: the layout, the per-unit field tables, the input grid,
     and one unit's field computed here (the script checks its own evaluation against it)."""
     axes = node_axes(net)
+    local = node_axes(net, local=True)
+    shown_local = []  # exact field global through gates: the local field is drawn (issue 22)
+    for name, a in list(axes.items()):
+        if a is not None and any(x is None for x in a) and local[name] is not None \
+                and all(x is not None for x in local[name]):
+            axes[name] = local[name]
+            shown_local.append(name)
     fields = {}
     for name, a in axes.items():
         if name != INPUT and a is not None and any(x is not None for x in a):
@@ -841,6 +850,7 @@ def page_data(net: Network, report: Report, layout: Layout, collapsed: list[str]
         "collapsed": collapsed,
         "details": layer_details(net, report),
         "fields": fields,
+        "local": shown_local,
         "shapes": shapes,
         "input": list(net.input_shape[1:]),
         "default": check,
