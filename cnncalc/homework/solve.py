@@ -4,13 +4,12 @@ exactly (the rules themselves are in cnncalc.core.window)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from cnncalc.analysis.analyze import analyze
 from cnncalc.core.errors import SpecError
 from cnncalc.core.graph import Network
 from cnncalc.core.window import dropped, tiles, tiling_problems, unread_end, window_out
-from cnncalc.io.spec import load, loads
+from cnncalc.io.spec import loads, read_spec
 from cnncalc.layers.base import Step
 
 MAX_PAIRS = 200  # list [before, after] pairs one by one up to this many
@@ -112,8 +111,8 @@ def sizes(path, start: int, stop: int) -> list[tuple[int, tuple]]:
     """
 
 
-    base = load(path)  # read once; every size re-parses the same text
-    text = Path(path).read_bytes()
+    text = read_spec(path)  # read once; every size re-parses the same text
+    base = loads(text, str(path))
     found = []
     for size in range(start, stop + 1):
         shape = (base.input_shape[0], *(size,) * base.ndim)

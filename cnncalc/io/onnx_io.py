@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cnncalc.core.errors import SpecError
+from cnncalc.core.files import MAX_MODEL_BYTES, read_bounded
 
 INSTALL_HELP = "install the optional extra: pip install 'cnncalc[onnx]'"
 
@@ -155,9 +156,9 @@ def read_model(path: str | Path, data: bytes | None = None):
         model_class = model_proto_class()
     except SpecError as exc:
         raise exc.located(file=str(path)) from None
+    if data is None:
+        data = read_bounded(path, MAX_MODEL_BYTES, "model")
     try:
-        if data is None:
-            data = Path(path).read_bytes()
         model = model_class()
         model.ParseFromString(data)  # what onnx.load(path, load_external_data=False) does
         return model
@@ -255,10 +256,7 @@ def import_file(path: str | Path, input_shape: tuple | None = None) -> tuple[str
     from cnncalc.io.spec import loads
 
     path_text = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise SpecError(f"cannot read the model: {exc.strerror}", file=path_text, kind="io") from None
+    data = read_bounded(path, MAX_MODEL_BYTES, "model")
     if not looks_like_onnx(data):
         raise SpecError("not an ONNX model (a serialized ModelProto)", file=path_text, kind="io",
                         help="cnncalc import reads .onnx files; a YAML spec needs no import")

@@ -12,9 +12,10 @@ from typing import Any
 
 from cnncalc.core.errors import Loc, SpecError, suggestion
 from cnncalc.core.expr import substitute_string
+from cnncalc.core.files import MAX_MODEL_BYTES, read_bounded
 from cnncalc.core.graph import INPUT, Network, Node, Scope
 from cnncalc.core.shapes import infer_shapes
-from cnncalc.core.yamlio import YList, YMap, parse_yaml
+from cnncalc.core.yamlio import MAX_FILE_BYTES, YList, YMap, parse_yaml
 from cnncalc.layers import REGISTRY
 from cnncalc.layers.base import Layer, describe
 from cnncalc.layers.merge import STRUCTURE_MERGE, merge_types
@@ -742,10 +743,17 @@ def load(path: str | Path, **kwargs: Any) -> Network:
     Raises:
         SpecError: also for a file that cannot be read.
     """
-    path_text = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise SpecError(f"cannot read the spec: {exc.strerror}", file=path_text, kind="io",
-                        help="check the path") from None
-    return loads(data, path_text, **kwargs)
+    return loads(read_spec(path), str(path), **kwargs)
+
+
+def read_spec(path: str | Path) -> bytes:
+    """The bytes of a spec file: a regular file of at most 4 MiB, or an ONNX model of at
+    most 2 GiB (recognised by its first bytes); see :mod:`cnncalc.core.files`.
+
+    Raises:
+        SpecError: a missing file, a folder, FIFO, device or socket, or a file over the limit.
+    """
+    from cnncalc.io.onnx_io import looks_like_onnx  # the circle io/spec.py's loads names
+
+    return read_bounded(path, MAX_FILE_BYTES, "spec", larger=(looks_like_onnx, MAX_MODEL_BYTES),
+                        help="a spec is a page of YAML; split generated specs or use blocks and repeat")
