@@ -23,6 +23,9 @@ from cnncalc.core.kernels import Context
 
 DEFAULT_MAX_MEMORY = 2 * 1024 ** 3
 IGNORED_KEYS = ("num_batches_tracked",)  # PyTorch's step counter: no state of the function
+# NumPy's floating-point warnings, off where the executor computes: the values of a deep random
+# network can overflow to inf (docs/executor.md), while every counted figure is exact integers
+QUIET = {"over": "ignore", "under": "ignore", "invalid": "ignore", "divide": "ignore"}
 
 
 def _float_dtype(dtype) -> np.dtype:
@@ -336,7 +339,8 @@ def forward(net: Network, x: np.ndarray, weights: dict | None = None, seed: int 
         xs = [values[n] for n in node.inputs]
         if before is not None:
             before(node, xs, refs)
-        out = run.layers[node.name].forward(xs, tensors, ctx)
+        with np.errstate(**QUIET):  # deep random nets can overflow; the counted figures stay exact
+            out = run.layers[node.name].forward(xs, tensors, ctx)
         values[node.name] = np.asarray(out, dtype=dtype)
         run.macs[node.name] = ctx.macs
         run.params_read[node.name], run.buffers_read[node.name] = tensors.counts()
@@ -407,8 +411,9 @@ def backward(net: Network, run: Execution, seeds: dict[str, np.ndarray],
         xs = [run.values[n] for n in node.inputs]
         gxs, gw = layer_backward(node, run, xs, run.values[node.name], g, ctx,
                                  by_node.get(node.name, {}))
-        for name, gx in zip(node.inputs, gxs):
-            grads[name] = grads[name] + gx if name in grads else gx
+        with np.errstate(**QUIET):
+            for name, gx in zip(node.inputs, gxs):
+                grads[name] = grads[name] + gx if name in grads else gx
         for key, value in gw.items():
             out[f"{node.name}.{key}"] = value
     out[INPUT] = grads.get(INPUT, np.zeros_like(run.values[INPUT]))
@@ -427,4 +432,5 @@ def layer_backward(node: Node, run: Execution, xs: list[np.ndarray], out: np.nda
         tensors = node_weights(run.weights, node.name)
     w = _Recorder(node.name, tensors, run.seed, out.dtype, positive=run.probe)
     layer = run.layers.get(node.name) or executor_layer(node)
-    return layer.backward(xs, w, out, g, ctx)
+    with np.errstate(**QUIET):
+        return layer.backward(xs, w, out, g, ctx)
