@@ -241,7 +241,9 @@ def solve_output(
     input: int = typer.Option(..., "--input", "-i", min=1, help="Input size (one axis)."),
     kernel: int = typer.Option(..., "--kernel", "-k", min=1),
     stride: int = typer.Option(1, "--stride", "-s", min=1),
-    padding: int = typer.Option(0, "--padding", "-p", min=0),
+    padding: int = typer.Option(0, "--padding", "-p", min=0,
+                                help="Padding on EACH side (PyTorch's padding=p), 2p in all; a "
+                                     "lecture's total P (as in `solve padding`) is -p P/2."),
     dilation: int = typer.Option(1, "--dilation", min=1),
     transposed: bool = typer.Option(False, "--transposed", help="A transposed convolution."),
     output_padding: int = typer.Option(0, "--output-padding", min=0),

@@ -153,7 +153,20 @@ def test_explain_says_which_pixels_are_dropped():
     net = cnncalc.loads("input: [1, 8, 8]\nlayers:\n  - conv: {out_channels: 1, kernel_size: 3, stride: 2}\n",
                         "x.yaml")
     steps = explain(net)[0].steps
-    assert any("(8 - 3 + 0) = 5 is not divisible by 2; the last 1 pixel(s)" in s.note for s in steps)
+    # (8 - 3) mod 2 = 1 pixel at the end unread, and with no padding it is an input pixel
+    assert any("(8 - 3 + 0) = 5 is not divisible by 2; the last 1 input pixel(s) are never read" in s.note
+               for s in steps)
+
+
+def test_explain_and_solve_describe_unread_pixels_in_the_same_words():
+    # L = 6, F = 3, S = 2, P = 1 per side: (6 + 2 - 3) mod 2 = 1 unread pixel, and it is the
+    # after-padding (core/window.dropped's docstring example): every input pixel is read
+    net = cnncalc.loads("input: [1, 6]\nlayers:\n  - conv: {out_channels: 1, kernel_size: 3, stride: 2, "
+                        "padding: 1}\n", "x.yaml")
+    explained = next(s.note for s in explain(net)[0].steps if s.note)
+    solved = solve_output(6, 3, 2, 1).note
+    assert explained == solved == ("not exact: (6 - 3 + 2) = 5 is not divisible by 2, but the 1 unread "
+                                   "pixel(s) at the end are padding: every input pixel is read")
 
 
 def test_solve():
