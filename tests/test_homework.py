@@ -44,7 +44,8 @@ def test_32x32_problem_right_and_wrong():
 
 
 def test_lenet5_answers():
-    # LeCun et al. 1998: C1 28x28x6 with 156 parameters; C3 10x10x16; totals 61,706
+    # the lectures' LeNet-5 (LeCun et al. 1998's sizes, full C3): C1 28x28x6 with 156 parameters;
+    # C3 10x10x16; totals 61,706 (the paper's C3 table gives 60,000: specs/lenet5_lecun1998.yaml)
     res = judged(SPECS / "lenet5.yaml",
                  "layers:\n  conv1: {output_shape: [6, 28, 28], params: 156, receptive_field: 5}\n"
                  "  conv2: {output_shape: 16x10x10, receptive_field: 14, stride: 2}\n"
