@@ -461,8 +461,16 @@ def _click_error(exc: Exception, command: str) -> SpecError:
 def main() -> None:
     """Console entry point: maps errors to exit codes, never shows a traceback."""
     _whole_summaries(app)
-    command = "cnncalc " + _command_name(sys.argv[1:]) if sys.argv[1:2] else "cnncalc"
+    streams = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = _Shown(sys.stdout), _Shown(sys.stderr)
+    try:
+        _main("cnncalc " + _command_name(sys.argv[1:]) if sys.argv[1:2] else "cnncalc")
+    finally:  # the streams as they were (main() may run in-process, in tests)
+        sys.stdout, sys.stderr = streams
+
+
+def _main(command: str) -> None:
+    """Run the command line; every outcome ends in sys.exit with cnncalc's exit codes."""
     try:
         code = app(standalone_mode=False)
     except _CLICK_ERROR as exc:
