@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Annotated
 
 import typer
 
-from cnncalc.core.errors import SpecError
+from cnncalc.core.errors import SpecError, printable
 from cnncalc.core.version import __version__
 from cnncalc.options import InputShape, format_option, formats
 
@@ -282,7 +283,9 @@ def solve_output(
     input: int = typer.Option(..., "--input", "-i", min=1, help="Input size (one axis)."),
     kernel: int = typer.Option(..., "--kernel", "-k", min=1),
     stride: int = typer.Option(1, "--stride", "-s", min=1),
-    padding: int = typer.Option(0, "--padding", "-p", min=0),
+    padding: int = typer.Option(0, "--padding", "-p", min=0,
+                                help="Padding on EACH side (PyTorch's padding=p), 2p in all; a "
+                                     "lecture's total P (as in `solve padding`) is -p P/2."),
     dilation: int = typer.Option(1, "--dilation", min=1),
     transposed: bool = typer.Option(False, "--transposed", help="A transposed convolution."),
     output_padding: int = typer.Option(0, "--output-padding", min=0),
@@ -445,17 +448,87 @@ def export(
 
 
 
+# The help line of an error that does not say what to do (docs/cli.md: every error has one),
+# by the error's category; any other category points at the format's description.
+DEFAULT_HELP = {
+    "usage": "`{command} --help` lists the options",
+    "io": "check the path",
+    "limit": "docs/limits.md lists the limits and which can be raised",
+    "onnx": "docs/onnx.md lists what cnncalc reads from an ONNX model",
+    "export": "docs/onnx.md lists what cnncalc exports",
+    "weights": "weights are an .npz of '<layer>.<tensor>' arrays in PyTorch's layouts (docs/executor.md)",
+}
+SPEC_HELP = "docs/spec-format.md describes the spec format"
+# click's error class, from the click that typer runs on (typer 0.28 vendors its own)
+_CLICK_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+_ABORT = getattr(sys.modules[_CLICK_ERROR.__module__], "Abort", typer.Abort)
+_NO_ARGS = getattr(sys.modules[_CLICK_ERROR.__module__], "NoArgsIsHelpError", ())  # click >= 8.2
+
+
+class _Shown:
+    """Standard output or error with control and bidirectional-control characters escaped
+    (core.errors.printable): a layer named with U+202E cannot reorder the terminal's text.
+    ESC passes on a terminal, where it is rich's colours; binary output (``.buffer``) is untouched."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        """Write ``text`` escaped; returns the length of ``text`` as a stream's write does."""
+        self._stream.write(printable(text, keep_escape=self._stream.isatty()))
+        return len(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def _click_error(exc: Exception, command: str) -> SpecError:
+    """Click's own errors (a bad option value, a missing argument, an unknown option or command)
+    in cnncalc's error shape: labelled with the command, with a help line."""
+    ctx, words = getattr(exc, "ctx", None), []
+    while ctx is not None and ctx.parent is not None:  # the words under the program's name
+        words.insert(0, ctx.info_name)
+        ctx = ctx.parent
+    command = " ".join(["cnncalc", *words]) if ctx is not None else command
+    message = exc.format_message().strip()
+    help = DEFAULT_HELP["usage"].format(command=command)
+    hint = re.search(r"\s*\(Possible options: (.*)\)$", message) or re.search(r"\.?\s*Did you mean (.*?)\??$", message)
+    if hint:
+        message = message[:hint.start()]
+        help = f"did you mean {hint.group(1)}? {help}"
+    message = message.rstrip(".")
+    return SpecError(message[:1].lower() + message[1:], kind="usage", file=command, help=help)
+
+
 def main() -> None:
     """Console entry point: maps errors to exit codes, never shows a traceback."""
     _whole_summaries(app)
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Shown(sys.stdout), _Shown(sys.stderr)
     try:
-        app()
+        _main("cnncalc " + _command_name(sys.argv[1:]) if sys.argv[1:2] else "cnncalc")
+    finally:  # the streams as they were (main() may run in-process, in tests)
+        sys.stdout, sys.stderr = streams
+
+
+def _main(command: str) -> None:
+    """Run the command line; every outcome ends in sys.exit with cnncalc's exit codes."""
+    try:
+        code = app(standalone_mode=False)
+    except _CLICK_ERROR as exc:
+        if isinstance(exc, _NO_ARGS):  # `cnncalc` alone: the help, as click shows it
+            exc.show()
+            sys.exit(exc.exit_code)
+        sys.stderr.write(_click_error(exc, command).format() + "\n")
+        sys.exit(EXIT_USAGE)
     except SpecError as exc:
         if exc.file is None:  # not about a file: name the command, not '<spec>'
-            exc.file = "cnncalc " + _command_name(sys.argv[1:])
+            exc.file = command
+        if not exc.help:
+            exc.help = DEFAULT_HELP.get(exc.kind, SPEC_HELP).format(command=command)
         sys.stderr.write(exc.format() + "\n")
         sys.exit(EXIT_USAGE)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _ABORT):
         sys.stderr.write("cnncalc: interrupted\n")
         sys.exit(130)
     except BrokenPipeError:
@@ -466,6 +539,7 @@ def main() -> None:
             "  please report it with the spec that caused it\n"
         )
         sys.exit(EXIT_INTERNAL)
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
 # -- cnncalc grad (issue 15): backpropagation as the lectures teach it ------------------------

@@ -164,8 +164,9 @@ def test_grad_cli(capsys, tmp_path):
     code, out, _ = cli(capsys, "grad", EXERCISES / "cs5242_conv2d_backward.yaml", "-f", "json")
     data = json.loads(out)
     assert data["upstream"] == "spec"
+    # window rows 1..2, columns 0..1 of the conv output: 2, -1, 3, -1: one maximum, no tie
     assert data["layers"][1]["switches"][2] == {"unit": [0, 1, 0], "winner": [0, 2, 0],
-                                                "window": [[1, 2], [0, 1]], "value": 3.0}
+                                                "window": [[1, 2], [0, 1]], "value": 3.0, "ties": 0}
     code, out, _ = cli(capsys, "grad", SPECS / "lenet5.yaml", "--unit", "conv2:5,5")
     assert code == 0 and "14x14, rows 10..23, columns 10..23" in out
     assert out.count("#") == 14 * 14

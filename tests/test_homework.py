@@ -44,7 +44,8 @@ def test_32x32_problem_right_and_wrong():
 
 
 def test_lenet5_answers():
-    # LeCun et al. 1998: C1 28x28x6 with 156 parameters; C3 10x10x16; totals 61,706
+    # the lectures' LeNet-5 (LeCun et al. 1998's sizes, full C3): C1 28x28x6 with 156 parameters;
+    # C3 10x10x16; totals 61,706 (the paper's C3 table gives 60,000: specs/lenet5_lecun1998.yaml)
     res = judged(SPECS / "lenet5.yaml",
                  "layers:\n  conv1: {output_shape: [6, 28, 28], params: 156, receptive_field: 5}\n"
                  "  conv2: {output_shape: 16x10x10, receptive_field: 14, stride: 2}\n"
@@ -153,7 +154,20 @@ def test_explain_says_which_pixels_are_dropped():
     net = cnncalc.loads("input: [1, 8, 8]\nlayers:\n  - conv: {out_channels: 1, kernel_size: 3, stride: 2}\n",
                         "x.yaml")
     steps = explain(net)[0].steps
-    assert any("(8 - 3 + 0) = 5 is not divisible by 2; the last 1 pixel(s)" in s.note for s in steps)
+    # (8 - 3) mod 2 = 1 pixel at the end unread, and with no padding it is an input pixel
+    assert any("(8 - 3 + 0) = 5 is not divisible by 2; the last 1 input pixel(s) are never read" in s.note
+               for s in steps)
+
+
+def test_explain_and_solve_describe_unread_pixels_in_the_same_words():
+    # L = 6, F = 3, S = 2, P = 1 per side: (6 + 2 - 3) mod 2 = 1 unread pixel, and it is the
+    # after-padding (core/window.dropped's docstring example): every input pixel is read
+    net = cnncalc.loads("input: [1, 6]\nlayers:\n  - conv: {out_channels: 1, kernel_size: 3, stride: 2, "
+                        "padding: 1}\n", "x.yaml")
+    explained = next(s.note for s in explain(net)[0].steps if s.note)
+    solved = solve_output(6, 3, 2, 1).note
+    assert explained == solved == ("not exact: (6 - 3 + 2) = 5 is not divisible by 2, but the 1 unread "
+                                   "pixel(s) at the end are padding: every input pixel is read")
 
 
 def test_solve():

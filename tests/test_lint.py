@@ -79,7 +79,7 @@ def test_even_same_reads_the_resolved_padding():
 def test_messages_give_the_numbers():
     (f,) = [f for f in lint(CASES["CC101"][0]) if f.code == "CC101"]
     # (12 - 3) = 9 is odd: the 12th pixel of each axis is never read
-    assert "on axes 0 and 1, (12 + 0 - 3) = 9 is not a multiple of the stride 2: the last 1 input" in f.message
+    assert "on axes H and W, (12 + 0 - 3) = 9 is not a multiple of the stride 2: the last 1 input" in f.message
     (f,) = [f for f in lint(CASES["CC106"][0]) if f.code == "CC106"]
     # conv k3 s2 p1: 17 -> 9; transposed with output_padding 1: (9 - 1)*2 - 2 + 3 + 1 = 18
     assert "gives 18, but 'conv1', the downsampling it mirrors, took 17" in f.message

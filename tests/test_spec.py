@@ -133,7 +133,7 @@ def test_yaml_anchors_and_merge_keys():
          ["groups=2 does not divide the 3 input channels"]),
         ("input: [3, 8, 8]\nlayers:\n  - flatten\n  - conv: {out_channels: 1, kernel_size: 1}\n", 4, 5,
          ["conv needs a [C, H, W] input, got [192]"]),
-        ("input: [3, -8, 8]\nlayers: [relu]\n", 1, 8, ["input must be"]),
+        ("input: [3, -8, 8]\nlayers: [relu]\n", 1, 12, ["input: element 2 (H) must be"]),  # the element
         ("input: [3, 8, 8]\nlayerz: [relu]\n", 2, 1, ["unknown top-level key 'layerz'",
                                                        "did you mean 'layers'"]),
         ("input: [3, 8, 8]\nlayers:\n  - {relu, from: nowhere}\n", 3, 18,

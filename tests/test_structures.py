@@ -215,7 +215,8 @@ def test_expressions_refused(expr, words):
     )
     assert words in err.message
     assert (err.line, err.column) == (6, 30)  # the value inside the block
-    assert "in block 'b' used at line 8, column 5" in err.help
+    assert err.notes == ["in block 'b' used at line 8, column 5"]
+    assert "help: note:" not in err.format()  # a note is its own line, never under help:
 
 
 def test_block_argument_errors():

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import typer
 
-from cnncalc.core.errors import SpecError
+from cnncalc.core.files import read_bounded
+from cnncalc.core.yamlio import MAX_FILE_BYTES
 from cnncalc.homework.answers import Conventions, looks_like_answers
 from cnncalc.homework.answers import check as judge
 from cnncalc.homework.text import check_json, check_lines
@@ -26,10 +27,7 @@ def run(spec: Path, answers: Path, format: str, flops: str, bias: bool, dilation
         raise usage("check", f"the arguments look swapped: {spec} is an answers file and {answers} "
                     "the problem", f"the problem comes first: cnncalc check {answers} {spec}")
     net = load(spec, dilation_base=dilation_base)
-    try:
-        text = answers.read_bytes()
-    except OSError as exc:
-        raise SpecError(f"cannot read the answers: {exc.strerror}", file=str(answers), kind="io") from None
+    text = read_bounded(answers, MAX_FILE_BYTES, "answers")
     results = judge(net, text, str(answers), conv)
     if format == "json":
         sys.stdout.write(check_json(results, conv))

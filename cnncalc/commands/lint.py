@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from cnncalc.core.errors import SpecError, suggestion
-from cnncalc.io.load import load
+from cnncalc.io.load import loads, read_spec
 from cnncalc.lint import engine as L
 from cnncalc.lint import render as R
 from cnncalc.options import usage
@@ -42,8 +42,9 @@ def run(paths: list[Path], format: str, select: str | None, extend_select: str |
                 config = replace(config, extend_select=config.extend_select + extra)
             if skipped is not None:
                 config = replace(config, ignore=skipped)
-            net = load(path)
-            text = path.read_text(encoding="utf-8", errors="replace")
+            data = read_spec(path)
+            net = loads(data, str(path))
+            text = data.decode("utf-8", errors="replace")
             findings += L.lint_network(net, config, text)
         except SpecError as exc:
             unreadable += 1

@@ -11,8 +11,29 @@ location of the YAML item once, so every message reads like a compiler's::
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+# Characters that change what a terminal shows instead of showing themselves: C0 and C1 controls
+# (but newline and tab), and Unicode's bidirectional controls (U+202A-U+202E, U+2066-U+2069,
+# U+200E, U+200F, U+061C), with which a name can reorder the text around it (CVE-2021-42574).
+_UNSHOWN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_UNSHOWN_KEEP_ESC = re.compile("[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f-\x9f\u061c\u200e\u200f"
+                               "\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str, keep_escape: bool = False) -> str:
+    """``text`` with every control and bidirectional-control character written as an escape
+    (``\\u202e``, ``\\x1b``), so that a name echoed to a terminal shows what it holds.
+
+    Args:
+        text: what is about to be shown.
+        keep_escape: leave ESC (``\\x1b``) alone: the colours rich writes on a terminal.
+    """
+    pattern = _UNSHOWN_KEEP_ESC if keep_escape else _UNSHOWN
+    return pattern.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                       else f"\\u{ord(m.group()):04x}", text)
 
 
 @dataclass(frozen=True)
@@ -32,7 +53,10 @@ class SpecError(Exception):
         loc: line and column (1-based) of the YAML item at fault, or None.
         help: how to fix it, or None.
         kind: a short category shown in brackets: ``syntax``, ``spec``,
-            ``value``, ``shape``, ``name``, ``limit``.
+            ``value``, ``shape``, ``name``, ``limit``, ``io``, ``input``, ``weights``,
+            ``onnx``, ``usage``.
+        notes: where the error was reached from (``in block 'b' used at line 8,
+            column 5``), innermost first, each shown as a ``note:`` line after the help.
     """
 
     def __init__(
@@ -50,6 +74,7 @@ class SpecError(Exception):
         self.help = help
         self.kind = kind
         self.file = file
+        self.notes: list[str] = []
 
     @property
     def line(self) -> int | None:
@@ -75,7 +100,9 @@ class SpecError(Exception):
         text = f"{where}: error[{self.kind}]: {self.message}"
         if self.help:
             text += f"\n  help: {self.help}"
-        return text
+        for note in self.notes:
+            text += f"\n  note: {note}"
+        return "\n".join(printable(line) for line in text.split("\n"))
 
     def __str__(self) -> str:
         return self.format()

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 from cnncalc.core.expr import arithmetic
 from cnncalc.core.rf import UnitMap
-from cnncalc.core.window import effective_kernel
+from cnncalc.core.window import effective_kernel, unread_note
 
 if TYPE_CHECKING:
     from cnncalc.layers.base import Layer
@@ -125,11 +125,27 @@ def fmt_number(value: int | Fraction) -> str:
 DILATED = "F_d = d(k - 1) + 1"  # the dilated kernel extent, in explain
 
 
+SAME_TF = "TensorFlow 'same': o = ceil(L / S), P = max(S·(o - 1) + F - L, 0)"
+
+
+def same_steps(sizes, keffs, strides, pads, axes: str) -> list[Step]:
+    """How ``padding: same`` gets its total, as TensorFlow derives it (and CS5242 teaches it):
+    o = ceil(L / S), P = max(S·(o - 1) + F - L, 0), the odd pixel after; one step when every
+    axis has the same numbers, else one per axis."""
+    steps = [Step.calc("output_shape", SAME_TF, f"max({s}·(ceil({w} / {s}) - 1) + {f} - {w}, 0)",
+                       f"o = {-(-w // s)}; {b} before, {a} after" + (" (the odd pixel after)" if a != b else ""))
+             for w, f, s, (b, a) in zip(sizes, keffs, strides, pads)]
+    if len({(st.substituted, st.note) for st in steps}) == 1:
+        return steps[:1]
+    return [replace(st, formula=f"[{axes[i]}] {st.formula}") for i, st in enumerate(steps)]
+
+
 def size_steps(layer: Layer, rule: str, sizes, keffs, strides, pads, outs, ceil: bool = False,
-               kernels=None, dilations=None) -> list[Step]:
+               kernels=None, dilations=None, padding_mode: str | None = None) -> list[Step]:
     """Steps for O = floor((W - F + P_b + P_a) / S) + 1 per axis, with the note when
     the division is not exact (Dumoulin and Visin 2016, relationship 6; dilated
-    F = d(k - 1) + 1, relationship 15)."""
+    F = d(k - 1) + 1, relationship 15); for ``padding: same``, TensorFlow's derivation of
+    the padding first (:func:`same_steps`)."""
     steps = []
     axes = "LHW" if len(sizes) == 1 else ("HW" if len(sizes) == 2 else "DHW")
     axes = axes[-len(sizes):]
@@ -146,12 +162,10 @@ def size_steps(layer: Layer, rule: str, sizes, keffs, strides, pads, outs, ceil:
         F = "F_d" if dilations is not None and dilations[i] != 1 else "F"
         formula = f"{name}_out = {func}(({name} - {F} + 2P) / S) + 1" if a == b else \
             f"{name}_out = {func}(({name} - {F} + P_before + P_after) / S) + 1"
-        note = ""
-        if span % s:
-            dropped = span % s
+        note = unread_note(w, f, s, b, a)  # the words of `cnncalc solve output` (core/window.py)
+        if span % s and ceil:
             note = (f"not exact: ({w} - {f} + {b + a}) = {span} is not divisible by {s}; "
-                    + (f"the last window reaches {s - dropped} pixel(s) past the padded input"
-                       if ceil else f"the last {dropped} pixel(s) of the padded input are never read"))
+                    f"the last window reaches {s - span % s} pixel(s) past the padded input")
         substituted = f"{func}(({w} - {f} + {pad}) / {s}) + 1"
         if ceil and calc(substituted) == o + 1:
             note += "; the last window would start in the right padding and is dropped (PyTorch's rule)"
@@ -168,6 +182,9 @@ def size_steps(layer: Layer, rule: str, sizes, keffs, strides, pads, outs, ceil:
                           first.note))
         steps = [st for st in steps if st.formula == DILATED][:1] + \
             [st for st in steps if st.formula != DILATED]
+    if padding_mode == "same":
+        at = sum(st.formula == DILATED for st in steps)
+        steps[at:at] = same_steps(sizes, keffs, strides, pads, axes)
     return steps
 
 

@@ -268,6 +268,21 @@ def dropped(size: int, keff: int, stride: int, before: int = 0, after: int = 0) 
     return min(max(unread_end(size, keff, stride, before, after) - after, 0), size)
 
 
+def unread_note(size: int, keff: int, stride: int, before: int = 0, after: int = 0) -> str:
+    """What a floor division that is not exact leaves unread, in the words ``explain`` and
+    ``solve output`` both use: real input pixels never read, or only padding; "" when the
+    division is exact (or no window fits)."""
+    span = size + before + after - keff
+    unread = unread_end(size, keff, stride, before, after)
+    if not unread:
+        return ""
+    lost = dropped(size, keff, stride, before, after)
+    head = f"not exact: ({size} - {keff} + {before + after}) = {span} is not divisible by {stride}"
+    if lost:
+        return f"{head}; the last {lost} input pixel(s) are never read"
+    return f"{head}, but the {unread} unread pixel(s) at the end are padding: every input pixel is read"
+
+
 def tiles(size: int, keff: int, stride: int, before: int = 0, after: int = 0) -> bool:
     """True when the windows fit and leave no real input pixel unread at the end,
     apart from the regular gap S - F of a stride larger than the window."""

@@ -24,6 +24,7 @@ except AttributeError:  # pragma: no cover - depends on the PyYAML build
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_NODES = 2_000_000
 MAX_DEPTH = 100
+MAX_INT_DIGITS = 4300  # Python's own limit for text to int (sys.get_int_max_str_digits)
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _COLLECTIONS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
@@ -129,8 +130,10 @@ class _Builder:
             return value
         except yaml.YAMLError as exc:  # e.g. a malformed value under an explicit tag
             raise SpecError(f"cannot read this value: {exc}", loc_of(node), kind="syntax") from None
-        except ValueError as exc:  # Python refuses integers of more than 4,300 digits
-            raise SpecError(f"cannot read this value: {exc}", loc_of(node), kind="limit",
+        except ValueError:  # Python refuses integers of more than 4,300 digits
+            digits = sum(c.isdigit() for c in node.value)
+            raise SpecError(f"this number has {digits:,} digits; the limit is {MAX_INT_DIGITS:,}",
+                            loc_of(node), kind="limit",
                             help="no size in a network has thousands of digits") from None
 
     def _mapping(self, node, depth: int):

@@ -9,14 +9,14 @@ import math
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 from cnncalc.analysis.analyze import LayerResult, Report, analyze, exact_number
 from cnncalc.core.errors import Loc, SpecError, suggestion
 from cnncalc.core.figures import ANSWER_FIELDS, answer_values
+from cnncalc.core.files import read_bounded
 from cnncalc.core.graph import Network
-from cnncalc.core.yamlio import YMap, parse_yaml
+from cnncalc.core.yamlio import MAX_FILE_BYTES, YMap, parse_yaml
 from cnncalc.homework.explain import explain, frac_text
 from cnncalc.layers.base import Step, describe
 
@@ -249,7 +249,7 @@ def looks_like_answers(path) -> bool:
     """Whether a file reads like an answers file (top-level layout:, or layers: as a
     mapping of figures) rather than a network spec; False if it cannot be read."""
     try:
-        doc = parse_yaml(Path(path).read_bytes(), str(path))
+        doc = parse_yaml(read_bounded(path, MAX_FILE_BYTES, "answers"), str(path))
     except (OSError, SpecError):
         return False
     if not isinstance(doc, YMap):

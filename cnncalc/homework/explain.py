@@ -15,6 +15,7 @@ from fractions import Fraction
 
 from cnncalc.analysis.analyze import LayerResult, Report, analyze
 from cnncalc.core.errors import SpecError, suggestion
+from cnncalc.core.facts import DILATED
 from cnncalc.core.graph import INPUT, Network
 from cnncalc.core.shapes import held_gates
 from cnncalc.layers.base import Step
@@ -94,8 +95,13 @@ def _rf_steps(net: Network, report: Report, name: str) -> list[Step]:
         r_in, j_in = _size(inputs[0], axis), _stride(inputs[0], axis)
         if geometry is not None and r_in is not None:
             k, s = geometry[axis]
-            step = Step.calc("receptive_field", "r = r_in + (F - 1)·j_in",
-                             f"{r_in} + ({k} - 1)·{frac_text(j_in)}")
+            windows = node.facts.windows
+            dilated = bool(windows) and windows[axis].dilation != 1
+            if dilated:  # k is the dilated extent: say so, with the taps and gaps it comes from
+                w = windows[axis]
+                steps.append(Step.calc("receptive_field", DILATED, f"{w.dilation}·({w.kernel} - 1) + 1"))
+            step = Step.calc("receptive_field", "r = r_in + (F_d - 1)·j_in" if dilated
+                             else "r = r_in + (F - 1)·j_in", f"{r_in} + ({k} - 1)·{frac_text(j_in)}")
             if step.value != rf.size[axis]:
                 step = replace(step, note="the recurrence holds for one path without phases; the "
                                "exact extent is below")

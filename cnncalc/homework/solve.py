@@ -4,13 +4,11 @@ exactly (the rules themselves are in cnncalc.core.window)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from cnncalc.analysis.analyze import analyze
 from cnncalc.core.errors import SpecError
 from cnncalc.core.graph import Network
-from cnncalc.core.window import dropped, tiles, tiling_problems, unread_end, window_out
-from cnncalc.io.load import load, loads
+from cnncalc.core.window import dropped, tiles, tiling_problems, unread_note, window_out
+from cnncalc.io.load import loads, read_spec
 from cnncalc.layers.base import Step
 
 MAX_PAIRS = 200  # list [before, after] pairs one by one up to this many
@@ -58,22 +56,14 @@ def solve_output(size: int, kernel: int, stride: int = 1, padding: int = 0, dila
     keff = dilation * (kernel - 1) + 1
     if transposed:
         out = (size - 1) * stride - 2 * padding + keff + output_padding
-        return Step("output", "O = (W - 1)·S - 2P + F + output_padding",
+        return Step("output", "O = (W - 1)·S - 2P + F + output_padding  (P: padding on each side)",
                     f"({size} - 1)·{stride} - 2·{padding} + {keff} + {output_padding}", str(out))
     span = size - keff + 2 * padding
     if span < 0:
         raise SpecError(f"the kernel ({keff}) does not fit the padded input ({size + 2 * padding})",
                         kind="usage", help="more padding or a smaller kernel")
-    unread = unread_end(size, keff, stride, padding, padding)
-    lost = dropped(size, keff, stride, padding, padding)
-    note = ""
-    if lost:
-        note = (f"not exact: {span} is not divisible by {stride}; the last {lost} input pixel(s) "
-                "are never read")
-    elif unread:
-        note = (f"{span} is not divisible by {stride}, but the {unread} unread pixel(s) at the end "
-                "are padding: every input pixel is read")
-    return Step("output", "O = floor((W - F + 2P) / S) + 1",
+    note = unread_note(size, keff, stride, padding, padding)
+    return Step("output", "O = floor((W - F + 2P) / S) + 1  (P: padding on each side, 2P in all)",
                 f"floor(({size} - {keff} + 2·{padding}) / {stride}) + 1", str(span // stride + 1), note)
 
 
@@ -112,8 +102,8 @@ def sizes(path, start: int, stop: int) -> list[tuple[int, tuple]]:
     """
 
 
-    base = load(path)  # read once; every size re-parses the same text
-    text = Path(path).read_bytes()
+    text = read_spec(path)  # read once; every size re-parses the same text
+    base = loads(text, str(path))
     found = []
     for size in range(start, stop + 1):
         shape = (base.input_shape[0], *(size,) * base.ndim)

@@ -75,8 +75,16 @@ def padding_text(r: dict, input: int, stride: int, output: int) -> str:
     else:
         out.append("no symmetric padding gives this output (every total is odd)")
     b, a = r["same"]
-    out.append(f"TensorFlow 'same' split of the smallest total: [{b}, {a}]"
-               + (" (the odd pixel after)" if a != b else ""))
+    o = -(-input // stride)  # TensorFlow's 'same': o = ceil(l / s), p = max(s(o - 1) + k - l, 0)
+    total = max(stride * (o - 1) + keff - input, 0)
+    derivation = (f"o = ceil(l / s) = ceil({input} / {stride}) = {o}, p = max(s(o - 1) + k - l, 0) = "
+                  f"max({stride}·({o} - 1) + {keff} - {input}, 0) = {total}")
+    if o == output:
+        out.append(f"TensorFlow 'same' ({derivation}): [{b}, {a}]"
+                   + (" (the odd pixel after)" if a != b else ""))
+    else:
+        out.append(f"TensorFlow 'same' gives {o}, not {output} ({derivation}); the smallest total "
+                   f"here, split its way: [{b}, {a}]" + (" (the odd pixel after)" if a != b else ""))
     if r["pairs"] is None:
         out.append(f"[before, after]: every split of each total ({r['pair_count']:,} pairs)")
         return "\n".join(out) + "\n"

@@ -12,8 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cnncalc.core.errors import SpecError
+from cnncalc.core.files import MAX_MODEL_BYTES, read_bounded
 from cnncalc.core.graph import Network
+from cnncalc.core.yamlio import MAX_FILE_BYTES
 from cnncalc.io import spec
 from cnncalc.io.onnx_io import load_onnx
 from cnncalc.io.onnx_proto import looks_like_onnx
@@ -35,12 +36,18 @@ def load(path: str | Path, **kwargs: Any) -> Network:
     """Read a spec or ONNX file; see :func:`loads` for the arguments and errors.
 
     Raises:
-        SpecError: also for a file that cannot be read.
+        SpecError: also for a file that cannot be read (a missing file, a folder, FIFO,
+            device or socket, or a file over the limit: :func:`read_spec`).
     """
-    path_text = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise SpecError(f"cannot read the spec: {exc.strerror}", file=path_text, kind="io",
-                        help="check the path") from None
-    return loads(data, path_text, **kwargs)
+    return loads(read_spec(path), str(path), **kwargs)
+
+
+def read_spec(path: str | Path) -> bytes:
+    """The bytes of a spec file: a regular file of at most 4 MiB, or an ONNX model of at
+    most 2 GiB (recognised by its first bytes); see :mod:`cnncalc.core.files`.
+
+    Raises:
+        SpecError: a missing file, a folder, FIFO, device or socket, or a file over the limit.
+    """
+    return read_bounded(path, MAX_FILE_BYTES, "spec", larger=(looks_like_onnx, MAX_MODEL_BYTES),
+                        help=spec.SPEC_SIZE_HELP)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cnncalc.core.errors import SpecError
+from cnncalc.core.files import MAX_MODEL_BYTES, read_bounded
 from cnncalc.core.shapes import infer_shapes
 from cnncalc.io.onnx_map import translate
 from cnncalc.io.onnx_proto import Imported, looks_like_onnx, read_model
@@ -94,10 +95,7 @@ def import_file(path: str | Path, input_shape: tuple | None = None) -> tuple[str
         SpecError: a file that is not an ONNX model, or an op that cannot be mapped.
     """
     path_text = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise SpecError(f"cannot read the model: {exc.strerror}", file=path_text, kind="io") from None
+    data = read_bounded(path, MAX_MODEL_BYTES, "model")
     if not looks_like_onnx(data):
         raise SpecError("not an ONNX model (a serialized ModelProto)", file=path_text, kind="io",
                         help="cnncalc import reads .onnx files; a YAML spec needs no import")

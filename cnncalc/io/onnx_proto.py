@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cnncalc.core.errors import SpecError
+from cnncalc.core.files import MAX_MODEL_BYTES, read_bounded
 from cnncalc.layers.base import np  # NumPy, imported on first use (analysis never needs it)
 
 INSTALL_HELP = "install the optional extra: pip install 'cnncalc[onnx]'"
@@ -151,9 +152,9 @@ def read_model(path: str | Path, data: bytes | None = None):
         model_class = model_proto_class()
     except SpecError as exc:
         raise exc.located(file=str(path)) from None
+    if data is None:
+        data = read_bounded(path, MAX_MODEL_BYTES, "model")
     try:
-        if data is None:
-            data = Path(path).read_bytes()
         model = model_class()
         model.ParseFromString(data)  # what onnx.load(path, load_external_data=False) does
         return model

@@ -12,9 +12,10 @@ from typing import Any
 
 from cnncalc.core.errors import Loc, SpecError, suggestion
 from cnncalc.core.expr import substitute_string
+from cnncalc.core.files import read_bounded
 from cnncalc.core.graph import INPUT, Network, Node, Scope
 from cnncalc.core.shapes import infer_shapes
-from cnncalc.core.yamlio import YList, YMap, parse_yaml
+from cnncalc.core.yamlio import MAX_FILE_BYTES, YList, YMap, parse_yaml
 from cnncalc.layers import REGISTRY
 from cnncalc.layers.base import Layer, describe
 from cnncalc.layers.merge import STRUCTURE_MERGE, merge_types
@@ -24,6 +25,7 @@ META_KEYS = ("name", "from", "repeat", "trainable", "if", "weights", "expect")
 STRUCTURES = ("residual", "parallel", "sequential")
 MAX_NODES = 100_000
 MAX_BLOCK_DEPTH = 50
+SPEC_SIZE_HELP = "a spec is a page of YAML; split generated specs or use blocks and repeat"
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 _ALIAS_RE = re.compile(r"^(.*?)([123])d$")
 
@@ -528,10 +530,16 @@ class _Builder:
 
     def block(self, block: Block, raw, raw_loc, scope: Scope, x: str, path, trainable,
               use_loc) -> str:
-        if block.name in self.block_stack or len(self.block_stack) >= MAX_BLOCK_DEPTH:
+        if block.name in self.block_stack:
+            chain = " -> ".join([*self.block_stack[self.block_stack.index(block.name):], block.name])
+            raise _ChainError(f"block '{block.name}' uses itself ({chain})", use_loc, kind="limit",
+                              help="a block cannot contain itself, directly or through another block")
+        if len(self.block_stack) >= MAX_BLOCK_DEPTH:
             chain = " -> ".join([*self.block_stack, block.name])
-            raise SpecError(f"block '{block.name}' uses itself ({chain})", use_loc, kind="limit",
-                            help="a block cannot contain itself, directly or through another block")
+            raise _ChainError(f"blocks nest {len(self.block_stack) + 1} deep, more than the limit of "
+                              f"{MAX_BLOCK_DEPTH} ({chain})", use_loc, kind="limit",
+                              help="the limit is fixed (docs/limits.md): use `repeat` "
+                                   "instead of nesting a new block per level")
         given = raw if raw is not None else {}
         if not isinstance(given, dict):
             raise SpecError(f"block '{block.name}' takes a mapping of arguments, got {describe(raw)}",
@@ -557,12 +565,18 @@ class _Builder:
             layers = substitute(block.layers, env, block.layers.loc)
             return self.sequence(layers, block.layers.loc, scope, x, path, trainable)
         except SpecError as exc:
-            note = f"in block '{block.name}' used at line {use_loc.line}, column {use_loc.column}"
-            exc.help = f"{exc.help}\n  note: {note}" if exc.help else f"note: {note}"
+            if not isinstance(exc, _ChainError):  # its message names every use already
+                exc.notes.append(f"in block '{block.name}' used at line {use_loc.line}, "
+                                 f"column {use_loc.column}")
             raise
         finally:
             self.block_stack.pop()
             self.use_stack.pop()
+
+
+class _ChainError(SpecError):
+    """A block cycle or the nesting limit: the message names the whole chain of uses, so no
+    ``note:`` per use is added on the way out."""
 
 
 def nested_shape(value: Any, loc: Loc, what: str) -> tuple[int, ...]:
@@ -641,11 +655,15 @@ def _input(doc: YMap, file: str | None) -> tuple[tuple[int, ...], int, Loc]:
             value = list(parse_shape_text(value))
         except ValueError:
             value = None
-    if (
-        not isinstance(value, list)
-        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
-        or not 2 <= len(value) <= 4
-    ):
+    if isinstance(value, list) and 2 <= len(value) <= 4:
+        axes = {2: "CL", 3: "CHW", 4: "CDHW"}[len(value)]
+        for i, v in enumerate(value):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                where = value.item_loc(i) if isinstance(value, YList) else loc
+                raise SpecError(f"input: element {i + 1} ({axes[i]}) must be a whole number >= 1, "
+                                f"got {describe(v)}", where, kind="value",
+                                help="channels first, without the batch axis: input: [3, 224, 224]")
+    if not isinstance(value, list) or not 2 <= len(value) <= 4 or not all(isinstance(v, int) for v in value):
         raise SpecError(
             f"input must be [C, L], [C, H, W] or [C, D, H, W] of whole numbers >= 1, got {describe(value)}",
             loc, kind="value", help="channels first, without the batch axis: input: [3, 224, 224]",
@@ -734,10 +752,5 @@ def load(path: str | Path, **kwargs: Any) -> Network:
     Raises:
         SpecError: also for a file that cannot be read.
     """
-    path_text = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise SpecError(f"cannot read the spec: {exc.strerror}", file=path_text, kind="io",
-                        help="check the path") from None
-    return loads(data, path_text, **kwargs)
+    return loads(read_bounded(path, MAX_FILE_BYTES, "spec", help=SPEC_SIZE_HELP), str(path),
+                 **kwargs)

@@ -161,7 +161,8 @@ class Conv(_ConvBase):
         per = f"{taps}·{cin}" + (f"/{g}" if g > 1 else "")
         n = numel(self.kernel) * cin // g
         steps = size_steps(self, "conv", self.sizes, self.keff, self.stride, self.pads,
-                           self.out_shape[1:], kernels=self.kernel, dilations=self.dilation)
+                           self.out_shape[1:], kernels=self.kernel, dilations=self.dilation,
+                           padding_mode=self.p["padding"].mode)
         steps.append(Step("output_shape", "[K, ...]: one map per filter", "", fmt_shape(self.out_shape)))
         bias = self.p["bias"]
         f = taps_symbol(self.ndim)

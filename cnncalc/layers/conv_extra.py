@@ -142,10 +142,12 @@ class SeparableConv(Layer):
                           fmt_shape(self.out_shape)))
         bias = " + N" if self.p["bias"] else ""
         f = "·".join("K" * self.ndim)
-        steps.append(Step.calc("params", f"M·dm·{f} (depthwise) + N·M·dm (pointwise)" + bias,
+        steps.append(Step.calc("params", f"M·dm·{f} (depthwise) + N·M·dm (pointwise)" + bias
+                               + f", M = C_in, N = out_channels, dm = depth_multiplier = "
+                               f"{self.p['depth_multiplier']}",
                                f"{mid}·{taps} + {n}·{mid}" + (f" + {n}" if self.p["bias"] else "")))
         positions = "·".join(map(str, self.out_shape[1:]))
-        steps.append(Step.calc("macs", f"positions · (M·dm·{f} + M·dm·N)",
+        steps.append(Step.calc("macs", f"positions · (M·dm·{f} + M·dm·N), dm = depth_multiplier",
                                f"{positions} · ({mid}·{taps} + {mid}·{n})"))
         dw, pw = self.depthwise, self.pointwise
         out_dw, out_pw = numel(dw.out_shape), numel(pw.out_shape)

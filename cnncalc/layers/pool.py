@@ -108,7 +108,7 @@ class _WindowPool(Layer):
     def explain(self):
         steps = size_steps(self, self.type_name, self.in_shape[1:], self.keff, self.stride, self.pads,
                            self.out_shape[1:], ceil=self.p["ceil_mode"], kernels=self.kernel,
-                           dilations=self.dilation)
+                           dilations=self.dilation, padding_mode=self.p["padding"].mode)
         steps.append(Step("output_shape", "channels unchanged", "", fmt_shape(self.out_shape)))
         steps.append(Step("params", "pooling has no parameters", "", "0"))
         steps.append(Step.of("flops", self.flops_formula.replace("F·F", taps_symbol(self.ndim)),

@@ -86,8 +86,9 @@ UNREADABLE = Rule(
 def unreadable(exc: SpecError, path: Path | str) -> Finding:
     """A spec that cannot be read, as a CC000 finding (line 1, column 1 when the error
     has no location, e.g. a file that cannot be opened)."""
+    help = "\n".join([exc.help or "", *(f"note: {n}" for n in exc.notes)]).strip("\n")
     return Finding(UNREADABLE.code, f"error[{exc.kind}]: {exc.message}", exc.loc or Loc(1, 1),
-                   exc.help or "", "error", file=exc.file or str(path))
+                   help, "error", file=exc.file or str(path))
 
 
 def windowed(ctx: Context) -> Iterator[tuple[Node, list[tuple[int, int]]]]:
@@ -96,6 +97,12 @@ def windowed(ctx: Context) -> Iterator[tuple[Node, list[tuple[int, int]]]]:
         windows = node.facts.windows
         if windows and not windows[0].transposed:
             yield node, [(w.keff, w.stride) for w in windows]
+
+
+def axis_name(axis: int, count: int) -> str:
+    """The name of spatial axis ``axis`` of ``count``: L for one axis, H and W for two, D, H and W
+    for three (the channel axis is not counted: axis 0 is the first spatial axis)."""
+    return ("L" if count == 1 else "HW" if count == 2 else "DHW")[axis]
 
 
 def finding(node: Node, code: str, message: str, help: str = "") -> Finding:

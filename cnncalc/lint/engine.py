@@ -18,7 +18,9 @@ from pathlib import Path
 
 from cnncalc.analysis.analyze import Report, analyze
 from cnncalc.core.errors import SpecError, suggestion
+from cnncalc.core.files import read_bounded
 from cnncalc.core.graph import Network
+from cnncalc.core.yamlio import MAX_FILE_BYTES
 from cnncalc.lint.base import (
     SEVERITIES,
     UNREADABLE,
@@ -76,7 +78,7 @@ def load_config(start: Path) -> Config:
             if not path.is_file():
                 continue
             try:
-                data = tomllib.loads(path.read_text(encoding="utf-8"))
+                data = tomllib.loads(read_bounded(path, MAX_FILE_BYTES, "configuration").decode("utf-8"))
             except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
                 raise SpecError(f"cannot read the configuration: {exc}", file=str(path), kind="io") from None
             table = data.get("tool", {}).get("cnncalc") if name == "pyproject.toml" else data
@@ -133,7 +135,8 @@ def spec_files(paths: list[Path]) -> list[Path]:
     files = []
     for path in paths:
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+            files += sorted(p for p in path.rglob("*")  # a folder named x.yaml is no spec
+                            if p.suffix in (".yaml", ".yml") and not p.is_dir())
         else:
             files.append(path)
     return files

@@ -28,6 +28,9 @@ from cnncalc.core.weights import (  # noqa: F401 (init_weights: the executor's A
 )
 
 DEFAULT_MAX_MEMORY = 2 * 1024 ** 3
+# NumPy's floating-point warnings, off where the executor computes: the values of a deep random
+# network can overflow to inf (docs/executor.md), while every counted figure is exact integers
+QUIET = {"over": "ignore", "under": "ignore", "invalid": "ignore", "divide": "ignore"}
 
 
 def _float_dtype(dtype) -> np.dtype:
@@ -253,7 +256,8 @@ def forward(net: Network, x: np.ndarray, weights: dict | None = None, seed: int 
         xs = [values[n] for n in node.inputs]
         if before is not None:
             before(node, xs, refs)
-        out = run.layers[node.name].forward(xs, tensors, ctx)
+        with np.errstate(**QUIET):  # deep random nets can overflow; the counted figures stay exact
+            out = run.layers[node.name].forward(xs, tensors, ctx)
         values[node.name] = np.asarray(out, dtype=dtype)
         run.macs[node.name] = ctx.macs
         run.params_read[node.name], run.buffers_read[node.name] = tensors.counts()
@@ -324,8 +328,9 @@ def backward(net: Network, run: Execution, seeds: dict[str, np.ndarray],
         xs = [run.values[n] for n in node.inputs]
         gxs, gw = layer_backward(node, run, xs, run.values[node.name], g, ctx,
                                  by_node.get(node.name, {}))
-        for name, gx in zip(node.inputs, gxs):
-            grads[name] = grads[name] + gx if name in grads else gx
+        with np.errstate(**QUIET):
+            for name, gx in zip(node.inputs, gxs):
+                grads[name] = grads[name] + gx if name in grads else gx
         for key, value in gw.items():
             out[f"{node.name}.{key}"] = value
     out[INPUT] = grads.get(INPUT, np.zeros_like(run.values[INPUT]))
@@ -344,4 +349,5 @@ def layer_backward(node: Node, run: Execution, xs: list[np.ndarray], out: np.nda
         tensors = node_weights(run.weights, node.name)
     w = _Recorder(node.name, tensors, run.seed, out.dtype, positive=run.probe)
     layer = run.layers.get(node.name) or executor_layer(node)
-    return layer.backward(xs, w, out, g, ctx)
+    with np.errstate(**QUIET):
+        return layer.backward(xs, w, out, g, ctx)

@@ -24,7 +24,9 @@ only after checking that it reproduces the executor's gradient:
   the upstream gradient's elements where the stride is s (CMU: "the upsampling
   performed during backprop when forward convolution uses stride > 1"); the weight
   gradient is the correlation of the input with the (zero-inserted) upstream
-  gradient (CentraleSupelec: dL/dw_ij = sum dL/da_rc x_(r-i, c-j)); for a 1-D
+  gradient, dL/dw_ij = sum_rc dL/dy_rc x_(r+i, c+j) for the cross-correlation computed
+  here (x_(rs+id, cs+jd) with stride s and dilation d; CentraleSupelec's
+  x_(r-i, c-j) is the same identity for a true, flipped-kernel convolution); for a 1-D
   single-channel layer also CS5242's im2col form, dx_hat = w^T dy and
   ``dx[t+i] += dx_hat[i, t]``.
 
@@ -64,12 +66,15 @@ class Switch:
     window: per spatial axis, the [first, last] input positions of the window
         (clipped to the input; padding is never a winner).
     value: the winning (and output) value.
+    ties: how many other inputs of the window hold the same maximum (the first of them
+        wins, in PyTorch's row-major order; the gradient goes to it alone).
     """
 
     unit: tuple[int, ...]
     winner: tuple[int, ...]
     window: tuple[tuple[int, int], ...]
     value: float
+    ties: int = 0
 
 
 @dataclass
@@ -263,9 +268,13 @@ def _local(node, row: LayerGradient, w: dict, explain: bool) -> None:
             if pads is not None:
                 window = tuple((int(max(o * s - b, 0)), int(min(o * s - b + k - 1, n - 1)))
                                for o, (k, s), (b, _), n in zip(unit[1:], geometry, pads, x.shape[2:]))
+            ties = 0
+            if window:
+                region = x[0][(unit[0], *(slice(a, b + 1) for a, b in window))]
+                ties = int(np.count_nonzero(region == xflat[winners[u]])) - 1
             row.switches.append(Switch(tuple(int(i) for i in unit),
                                        tuple(int(i) for i in np.unravel_index(winners[u], x.shape[1:])),
-                                       window, float(y[0].reshape(-1)[u])))
+                                       window, float(y[0].reshape(-1)[u]), ties))
         if explain:
             row.identities.append(_switch_identity(row))
         return
@@ -304,8 +313,10 @@ def _switch_identity(row: LayerGradient) -> Identity:
     dy = _sample(row.dy)
     for sw in row.switches[:MAX_EXPLAINED]:
         where = " x ".join(f"{a}..{b}" for a, b in sw.window)
-        out.lines.append(f"y{list(sw.unit)} = max(window {where}) = {_fmt(sw.value)} at x{list(sw.winner)}: "
-                         f"dx{list(sw.winner)} += {_fmt(dy[sw.unit])}")
+        tie = (f" (a tie with {sw.ties} other input(s) of the window: the first maximum in row-major "
+               "order wins, as in PyTorch, and takes the whole gradient)") if sw.ties else ""
+        out.lines.append(f"y{list(sw.unit)} = max(window {where}) = {_fmt(sw.value)} at x{list(sw.winner)}"
+                         f"{tie}: dx{list(sw.winner)} += {_fmt(dy[sw.unit])}")
     won: dict[tuple, int] = {}
     for sw in row.switches:
         won[sw.winner] = won.get(sw.winner, 0) + 1
@@ -628,7 +639,8 @@ def to_dict(result: GradResult) -> dict:
             "input_gradient": {i: arr(v) for i, v in zip(r.inputs, r.dx)},
             "weight_gradient": {k: np.asarray(v).tolist() for k, v in r.dw.items()},
             "switches": [{"unit": list(s.unit), "winner": list(s.winner),
-                          "window": [list(w) for w in s.window], "value": s.value} for s in r.switches],
+                          "window": [list(w) for w in s.window], "value": s.value, "ties": s.ties}
+                         for s in r.switches],
             "identities": [{"title": i.title, "formula": i.formula, "lines": i.lines} for i in r.identities],
         } for r in result.layers],
         "input_gradient": arr(result.input_gradient),
@@ -677,7 +689,8 @@ def render(result: GradResult, explain: bool = False) -> str:
             lines += _block(f"dL/d{key}", value[None])
         if row.switches and not explain:
             lines.append("  switches (output unit <- winning input): " + "; ".join(
-                f"{list(s.unit)} <- {list(s.winner)}" for s in row.switches[:MAX_EXPLAINED]))
+                f"{list(s.unit)} <- {list(s.winner)}" + (f" (first of {s.ties + 1} tied)" if s.ties else "")
+                for s in row.switches[:MAX_EXPLAINED]))
         if explain:
             for ident in row.identities:
                 lines.append(f"  * {ident.title}")

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.text import Text
 
 from cnncalc.analysis.analyze import Report
+from cnncalc.core.errors import printable
 from cnncalc.present.render import table_blocks
 
 PIPE_WIDTH = 240  # piped output keeps whole rows instead of folding to 80 columns
@@ -29,10 +30,10 @@ def to_table(report: Report, out: Console, depth: int | None = None,
     fitted to its width."""
     for text, style in table_blocks(report, out.width, depth, columns):
         # laid out here already: rich neither wraps nor crops the lines
-        out.print(Text(text, style=style), soft_wrap=True)
+        out.print(Text(printable(text), style=style), soft_wrap=True)
 
 
 def print_lines(out: Console, lines: Sequence[tuple[str, str | None]]) -> None:
     """Print (text, style) lines as rich Text: no markup is read from the text."""
     for text, style in lines:
-        out.print(Text(text) if style is None else Text(text, style=style))
+        out.print(Text(printable(text)) if style is None else Text(printable(text), style=style))

@@ -16,6 +16,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from cnncalc.core.errors import printable
 from cnncalc.measure.verify import (
     FAILED,
     MISMATCH,
@@ -126,11 +127,11 @@ def render_json(name: str, result: Verification, extra: dict[str, Any] | None = 
 def render_table(name: str, result: Verification) -> list[Any]:
     """What ``cnncalc verify`` prints, in order, for a rich console: the table, each
     reason not measured, each failure, each mismatch, and the summary."""
-    table = Table(title=Text(f"{name}: analysed / measured"), box=box.SIMPLE_HEAVY, padding=0)
+    table = Table(title=Text(printable(f"{name}: analysed / measured")), box=box.SIMPLE_HEAVY, padding=0)
     for col, figure in COLUMNS:
         table.add_column(col, no_wrap=col != "Status", justify="right" if figure else "left")
     for cells in table_rows(result):
-        table.add_row(*(Text(c) for c in cells))
+        table.add_row(*(Text(printable(c)) for c in cells))
     lines = [*not_measured_lines(result), *failed_lines(result),
              *(f"MISMATCH {row.name}: {row.note}" for row in result.rows if row.mismatched)]
-    return [table, *(Text(line) for line in lines), Text(summary(result))]
+    return [table, *(Text(printable(line)) for line in lines), Text(summary(result))]

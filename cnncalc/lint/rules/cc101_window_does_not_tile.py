@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from cnncalc.core.window import dropped, tiles
-from cnncalc.lint.base import Context, Finding, Rule, finding, windowed
+from cnncalc.lint.base import Context, Finding, Rule, axis_name, finding, windowed
 
 
 def check(ctx: Context) -> Iterator[Finding]:
@@ -25,7 +25,7 @@ def check(ctx: Context) -> Iterator[Finding]:
             lost = dropped(size, k, s, b, a)
             text = (f"({size} + {b + a} - {k}) = {size + b + a - k} is not a multiple of the stride "
                     f"{s}: the last {lost} input pixel(s) of {size} are never seen")
-            found.setdefault(text, []).append(str(axis))
+            found.setdefault(text, []).append(axis_name(axis, len(windows)))
         for text, axes in found.items():
             where = f"on ax{'is' if len(axes) == 1 else 'es'} {' and '.join(axes)}"
             yield finding(node, "CC101", f"{where}, {text}",

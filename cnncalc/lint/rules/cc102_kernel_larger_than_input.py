@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from cnncalc.lint.base import Context, Finding, Rule, finding, windowed
+from cnncalc.lint.base import Context, Finding, Rule, axis_name, finding, windowed
 
 
 def check(ctx: Context) -> Iterator[Finding]:
@@ -16,7 +16,7 @@ def check(ctx: Context) -> Iterator[Finding]:
         for axis, (size, (k, _)) in enumerate(zip(node.facts.in_shapes[0][1:], geometry)):
             if k > size:
                 yield finding(node, "CC102", f"kernel extent {k} is larger than the input ({size}) on "
-                               f"axis {axis}", "use a smaller kernel_size or dilation")
+                               f"axis {axis_name(axis, len(geometry))}", "use a smaller kernel_size or dilation")
 
 
 RULE = Rule("CC102", "kernel-larger-than-input", "warning",

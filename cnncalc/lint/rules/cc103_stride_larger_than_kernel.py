@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from cnncalc.lint.base import Context, Finding, Rule, finding, windowed
+from cnncalc.lint.base import Context, Finding, Rule, axis_name, finding, windowed
 
 
 def check(ctx: Context) -> Iterator[Finding]:
@@ -16,7 +16,7 @@ def check(ctx: Context) -> Iterator[Finding]:
         for axis, (k, s) in enumerate(geometry):
             if s > k:
                 yield finding(node, "CC103", f"stride {s} is larger than the kernel extent {k} on axis "
-                               f"{axis}: {s - k} of every {s} positions are skipped",
+                               f"{axis_name(axis, len(geometry))}: {s - k} of every {s} positions are skipped",
                                "use a kernel at least as large as the stride")
                 break
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from cnncalc.lint.base import Context, Finding, Rule, finding
+from cnncalc.lint.base import Context, Finding, Rule, axis_name, finding
 
 
 def check(ctx: Context) -> Iterator[Finding]:
@@ -19,9 +19,13 @@ def check(ctx: Context) -> Iterator[Finding]:
             size, keff, s, b, a, o = w.size, w.keff, w.stride, w.pad_before, w.pad_after, w.out
             span = size + b + a - keff
             if span % s and o == -(-span // s):  # one less than the rounded-up count
-                yield finding(node, "CC105", f"on axis {axis} the last ceil_mode window would start at "
-                               f"{o * s} >= {size} + {b} (in the padding): PyTorch drops it, giving {o}, "
-                               f"not {o + 1}", "remove the padding or ceil_mode")
+                name = axis_name(axis, len(node.facts.windows))
+                if b + a:
+                    where, fix = f"{size} + {b} (in the padding)", "remove the padding or ceil_mode"
+                else:  # no padding: the window would start past the input's last pixel
+                    where, fix = f"{size} (past the input's end)", "remove ceil_mode"
+                yield finding(node, "CC105", f"on axis {name} the last ceil_mode window would start at "
+                               f"{o * s} >= {where}: PyTorch drops it, giving {o}, not {o + 1}", fix)
 
 
 RULE = Rule("CC105", "ceil-window-dropped", "warning",
