@@ -21,7 +21,7 @@ import pytest
 from cnncalc import SpecError
 from cnncalc.core.files import open_regular, read_bounded
 from cnncalc.core.yamlio import MAX_FILE_BYTES
-from cnncalc.io.spec import read_spec
+from cnncalc.io.load import read_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 LENET = (ROOT / "specs" / "lenet5.yaml").read_text()
