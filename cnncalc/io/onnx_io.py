@@ -23,8 +23,9 @@ def import_model(model, file: str | None = None, readable: bool = False,
         SpecError: an op that cannot be mapped (naming the node, its op type and
             the supported ops), or a graph with no single image-like input.
     """
+    folder = str(Path(file).resolve().parent) if file else None
     try:
-        return translate(model, input_shape, readable)
+        return translate(model, input_shape, readable, folder)
     except SpecError as exc:
         raise exc.located(file=file) from None
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -75,9 +76,13 @@ class _Stored:
 
 @dataclass
 class Weight:
-    """An initializer whose values are not needed (or not stored: external data)."""
+    """An initializer whose values are not needed (or not stored: external data).
+    ``external``: (location, offset, length) of its values in a file beside the model,
+    for a small tensor a node may need (a Reshape target); None otherwise."""
 
     dims: tuple
+    external: tuple | None = None
+    name: str = ""
 
 
 def _attrs(node) -> dict[str, Any]:
@@ -156,14 +161,18 @@ def supported_ops(table: dict) -> str:
 # ops evaluated when every input is a constant (the exporters' shape arithmetic)
 FOLDABLE = (
     "Constant", "Shape", "Size", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice",
-    "Add", "Sub", "Mul", "Div", "Floor", "Ceil", "Sqrt", "Neg", "ConstantOfShape", "Range",
-    "Equal", "Where", "Expand", "Reshape", "Identity", "ReduceProd", "Min", "Max",
+    "Add", "Sub", "Mul", "Div", "Mod", "Pow", "Floor", "Ceil", "Sqrt", "Neg", "Abs", "Sign",
+    "ConstantOfShape", "Range", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual",
+    "Not", "And", "Or", "Where", "Expand", "Reshape", "Transpose", "Flatten", "Tile",
+    "Identity", "ReduceProd", "ReduceSum", "ReduceMax", "ReduceMin", "Min", "Max",
 )
+FOLD_LIMIT = 1 << 20  # elements a folded constant may have: shape arithmetic is small
 
 
 class _Translator:
-    def __init__(self, model, input_shape=None) -> None:
+    def __init__(self, model, input_shape=None, folder: str | None = None) -> None:
         self.model = model
+        self.folder = folder  # the model's folder, where external data lives
         self.graph = model.graph
         self.t: dict[str, Any] = {}  # tensor name -> Act | Weight | numpy array (constant)
         self.items: list[dict] = []
@@ -195,11 +204,15 @@ class _Translator:
     def read_inputs(self) -> None:
         inits = {i.name for i in self.graph.initializer}
         for init in self.graph.initializer:
+            if any(d < 0 for d in init.dims):
+                raise SpecError(f"initializer '{init.name}' has a negative size {list(init.dims)}",
+                                kind="onnx", help="the file is damaged: export the model again")
             external = init.data_location == 1 or (
                 not init.raw_data and not any((init.float_data, init.int64_data, init.int32_data,
                                                init.double_data)) and math.prod(init.dims) > 0)
+            where = _external_place(init) if init.data_location == 1 else None
             if external or math.prod(init.dims) > 4096:
-                self.t[init.name] = Weight(tuple(init.dims))
+                self.t[init.name] = Weight(tuple(init.dims), where, init.name)
             else:
                 self.t[init.name] = _Stored(init)  # read with NumPy if a node needs its values
         data = [i for i in self.graph.input if i.name not in inits]
@@ -261,6 +274,46 @@ class _Translator:
                 raise self.fail(node, str(exc)) from None
         return value
 
+    def external_values(self, node, weight: "Weight"):
+        """The values of a small initializer stored in a data file beside the model, or
+        None when that file is absent (a stripped model) or the tensor is large."""
+        if weight.external is None or self.folder is None or math.prod(weight.dims) > 4096:
+            return None
+        location, offset, length = weight.external
+        init = next(i for i in self.graph.initializer if i.name == weight.name)
+        if init.data_type not in NP_TYPES:
+            raise self.fail(node, f"tensor '{init.name}' has element type {init.data_type}")
+        size = np.dtype(NP_TYPES[init.data_type]).itemsize * math.prod(weight.dims)
+        if length is not None and length != size:
+            raise self.fail(node, f"tensor '{init.name}': its external data has length {length}, "
+                                  f"its shape {list(weight.dims)} needs {size} bytes")
+        path = os.path.join(self.folder, location)
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                raw = f.read(size)
+        except OSError:
+            return None  # absent: the caller falls back to the shapes the file records
+        if len(raw) != size:
+            raise self.fail(node, f"tensor '{init.name}': its external data file '{location}' "
+                                  f"ends before its {size} bytes (offset {offset})",
+                            help="the data file is truncated: export the model again")
+        return np.frombuffer(raw, dtype=NP_TYPES[init.data_type]).reshape(weight.dims).copy()
+
+    def recorded_shape(self, tensor: str) -> tuple | None:
+        """The full shape (batch first) the file records for ``tensor`` (value_info or a
+        graph output), a symbolic batch as this network's; None if not recorded or symbolic."""
+        for vi in list(self.graph.value_info) + list(self.graph.output):
+            if vi.name != tensor or not vi.type.tensor_type.HasField("shape"):
+                continue
+            dims = [d.dim_value if d.HasField("dim_value") else None
+                    for d in vi.type.tensor_type.shape.dim]
+            if dims and dims[0] is None:
+                dims[0] = self.batch
+            if dims and all(d is not None and d > 0 for d in dims):
+                return tuple(dims)
+        return None
+
     def act(self, node, i: int = 0, layouts: tuple[str, ...] = ("cf",)) -> Act:
         value = self.get(node, i)
         if isinstance(value, Pending):
@@ -289,7 +342,12 @@ class _Translator:
             raise self.fail(node, f"{what} (input {i}) is computed at run time; cnncalc needs it "
                                   "constant", help="export with fixed sizes (do_constant_folding=True)")
         if isinstance(value, Weight):
-            raise self.fail(node, f"{what} (input {i}) is a stored tensor whose values are not in the file")
+            values = self.external_values(node, value)
+            if values is None:
+                raise self.fail(node, f"{what} (input {i}) is a stored tensor whose values are not "
+                                      "in the file", help="keep the model's external data file beside it")
+            self.t[node.input[i]] = values
+            return values
         return value
 
     def dims(self, node, i: int) -> tuple:
@@ -385,10 +443,17 @@ class _Translator:
         if op not in FOLDABLE:
             return False
         if op not in ("Constant", "Shape", "Size"):
+            if any(n and n not in self.t for n in node.input):
+                return False  # the handler names the missing input (or skips a pattern's node)
             raw = [self.t.get(n) for n in node.input if n]
             if op == "Identity" and raw and not isinstance(raw[0], Act):  # a shared weight
                 self.t[node.output[0]] = raw[0]
                 return True
+            for j, name in enumerate(n for n in node.input if n):
+                if isinstance(raw[j], Weight) and raw[j].external is not None:
+                    values = self.external_values(node, raw[j])
+                    if values is not None:
+                        raw[j] = self.t[name] = values
             if any(isinstance(v, (Act, Weight, Pending)) for v in raw):
                 return False  # computed at run time: a layer, not a constant
         a = _attrs(node)
@@ -420,7 +485,36 @@ class _Translator:
             self.t[node.output[0]] = shape[start:end]
             return True
         ins = [self.get(node, i) for i in range(len(node.input))]
-        v = ins
+        v = [None if x is None else np.asarray(x) for x in ins]
+        if not v or v[0] is None:
+            raise self.fail(node, "its first input is missing")
+        try:
+            out = self.fold_op(node, op, a, v)
+        except SpecError:
+            raise
+        except (ValueError, TypeError, IndexError, KeyError, OverflowError, ZeroDivisionError,
+                MemoryError, AttributeError) as exc:
+            raise self.fail(node, f"cannot evaluate it on its constant inputs: {exc}",
+                            help="the file is damaged or the op's inputs do not fit its "
+                                 "specification (onnx/docs/Operators.md)") from None
+        if out is None:  # pragma: no cover - FOLDABLE lists only the ops fold_op knows
+            return False
+        self.t[node.output[0]] = np.asarray(out)
+        return True
+
+    def fold_size(self, node, shape) -> tuple:
+        """A constant's shape made of the ints in ``shape``, refused beyond FOLD_LIMIT."""
+        dims = tuple(int(d) for d in np.asarray(shape).reshape(-1))
+        if any(d < 0 for d in dims) or math.prod(dims) > FOLD_LIMIT:
+            raise self.fail(node, f"a constant of shape {list(dims)}: cnncalc folds shape "
+                                  f"arithmetic of at most {FOLD_LIMIT} elements",
+                            help="the file is damaged, or the model computes large constants "
+                                 "at run time")
+        return dims
+
+    def fold_op(self, node, op: str, a: dict, v: list):
+        """The value of op ``op`` on constant inputs ``v`` (NumPy arrays), by the ONNX
+        operator specification (onnx/docs/Operators.md)."""
         if op == "Gather":
             out = np.take(v[0], v[1], axis=a.get("axis", 0))
         elif op in ("Unsqueeze", "Squeeze"):
@@ -436,6 +530,8 @@ class _Translator:
         elif op == "Concat":
             out = np.concatenate([np.atleast_1d(x) for x in v], axis=a.get("axis", 0))
         elif op == "Cast":
+            if a.get("to") not in NP_TYPES:
+                raise self.fail(node, f"Cast to element type {a.get('to')}, which cnncalc does not read")
             out = v[0].astype(NP_TYPES[a["to"]])
         elif op == "Slice":
             starts, ends = (a.get("starts"), a.get("ends")) if "starts" in a else (v[1], v[2])
@@ -446,37 +542,63 @@ class _Translator:
             index = [slice(None)] * v[0].ndim
             for j, ax in enumerate(axes):
                 step = 1 if steps is None else int(steps[j])
+                if step == 0:
+                    raise self.fail(node, "Slice with step 0")
                 index[int(ax)] = slice(int(starts[j]), int(ends[j]), step)
             out = v[0][tuple(index)]
-        elif op in ("Add", "Sub", "Mul", "Div", "Equal", "Min", "Max"):
-            f = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Equal": np.equal,
-                 "Min": np.minimum, "Max": np.maximum,
-                 "Div": (lambda x, y: x // y if x.dtype.kind in "iu" else x / y)}[op]
+        elif op in BINARY_FOLDS:
             out = v[0]
             for other in v[1:]:
-                out = f(out, other)
-        elif op in ("Floor", "Ceil", "Sqrt", "Neg", "Identity"):
-            out = {"Floor": np.floor, "Ceil": np.ceil, "Sqrt": np.sqrt, "Neg": np.negative,
-                   "Identity": np.asarray}[op](v[0])
+                if other is None:
+                    raise self.fail(node, "an input is missing")
+                if op in ("Div", "Mod") and other.dtype.kind in "iu" and not other.all():
+                    raise self.fail(node, f"{op} by zero in the shape arithmetic")
+                with np.errstate(all="ignore"):
+                    out = BINARY_FOLDS[op](out, other)
+        elif op in UNARY_FOLDS:
+            out = UNARY_FOLDS[op](v[0])
         elif op == "ConstantOfShape":
             fill = to_array(a["value"]) if "value" in a else np.zeros(1, np.float32)
-            out = np.full(tuple(int(d) for d in v[0]), fill.reshape(-1)[0], dtype=fill.dtype)
+            if fill.size < 1:
+                raise self.fail(node, "ConstantOfShape with an empty value")
+            out = np.full(self.fold_size(node, v[0]), fill.reshape(-1)[0], dtype=fill.dtype)
         elif op == "Range":
-            out = np.arange(v[0], v[1], v[2])
+            start, limit, delta = (x.reshape(-1)[0] for x in v[:3])
+            if delta == 0:
+                raise self.fail(node, "Range with delta 0")
+            self.fold_size(node, [max(math.ceil((limit - start) / delta), 0)])
+            out = np.arange(start, limit, delta, dtype=v[0].dtype)
         elif op == "Where":
             out = np.where(v[0], v[1], v[2])
         elif op == "Expand":
-            out = v[0] * np.ones(tuple(int(d) for d in v[1]), dtype=v[0].dtype)
+            size = np.broadcast_shapes(v[0].shape, self.fold_size(node, v[1]))
+            out = np.broadcast_to(v[0], self.fold_size(node, size)).copy()
+        elif op == "Tile":
+            reps = self.fold_size(node, v[1])
+            self.fold_size(node, [math.prod(reps) * v[0].size])
+            out = np.tile(v[0], reps)
         elif op == "Reshape":
             target = [int(d) for d in v[1]]
-            target = [v[0].shape[i] if d == 0 else d for i, d in enumerate(target)]
+            target = [v[0].shape[i] if d == 0 and not a.get("allowzero", 0) else d
+                      for i, d in enumerate(target)]
             out = v[0].reshape(target)
-        elif op == "ReduceProd":
-            out = np.prod(v[0], keepdims=bool(a.get("keepdims", 1)))
-        else:  # pragma: no cover - FLOADABLE lists only the ops above
-            return False
-        self.t[node.output[0]] = np.asarray(out)
-        return True
+        elif op == "Transpose":
+            perm = a.get("perm") or list(range(v[0].ndim))[::-1]
+            out = np.transpose(v[0], perm)
+        elif op == "Flatten":
+            axis = a.get("axis", 1) % (v[0].ndim + 1) if v[0].ndim else 0
+            out = v[0].reshape(math.prod(v[0].shape[:axis]), -1)
+        elif op in ("ReduceProd", "ReduceSum", "ReduceMax", "ReduceMin"):
+            axes = a.get("axes") if "axes" in a else (None if len(v) < 2 or v[1] is None
+                                                      else [int(x) for x in v[1]])
+            if axes == [] and a.get("noop_with_empty_axes", 0):
+                out = v[0]
+            else:
+                out = REDUCE_FOLDS[op](v[0], axis=None if not axes else tuple(axes),
+                                       keepdims=bool(a.get("keepdims", 1)))
+        else:  # pragma: no cover - FOLDABLE lists only the ops above
+            return None
+        return out
 
     # -- the walk -----------------------------------------------------------------
 
@@ -678,6 +800,65 @@ def _binary(tr: _Translator, node, a):
                         "(residuals, gates) and MatMul + Add (linear)")
 
 
+def _int_div(x, y):
+    """ONNX Div: integer division truncates toward zero (C's), float division is exact."""
+    if x.dtype.kind in "iu" and np.asarray(y).dtype.kind in "iu":
+        return np.trunc(np.true_divide(x, y)).astype(np.result_type(x, y))
+    return x / y
+
+
+BINARY_FOLDS = {
+    "Add": lambda x, y: x + y, "Sub": lambda x, y: x - y, "Mul": lambda x, y: x * y,
+    "Div": _int_div, "Mod": lambda x, y: np.mod(x, y), "Pow": lambda x, y: np.power(x, y),
+    "Equal": lambda x, y: np.equal(x, y), "Less": lambda x, y: np.less(x, y),
+    "Greater": lambda x, y: np.greater(x, y), "LessOrEqual": lambda x, y: np.less_equal(x, y),
+    "GreaterOrEqual": lambda x, y: np.greater_equal(x, y),
+    "And": lambda x, y: np.logical_and(x, y), "Or": lambda x, y: np.logical_or(x, y),
+    "Min": lambda x, y: np.minimum(x, y), "Max": lambda x, y: np.maximum(x, y),
+}
+UNARY_FOLDS = {
+    "Floor": lambda x: np.floor(x), "Ceil": lambda x: np.ceil(x), "Sqrt": lambda x: np.sqrt(x),
+    "Neg": lambda x: np.negative(x), "Abs": lambda x: np.abs(x), "Sign": lambda x: np.sign(x),
+    "Not": lambda x: np.logical_not(x), "Identity": lambda x: np.asarray(x),
+}
+REDUCE_FOLDS = {"ReduceProd": lambda x, **k: np.prod(x, **k), "ReduceSum": lambda x, **k: np.sum(x, **k),
+                "ReduceMax": lambda x, **k: np.max(x, **k), "ReduceMin": lambda x, **k: np.min(x, **k)}
+
+
+def _external_place(init) -> tuple:
+    """(location, offset, length) of an initializer's external data (onnx/onnx.proto
+    StringStringEntryProto keys). A location that is absolute or leaves the model's
+    folder is refused, as onnx's own loader refuses it."""
+    entries = {e.key: e.value for e in init.external_data}
+    location = entries.get("location", "")
+    normal = os.path.normpath(location) if location else ""
+    if not location or os.path.isabs(location) or normal.startswith("..") or "\0" in location \
+            or re.match(r"^[A-Za-z]:", location):
+        raise SpecError(f"initializer '{init.name}': its external data location '{location}' "
+                        "is not a file inside the model's folder", kind="onnx",
+                        help="external data must live beside the model (onnx.save with a "
+                             "relative location)")
+    try:
+        offset = int(entries.get("offset", 0))
+        length = int(entries["length"]) if "length" in entries else None
+    except ValueError:
+        raise SpecError(f"initializer '{init.name}': its external data offset or length is not "
+                        "a number", kind="onnx", help="the file is damaged: export the model again") from None
+    if offset < 0 or (length is not None and length < 0):
+        raise SpecError(f"initializer '{init.name}': a negative external data offset or length",
+                        kind="onnx", help="the file is damaged: export the model again")
+    return normal, offset, length
+
+
+def _concat(tr: _Translator, node, a):
+    """Concat of computed tensors; with one input it is the identity (valid ONNX: the
+    TorchScript exporter writes it for DenseNet's first dense layer)."""
+    if len([n for n in node.input if n]) == 1:
+        tr.t[node.output[0]] = tr.act(node, 0, BOTH)
+        return
+    _single(tr, node, a)
+
+
 BOTH = ("cf", "cl")  # elementwise ops do not care where the channels are
 ALL_DATA = ("Concat", "Sum")  # ops whose every input is a computed tensor
 
@@ -746,8 +927,18 @@ def _reshape(tr: _Translator, node, a):
     """A Reshape that keeps the batch axis: none (the same shape, or the dynamo exporter's
     identity as_strided), a channel shuffle, a Flatten, or a reshape."""
     x = tr.act(node)
-    target = [int(v) for v in tr.const(node, 1, "the target shape")]
     full = (tr.batch, *x.shape)
+    stored = tr.t.get(node.input[1]) if len(node.input) > 1 else None
+    recorded = tr.recorded_shape(node.output[0]) if isinstance(stored, Weight) else None
+    if recorded is not None and tr.external_values(node, stored) is None:
+        # the target's values live in an absent data file: the shape the file records serves
+        target = list(recorded)
+        tr.notes.append(f"the target shape of ONNX node '{node.name}' (Reshape) is in external "
+                        f"data that is absent ('{stored.external[0] if stored.external else '?'}'); "
+                        f"cnncalc used the shape the file records for its output "
+                        f"'{node.output[0]}' (value_info): {'x'.join(map(str, target[1:]))}")
+    else:
+        target = [int(v) for v in tr.const(node, 1, "the target shape")]
     target = [full[i] if d == 0 and not a.get("allowzero", 0) else d for i, d in enumerate(target)]
     known = math.prod(d for d in target if d != -1)
     if -1 in target:
@@ -885,6 +1076,7 @@ def _slice(tr: _Translator, node, a):
 
 
 HANDLERS = {
+    "Concat": _concat,
     "MatMul": _matmul,
     "ReduceMean": _reduce,
     "ReduceMax": _reduce,
@@ -899,25 +1091,27 @@ HANDLERS = {
 }
 
 
-def translate(model, input_shape=None, readable: bool = False):
+def translate(model, input_shape=None, readable: bool = False, folder: str | None = None):
     """An ONNX ModelProto as a cnncalc spec (:class:`cnncalc.io.onnx_proto.Imported`).
 
     Args:
         model: an ``onnx.ModelProto`` (initializers may lack their data).
         input_shape: per-sample shape replacing the model's input (symbolic sizes).
         readable: write ``from`` only where the input is not the previous layer.
+        folder: the model's folder, where small tensors stored as external data are read
+            (a Reshape's target); None reads none.
 
     Raises:
         SpecError: an unmappable op (named, with its type and the supported ops), or
             a graph cnncalc cannot read (several inputs, a batch-mixing reshape).
     """
-    tr = _Translator(model, input_shape)
+    tr = _Translator(model, input_shape, folder)
     tr.run()
     if not tr.items:
         raise SpecError("the model has no layers: its outputs are its input or constants",
                         kind="onnx", help="cnncalc analyses graphs with at least one op on the input")
     name = model.graph.name or "onnx_model"
-    notes = []
+    notes = list(tr.notes)  # what the walk found (absent external data)
     if tr.marked_folds:
         notes.append(
             f"the exporter folded batch norm into {tr.marked_folds} convolution(s) (its metadata "
