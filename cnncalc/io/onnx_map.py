@@ -85,6 +85,22 @@ class Weight:
     name: str = ""
 
 
+TYPE_NAMES = {1: "FLOAT", 2: "INT", 3: "STRING", 4: "TENSOR", 6: "FLOATS", 7: "INTS", 8: "STRINGS"}
+# the attribute types of the ops cnncalc reads (onnx/docs/Operators.md)
+ATTR_TYPES = {
+    **dict.fromkeys(("pads", "strides", "dilations", "kernel_shape", "output_padding",
+                     "output_shape", "perm", "starts", "ends", "split"), 7),
+    **dict.fromkeys(("group", "ceil_mode", "count_include_pad", "keepdims", "to", "blocksize",
+                     "transA", "transB", "allowzero", "storage_order", "select_last_index",
+                     "noop_with_empty_axes", "size", "start", "end", "num_outputs", "axis"), 2),
+    "axes": 7,
+    **dict.fromkeys(("alpha", "beta", "gamma", "epsilon", "momentum", "bias", "min", "max",
+                     "value_float", "extrapolation_value", "cubic_coeff_a"), 1),
+    **dict.fromkeys(("auto_pad", "mode", "coordinate_transformation_mode", "nearest_mode",
+                     "approximate"), 3),
+}
+
+
 def _attrs(node) -> dict[str, Any]:
     return {a.name: attr_value(a) for a in node.attribute}
 
@@ -456,7 +472,7 @@ class _Translator:
                         raw[j] = self.t[name] = values
             if any(isinstance(v, (Act, Weight, Pending)) for v in raw):
                 return False  # computed at run time: a layer, not a constant
-        a = _attrs(node)
+        a = self.attrs(node)
         if op == "Constant":
             if "value" in a:
                 value = to_array(a["value"])
@@ -604,21 +620,54 @@ class _Translator:
 
     def run(self) -> None:
         self.read_inputs()
-        handlers = HANDLERS
         for node in self.graph.node:
-            if (node.name, node.output[0] if node.output else "") in getattr(self, "skip", ()):
+            if not node.output or not node.output[0]:
+                raise self.fail(node, "the node has no output", help="the file is damaged: "
+                                "export the model again")
+            if (node.name, node.output[0]) in getattr(self, "skip", ()):
                 continue
-            if self.fold(node):
-                continue
-            handler = handlers.get(node.op_type) or (_single if node.op_type in self.claims else None)
-            if handler is None:
-                raise self.fail(node, "this op has no cnncalc equivalent",
-                                help="supported ops: " + supported_ops(self.claims))
-            handler(self, node, _attrs(node))
+            try:
+                self.step(node)
+            except SpecError:
+                raise
+            except (TypeError, ValueError, IndexError, KeyError, AttributeError, OverflowError,
+                    ZeroDivisionError, RecursionError, MemoryError) as exc:
+                # a damaged or hand-made file: an attribute of the wrong type, a missing
+                # input, an impossible size. The node is named; the file is at fault.
+                raise self.fail(node, f"cannot be read: its attributes or inputs do not fit the "
+                                      f"ONNX specification of {node.op_type} ({type(exc).__name__}: "
+                                      f"{str(exc)[:200]})",
+                                help="the file is damaged or hand-made: check it with "
+                                     "onnx.checker.check_model, or export the model again") from None
         for out in self.graph.output:
             if not isinstance(self.t.get(out.name), Act):
                 raise SpecError(f"graph output '{out.name}' is not computed from the input",
                                 kind="onnx", help="cnncalc reads networks whose outputs depend on the input")
+
+    def step(self, node) -> None:
+        """Fold one node on constants, or hand it to its handler (a layer class's reader
+        or a pattern of ops)."""
+        if self.fold(node):
+            return
+        handler = HANDLERS.get(node.op_type) or (_single if node.op_type in self.claims else None)
+        if handler is None:
+            raise self.fail(node, "this op has no cnncalc equivalent",
+                            help="supported ops: " + supported_ops(self.claims))
+        handler(self, node, self.attrs(node))
+
+    def attrs(self, node) -> dict[str, Any]:
+        """A node's attributes, each of the type the ONNX specification gives it
+        (:data:`ATTR_TYPES`; onnx/onnx.proto AttributeType)."""
+        for a in node.attribute:
+            expected = ATTR_TYPES.get(a.name)
+            if a.type not in (1, 2, 3, 4, 6, 7, 8) or (expected is not None and a.type != expected):
+                raise self.fail(node, f"attribute '{a.name}' has type {a.type}"
+                                      + (f"; the ONNX specification gives it type {expected} "
+                                         f"({TYPE_NAMES[expected]})" if expected else
+                                         " (a graph or a sparse tensor), which cnncalc does not read"),
+                                help="the file is damaged or hand-made: check it with "
+                                     "onnx.checker.check_model")
+        return _attrs(node)
 
     # -- geometry -----------------------------------------------------------------
 
