@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from cnncalc.core.errors import SpecError
-from cnncalc.core.shapes import infer_shapes
 from cnncalc.io.onnx_map import translate
 from cnncalc.io.onnx_proto import Imported, looks_like_onnx, read_model
 from cnncalc.io.spec import loads, parse_shape_text
@@ -63,7 +62,7 @@ def cross_check(net, imp: Imported) -> list[str]:
     onnx's ceil_mode pooling)."""
     if net.input_shape != imp.input_shape:  # --input changed the size the file records
         return []
-    shapes = infer_shapes(net)
+    shapes = {node.name: node.facts.out_shape for node in net.nodes}  # set up by the loader
     notes = []
     for tensor, (node, recorded) in imp.recorded.items():
         ours = shapes.get(node)

@@ -422,7 +422,8 @@ class _Translator:
         try:
             values, locs = cls.parse_params(params or None, self.ndim, _LOC, {}, _LOC)
             layer = cls(self.ndim, values, None, locs)
-            shape = tuple(layer.setup([a.shape for a in inputs]).out_shape)
+            # the output shape only (bind); the loader sets the layer up in full later
+            shape = tuple(layer.bound([a.shape for a in inputs]).out_shape)
         except SpecError as exc:
             raise self.fail(node, exc.message, exc.help) from None
         item: dict[str, Any] = {type_name: params or None, "name": name,
