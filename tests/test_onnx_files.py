@@ -142,3 +142,54 @@ def test_external_data_outside_the_model_folder_is_refused(tmp_path, location):
     with pytest.raises(cnncalc.SpecError) as info:
         analyse(m, tmp_path)
     assert "inside the model's folder" in info.value.message and "'w'" in info.value.message
+
+
+# -- the batch-norm note: this file's figures, and only where it applies --------------------
+
+
+def _folded_conv(name, w_name, b_name, out, inp):
+    inputs = [inp, w_name] + ([b_name] if b_name else [])
+    n = node("Conv", inputs, out, name=name, pads=[1, 1, 1, 1])
+    prop = n.metadata_props.add()
+    prop.key, prop.value = "pkg.onnxscript.rewriter.rule_name", "FuseBatchNormIntoConv"
+    return n
+
+
+def test_folding_note_states_this_files_figures(tmp_path):
+    # two convolutions the dynamo exporter marks as folded: 8 channels keep their bias,
+    # 4 had an all-zero bias that the exporter dropped
+    m = model([_folded_conv("c1", "w1", "b1", "a", "x"), _folded_conv("c2", "w2", None, "y", "a")],
+              {"w1": w(8, 3, 3, 3), "b1": w(8), "w2": w(4, 8, 3, 3)}, [1, 3, 6, 6], "y")
+    net, rep = analyse(m, tmp_path)
+    params = 8 * 3 * 9 + 8 + 4 * 8 * 9  # 512: weights and the one kept bias
+    assert rep.totals.params == params
+    (note,) = [n for n in net.onnx_notes if "folded" in n]
+    # the source: conv weights + batch norm's γ and β on 8 + 4 channels = 512 - 8 + 2·12
+    assert f"counts {params:,} parameters" in note and f"counted {params - 8 + 2 * 12:,}" in note
+    assert "1 of them have a C-element bias" in note and "dropped the all-zero bias of the other 1" in note
+    assert "ResNet-18" not in note and "11,68" not in note
+
+
+def test_folding_note_never_says_bias_when_every_bias_was_dropped(tmp_path):
+    m = model([_folded_conv("c1", "w1", None, "y", "x")], {"w1": w(8, 3, 3, 3)}, [1, 3, 6, 6], "y")
+    net, _ = analyse(m, tmp_path)
+    (note,) = [n for n in net.onnx_notes if "folded" in n]
+    assert "C-element bias" not in note and "dropped the all-zero bias of the other 1 (8 channels)" in note
+
+
+def test_unmarked_biases_note_states_this_files_figures(tmp_path):
+    m = model([node("Conv", ["x", "w", "b"], "y")], {"w": w(4, 3, 3, 3), "b": w(4)}, [1, 3, 5, 5], "y")
+    net, rep = analyse(m, tmp_path)
+    (note,) = [n for n in net.onnx_notes if "batch norm" in n]
+    assert "counts 112 parameters" in note and "up to 116" in note  # 4·3·9 + 4; plus γ, β − bias
+    assert "ResNet-18" not in note
+
+
+def test_no_folding_note_on_cnncalcs_own_export(tmp_path):
+    pytest.importorskip("onnx")
+    from cnncalc.io.onnx_map import export_graph
+
+    net = cnncalc.loads("name: n\ninput: [3, 8, 8]\nlayers:\n  - conv: {out_channels: 4, kernel_size: 3}\n")
+    save(export_graph(net, None), tmp_path / "own.onnx")
+    back = cnncalc.load(tmp_path / "own.onnx")
+    assert not any("batch norm" in n for n in back.onnx_notes)

@@ -72,6 +72,12 @@ def test_imports_with_pytorchs_figures(file):
     assert rep.totals.params == fig["params"] - 2 * fig["bn_channels"] + fig["bn_channels"]
     if fig["bn_channels"]:
         assert any("folded" in note for note in net.onnx_notes)
+    notes = " ".join(net.onnx_notes)
+    assert "ResNet-18" not in notes or model == "resnet18"  # this file's figures, no other's
+    if fig["bn_channels"] and ".dynamo." in file:
+        # the exporter marks every fold: the note restores PyTorch's own count exactly
+        assert f"counts {rep.totals.params:,} parameters" in notes
+        assert f"counted {fig['params']:,}" in notes
 
 
 def test_resnet18_folded_count():

@@ -208,8 +208,8 @@ class _Translator:
         self.input_override = input_shape
         self.notes: list[str] = []
         self.bn_count = 0
-        self.biased_convs = 0
-        self.marked_folds = 0
+        self.biased_convs: list[int] = []  # output channels of each Conv with a bias
+        self.marked_folds: list[tuple[int, bool]] = []  # (channels, has a bias) per folded Conv
         self.claims = claims()
         self.op_of: dict[str, str] = {}  # cnncalc name -> the ONNX op (or pattern) it came from
         self.class_of: dict[str, type[Layer]] = {}
@@ -776,8 +776,12 @@ def _single(tr: _Translator, node, a):
     """An op one of the layer classes reads (:func:`claims`)."""
     tr.dispatch(node, node.op_type, a)
     if node.op_type == "Conv":
-        tr.biased_convs += tr.get(node, 2) is not None
-        tr.marked_folds += _folded_bn(node)
+        channels = int(tr.dims(node, 1)[0])
+        biased = tr.get(node, 2) is not None
+        if biased:
+            tr.biased_convs.append(channels)
+        if _folded_bn(node):
+            tr.marked_folds.append((channels, biased))
     elif node.op_type == "BatchNormalization":
         tr.bn_count += 1
 
@@ -1162,21 +1166,15 @@ def translate(model, input_shape=None, readable: bool = False, folder: str | Non
                         kind="onnx", help="cnncalc analyses graphs with at least one op on the input")
     name = model.graph.name or "onnx_model"
     notes = list(tr.notes)  # what the walk found (absent external data)
+    folds = {}
     if tr.marked_folds:
-        notes.append(
-            f"the exporter folded batch norm into {tr.marked_folds} convolution(s) (its metadata "
-            "names FuseBatchNormIntoConv; eval mode: w' = w·γ/σ, b' = β + (b − μ)·γ/σ): each "
-            "folded norm's 2·C parameters and 2·C buffers are absent and its convolution has a "
-            "C-element bias, so the parameter count is lower than the framework's (ResNet-18: "
-            "11,684,712 here, 11,689,512 in torchvision)")
-    elif tr.bn_count == 0 and tr.biased_convs:
-        notes.append(
-            f"no BatchNormalization node, and {tr.biased_convs} convolution(s) have a bias: if the "
-            "source model had batch norm after them, the exporter folded it into the convolution "
-            "(eval mode: w' = w·γ/σ, b' = β + (b − μ)·γ/σ). Each folded norm's 2·C parameters and "
-            "2·C buffers are then absent and its convolution gains a C-element bias, so the "
-            "parameter count is lower than the framework's (ResNet-18: 11,684,712 here, "
-            "11,689,512 in torchvision)")
+        folds = {"marked": len(tr.marked_folds),
+                 "biased": sum(c for c, b in tr.marked_folds if b),
+                 "unbiased": sum(c for c, b in tr.marked_folds if not b),
+                 "biased_convs": sum(1 for _, b in tr.marked_folds if b)}
+    elif tr.bn_count == 0 and tr.biased_convs and model.producer_name != "cnncalc":
+        # cnncalc's own exports never fold anything: their biases are the spec's
+        folds = {"guess": len(tr.biased_convs), "biased": sum(tr.biased_convs)}
     # value_info shapes the file records, for the cross-check
     recorded = {}
     for vi in list(model.graph.value_info) + list(model.graph.output):
@@ -1193,7 +1191,7 @@ def translate(model, input_shape=None, readable: bool = False, folder: str | Non
     if readable:
         joins = {name for name, op in tr.op_of.items() if op in ("Add", "Sum")}
         text = structured_text(lines, tr.items, joins)
-        return Imported(text, tr.items, {}, notes, recorded, name, tr.input_shape)
+        return Imported(text, tr.items, {}, notes, recorded, name, tr.input_shape, folds)
     node_of_line = {}
     prev = "input"
     for item in tr.items:
@@ -1206,7 +1204,7 @@ def translate(model, input_shape=None, readable: bool = False, folder: str | Non
         node_of_line[len(lines)] = tr.onnx_of[item["name"]]
         prev = item["name"]
     text = "\n".join(lines) + "\n"
-    return Imported(text, tr.items, node_of_line, notes, recorded, name, tr.input_shape)
+    return Imported(text, tr.items, node_of_line, notes, recorded, name, tr.input_shape, folds)
 
 
 # -- export: each layer's ONNX nodes (Layer.to_onnx) as protobufs ------------------------

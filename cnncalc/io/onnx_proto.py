@@ -133,6 +133,10 @@ class Imported:
         node_of_line: YAML line number -> the ONNX node it came from (for errors).
         notes: facts the user should know (batch norm folded, value_info disagreements).
         recorded: ONNX tensor name -> (cnncalc node name, shape the file records, per sample).
+        folds: the batch-norm folding the file shows: ``marked`` convolutions the exporter
+            says it folded, with ``biased``/``unbiased`` channels (the folded bias kept or
+            dropped as all zero); or ``guess`` convolutions with a bias (``biased`` channels)
+            in a file with no BatchNormalization node. Empty when neither applies.
     """
 
     text: str
@@ -142,6 +146,7 @@ class Imported:
     recorded: dict[str, tuple[str, tuple]] = field(default_factory=dict)
     name: str = "network"
     input_shape: tuple = ()
+    folds: dict = field(default_factory=dict)
 
 
 def read_model(path: str | Path, data: bytes | None = None):
