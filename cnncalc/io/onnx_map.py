@@ -65,6 +65,7 @@ class Pending:
     step: str
     x: Act
     node: Any
+    value: float = 0.0  # the constant of the chain (softplus's beta)
 
 
 @dataclass
@@ -89,7 +90,7 @@ TYPE_NAMES = {1: "FLOAT", 2: "INT", 3: "STRING", 4: "TENSOR", 6: "FLOATS", 7: "I
 # the attribute types of the ops cnncalc reads (onnx/docs/Operators.md)
 ATTR_TYPES = {
     **dict.fromkeys(("pads", "strides", "dilations", "kernel_shape", "output_padding",
-                     "output_shape", "perm", "starts", "ends", "split"), 7),
+                     "output_shape", "perm", "starts", "ends"), 7),
     **dict.fromkeys(("group", "ceil_mode", "count_include_pad", "keepdims", "to", "blocksize",
                      "transA", "transB", "allowzero", "storage_order", "select_last_index",
                      "noop_with_empty_axes", "size", "start", "end", "num_outputs", "axis"), 2),
@@ -205,6 +206,10 @@ class _Translator:
         for out in self.graph.output:
             self.consumers[out.name] = self.consumers.get(out.name, 0) + 1
         self.producer = {o: n for n in self.graph.node for o in n.output}
+        self.readers: dict[str, list] = {}  # tensor -> the nodes that read it, in order
+        for node in self.graph.node:
+            for name in dict.fromkeys(node.input):
+                self.readers.setdefault(name, []).append(node)
         self.input_override = input_shape
         self.notes: list[str] = []
         self.bn_count = 0
@@ -660,9 +665,9 @@ class _Translator:
         """A node's attributes, each of the type the ONNX specification gives it
         (:data:`ATTR_TYPES`; onnx/onnx.proto AttributeType)."""
         for a in node.attribute:
-            expected = ATTR_TYPES.get(a.name)
-            if a.type not in (1, 2, 3, 4, 6, 7, 8) or (expected is not None and a.type != expected):
-                raise self.fail(node, f"attribute '{a.name}' has type {a.type}"
+            expected, kind = ATTR_TYPES.get(a.name), a.type  # AttributeProto's type: a number
+            if kind not in (1, 2, 3, 4, 6, 7, 8) or (expected is not None and kind != expected):
+                raise self.fail(node, f"attribute '{a.name}' has type {kind}"
                                       + (f"; the ONNX specification gives it type {expected} "
                                          f"({TYPE_NAMES[expected]})" if expected else
                                          " (a graph or a sparse tensor), which cnncalc does not read"),
@@ -810,7 +815,7 @@ def _binary(tr: _Translator, node, a):
     first, second = tr.get(node, 0), tr.get(node, 1)
     if isinstance(first, Pending) or isinstance(second, Pending) or \
             (_scalar(first) is not None) != (_scalar(second) is not None):
-        if _gelu_chain(tr, node, first, second):
+        if _softplus_chain(tr, node, first, second) or _gelu_chain(tr, node, first, second):
             return
         for v in (first, second):
             if isinstance(v, Pending):
@@ -971,8 +976,38 @@ def _erf(tr: _Translator, node, a):
     raise tr.fail(node, "Erf outside the GELU chain x·0.5·(1 + erf(x/√2)) has no cnncalc equivalent")
 
 
+def _softplus_chain(tr: _Translator, node, first, second) -> bool:
+    """softplus(beta·x) / beta, PyTorch's softplus with beta as Mul, Softplus, Div (ONNX's
+    Softplus has no beta; cnncalc's export writes it so)."""
+    c = _scalar(second)
+    if node.op_type == "Mul" and isinstance(first, Act) and c is not None and c > 0:
+        users = tr.readers.get(node.output[0], [])
+        if len(users) == 1 and users[0].op_type == "Softplus":
+            tr.t[node.output[0]] = Pending("beta·x", first, node, c)
+            return True
+        return False
+    if isinstance(first, Pending) and first.step == "softplus(beta·x)" and c is not None and (
+            node.op_type == "Div" and abs(c - first.value) <= 1e-6 * first.value
+            or node.op_type == "Mul" and abs(c * first.value - 1) <= 1e-6):
+        tr.dispatch(node, "Softplus", {}, inputs=[first.x], extra={"beta": first.value})
+        return True
+    return False
+
+
+def _softplus(tr: _Translator, node, a):
+    """Softplus; of beta·x, a step of the chain softplus(beta·x) / beta."""
+    x = tr.get(node, 0)
+    if isinstance(x, Pending) and x.step == "beta·x":
+        tr.t[node.output[0]] = Pending("softplus(beta·x)", x.x, node, x.value)
+        return
+    _single(tr, node, a)
+
+
 def _div(tr: _Translator, node, a):
-    if not _gelu_chain(tr, node, tr.get(node, 0), tr.get(node, 1)):
+    first, second = tr.get(node, 0), tr.get(node, 1)
+    if _softplus_chain(tr, node, first, second):
+        return
+    if not _gelu_chain(tr, node, first, second):
         raise tr.fail(node, "Div of a computed tensor has no cnncalc equivalent (outside the "
                             "GELU chain)")
 
@@ -1002,6 +1037,14 @@ def _reshape(tr: _Translator, node, a):
     if math.prod(target) != math.prod(full) or target[0] != tr.batch:
         raise tr.fail(node, f"reshapes {list(full)} to {target}; cnncalc keeps the batch axis",
                       help="reshape each sample: x.view(x.size(0), ...)")
+    unshuffle = _unshuffle_end(tr, node, full, target)
+    if unshuffle is not None:
+        transpose, back, r = unshuffle
+        tr.shuffle_skip = getattr(tr, "shuffle_skip", set()) | {transpose.name + "|" + transpose.output[0],
+                                                                back.name + "|" + back.output[0]}
+        y = tr.dispatch(back, UNSHUFFLE, {}, inputs=[x], extra={"factor": int(r)})
+        tr.t[transpose.output[0]] = y  # consumed only by `back`, skipped below
+        return
     shuffle = _shuffle_end(tr, node)
     if shuffle is not None and len(target) == len(full) + 1 and target[1] * target[2] == full[1]:
         transpose, back = shuffle
@@ -1026,23 +1069,46 @@ SHUFFLE = "Reshape, Transpose (0, 2, 1, ...), Reshape"  # ShuffleNet's channel s
 def _shuffle_end(tr: _Translator, node):
     """Reshape (N, g, C/g, H, W) -> Transpose (0, 2, 1, 3, 4) -> Reshape (N, C, H, W):
     ShuffleNet's channel shuffle (Zhang et al. 2018, section 3.1). Returns (input, g) or None."""
-    out = node.output[0]
-    users = [n for n in tr.graph.node if out in n.input]
+    return _transpose_between(tr, node, lambda perm: len(perm) >= 4 and perm[:3] == [0, 2, 1]
+                              and perm[3:] == list(range(3, len(perm))))
+
+
+def _transpose_between(tr: _Translator, node, fits):
+    """(Transpose, Reshape) when the Reshape ``node`` is read only by a Transpose whose perm
+    ``fits``, itself read only by a Reshape; else None."""
+    users = tr.readers.get(node.output[0], [])
     if len(users) != 1 or users[0].op_type != "Transpose":
         return None
-    perm = list(_attrs(users[0]).get("perm", []))
-    if len(perm) < 4 or perm[:3] != [0, 2, 1] or perm[3:] != list(range(3, len(perm))):
+    if not fits(list(_attrs(users[0]).get("perm", []))):
         return None
-    after = [n for n in tr.graph.node if users[0].output[0] in n.input]
+    after = tr.readers.get(users[0].output[0], [])
     if len(after) != 1 or after[0].op_type != "Reshape":
         return None
     return users[0], after[0]
 
 
+UNSHUFFLE = "Reshape, Transpose (0, 1, 3, 5, ..., 2, 4, ...), Reshape"  # pixel_unshuffle, exported
+
+
+def _unshuffle_end(tr: _Translator, node, full, target):
+    """Reshape (N, C, L1/r, r, ..) -> Transpose (0, 1, 3, 5, .., 2, 4, ..) -> Reshape
+    (N, C·r^n, L1/r, ..): PyTorch's pixel_unshuffle (torch/onnx/symbolic_opset9.py).
+    Returns (transpose, reshape, r) or None."""
+    n = len(full) - 2
+    if n < 1 or len(target) != 2 + 2 * n or list(target[:2]) != list(full[:2]):
+        return None
+    factors = {target[3 + 2 * a] for a in range(n)}
+    if len(factors) != 1 or any(target[2 + 2 * a] * target[3 + 2 * a] != full[2 + a] for a in range(n)):
+        return None
+    order = [0, 1] + [3 + 2 * a for a in range(n)] + [2 + 2 * a for a in range(n)]
+    pair = _transpose_between(tr, node, lambda perm: perm == order)
+    return None if pair is None else (*pair, factors.pop())
+
+
 def _strided_identity(tr: _Translator, node, full) -> bool:
     """Reshape to 1-D, then Gather (axis 0) of the indices 0, 1, 2, ... laid out in the
     original shape: the dynamo exporter's as_strided that changes nothing. No layer."""
-    users = [n for n in tr.graph.node if node.output[0] in n.input]
+    users = tr.readers.get(node.output[0], [])
     if len(users) != 1 or users[0].op_type != "Gather" or _attrs(users[0]).get("axis", 0) != 0:
         return False
     indices = tr.t.get(users[0].input[1])
@@ -1131,6 +1197,7 @@ def _slice(tr: _Translator, node, a):
 
 HANDLERS = {
     "Concat": _concat,
+    "Softplus": _softplus,
     "MatMul": _matmul,
     "ReduceMean": _reduce,
     "ReduceMax": _reduce,
@@ -1308,7 +1375,8 @@ def export_graph(net, weights: dict | None, opset: int = 18):
         initializer=b.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
                               producer_name="cnncalc")
-    model.ir_version = min(model.ir_version, 9)  # readable by onnxruntime releases of 2024 on
+    # readable by onnxruntime releases of 2024 on; opset 21 (GroupNormalization) needs IR 10
+    model.ir_version = min(model.ir_version, 9 if opset < 21 else 10)
     return model
 
 
