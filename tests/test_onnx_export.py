@@ -253,3 +253,30 @@ def test_softplus_with_a_low_threshold_is_refused():
     net = cnncalc.loads("input: [2, 4, 4]\nlayers:\n  - softplus: {beta: 0.5, threshold: 5}\n", "sp.yaml")
     with pytest.raises(cnncalc.SpecError, match="no threshold.*0.013"):
         to_onnx(net, graph_only=True)
+
+
+@pytest.mark.parametrize("spec", ["lenet5.yaml", "squeezenet1_0.yaml"])
+def test_exported_batch_is_symbolic_and_runs_any_batch(spec):
+    net = cnncalc.load(SPECS / spec)
+    model = to_onnx(net)
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param == "N" and not dims[0].HasField("dim_value")
+    session = _session(model)
+    for batch in (1, 3):  # onnxruntime enforces a fixed batch; a symbolic one takes both
+        x = np.random.default_rng(batch).standard_normal((batch, *net.input_shape)).astype(np.float32)
+        ours = cnncalc.run(net, x, None, 0)
+        theirs = session.run(None, {"input": x})
+        for name, value in zip(net.outputs, theirs):
+            assert value.shape == (batch, *ours[name].shape[1:])
+            np.testing.assert_allclose(value, ours[name], rtol=1e-5, atol=1e-5)
+
+
+def test_every_type_runs_with_batch_3():
+    # every Reshape, Resize and shuffle the layers write copies the batch (Reshape's 0,
+    # Resize's axes): a batch of 3 runs through the EVERY_TYPE network
+    net = cnncalc.loads(EVERY_TYPE, "every.yaml")
+    x = np.random.default_rng(5).standard_normal((3, *net.input_shape)).astype(np.float32)
+    ours = cnncalc.run(net, x, None, 0)
+    theirs = _session(to_onnx(net)).run(None, {"input": x})
+    for name, value in zip(net.outputs, theirs):
+        np.testing.assert_allclose(value, ours[name], rtol=1e-5, atol=1e-5)

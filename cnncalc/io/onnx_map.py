@@ -265,7 +265,10 @@ class _Translator:
                 f"input '{x.name}' has symbolic sizes {['?' if d is None else d for d in dims]}",
                 kind="onnx", help="give the size: --input 3x224x224",
             )
-        self.batch = dims[0] if dims[0] else 1
+        recorded = {p.key: p.value for p in self.model.metadata_props}.get("cnncalc.batch", "")
+        # a symbolic batch counts as 1, or as the batch cnncalc's export says its figures were for
+        self.batch = dims[0] if dims[0] else (int(recorded) if recorded.isdigit() and
+                                              0 < int(recorded) <= 1 << 20 else 1)
         self.input_name = x.name
         self.ndim = len(per_sample) - 1
         self.input_shape = tuple(int(d) for d in per_sample)
@@ -1347,10 +1350,11 @@ def check_exportable(net) -> None:
                             help="types cnncalc writes as ONNX: " + ", ".join(onnx_types()))
 
 
-def export_graph(net, weights: dict | None, opset: int = 18):
+def export_graph(net, weights: dict | None, opset: int = 18, batch: int | None = None):
     """The network as an ONNX ModelProto with the given weights (cnncalc's keys); with
     ``weights`` None, the weights' shapes only (enough for every figure). The opset is
-    raised to the least one a layer's ops need (``onnx_opset``: Gelu 20).
+    raised to the least one a layer's ops need (``onnx_opset``: Gelu 20). The batch axis
+    is symbolic (``N``) unless ``batch`` fixes it.
 
     Raises:
         SpecError: a layer type ONNX cannot express as standard ops (named, with the
@@ -1367,14 +1371,19 @@ def export_graph(net, weights: dict | None, opset: int = 18):
         call = OnnxCall(node.name, list(node.inputs), node.name, net.batch, facts.params, facts.buffers)
         for part in node.layer.to_onnx(facts, call):
             b.add(node.name, part)
+    # a symbolic batch N by default: onnxruntime then runs any batch (every Reshape the
+    # layers write copies the batch with 0); ``batch`` fixes it
+    n = "N" if batch is None else int(batch)
     graph = helper.make_graph(
         b.nodes, net.name,
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [net.batch, *net.input_shape])],
-        [helper.make_tensor_value_info(o, TensorProto.FLOAT, [net.batch, *shapes[o]])
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [n, *net.input_shape])],
+        [helper.make_tensor_value_info(o, TensorProto.FLOAT, [n, *shapes[o]])
          for o in net.outputs],
         initializer=b.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
                               producer_name="cnncalc")
+    # the batch the figures are for (memory): the import reads it where the file's is N
+    helper.set_model_props(model, {"cnncalc.batch": str(net.batch)})
     # readable by onnxruntime releases of 2024 on; opset 21 (GroupNormalization) needs IR 10
     model.ir_version = min(model.ir_version, 9 if opset < 21 else 10)
     return model

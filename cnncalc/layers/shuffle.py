@@ -300,11 +300,11 @@ class ChannelShuffle(Layer):
         g = int(self.p["groups"])
         grouped, swapped = call.name + ".grouped", call.name + ".swapped"
         return [call.node("Reshape", [call.ins[0], call.ints(call.name + ".grouped_shape",
-                                                             [call.batch, g, c // g, *sizes])],
+                                                             [0, g, c // g, *sizes])],
                           grouped, call.name + ".reshape"),
                 call.node("Transpose", [grouped], swapped, call.name + ".transpose",
                           perm=[0, 2, 1, *range(3, 3 + len(sizes))]),
-                call.node("Reshape", [swapped, call.ints(call.name + ".shape", [call.batch, c, *sizes])])]
+                call.node("Reshape", [swapped, call.ints(call.name + ".shape", [0, c, *sizes])])]
 
     def to_torch(self, f, call):
         return TorchCode(self.torch_template.format(*call.ins, p=self.p))
