@@ -81,7 +81,10 @@ def fold_notes(net, imp: Imported) -> list[str]:
                 + f". This file counts {params:,} parameters; the source model, with its "
                 f"{biased + unbiased:,} batch-norm channels, counted {source:,} (if those "
                 "convolutions had no bias of their own)"]
-    return [f"no BatchNormalization node, and {folds['guess']} convolution(s) have a bias "
+    kept = (f"{folds['kept']} BatchNormalization node(s) are left (a norm that follows no "
+            "convolution cannot be folded), and " if folds.get("kept") else
+            "no BatchNormalization node, and ")
+    return [f"{kept}{folds['guess']} convolution(s) have a bias "
             f"({folds['biased']:,} channels): if the source model had batch norm after them, the "
             "exporter folded it into them (eval mode: w' = w·γ/σ, b' = β + (b − μ)·γ/σ), its 2·C "
             "parameters and 2·C buffers are absent and the bias takes their place. This file "

@@ -1242,9 +1242,10 @@ def translate(model, input_shape=None, readable: bool = False, folder: str | Non
                  "biased": sum(c for c, b in tr.marked_folds if b),
                  "unbiased": sum(c for c, b in tr.marked_folds if not b),
                  "biased_convs": sum(1 for _, b in tr.marked_folds if b)}
-    elif tr.bn_count == 0 and tr.biased_convs and model.producer_name != "cnncalc":
+    elif tr.biased_convs and model.producer_name != "cnncalc":
         # cnncalc's own exports never fold anything: their biases are the spec's
-        folds = {"guess": len(tr.biased_convs), "biased": sum(tr.biased_convs)}
+        # (a BatchNormalization node that is left follows no convolution: DenseNet's)
+        folds = {"guess": len(tr.biased_convs), "biased": sum(tr.biased_convs), "kept": tr.bn_count}
     # value_info shapes the file records, for the cross-check
     recorded = {}
     for vi in list(model.graph.value_info) + list(model.graph.output):
@@ -1528,6 +1529,39 @@ def _canonical(unit: list[dict], entry: str) -> str | None:
     return repr(out)
 
 
+def _run_at(items: list[dict], i: int, prev: str) -> tuple[int, int] | None:
+    """The longest run of identical units starting at item ``i``: (unit size k, copies n),
+    or None."""
+    best = None
+    for k in range(1, 9):
+        if i + 2 * k > len(items):
+            break
+        first = _canonical(items[i:i + k], prev)
+        if first is None:
+            continue
+        n, start = 1, i + k
+        while start + k <= len(items):
+            if _canonical(items[start:start + k], items[start - 1]["name"]) != first:
+                break
+            n, start = n + 1, start + k
+        later = {f for it in items[start:] for f in it["from"]}
+        inner = {it["name"] for it in items[i:start - 1]}
+        if n >= 2 and not later & inner and (best is None or k * n > best[0] * best[1]):
+            best = (k, n)
+    return best
+
+
+def _aligned(items: list[dict], i: int, k: int, n: int) -> bool:
+    """Whether each unit of the run is one block by its names: the items of a unit share a
+    name prefix that the other units do not ('layer1_1', 'layer1_2'), as a module path of
+    the exporter gives them."""
+    if k == 1:
+        return True
+    prefixes = [_common_prefix([it["name"] for it in items[i + u * k:i + (u + 1) * k]])
+                for u in range(n)]
+    return all(prefixes) and len(set(prefixes)) == n
+
+
 def _repeats(items: list[dict], entry: str = "input") -> list[dict]:
     """Consecutive identical units (1 to 8 items, reaching nothing outside but their
     input) become one ``sequential`` item with ``repeat``."""
@@ -1535,22 +1569,16 @@ def _repeats(items: list[dict], entry: str = "input") -> list[dict]:
     i = 0
     prev = entry
     while i < len(items):
-        best = None
-        for k in range(1, 9):
-            if i + 2 * k > len(items):
-                break
-            first = _canonical(items[i:i + k], prev)
-            if first is None:
-                continue
-            n, start = 1, i + k
-            while start + k <= len(items):
-                if _canonical(items[start:start + k], items[start - 1]["name"]) != first:
+        best = _run_at(items, i, prev)
+        if best is not None and not _aligned(items, i, *best):
+            # a unit cut across blocks (ResNet's [relu, bottleneck] for [bottleneck, relu]):
+            # a start up to k - 1 items later whose units are whole blocks is taken instead
+            k = best[0]
+            for d in range(1, k):
+                later = _run_at(items, i + d, items[i + d - 1]["name"])
+                if later is not None and _aligned(items, i + d, *later):
+                    best = None
                     break
-                n, start = n + 1, start + k
-            later = {f for it in items[start:] for f in it["from"]}
-            inner = {it["name"] for it in items[i:start - 1]}
-            if n >= 2 and not later & inner and (best is None or k * n > best[0] * best[1]):
-                best = (k, n)
         if best is None:
             out.append(items[i])
             prev = items[i]["name"]
