@@ -193,3 +193,17 @@ def test_no_folding_note_on_cnncalcs_own_export(tmp_path):
     save(export_graph(net, None), tmp_path / "own.onnx")
     back = cnncalc.load(tmp_path / "own.onnx")
     assert not any("batch norm" in n for n in back.onnx_notes)
+
+
+def test_external_data_through_a_link_out_of_the_folder_is_refused(tmp_path):
+    m = model([node("Conv", ["x", "w"], "c"), node("Reshape", ["c", "shape"], "y", name="/Reshape")],
+              {"w": w(4, 3, 3, 3), "shape": ints(1, 4, 9)}, [1, 3, 5, 5], "y")
+    folder = tmp_path / "model"
+    folder.mkdir()
+    path = _external(folder, m, keep=True)
+    outside = tmp_path / "elsewhere.data"
+    (folder / "ext.data").rename(outside)
+    (folder / "ext.data").symlink_to(outside)
+    with pytest.raises(cnncalc.SpecError) as info:
+        cnncalc.load(path)
+    assert "outside the model's folder" in info.value.message and "'/Reshape'" in info.value.message

@@ -312,6 +312,11 @@ class _Translator:
             raise self.fail(node, f"tensor '{init.name}': its external data has length {length}, "
                                   f"its shape {list(weight.dims)} needs {size} bytes")
         path = os.path.join(self.folder, location)
+        root = os.path.realpath(self.folder)
+        if os.path.commonpath([root, os.path.realpath(path)]) != root:  # a symbolic link out
+            raise self.fail(node, f"tensor '{init.name}': its external data '{location}' leads "
+                                  "outside the model's folder (a symbolic link)",
+                            help="external data must live beside the model")
         try:
             with open(path, "rb") as f:
                 f.seek(offset)
