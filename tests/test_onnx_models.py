@@ -190,3 +190,17 @@ def test_imported_resnet50_repeats_whole_bottlenecks():
     # the second copy of layer1's unit is torchvision's third bottleneck, layer1.2
     names = [n.name for n in net.nodes]
     assert "layer1.1.residual.conv3" in names and "layer1.1.relu_2" in names
+
+
+def test_the_issues_two_torchscript_files_hold_what_failed():
+    onnx = pytest.importorskip("onnx")
+    # DenseNet-121: a Concat of one input (torch.cat([x], 1) in each block's first layer)
+    dense = onnx.load(str(DATA / "densenet121.torchscript.onnx"), load_external_data=False)
+    assert any(n.op_type == "Concat" and len(n.input) == 1 for n in dense.graph.node)
+    # PadNet: F.pad's amounts computed by constant ops, a Transpose among them
+    pad = onnx.load(str(DATA / "pad_net.torchscript.onnx"), load_external_data=False)
+    assert {"Transpose", "Slice", "Pad"} <= {n.op_type for n in pad.graph.node}
+    net = cnncalc.load(DATA / "pad_net.torchscript.onnx")
+    pads = [n.facts.out_shape for n in net.nodes if n.type == "pad"]
+    # F.pad(x, (1, 2, 0, 1)) on 3x32x32: W + 1 + 2, H + 0 + 1; then reflect 1 on 8x31x33
+    assert pads == [(3, 33, 35), (8, 33, 35)]
