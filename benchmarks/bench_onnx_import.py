@@ -11,6 +11,11 @@ the best and median wall time of `cnncalc analyze MODEL -f json` and of
 `cnncalc import MODEL` (subprocesses), the same for the imported YAML spec (the
 machine's baseline at that moment: the machine may be shared), and the in-process
 time of load + analyze.
+With ``--chain 20000`` it measures instead whether reading ONNX is linear in the
+number of nodes (issue 21): the in-process load + analyze of a chain of that many
+nodes against the same chain written as YAML (the flat spec the import generates),
+alternating the two, best of ``--repeat``; the target is a ratio under 2.
+
 Needs the onnx extra: pip install 'cnncalc[onnx]'.
 """
 
@@ -68,11 +73,38 @@ def wall(args: list[str], repeat: int) -> list[float]:
     return times
 
 
+def chain_ratio(nodes: int, repeat: int) -> None:
+    """Best in-process load + analyze of an ONNX chain of ``nodes`` nodes and of the same
+    chain as a YAML spec, alternated so that a shared machine's load falls on both."""
+    import cnncalc
+    from cnncalc.io.onnx_io import import_model
+    from cnncalc.io.onnx_proto import read_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "chain.onnx"
+        chain_model(nodes, path)
+        spec = Path(tmp) / "chain.yaml"
+        spec.write_text(import_model(read_model(path), str(path)).text)
+        times: dict[str, list[float]] = {"onnx": [], "yaml": []}
+        for _ in range(repeat):
+            for kind, file in (("onnx", path), ("yaml", spec)):
+                start = time.perf_counter()
+                cnncalc.analyze(cnncalc.load(file))
+                times[kind].append(time.perf_counter() - start)
+        o, y = min(times["onnx"]), min(times["yaml"])
+        print(f"chain of {nodes} nodes: ONNX load + analyze {o:.2f} s best, YAML {y:.2f} s best: "
+              f"ratio {o / y:.2f} (target under 2)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--layers", type=int, default=100)
+    parser.add_argument("--chain", type=int, default=0, help="measure linearity on a chain of N nodes")
     args = parser.parse_args()
+    if args.chain:
+        chain_ratio(args.chain, args.repeat)
+        return
     import cnncalc
 
     with tempfile.TemporaryDirectory() as tmp:

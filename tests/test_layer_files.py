@@ -50,20 +50,11 @@ def test_every_refusal_is_in_the_docs(cls):
 
 
 def test_the_known_gaps_are_declared():
-    """The gaps of issue 20: no ONNX export for groupnorm, instancenorm and
-    pixel_unshuffle; no ONNX op at all for an unshared convolution."""
-    for name in ("groupnorm", "instancenorm", "pixel_unshuffle", "locally_connected"):
-        assert REGISTRY[name].onnx_export_refusal
+    """Issue 21 closed the export gaps of issue 20 (groupnorm, instancenorm,
+    pixel_unshuffle, softplus with beta); an unshared convolution still has no ONNX op."""
+    for name in ("groupnorm", "instancenorm", "pixel_unshuffle", "softplus"):
+        assert REGISTRY[name].writes_onnx() and not REGISTRY[name].onnx_export_refusal, name
     assert "no ONNX equivalent" in REGISTRY["locally_connected"].onnx_export_refusal
-
-
-def test_softplus_beta_is_refused_when_written():
-    """ONNX's Softplus is log(exp(x) + 1) with no beta attribute (onnx/docs/Operators.md),
-    so PyTorch's softplus with beta 2 has no one-op equivalent."""
-    pytest.importorskip("onnx")
-    net = cnncalc.loads("input: [2, 4, 4]\nlayers:\n  - softplus: {beta: 2}\n")
-    with pytest.raises(cnncalc.SpecError, match="ONNX's Softplus has no beta"):
-        to_onnx(net, graph_only=True)
 
 
 # -- the import structure ----------------------------------------------------------------

@@ -195,3 +195,94 @@ def test_readable_import_same_figures(spec, tmp_path):
     b = cnncalc.analyze(cnncalc.load(path)).to_dict()
     training = not any(r["type"] == "stochastic_depth" for r in a["layers"])
     assert figures(a) == figures(b) and same_totals(a, b, training)
+
+
+# -- the types issue 21 added to the export: each against onnxruntime, and read back ----------
+
+NEW_TYPES = {
+    # groupnorm: GroupNormalization at opset 21 (scale and bias per channel, as PyTorch's)
+    "groupnorm": "  - {groupnorm: {num_groups: 2}, name: gn}\n",
+    "groupnorm_plain": "  - {groupnorm: {num_groups: 4, affine: false}, name: gn}\n",
+    "instancenorm": "  - {instancenorm: {affine: true}, name: inorm}\n",
+    "instancenorm_plain": "  - {instancenorm, name: inorm}\n",
+    "instancenorm_running": "  - {instancenorm: {track_running_stats: true, affine: true}, name: inorm}\n",
+    # PyTorch's channel order: out[c·r² + i·r + j, h, w] = in[c, h·r + i, w·r + j]
+    "pixel_unshuffle": "  - {pixel_unshuffle: 2, name: pu}\n",
+    "softplus_beta": "  - {softplus: {beta: 2.5}, name: sp}\n",
+    "softplus_small_beta": "  - {softplus: {beta: 0.5}, name: sp}\n",
+}
+
+
+def _random_weights(net, seed=3):
+    """Every learnable tensor and buffer drawn at random (a variance kept positive), so
+    that an affine or running-statistics mistake shows in the output."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for node in net.nodes:
+        for kind in (node.facts.params, node.facts.buffers):
+            for key, shape in kind.items():
+                value = rng.standard_normal(shape).astype(np.float32)
+                out[f"{node.name}.{key}"] = np.abs(value) + 0.5 if key == "running_var" else value
+    return out
+
+
+@pytest.mark.parametrize("case", sorted(NEW_TYPES))
+def test_new_types_agree_with_onnxruntime_and_read_back(case, tmp_path):
+    text = "input: [4, 6, 8]\nlayers:\n  - {conv: {out_channels: 8, kernel_size: 3, padding: 1}, name: c}\n" \
+        + NEW_TYPES[case]
+    net = cnncalc.loads(text, f"{case}.yaml")
+    weights = _random_weights(net)
+    _agree(net, weights)
+    back = _round_trip(net, tmp_path, graph_only=True)
+    # instance norm on running statistics is, at inference, batch norm: written and read so
+    expected = "batchnorm" if case == "instancenorm_running" else net.nodes[-1].type
+    assert [n.type for n in back.nodes] == ["conv", expected]
+    a, b = cnncalc.analyze(net).to_dict(), cnncalc.analyze(back).to_dict()
+    for key in FIGURES:
+        assert a["layers"][-1][key] == b["layers"][-1][key], key
+
+
+def test_pixel_unshuffle_is_not_space_to_depth():
+    # the check that the export follows PyTorch's order, not SpaceToDepth's: channel 1 of
+    # pixel_unshuffle(x, 2) is x[0, 0, 0::2, 1::2] (offset (0, 1) of input channel 0);
+    # SpaceToDepth's channel 1 is input channel 1 at offset (0, 0)
+    net = cnncalc.loads("input: [2, 4, 4]\nlayers:\n  - {pixel_unshuffle: 2, name: pu}\n", "pu.yaml")
+    x = np.arange(32, dtype=np.float32).reshape(1, 2, 4, 4)
+    y = _session(to_onnx(net)).run(None, {"input": x})[0]
+    np.testing.assert_array_equal(y[0, 1], x[0, 0, 0::2, 1::2])
+    np.testing.assert_array_equal(y[0, 4], x[0, 1, 0::2, 0::2])
+
+
+def test_softplus_with_a_low_threshold_is_refused():
+    # above beta·x > threshold PyTorch returns x; softplus(beta·x)/beta is higher by
+    # log(1 + e^-threshold)/beta: 0.0134 for beta 0.5 and threshold 5
+    net = cnncalc.loads("input: [2, 4, 4]\nlayers:\n  - softplus: {beta: 0.5, threshold: 5}\n", "sp.yaml")
+    with pytest.raises(cnncalc.SpecError, match="no threshold.*0.013"):
+        to_onnx(net, graph_only=True)
+
+
+@pytest.mark.parametrize("spec", ["lenet5.yaml", "squeezenet1_0.yaml"])
+def test_exported_batch_is_symbolic_and_runs_any_batch(spec):
+    net = cnncalc.load(SPECS / spec)
+    model = to_onnx(net)
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param == "N" and not dims[0].HasField("dim_value")
+    session = _session(model)
+    for batch in (1, 3):  # onnxruntime enforces a fixed batch; a symbolic one takes both
+        x = np.random.default_rng(batch).standard_normal((batch, *net.input_shape)).astype(np.float32)
+        ours = cnncalc.run(net, x, None, 0)
+        theirs = session.run(None, {"input": x})
+        for name, value in zip(net.outputs, theirs):
+            assert value.shape == (batch, *ours[name].shape[1:])
+            np.testing.assert_allclose(value, ours[name], rtol=1e-5, atol=1e-5)
+
+
+def test_every_type_runs_with_batch_3():
+    # every Reshape, Resize and shuffle the layers write copies the batch (Reshape's 0,
+    # Resize's axes): a batch of 3 runs through the EVERY_TYPE network
+    net = cnncalc.loads(EVERY_TYPE, "every.yaml")
+    x = np.random.default_rng(5).standard_normal((3, *net.input_shape)).astype(np.float32)
+    ours = cnncalc.run(net, x, None, 0)
+    theirs = _session(to_onnx(net)).run(None, {"input": x})
+    for name, value in zip(net.outputs, theirs):
+        np.testing.assert_allclose(value, ours[name], rtol=1e-5, atol=1e-5)

@@ -5,12 +5,12 @@ into a cnncalc spec (:mod:`cnncalc.io.onnx_map`), and check the shapes it record
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 from cnncalc.core.errors import SpecError
 from cnncalc.core.files import MAX_MODEL_BYTES, read_bounded
-from cnncalc.core.shapes import infer_shapes
 from cnncalc.io.onnx_map import translate
 from cnncalc.io.onnx_proto import Imported, looks_like_onnx, read_model
 from cnncalc.io.spec import loads, parse_shape_text
@@ -24,8 +24,9 @@ def import_model(model, file: str | None = None, readable: bool = False,
         SpecError: an op that cannot be mapped (naming the node, its op type and
             the supported ops), or a graph with no single image-like input.
     """
+    folder = str(Path(file).resolve().parent) if file else None
     try:
-        return translate(model, input_shape, readable)
+        return translate(model, input_shape, readable, folder)
     except SpecError as exc:
         raise exc.located(file=file) from None
 
@@ -49,12 +50,47 @@ def load_onnx(path: str | Path, data: bytes | None = None, **kwargs: Any):
             exc.message = f"ONNX node {node}: {exc.message}"
         exc.loc = None  # lines of the generated YAML mean nothing in a binary file
         raise exc from None
-    net.onnx_notes = imp.notes + cross_check(net, imp)
+    net.onnx_notes = imp.notes + fold_notes(net, imp) + cross_check(net, imp)
     for node in net.nodes:  # lines of the generated YAML mean nothing in a binary file
         node.loc = None
         node.layer = node.layer.parsed_copy(located=False)
     net.input_loc = None
     return net
+
+
+def fold_notes(net, imp: Imported) -> list[str]:
+    """The batch-norm folding note, with this file's figures (docs/onnx.md). Folding
+    w' = w·γ/σ, b' = β + (b − μ)·γ/σ removes each norm's γ and β (2·C parameters) and
+    gives its convolution a C-element bias (unless the exporter dropped an all-zero one):
+    the source counted P + (channels with a bias) + 2·(channels without) parameters."""
+    folds = imp.folds
+    if not folds:
+        return []
+    params = sum(math.prod(shape) for node in net.nodes for shape in node.facts.params.values())
+    if "marked" in folds:
+        biased, unbiased = folds["biased"], folds["unbiased"]
+        source = params + biased + 2 * unbiased
+        kept = (f"{folds['biased_convs']} of them have a C-element bias in its place "
+                f"({biased:,} channels)" if biased else "")
+        dropped = (f"the exporter dropped the all-zero bias of the other "
+                   f"{folds['marked'] - folds['biased_convs']} ({unbiased:,} channels)"
+                   if unbiased else "")
+        return [f"the exporter folded batch norm into {folds['marked']} convolution(s) (its metadata "
+                f"names FuseBatchNormIntoConv; eval mode: w' = w·γ/σ, b' = β + (b − μ)·γ/σ): each "
+                f"folded norm's 2·C parameters and 2·C buffers are absent; "
+                + "; ".join(t for t in (kept, dropped) if t)
+                + f". This file counts {params:,} parameters; the source model, with its "
+                f"{biased + unbiased:,} batch-norm channels, counted {source:,} (if those "
+                "convolutions had no bias of their own)"]
+    kept = (f"{folds['kept']} BatchNormalization node(s) are left (a norm that follows no "
+            "convolution cannot be folded), and " if folds.get("kept") else
+            "no BatchNormalization node, and ")
+    return [f"{kept}{folds['guess']} convolution(s) have a bias "
+            f"({folds['biased']:,} channels): if the source model had batch norm after them, the "
+            "exporter folded it into them (eval mode: w' = w·γ/σ, b' = β + (b − μ)·γ/σ), its 2·C "
+            "parameters and 2·C buffers are absent and the bias takes their place. This file "
+            f"counts {params:,} parameters; such a source model counted up to "
+            f"{params + folds['biased']:,}"]
 
 
 def cross_check(net, imp: Imported) -> list[str]:
@@ -63,7 +99,7 @@ def cross_check(net, imp: Imported) -> list[str]:
     onnx's ceil_mode pooling)."""
     if net.input_shape != imp.input_shape:  # --input changed the size the file records
         return []
-    shapes = infer_shapes(net)
+    shapes = {node.name: node.facts.out_shape for node in net.nodes}  # set up by the loader
     notes = []
     for tensor, (node, recorded) in imp.recorded.items():
         ours = shapes.get(node)

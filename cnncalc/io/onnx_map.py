@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -64,6 +65,7 @@ class Pending:
     step: str
     x: Act
     node: Any
+    value: float = 0.0  # the constant of the chain (softplus's beta)
 
 
 @dataclass
@@ -75,9 +77,29 @@ class _Stored:
 
 @dataclass
 class Weight:
-    """An initializer whose values are not needed (or not stored: external data)."""
+    """An initializer whose values are not needed (or not stored: external data).
+    ``external``: (location, offset, length) of its values in a file beside the model,
+    for a small tensor a node may need (a Reshape target); None otherwise."""
 
     dims: tuple
+    external: tuple | None = None
+    name: str = ""
+
+
+TYPE_NAMES = {1: "FLOAT", 2: "INT", 3: "STRING", 4: "TENSOR", 6: "FLOATS", 7: "INTS", 8: "STRINGS"}
+# the attribute types of the ops cnncalc reads (onnx/docs/Operators.md)
+ATTR_TYPES = {
+    **dict.fromkeys(("pads", "strides", "dilations", "kernel_shape", "output_padding",
+                     "output_shape", "perm", "starts", "ends"), 7),
+    **dict.fromkeys(("group", "ceil_mode", "count_include_pad", "keepdims", "to", "blocksize",
+                     "transA", "transB", "allowzero", "storage_order", "select_last_index",
+                     "noop_with_empty_axes", "size", "start", "end", "num_outputs", "axis"), 2),
+    "axes": 7,
+    **dict.fromkeys(("alpha", "beta", "gamma", "epsilon", "momentum", "bias", "min", "max",
+                     "value_float", "extrapolation_value", "cubic_coeff_a"), 1),
+    **dict.fromkeys(("auto_pad", "mode", "coordinate_transformation_mode", "nearest_mode",
+                     "approximate"), 3),
+}
 
 
 def _attrs(node) -> dict[str, Any]:
@@ -156,14 +178,18 @@ def supported_ops(table: dict) -> str:
 # ops evaluated when every input is a constant (the exporters' shape arithmetic)
 FOLDABLE = (
     "Constant", "Shape", "Size", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice",
-    "Add", "Sub", "Mul", "Div", "Floor", "Ceil", "Sqrt", "Neg", "ConstantOfShape", "Range",
-    "Equal", "Where", "Expand", "Reshape", "Identity", "ReduceProd", "Min", "Max",
+    "Add", "Sub", "Mul", "Div", "Mod", "Pow", "Floor", "Ceil", "Sqrt", "Neg", "Abs", "Sign",
+    "ConstantOfShape", "Range", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual",
+    "Not", "And", "Or", "Where", "Expand", "Reshape", "Transpose", "Flatten", "Tile",
+    "Identity", "ReduceProd", "ReduceSum", "ReduceMax", "ReduceMin", "Min", "Max",
 )
+FOLD_LIMIT = 1 << 20  # elements a folded constant may have: shape arithmetic is small
 
 
 class _Translator:
-    def __init__(self, model, input_shape=None) -> None:
+    def __init__(self, model, input_shape=None, folder: str | None = None) -> None:
         self.model = model
+        self.folder = folder  # the model's folder, where external data lives
         self.graph = model.graph
         self.t: dict[str, Any] = {}  # tensor name -> Act | Weight | numpy array (constant)
         self.items: list[dict] = []
@@ -180,11 +206,15 @@ class _Translator:
         for out in self.graph.output:
             self.consumers[out.name] = self.consumers.get(out.name, 0) + 1
         self.producer = {o: n for n in self.graph.node for o in n.output}
+        self.readers: dict[str, list] = {}  # tensor -> the nodes that read it, in order
+        for node in self.graph.node:
+            for name in dict.fromkeys(node.input):
+                self.readers.setdefault(name, []).append(node)
         self.input_override = input_shape
         self.notes: list[str] = []
         self.bn_count = 0
-        self.biased_convs = 0
-        self.marked_folds = 0
+        self.biased_convs: list[int] = []  # output channels of each Conv with a bias
+        self.marked_folds: list[tuple[int, bool]] = []  # (channels, has a bias) per folded Conv
         self.claims = claims()
         self.op_of: dict[str, str] = {}  # cnncalc name -> the ONNX op (or pattern) it came from
         self.class_of: dict[str, type[Layer]] = {}
@@ -195,11 +225,15 @@ class _Translator:
     def read_inputs(self) -> None:
         inits = {i.name for i in self.graph.initializer}
         for init in self.graph.initializer:
+            if any(d < 0 for d in init.dims):
+                raise SpecError(f"initializer '{init.name}' has a negative size {list(init.dims)}",
+                                kind="onnx", help="the file is damaged: export the model again")
             external = init.data_location == 1 or (
                 not init.raw_data and not any((init.float_data, init.int64_data, init.int32_data,
                                                init.double_data)) and math.prod(init.dims) > 0)
+            where = _external_place(init) if init.data_location == 1 else None
             if external or math.prod(init.dims) > 4096:
-                self.t[init.name] = Weight(tuple(init.dims))
+                self.t[init.name] = Weight(tuple(init.dims), where, init.name)
             else:
                 self.t[init.name] = _Stored(init)  # read with NumPy if a node needs its values
         data = [i for i in self.graph.input if i.name not in inits]
@@ -231,7 +265,10 @@ class _Translator:
                 f"input '{x.name}' has symbolic sizes {['?' if d is None else d for d in dims]}",
                 kind="onnx", help="give the size: --input 3x224x224",
             )
-        self.batch = dims[0] if dims[0] else 1
+        recorded = {p.key: p.value for p in self.model.metadata_props}.get("cnncalc.batch", "")
+        # a symbolic batch counts as 1, or as the batch cnncalc's export says its figures were for
+        self.batch = dims[0] if dims[0] else (int(recorded) if recorded.isdigit() and
+                                              0 < int(recorded) <= 1 << 20 else 1)
         self.input_name = x.name
         self.ndim = len(per_sample) - 1
         self.input_shape = tuple(int(d) for d in per_sample)
@@ -261,6 +298,51 @@ class _Translator:
                 raise self.fail(node, str(exc)) from None
         return value
 
+    def external_values(self, node, weight: Weight):
+        """The values of a small initializer stored in a data file beside the model, or
+        None when that file is absent (a stripped model) or the tensor is large."""
+        if weight.external is None or self.folder is None or math.prod(weight.dims) > 4096:
+            return None
+        location, offset, length = weight.external
+        init = next(i for i in self.graph.initializer if i.name == weight.name)
+        if init.data_type not in NP_TYPES:
+            raise self.fail(node, f"tensor '{init.name}' has element type {init.data_type}")
+        size = np.dtype(NP_TYPES[init.data_type]).itemsize * math.prod(weight.dims)
+        if length is not None and length != size:
+            raise self.fail(node, f"tensor '{init.name}': its external data has length {length}, "
+                                  f"its shape {list(weight.dims)} needs {size} bytes")
+        path = os.path.join(self.folder, location)
+        root = os.path.realpath(self.folder)
+        if os.path.commonpath([root, os.path.realpath(path)]) != root:  # a symbolic link out
+            raise self.fail(node, f"tensor '{init.name}': its external data '{location}' leads "
+                                  "outside the model's folder (a symbolic link)",
+                            help="external data must live beside the model")
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                raw = f.read(size)
+        except OSError:
+            return None  # absent: the caller falls back to the shapes the file records
+        if len(raw) != size:
+            raise self.fail(node, f"tensor '{init.name}': its external data file '{location}' "
+                                  f"ends before its {size} bytes (offset {offset})",
+                            help="the data file is truncated: export the model again")
+        return np.frombuffer(raw, dtype=NP_TYPES[init.data_type]).reshape(weight.dims).copy()
+
+    def recorded_shape(self, tensor: str) -> tuple | None:
+        """The full shape (batch first) the file records for ``tensor`` (value_info or a
+        graph output), a symbolic batch as this network's; None if not recorded or symbolic."""
+        for vi in list(self.graph.value_info) + list(self.graph.output):
+            if vi.name != tensor or not vi.type.tensor_type.HasField("shape"):
+                continue
+            dims = [d.dim_value if d.HasField("dim_value") else None
+                    for d in vi.type.tensor_type.shape.dim]
+            if dims and dims[0] is None:
+                dims[0] = self.batch
+            if dims and all(d is not None and d > 0 for d in dims):
+                return tuple(dims)
+        return None
+
     def act(self, node, i: int = 0, layouts: tuple[str, ...] = ("cf",)) -> Act:
         value = self.get(node, i)
         if isinstance(value, Pending):
@@ -289,7 +371,12 @@ class _Translator:
             raise self.fail(node, f"{what} (input {i}) is computed at run time; cnncalc needs it "
                                   "constant", help="export with fixed sizes (do_constant_folding=True)")
         if isinstance(value, Weight):
-            raise self.fail(node, f"{what} (input {i}) is a stored tensor whose values are not in the file")
+            values = self.external_values(node, value)
+            if values is None:
+                raise self.fail(node, f"{what} (input {i}) is a stored tensor whose values are not "
+                                      "in the file", help="keep the model's external data file beside it")
+            self.t[node.input[i]] = values
+            return values
         return value
 
     def dims(self, node, i: int) -> tuple:
@@ -348,7 +435,8 @@ class _Translator:
         try:
             values, locs = cls.parse_params(params or None, self.ndim, _LOC, {}, _LOC)
             layer = cls(self.ndim, values, None, locs)
-            shape = tuple(layer.setup([a.shape for a in inputs]).out_shape)
+            # the output shape only (bind); the loader sets the layer up in full later
+            shape = tuple(layer.bound([a.shape for a in inputs]).out_shape)
         except SpecError as exc:
             raise self.fail(node, exc.message, exc.help) from None
         item: dict[str, Any] = {type_name: params or None, "name": name,
@@ -385,13 +473,20 @@ class _Translator:
         if op not in FOLDABLE:
             return False
         if op not in ("Constant", "Shape", "Size"):
+            if any(n and n not in self.t for n in node.input):
+                return False  # the handler names the missing input (or skips a pattern's node)
             raw = [self.t.get(n) for n in node.input if n]
             if op == "Identity" and raw and not isinstance(raw[0], Act):  # a shared weight
                 self.t[node.output[0]] = raw[0]
                 return True
+            for j, name in enumerate(n for n in node.input if n):
+                if isinstance(raw[j], Weight) and raw[j].external is not None:
+                    values = self.external_values(node, raw[j])
+                    if values is not None:
+                        raw[j] = self.t[name] = values
             if any(isinstance(v, (Act, Weight, Pending)) for v in raw):
                 return False  # computed at run time: a layer, not a constant
-        a = _attrs(node)
+        a = self.attrs(node)
         if op == "Constant":
             if "value" in a:
                 value = to_array(a["value"])
@@ -420,7 +515,36 @@ class _Translator:
             self.t[node.output[0]] = shape[start:end]
             return True
         ins = [self.get(node, i) for i in range(len(node.input))]
-        v = ins
+        v = [None if x is None else np.asarray(x) for x in ins]
+        if not v or v[0] is None:
+            raise self.fail(node, "its first input is missing")
+        try:
+            out = self.fold_op(node, op, a, v)
+        except SpecError:
+            raise
+        except (ValueError, TypeError, IndexError, KeyError, OverflowError, ZeroDivisionError,
+                MemoryError, AttributeError) as exc:
+            raise self.fail(node, f"cannot evaluate it on its constant inputs: {exc}",
+                            help="the file is damaged or the op's inputs do not fit its "
+                                 "specification (onnx/docs/Operators.md)") from None
+        if out is None:  # pragma: no cover - FOLDABLE lists only the ops fold_op knows
+            return False
+        self.t[node.output[0]] = np.asarray(out)
+        return True
+
+    def fold_size(self, node, shape) -> tuple:
+        """A constant's shape made of the ints in ``shape``, refused beyond FOLD_LIMIT."""
+        dims = tuple(int(d) for d in np.asarray(shape).reshape(-1))
+        if any(d < 0 for d in dims) or math.prod(dims) > FOLD_LIMIT:
+            raise self.fail(node, f"a constant of shape {list(dims)}: cnncalc folds shape "
+                                  f"arithmetic of at most {FOLD_LIMIT} elements",
+                            help="the file is damaged, or the model computes large constants "
+                                 "at run time")
+        return dims
+
+    def fold_op(self, node, op: str, a: dict, v: list):
+        """The value of op ``op`` on constant inputs ``v`` (NumPy arrays), by the ONNX
+        operator specification (onnx/docs/Operators.md)."""
         if op == "Gather":
             out = np.take(v[0], v[1], axis=a.get("axis", 0))
         elif op in ("Unsqueeze", "Squeeze"):
@@ -436,6 +560,8 @@ class _Translator:
         elif op == "Concat":
             out = np.concatenate([np.atleast_1d(x) for x in v], axis=a.get("axis", 0))
         elif op == "Cast":
+            if a.get("to") not in NP_TYPES:
+                raise self.fail(node, f"Cast to element type {a.get('to')}, which cnncalc does not read")
             out = v[0].astype(NP_TYPES[a["to"]])
         elif op == "Slice":
             starts, ends = (a.get("starts"), a.get("ends")) if "starts" in a else (v[1], v[2])
@@ -446,57 +572,116 @@ class _Translator:
             index = [slice(None)] * v[0].ndim
             for j, ax in enumerate(axes):
                 step = 1 if steps is None else int(steps[j])
+                if step == 0:
+                    raise self.fail(node, "Slice with step 0")
                 index[int(ax)] = slice(int(starts[j]), int(ends[j]), step)
             out = v[0][tuple(index)]
-        elif op in ("Add", "Sub", "Mul", "Div", "Equal", "Min", "Max"):
-            f = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Equal": np.equal,
-                 "Min": np.minimum, "Max": np.maximum,
-                 "Div": (lambda x, y: x // y if x.dtype.kind in "iu" else x / y)}[op]
+        elif op in BINARY_FOLDS:
             out = v[0]
             for other in v[1:]:
-                out = f(out, other)
-        elif op in ("Floor", "Ceil", "Sqrt", "Neg", "Identity"):
-            out = {"Floor": np.floor, "Ceil": np.ceil, "Sqrt": np.sqrt, "Neg": np.negative,
-                   "Identity": np.asarray}[op](v[0])
+                if other is None:
+                    raise self.fail(node, "an input is missing")
+                if op in ("Div", "Mod") and other.dtype.kind in "iu" and not other.all():
+                    raise self.fail(node, f"{op} by zero in the shape arithmetic")
+                with np.errstate(all="ignore"):
+                    out = BINARY_FOLDS[op](out, other)
+        elif op in UNARY_FOLDS:
+            out = UNARY_FOLDS[op](v[0])
         elif op == "ConstantOfShape":
             fill = to_array(a["value"]) if "value" in a else np.zeros(1, np.float32)
-            out = np.full(tuple(int(d) for d in v[0]), fill.reshape(-1)[0], dtype=fill.dtype)
+            if fill.size < 1:
+                raise self.fail(node, "ConstantOfShape with an empty value")
+            out = np.full(self.fold_size(node, v[0]), fill.reshape(-1)[0], dtype=fill.dtype)
         elif op == "Range":
-            out = np.arange(v[0], v[1], v[2])
+            start, limit, delta = (x.reshape(-1)[0] for x in v[:3])
+            if delta == 0:
+                raise self.fail(node, "Range with delta 0")
+            self.fold_size(node, [max(math.ceil((limit - start) / delta), 0)])
+            out = np.arange(start, limit, delta, dtype=v[0].dtype)
         elif op == "Where":
             out = np.where(v[0], v[1], v[2])
         elif op == "Expand":
-            out = v[0] * np.ones(tuple(int(d) for d in v[1]), dtype=v[0].dtype)
+            size = np.broadcast_shapes(v[0].shape, self.fold_size(node, v[1]))
+            out = np.broadcast_to(v[0], self.fold_size(node, size)).copy()
+        elif op == "Tile":
+            reps = self.fold_size(node, v[1])
+            self.fold_size(node, [math.prod(reps) * v[0].size])
+            out = np.tile(v[0], reps)
         elif op == "Reshape":
             target = [int(d) for d in v[1]]
-            target = [v[0].shape[i] if d == 0 else d for i, d in enumerate(target)]
+            target = [v[0].shape[i] if d == 0 and not a.get("allowzero", 0) else d
+                      for i, d in enumerate(target)]
             out = v[0].reshape(target)
-        elif op == "ReduceProd":
-            out = np.prod(v[0], keepdims=bool(a.get("keepdims", 1)))
-        else:  # pragma: no cover - FLOADABLE lists only the ops above
-            return False
-        self.t[node.output[0]] = np.asarray(out)
-        return True
+        elif op == "Transpose":
+            perm = a.get("perm") or list(range(v[0].ndim))[::-1]
+            out = np.transpose(v[0], perm)
+        elif op == "Flatten":
+            axis = a.get("axis", 1) % (v[0].ndim + 1) if v[0].ndim else 0
+            out = v[0].reshape(math.prod(v[0].shape[:axis]), -1)
+        elif op in ("ReduceProd", "ReduceSum", "ReduceMax", "ReduceMin"):
+            axes = a.get("axes") if "axes" in a else (None if len(v) < 2 or v[1] is None
+                                                      else [int(x) for x in v[1]])
+            if axes == [] and a.get("noop_with_empty_axes", 0):
+                out = v[0]
+            else:
+                out = REDUCE_FOLDS[op](v[0], axis=None if not axes else tuple(axes),
+                                       keepdims=bool(a.get("keepdims", 1)))
+        else:  # pragma: no cover - FOLDABLE lists only the ops above
+            return None
+        return out
 
     # -- the walk -----------------------------------------------------------------
 
     def run(self) -> None:
         self.read_inputs()
-        handlers = HANDLERS
         for node in self.graph.node:
-            if (node.name, node.output[0] if node.output else "") in getattr(self, "skip", ()):
+            if not node.output or not node.output[0]:
+                raise self.fail(node, "the node has no output", help="the file is damaged: "
+                                "export the model again")
+            if (node.name, node.output[0]) in getattr(self, "skip", ()):
                 continue
-            if self.fold(node):
-                continue
-            handler = handlers.get(node.op_type) or (_single if node.op_type in self.claims else None)
-            if handler is None:
-                raise self.fail(node, "this op has no cnncalc equivalent",
-                                help="supported ops: " + supported_ops(self.claims))
-            handler(self, node, _attrs(node))
+            try:
+                self.step(node)
+            except SpecError:
+                raise
+            except (TypeError, ValueError, IndexError, KeyError, AttributeError, OverflowError,
+                    ZeroDivisionError, RecursionError, MemoryError) as exc:
+                # a damaged or hand-made file: an attribute of the wrong type, a missing
+                # input, an impossible size. The node is named; the file is at fault.
+                raise self.fail(node, f"cannot be read: its attributes or inputs do not fit the "
+                                      f"ONNX specification of {node.op_type} ({type(exc).__name__}: "
+                                      f"{str(exc)[:200]})",
+                                help="the file is damaged or hand-made: check it with "
+                                     "onnx.checker.check_model, or export the model again") from None
         for out in self.graph.output:
             if not isinstance(self.t.get(out.name), Act):
                 raise SpecError(f"graph output '{out.name}' is not computed from the input",
                                 kind="onnx", help="cnncalc reads networks whose outputs depend on the input")
+
+    def step(self, node) -> None:
+        """Fold one node on constants, or hand it to its handler (a layer class's reader
+        or a pattern of ops)."""
+        if self.fold(node):
+            return
+        handler = HANDLERS.get(node.op_type) or (_single if node.op_type in self.claims else None)
+        if handler is None:
+            raise self.fail(node, "this op has no cnncalc equivalent",
+                            help="supported ops: " + supported_ops(self.claims))
+        handler(self, node, self.attrs(node))
+
+    def attrs(self, node) -> dict[str, Any]:
+        """A node's attributes, each of the type the ONNX specification gives it
+        (:data:`ATTR_TYPES`; onnx/onnx.proto AttributeType)."""
+        for a in node.attribute:
+            expected, kind = ATTR_TYPES.get(a.name), a.type  # AttributeProto's type: a number
+            if kind not in (1, 2, 3, 4, 6, 7, 8) or (expected is not None and kind != expected):
+                raise self.fail(node, f"attribute '{a.name}' has type {kind}"
+                                      + (f"; the ONNX specification gives it type {expected} "
+                                         f"({TYPE_NAMES[expected]})" if expected else
+                                         " (a graph or a sparse tensor), which cnncalc does not read"),
+                                help="the file is damaged or hand-made: check it with "
+                                     "onnx.checker.check_model")
+        return _attrs(node)
 
     # -- geometry -----------------------------------------------------------------
 
@@ -604,8 +789,12 @@ def _single(tr: _Translator, node, a):
     """An op one of the layer classes reads (:func:`claims`)."""
     tr.dispatch(node, node.op_type, a)
     if node.op_type == "Conv":
-        tr.biased_convs += tr.get(node, 2) is not None
-        tr.marked_folds += _folded_bn(node)
+        channels = int(tr.dims(node, 1)[0])
+        biased = tr.get(node, 2) is not None
+        if biased:
+            tr.biased_convs.append(channels)
+        if _folded_bn(node):
+            tr.marked_folds.append((channels, biased))
     elif node.op_type == "BatchNormalization":
         tr.bn_count += 1
 
@@ -634,7 +823,7 @@ def _binary(tr: _Translator, node, a):
     first, second = tr.get(node, 0), tr.get(node, 1)
     if isinstance(first, Pending) or isinstance(second, Pending) or \
             (_scalar(first) is not None) != (_scalar(second) is not None):
-        if _gelu_chain(tr, node, first, second):
+        if _softplus_chain(tr, node, first, second) or _gelu_chain(tr, node, first, second):
             return
         for v in (first, second):
             if isinstance(v, Pending):
@@ -676,6 +865,65 @@ def _binary(tr: _Translator, node, a):
     raise tr.fail(node, f"{node.op_type} of a computed tensor and a constant has no cnncalc "
                         "equivalent", help="cnncalc maps Add/Mul of two computed tensors "
                         "(residuals, gates) and MatMul + Add (linear)")
+
+
+def _int_div(x, y):
+    """ONNX Div: integer division truncates toward zero (C's), float division is exact."""
+    if x.dtype.kind in "iu" and np.asarray(y).dtype.kind in "iu":
+        return np.trunc(np.true_divide(x, y)).astype(np.result_type(x, y))
+    return x / y
+
+
+BINARY_FOLDS = {
+    "Add": lambda x, y: x + y, "Sub": lambda x, y: x - y, "Mul": lambda x, y: x * y,
+    "Div": _int_div, "Mod": lambda x, y: np.mod(x, y), "Pow": lambda x, y: np.power(x, y),
+    "Equal": lambda x, y: np.equal(x, y), "Less": lambda x, y: np.less(x, y),
+    "Greater": lambda x, y: np.greater(x, y), "LessOrEqual": lambda x, y: np.less_equal(x, y),
+    "GreaterOrEqual": lambda x, y: np.greater_equal(x, y),
+    "And": lambda x, y: np.logical_and(x, y), "Or": lambda x, y: np.logical_or(x, y),
+    "Min": lambda x, y: np.minimum(x, y), "Max": lambda x, y: np.maximum(x, y),
+}
+UNARY_FOLDS = {
+    "Floor": lambda x: np.floor(x), "Ceil": lambda x: np.ceil(x), "Sqrt": lambda x: np.sqrt(x),
+    "Neg": lambda x: np.negative(x), "Abs": lambda x: np.abs(x), "Sign": lambda x: np.sign(x),
+    "Not": lambda x: np.logical_not(x), "Identity": lambda x: np.asarray(x),
+}
+REDUCE_FOLDS = {"ReduceProd": lambda x, **k: np.prod(x, **k), "ReduceSum": lambda x, **k: np.sum(x, **k),
+                "ReduceMax": lambda x, **k: np.max(x, **k), "ReduceMin": lambda x, **k: np.min(x, **k)}
+
+
+def _external_place(init) -> tuple:
+    """(location, offset, length) of an initializer's external data (onnx/onnx.proto
+    StringStringEntryProto keys). A location that is absolute or leaves the model's
+    folder is refused, as onnx's own loader refuses it."""
+    entries = {e.key: e.value for e in init.external_data}
+    location = entries.get("location", "")
+    normal = os.path.normpath(location) if location else ""
+    if not location or os.path.isabs(location) or normal.startswith("..") or "\0" in location \
+            or re.match(r"^[A-Za-z]:", location):
+        raise SpecError(f"initializer '{init.name}': its external data location '{location}' "
+                        "is not a file inside the model's folder", kind="onnx",
+                        help="external data must live beside the model (onnx.save with a "
+                             "relative location)")
+    try:
+        offset = int(entries.get("offset", 0))
+        length = int(entries["length"]) if "length" in entries else None
+    except ValueError:
+        raise SpecError(f"initializer '{init.name}': its external data offset or length is not "
+                        "a number", kind="onnx", help="the file is damaged: export the model again") from None
+    if offset < 0 or (length is not None and length < 0):
+        raise SpecError(f"initializer '{init.name}': a negative external data offset or length",
+                        kind="onnx", help="the file is damaged: export the model again")
+    return normal, offset, length
+
+
+def _concat(tr: _Translator, node, a):
+    """Concat of computed tensors; with one input it is the identity (valid ONNX: the
+    TorchScript exporter writes it for DenseNet's first dense layer)."""
+    if len([n for n in node.input if n]) == 1:
+        tr.t[node.output[0]] = tr.act(node, 0, BOTH)
+        return
+    _single(tr, node, a)
 
 
 BOTH = ("cf", "cl")  # elementwise ops do not care where the channels are
@@ -736,8 +984,38 @@ def _erf(tr: _Translator, node, a):
     raise tr.fail(node, "Erf outside the GELU chain x·0.5·(1 + erf(x/√2)) has no cnncalc equivalent")
 
 
+def _softplus_chain(tr: _Translator, node, first, second) -> bool:
+    """softplus(beta·x) / beta, PyTorch's softplus with beta as Mul, Softplus, Div (ONNX's
+    Softplus has no beta; cnncalc's export writes it so)."""
+    c = _scalar(second)
+    if node.op_type == "Mul" and isinstance(first, Act) and c is not None and c > 0:
+        users = tr.readers.get(node.output[0], [])
+        if len(users) == 1 and users[0].op_type == "Softplus":
+            tr.t[node.output[0]] = Pending("beta·x", first, node, c)
+            return True
+        return False
+    if isinstance(first, Pending) and first.step == "softplus(beta·x)" and c is not None and (
+            node.op_type == "Div" and abs(c - first.value) <= 1e-6 * first.value
+            or node.op_type == "Mul" and abs(c * first.value - 1) <= 1e-6):
+        tr.dispatch(node, "Softplus", {}, inputs=[first.x], extra={"beta": first.value})
+        return True
+    return False
+
+
+def _softplus(tr: _Translator, node, a):
+    """Softplus; of beta·x, a step of the chain softplus(beta·x) / beta."""
+    x = tr.get(node, 0)
+    if isinstance(x, Pending) and x.step == "beta·x":
+        tr.t[node.output[0]] = Pending("softplus(beta·x)", x.x, node, x.value)
+        return
+    _single(tr, node, a)
+
+
 def _div(tr: _Translator, node, a):
-    if not _gelu_chain(tr, node, tr.get(node, 0), tr.get(node, 1)):
+    first, second = tr.get(node, 0), tr.get(node, 1)
+    if _softplus_chain(tr, node, first, second):
+        return
+    if not _gelu_chain(tr, node, first, second):
         raise tr.fail(node, "Div of a computed tensor has no cnncalc equivalent (outside the "
                             "GELU chain)")
 
@@ -746,8 +1024,18 @@ def _reshape(tr: _Translator, node, a):
     """A Reshape that keeps the batch axis: none (the same shape, or the dynamo exporter's
     identity as_strided), a channel shuffle, a Flatten, or a reshape."""
     x = tr.act(node)
-    target = [int(v) for v in tr.const(node, 1, "the target shape")]
     full = (tr.batch, *x.shape)
+    stored = tr.t.get(node.input[1]) if len(node.input) > 1 else None
+    recorded = tr.recorded_shape(node.output[0]) if isinstance(stored, Weight) else None
+    if recorded is not None and tr.external_values(node, stored) is None:
+        # the target's values live in an absent data file: the shape the file records serves
+        target = list(recorded)
+        tr.notes.append(f"the target shape of ONNX node '{node.name}' (Reshape) is in external "
+                        f"data that is absent ('{stored.external[0] if stored.external else '?'}'); "
+                        f"cnncalc used the shape the file records for its output "
+                        f"'{node.output[0]}' (value_info): {'x'.join(map(str, target[1:]))}")
+    else:
+        target = [int(v) for v in tr.const(node, 1, "the target shape")]
     target = [full[i] if d == 0 and not a.get("allowzero", 0) else d for i, d in enumerate(target)]
     known = math.prod(d for d in target if d != -1)
     if -1 in target:
@@ -757,6 +1045,14 @@ def _reshape(tr: _Translator, node, a):
     if math.prod(target) != math.prod(full) or target[0] != tr.batch:
         raise tr.fail(node, f"reshapes {list(full)} to {target}; cnncalc keeps the batch axis",
                       help="reshape each sample: x.view(x.size(0), ...)")
+    unshuffle = _unshuffle_end(tr, node, full, target)
+    if unshuffle is not None:
+        transpose, back, r = unshuffle
+        tr.shuffle_skip = getattr(tr, "shuffle_skip", set()) | {transpose.name + "|" + transpose.output[0],
+                                                                back.name + "|" + back.output[0]}
+        y = tr.dispatch(back, UNSHUFFLE, {}, inputs=[x], extra={"factor": int(r)})
+        tr.t[transpose.output[0]] = y  # consumed only by `back`, skipped below
+        return
     shuffle = _shuffle_end(tr, node)
     if shuffle is not None and len(target) == len(full) + 1 and target[1] * target[2] == full[1]:
         transpose, back = shuffle
@@ -781,23 +1077,46 @@ SHUFFLE = "Reshape, Transpose (0, 2, 1, ...), Reshape"  # ShuffleNet's channel s
 def _shuffle_end(tr: _Translator, node):
     """Reshape (N, g, C/g, H, W) -> Transpose (0, 2, 1, 3, 4) -> Reshape (N, C, H, W):
     ShuffleNet's channel shuffle (Zhang et al. 2018, section 3.1). Returns (input, g) or None."""
-    out = node.output[0]
-    users = [n for n in tr.graph.node if out in n.input]
+    return _transpose_between(tr, node, lambda perm: len(perm) >= 4 and perm[:3] == [0, 2, 1]
+                              and perm[3:] == list(range(3, len(perm))))
+
+
+def _transpose_between(tr: _Translator, node, fits):
+    """(Transpose, Reshape) when the Reshape ``node`` is read only by a Transpose whose perm
+    ``fits``, itself read only by a Reshape; else None."""
+    users = tr.readers.get(node.output[0], [])
     if len(users) != 1 or users[0].op_type != "Transpose":
         return None
-    perm = list(_attrs(users[0]).get("perm", []))
-    if len(perm) < 4 or perm[:3] != [0, 2, 1] or perm[3:] != list(range(3, len(perm))):
+    if not fits(list(_attrs(users[0]).get("perm", []))):
         return None
-    after = [n for n in tr.graph.node if users[0].output[0] in n.input]
+    after = tr.readers.get(users[0].output[0], [])
     if len(after) != 1 or after[0].op_type != "Reshape":
         return None
     return users[0], after[0]
 
 
+UNSHUFFLE = "Reshape, Transpose (0, 1, 3, 5, ..., 2, 4, ...), Reshape"  # pixel_unshuffle, exported
+
+
+def _unshuffle_end(tr: _Translator, node, full, target):
+    """Reshape (N, C, L1/r, r, ..) -> Transpose (0, 1, 3, 5, .., 2, 4, ..) -> Reshape
+    (N, C·r^n, L1/r, ..): PyTorch's pixel_unshuffle (torch/onnx/symbolic_opset9.py).
+    Returns (transpose, reshape, r) or None."""
+    n = len(full) - 2
+    if n < 1 or len(target) != 2 + 2 * n or list(target[:2]) != list(full[:2]):
+        return None
+    factors = {target[3 + 2 * a] for a in range(n)}
+    if len(factors) != 1 or any(target[2 + 2 * a] * target[3 + 2 * a] != full[2 + a] for a in range(n)):
+        return None
+    order = [0, 1] + [3 + 2 * a for a in range(n)] + [2 + 2 * a for a in range(n)]
+    pair = _transpose_between(tr, node, lambda perm: perm == order)
+    return None if pair is None else (*pair, factors.pop())
+
+
 def _strided_identity(tr: _Translator, node, full) -> bool:
     """Reshape to 1-D, then Gather (axis 0) of the indices 0, 1, 2, ... laid out in the
     original shape: the dynamo exporter's as_strided that changes nothing. No layer."""
-    users = [n for n in tr.graph.node if node.output[0] in n.input]
+    users = tr.readers.get(node.output[0], [])
     if len(users) != 1 or users[0].op_type != "Gather" or _attrs(users[0]).get("axis", 0) != 0:
         return False
     indices = tr.t.get(users[0].input[1])
@@ -885,6 +1204,8 @@ def _slice(tr: _Translator, node, a):
 
 
 HANDLERS = {
+    "Concat": _concat,
+    "Softplus": _softplus,
     "MatMul": _matmul,
     "ReduceMean": _reduce,
     "ReduceMax": _reduce,
@@ -899,40 +1220,37 @@ HANDLERS = {
 }
 
 
-def translate(model, input_shape=None, readable: bool = False):
+def translate(model, input_shape=None, readable: bool = False, folder: str | None = None):
     """An ONNX ModelProto as a cnncalc spec (:class:`cnncalc.io.onnx_proto.Imported`).
 
     Args:
         model: an ``onnx.ModelProto`` (initializers may lack their data).
         input_shape: per-sample shape replacing the model's input (symbolic sizes).
         readable: write ``from`` only where the input is not the previous layer.
+        folder: the model's folder, where small tensors stored as external data are read
+            (a Reshape's target); None reads none.
 
     Raises:
         SpecError: an unmappable op (named, with its type and the supported ops), or
             a graph cnncalc cannot read (several inputs, a batch-mixing reshape).
     """
-    tr = _Translator(model, input_shape)
+    tr = _Translator(model, input_shape, folder)
     tr.run()
     if not tr.items:
         raise SpecError("the model has no layers: its outputs are its input or constants",
                         kind="onnx", help="cnncalc analyses graphs with at least one op on the input")
     name = model.graph.name or "onnx_model"
-    notes = []
+    notes = list(tr.notes)  # what the walk found (absent external data)
+    folds = {}
     if tr.marked_folds:
-        notes.append(
-            f"the exporter folded batch norm into {tr.marked_folds} convolution(s) (its metadata "
-            "names FuseBatchNormIntoConv; eval mode: w' = w·γ/σ, b' = β + (b − μ)·γ/σ): each "
-            "folded norm's 2·C parameters and 2·C buffers are absent and its convolution has a "
-            "C-element bias, so the parameter count is lower than the framework's (ResNet-18: "
-            "11,684,712 here, 11,689,512 in torchvision)")
-    elif tr.bn_count == 0 and tr.biased_convs:
-        notes.append(
-            f"no BatchNormalization node, and {tr.biased_convs} convolution(s) have a bias: if the "
-            "source model had batch norm after them, the exporter folded it into the convolution "
-            "(eval mode: w' = w·γ/σ, b' = β + (b − μ)·γ/σ). Each folded norm's 2·C parameters and "
-            "2·C buffers are then absent and its convolution gains a C-element bias, so the "
-            "parameter count is lower than the framework's (ResNet-18: 11,684,712 here, "
-            "11,689,512 in torchvision)")
+        folds = {"marked": len(tr.marked_folds),
+                 "biased": sum(c for c, b in tr.marked_folds if b),
+                 "unbiased": sum(c for c, b in tr.marked_folds if not b),
+                 "biased_convs": sum(1 for _, b in tr.marked_folds if b)}
+    elif tr.biased_convs and model.producer_name != "cnncalc":
+        # cnncalc's own exports never fold anything: their biases are the spec's
+        # (a BatchNormalization node that is left follows no convolution: DenseNet's)
+        folds = {"guess": len(tr.biased_convs), "biased": sum(tr.biased_convs), "kept": tr.bn_count}
     # value_info shapes the file records, for the cross-check
     recorded = {}
     for vi in list(model.graph.value_info) + list(model.graph.output):
@@ -949,7 +1267,7 @@ def translate(model, input_shape=None, readable: bool = False):
     if readable:
         joins = {name for name, op in tr.op_of.items() if op in ("Add", "Sum")}
         text = structured_text(lines, tr.items, joins)
-        return Imported(text, tr.items, {}, notes, recorded, name, tr.input_shape)
+        return Imported(text, tr.items, {}, notes, recorded, name, tr.input_shape, folds)
     node_of_line = {}
     prev = "input"
     for item in tr.items:
@@ -962,7 +1280,7 @@ def translate(model, input_shape=None, readable: bool = False):
         node_of_line[len(lines)] = tr.onnx_of[item["name"]]
         prev = item["name"]
     text = "\n".join(lines) + "\n"
-    return Imported(text, tr.items, node_of_line, notes, recorded, name, tr.input_shape)
+    return Imported(text, tr.items, node_of_line, notes, recorded, name, tr.input_shape, folds)
 
 
 # -- export: each layer's ONNX nodes (Layer.to_onnx) as protobufs ------------------------
@@ -1038,10 +1356,11 @@ def check_exportable(net) -> None:
                             help="types cnncalc writes as ONNX: " + ", ".join(onnx_types()))
 
 
-def export_graph(net, weights: dict | None, opset: int = 18):
+def export_graph(net, weights: dict | None, opset: int = 18, batch: int | None = None):
     """The network as an ONNX ModelProto with the given weights (cnncalc's keys); with
     ``weights`` None, the weights' shapes only (enough for every figure). The opset is
-    raised to the least one a layer's ops need (``onnx_opset``: Gelu 20).
+    raised to the least one a layer's ops need (``onnx_opset``: Gelu 20). The batch axis
+    is symbolic (``N``) unless ``batch`` fixes it.
 
     Raises:
         SpecError: a layer type ONNX cannot express as standard ops (named, with the
@@ -1058,15 +1377,21 @@ def export_graph(net, weights: dict | None, opset: int = 18):
         call = OnnxCall(node.name, list(node.inputs), node.name, net.batch, facts.params, facts.buffers)
         for part in node.layer.to_onnx(facts, call):
             b.add(node.name, part)
+    # a symbolic batch N by default: onnxruntime then runs any batch (every Reshape the
+    # layers write copies the batch with 0); ``batch`` fixes it
+    n = "N" if batch is None else int(batch)
     graph = helper.make_graph(
         b.nodes, net.name,
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [net.batch, *net.input_shape])],
-        [helper.make_tensor_value_info(o, TensorProto.FLOAT, [net.batch, *shapes[o]])
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [n, *net.input_shape])],
+        [helper.make_tensor_value_info(o, TensorProto.FLOAT, [n, *shapes[o]])
          for o in net.outputs],
         initializer=b.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
                               producer_name="cnncalc")
-    model.ir_version = min(model.ir_version, 9)  # readable by onnxruntime releases of 2024 on
+    # the batch the figures are for (memory): the import reads it where the file's is N
+    helper.set_model_props(model, {"cnncalc.batch": str(net.batch)})
+    # readable by onnxruntime releases of 2024 on; opset 21 (GroupNormalization) needs IR 10
+    model.ir_version = min(model.ir_version, 9 if opset < 21 else 10)
     return model
 
 
@@ -1209,6 +1534,39 @@ def _canonical(unit: list[dict], entry: str) -> str | None:
     return repr(out)
 
 
+def _run_at(items: list[dict], i: int, prev: str) -> tuple[int, int] | None:
+    """The longest run of identical units starting at item ``i``: (unit size k, copies n),
+    or None."""
+    best = None
+    for k in range(1, 9):
+        if i + 2 * k > len(items):
+            break
+        first = _canonical(items[i:i + k], prev)
+        if first is None:
+            continue
+        n, start = 1, i + k
+        while start + k <= len(items):
+            if _canonical(items[start:start + k], items[start - 1]["name"]) != first:
+                break
+            n, start = n + 1, start + k
+        later = {f for it in items[start:] for f in it["from"]}
+        inner = {it["name"] for it in items[i:start - 1]}
+        if n >= 2 and not later & inner and (best is None or k * n > best[0] * best[1]):
+            best = (k, n)
+    return best
+
+
+def _aligned(items: list[dict], i: int, k: int, n: int) -> bool:
+    """Whether each unit of the run is one block by its names: the items of a unit share a
+    name prefix that the other units do not ('layer1_1', 'layer1_2'), as a module path of
+    the exporter gives them."""
+    if k == 1:
+        return True
+    prefixes = [_common_prefix([it["name"] for it in items[i + u * k:i + (u + 1) * k]])
+                for u in range(n)]
+    return all(prefixes) and len(set(prefixes)) == n
+
+
 def _repeats(items: list[dict], entry: str = "input") -> list[dict]:
     """Consecutive identical units (1 to 8 items, reaching nothing outside but their
     input) become one ``sequential`` item with ``repeat``."""
@@ -1216,22 +1574,16 @@ def _repeats(items: list[dict], entry: str = "input") -> list[dict]:
     i = 0
     prev = entry
     while i < len(items):
-        best = None
-        for k in range(1, 9):
-            if i + 2 * k > len(items):
-                break
-            first = _canonical(items[i:i + k], prev)
-            if first is None:
-                continue
-            n, start = 1, i + k
-            while start + k <= len(items):
-                if _canonical(items[start:start + k], items[start - 1]["name"]) != first:
+        best = _run_at(items, i, prev)
+        if best is not None and not _aligned(items, i, *best):
+            # a unit cut across blocks (ResNet's [relu, bottleneck] for [bottleneck, relu]):
+            # a start up to k - 1 items later whose units are whole blocks is taken instead
+            k = best[0]
+            for d in range(1, k):
+                later = _run_at(items, i + d, items[i + d - 1]["name"])
+                if later is not None and _aligned(items, i + d, *later):
+                    best = None
                     break
-                n, start = n + 1, start + k
-            later = {f for it in items[start:] for f in it["from"]}
-            inner = {it["name"] for it in items[i:start - 1]}
-            if n >= 2 and not later & inner and (best is None or k * n > best[0] * best[1]):
-                best = (k, n)
         if best is None:
             out.append(items[i])
             prev = items[i]["name"]

@@ -102,7 +102,7 @@ def attr_value(a):
     if kind == 2:
         return a.i
     if kind == 3:
-        return a.s.decode()
+        return a.s.decode("utf-8", "replace")
     if kind == 4:
         return a.t
     if kind == 6:
@@ -110,7 +110,7 @@ def attr_value(a):
     if kind == 7:
         return list(a.ints)
     if kind == 8:
-        return [s.decode() for s in a.strings]
+        return [s.decode("utf-8", "replace") for s in a.strings]
     return None
 
 
@@ -134,6 +134,10 @@ class Imported:
         node_of_line: YAML line number -> the ONNX node it came from (for errors).
         notes: facts the user should know (batch norm folded, value_info disagreements).
         recorded: ONNX tensor name -> (cnncalc node name, shape the file records, per sample).
+        folds: the batch-norm folding the file shows: ``marked`` convolutions the exporter
+            says it folded, with ``biased``/``unbiased`` channels (the folded bias kept or
+            dropped as all zero); or ``guess`` convolutions with a bias (``biased`` channels)
+            in a file with no BatchNormalization node. Empty when neither applies.
     """
 
     text: str
@@ -143,6 +147,7 @@ class Imported:
     recorded: dict[str, tuple[str, tuple]] = field(default_factory=dict)
     name: str = "network"
     input_shape: tuple = ()
+    folds: dict = field(default_factory=dict)
 
 
 def read_model(path: str | Path, data: bytes | None = None):
@@ -157,7 +162,43 @@ def read_model(path: str | Path, data: bytes | None = None):
     try:
         model = model_class()
         model.ParseFromString(data)  # what onnx.load(path, load_external_data=False) does
-        return model
     except Exception as exc:  # the protobuf parser's errors are not one class
         raise SpecError(f"cannot read the ONNX model: {exc}", file=str(path), kind="io",
                         help="check that the file is a complete .onnx model") from None
+    bad = _not_text(model, "the model")
+    if bad is not None:
+        raise SpecError(f"cannot read the ONNX model: {bad} is not UTF-8 text", file=str(path),
+                        kind="io", help="the file is damaged: export the model again")
+    return model
+
+
+def _not_text(message, where: str) -> str | None:
+    """Where ``message`` holds a string field that is not valid UTF-8 (protobuf's upb
+    parser hands such a field over as bytes), or None. Walks every nested message once:
+    linear in the file's size."""
+    stack = [(message, where)]
+    while stack:
+        msg, at = stack.pop()
+        for fd, value in msg.ListFields():
+            if fd.type == fd.TYPE_STRING:
+                values = value if _repeated(fd) else [value]
+                for v in values:
+                    if not isinstance(v, str):
+                        return f"{at}'s {fd.name} {bytes(v)[:40]!r}"
+            elif fd.type == fd.TYPE_MESSAGE:
+                if _repeated(fd):
+                    label = getattr(msg, "name", "") if fd.name != "node" else ""
+                    for i, child in enumerate(value):
+                        name = getattr(child, "name", "")
+                        shown = f"'{name}'" if isinstance(name, str) and name else f"#{i}"
+                        stack.append((child, f"{fd.name} {shown}" if not label else f"{fd.name} {shown}"))
+                else:
+                    stack.append((value, at))
+    return None
+
+
+def _repeated(fd) -> bool:
+    """Whether a protobuf field descriptor is a repeated field (protobuf 4 to 6 APIs)."""
+    if hasattr(fd, "is_repeated"):
+        return fd.is_repeated
+    return fd.label == fd.LABEL_REPEATED

@@ -672,12 +672,30 @@ class Softplus(Elementwise):
     onnx_channels_last = ("Softplus",)
     torch_template = "F.softplus({0}, beta={p[beta]!r}, threshold={p[threshold]!r})"
 
+    @classmethod
+    def from_onnx(cls, v):
+        """Softplus; written as Mul by beta, Softplus, Div by beta (ONNX's Softplus has no
+        beta), the chain's beta."""
+        beta = v.extra.get("beta")
+        return {"beta": None if beta is None or beta == 1 else f32(beta)}
+
     def to_onnx(self, f, call):
-        """Softplus, beta 1 only (above PyTorch's threshold 20 both give x, within 2e-9)."""
-        if self.p["beta"] != 1:
-            raise SpecError(f"softplus '{call.name}': ONNX's Softplus has no beta (PyTorch's "
-                            f"beta {self.p['beta']})", kind="export")
-        return [call.node("Softplus", call.ins)]
+        """Softplus; with beta other than 1, softplus(beta·x) / beta as Mul, Softplus, Div
+        (above PyTorch's threshold, where it switches to x, the two differ by at most
+        log(1 + e^-threshold)/beta: 2e-9 for the default threshold 20)."""
+        beta, threshold = float(self.p["beta"]), float(self.p["threshold"])
+        gap = math.log1p(math.exp(-threshold)) / beta if threshold < 700 else 0.0
+        if gap > 1e-6:  # where PyTorch switches to x, ONNX's smooth function is higher by this
+            raise SpecError(f"softplus '{call.name}': ONNX's Softplus has no threshold; above "
+                            f"beta·x > {threshold:g} PyTorch gives x and ONNX x + {gap:.2g}",
+                            kind="export", help="use a threshold of 20 (PyTorch's default) or more")
+        if beta == 1:
+            return [call.node("Softplus", call.ins)]
+        scaled, soft = call.name + ".scaled", call.name + ".softplus"
+        return [call.node("Mul", [call.ins[0], call.floats(call.name + ".beta", beta)], scaled,
+                          call.name + ".mul"),
+                call.node("Softplus", [scaled], soft, call.name + ".softplus"),
+                call.node("Div", [soft, call.floats(call.name + ".beta", beta)])]
 
 
 class Mish(Elementwise):

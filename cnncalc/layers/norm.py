@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cnncalc.core.errors import SpecError
 from cnncalc.core.exchange import TorchCode, f32, torch_args
 from cnncalc.layers.base import (
     Bool,
@@ -236,6 +237,16 @@ class LRN(Layer):
         return TorchCode(f"{call.module}({call.ins[0]})", ctor)
 
 
+def _identity_affine(v) -> bool:
+    """Whether an ONNX normalization's scale (input 1) and bias (input 2) are stored ones
+    and zeros: the identity, PyTorch's affine false. Values not in the file count as learnt."""
+    try:
+        scale, bias = v.const(1, "scale"), v.const(2, "bias")
+    except SpecError:
+        return False
+    return scale is not None and bias is not None and bool((scale == 1).all() and (bias == 0).all())
+
+
 class _StatNorm(Layer):
     """Normalization by the statistics of groups of elements of each sample.
 
@@ -410,10 +421,26 @@ class InstanceNorm(_StatNorm):
         return [g * inv * (1 if scale is None else scale)], grads
 
     # -- files (docs/onnx.md) --
-    onnx_import_refusal = ("ONNX's InstanceNormalization is not read yet (its scale and bias are "
-                           "always present, PyTorch's affine is false by default)")
-    onnx_export_refusal = ("is not written as ONNX by this version of cnncalc: InstanceNormalization "
-                           "is not written yet (it has no running statistics for track_running_stats)")
+    onnx_ops = ("InstanceNormalization",)
+
+    @classmethod
+    def from_onnx(cls, v):
+        """InstanceNormalization; its scale and B are always given (onnx/docs/Operators.md):
+        stored ones and zeros are PyTorch's affine false (its default)."""
+        eps = f32(float(v.attrs.get("epsilon", 1e-5)))
+        return {"eps": None if eps == 1e-5 else eps, "affine": None if _identity_affine(v) else True}
+
+    def to_onnx(self, f, call):
+        """InstanceNormalization (scale 1 and B 0 without affine); with
+        track_running_stats, inference uses the running statistics: BatchNormalization."""
+        c = f.in_shapes[0][0]
+        scale = call.weight("weight") if "weight" in f.params else call.floats(call.name + ".scale", [1.0] * c)
+        shift = call.weight("bias") if "bias" in f.params else call.floats(call.name + ".shift", [0.0] * c)
+        eps = float(self.p["eps"])
+        if self.p["track_running_stats"]:
+            return [call.node("BatchNormalization", [call.ins[0], scale, shift, call.weight("running_mean"),
+                                                     call.weight("running_var")], epsilon=eps)]
+        return [call.node("InstanceNormalization", [call.ins[0], scale, shift], epsilon=eps)]
 
     def to_torch(self, f, call):
         """nn.InstanceNorm{d}d."""
@@ -450,10 +477,32 @@ class GroupNorm(_StatNorm):
         return self.p["num_groups"], numel(x.shape[1:]) // self.p["num_groups"]
 
     # -- files (docs/onnx.md) --
-    onnx_import_refusal = ("ONNX's GroupNormalization (opset 18) is not read yet: its scale and "
-                           "bias are per group until opset 21, PyTorch's per channel")
-    onnx_export_refusal = ("is not written as ONNX by this version of cnncalc: GroupNormalization "
-                           "takes a per-channel scale only from opset 21")
+    onnx_ops = ("GroupNormalization",)
+    onnx_opset = 21  # GroupNormalization's scale and bias are per channel from opset 21
+
+    @classmethod
+    def from_onnx(cls, v):
+        """GroupNormalization with a scale and bias per channel (opset 21, PyTorch's); the
+        per-group scale of opset 18 only where groups and channels coincide. Stored ones
+        and zeros are affine false."""
+        groups, channels = int(v.attrs["num_groups"]), v.x.shape[0]
+        scale = v.dims(1)
+        if tuple(scale) != (channels,):
+            raise v.fail(f"a scale of shape {list(scale)}: per group (opset 18); cnncalc's "
+                         f"groupnorm, as PyTorch's, has one per channel ({channels})",
+                         help="export at opset 21, or as Reshape, InstanceNormalization, Reshape, "
+                              "Mul, Add (PyTorch's exporters before opset 21)")
+        eps = f32(float(v.attrs.get("epsilon", 1e-5)))
+        return {"num_groups": groups, "eps": None if eps == 1e-5 else eps,
+                "affine": False if _identity_affine(v) else None}
+
+    def to_onnx(self, f, call):
+        """GroupNormalization (opset 21: scale and bias per channel; 1 and 0 without affine)."""
+        c = f.in_shapes[0][0]
+        scale = call.weight("weight") if "weight" in f.params else call.floats(call.name + ".scale", [1.0] * c)
+        shift = call.weight("bias") if "bias" in f.params else call.floats(call.name + ".shift", [0.0] * c)
+        return [call.node("GroupNormalization", [call.ins[0], scale, shift],
+                          num_groups=int(self.p["num_groups"]), epsilon=float(self.p["eps"]))]
 
     def to_torch(self, f, call):
         """nn.GroupNorm(num_groups, channels)."""

@@ -188,6 +188,7 @@ class Upsample(Layer):
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("Resize", "Upsample")
+    onnx_opset = 18  # Resize's axes attribute (sizes of the spatial axes, the batch symbolic)
 
     @classmethod
     def from_onnx(cls, v):
@@ -209,6 +210,15 @@ class Upsample(Layer):
                 sizes = v.const(3, "sizes")
             if scales is not None and len(scales) == 0:
                 scales = None
+            if "axes" in a:  # opset 18: scales or sizes of the listed axes only
+                axes = [int(x) % v.rank for x in a["axes"]]
+                if sorted(axes) != list(range(2, v.rank)) or len(axes) != v.rank - 2:
+                    raise v.fail(f"axes {a['axes']}: cnncalc resizes every spatial axis")
+                order = sorted(range(len(axes)), key=lambda i: axes[i])
+                if scales is not None and len(scales) == len(axes):
+                    scales = [1.0, 1.0, *(scales[i] for i in order)]
+                if sizes is not None and len(sizes) == len(axes):
+                    sizes = [v.batch, v.x.shape[0], *(sizes[i] for i in order)]
         if scales is not None:
             scales = [float(s) for s in scales]
             if len(scales) != v.rank or scales[:2] != [1.0, 1.0]:
@@ -241,13 +251,15 @@ class Upsample(Layer):
         if self.p["scale_factor"] is not None:
             geometry = ["", call.floats(call.name + ".scales",
                                         [1.0, 1.0, *(float(s) for s in self.p["scale_factor"])])]
-        else:
-            geometry = ["", "", call.ints(call.name + ".sizes", [call.batch, *f.out_shape])]
+        else:  # the spatial sizes only (opset 18's axes): the batch stays symbolic
+            geometry = ["", "", call.ints(call.name + ".sizes", f.out_shape[1:])]
         if self.p["mode"] == "nearest":
             attrs = dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
         else:
             attrs = dict(mode="linear", coordinate_transformation_mode="align_corners"
                          if self.p["align_corners"] else "half_pixel")
+        if self.p["scale_factor"] is None:
+            attrs["axes"] = list(range(2, 2 + len(f.out_shape) - 1))
         return [call.node("Resize", [call.ins[0], *geometry], **attrs)]
 
     def to_torch(self, f, call):
@@ -608,7 +620,8 @@ class Reshape(Layer):
         return {"shape": [int(d) for d in v.extra["shape"]]}
 
     def to_onnx(self, f, call):
-        return [call.node("Reshape", [call.ins[0], call.ints(call.name + ".shape", [call.batch, *f.out_shape])])]
+        # 0: the input's batch (a symbolic N), as ONNX's Reshape copies a 0 (allowzero 0)
+        return [call.node("Reshape", [call.ins[0], call.ints(call.name + ".shape", [0, *f.out_shape])])]
 
     def to_torch(self, f, call):
         x = call.ins[0]

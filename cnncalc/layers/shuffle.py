@@ -309,11 +309,11 @@ class ChannelShuffle(Layer):
         g = int(self.p["groups"])
         grouped, swapped = call.name + ".grouped", call.name + ".swapped"
         return [call.node("Reshape", [call.ins[0], call.ints(call.name + ".grouped_shape",
-                                                             [call.batch, g, c // g, *sizes])],
+                                                             [0, g, c // g, *sizes])],
                           grouped, call.name + ".reshape"),
                 call.node("Transpose", [grouped], swapped, call.name + ".transpose",
                           perm=[0, 2, 1, *range(3, 3 + len(sizes))]),
-                call.node("Reshape", [swapped, call.ints(call.name + ".shape", [call.batch, c, *sizes])])]
+                call.node("Reshape", [swapped, call.ints(call.name + ".shape", [0, c, *sizes])])]
 
     def to_torch(self, f, call):
         return TorchCode(self.torch_template.format(*call.ins, p=self.p))
@@ -425,6 +425,9 @@ class _PixelShuffleWiring(PixelShuffle):
         return [g], {}
 
 
+UNSHUFFLE = "Reshape, Transpose (0, 1, 3, 5, ..., 2, 4, ...), Reshape"  # pixel_unshuffle, exported
+
+
 class PixelUnshuffle(Layer):
     """Pixel unshuffle (torch.nn.PixelUnshuffle), the inverse of pixel_shuffle:
     [C, L1·r, ..] -> [C·r^n, L1, ..]; every spatial size must be a multiple of r.
@@ -481,10 +484,27 @@ class PixelUnshuffle(Layer):
         return [K.depth_to_space(g, self.p["downscale_factor"])], {}
 
     # -- files (docs/onnx.md) --
-    onnx_import_refusal = ("ONNX's SpaceToDepth orders the channels as TensorFlow does (DCR), "
-                           "not as PyTorch's pixel unshuffle: not read")
-    onnx_export_refusal = ("is not written as ONNX by this version of cnncalc: SpaceToDepth has "
-                           "TensorFlow's channel order (PyTorch exports Reshape, Transpose, Reshape)")
+    onnx_ops = (UNSHUFFLE,)
+
+    @classmethod
+    def from_onnx(cls, v):
+        """Reshape (N, C, L1/r, r, ..), Transpose (0, 1, 3, 5, .., 2, 4, ..), Reshape
+        (N, C·r^n, L1/r, ..): what PyTorch's exporters write for pixel_unshuffle."""
+        return {"downscale_factor": int(v.extra["factor"])}
+
+    def to_onnx(self, f, call):
+        """Reshape, Transpose, Reshape, in PyTorch's channel order (c·r^n + i1·r^(n-1) + ..;
+        ONNX's SpaceToDepth puts the offset first: (i1·r + ..)·C + c, TensorFlow's)."""
+        r, (c, *sizes) = int(self.p["downscale_factor"]), f.in_shapes[0]
+        n = len(sizes)
+        split, moved = call.name + ".split", call.name + ".moved"
+        order = [0, 1] + [3 + 2 * a for a in range(n)] + [2 + 2 * a for a in range(n)]
+        return [call.node("Reshape", [call.ins[0], call.ints(call.name + ".split_shape",
+                                                             [0, c, *(v for s in sizes for v in (s // r, r))])],
+                          split, call.name + ".reshape"),
+                call.node("Transpose", [split], moved, call.name + ".transpose", perm=order),
+                call.node("Reshape", [moved, call.ints(call.name + ".shape",
+                                                       [0, c * r ** n, *(s // r for s in sizes)])])]
 
     def to_torch(self, f, call):
         return TorchCode(f"F.pixel_unshuffle({call.ins[0]}, {self.p['downscale_factor']!r})")

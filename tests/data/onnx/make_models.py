@@ -3,7 +3,10 @@
 Run with a PyTorch environment (never a dependency of cnncalc or its tests):
 
     python3 -m venv /tmp/torchenv && /tmp/torchenv/bin/pip install torch torchvision onnx onnxscript
-    /tmp/torchenv/bin/python tests/data/onnx/make_models.py
+    /tmp/torchenv/bin/python tests/data/onnx/make_models.py [model ...]
+
+(issue 21's files were made with torch 2.14.1 and torchvision 0.29.1: `pip install
+torch==2.13.0` then `pip install torchvision onnx onnxscript`, which upgraded torch.)
 
 Each model is exported in eval mode with the TorchScript exporter (dynamo=False,
 which folds batch norm into the convolutions) and, where it works, the dynamo
@@ -23,10 +26,11 @@ from pathlib import Path
 import onnx
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 try:
     import torchvision
-except RuntimeError:  # a torchvision wheel whose C ops do not load (a CUDA build beside a CPU
+except (RuntimeError, ImportError):  # a torchvision wheel whose C ops do not load (a CUDA build beside a CPU
     # torch): the model definitions need none of them, so skip their registration
     import torch.library
 
@@ -69,6 +73,23 @@ class UNetSmall(nn.Module):
         return self.head(d1)
 
 
+class PadNet(nn.Module):
+    """Pads with F.pad (constant, asymmetric; reflect), as a model that pads by hand does:
+    the TorchScript exporter computes the pads with a chain of constant ops."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.conv2 = nn.Conv2d(8, 16, 3, stride=2)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = torch.relu(self.bn1(self.conv1(F.pad(x, (1, 2, 0, 1)))))
+        x = self.conv2(F.pad(x, (1, 1, 1, 1), mode="reflect"))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
 MODELS = {
     "resnet18": (lambda: torchvision.models.resnet18(), (1, 3, 224, 224)),
     "mobilenet_v2": (lambda: torchvision.models.mobilenet_v2(), (1, 3, 224, 224)),
@@ -77,13 +98,26 @@ MODELS = {
     "shufflenet_v2_x1_0": (lambda: torchvision.models.shufflenet_v2_x1_0(), (1, 3, 224, 224)),
     "unet_small": (UNetSmall, (1, 3, 64, 64)),
     "convnext_tiny": (lambda: torchvision.models.convnext_tiny(), (1, 3, 224, 224)),
+    "densenet121": (lambda: torchvision.models.densenet121(), (1, 3, 224, 224)),
+    "resnet50": (lambda: torchvision.models.resnet50(), (1, 3, 224, 224)),
+    "alexnet": (lambda: torchvision.models.alexnet(), (1, 3, 224, 224)),
+    "mobilenet_v3_large": (lambda: torchvision.models.mobilenet_v3_large(), (1, 3, 224, 224)),
+    "regnet_y_400mf": (lambda: torchvision.models.regnet_y_400mf(), (1, 3, 224, 224)),
+    "pad_net": (PadNet, (1, 3, 32, 32)),
 }
 
 
 def measure(model, shape):
-    macs = [0]
+    """What PyTorch counts: parameters, batch-norm channels, MACs (conv and linear, by
+    forward hooks), and the batch-norm channels an exporter folds: those of a norm whose
+    input is a convolution's output (DenseNet's norms before a convolution stay)."""
+    macs, folded, conv_out = [0], [0], {}  # id -> the tensor, kept alive: ids are not reused
 
     def hook(mod, inp, out):
+        if isinstance(mod, nn.BatchNorm2d) and id(inp[0]) in conv_out:
+            folded[0] += mod.num_features
+        if isinstance(mod, (nn.Conv2d, nn.ConvTranspose2d)):
+            conv_out[id(out)] = out
         if isinstance(mod, nn.Conv2d):
             macs[0] += out.numel() // out.shape[0] * (mod.in_channels // mod.groups) * \
                 mod.kernel_size[0] * mod.kernel_size[1]
@@ -101,7 +135,7 @@ def measure(model, shape):
         h.remove()
     bn = sum(m.num_features for m in model.modules() if isinstance(m, nn.BatchNorm2d))
     return {"params": sum(p.numel() for p in model.parameters()), "bn_channels": bn,
-            "macs": macs[0]}
+            "folded_channels": folded[0], "macs": macs[0]}
 
 
 def trained_like(model):
@@ -148,14 +182,16 @@ def strip(src: Path, dst: Path) -> None:
     onnx.save(m, str(dst))
 
 
-def main(names):
+def main(names, export=True):
+    """Export each model by both exporters (unless ``export`` is false: figures only) and
+    record its figures in figures.json."""
     torch.manual_seed(0)
     figures = json.loads((HERE / "figures.json").read_text()) if (HERE / "figures.json").exists() else {}
     for name in names:
         make, shape = MODELS[name]
         model = trained_like(make().eval())
         figures[name] = {**measure(model, shape), "input": list(shape)}
-        for exporter, dynamo in (("torchscript", False), ("dynamo", True)):
+        for exporter, dynamo in (("torchscript", False), ("dynamo", True)) if export else ():
             tmp = Path("/tmp") / f"{name}_{exporter}.onnx"
             try:
                 torch.onnx.export(model, (torch.zeros(shape),), str(tmp), dynamo=dynamo,
@@ -168,4 +204,5 @@ def main(names):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or list(MODELS))
+    args = [a for a in sys.argv[1:] if a != "--figures-only"]
+    main(args or list(MODELS), export="--figures-only" not in sys.argv)
