@@ -19,7 +19,8 @@ sys.path.insert(0, str(ROOT))
 import cnncalc  # noqa: E402
 from cnncalc.measure.memory import measure  # noqa: E402
 
-DEFAULT = ["lenet5", "alexnet_torchvision", "resnet18", "mobilenet_v2", "squeezenet1_0", "unet_padded"]
+DEFAULT = ["lenet5", "alexnet_torchvision", "resnet18", "mobilenet_v2", "squeezenet1_0", "unet_padded",
+           "unet_original"]  # the original U-Net at its 572x572 (tests/test_memory.py runs 380)
 
 
 def main() -> None:
