@@ -377,3 +377,26 @@ def test_small_fields_and_periods_on_the_unet(browser, pages):
     js(browser, "arguments[0].value = 567; arguments[0].dispatchEvent(new Event('change'))", unit[1])
     assert js(browser, "return document.querySelectorAll('#rf-grid rect.other').length") == 0
     assert "Nothing else is outlined: this is the last unit along W" in browser.find_element(By.ID, "rf-text").text
+
+
+def test_details_of_a_gated_layer_show_its_local_field(browser, pages):
+    """Issues 22 and 25 together (found at merge): the details panel printed the local field
+    as '[object Object]'. A layer of SE-ResNet-50 whose exact field is global through the
+    gates shows its local field (size, stride, centre) and names the gates; no cell of any
+    layer's details reads '[object Object]'."""
+    path, report, rows = pages("se_resnet50.yaml")
+    open_page(browser, path)
+    gated = next(r for r in report.layers if r.receptive_field is None and r.global_context
+                 and r.local_receptive_field is not None)
+    js(browser, "window.cnncalcView.details(arguments[0])", gated.name)
+    d = details(browser)
+    local = rows[gated.name]["local_receptive_field"]
+    assert d["local_rf_size"] == " x ".join(f"{v:,}" for v in local["size"])
+    assert d["global_context"] == ", ".join(gated.global_context)
+    bad = js(browser, """const out = [];
+        for (const name of Object.keys(window.cnncalcView.data.details)){
+          window.cnncalcView.details(name);
+          for (const td of document.querySelectorAll('#details td'))
+            if (td.textContent.includes('[object')) out.push(name + ': ' + td.textContent);
+        } return out""")
+    assert bad == []

@@ -296,13 +296,18 @@ function showDetails(name){
   }
   for (const [k, v] of Object.entries(d.weights)) row("tensor " + k, v.join("x"));
   for (const [k, v] of Object.entries(d.buffers)) row("buffer " + k, v.join("x"));
+  const fields = ["receptive_field", "local_receptive_field", "effective_receptive_field"];
   for (const [k, v] of Object.entries(r)){
-    if (k === "name" || k === "type" || k === "inputs" || k === "receptive_field") continue;
-    row(k.replace(/_/g, " "), fmt(v), k);
+    if (k === "name" || k === "type" || k === "inputs" || fields.includes(k)) continue;
+    if (k === "global_context") row("global context", v.length ? v.join(", ") : "none", k);
+    else row(k.replace(/_/g, " "), fmt(v), k);
   }
-  const f = r.receptive_field;
+  const f = r.receptive_field, lf = r.local_receptive_field;
   if (f) for (const [k, v] of Object.entries(f)) row("RF " + k.replace(/_/g, " "), fmt(v), "rf_" + k);
   else row("RF", "global, or no spatial axes", "rf");
+  // the local field (broadcast gates held constant) where global information enters the unit
+  if (lf && r.global_context && r.global_context.length)
+    for (const [k, v] of Object.entries(lf)) row("local RF " + k.replace(/_/g, " "), fmt(v), "local_rf_" + k);
   explain.textContent = "";
   if (d.steps.length){
     h("h2", "How the figures are computed (explain)", explain);
@@ -584,6 +589,6 @@ if (D.default){
   selectLayer(D.default.layer, D.default.unit);
 }
 window.cnncalcFieldAt = at;  // for benchmarks/view_screenshots.py
-window.cnncalcView = {pick, zoomTo, fit, centre, zoom: () => zoom};  // for the browser tests
+window.cnncalcView = {pick, zoomTo, fit, centre, zoom: () => zoom, details: showDetails, data: D};  // for the browser tests
 document.body.dataset.ready = "1";
 })();
