@@ -50,8 +50,10 @@ def test_repeat_with_a_start_numbers_copies_from_it():
     # the last copy of all of them
     rep = report_of(
         "input: [2, 16]\nlayers:\n"
-        "  - {conv: {out_channels: 2, kernel_size: 3, padding: 1}, name: body, repeat: {count: 1, start: 0}}\n"
-        "  - {conv: {out_channels: 2, kernel_size: 3, padding: 1}, name: body, repeat: {count: 2, start: 1}}\n"
+        "  - {conv: {out_channels: 2, kernel_size: 3, padding: 1}, name: body,"
+        " repeat: {count: 1, start: 0}}\n"
+        "  - {conv: {out_channels: 2, kernel_size: 3, padding: 1}, name: body,"
+        " repeat: {count: 2, start: 1}}\n"
         "  - {identity, from: body}\n"
         "  - {relu, name: act, repeat: {count: 2, start: 1}}\n"
         "  - {tanh, name: one, repeat: {count: 1}}\n"
@@ -93,11 +95,12 @@ def test_repeat_with_a_start_on_structures_and_blocks():
      "repeat: {count: 2, start: 1}"),
     ("{relu, name: b, repeat: {count: 2, start: 1.5}}", "1.5", "start must be a whole number >= 0",
      "repeat: {count: 2, start: 1}"),
-    ("{relu, name: b, repeat: {count: 0, start: 1}}", "0, start", "count must be a whole number >= 1",
-     "repeat: 3"),
+    ("{relu, name: b, repeat: {count: 0, start: 1}}", "0, start",
+     "count must be a whole number >= 1", "repeat: 3"),
     ("{relu, name: b, repeat: {count: 2, strat: 1}}", "strat", "takes count and start",
      "did you mean 'start'"),
-    ("{relu, name: b, repeat: {start: 1}}", "{start", "needs count", "repeat: {count: 2, start: 1}"),
+    ("{relu, name: b, repeat: {start: 1}}", "{start", "needs count",
+     "repeat: {count: 2, start: 1}"),
     # b.0 to b.2 exist: start 1 would name b.1 and b.2 again
     ("{relu, name: b, repeat: {count: 2, start: 1}}", "1}}", "must start at 3, got start 1",
      "start: 3"),

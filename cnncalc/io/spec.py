@@ -277,13 +277,15 @@ class _Builder:
         family = self.numbered.get(scope.prefix + name)
         if family is not None and family[1] == start and start > 0:
             return
-        where = item["repeat"].val_loc("start") if "start" in item["repeat"] else item.val_loc("repeat")
+        repeat = item["repeat"]
+        where = repeat.val_loc("start") if "start" in repeat else item.val_loc("repeat")
         if family is None:
             raise SpecError(f"the name '{name}' is used twice (first at line "
                             f"{scope.locs[name].line if scope.locs.get(name) else '?'})",
                             meta_loc(item, "name", item.loc), kind="name",
-                            help="names must be unique within their level; only a numbered repeat "
-                                 "(repeat: {count: N, start: K}) may continue a numbered repeat's name")
+                            help="names must be unique within their level; only a numbered "
+                                 "repeat (repeat: {count: N, start: K}) may continue a numbered "
+                                 "repeat's name")
         low, after = family
         raise SpecError(f"'{name}' already has copies {name}.{low} to {name}.{after - 1}, so this "
                         f"repeat must start at {after}, got start {start}", where, kind="value",
@@ -366,15 +368,16 @@ class _Builder:
                 if key not in ("count", "start"):
                     raise SpecError(f"'repeat' takes count and start, not {describe(key)}",
                                     r.key_loc(key), kind="value",
-                                    help=suggestion(str(key), ["count", "start"], "keys") + "; " + form)
+                                    help=suggestion(str(key), ["count", "start"], "keys")
+                                    + "; " + form)
             if "count" not in r:
                 raise SpecError("'repeat' as a mapping needs count (how many copies)", loc,
                                 kind="value", help=form)
             for key, least in (("count", 1), ("start", 0)):
                 v = r.get(key, least)
                 if isinstance(v, bool) or not isinstance(v, int) or v < least:
-                    raise SpecError(f"'repeat' {key} must be a whole number >= {least}, got {describe(v)}",
-                                    r.val_loc(key), kind="value", help=form)
+                    raise SpecError(f"'repeat' {key} must be a whole number >= {least}, "
+                                    f"got {describe(v)}", r.val_loc(key), kind="value", help=form)
             return
         if isinstance(r, bool) or not isinstance(r, int) or r < 1:
             raise SpecError(f"'repeat' must be a whole number >= 1, got {describe(r)}",
