@@ -211,6 +211,14 @@ def test_schema_validates_the_zoo_and_rejects_typos(capsys):
         assert not errors, (path, errors[0].message)
     assert list(validator.iter_errors({"input": [3, 8, 8], "layerz": []}))
     assert list(validator.iter_errors({"input": [3, 8, 8], "layers": [{"conv": {"out_channels": "x"}}]}))
+    # repeat: N or {count: N, start: K} (docs/spec-format.md); a start below 0, a missing
+    # count or another key is refused, as the loader refuses it
+    net = {"input": [3, 8, 8]}
+    good = [{"relu": None, "name": "b", "repeat": {"count": 2, "start": 1}},
+            {"relu": None, "repeat": 2}, {"relu": None, "repeat": {"count": 1}}]
+    assert not list(validator.iter_errors({**net, "layers": good}))
+    for bad in ({"count": 2, "start": -1}, {"start": 1}, {"count": 2, "strat": 1}, {"count": 0}):
+        assert list(validator.iter_errors({**net, "layers": [{"relu": None, "repeat": bad}]})), bad
 
 
 def test_pre_commit_hook_is_declared():

@@ -10,6 +10,7 @@ asserted against it, so every number here goes back to a source.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -177,19 +178,52 @@ def test_imported_resnet18_is_readable():
     assert len(text.splitlines()) < 70  # 49 layers in nested blocks
 
 
-def test_imported_resnet50_repeats_whole_bottlenecks():
+def _by_block(report, pattern):
+    """Each block's rows (their figures, without names), keyed 'layerS.i' from the names."""
+    blocks: dict[str, list] = {}
+    for row in report["layers"]:
+        match = re.match(pattern, row["name"])
+        if match:
+            blocks.setdefault(f"{match[1]}.{match[2]}", []).append(
+                (row["type"], row["output_shape"], row["params"], row["macs"], row["flops"]))
+    return {key: sorted(rows) for key, rows in blocks.items()}
+
+
+# torchvision's resnet50 (torchvision/models/resnet.py): Bottleneck, layers [3, 4, 6, 3],
+# named layerS.i; block 0 of every stage has the downsample (projection) shortcut
+RESNET50_BLOCKS = [f"layer{s}.{i}" for s, n in zip((1, 2, 3, 4), (3, 4, 6, 3)) for i in range(n)]
+
+
+@pytest.mark.parametrize("file", ["resnet50.torchscript.onnx", "resnet50.dynamo.onnx"])
+def test_imported_resnet50_names_its_bottlenecks_as_torchvision(file):
     from cnncalc.io.onnx_io import import_file
 
-    text, _ = import_file(DATA / "resnet50.torchscript.onnx")
-    # torchvision's resnet50: [3, 4, 6, 3] bottlenecks; each stage's first has a projection
-    # shortcut, the others repeat: one residual and its relu per copy, never a relu first
+    text, _ = import_file(DATA / file)
+    # each stage: its projection block as copy 0, then one repeat of the others from 1
     for stage, copies in (("layer1", 2), ("layer2", 3), ("layer3", 5), ("layer4", 2)):
-        block = text.split(f"  - name: {stage}\n", 1)[1]
-        assert block.startswith(f"    repeat: {copies}\n    sequential:\n      - name: residual\n"), stage
+        first, rest = text.split(f"  - name: {stage}\n")[1:]
+        assert first.startswith("    repeat: {count: 1, start: 0}\n    sequential:\n"), stage
+        assert "shortcut:" in first and "shortcut:" not in rest.split("\n  - ")[0], stage
+        head = f"    repeat: {{count: {copies}, start: 1}}\n    sequential:\n"
+        assert rest.startswith(head), stage
     net = cnncalc.loads(text)
-    # the second copy of layer1's unit is torchvision's third bottleneck, layer1.2
     names = [n.name for n in net.nodes]
-    assert "layer1.1.residual.conv3" in names and "layer1.1.relu_2" in names
+    blocks = list(dict.fromkeys(m[0] for n in names if (m := re.match(r"layer\d\.\d+", n))))
+    assert blocks == RESNET50_BLOCKS
+    # the shortcut's convolution is in block 0 of each stage only
+    assert {n.split(".residual")[0] for n in names if ".shortcut." in n} == \
+        {"layer1.0", "layer2.0", "layer3.0", "layer4.0"}
+    # layer1.1, the second bottleneck, reads the first one's last layer (its relu)
+    by_name = {n.name: n for n in net.nodes}
+    first_of = next(n for n in names if n.startswith("layer1.1."))
+    assert by_name[first_of].inputs[0].startswith("layer1.0.")
+    # block by block, the figures of the flat import's layerS_i (the exporter's module path)
+    flat = cnncalc.analyze(cnncalc.load(DATA / file)).to_dict()
+    nested = cnncalc.analyze(net).to_dict()
+    expected = _by_block(flat, r"(layer\d)_(\d+)(?:_|$)")
+    assert list(expected) == RESNET50_BLOCKS
+    assert _by_block(nested, r"(layer\d)\.(\d+)\.") == expected
+    assert _figures(nested) == _figures(flat) and same_totals(nested, flat)
 
 
 def test_the_issues_two_torchscript_files_hold_what_failed():

@@ -44,6 +44,87 @@ def test_repeat_named_and_unnamed():
     assert rep.layer("body.2").receptive_field.size == (1 + 3 * 2,)
 
 
+def test_repeat_with_a_start_numbers_copies_from_it():
+    # docs/spec-format.md, repeat: {count: N, start: K} names the copies NAME.K, NAME.K+1, ...;
+    # a later numbered repeat of the same name continues at the next number, and NAME means
+    # the last copy of all of them
+    rep = report_of(
+        "input: [2, 16]\nlayers:\n"
+        "  - {conv: {out_channels: 2, kernel_size: 3, padding: 1}, name: body,"
+        " repeat: {count: 1, start: 0}}\n"
+        "  - {conv: {out_channels: 2, kernel_size: 3, padding: 1}, name: body,"
+        " repeat: {count: 2, start: 1}}\n"
+        "  - {identity, from: body}\n"
+        "  - {relu, name: act, repeat: {count: 2, start: 1}}\n"
+        "  - {tanh, name: one, repeat: {count: 1}}\n"
+    )
+    assert [r.name for r in rep.layers] == ["body.0", "body.1", "body.2", "identity1", "act.1",
+                                            "act.2", "one.0"]
+    assert rep.layer("body.1").inputs == ("body.0",)
+    assert rep.layer("identity1").inputs == ("body.2",)
+    assert rep.layer("act.1").inputs == ("identity1",)
+    # three 3-wide convs in a row see 1 + 3 * 2 positions, as three copies of one repeat do
+    assert rep.layer("body.2").receptive_field.size == (1 + 3 * 2,)
+
+
+def test_repeat_with_a_start_on_structures_and_blocks():
+    # the bottleneck of docs/spec-format.md's "Blocks", written with torchvision's numbering
+    net = cnncalc.loads(
+        "input: [64, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    args: {n: 2}\n"
+        "    layers:\n"
+        "      - {relu, name: r, repeat: {count: \"${n}\", start: \"${n - 1}\"}}\n"
+        "layers:\n"
+        "  - {residual: {body: [{conv: {out_channels: 64, kernel_size: 1}, name: c}]}, name: stage,"
+        " repeat: {count: 1, start: 0}}\n"
+        "  - {residual: {body: [{conv: {out_channels: 64, kernel_size: 1}, name: c}]}, name: stage,"
+        " repeat: {count: 2, start: 1}}\n"
+        "  - {unit: {n: 3}, name: u}\n"
+    )
+    names = [n.name for n in net.nodes]
+    assert [n for n in names if n.endswith(".c")] == ["stage.0.c", "stage.1.c", "stage.2.c"]
+    # n = 3: three copies numbered from n - 1 = 2
+    assert [n for n in names if n.startswith("u.")] == ["u.r.2", "u.r.3", "u.r.4"]
+
+
+@pytest.mark.parametrize("body, at, says, hint", [
+    # (the second item, the text the error points at, the message, the help)
+    ("{relu, name: b, repeat: {count: 2, start: -1}}", "-1}", "start must be a whole number >= 0",
+     "repeat: {count: 2, start: 1}"),
+    ("{relu, name: b, repeat: {count: 2, start: 1.5}}", "1.5", "start must be a whole number >= 0",
+     "repeat: {count: 2, start: 1}"),
+    ("{relu, name: b, repeat: {count: 0, start: 1}}", "0, start",
+     "count must be a whole number >= 1", "repeat: 3"),
+    ("{relu, name: b, repeat: {count: 2, strat: 1}}", "strat", "takes count and start",
+     "did you mean 'start'"),
+    ("{relu, name: b, repeat: {start: 1}}", "{start", "needs count",
+     "repeat: {count: 2, start: 1}"),
+    # b.0 to b.2 exist: start 1 would name b.1 and b.2 again
+    ("{relu, name: b, repeat: {count: 2, start: 1}}", "1}}", "must start at 3, got start 1",
+     "start: 3"),
+])
+def test_a_bad_repeat_start_is_located(body, at, says, hint):
+    line = "  - " + body + "\n"
+    err = error_of("input: [1, 4]\nlayers:\n  - {relu, name: b, repeat: 3}\n" + line)
+    assert (err.line, err.column) == (4, line.index(at) + 1)
+    assert says in err.message and hint in err.help
+
+
+def test_a_name_used_before_is_not_continued_by_a_start():
+    # a plain layer named b is no numbered repeat: its name cannot be continued
+    err = error_of("input: [1, 4]\nlayers:\n  - {relu, name: b}\n"
+                   "  - {relu, name: b, repeat: {count: 2, start: 1}}\n")
+    # the second name's value: "  - {relu, name: " is 17 characters, so column 18
+    assert err.kind == "name" and (err.line, err.column) == (4, 18)
+    assert "used twice (first at line 3)" in err.message and "start" in err.help
+    # nor does a start of 0 reuse a numbered name (it would name b.0 twice)
+    err = error_of("input: [1, 4]\nlayers:\n  - {relu, name: b, repeat: {count: 1, start: 0}}\n"
+                   "  - {relu, name: b, repeat: {count: 1, start: 0}}\n")
+    assert "must start at 1, got start 0" in err.message and "start: 1" in err.help
+
+
 def test_from_branches_and_outputs():
     rep = report_of(
         "input: [3, 8, 8]\nlayers:\n"

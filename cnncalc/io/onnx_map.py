@@ -1601,17 +1601,79 @@ def _repeats(items: list[dict], entry: str = "input") -> list[dict]:
         unit = _localise(items[i:i + k], prev, _common_prefix([it["name"] for it in items[i:i + k]]))
         for it in unit:
             it["from"] = [f if f != prev else "__in__" for f in it["from"]]
-        item = {"sequential": unit, "name": name, "from": [prev], "repeat": n}
-        if k == 1:
-            single = dict(unit[0])
-            single.update({"name": name, "from": [prev], "repeat": n})
-            item = single
+        units = [items[i + u * k:i + (u + 1) * k] for u in range(n)]
+        first = _first_number(name, [_common_prefix([it["name"] for it in u]) for u in units])
+        if first:
+            # the exporter numbered the copies from `first` (layer1_1, layer1_2): so does the
+            # spec, and the blocks before them that carry the same name's lower numbers
+            # (ResNet's projection block layer1_0) become its copies layer1.0, ...
+            later = {f for it in items[i + k * n:] for f in it["from"]}
+            prev = _number_before(out, name, first, prev, later, entry)
+        item = _copies({"sequential": unit} if k > 1 else dict(unit[0]), name, [prev], n,
+                       first or None)
         out.append(item)
         for it in items[i + k * n:]:
             it["from"] = [name if f == last else f for f in it["from"]]
         prev = name
         i += k * n
     return out
+
+
+def _copies(item: dict, name: str, inputs: list[str], count: int, first: int | None) -> dict:
+    """``item`` as ``count`` copies named ``name.first``, ...: ``repeat: {count: N, start: K}``,
+    or ``repeat: N`` when ``first`` is None (copies numbered from 0, a single one unnumbered)."""
+    item.update({"name": name, "from": inputs,
+                 "repeat": count if first is None else {"count": count, "start": first}})
+    return item
+
+
+def _first_number(name: str, prefixes: list[str]) -> int | None:
+    """K when the units' name prefixes are ``name_K``, ``name_K+1``, ... (as an exporter
+    writes module paths: 'layer1_1', 'layer1_2'); else None."""
+    numbers = []
+    for prefix in prefixes:
+        tail = prefix[len(name) + 1:] if prefix.startswith(name + "_") else ""
+        if not tail.isdigit():
+            return None
+        numbers.append(int(tail))
+    return numbers[0] if numbers == list(range(numbers[0], numbers[0] + len(numbers))) else None
+
+
+def _number_before(out: list[dict], name: str, first: int, prev: str, later: set[str],
+                   entry: str) -> str:
+    """Turn the blocks at the end of ``out`` named ``name_{first-1}``, ``name_{first-2}``, ...
+    into the numbered copies ``name.{first-1}``, ... (one ``sequential`` each, or the item
+    itself), as long as each reads only the item before it and nothing in ``later`` reads
+    into it. Returns the name the repeat that follows reads (``prev`` if none was taken)."""
+    taken: list[dict] = []
+    number = first
+    while number > 0:
+        tag = f"{name}_{number - 1}"
+        size = 0
+        while size < len(out) and (out[-1 - size]["name"] == tag
+                                   or out[-1 - size]["name"].startswith(tag + "_")) \
+                and "repeat" not in out[-1 - size]:
+            size += 1
+        block = out[len(out) - size:]
+        inner = {it["name"] for it in block}
+        before = out[-1 - size]["name"] if size < len(out) else entry
+        if not block or block[-1]["name"] != prev or later & inner \
+                or block[0]["from"] != [before] \
+                or any(f not in inner for it in block[1:] for f in it["from"]):
+            break
+        del out[len(out) - size:]
+        if len(block) == 1:
+            copy_item = dict(block[0])
+        else:
+            unit = _localise(block, before, tag)
+            unit[0] = {**unit[0], "from": ["__in__"]}
+            copy_item = {"sequential": unit}
+        taken.insert(0, _copies(copy_item, name, [before], 1, number - 1))
+        prev, number = before, number - 1
+    for later_copy in taken[1:]:
+        later_copy["from"] = [name]  # the copy before it, by the name they share
+    out.extend(taken)
+    return name if taken else prev
 
 
 def _emit(items: list[dict], indent: str, prev: str, lines: list[str]) -> None:

@@ -66,7 +66,12 @@ def _kind(kind) -> dict[str, Any]:
 META = {
     "name": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_\\-]*$"},
     "from": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-    "repeat": {"anyOf": [{"type": "integer", "minimum": 1}, EXPR]},
+    "repeat": {"anyOf": [
+        {"type": "integer", "minimum": 1}, EXPR,
+        {"type": "object", "description": "count copies named NAME.start, NAME.start+1, ...",
+         "properties": {"count": {"anyOf": [{"type": "integer", "minimum": 1}, EXPR]},
+                        "start": {"anyOf": [{"type": "integer", "minimum": 0}, EXPR]}},
+         "required": ["count"], "additionalProperties": False}]},
     "trainable": {"anyOf": [{"type": "boolean"}, EXPR]},
     "if": {"anyOf": [{"type": "boolean"}, EXPR]},
     "weights": {"type": "object", "additionalProperties": {"type": "array"}},

@@ -177,6 +177,8 @@ class _Builder:
         self.groups: dict[str, tuple[str, str]] = {}
         self.block_stack: list[str] = []
         self.use_stack: list[tuple[str, Loc]] = []
+        # full name of a numbered repeat -> (its first copy's index, the next copy's index)
+        self.numbered: dict[str, tuple[int, int]] = {}
 
     def sequence(self, items: Any, loc: Loc, scope: Scope, prev: str,
                  path: tuple[str, ...], trainable: bool) -> str:
@@ -198,7 +200,11 @@ class _Builder:
         if "trainable" in meta:
             trainable = trainable and meta["trainable"]
         name = meta.get("name")
-        repeat = meta.get("repeat", 1)
+        repeat, start = self.repeat_of(meta, item)
+        numbered = start is not None or repeat > 1
+        first = start or 0
+        if name is not None and start is not None:
+            self.check_start(scope, name, start, item)
         inputs = self.inputs(meta, item, scope, prev)
         if type_key in STRUCTURES or type_key in self.blocks:
             build = self.structure
@@ -229,7 +235,7 @@ class _Builder:
                             help="remove repeat, or give the weights with --weights")
         out = prev
         for i in range(repeat):
-            local = None if name is None else (name if repeat == 1 else f"{name}.{i}")
+            local = None if name is None else (f"{name}.{first + i}" if numbered else name)
             out = build(type_key, type_loc, raw, raw_loc, local, scope, inputs, path, trainable, loc)
             inputs = [out]
         if "weights" in meta:
@@ -243,10 +249,47 @@ class _Builder:
             if target is None or target.name != out:
                 target = next(n for n in self.nodes if n.name == out)
             target.expect = meta["expect"]
-        if name is not None and repeat > 1:
-            self.register(scope, name, out, meta_loc(item, "name", loc))
-            self.groups[scope.prefix + name] = (out, f"{type_key} x{repeat}")
+        if name is not None and numbered:
+            full = scope.prefix + name
+            family = self.numbered.get(full)
+            if family is not None and family[1] == first and first > 0:
+                scope.names[name] = out  # a continued numbering: NAME is its last copy
+                self.numbered[full] = (family[0], first + repeat)
+            else:
+                self.register(scope, name, out, meta_loc(item, "name", loc))
+                self.numbered[full] = (first, first + repeat)
+            self.groups[full] = (out, f"{type_key} x{repeat}")
         return out
+
+    def repeat_of(self, meta: dict, item: Any) -> tuple[int, int | None]:
+        """(copies, first index) of an item's ``repeat``: ``N`` or ``{count: N, start: K}``;
+        the first index is None for a bare ``N`` (then a single copy keeps the bare name)."""
+        value = meta.get("repeat", 1)
+        if not isinstance(value, YMap):
+            return value, None
+        return value["count"], value.get("start", 0)
+
+    def check_start(self, scope: Scope, name: str, start: int, item: YMap) -> None:
+        """A numbered repeat whose name is taken at its level must continue that name's copies
+        (``layer1.0`` then ``start: 1``); any other start would name a copy twice or leave a gap."""
+        if name not in scope.names:
+            return
+        family = self.numbered.get(scope.prefix + name)
+        if family is not None and family[1] == start and start > 0:
+            return
+        repeat = item["repeat"]
+        where = repeat.val_loc("start") if "start" in repeat else item.val_loc("repeat")
+        if family is None:
+            raise SpecError(f"the name '{name}' is used twice (first at line "
+                            f"{scope.locs[name].line if scope.locs.get(name) else '?'})",
+                            meta_loc(item, "name", item.loc), kind="name",
+                            help="names must be unique within their level; only a numbered "
+                                 "repeat (repeat: {count: N, start: K}) may continue a numbered "
+                                 "repeat's name")
+        low, after = family
+        raise SpecError(f"'{name}' already has copies {name}.{low} to {name}.{after - 1}, so this "
+                        f"repeat must start at {after}, got start {start}", where, kind="value",
+                        help=f"write start: {after} to continue the numbering")
 
     def split(self, item: Any, loc: Loc):
         """(type key, its location, raw params, their location, meta keys) of one item."""
@@ -310,14 +353,35 @@ class _Builder:
                     "(dots separate levels), and is not 'input'",
                 )
         if "repeat" in meta:
-            r = meta["repeat"]
-            if isinstance(r, bool) or not isinstance(r, int) or r < 1:
-                raise SpecError(f"'repeat' must be a whole number >= 1, got {describe(r)}",
-                                item.val_loc("repeat"), kind="value")
+            self.check_repeat(item)
         for key in ("trainable", "if"):
             if key in meta and not isinstance(meta[key], bool):
                 raise SpecError(f"'{key}' must be true or false, got {describe(meta[key])}",
                                 item.val_loc(key), kind="value")
+
+    def check_repeat(self, item: YMap) -> None:
+        """``repeat: N`` (N >= 1), or ``repeat: {count: N, start: K}`` (K >= 0, default 0)."""
+        r, loc = item["repeat"], item.val_loc("repeat")
+        form = "repeat: 3, or repeat: {count: 2, start: 1} to name the copies NAME.1 and NAME.2"
+        if isinstance(r, YMap):
+            for key in r:
+                if key not in ("count", "start"):
+                    raise SpecError(f"'repeat' takes count and start, not {describe(key)}",
+                                    r.key_loc(key), kind="value",
+                                    help=suggestion(str(key), ["count", "start"], "keys")
+                                    + "; " + form)
+            if "count" not in r:
+                raise SpecError("'repeat' as a mapping needs count (how many copies)", loc,
+                                kind="value", help=form)
+            for key, least in (("count", 1), ("start", 0)):
+                v = r.get(key, least)
+                if isinstance(v, bool) or not isinstance(v, int) or v < least:
+                    raise SpecError(f"'repeat' {key} must be a whole number >= {least}, "
+                                    f"got {describe(v)}", r.val_loc(key), kind="value", help=form)
+            return
+        if isinstance(r, bool) or not isinstance(r, int) or r < 1:
+            raise SpecError(f"'repeat' must be a whole number >= 1, got {describe(r)}",
+                            loc, kind="value", help=form)
 
     def inputs(self, meta: dict, item: Any, scope: Scope, prev: str) -> list[str]:
         if "from" not in meta:
