@@ -609,8 +609,11 @@ def view(
                                    "analyze --depth N groups rows (the page: at first; click to open)."),
     dilation_base: int = typer.Option(1, "--dilation-base", min=0, max=1,
                                       help="1: PyTorch (1 = no gaps); 0: cs231n (0 = no gaps)."),
+    erf: bool = typer.Option(True, "--erf/--no-erf",
+                             help="The page: draw each layer's centre-unit effective receptive field "
+                                  "(protocol uniform); --no-erf leaves it out of a very large page."),
 ) -> None:
     """Draw the network: a self-contained HTML page (graph, table, receptive fields, costs),
     or a static SVG or PNG of the graph or of the receptive-field chart."""
     _command("view").run(spec, output, None if format is None else format.value, what.value, input,
-                         batch, dtype.value, depth, dilation_base)
+                         batch, dtype.value, depth, dilation_base, erf)

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 import cnncalc
+from cnncalc.measure.erf import candidates, effective_fields
 from cnncalc.present.render import num, to_json
 from cnncalc.present.view import (
     CURVE_MAX,
@@ -31,6 +32,7 @@ from cnncalc.present.view import (
     asset,
     build_graph,
     collapsed_at,
+    erf_data,
     geometry,
     initial_collapsed,
     lay_out,
@@ -600,6 +602,9 @@ class El {
   insertRow(){ return this.appendChild(new El("tr")); }
   insertCell(){ return this.appendChild(new El("td")); }
   scrollIntoView(){}
+  getContext(){  // a canvas's: the ERF heat map's pixels are written and not looked at here
+    return {createImageData: (w, h) => ({data: new Uint8ClampedArray(4 * w * h)}), putImageData(){}};
+  }
 }
 function build(node){
   const e = new El(node[0], node[1]);
@@ -793,3 +798,69 @@ def test_static_pictures_have_no_toggles():
     assert "▾" not in svg and "▸" not in svg and 'tabindex' not in svg
     page_text = to_html(net, cnncalc.analyze(net))
     assert "▾" in page_text and "▸" in page_text
+
+
+# -- the effective receptive field on the page (issue 22, item 3) ---------------------------
+
+ERF_STACK = """
+name: three averages
+input: [2, 21]
+layers:
+  - {conv: {out_channels: 3, kernel_size: 3, padding: 1}, name: a}
+  - relu
+  - {conv: {out_channels: 4, kernel_size: 3, padding: 1}, name: b}
+  - {conv: {out_channels: 4, kernel_size: 3, padding: 1, groups: 2}, name: c}
+"""
+
+
+def test_page_erf_of_three_averages_by_hand():
+    # docs/receptive-field.md's worked example: the centre unit (10 of 21) of c sees
+    # 1, 3, 6, 7, 6, 3, 1 / 27 on input pixels 7..13; the page carries each as
+    # round(1000 * p / max p) = round(1000 * k / 7): 143, 429, 857, 1000, 857, 429, 143
+    net = cnncalc.loads(ERF_STACK, "stack.yaml")
+    data = data_of(Tree(to_html(net, cnncalc.analyze(net))).root)
+    c = data["erf"]["c"]
+    assert c["unit"] == [10] and c["protocol"] == "uniform"
+    assert c["marginals"] == [[7, [143, 429, 857, 1000, 857, 429, 143]]]
+    assert c["width95"] == [6] and c["ratio"] == [6 / 7]
+    assert c["mean"][0] == pytest.approx(10.0, abs=1e-14)
+    assert c["std"][0] == pytest.approx(math.sqrt(2), abs=1e-14)
+    # a: one 3-tap average on pixels 9..11, all at the peak
+    assert data["erf"]["a"]["marginals"] == [[9, [1000, 1000, 1000]]]
+
+
+def test_page_erf_equals_measure_erf_on_lenet5():
+    """Every layer with a spatial field carries the numbers of measure/erf.py: the centre
+    unit, the JSON report's figures, and each marginal as the levels of its peak."""
+    net, _, _, root = page("lenet5.yaml")
+    got = data_of(root)["erf"]
+    want = effective_fields(net)
+    assert set(got) == set(want) == {n.name for n in candidates(net)}
+    assert set(got) == {"conv1", "tanh1", "avgpool1", "conv2", "tanh2", "avgpool2"}
+    for name, e in want.items():
+        levels = []
+        for p in e.marginals:
+            q = [round(1000 * float(v) / float(p.max())) for v in p]
+            first = next(i for i, v in enumerate(q) if v)
+            last = max(i for i, v in enumerate(q) if v)
+            levels.append([first, q[first:last + 1]])
+        assert got[name] == {"unit": list(e.unit), "marginals": levels, **e.to_dict()}, name
+    # conv1 (5x5, no padding) at its centre unit 13 of 28: pixels 13..17, equal weights
+    assert got["conv1"]["marginals"] == [[13, [1000] * 5]] * 2
+
+
+def test_page_names_the_erf_refusals():
+    net = cnncalc.load(SPECS / "shufflenet_v2_x1_0.yaml")
+    want = {k: v for k, v in effective_fields(net).items() if isinstance(v, str)}
+    got = {k: v["refused"] for k, v in erf_data(net).items() if "refused" in v}
+    assert got == want and any("chunk along the channels" in v for v in got.values())
+
+
+def test_view_no_erf_leaves_it_out(capsys, tmp_path):
+    out = tmp_path / "p.html"
+    code, _, _ = run(capsys, "view", SPECS / "lenet5.yaml", "--no-erf", "-o", out)
+    assert code == 0
+    assert data_of(Tree(out.read_text(encoding="utf-8")).root)["erf"] is None
+    code, _, _ = run(capsys, "view", SPECS / "lenet5.yaml", "-o", out)
+    assert code == 0 and "conv1" in data_of(Tree(out.read_text(encoding="utf-8")).root)["erf"]
+    assert "the centre unit's ERF, marginals multiplied" in out.read_text(encoding="utf-8")

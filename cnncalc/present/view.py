@@ -18,7 +18,9 @@ JavaScript and SVG inline; the script and style sheets are package data in
 * for a chosen output unit, its receptive field drawn on the input grid (the
   union over paths, exact per unit from :meth:`cnncalc.core.rf.AxisField.at`), with the
   units of its other phases outlined where upsampling or a transposed convolution
-  gives neighbouring units different fields.
+  gives neighbouring units different fields; for the centre unit, its effective
+  receptive field (protocol ``uniform``, :mod:`cnncalc.measure.erf`) as a heat map, the
+  outer product of its per-axis marginals (:func:`erf_data`).
 
 Every string the user wrote (names, the spec's title) is escaped: it renders as
 text. Computes nothing of its own: figures come from the :class:`Report`, the
@@ -41,6 +43,7 @@ from cnncalc.analysis.analyze import Report
 from cnncalc.core.graph import INPUT, Network
 from cnncalc.core.rf import AxisField
 from cnncalc.core.shapes import Axes, _axes_after, _global_axes, held_gates
+from cnncalc.measure.erf import EffectiveField, effective_fields
 from cnncalc.present.render import frac_text, num, shape_text, title, totals_rows
 
 # geometry of the graph drawing, in CSS pixels (the page's script uses the same numbers)
@@ -48,6 +51,7 @@ COL_W, NODE_W, NODE_H, GAP, HEAD, FOOT, MARGIN = 200, 176, 46, 22, 18, 6, 16
 CURVE_MAX = NODE_H + GAP + 2 * HEAD + 2  # an edge spanning at most this height is one curve
 MAX_VISIBLE = 160  # the page starts with blocks collapsed until at most this many boxes show
 MAX_TABLE = 4096  # per-axis receptive-field tables longer than this are not embedded
+ERF_LEVELS = 1000  # the page's ERF marginals: integers 0..ERF_LEVELS, a share of the axis' peak
 
 FAMILY_COLOURS = {
     "convolution": "#dbe9f6", "dense": "#e6dcf2", "elementwise": "#f2f2f2",
@@ -822,9 +826,42 @@ def layout_data(layout: Layout) -> dict[str, Any]:
     }
 
 
-def page_data(net: Network, report: Report, layout: Layout, collapsed: list[str]) -> dict[str, Any]:
+def erf_marginal(p: Any) -> list:
+    """One axis' ERF distribution ``p`` (a NumPy vector summing to 1) as the page carries it:
+    ``[start, levels]``, where ``levels[i]`` is round(ERF_LEVELS * p[start + i] / max(p)) and
+    the positions outside ``levels`` round to 0 (the run from the first to the last
+    position whose level is not 0)."""
+    peak = float(p.max())
+    q = [round(ERF_LEVELS * float(v) / peak) for v in p]
+    nz = [i for i, v in enumerate(q) if v]
+    return [nz[0], q[nz[0]:nz[-1] + 1]]
+
+
+def erf_data(net: Network) -> dict[str, Any]:
+    """Per layer with a finite spatial field (:func:`cnncalc.measure.erf.candidates`), the
+    effective receptive field of its centre unit under protocol ``uniform``
+    (:func:`cnncalc.measure.erf.effective_fields`, one batched backward walk): ``unit``
+    (floor((n - 1) / 2) per axis), ``marginals`` (per spatial axis, :func:`erf_marginal`)
+    and the JSON report's figures (``mean``, ``std``, ``width95``, ``ratio``); or
+    ``{"refused": reason}`` where the protocol does not linearise a layer on the way. The
+    page draws the outer product of the marginals: the map itself (per unit, per layer)
+    would be far too large to carry."""
+    out: dict[str, Any] = {}
+    for name, e in effective_fields(net).items():
+        if isinstance(e, EffectiveField):
+            out[name] = {"unit": list(e.unit), "marginals": [erf_marginal(p) for p in e.marginals],
+                         **e.to_dict()}
+        else:
+            out[name] = {"refused": e}
+    return out
+
+
+def page_data(net: Network, report: Report, layout: Layout, collapsed: list[str],
+              erf: bool = True) -> dict[str, Any]:
     """What the page's script needs: the layout, the per-unit field tables, the input grid,
-    and one unit's field computed here (the script checks its own evaluation against it)."""
+    one unit's field computed here (the script checks its own evaluation against it), and
+    with ``erf`` the centre units' effective receptive fields (:func:`erf_data`; without it
+    ``erf`` is null and the page says the ERF was left out)."""
     axes = node_axes(net)
     local = node_axes(net, local=True)
     shown_local = []  # exact field global through gates: the local field is drawn (issue 22)
@@ -854,6 +891,7 @@ def page_data(net: Network, report: Report, layout: Layout, collapsed: list[str]
         "shapes": shapes,
         "input": list(net.input_shape[1:]),
         "default": check,
+        "erf": erf_data(net) if erf else None,
     }
 
 
@@ -916,12 +954,14 @@ def table_html(report: Report) -> str:
     return "".join(out)
 
 
-def to_html(net: Network, report: Report, what: str = "graph", depth: int | None = None) -> str:
+def to_html(net: Network, report: Report, what: str = "graph", depth: int | None = None,
+            erf: bool = True) -> str:
     """The self-contained page (UTF-8 text): the graph (or, ``what="rf"``, the chart of
     receptive fields and costs in its place) beside the details of the chosen layer and
     its unit's field, then the chart, the table and the totals. ``depth``: the page starts
     with each block named with that many dotted levels collapsed (:func:`collapsed_at`),
-    else with repeated blocks collapsed on big nets (:func:`initial_collapsed`)."""
+    else with repeated blocks collapsed on big nets (:func:`initial_collapsed`). ``erf``:
+    carry and draw the centre units' effective receptive fields (:func:`erf_data`)."""
     layout = lay_out(build_graph(net, report))
     collapsed = (initial_collapsed(layout.graph) if depth is None
                  else sorted(collapsed_at(layout.graph, depth)))
@@ -966,7 +1006,9 @@ def to_html(net: Network, report: Report, what: str = "graph", depth: int | None
         "row or a column of the chart, or find a layer, to see its details.</p></section>"
         '<section id="rf-sec"><h2>Receptive field of one unit</h2><p class="help">The input '
         "positions that can reach one output unit, through every path, drawn on the input grid "
-        "(padding outside the frame counts: fields are unclipped).</p>"
+        "(padding outside the frame counts: fields are unclipped). For the centre unit, the "
+        "effective receptive field (protocol uniform) is drawn over it as a heat map: the centre "
+        "unit's ERF, marginals multiplied.</p>"
         '<div class="rfctl"><label>layer <select id="rf-layer"></select></label> '
         '<span id="rf-units"></span> <label><input type="checkbox" id="rf-fit"> fit the field</label></div>'
         '<div class="rfbox"><div id="rf-grid"></div><div id="rf-text" aria-live="polite"></div></div></section>'
@@ -979,7 +1021,7 @@ def to_html(net: Network, report: Report, what: str = "graph", depth: int | None
         '<div class="scroll tbl">', table_html(report), "</div></section>",
         f'<section id="totals-sec"><h2>Totals</h2><table class="totals">{totals}</table>'
         f'<p class="conventions">{esc(CONVENTIONS)}</p></section>',
-        _json_script(page_data(net, report, layout, collapsed), "cnncalc-data"),
+        _json_script(page_data(net, report, layout, collapsed, erf), "cnncalc-data"),
         f"<script>{asset('view.js')}</script></body></html>\n",
     ])
 
