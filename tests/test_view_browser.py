@@ -400,3 +400,29 @@ def test_details_of_a_gated_layer_show_its_local_field(browser, pages):
             if (td.textContent.includes('[object')) out.push(name + ': ' + td.textContent);
         } return out""")
     assert bad == []
+
+
+def test_erf_heat_map_of_a_lenet5_conv(browser, pages):
+    """LeNet-5's conv1 (5x5, no padding, 28x28 out): the page first shows unit (14, 14);
+    the ERF is carried for the centre unit (13, 13) only, so no heat map is drawn and the
+    note offers it; at the centre unit the heat map covers exactly its field, input pixels
+    13..17 on each axis (equal weights: every one of the 25 pixels coloured alike)."""
+    path, _, _ = pages("lenet5.yaml")
+    open_page(browser, path)
+    js(browser, "cnncalcView.pick('conv1')")
+    assert js(browser, "return document.querySelectorAll('#rf-grid foreignObject.erf').length") == 0
+    assert "carried for the centre unit (13, 13) only" in browser.find_element(By.CSS_SELECTOR, "p.erf-note").text
+    browser.find_element(By.CSS_SELECTOR, "button.erf-centre").click()
+    heat = js(browser, """const fo = document.querySelector('#rf-grid foreignObject.erf'), c = fo.querySelector('canvas');
+        const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, alpha = [];
+        for (let i = 3; i < px.length; i += 4) alpha.push(px[i]);
+        const f = fo.getBoundingClientRect(), r = document.querySelector('#rf-grid rect.field-rect').getBoundingClientRect();
+        return {w: c.width, h: c.height, alpha, box: [f.x - r.x, f.y - r.y, f.width - r.width, f.height - r.height],
+                unit: [...document.querySelectorAll('#rf-units input')].map(i => +i.value)}""")
+    assert heat["unit"] == [13, 13]
+    assert (heat["w"], heat["h"]) == (5, 5)
+    assert len(set(heat["alpha"])) == 1 and heat["alpha"][0] > 0
+    assert all(abs(v) < 0.5 for v in heat["box"]), heat["box"]
+    assert "the centre unit's effective receptive field, marginals multiplied" in \
+        browser.find_element(By.CSS_SELECTOR, "p.erf-note").text
+    assert console_errors(browser) == []

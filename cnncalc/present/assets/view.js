@@ -419,7 +419,28 @@ function selectLayer(name, unit){
 // the picture: the input (white), its padding hatched, the unit's field shaded blue with
 // its centre in red, the other units' fields outlined. ext: per axis null (every position),
 // "none" or [first, last]
-function drawField(name, ext, others, shapeOut, unit){
+// the heat map of an effective receptive field: per shown axis [start, levels] (the centre
+// unit's marginals, levels 0..1000 of the axis' peak), drawn as their outer product on
+// the input pixels (a canvas inside the SVG: no URL, nothing fetched); opacity grows as
+// the square root of the product, so that the tails stay visible
+function drawHeat(s, heat, X, Y, px, two, strip){
+  const [my, mx] = two ? heat : [[0, [1000]], heat[0]];
+  const w = mx[1].length, hgt = my[1].length;
+  const fo = el("foreignObject", {x: X(mx[0]), y: two ? Y(my[0]) : Y(0), width: w * px, height: two ? hgt * px : strip, class: "erf"}, s);
+  const c = document.createElement("canvas");
+  c.width = w; c.height = hgt;
+  c.style.cssText = `display:block;width:${w * px}px;height:${two ? hgt * px : strip}px;image-rendering:pixelated`;
+  fo.appendChild(c);
+  const ctx = c.getContext("2d"), img = ctx.createImageData(w, hgt);
+  const peakX = Math.max(...mx[1]), peakY = Math.max(...my[1]);
+  for (let i = 0; i < hgt; i++) for (let j = 0; j < w; j++){
+    const v = (my[1][i] / peakY) * (mx[1][j] / peakX), o = 4 * (i * w + j);
+    img.data[o] = 235; img.data[o + 1] = Math.round(200 * (1 - v)); img.data[o + 2] = 0;
+    img.data[o + 3] = Math.round(235 * Math.sqrt(v));
+  }
+  ctx.putImageData(img, 0, 0);
+}
+function drawField(name, ext, others, shapeOut, unit, heat){
   const nd = D.input.length, show = nd >= 2 ? [nd - 2, nd - 1] : [0];
   const two = show.length === 2, fitField = fitBox && fitBox.checked;
   const lim = show.map(k => {
@@ -470,6 +491,7 @@ function drawField(name, ext, others, shapeOut, unit){
     // a field smaller than 6 screen pixels gets a ring, so that it is seen at any scale
     if (r[2] < 6 || r[3] < 6) el("circle", {cx: r[0] + r[2] / 2, cy: r[1] + r[3] / 2, r: 9, fill: "none", stroke: "#1f5fa8", "stroke-width": 1.5}, s);
   }
+  if (r && heat) drawHeat(s, show.map(k => heat[k]), X, Y, px, two, STRIP);
   others.forEach((o, i) => {
     const q = rectOf(o.ext);
     if (q) el("rect", {x: q[0] + 1, y: q[1] + 1, width: Math.max(q[2] - 2, 1), height: Math.max(q[3] - 2, 1), fill: "none",
@@ -535,7 +557,10 @@ function draw(){
       break;
     }
   }
-  drawField(name, ext, others, shape, unit);
+  // the effective receptive field: carried for the centre unit only (floor((n - 1) / 2))
+  const E = D.erf && D.erf[name];
+  const centred = !!(E && E.unit && E.unit.every((c, k) => c === unit[k]));
+  drawField(name, ext, others, shape, unit, centred ? E.marginals : null);
   // the figures
   const p = document.createElement("p");
   p.textContent = `${name}, unit (${unit.join(", ")}): ` + ext.map((e, k) => e === null ? `${axn[k]}: every position` : e === "none" ? `${axn[k]}: no input position (it reads only inserted zeros)` :
@@ -562,6 +587,25 @@ function draw(){
   note.textContent = (ph.length ? "Units repeat their pattern of fields every " + ph.join(", ") + " units (upsampling or a transposed convolution upstream). " : "") +
     what + (f.some(t => t === "long") ? " (Some axis has too long a period to draw.)" : "");
   text.appendChild(note);
+  const en = document.createElement("p");
+  en.className = "erf-note";
+  const fig = (v, d) => v.map(x => +x.toFixed(d)).join(" × ");
+  if (D.erf === null) en.textContent = "The effective receptive field was left out of this page (cnncalc view --no-erf).";
+  else if (!E) en.textContent = `No effective receptive field for ${name}: its field is not finite on every axis (global, or no spatial axes).`;
+  else if (E.refused) en.textContent = `No effective receptive field for ${name} under protocol uniform: ${E.refused}.`;
+  else {
+    en.textContent = (centred ? "Heat map (pale to red: more of the gradient lands there): the centre unit's effective receptive field, marginals multiplied"
+      : `The effective receptive field is carried for the centre unit (${E.unit.join(", ")}) only, so none is drawn for this unit; the figures are the centre unit's`) +
+      ` (protocol uniform: equal weights, activations the identity; the outer product of its per-axis marginals, not the map itself). ` +
+      `Mean ${fig(E.mean, 2)}, std ${fig(E.std, 2)} px, 95 % of the mass in ${E.width95.join(" × ")} px, ` +
+      `ratio to the theoretical size ${fig(E.ratio, 3)}.`;
+    if (!centred){
+      const b = document.createElement("button"); b.textContent = "show the centre unit"; b.className = "erf-centre";
+      b.addEventListener("click", () => { E.unit.forEach((c, k) => { inputs[k].value = c; }); draw(); });
+      en.textContent += " "; en.appendChild(b);
+    }
+  }
+  text.appendChild(en);
 }
 sel.addEventListener("change", () => pick(sel.value));
 if (fitBox) fitBox.addEventListener("change", () => { if (sel.value) draw(); });
