@@ -561,3 +561,34 @@ def default_maps(shape: Shape, ndim: int) -> list[UnitMap | None] | None:
 REGISTRY: dict[str, type[Layer]] = {}
 
 
+class SlidingWindow:
+    """The window parameters of a type that slides a window (convolution, pooling), read
+    from its parsed parameters, and the executor's padding for an input array: shared by
+    the analysis (``bind``) and the executor, which derive everything else apart."""
+
+    @property
+    def kernel(self) -> tuple[int, ...]:
+        """Taps per axis (the parameter kernel_size)."""
+        return self.p["kernel_size"]
+
+    @property
+    def stride(self) -> tuple[int, ...]:
+        """The parameter stride; by default (None, pooling) kernel_size, as in PyTorch."""
+        stride = self.p.get("stride")
+        return stride if stride is not None else self.kernel
+
+    @property
+    def dilation(self) -> tuple[int, ...]:
+        """The parameter dilation; 1 on every axis for a type without it."""
+        return self.p.get("dilation") or (1,) * self.ndim
+
+    def probe_values(self, axis, values, shapes):
+        """``same``/``full`` padding as the executor resolved it (:meth:`Layer.probe_padding`)."""
+        return self.probe_padding(axis, values, shapes)
+
+    def exec_pads(self, x) -> tuple[tuple[int, int], ...]:
+        """The executor's (before, after) padding for input array ``x`` (N, C, *S), derived
+        from the parameters and the array by cnncalc.core.kernels, never from the analysis
+        (``pads``, set by ``bind``, is the analyzer's)."""
+        return K.resolve_pads(self.p.get("padding"), x.shape[2:], self.kernel, self.dilation,
+                              self.stride)

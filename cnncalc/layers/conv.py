@@ -23,6 +23,7 @@ from cnncalc.layers.base import (
     Layer,
     Padding,
     Param,
+    SlidingWindow,
     Step,
     Window,
     conv_out,
@@ -45,36 +46,13 @@ _COMMON = (
 )
 
 
-class _ConvBase(Layer):
+class _ConvBase(SlidingWindow, Layer):
     family = "convolution"
     spatial = True
     primary = "out_channels"
     bias_names = ("bias",)
     saves = ("input:weight",)  # the weight's gradient correlates the input with dL/dy
     erf_rule = "mean"  # the ERF's uniform protocol: every weight 1 / (C_in/groups * prod(k))
-
-    @property
-    def kernel(self) -> tuple[int, ...]:
-        """Taps per axis (the parameter kernel_size)."""
-        return self.p["kernel_size"]
-
-    @property
-    def stride(self) -> tuple[int, ...]:
-        return self.p["stride"]
-
-    @property
-    def dilation(self) -> tuple[int, ...]:
-        return self.p.get("dilation") or (1,) * self.ndim
-
-    def probe_values(self, axis, values, shapes):
-        return self.probe_padding(axis, values, shapes)
-
-    def exec_pads(self, x) -> tuple[tuple[int, int], ...]:
-        """The executor's (before, after) padding for input array ``x`` (N, C, *S),
-        derived from the parameters and the array by cnncalc.core.kernels, never from
-        the analysis (:attr:`pads` is the analyzer's)."""
-        return K.resolve_pads(self.p.get("padding"), x.shape[2:], self.kernel, self.dilation,
-                              self.stride)
 
     def _geometry(self) -> None:
         sizes = self.need_spatial()

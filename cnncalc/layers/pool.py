@@ -21,6 +21,7 @@ from cnncalc.layers.base import (
     PadSpec,
     Param,
     Saved,
+    SlidingWindow,
     Step,
     Term,
     Window,
@@ -35,35 +36,12 @@ from cnncalc.layers.base import (
 )
 
 
-class _WindowPool(Layer):
+class _WindowPool(SlidingWindow, Layer):
     """Shared geometry of windowed pooling (PyTorch's pooling_output_shape_pad_lr)."""
 
     family = "pooling"
     spatial = True
     primary = "kernel_size"
-
-    @property
-    def kernel(self) -> tuple[int, ...]:
-        """Window taps per axis (the parameter kernel_size)."""
-        return self.p["kernel_size"]
-
-    @property
-    def stride(self) -> tuple[int, ...]:
-        """The parameter stride; by default (None) kernel_size, as in PyTorch."""
-        return self.p["stride"] if self.p["stride"] is not None else self.kernel
-
-    @property
-    def dilation(self) -> tuple[int, ...]:
-        return self.p.get("dilation") or (1,) * self.ndim
-
-    def probe_values(self, axis, values, shapes):
-        return self.probe_padding(axis, values, shapes)
-
-    def exec_pads(self, x) -> tuple[tuple[int, int], ...]:
-        """The executor's (before, after) padding for input array ``x`` (N, C, *S), from the
-        parameters and the array (cnncalc.core.kernels); :attr:`pads` is the analyzer's."""
-        return K.resolve_pads(self.p.get("padding"), x.shape[2:], self.kernel, self.dilation,
-                              self.stride)
 
     def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
