@@ -1684,11 +1684,12 @@ def _emit(items: list[dict], indent: str, prev: str, lines: list[str]) -> None:
         if refs != [prev] and refs:
             shown["from"] = refs[0] if len(refs) == 1 else refs
         kind = _kind(item)
-        if kind == "residual":
+        if kind in ("residual", "sequential"):  # a structure: its name, repeat and input first
             lines.append(f"{indent}- name: {_flow(item['name'])}")
             for key in ("repeat", "from"):
                 if key in shown:
                     lines.append(f"{indent}  {key}: {_flow(shown[key])}")
+        if kind == "residual":
             lines.append(f"{indent}  residual:")
             lines.append(f"{indent}    body:")
             _emit(item["residual"]["body"], indent + "      ", "__in__", lines)
@@ -1696,10 +1697,6 @@ def _emit(items: list[dict], indent: str, prev: str, lines: list[str]) -> None:
                 lines.append(f"{indent}    shortcut:")
                 _emit(item["residual"]["shortcut"], indent + "      ", "__in__", lines)
         elif kind == "sequential":
-            lines.append(f"{indent}- name: {_flow(item['name'])}")
-            for key in ("repeat", "from"):
-                if key in shown:
-                    lines.append(f"{indent}  {key}: {_flow(shown[key])}")
             lines.append(f"{indent}  sequential:")
             _emit(item["sequential"], indent + "    ", "__in__", lines)
         else:
