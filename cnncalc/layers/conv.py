@@ -54,6 +54,14 @@ class _ConvBase(SlidingWindow, Layer):
     saves = ("input:weight",)  # the weight's gradient correlates the input with dL/dy
     erf_rule = "mean"  # the ERF's uniform protocol: every weight 1 / (C_in/groups * prod(k))
 
+    def _input_gradient(self, taps, x, padded):
+        """dL/dx (N, C, *S) from the gradients of the taps (N, C, *out, *K) that read the
+        padded input (``padded``: its channels-last shape (N, *S_padded, C)): col2im's
+        scatter-add, then the padding cut off (the executor's padding of ``x``)."""
+        n, c, nd = x.shape[0], x.shape[1], self.ndim
+        dxp = K.scatter_windows(taps, (n, c, *padded[1:1 + nd]), self.stride, self.dilation)
+        return K.unpad(dxp, self.exec_pads(x), x.shape[2:])
+
     def _geometry(self) -> None:
         sizes = self.need_spatial()
         self.in_channels = self.check_in_channels()
@@ -248,9 +256,7 @@ class Conv(_ConvBase):
         # -> (N, C, *out, *K) for the tap scatter in channels-first coordinates
         order = (1, 0, 2 + 2 * nd, *range(2, 2 + nd), *range(2 + nd, 2 + 2 * nd))
         taps = dcols.transpose(order).reshape(n, c, *sizes, *self.kernel)
-        first = (n, c, *padded[1:1 + nd])
-        dxp = K.scatter_windows(taps, first, self.stride, self.dilation)
-        return [K.unpad(dxp, self.exec_pads(x), x.shape[2:])], grads
+        return [self._input_gradient(taps, x, padded)], grads
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("Conv", "MatMul")

@@ -294,8 +294,7 @@ class LocallyConnected(Conv):
         dcols = dcols.transpose(1, 0, 2).reshape(n, *sizes, *self.kernel, c)
         order = (0, 1 + 2 * nd, *range(1, 1 + nd), *range(1 + nd, 1 + 2 * nd))
         taps = dcols.transpose(order)
-        dxp = K.scatter_windows(taps, (n, c, *padded[1:1 + nd]), self.stride, self.dilation)
-        return [K.unpad(dxp, self.exec_pads(x), x.shape[2:])], grads
+        return [self._input_gradient(taps, x, padded)], grads
 
     # -- files (docs/onnx.md) --
     onnx_ops = ()
@@ -401,8 +400,7 @@ class TiledConv(Conv):
             grads["bias"] = g.sum(axis=(0, *range(2, 2 + nd)))
         dcols = dcols.reshape(n, *sizes, *self.kernel, c)
         taps = dcols.transpose(0, 1 + 2 * nd, *range(1, 1 + nd), *range(1 + nd, 1 + 2 * nd))
-        dxp = K.scatter_windows(taps, (n, c, *padded[1:1 + nd]), self.stride, self.dilation)
-        return [K.unpad(dxp, self.exec_pads(x), x.shape[2:])], grads
+        return [self._input_gradient(taps, x, padded)], grads
 
     # -- files (docs/onnx.md) --
     onnx_ops = ()
