@@ -219,6 +219,7 @@ class CallCounter:
             self.handles.append(mods[n].register_forward_hook(self._hook(n)))
 
     def _hook(self, name):
+        """A forward hook adding one call to the module name."""
         def f(*_):
             self.calls[name] += 1
         return f
@@ -242,11 +243,13 @@ class ModuleStack:
                 self.handles.append(m.register_forward_hook(self._exit(n)))
 
     def _enter(self, name):
+        """A forward pre-hook pushing name."""
         def f(*_):
             self.stack.append(name)
         return f
 
     def _exit(self, name):
+        """A forward hook popping name."""
         def f(*_):
             if self.stack[-1] == name:
                 self.stack.pop()
@@ -254,9 +257,11 @@ class ModuleStack:
 
     @property
     def top(self):
+        """The qualified name of the innermost module running now ('' outside any)."""
         return self.stack[-1]
 
     def remove(self):
+        """Remove the hooks."""
         for h in self.handles:
             h.remove()
 
