@@ -239,6 +239,51 @@ SAVED_DTYPE_BYTES = {"int64": 8, "bool": 1, "float32": 4}
 
 
 @dataclass(frozen=True)
+class TorchOp:
+    """One operation PyTorch runs for a layer, as the FLOP counters see it (per sample).
+
+    The FLOP counters of the field (fvcore, ptflops, thop, torchinfo, calflops, DeepSpeed,
+    PyTorch's FlopCounterMode) hook modules, patch functionals or trace ATen ops; each
+    table in ``cnncalc/analysis/conventions.py`` counts from these records.
+
+    ``op``: the ATen operator's name (``convolution``, ``linear``, ``batch_norm``,
+    ``max_pool2d``, ``relu``, ``add``, ``cat``, ``upsample_bilinear2d``...). ``module``:
+    the ``torch.nn`` class whose ``forward`` runs it (``Conv2d``, ``ReLU``), or ``""`` when
+    the parent's forward calls it directly. ``call``: the Python call that reaches it
+    (``F.relu``, ``torch.cat``, ``x + y``, ``x += y``, ``x * y``), which decides what a
+    counter that patches functionals sees. Element counts are per sample: ``in_elems`` of
+    the first input, ``out_elems`` of the output; ``macs``: multiply-accumulates as cnncalc
+    counts them (a transposed convolution on its input grid); ``out_grid_macs``: the weight's
+    elements times the output positions (a transposed convolution on its output grid, the
+    figure thop and torchinfo print); ``weight``/``bias``: elements of the module's weight
+    and bias (0 without); ``affine``: a normalization's weight and bias exist; ``window``:
+    an adaptive pooling's input size over its output size per axis, multiplied (thop's
+    kernel); ``batched``: a linear layer on an input of more than two axes, which ATen
+    runs as ``mm`` and a separate bias ``add`` rather than one ``addmm``; ``known``: False
+    for a layer type of which cnncalc knows no PyTorch form (every counter then says so).
+    """
+
+    op: str
+    module: str
+    call: str
+    in_elems: int
+    out_elems: int
+    macs: int = 0
+    out_grid_macs: int = 0
+    weight: int = 0
+    bias: int = 0
+    affine: bool = False
+    window: Fraction = Fraction(0)
+    batched: bool = False
+    known: bool = True
+
+    @property
+    def bias_adds(self) -> int:
+        """Additions of a filter bias: one per output element when there is a bias."""
+        return self.out_elems if self.bias else 0
+
+
+@dataclass(frozen=True)
 class Facts:
     """Everything one layer does to its input shapes, computed once (:meth:`Layer.facts`).
 
@@ -296,6 +341,12 @@ class Facts:
     @property
     def bias_count(self) -> int:
         return sum(numel(self.params[k]) for k in self.bias)
+
+    @cached_property
+    def torch_ops(self) -> tuple[TorchOp, ...]:
+        """What PyTorch runs for this layer, as the FLOP counters see it
+        (:class:`TorchOp`; the layer's :meth:`~cnncalc.layers.base.Layer.torch_ops`)."""
+        return tuple(self.layer.torch_ops())
 
     @cached_property
     def steps(self) -> tuple[Step, ...]:

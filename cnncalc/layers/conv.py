@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from cnncalc.core.errors import SpecError
 from cnncalc.core.exchange import (
     TorchCode,
@@ -90,6 +92,10 @@ class Conv(_ConvBase):
     """
 
     type_name = "conv"
+    aten_op = "conv"
+    torch_module = "Conv{n}d"
+    torch_call = "F.conv{n}d"
+    torch_forms = ("Linear",)
     summary = "convolution (Conv1d/2d/3d)"
     params = (
         Param("out_channels", Int(1), doc="number of filters"),
@@ -310,6 +316,15 @@ class Conv(_ConvBase):
                 f"{torch_args(kernel_size=ax(x_.kernel for x_ in w), stride=ax(x_.stride for x_ in w), padding=pad, dilation=ax(x_.dilation for x_ in w), groups=self.groups_of(f), bias='bias' in f.params)})")
         return TorchCode(f"{call.module}({x})", ctor)
 
+    def torch_ops(self, form=""):
+        # form "Linear": a 1x1 convolution written as nn.Linear on channels-last
+        # (torchvision's ConvNeXt CNBlock): ATen runs it as mm + add
+        macs = self.macs()
+        if form == "Linear":
+            return [replace(self.torch_op("linear", macs=macs, out_grid_macs=macs, batched=True),
+                            module="Linear", call="F.linear")]
+        return [self.torch_op("conv", form, macs=macs, out_grid_macs=macs)]
+
 
 class ConvTranspose(_ConvBase):
     """Transposed convolution (PyTorch ConvTranspose1d/2d/3d).
@@ -324,6 +339,9 @@ class ConvTranspose(_ConvBase):
     """
 
     type_name = "conv_transpose"
+    aten_op = "conv_transpose"
+    torch_module = "ConvTranspose{n}d"
+    torch_call = "F.conv_transpose{n}d"
     summary = "transposed convolution (ConvTranspose1d/2d/3d)"
     params = (
         Param("out_channels", Int(1), doc="number of output channels"),
@@ -596,3 +614,8 @@ class ConvTranspose(_ConvBase):
         ctor = (f"nn.ConvTranspose{self.ndim}d({torch_args(f.in_shapes[0][0], self.p['out_channels'])}, "
                 f"{torch_args(kernel_size=ax(x.kernel for x in w), stride=ax(x.stride for x in w), padding=pad, output_padding=ax(self.p['output_padding']), groups=self.p['groups'], bias=self.p['bias'], dilation=ax(x.dilation for x in w))})")
         return TorchCode(f"{call.module}({call.ins[0]})", ctor)
+
+    def torch_ops(self, form=""):
+        # out_grid_macs: every tap of the weight at every output position (thop, torchinfo)
+        grid = numel(self.param_shapes()["weight"]) * numel(self.out_shape[1:])
+        return [self.torch_op("conv_transpose", form, macs=self.macs(), out_grid_macs=grid)]

@@ -100,6 +100,7 @@ class Identity(Elementwise):
     """Identity (a named point in the graph): y = x; 0 FLOPs."""
 
     type_name = "identity"
+    aten_op = None
     view = True
     summary = "identity (a named point in the graph)"
 
@@ -114,6 +115,9 @@ class Dropout(Elementwise):
     """Dropout (Srivastava et al. 2014): the identity at inference; 0 FLOPs."""
 
     type_name = "dropout"
+    aten_op = "dropout"
+    torch_module = "Dropout"
+    torch_call = "F.dropout"
     view = True  # at inference it returns its input
     saves = ("mask",)  # training: which elements were kept (bool)
     summary = "dropout (identity at inference)"
@@ -143,6 +147,10 @@ class ReLU(Elementwise):
     """ReLU: max(x, 0); 1 FLOP per element."""
 
     type_name = "relu"
+    aten_op = "relu"
+    torch_module = "ReLU"
+    torch_call = "F.relu"
+    torch_forms = ("functional",)
     params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
     saves = ("output",)
     summary = "rectified linear unit"
@@ -174,6 +182,10 @@ class ReLU6(Elementwise):
     """ReLU6 (MobileNet): min(max(x, 0), 6); 2 FLOPs per element."""
 
     type_name = "relu6"
+    aten_op = "hardtanh"
+    torch_module = "ReLU6"
+    torch_call = "F.hardtanh"
+    torch_forms = ("functional",)
     params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
     saves = ("input",)  # hardtanh_backward reads the input
     summary = "ReLU capped at 6 (MobileNet)"
@@ -205,6 +217,10 @@ class LeakyReLU(Elementwise):
     """Leaky ReLU: x if x > 0 else a x; 2 FLOPs per element."""
 
     type_name = "leaky_relu"
+    aten_op = "leaky_relu"
+    torch_module = "LeakyReLU"
+    torch_call = "F.leaky_relu"
+    torch_forms = ("functional",)
     saves = ("input",)
     summary = "leaky ReLU"
     per_element = 2
@@ -236,6 +252,10 @@ class ELU(Elementwise):
     """ELU (Clevert et al. 2016): x if x > 0 else a (exp(x) - 1); 4 FLOPs per element."""
 
     type_name = "elu"
+    aten_op = "elu"
+    torch_module = "ELU"
+    torch_call = "F.elu"
+    torch_forms = ("functional",)
     saves = ("input",)
     summary = "exponential linear unit"
     per_element = 4
@@ -267,6 +287,10 @@ class SELU(Elementwise):
     """SELU (Klambauer et al. 2017): scale * elu(x, alpha); 5 FLOPs per element."""
 
     type_name = "selu"
+    aten_op = "selu"
+    torch_module = "SELU"
+    torch_call = "F.selu"
+    torch_forms = ("functional",)
     params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
     saves = ("input",)
     summary = "scaled ELU (Klambauer et al. 2017)"
@@ -289,6 +313,10 @@ class Sigmoid(Elementwise):
     """Logistic sigmoid 1 / (1 + exp(-x)); 3 FLOPs per element."""
 
     type_name = "sigmoid"
+    aten_op = "sigmoid"
+    torch_module = "Sigmoid"
+    torch_call = "torch.sigmoid"
+    torch_forms = ("functional",)
     saves = ("output",)  # dy/dx = y (1 - y)
     summary = "logistic sigmoid"
     per_element = 3
@@ -310,6 +338,10 @@ class Tanh(Elementwise):
     """Hyperbolic tangent; 1 FLOP per element."""
 
     type_name = "tanh"
+    aten_op = "tanh"
+    torch_module = "Tanh"
+    torch_call = "torch.tanh"
+    torch_forms = ("functional",)
     saves = ("output",)  # dy/dx = 1 - y^2
     summary = "hyperbolic tangent"
     per_element = 1
@@ -331,6 +363,10 @@ class SiLU(Elementwise):
     """SiLU / swish (Elfwing et al. 2018): x * sigmoid(x); 4 FLOPs per element."""
 
     type_name = "silu"
+    aten_op = "silu"
+    torch_module = "SiLU"
+    torch_call = "F.silu"
+    torch_forms = ("functional",)
     params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
     saves = ("input",)
     summary = "SiLU (swish is another name for it)"
@@ -357,6 +393,10 @@ class Hardswish(Elementwise):
     """Hard swish (Howard et al. 2019, MobileNetV3): x * relu6(x + 3) / 6; 5 FLOPs."""
 
     type_name = "hardswish"
+    aten_op = "hardswish"
+    torch_module = "Hardswish"
+    torch_call = "F.hardswish"
+    torch_forms = ("functional",)
     params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
     saves = ("input",)
     summary = "hard swish (MobileNetV3)"
@@ -384,6 +424,10 @@ class GELU(Elementwise):
     """
 
     type_name = "gelu"
+    aten_op = "gelu"
+    torch_module = "GELU"
+    torch_call = "F.gelu"
+    torch_forms = ("functional",)
     saves = ("input",)
     summary = "Gaussian error linear unit"
     params = (Param("approximate", Choice("none", "tanh"), "none", "PyTorch's approximate"),)
@@ -434,6 +478,9 @@ class PReLU(Elementwise):
     """
 
     type_name = "prelu"
+    aten_op = "prelu"
+    torch_module = "PReLU"
+    torch_call = "F.prelu"
     saves = ("input",)  # both gradients read the input (and the weight)
     summary = "parametric ReLU with learnable slope(s)"
     per_element = 2
@@ -498,6 +545,10 @@ class Softmax(Elementwise):
     """
 
     type_name = "softmax"
+    aten_op = "softmax"
+    torch_module = "Softmax"
+    torch_call = "F.softmax"
+    torch_forms = ("functional",)
     erf_rule = None  # normalises across elements: not an activation the protocol linearises
     saves = ("output",)
     summary = "softmax along dim (default 1: the channels)"
@@ -569,6 +620,10 @@ class Hardsigmoid(Elementwise):
     4 FLOPs per element (add, max, min, divide)."""
 
     type_name = "hardsigmoid"
+    aten_op = "hardsigmoid"
+    torch_module = "Hardsigmoid"
+    torch_call = "F.hardsigmoid"
+    torch_forms = ("functional",)
     saves = ("input",)
     params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
     summary = "hard sigmoid relu6(x + 3) / 6 (MobileNetV3's gate)"
@@ -603,6 +658,10 @@ class Hardtanh(Elementwise):
     element (two comparisons)."""
 
     type_name = "hardtanh"
+    aten_op = "hardtanh"
+    torch_module = "Hardtanh"
+    torch_call = "F.hardtanh"
+    torch_forms = ("functional",)
     saves = ("input",)
     summary = "hard tanh: x clipped to [min_val, max_val]"
     per_element = 2
@@ -651,6 +710,10 @@ class Softplus(Elementwise):
     """
 
     type_name = "softplus"
+    aten_op = "softplus"
+    torch_module = "Softplus"
+    torch_call = "F.softplus"
+    torch_forms = ("functional",)
     saves = ("input",)
     summary = "softplus log(1 + exp(beta x)) / beta"
     per_element = 6
@@ -705,6 +768,10 @@ class Mish(Elementwise):
     """
 
     type_name = "mish"
+    aten_op = "mish"
+    torch_module = "Mish"
+    torch_call = "F.mish"
+    torch_forms = ("functional",)
     saves = ("input",)
     params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
     summary = "mish x·tanh(softplus(x))"
