@@ -259,7 +259,13 @@ class TorchOp:
     and bias (0 without); ``affine``: a normalization's weight and bias exist; ``window``:
     an adaptive pooling's input size over its output size per axis, multiplied (thop's
     kernel); ``batched``: a linear layer on an input of more than two axes, which ATen
-    runs as ``mm`` and a separate bias ``add`` rather than one ``addmm``; ``known``: False
+    runs as ``mm`` and a separate bias ``add`` rather than one ``addmm``; ``size``: the
+    product of an interpolation's ``size`` argument when the call passes one (0: a scale
+    factor), which calflops counts in place of the elements; ``groups``: a convolution's
+    groups; ``conv_grid``: for a transposed convolution, the positions a (forward)
+    convolution with its kernel, stride, padding and dilation would produce from its
+    input, floor((L + 2p - d(k - 1) - 1) / s) + 1 per axis (calflops 0.3.2 counts its bias
+    on that grid); ``known``: False
     for a layer type of which cnncalc knows no PyTorch form (every counter then says so).
     """
 
@@ -275,6 +281,9 @@ class TorchOp:
     affine: bool = False
     window: Fraction = Fraction(0)
     batched: bool = False
+    size: int = 0
+    groups: int = 1
+    conv_grid: int = 0
     known: bool = True
 
     @property

@@ -134,7 +134,7 @@ class Layer:
     # counters count"): the ATen op (None: nothing runs, a view or the identity), the
     # torch.nn class ("{n}" is the number of spatial axes) and the Python call it reaches.
     aten_op: ClassVar[str | None] = "?"  # "?": cnncalc knows no PyTorch form of it
-    torch_module: ClassVar[str] = ""
+    torch_class: ClassVar[str] = ""
     torch_call: ClassVar[str] = ""
     # the forms a spec's `torch:` key may choose, besides the default module (how an
     # upstream forward writes this layer: "functional" calls F.* in the parent's forward)
@@ -355,7 +355,7 @@ class Layer:
         the FLOP counters see them (cnncalc/analysis/conventions.py reads them).
 
         ``form`` is how the upstream forward writes the layer (a spec's ``torch:`` key, one
-        of :attr:`torch_forms`): ``""`` its ``torch.nn`` module (:attr:`torch_module`),
+        of :attr:`torch_forms`): ``""`` its ``torch.nn`` module (:attr:`torch_class`),
         ``"functional"`` a call of :attr:`torch_call` in the parent's forward. The default
         is one op :attr:`aten_op` on the whole tensor; a layer without one runs nothing
         (a view, the identity at inference).
@@ -371,7 +371,7 @@ class Layer:
         call, element counts, and its weight's and bias's elements from
         :meth:`param_shapes`."""
         shapes = self.param_shapes()
-        module = "" if form == "functional" else self.torch_module.format(n=self.ndim)
+        module = "" if form == "functional" else self.torch_class.format(n=self.ndim)
         record = dict(op=op, module=module, call=self.torch_call.format(n=self.ndim),
                       in_elems=numel(self.in_shapes[0]), out_elems=numel(self.out_shape),
                       weight=numel(shapes["weight"]) if "weight" in shapes else 0,

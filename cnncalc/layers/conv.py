@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 from cnncalc.core.errors import SpecError
@@ -93,7 +94,7 @@ class Conv(_ConvBase):
 
     type_name = "conv"
     aten_op = "conv"
-    torch_module = "Conv{n}d"
+    torch_class = "Conv{n}d"
     torch_call = "F.conv{n}d"
     torch_forms = ("Linear",)
     summary = "convolution (Conv1d/2d/3d)"
@@ -323,7 +324,7 @@ class Conv(_ConvBase):
         if form == "Linear":
             return [replace(self.torch_op("linear", macs=macs, out_grid_macs=macs, batched=True),
                             module="Linear", call="F.linear")]
-        return [self.torch_op("conv", form, macs=macs, out_grid_macs=macs)]
+        return [self.torch_op("conv", form, macs=macs, out_grid_macs=macs, groups=self.p["groups"])]
 
 
 class ConvTranspose(_ConvBase):
@@ -340,7 +341,7 @@ class ConvTranspose(_ConvBase):
 
     type_name = "conv_transpose"
     aten_op = "conv_transpose"
-    torch_module = "ConvTranspose{n}d"
+    torch_class = "ConvTranspose{n}d"
     torch_call = "F.conv_transpose{n}d"
     summary = "transposed convolution (ConvTranspose1d/2d/3d)"
     params = (
@@ -618,4 +619,7 @@ class ConvTranspose(_ConvBase):
     def torch_ops(self, form=""):
         # out_grid_macs: every tap of the weight at every output position (thop, torchinfo)
         grid = numel(self.param_shapes()["weight"]) * numel(self.out_shape[1:])
-        return [self.torch_op("conv_transpose", form, macs=self.macs(), out_grid_macs=grid)]
+        conv_grid = math.prod((size + 2 * b - keff) // s + 1 for size, keff, s, (b, _)
+                              in zip(self.sizes, self.keff, self.stride, self.pads))
+        return [self.torch_op("conv_transpose", form, macs=self.macs(), out_grid_macs=grid,
+                              groups=self.p["groups"], conv_grid=conv_grid)]

@@ -19,7 +19,7 @@ class Linear(Layer):
 
     type_name = "linear"
     aten_op = "linear"
-    torch_module = "Linear"
+    torch_class = "Linear"
     torch_call = "F.linear"
     family = "dense"
     bias_names = ("bias",)

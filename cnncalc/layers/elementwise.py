@@ -116,7 +116,7 @@ class Dropout(Elementwise):
 
     type_name = "dropout"
     aten_op = "dropout"
-    torch_module = "Dropout"
+    torch_class = "Dropout"
     torch_call = "F.dropout"
     view = True  # at inference it returns its input
     saves = ("mask",)  # training: which elements were kept (bool)
@@ -148,7 +148,7 @@ class ReLU(Elementwise):
 
     type_name = "relu"
     aten_op = "relu"
-    torch_module = "ReLU"
+    torch_class = "ReLU"
     torch_call = "F.relu"
     torch_forms = ("functional",)
     params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
@@ -183,7 +183,7 @@ class ReLU6(Elementwise):
 
     type_name = "relu6"
     aten_op = "hardtanh"
-    torch_module = "ReLU6"
+    torch_class = "ReLU6"
     torch_call = "F.hardtanh"
     torch_forms = ("functional",)
     params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
@@ -218,7 +218,7 @@ class LeakyReLU(Elementwise):
 
     type_name = "leaky_relu"
     aten_op = "leaky_relu"
-    torch_module = "LeakyReLU"
+    torch_class = "LeakyReLU"
     torch_call = "F.leaky_relu"
     torch_forms = ("functional",)
     saves = ("input",)
@@ -253,7 +253,7 @@ class ELU(Elementwise):
 
     type_name = "elu"
     aten_op = "elu"
-    torch_module = "ELU"
+    torch_class = "ELU"
     torch_call = "F.elu"
     torch_forms = ("functional",)
     saves = ("input",)
@@ -288,7 +288,7 @@ class SELU(Elementwise):
 
     type_name = "selu"
     aten_op = "selu"
-    torch_module = "SELU"
+    torch_class = "SELU"
     torch_call = "F.selu"
     torch_forms = ("functional",)
     params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
@@ -314,7 +314,7 @@ class Sigmoid(Elementwise):
 
     type_name = "sigmoid"
     aten_op = "sigmoid"
-    torch_module = "Sigmoid"
+    torch_class = "Sigmoid"
     torch_call = "torch.sigmoid"
     torch_forms = ("functional",)
     saves = ("output",)  # dy/dx = y (1 - y)
@@ -339,7 +339,7 @@ class Tanh(Elementwise):
 
     type_name = "tanh"
     aten_op = "tanh"
-    torch_module = "Tanh"
+    torch_class = "Tanh"
     torch_call = "torch.tanh"
     torch_forms = ("functional",)
     saves = ("output",)  # dy/dx = 1 - y^2
@@ -364,7 +364,7 @@ class SiLU(Elementwise):
 
     type_name = "silu"
     aten_op = "silu"
-    torch_module = "SiLU"
+    torch_class = "SiLU"
     torch_call = "F.silu"
     torch_forms = ("functional",)
     params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
@@ -394,7 +394,7 @@ class Hardswish(Elementwise):
 
     type_name = "hardswish"
     aten_op = "hardswish"
-    torch_module = "Hardswish"
+    torch_class = "Hardswish"
     torch_call = "F.hardswish"
     torch_forms = ("functional",)
     params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
@@ -425,7 +425,7 @@ class GELU(Elementwise):
 
     type_name = "gelu"
     aten_op = "gelu"
-    torch_module = "GELU"
+    torch_class = "GELU"
     torch_call = "F.gelu"
     torch_forms = ("functional",)
     saves = ("input",)
@@ -479,7 +479,7 @@ class PReLU(Elementwise):
 
     type_name = "prelu"
     aten_op = "prelu"
-    torch_module = "PReLU"
+    torch_class = "PReLU"
     torch_call = "F.prelu"
     saves = ("input",)  # both gradients read the input (and the weight)
     summary = "parametric ReLU with learnable slope(s)"
@@ -546,7 +546,7 @@ class Softmax(Elementwise):
 
     type_name = "softmax"
     aten_op = "softmax"
-    torch_module = "Softmax"
+    torch_class = "Softmax"
     torch_call = "F.softmax"
     torch_forms = ("functional",)
     erf_rule = None  # normalises across elements: not an activation the protocol linearises
@@ -621,7 +621,7 @@ class Hardsigmoid(Elementwise):
 
     type_name = "hardsigmoid"
     aten_op = "hardsigmoid"
-    torch_module = "Hardsigmoid"
+    torch_class = "Hardsigmoid"
     torch_call = "F.hardsigmoid"
     torch_forms = ("functional",)
     saves = ("input",)
@@ -659,7 +659,7 @@ class Hardtanh(Elementwise):
 
     type_name = "hardtanh"
     aten_op = "hardtanh"
-    torch_module = "Hardtanh"
+    torch_class = "Hardtanh"
     torch_call = "F.hardtanh"
     torch_forms = ("functional",)
     saves = ("input",)
@@ -711,7 +711,7 @@ class Softplus(Elementwise):
 
     type_name = "softplus"
     aten_op = "softplus"
-    torch_module = "Softplus"
+    torch_class = "Softplus"
     torch_call = "F.softplus"
     torch_forms = ("functional",)
     saves = ("input",)
@@ -769,7 +769,7 @@ class Mish(Elementwise):
 
     type_name = "mish"
     aten_op = "mish"
-    torch_module = "Mish"
+    torch_class = "Mish"
     torch_call = "F.mish"
     torch_forms = ("functional",)
     saves = ("input",)

@@ -36,7 +36,7 @@ class BatchNorm(Layer):
 
     type_name = "batchnorm"
     aten_op = "batch_norm"
-    torch_module = "BatchNorm{n}d"
+    torch_class = "BatchNorm{n}d"
     torch_call = "F.batch_norm"
     erf_rule = "copy"  # the ERF's uniform protocol: batch norm is the identity
     family = "normalization"
@@ -174,7 +174,7 @@ class LRN(Layer):
 
     type_name = "lrn"
     aten_op = "lrn"
-    torch_module = "LocalResponseNorm"
+    torch_class = "LocalResponseNorm"
     torch_call = "F.local_response_norm"
     family = "normalization"
     summary = "local response normalization across channels (AlexNet)"
@@ -377,7 +377,7 @@ class InstanceNorm(_StatNorm):
 
     type_name = "instancenorm"
     aten_op = "instance_norm"
-    torch_module = "InstanceNorm{n}d"
+    torch_class = "InstanceNorm{n}d"
     torch_call = "F.instance_norm"
     summary = "instance normalization: each channel over its positions, per sample"
     params = (
@@ -479,7 +479,7 @@ class GroupNorm(_StatNorm):
 
     type_name = "groupnorm"
     aten_op = "group_norm"
-    torch_module = "GroupNorm"
+    torch_class = "GroupNorm"
     torch_call = "F.group_norm"
     summary = "group normalization over num_groups groups of channels"
     primary = "num_groups"
@@ -548,7 +548,7 @@ class LayerNorm(_StatNorm):
 
     type_name = "layernorm"
     aten_op = "layer_norm"
-    torch_module = "LayerNorm"
+    torch_class = "LayerNorm"
     torch_call = "F.layer_norm"
     torch_forms = ("LayerNorm2d",)
     summary = "layer normalization over a sample (over: all) or its channels (over: channels)"

@@ -195,7 +195,7 @@ class MaxPool(_WindowPool):
 
     type_name = "maxpool"
     aten_op = "max_pool"
-    torch_module = "MaxPool{n}d"
+    torch_class = "MaxPool{n}d"
     torch_call = "F.max_pool{n}d"
     torch_forms = ("functional",)
     erf_rule = "inside"  # the ERF's uniform protocol: the average over the window inside the input
@@ -253,7 +253,7 @@ class AvgPool(_WindowPool):
 
     type_name = "avgpool"
     aten_op = "avg_pool"
-    torch_module = "AvgPool{n}d"
+    torch_class = "AvgPool{n}d"
     torch_call = "F.avg_pool{n}d"
     torch_forms = ("functional",)
     saves = ("input",)  # avg_pool2d_backward reads the input (its shape and padding)
@@ -487,7 +487,7 @@ class GlobalAvgPool(_GlobalPool):
 
     type_name = "global_avgpool"
     aten_op = "adaptive_avg_pool"
-    torch_module = "AdaptiveAvgPool{n}d"
+    torch_class = "AdaptiveAvgPool{n}d"
     torch_call = "F.adaptive_avg_pool{n}d"
     torch_forms = ("functional", "mean")
     saves = ("input",)  # as AdaptiveAvgPool2d(1), which torchvision uses
@@ -515,7 +515,7 @@ class GlobalMaxPool(_GlobalPool):
 
     type_name = "global_maxpool"
     aten_op = "adaptive_max_pool"
-    torch_module = "AdaptiveMaxPool{n}d"
+    torch_class = "AdaptiveMaxPool{n}d"
     torch_call = "F.adaptive_max_pool{n}d"
     torch_forms = ("functional",)
     saves = ("input", "indices")  # as AdaptiveMaxPool2d(1)
@@ -677,7 +677,7 @@ class AdaptiveAvgPool(_AdaptivePool):
 
     type_name = "adaptive_avgpool"
     aten_op = "adaptive_avg_pool"
-    torch_module = "AdaptiveAvgPool{n}d"
+    torch_class = "AdaptiveAvgPool{n}d"
     torch_call = "F.adaptive_avg_pool{n}d"
     torch_forms = ("functional",)
     saves = ("input",)
@@ -710,7 +710,7 @@ class AdaptiveMaxPool(_AdaptivePool):
 
     type_name = "adaptive_maxpool"
     aten_op = "adaptive_max_pool"
-    torch_module = "AdaptiveMaxPool{n}d"
+    torch_class = "AdaptiveMaxPool{n}d"
     torch_call = "F.adaptive_max_pool{n}d"
     torch_forms = ("functional",)
     saves = ("input", "indices")

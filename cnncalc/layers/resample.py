@@ -44,7 +44,7 @@ class Upsample(Layer):
     """
 
     type_name = "upsample"
-    torch_module = "Upsample"
+    torch_class = "Upsample"
     torch_call = "F.interpolate"
     torch_forms = ("functional",)
     erf_rule = "copy"  # weights from PyTorch's source indices (erf_taps)
@@ -280,7 +280,8 @@ class Upsample(Layer):
         mode = self.p["mode"]
         if mode == "linear":
             mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[self.ndim]
-        return [self.torch_op(f"upsample_{mode}", form)]
+        size = numel(self.out_shape[1:]) if self.p["size"] is not None else 0
+        return [self.torch_op(f"upsample_{mode}", form, size=size)]
 
 
 class Pad(Layer):

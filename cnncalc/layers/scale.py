@@ -111,7 +111,7 @@ class StochasticDepth(Layer):
 
     type_name = "stochastic_depth"
     aten_op = None
-    torch_module = "StochasticDepth"
+    torch_class = "StochasticDepth"
     erf_rule = "copy"  # the ERF's uniform protocol: the identity
     view = True  # at inference it returns its input
     family = "elementwise"

@@ -337,7 +337,7 @@ class PixelShuffle(Layer):
 
     type_name = "pixel_shuffle"
     aten_op = "pixel_shuffle"
-    torch_module = "PixelShuffle"
+    torch_class = "PixelShuffle"
     torch_call = "F.pixel_shuffle"
     family = "resampling"
     summary = "pixel shuffle: [C·r², H, W] -> [C, H·r, W·r] (sub-pixel convolution, ESPCN)"
@@ -447,7 +447,7 @@ class PixelUnshuffle(Layer):
 
     type_name = "pixel_unshuffle"
     aten_op = "pixel_unshuffle"
-    torch_module = "PixelUnshuffle"
+    torch_class = "PixelUnshuffle"
     torch_call = "F.pixel_unshuffle"
     family = "resampling"
     summary = "pixel unshuffle: [C, H·r, W·r] -> [C·r², H, W] (space to depth)"
