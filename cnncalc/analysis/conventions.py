@@ -34,20 +34,18 @@ Amount = int | Fraction
 Parts = dict[str, Amount]
 
 # the operation families a difference is broken down by, in the order printed
+LINEAR = "linear (matmul)"
+TRANSPOSED = "transposed convolution"
+OUTPUT_GRID = "transposed convolution (output grid)"
 FAMILIES = (
-    "convolution", "transposed convolution", "transposed convolution (output grid)", "linear",
-    "bias", "batch norm", "normalization", "pooling", "activation", "elementwise",
-    "upsampling", "rounding",
+    "convolution", TRANSPOSED, OUTPUT_GRID, LINEAR, "bias", "batch norm", "normalization",
+    "pooling", "activation", "elementwise", "upsampling", "rounding",
 )
-
-# cnncalc's MACs of an op, by family (docs/conventions.md, "MACs")
-_MAC_FAMILY = {"conv": "convolution", "conv_transpose": "transposed convolution",
-               "linear": "linear"}
 
 
 def cnncalc_parts(op: TorchOp) -> Parts:
     """cnncalc's MACs of one op by family (a transposed convolution on its input grid)."""
-    return {_MAC_FAMILY[op.op]: op.macs} if op.macs else {}
+    return {op.category: op.macs} if op.macs else {}
 
 
 @dataclass(frozen=True)
@@ -120,14 +118,10 @@ def _fam(family: str, f: Callable[[TorchOp], Amount]) -> Callable[[TorchOp], Par
     return lambda op: {family: f(op)}
 
 
-def _norm_family(op: TorchOp) -> str:
-    return "batch norm" if op.op == "batch_norm" else "normalization"
-
-
 def _conv_parts(op: TorchOp, scale: int = 1, bias: bool = False) -> Parts:
     """A convolution's MACs (transposed: on its input grid) times ``scale``, and its bias
     additions when ``bias``."""
-    parts: Parts = {_MAC_FAMILY[op.op]: scale * op.macs}
+    parts: Parts = {op.category: scale * op.macs}
     if bias and op.bias:
         parts["bias"] = op.bias_adds
     return parts
@@ -136,10 +130,9 @@ def _conv_parts(op: TorchOp, scale: int = 1, bias: bool = False) -> Parts:
 def _out_grid(op: TorchOp) -> Parts:
     """Every weight element at every output position (thop's and torchinfo's transposed
     convolution), split into the input-grid MACs and the excess."""
-    if op.op != "conv_transpose":
-        return {_MAC_FAMILY[op.op]: op.out_grid_macs}
-    return {"transposed convolution": op.macs,
-            "transposed convolution (output grid)": op.out_grid_macs - op.macs}
+    if op.category != TRANSPOSED:
+        return {op.category: op.out_grid_macs}
+    return {TRANSPOSED: op.macs, OUTPUT_GRID: op.out_grid_macs - op.macs}
 
 
 # ---------------------------------------------------------------- fvcore 0.1.5.post20221221
@@ -149,14 +142,13 @@ FVCORE = Counter(
     name="fvcore", tool="fvcore", version="0.1.5.post20221221", unit="MAC", term="flops",
     call="FlopCountAnalysis(model, x).total()", reads=("aten",),
     rules={
-        "aten::conv": Rule("batch·prod(weight)·prod(output spatial): MACs, no bias",
-                           _FV + "jit_handles.py:127 conv_flop_count; flop_count.py:29",
-                           lambda op: _conv_parts(op)),
-        "aten::conv_transpose": Rule("batch·prod(weight)·prod(input spatial): MACs on the input "
-                                     "grid, no bias", _FV + "jit_handles.py:149", lambda op: _conv_parts(op)),
+        "aten::convolution": Rule("batch·prod(weight)·prod(output spatial): MACs, no bias; "
+                                  "transposed: prod(input spatial), the input grid",
+                                  _FV + "jit_handles.py:127 conv_flop_count, 149; flop_count.py:29",
+                                  lambda op: _conv_parts(op)),
         "aten::linear": Rule("prod(input)·out_features: MACs, no bias",
                              _FV + "jit_handles.py:99 linear_flop_jit; flop_count.py:33",
-                             _fam("linear", lambda op: op.macs)),
+                             _fam(LINEAR, lambda op: op.macs)),
         "aten::batch_norm": Rule("eval: 2 per input element with affine, 1 without",
                                  _FV + "jit_handles.py:251 batchnorm_flop_jit; flop_count.py:36",
                                  _fam("batch norm", lambda op: (2 if op.affine else 1) * op.in_elems)),
@@ -178,9 +170,10 @@ FVCORE = Counter(
         "aten::adaptive_avg_pool": Rule("1 per input element (adaptive_avg_pool2d)",
                                         _FV + "jit_handles.py:261 elementwise_flop_counter(1, 0); flop_count.py:42",
                                         _fam("pooling", lambda op: op.in_elems)),
-        **{f"aten::{name}": _skip("ignored (in fvcore's list of ops it ignores)", _FV_IGNORED)
-           for name in ("relu", "cat", "chunk", "split", "flatten", "view", "transpose",
-                        "dropout", "slice", "constant_pad_nd")},
+        **{key: _skip("ignored (in fvcore's list of ops it ignores)", _FV_IGNORED)
+           for key in ("aten::relu", "aten::cat", "aten::chunk", "aten::split", "aten::flatten",
+                       "aten::view", "aten::transpose", "aten::dropout", "aten::slice",
+                       "aten::constant_pad_nd")},
     },
     missing=Rule("skipped, unsupported: fvcore warns 'Unsupported operator aten::... encountered'",
                  _FV + "jit_analysis.py (unsupported_ops)", None, "unsupported"),
@@ -196,7 +189,7 @@ def _pt_norm(op: TorchOp) -> Parts:
     # bn_flops_counter_hook doubles only for modules with an `affine` attribute: BatchNorm,
     # InstanceNorm, GroupNorm; LayerNorm has `elementwise_affine` and counts 1 per element
     affine = op.affine and op.module != "LayerNorm"
-    return {_norm_family(op): (2 if affine else 1) * op.in_elems}
+    return {op.category: (2 if affine else 1) * op.in_elems}
 
 
 _PT_MODULES: dict[str, Rule] = {}
@@ -223,7 +216,7 @@ _PT_MODULES["nn.LayerNorm"] = Rule("1 per input element (no `affine` attribute)"
                                    _PT + "51, 304", _pt_norm)
 _PT_MODULES["nn.Linear"] = Rule("MACs + out_features per row with a bias",
                                 _PT + "35 linear_flops_counter_hook",
-                                lambda op: {"linear": op.macs, **({"bias": op.bias_adds} if op.bias else {})})
+                                lambda op: {LINEAR: op.macs, **({"bias": op.bias_adds} if op.bias else {})})
 _PT_MODULES["nn.Upsample"] = Rule("1 per output element (module hook)", _PT + "21 upsample_flops_counter_hook",
                                   _fam("upsampling", lambda op: op.out_elems))
 _PT_CALLS: dict[str, Rule] = {}
@@ -261,8 +254,8 @@ _PA = "ptflops/aten_ops.py:"
 def _pa_linear(op: TorchOp) -> Parts:
     # a 2-D input runs as addmm (bias counted); more axes as mm and a bias add (not counted)
     if op.batched or not op.bias:
-        return {"linear": op.macs}
-    return {"linear": op.macs, "bias": op.bias_adds}
+        return {LINEAR: op.macs}
+    return {LINEAR: op.macs, "bias": op.bias_adds}
 
 
 PTFLOPS_ATEN = Counter(
@@ -270,10 +263,9 @@ PTFLOPS_ATEN = Counter(
     call="get_model_complexity_info(model, (3, H, W), backend='aten', as_strings=False)",
     reads=("aten",),
     rules={
-        "aten::conv": Rule("MACs + 1 per output element with a bias", _PA + "71 conv_flop_count",
-                           lambda op: _conv_parts(op, bias=True)),
-        "aten::conv_transpose": Rule("MACs on the input grid + 1 per output element with a bias",
-                                     _PA + "71 conv_flop_count", lambda op: _conv_parts(op, bias=True)),
+        "aten::convolution": Rule("MACs (transposed: on the input grid) + 1 per output element "
+                                  "with a bias", _PA + "71 conv_flop_count, 98 conv_flop",
+                                  lambda op: _conv_parts(op, bias=True)),
         "aten::linear": Rule("addmm (2-D input): MACs + bias; mm (more axes): MACs",
                              _PA + "36 addmm_flop, 23 matmul_flop", _pa_linear),
     },
@@ -294,7 +286,7 @@ for _n in (1, 2, 3):
         _TH + "22 count_convNd; calc_func.py:28", _out_grid)
     _TH_MODULES[f"nn.BatchNorm{_n}d"] = Rule("2 per input element, 4 with affine",
                                              _TH + "60 count_normalization; calc_func.py:43",
-                                             lambda op: {_norm_family(op): (4 if op.affine else 2) * op.in_elems})
+                                             lambda op: {op.category: (4 if op.affine else 2) * op.in_elems})
     _TH_MODULES[f"nn.InstanceNorm{_n}d"] = _TH_MODULES[f"nn.BatchNorm{_n}d"]
     for _m in ("MaxPool", "AdaptiveMaxPool"):
         _TH_MODULES[f"nn.{_m}{_n}d"] = _skip("zero_ops", "thop/profile.py:41-46")
@@ -312,7 +304,7 @@ _TH_MODULES["nn.LeakyReLU"] = _skip("count_relu: calculate_relu_flops returns 0"
 _TH_MODULES["nn.PReLU"] = Rule("1 per input element (eval)", _TH + "82 count_prelu",
                                _fam("activation", lambda op: op.in_elems))
 _TH_MODULES["nn.Linear"] = Rule("in_features per output element: MACs, no bias",
-                                _TH + "140 count_linear", _fam("linear", lambda op: op.macs))
+                                _TH + "140 count_linear", _fam(LINEAR, lambda op: op.macs))
 _TH_UPSAMPLE = {"upsample_nearest": 1, "upsample_linear": 5, "upsample_bilinear": 11}
 _TH_MODULES["nn.Upsample"] = Rule(
     "per output element: nearest 1, linear 5, bilinear 11 (trilinear: 0, with a warning)",
@@ -344,10 +336,9 @@ def _torchinfo(op: TorchOp) -> Parts:
     params = op.weight + op.bias
     if not params:
         return {}
-    if op.op == "linear":
-        return {"linear": op.weight, **({"bias": op.bias} if op.bias else {})}
-    family = {"batch_norm": "batch norm", "prelu": "activation"}.get(op.op, "normalization")
-    return {family: params}
+    if op.category == LINEAR:
+        return {LINEAR: op.weight, **({"bias": op.bias} if op.bias else {})}
+    return {op.category: params}
 
 
 TORCHINFO = Counter(
@@ -368,37 +359,37 @@ def _patched_calls(path: str, lines: dict[str, int], *, deepspeed: bool) -> dict
     rules: dict[str, Rule] = {}
     for n in (1, 2, 3):
         rules[f"F.conv{n}d"] = Rule("2·MACs + 1 per output element with a bias",
-                                    f"{path}:{lines['conv']} _conv_flops_compute",
+                                    f"{path}:{lines['at_conv']} _conv_flops_compute",
                                     lambda op: _conv_parts(op, 2, bias=True))
         rules[f"F.conv_transpose{n}d"] = Rule(
             "2·MACs on the input grid + the bias " + (
                 "per output element" if deepspeed else
                 "on the grid a forward convolution would produce, times weight.shape[1]; "
                 "MACs with out_channels/groups divided by groups again"),
-            f"{path}:{lines['conv_transpose']} _conv_trans_flops_compute",
+            f"{path}:{lines['at_conv_transpose']} _conv_trans_flops_compute",
             _ds_conv_transpose if deepspeed else _cf_conv_transpose)
         for c in ("avg_pool", "max_pool", "adaptive_avg_pool", "adaptive_max_pool"):
-            rules[f"F.{c}{n}d"] = Rule("1 per input element", f"{path}:{lines['pool']} _pool_flops_compute",
+            rules[f"F.{c}{n}d"] = Rule("1 per input element", f"{path}:{lines['at_pool']} _pool_flops_compute",
                                        _fam("pooling", lambda op: op.in_elems))
-    rules["F.linear"] = Rule("2·MACs, no bias", f"{path}:{lines['linear']} _linear_flops_compute",
-                             _fam("linear", lambda op: 2 * op.macs))
-    for c in ("relu", "prelu", "elu", "leaky_relu", "relu6", "silu", "gelu"):
-        rules[f"F.{c}"] = Rule("1 per input element", f"{path}:{lines['relu']} _{c}_flops_compute",
-                               _fam("activation", lambda op: op.in_elems))
+    rules["F.linear"] = Rule("2·MACs, no bias", f"{path}:{lines['at_linear']} _linear_flops_compute",
+                             _fam(LINEAR, lambda op: 2 * op.macs))
+    for key in ("F.relu", "F.prelu", "F.elu", "F.leaky_relu", "F.relu6", "F.silu", "F.gelu"):
+        rules[key] = Rule("1 per input element", f"{path}:{lines['at_relu']} _{key[2:]}_flops_compute",
+                          _fam("activation", lambda op: op.in_elems))
     rules["F.batch_norm"] = Rule("eval: 2 per input element with affine, 1 without",
-                                 f"{path}:{lines['batch_norm']} _batch_norm_flops_compute",
+                                 f"{path}:{lines['at_batch_norm']} _batch_norm_flops_compute",
                                  _fam("batch norm", lambda op: (2 if op.affine else 1) * op.in_elems))
     for c in ("layer_norm", "group_norm", "instance_norm"):
         rules[f"F.{c}"] = Rule("5 per input element with affine, 4 without",
-                               f"{path}:{lines['layer_norm']} _{c}_flops_compute",
+                               f"{path}:{lines['at_layer_norm']} _{c}_flops_compute",
                                _fam("normalization", lambda op: (5 if op.affine else 4) * op.in_elems))
-    rules["F.softmax"] = Rule("1 per input element", f"{path}:{lines['softmax']} _softmax_flops_compute",
+    rules["F.softmax"] = Rule("1 per input element", f"{path}:{lines['at_softmax']} _softmax_flops_compute",
                               _fam("activation", lambda op: op.in_elems))
     rules["F.interpolate"] = Rule(
         "size given: prod(size) (the spatial size only); scale factor: " + (
             "the output elements" if deepspeed else "the input elements (`flops * scale` is "
             "computed and dropped)"),
-        f"{path}:{lines['upsample']} _upsample_flops_compute",
+        f"{path}:{lines['at_upsample']} _upsample_flops_compute",
         _fam("upsampling", lambda op: op.size or (op.out_elems if deepspeed else op.in_elems)))
     return rules
 
@@ -409,7 +400,7 @@ def _cf_conv_transpose(op: TorchOp) -> Parts:
     c_out = op.out_elems * op.weight // op.out_grid_macs
     shape1 = c_out // op.groups
     macs = op.macs // shape1 * (shape1 // op.groups) if shape1 else 0
-    parts: Parts = {"transposed convolution": 2 * macs}
+    parts: Parts = {TRANSPOSED: 2 * macs}
     if op.bias:
         parts["bias"] = shape1 * op.conv_grid
     return parts
@@ -423,9 +414,8 @@ CALFLOPS = Counter(
     name="calflops", tool="calflops", version="0.3.2", unit="FLOP", term="FLOPs",
     call="calculate_flops(model, input_shape=(1, 3, H, W), output_as_string=False)",
     reads=("call",),
-    rules=_patched_calls("calflops/pytorch_ops.py", dict(
-        conv=83, conv_transpose=128, pool=71, linear=37, relu=43, batch_norm=174,
-        layer_norm=192, softmax=254, upsample=229), deepspeed=False),
+    rules=_patched_calls("calflops/pytorch_ops.py", dict(        at_conv=83, at_conv_transpose=128, at_pool=71, at_linear=37, at_relu=43, at_batch_norm=174,
+        at_layer_norm=192, at_softmax=254, at_upsample=229), deepspeed=False),
     missing=_skip("not counted: no patched functional reaches it",
                   "calflops/pytorch_ops.py:452 _patch_functionals, 506 _patch_tensor_methods"),
     note="Patches torch.nn.functional (model.eval(), flops_counter.py:112); nn.ReLU6 calls "
@@ -437,9 +427,8 @@ DEEPSPEED = Counter(
     name="deepspeed", tool="deepspeed", version="0.19.8", unit="FLOP", term="flops",
     call="get_model_profile(model, input_shape=(1, 3, H, W), as_string=False)",
     reads=("call",),
-    rules=_patched_calls("deepspeed/profiling/flops_profiler/profiler.py", dict(
-        conv=569, conv_transpose=614, pool=557, linear=523, relu=529, batch_norm=665,
-        layer_norm=683, softmax=749, upsample=720), deepspeed=True),
+    rules=_patched_calls("deepspeed/profiling/flops_profiler/profiler.py", dict(        at_conv=569, at_conv_transpose=614, at_pool=557, at_linear=523, at_relu=529, at_batch_norm=665,
+        at_layer_norm=683, at_softmax=749, at_upsample=720), deepspeed=True),
     missing=_skip("not counted: no patched functional reaches it",
                   "deepspeed/profiling/flops_profiler/profiler.py:890 _patch_functionals"),
     note="The flops profiler that calflops was derived from; 0.19.8 counts a transposed "
@@ -453,11 +442,10 @@ FLOP_COUNTER = Counter(
     term="flops", call="with FlopCounterMode() as m: model(x); m.get_total_flops()",
     reads=("aten",),
     rules={
-        "aten::conv": Rule("2·MACs, no bias", _FC + "215 conv_flop_count, 253", lambda op: _conv_parts(op, 2)),
-        "aten::conv_transpose": Rule("2·MACs on the input grid, no bias", _FC + "215 conv_flop_count",
-                                     lambda op: _conv_parts(op, 2)),
+        "aten::convolution": Rule("2·MACs (transposed: on the input grid), no bias",
+                                  _FC + "215 conv_flop_count, 253 conv_flop", lambda op: _conv_parts(op, 2)),
         "aten::linear": Rule("2·MACs (mm, addmm: the bias is not counted)",
-                             _FC + "159 mm_flop, 171 addmm_flop", _fam("linear", lambda op: 2 * op.macs)),
+                             _FC + "159 mm_flop, 171 addmm_flop", _fam(LINEAR, lambda op: 2 * op.macs)),
     },
     missing=_skip("not counted: no registered formula", _FC + "133 register_flop_formula"),
     note="Formulas for matrix products, convolutions and attention only.",
@@ -469,7 +457,7 @@ _MAC_RULE = Rule("MACs", "torchvision/models/*.py, the weights' meta `_ops` (res
 TORCHVISION = Counter(
     name="torchvision", tool="torchvision", version="0.29.1", unit="GMAC", term="GFLOPS (_ops)",
     call="ResNet50_Weights.IMAGENET1K_V1.meta['_ops']", reads=("aten",),
-    rules={"aten::conv": _MAC_RULE, "aten::conv_transpose": _MAC_RULE, "aten::linear": _MAC_RULE},
+    rules={"aten::convolution": _MAC_RULE, "aten::linear": _MAC_RULE},
     missing=_skip("not counted: the figure is the MACs of convolutions and linear layers", ""),
     printed="gflops3",
     note="Multiply-accumulates of convolution and linear layers in units of 10^9, printed "

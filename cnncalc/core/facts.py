@@ -246,7 +246,7 @@ class TorchOp:
     PyTorch's FlopCounterMode) hook modules, patch functionals or trace ATen ops; each
     table in ``cnncalc/analysis/conventions.py`` counts from these records.
 
-    ``op``: the ATen operator's name (``convolution``, ``linear``, ``batch_norm``,
+    ``op``: the ATen operator's name (``convolution``, also transposed; ``linear``, ``batch_norm``,
     ``max_pool2d``, ``relu``, ``add``, ``cat``, ``upsample_bilinear2d``...). ``module``:
     the ``torch.nn`` class whose ``forward`` runs it (``Conv2d``, ``ReLU``), or ``""`` when
     the parent's forward calls it directly. ``call``: the Python call that reaches it
@@ -265,7 +265,10 @@ class TorchOp:
     groups; ``conv_grid``: for a transposed convolution, the positions a (forward)
     convolution with its kernel, stride, padding and dilation would produce from its
     input, floor((L + 2p - d(k - 1) - 1) / s) + 1 per axis (calflops 0.3.2 counts its bias
-    on that grid); ``known``: False
+    on that grid); ``category``: the operation family a
+    difference is broken down by (``convolution``, ``transposed convolution``, ``linear
+    (matmul)``, ``batch norm``, ``normalization``, ``pooling``, ``activation``,
+    ``elementwise``, ``upsampling``, ``data movement``); ``known``: False
     for a layer type of which cnncalc knows no PyTorch form (every counter then says so).
     """
 
@@ -284,6 +287,7 @@ class TorchOp:
     size: int = 0
     groups: int = 1
     conv_grid: int = 0
+    category: str = ""
     known: bool = True
 
     @property

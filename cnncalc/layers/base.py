@@ -377,6 +377,7 @@ class Layer:
                       weight=numel(shapes["weight"]) if "weight" in shapes else 0,
                       bias=numel(shapes["bias"]) if "bias" in shapes else 0)
         record.update(figures)
+        record.setdefault("category", op_category(op))
         return TorchOp(**record)
 
     def saved_for_backward(self) -> list[Saved]:
@@ -589,6 +590,28 @@ class Layer:
     def writes_torch(cls) -> bool:
         """Whether this type has a PyTorch writer (else :attr:`torch_refusal` says why)."""
         return cls.to_torch is not Layer.to_torch
+
+
+_OP_CATEGORIES = {
+    "convolution": "convolution", "linear": "linear (matmul)", "batch_norm": "batch norm",
+    "layer_norm": "normalization", "group_norm": "normalization",
+    "instance_norm": "normalization", "lrn": "normalization", "max_pool": "pooling",
+    "avg_pool": "pooling", "adaptive_avg_pool": "pooling", "adaptive_max_pool": "pooling",
+    "mean": "pooling", "add": "elementwise", "mul": "elementwise",
+    "relu": "activation", "hardtanh": "activation", "leaky_relu": "activation",
+    "elu": "activation", "selu": "activation", "sigmoid": "activation", "tanh": "activation",
+    "silu": "activation", "hardswish": "activation", "gelu": "activation",
+    "prelu": "activation", "softmax": "activation", "hardsigmoid": "activation",
+    "softplus": "activation", "mish": "activation",
+}
+
+
+def op_category(op: str) -> str:
+    """The family of an ATen op for the counters' breakdown (:class:`TorchOp`); an
+    ``upsample_*`` op is upsampling; views, copies and concatenation are data movement."""
+    if op.startswith("upsample_"):
+        return "upsampling"
+    return _OP_CATEGORIES.get(op, "data movement")
 
 
 def default_maps(shape: Shape, ndim: int) -> list[UnitMap | None] | None:

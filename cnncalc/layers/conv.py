@@ -93,7 +93,7 @@ class Conv(_ConvBase):
     """
 
     type_name = "conv"
-    aten_op = "conv"
+    aten_op = "convolution"
     torch_class = "Conv{n}d"
     torch_call = "F.conv{n}d"
     torch_forms = ("Linear",)
@@ -324,7 +324,7 @@ class Conv(_ConvBase):
         if form == "Linear":
             return [replace(self.torch_op("linear", macs=macs, out_grid_macs=macs, batched=True),
                             module="Linear", call="F.linear")]
-        return [self.torch_op("conv", form, macs=macs, out_grid_macs=macs, groups=self.p["groups"])]
+        return [self.torch_op("convolution", form, macs=macs, out_grid_macs=macs, groups=self.p["groups"])]
 
 
 class ConvTranspose(_ConvBase):
@@ -340,7 +340,7 @@ class ConvTranspose(_ConvBase):
     """
 
     type_name = "conv_transpose"
-    aten_op = "conv_transpose"
+    aten_op = "convolution"
     torch_class = "ConvTranspose{n}d"
     torch_call = "F.conv_transpose{n}d"
     summary = "transposed convolution (ConvTranspose1d/2d/3d)"
@@ -621,5 +621,6 @@ class ConvTranspose(_ConvBase):
         grid = numel(self.param_shapes()["weight"]) * numel(self.out_shape[1:])
         conv_grid = math.prod((size + 2 * b - keff) // s + 1 for size, keff, s, (b, _)
                               in zip(self.sizes, self.keff, self.stride, self.pads))
-        return [self.torch_op("conv_transpose", form, macs=self.macs(), out_grid_macs=grid,
-                              groups=self.p["groups"], conv_grid=conv_grid)]
+        return [self.torch_op("convolution", form, macs=self.macs(), out_grid_macs=grid,
+                              groups=self.p["groups"], conv_grid=conv_grid,
+                              category="transposed convolution")]
