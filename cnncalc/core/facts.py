@@ -361,6 +361,11 @@ class Facts:
         (:class:`TorchOp`; the layer's :meth:`~cnncalc.layers.base.Layer.torch_ops`)."""
         return tuple(self.layer.torch_ops())
 
+    def torch_ops_as(self, form: str) -> tuple[TorchOp, ...]:
+        """:attr:`torch_ops` when the upstream forward writes the layer in ``form`` (a spec's
+        ``torch:`` key: ``functional``, ``LayerNorm2d``...; ``""`` its module)."""
+        return self.torch_ops if not form else tuple(self.layer.torch_ops(form))
+
     @cached_property
     def steps(self) -> tuple[Step, ...]:
         """The lecture formulas behind the figures, with the numbers put in (explain)."""
