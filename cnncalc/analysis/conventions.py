@@ -252,8 +252,8 @@ _PA = "ptflops/aten_ops.py:"
 
 
 def _pa_linear(op: TorchOp) -> Parts:
-    # a 2-D input runs as addmm (bias counted); more axes as mm and a bias add (not counted)
-    if op.batched or not op.bias:
+    # F.linear on a contiguous input runs one addmm (the bias counted); without bias, mm
+    if not op.bias:
         return {LINEAR: op.macs}
     return {LINEAR: op.macs, "bias": op.bias_adds}
 
@@ -266,7 +266,8 @@ PTFLOPS_ATEN = Counter(
         "aten::convolution": Rule("MACs (transposed: on the input grid) + 1 per output element "
                                   "with a bias", _PA + "71 conv_flop_count, 98 conv_flop",
                                   lambda op: _conv_parts(op, bias=True)),
-        "aten::linear": Rule("addmm (2-D input): MACs + bias; mm (more axes): MACs",
+        "aten::linear": Rule("addmm (contiguous input, with bias): MACs + 1 per output element; "
+                             "mm (no bias): MACs",
                              _PA + "36 addmm_flop, 23 matmul_flop", _pa_linear),
     },
     missing=_skip("not counted: a zero-op (only mm, matmul, addmm, bmm, convolution are counted)",

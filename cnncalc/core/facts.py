@@ -258,8 +258,7 @@ class TorchOp:
     figure thop and torchinfo print); ``weight``/``bias``: elements of the module's weight
     and bias (0 without); ``affine``: a normalization's weight and bias exist; ``window``:
     an adaptive pooling's input size over its output size per axis, multiplied (thop's
-    kernel); ``batched``: a linear layer on an input of more than two axes, which ATen
-    runs as ``mm`` and a separate bias ``add`` rather than one ``addmm``; ``size``: the
+    kernel); ``size``: the
     product of an interpolation's ``size`` argument when the call passes one (0: a scale
     factor), which calflops counts in place of the elements; ``groups``: a convolution's
     groups; ``conv_grid``: for a transposed convolution, the positions a (forward)
@@ -283,7 +282,6 @@ class TorchOp:
     bias: int = 0
     affine: bool = False
     window: Fraction = Fraction(0)
-    batched: bool = False
     size: int = 0
     groups: int = 1
     conv_grid: int = 0

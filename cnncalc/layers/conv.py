@@ -319,10 +319,10 @@ class Conv(_ConvBase):
 
     def torch_ops(self, form=""):
         # form "Linear": a 1x1 convolution written as nn.Linear on channels-last
-        # (torchvision's ConvNeXt CNBlock): ATen runs it as mm + add
+        # (torchvision's ConvNeXt CNBlock); on a contiguous input ATen runs one addmm
         macs = self.macs()
         if form == "Linear":
-            return [replace(self.torch_op("linear", macs=macs, out_grid_macs=macs, batched=True),
+            return [replace(self.torch_op("linear", macs=macs, out_grid_macs=macs),
                             module="Linear", call="F.linear")]
         return [self.torch_op("convolution", form, macs=macs, out_grid_macs=macs, groups=self.p["groups"])]
 

@@ -138,5 +138,4 @@ class Linear(Layer):
 
     def torch_ops(self, form=""):
         macs = self.macs()
-        return [self.torch_op("linear", form, macs=macs, out_grid_macs=macs,
-                              batched=len(self.in_shapes[0]) > 1)]
+        return [self.torch_op("linear", form, macs=macs, out_grid_macs=macs)]
