@@ -374,15 +374,17 @@ def _patched_calls(path: str, lines: dict[str, int], *, deepspeed: bool) -> dict
                                        _fam("pooling", lambda op: op.in_elems))
     rules["F.linear"] = Rule("2·MACs, no bias", f"{path}:{lines['at_linear']} _linear_flops_compute",
                              _fam(LINEAR, lambda op: 2 * op.macs))
-    for key in ("F.relu", "F.prelu", "F.elu", "F.leaky_relu", "F.relu6", "F.silu", "F.gelu"):
-        rules[key] = Rule("1 per input element", f"{path}:{lines['at_relu']} _{key[2:]}_flops_compute",
+    for i, key in enumerate(("F.relu", "F.prelu", "F.elu", "F.leaky_relu", "F.relu6", "F.silu",
+                             "F.gelu")):  # one function every 4 lines from _relu_flops_compute
+        rules[key] = Rule("1 per input element",
+                          f"{path}:{lines['at_relu'] + 4 * i} _{key[2:]}_flops_compute",
                           _fam("activation", lambda op: op.in_elems))
     rules["F.batch_norm"] = Rule("eval: 2 per input element with affine, 1 without",
                                  f"{path}:{lines['at_batch_norm']} _batch_norm_flops_compute",
                                  _fam("batch norm", lambda op: (2 if op.affine else 1) * op.in_elems))
     for c in ("layer_norm", "group_norm", "instance_norm"):
         rules[f"F.{c}"] = Rule("5 per input element with affine, 4 without",
-                               f"{path}:{lines['at_layer_norm']} _{c}_flops_compute",
+                               f"{path}:{lines['at_' + c]} _{c}_flops_compute",
                                _fam("normalization", lambda op: (5 if op.affine else 4) * op.in_elems))
     rules["F.softmax"] = Rule("1 per input element", f"{path}:{lines['at_softmax']} _softmax_flops_compute",
                               _fam("activation", lambda op: op.in_elems))
@@ -416,7 +418,7 @@ CALFLOPS = Counter(
     call="calculate_flops(model, input_shape=(1, 3, H, W), output_as_string=False)",
     reads=("call",),
     rules=_patched_calls("calflops/pytorch_ops.py", dict(        at_conv=83, at_conv_transpose=128, at_pool=71, at_linear=37, at_relu=43, at_batch_norm=174,
-        at_layer_norm=192, at_softmax=254, at_upsample=229), deepspeed=False),
+        at_layer_norm=192, at_group_norm=204, at_instance_norm=214, at_softmax=254, at_upsample=229), deepspeed=False),
     missing=_skip("not counted: no patched functional reaches it",
                   "calflops/pytorch_ops.py:452 _patch_functionals, 506 _patch_tensor_methods"),
     note="Patches torch.nn.functional (model.eval(), flops_counter.py:112); nn.ReLU6 calls "
@@ -429,7 +431,7 @@ DEEPSPEED = Counter(
     call="get_model_profile(model, input_shape=(1, 3, H, W), as_string=False)",
     reads=("call",),
     rules=_patched_calls("deepspeed/profiling/flops_profiler/profiler.py", dict(        at_conv=569, at_conv_transpose=614, at_pool=557, at_linear=523, at_relu=529, at_batch_norm=665,
-        at_layer_norm=683, at_softmax=749, at_upsample=720), deepspeed=True),
+        at_layer_norm=683, at_group_norm=695, at_instance_norm=705, at_softmax=749, at_upsample=720), deepspeed=True),
     missing=_skip("not counted: no patched functional reaches it",
                   "deepspeed/profiling/flops_profiler/profiler.py:890 _patch_functionals"),
     note="The flops profiler that calflops was derived from; 0.19.8 counts a transposed "
