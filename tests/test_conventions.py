@@ -34,9 +34,9 @@ def record(path: Path) -> dict:
 @cache
 def network(spec: str):
     net = cnncalc.load(ROOT / spec)
-    # torchvision's models run only the main output in eval mode (Inception-v3's aux head
-    # runs in training only): count what the first output needs
-    nodes = needed_by(net, net.outputs[0]) if len(net.outputs) > 1 else None
+    # torchvision's models run only the main output in eval mode: Inception-v3's aux head
+    # (the spec's second output, AuxLogits.fc) runs in training only; its main output is fc
+    nodes = needed_by(net, "fc") if len(net.outputs) > 1 else None
     return net, nodes
 
 
