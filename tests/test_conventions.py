@@ -10,7 +10,10 @@ the integer counters, to thop's float64 value and to torchvision's 3-decimal GFL
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import sys
 from fractions import Fraction
 from functools import cache
 from pathlib import Path
@@ -19,6 +22,7 @@ import pytest
 
 import cnncalc
 from cnncalc.analysis.conventions import COUNTERS, count_nodes, needed_by, reconcile
+from cnncalc.cli import main
 from cnncalc.core.errors import SpecError
 from cnncalc.present.conventions_text import rules_markdown
 
@@ -157,3 +161,85 @@ def test_every_zoo_layer_macs_are_in_its_ops():
         net, _ = network(record(path)["spec"])
         for node in net.nodes:
             assert sum(op.macs for op in node.facts.torch_ops_as(node.torch_form)) == node.facts.macs
+
+
+EDGES = """input: [4, 6, 6]
+layers:
+  - conv: {out_channels: 4, kernel_size: 3, padding: 1, groups: 4}   # depthwise, with bias
+  - gelu
+  - upsample: {scale_factor: 2, mode: nearest}
+  - adaptive_avgpool: {output_size: 5}                               # 12x12 -> 5x5: windows overlap
+  - softmax: 1
+"""
+
+
+def test_edge_cases_by_hand():
+    """Depthwise convolution with bias, GELU, nearest upsampling, adaptive pooling with a
+    ratio that is not whole, softmax: each counter's number derived by hand from its rules,
+    and equal to what the installed counters print for the same nn.Module (Conv2d(4, 4, 3,
+    padding=1, groups=4), GELU(), Upsample(scale_factor=2), AdaptiveAvgPool2d(5),
+    Softmax(dim=1); versions as in COUNTERS, run in the measuring venv on 2026-12-04)."""
+    net = cnncalc.loads(EDGES)
+    got = {name: reconcile(net, c).printed for name, c in COUNTERS.items()}
+    conv, bias = 4 * 6 * 6 * 1 * 3 * 3, 4 * 6 * 6      # MACs; one bias addition per output
+    act, up, pooled, vectors, n = 4 * 6 * 6, 4 * 12 * 12, 4 * 5 * 5, 5 * 5, 4
+    # fvcore: conv; upsample_nearest2d 1 per output; adaptive_avg_pool2d its input; GELU and
+    # softmax unsupported (jit_handles.py:127, 261; flop_count.py:40, 42)
+    assert got["fvcore"] == conv + up + up
+    # thop: conv without bias; no rule for GELU; nearest 1 per output; adaptive pooling
+    # (144/25 + 1) per output; softmax 3n - 1 per vector (basic_hooks.py:22, 114, 98, 125)
+    assert got["thop"] == float(conv + up + (Fraction(144, 25) + 1) * pooled + vectors * (3 * n - 1))
+    # ptflops pytorch: conv + bias; GELU, Upsample and the pooling each by module hook and
+    # patched functional; softmax by F.softmax only (pytorch_ops.py:60, 30, 21, 46, 347)
+    assert got["ptflops-pytorch"] == conv + bias + 2 * act + 2 * up + 2 * up + pooled
+    # ptflops aten and torchinfo: the convolution and its bias only
+    assert got["ptflops-aten"] == got["torchinfo"] == conv + bias
+    # calflops: 2 MACs + bias, GELU, interpolate by scale counts its input (the product with
+    # the scale is dropped), pooling its input, softmax its input (pytorch_ops.py:83, 67,
+    # 229, 71, 254); DeepSpeed the same but interpolate counts the output (profiler.py:720)
+    assert got["calflops"] == 2 * conv + bias + act + act + up + pooled
+    assert got["deepspeed"] == 2 * conv + bias + act + up + up + pooled
+    # FlopCounterMode: 2 FLOPs per MAC of the convolution, nothing else
+    assert got["flop-counter"] == 2 * conv
+    # the installed counters' output for the same module (edge.py in the measuring venv)
+    assert got == {"fvcore": 2448, "ptflops-pytorch": 4132, "ptflops-aten": 1440, "thop": 2823.0,
+                   "torchinfo": 1440, "calflops": 3700, "flop-counter": 2592, "deepspeed": 4132,
+                   "torchvision": 0.0}
+
+
+def cli(*args) -> tuple[int, str, str]:
+    """The command line in-process, as tests/test_hostile.py runs it (cnncalc.cli.main)."""
+    old, out, err = sys.argv, io.StringIO(), io.StringIO()
+    sys.argv = ["cnncalc", *map(str, args)]
+    code = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 0
+    finally:
+        sys.argv = old
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_cli_conventions():
+    """`cnncalc conventions -f json` has the contract's keys; an unknown counter name is an
+    error (exit 2) listing the known ones; analyze's JSON gains a convention section."""
+    unet = ROOT / "specs/unet_small.yaml"
+    code, out, err = cli("conventions", unet, "-f", "json", "--paper")
+    assert code == 0, err
+    data = json.loads(out)
+    assert set(data) >= {"spec", "input", "counters", "paper"}
+    assert data["input"] == [1, 3, 64, 64]
+    thop = data["counters"]["thop"]
+    assert set(thop) >= {"version", "unit", "value", "by_family", "unsupported"}
+    assert thop["value"] == record(ROOT / "tests/data/counters/unet_small.json")["counters"]["thop"]["value"]
+    code, out, err = cli("analyze", unet, "--convention", "fvcor")
+    assert code == 2 and "unknown convention 'fvcor'" in err and "did you mean 'fvcore'" in err
+    code, out, err = cli("analyze", unet, "--convention", "fvcore", "-f", "json")
+    assert code == 0, err
+    section = json.loads(out)["convention"]
+    # the report's MACs (specs/unet_small.yaml's header: 25,591,808) plus the differences
+    assert section["value"] == 25_591_808 + sum(section["by_family"].values())
+    code, out, err = cli("analyze", unet, "--convention", "thop")
+    assert code == 0 and "thop: total_ops (MAC)" in out and "nn.MaxPool2d: skipped" in out

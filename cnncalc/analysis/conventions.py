@@ -304,6 +304,9 @@ _TH_MODULES["nn.LeakyReLU"] = _skip("count_relu: calculate_relu_flops returns 0"
                                     _TH + "90; calc_func.py:47")
 _TH_MODULES["nn.PReLU"] = Rule("1 per input element (eval)", _TH + "82 count_prelu",
                                _fam("activation", lambda op: op.in_elems))
+_TH_MODULES["nn.Softmax"] = Rule("3n - 1 per vector of n (n exp, n - 1 additions, n divisions)",
+                                 _TH + "98 count_softmax; calc_func.py:57",
+                                 _fam("activation", lambda op: op.out_elems / op.window * (3 * op.window - 1)))
 _TH_MODULES["nn.Linear"] = Rule("in_features per output element: MACs, no bias",
                                 _TH + "140 count_linear", _fam(LINEAR, lambda op: op.macs))
 _TH_UPSAMPLE = {"upsample_nearest": 1, "upsample_linear": 5, "upsample_bilinear": 11}
@@ -486,7 +489,7 @@ def counter(name: str) -> Counter:
         SpecError: an unknown name, listing the known ones (exit code 2).
     """
     if name not in COUNTERS:
-        raise SpecError(f"unknown convention '{name}'",
+        raise SpecError(f"unknown convention '{name}'", kind="usage",
                         help=suggestion(name, tuple(COUNTERS), "conventions"))
     return COUNTERS[name]
 
@@ -593,7 +596,7 @@ def needed_by(net: Network, output: str) -> set[str]:
         SpecError: ``output`` is not one of the network's outputs.
     """
     if output not in net.outputs:
-        raise SpecError(f"'{output}' is not an output of the network",
+        raise SpecError(f"'{output}' is not an output of the network", kind="usage",
                         help=suggestion(output, tuple(net.outputs), "outputs"))
     by_name = {n.name: n for n in net.nodes}
     seen: set[str] = set()

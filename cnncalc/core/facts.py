@@ -258,7 +258,7 @@ class TorchOp:
     figure thop and torchinfo print); ``weight``/``bias``: elements of the module's weight
     and bias (0 without); ``affine``: a normalization's weight and bias exist; ``window``:
     an adaptive pooling's input size over its output size per axis, multiplied (thop's
-    kernel); ``size``: the
+    kernel), or a softmax's vector length; ``size``: the
     product of an interpolation's ``size`` argument when the call passes one (0: a scale
     factor), which calflops counts in place of the elements; ``groups``: a convolution's
     groups; ``conv_grid``: for a transposed convolution, the positions a (forward)

@@ -9,6 +9,7 @@ and the output y) and its FLOP count together.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import ClassVar
 
 from cnncalc.core.errors import SpecError
@@ -612,6 +613,10 @@ class Softmax(Elementwise):
     def to_onnx(self, f, call):
         """Softmax along dim (the batch counted as axis 0, as in ONNX)."""
         return [call.node("Softmax", call.ins, axis=int(self.p["dim"] % (len(f.in_shapes[0]) + 1)))]
+
+    def torch_ops(self, form=""):
+        # window: the length n of each vector, thop's nfeatures (count_softmax: 3n - 1 per vector)
+        return [self.torch_op(self.aten_op, form, window=Fraction(self.axis_len))]
 
 
 class Hardsigmoid(Elementwise):
