@@ -243,3 +243,39 @@ def test_cli_conventions():
     assert section["value"] == 25_591_808 + sum(section["by_family"].values())
     code, out, err = cli("analyze", unet, "--convention", "thop")
     assert code == 0 and "thop: total_ops (MAC)" in out and "nn.MaxPool2d: skipped" in out
+
+
+BY_TYPE = ["fvcore", "thop", "torchinfo", "calflops", "deepspeed", "flop-counter", "ptflops-pytorch"]
+TYPE_CASES = [(p, n) for p in DATA for n in BY_TYPE
+              if isinstance(record(p)["counters"].get(n, {}).get("by_module"), dict)]
+
+
+@pytest.mark.parametrize("path, name", TYPE_CASES, ids=[f"{p.stem}-{n}" for p, n in TYPE_CASES])
+def test_counts_per_module_type(path, name):
+    """What a counter attributes to the leaf modules of each torch.nn class (the record's
+    by_module, grouped by its module_types) equals the sum of cnncalc's rules over the ops
+    that class runs: e.g. thop's BatchNorm2d total, torchinfo's Linear total, calflops'
+    ReLU total. An op called in a parent's forward (`torch: functional`) belongs to no leaf.
+    ptflops' by_module is its module hooks alone (its patched functionals are recorded apart)."""
+    rec = record(path)
+    types = rec["module_types"]
+    want: dict[str, Fraction] = {}
+    for module, value in rec["counters"][name]["by_module"].items():
+        if module in types and value:
+            want[types[module]] = want.get(types[module], 0) + Fraction(value)
+    c = COUNTERS[name]
+    net, nodes = network(rec["spec"])
+    ours: dict[str, Fraction] = {}
+    for node in net.nodes:
+        if nodes is not None and node.name not in nodes:
+            continue
+        for op in node.facts.torch_ops_as(node.torch_form):
+            if not op.module:
+                continue
+            for key, rule in c.rules_for(op):
+                if rule.count is None or (name == "ptflops-pytorch" and not key.startswith("nn.")):
+                    continue
+                value = sum(rule.count(op).values())
+                if value:
+                    ours[op.module] = ours.get(op.module, 0) + value
+    assert ours == want
