@@ -146,6 +146,10 @@ def test_torch_form_is_checked_where_it_is_written():
     text = str(e.value)
     assert "torch: 'functionl' is not a PyTorch form of relu" in text and ":3:" in text
     assert "functional" in e.value.help
+    with pytest.raises(SpecError, match="only on a layer"):
+        cnncalc.loads("input: [3, 8, 8]\nlayers:\n  - {sequential: [relu], torch: functional}\n")
+    net = cnncalc.loads("input: [3, 8, 8]\nlayers:\n  - {relu, torch: functional, repeat: 2}\n")
+    assert [n.torch_form for n in net.nodes] == ["functional", "functional"]
 
 
 def test_conventions_tables_in_the_docs():
