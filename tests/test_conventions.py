@@ -283,3 +283,17 @@ def test_counts_per_module_type(path, name):
                 if value:
                     ours[op.module] = ours.get(op.module, 0) + value
     assert ours == want
+
+
+def test_batch():
+    """Every rule grows with the batch but calflops' count of an interpolation to a given
+    size: prod(size), the spatial size only (calflops/pytorch_ops.py:229-239)."""
+    spec = ("input: [2, 4, 4]\nlayers:\n  - {conv: {out_channels: 2, kernel_size: 3}}\n"
+            "  - upsample: {size: 5, mode: nearest}\n")
+    one, four = cnncalc.loads(spec), cnncalc.loads(spec, batch=4)
+    for c in COUNTERS.values():
+        if c.printed == "gflops3":
+            continue
+        r1, r4 = reconcile(one, c), reconcile(four, c, 4)
+        per_call = 5 * 5 if c.name in ("calflops", "deepspeed") else 0
+        assert r4.value - per_call == 4 * (r1.value - per_call), c.name

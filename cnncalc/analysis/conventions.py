@@ -15,7 +15,8 @@ where the rule lives. A counter sees an operation through what it hooks:
 A rule returns its count split by operation family (:data:`FAMILIES`), so that
 :func:`reconcile` can give the difference from cnncalc's MACs family by family, summing
 exactly to the difference of the totals. Counts are per sample times the batch (every rule
-is linear in the batch). The rules were read in the sources of the versions named and
+is linear in the batch but calflops' and DeepSpeed's interpolation to a given size, counted
+per call). The rules were read in the sources of the versions named and
 checked against the installed counters run on torchvision's models (tests/test_conventions.py,
 tests/data/counters/).
 """
@@ -63,6 +64,7 @@ class Rule:
     source: str
     count: Callable[[TorchOp], Parts] | None = None
     status: str = "counted"
+    per_call: Callable[[TorchOp], bool] | None = None  # True: the count does not grow with the batch
 
 
 def _skip(what: str, source: str) -> Rule:
@@ -392,11 +394,13 @@ def _patched_calls(path: str, lines: dict[str, int], *, deepspeed: bool) -> dict
     rules["F.softmax"] = Rule("1 per input element", f"{path}:{lines['at_softmax']} _softmax_flops_compute",
                               _fam("activation", lambda op: op.in_elems))
     rules["F.interpolate"] = Rule(
-        "size given: prod(size) (the spatial size only); scale factor: " + (
+        "size given as a tuple: prod(size), the spatial size only, per call (an int size: "
+        "the int); scale factor: " + (
             "the output elements" if deepspeed else "the input elements (`flops * scale` is "
             "computed and dropped)"),
         f"{path}:{lines['at_upsample']} _upsample_flops_compute",
-        _fam("upsampling", lambda op: op.size or (op.out_elems if deepspeed else op.in_elems)))
+        _fam("upsampling", lambda op: op.size or (op.out_elems if deepspeed else op.in_elems)),
+        per_call=lambda op: bool(op.size))
     return rules
 
 
@@ -530,7 +534,8 @@ def count_nodes(net: Network, c: Counter, batch: int = 1,
                 if rule.count is None:
                     (nc.unsupported if rule.status == "unsupported" else nc.skipped).append(key)
                     continue
-                _add(nc.parts, rule.count(op), batch)
+                per_call = rule.per_call is not None and rule.per_call(op)
+                _add(nc.parts, rule.count(op), 1 if per_call else batch)
         out.append(nc)
     return out
 
