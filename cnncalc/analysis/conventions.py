@@ -38,10 +38,16 @@ Parts = dict[str, Amount]
 LINEAR = "linear (matmul)"
 TRANSPOSED = "transposed convolution"
 OUTPUT_GRID = "transposed convolution (output grid)"
+TWICE = "x2 (FLOP = 2 MAC)"  # the second FLOP of each MAC, in a counter that counts FLOPs
 FAMILIES = (
-    "convolution", TRANSPOSED, OUTPUT_GRID, LINEAR, "bias", "batch norm", "normalization",
-    "pooling", "activation", "elementwise", "upsampling", "rounding",
+    TWICE, "convolution", TRANSPOSED, OUTPUT_GRID, LINEAR, "bias", "batch norm",
+    "normalization", "pooling", "activation", "elementwise", "upsampling", "rounding",
 )
+
+
+def _twice(family: str, macs: Amount) -> Parts:
+    """2 FLOPs per MAC: the MACs in their family, the second FLOP of each apart."""
+    return {family: macs, TWICE: macs}
 
 
 def cnncalc_parts(op: TorchOp) -> Parts:
@@ -121,9 +127,9 @@ def _fam(family: str, f: Callable[[TorchOp], Amount]) -> Callable[[TorchOp], Par
 
 
 def _conv_parts(op: TorchOp, scale: int = 1, bias: bool = False) -> Parts:
-    """A convolution's MACs (transposed: on its input grid) times ``scale``, and its bias
-    additions when ``bias``."""
-    parts: Parts = {op.category: scale * op.macs}
+    """A convolution's MACs (transposed: on its input grid), twice with ``scale`` 2 (the
+    second FLOP of each apart), and its bias additions when ``bias``."""
+    parts: Parts = _twice(op.category, op.macs) if scale == 2 else {op.category: op.macs}
     if bias and op.bias:
         parts["bias"] = op.bias_adds
     return parts
@@ -378,7 +384,7 @@ def _patched_calls(path: str, lines: dict[str, int], *, deepspeed: bool) -> dict
             rules[f"F.{c}{n}d"] = Rule("1 per input element", f"{path}:{lines['at_pool']} _pool_flops_compute",
                                        _fam("pooling", lambda op: op.in_elems))
     rules["F.linear"] = Rule("2·MACs, no bias", f"{path}:{lines['at_linear']} _linear_flops_compute",
-                             _fam(LINEAR, lambda op: 2 * op.macs))
+                             lambda op: _twice(LINEAR, op.macs))
     for i, key in enumerate(("F.relu", "F.prelu", "F.elu", "F.leaky_relu", "F.relu6", "F.silu",
                              "F.gelu")):  # one function every 4 lines from _relu_flops_compute
         rules[key] = Rule("1 per input element",
@@ -410,7 +416,7 @@ def _cf_conv_transpose(op: TorchOp) -> Parts:
     c_out = op.out_elems * op.weight // op.out_grid_macs
     shape1 = c_out // op.groups
     macs = op.macs // shape1 * (shape1 // op.groups) if shape1 else 0
-    parts: Parts = {TRANSPOSED: 2 * macs}
+    parts: Parts = _twice(TRANSPOSED, macs)
     if op.bias:
         parts["bias"] = shape1 * op.conv_grid
     return parts
@@ -455,7 +461,7 @@ FLOP_COUNTER = Counter(
         "aten::convolution": Rule("2·MACs (transposed: on the input grid), no bias",
                                   _FC + "215 conv_flop_count, 253 conv_flop", lambda op: _conv_parts(op, 2)),
         "aten::linear": Rule("2·MACs (mm, addmm: the bias is not counted)",
-                             _FC + "159 mm_flop, 171 addmm_flop", _fam(LINEAR, lambda op: 2 * op.macs)),
+                             _FC + "159 mm_flop, 171 addmm_flop", lambda op: _twice(LINEAR, op.macs)),
     },
     missing=_skip("not counted: no registered formula", _FC + "133 register_flop_formula"),
     note="Formulas for matrix products, convolutions and attention only.",
