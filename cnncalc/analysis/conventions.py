@@ -123,6 +123,7 @@ class Counter:
 
 
 def _fam(family: str, f: Callable[[TorchOp], Amount]) -> Callable[[TorchOp], Parts]:
+    """A rule's count that falls in one family."""
     return lambda op: {family: f(op)}
 
 
@@ -517,6 +518,7 @@ class NodeCount:
 
     @property
     def value(self) -> Amount:
+        """The node's count in the counter's unit (exact; a Fraction only for thop)."""
         return sum(self.parts.values())
 
 

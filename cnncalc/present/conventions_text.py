@@ -73,6 +73,7 @@ def to_dict(spec: str, input_shape, macs: int, results: list[Reconciled],
 
 
 def to_json(data: dict) -> str:
+    """:func:`to_dict`'s record as indented JSON."""
     return json.dumps(data, indent=2) + "\n"
 
 
