@@ -74,12 +74,24 @@ NETS = {
 }
 
 COUNTERS = ["fvcore", "ptflops-pytorch", "ptflops-aten", "thop", "torchinfo", "calflops",
-            "flop-counter", "flop-counter-no_grad", "deepspeed", "torchvision"]
+            "flop-counter", "flop-counter-no_grad", "deepspeed", "torchvision",
+            # the two counters that do not put the model in eval() themselves, run in train() mode
+            "fvcore-train", "flop-counter-train"]
 
 PACKAGE = {"fvcore": "fvcore", "ptflops-pytorch": "ptflops", "ptflops-aten": "ptflops",
            "thop": "thop", "torchinfo": "torchinfo", "calflops": "calflops",
            "flop-counter": "torch", "flop-counter-no_grad": "torch", "deepspeed": "deepspeed",
-           "torchvision": "torchvision"}
+           "torchvision": "torchvision", "fvcore-train": "fvcore", "flop-counter-train": "torch"}
+
+# How each counter's own call treats the model's mode (from its source): these set eval() before
+# the forward (thop restores the previous mode afterwards); fvcore and FlopCounterMode use the
+# model as given, so the data also records them on a model in train() mode.
+SETS_EVAL = {"ptflops-pytorch": "flops_model.eval() in get_flops_pytorch",
+             "ptflops-aten": "model.eval() in get_flops_aten",
+             "thop": "model.eval() in profile, then model.train(prev_training_status)",
+             "torchinfo": "summary(mode=None) means Mode.EVAL: model.eval(), restored afterwards",
+             "calflops": "model.eval() in calculate_flops",
+             "deepspeed": "model.eval() in get_model_profile"}
 
 
 # ---------------------------------------------------------------------------
@@ -136,6 +148,11 @@ def _unet_classes():
 
 UNET_INPUT = [3, 64, 64]
 
+# The figures issue #23 quotes for ResNet-50 at 224x224, checked against each run.
+ISSUE_23_RESNET50 = {"fvcore": 4111512576, "ptflops-pytorch": 4132436968, "ptflops-aten": 4089185256,
+                     "thop": 4133742592.0, "torchinfo": 4089238376, "calflops": 8211108352,
+                     "flop-counter": 8178368512}
+
 
 # ---------------------------------------------------------------------------
 # Worker side: one counter, one net, one process
@@ -149,8 +166,8 @@ def spec_input(spec):
     return list(inp["shape"] if isinstance(inp, dict) else inp)
 
 
-def build(net):
-    """Build the net's model (weights=None, eval mode) and return (model, input shape with batch)."""
+def build(net, train=False):
+    """Build the net's model (weights=None, eval mode unless train) and return (model, input shape with batch)."""
     import torch
     import torchvision  # noqa: F401  (the constructor expressions name it)
     torch.manual_seed(0)
@@ -161,7 +178,7 @@ def build(net):
     else:
         model = eval(expr, {"torchvision": torchvision})  # noqa: S307  (a fixed table above)
         shape = spec_input(spec)
-    model.eval()
+    model.train(train)
     return model, [1, *shape]
 
 
@@ -556,17 +573,21 @@ def worker(counter, net, result_path):
             if counter == "torchvision":
                 rec = measure_torchvision(net)
             else:
-                model, shape = build(net)
+                train = counter.endswith("-train")
+                model, shape = build(net, train=train)
+                rec["training_before"] = model.training
                 fn = {"fvcore": measure_fvcore, "ptflops-pytorch": measure_ptflops_pytorch,
                       "ptflops-aten": measure_ptflops_aten, "thop": measure_thop,
                       "torchinfo": measure_torchinfo, "calflops": measure_calflops,
                       "deepspeed": measure_deepspeed, "model": measure_model,
                       "flop-counter": lambda m, s: measure_flop_counter(m, s, False),
-                      "flop-counter-no_grad": lambda m, s: measure_flop_counter(m, s, True)}[counter]
-                rec = fn(model, shape)
+                      "flop-counter-no_grad": lambda m, s: measure_flop_counter(m, s, True),
+                      "fvcore-train": measure_fvcore,
+                      "flop-counter-train": lambda m, s: measure_flop_counter(m, s, False)}[counter]
+                rec.update(fn(model, shape))
                 rec["training_after"] = model.training
         except Exception as e:  # a counter that fails is data too
-            rec = {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
+            rec.update({"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()})
         rec["seconds"] = round(time.perf_counter() - t0, 1)
     rec["warnings"] = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
     rec["log"] = log_stream.getvalue().splitlines()
@@ -640,12 +661,20 @@ def measure_net(net, out_dir, copy_to=None):
         t0 = time.perf_counter()
         rec = run_worker(counter, net)
         rec = {"version": version(PACKAGE[counter]), **rec}
+        if counter in SETS_EVAL:
+            rec["sets_eval"] = SETS_EVAL[counter]
         print(f"   {counter:22s} {rec.get('value', rec.get('error'))!s:>24}  {time.perf_counter() - t0:6.1f}s",
               flush=True)
         if counter == "flop-counter-no_grad":
             doc["counters"]["flop-counter"]["no_grad"] = rec
+        elif counter.endswith("-train"):
+            doc["counters"][counter[: -len("-train")]]["train_mode"] = rec
         else:
             doc["counters"][counter] = rec
+    if net == "resnet50":
+        doc["issue_23"] = {name: {"issue": v, "measured": doc["counters"][name].get("value"),
+                                  "equal": doc["counters"][name].get("value") == v}
+                           for name, v in ISSUE_23_RESNET50.items()}
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{Path(spec).stem}.json"
     path.write_text(json.dumps(doc, indent=1) + "\n")
@@ -655,17 +684,46 @@ def measure_net(net, out_dir, copy_to=None):
     return path
 
 
+TABLE_COLUMNS = ["fvcore", "ptflops-pytorch", "ptflops-aten", "thop", "torchinfo", "calflops",
+                 "flop-counter", "deepspeed", "torchvision"]
+
+
+def table(out_dir):
+    """The markdown table of totals (net x counter) from the JSON files in out_dir, as recorded."""
+    rows = ["| spec | params | cnncalc MACs | " + " | ".join(TABLE_COLUMNS) + " |",
+            "|---" * (3 + len(TABLE_COLUMNS)) + "|"]
+    for path in sorted(Path(out_dir).glob("*.json")):
+        doc = json.loads(path.read_text())
+        cells = []
+        for name in TABLE_COLUMNS:
+            rec = doc["counters"].get(name)
+            if rec is None:
+                cells.append("")
+            elif "error" in rec:
+                cells.append("error")
+            elif name == "thop":
+                cells.append(rec.get("value_repr", repr(rec["value"])))
+            else:
+                cells.append(str(rec["value"]))
+        rows.append(f"| {path.stem} | {doc['params']} | {doc['cnncalc'].get('macs')} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 def main(argv=None):
     """Parse the command line; measure the nets (or, with --worker, run one counter in this process)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--net", action="append", choices=sorted(NETS), help="a net (repeatable; default all)")
     p.add_argument("--out", default=str(ROOT / "tests" / "data" / "counters"), help="output directory")
     p.add_argument("--copy-to", default=None, help="also copy each file here as soon as it is written")
+    p.add_argument("--table", action="store_true", help="print the table of totals from --out's files and exit")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--result", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
         worker(args.worker, args.net[0], args.result)
+        return 0
+    if args.table:
+        print(table(args.out))
         return 0
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     for net in args.net or list(NETS):
