@@ -56,7 +56,8 @@ class Optimizer(StrEnum):
 
 # The modules of cnncalc/commands/ that the commands below dispatch to.
 COMMAND_MODULES = ("analyze", "analyze_console", "analyze_html", "run", "verify", "check", "explain",
-                   "solve", "lint", "catalogue", "model_files", "grad", "view", "erf")
+                   "solve", "lint", "catalogue", "model_files", "grad", "view", "erf",
+                   "conventions")
 
 
 def _command(name: str) -> ModuleType:
@@ -112,8 +113,24 @@ def analyze(
     erf: bool = typer.Option(False, "--erf",
                              help="Also the effective receptive field of every layer (protocol "
                                   "uniform; JSON: layers[i].effective_receptive_field)."),
+    convention: str = typer.Option(None, "--convention",
+                                   help="Per layer, the number a FLOP counter prints for the same "
+                                        "network in PyTorch (fvcore, ptflops-pytorch, ptflops-aten, "
+                                        "thop, torchinfo, calflops, flop-counter, deepspeed, "
+                                        "torchvision); JSON: a convention section."),
+    output: str = typer.Option(None, "--output",
+                               help="With --convention: count only what this output needs "
+                                    "(torchvision runs an auxiliary head in training only)."),
 ) -> None:
     """Per layer: output shape, parameters, MACs, FLOPs, activation memory, receptive field."""
+    if convention is not None or output is not None:
+        if convention is None:
+            raise typer.BadParameter("--output goes with --convention", param_hint="--output")
+        if erf or format in ("html", "csv"):
+            raise typer.BadParameter("--convention prints table, markdown or json, without --erf",
+                                     param_hint="--convention")
+        _command("conventions").analyze_run(spec, convention, format.value, input, batch, output)
+        return
     console = format == "table" and sys.stdout.isatty()
     if erf:
         if format in ("html", "csv"):
@@ -129,6 +146,29 @@ def analyze(
                          optimizer=optimizer.value, max_layers=max_layers,
                          dilation_base=dilation_base, depth=depth, columns_text=columns)
 
+
+
+ConventionsFormat = formats("table", "json", "markdown")
+
+
+@app.command()
+def conventions(
+    spec: Path = typer.Argument(..., help="The network spec (YAML)."),
+    format: ConventionsFormat = format_option(ConventionsFormat),
+    input: InputShape = None,
+    batch: int = typer.Option(None, "--batch", "-b", min=1, help="Override the batch size."),
+    paper: bool = typer.Option(False, "--paper",
+                               help="Add the papers' mult-add convention (= cnncalc's MACs) "
+                                    "and what it counts."),
+    output: str = typer.Option(None, "--output",
+                               help="Count only what this output needs (torchvision runs an "
+                                    "auxiliary head in training only)."),
+    counters: str = typer.Option(None, "--counters",
+                                 help="Comma-separated counters to show (default: all)."),
+) -> None:
+    """Each FLOP counter's number for the network, and its difference from cnncalc's MACs by
+    operation family."""
+    _command("conventions").run(spec, format.value, input, batch, paper, output, counters)
 
 
 RunFormat = formats("text", "json")

@@ -239,6 +239,62 @@ SAVED_DTYPE_BYTES = {"int64": 8, "bool": 1, "float32": 4}
 
 
 @dataclass(frozen=True)
+class TorchOp:
+    """One operation PyTorch runs for a layer, as the FLOP counters see it (per sample).
+
+    The FLOP counters of the field (fvcore, ptflops, thop, torchinfo, calflops, DeepSpeed,
+    PyTorch's FlopCounterMode) hook modules, patch functionals or trace ATen ops; each
+    table in ``cnncalc/analysis/conventions.py`` counts from these records.
+
+    ``op``: the ATen operator's name (``convolution``, also transposed; ``linear``, ``batch_norm``,
+    ``max_pool2d``, ``relu``, ``add``, ``cat``, ``upsample_bilinear2d``...). ``module``:
+    the ``torch.nn`` class whose ``forward`` runs it (``Conv2d``, ``ReLU``), or ``""`` when
+    the parent's forward calls it directly. ``call``: the Python call that reaches it
+    (``F.relu``, ``torch.cat``, ``x + y``, ``x += y``, ``x * y``), which decides what a
+    counter that patches functionals sees. Element counts are per sample: ``in_elems`` of
+    the first input, ``out_elems`` of the output; ``macs``: multiply-accumulates as cnncalc
+    counts them (a transposed convolution on its input grid); ``out_grid_macs``: the weight's
+    elements times the output positions (a transposed convolution on its output grid, the
+    figure thop and torchinfo print); ``weight``/``bias``: elements of the module's weight
+    and bias (0 without); ``affine``: a normalization's weight and bias exist; ``window``:
+    an adaptive pooling's input size over its output size per axis, multiplied (thop's
+    kernel), or a softmax's vector length; ``size``: the
+    product of an interpolation's ``size`` argument when the call passes one (0: a scale
+    factor), which calflops counts in place of the elements; ``groups``: a convolution's
+    groups; ``conv_grid``: for a transposed convolution, the positions a (forward)
+    convolution with its kernel, stride, padding and dilation would produce from its
+    input, floor((L + 2p - d(k - 1) - 1) / s) + 1 per axis (calflops 0.3.2 counts its bias
+    on that grid); ``category``: the operation family a
+    difference is broken down by (``convolution``, ``transposed convolution``, ``linear
+    (matmul)``, ``batch norm``, ``normalization``, ``pooling``, ``activation``,
+    ``elementwise``, ``upsampling``, ``data movement``); ``known``: False
+    for a layer type of which cnncalc knows no PyTorch form (every counter then says so).
+    """
+
+    op: str
+    module: str
+    call: str
+    in_elems: int
+    out_elems: int
+    macs: int = 0
+    out_grid_macs: int = 0
+    weight: int = 0
+    bias: int = 0
+    affine: bool = False
+    window: Fraction = Fraction(0)
+    size: int = 0
+    groups: int = 1
+    conv_grid: int = 0
+    category: str = ""
+    known: bool = True
+
+    @property
+    def bias_adds(self) -> int:
+        """Additions of a filter bias: one per output element when there is a bias."""
+        return self.out_elems if self.bias else 0
+
+
+@dataclass(frozen=True)
 class Facts:
     """Everything one layer does to its input shapes, computed once (:meth:`Layer.facts`).
 
@@ -296,6 +352,17 @@ class Facts:
     @property
     def bias_count(self) -> int:
         return sum(numel(self.params[k]) for k in self.bias)
+
+    @cached_property
+    def torch_ops(self) -> tuple[TorchOp, ...]:
+        """What PyTorch runs for this layer, as the FLOP counters see it
+        (:class:`TorchOp`; the layer's :meth:`~cnncalc.layers.base.Layer.torch_ops`)."""
+        return tuple(self.layer.torch_ops())
+
+    def torch_ops_as(self, form: str) -> tuple[TorchOp, ...]:
+        """:attr:`torch_ops` when the upstream forward writes the layer in ``form`` (a spec's
+        ``torch:`` key: ``functional``, ``LayerNorm2d``...; ``""`` its module)."""
+        return self.torch_ops if not form else tuple(self.layer.torch_ops(form))
 
     @cached_property
     def steps(self) -> tuple[Step, ...]:

@@ -46,6 +46,7 @@ class Node:
     inline_weights: dict | None = None  # tensors written in the spec: name -> nested lists
     uses: tuple[tuple[str, Loc], ...] = ()  # (block, where it was used), outermost first
     expect: dict | None = None  # figures the spec promises for this layer (checked by lint)
+    torch_form: str = ""  # how the upstream PyTorch forward writes it (spec key torch:)
     facts: Facts | None = None  # the layer's figures, set once by analyze.infer_shapes (load)
     field: ReceptiveField | None = None  # its receptive field, set with facts
     # the field through the spatial paths alone, broadcast gates held constant (set with facts)

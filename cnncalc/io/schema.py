@@ -76,6 +76,8 @@ META = {
     "if": {"anyOf": [{"type": "boolean"}, EXPR]},
     "weights": {"type": "object", "additionalProperties": {"type": "array"}},
     "expect": {"type": "object"},
+    "torch": {"type": "string", "description": "how the upstream PyTorch forward writes this "
+              "layer (functional, LayerNorm2d, Linear, mean): read by the FLOP counters' conventions"},
 }
 assert set(META) == set(META_KEYS)
 

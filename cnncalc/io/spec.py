@@ -21,7 +21,7 @@ from cnncalc.layers.base import Layer, describe
 from cnncalc.layers.merge import STRUCTURE_MERGE, merge_types
 
 TOP_KEYS = ("name", "input", "layers", "blocks", "description", "expect", "upstream")
-META_KEYS = ("name", "from", "repeat", "trainable", "if", "weights", "expect")
+META_KEYS = ("name", "from", "repeat", "trainable", "if", "weights", "expect", "torch")
 STRUCTURES = ("residual", "parallel", "sequential")
 MAX_NODES = 100_000
 MAX_BLOCK_DEPTH = 50
@@ -240,6 +240,8 @@ class _Builder:
             inputs = [out]
         if "weights" in meta:
             self.nodes[-1].inline_weights = self.inline_weights(self.nodes[-1], item)
+        if "torch" in meta:
+            self.torch_form(meta["torch"], item, build == self.primitive, repeat)
         if "expect" in meta:
             if not isinstance(meta["expect"], YMap):
                 raise SpecError("'expect' maps figures to the values this layer must have",
@@ -439,6 +441,25 @@ class _Builder:
                             help="names must be unique within their level")
         scope.taken.add(full)
         return full
+
+    def torch_form(self, form: Any, item: YMap, primitive: bool, repeat: int) -> None:
+        """``torch: FORM`` on a layer: how the upstream PyTorch forward writes it (a
+        functional call, torchvision's LayerNorm2d, ...), which the FLOP counters' conventions
+        read (cnncalc/analysis/conventions.py). Sets it on the item's ``repeat`` nodes."""
+        where = item.val_loc("torch")
+        if not primitive:
+            raise SpecError("'torch' can be written only on a layer, not on a structure or block",
+                            where, help="write torch: on each layer it concerns")
+        nodes = self.nodes[-repeat:]
+        forms = nodes[-1].layer.torch_forms
+        if form not in forms:
+            kind = nodes[-1].type
+            raise SpecError(
+                f"torch: {form!r} is not a PyTorch form of {kind}", where, kind="value",
+                help=suggestion(str(form), forms, f"forms of {kind}") if forms else
+                f"{kind} has one PyTorch form; remove torch:")
+        for node in nodes:
+            node.torch_form = form
 
     # -- primitives -----------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from cnncalc.core.facts import (  # noqa: F401 (re-exported to the layer types)
     Shape,
     Step,
     Term,
+    TorchOp,
     Window,
     calc,
     fmt_number,
@@ -129,6 +130,15 @@ class Layer:
     # adaptive pooling); None: no linearisation under the protocol (refused, with
     # :meth:`erf_refusal`).
     erf_rule: ClassVar[str | None] = None
+    # what PyTorch runs for it, as the FLOP counters see it (docs/conventions.md, "What the
+    # counters count"): the ATen op (None: nothing runs, a view or the identity), the
+    # torch.nn class ("{n}" is the number of spatial axes) and the Python call it reaches.
+    aten_op: ClassVar[str | None] = "?"  # "?": cnncalc knows no PyTorch form of it
+    torch_class: ClassVar[str] = ""
+    torch_call: ClassVar[str] = ""
+    # the forms a spec's `torch:` key may choose, besides the default module (how an
+    # upstream forward writes this layer: "functional" calls F.* in the parent's forward)
+    torch_forms: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, ndim: int, values: dict[str, Any], loc: Loc | None = None,
                  param_locs: dict[str, Loc] | None = None, input_names: Sequence[str] = (),
@@ -340,6 +350,36 @@ class Layer:
             aliases_input=self.view or bool(self.p.get("inplace")), layer=self,
         )
 
+    def torch_ops(self, form: str = "") -> list[TorchOp]:
+        """The operations PyTorch runs for this layer (after :meth:`setup`), per sample, as
+        the FLOP counters see them (cnncalc/analysis/conventions.py reads them).
+
+        ``form`` is how the upstream forward writes the layer (a spec's ``torch:`` key, one
+        of :attr:`torch_forms`): ``""`` its ``torch.nn`` module (:attr:`torch_class`),
+        ``"functional"`` a call of :attr:`torch_call` in the parent's forward. The default
+        is one op :attr:`aten_op` on the whole tensor; a layer without one runs nothing
+        (a view, the identity at inference).
+        """
+        if self.aten_op is None:
+            return []
+        if self.aten_op == "?":
+            return [self.torch_op(self.type_name, form, known=False)]
+        return [self.torch_op(self.aten_op, form)]
+
+    def torch_op(self, op: str, form: str = "", **figures: Any) -> TorchOp:
+        """One :class:`TorchOp` of this layer: its module (none with ``form: functional``),
+        call, element counts, and its weight's and bias's elements from
+        :meth:`param_shapes`."""
+        shapes = self.param_shapes()
+        module = "" if form == "functional" else self.torch_class.format(n=self.ndim)
+        record = dict(op=op, module=module, call=self.torch_call.format(n=self.ndim),
+                      in_elems=numel(self.in_shapes[0]), out_elems=numel(self.out_shape),
+                      weight=numel(shapes["weight"]) if "weight" in shapes else 0,
+                      bias=numel(shapes["bias"]) if "bias" in shapes else 0)
+        record.update(figures)
+        record.setdefault("category", op_category(op))
+        return TorchOp(**record)
+
     def saved_for_backward(self) -> list[Saved]:
         """The tensors its backward pass keeps (from :attr:`saves`; override for others)."""
         out = []
@@ -550,6 +590,28 @@ class Layer:
     def writes_torch(cls) -> bool:
         """Whether this type has a PyTorch writer (else :attr:`torch_refusal` says why)."""
         return cls.to_torch is not Layer.to_torch
+
+
+_OP_CATEGORIES = {
+    "convolution": "convolution", "linear": "linear (matmul)", "batch_norm": "batch norm",
+    "layer_norm": "normalization", "group_norm": "normalization",
+    "instance_norm": "normalization", "lrn": "normalization", "max_pool": "pooling",
+    "avg_pool": "pooling", "adaptive_avg_pool": "pooling", "adaptive_max_pool": "pooling",
+    "mean": "pooling", "add": "elementwise", "mul": "elementwise",
+    "relu": "activation", "hardtanh": "activation", "leaky_relu": "activation",
+    "elu": "activation", "selu": "activation", "sigmoid": "activation", "tanh": "activation",
+    "silu": "activation", "hardswish": "activation", "gelu": "activation",
+    "prelu": "activation", "softmax": "activation", "hardsigmoid": "activation",
+    "softplus": "activation", "mish": "activation",
+}
+
+
+def op_category(op: str) -> str:
+    """The family of an ATen op for the counters' breakdown (:class:`TorchOp`); an
+    ``upsample_*`` op is upsampling; views, copies and concatenation are data movement."""
+    if op.startswith("upsample_"):
+        return "upsampling"
+    return _OP_CATEGORIES.get(op, "data movement")
 
 
 def default_maps(shape: Shape, ndim: int) -> list[UnitMap | None] | None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 from cnncalc.core.errors import SpecError
 from cnncalc.core.exchange import (
     TorchCode,
@@ -90,6 +93,10 @@ class Conv(_ConvBase):
     """
 
     type_name = "conv"
+    aten_op = "convolution"
+    torch_class = "Conv{n}d"
+    torch_call = "F.conv{n}d"
+    torch_forms = ("Linear",)
     summary = "convolution (Conv1d/2d/3d)"
     params = (
         Param("out_channels", Int(1), doc="number of filters"),
@@ -310,6 +317,15 @@ class Conv(_ConvBase):
                 f"{torch_args(kernel_size=ax(x_.kernel for x_ in w), stride=ax(x_.stride for x_ in w), padding=pad, dilation=ax(x_.dilation for x_ in w), groups=self.groups_of(f), bias='bias' in f.params)})")
         return TorchCode(f"{call.module}({x})", ctor)
 
+    def torch_ops(self, form=""):
+        # form "Linear": a 1x1 convolution written as nn.Linear on channels-last
+        # (torchvision's ConvNeXt CNBlock); on a contiguous input ATen runs one addmm
+        macs = self.macs()
+        if form == "Linear":
+            return [replace(self.torch_op("linear", macs=macs, out_grid_macs=macs),
+                            module="Linear", call="F.linear")]
+        return [self.torch_op("convolution", form, macs=macs, out_grid_macs=macs, groups=self.p["groups"])]
+
 
 class ConvTranspose(_ConvBase):
     """Transposed convolution (PyTorch ConvTranspose1d/2d/3d).
@@ -324,6 +340,9 @@ class ConvTranspose(_ConvBase):
     """
 
     type_name = "conv_transpose"
+    aten_op = "convolution"
+    torch_class = "ConvTranspose{n}d"
+    torch_call = "F.conv_transpose{n}d"
     summary = "transposed convolution (ConvTranspose1d/2d/3d)"
     params = (
         Param("out_channels", Int(1), doc="number of output channels"),
@@ -596,3 +615,12 @@ class ConvTranspose(_ConvBase):
         ctor = (f"nn.ConvTranspose{self.ndim}d({torch_args(f.in_shapes[0][0], self.p['out_channels'])}, "
                 f"{torch_args(kernel_size=ax(x.kernel for x in w), stride=ax(x.stride for x in w), padding=pad, output_padding=ax(self.p['output_padding']), groups=self.p['groups'], bias=self.p['bias'], dilation=ax(x.dilation for x in w))})")
         return TorchCode(f"{call.module}({call.ins[0]})", ctor)
+
+    def torch_ops(self, form=""):
+        # out_grid_macs: every tap of the weight at every output position (thop, torchinfo)
+        grid = numel(self.param_shapes()["weight"]) * numel(self.out_shape[1:])
+        conv_grid = math.prod((size + 2 * b - keff) // s + 1 for size, keff, s, (b, _)
+                              in zip(self.sizes, self.keff, self.stride, self.pads))
+        return [self.torch_op("convolution", form, macs=self.macs(), out_grid_macs=grid,
+                              groups=self.p["groups"], conv_grid=conv_grid,
+                              category="transposed convolution")]

@@ -232,6 +232,12 @@ class LocallyConnected(Conv):
     """
 
     type_name = "locally_connected"
+    aten_op = "?"  # no counter table covers it: not a torch.nn module (deform_conv: torchvision.ops)
+    torch_forms = ()
+
+    def torch_ops(self, form=""):
+        return Layer.torch_ops(self, form)
+
     summary = "unshared convolution: its own weights and bias at every output position"
     params = (Param("out_channels", Int(1), doc="filters"), *_WINDOW,
               Param("padding", Padding(), 0, "as for conv"))
@@ -317,6 +323,12 @@ class TiledConv(Conv):
     """
 
     type_name = "tiled_conv"
+    aten_op = "?"  # no counter table covers it: not a torch.nn module (deform_conv: torchvision.ops)
+    torch_forms = ()
+
+    def torch_ops(self, form=""):
+        return Layer.torch_ops(self, form)
+
     summary = "tiled convolution: tiles kernel sets rotated through space"
     params = (Param("out_channels", Int(1), doc="filters"), *_WINDOW,
               Param("tiles", Ints(1), 2, "kernel sets per axis (t: period in output positions)"),
@@ -481,6 +493,12 @@ class DeformConv(Conv):
     """
 
     type_name = "deform_conv"
+    aten_op = "?"  # no counter table covers it: not a torch.nn module (deform_conv: torchvision.ops)
+    torch_forms = ()
+
+    def torch_ops(self, form=""):
+        return Layer.torch_ops(self, form)
+
     data_dependent_field = True
     bias_names = ("bias", "offset_bias")
     summary = "deformable convolution (v1; modulated: v2), its offset convolution included"

@@ -18,6 +18,9 @@ class Linear(Layer):
     """
 
     type_name = "linear"
+    aten_op = "linear"
+    torch_class = "Linear"
+    torch_call = "F.linear"
     family = "dense"
     bias_names = ("bias",)
     last_axis_only = True
@@ -132,3 +135,7 @@ class Linear(Layer):
         """nn.Linear(in_features, out_features)."""
         ctor = f"nn.Linear({torch_args(f.in_shapes[0][-1], self.p['out_features'], bias=self.p['bias'])})"
         return TorchCode(f"{call.module}({call.ins[0]})", ctor)
+
+    def torch_ops(self, form=""):
+        macs = self.macs()
+        return [self.torch_op("linear", form, macs=macs, out_grid_macs=macs)]

@@ -9,6 +9,7 @@ and the output y) and its FLOP count together.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import ClassVar
 
 from cnncalc.core.errors import SpecError
@@ -100,6 +101,7 @@ class Identity(Elementwise):
     """Identity (a named point in the graph): y = x; 0 FLOPs."""
 
     type_name = "identity"
+    aten_op = None
     view = True
     summary = "identity (a named point in the graph)"
 
@@ -114,6 +116,9 @@ class Dropout(Elementwise):
     """Dropout (Srivastava et al. 2014): the identity at inference; 0 FLOPs."""
 
     type_name = "dropout"
+    aten_op = "dropout"
+    torch_class = "Dropout"
+    torch_call = "F.dropout"
     view = True  # at inference it returns its input
     saves = ("mask",)  # training: which elements were kept (bool)
     summary = "dropout (identity at inference)"
@@ -143,6 +148,10 @@ class ReLU(Elementwise):
     """ReLU: max(x, 0); 1 FLOP per element."""
 
     type_name = "relu"
+    aten_op = "relu"
+    torch_class = "ReLU"
+    torch_call = "F.relu"
+    torch_forms = ("functional",)
     params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
     saves = ("output",)
     summary = "rectified linear unit"
@@ -174,6 +183,10 @@ class ReLU6(Elementwise):
     """ReLU6 (MobileNet): min(max(x, 0), 6); 2 FLOPs per element."""
 
     type_name = "relu6"
+    aten_op = "hardtanh"
+    torch_class = "ReLU6"
+    torch_call = "F.hardtanh"
+    torch_forms = ("functional",)
     params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
     saves = ("input",)  # hardtanh_backward reads the input
     summary = "ReLU capped at 6 (MobileNet)"
@@ -205,6 +218,10 @@ class LeakyReLU(Elementwise):
     """Leaky ReLU: x if x > 0 else a x; 2 FLOPs per element."""
 
     type_name = "leaky_relu"
+    aten_op = "leaky_relu"
+    torch_class = "LeakyReLU"
+    torch_call = "F.leaky_relu"
+    torch_forms = ("functional",)
     saves = ("input",)
     summary = "leaky ReLU"
     per_element = 2
@@ -236,6 +253,10 @@ class ELU(Elementwise):
     """ELU (Clevert et al. 2016): x if x > 0 else a (exp(x) - 1); 4 FLOPs per element."""
 
     type_name = "elu"
+    aten_op = "elu"
+    torch_class = "ELU"
+    torch_call = "F.elu"
+    torch_forms = ("functional",)
     saves = ("input",)
     summary = "exponential linear unit"
     per_element = 4
@@ -267,6 +288,10 @@ class SELU(Elementwise):
     """SELU (Klambauer et al. 2017): scale * elu(x, alpha); 5 FLOPs per element."""
 
     type_name = "selu"
+    aten_op = "selu"
+    torch_class = "SELU"
+    torch_call = "F.selu"
+    torch_forms = ("functional",)
     params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
     saves = ("input",)
     summary = "scaled ELU (Klambauer et al. 2017)"
@@ -289,6 +314,10 @@ class Sigmoid(Elementwise):
     """Logistic sigmoid 1 / (1 + exp(-x)); 3 FLOPs per element."""
 
     type_name = "sigmoid"
+    aten_op = "sigmoid"
+    torch_class = "Sigmoid"
+    torch_call = "torch.sigmoid"
+    torch_forms = ("functional",)
     saves = ("output",)  # dy/dx = y (1 - y)
     summary = "logistic sigmoid"
     per_element = 3
@@ -310,6 +339,10 @@ class Tanh(Elementwise):
     """Hyperbolic tangent; 1 FLOP per element."""
 
     type_name = "tanh"
+    aten_op = "tanh"
+    torch_class = "Tanh"
+    torch_call = "torch.tanh"
+    torch_forms = ("functional",)
     saves = ("output",)  # dy/dx = 1 - y^2
     summary = "hyperbolic tangent"
     per_element = 1
@@ -331,6 +364,10 @@ class SiLU(Elementwise):
     """SiLU / swish (Elfwing et al. 2018): x * sigmoid(x); 4 FLOPs per element."""
 
     type_name = "silu"
+    aten_op = "silu"
+    torch_class = "SiLU"
+    torch_call = "F.silu"
+    torch_forms = ("functional",)
     params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
     saves = ("input",)
     summary = "SiLU (swish is another name for it)"
@@ -357,6 +394,10 @@ class Hardswish(Elementwise):
     """Hard swish (Howard et al. 2019, MobileNetV3): x * relu6(x + 3) / 6; 5 FLOPs."""
 
     type_name = "hardswish"
+    aten_op = "hardswish"
+    torch_class = "Hardswish"
+    torch_call = "F.hardswish"
+    torch_forms = ("functional",)
     params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
     saves = ("input",)
     summary = "hard swish (MobileNetV3)"
@@ -384,6 +425,10 @@ class GELU(Elementwise):
     """
 
     type_name = "gelu"
+    aten_op = "gelu"
+    torch_class = "GELU"
+    torch_call = "F.gelu"
+    torch_forms = ("functional",)
     saves = ("input",)
     summary = "Gaussian error linear unit"
     params = (Param("approximate", Choice("none", "tanh"), "none", "PyTorch's approximate"),)
@@ -434,6 +479,9 @@ class PReLU(Elementwise):
     """
 
     type_name = "prelu"
+    aten_op = "prelu"
+    torch_class = "PReLU"
+    torch_call = "F.prelu"
     saves = ("input",)  # both gradients read the input (and the weight)
     summary = "parametric ReLU with learnable slope(s)"
     per_element = 2
@@ -498,6 +546,10 @@ class Softmax(Elementwise):
     """
 
     type_name = "softmax"
+    aten_op = "softmax"
+    torch_class = "Softmax"
+    torch_call = "F.softmax"
+    torch_forms = ("functional",)
     erf_rule = None  # normalises across elements: not an activation the protocol linearises
     saves = ("output",)
     summary = "softmax along dim (default 1: the channels)"
@@ -562,6 +614,10 @@ class Softmax(Elementwise):
         """Softmax along dim (the batch counted as axis 0, as in ONNX)."""
         return [call.node("Softmax", call.ins, axis=int(self.p["dim"] % (len(f.in_shapes[0]) + 1)))]
 
+    def torch_ops(self, form=""):
+        # window: the length n of each vector, thop's nfeatures (count_softmax: 3n - 1 per vector)
+        return [self.torch_op(self.aten_op, form, window=Fraction(self.axis_len))]
+
 
 class Hardsigmoid(Elementwise):
     """Hard sigmoid (Howard et al. 2019, MobileNetV3, section 5.2; torch.nn.Hardsigmoid):
@@ -569,6 +625,10 @@ class Hardsigmoid(Elementwise):
     4 FLOPs per element (add, max, min, divide)."""
 
     type_name = "hardsigmoid"
+    aten_op = "hardsigmoid"
+    torch_class = "Hardsigmoid"
+    torch_call = "F.hardsigmoid"
+    torch_forms = ("functional",)
     saves = ("input",)
     params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
     summary = "hard sigmoid relu6(x + 3) / 6 (MobileNetV3's gate)"
@@ -603,6 +663,10 @@ class Hardtanh(Elementwise):
     element (two comparisons)."""
 
     type_name = "hardtanh"
+    aten_op = "hardtanh"
+    torch_class = "Hardtanh"
+    torch_call = "F.hardtanh"
+    torch_forms = ("functional",)
     saves = ("input",)
     summary = "hard tanh: x clipped to [min_val, max_val]"
     per_element = 2
@@ -651,6 +715,10 @@ class Softplus(Elementwise):
     """
 
     type_name = "softplus"
+    aten_op = "softplus"
+    torch_class = "Softplus"
+    torch_call = "F.softplus"
+    torch_forms = ("functional",)
     saves = ("input",)
     summary = "softplus log(1 + exp(beta x)) / beta"
     per_element = 6
@@ -705,6 +773,10 @@ class Mish(Elementwise):
     """
 
     type_name = "mish"
+    aten_op = "mish"
+    torch_class = "Mish"
+    torch_call = "F.mish"
+    torch_forms = ("functional",)
     saves = ("input",)
     params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
     summary = "mish x·tanh(softplus(x))"

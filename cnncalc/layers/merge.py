@@ -73,6 +73,11 @@ class _Elementwise(_Merge):
             grads.append(K.reduce_to(part, x.shape).reshape(xs[i].shape))
         return grads, {}
 
+    def torch_ops(self, form=""):
+        # n inputs: n - 1 binary ops, each on the (broadcast) output's elements
+        return [self.torch_op(self.aten_op, form, in_elems=numel(self.out_shape))
+                for _ in self.in_shapes[1:]]
+
 
 class Add(_Elementwise):
     """Elementwise sum of two or more inputs (ResNet's shortcut, He et al. 2016).
@@ -81,6 +86,8 @@ class Add(_Elementwise):
     """
 
     type_name = "add"
+    aten_op = "add"
+    torch_call = "x + y"
     shape_rule = "the inputs' common (broadcast) shape"
     summary = "elementwise sum (residual connections)"
 
@@ -117,6 +124,8 @@ class Multiply(_Elementwise):
     """
 
     type_name = "multiply"
+    aten_op = "mul"
+    torch_call = "x * y"
     saves = ("inputs",)  # each input's gradient is the product of the others
     shape_rule = "the inputs' common (broadcast) shape"
     summary = "elementwise product with broadcasting (squeeze-and-excitation)"
@@ -173,6 +182,8 @@ class Concat(_Merge):
     """
 
     type_name = "concat"
+    aten_op = "cat"
+    torch_call = "torch.cat"
     shape_rule = "channels summed; the other axes agree"
     summary = "concatenation along the channel axis"
 

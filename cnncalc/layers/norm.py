@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from cnncalc.core.errors import SpecError
 from cnncalc.core.exchange import TorchCode, f32, torch_args
 from cnncalc.layers.base import (
@@ -33,6 +35,9 @@ class BatchNorm(Layer):
     """
 
     type_name = "batchnorm"
+    aten_op = "batch_norm"
+    torch_class = "BatchNorm{n}d"
+    torch_call = "F.batch_norm"
     erf_rule = "copy"  # the ERF's uniform protocol: batch norm is the identity
     family = "normalization"
     summary = "batch normalization over the channel axis (BatchNorm1d/2d/3d)"
@@ -150,6 +155,12 @@ class BatchNorm(Layer):
         ctor = (f"nn.BatchNorm{d}d({torch_args(f.in_shapes[0][0], eps=self.p['eps'], momentum=self.p['momentum'], affine=self.p['affine'], track_running_stats=self.p['track_running_stats'])})")
         return TorchCode(f"{call.module}({call.ins[0]})", ctor)
 
+    def torch_ops(self, form=""):
+        shapes = self.param_shapes()
+        op = self.torch_op(self.aten_op, form, affine="weight" in shapes)
+        # torchvision's LayerNorm2d: an nn.LayerNorm subclass that permutes around F.layer_norm
+        return [replace(op, module="LayerNorm2d") if form == "LayerNorm2d" else op]
+
 
 class LRN(Layer):
     """Local response normalization across channels (Krizhevsky et al. 2012, section 3.3).
@@ -162,6 +173,9 @@ class LRN(Layer):
     """
 
     type_name = "lrn"
+    aten_op = "lrn"
+    torch_class = "LocalResponseNorm"
+    torch_call = "F.local_response_norm"
     family = "normalization"
     summary = "local response normalization across channels (AlexNet)"
     primary = "size"
@@ -346,6 +360,12 @@ class _StatNorm(Layer):
         dx = inv * (gv - gv.mean(axis=-1, keepdims=True) - xhat * (gv * xhat).mean(axis=-1, keepdims=True))
         return [dx.reshape(x.shape)], grads
 
+    def torch_ops(self, form=""):
+        shapes = self.param_shapes()
+        op = self.torch_op(self.aten_op, form, affine="weight" in shapes)
+        # torchvision's LayerNorm2d: an nn.LayerNorm subclass that permutes around F.layer_norm
+        return [replace(op, module="LayerNorm2d") if form == "LayerNorm2d" else op]
+
 
 class InstanceNorm(_StatNorm):
     """Instance normalization (Ulyanov et al. 2016; PyTorch InstanceNorm1d/2d/3d).
@@ -356,6 +376,9 @@ class InstanceNorm(_StatNorm):
     """
 
     type_name = "instancenorm"
+    aten_op = "instance_norm"
+    torch_class = "InstanceNorm{n}d"
+    torch_call = "F.instance_norm"
     summary = "instance normalization: each channel over its positions, per sample"
     params = (
         Param("eps", Number(0, open_min=True), 1e-5, "added to the variance"),
@@ -455,6 +478,9 @@ class GroupNorm(_StatNorm):
     sample; weight and bias per channel (affine, PyTorch's default true)."""
 
     type_name = "groupnorm"
+    aten_op = "group_norm"
+    torch_class = "GroupNorm"
+    torch_call = "F.group_norm"
     summary = "group normalization over num_groups groups of channels"
     primary = "num_groups"
     params = (
@@ -521,6 +547,10 @@ class LayerNorm(_StatNorm):
     """
 
     type_name = "layernorm"
+    aten_op = "layer_norm"
+    torch_class = "LayerNorm"
+    torch_call = "F.layer_norm"
+    torch_forms = ("LayerNorm2d",)
     summary = "layer normalization over a sample (over: all) or its channels (over: channels)"
     affine_key = "elementwise_affine"
     params = (

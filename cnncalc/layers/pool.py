@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
+from fractions import Fraction
 from types import MappingProxyType
 from typing import ClassVar
 
@@ -192,6 +194,10 @@ class MaxPool(_WindowPool):
     """
 
     type_name = "maxpool"
+    aten_op = "max_pool"
+    torch_class = "MaxPool{n}d"
+    torch_call = "F.max_pool{n}d"
+    torch_forms = ("functional",)
     erf_rule = "inside"  # the ERF's uniform protocol: the average over the window inside the input
     saves = ("input", "indices")  # max_pool2d_with_indices: the input and int64 argmax
     summary = "max pooling (MaxPool1d/2d/3d)"
@@ -246,6 +252,10 @@ class AvgPool(_WindowPool):
     """
 
     type_name = "avgpool"
+    aten_op = "avg_pool"
+    torch_class = "AvgPool{n}d"
+    torch_call = "F.avg_pool{n}d"
+    torch_forms = ("functional",)
     saves = ("input",)  # avg_pool2d_backward reads the input (its shape and padding)
     summary = "average pooling (AvgPool1d/2d/3d)"
     flops_formula = "outputs · F·F (F·F - 1 additions and a division)"
@@ -461,6 +471,13 @@ class _GlobalPool(Layer):
         """F.adaptive_{avg,max}_pool{d}d to size 1."""
         return TorchCode(f"F.adaptive_{self.torch_kind}_pool{self.ndim}d({call.ins[0]}, 1)")
 
+    def torch_ops(self, form=""):
+        # thop's adaptive kernel: input size over output size per axis, multiplied
+        window = Fraction(numel(self.in_shapes[0][1:]), numel(self.out_shape[1:]))
+        if form == "mean":  # torchvision's ShuffleNetV2: x.mean([2, 3]) in the forward
+            return [replace(self.torch_op("mean", "functional", window=window), call="x.mean")]
+        return [self.torch_op(self.aten_op, form, window=window)]
+
 
 class GlobalAvgPool(_GlobalPool):
     """Global average pooling (Lin et al., Network in Network, 2014): [C, *S] -> [C, 1, ...].
@@ -469,6 +486,10 @@ class GlobalAvgPool(_GlobalPool):
     """
 
     type_name = "global_avgpool"
+    aten_op = "adaptive_avg_pool"
+    torch_class = "AdaptiveAvgPool{n}d"
+    torch_call = "F.adaptive_avg_pool{n}d"
+    torch_forms = ("functional", "mean")
     saves = ("input",)  # as AdaptiveAvgPool2d(1), which torchvision uses
     shape_rule = "[C, 1, ...]: one value per channel"
     summary = "global average pooling ([C, *S] -> [C, 1, ...])"
@@ -493,6 +514,10 @@ class GlobalMaxPool(_GlobalPool):
     """Global max pooling: [C, *S] -> [C, 1, ...]; FLOPs C * (prod(S) - 1)."""
 
     type_name = "global_maxpool"
+    aten_op = "adaptive_max_pool"
+    torch_class = "AdaptiveMaxPool{n}d"
+    torch_call = "F.adaptive_max_pool{n}d"
+    torch_forms = ("functional",)
     saves = ("input", "indices")  # as AdaptiveMaxPool2d(1)
     shape_rule = "[C, 1, ...]: one value per channel"
     summary = "global max pooling ([C, *S] -> [C, 1, ...])"
@@ -639,11 +664,22 @@ class _AdaptivePool(Layer):
         return TorchCode(f"F.adaptive_{self.torch_kind}_pool{self.ndim}d({call.ins[0]}, "
                          f"{ax(f.out_shape[1:])!r})")
 
+    def torch_ops(self, form=""):
+        # thop's adaptive kernel: input size over output size per axis, multiplied
+        window = Fraction(numel(self.in_shapes[0][1:]), numel(self.out_shape[1:]))
+        if form == "mean":  # torchvision's ShuffleNetV2: x.mean([2, 3]) in the forward
+            return [replace(self.torch_op("mean", "functional", window=window), call="x.mean")]
+        return [self.torch_op(self.aten_op, form, window=window)]
+
 
 class AdaptiveAvgPool(_AdaptivePool):
     """Adaptive average pooling (AdaptiveAvgPool1d/2d/3d); FLOPs: one per pooled element."""
 
     type_name = "adaptive_avgpool"
+    aten_op = "adaptive_avg_pool"
+    torch_class = "AdaptiveAvgPool{n}d"
+    torch_call = "F.adaptive_avg_pool{n}d"
+    torch_forms = ("functional",)
     saves = ("input",)
     shape_rule = "[C, *output_size]"
     summary = "adaptive average pooling to output_size"
@@ -673,6 +709,10 @@ class AdaptiveMaxPool(_AdaptivePool):
     """Adaptive max pooling (AdaptiveMaxPool1d/2d/3d); FLOPs: window elements - 1 per window."""
 
     type_name = "adaptive_maxpool"
+    aten_op = "adaptive_max_pool"
+    torch_class = "AdaptiveMaxPool{n}d"
+    torch_call = "F.adaptive_max_pool{n}d"
+    torch_forms = ("functional",)
     saves = ("input", "indices")
     shape_rule = "[C, *output_size]"
     summary = "adaptive max pooling to output_size"

@@ -44,6 +44,9 @@ class Upsample(Layer):
     """
 
     type_name = "upsample"
+    torch_class = "Upsample"
+    torch_call = "F.interpolate"
+    torch_forms = ("functional",)
     erf_rule = "copy"  # weights from PyTorch's source indices (erf_taps)
 
     def erf_taps(self, axis, k=0):
@@ -272,6 +275,14 @@ class Upsample(Layer):
         align = None if mode == "nearest" else self.p["align_corners"]
         return TorchCode(f"F.interpolate({call.ins[0]}, {torch_args(**geometry, mode=mode, align_corners=align)})")
 
+    def torch_ops(self, form=""):
+        # ATen's upsample_nearest*, upsample_linear1d, upsample_bilinear2d, upsample_trilinear3d
+        mode = self.p["mode"]
+        if mode == "linear":
+            mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[self.ndim]
+        size = numel(self.out_shape[1:]) if self.p["size"] is not None else 0
+        return [self.torch_op(f"upsample_{mode}", form, size=size)]
+
 
 class Pad(Layer):
     """Explicit padding (PyTorch's nn.ZeroPad2d, ReflectionPad2d, ReplicationPad2d, CircularPad2d).
@@ -281,6 +292,8 @@ class Pad(Layer):
     """
 
     type_name = "pad"
+    aten_op = "constant_pad_nd"
+    torch_call = "F.pad"
     erf_rule = "copy"  # the ERF's uniform protocol: a shift (zero padding)
 
     def erf_refusal(self):
@@ -405,6 +418,8 @@ class Crop(Layer):
     """
 
     type_name = "crop"
+    aten_op = "slice"
+    torch_call = "x[...]"
     erf_rule = "copy"  # the ERF's uniform protocol: a shift
     view = True  # a view of the input: no new storage
     shape_rule = "[C, L - before - after per axis] (like: the other layer's size, centred)"
@@ -529,6 +544,8 @@ class Flatten(Layer):
     """Flatten each sample to a vector (PyTorch nn.Flatten): [C, *S] -> [C * prod(S)]."""
 
     type_name = "flatten"
+    aten_op = "flatten"
+    torch_call = "torch.flatten"
     view = True  # a view of the input: no new storage
     mixes_axes = True
     shape_rule = "[C·H·W]: every element of a sample in one vector"
@@ -573,6 +590,8 @@ class Reshape(Layer):
     """
 
     type_name = "reshape"
+    aten_op = "view"
+    torch_call = "x.view"
     view = True  # a view of the input: no new storage
     mixes_axes = True
     shape_rule = "the given shape (-1: what is left)"

@@ -18,6 +18,8 @@ class LayerScale(Layer):
     """
 
     type_name = "layer_scale"
+    aten_op = "mul"
+    torch_call = "x * y"
     erf_rule = "copy"  # the ERF's uniform protocol: a per-channel scale taken as 1
     saves = ("input:weight",)  # x * gamma: gamma's gradient reads x
     family = "elementwise"
@@ -108,6 +110,8 @@ class StochasticDepth(Layer):
     """
 
     type_name = "stochastic_depth"
+    aten_op = None
+    torch_class = "StochasticDepth"
     erf_rule = "copy"  # the ERF's uniform protocol: the identity
     view = True  # at inference it returns its input
     family = "elementwise"

@@ -185,6 +185,8 @@ class Chunk(_Slice):
     """
 
     type_name = "chunk"
+    aten_op = "chunk"
+    torch_call = "x.chunk"
     summary = "one of `chunks` equal parts along an axis (torch.chunk; channels by default)"
     params = (
         Param("chunks", Int(1), doc="number of parts (PyTorch's chunks)"),
@@ -225,6 +227,8 @@ class Split(_Slice):
     """
 
     type_name = "split"
+    aten_op = "split"
+    torch_call = "x.split"
     summary = "one part of an axis cut into given sizes (torch.split; channels by default)"
     params = (
         Param("sizes", IntList(), doc="length of every part, in order; they add up to the axis"),
@@ -269,6 +273,8 @@ class ChannelShuffle(Layer):
     """
 
     type_name = "channel_shuffle"
+    aten_op = "transpose"
+    torch_call = "x.view(...).transpose(1, 2)"
     erf_rule = "copy"  # the ERF's uniform protocol: a permutation of channels
     family = "shape"
     summary = "channel shuffle: (groups, C/groups) transposed (ShuffleNet)"
@@ -330,6 +336,9 @@ class PixelShuffle(Layer):
     """
 
     type_name = "pixel_shuffle"
+    aten_op = "pixel_shuffle"
+    torch_class = "PixelShuffle"
+    torch_call = "F.pixel_shuffle"
     family = "resampling"
     summary = "pixel shuffle: [C·r², H, W] -> [C, H·r, W·r] (sub-pixel convolution, ESPCN)"
     shape_rule = "[C / r^n, L·r per axis]"
@@ -437,6 +446,9 @@ class PixelUnshuffle(Layer):
     """
 
     type_name = "pixel_unshuffle"
+    aten_op = "pixel_unshuffle"
+    torch_class = "PixelUnshuffle"
+    torch_call = "F.pixel_unshuffle"
     family = "resampling"
     summary = "pixel unshuffle: [C, H·r, W·r] -> [C·r², H, W] (space to depth)"
     shape_rule = "[C·r^n, L / r per axis]"

@@ -1,0 +1,299 @@
+"""Issue 23: each FLOP counter's number, reproduced from the spec (cnncalc/analysis/conventions.py).
+
+The ground truth is tests/data/counters/<spec stem>.json: what the installed counters print
+for the same network in PyTorch, each record naming the counter's version and the command
+that produced it (benchmarks/measure_counters.py, run with torch 2.14.1 and torchvision
+0.29.1 on CPU: `python benchmarks/measure_counters.py --net NAME`). Every test here computes
+cnncalc's reproduction from the spec and compares it with the recorded value: exactly for
+the integer counters, to thop's float64 value and to torchvision's 3-decimal GFLOPS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sys
+from fractions import Fraction
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+import cnncalc
+from cnncalc.analysis.conventions import COUNTERS, count_nodes, needed_by, reconcile
+from cnncalc.cli import main
+from cnncalc.core.errors import SpecError
+from cnncalc.present.conventions_text import rules_markdown
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = sorted((ROOT / "tests/data/counters").glob("*.json"))
+
+
+@cache
+def record(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+@cache
+def network(spec: str):
+    net = cnncalc.load(ROOT / spec)
+    # torchvision's models run only the main output in eval mode: Inception-v3's aux head
+    # (the spec's second output, AuxLogits.fc) runs in training only; its main output is fc
+    nodes = needed_by(net, "fc") if len(net.outputs) > 1 else None
+    return net, nodes
+
+
+CASES = [(p, name) for p in DATA for name in record(p)["counters"] if name in COUNTERS]
+
+
+def test_every_recorded_counter_is_reproduced():
+    """Every counter the measuring script records has a table here (no record is skipped)."""
+    recorded = {name for p in DATA for name in record(p)["counters"]}
+    assert recorded <= set(COUNTERS), recorded - set(COUNTERS)
+    assert {p.stem for p in DATA} >= {"resnet18", "resnet50", "unet_small"}
+
+
+@pytest.mark.parametrize("path, name", CASES, ids=[f"{p.stem}-{n}" for p, n in CASES])
+def test_counter_total_equals_the_installed_counter(path, name):
+    rec = record(path)
+    net, nodes = network(rec["spec"])
+    assert list(rec["input"]) == [net.batch, *net.input_shape]
+    r = reconcile(net, COUNTERS[name], net.batch, nodes)
+    want = rec["counters"][name]["value"]
+    # the recorded number, as the counter printed it (its version and call in the record)
+    assert r.printed == want, (name, r.printed, want)
+    if COUNTERS[name].printed == "integer":
+        assert r.value == want
+
+
+@pytest.mark.parametrize("path", DATA, ids=[p.stem for p in DATA])
+def test_differences_by_family_add_up_to_the_difference(path):
+    """For every counter, the per-family differences from cnncalc's MACs sum exactly to its
+    number minus cnncalc's MACs (torchvision: its GFLOPS times 10^9, the rounding a family)."""
+    rec = record(path)
+    net, nodes = network(rec["spec"])
+    for c in COUNTERS.values():
+        r = reconcile(net, c, net.batch, nodes)
+        total = Fraction(str(r.printed)) * 10**9 if c.printed == "gflops3" else r.value
+        assert sum(r.by_family.values()) == total - r.macs, c.name
+    if nodes is None:  # cnncalc's MACs are the report's
+        assert r.macs == rec["cnncalc"]["macs"]
+
+
+def _module(node: str) -> str:
+    # specs/unet_small.yaml names each layer by its module's qualified name; the second
+    # call of a reused module is NAME-2
+    return node.removesuffix("-2")
+
+
+@pytest.mark.parametrize("name", ["fvcore", "thop", "torchinfo", "calflops", "deepspeed",
+                                  "flop-counter", "ptflops-pytorch"])
+def test_unet_per_module(name):
+    """Per module of the small U-Net, the count each counter attributes to it (a reused ReLU
+    module's two calls summed, as the counters do)."""
+    rec = record(ROOT / "tests/data/counters/unet_small.json")
+    got_rec = rec["counters"][name]
+    want = dict(got_rec["by_module"])
+    for module, ops in got_rec.get("functional_by_module", {}).items():  # ptflops' patched F.*
+        want[module] = want.get(module, 0) + sum(ops.values())
+    net, _ = network(rec["spec"])
+    ours: dict[str, Fraction] = {}
+    for row in count_nodes(net, COUNTERS[name]):
+        if row.name in ("cat1", "cat2"):
+            continue  # torch.cat in the forward: no module
+        ours[_module(row.name)] = ours.get(_module(row.name), 0) + row.value
+    compared = [m for m in ours if m in want]
+    assert len(compared) >= 20
+    assert {m: ours[m] for m in compared} == {m: want[m] for m in compared}
+
+
+def test_transposed_convolution_grid_by_hand():
+    """ConvTranspose2d(3, 1, 2, stride=2) on 2x2 (docs/conventions.md): 48 MACs on the input
+    grid (2·2·3 inputs · 1 · 2·2 taps); thop 0.1.1 (basic_hooks.py:22, calc_func.py:28)
+    counts output elements · in/groups · taps = 4·4 · 3 · 4 = 192, stride² = 4 times more."""
+    net = cnncalc.loads("input: [3, 2, 2]\nlayers:\n"
+                        "  - conv_transpose: {out_channels: 1, kernel_size: 2, stride: 2}\n")
+    thop = reconcile(net, COUNTERS["thop"])
+    assert thop.macs == 2 * 2 * 3 * 1 * 2 * 2
+    assert thop.value == 4 * 4 * 3 * 2 * 2
+    assert thop.by_family == {"transposed convolution (output grid)": 192 - 48}
+    # fvcore 0.1.5 (jit_handles.py:149): prod(input spatial): the input grid
+    assert reconcile(net, COUNTERS["fvcore"]).value == 48
+    # ptflops 0.7.5 (pytorch_ops.py:76-88): the input grid + the bias on the 1x4x4 output
+    assert reconcile(net, COUNTERS["ptflops-pytorch"]).value == 48 + 16
+    # calflops 0.3.2 (pytorch_ops.py:128): 2·48 + the bias on a forward convolution's
+    # grid, floor((2 - 2) / 2) + 1 = 1 per axis, times weight.shape[1] = 1
+    assert reconcile(net, COUNTERS["calflops"]).value == 2 * 48 + 1 * 1
+    # DeepSpeed 0.19.8 (profiler.py:614): the bias on the output grid
+    assert reconcile(net, COUNTERS["deepspeed"]).value == 2 * 48 + 16
+
+
+def test_counters_skip_and_say_unsupported():
+    """fvcore warns about an op it has no handle for (max pooling, the residual add) and
+    ignores ReLU by design (jit_analysis.py:28); thop has no rule for SiLU."""
+    net = cnncalc.loads("input: [3, 8, 8]\nlayers:\n  - {conv: {out_channels: 4, kernel_size: 3}, name: c}\n"
+                        "  - relu\n  - {maxpool: 2, name: p}\n  - silu\n")
+    fv = reconcile(net, COUNTERS["fvcore"])
+    assert fv.unsupported == ["aten::max_pool (1)", "aten::silu (1)"]
+    assert fv.skipped == ["aten::relu (1)"]
+    assert reconcile(net, COUNTERS["thop"]).unsupported == ["nn.SiLU (1)"]
+
+
+def test_torch_form_is_checked_where_it_is_written():
+    with pytest.raises(SpecError) as e:
+        cnncalc.loads("input: [3, 8, 8]\nlayers:\n  - {relu, torch: functionl}\n")
+    text = str(e.value)
+    assert "torch: 'functionl' is not a PyTorch form of relu" in text and ":3:" in text
+    assert "functional" in e.value.help
+    with pytest.raises(SpecError, match="only on a layer"):
+        cnncalc.loads("input: [3, 8, 8]\nlayers:\n  - {sequential: [relu], torch: functional}\n")
+    net = cnncalc.loads("input: [3, 8, 8]\nlayers:\n  - {relu, torch: functional, repeat: 2}\n")
+    assert [n.torch_form for n in net.nodes] == ["functional", "functional"]
+
+
+def test_conventions_tables_in_the_docs():
+    """docs/conventions.md prints every counter's table as the code holds it."""
+    page = (ROOT / "docs/conventions.md").read_text()
+    assert rules_markdown() in page
+
+
+def test_every_zoo_layer_macs_are_in_its_ops():
+    """The ops a layer declares carry all of its MACs (else a counter's difference would not
+    add up), for every spec in the zoo the data covers."""
+    for path in DATA:
+        net, _ = network(record(path)["spec"])
+        for node in net.nodes:
+            assert sum(op.macs for op in node.facts.torch_ops_as(node.torch_form)) == node.facts.macs
+
+
+EDGES = """input: [4, 6, 6]
+layers:
+  - conv: {out_channels: 4, kernel_size: 3, padding: 1, groups: 4}   # depthwise, with bias
+  - gelu
+  - upsample: {scale_factor: 2, mode: nearest}
+  - adaptive_avgpool: {output_size: 5}                               # 12x12 -> 5x5: windows overlap
+  - softmax: 1
+"""
+
+
+def test_edge_cases_by_hand():
+    """Depthwise convolution with bias, GELU, nearest upsampling, adaptive pooling with a
+    ratio that is not whole, softmax: each counter's number derived by hand from its rules,
+    and equal to what the installed counters print for the same nn.Module (Conv2d(4, 4, 3,
+    padding=1, groups=4), GELU(), Upsample(scale_factor=2), AdaptiveAvgPool2d(5),
+    Softmax(dim=1); versions as in COUNTERS, run in the measuring venv on 2026-12-04)."""
+    net = cnncalc.loads(EDGES)
+    got = {name: reconcile(net, c).printed for name, c in COUNTERS.items()}
+    conv, bias = 4 * 6 * 6 * 1 * 3 * 3, 4 * 6 * 6      # MACs; one bias addition per output
+    act, up, pooled, vectors, n = 4 * 6 * 6, 4 * 12 * 12, 4 * 5 * 5, 5 * 5, 4
+    # fvcore: conv; upsample_nearest2d 1 per output; adaptive_avg_pool2d its input; GELU and
+    # softmax unsupported (jit_handles.py:127, 261; flop_count.py:40, 42)
+    assert got["fvcore"] == conv + up + up
+    # thop: conv without bias; no rule for GELU; nearest 1 per output; adaptive pooling
+    # (144/25 + 1) per output; softmax 3n - 1 per vector (basic_hooks.py:22, 114, 98, 125)
+    assert got["thop"] == float(conv + up + (Fraction(144, 25) + 1) * pooled + vectors * (3 * n - 1))
+    # ptflops pytorch: conv + bias; GELU, Upsample and the pooling each by module hook and
+    # patched functional; softmax by F.softmax only (pytorch_ops.py:60, 30, 21, 46, 347)
+    assert got["ptflops-pytorch"] == conv + bias + 2 * act + 2 * up + 2 * up + pooled
+    # ptflops aten and torchinfo: the convolution and its bias only
+    assert got["ptflops-aten"] == got["torchinfo"] == conv + bias
+    # calflops: 2 MACs + bias, GELU, interpolate by scale counts its input (the product with
+    # the scale is dropped), pooling its input, softmax its input (pytorch_ops.py:83, 67,
+    # 229, 71, 254); DeepSpeed the same but interpolate counts the output (profiler.py:720)
+    assert got["calflops"] == 2 * conv + bias + act + act + up + pooled
+    assert got["deepspeed"] == 2 * conv + bias + act + up + up + pooled
+    # FlopCounterMode: 2 FLOPs per MAC of the convolution, nothing else
+    assert got["flop-counter"] == 2 * conv
+    # the installed counters' output for the same module (edge.py in the measuring venv)
+    assert got == {"fvcore": 2448, "ptflops-pytorch": 4132, "ptflops-aten": 1440, "thop": 2823.0,
+                   "torchinfo": 1440, "calflops": 3700, "flop-counter": 2592, "deepspeed": 4132,
+                   "torchvision": 0.0}
+
+
+def cli(*args) -> tuple[int, str, str]:
+    """The command line in-process, as tests/test_hostile.py runs it (cnncalc.cli.main)."""
+    old, out, err = sys.argv, io.StringIO(), io.StringIO()
+    sys.argv = ["cnncalc", *map(str, args)]
+    code = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 0
+    finally:
+        sys.argv = old
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_cli_conventions():
+    """`cnncalc conventions -f json` has the contract's keys; an unknown counter name is an
+    error (exit 2) listing the known ones; analyze's JSON gains a convention section."""
+    unet = ROOT / "specs/unet_small.yaml"
+    code, out, err = cli("conventions", unet, "-f", "json", "--paper")
+    assert code == 0, err
+    data = json.loads(out)
+    assert set(data) >= {"spec", "input", "counters", "paper"}
+    assert data["input"] == [1, 3, 64, 64]
+    thop = data["counters"]["thop"]
+    assert set(thop) >= {"version", "unit", "value", "by_family", "unsupported"}
+    assert thop["value"] == record(ROOT / "tests/data/counters/unet_small.json")["counters"]["thop"]["value"]
+    code, out, err = cli("analyze", unet, "--convention", "fvcor")
+    assert code == 2 and "unknown convention 'fvcor'" in err and "did you mean 'fvcore'" in err
+    code, out, err = cli("analyze", unet, "--convention", "fvcore", "-f", "json")
+    assert code == 0, err
+    section = json.loads(out)["convention"]
+    # the report's MACs (specs/unet_small.yaml's header: 25,591,808) plus the differences
+    assert section["value"] == 25_591_808 + sum(section["by_family"].values())
+    code, out, err = cli("analyze", unet, "--convention", "thop")
+    assert code == 0 and "thop: total_ops (MAC)" in out and "nn.MaxPool2d: skipped" in out
+
+
+BY_TYPE = ["fvcore", "thop", "torchinfo", "calflops", "deepspeed", "flop-counter", "ptflops-pytorch"]
+TYPE_CASES = [(p, n) for p in DATA for n in BY_TYPE
+              if isinstance(record(p)["counters"].get(n, {}).get("by_module"), dict)]
+
+
+@pytest.mark.parametrize("path, name", TYPE_CASES, ids=[f"{p.stem}-{n}" for p, n in TYPE_CASES])
+def test_counts_per_module_type(path, name):
+    """What a counter attributes to the leaf modules of each torch.nn class (the record's
+    by_module, grouped by its module_types) equals the sum of cnncalc's rules over the ops
+    that class runs: e.g. thop's BatchNorm2d total, torchinfo's Linear total, calflops'
+    ReLU total. An op called in a parent's forward (`torch: functional`) belongs to no leaf.
+    ptflops' by_module is its module hooks alone (its patched functionals are recorded apart)."""
+    rec = record(path)
+    types = rec["module_types"]
+    want: dict[str, Fraction] = {}
+    for module, value in rec["counters"][name]["by_module"].items():
+        if module in types and value:
+            want[types[module]] = want.get(types[module], 0) + Fraction(value)
+    c = COUNTERS[name]
+    net, nodes = network(rec["spec"])
+    ours: dict[str, Fraction] = {}
+    for node in net.nodes:
+        if nodes is not None and node.name not in nodes:
+            continue
+        for op in node.facts.torch_ops_as(node.torch_form):
+            if not op.module:
+                continue
+            for key, rule in c.rules_for(op):
+                if rule.count is None or (name == "ptflops-pytorch" and not key.startswith("nn.")):
+                    continue
+                value = sum(rule.count(op).values())
+                if value:
+                    ours[op.module] = ours.get(op.module, 0) + value
+    assert ours == want
+
+
+def test_batch():
+    """Every rule grows with the batch but calflops' count of an interpolation to a given
+    size: prod(size), the spatial size only (calflops/pytorch_ops.py:229-239)."""
+    spec = ("input: [2, 4, 4]\nlayers:\n  - {conv: {out_channels: 2, kernel_size: 3}}\n"
+            "  - upsample: {size: 5, mode: nearest}\n")
+    one, four = cnncalc.loads(spec), cnncalc.loads(spec, batch=4)
+    for c in COUNTERS.values():
+        if c.printed == "gflops3":
+            continue
+        r1, r4 = reconcile(one, c), reconcile(four, c, 4)
+        per_call = 5 * 5 if c.name in ("calflops", "deepspeed") else 0
+        assert r4.value - per_call == 4 * (r1.value - per_call), c.name
