@@ -29,6 +29,7 @@ from cnncalc.present.view import (
     HEAD,
     NODE_H,
     NODE_W,
+    WRAP_WIDTH,
     asset,
     build_graph,
     collapsed_at,
@@ -42,6 +43,7 @@ from cnncalc.present.view import (
     shorthand,
     to_html,
     to_svg,
+    wrap,
 )
 from tests.conftest import SPECS
 from tests.test_cli import run
@@ -497,25 +499,67 @@ def test_collapsing_takes_strips_away(spec):
 
 
 def test_static_pictures_are_the_page_layout():
-    """``to_svg`` draws :func:`place` of the one layout; an edge is one curve unless it has
-    a lane and spans more than CURVE_MAX pixels."""
+    """``to_svg`` draws :func:`wrap` of :func:`place` of the one layout, into ``--width``
+    (1,400 px by default; 0: one column); an edge is one curve unless it has a lane and
+    spans more than CURVE_MAX pixels, or goes from one column to the next."""
     net = cnncalc.load(SPECS / "resnet50.yaml")
     report = cnncalc.analyze(net)
     graph = build_graph(net, report)
-    lanes = 0
-    for depth in (2, None):
-        geo = geometry(graph, collapsed_at(graph, depth))
-        svg = to_svg(net, report, depth=depth)
+    lanes = crossing = 0
+    for depth, width in ((2, WRAP_WIDTH), (None, WRAP_WIDTH), (None, 0)):
+        geo = geometry(graph, collapsed_at(graph, depth), width)
+        svg = to_svg(net, report, depth=depth, width=width)
+        assert f'width="{geo.width:g}" height="{geo.height:g}"' in svg
         for key, (x, y) in geo.boxes.items():
             attr = f'data-group="{key[2:]}"' if key.startswith("g:") else f'data-name="{key}"'
             assert f'{attr} transform="translate({x:g},{y:g})"' in svg, key
-        for e, d in geo.paths:
+        for (e, d), (_, y1, _, y2, _) in zip(geo.paths, geo.ends, strict=True):
             assert f'data-src="{e.src}" data-dst="{e.dst}" d="{d}"' in svg
-            start, end = re.match(r"M[-0-9.]+,([-0-9.]+) .* [-0-9.]+,([-0-9.]+)$", d).groups()
-            lane = e.lane is not None and float(end) - float(start) > CURVE_MAX
-            assert (" L" in d) == lane
+            lane = e.lane is not None and y2 - y1 > CURVE_MAX
+            cross = y2 < y1  # its target is in a later column, higher up
+            assert (" L" in d) == (lane or cross)
             lanes += lane
-    assert lanes  # the stages' skips, drawn down lanes
+            crossing += cross
+        assert (geo.width <= width) if width else geo.width == lay_out(graph).width
+    assert lanes and crossing  # the stages' skips, drawn down lanes; stage to stage across columns
+
+
+@pytest.mark.parametrize("spec", ["resnet50.yaml", "densenet121.yaml", "lenet5.yaml", "unet_original.yaml",
+                                  "inception_v3.yaml", "m5_speech.yaml"])
+def test_wrap_moves_whole_stages_into_columns(spec):
+    """:func:`wrap` cuts the drawing only between stages (no frame cut in two; one layer's
+    edges cross the cut) and moves every segment as a whole: inside a column nothing moves
+    relative to anything else, columns do not overlap, and the drawing fits the width."""
+    net = cnncalc.load(SPECS / spec)
+    graph = build_graph(net, cnncalc.analyze(net))
+    layout = lay_out(graph)
+    for collapsed in (set(initial_collapsed(graph)), set()):
+        flat = place(layout, collapsed)
+        for width in (880, 1400, 2600):
+            geo = wrap(flat, width)
+            assert geo.height <= flat.height
+            if geo is flat:
+                continue
+            assert geo.width <= width
+            # each box moved by its segment's shift; frames by their first box's
+            cuts = sorted(flat.cuts)
+            shift = {}
+            for k, (x, y) in flat.boxes.items():
+                s = sum(c <= y for c in cuts)
+                moved = (geo.boxes[k][0] - x, geo.boxes[k][1] - y)
+                assert shift.setdefault(s, moved) == moved, k
+            for name, (x0, y0, x1, y1) in flat.clusters.items():
+                dx, dy = shift[sum(c <= y0 for c in cuts)]
+                assert geo.clusters[name] == (x0 + dx, y0 + dy, x1 + dx, y1 + dy)
+            # no frame spans a cut (so none is cut in two)
+            for _, y0, _, y1 in flat.clusters.values():
+                assert not any(y0 < c < y1 for c in cuts)
+            # boxes of different columns do not overlap, and everything is inside the drawing
+            spots = list(geo.boxes.values())
+            for i, (xa, ya) in enumerate(spots):
+                assert 0 <= xa and xa + NODE_W <= geo.width and 0 <= ya and ya + NODE_H <= geo.height
+                for xb, yb in spots[i + 1:]:
+                    assert xa + NODE_W <= xb or xb + NODE_W <= xa or ya + NODE_H <= yb or yb + NODE_H <= ya
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node (Node.js) is not installed")
@@ -523,24 +567,25 @@ def test_static_pictures_are_the_page_layout():
                                   "densenet121.yaml"])
 def test_page_script_places_as_python(spec, tmp_path):
     """The page's script (assets/view.js, run by Node.js) draws every state exactly where
-    :func:`place` does: boxes, frames, edge paths, size."""
+    :func:`place` and :func:`wrap` do, in one column and wrapped into 880 and 1,400 px:
+    boxes, frames, edge paths, size."""
     net = cnncalc.load(SPECS / spec)
     graph = build_graph(net, cnncalc.analyze(net))
     layout = lay_out(graph)
-    states = collapse_states(graph)
+    states = [(s, w) for s in collapse_states(graph) for w in (0, 880, 1400)]
     (tmp_path / "in.json").write_text(json.dumps({"layout": layout_data(layout),
-                                                  "states": [sorted(s) for s in states]}))
+                                                  "states": [[sorted(s), w] for s, w in states]}))
     script = (f"const v = require({json.dumps(str(ASSETS / 'view.js'))});\n"
               f"const I = JSON.parse(require('fs').readFileSync({json.dumps(str(tmp_path / 'in.json'))}));\n"
-              "const out = I.states.map(s => { const P = v.place(I.layout, new Set(s));\n"
+              "const out = I.states.map(([s, w]) => { const P = v.place(I.layout, new Set(s), w);\n"
               "  return {boxes: Object.fromEntries(P.boxes), clusters: Object.fromEntries(P.clusters),\n"
               "          edges: P.edges, width: P.width, height: P.height}; });\n"
               "process.stdout.write(JSON.stringify(out));\n")
     ran = subprocess.run(["node", "-e", script], capture_output=True, text=True)
     assert ran.returncode == 0, ran.stderr
     index = {id(e): i for i, e in enumerate(graph.edges)}
-    for collapsed, got in zip(states, json.loads(ran.stdout), strict=True):
-        geo = place(layout, collapsed)
+    for (collapsed, width), got in zip(states, json.loads(ran.stdout), strict=True):
+        geo = wrap(place(layout, collapsed), width)
         assert got["boxes"] == {k: list(v) for k, v in geo.boxes.items()}
         assert got["clusters"] == {k: list(v) for k, v in geo.clusters.items()}
         assert got["edges"] == [[index[id(e)], d] for e, d in geo.paths]

@@ -7,7 +7,7 @@
 
 // Which boxes, frames and edges show for a set of collapsed blocks, and where: the
 // strips that stay keep their order, the others are taken away. L: the "layout" record.
-function place(L, collapsed){
+function place(L, collapsed, width){
   const W = L.nodeW;
   const rep = L.units.map(u => { for (const g of u[3]) if (collapsed.has(g)) return "g:" + g; return u[0]; });
   const blocks = new Map(L.blocks);
@@ -38,20 +38,87 @@ function place(L, collapsed){
     if (a !== b && !seen.has(k)){ seen.add(k); visible.push(i); }
   });
   const shown = new Set(visible);
-  const clusters = new Map();
+  const clusters = new Map(), rooms = new Map();
   for (const [name, b] of framed){
     const xs = b.members.map(i => boxes.get(rep[i])[0]);
-    for (const i of b.lanes) if (shown.has(i)) xs.push(L.edges[i][3]);
     const [first, last] = ends.get(name);
+    const headRow = b.members.map(i => at.get(rep[i])).filter(a => L.slabs[a[1]][1] === first).map(a => a[0]);
+    for (const i of b.lanes) if (shown.has(i)) xs.push(L.edges[i][3]);
     clusters.set(name, [Math.min(...xs) - b.margin, top[b.head[first]], Math.max(...xs) + W + b.margin,
                         top[b.foot[last]] + L.foot]);
+    rooms.set(name, Math.min(...headRow) + W / 2 - L.labelClear - (Math.min(...xs) - b.margin + L.labelX));
   }
+  const ends2 = [];
   const edges = visible.map(i => {
     const e = L.edges[i], p = boxes.get(where.get(e[0])), q = boxes.get(where.get(e[1]));
-    return [i, edgePath(L, p[0] + W / 2, p[1] + L.nodeH, q[0] + W / 2, q[1], e[3] === null ? null : e[3] + W / 2)];
+    ends2.push([p[0] + W / 2, p[1] + L.nodeH, q[0] + W / 2, q[1], e[3] === null ? null : e[3] + W / 2]);
+    return [i, edgePath(L, ...ends2[ends2.length - 1])];
   });
   const end = L.slabs[L.slabs.length - 1];
-  return {boxes, clusters, edges, width: L.width, height: end[2] + end[3] - removed + L.margin};
+  const P = {boxes, clusters, edges, rooms, ends: ends2, cuts: L.cuts.filter(i => keep.has(i)).map(i => top[i]),
+             width: L.width, height: end[2] + end[3] - removed + L.margin};
+  return width ? wrap(L, P, width) : P;
+}
+// the drawing in columns side by side that fit width (view.py wrap, the same steps): cut
+// only where the layout allows (between stages), the shortest columns that fit
+function columnsOf(tops, bottoms, limit){
+  const starts = [0];
+  for (let s = 1; s < tops.length; s++) if (bottoms[s] - tops[starts[starts.length - 1]] > limit) starts.push(s);
+  return starts;
+}
+function wrap(L, P, width){
+  if (!P.cuts.length || !width) return P;
+  const M = L.margin, G = L.gutter, W = L.nodeW;
+  const cuts = P.cuts.slice().sort((a, b) => a - b);
+  const tops = [M, ...cuts.map(c => c + L.gap)], bottoms = [...cuts, P.height - M - L.gap];
+  const seg = y => { let lo = 0, hi = cuts.length; while (lo < hi){ const m = (lo + hi) >> 1; if (cuts[m] <= y) lo = m + 1; else hi = m; } return lo; };
+  const loX = tops.map(() => Infinity), hiX = tops.map(() => -Infinity);
+  const widen = (s, a, b) => { loX[s] = Math.min(loX[s], a); hiX[s] = Math.max(hiX[s], b); };
+  for (const [x, y] of P.boxes.values()) widen(seg(y), x, x + W);
+  for (const [x0, y0, x1] of P.clusters.values()) widen(seg(y0), x0, x1);
+  for (const [, y1, , y2, lane] of P.ends) if (lane !== null) for (let s = seg(y1 - L.nodeH); s <= seg(y2); s++) widen(s, lane, lane);
+  const upTo = (starts, j) => j + 1 < starts.length ? starts[j + 1] : tops.length;
+  const packed = starts => {
+    const shifts = []; let cursor = G / 2;
+    starts.forEach((a, j) => {
+      const b = upTo(starts, j), left = Math.min(...loX.slice(a, b)), right = Math.max(...hiX.slice(a, b));
+      shifts.push(cursor - left); cursor += right - left + G;
+    });
+    return [shifts, cursor - G / 2];
+  };
+  let best = null;
+  const tallest = Math.max(...tops.map((t, s) => bottoms[s] - t));
+  for (let k = 1; k <= tops.length; k++){
+    let lo = Math.floor(tallest), hi = Math.ceil(bottoms[bottoms.length - 1] - tops[0]);
+    while (lo < hi){ const mid = Math.floor((lo + hi) / 2); if (columnsOf(tops, bottoms, mid).length <= k) hi = mid; else lo = mid + 1; }
+    const starts = columnsOf(tops, bottoms, lo), [shifts, total] = packed(starts);
+    if (starts.length < k || (k > 1 && total > width)) break;
+    best = [starts, shifts, total];
+  }
+  if (!best || best[0].length === 1) return P;
+  const [starts, shifts, total] = best;
+  const colOf = tops.map(() => 0);
+  starts.forEach((a, j) => { for (let s = a; s < tops.length; s++) colOf[s] = j; });
+  const dx = tops.map((_, s) => shifts[colOf[s]]), dy = tops.map((_, s) => M - tops[starts[colOf[s]]]);
+  const right = starts.map((a, j) => Math.max(...hiX.slice(a, upTo(starts, j))) + shifts[j]);
+  const bottom = starts.map((a, j) => bottoms[upTo(starts, j) - 1] + M - tops[a]);
+  const boxes = new Map(), clusters = new Map();
+  for (const [k, [x, y]] of P.boxes){ const s = seg(y); boxes.set(k, [x + dx[s], y + dy[s]]); }
+  for (const [k, [x0, y0, x1, y1]] of P.clusters){ const s = seg(y0); clusters.set(k, [x0 + dx[s], y0 + dy[s], x1 + dx[s], y1 + dy[s]]); }
+  const ends = [];
+  const edges = P.edges.map(([i], n) => {
+    const [x1, y1, x2, y2, lane] = P.ends[n], a = seg(y1 - L.nodeH), b = seg(y2);
+    const lx = lane === null ? null : lane + dx[b];
+    const p1 = x1 + dx[a], q1 = y1 + dy[a], p2 = x2 + dx[b], q2 = y2 + dy[b];
+    ends.push([p1, q1, p2, q2, lx]);
+    if (colOf[a] === colOf[b]) return [i, edgePath(L, p1, q1, p2, q2, lane === null ? null : lane + dx[a])];
+    const g = right[colOf[a]] + G / 2, yb = bottom[colOf[a]] + L.gap / 2, yt = M / 2;
+    let d = `M${p1},${q1} L${p1},${yb} L${g},${yb} L${g},${yt} `;
+    if (lx === null || q2 - M <= L.curveMax) d += `L${p2},${yt} L${p2},${q2}`;
+    else d += `L${lx},${yt} L${lx},${q2 - 22} C${lx},${q2 - 6} ${p2},${q2 - 14} ${p2},${q2}`;
+    return [i, d];
+  });
+  return {boxes, clusters, edges, rooms: P.rooms, ends, cuts: [], width: total, height: Math.max(...bottom) + L.gap + M};
 }
 // an edge from the bottom centre of one box to the top centre of another: a curve, or
 // down its lane (view.py edge_path)
@@ -63,7 +130,7 @@ function edgePath(L, x1, y1, x2, y2, lane){
   return `M${x1},${y1} C${x1},${y1 + 14} ${lane},${y1 + 6} ${lane},${y1 + 22} ` +
     `L${lane},${y2 - 22} C${lane},${y2 - 6} ${x2},${y2 - 14} ${x2},${y2}`;
 }
-if (typeof document === "undefined"){ module.exports = {place, edgePath}; return; }  // node, for tests/test_view.py
+if (typeof document === "undefined"){ module.exports = {place, edgePath, wrap}; return; }  // node, for tests/test_view.py
 
 const D = JSON.parse(document.getElementById("cnncalc-data").textContent);
 const L = D.layout, NS = "http://www.w3.org/2000/svg";
@@ -102,9 +169,28 @@ function fitText(g){
   }
   g.dataset.fit = "1";
 }
+// a block header's label: cut (measured, with an ellipsis) to the room before the first
+// edge that enters its frame; the full label stays in data-full and the tooltip
+function fitHead(t, room){
+  const span = t.querySelector("tspan");
+  if (!span || typeof span.getComputedTextLength !== "function" || +span.dataset.room === room) return;
+  span.dataset.room = room;
+  const full = span.dataset.full;
+  span.textContent = full;
+  if (span.getComputedTextLength() <= room) return;
+  let lo = 0, hi = full.length;
+  while (lo < hi){
+    const mid = Math.ceil((lo + hi) / 2);
+    span.textContent = full.slice(0, mid) + "…";
+    if (span.getComputedTextLength() <= room) lo = mid; else hi = mid - 1;
+  }
+  span.textContent = full.slice(0, Math.max(lo, 1)) + "…";
+}
+// the graph wraps into the width its box shows at 100 % (0 where it has none: one column)
+const wrapWidth = () => (scroller && scroller.clientWidth) || 0;
 function drawGraph(){
   if (!svg) return;
-  P = place(L, collapsed);
+  P = place(L, collapsed, wrapWidth());
   for (const [name, el] of nodeEl){ put(el, P.boxes.get(name)); if (P.boxes.has(name)) fitText(el); }
   for (const [name, el] of proxyEl){ put(el, P.boxes.get("g:" + name)); if (P.boxes.has("g:" + name)) fitText(el); }
   for (const [name, el] of clusterEl){
@@ -113,7 +199,8 @@ function drawGraph(){
     if (!c) continue;
     el.setAttribute("x", c[0]); el.setAttribute("y", c[1]);
     el.setAttribute("width", c[2] - c[0]); el.setAttribute("height", c[3] - c[1]);
-    text.setAttribute("x", c[0] + 6); text.setAttribute("y", c[1] + 13);
+    text.setAttribute("x", c[0] + L.labelX); text.setAttribute("y", c[1] + 13);
+    fitHead(text, P.rooms.get(name));
   }
   const paths = new Map(P.edges);
   for (const el of edgeEl){
@@ -186,6 +273,11 @@ if (svg){
     else if (ev.key === "-" || ev.key === "_") zoomTo(zoom / 1.25);
     else if (ev.key === "0") fit();
     else if (ev.key === "1") zoomTo(1);
+  });
+  // re-flow the columns when the window's width changes
+  let lastWidth = wrapWidth();
+  if (window.addEventListener) window.addEventListener("resize", () => {
+    if (wrapWidth() !== lastWidth){ lastWidth = wrapWidth(); drawGraph(); }
   });
   let drag = null;
   scroller.addEventListener("mousedown", ev => {
@@ -451,7 +543,7 @@ function drawField(name, ext, others, shapeOut, unit, heat){
     const m = fitField ? Math.max(2, Math.ceil((hi - lo + 1) / 8)) : 1;
     return [lo - m, hi + m];
   });
-  const W = 380, STRIP = 36;  // a 1-D input is a strip of fixed height
+  const W = 360, STRIP = 36;  // a 1-D input is a strip of fixed height
   const spanX = lim[lim.length - 1][1] - lim[lim.length - 1][0] + 1;
   const spanY = two ? lim[0][1] - lim[0][0] + 1 : 1;
   const px = Math.min(W / spanX, two ? W / spanY : Infinity);
