@@ -27,6 +27,9 @@ from cnncalc.present.view import (
     CURVE_MAX,
     FOOT,
     HEAD,
+    HEAD_CHAR,
+    LABEL_X,
+    MARGIN,
     NODE_H,
     NODE_W,
     WRAP_WIDTH,
@@ -501,7 +504,8 @@ def test_collapsing_takes_strips_away(spec):
 def test_static_pictures_are_the_page_layout():
     """``to_svg`` draws :func:`wrap` of :func:`place` of the one layout, into ``--width``
     (1,400 px by default; 0: one column); an edge is one curve unless it has a lane and
-    spans more than CURVE_MAX pixels, or goes from one column to the next."""
+    spans more than CURVE_MAX pixels, or goes from one column to the next (then it runs
+    MARGIN / 2 from the top, above every column)."""
     net = cnncalc.load(SPECS / "resnet50.yaml")
     report = cnncalc.analyze(net)
     graph = build_graph(net, report)
@@ -513,11 +517,14 @@ def test_static_pictures_are_the_page_layout():
         for key, (x, y) in geo.boxes.items():
             attr = f'data-group="{key[2:]}"' if key.startswith("g:") else f'data-name="{key}"'
             assert f'{attr} transform="translate({x:g},{y:g})"' in svg, key
-        for (e, d), (_, y1, _, y2, _) in zip(geo.paths, geo.ends, strict=True):
+        for (e, d), (_, y1, _, y2, _, _) in zip(geo.paths, geo.ends, strict=True):
             assert f'data-src="{e.src}" data-dst="{e.dst}" d="{d}"' in svg
             lane = e.lane is not None and y2 - y1 > CURVE_MAX
             cross = y2 < y1  # its target is in a later column, higher up
-            assert (" L" in d) == (lane or cross)
+            # one curve (with straight runs through footers and headers), two curves ending
+            # a lane's run, or straight runs over the top of the columns
+            assert d.count("C") == (2 if lane and not cross else 0 if cross else 1)
+            assert (f",{MARGIN / 2:g} " in d) == cross
             lanes += lane
             crossing += cross
         assert (geo.width <= width) if width else geo.width == lay_out(graph).width
@@ -909,3 +916,58 @@ def test_view_no_erf_leaves_it_out(capsys, tmp_path):
     code, _, _ = run(capsys, "view", SPECS / "lenet5.yaml", "-o", out)
     assert code == 0 and "conv1" in data_of(Tree(out.read_text(encoding="utf-8")).root)["erf"]
     assert "the centre unit's ERF, marginals multiplied" in out.read_text(encoding="utf-8")
+
+
+def path_segments(d: str) -> list[list[tuple[float, float]]]:
+    """An edge's SVG path (M, L and cubic C) as its segments' four control points each."""
+    out: list[list[tuple[float, float]]] = []
+    last = (0.0, 0.0)
+    for op, body in re.findall(r"([MLC])([^MLC]*)", d):
+        xy = [tuple(map(float, p.split(","))) for p in body.split()]
+        if op != "M":
+            out.append([last, *xy] if op == "C" else [last, last, xy[0], xy[0]])
+        last = xy[-1]
+    return out
+
+
+def crossing(d: str, boxes: list[tuple[float, float, float, float]], step: float = 2.0) -> list:
+    """The points of a path, at most ``step`` apart, inside any of ``boxes`` (x0, y0, x1, y1);
+    a segment is sampled only where its control points' box (which holds it) meets one."""
+    hits = []
+    for ctrl in path_segments(d):
+        xs, ys = [c[0] for c in ctrl], [c[1] for c in ctrl]
+        near = [b for b in boxes if b[0] < max(xs) and min(xs) < b[2] and b[1] < max(ys) and min(ys) < b[3]]
+        if not near:
+            continue
+        n = max(1, int(sum(math.dist(a, b) for a, b in zip(ctrl, ctrl[1:])) / step) + 1)
+        for k in range(n + 1):
+            t = k / n
+            w = ((1 - t) ** 3, 3 * t * (1 - t) ** 2, 3 * t * t * (1 - t), t ** 3)
+            x, y = (sum(wi * c[i] for wi, c in zip(w, ctrl)) for i in (0, 1))
+            hits += [((x, y), b) for b in near if b[0] < x < b[2] and b[1] < y < b[3]]
+    return hits
+
+
+def test_edges_route_around_block_headers():
+    """Issue 25: no edge crosses a block header's label. A label starts LABEL_X into its frame and
+    has ``geo.rooms`` pixels (the page cuts it to that width by measuring, a static picture by
+    characters); an edge enters a frame's first row at its boxes' top centres, the leftmost one
+    LABEL_CLEAR past the room. Every spec of the zoo, every block open and the page's first state,
+    in one column and wrapped into 1,400 px: no point of any edge inside any label's rectangle
+    (the header strip's height, HEAD, and the room's width)."""
+    specs = sorted(SPECS.glob("*.yaml"))
+    checked = 0
+    for path in specs:
+        net = cnncalc.load(path)
+        graph = build_graph(net, cnncalc.analyze(net))
+        layout = lay_out(graph)
+        for collapsed in (set(), set(initial_collapsed(graph))):
+            for width in (0, 1400):
+                geo = wrap(place(layout, collapsed), width)
+                labels = [(x0 + LABEL_X, y0, x0 + LABEL_X + geo.rooms[name], y0 + HEAD)
+                          for name, (x0, y0, _, _) in geo.clusters.items()]
+                assert all(b[2] > b[0] + 4 * HEAD_CHAR for b in labels), path  # room for a few characters
+                for e, d in geo.paths:
+                    assert not crossing(d, labels), (path.name, e.src, e.dst, crossing(d, labels))
+                checked += len(labels) * len(geo.paths)
+    assert checked > 100_000

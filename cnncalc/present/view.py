@@ -403,7 +403,7 @@ class Geometry:
     width: float
     height: float
     rooms: dict[str, float] = field(default_factory=dict)  # per frame: its header label's room
-    ends: list[tuple[float, float, float, float, float | None]] = field(default_factory=list)
+    ends: list[tuple[float, float, float, float, float | None, float]] = field(default_factory=list)
     cuts: list[float] = field(default_factory=list)  # y of the gap strips it may wrap at
 
 
@@ -412,10 +412,19 @@ def _n(v: float) -> str:
     return str(int(v)) if v == int(v) else repr(float(v))
 
 
-def edge_path(x1: float, y1: float, x2: float, y2: float, lane: float | None) -> str:
+def edge_path(x1: float, y1: float, x2: float, y2: float, lane: float | None,
+              turn: float | None = None) -> str:
     """From the bottom centre of one box to the top centre of the next: a curve, or
-    down a lane (the page's script draws the same)."""
+    down a lane (the page's script draws the same). ``turn``: the top of the gap above the
+    target's row; when it is the gap right below the source's row (only footers between),
+    the edge goes straight down to it, turns inside the gap, and goes straight down
+    through the headers above its target, so that it crosses no header's label."""
     if lane is None or y2 - y1 <= CURVE_MAX:
+        if turn is not None and 0 <= turn - y1 < NODE_H and turn + GAP <= y2:
+            m = turn + GAP / 2
+            return (f"M{_n(x1)},{_n(y1)} " + (f"L{_n(x1)},{_n(turn)} " if turn > y1 else "")
+                    + f"C{_n(x1)},{_n(m)} {_n(x2)},{_n(m)} {_n(x2)},{_n(turn + GAP)}"
+                    + (f" L{_n(x2)},{_n(y2)}" if y2 > turn + GAP else ""))
         d = (y2 - y1) / 2
         return f"M{_n(x1)},{_n(y1)} C{_n(x1)},{_n(y1 + d)} {_n(x2)},{_n(y2 - d)} {_n(x2)},{_n(y2)}"
     return (f"M{_n(x1)},{_n(y1)} C{_n(x1)},{_n(y1 + 14)} {_n(lane)},{_n(y1 + 6)} {_n(lane)},{_n(y1 + 22)} "
@@ -556,12 +565,14 @@ def place(layout: Layout, collapsed: set[str]) -> Geometry:
         # its boxes' top centres, the leftmost first): no edge crosses it
         rooms[name] = min(head_row) + NODE_W / 2 - LABEL_CLEAR - (min(xs) - pad + LABEL_X)
     paths, ends_at = [], []
+    gap_of = {s.row: i for i, s in enumerate(slabs) if s.kind == "gap"}
     for i in visible:
         e = graph.edges[i]
         (x1, y1), (x2, y2) = boxes[where[e.src]], boxes[where[e.dst]]
         lane = layout.lanes[i]
         ends_at.append((x1 + NODE_W / 2, y1 + NODE_H, x2 + NODE_W / 2, y2,
-                        None if lane is None else lane + NODE_W / 2))
+                        None if lane is None else lane + NODE_W / 2,
+                        top[gap_of[slabs[at[where[e.dst]][1]].row]]))
         paths.append((e, edge_path(*ends_at[-1])))
     end = slabs[-1]
     return Geometry(boxes, clusters, paths, layout.width, end.y + end.height - removed + MARGIN,
@@ -606,7 +617,7 @@ def wrap(geo: Geometry, width: float) -> Geometry:
         widen(seg(y), x, x + NODE_W)
     for x0, y0, x1, _ in geo.clusters.values():
         widen(seg(y0), x0, x1)
-    for _, y1, _, y2, lane in geo.ends:
+    for _, y1, _, y2, lane, _ in geo.ends:
         for s in range(seg(y1 - NODE_H), seg(y2) + 1) if lane is not None else ():
             widen(s, lane, lane)
 
@@ -660,13 +671,13 @@ def wrap(geo: Geometry, width: float) -> Geometry:
         s = seg(y0)
         clusters[name] = (x0 + dx[s], y0 + dy[s], x1 + dx[s], y1 + dy[s])
     paths, ends_at = [], []
-    for (e, _), (x1, y1, x2, y2, lane) in zip(geo.paths, geo.ends):
+    for (e, _), (x1, y1, x2, y2, lane, turn) in zip(geo.paths, geo.ends):
         a, b = seg(y1 - NODE_H), seg(y2)
         lx = None if lane is None else lane + dx[b]
         (p1, q1), (p2, q2) = (x1 + dx[a], y1 + dy[a]), (x2 + dx[b], y2 + dy[b])
-        ends_at.append((p1, q1, p2, q2, lx))
+        ends_at.append((p1, q1, p2, q2, lx, turn + dy[b]))
         if col_of[a] == col_of[b]:
-            paths.append((e, edge_path(p1, q1, p2, q2, None if lane is None else lane + dx[a])))
+            paths.append((e, edge_path(*ends_at[-1][:4], None if lane is None else lane + dx[a], turn + dy[b])))
             continue
         g = right[col_of[a]] + GUTTER / 2
         yb = bottom[col_of[a]] + GAP / 2

@@ -48,10 +48,12 @@ function place(L, collapsed, width){
                         top[b.foot[last]] + L.foot]);
     rooms.set(name, Math.min(...headRow) + W / 2 - L.labelClear - (Math.min(...xs) - b.margin + L.labelX));
   }
-  const ends2 = [];
+  const ends2 = [], gapOf = new Map();
+  L.slabs.forEach((s, i) => { if (s[0] === "gap") gapOf.set(s[1], i); });
   const edges = visible.map(i => {
     const e = L.edges[i], p = boxes.get(where.get(e[0])), q = boxes.get(where.get(e[1]));
-    ends2.push([p[0] + W / 2, p[1] + L.nodeH, q[0] + W / 2, q[1], e[3] === null ? null : e[3] + W / 2]);
+    ends2.push([p[0] + W / 2, p[1] + L.nodeH, q[0] + W / 2, q[1], e[3] === null ? null : e[3] + W / 2,
+                top[gapOf.get(L.slabs[at.get(where.get(e[1]))[1]][1])]]);
     return [i, edgePath(L, ...ends2[ends2.length - 1])];
   });
   const end = L.slabs[L.slabs.length - 1];
@@ -107,11 +109,11 @@ function wrap(L, P, width){
   for (const [k, [x0, y0, x1, y1]] of P.clusters){ const s = seg(y0); clusters.set(k, [x0 + dx[s], y0 + dy[s], x1 + dx[s], y1 + dy[s]]); }
   const ends = [];
   const edges = P.edges.map(([i], n) => {
-    const [x1, y1, x2, y2, lane] = P.ends[n], a = seg(y1 - L.nodeH), b = seg(y2);
+    const [x1, y1, x2, y2, lane, turn] = P.ends[n], a = seg(y1 - L.nodeH), b = seg(y2);
     const lx = lane === null ? null : lane + dx[b];
     const p1 = x1 + dx[a], q1 = y1 + dy[a], p2 = x2 + dx[b], q2 = y2 + dy[b];
-    ends.push([p1, q1, p2, q2, lx]);
-    if (colOf[a] === colOf[b]) return [i, edgePath(L, p1, q1, p2, q2, lane === null ? null : lane + dx[a])];
+    ends.push([p1, q1, p2, q2, lx, turn + dy[b]]);
+    if (colOf[a] === colOf[b]) return [i, edgePath(L, p1, q1, p2, q2, lane === null ? null : lane + dx[a], turn + dy[b])];
     const g = right[colOf[a]] + G / 2, yb = bottom[colOf[a]] + L.gap / 2, yt = M / 2;
     let d = `M${p1},${q1} L${p1},${yb} L${g},${yb} L${g},${yt} `;
     if (lx === null || q2 - M <= L.curveMax) d += `L${p2},${yt} L${p2},${q2}`;
@@ -122,8 +124,15 @@ function wrap(L, P, width){
 }
 // an edge from the bottom centre of one box to the top centre of another: a curve, or
 // down its lane (view.py edge_path)
-function edgePath(L, x1, y1, x2, y2, lane){
+function edgePath(L, x1, y1, x2, y2, lane, turn){
   if (lane === null || y2 - y1 <= L.curveMax){
+    // straight down to the gap above the target's row, a turn inside it, straight down
+    // through the headers above the target (view.py edge_path)
+    if (turn !== undefined && turn - y1 >= 0 && turn - y1 < L.nodeH && turn + L.gap <= y2){
+      const m = turn + L.gap / 2;
+      return `M${x1},${y1} ` + (turn > y1 ? `L${x1},${turn} ` : "") + `C${x1},${m} ${x2},${m} ${x2},${turn + L.gap}` +
+        (y2 > turn + L.gap ? ` L${x2},${y2}` : "");
+    }
     const d = (y2 - y1) / 2;
     return `M${x1},${y1} C${x1},${y1 + d} ${x2},${y2 - d} ${x2},${y2}`;
   }
