@@ -24,7 +24,17 @@ import pytest
 
 import cnncalc
 from cnncalc.present.render import num, to_json
-from cnncalc.present.view import NODE_W, to_html
+from cnncalc.present.view import (
+    GAP,
+    MARGIN,
+    NODE_W,
+    build_graph,
+    initial_collapsed,
+    lay_out,
+    place,
+    to_html,
+    wrap,
+)
 from tests.conftest import SPECS
 from tests.test_view import HOSTILE
 
@@ -426,3 +436,82 @@ def test_erf_heat_map_of_a_lenet5_conv(browser, pages):
     assert "the centre unit's effective receptive field, marginals multiplied" in \
         browser.find_element(By.CSS_SELECTOR, "p.erf-note").text
     assert console_errors(browser) == []
+
+
+def graph_size(driver) -> tuple[float, float, float]:
+    """The drawn graph's width and height (at 100 %) and the width its box shows."""
+    return tuple(js(driver, """const s = document.querySelector('#graph svg');
+        return [+s.getAttribute('width'), +s.getAttribute('height'), document.getElementById('graph').clientWidth]"""))
+
+
+def test_resnet50_uses_the_window_width(browser, pages):
+    """Issue 25: at 1,400 px ResNet-50's stages wrap into columns side by side. Before, the graph
+    was one column 480 px wide (7,136 px tall in the first state, 12,416 px expanded). The rule
+    (view.py wrap): the shortest columns a greedy fill of the segments between cuts allows, k
+    columns as wide as they hold, if they fit the graph's box. With k = 2 the tallest column is
+    at most (content + tallest segment) / 2 (a contiguous split in two is never worse than the
+    cut nearest the middle), so the drawing is at most that plus the margins and the end gap."""
+    path, report, _ = pages("resnet50.yaml")
+    browser.set_window_size(1400, 1000)
+    open_page(browser, path)
+    net = cnncalc.load(SPECS / "resnet50.yaml")
+    layout = lay_out(build_graph(net, report))
+    for state in ("first", "expanded"):
+        if state == "expanded":
+            browser.find_element(By.ID, "expand-all").click()
+        width, height, room = graph_size(browser)
+        flat = place(layout, set(initial_collapsed(layout.graph)) if state == "first" else set())
+        geo = wrap(flat, room)
+        assert (width, height) == (geo.width, geo.height)  # the script's columns are Python's
+        assert width > 1400 / 2 and width <= room  # more than half the window, inside the box
+        cuts = sorted(flat.cuts)
+        tops, bottoms = [MARGIN] + [c + GAP for c in cuts], cuts + [flat.height - MARGIN - GAP]
+        content, tallest = bottoms[-1] - tops[0], max(b - t for t, b in zip(tops, bottoms))
+        assert height <= 2 * MARGIN + GAP + (content + tallest) / 2, state
+        assert flat.height == {"first": 7136, "expanded": 12416}[state]  # one column, as before
+        assert flat.height / height >= {"first": 1.9, "expanded": 1.7}[state]  # measured: 1.99, 1.80
+    # the columns re-flow when the window narrows and widens again
+    browser.set_window_size(900, 1000)
+    js(browser, "return new Promise(r => requestAnimationFrame(() => r()))")
+    narrow = graph_size(browser)
+    assert narrow[1] > height and narrow[0] <= max(narrow[2], layout.width)
+    browser.set_window_size(1400, 1000)
+    js(browser, "return new Promise(r => requestAnimationFrame(() => r()))")
+    assert graph_size(browser)[:2] == (width, height)
+
+
+HEADERS_CROSSED = """
+const svg = document.querySelector('#graph svg'), out = [];
+const heads = [...svg.querySelectorAll('text.hd')].filter(t => t.style.display !== 'none').map(t => {
+  const b = t.getBBox(); return [t.dataset.group, b.x + 0.5, b.y + 0.5, b.x + b.width - 0.5, b.y + b.height - 0.5]; });
+for (const p of svg.querySelectorAll('path.edge')){
+  if (p.style.display === 'none') continue;
+  const b = p.getBBox();
+  const near = heads.filter(h => h[1] < b.x + b.width && b.x < h[3] && h[2] < b.y + b.height && b.y < h[4]);
+  if (!near.length) continue;
+  const n = p.getTotalLength();
+  for (let s = 0; s <= n; s += 2){
+    const q = p.getPointAtLength(s);
+    for (const h of near) if (h[1] < q.x && q.x < h[3] && h[2] < q.y && q.y < h[4]) out.push([p.dataset.src, p.dataset.dst, h[0]]);
+  }
+}
+const over = [...svg.querySelectorAll('text.hd tspan')].filter(t => t.parentNode.style.display !== 'none')
+  .filter(t => t.textContent !== t.dataset.full && !t.textContent.endsWith('…')).map(t => t.textContent);
+return [out.slice(0, 5), heads.length, over];
+"""
+
+
+@pytest.mark.parametrize("spec", ZOO)
+def test_edges_cross_no_block_header(browser, pages, spec):
+    """Issue 25: no edge crosses a block header's label as the browser draws it (the label's
+    box, measured, against points 2 px apart along every edge), in the first state and with
+    every block open; a label cut to its room ends with an ellipsis (the full one on hover)."""
+    path, _, _ = pages(spec)
+    browser.set_window_size(1400, 1000)
+    open_page(browser, path)
+    for state in ("first", "expanded"):
+        if state == "expanded":
+            browser.find_element(By.ID, "expand-all").click()
+        crossed, heads, cut = js(browser, HEADERS_CROSSED)
+        assert crossed == [] and cut == [], (state, crossed, cut)
+    assert heads or spec in ("lenet5.yaml", "m5_speech.yaml")
