@@ -438,16 +438,16 @@ def test_erf_heat_map_of_a_lenet5_conv(browser, pages):
     assert console_errors(browser) == []
 
 
-def graph_size(driver) -> tuple[float, float, float]:
-    """The drawn graph's width and height (at 100 %) and the width its box shows."""
-    return tuple(js(driver, """const s = document.querySelector('#graph svg');
-        return [+s.getAttribute('width'), +s.getAttribute('height'), document.getElementById('graph').clientWidth]"""))
+def graph_size(driver) -> tuple[float, float, float, float]:
+    """The drawn graph's width and height (at 100 %) and the width and height its box shows."""
+    return tuple(js(driver, """const s = document.querySelector('#graph svg'), v = document.getElementById('graph');
+        return [+s.getAttribute('width'), +s.getAttribute('height'), v.clientWidth, v.clientHeight]"""))
 
 
 def test_resnet50_uses_the_window_width(browser, pages):
     """Issue 25: at 1,400 px ResNet-50's stages wrap into columns side by side. Before, the graph
-    was one column 480 px wide (7,136 px tall in the first state, 12,416 px expanded). The rule
-    (view.py wrap): the shortest columns a greedy fill of the segments between cuts allows, k
+    was one column 492 px wide (7,136 px tall in the first state, 12,416 px expanded). The rule
+    (view.py wrap), when one column is taller than the graph's box: the shortest columns a greedy fill of the segments between cuts allows, k
     columns as wide as they hold, if they fit the graph's box. With k = 2 the tallest column is
     at most (content + tallest segment) / 2 (a contiguous split in two is never worse than the
     cut nearest the middle), so the drawing is at most that plus the margins and the end gap."""
@@ -459,9 +459,9 @@ def test_resnet50_uses_the_window_width(browser, pages):
     for state in ("first", "expanded"):
         if state == "expanded":
             browser.find_element(By.ID, "expand-all").click()
-        width, height, room = graph_size(browser)
+        width, height, room, room_h = graph_size(browser)
         flat = place(layout, set(initial_collapsed(layout.graph)) if state == "first" else set())
-        geo = wrap(flat, room)
+        geo = wrap(flat, room, room_h)
         assert (width, height) == (geo.width, geo.height)  # the script's columns are Python's
         assert width > 1400 / 2 and width <= room  # more than half the window, inside the box
         cuts = sorted(flat.cuts)
@@ -515,3 +515,34 @@ def test_edges_cross_no_block_header(browser, pages, spec):
         crossed, heads, cut = js(browser, HEADERS_CROSSED)
         assert crossed == [] and cut == [], (state, crossed, cut)
     assert heads or spec in ("lenet5.yaml", "m5_speech.yaml")
+
+
+TAPS = """const rects = [...document.querySelectorAll('#rf-grid rect.tap')].map(r => [+r.getAttribute('x'), +r.getAttribute('width')]);
+    const f = document.querySelector('#rf-grid rect.field-rect');
+    return [rects, +f.getAttribute('width'), document.querySelector('#rf-text .tap-note').textContent]"""
+
+
+def test_dilated_kernel_taps_are_drawn(browser, tmp_path):
+    """Issue 25: a dilated layer's kernel taps are drawn on the input, dilation apart.
+    Dumoulin and Visin (2018), Figure 5.1 (specs/exercises/dilated_output_size.yaml): a 3x3
+    kernel, dilation 2, on the 7x7 input: 3 x 3 taps, one pixel each, 2 pixels apart, inside a
+    field of d(k - 1) + 1 = 5 pixels, with holes between them. Yu and Koltun (2016), Figure 1
+    (dilated_stack.yaml): F3's 3 x 3 taps are units of F2, 4 apart, each reading F2's 7 x 7
+    field; 7 > 4, so their union is F3's 15 x 15 field, without holes."""
+    for spec, layer, kernel, dilation, tap_size, field_size, holes in (
+            ("dilated_output_size.yaml", "dilated", 3, 2, 1, 2 * (3 - 1) + 1, True),
+            ("dilated_stack.yaml", "F3", 3, 4, 3 + (5 - 1), 15, False)):
+        net = cnncalc.load(SPECS / "exercises" / spec)
+        path = tmp_path / spec.replace(".yaml", ".html")
+        path.write_text(to_html(net, cnncalc.analyze(net)), encoding="utf-8")
+        open_page(browser, path)
+        js(browser, "window.cnncalcView.pick(arguments[0])", layer)
+        rects, field_w, note = js(browser, TAPS)
+        assert len(rects) == kernel * kernel  # one per tap of the 2-D kernel
+        px = field_w / field_size  # screen pixels per input pixel
+        xs = sorted({round(x, 3) for x, _ in rects})
+        assert len(xs) == kernel
+        assert all(b - a == pytest.approx(dilation * px, abs=0.01) for a, b in zip(xs, xs[1:]))
+        assert all(w + 1.5 == pytest.approx(tap_size * px, abs=0.01) for _, w in rects)  # inset by the stroke
+        assert ("holes" in note and "no holes" not in note) == holes, note
+        assert console_errors(browser) == []

@@ -589,9 +589,11 @@ def _columns(tops: list[float], bottoms: list[float], limit: float) -> list[int]
     return starts
 
 
-def wrap(geo: Geometry, width: float) -> Geometry:
+def wrap(geo: Geometry, width: float, height: float | None = None) -> Geometry:
     """The drawing in columns side by side, as many as ``width`` pixels hold, cut only at
-    ``geo.cuts`` (lines no block spans and one layer's edges cross: between the stages).
+    ``geo.cuts`` (lines no block spans and one layer's edges cross: between the stages),
+    when it is taller than ``height`` (the page: its graph's box; a static picture: its
+    width; None: always).
 
     For k = 1, 2, ... columns: the smallest column height that a greedy fill of the
     segments between cuts meets with k columns (integer bisection), each column as wide
@@ -601,7 +603,7 @@ def wrap(geo: Geometry, width: float) -> Geometry:
     downwards, runs below its column to the gutter on its right, up the gutter to
     ``MARGIN / 2`` above every column, across, and down into its target (down its lane
     where it has one)."""
-    if not geo.cuts or not width:
+    if not geo.cuts or not width or (height and geo.height <= height):
         return geo
     cuts = sorted(geo.cuts)
     tops = [MARGIN] + [c + GAP for c in cuts]
@@ -680,7 +682,7 @@ def wrap(geo: Geometry, width: float) -> Geometry:
             paths.append((e, edge_path(*ends_at[-1][:4], None if lane is None else lane + dx[a], turn + dy[b])))
             continue
         g = right[col_of[a]] + GUTTER / 2
-        yb = bottom[col_of[a]] + GAP / 2
+        yb = bottom[col_of[a]] + GAP - 6  # below the output shape written under the last box
         d = (f"M{_n(p1)},{_n(q1)} L{_n(p1)},{_n(yb)} L{_n(g)},{_n(yb)} L{_n(g)},{_n(MARGIN / 2)} ")
         if lx is None or q2 - MARGIN <= CURVE_MAX:
             d += f"L{_n(p2)},{_n(MARGIN / 2)} L{_n(p2)},{_n(q2)}"
@@ -694,8 +696,9 @@ def wrap(geo: Geometry, width: float) -> Geometry:
 
 def geometry(graph: Graph, collapsed: set[str], width: float | None = None) -> Geometry:
     """Where everything is drawn with the blocks ``collapsed`` (:func:`place` of
-    :func:`lay_out`), wrapped into ``width`` pixels (:func:`wrap`; None: one column)."""
-    return wrap(place(lay_out(graph), collapsed), width or 0)
+    :func:`lay_out`), wrapped into ``width`` pixels when taller than wide (:func:`wrap`;
+    None: one column)."""
+    return wrap(place(lay_out(graph), collapsed), width or 0, width)
 
 
 HEAD_CHAR = 6.2  # a static picture's header label: the widest average character, in pixels
@@ -762,7 +765,7 @@ def graph_svg(layout: Layout, collapsed: set[str], full: bool = False,
     every node and every block's collapsed box is emitted (for the page's script, which
     shows the ones the current state needs, wrapped to the window)."""
     graph = layout.graph
-    geo = wrap(place(layout, collapsed), width or 0)
+    geo = wrap(place(layout, collapsed), width or 0, width)
     inputs = inputs or {}
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" width="{geo.width:g}" '
            f'height="{geo.height:g}" viewBox="0 0 {geo.width:g} {geo.height:g}">',

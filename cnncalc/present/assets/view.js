@@ -7,7 +7,7 @@
 
 // Which boxes, frames and edges show for a set of collapsed blocks, and where: the
 // strips that stay keep their order, the others are taken away. L: the "layout" record.
-function place(L, collapsed, width){
+function place(L, collapsed, width, height){
   const W = L.nodeW;
   const rep = L.units.map(u => { for (const g of u[3]) if (collapsed.has(g)) return "g:" + g; return u[0]; });
   const blocks = new Map(L.blocks);
@@ -59,7 +59,7 @@ function place(L, collapsed, width){
   const end = L.slabs[L.slabs.length - 1];
   const P = {boxes, clusters, edges, rooms, ends: ends2, cuts: L.cuts.filter(i => keep.has(i)).map(i => top[i]),
              width: L.width, height: end[2] + end[3] - removed + L.margin};
-  return width ? wrap(L, P, width) : P;
+  return width ? wrap(L, P, width, height) : P;
 }
 // the drawing in columns side by side that fit width (view.py wrap, the same steps): cut
 // only where the layout allows (between stages), the shortest columns that fit
@@ -68,8 +68,8 @@ function columnsOf(tops, bottoms, limit){
   for (let s = 1; s < tops.length; s++) if (bottoms[s] - tops[starts[starts.length - 1]] > limit) starts.push(s);
   return starts;
 }
-function wrap(L, P, width){
-  if (!P.cuts.length || !width) return P;
+function wrap(L, P, width, height){
+  if (!P.cuts.length || !width || (height && P.height <= height)) return P;
   const M = L.margin, G = L.gutter, W = L.nodeW;
   const cuts = P.cuts.slice().sort((a, b) => a - b);
   const tops = [M, ...cuts.map(c => c + L.gap)], bottoms = [...cuts, P.height - M - L.gap];
@@ -114,7 +114,7 @@ function wrap(L, P, width){
     const p1 = x1 + dx[a], q1 = y1 + dy[a], p2 = x2 + dx[b], q2 = y2 + dy[b];
     ends.push([p1, q1, p2, q2, lx, turn + dy[b]]);
     if (colOf[a] === colOf[b]) return [i, edgePath(L, p1, q1, p2, q2, lane === null ? null : lane + dx[a], turn + dy[b])];
-    const g = right[colOf[a]] + G / 2, yb = bottom[colOf[a]] + L.gap / 2, yt = M / 2;
+    const g = right[colOf[a]] + G / 2, yb = bottom[colOf[a]] + L.gap - 6, yt = M / 2;
     let d = `M${p1},${q1} L${p1},${yb} L${g},${yb} L${g},${yt} `;
     if (lx === null || q2 - M <= L.curveMax) d += `L${p2},${yt} L${p2},${q2}`;
     else d += `L${lx},${yt} L${lx},${q2 - 22} C${lx},${q2 - 6} ${p2},${q2 - 14} ${p2},${q2}`;
@@ -195,11 +195,13 @@ function fitHead(t, room){
   }
   span.textContent = full.slice(0, Math.max(lo, 1)) + "…";
 }
-// the graph wraps into the width its box shows at 100 % (0 where it has none: one column)
+// the graph wraps into the width its box shows at 100 %, when one column is taller than
+// the box (0 where it has none: one column)
 const wrapWidth = () => (scroller && scroller.clientWidth) || 0;
+const wrapHeight = () => (scroller && scroller.clientHeight) || 0;
 function drawGraph(){
   if (!svg) return;
-  P = place(L, collapsed, wrapWidth());
+  P = place(L, collapsed, wrapWidth(), wrapHeight());
   for (const [name, el] of nodeEl){ put(el, P.boxes.get(name)); if (P.boxes.has(name)) fitText(el); }
   for (const [name, el] of proxyEl){ put(el, P.boxes.get("g:" + name)); if (P.boxes.has("g:" + name)) fitText(el); }
   for (const [name, el] of clusterEl){
@@ -284,9 +286,9 @@ if (svg){
     else if (ev.key === "1") zoomTo(1);
   });
   // re-flow the columns when the window's width changes
-  let lastWidth = wrapWidth();
+  let lastWidth = wrapWidth() + "x" + wrapHeight();
   if (window.addEventListener) window.addEventListener("resize", () => {
-    if (wrapWidth() !== lastWidth){ lastWidth = wrapWidth(); drawGraph(); }
+    if (wrapWidth() + "x" + wrapHeight() !== lastWidth){ lastWidth = wrapWidth() + "x" + wrapHeight(); drawGraph(); }
   });
   let drag = null;
   scroller.addEventListener("mousedown", ev => {
@@ -541,7 +543,31 @@ function drawHeat(s, heat, X, Y, px, two, strip){
   }
   ctx.putImageData(img, 0, 0);
 }
-function drawField(name, ext, others, shapeOut, unit, heat){
+// a dilated layer's kernel taps (its window's positions on its input, dilation apart),
+// each where that input unit reads the network's input: a pixel when the input is the
+// network's, else that unit's field (from the page's tables). null where there is nothing
+// to draw: no dilation, a transposed window, several inputs, or an input without a finite
+// field on every axis
+function tapsOf(name, unit){
+  const d = D.details[name], f = D.fields[name];
+  if (!d || !d.windows.length || d.windows.length !== f.length || d.windows[0].transposed) return null;
+  if (!d.windows.some(w => w.dilation > 1) || d.report.inputs.length !== 1) return null;
+  const src = d.report.inputs[0], sf = src === "input" ? null : D.fields[src];
+  if (src !== "input" && (!sf || sf.some(t => t === null || t === "long"))) return null;
+  const per = d.windows.map((w, k) => {
+    const out = [];
+    for (let j = 0; j < w.kernel; j++){
+      const t = unit[k] * w.stride - w.padding[0] + j * w.dilation;
+      if (src === "input") out.push([t, t]);
+      else { const e = at(sf[k], t); out.push(e[0] === null ? "none" : e); }
+    }
+    return out;
+  });
+  let taps = [[]];
+  for (const axis of per) taps = taps.flatMap(t => axis.map(e => [...t, e]));
+  return {src, per, taps, windows: d.windows};
+}
+function drawField(name, ext, others, shapeOut, unit, heat, taps){
   const nd = D.input.length, show = nd >= 2 ? [nd - 2, nd - 1] : [0];
   const two = show.length === 2, fitField = fitBox && fitBox.checked;
   const lim = show.map(k => {
@@ -593,6 +619,11 @@ function drawField(name, ext, others, shapeOut, unit, heat){
     if (r[2] < 6 || r[3] < 6) el("circle", {cx: r[0] + r[2] / 2, cy: r[1] + r[3] / 2, r: 9, fill: "none", stroke: "#1f5fa8", "stroke-width": 1.5}, s);
   }
   if (r && heat) drawHeat(s, show.map(k => heat[k]), X, Y, px, two, STRIP);
+  if (taps) for (const t of taps.taps){  // the dilated kernel's taps, outlined in black
+    const q = rectOf(t);
+    if (q) el("rect", {x: q[0] + .75, y: q[1] + .75, width: Math.max(q[2] - 1.5, 1), height: Math.max(q[3] - 1.5, 1), fill: "none",
+                       stroke: "#111", "stroke-width": 1.5, class: "tap"}, s);
+  }
   others.forEach((o, i) => {
     const q = rectOf(o.ext);
     if (q) el("rect", {x: q[0] + 1, y: q[1] + 1, width: Math.max(q[2] - 2, 1), height: Math.max(q[3] - 2, 1), fill: "none",
@@ -661,7 +692,8 @@ function draw(){
   // the effective receptive field: carried for the centre unit only (floor((n - 1) / 2))
   const E = D.erf && D.erf[name];
   const centred = !!(E && E.unit && E.unit.every((c, k) => c === unit[k]));
-  drawField(name, ext, others, shape, unit, centred ? E.marginals : null);
+  const taps = tapsOf(name, unit);
+  drawField(name, ext, others, shape, unit, centred ? E.marginals : null, taps);
   // the figures
   const p = document.createElement("p");
   p.textContent = `${name}, unit (${unit.join(", ")}): ` + ext.map((e, k) => e === null ? `${axn[k]}: every position` : e === "none" ? `${axn[k]}: no input position (it reads only inserted zeros)` :
@@ -688,6 +720,22 @@ function draw(){
   note.textContent = (ph.length ? "Units repeat their pattern of fields every " + ph.join(", ") + " units (upsampling or a transposed convolution upstream). " : "") +
     what + (f.some(t => t === "long") ? " (Some axis has too long a period to draw.)" : "");
   text.appendChild(note);
+  if (taps){
+    // what the orange cells are, and whether their union leaves holes on an axis
+    const tn = document.createElement("p");
+    tn.className = "tap-note";
+    const holes = taps.per.map((axis, k) => {
+      const iv = axis.filter(e => Array.isArray(e)).slice().sort((a, b) => a[0] - b[0]);
+      return iv.some((e, j) => j > 0 && e[0] > iv[j - 1][1] + 1) ? axn[k] : null;
+    }).filter(x => x);
+    const w = taps.windows;
+    tn.textContent = `Outlined in black: the ${w.map(x => x.kernel).join(" × ")} taps of ${name}'s kernel (dilation ${w.map(x => x.dilation).join(" × ")}: ` +
+      `taps ${w.map(x => x.dilation).join(" × ")} units of ${taps.src} apart) ` +
+      (taps.src === "input" ? "on the input, one pixel each" : `on ${taps.src}, each drawn where that unit of ${taps.src} reads the input (its field)`) + ". " +
+      (holes.length ? `Along ${holes.join(", ")} the unit reads no input between them (dilation's holes); the field, their hull, counts the holes.`
+        : "Their union is the field: no holes.");
+    text.appendChild(tn);
+  }
   const en = document.createElement("p");
   en.className = "erf-note";
   const fig = (v, d) => v.map(x => +x.toFixed(d)).join(" × ");
