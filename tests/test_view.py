@@ -369,6 +369,18 @@ def test_view_command(capsys, tmp_path):
     shown = re.findall(r'class="(?:node|node merge)" data-name="([^"]+)"|class="proxy" data-group="([^"]+)"', text)
     assert [a or b for a, b in shown if (a or b) != "input"] != []
     assert sorted(a or b for a, b in shown if (a or b) != "input") == sorted(r.name for r in report.grouped(1))
+    # --width: the columns a static picture wraps into (0: one column, as the layout is)
+    graph = build_graph(cnncalc.load(SPECS / "resnet50.yaml"), report)
+    sizes = set()
+    for width in (0, 900, 1400):
+        code, _, _ = run(capsys, "view", SPECS / "resnet50.yaml", "-o", svg_file, "--depth", "2",
+                         "--width", str(width))
+        geo = geometry(graph, collapsed_at(graph, 2), width)
+        assert code == 0 and f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" width="{geo.width:g}" ' \
+            f'height="{geo.height:g}"' in svg_file.read_text(encoding="utf-8")
+        assert geo.width == lay_out(graph).width if width == 0 else geo.width <= width
+        sizes.add((geo.width, geo.height))
+    assert len(sizes) == 3  # one column; two or three side by side
 
 
 def test_png_needs_a_file_and_matplotlib(capsys, tmp_path):
