@@ -948,7 +948,8 @@ def crossing(d: str, boxes: list[tuple[float, float, float, float]], step: float
     hits = []
     for ctrl in path_segments(d):
         xs, ys = [c[0] for c in ctrl], [c[1] for c in ctrl]
-        near = [b for b in boxes if b[0] < max(xs) and min(xs) < b[2] and b[1] < max(ys) and min(ys) < b[3]]
+        x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+        near = [b for b in boxes if b[0] < x1 and x0 < b[2] and b[1] < y1 and y0 < b[3]]
         if not near:
             continue
         n = max(1, int(sum(math.dist(a, b) for a, b in zip(ctrl, ctrl[1:])) / step) + 1)
