@@ -470,7 +470,7 @@ def test_resnet50_uses_the_window_width(browser, pages):
         content, tallest = bottoms[-1] - tops[0], max(b - t for t, b in zip(tops, bottoms))
         assert height <= 2 * MARGIN + GAP + (content + tallest) / 2, state
         assert flat.height == {"first": 7136, "expanded": 12416}[state]  # one column, as before
-        assert flat.height / height >= {"first": 1.9, "expanded": 1.7}[state]  # measured: 1.99, 1.80
+        assert flat.height / height >= 1.95  # measured: 1.99 (first state), 1.96 (expanded)
     # the columns re-flow when the window narrows and widens again
     browser.set_window_size(900, 1000)
     js(browser, "return new Promise(r => requestAnimationFrame(() => r()))")

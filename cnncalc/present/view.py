@@ -403,6 +403,7 @@ class Geometry:
     width: float
     height: float
     rooms: dict[str, float] = field(default_factory=dict)  # per frame: its header label's room
+    pieces: dict[str, list[tuple[float, float, float, float]]] = field(default_factory=dict)
     ends: list[tuple[float, float, float, float, float | None, float]] = field(default_factory=list)
     cuts: list[float] = field(default_factory=list)  # y of the gap strips it may wrap at
 
@@ -474,18 +475,21 @@ def lay_out(graph: Graph) -> Layout:
         members = {units[i].name for i in g.members}
         inner_lanes[g.name] = [i for i, e in enumerate(graph.edges)
                                if e.lane is not None and e.src in members and e.dst in members]
-    # where a drawing may wrap into a new column (:func:`wrap`): above a row when no block
-    # has layers both above and below the line and every edge that crosses it leaves one layer
-    spanned: set[int] = set()  # r: the line between row r and row r + 1
+    # where a drawing may wrap into a new column (:func:`wrap`): above a row when every edge
+    # that crosses the line leaves one layer and at most one block, a top-level one, has
+    # layers both above and below it (its frame goes on in the next column)
+    spanned: dict[int, list[Group]] = {}  # r: the line between row r and row r + 1
     for g in groups.values():
         rs = [units[i].row for i in g.members]
-        spanned.update(range(min(rs), max(rs)))
+        for r in range(min(rs), max(rs)):
+            spanned.setdefault(r, []).append(g)
     sources: dict[int, set[str]] = {}
     for e in graph.edges:
         for r in range(units[graph.index[e.src]].row, units[graph.index[e.dst]].row):
             sources.setdefault(r, set()).add(e.src)
     cuts = [gap_slab[r + 1] for r in sorted(sources)
-            if r + 1 in gap_slab and r not in spanned and len(sources[r]) == 1]
+            if r + 1 in gap_slab and len(sources[r]) == 1
+            and (r not in spanned or (len(spanned[r]) == 1 and spanned[r][0].depth == 0))]
     cell = {(u.row, u.col): i for i, u in enumerate(units)}
     claimed: dict[tuple[int, int], list[str]] = {}  # collapsed boxes placed in each cell
     proxies = {}
@@ -576,7 +580,7 @@ def place(layout: Layout, collapsed: set[str]) -> Geometry:
         paths.append((e, edge_path(*ends_at[-1])))
     end = slabs[-1]
     return Geometry(boxes, clusters, paths, layout.width, end.y + end.height - removed + MARGIN,
-                    rooms, ends_at, [top[i] for i in layout.cuts if i in keep])
+                    rooms, {}, ends_at, [top[i] for i in layout.cuts if i in keep])
 
 
 def _columns(tops: list[float], bottoms: list[float], limit: float) -> list[int]:
@@ -617,8 +621,9 @@ def wrap(geo: Geometry, width: float, height: float | None = None) -> Geometry:
 
     for x, y in geo.boxes.values():
         widen(seg(y), x, x + NODE_W)
-    for x0, y0, x1, _ in geo.clusters.values():
-        widen(seg(y0), x0, x1)
+    for x0, y0, x1, y1 in geo.clusters.values():
+        for s in range(seg(y0), seg(y1 - 1) + 1):
+            widen(s, x0, x1)
     for _, y1, _, y2, lane, _ in geo.ends:
         for s in range(seg(y1 - NODE_H), seg(y2) + 1) if lane is not None else ():
             widen(s, lane, lane)
@@ -668,10 +673,18 @@ def wrap(geo: Geometry, width: float, height: float | None = None) -> Geometry:
         return x + dx[s], y + dy[s]
 
     boxes = {k: move(x, y) for k, (x, y) in geo.boxes.items()}
-    clusters = {}
+    clusters, pieces = {}, {}
     for name, (x0, y0, x1, y1) in geo.clusters.items():
-        s = seg(y0)
-        clusters[name] = (x0 + dx[s], y0 + dy[s], x1 + dx[s], y1 + dy[s])
+        s, t = seg(y0), seg(y1 - 1)
+        a, b = col_of[s], col_of[t]
+        if a == b:
+            clusters[name] = (x0 + dx[s], y0 + dy[s], x1 + dx[s], y1 + dy[s])
+            continue
+        # a top-level frame cut at a column's end: its first piece (with the header) to the
+        # bottom of that column, then one piece per column it goes on in, from its top
+        clusters[name] = (x0 + dx[s], y0 + dy[s], x1 + dx[s], bottom[a] + FOOT)
+        pieces[name] = [(x0 + shifts[c], MARGIN - FOOT, x1 + shifts[c], bottom[c] + FOOT if c < b else y1 + dy[t])
+                        for c in range(a + 1, b + 1)]
     paths, ends_at = [], []
     for (e, _), (x1, y1, x2, y2, lane, turn) in zip(geo.paths, geo.ends):
         a, b = seg(y1 - NODE_H), seg(y2)
@@ -691,7 +704,7 @@ def wrap(geo: Geometry, width: float, height: float | None = None) -> Geometry:
                   f"C{_n(lx)},{_n(q2 - 6)} {_n(p2)},{_n(q2 - 14)} {_n(p2)},{_n(q2)}")
         paths.append((e, d))
     height = max(bottom) + GAP + MARGIN
-    return Geometry(boxes, clusters, paths, total, height, geo.rooms, ends_at, [])
+    return Geometry(boxes, clusters, paths, total, height, geo.rooms, pieces, ends_at, [])
 
 
 def geometry(graph: Graph, collapsed: set[str], width: float | None = None) -> Geometry:
@@ -789,7 +802,10 @@ def graph_svg(layout: Layout, collapsed: set[str], full: bool = False,
                      + (' tabindex="0" role="button" aria-label="collapse ' + esc(name) + '"' if full else "")
                      + f"><title>{esc(name)}: {esc(label.lstrip('▾ '))}" + (": click to collapse" if full else "")
                      + f'</title><tspan data-full="{esc(label)}">{esc(shown)}</tspan></text>')
-    out.append('</g><g class="edges">')
+    out.append('<g class="pieces">' + "".join(
+        f'<rect class="piece" data-group="{esc(name)}" x="{x0:g}" y="{y0:g}" width="{x1 - x0:g}" '
+        f'height="{y1 - y0:g}" rx="8"/>' for name, rects in geo.pieces.items() for x0, y0, x1, y1 in rects)
+        + '</g></g><g class="edges">')
     drawn = {id(e): d for e, d in geo.paths}
     for i, e in enumerate(graph.edges):
         d = drawn.get(id(e))
@@ -1267,7 +1283,7 @@ def to_png(net: Network, report: Report, what: str = "graph", depth: int | None 
     ax.set_xlim(0, geo.width)
     ax.set_ylim(geo.height, 0)
     ax.axis("off")
-    for x0, y0, x1, y1 in geo.clusters.values():
+    for x0, y0, x1, y1 in [*geo.clusters.values(), *(r for rs in geo.pieces.values() for r in rs)]:
         ax.add_patch(FancyBboxPatch((x0, y0), x1 - x0, y1 - y0, boxstyle="round,pad=0,rounding_size=8",
                                     fc="#f7f9fc", ec="#9aa7b8", lw=0.8))
     for e, d in geo.paths:

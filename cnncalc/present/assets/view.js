@@ -57,7 +57,7 @@ function place(L, collapsed, width, height){
     return [i, edgePath(L, ...ends2[ends2.length - 1])];
   });
   const end = L.slabs[L.slabs.length - 1];
-  const P = {boxes, clusters, edges, rooms, ends: ends2, cuts: L.cuts.filter(i => keep.has(i)).map(i => top[i]),
+  const P = {boxes, clusters, pieces: new Map(), edges, rooms, ends: ends2, cuts: L.cuts.filter(i => keep.has(i)).map(i => top[i]),
              width: L.width, height: end[2] + end[3] - removed + L.margin};
   return width ? wrap(L, P, width, height) : P;
 }
@@ -77,7 +77,7 @@ function wrap(L, P, width, height){
   const loX = tops.map(() => Infinity), hiX = tops.map(() => -Infinity);
   const widen = (s, a, b) => { loX[s] = Math.min(loX[s], a); hiX[s] = Math.max(hiX[s], b); };
   for (const [x, y] of P.boxes.values()) widen(seg(y), x, x + W);
-  for (const [x0, y0, x1] of P.clusters.values()) widen(seg(y0), x0, x1);
+  for (const [x0, y0, x1, y1] of P.clusters.values()) for (let s = seg(y0); s <= seg(y1 - 1); s++) widen(s, x0, x1);
   for (const [, y1, , y2, lane] of P.ends) if (lane !== null) for (let s = seg(y1 - L.nodeH); s <= seg(y2); s++) widen(s, lane, lane);
   const upTo = (starts, j) => j + 1 < starts.length ? starts[j + 1] : tops.length;
   const packed = starts => {
@@ -104,9 +104,17 @@ function wrap(L, P, width, height){
   const dx = tops.map((_, s) => shifts[colOf[s]]), dy = tops.map((_, s) => M - tops[starts[colOf[s]]]);
   const right = starts.map((a, j) => Math.max(...hiX.slice(a, upTo(starts, j))) + shifts[j]);
   const bottom = starts.map((a, j) => bottoms[upTo(starts, j) - 1] + M - tops[a]);
-  const boxes = new Map(), clusters = new Map();
+  const boxes = new Map(), clusters = new Map(), pieces = new Map();
   for (const [k, [x, y]] of P.boxes){ const s = seg(y); boxes.set(k, [x + dx[s], y + dy[s]]); }
-  for (const [k, [x0, y0, x1, y1]] of P.clusters){ const s = seg(y0); clusters.set(k, [x0 + dx[s], y0 + dy[s], x1 + dx[s], y1 + dy[s]]); }
+  for (const [k, [x0, y0, x1, y1]] of P.clusters){
+    const s = seg(y0), t = seg(y1 - 1), a = colOf[s], b = colOf[t];
+    if (a === b){ clusters.set(k, [x0 + dx[s], y0 + dy[s], x1 + dx[s], y1 + dy[s]]); continue; }
+    // a top-level frame cut at a column's end: its first piece, then one per column it goes on in
+    clusters.set(k, [x0 + dx[s], y0 + dy[s], x1 + dx[s], bottom[a] + L.foot]);
+    const rest = [];
+    for (let c = a + 1; c <= b; c++) rest.push([x0 + shifts[c], M - L.foot, x1 + shifts[c], c < b ? bottom[c] + L.foot : y1 + dy[t]]);
+    pieces.set(k, rest);
+  }
   const ends = [];
   const edges = P.edges.map(([i], n) => {
     const [x1, y1, x2, y2, lane, turn] = P.ends[n], a = seg(y1 - L.nodeH), b = seg(y2);
@@ -120,7 +128,7 @@ function wrap(L, P, width, height){
     else d += `L${lx},${yt} L${lx},${q2 - 22} C${lx},${q2 - 6} ${p2},${q2 - 14} ${p2},${q2}`;
     return [i, d];
   });
-  return {boxes, clusters, edges, rooms: P.rooms, ends, cuts: [], width: total, height: Math.max(...bottom) + L.gap + M};
+  return {boxes, clusters, pieces, edges, rooms: P.rooms, ends, cuts: [], width: total, height: Math.max(...bottom) + L.gap + M};
 }
 // an edge from the bottom centre of one box to the top centre of another: a curve, or
 // down its lane (view.py edge_path)
@@ -212,6 +220,13 @@ function drawGraph(){
     el.setAttribute("width", c[2] - c[0]); el.setAttribute("height", c[3] - c[1]);
     text.setAttribute("x", c[0] + L.labelX); text.setAttribute("y", c[1] + 13);
     fitHead(text, P.rooms.get(name));
+  }
+  // the pieces of frames that go on in another column, drawn afresh
+  const holder = svg.querySelector("g.pieces");
+  if (holder){
+    holder.textContent = "";
+    for (const [name, rects] of P.pieces) for (const [x0, y0, x1, y1] of rects)
+      el("rect", {class: "piece", "data-group": name, x: x0, y: y0, width: x1 - x0, height: y1 - y0, rx: 8}, holder);
   }
   const paths = new Map(P.edges);
   for (const el of edgeEl){
