@@ -11,7 +11,9 @@ JavaScript and SVG inline; the script and style sheets are package data in
   (``node.path``) are boxes that collapse to one node on a click. The layout is
   computed here once, every block open (:func:`lay_out`); a set of collapsed
   blocks only takes strips of it away (:func:`place`), and the page's script does
-  that same step from the record :func:`layout_data` puts in the page;
+  that same step from the record :func:`layout_data` puts in the page; a drawing taller
+  than its box goes into columns side by side, cut between stages (:func:`wrap`, the
+  page's script the same, to its window's width);
 * the per-layer table (sortable), the totals and the counting conventions;
 * a chart of receptive-field size and effective stride per layer, and each
   layer's share of the parameters and MACs;
