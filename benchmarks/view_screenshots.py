@@ -3,7 +3,7 @@
     python benchmarks/view_screenshots.py [OUT_DIR]      (default: /tmp/cnncalc-view)
 
 Uses Debian's `chromium` package (`apt-get install chromium`); installs nothing. For
-LeNet-5, ResNet-50 and the original U-Net it writes NAME.html and, as Chromium renders
+LeNet-5, ResNet-50, the original U-Net and DenseNet-121 it writes NAME.html and, as Chromium renders
 it, NAME.png (the top of the page: the graph) and NAME-rf.png (the page with the graph
 section hidden: a unit's receptive field, the per-layer chart, the table).
 It fails (exit 1) if a page logs anything to the console (an error, or the page
@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SPECS = ("lenet5", "resnet50", "unet_original")
+SPECS = ("lenet5", "resnet50", "unet_original", "densenet121")
 CONSOLE = re.compile(r":CONSOLE[:(]")
 
 

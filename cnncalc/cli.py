@@ -652,8 +652,11 @@ def view(
     erf: bool = typer.Option(True, "--erf/--no-erf",
                              help="The page: draw each layer's centre-unit effective receptive field "
                                   "(protocol uniform); --no-erf leaves it out of a very large page."),
+    width: int = typer.Option(1400, "--width", min=0,
+                              help="SVG and PNG: wrap the graph's stages into columns side by side within "
+                                   "this many pixels (0: one column). The page wraps to its window."),
 ) -> None:
     """Draw the network: a self-contained HTML page (graph, table, receptive fields, costs),
     or a static SVG or PNG of the graph or of the receptive-field chart."""
     _command("view").run(spec, output, None if format is None else format.value, what.value, input,
-                         batch, dtype.value, depth, dilation_base, erf)
+                         batch, dtype.value, depth, dilation_base, erf, width)

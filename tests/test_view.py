@@ -27,8 +27,12 @@ from cnncalc.present.view import (
     CURVE_MAX,
     FOOT,
     HEAD,
+    HEAD_CHAR,
+    LABEL_X,
+    MARGIN,
     NODE_H,
     NODE_W,
+    WRAP_WIDTH,
     asset,
     build_graph,
     collapsed_at,
@@ -42,6 +46,7 @@ from cnncalc.present.view import (
     shorthand,
     to_html,
     to_svg,
+    wrap,
 )
 from tests.conftest import SPECS
 from tests.test_cli import run
@@ -364,6 +369,18 @@ def test_view_command(capsys, tmp_path):
     shown = re.findall(r'class="(?:node|node merge)" data-name="([^"]+)"|class="proxy" data-group="([^"]+)"', text)
     assert [a or b for a, b in shown if (a or b) != "input"] != []
     assert sorted(a or b for a, b in shown if (a or b) != "input") == sorted(r.name for r in report.grouped(1))
+    # --width: the columns a static picture wraps into (0: one column, as the layout is)
+    graph = build_graph(cnncalc.load(SPECS / "resnet50.yaml"), report)
+    sizes = set()
+    for width in (0, 900, 1400):
+        code, _, _ = run(capsys, "view", SPECS / "resnet50.yaml", "-o", svg_file, "--depth", "2",
+                         "--width", str(width))
+        geo = geometry(graph, collapsed_at(graph, 2), width)
+        assert code == 0 and f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" width="{geo.width:g}" ' \
+            f'height="{geo.height:g}"' in svg_file.read_text(encoding="utf-8")
+        assert geo.width == lay_out(graph).width if width == 0 else geo.width <= width
+        sizes.add((geo.width, geo.height))
+    assert len(sizes) == 3  # one column; two or three side by side
 
 
 def test_png_needs_a_file_and_matplotlib(capsys, tmp_path):
@@ -497,25 +514,81 @@ def test_collapsing_takes_strips_away(spec):
 
 
 def test_static_pictures_are_the_page_layout():
-    """``to_svg`` draws :func:`place` of the one layout; an edge is one curve unless it has
-    a lane and spans more than CURVE_MAX pixels."""
+    """``to_svg`` draws :func:`wrap` of :func:`place` of the one layout, into ``--width``
+    (1,400 px by default; 0: one column); an edge is one curve unless it has a lane and
+    spans more than CURVE_MAX pixels, or goes from one column to the next (then it runs
+    MARGIN / 2 from the top, above every column)."""
     net = cnncalc.load(SPECS / "resnet50.yaml")
     report = cnncalc.analyze(net)
     graph = build_graph(net, report)
-    lanes = 0
-    for depth in (2, None):
-        geo = geometry(graph, collapsed_at(graph, depth))
-        svg = to_svg(net, report, depth=depth)
+    lanes = crossing = 0
+    for depth, width in ((2, WRAP_WIDTH), (None, WRAP_WIDTH), (None, 0)):
+        geo = geometry(graph, collapsed_at(graph, depth), width)
+        svg = to_svg(net, report, depth=depth, width=width)
+        assert f'width="{geo.width:g}" height="{geo.height:g}"' in svg
         for key, (x, y) in geo.boxes.items():
             attr = f'data-group="{key[2:]}"' if key.startswith("g:") else f'data-name="{key}"'
             assert f'{attr} transform="translate({x:g},{y:g})"' in svg, key
-        for e, d in geo.paths:
+        for (e, d), (_, y1, _, y2, _, _) in zip(geo.paths, geo.ends, strict=True):
             assert f'data-src="{e.src}" data-dst="{e.dst}" d="{d}"' in svg
-            start, end = re.match(r"M[-0-9.]+,([-0-9.]+) .* [-0-9.]+,([-0-9.]+)$", d).groups()
-            lane = e.lane is not None and float(end) - float(start) > CURVE_MAX
-            assert (" L" in d) == lane
+            lane = e.lane is not None and y2 - y1 > CURVE_MAX
+            cross = y2 < y1  # its target is in a later column, higher up
+            # one curve (with straight runs through footers and headers), two curves ending
+            # a lane's run, or straight runs over the top of the columns (then down its lane
+            # and a curve into its target, if it has a lane)
+            assert d.count("C") == ((1 if e.lane is not None else 0) if cross else 2 if lane else 1)
+            assert (f",{MARGIN / 2:g} " in d) == cross
             lanes += lane
-    assert lanes  # the stages' skips, drawn down lanes
+            crossing += cross
+        assert (geo.width <= width) if width else geo.width == lay_out(graph).width
+    assert lanes and crossing  # the stages' skips, drawn down lanes; stage to stage across columns
+
+
+@pytest.mark.parametrize("spec", ["resnet50.yaml", "densenet121.yaml", "lenet5.yaml", "unet_original.yaml",
+                                  "inception_v3.yaml", "m5_speech.yaml"])
+def test_wrap_moves_whole_stages_into_columns(spec):
+    """:func:`wrap` cuts the drawing only where one layer's edges cross the line and at most
+    one frame, a top-level one, does (it goes on in the next column), and moves every
+    segment as a whole: inside a column nothing moves
+    relative to anything else, columns do not overlap, and the drawing fits the width."""
+    net = cnncalc.load(SPECS / spec)
+    graph = build_graph(net, cnncalc.analyze(net))
+    layout = lay_out(graph)
+    for collapsed in (set(initial_collapsed(graph)), set()):
+        flat = place(layout, collapsed)
+        for width in (880, 1400, 2600):
+            geo = wrap(flat, width)
+            assert geo.height <= flat.height
+            if geo is flat:
+                continue
+            assert geo.width <= width
+            # each box moved by its segment's shift; frames by their first box's
+            cuts = sorted(flat.cuts)
+            shift = {}
+            for k, (x, y) in flat.boxes.items():
+                s = sum(c <= y for c in cuts)
+                moved = (geo.boxes[k][0] - x, geo.boxes[k][1] - y)
+                assert shift.setdefault(s, moved) == moved, k
+            for name, (x0, y0, x1, y1) in flat.clusters.items():
+                dx, dy = shift[sum(c <= y0 for c in cuts)]
+                if name not in geo.pieces:
+                    assert geo.clusters[name] == (x0 + dx, y0 + dy, x1 + dx, y1 + dy)
+                    continue
+                # a frame that goes on in later columns: its header's piece where it was, the
+                # others as wide, the last ending where its last segment's shift puts its foot
+                assert geo.clusters[name][:3] == (x0 + dx, y0 + dy, x1 + dx)
+                assert all(p[2] - p[0] == x1 - x0 for p in geo.pieces[name])
+                assert geo.pieces[name][-1][3] == y1 + shift[sum(c <= y1 - 1 for c in cuts)][1]
+            # a cut crosses at most one frame, a top-level one
+            for c in cuts:
+                across = [name for name, (_, y0, _, y1) in flat.clusters.items() if y0 < c < y1]
+                assert len(across) <= 1 and all(graph.groups[name].depth == 0 for name in across)
+            # boxes of different columns do not overlap, and everything is inside the drawing
+            spots = list(geo.boxes.values())
+            for i, (xa, ya) in enumerate(spots):
+                assert 0 <= xa and xa + NODE_W <= geo.width and 0 <= ya and ya + NODE_H <= geo.height
+                for xb, yb in spots[i + 1:]:
+                    assert xa + NODE_W <= xb or xb + NODE_W <= xa or ya + NODE_H <= yb or yb + NODE_H <= ya
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node (Node.js) is not installed")
@@ -523,26 +596,29 @@ def test_static_pictures_are_the_page_layout():
                                   "densenet121.yaml"])
 def test_page_script_places_as_python(spec, tmp_path):
     """The page's script (assets/view.js, run by Node.js) draws every state exactly where
-    :func:`place` does: boxes, frames, edge paths, size."""
+    :func:`place` and :func:`wrap` do, in one column and wrapped into 880 and 1,400 px:
+    boxes, frames, edge paths, size."""
     net = cnncalc.load(SPECS / spec)
     graph = build_graph(net, cnncalc.analyze(net))
     layout = lay_out(graph)
-    states = collapse_states(graph)
+    states = [(s, w) for s in collapse_states(graph) for w in (0, 880, 1400)]
     (tmp_path / "in.json").write_text(json.dumps({"layout": layout_data(layout),
-                                                  "states": [sorted(s) for s in states]}))
+                                                  "states": [[sorted(s), w] for s, w in states]}))
     script = (f"const v = require({json.dumps(str(ASSETS / 'view.js'))});\n"
               f"const I = JSON.parse(require('fs').readFileSync({json.dumps(str(tmp_path / 'in.json'))}));\n"
-              "const out = I.states.map(s => { const P = v.place(I.layout, new Set(s));\n"
+              "const out = I.states.map(([s, w]) => { const P = v.place(I.layout, new Set(s), w);\n"
               "  return {boxes: Object.fromEntries(P.boxes), clusters: Object.fromEntries(P.clusters),\n"
+              "          pieces: Object.fromEntries(P.pieces),\n"
               "          edges: P.edges, width: P.width, height: P.height}; });\n"
               "process.stdout.write(JSON.stringify(out));\n")
     ran = subprocess.run(["node", "-e", script], capture_output=True, text=True)
     assert ran.returncode == 0, ran.stderr
     index = {id(e): i for i, e in enumerate(graph.edges)}
-    for collapsed, got in zip(states, json.loads(ran.stdout), strict=True):
-        geo = place(layout, collapsed)
+    for (collapsed, width), got in zip(states, json.loads(ran.stdout), strict=True):
+        geo = wrap(place(layout, collapsed), width)
         assert got["boxes"] == {k: list(v) for k, v in geo.boxes.items()}
         assert got["clusters"] == {k: list(v) for k, v in geo.clusters.items()}
+        assert got["pieces"] == {k: [list(r) for r in v] for k, v in geo.pieces.items()}
         assert got["edges"] == [[index[id(e)], d] for e, d in geo.paths]
         assert (got["width"], got["height"]) == (geo.width, geo.height)
 
@@ -864,3 +940,59 @@ def test_view_no_erf_leaves_it_out(capsys, tmp_path):
     code, _, _ = run(capsys, "view", SPECS / "lenet5.yaml", "-o", out)
     assert code == 0 and "conv1" in data_of(Tree(out.read_text(encoding="utf-8")).root)["erf"]
     assert "the centre unit's ERF, marginals multiplied" in out.read_text(encoding="utf-8")
+
+
+def path_segments(d: str) -> list[list[tuple[float, float]]]:
+    """An edge's SVG path (M, L and cubic C) as its segments' four control points each."""
+    out: list[list[tuple[float, float]]] = []
+    last = (0.0, 0.0)
+    for op, body in re.findall(r"([MLC])([^MLC]*)", d):
+        xy = [tuple(map(float, p.split(","))) for p in body.split()]
+        if op != "M":
+            out.append([last, *xy] if op == "C" else [last, last, xy[0], xy[0]])
+        last = xy[-1]
+    return out
+
+
+def crossing(d: str, boxes: list[tuple[float, float, float, float]], step: float = 2.0) -> list:
+    """The points of a path, at most ``step`` apart, inside any of ``boxes`` (x0, y0, x1, y1);
+    a segment is sampled only where its control points' box (which holds it) meets one."""
+    hits = []
+    for ctrl in path_segments(d):
+        xs, ys = [c[0] for c in ctrl], [c[1] for c in ctrl]
+        x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+        near = [b for b in boxes if b[0] < x1 and x0 < b[2] and b[1] < y1 and y0 < b[3]]
+        if not near:
+            continue
+        n = max(1, int(sum(math.dist(a, b) for a, b in zip(ctrl, ctrl[1:])) / step) + 1)
+        for k in range(n + 1):
+            t = k / n
+            w = ((1 - t) ** 3, 3 * t * (1 - t) ** 2, 3 * t * t * (1 - t), t ** 3)
+            x, y = (sum(wi * c[i] for wi, c in zip(w, ctrl)) for i in (0, 1))
+            hits += [((x, y), b) for b in near if b[0] < x < b[2] and b[1] < y < b[3]]
+    return hits
+
+
+def test_edges_route_around_block_headers():
+    """Issue 25: no edge crosses a block header's label. A label starts LABEL_X into its frame and
+    has ``geo.rooms`` pixels (the page cuts it to that width by measuring, a static picture by
+    characters); an edge enters a frame's first row at its boxes' top centres, the leftmost one
+    LABEL_CLEAR past the room. Every spec of the zoo, every block open and the page's first state,
+    in one column and wrapped into 1,400 px: no point of any edge inside any label's rectangle
+    (the header strip's height, HEAD, and the room's width)."""
+    specs = sorted(SPECS.glob("*.yaml"))
+    checked = 0
+    for path in specs:
+        net = cnncalc.load(path)
+        graph = build_graph(net, cnncalc.analyze(net))
+        layout = lay_out(graph)
+        for collapsed in (set(), set(initial_collapsed(graph))):
+            for width in (0, 1400):
+                geo = wrap(place(layout, collapsed), width)
+                labels = [(x0 + LABEL_X, y0, x0 + LABEL_X + geo.rooms[name], y0 + HEAD)
+                          for name, (x0, y0, _, _) in geo.clusters.items()]
+                assert all(b[2] > b[0] + 4 * HEAD_CHAR for b in labels), path  # room for a few characters
+                for e, d in geo.paths:
+                    assert not crossing(d, labels), (path.name, e.src, e.dst, crossing(d, labels))
+                checked += len(labels) * len(geo.paths)
+    assert checked > 100_000

@@ -24,7 +24,18 @@ import pytest
 
 import cnncalc
 from cnncalc.present.render import num, to_json
-from cnncalc.present.view import NODE_W, to_html
+from cnncalc.present.view import (
+    GAP,
+    MARGIN,
+    NODE_W,
+    build_graph,
+    initial_collapsed,
+    lay_out,
+    place,
+    to_html,
+    to_svg,
+    wrap,
+)
 from tests.conftest import SPECS
 from tests.test_view import HOSTILE
 
@@ -426,3 +437,126 @@ def test_erf_heat_map_of_a_lenet5_conv(browser, pages):
     assert "the centre unit's effective receptive field, marginals multiplied" in \
         browser.find_element(By.CSS_SELECTOR, "p.erf-note").text
     assert console_errors(browser) == []
+
+
+def graph_size(driver) -> tuple[float, float, float, float]:
+    """The drawn graph's width and height (at 100 %) and the width and height its box shows."""
+    return tuple(js(driver, """const s = document.querySelector('#graph svg'), v = document.getElementById('graph');
+        return [+s.getAttribute('width'), +s.getAttribute('height'), v.clientWidth, v.clientHeight]"""))
+
+
+def test_resnet50_uses_the_window_width(browser, pages):
+    """Issue 25: at 1,400 px ResNet-50's stages wrap into columns side by side. Before, the graph
+    was one column 492 px wide (7,136 px tall in the first state, 12,416 px expanded). The rule
+    (view.py wrap), when one column is taller than the graph's box: the shortest columns a greedy fill of the segments between cuts allows, k
+    columns as wide as they hold, if they fit the graph's box. With k = 2 the tallest column is
+    at most (content + tallest segment) / 2 (a contiguous split in two is never worse than the
+    cut nearest the middle), so the drawing is at most that plus the margins and the end gap."""
+    path, report, _ = pages("resnet50.yaml")
+    browser.set_window_size(1400, 1000)
+    open_page(browser, path)
+    net = cnncalc.load(SPECS / "resnet50.yaml")
+    layout = lay_out(build_graph(net, report))
+    for state in ("first", "expanded"):
+        if state == "expanded":
+            browser.find_element(By.ID, "expand-all").click()
+        width, height, room, room_h = graph_size(browser)
+        flat = place(layout, set(initial_collapsed(layout.graph)) if state == "first" else set())
+        geo = wrap(flat, room, room_h)
+        assert (width, height) == (geo.width, geo.height)  # the script's columns are Python's
+        assert width > 1400 / 2 and width <= room  # more than half the window, inside the box
+        cuts = sorted(flat.cuts)
+        tops, bottoms = [MARGIN] + [c + GAP for c in cuts], cuts + [flat.height - MARGIN - GAP]
+        content, tallest = bottoms[-1] - tops[0], max(b - t for t, b in zip(tops, bottoms))
+        assert height <= 2 * MARGIN + GAP + (content + tallest) / 2, state
+        assert flat.height == {"first": 7136, "expanded": 12416}[state]  # one column, as before
+        assert flat.height / height >= 1.95  # measured: 1.99 (first state), 1.96 (expanded)
+    # the columns re-flow when the window narrows and widens again
+    browser.set_window_size(900, 1000)
+    js(browser, "return new Promise(r => requestAnimationFrame(() => r()))")
+    narrow = graph_size(browser)
+    assert narrow[1] > height and narrow[0] <= max(narrow[2], layout.width)
+    browser.set_window_size(1400, 1000)
+    js(browser, "return new Promise(r => requestAnimationFrame(() => r()))")
+    assert graph_size(browser)[:2] == (width, height)
+
+
+HEADERS_CROSSED = """
+const svg = document.querySelector(arguments[0]), out = [];
+const heads = [...svg.querySelectorAll('text.hd')].filter(t => t.style.display !== 'none').map(t => {
+  const b = t.getBBox(); return [t.dataset.group, b.x + 0.5, b.y + 0.5, b.x + b.width - 0.5, b.y + b.height - 0.5]; });
+for (const p of svg.querySelectorAll('path.edge')){
+  if (p.style.display === 'none') continue;
+  const b = p.getBBox();
+  const near = heads.filter(h => h[1] < b.x + b.width && b.x < h[3] && h[2] < b.y + b.height && b.y < h[4]);
+  if (!near.length) continue;
+  const n = p.getTotalLength();
+  for (let s = 0; s <= n; s += 2){
+    const q = p.getPointAtLength(s);
+    for (const h of near) if (h[1] < q.x && q.x < h[3] && h[2] < q.y && q.y < h[4]) out.push([p.dataset.src, p.dataset.dst, h[0]]);
+  }
+}
+const over = [...svg.querySelectorAll('text.hd tspan')].filter(t => t.parentNode.style.display !== 'none')
+  .filter(t => t.textContent !== t.dataset.full && !t.textContent.endsWith('…')).map(t => t.textContent);
+return [out.slice(0, 5), heads.length, over];
+"""
+
+
+@pytest.mark.parametrize("spec", ZOO)
+def test_edges_cross_no_block_header(browser, pages, spec):
+    """Issue 25: no edge crosses a block header's label as the browser draws it (the label's
+    box, measured, against points 2 px apart along every edge), in the first state and with
+    every block open; a label cut to its room ends with an ellipsis (the full one on hover)."""
+    path, _, _ = pages(spec)
+    browser.set_window_size(1400, 1000)
+    open_page(browser, path)
+    for state in ("first", "expanded"):
+        if state == "expanded":
+            browser.find_element(By.ID, "expand-all").click()
+        crossed, heads, cut = js(browser, HEADERS_CROSSED, "#graph svg")
+        assert crossed == [] and cut == [], (state, crossed, cut)
+    assert heads or spec in ("lenet5.yaml", "m5_speech.yaml")
+
+
+TAPS = """const rects = [...document.querySelectorAll('#rf-grid rect.tap')].map(r => [+r.getAttribute('x'), +r.getAttribute('width')]);
+    const f = document.querySelector('#rf-grid rect.field-rect');
+    return [rects, +f.getAttribute('width'), document.querySelector('#rf-text .tap-note').textContent]"""
+
+
+def test_dilated_kernel_taps_are_drawn(browser, tmp_path):
+    """Issue 25: a dilated layer's kernel taps are drawn on the input, dilation apart.
+    Dumoulin and Visin (2018), Figure 5.1 (specs/exercises/dilated_output_size.yaml): a 3x3
+    kernel, dilation 2, on the 7x7 input: 3 x 3 taps, one pixel each, 2 pixels apart, inside a
+    field of d(k - 1) + 1 = 5 pixels, with holes between them. Yu and Koltun (2016), Figure 1
+    (dilated_stack.yaml): F3's 3 x 3 taps are units of F2, 4 apart, each reading F2's 7 x 7
+    field; 7 > 4, so their union is F3's 15 x 15 field, without holes."""
+    for spec, layer, kernel, dilation, tap_size, field_size, holes in (
+            ("dilated_output_size.yaml", "dilated", 3, 2, 1, 2 * (3 - 1) + 1, True),
+            ("dilated_stack.yaml", "F3", 3, 4, 3 + (5 - 1), 15, False)):
+        net = cnncalc.load(SPECS / "exercises" / spec)
+        path = tmp_path / spec.replace(".yaml", ".html")
+        path.write_text(to_html(net, cnncalc.analyze(net)), encoding="utf-8")
+        open_page(browser, path)
+        js(browser, "window.cnncalcView.pick(arguments[0])", layer)
+        rects, field_w, note = js(browser, TAPS)
+        assert len(rects) == kernel * kernel  # one per tap of the 2-D kernel
+        px = field_w / field_size  # screen pixels per input pixel
+        xs = sorted({round(x, 3) for x, _ in rects})
+        assert len(xs) == kernel
+        assert all(b - a == pytest.approx(dilation * px, abs=0.01) for a, b in zip(xs, xs[1:]))
+        assert all(w + 1.5 == pytest.approx(tap_size * px, abs=0.01) for _, w in rects)  # inset by the stroke
+        assert ("holes" in note and "no holes" not in note) == holes, note
+        assert console_errors(browser) == []
+
+
+@pytest.mark.parametrize("spec", ZOO)
+def test_static_pictures_cross_no_block_header(browser, pages, spec, tmp_path):
+    """The static SVG (every block open, wrapped into 1,400 px) as Chromium renders it: no edge
+    crosses a header's label, cut there by characters (at most room / HEAD_CHAR of them)."""
+    _, report, _ = pages(spec)
+    path = tmp_path / spec.replace(".yaml", ".svg")
+    path.write_text(to_svg(cnncalc.load(SPECS / spec), report), encoding="utf-8")
+    browser.get(path.as_uri())
+    crossed, heads, cut = js(browser, HEADERS_CROSSED, "svg")
+    assert crossed == [] and cut == [], (crossed, cut)
+    assert heads or spec in ("lenet5.yaml", "m5_speech.yaml")

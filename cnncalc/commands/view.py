@@ -16,12 +16,13 @@ FORMATS = ("html", "svg", "png")
 
 def run(spec: Path, output: Path | None, format: str | None, what: str, input: str | None,
         batch: int | None, dtype: str, depth: int | None, dilation_base: int,
-        erf: bool = True) -> None:
+        erf: bool = True, width: int = pictures.WRAP_WIDTH) -> None:
     """Draw ``spec``; the format is ``format``, else ``output``'s suffix, else html. A suffix
     that names no format (``-o net.pdf``) is refused, naming the formats, before anything is
     read or written. ``what`` and ``depth`` hold for every format (the page: the chart in the
     graph's place; the blocks named with ``depth`` dotted levels collapsed at first). ``erf``
-    (the page only): carry and draw the centre units' effective receptive fields."""
+    (the page only): carry and draw the centre units' effective receptive fields. ``width``
+    (SVG and PNG): the pixels the graph's columns are wrapped into (0: one column)."""
     if format is None:
         suffix = output.suffix.lower().lstrip(".") if output is not None else ""
         if suffix and suffix not in FORMATS:
@@ -35,12 +36,12 @@ def run(spec: Path, output: Path | None, format: str | None, what: str, input: s
     report = analyze(net, dtype=dtype)
     if format == "png":
         try:
-            data = pictures.to_png(net, report, what, depth)
+            data = pictures.to_png(net, report, what, depth, width)
         except ImportError:
             raise SpecError("PNG pictures need matplotlib, which is not installed", kind="usage",
                             help="pip install 'cnncalc[png]', or write SVG: -f svg") from None
     elif format == "svg":
-        data = pictures.to_svg(net, report, what, depth).encode("utf-8")
+        data = pictures.to_svg(net, report, what, depth, width).encode("utf-8")
     else:
         data = pictures.to_html(net, report, what, depth, erf).encode("utf-8")
     if output is None:

@@ -11,7 +11,9 @@ JavaScript and SVG inline; the script and style sheets are package data in
   (``node.path``) are boxes that collapse to one node on a click. The layout is
   computed here once, every block open (:func:`lay_out`); a set of collapsed
   blocks only takes strips of it away (:func:`place`), and the page's script does
-  that same step from the record :func:`layout_data` puts in the page;
+  that same step from the record :func:`layout_data` puts in the page; a drawing taller
+  than its box goes into columns side by side, cut between stages (:func:`wrap`, the
+  page's script the same, to its window's width);
 * the per-layer table (sortable), the totals and the counting conventions;
 * a chart of receptive-field size and effective stride per layer, and each
   layer's share of the parameters and MACs;
@@ -29,6 +31,7 @@ per-unit fields from the same walk that :func:`cnncalc.core.shapes.infer_shapes`
 
 from __future__ import annotations
 
+import bisect
 import html
 import io
 import json
@@ -48,7 +51,11 @@ from cnncalc.present.render import frac_text, num, shape_text, title, totals_row
 
 # geometry of the graph drawing, in CSS pixels (the page's script uses the same numbers)
 COL_W, NODE_W, NODE_H, GAP, HEAD, FOOT, MARGIN = 200, 176, 46, 22, 18, 6, 16
+LABEL_X, LABEL_CLEAR = 6, 8  # a header's label starts this far into its frame, ends this far before an edge
 CURVE_MAX = NODE_H + GAP + 2 * HEAD + 2  # an edge spanning at most this height is one curve
+NEST = 6  # a frame's margin grows by this much per level of blocks nested inside it
+GUTTER = 16  # between the columns of a wrapped drawing (:func:`wrap`); its cross edges run down it
+WRAP_WIDTH = 1400  # the width a static picture wraps its columns into (``cnncalc view --width``)
 MAX_VISIBLE = 160  # the page starts with blocks collapsed until at most this many boxes show
 MAX_TABLE = 4096  # per-axis receptive-field tables longer than this are not embedded
 ERF_LEVELS = 1000  # the page's ERF marginals: integers 0..ERF_LEVELS, a share of the axis' peak
@@ -240,7 +247,7 @@ class Graph:
     @property
     def left(self) -> int:
         """x of column 0: room for the frames of the most deeply nested blocks."""
-        return MARGIN + 6 + 8 * max([g.height for g in self.groups.values()] + [0])
+        return MARGIN + 6 + NEST * max([g.height for g in self.groups.values()] + [0])
 
     @property
     def cols(self) -> int:
@@ -385,6 +392,7 @@ class Layout:
     lanes: list[float | None]  # per edge: x of the column whose lane it runs down, or None
     inner_lanes: dict[str, list[int]]  # per block: the edges with a lane between its members
     width: float
+    cuts: list[int] = field(default_factory=list)  # gap strips a drawing may wrap at (:func:`wrap`)
 
 
 @dataclass
@@ -396,6 +404,10 @@ class Geometry:
     paths: list[tuple[Edge, str]]  # visible edges with their SVG path
     width: float
     height: float
+    rooms: dict[str, float] = field(default_factory=dict)  # per frame: its header label's room
+    pieces: dict[str, list[tuple[float, float, float, float]]] = field(default_factory=dict)
+    ends: list[tuple[float, float, float, float, float | None, float]] = field(default_factory=list)
+    cuts: list[float] = field(default_factory=list)  # y of the gap strips it may wrap at
 
 
 def _n(v: float) -> str:
@@ -403,10 +415,19 @@ def _n(v: float) -> str:
     return str(int(v)) if v == int(v) else repr(float(v))
 
 
-def edge_path(x1: float, y1: float, x2: float, y2: float, lane: float | None) -> str:
+def edge_path(x1: float, y1: float, x2: float, y2: float, lane: float | None,
+              turn: float | None = None) -> str:
     """From the bottom centre of one box to the top centre of the next: a curve, or
-    down a lane (the page's script draws the same)."""
+    down a lane (the page's script draws the same). ``turn``: the top of the gap above the
+    target's row; when it is the gap right below the source's row (only footers between),
+    the edge goes straight down to it, turns inside the gap, and goes straight down
+    through the headers above its target, so that it crosses no header's label."""
     if lane is None or y2 - y1 <= CURVE_MAX:
+        if turn is not None and 0 <= turn - y1 < NODE_H and turn + GAP <= y2:
+            m = turn + GAP / 2
+            return (f"M{_n(x1)},{_n(y1)} " + (f"L{_n(x1)},{_n(turn)} " if turn > y1 else "")
+                    + f"C{_n(x1)},{_n(m)} {_n(x2)},{_n(m)} {_n(x2)},{_n(turn + GAP)}"
+                    + (f" L{_n(x2)},{_n(y2)}" if y2 > turn + GAP else ""))
         d = (y2 - y1) / 2
         return f"M{_n(x1)},{_n(y1)} C{_n(x1)},{_n(y1 + d)} {_n(x2)},{_n(y2 - d)} {_n(x2)},{_n(y2)}"
     return (f"M{_n(x1)},{_n(y1)} C{_n(x1)},{_n(y1 + 14)} {_n(lane)},{_n(y1 + 6)} {_n(lane)},{_n(y1 + 22)} "
@@ -440,9 +461,10 @@ def lay_out(graph: Graph) -> Layout:
         y += height
         return len(slabs) - 1
 
+    gap_slab: dict[int, int] = {}
     for r in sorted({u.row for u in units}):
         if slabs:
-            add("gap", r, None, GAP)
+            gap_slab[r] = add("gap", r, None, GAP)
         for g in sorted(holding.get(r, ()), key=lambda h: h.depth):
             head[g.name, r] = add("head", r, g.name, HEAD)
         box_slab[r] = add("box", r, None, NODE_H)
@@ -455,6 +477,21 @@ def lay_out(graph: Graph) -> Layout:
         members = {units[i].name for i in g.members}
         inner_lanes[g.name] = [i for i, e in enumerate(graph.edges)
                                if e.lane is not None and e.src in members and e.dst in members]
+    # where a drawing may wrap into a new column (:func:`wrap`): above a row when every edge
+    # that crosses the line leaves one layer and at most one block, a top-level one, has
+    # layers both above and below it (its frame goes on in the next column)
+    spanned: dict[int, list[Group]] = {}  # r: the line between row r and row r + 1
+    for g in groups.values():
+        rs = [units[i].row for i in g.members]
+        for r in range(min(rs), max(rs)):
+            spanned.setdefault(r, []).append(g)
+    sources: dict[int, set[str]] = {}
+    for e in graph.edges:
+        for r in range(units[graph.index[e.src]].row, units[graph.index[e.dst]].row):
+            sources.setdefault(r, set()).add(e.src)
+    cuts = [gap_slab[r + 1] for r in sorted(sources)
+            if r + 1 in gap_slab and len(sources[r]) == 1
+            and (r not in spanned or (len(spanned[r]) == 1 and spanned[r][0].depth == 0))]
     cell = {(u.row, u.col): i for i, u in enumerate(units)}
     claimed: dict[tuple[int, int], list[str]] = {}  # collapsed boxes placed in each cell
     proxies = {}
@@ -472,8 +509,8 @@ def lay_out(graph: Graph) -> Layout:
         graph, slabs,
         units=[(left + u.col * COL_W, box_slab[u.row]) for u in units],
         proxies=proxies,
-        head=head, foot=foot, pad={g.name: 6 + 8 * g.height for g in groups.values()},
-        lanes=lanes, inner_lanes=inner_lanes, width=2 * left + graph.cols * COL_W)
+        head=head, foot=foot, pad={g.name: 6 + NEST * g.height for g in groups.values()},
+        lanes=lanes, inner_lanes=inner_lanes, width=2 * left + graph.cols * COL_W, cuts=cuts)
 
 
 def place(layout: Layout, collapsed: set[str]) -> Geometry:
@@ -521,28 +558,172 @@ def place(layout: Layout, collapsed: set[str]) -> Geometry:
             visible.append(i)
     shown = set(visible)
     clusters = {}
+    rooms = {}
     for name in framed:
         xs = [boxes[rep[i]][0] for i in groups[name].members]
+        first, last = ends[name]
+        head_row = [x for x, s in (at[rep[i]] for i in groups[name].members) if slabs[s].row == first]
         xs += [layout.lanes[i] for i in layout.inner_lanes[name] if i in shown]
         pad = layout.pad[name]
-        first, last = ends[name]
         clusters[name] = (min(xs) - pad, top[layout.head[name, first]],
                           max(xs) + NODE_W + pad, top[layout.foot[name, last]] + FOOT)
-    paths = []
+        # the header's label ends before the edges that enter the frame's first row (at
+        # its boxes' top centres, the leftmost first): no edge crosses it
+        rooms[name] = min(head_row) + NODE_W / 2 - LABEL_CLEAR - (min(xs) - pad + LABEL_X)
+    paths, ends_at = [], []
+    gap_of = {s.row: i for i, s in enumerate(slabs) if s.kind == "gap"}
     for i in visible:
         e = graph.edges[i]
         (x1, y1), (x2, y2) = boxes[where[e.src]], boxes[where[e.dst]]
         lane = layout.lanes[i]
-        paths.append((e, edge_path(x1 + NODE_W / 2, y1 + NODE_H, x2 + NODE_W / 2, y2,
-                                   None if lane is None else lane + NODE_W / 2)))
+        ends_at.append((x1 + NODE_W / 2, y1 + NODE_H, x2 + NODE_W / 2, y2,
+                        None if lane is None else lane + NODE_W / 2,
+                        top[gap_of[slabs[at[where[e.dst]][1]].row]]))
+        paths.append((e, edge_path(*ends_at[-1])))
     end = slabs[-1]
-    return Geometry(boxes, clusters, paths, layout.width, end.y + end.height - removed + MARGIN)
+    return Geometry(boxes, clusters, paths, layout.width, end.y + end.height - removed + MARGIN,
+                    rooms, {}, ends_at, [top[i] for i in layout.cuts if i in keep])
 
 
-def geometry(graph: Graph, collapsed: set[str]) -> Geometry:
+def _columns(tops: list[float], bottoms: list[float], limit: float) -> list[int]:
+    """The first segment of each column when segments (content from ``tops[s]`` to
+    ``bottoms[s]``, in order) fill columns greedily up to ``limit`` pixels each."""
+    starts = [0]
+    for s in range(1, len(tops)):
+        if bottoms[s] - tops[starts[-1]] > limit:
+            starts.append(s)
+    return starts
+
+
+def wrap(geo: Geometry, width: float, height: float | None = None) -> Geometry:
+    """The drawing in columns side by side, as many as ``width`` pixels hold, cut only at
+    ``geo.cuts`` (lines no block spans and one layer's edges cross: between the stages),
+    when it is taller than ``height`` (the page: its graph's box; a static picture: its
+    width; None: always).
+
+    For k = 1, 2, ... columns: the smallest column height that a greedy fill of the
+    segments between cuts meets with k columns (integer bisection), each column as wide
+    as what it holds (boxes, frames, lanes), packed left to right ``GUTTER`` apart (half a
+    gutter at either side); the k that fits ``width`` with the shortest columns is drawn (one column:
+    the drawing unchanged). An edge from one column to a later one leaves its source
+    downwards, runs below its column to the gutter on its right, up the gutter to
+    ``MARGIN / 2`` above every column, across, and down into its target (down its lane
+    where it has one)."""
+    if not geo.cuts or not width or (height and geo.height <= height):
+        return geo
+    cuts = sorted(geo.cuts)
+    tops = [MARGIN] + [c + GAP for c in cuts]
+    bottoms = cuts + [geo.height - MARGIN - GAP]
+    seg = lambda y: bisect.bisect_right(cuts, y)  # noqa: E731
+    lo_x = [math.inf] * len(tops)
+    hi_x = [-math.inf] * len(tops)
+
+    def widen(s: int, a: float, b: float) -> None:
+        lo_x[s], hi_x[s] = min(lo_x[s], a), max(hi_x[s], b)
+
+    for x, y in geo.boxes.values():
+        widen(seg(y), x, x + NODE_W)
+    for x0, y0, x1, y1 in geo.clusters.values():
+        for s in range(seg(y0), seg(y1 - 1) + 1):
+            widen(s, x0, x1)
+    for _, y1, _, y2, lane, _ in geo.ends:
+        for s in range(seg(y1 - NODE_H), seg(y2) + 1) if lane is not None else ():
+            widen(s, lane, lane)
+
+    def packed(starts: list[int]) -> tuple[list[float], float]:
+        shifts, cursor = [], GUTTER / 2
+        for j, a in enumerate(starts):
+            b = starts[j + 1] if j + 1 < len(starts) else len(tops)
+            left, right = min(lo_x[a:b]), max(hi_x[a:b])
+            shifts.append(cursor - left)
+            cursor += right - left + GUTTER
+        return shifts, cursor - GUTTER / 2
+
+    best = None
+    tallest = max(b - t for t, b in zip(tops, bottoms))
+    k = 1
+    while k <= len(tops):
+        lo, hi = int(tallest), int(math.ceil(bottoms[-1] - tops[0]))
+        while lo < hi:  # the smallest height whose greedy fill needs at most k columns
+            mid = (lo + hi) // 2
+            if len(_columns(tops, bottoms, mid)) <= k:
+                hi = mid
+            else:
+                lo = mid + 1
+        starts = _columns(tops, bottoms, lo)
+        shifts, total = packed(starts)
+        if len(starts) < k or (k > 1 and total > width):
+            break
+        best = (starts, shifts, total)
+        k += 1
+    if best is None or len(best[0]) == 1:
+        return geo
+    starts, shifts, total = best
+    col_of = [0] * len(tops)
+    for j, a in enumerate(starts):
+        for s in range(a, len(tops)):
+            col_of[s] = j
+    dx = [shifts[col_of[s]] for s in range(len(tops))]
+    dy = [MARGIN - tops[starts[col_of[s]]] for s in range(len(tops))]
+    right = [max(hi_x[a:(starts[j + 1] if j + 1 < len(starts) else len(tops))]) + shifts[j]
+             for j, a in enumerate(starts)]
+    bottom = [bottoms[(starts[j + 1] if j + 1 < len(starts) else len(tops)) - 1] + MARGIN - tops[a]
+              for j, a in enumerate(starts)]
+
+    def move(x: float, y: float) -> tuple[float, float]:
+        s = seg(y)
+        return x + dx[s], y + dy[s]
+
+    boxes = {k: move(x, y) for k, (x, y) in geo.boxes.items()}
+    clusters, pieces = {}, {}
+    for name, (x0, y0, x1, y1) in geo.clusters.items():
+        s, t = seg(y0), seg(y1 - 1)
+        a, b = col_of[s], col_of[t]
+        if a == b:
+            clusters[name] = (x0 + dx[s], y0 + dy[s], x1 + dx[s], y1 + dy[s])
+            continue
+        # a top-level frame cut at a column's end: its first piece (with the header) to the
+        # bottom of that column, then one piece per column it goes on in, from its top
+        clusters[name] = (x0 + dx[s], y0 + dy[s], x1 + dx[s], bottom[a] + FOOT)
+        pieces[name] = [(x0 + shifts[c], MARGIN - FOOT, x1 + shifts[c], bottom[c] + FOOT if c < b else y1 + dy[t])
+                        for c in range(a + 1, b + 1)]
+    paths, ends_at = [], []
+    for (e, _), (x1, y1, x2, y2, lane, turn) in zip(geo.paths, geo.ends):
+        a, b = seg(y1 - NODE_H), seg(y2)
+        lx = None if lane is None else lane + dx[b]
+        (p1, q1), (p2, q2) = (x1 + dx[a], y1 + dy[a]), (x2 + dx[b], y2 + dy[b])
+        ends_at.append((p1, q1, p2, q2, lx, turn + dy[b]))
+        if col_of[a] == col_of[b]:
+            paths.append((e, edge_path(*ends_at[-1][:4], None if lane is None else lane + dx[a], turn + dy[b])))
+            continue
+        g = right[col_of[a]] + GUTTER / 2
+        yb = bottom[col_of[a]] + GAP - 6  # below the output shape written under the last box
+        d = (f"M{_n(p1)},{_n(q1)} L{_n(p1)},{_n(yb)} L{_n(g)},{_n(yb)} L{_n(g)},{_n(MARGIN / 2)} ")
+        if lx is None or q2 - MARGIN <= CURVE_MAX:
+            d += f"L{_n(p2)},{_n(MARGIN / 2)} L{_n(p2)},{_n(q2)}"
+        else:
+            d += (f"L{_n(lx)},{_n(MARGIN / 2)} L{_n(lx)},{_n(q2 - 22)} "
+                  f"C{_n(lx)},{_n(q2 - 6)} {_n(p2)},{_n(q2 - 14)} {_n(p2)},{_n(q2)}")
+        paths.append((e, d))
+    height = max(bottom) + GAP + MARGIN
+    return Geometry(boxes, clusters, paths, total, height, geo.rooms, pieces, ends_at, [])
+
+
+def geometry(graph: Graph, collapsed: set[str], width: float | None = None) -> Geometry:
     """Where everything is drawn with the blocks ``collapsed`` (:func:`place` of
-    :func:`lay_out`)."""
-    return place(lay_out(graph), collapsed)
+    :func:`lay_out`), wrapped into ``width`` pixels when taller than wide (:func:`wrap`;
+    None: one column)."""
+    return wrap(place(lay_out(graph), collapsed), width or 0, width)
+
+
+HEAD_CHAR = 7.0  # a static picture's header label: a character's width at most, in pixels (measured: under 6.8)
+
+
+def head_label(text: str, room: float) -> str:
+    """A block header's label cut, with an ellipsis, to ``room`` pixels in a static picture
+    (no measuring there: at most room / HEAD_CHAR characters; the page measures)."""
+    n = max(1, int(room // HEAD_CHAR))
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def _clip(text: str, limit: int = 27) -> str:
@@ -594,11 +775,12 @@ def _unit_tip(u: Unit, inputs: list[str]) -> str:
 
 
 def graph_svg(layout: Layout, collapsed: set[str], full: bool = False,
-              inputs: dict[str, list[str]] | None = None) -> str:
-    """The graph as one SVG element. ``full``: every node and every block's collapsed box
-    is emitted (for the page's script, which shows the ones the current state needs)."""
+              inputs: dict[str, list[str]] | None = None, width: float | None = None) -> str:
+    """The graph as one SVG element, in columns that fit ``width`` (:func:`wrap`). ``full``:
+    every node and every block's collapsed box is emitted (for the page's script, which
+    shows the ones the current state needs, wrapped to the window)."""
     graph = layout.graph
-    geo = place(layout, collapsed)
+    geo = wrap(place(layout, collapsed), width or 0, width)
     inputs = inputs or {}
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" width="{geo.width:g}" '
            f'height="{geo.height:g}" viewBox="0 0 {geo.width:g} {geo.height:g}">',
@@ -616,11 +798,16 @@ def graph_svg(layout: Layout, collapsed: set[str], full: bool = False,
         hide = "" if box else ' style="display:none"'
         out.append(f'<rect class="cluster" data-group="{esc(name)}" x="{x0:g}" y="{y0:g}" '
                    f'width="{x1 - x0:g}" height="{y1 - y0:g}" rx="8"{hide}/>')
-        heads.append(f'<text x="{x0 + 6:g}" y="{y0 + 13:g}" class="hd" data-group="{esc(name)}"{hide}'
+        label = f"{'▾ ' if full else ''}{g.label} · {g.type} · {num(g.params)} params"
+        shown = label if full else head_label(label, geo.rooms.get(name, 0))
+        heads.append(f'<text x="{x0 + LABEL_X:g}" y="{y0 + 13:g}" class="hd" data-group="{esc(name)}"{hide}'
                      + (' tabindex="0" role="button" aria-label="collapse ' + esc(name) + '"' if full else "")
-                     + f"><title>{esc(name)}: click to collapse</title>{'▾ ' if full else ''}{esc(g.label)} · "
-                     f"{esc(g.type)} · {num(g.params)} params</text>")
-    out.append('</g><g class="edges">')
+                     + f"><title>{esc(name)}: {esc(label.lstrip('▾ '))}" + (": click to collapse" if full else "")
+                     + f'</title><tspan data-full="{esc(label)}">{esc(shown)}</tspan></text>')
+    out.append('<g class="pieces">' + "".join(
+        f'<rect class="piece" data-group="{esc(name)}" x="{x0:g}" y="{y0:g}" width="{x1 - x0:g}" '
+        f'height="{y1 - y0:g}" rx="8"/>' for name, rects in geo.pieces.items() for x0, y0, x1, y1 in rects)
+        + '</g></g><g class="edges">')
     drawn = {id(e): d for e, d in geo.paths}
     for i, e in enumerate(graph.edges):
         d = drawn.get(id(e))
@@ -822,7 +1009,8 @@ def layout_data(layout: Layout) -> dict[str, Any]:
         "blocks": blocks,
         "edges": [[e.src, e.dst, e.ref, lane] for e, lane in zip(graph.edges, layout.lanes)],
         "width": layout.width, "nodeW": NODE_W, "nodeH": NODE_H, "foot": FOOT, "margin": MARGIN,
-        "curveMax": CURVE_MAX,
+        "curveMax": CURVE_MAX, "cuts": layout.cuts, "gap": GAP, "gutter": GUTTER,
+        "labelX": LABEL_X, "labelClear": LABEL_CLEAR,
     }
 
 
@@ -1026,14 +1214,16 @@ def to_html(net: Network, report: Report, what: str = "graph", depth: int | None
     ])
 
 
-def to_svg(net: Network, report: Report, what: str = "graph", depth: int | None = None) -> str:
+def to_svg(net: Network, report: Report, what: str = "graph", depth: int | None = None,
+           width: float = WRAP_WIDTH) -> str:
     """A static picture: the graph (blocks named with ``depth`` dotted levels shown as one
-    box each, :func:`collapsed_at`) or the receptive-field chart."""
+    box each, :func:`collapsed_at`), its stages in columns that fit ``width`` pixels
+    (:func:`wrap`; 0: one column), or the receptive-field chart."""
     if what == "rf":
         return rf_chart_svg(report) + "\n"
     graph = build_graph(net, report)
     inputs = {r.name: list(r.inputs) for r in report.layers}
-    return graph_svg(lay_out(graph), collapsed_at(graph, depth), inputs=inputs) + "\n"
+    return graph_svg(lay_out(graph), collapsed_at(graph, depth), inputs=inputs, width=width) + "\n"
 
 
 def collapsed_at(graph: Graph, depth: int | None) -> set[str]:
@@ -1045,8 +1235,10 @@ def collapsed_at(graph: Graph, depth: int | None) -> set[str]:
     return {g.name for g in graph.groups.values() if g.depth >= depth - 1}
 
 
-def to_png(net: Network, report: Report, what: str = "graph", depth: int | None = None) -> bytes:
-    """The static picture as PNG, drawn with matplotlib (the optional extra ``png``).
+def to_png(net: Network, report: Report, what: str = "graph", depth: int | None = None,
+           width: float = WRAP_WIDTH) -> bytes:
+    """The static picture as PNG, drawn with matplotlib (the optional extra ``png``): the
+    same drawing as :func:`to_svg`'s, wrapped into ``width`` pixels.
 
     Raises:
         ImportError: matplotlib is not installed.
@@ -1086,14 +1278,14 @@ def to_png(net: Network, report: Report, what: str = "graph", depth: int | None 
         plt.close(fig)
         return buf.getvalue()
     graph = build_graph(net, report)
-    geo = geometry(graph, collapsed_at(graph, depth))
+    geo = geometry(graph, collapsed_at(graph, depth), width)
     scale = 100
     fig = plt.figure(figsize=(geo.width / scale, geo.height / scale), dpi=scale)
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_xlim(0, geo.width)
     ax.set_ylim(geo.height, 0)
     ax.axis("off")
-    for x0, y0, x1, y1 in geo.clusters.values():
+    for x0, y0, x1, y1 in [*geo.clusters.values(), *(r for rs in geo.pieces.values() for r in rs)]:
         ax.add_patch(FancyBboxPatch((x0, y0), x1 - x0, y1 - y0, boxstyle="round,pad=0,rounding_size=8",
                                     fc="#f7f9fc", ec="#9aa7b8", lw=0.8))
     for e, d in geo.paths:
@@ -1108,7 +1300,8 @@ def to_png(net: Network, report: Report, what: str = "graph", depth: int | None 
                              fc="#667", ec="none"))
     for name, (x0, y0, _, _) in geo.clusters.items():
         g = graph.groups[name]
-        ax.text(x0 + 6, y0 + 13, f"{g.label} · {g.type} · {num(g.params)} params", fontsize=7,
+        ax.text(x0 + LABEL_X, y0 + 13, head_label(f"{g.label} · {g.type} · {num(g.params)} params",
+                                                  geo.rooms.get(name, 0)), fontsize=7,
                 color="#445", bbox=dict(fc="white", ec="none", pad=0.5))
     inputs = {r.name: r.inputs for r in report.layers}
     for key, (x, y) in geo.boxes.items():

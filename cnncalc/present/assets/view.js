@@ -7,7 +7,7 @@
 
 // Which boxes, frames and edges show for a set of collapsed blocks, and where: the
 // strips that stay keep their order, the others are taken away. L: the "layout" record.
-function place(L, collapsed){
+function place(L, collapsed, width, height){
   const W = L.nodeW;
   const rep = L.units.map(u => { for (const g of u[3]) if (collapsed.has(g)) return "g:" + g; return u[0]; });
   const blocks = new Map(L.blocks);
@@ -38,32 +38,116 @@ function place(L, collapsed){
     if (a !== b && !seen.has(k)){ seen.add(k); visible.push(i); }
   });
   const shown = new Set(visible);
-  const clusters = new Map();
+  const clusters = new Map(), rooms = new Map();
   for (const [name, b] of framed){
     const xs = b.members.map(i => boxes.get(rep[i])[0]);
-    for (const i of b.lanes) if (shown.has(i)) xs.push(L.edges[i][3]);
     const [first, last] = ends.get(name);
+    const headRow = b.members.map(i => at.get(rep[i])).filter(a => L.slabs[a[1]][1] === first).map(a => a[0]);
+    for (const i of b.lanes) if (shown.has(i)) xs.push(L.edges[i][3]);
     clusters.set(name, [Math.min(...xs) - b.margin, top[b.head[first]], Math.max(...xs) + W + b.margin,
                         top[b.foot[last]] + L.foot]);
+    rooms.set(name, Math.min(...headRow) + W / 2 - L.labelClear - (Math.min(...xs) - b.margin + L.labelX));
   }
+  const ends2 = [], gapOf = new Map();
+  L.slabs.forEach((s, i) => { if (s[0] === "gap") gapOf.set(s[1], i); });
   const edges = visible.map(i => {
     const e = L.edges[i], p = boxes.get(where.get(e[0])), q = boxes.get(where.get(e[1]));
-    return [i, edgePath(L, p[0] + W / 2, p[1] + L.nodeH, q[0] + W / 2, q[1], e[3] === null ? null : e[3] + W / 2)];
+    ends2.push([p[0] + W / 2, p[1] + L.nodeH, q[0] + W / 2, q[1], e[3] === null ? null : e[3] + W / 2,
+                top[gapOf.get(L.slabs[at.get(where.get(e[1]))[1]][1])]]);
+    return [i, edgePath(L, ...ends2[ends2.length - 1])];
   });
   const end = L.slabs[L.slabs.length - 1];
-  return {boxes, clusters, edges, width: L.width, height: end[2] + end[3] - removed + L.margin};
+  const P = {boxes, clusters, pieces: new Map(), edges, rooms, ends: ends2, cuts: L.cuts.filter(i => keep.has(i)).map(i => top[i]),
+             width: L.width, height: end[2] + end[3] - removed + L.margin};
+  return width ? wrap(L, P, width, height) : P;
+}
+// the drawing in columns side by side that fit width (view.py wrap, the same steps): cut
+// only where the layout allows (between stages), the shortest columns that fit
+function columnsOf(tops, bottoms, limit){
+  const starts = [0];
+  for (let s = 1; s < tops.length; s++) if (bottoms[s] - tops[starts[starts.length - 1]] > limit) starts.push(s);
+  return starts;
+}
+function wrap(L, P, width, height){
+  if (!P.cuts.length || !width || (height && P.height <= height)) return P;
+  const M = L.margin, G = L.gutter, W = L.nodeW;
+  const cuts = P.cuts.slice().sort((a, b) => a - b);
+  const tops = [M, ...cuts.map(c => c + L.gap)], bottoms = [...cuts, P.height - M - L.gap];
+  const seg = y => { let lo = 0, hi = cuts.length; while (lo < hi){ const m = (lo + hi) >> 1; if (cuts[m] <= y) lo = m + 1; else hi = m; } return lo; };
+  const loX = tops.map(() => Infinity), hiX = tops.map(() => -Infinity);
+  const widen = (s, a, b) => { loX[s] = Math.min(loX[s], a); hiX[s] = Math.max(hiX[s], b); };
+  for (const [x, y] of P.boxes.values()) widen(seg(y), x, x + W);
+  for (const [x0, y0, x1, y1] of P.clusters.values()) for (let s = seg(y0); s <= seg(y1 - 1); s++) widen(s, x0, x1);
+  for (const [, y1, , y2, lane] of P.ends) if (lane !== null) for (let s = seg(y1 - L.nodeH); s <= seg(y2); s++) widen(s, lane, lane);
+  const upTo = (starts, j) => j + 1 < starts.length ? starts[j + 1] : tops.length;
+  const packed = starts => {
+    const shifts = []; let cursor = G / 2;
+    starts.forEach((a, j) => {
+      const b = upTo(starts, j), left = Math.min(...loX.slice(a, b)), right = Math.max(...hiX.slice(a, b));
+      shifts.push(cursor - left); cursor += right - left + G;
+    });
+    return [shifts, cursor - G / 2];
+  };
+  let best = null;
+  const tallest = Math.max(...tops.map((t, s) => bottoms[s] - t));
+  for (let k = 1; k <= tops.length; k++){
+    let lo = Math.floor(tallest), hi = Math.ceil(bottoms[bottoms.length - 1] - tops[0]);
+    while (lo < hi){ const mid = Math.floor((lo + hi) / 2); if (columnsOf(tops, bottoms, mid).length <= k) hi = mid; else lo = mid + 1; }
+    const starts = columnsOf(tops, bottoms, lo), [shifts, total] = packed(starts);
+    if (starts.length < k || (k > 1 && total > width)) break;
+    best = [starts, shifts, total];
+  }
+  if (!best || best[0].length === 1) return P;
+  const [starts, shifts, total] = best;
+  const colOf = tops.map(() => 0);
+  starts.forEach((a, j) => { for (let s = a; s < tops.length; s++) colOf[s] = j; });
+  const dx = tops.map((_, s) => shifts[colOf[s]]), dy = tops.map((_, s) => M - tops[starts[colOf[s]]]);
+  const right = starts.map((a, j) => Math.max(...hiX.slice(a, upTo(starts, j))) + shifts[j]);
+  const bottom = starts.map((a, j) => bottoms[upTo(starts, j) - 1] + M - tops[a]);
+  const boxes = new Map(), clusters = new Map(), pieces = new Map();
+  for (const [k, [x, y]] of P.boxes){ const s = seg(y); boxes.set(k, [x + dx[s], y + dy[s]]); }
+  for (const [k, [x0, y0, x1, y1]] of P.clusters){
+    const s = seg(y0), t = seg(y1 - 1), a = colOf[s], b = colOf[t];
+    if (a === b){ clusters.set(k, [x0 + dx[s], y0 + dy[s], x1 + dx[s], y1 + dy[s]]); continue; }
+    // a top-level frame cut at a column's end: its first piece, then one per column it goes on in
+    clusters.set(k, [x0 + dx[s], y0 + dy[s], x1 + dx[s], bottom[a] + L.foot]);
+    const rest = [];
+    for (let c = a + 1; c <= b; c++) rest.push([x0 + shifts[c], M - L.foot, x1 + shifts[c], c < b ? bottom[c] + L.foot : y1 + dy[t]]);
+    pieces.set(k, rest);
+  }
+  const ends = [];
+  const edges = P.edges.map(([i], n) => {
+    const [x1, y1, x2, y2, lane, turn] = P.ends[n], a = seg(y1 - L.nodeH), b = seg(y2);
+    const lx = lane === null ? null : lane + dx[b];
+    const p1 = x1 + dx[a], q1 = y1 + dy[a], p2 = x2 + dx[b], q2 = y2 + dy[b];
+    ends.push([p1, q1, p2, q2, lx, turn + dy[b]]);
+    if (colOf[a] === colOf[b]) return [i, edgePath(L, p1, q1, p2, q2, lane === null ? null : lane + dx[a], turn + dy[b])];
+    const g = right[colOf[a]] + G / 2, yb = bottom[colOf[a]] + L.gap - 6, yt = M / 2;
+    let d = `M${p1},${q1} L${p1},${yb} L${g},${yb} L${g},${yt} `;
+    if (lx === null || q2 - M <= L.curveMax) d += `L${p2},${yt} L${p2},${q2}`;
+    else d += `L${lx},${yt} L${lx},${q2 - 22} C${lx},${q2 - 6} ${p2},${q2 - 14} ${p2},${q2}`;
+    return [i, d];
+  });
+  return {boxes, clusters, pieces, edges, rooms: P.rooms, ends, cuts: [], width: total, height: Math.max(...bottom) + L.gap + M};
 }
 // an edge from the bottom centre of one box to the top centre of another: a curve, or
 // down its lane (view.py edge_path)
-function edgePath(L, x1, y1, x2, y2, lane){
+function edgePath(L, x1, y1, x2, y2, lane, turn){
   if (lane === null || y2 - y1 <= L.curveMax){
+    // straight down to the gap above the target's row, a turn inside it, straight down
+    // through the headers above the target (view.py edge_path)
+    if (turn !== undefined && turn - y1 >= 0 && turn - y1 < L.nodeH && turn + L.gap <= y2){
+      const m = turn + L.gap / 2;
+      return `M${x1},${y1} ` + (turn > y1 ? `L${x1},${turn} ` : "") + `C${x1},${m} ${x2},${m} ${x2},${turn + L.gap}` +
+        (y2 > turn + L.gap ? ` L${x2},${y2}` : "");
+    }
     const d = (y2 - y1) / 2;
     return `M${x1},${y1} C${x1},${y1 + d} ${x2},${y2 - d} ${x2},${y2}`;
   }
   return `M${x1},${y1} C${x1},${y1 + 14} ${lane},${y1 + 6} ${lane},${y1 + 22} ` +
     `L${lane},${y2 - 22} C${lane},${y2 - 6} ${x2},${y2 - 14} ${x2},${y2}`;
 }
-if (typeof document === "undefined"){ module.exports = {place, edgePath}; return; }  // node, for tests/test_view.py
+if (typeof document === "undefined"){ module.exports = {place, edgePath, wrap}; return; }  // node, for tests/test_view.py
 
 const D = JSON.parse(document.getElementById("cnncalc-data").textContent);
 const L = D.layout, NS = "http://www.w3.org/2000/svg";
@@ -102,9 +186,30 @@ function fitText(g){
   }
   g.dataset.fit = "1";
 }
+// a block header's label: cut (measured, with an ellipsis) to the room before the first
+// edge that enters its frame; the full label stays in data-full and the tooltip
+function fitHead(t, room){
+  const span = t.querySelector("tspan");
+  if (!span || typeof span.getComputedTextLength !== "function" || +span.dataset.room === room) return;
+  span.dataset.room = room;
+  const full = span.dataset.full;
+  span.textContent = full;
+  if (span.getComputedTextLength() <= room) return;
+  let lo = 0, hi = full.length;
+  while (lo < hi){
+    const mid = Math.ceil((lo + hi) / 2);
+    span.textContent = full.slice(0, mid) + "…";
+    if (span.getComputedTextLength() <= room) lo = mid; else hi = mid - 1;
+  }
+  span.textContent = full.slice(0, Math.max(lo, 1)) + "…";
+}
+// the graph wraps into the width its box shows at 100 %, when one column is taller than
+// the box (0 where it has none: one column)
+const wrapWidth = () => (scroller && scroller.clientWidth) || 0;
+const wrapHeight = () => (scroller && scroller.clientHeight) || 0;
 function drawGraph(){
   if (!svg) return;
-  P = place(L, collapsed);
+  P = place(L, collapsed, wrapWidth(), wrapHeight());
   for (const [name, el] of nodeEl){ put(el, P.boxes.get(name)); if (P.boxes.has(name)) fitText(el); }
   for (const [name, el] of proxyEl){ put(el, P.boxes.get("g:" + name)); if (P.boxes.has("g:" + name)) fitText(el); }
   for (const [name, el] of clusterEl){
@@ -113,7 +218,15 @@ function drawGraph(){
     if (!c) continue;
     el.setAttribute("x", c[0]); el.setAttribute("y", c[1]);
     el.setAttribute("width", c[2] - c[0]); el.setAttribute("height", c[3] - c[1]);
-    text.setAttribute("x", c[0] + 6); text.setAttribute("y", c[1] + 13);
+    text.setAttribute("x", c[0] + L.labelX); text.setAttribute("y", c[1] + 13);
+    fitHead(text, P.rooms.get(name));
+  }
+  // the pieces of frames that go on in another column, drawn afresh
+  const holder = svg.querySelector("g.pieces");
+  if (holder){
+    holder.textContent = "";
+    for (const [name, rects] of P.pieces) for (const [x0, y0, x1, y1] of rects)
+      el("rect", {class: "piece", "data-group": name, x: x0, y: y0, width: x1 - x0, height: y1 - y0, rx: 8}, holder);
   }
   const paths = new Map(P.edges);
   for (const el of edgeEl){
@@ -186,6 +299,11 @@ if (svg){
     else if (ev.key === "-" || ev.key === "_") zoomTo(zoom / 1.25);
     else if (ev.key === "0") fit();
     else if (ev.key === "1") zoomTo(1);
+  });
+  // re-flow the columns when the window's width changes
+  let lastWidth = wrapWidth() + "x" + wrapHeight();
+  if (window.addEventListener) window.addEventListener("resize", () => {
+    if (wrapWidth() + "x" + wrapHeight() !== lastWidth){ lastWidth = wrapWidth() + "x" + wrapHeight(); drawGraph(); }
   });
   let drag = null;
   scroller.addEventListener("mousedown", ev => {
@@ -440,7 +558,31 @@ function drawHeat(s, heat, X, Y, px, two, strip){
   }
   ctx.putImageData(img, 0, 0);
 }
-function drawField(name, ext, others, shapeOut, unit, heat){
+// a dilated layer's kernel taps (its window's positions on its input, dilation apart),
+// each where that input unit reads the network's input: a pixel when the input is the
+// network's, else that unit's field (from the page's tables). null where there is nothing
+// to draw: no dilation, a transposed window, several inputs, or an input without a finite
+// field on every axis
+function tapsOf(name, unit){
+  const d = D.details[name], f = D.fields[name];
+  if (!d || !d.windows.length || d.windows.length !== f.length || d.windows[0].transposed) return null;
+  if (!d.windows.some(w => w.dilation > 1) || d.report.inputs.length !== 1) return null;
+  const src = d.report.inputs[0], sf = src === "input" ? null : D.fields[src];
+  if (src !== "input" && (!sf || sf.some(t => t === null || t === "long"))) return null;
+  const per = d.windows.map((w, k) => {
+    const out = [];
+    for (let j = 0; j < w.kernel; j++){
+      const t = unit[k] * w.stride - w.padding[0] + j * w.dilation;
+      if (src === "input") out.push([t, t]);
+      else { const e = at(sf[k], t); out.push(e[0] === null ? "none" : e); }
+    }
+    return out;
+  });
+  let taps = [[]];
+  for (const axis of per) taps = taps.flatMap(t => axis.map(e => [...t, e]));
+  return {src, per, taps, windows: d.windows};
+}
+function drawField(name, ext, others, shapeOut, unit, heat, taps){
   const nd = D.input.length, show = nd >= 2 ? [nd - 2, nd - 1] : [0];
   const two = show.length === 2, fitField = fitBox && fitBox.checked;
   const lim = show.map(k => {
@@ -451,7 +593,7 @@ function drawField(name, ext, others, shapeOut, unit, heat){
     const m = fitField ? Math.max(2, Math.ceil((hi - lo + 1) / 8)) : 1;
     return [lo - m, hi + m];
   });
-  const W = 380, STRIP = 36;  // a 1-D input is a strip of fixed height
+  const W = 360, STRIP = 36;  // a 1-D input is a strip of fixed height
   const spanX = lim[lim.length - 1][1] - lim[lim.length - 1][0] + 1;
   const spanY = two ? lim[0][1] - lim[0][0] + 1 : 1;
   const px = Math.min(W / spanX, two ? W / spanY : Infinity);
@@ -492,6 +634,11 @@ function drawField(name, ext, others, shapeOut, unit, heat){
     if (r[2] < 6 || r[3] < 6) el("circle", {cx: r[0] + r[2] / 2, cy: r[1] + r[3] / 2, r: 9, fill: "none", stroke: "#1f5fa8", "stroke-width": 1.5}, s);
   }
   if (r && heat) drawHeat(s, show.map(k => heat[k]), X, Y, px, two, STRIP);
+  if (taps) for (const t of taps.taps){  // the dilated kernel's taps, outlined in black
+    const q = rectOf(t);
+    if (q) el("rect", {x: q[0] + .75, y: q[1] + .75, width: Math.max(q[2] - 1.5, 1), height: Math.max(q[3] - 1.5, 1), fill: "none",
+                       stroke: "#111", "stroke-width": 1.5, class: "tap"}, s);
+  }
   others.forEach((o, i) => {
     const q = rectOf(o.ext);
     if (q) el("rect", {x: q[0] + 1, y: q[1] + 1, width: Math.max(q[2] - 2, 1), height: Math.max(q[3] - 2, 1), fill: "none",
@@ -560,7 +707,8 @@ function draw(){
   // the effective receptive field: carried for the centre unit only (floor((n - 1) / 2))
   const E = D.erf && D.erf[name];
   const centred = !!(E && E.unit && E.unit.every((c, k) => c === unit[k]));
-  drawField(name, ext, others, shape, unit, centred ? E.marginals : null);
+  const taps = tapsOf(name, unit);
+  drawField(name, ext, others, shape, unit, centred ? E.marginals : null, taps);
   // the figures
   const p = document.createElement("p");
   p.textContent = `${name}, unit (${unit.join(", ")}): ` + ext.map((e, k) => e === null ? `${axn[k]}: every position` : e === "none" ? `${axn[k]}: no input position (it reads only inserted zeros)` :
@@ -587,6 +735,22 @@ function draw(){
   note.textContent = (ph.length ? "Units repeat their pattern of fields every " + ph.join(", ") + " units (upsampling or a transposed convolution upstream). " : "") +
     what + (f.some(t => t === "long") ? " (Some axis has too long a period to draw.)" : "");
   text.appendChild(note);
+  if (taps){
+    // what the orange cells are, and whether their union leaves holes on an axis
+    const tn = document.createElement("p");
+    tn.className = "tap-note";
+    const holes = taps.per.map((axis, k) => {
+      const iv = axis.filter(e => Array.isArray(e)).slice().sort((a, b) => a[0] - b[0]);
+      return iv.some((e, j) => j > 0 && e[0] > iv[j - 1][1] + 1) ? axn[k] : null;
+    }).filter(x => x);
+    const w = taps.windows;
+    tn.textContent = `Outlined in black: the ${w.map(x => x.kernel).join(" × ")} taps of ${name}'s kernel (dilation ${w.map(x => x.dilation).join(" × ")}: ` +
+      `taps ${w.map(x => x.dilation).join(" × ")} units of ${taps.src} apart) ` +
+      (taps.src === "input" ? "on the input, one pixel each" : `on ${taps.src}, each drawn where that unit of ${taps.src} reads the input (its field)`) + ". " +
+      (holes.length ? `Along ${holes.join(", ")} the unit reads no input between them (dilation's holes); the field, their hull, counts the holes.`
+        : "Their union is the field: no holes.");
+    text.appendChild(tn);
+  }
   const en = document.createElement("p");
   en.className = "erf-note";
   const fig = (v, d) => v.map(x => +x.toFixed(d)).join(" × ");
