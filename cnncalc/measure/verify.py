@@ -777,7 +777,7 @@ def _measure_lengths(probe: Network, run, length: int, count: int,
     for node in probe.nodes:
         for name in node.inputs:
             readers[name] = readers.get(name, 0) + 1
-    tensors = index_weights(run.weights)
+    tensors = index_weights(run.weights, {n.name for n in probe.nodes})
     guess = {INPUT: (1.0, 1.0, length)}
     wanted = 0
     for i, node in enumerate(probe.nodes):
