@@ -125,7 +125,7 @@ class _Attention(Layer):
 
     family = "attention"
     erf_rule = None  # the mixing weights depend on the data: no linearisation under the protocol
-    global_context = True  # the local receptive field holds its output constant
+    context_mixing = True  # the local receptive field holds its branch at the merge
 
     def erf_refusal(self):
         return (f"{self.type_name} mixes every position with weights computed from the data "

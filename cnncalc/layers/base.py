@@ -114,8 +114,9 @@ class Layer:
     mixes_axes: ClassVar[bool] = False  # mixes positions across spatial axes (not separable)
     last_axis_only: ClassVar[bool] = False  # acts on the last axis of its input only
     # mixes every position with data-dependent weights (attention): the local receptive field
-    # holds its output constant, as a broadcast gate (docs/receptive-field.md, "Attention")
-    global_context: ClassVar[bool] = False
+    # holds its branch constant where it joins a path without it, as a broadcast gate
+    # (docs/receptive-field.md, "Attention")
+    context_mixing: ClassVar[bool] = False
     # PyTorch export: the layer's one tensor is an nn.Parameter registered at the layer's
     # name (its tensor key is ""), not a module
     torch_parameter: ClassVar[bool] = False
@@ -342,7 +343,8 @@ class Layer:
             maps=None if maps is None else tuple(maps),
             input_maps=None if before is None else tuple(tuple(m) for m in before),
             data_dependent_field=self.data_dependent_field, mixes_axes=self.mixes_axes,
-            last_axis_only=self.last_axis_only, saved=tuple(self.saved_for_backward()),
+            last_axis_only=self.last_axis_only, context_mixing=self.context_mixing,
+            saved=tuple(self.saved_for_backward()),
             aliases_input=self.view or bool(self.p.get("inplace")), layer=self,
         )
 
