@@ -11,7 +11,6 @@ import cnncalc
 from cnncalc.measure.verify import REFUSALS, verify
 from tests.conftest import SPECS
 
-
 # specs verified at another input size, to keep README's suite in its time budget
 INPUT = {
     # res4's non-local block on 4 x 4 positions instead of 14 x 14: the same layers and
