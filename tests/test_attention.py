@@ -347,3 +347,21 @@ def test_grad_walks_attention():
     grads = backward(net, run, {net.nodes[-1].name: np.ones((1, 3))})
     assert grads["multihead_attention1.out_proj.weight"].shape == (3, 3)
     assert grads["class_token1"].shape == (1, 1, 3)
+
+
+def test_training_memory_of_a_vit_is_pytorchs():
+    # torchvision's small VisionTransformer layout (data/torchvision/vit_small.yaml), batch 2,
+    # float32: the exported module's training forward in torch 2.13 keeps 58,576 bytes of
+    # saved tensors besides the parameters (saved_tensors_hooks, distinct storages), which is:
+    n, length, e, mlp, heads = 2, 5, 32, 64, 4
+    token = n * length * e * 4  # one [L, E] activation
+    per_layer = (token + 2 * n * length * 4  # ln_1: input, float32 mean and rstd per token
+                 + token + 3 * token + n * heads * length * 4 + token  # attention: x, qkv, lse, output
+                 + token + 2 * n * length * 4  # ln_2
+                 + token + 2 * token * mlp // e)  # mlp.0's input, GELU's and mlp.3's inputs
+    expected = (n * 3 * 32 * 32 * 4 + 2 * per_layer + token + 2 * n * length * 4
+                + token)  # heads.head keeps x[:, 0], a view: the whole [L, E] storage of encoder.ln
+    # (dropout with p = 0 returns its input and keeps no mask)
+    assert expected == 58_576
+    memory = cnncalc.analyze(cnncalc.load(DATA / "vit_small.yaml", batch=2)).totals.memory
+    assert memory.training.saved_bytes == expected
