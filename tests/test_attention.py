@@ -1,5 +1,5 @@
 """Attention for hybrid vision networks (issue 26, item 3): multi-head self-attention, the
-scaled-dot-product core, ViT's class token and position embedding, permute and select;
+scaled-dot-product core, ViT's class token and position embedding, permute and select_index;
 ViT-B/16 against torchvision's published figures and code, and a non-local ResNet-50
 against Wang et al. 2018's block derived by formula."""
 
@@ -192,7 +192,7 @@ def test_spatial_attention_export_equals_the_executor(tmp_path):
     ([4, 3, 2], ["{identity, name: a}", "{conv: {out_channels: 2, kernel_size: 1}, name: v}",
                  "{scaled_dot_product_attention: {num_heads: 2, scale: 0.7}, from: [a, a, v]}"]),
     ([3, 4, 1], ["reshape: [3, 4]", "permute: [0, 2, 1]", "class_token", "position_embedding",
-              "layernorm: last", "select: {dim: 1, index: 0}"]),
+              "layernorm: last", "select_index: {dim: 1, index: 0}"]),
 ], ids=["mhsa-map", "mha-sequence", "sdpa", "vit-parts"])
 def test_backward_matches_finite_differences(spec):
     shape, layers = spec
@@ -298,9 +298,9 @@ def _row(text):
     return cnncalc.analyze(cnncalc.loads(text, "t.yaml")).layers[-1]
 
 
-def test_permute_select_class_token_position_embedding():
+def test_permute_select_index_class_token_position_embedding():
     assert _row("input: [3, 4, 5]\nlayers:\n  - permute: [0, 1, 3, 2]\n").output_shape == (3, 5, 4)
-    row = _row("input: [3, 4, 5]\nlayers:\n  - select: {dim: 2, index: -1}\n")
+    row = _row("input: [3, 4, 5]\nlayers:\n  - select_index: {dim: 2, index: -1}\n")
     assert row.output_shape == (3, 5) and row.flops == 0
     row = _row("input: [6, 4, 1]\nlayers:\n  - reshape: [6, 4]\n  - permute: [0, 2, 1]\n  - class_token\n")
     assert row.output_shape == (5, 6) and row.params == 6 and row.flops == 0
@@ -339,7 +339,7 @@ def test_grad_walks_attention():
     from cnncalc.measure.grad import gradients
 
     net = net_of([3, 4, 1], "reshape: [3, 4]", "permute: [0, 2, 1]", "class_token", "position_embedding",
-                 "multihead_attention: 3", "select: {dim: 1, index: 0}")
+                 "multihead_attention: 3", "select_index: {dim: 1, index: 0}")
     result = gradients(net, RNG.standard_normal((1, 3, 4, 1)))
     names = [row.name for row in result.layers]
     assert "multihead_attention1" in names
