@@ -21,6 +21,7 @@ from cnncalc.layers.base import (
     Layer,
     Number,
     Param,
+    Saved,
     Term,
     fmt_shape,
     np,
