@@ -197,20 +197,24 @@ def estimate(net: Network, width: int, batch: int | None = None,
         for name, i in _eager_holds(net).items():
             last_use[owner[name]] = max(last_use.get(owner[name], -1), i)
     keep = {owner[o] for o in net.outputs}
+    free_at: dict[int, list[str]] = {}  # layer index -> storages freed once it has run
+    for storage, i in last_use.items():
+        if storage not in keep:
+            free_at.setdefault(i, []).append(storage)
     live = {INPUT: size[INPUT]}
     peak, where, live_after = 0, net.nodes[0].name, {}
     for i, node in enumerate(net.nodes):
         new = owner[node.name] == node.name
         running = sum(live.values()) + (size[node.name] if new else 0)
-        if policy == "eager":
-            running += sum(_bytes(t, batch, width) for t in node.facts.eager_temporaries)
+        if policy == "eager":  # the kernel's own temporaries: its largest phase
+            running += max((sum(_bytes(t, batch, width) for t in phase)
+                            for phase in node.facts.layer.eager_workspace(batch)), default=0)
         if running > peak:
             peak, where = running, node.name
         if new:
             live[node.name] = size[node.name]
-        for storage in {owner[n] for n in node.inputs + node.refs} | {owner[node.name]}:
-            if last_use.get(storage) == i and storage not in keep:
-                live.pop(storage, None)
+        for storage in free_at.get(i, ()):
+            live.pop(storage, None)
         live_after[node.name] = sum(live.values())
 
     # -- training -------------------------------------------------------------------
