@@ -135,9 +135,8 @@ def _eager_holds(net: Network) -> dict[str, int]:
     mode still holds it, beyond its consumers (docs/conventions.md, "Memory"): the caller
     holds the network input for the whole forward; a block (a structure, block use or
     named repeat: a module's forward) holds its inputs for its whole call; a tensor that
-    a layer in another top-level item reads, not directly after it (a U-Net's skip), is a
-    local variable of the network's forward, held until the forward returns."""
-    index = {node.name: i for i, node in enumerate(net.nodes)}
+    layers of two or more top-level items read (a U-Net's skip) is a local variable of
+    the network's forward, held until the forward returns."""
     end = {}  # group -> index of its last node
     for i, node in enumerate(net.nodes):
         for g in node.path:
@@ -146,13 +145,16 @@ def _eager_holds(net: Network) -> dict[str, int]:
     hold = {INPUT: last}
     path = {node.name: node.path for node in net.nodes}
     path[INPUT] = ()
-    for i, node in enumerate(net.nodes):
+    items: dict[str, set[str]] = {}  # tensor -> the top-level items whose layers read it
+    for node in net.nodes:
         for name in node.inputs:
             for g in node.path:  # a block that starts here, reading a tensor from outside
                 if g not in path[name]:
                     hold[name] = max(hold.get(name, -1), end[g])
-            if name != INPUT and index[name] != i - 1 and not set(node.path) & set(path[name]):
-                hold[name] = last  # a skip between top-level items: a local of the forward
+            items.setdefault(name, set()).add(node.path[0] if node.path else node.name)
+    for name, readers in items.items():
+        if len(readers) > 1:  # a skip between top-level items: a local of the forward
+            hold[name] = last
     return hold
 
 
