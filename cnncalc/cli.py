@@ -54,9 +54,9 @@ class MemoryPolicy(StrEnum):
 
 MemoryPolicyOption = Annotated[MemoryPolicy, typer.Option(
     "--memory-policy",
-    help="The inference peak's policy: graph (each tensor freed after its last consumer) or eager "
-         "(PyTorch's eager mode: the caller and each block hold their inputs, CPU kernels' "
-         "temporaries).")]
+    help="The inference peak's policy: eager (PyTorch's eager mode on CPU: the caller and each "
+         "block hold their inputs, CPU kernels' temporaries) or graph (each tensor freed after "
+         "its last consumer).")]
 
 
 class Optimizer(StrEnum):
@@ -124,7 +124,7 @@ def analyze(
     erf: bool = typer.Option(False, "--erf",
                              help="Also the effective receptive field of every layer (protocol "
                                   "uniform; JSON: layers[i].effective_receptive_field)."),
-    memory_policy: MemoryPolicyOption = MemoryPolicy.graph,
+    memory_policy: MemoryPolicyOption = MemoryPolicy.eager,
 ) -> None:
     """Per layer: output shape, parameters, MACs, FLOPs, activation memory, receptive field."""
     console = format == "table" and sys.stdout.isatty()
@@ -216,7 +216,7 @@ def verify(
                                      "the estimate of its own policy."),
     train: bool = typer.Option(False, "--train",
                                help="With --memory: a forward and a backward pass (one training step)."),
-    memory_policy: MemoryPolicyOption = MemoryPolicy.graph,
+    memory_policy: MemoryPolicyOption = MemoryPolicy.eager,
 ) -> None:
     """Run the network and hold every reported figure against a measurement.
 

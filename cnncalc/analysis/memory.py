@@ -32,7 +32,7 @@ from cnncalc.layers.base import SAVED_DTYPE_BYTES, Saved
 
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 POLICIES = ("eager", "graph")
-DEFAULT_POLICY = "graph"  # eager does not yet match PyTorch on the zoo (docs/conventions.md)
+DEFAULT_POLICY = "eager"  # PyTorch eager on CPU: docs/conventions.md, "Memory"
 
 
 @dataclass(frozen=True)
@@ -88,8 +88,9 @@ class Memory:
     included); ``inference_total_bytes`` adds parameters and buffers. Per node:
     ``live_bytes``, the activation bytes live after it has run (inference, under the
     policy); ``saved_bytes``, the bytes its backward pass adds to what autograd keeps (a
-    tensor several layers keep counts at the first). The inference peak is exactly
-    ``batch x`` :attr:`inference_per_sample_bytes`.
+    tensor several layers keep counts at the first). Under the graph policy the
+    inference peak is exactly ``batch x`` :attr:`inference_per_sample_bytes`; under eager
+    a convolution's weight copy is fixed, so estimate at each batch.
     """
 
     param_bytes: int
@@ -108,7 +109,8 @@ class Memory:
 
     @property
     def inference_per_sample_bytes(self) -> int:
-        """The inference peak per sample (every live tensor scales with the batch)."""
+        """The inference peak divided by the batch (exact per sample under the graph
+        policy, where every live tensor scales with the batch)."""
         return self.inference_peak_bytes // self.batch
 
     def to_dict(self) -> dict[str, Any]:

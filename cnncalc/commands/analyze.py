@@ -67,7 +67,7 @@ def run(spec: Path, format: str, input: str | None, batch: int | None, dtype: st
         table: Callable[[Report, int | None, list[str] | None], None] | None = None,
         page: Callable[[Network, Report], str] | None = None,
         transform: Callable[[Network, Report], Report] | None = None,
-        memory_policy: str = "graph") -> None:
+        memory_policy: str = "eager") -> None:
     """Analyse ``spec`` and write the report in ``format``; exit 1 if an ``expect:`` fails.
 
     ``table`` prints the table view (on a terminal: rich); by default the plain text of

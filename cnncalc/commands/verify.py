@@ -23,7 +23,7 @@ EXIT_FINDINGS = 1
 
 
 def run(spec: Path, seed: int, max_memory: str, input: str | None, format: str, memory: bool,
-        train: bool, memory_policy: str = "graph") -> None:
+        train: bool, memory_policy: str = "eager") -> None:
     """Verify ``spec``; with ``memory``/``train`` also measure the executor's peak memory, and
     print cnncalc's PyTorch estimate (inference peak under ``memory_policy``, or the
     training footprint) beside it."""

@@ -113,7 +113,7 @@ def memory_rows(report: Report) -> list[tuple[str, str]]:
 
     b = bytes_text
     return [
-        ("Inference peak", f"{b(m.inference_peak_bytes)} at {m.inference_peak_layer} (activations); "
+        ("Inference peak", f"{b(m.inference_peak_bytes)} at {m.inference_peak_layer} (activations, {m.policy} policy); "
                            f"{b(m.inference_total_bytes)} with parameters and buffers"),
         ("Training step", f"{b(t.total_bytes)} ({t.optimizer}), of which:"),
         ("  parameters", b(t.param_bytes)),
