@@ -31,6 +31,13 @@ from cnncalc.core.graph import INPUT, Network
 from cnncalc.layers.base import SAVED_DTYPE_BYTES, Saved
 
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
+# tensors of a parameter's size the optimizer step allocates at once, per parameter tensor
+# in turn (PyTorch 2.14 on CPU, where foreach is off: torch/optim/adam.py
+# _single_tensor_adam computes denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt): the
+# sqrt and the quotient live together; SGD and momentum update in place). Measured with
+# the profiler's memory events: Adam and AdamW 2 x the largest parameter tensor, plus
+# 12 B of scalars that are not counted.
+STEP_TEMPORARIES = {"sgd": 0, "momentum": 0, "adam": 2, "adamw": 2}
 POLICIES = ("eager", "graph")
 DEFAULT_POLICY = "eager"  # PyTorch eager on CPU: docs/conventions.md, "Memory"
 
@@ -39,12 +46,13 @@ DEFAULT_POLICY = "eager"  # PyTorch eager on CPU: docs/conventions.md, "Memory"
 class Training:
     """The footprint of one training step, in bytes, by part, at ``batch`` samples.
 
-    Every part is exactly ``fixed + batch x per sample``: parameters, buffers, their
-    gradients and the optimizer state are fixed; the saved tensors are per sample but for
-    ``saved_fixed_bytes`` (batch norm's per-channel statistics, stochastic depth's
-    batch-mode factor); the backward peak is per sample. :attr:`fixed_bytes` and
-    :attr:`per_sample_bytes` give the split (``total_bytes == fixed_bytes + batch *
-    per_sample_bytes``).
+    Parameters, buffers, their gradients and the optimizer state are fixed
+    (:attr:`fixed_bytes`); the saved tensors are per sample but for ``saved_fixed_bytes``
+    (batch norm's per-channel statistics, stochastic depth's batch-mode factor); the
+    backward peak is per sample. ``step_bytes``: the optimizer step's temporaries, live
+    after the backward pass has freed the saved tensors and activation gradients, so
+    ``total_bytes == fixed_bytes + max(saved_fixed_bytes + batch * per_sample_bytes,
+    step_bytes)`` exactly (:meth:`total_at` gives it at any batch).
     """
 
     optimizer: str
@@ -56,17 +64,21 @@ class Training:
     backward_peak_bytes: int
     saved_fixed_bytes: int = 0
     batch: int = 1
+    step_bytes: int = 0
 
     @property
     def total_bytes(self) -> int:
-        return (self.param_bytes + self.buffer_bytes + self.grad_bytes + self.optimizer_bytes
-                + self.saved_bytes + self.backward_peak_bytes)
+        return self.fixed_bytes + max(self.saved_bytes + self.backward_peak_bytes, self.step_bytes)
 
     @property
     def fixed_bytes(self) -> int:
-        """Bytes that do not grow with the batch."""
-        return (self.param_bytes + self.buffer_bytes + self.grad_bytes + self.optimizer_bytes
-                + self.saved_fixed_bytes)
+        """Parameters, buffers, gradients and optimizer state: bytes held through the step."""
+        return self.param_bytes + self.buffer_bytes + self.grad_bytes + self.optimizer_bytes
+
+    def total_at(self, batch: int) -> int:
+        """The footprint at another ``batch`` (the same network, dtype and optimizer)."""
+        return self.fixed_bytes + max(self.saved_fixed_bytes + batch * self.per_sample_bytes,
+                                      self.step_bytes)
 
     @property
     def per_sample_bytes(self) -> int:
@@ -77,7 +89,8 @@ class Training:
         return {"optimizer": self.optimizer, "param_bytes": self.param_bytes,
                 "buffer_bytes": self.buffer_bytes, "grad_bytes": self.grad_bytes,
                 "optimizer_bytes": self.optimizer_bytes, "saved_bytes": self.saved_bytes,
-                "backward_peak_bytes": self.backward_peak_bytes, "total_bytes": self.total_bytes}
+                "backward_peak_bytes": self.backward_peak_bytes, "step_bytes": self.step_bytes,
+                "total_bytes": self.total_bytes}
 
 
 @dataclass(frozen=True)
@@ -226,6 +239,8 @@ def estimate(net: Network, width: int, batch: int | None = None,
     tsize = dict(size)
     params = sum(n.facts.param_count for n in net.nodes)
     trainable = sum(n.facts.param_count for n in net.nodes if n.trainable)
+    largest = max((math.prod(shape) for n in net.nodes if n.trainable
+                   for shape in n.facts.params.values()), default=0)
     buffers = sum(n.facts.buffer_count for n in net.nodes)
     needs_grad = {INPUT: False}
     saved: dict[tuple, int] = {}
@@ -269,6 +284,7 @@ def estimate(net: Network, width: int, batch: int | None = None,
         grad_bytes=trainable * width, optimizer_bytes=OPTIMIZER_STATES[optimizer] * trainable * width,
         saved_bytes=sum(saved.values()), backward_peak_bytes=back_peak,
         saved_fixed_bytes=sum(saved[k] for k in fixed), batch=batch,
+        step_bytes=STEP_TEMPORARIES[optimizer] * largest * width,
     )
     return Memory(params * width, buffers * width, peak, where, training, live_after, by_node,
                   policy, batch)
