@@ -166,6 +166,11 @@ def eager_peak(model: nn.Module, shape, batch: int) -> int:
     with torch.no_grad(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         out = model(x)
     del out
+    return _events_peak(prof) + x.numel() * x.element_size()
+
+
+def _events_peak(prof) -> int:
+    """The largest running sum of the profiler's allocation events, in time order."""
     events = []
 
     def walk(e) -> None:
@@ -180,7 +185,34 @@ def eager_peak(model: nn.Module, shape, batch: int) -> int:
     for _, size in sorted(events, key=lambda e: e[0]):
         live += size
         peak = max(peak, live)
-    return peak + x.numel() * x.element_size()
+    return peak
+
+
+def kernel_cases() -> dict[str, int]:
+    """Single-op figures tests/test_memory_torch.py derives by hand: the no_grad peak of one
+    layer (input included, held by the caller), and the second optimizer step's peak."""
+    cases = {}
+    ops = {"conv16to16_40_b1": (nn.Conv2d(16, 16, 3, padding=1), (1, 16, 40, 40)),
+           "conv16to16_40_b2": (nn.Conv2d(16, 16, 3, padding=1), (2, 16, 40, 40)),
+           "conv3to8_16_b1": (nn.Conv2d(3, 8, 3, padding=1), (1, 3, 16, 16)),
+           "lenet_conv1_b1": (nn.Conv2d(1, 6, 5), (1, 1, 32, 32)),
+           "maxpool2_4x8x8_b1": (nn.MaxPool2d(2), (1, 4, 8, 8))}
+    for name, (op, shape) in ops.items():
+        x = torch.randn(*shape)
+        with torch.no_grad(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            op(x)
+        cases[name] = _events_peak(prof) + x.numel() * x.element_size()
+    for opt in ("adam", "adamw", "momentum"):
+        mlp = nn.Sequential(nn.Linear(1000, 1000), nn.ReLU(), nn.Linear(1000, 10))
+        step = {"adam": lambda p: torch.optim.Adam(p), "adamw": lambda p: torch.optim.AdamW(p),
+                "momentum": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9)}[opt](mlp.parameters())
+        for _ in range(2):  # the second step: the state exists, as in every later step
+            mlp(torch.randn(1, 1000)).sum().backward()
+            with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+                step.step()
+            step.zero_grad(set_to_none=False)
+        cases[f"{opt}_step_mlp1000"] = _events_peak(prof)
+    return cases
 
 
 def main() -> None:
@@ -195,6 +227,8 @@ def main() -> None:
     torch.set_num_threads(1)
     print(f"{'net':<22} {'params':>11} {'saved b1':>13} {'saved b2':>13} {'as built b1':>13} "
           f"{'eager peak b1':>14} {'b2':>14}", flush=True)
+    data["cases"] = kernel_cases()
+    print(data["cases"], flush=True)
     for name in names:
         model = build(name)
         shape = INPUT.get(name, (3, 224, 224))

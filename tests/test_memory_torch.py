@@ -20,6 +20,7 @@ from cnncalc.analysis.memory import estimate
 from tests.conftest import SPECS
 
 TORCH = json.loads((Path(__file__).parent / "data" / "torch_memory.json").read_text())
+CASES = TORCH["cases"]  # single ops, measured by the script's kernel_cases
 
 
 def mem(text: str, batch: int = 1, policy: str = "graph"):
@@ -91,16 +92,17 @@ def test_batch_norm_statistics_are_fixed_not_per_sample():
 
 
 def test_adam_step_temporaries_against_pytorch():
-    # torch 2.14.1 CPU, Linear(1000, 1000) - ReLU - Linear(1000, 10), the second Adam step under
-    # the profiler's memory events (/work/scratch/me/probe9.py, by hand): a peak of 8,000,012 B
-    # = 2 x the 1000x1000 weight (4,000,000 B) + 12 B of scalars (not counted). SGD and
-    # momentum update in place: 0 B (momentum 12 B of scalars).
+    # PyTorch, Linear(1000, 1000) - ReLU - Linear(1000, 10), the second step under the
+    # profiler's memory events (tests/data/torch_memory.json "cases"): Adam's peak is 2 x the
+    # 1000x1000 weight (4,000,000 B) + 12 B of scalars (not counted); momentum updates in
+    # place (12 B of scalars).
     # a 1000-vector as cnncalc writes it: [1000, 1] flattened
     text = "input: [1000, 1]\nlayers:\n  - flatten\n  - linear: 1000\n  - relu\n  - linear: 10\n"
     net = cnncalc.loads(text, "m.yaml")
-    assert estimate(net, 4, 1, "adam").training.step_bytes == 2 * 1000 * 1000 * 4 == 8_000_000
-    assert estimate(net, 4, 1, "adamw").training.step_bytes == 8_000_000
-    assert estimate(net, 4, 1, "momentum").training.step_bytes == 0
+    assert estimate(net, 4, 1, "adam").training.step_bytes == 2 * 1000 * 1000 * 4 \
+        == CASES["adam_step_mlp1000"] - 12
+    assert estimate(net, 4, 1, "adamw").training.step_bytes == CASES["adamw_step_mlp1000"] - 12
+    assert estimate(net, 4, 1, "momentum").training.step_bytes == CASES["momentum_step_mlp1000"] - 12 == 0
 
 
 def test_eager_holds_a_blocks_input_and_counts_max_pooling_indices():
@@ -145,11 +147,12 @@ def test_eager_onednn_convolution_temporaries():
     # (held by the caller), output 16x40x40 102,400 B; phase 1 a blocked copy of the input
     # (C_in 16, 102,400 B) and of the weight (16·16·9·4 = 9,216 B, whatever the batch);
     # phase 2 the blocked output (102,400 B) beside the plain one.
-    # torch 2.14.1 CPU, profiler memory events (the script's method): 316,416 B, and
-    # 623,616 B at batch 2.
+    # PyTorch (tests/data/torch_memory.json "cases", the script's kernel_cases): the same.
     text = conv_net(16, 40, 16)
-    assert mem(text, policy="eager").inference_peak_bytes == 102_400 + 102_400 + 102_400 + 9_216 == 316_416
-    assert mem(text, batch=2, policy="eager").inference_peak_bytes == 2 * 3 * 102_400 + 9_216 == 623_616
+    assert mem(text, policy="eager").inference_peak_bytes == 102_400 + 102_400 + 102_400 + 9_216 \
+        == CASES["conv16to16_40_b1"]
+    assert mem(text, batch=2, policy="eager").inference_peak_bytes == 2 * 3 * 102_400 + 9_216 \
+        == CASES["conv16to16_40_b2"]
     # the graph policy counts no kernel temporaries: input and output
     assert mem(text).inference_peak_bytes == 2 * 102_400
 
@@ -157,15 +160,26 @@ def test_eager_onednn_convolution_temporaries():
 def test_eager_slow_convolution_columns():
     # 3x16x16 = 768 elements at batch 1, 3x3 kernel: slow_conv2d's im2col columns,
     # 3·9 x 256 positions x 4 B = 27,648 B, beside the input (3,072 B) and output 8x16x16
-    # (8,192 B). torch 2.14.1 CPU: 38,912 B.
-    assert mem(conv_net(3, 16, 8), policy="eager").inference_peak_bytes == 3_072 + 8_192 + 27_648 == 38_912
+    # (8,192 B). PyTorch: the same (tests/data/torch_memory.json "cases").
+    assert mem(conv_net(3, 16, 8), policy="eager").inference_peak_bytes == 3_072 + 8_192 + 27_648 \
+        == CASES["conv3to8_16_b1"]
+
+
+def test_eager_padded_blocked_output_lenet_conv1():
+    # LeNet-5's conv1, 1x32x32 -> 6x28x28 with a 5x5 kernel: oneDNN (both kernel sides > 3).
+    # Input 4,096 B (no copy: C_in 1); output 18,816 B; phase 1 the weight copy with 16 output
+    # channels (16·25·4 = 1,600 B) and the blocked output's 10 padding channels (31,360 B);
+    # phase 2 the blocked output, 16x28x28 (50,176 B): 4,096 + 18,816 + 50,176
+    text = "input: [1, 32, 32]\nlayers:\n  - conv: {out_channels: 6, kernel_size: 5}\n"
+    assert mem(text, policy="eager").inference_peak_bytes == 4_096 + 18_816 + 50_176 \
+        == CASES["lenet_conv1_b1"]
 
 
 def test_eager_max_pooling_indices_under_no_grad():
     # maxpool 2 on 4x8x8: input 1,024 B, output 4x4x4 256 B, int64 indices 64 x 8 = 512 B.
-    # torch 2.14.1 CPU, F.max_pool2d under no_grad: 1,792 B
+    # PyTorch, MaxPool2d under no_grad: the same (tests/data/torch_memory.json "cases")
     text = "input: [4, 8, 8]\nlayers:\n  - maxpool: 2\n"
-    assert mem(text, policy="eager").inference_peak_bytes == 1_024 + 256 + 512 == 1_792
+    assert mem(text, policy="eager").inference_peak_bytes == 1_024 + 256 + 512 == CASES["maxpool2_4x8x8_b1"]
 
 
 EAGER_EXACT = ["alexnet_torchvision", "efficientnet_b0", "mobilenet_v2", "squeezenet1_0",
