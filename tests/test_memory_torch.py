@@ -182,18 +182,18 @@ def test_eager_max_pooling_indices_under_no_grad():
     assert mem(text, policy="eager").inference_peak_bytes == 1_024 + 256 + 512 == CASES["maxpool2_4x8x8_b1"]
 
 
-EAGER_EXACT = ["alexnet_torchvision", "efficientnet_b0", "mobilenet_v2", "squeezenet1_0",
-               "unet_original", "unet_padded", "vgg11", "vgg16"]
+EAGER_EXACT = ["alexnet_torchvision", "efficientnet_b0", "mobilenet_v2", "mobilenet_v3_large",
+               "shufflenet_v2_x1_0", "squeezenet1_0", "unet_original", "unet_padded", "vgg11", "vgg16"]
 
 
 @pytest.mark.parametrize("name", EAGER_EXACT)
 def test_eager_peak_equals_pytorchs(name):
     # PyTorch eager's no_grad peak (profiler memory events, tests/data/torch_memory.json). The
     # issue's bar for the two U-Nets is 1 %; they, and these nets, agree to the byte at both
-    # measured batches (ratio 1.0000). GoogLeNet is 512 B short at both batches (a fixed
-    # kernel temporary not modelled: ratio 0.99993 at batch 1); ResNets, DenseNet, ConvNeXt, RegNet,
-    # ShuffleNet and MobileNetV3 differ where the spec's groups are not torchvision's modules
-    # (docs/conventions.md, "Memory").
+    # measured batches (ratio 1.0000). Not asserted, the rest at batch 1 (2 for Inception):
+    # ResNet-18 exact (512 B short at batch 2), GoogLeNet and Inception-v3 512 B short (a
+    # fixed temporary not modelled), ResNet-50 1.0082, DenseNet-121 1.0111, ConvNeXt-T
+    # 1.0117, RegNetY-400MF 0.9270 (docs/conventions.md, "Memory").
     row = TORCH["nets"][name]
     net = cnncalc.load(SPECS / f"{name}.yaml")
     for batch, expected in row["eager_peak_bytes"].items():
