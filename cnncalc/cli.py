@@ -47,6 +47,18 @@ class DType(StrEnum):
     int8 = "int8"
 
 
+class MemoryPolicy(StrEnum):
+    eager = "eager"
+    graph = "graph"
+
+
+MemoryPolicyOption = Annotated[MemoryPolicy, typer.Option(
+    "--memory-policy",
+    help="The inference peak's policy: eager (PyTorch's eager mode on CPU: the caller and each "
+         "block hold their inputs, CPU kernels' temporaries) or graph (each tensor freed after "
+         "its last consumer).")]
+
+
 class Optimizer(StrEnum):
     sgd = "sgd"
     momentum = "momentum"
@@ -121,6 +133,7 @@ def analyze(
     output: str = typer.Option(None, "--output",
                                help="With --convention: count only what this output needs "
                                     "(torchvision runs an auxiliary head in training only)."),
+    memory_policy: MemoryPolicyOption = MemoryPolicy.eager,
 ) -> None:
     """Per layer: output shape, parameters, MACs, FLOPs, activation memory, receptive field."""
     if convention is not None or output is not None:
@@ -139,12 +152,14 @@ def analyze(
         _command("erf").analyze_run(spec, console, format=format.value, input=input, batch=batch,
                                     dtype=dtype.value, optimizer=optimizer.value,
                                     max_layers=max_layers, dilation_base=dilation_base,
-                                    depth=depth, columns_text=columns)
+                                    depth=depth, columns_text=columns,
+                                    memory_policy=memory_policy.value)
         return
     module = "analyze_html" if format == "html" else "analyze_console" if console else "analyze"
     _command(module).run(spec, format=format.value, input=input, batch=batch, dtype=dtype.value,
                          optimizer=optimizer.value, max_layers=max_layers,
-                         dilation_base=dilation_base, depth=depth, columns_text=columns)
+                         dilation_base=dilation_base, depth=depth, columns_text=columns,
+                         memory_policy=memory_policy.value)
 
 
 
@@ -241,6 +256,7 @@ def verify(
                                      "the estimate of its own policy."),
     train: bool = typer.Option(False, "--train",
                                help="With --memory: a forward and a backward pass (one training step)."),
+    memory_policy: MemoryPolicyOption = MemoryPolicy.eager,
 ) -> None:
     """Run the network and hold every reported figure against a measurement.
 
@@ -250,7 +266,8 @@ def verify(
     not measured, with the reason. A run longer than two seconds reports progress on
     stderr.
     """
-    _command("verify").run(spec, seed, max_memory, input, format.value, memory, train)
+    _command("verify").run(spec, seed, max_memory, input, format.value, memory, train,
+                           memory_policy.value)
 
 
 

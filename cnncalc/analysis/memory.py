@@ -28,14 +28,32 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnncalc.core.graph import INPUT, Network
-from cnncalc.layers.base import SAVED_DTYPE_BYTES
+from cnncalc.layers.base import SAVED_DTYPE_BYTES, Saved
 
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
+# tensors of a parameter's size the optimizer step allocates at once, per parameter tensor
+# in turn (PyTorch 2.14 on CPU, where foreach is off: torch/optim/adam.py
+# _single_tensor_adam computes denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt): the
+# sqrt and the quotient live together; SGD and momentum update in place). Measured with
+# the profiler's memory events: Adam and AdamW 2 x the largest parameter tensor, plus
+# 12 B of scalars that are not counted.
+STEP_TEMPORARIES = {"sgd": 0, "momentum": 0, "adam": 2, "adamw": 2}
+POLICIES = ("eager", "graph")
+DEFAULT_POLICY = "eager"  # PyTorch eager on CPU: docs/conventions.md, "Memory"
 
 
 @dataclass(frozen=True)
 class Training:
-    """The footprint of one training step, in bytes, by part."""
+    """The footprint of one training step, in bytes, by part, at ``batch`` samples.
+
+    Parameters, buffers, their gradients and the optimizer state are fixed
+    (:attr:`fixed_bytes`); the saved tensors are per sample but for ``saved_fixed_bytes``
+    (batch norm's per-channel statistics, stochastic depth's batch-mode factor); the
+    backward peak is per sample. ``step_bytes``: the optimizer step's temporaries, live
+    after the backward pass has freed the saved tensors and activation gradients, so
+    ``total_bytes == fixed_bytes + max(saved_fixed_bytes + batch * per_sample_bytes,
+    step_bytes)`` exactly (:meth:`total_at` gives it at any batch).
+    """
 
     optimizer: str
     param_bytes: int
@@ -44,26 +62,48 @@ class Training:
     optimizer_bytes: int
     saved_bytes: int
     backward_peak_bytes: int
+    saved_fixed_bytes: int = 0
+    batch: int = 1
+    step_bytes: int = 0
 
     @property
     def total_bytes(self) -> int:
-        return (self.param_bytes + self.buffer_bytes + self.grad_bytes + self.optimizer_bytes
-                + self.saved_bytes + self.backward_peak_bytes)
+        return self.fixed_bytes + max(self.saved_bytes + self.backward_peak_bytes, self.step_bytes)
+
+    @property
+    def fixed_bytes(self) -> int:
+        """Parameters, buffers, gradients and optimizer state: bytes held through the step."""
+        return self.param_bytes + self.buffer_bytes + self.grad_bytes + self.optimizer_bytes
+
+    def total_at(self, batch: int) -> int:
+        """The footprint at another ``batch`` (the same network, dtype and optimizer)."""
+        return self.fixed_bytes + max(self.saved_fixed_bytes + batch * self.per_sample_bytes,
+                                      self.step_bytes)
+
+    @property
+    def per_sample_bytes(self) -> int:
+        """Bytes each sample adds (exact: every per-sample part is a multiple of the batch)."""
+        return (self.saved_bytes - self.saved_fixed_bytes + self.backward_peak_bytes) // self.batch
 
     def to_dict(self) -> dict[str, Any]:
         return {"optimizer": self.optimizer, "param_bytes": self.param_bytes,
                 "buffer_bytes": self.buffer_bytes, "grad_bytes": self.grad_bytes,
                 "optimizer_bytes": self.optimizer_bytes, "saved_bytes": self.saved_bytes,
-                "backward_peak_bytes": self.backward_peak_bytes, "total_bytes": self.total_bytes}
+                "backward_peak_bytes": self.backward_peak_bytes, "step_bytes": self.step_bytes,
+                "total_bytes": self.total_bytes}
 
 
 @dataclass(frozen=True)
 class Memory:
     """Inference peak and training footprint of a network for a batch and dtype.
 
-    ``inference_peak_bytes``: activations live at the peak (the input included);
-    ``inference_total_bytes`` adds parameters and buffers. ``live_bytes``: per node, the
-    activation bytes live after it has run.
+    ``inference_peak_bytes``: activations live at the peak under ``policy`` (the input
+    included); ``inference_total_bytes`` adds parameters and buffers. Per node:
+    ``live_bytes``, the activation bytes live after it has run (inference, under the
+    policy); ``saved_bytes``, the bytes its backward pass adds to what autograd keeps (a
+    tensor several layers keep counts at the first). Under the graph policy the
+    inference peak is exactly ``batch x`` :attr:`inference_per_sample_bytes`; under eager
+    a convolution's weight copy is fixed, so estimate at each batch.
     """
 
     param_bytes: int
@@ -72,29 +112,69 @@ class Memory:
     inference_peak_layer: str
     training: Training
     live_bytes: dict[str, int] = field(default_factory=dict)
+    saved_bytes: dict[str, int] = field(default_factory=dict)
+    policy: str = DEFAULT_POLICY
+    batch: int = 1
 
     @property
     def inference_total_bytes(self) -> int:
         return self.param_bytes + self.buffer_bytes + self.inference_peak_bytes
 
+    @property
+    def inference_per_sample_bytes(self) -> int:
+        """The inference peak divided by the batch (exact per sample under the graph
+        policy, where every live tensor scales with the batch)."""
+        return self.inference_peak_bytes // self.batch
+
     def to_dict(self) -> dict[str, Any]:
-        return {"param_bytes": self.param_bytes, "buffer_bytes": self.buffer_bytes,
+        return {"policy": self.policy, "param_bytes": self.param_bytes,
+                "buffer_bytes": self.buffer_bytes,
                 "inference_peak_bytes": self.inference_peak_bytes,
                 "inference_peak_layer": self.inference_peak_layer,
                 "inference_total_bytes": self.inference_total_bytes,
                 "training": self.training.to_dict()}
 
 
-def _storage(net: Network) -> dict[str, str]:
-    """Node -> the node whose storage its output is (itself, or its input's through views)."""
+def _storage(net: Network, train: bool = False) -> dict[str, str]:
+    """Node -> the node whose storage its output is (itself, or its input's through views
+    and in-place layers; ``train``: as in a training-mode forward)."""
     owner = {INPUT: INPUT}
     for node in net.nodes:
-        owner[node.name] = owner[node.inputs[0]] if node.facts.aliases_input else node.name
+        alias = node.facts.train_aliases_input if train else node.facts.aliases_input
+        owner[node.name] = owner[node.inputs[0]] if alias else node.name
     return owner
 
 
+def _eager_holds(net: Network) -> dict[str, int]:
+    """Node (or the input) -> the index of the last layer during which PyTorch's eager
+    mode still holds it, beyond its consumers (docs/conventions.md, "Memory"): the caller
+    holds the network input for the whole forward; a block (a structure, block use or
+    named repeat: a module's forward) holds its inputs for its whole call; a tensor that
+    layers of two or more top-level items read (a U-Net's skip) is a local variable of
+    the network's forward, held until the forward returns."""
+    end = {}  # group -> index of its last node
+    for i, node in enumerate(net.nodes):
+        for g in node.path:
+            end[g] = i
+    last = len(net.nodes) - 1
+    hold = {INPUT: last}
+    path = {node.name: node.path for node in net.nodes}
+    path[INPUT] = ()
+    items: dict[str, set[str]] = {}  # tensor -> the top-level items whose layers read it
+    for node in net.nodes:
+        for name in node.inputs:
+            for g in node.path:  # a block that starts here, reading a tensor from outside
+                if g not in path[name]:
+                    hold[name] = max(hold.get(name, -1), end[g])
+            items.setdefault(name, set()).add(node.path[0] if node.path else node.name)
+    for name, readers in items.items():
+        if len(readers) > 1:  # a skip between top-level items: a local of the forward
+            hold[name] = last
+    return hold
+
+
 def estimate(net: Network, width: int, batch: int | None = None,
-             optimizer: str = "adam") -> Memory:
+             optimizer: str = "adam", *, policy: str = DEFAULT_POLICY) -> Memory:
     """Estimate the memory of inference and of one training step.
 
     Args:
@@ -102,15 +182,21 @@ def estimate(net: Network, width: int, batch: int | None = None,
         width: bytes per element of activations and parameters (4 for float32).
         batch: samples per step (default: the network's).
         optimizer: sgd, momentum, adam or adamw.
+        policy: the inference peak's policy: "eager" (PyTorch's eager mode: what the
+            caller and each block's forward hold, and CPU kernels' temporaries) or
+            "graph" (each tensor freed after its last consumer, as an ahead-of-time
+            runtime). docs/conventions.md, "Memory".
 
     Returns:
         A :class:`Memory` with every figure in bytes.
 
     Raises:
-        ValueError: an unknown optimizer.
+        ValueError: an unknown optimizer or policy.
     """
     if optimizer not in OPTIMIZER_STATES:
         raise ValueError(f"unknown optimizer '{optimizer}': one of {', '.join(OPTIMIZER_STATES)}")
+    if policy not in POLICIES:
+        raise ValueError(f"unknown memory policy '{policy}': one of {', '.join(POLICIES)}")
     batch = net.batch if batch is None else batch
     owner = _storage(net)
     size = {INPUT: math.prod(net.input_shape) * batch * width}
@@ -124,45 +210,65 @@ def estimate(net: Network, width: int, batch: int | None = None,
             last_use[owner[name]] = max(last_use.get(owner[name], -1), i)
     for i, node in enumerate(net.nodes):  # a view keeps its storage alive as long as it is used
         last_use[owner[node.name]] = max(last_use.get(owner[node.name], -1), i)
+    if policy == "eager":
+        for name, i in _eager_holds(net).items():
+            last_use[owner[name]] = max(last_use.get(owner[name], -1), i)
     keep = {owner[o] for o in net.outputs}
+    free_at: dict[int, list[str]] = {}  # layer index -> storages freed once it has run
+    for storage, i in last_use.items():
+        if storage not in keep:
+            free_at.setdefault(i, []).append(storage)
     live = {INPUT: size[INPUT]}
     peak, where, live_after = 0, net.nodes[0].name, {}
     for i, node in enumerate(net.nodes):
         new = owner[node.name] == node.name
         running = sum(live.values()) + (size[node.name] if new else 0)
+        if policy == "eager":  # the kernel's own temporaries: its largest phase
+            running += max((sum(_bytes(t, batch, width) for t in phase)
+                            for phase in node.facts.layer.eager_workspace(batch)), default=0)
         if running > peak:
             peak, where = running, node.name
         if new:
             live[node.name] = size[node.name]
-        for storage in {owner[n] for n in node.inputs + node.refs} | {owner[node.name]}:
-            if last_use.get(storage) == i and storage not in keep:
-                live.pop(storage, None)
+        for storage in free_at.get(i, ()):
+            live.pop(storage, None)
         live_after[node.name] = sum(live.values())
 
     # -- training -------------------------------------------------------------------
+    towner = _storage(net, train=True)
+    tsize = dict(size)
     params = sum(n.facts.param_count for n in net.nodes)
     trainable = sum(n.facts.param_count for n in net.nodes if n.trainable)
+    largest = max((math.prod(shape) for n in net.nodes if n.trainable
+                   for shape in n.facts.params.values()), default=0)
     buffers = sum(n.facts.buffer_count for n in net.nodes)
     needs_grad = {INPUT: False}
     saved: dict[tuple, int] = {}
+    fixed: set[tuple] = set()
+    by_node: dict[str, int] = {}
     for node in net.nodes:
         facts = node.facts
         weights = node.trainable and facts.param_count > 0
         inputs = any(needs_grad[i] for i in node.inputs)
         needs_grad[node.name] = inputs or weights
+        before = sum(saved.values())
         for s in facts.saved:
             if not (weights if s.for_weight else (inputs or weights)):
                 continue
             if s.what.startswith("input") and s.what[5:].isdigit():
-                key: tuple = ("storage", owner[node.inputs[int(s.what[5:])]])
+                # a saved view keeps its whole base storage alive
+                storage = towner[node.inputs[int(s.what[5:])]]
+                key: tuple = ("storage", storage)
+                saved[key] = tsize[storage]
             elif s.what == "output":
-                key = ("storage", owner[node.name])
+                key = ("storage", towner[node.name])
+                saved[key] = tsize[towner[node.name]]
             else:
                 key = ("own", node.name, s.what)
-            per = width if s.dtype is None else SAVED_DTYPE_BYTES[s.dtype]
-            saved[key] = math.prod(s.shape) * batch * per
-            if key[0] == "storage":  # a view keeps its whole storage alive (x[:, 0], a crop)
-                saved[key] = max(saved[key], size[key[1]])
+                saved[key] = _bytes(s, batch, width)
+                if not s.per_sample:
+                    fixed.add(key)
+        by_node[node.name] = sum(saved.values()) - before
     # backward: gradients of activations, live from their consumer's backward to their producer's
     grads = {name: size[name] for name in net.outputs if needs_grad.get(name)}
     back_peak = sum(grads.values())
@@ -177,5 +283,15 @@ def estimate(net: Network, width: int, batch: int | None = None,
         optimizer=optimizer, param_bytes=params * width, buffer_bytes=buffers * width,
         grad_bytes=trainable * width, optimizer_bytes=OPTIMIZER_STATES[optimizer] * trainable * width,
         saved_bytes=sum(saved.values()), backward_peak_bytes=back_peak,
+        saved_fixed_bytes=sum(saved[k] for k in fixed), batch=batch,
+        step_bytes=STEP_TEMPORARIES[optimizer] * largest * width,
     )
-    return Memory(params * width, buffers * width, peak, where, training, live_after)
+    return Memory(params * width, buffers * width, peak, where, training, live_after, by_node,
+                  policy, batch)
+
+
+def _bytes(t: Saved, batch: int, width: int) -> int:
+    """Bytes of a declared tensor: its elements (times the batch if per sample) times its
+    dtype's width (the activations' ``width`` when it has none of its own)."""
+    per = width if t.dtype is None else SAVED_DTYPE_BYTES[t.dtype]
+    return math.prod(t.shape) * (batch if t.per_sample else 1) * per

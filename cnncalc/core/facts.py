@@ -233,6 +233,7 @@ class Saved:
     shape: Shape
     dtype: str | None = None
     for_weight: bool = False
+    per_sample: bool = True  # False: one tensor for the whole batch (batch norm's statistics)
 
 
 SAVED_DTYPE_BYTES = {"int64": 8, "bool": 1, "float32": 4}
@@ -327,6 +328,8 @@ class Facts:
     context_mixing: bool = False  # attention: data-dependent mixing of every position
     saved: tuple[Saved, ...] = ()
     aliases_input: bool = False  # the output is its input's storage (a view, or in place)
+    # in a training-mode forward (dropout and stochastic depth write a new output there)
+    train_aliases_input: bool = False
     layer: Layer = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
 
     @property

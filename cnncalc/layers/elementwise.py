@@ -22,6 +22,7 @@ from cnncalc.layers.base import (
     Layer,
     Number,
     Param,
+    Saved,
     Term,
     fmt_shape,
     np,
@@ -120,16 +121,21 @@ class Dropout(Elementwise):
     torch_class = "Dropout"
     torch_call = "F.dropout"
     view = True  # at inference it returns its input
-    saves = ("mask",)  # training: which elements were kept (bool)
     summary = "dropout (identity at inference)"
     params = (Param("p", Number(0, 1, open_max=True), 0.5, "drop probability (training only)"),
               Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"))
     primary = "p"
 
+    def train_view(self):
+        """Training (PyTorch's CPU ``at::dropout``): p = 0 returns the input; otherwise the
+        input times a noise tensor, a new output unless in place."""
+        return self.p["p"] == 0 or bool(self.p["inplace"])
+
     def saved_for_backward(self):
-        # with p = 0 PyTorch's dropout returns its input itself, training or not: no mask
-        # (torch 2.13, saved_tensors_hooks; torchvision's ViT has eight such per layer pair)
-        return [] if self.p["p"] == 0 else super().saved_for_backward()
+        # CPU at::dropout (_dropout_impl): noise = empty_like(input).bernoulli_(1 - p) / (1 - p)
+        # in the input's dtype, and mul keeps it for the input's gradient (CUDA's fused
+        # native_dropout keeps a bool mask instead); p = 0 keeps nothing
+        return [] if self.p["p"] == 0 else [Saved("noise", self.in_shapes[0])]
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("Dropout",)
@@ -194,6 +200,7 @@ class ReLU6(Elementwise):
     torch_forms = ("functional",)
     params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
     saves = ("input",)  # hardtanh_backward reads the input
+    saves_inplace = ("input_copy",)  # in place: autograd keeps a copy of the input
     summary = "ReLU capped at 6 (MobileNet)"
     per_element = 2
 
@@ -228,6 +235,7 @@ class LeakyReLU(Elementwise):
     torch_call = "F.leaky_relu"
     torch_forms = ("functional",)
     saves = ("input",)
+    saves_inplace = ("output",)  # the in-place op keeps its result (derivatives.yaml)
     summary = "leaky ReLU"
     per_element = 2
     params = (Param("negative_slope", Number(), 0.01, "slope for x < 0"),
@@ -263,6 +271,7 @@ class ELU(Elementwise):
     torch_call = "F.elu"
     torch_forms = ("functional",)
     saves = ("input",)
+    saves_inplace = ("output",)  # the in-place op keeps its result (derivatives.yaml)
     summary = "exponential linear unit"
     per_element = 4
     params = (Param("alpha", Number(), 1.0, "saturation value for x < 0"),
@@ -299,6 +308,7 @@ class SELU(Elementwise):
     torch_forms = ("functional",)
     params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
     saves = ("input",)
+    saves_inplace = ("output",)  # the in-place op keeps its result (derivatives.yaml)
     summary = "scaled ELU (Klambauer et al. 2017)"
     per_element = 5
 
@@ -375,6 +385,7 @@ class SiLU(Elementwise):
     torch_forms = ("functional",)
     params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
     saves = ("input",)
+    saves_inplace = ("input_copy",)  # in place: autograd keeps a copy of the input
     summary = "SiLU (swish is another name for it)"
     per_element = 4
 
@@ -405,6 +416,7 @@ class Hardswish(Elementwise):
     torch_forms = ("functional",)
     params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
     saves = ("input",)
+    saves_inplace = ("input_copy",)  # in place: autograd keeps a copy of the input
     summary = "hard swish (MobileNetV3)"
     per_element = 5
 
@@ -635,6 +647,7 @@ class Hardsigmoid(Elementwise):
     torch_call = "F.hardsigmoid"
     torch_forms = ("functional",)
     saves = ("input",)
+    saves_inplace = ("input_copy",)  # in place: autograd keeps a copy of the input
     params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
     summary = "hard sigmoid relu6(x + 3) / 6 (MobileNetV3's gate)"
     per_element = 4
@@ -673,6 +686,7 @@ class Hardtanh(Elementwise):
     torch_call = "F.hardtanh"
     torch_forms = ("functional",)
     saves = ("input",)
+    saves_inplace = ("input_copy",)  # in place: autograd keeps a copy of the input
     summary = "hard tanh: x clipped to [min_val, max_val]"
     per_element = 2
     params = (
@@ -783,6 +797,7 @@ class Mish(Elementwise):
     torch_call = "F.mish"
     torch_forms = ("functional",)
     saves = ("input",)
+    saves_inplace = ("input_copy",)  # in place: autograd keeps a copy of the input
     params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
     summary = "mish x·tanh(softplus(x))"
     per_element = 5

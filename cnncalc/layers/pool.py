@@ -200,6 +200,8 @@ class MaxPool(_WindowPool):
     torch_forms = ("functional",)
     erf_rule = "inside"  # the ERF's uniform protocol: the average over the window inside the input
     saves = ("input", "indices")  # max_pool2d_with_indices: the input and int64 argmax
+    # PyTorch's CPU kernel computes the int64 indices under no_grad too, freed on return
+    eager_temporaries = ("indices",)
     summary = "max pooling (MaxPool1d/2d/3d)"
     flops_formula = "outputs · (F·F - 1) comparisons"
     flops_per_window = staticmethod(lambda taps: taps - 1)
@@ -490,7 +492,9 @@ class GlobalAvgPool(_GlobalPool):
     torch_class = "AdaptiveAvgPool{n}d"
     torch_call = "F.adaptive_avg_pool{n}d"
     torch_forms = ("functional", "mean")
-    saves = ("input",)  # as AdaptiveAvgPool2d(1), which torchvision uses
+    # as AdaptiveAvgPool2d(1), which torchvision uses: PyTorch's adaptive_avg_pool2d (and
+    # 1d) to size 1 is input.mean(...), whose backward keeps only sizes: nothing saved
+    saves = ()
     shape_rule = "[C, 1, ...]: one value per channel"
     summary = "global average pooling ([C, *S] -> [C, 1, ...])"
 
@@ -519,6 +523,8 @@ class GlobalMaxPool(_GlobalPool):
     torch_call = "F.adaptive_max_pool{n}d"
     torch_forms = ("functional",)
     saves = ("input", "indices")  # as AdaptiveMaxPool2d(1)
+    # PyTorch's CPU kernel computes the int64 indices under no_grad too, freed on return
+    eager_temporaries = ("indices",)
     shape_rule = "[C, 1, ...]: one value per channel"
     summary = "global max pooling ([C, *S] -> [C, 1, ...])"
 
@@ -680,9 +686,15 @@ class AdaptiveAvgPool(_AdaptivePool):
     torch_class = "AdaptiveAvgPool{n}d"
     torch_call = "F.adaptive_avg_pool{n}d"
     torch_forms = ("functional",)
-    saves = ("input",)
+    saves = ("input",)  # _adaptive_avg_pool2d_backward reads the input
     shape_rule = "[C, *output_size]"
     summary = "adaptive average pooling to output_size"
+
+    def saved_for_backward(self):
+        # PyTorch's adaptive_avg_pool1d/2d to size 1 is input.mean(...): nothing saved
+        if self.ndim <= 2 and all(o == 1 for o in self.out_shape[1:]):
+            return []
+        return super().saved_for_backward()
 
     def flops(self):
         return self.in_shape[0] * self.window_elems()
@@ -714,6 +726,8 @@ class AdaptiveMaxPool(_AdaptivePool):
     torch_call = "F.adaptive_max_pool{n}d"
     torch_forms = ("functional",)
     saves = ("input", "indices")
+    # PyTorch's CPU kernel computes the int64 indices under no_grad too, freed on return
+    eager_temporaries = ("indices",)
     shape_rule = "[C, *output_size]"
     summary = "adaptive max pooling to output_size"
 

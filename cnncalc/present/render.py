@@ -113,15 +113,17 @@ def memory_rows(report: Report) -> list[tuple[str, str]]:
 
     b = bytes_text
     return [
-        ("Inference peak", f"{b(m.inference_peak_bytes)} at {m.inference_peak_layer} (activations); "
+        ("Inference peak", f"{b(m.inference_peak_bytes)} at {m.inference_peak_layer} (activations, {m.policy} policy); "
                            f"{b(m.inference_total_bytes)} with parameters and buffers"),
-        ("Training step", f"{b(t.total_bytes)} ({t.optimizer}), of which:"),
+        ("Training step", f"{b(t.total_bytes)} ({t.optimizer}): the first four, and the larger of "
+                          "saved + backward peak and the step's temporaries"),
         ("  parameters", b(t.param_bytes)),
         ("  buffers", b(t.buffer_bytes)),
         ("  gradients", b(t.grad_bytes)),
         ("  optimizer state", b(t.optimizer_bytes)),
         ("  saved for backward", b(t.saved_bytes)),
         ("  backward peak", b(t.backward_peak_bytes)),
+        ("  step temporaries", b(t.step_bytes)),
     ]
 
 
