@@ -133,7 +133,7 @@ class _Attention(Layer):
         return (f"{self.type_name} mixes every position with weights computed from the data "
                 "(docs/receptive-field.md, 'Attention')")
 
-    def _tokens(self, shape, what: str) -> tuple[int, int]:
+    def _token_shape(self, shape, what: str) -> tuple[int, int]:
         try:
             return token_shape(shape, self.ndim)
         except ValueError:
@@ -215,9 +215,9 @@ class ScaledDotProductAttention(_Attention):
     def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
         q, k, v = in_shapes
-        self.lq, self.e = self._tokens(q, "q")
-        self.lk, ek = self._tokens(k, "k")
-        lv, self.ev = self._tokens(v, "v")
+        self.lq, self.e = self._token_shape(q, "q")
+        self.lk, ek = self._token_shape(k, "k")
+        lv, self.ev = self._token_shape(v, "v")
         if ek != self.e:
             raise self.fail(f"q has {self.e} features and k {ek}: Q·K^T needs the same",
                             help="project q and k to the same number of channels")
@@ -324,7 +324,7 @@ class MultiheadAttention(_Attention):
 
     def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
-        self.tokens, self.e = self._tokens(self.in_shape, "its input")
+        self.tokens, self.e = self._token_shape(self.in_shape, "its input")
         given = self.p["embed_dim"]
         if given is not None and given != self.e:
             raise self.fail(f"embed_dim is {given} but the input has {self.e} features",
