@@ -551,6 +551,16 @@ class Flatten(Layer):
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("Flatten",)
+    torch_ops = ("aten.flatten",)
+
+    @classmethod
+    def from_torch(cls, v):
+        """aten.flatten from axis 1 to the last (torch.flatten(x, 1), nn.Flatten)."""
+        start, end = v.a["start_dim"] % v.rank, v.a["end_dim"] % v.rank
+        if (start, end) != (1, v.rank - 1):
+            raise v.fail(f"flatten of axes {start} to {end} of a rank-{v.rank} tensor; cnncalc "
+                         "keeps the batch axis and flattens the rest (start_dim 1)")
+        return {}
 
     @classmethod
     def from_onnx(cls, v):
