@@ -719,7 +719,14 @@ def from_torch(module, input_shape, *, name: str | None = None, training: bool =
     return loads(text, f"<torch {source or type(module).__name__}>", **kwargs)
 
 
-def import_torch(text: str, input_shape: tuple[int, ...] | None) -> str:
+def is_factory(text: str) -> bool:
+    """Whether ``cnncalc import``'s argument means a PyTorch module (MODULE:FACTORY) rather
+    than a model file: it is not an existing file and ends in ``:identifier``."""
+    where, sep, attr = text.rpartition(":")
+    return bool(sep and where and attr.isidentifier()) and not Path(text).exists()
+
+
+def import_torch(text: str, input_shape: tuple[int, ...] | None, training: bool = False) -> str:
     """``cnncalc import MODULE:FACTORY``: the readable spec of the module, checked by loading it.
 
     Raises:
@@ -729,15 +736,18 @@ def import_torch(text: str, input_shape: tuple[int, ...] | None) -> str:
         raise SpecError("a PyTorch module has no input shape of its own", kind="usage",
                         help="give it: -i 3x224x224")
     module = resolve_factory(text)
-    spec_text = translate(module, input_shape, name=text.rpartition(":")[2], source=text)
+    spec_text = translate(module, input_shape, name=text.rpartition(":")[2], training=training,
+                          source=text)
     loads(spec_text, f"<torch {text}>")  # the spec written must load: the same path analyze takes
     return spec_text
 
 
-def load_torch(text: str, input_shape: tuple[int, ...] | None, **kwargs: Any):
+def load_torch(text: str, input_shape: tuple[int, ...] | None, training: bool = False,
+               **kwargs: Any):
     """``cnncalc analyze --torch MODULE:FACTORY``: the module's network (see :func:`from_torch`)."""
     if input_shape is None:
         raise SpecError("a PyTorch module has no input shape of its own", kind="usage",
                         help="give it: -i 3x224x224")
     module = resolve_factory(text)
-    return from_torch(module, input_shape, name=text.rpartition(":")[2], source=text, **kwargs)
+    return from_torch(module, input_shape, name=text.rpartition(":")[2], training=training,
+                      source=text, **kwargs)
