@@ -279,3 +279,20 @@ def test_import_cnncalc_does_not_import_torch():
     code = "import sys, cnncalc; cnncalc.from_torch; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_module_with_tensors_called_twice_is_refused(torchvision, tmp_path, capsys):
+    path = tmp_path / "shared.py"
+    path.write_text(textwrap.dedent("""\
+        from torch import nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(4, 4, 3, padding=1)
+
+            def forward(self, x):
+                return self.conv(self.conv(x))
+        """))
+    err = _error(capsys, "analyze", "--torch", f"{path}:Net", "-i", "4x8x8")
+    assert "module conv runs a second time" in err and f"{path}:9" in err

@@ -369,15 +369,22 @@ class _Translator:
                 continue
             params = cls.from_torch(OpView(self, node, op, a, inputs, extra))
             if params is not None:
-                return self.emit(node, cls, params, inputs, suffix)
+                return self.emit(node, cls, params, inputs, suffix,
+                                 stateful=any(isinstance(x, Param) for x in _flat(a.values())))
         if inputs and inputs[0].layout == "cl":
             raise self.fail(node, "its input has the channels last (after a permute); cnncalc maps "
                                   "elementwise ops, layer_norm over the channels and linear (a 1x1 "
                                   "convolution) there, until a permute moves the channels back")
         raise self.unmapped(node, op)
 
-    def emit(self, node, cls: type[Layer], params: dict, inputs: list[Act], suffix: str = "") -> Act:
+    def emit(self, node, cls: type[Layer], params: dict, inputs: list[Act], suffix: str = "",
+             stateful: bool = False) -> Act:
         params = {k: v for k, v in (params or {}).items() if v is not None}
+        path = self.module_path(node)
+        if stateful and path in self.leaves and path in self.taken:
+            raise self.fail(node, f"module {path} runs a second time: its tensors are shared "
+                                  "between two places, which a spec does not express (every "
+                                  "layer has its own)")
         name = self.name_for(node, cls, suffix)
         try:
             values, locs = cls.parse_params(params or None, self.ndim, _LOC, {}, _LOC)
