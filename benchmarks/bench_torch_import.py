@@ -22,10 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.test_torch_import import ZOO  # noqa: E402  (the models and their arguments)
-
 import cnncalc  # noqa: E402
 from cnncalc.io.torch_import import capture, import_torchvision  # noqa: E402
+from tests.test_torch_import import ZOO  # noqa: E402  (the models and their arguments)
 
 
 def _timed(fn, repeat: int) -> tuple[float, float, object]:
@@ -49,8 +48,9 @@ def main() -> None:
     for name in args.models:
         spec, kwargs, shape, training = ZOO[name]
         module = torchvision.models.get_model(name, weights=None, **kwargs)
-        eb, em, _ = _timed(lambda: capture(module, shape, training), args.repeat)
-        fb, fm, net = _timed(lambda: cnncalc.from_torch(module, shape, training=training), args.repeat)
+        eb, em, _ = _timed(lambda m=module, s=shape, t=training: capture(m, s, t), args.repeat)
+        fb, fm, net = _timed(lambda m=module, s=shape, t=training: cnncalc.from_torch(m, s, training=t),
+                             args.repeat)
         start = time.perf_counter()
         got = cnncalc.analyze(net).totals
         analyse = time.perf_counter() - start
