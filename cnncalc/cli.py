@@ -102,6 +102,7 @@ TrainingOption = Annotated[bool, typer.Option(
 
 @app.command()
 def analyze(
+    ctx: typer.Context,
     spec: Path = typer.Argument(None, help="The network spec (YAML or ONNX); or --torch."),
     format: AnalyzeFormat = format_option(AnalyzeFormat),
     input: InputShape = None,
@@ -125,8 +126,11 @@ def analyze(
     training: TrainingOption = False,
 ) -> None:
     """Per layer: output shape, parameters, MACs, FLOPs, activation memory, receptive field."""
-    if (spec is None) == (torch is None):
-        raise typer.BadParameter("give a spec file or --torch MODULE:FACTORY (one of them)",
+    if spec is None and torch is None:  # click's own error, as when SPEC was required
+        missing = sys.modules[typer.BadParameter.__module__].MissingParameter
+        raise missing(ctx=ctx, param=next(p for p in ctx.command.params if p.name == "spec"))
+    if spec is not None and torch is not None:
+        raise typer.BadParameter("give a spec file or --torch MODULE:FACTORY, one of them",
                                  param_hint="SPEC")
     source = {"torch": torch, "training": training} if torch is not None else {}
     console = format == "table" and sys.stdout.isatty()

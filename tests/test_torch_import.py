@@ -262,6 +262,8 @@ def test_a_module_needs_an_input_shape(torchvision, capsys):
     assert "-i 3x224x224" in err
     err = _error(capsys, "analyze", "--torch", "torchvision.models:resnet18", SPECS / "lenet5.yaml")
     assert "one of them" in err
+    err = _error(capsys, "analyze")  # neither: click's own missing argument
+    assert "missing argument 'spec'" in err
 
 
 def test_without_torch_the_error_says_how_to_install_it(monkeypatch, capsys):
