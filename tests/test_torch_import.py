@@ -298,3 +298,23 @@ def test_a_module_with_tensors_called_twice_is_refused(torchvision, tmp_path, ca
         """))
     err = _error(capsys, "analyze", "--torch", f"{path}:Net", "-i", "4x8x8")
     assert "module conv runs a second time" in err and f"{path}:9" in err
+
+
+def test_a_module_torch_export_cannot_capture(torchvision, tmp_path, capsys):
+    """Data-dependent control flow: neither non-strict nor strict export captures it; the
+    error gives both of torch.export's reasons."""
+    path = tmp_path / "branchy.py"
+    path.write_text(textwrap.dedent("""\
+        from torch import nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 4, 3)
+
+            def forward(self, x):
+                y = self.conv(x)
+                return y.relu() if y.sum() > 0 else y
+        """))
+    err = _error(capsys, "analyze", "--torch", f"{path}:Net", "-i", "3x8x8")
+    assert "torch.export could not capture Net on input [3, 8, 8]" in err and "strict=True" in err

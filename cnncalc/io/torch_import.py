@@ -145,7 +145,8 @@ def _first_line(exc: BaseException) -> str:
 def capture(module, input_shape: tuple[int, ...], training: bool = False):
     """``torch.export.export`` of ``module`` on a zero input of shape (1, *input_shape)
     (2 in training mode), in eval mode (``training``: in training mode, for a branch only training runs, such as
-    Inception v3's auxiliary head). The module's mode is restored afterwards.
+    Inception v3's auxiliary head). Non-strict tracing first; if it fails, TorchDynamo's
+    (``strict=True``), which reads the Python differently. The module's mode is restored.
 
     Raises:
         SpecError: kind ``torch``, with torch.export's first line, when it cannot capture.
@@ -153,19 +154,23 @@ def capture(module, input_shape: tuple[int, ...], training: bool = False):
     torch = torch_module()
     was = module.training
     module.train(training)
+    # training: batch norm needs two values per channel (Inception's aux head pools to 1x1)
+    x = torch.zeros(2 if training else 1, *input_shape)
+    failures = []
     try:
-        # training: batch norm needs two values per channel (Inception's aux head pools to 1x1)
-        x = torch.zeros(2 if training else 1, *input_shape)
-        with torch.no_grad():
-            return torch.export.export(module, (x,))
-    except Exception as exc:
-        raise SpecError(f"torch.export could not capture {type(module).__name__} on input "
-                        f"{list(input_shape)}: {type(exc).__name__}: {_first_line(exc)}",
-                        kind="torch", help="check that the module runs on "
-                        f"torch.zeros(1, {', '.join(map(str, input_shape))}); cnncalc reads "
-                        "what torch.export captures (docs/torch.md)") from None
+        for strict in (False, True):  # non-strict tracing, then TorchDynamo's (strict=True)
+            try:
+                with torch.no_grad():
+                    return torch.export.export(module, (x,), strict=strict)
+            except Exception as exc:  # the user's module: any error, reported without a traceback
+                failures.append(f"{type(exc).__name__}: {_first_line(exc)}")
     finally:
         module.train(was)
+    raise SpecError(f"torch.export could not capture {type(module).__name__} on input "
+                    f"{list(input_shape)}: {failures[0]} (strict=True: {failures[1]})",
+                    kind="torch", help="check that the module runs on "
+                    f"torch.zeros(1, {', '.join(map(str, input_shape))}); cnncalc reads what "
+                    "torch.export captures (docs/torch.md)")
 
 
 @dataclass
