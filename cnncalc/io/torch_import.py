@@ -22,8 +22,11 @@ that need it, and a missing torch is a SpecError naming ``pip install 'cnncalc[t
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+import io
+import logging
 import math
 import re
 import sys
@@ -157,15 +160,18 @@ def capture(module, input_shape: tuple[int, ...], training: bool = False):
     # training: batch norm needs two values per channel (Inception's aux head pools to 1x1)
     x = torch.zeros(2 if training else 1, *input_shape)
     failures = []
+    quiet = logging.root.manager.disable
+    logging.disable(logging.WARNING)  # torch logs the graphs of a failed capture: the error says it
     try:
         for strict in (False, True):  # non-strict tracing, then TorchDynamo's (strict=True)
-            try:
-                with torch.no_grad():
+            try:  # a failed capture prints its graphs on stderr: the error says what failed
+                with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
                     return torch.export.export(module, (x,), strict=strict)
             except Exception as exc:  # the user's module: any error, reported without a traceback
                 failures.append(f"{type(exc).__name__}: {_first_line(exc)}")
     finally:
         module.train(was)
+        logging.disable(quiet)
     raise SpecError(f"torch.export could not capture {type(module).__name__} on input "
                     f"{list(input_shape)}: {failures[0]} (strict=True: {failures[1]})",
                     kind="torch", help="check that the module runs on "
