@@ -70,6 +70,24 @@ CONTRACT.update({
     "hardtanh": ("[2, 10, 9]", ["conv: {out_channels: 2, kernel_size: 3, stride: 2}", "hardtanh: {min_val: -2, max_val: 3}"]),
     "softplus": ("[2, 10, 9]", ["conv: {out_channels: 2, kernel_size: 3, stride: 2}", "softplus: {beta: 2, threshold: 10}"]),
 })
+CONTRACT.update({  # attention (issue 26, item 3): on a map's positions and on a sequence [L, E]
+    "multihead_attention": ("[4, 7, 6]", ["conv: {out_channels: 6, kernel_size: 3, padding: 1}",
+                                          "multihead_attention: {num_heads: 2}"]),
+    "multihead_attention:sequence": ("[3, 8, 8]", ["conv: {out_channels: 6, kernel_size: 4, stride: 4}",
+                                                   "reshape: [6, -1]", "permute: [0, 2, 1]",
+                                                   "multihead_attention: {num_heads: 3, bias: false}"]),
+    "scaled_dot_product_attention": ("[4, 7, 6]", [
+        "{conv: {out_channels: 4, kernel_size: 1}, name: q}",
+        "{conv: {out_channels: 4, kernel_size: 3, stride: 2, padding: 1}, name: kk, from: input}",
+        "{conv: {out_channels: 6, kernel_size: 3, stride: 2, padding: 1}, name: v, from: input}",
+        "{scaled_dot_product_attention: {num_heads: 2}, from: [q, kk, v]}"]),
+    "permute": ("[2, 4, 6]", ["conv: {out_channels: 3, kernel_size: 3}", "reshape: [3, -1]", "permute: [0, 2, 1]"]),
+    "select": ("[2, 4, 6]", ["conv: {out_channels: 3, kernel_size: 3}", "select: {dim: 2, index: -1}"]),
+    "class_token": ("[2, 4, 6]", ["conv: {out_channels: 3, kernel_size: 2, stride: 2}", "reshape: [3, -1]",
+                                  "permute: [0, 2, 1]", "class_token"]),
+    "position_embedding": ("[2, 4, 6]", ["conv: {out_channels: 3, kernel_size: 3}", "position_embedding"]),
+    "layernorm:last": ("[4, 9, 8]", ["conv: {out_channels: 4, kernel_size: 3}", "layernorm: last"]),
+})
 for _name in ["identity", "dropout", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu",
               "hardswish", "sigmoid", "tanh", "hardsigmoid", "mish", "swish"]:
     CONTRACT[_name] = ("[2, 10, 9]", ["conv: {out_channels: 2, kernel_size: 3, stride: 2}", _name])

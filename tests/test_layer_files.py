@@ -137,10 +137,19 @@ def test_no_import_circle_through_io():
 # a value for each required parameter: a small network [4, 8, 8] -> relu 'first' -> the type
 SMALL = {"out_channels": 4, "kernel_size": 3, "out_features": 4, "num_groups": 2, "chunks": 2,
          "sizes": [1, 3], "upscale_factor": 2, "downscale_factor": 2, "scale_factor": 2,
-         "shape": [4, 64], "p": 0.1, "cropping": 1, "padding": 1, "groups": 2, "output_size": 2}
+         "shape": [4, 64], "p": 0.1, "cropping": 1, "padding": 1, "groups": 2, "output_size": 2,
+         "num_heads": 2, "dims": [0, 1, 3, 2]}
+# types that take another input: a sequence [L, E] (ViT's class token), or three (q, k, v)
+SPECIAL = {
+    "class_token": "  - reshape: [4, -1]\n  - permute: [0, 2, 1]\n  - class_token\n",
+    "scaled_dot_product_attention": "  - {relu, name: first}\n"
+                                    "  - {scaled_dot_product_attention: 2, from: [first, first, first]}\n",
+}
 
 
 def _small(cls):
+    if cls.type_name in SPECIAL:
+        return cnncalc.loads(f"input: [4, 8, 8]\nlayers:\n{SPECIAL[cls.type_name]}")
     params = {p.name: SMALL[p.name] for p in cls.params
               if p.required or p.name in ("scale_factor", "cropping") or (p.name == "padding" and cls.type_name == "pad")}
     if cls.max_inputs is None:  # a merge: the relu's output and its own input

@@ -412,6 +412,9 @@ def test_every_registered_type_has_a_row_here():
         "add_coords", "lppool", "sumpool", "instancenorm", "groupnorm", "layernorm",
         "chunk", "split", "channel_shuffle", "pixel_shuffle", "pixel_unshuffle", "layer_scale",
         "stochastic_depth",
+        # tests/test_attention.py (issue 26, item 3)
+        "multihead_attention", "scaled_dot_product_attention", "class_token", "position_embedding",
+        "permute", "select",
     }
     assert set(REGISTRY) <= tested, set(REGISTRY) - tested
 

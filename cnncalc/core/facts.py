@@ -268,6 +268,7 @@ class Facts:
     data_dependent_field: bool
     mixes_axes: bool
     last_axis_only: bool
+    context_mixing: bool = False  # attention: data-dependent mixing of every position
     saved: tuple[Saved, ...] = ()
     aliases_input: bool = False  # the output is its input's storage (a view, or in place)
     layer: Layer = field(default=None, repr=False, compare=False)  # type: ignore[assignment]

@@ -20,6 +20,27 @@ if TYPE_CHECKING:
 INPUT = "input"
 
 
+def tensor_key(node: str, key: str) -> str:
+    """The weight key of a node's tensor, ``"<node>.<key>"`` in PyTorch's state_dict naming
+    (``layer1.0.conv1.weight``; ``...self_attention.out_proj.weight``: a tensor key may hold
+    dots). A tensor a layer names ``""`` is the node itself: a parameter registered as a
+    module's attribute (torchvision's ViT ``class_token``, ``encoder.pos_embedding``)."""
+    return f"{node}.{key}" if key else node
+
+
+def split_key(key: str, names) -> tuple[str, str] | None:
+    """``(node, tensor)`` of a weight key, the node being the longest prefix of the key
+    that is in ``names`` (the inverse of :func:`tensor_key`); None when no prefix is."""
+    if key in names:
+        return key, ""
+    parts = key.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        node = ".".join(parts[:i])
+        if node in names:
+            return node, ".".join(parts[i:])
+    return None
+
+
 @dataclass
 class Node:
     """One primitive layer in the graph.

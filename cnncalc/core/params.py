@@ -234,17 +234,20 @@ class OutputSize(Kind):
 
 
 class IntList(Kind):
-    """A list of whole numbers (reshape's target shape; -1 at most once)."""
+    """A list of whole numbers: reshape's target shape (>= 1, -1 at most once); with
+    ``shape=False`` any whole numbers (permute's dims, checked by the layer)."""
 
-    text = "a list of whole numbers >= 1 (one may be -1)"
+    def __init__(self, shape: bool = True) -> None:
+        self.shape = shape
+        self.text = "a list of whole numbers >= 1 (one may be -1)" if shape else "a list of whole numbers"
 
     def parse(self, value, ndim, loc, name):
         if not isinstance(value, list) or not value:
             raise self.error(name, value, loc)
         for v in value:
-            if not _whole(v) or (v < 1 and v != -1):
+            if not _whole(v) or (self.shape and v < 1 and v != -1):
                 raise self.error(name, value, loc)
-        if value.count(-1) > 1:
+        if self.shape and value.count(-1) > 1:
             raise self.error(name, value, loc, extra=" (-1 at most once)")
         return tuple(value)
 

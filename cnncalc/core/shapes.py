@@ -44,6 +44,17 @@ def held_gates(node: Node) -> list[int]:
     return held if len(held) < len(before) else []
 
 
+def held_context(node: Node, mixing: dict[str, tuple[str, ...]]) -> list[int]:
+    """The indices of a merge's inputs that come through an attention layer (a layer whose
+    facts declare ``context_mixing``) when some other input does not: the local receptive
+    field holds such a branch constant where it joins the spatial path, as it holds a
+    broadcast gate (the non-local block's z = W_z·y + x keeps x's field; docs/
+    receptive-field.md, "Attention"). ``mixing``: node -> the attention layers on its way
+    not yet held."""
+    through = [k for k, name in enumerate(node.inputs) if mixing.get(name)]
+    return through if len(through) < len(node.inputs) else []
+
+
 def _axes_after(node: Node, axes: dict[str, Axes], held: Sequence[int] = ()) -> Axes:
     """The receptive field of a node's output from those of its inputs (union over paths);
     the inputs at indices ``held`` are constants (the local field) and contribute nothing."""
@@ -90,6 +101,7 @@ def infer_shapes(net: Network) -> dict[str, tuple[int, ...]]:
     local: dict[str, Axes] = {INPUT: axes[INPUT]}
     context: dict[str, dict[str, None]] = {INPUT: {}}  # ordered sets of merge names
     deformed: set[str] = set()  # nodes downstream of a layer whose field depends on the data
+    mixing: dict[str, tuple[str, ...]] = {INPUT: ()}  # the attention layers on the way, unheld
     for node in net.nodes:
         try:
             node.facts = facts = node.layer.setup([shapes[i] for i in node.inputs],
@@ -98,15 +110,24 @@ def infer_shapes(net: Network) -> dict[str, tuple[int, ...]]:
             raise _node_error(node, exc) from None
         shapes[node.name] = facts.out_shape
         node_axes = axes[node.name] = _global_axes(_axes_after(node, axes), net.input_shape[1:])
-        held = held_gates(node)
+        gates, through = held_gates(node), held_context(node, mixing)
+        held = sorted(set(gates) | set(through))
         local[node.name] = node_axes if not held and all(axes[i] is local[i] for i in node.inputs) \
             else _global_axes(_axes_after(node, local, held), net.input_shape[1:])
         seen = context[node.name] = {}
         for k, name in enumerate(node.inputs):
             if k not in held:
                 seen.update(context[name])
+            elif k in through:  # an attention branch held: its attention layers bring the context
+                seen.update(context[name])
+                seen.update(dict.fromkeys(mixing[name]))
             elif axes[name] is None or any(a is None for a in axes[name]):  # the gate is global
                 seen[node.name] = None
+        unheld = dict.fromkeys(m for k, name in enumerate(node.inputs) if k not in held
+                               for m in mixing[name])
+        if facts.context_mixing:
+            unheld[node.name] = None
+        mixing[node.name] = tuple(unheld)
         if facts.data_dependent_field or any(i in deformed for i in node.inputs):
             deformed.add(node.name)
         node.field = _field(node_axes, facts.out_shape, node.name in deformed)

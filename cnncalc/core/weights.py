@@ -14,7 +14,7 @@ import zlib
 import numpy as np
 
 from cnncalc.core.errors import SpecError, suggestion
-from cnncalc.core.graph import Network
+from cnncalc.core.graph import Network, tensor_key
 
 IGNORED_KEYS = ("num_batches_tracked",)  # PyTorch's step counter: no state of the function
 
@@ -24,7 +24,7 @@ def tensor_shapes(net: Network) -> dict[str, tuple[int, ...]]:
     shapes = {}
     for node in net.nodes:
         for key, shape in {**node.facts.params, **node.facts.buffers}.items():
-            shapes[f"{node.name}.{key}"] = tuple(shape)
+            shapes[tensor_key(node.name, key)] = tuple(shape)
     return shapes
 
 
@@ -70,7 +70,7 @@ def init_weights(net: Network, seed: int = 0, dtype=np.float32,
         shapes = {**node.facts.params, **node.facts.buffers}
         weight = shapes.get("weight")
         for key, shape in shapes.items():
-            out[f"{node.name}.{key}"] = draw(seed, node.name, key, tuple(shape), dtype, weight, positive)
+            out[tensor_key(node.name, key)] = draw(seed, node.name, key, tuple(shape), dtype, weight, positive)
     return out
 
 
@@ -85,7 +85,7 @@ def check_weights(net: Network, weights: dict | None, seed: int = 0, dtype=np.fl
     """
     expected = tensor_shapes(net)
     full = {}
-    inline = {f"{node.name}.{key}": value for node in net.nodes if node.inline_weights
+    inline = {tensor_key(node.name, key): value for node in net.nodes if node.inline_weights
               for key, value in node.inline_weights["values"].items()}
     for key, value in {**inline, **(weights or {})}.items():
         if key.rsplit(".", 1)[-1] in IGNORED_KEYS:

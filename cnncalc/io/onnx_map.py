@@ -1146,6 +1146,9 @@ def _transpose(tr: _Translator, node, a):
         if x.layout == "cl" and perm == [0, r - 1, *range(1, r - 1)]:
             tr.t[node.output[0]] = Act(x.node, x.shape, "cf")
             return
+    if x.layout == "cf" and len(perm) == r and perm and perm[0] == 0:  # another order: a layer
+        tr.dispatch(node, "Transpose", a, inputs=[x])
+        return
     raise tr.fail(node, f"Transpose with perm {list(a.get('perm', []))}: cnncalc maps a Transpose "
                         "only inside a channel shuffle (Reshape, Transpose (0, 2, 1, ...), Reshape)")
 

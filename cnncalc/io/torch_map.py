@@ -52,8 +52,16 @@ class _Writer:
             return f'self.add_module("{parts[0]}", {value})'
         return f"{self.ref(parts)} = {value}"
 
-    def add(self, name: str, ctor: str) -> str:
-        """Register a module at the node's dotted name (ModuleDicts for the levels above)."""
+    def parameter_ref(self, parts: list[str]) -> str:
+        """The reference of an nn.Parameter registered at a dotted name: an attribute of its
+        container (a ModuleDict holds modules under [...], parameters as attributes)."""
+        owner = "self" if len(parts) == 1 else self.ref(parts[:-1])
+        return f"{owner}.{parts[-1]}" if parts[-1].isidentifier() and not keyword.iskeyword(parts[-1]) \
+            else f'getattr({owner}, "{parts[-1]}")'
+
+    def add(self, name: str, ctor: str, parameter: bool = False) -> str:
+        """Register a module (or, with ``parameter``, an nn.Parameter) at the node's dotted
+        name (ModuleDicts for the levels above)."""
         parts = name.split(".")
         if parts[0] in _MODULE_ATTRS:
             raise SpecError(f"layer '{name}': '{parts[0]}' is an nn.Module attribute; rename it",
@@ -63,6 +71,10 @@ class _Writer:
             if prefix not in self.containers:
                 self.containers.add(prefix)
                 self.init.append(self.assign(parts[:i], "nn.ModuleDict()"))
+        if parameter:
+            owner = "self" if len(parts) == 1 else self.ref(parts[:-1])
+            self.init.append(f'{owner}.register_parameter("{parts[-1]}", {ctor})')
+            return self.parameter_ref(parts)
         self.init.append(self.assign(parts, ctor))
         return self.ref(parts)
 
@@ -100,10 +112,13 @@ def to_source(net, source: str | None = None) -> str:
     infer_shapes(net)  # every node's facts
     w = _Writer(net)
     for node in net.nodes:
-        call = TorchCall(node.name, [w.var[i] for i in node.inputs], w.ref(node.name.split(".")))
+        parameter = type(node.layer).torch_parameter
+        parts = node.name.split(".")
+        call = TorchCall(node.name, [w.var[i] for i in node.inputs],
+                         w.parameter_ref(parts) if parameter else w.ref(parts))
         code = node.layer.to_torch(node.facts, call)
         if code.module is not None:
-            w.add(node.name, code.module)
+            w.add(node.name, code.module, parameter)
         if code.helper is not None:
             w.helpers[code.helper[0]] = code.helper[1]
         shape = "x".join(map(str, node.facts.out_shape))

@@ -1,6 +1,7 @@
 """Layer types, one class each; importing this package fills the registry."""
 
 from cnncalc.layers import (  # noqa: F401 (each module registers its types)
+    attention,
     conv,
     conv_extra,
     dense,

@@ -113,6 +113,13 @@ class Layer:
     data_dependent_field: ClassVar[bool] = False  # the receptive field depends on the data
     mixes_axes: ClassVar[bool] = False  # mixes positions across spatial axes (not separable)
     last_axis_only: ClassVar[bool] = False  # acts on the last axis of its input only
+    # mixes every position with data-dependent weights (attention): the local receptive field
+    # holds its branch constant where it joins a path without it, as a broadcast gate
+    # (docs/receptive-field.md, "Attention")
+    context_mixing: ClassVar[bool] = False
+    # PyTorch export: the layer's one tensor is an nn.Parameter registered at the layer's
+    # name (its tensor key is ""), not a module
+    torch_parameter: ClassVar[bool] = False
     # memory (docs/conventions.md, "Memory"): what the backward pass keeps, PyTorch's way.
     # Tokens: "input" (input 0, for the input's gradient), "input:weight" (input 0, only
     # for the parameters' gradients), "inputs" (every input), "output", "indices" (int64,
@@ -336,7 +343,8 @@ class Layer:
             maps=None if maps is None else tuple(maps),
             input_maps=None if before is None else tuple(tuple(m) for m in before),
             data_dependent_field=self.data_dependent_field, mixes_axes=self.mixes_axes,
-            last_axis_only=self.last_axis_only, saved=tuple(self.saved_for_backward()),
+            last_axis_only=self.last_axis_only, context_mixing=self.context_mixing,
+            saved=tuple(self.saved_for_backward()),
             aliases_input=self.view or bool(self.p.get("inplace")), layer=self,
         )
 
@@ -368,7 +376,7 @@ class Layer:
     PROBE_CHANNELS: ClassVar[dict[str, int | None]] = {
         "out_channels": 1, "groups": 1, "num_parameters": 1, "num_groups": 1,
         "depth_multiplier": 1, "offset_groups": 1,
-        "in_channels": None, "num_features": None, "in_features": None}
+        "in_channels": None, "num_features": None, "in_features": None, "embed_dim": None}
 
     def probe_params(self, axis: int, shapes) -> dict[str, Any]:
         """The parameters of this layer's one-axis, one-channel copy that ``verify`` probes

@@ -528,15 +528,17 @@ class LayerNorm(_StatNorm):
     over: all (default) normalizes each sample over all its elements, as
     PyTorch's LayerNorm(input.shape[1:]), with weight and bias of the sample's
     shape [C, *S]; over: channels normalizes each position over its channels,
-    with weight and bias per channel (ConvNeXt's LayerNorm2d). Affine:
-    elementwise_affine, PyTorch's default true.
+    with weight and bias per channel (ConvNeXt's LayerNorm2d); over: last normalizes
+    the last axis, with weight and bias of its size, as PyTorch's LayerNorm(E) on a
+    sequence [L, E] (ViT's ln_1, ln_2, encoder.ln). Affine: elementwise_affine,
+    PyTorch's default true.
     """
 
     type_name = "layernorm"
-    summary = "layer normalization over a sample (over: all) or its channels (over: channels)"
+    summary = "layer normalization over a sample (over: all), its channels (over: channels) or its last axis (over: last)"
     affine_key = "elementwise_affine"
     params = (
-        Param("over", Choice("all", "channels"), "all", "the normalized axes"),
+        Param("over", Choice("all", "channels", "last"), "all", "the normalized axes"),
         Param("eps", Number(0, open_min=True), 1e-5, "added to the variance"),
         Param("elementwise_affine", Bool(), True, "learnable weight and bias"),
     )
@@ -545,57 +547,84 @@ class LayerNorm(_StatNorm):
     def groups(self):
         if self.p["over"] == "all":
             return 1, numel(self.in_shape)
+        if self.p["over"] == "last":
+            return numel(self.in_shape[:-1]), self.in_shape[-1]
         return numel(self.in_shape[1:]), self.channels
 
     def affine_shape(self):
+        if self.p["over"] == "last":
+            return (self.in_shape[-1],)
         return tuple(self.in_shape) if self.p["over"] == "all" else (self.channels,)
 
     def _groups_of(self, x):
         if self.p["over"] == "all":
             return 1, numel(x.shape[1:])
+        if self.p["over"] == "last":
+            return numel(x.shape[1:-1]), x.shape[-1]
         return numel(x.shape[2:]), x.shape[1]
 
     def _affine_shape_of(self, x):
+        if self.p["over"] == "last":
+            return (x.shape[-1],)
         return tuple(x.shape[1:]) if self.p["over"] == "all" else (x.shape[1],)
 
     def unit_maps(self):
         if self.p["over"] == "channels":  # per position: pointwise in space
             return Layer.unit_maps(self)
+        if self.p["over"] == "last":  # every unit of the last axis reaches every other (as linear)
+            maps = Layer.unit_maps(self)
+            if maps is not None and self.ndim:
+                maps[-1] = None
+            return maps
         return super().unit_maps()
+
+    def probe_values(self, axis, values, shapes):
+        """verify's one-axis probe: over the last axis it stays over: last (global along it);
+        along another axis it is pointwise there, as over: channels on the one channel."""
+        if self.p["over"] == "last" and axis != self.ndim - 1:
+            values["over"] = "channels"
+        return values
+
+    def _moved(self, x):
+        """x with the normalized axis last: the channels (over: channels) or as it is (last)."""
+        return x if self.p["over"] == "last" else np.moveaxis(x, 1, -1)
+
+    def _back(self, y):
+        return y if self.p["over"] == "last" else np.moveaxis(y, -1, 1)
 
     def _view(self, x):
         if self.p["over"] == "all":
             return x.reshape(x.shape[0], 1, -1)
-        return np.moveaxis(x, 1, -1).reshape(x.shape[0], -1, x.shape[1])
+        return self._moved(x).reshape(x.shape[0], -1, x.shape[1 if self.p["over"] == "channels" else -1])
 
     def forward(self, xs, w, ctx):
         if self.p["over"] == "all":
             return super().forward(xs, w, ctx)
         x = xs[0]
-        last = np.moveaxis(x, 1, -1)
+        last = self._moved(x)
         xhat = (last - last.mean(axis=-1, keepdims=True)) / np.sqrt(last.var(axis=-1, keepdims=True)
                                                                     + self.p["eps"])
         if self.p["elementwise_affine"]:
-            c = (x.shape[1],)
+            c = (last.shape[-1],)
             xhat = xhat * w.take("weight", c) + w.take("bias", c)
-        return np.moveaxis(xhat, -1, 1)
+        return self._back(xhat)
 
     def backward(self, xs, w, out, g, ctx):
         if self.p["over"] == "all":
             return super().backward(xs, w, out, g, ctx)
         x = xs[0]
-        last, glast = np.moveaxis(x, 1, -1), np.moveaxis(g, 1, -1)
+        last, glast = self._moved(x), self._moved(g)
         inv = 1 / np.sqrt(last.var(axis=-1, keepdims=True) + self.p["eps"])
         xhat = (last - last.mean(axis=-1, keepdims=True)) * inv
         grads = {}
         if self.p["elementwise_affine"]:
             axes = tuple(range(last.ndim - 1))
             grads = {"weight": (glast * xhat).sum(axis=axes), "bias": glast.sum(axis=axes)}
-            glast = glast * w.take("weight", (x.shape[1],))
+            glast = glast * w.take("weight", (last.shape[-1],))
         if ctx.probe:
-            return [np.moveaxis(np.broadcast_to(np.abs(glast).sum(-1, keepdims=True), glast.shape), -1, 1).copy()], grads
+            return [self._back(np.broadcast_to(np.abs(glast).sum(-1, keepdims=True), glast.shape)).copy()], grads
         dx = inv * (glast - glast.mean(-1, keepdims=True) - xhat * (glast * xhat).mean(-1, keepdims=True))
-        return [np.moveaxis(dx, -1, 1)], grads
+        return [self._back(dx)], grads
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("LayerNormalization",)
@@ -640,10 +669,17 @@ class LayerNorm(_StatNorm):
                          "(ConvNeXt's LayerNorm2d)")
         return {"eps": None if eps == 1e-5 else eps}
 
+    def _normalized(self, shape):
+        """The normalized shape, PyTorch's ``normalized_shape`` (the affine tensors' shape)."""
+        if self.p["over"] == "all":
+            return tuple(shape)
+        return tuple(shape[-1:]) if self.p["over"] == "last" else tuple(shape[:1])
+
     def to_onnx(self, f, call):
         """over: all -> LayerNormalization from axis 1; over: channels -> Transpose the channels
-        last, LayerNormalization of the last axis, Transpose back (as PyTorch exports LayerNorm2d)."""
-        shape = f.in_shapes[0] if self.p["over"] == "all" else f.in_shapes[0][:1]
+        last, LayerNormalization of the last axis, Transpose back (as PyTorch exports LayerNorm2d);
+        over: last -> LayerNormalization of the last axis."""
+        shape = self._normalized(f.in_shapes[0])
         if self.p["elementwise_affine"]:
             scale, bias = call.weight("weight"), call.weight("bias")
         else:
@@ -651,8 +687,9 @@ class LayerNorm(_StatNorm):
             scale = call.floats(call.name + ".ones", [1.0] * n, shape)
             bias = call.floats(call.name + ".zeros", [0.0] * n, shape)
         eps = float(self.p["eps"])
-        if self.p["over"] == "all":
-            return [call.node("LayerNormalization", [call.ins[0], scale, bias], axis=1, epsilon=eps)]
+        if self.p["over"] != "channels":
+            axis = 1 if self.p["over"] == "all" else -1
+            return [call.node("LayerNormalization", [call.ins[0], scale, bias], axis=axis, epsilon=eps)]
         r = len(f.in_shapes[0]) + 1
         last, normed = call.name + ".channels_last", call.name + ".normed"
         return [call.node("Transpose", call.ins, last, call.name + ".to_channels_last",
@@ -662,8 +699,8 @@ class LayerNorm(_StatNorm):
                 call.node("Transpose", [normed], perm=[0, r - 1, *range(1, r - 1)])]
 
     def to_torch(self, f, call):
-        """nn.LayerNorm(sample shape), or ChannelLayerNorm (over: channels)."""
-        shape = f.in_shapes[0] if self.p["over"] == "all" else f.in_shapes[0][:1]
+        """nn.LayerNorm(sample shape) or nn.LayerNorm(last axis), or ChannelLayerNorm (over: channels)."""
+        shape = self._normalized(f.in_shapes[0])
         named = dict(eps=self.p["eps"], elementwise_affine=None if self.p["elementwise_affine"] else False)
         if self.p["over"] == "channels":
             return TorchCode(f"{call.module}({call.ins[0]})",

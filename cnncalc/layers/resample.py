@@ -11,6 +11,7 @@ from cnncalc.core.window import centre_crop_padding, crop_out, pad_out, upsample
 from cnncalc.layers.base import (
     Bool,
     Choice,
+    Int,
     IntList,
     K,
     Layer,
@@ -636,3 +637,115 @@ class Reshape(Layer):
     def to_torch(self, f, call):
         x = call.ins[0]
         return TorchCode(f"{x}.reshape({x}.shape[0], *{self.p['shape']!r})")
+
+
+class Permute(Layer):
+    """Reorder the axes of each sample, as torch.permute: ``dims`` counts the batch as 0 and
+    keeps it first (ViT: ``permute: [0, 2, 1]`` turns [E, L] into the sequence [L, E]).
+
+    A view (no new storage, 0 FLOPs). Receptive fields after it are not defined: cnncalc's
+    fields are per spatial axis of a channels-first tensor (as after reshape).
+    """
+
+    type_name = "permute"
+    view = True
+    mixes_axes = True
+    shape_rule = "the input's axes in the order of dims"
+    family = "shape"
+    summary = "reorder the axes (torch.permute; dims count the batch as 0)"
+    primary = "dims"
+    params = (Param("dims", IntList(shape=False), doc="a permutation of the axes, batch (0) first"),)
+
+    def bind(self, in_shapes, ref_shapes=()):
+        self.in_shapes = list(in_shapes)
+        rank = len(self.in_shape) + 1
+        dims = [d % rank if -rank <= d < rank else d for d in self.p["dims"]]
+        if sorted(dims) != list(range(rank)):
+            raise self.fail(f"dims {list(self.p['dims'])} is not a permutation of the {rank} axes of "
+                            f"{fmt_shape(self.in_shape)} with the batch (0 .. {rank - 1})",
+                            help=f"list every axis once, e.g. {[0, *range(rank - 1, 0, -1)]}",
+                            param="dims", kind="value")
+        if dims[0] != 0:
+            raise self.fail("dims must keep the batch axis first (dims[0] = 0)",
+                            help="cnncalc's shapes are per sample: permute the other axes only",
+                            param="dims", kind="value")
+        self.out_shape = tuple(self.in_shape[d - 1] for d in dims[1:])
+        return self.out_shape
+
+    def unit_maps(self):
+        return None
+
+    def forward(self, xs, w, ctx):
+        return np.transpose(xs[0], self.p["dims"])
+
+    def backward(self, xs, w, out, g, ctx):
+        return [np.transpose(g, np.argsort([d % g.ndim for d in self.p["dims"]]))], {}
+
+    # -- files (docs/onnx.md) --
+    onnx_ops = ("Transpose",)
+
+    @classmethod
+    def from_onnx(cls, v):
+        """A Transpose that keeps the batch first and is neither a move of the channels last
+        (a layout, no layer) nor part of a channel shuffle (the reader decides those)."""
+        return {"dims": [int(d) for d in v.attrs["perm"]]}
+
+    def to_onnx(self, f, call):
+        return [call.node("Transpose", call.ins, perm=[d % (len(f.in_shapes[0]) + 1) for d in self.p["dims"]])]
+
+    def to_torch(self, f, call):
+        return TorchCode(f"{call.ins[0]}.permute({', '.join(map(str, self.p['dims']))})")
+
+
+class Select(Layer):
+    """One index along an axis, the axis removed, as torch.select(x, dim, index) (ViT's
+    classifier token ``x[:, 0]``: ``select: {dim: 1, index: 0}``). ``dim`` counts the batch
+    as 0. A view (0 FLOPs); no receptive field after it."""
+
+    type_name = "select"
+    view = True
+    mixes_axes = True
+    shape_rule = "the input's shape without axis dim"
+    family = "shape"
+    summary = "one index along an axis, the axis dropped (torch.select; x[:, 0])"
+    params = (Param("dim", Int(None), 1, "axis, counting the batch as 0"),
+              Param("index", Int(None), 0, "position along it (negative: from the end)"))
+
+    def bind(self, in_shapes, ref_shapes=()):
+        self.in_shapes = list(in_shapes)
+        rank = len(self.in_shape) + 1
+        dim = self.p["dim"]
+        if not (-rank < dim < rank) or dim % rank == 0 or rank == 2:
+            raise self.fail(f"dim {dim} is not a non-batch axis of {fmt_shape(self.in_shape)} "
+                            f"(with batch: rank {rank}), or selecting would leave no axis",
+                            help="dim 1 is the first axis after the batch", param="dim", kind="value")
+        axis = dim % rank
+        n = self.in_shape[axis - 1]
+        if not -n <= self.p["index"] < n:
+            raise self.fail(f"index {self.p['index']} is outside axis {axis} of size {n}",
+                            help=f"use 0 .. {n - 1} (or -{n} .. -1)", param="index", kind="value")
+        self.out_shape = tuple(s for i, s in enumerate(self.in_shape) if i != axis - 1)
+        return self.out_shape
+
+    def unit_maps(self):
+        return None
+
+    def forward(self, xs, w, ctx):
+        x = xs[0]
+        return np.take(x, self.p["index"], axis=self.p["dim"] % x.ndim)
+
+    def backward(self, xs, w, out, g, ctx):
+        x = xs[0]
+        axis = self.p["dim"] % x.ndim
+        gx = np.zeros(x.shape, dtype=g.dtype)
+        index = [slice(None)] * x.ndim
+        index[axis] = self.p["index"] % x.shape[axis]
+        gx[tuple(index)] = g
+        return [gx], {}
+
+    onnx_import_refusal = "a Gather of one stored index from a computed tensor is not read as select yet"
+    onnx_export_refusal = ("its ONNX form (Gather of one index) is not read back by cnncalc yet, "
+                           "so it is not written")
+
+    def to_torch(self, f, call):
+        return TorchCode(f"torch.select({call.ins[0]}, {self.p['dim']}, {self.p['index']})")

@@ -52,7 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnncalc.core.errors import SpecError
-from cnncalc.core.graph import INPUT, Network, Node
+from cnncalc.core.graph import INPUT, Network, Node, tensor_key
 from cnncalc.core.kernels import Context
 from cnncalc.core.shapes import held_gates
 from cnncalc.measure.execute import forward, layer_backward
@@ -203,14 +203,14 @@ def random_weights(net: Network, rng: np.random.Generator) -> dict[str, np.ndarr
         for key, shape in facts.params.items():
             if len(shape) >= 2:
                 fan_in = math.prod(shape[1:])
-                out[f"{node.name}.{key}"] = rng.normal(0.0, math.sqrt(2.0 / fan_in), shape)
+                out[tensor_key(node.name, key)] = rng.normal(0.0, math.sqrt(2.0 / fan_in), shape)
             elif key in facts.bias or key == "bias":
-                out[f"{node.name}.{key}"] = np.zeros(shape)
+                out[tensor_key(node.name, key)] = np.zeros(shape)
             elif key == "weight":
-                out[f"{node.name}.{key}"] = np.ones(shape)
+                out[tensor_key(node.name, key)] = np.ones(shape)
         for key, shape in facts.buffers.items():
             if key in ("running_mean", "running_var"):
-                out[f"{node.name}.{key}"] = (np.zeros if key == "running_mean" else np.ones)(shape)
+                out[tensor_key(node.name, key)] = (np.zeros if key == "running_mean" else np.ones)(shape)
     return out
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from cnncalc.core.errors import SpecError
-from cnncalc.core.graph import INPUT, Network, Node
+from cnncalc.core.graph import INPUT, Network, Node, split_key, tensor_key
 from cnncalc.core.kernels import Context
 from cnncalc.core.weights import (  # noqa: F401 (init_weights: the executor's API, as before)
     LAYOUT_HELP,
@@ -55,27 +55,35 @@ def executor_layer(node) -> Any:
     return node.layer.parsed_copy(input_names=node.inputs)
 
 
-def node_weights(weights: dict[str, np.ndarray], name: str) -> dict[str, np.ndarray]:
+def node_weights(weights: dict[str, np.ndarray], name: str,
+                 names=None) -> dict[str, np.ndarray]:
     """The tensors of one node, ``"<node>.<key>" -> array`` as ``key -> array``.
 
     Scans every key: for one node. A pass over every node indexes once
-    (:func:`index_weights`), which keeps a run linear in the number of nodes.
+    (:func:`index_weights`), which keeps a run linear in the number of nodes. ``names``:
+    the network's node names (see :func:`index_weights`).
     """
-    prefix = name + "."
-    return {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)
-            and "." not in k[len(prefix):]}
+    return index_weights(weights, names).get(name, {})
 
 
-def index_weights(weights: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+def index_weights(weights: dict[str, np.ndarray], names=None) -> dict[str, dict[str, np.ndarray]]:
     """``"<node>.<key>" -> array`` grouped by node: node -> {key -> array}, in one pass.
 
-    A node name may itself contain dots (``layer1.0.conv1``): the key is what follows
-    the last dot, as :func:`node_weights` reads it. A forward or backward pass looks a
-    node's tensors up here instead of scanning every key per node, which made a run
-    quadratic in depth (issue 20: 58% of ResNet-101's ``verify``).
+    A node name may itself contain dots (``layer1.0.conv1``), and so may a tensor key
+    (``self_attention.out_proj.weight``). Given the network's node ``names``, a key
+    belongs to its longest prefix that is a node (:func:`cnncalc.core.graph.split_key`;
+    the key equal to a node's name is that node's tensor ``""``); without them the
+    tensor key is what follows the last dot. A forward or backward pass looks a node's
+    tensors up here instead of scanning every key per node, which made a run quadratic in
+    depth (issue 20: 58% of ResNet-101's ``verify``).
     """
     index: dict[str, dict[str, np.ndarray]] = {}
     for key, value in weights.items():
+        if names is not None:
+            found = split_key(key, names)
+            if found is not None:
+                index.setdefault(found[0], {})[found[1]] = value
+            continue
         node, _, name = key.rpartition(".")
         if node:
             index.setdefault(node, {})[name] = value
@@ -191,7 +199,7 @@ class _Recorder:
                               None if weight is None else tuple(weight.shape), self.positive)
         if tuple(tensor.shape) != shape:
             raise SpecError(
-                f"weights: '{self.node}.{key}' has shape {list(tensor.shape)}, but node "
+                f"weights: '{tensor_key(self.node, key)}' has shape {list(tensor.shape)}, but node "
                 f"'{self.node}' needs {list(shape)}", kind="weights", help=LAYOUT_HELP)
         self.tensors[key] = tensor
         if buffer:
@@ -248,7 +256,7 @@ def forward(net: Network, x: np.ndarray, weights: dict | None = None, seed: int 
         for name in node.inputs + node.refs:
             remaining[name] = remaining.get(name, 0) + 1
     run = Execution(values, {}, seed=seed, probe=probe, layers=executor_layers(net))
-    by_node = index_weights(given or {})
+    by_node = index_weights(given or {}, {n.name for n in net.nodes})
     for i, node in enumerate(net.nodes):
         refs = [values[r] for r in node.refs]
         ctx = Context(probe=probe, refs=refs)
@@ -263,7 +271,7 @@ def forward(net: Network, x: np.ndarray, weights: dict | None = None, seed: int 
         run.params_read[node.name], run.buffers_read[node.name] = tensors.counts()
         run.shapes_read[node.name] = {k: tuple(t.shape) for k, t in tensors.tensors.items()}
         for key, tensor in tensors.tensors.items():
-            run.weights[f"{node.name}.{key}"] = tensor
+            run.weights[tensor_key(node.name, key)] = tensor
         if keep != "all":
             for name in node.inputs + node.refs:
                 remaining[name] -= 1
@@ -317,7 +325,7 @@ def backward(net: Network, run: Execution, seeds: dict[str, np.ndarray],
     """
     grads: dict[str, np.ndarray] = {k: np.asarray(v) for k, v in seeds.items()}
     out: dict[str, np.ndarray] = {}
-    by_node = index_weights(run.weights)
+    by_node = index_weights(run.weights, {n.name for n in net.nodes})
     for node in reversed(net.nodes):
         ctx = Context(probe=probe, refs=[run.values[r] for r in node.refs])
         g = grads.pop(node.name, None)
@@ -332,7 +340,7 @@ def backward(net: Network, run: Execution, seeds: dict[str, np.ndarray],
             for name, gx in zip(node.inputs, gxs):
                 grads[name] = grads[name] + gx if name in grads else gx
         for key, value in gw.items():
-            out[f"{node.name}.{key}"] = value
+            out[tensor_key(node.name, key)] = value
     out[INPUT] = grads.get(INPUT, np.zeros_like(run.values[INPUT]))
     return out
 
@@ -346,7 +354,7 @@ def layer_backward(node: Node, run: Execution, xs: list[np.ndarray], out: np.nda
     set per row over the arrays of a one-sample run, repeated). The node's tensors are
     ``tensors`` (default: looked up in ``run.weights``), in the run's dtype."""
     if tensors is None:
-        tensors = node_weights(run.weights, node.name)
+        tensors = node_weights(run.weights, node.name, run.layers or None)
     w = _Recorder(node.name, tensors, run.seed, out.dtype, positive=run.probe)
     layer = run.layers.get(node.name) or executor_layer(node)
     with np.errstate(**QUIET):

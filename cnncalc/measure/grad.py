@@ -45,10 +45,10 @@ import numpy as np
 
 from cnncalc.analysis.analyze import analyze
 from cnncalc.core.errors import SpecError, suggestion
-from cnncalc.core.graph import INPUT, Network
+from cnncalc.core.graph import INPUT, Network, tensor_key
 from cnncalc.core.kernels import Context
 from cnncalc.io.spec import nested_shape
-from cnncalc.measure.execute import backward, executor_layer, forward, init_weights
+from cnncalc.measure.execute import backward, executor_layer, forward, index_weights, init_weights
 
 MAX_LOCAL_UNITS = 1024  # switches / averaging are read from a layer's Jacobian up to this size
 MAX_LOCAL_INPUT = 4096
@@ -213,6 +213,7 @@ def gradients(net: Network, x: np.ndarray | None = None, weights: dict | None = 
     exe = forward(net, x, weights, seed, dtype=np.float64)
     seeds, source = upstream_seeds(net, exe, upstream)
     grads = backward(net, exe, seeds, outputs=True)
+    weights_of = index_weights(exe.weights, {n.name for n in net.nodes})
     consumers: dict[str, int] = {}
     for node in net.nodes:
         for name in node.inputs:
@@ -227,10 +228,9 @@ def gradients(net: Network, x: np.ndarray | None = None, weights: dict | None = 
         else:  # several consumers: backpropagate this layer's part alone
             own = backward(net, exe, {node.name: dy}, outputs=True)
             dx = [own[i] for i in node.inputs]
-        w = {k[len(node.name) + 1:]: v for k, v in exe.weights.items()
-             if k.startswith(node.name + ".") and "." not in k[len(node.name) + 1:]}
+        w = weights_of.get(node.name, {})
         learnable = node.facts.params
-        dw = {k: grads[f"{node.name}.{k}"] for k in learnable if f"{node.name}.{k}" in grads}
+        dw = {k: grads[tensor_key(node.name, k)] for k in learnable if tensor_key(node.name, k) in grads}
         row = LayerGradient(node.name, node.type, list(node.inputs), [exe.values[i] for i in node.inputs],
                             exe.values[node.name], dy, dx, dw, {k: w[k] for k in learnable if k in w})
         _local(node, row, w, explain)

@@ -373,6 +373,30 @@ def held_inputs(node: Node, shapes: ArrayShapes) -> list[int]:
     return held if len(held) < len(shapes.inputs) else []
 
 
+def held_attention(net: Network) -> dict[str, list[int]]:
+    """Per merge, the inputs the local field holds because they come through an attention
+    layer while another input does not (docs/receptive-field.md, "Attention"), from the
+    layer classes' declared capability (``context_mixing``) and the graph, not from the
+    analysis: a node's branch carries the attention layers on its way until a merge with
+    a path free of them holds it."""
+    mixing: dict[str, bool] = {INPUT: False}
+    held: dict[str, list[int]] = {}
+    for node in net.nodes:
+        through = [k for k, name in enumerate(node.inputs) if mixing[name]]
+        if len(through) == len(node.inputs):
+            through = []
+        held[node.name] = through
+        mixing[node.name] = type(node.layer).context_mixing or any(
+            mixing[name] for k, name in enumerate(node.inputs) if k not in through)
+    return held
+
+
+def _held(node: Node, shapes: ArrayShapes, attention: dict[str, list[int]]) -> list[int]:
+    """The inputs of a node the local field holds: broadcast gates (:func:`held_inputs`) and
+    attention branches (:func:`held_attention`)."""
+    return sorted(set(held_inputs(node, shapes)) | set(attention.get(node.name, ())))
+
+
 def _separable(net: Network) -> tuple[list[Node], dict[str, str]]:
     """Nodes that a per-axis probe can hold (spatial, and nothing above them mixes
     positions across axes), and for the others why not."""
@@ -712,7 +736,8 @@ def _probe_axis(net: Network, axis: int, seed: int, max_memory: int | None,
             return results, sizes, (f"the axis-{axis} probe of length {size} needs about {need:,} "
                                     f"bytes, more than the limit of {max_memory:,}")
         sizes.append(size)
-        held = {n.name: held_inputs(n, shapes[n.name]) for n in nodes} if local else {}
+        attention = held_attention(net) if local else {}
+        held = {n.name: _held(n, shapes[n.name], attention) for n in nodes} if local else {}
         wanted = _measure_lengths(probe, run, size, count, results, done, seed, progress, held)
         if len(done) == len(nodes):
             break
@@ -777,7 +802,7 @@ def _measure_lengths(probe: Network, run, length: int, count: int,
     for node in probe.nodes:
         for name in node.inputs:
             readers[name] = readers.get(name, 0) + 1
-    tensors = index_weights(run.weights)
+    tensors = index_weights(run.weights, {n.name for n in probe.nodes})
     guess = {INPUT: (1.0, 1.0, length)}
     wanted = 0
     for i, node in enumerate(probe.nodes):
@@ -978,7 +1003,8 @@ def verify(net: Network, seed: int = 0, max_memory: int | None = DEFAULT_MAX_MEM
     _, blocked = _separable(net)
     by_axis, probe_sizes = _measure_axes(net, shapes, seed, max_memory, phase, blocked, False)
     by_axis_local = by_axis  # no gate to hold: the local field is the field, measured once
-    if any(held_inputs(n, shapes[n.name]) for n in net.nodes if n.name not in blocked):
+    attention = held_attention(net)
+    if any(_held(n, shapes[n.name], attention) for n in net.nodes if n.name not in blocked):
         by_axis_local, _ = _measure_axes(net, shapes, seed, max_memory, phase, blocked, True)
     for row, node, result in zip(rows, net.nodes, report.layers):
         measured = shapes[node.name].output  # the executor's array, not the report's shape
