@@ -54,6 +54,9 @@ ZOO = {
     # inception_v3.yaml: "torchvision.models.inception_v3 (aux_logits=True)", 299x299
     "inception_v3": ("inception_v3", {"aux_logits": True, "init_weights": False}, (3, 299, 299), True),
     "regnet_y_400mf": ("regnet_y_400mf", {}, (3, 224, 224), False),
+    # the attention layer types (issue 26, item 3): nn.MultiheadAttention read whole, class token,
+    # position embedding; vit_b_16.yaml's header: 86,567,656 parameters, 17.564 GFLOPS
+    "vit_b_16": ("vit_b_16", {}, (3, 224, 224), False),
 }
 # the largest (each builds a module of 60 to 144 M parameters): run by .ci/run, skipped by -m 'not slow'
 SLOW = {"resnet101", "resnet152", "vgg13", "vgg19", "densenet121"}
@@ -78,6 +81,7 @@ def _state_buffers(module) -> int:
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
                                   for n in ZOO])
 def test_every_torchvision_model_in_specs_has_the_specs_and_torchvisions_totals(torchvision, name):
+    """Totals of the module read from PyTorch = the shipped spec's = torchvision's metadata."""
     module, shape, training = _model(torchvision, name)
     net = cnncalc.from_torch(module, shape, training=training)
     got = cnncalc.analyze(net).totals
@@ -117,10 +121,13 @@ def test_resnet50_analyses_to_the_specs_table_with_torchvisions_names(torchvisio
     assert code == 0 and "layer4.2.conv3" in text and "25,557,032" in text
 
 
-def test_layer_names_are_the_state_dict_prefixes(torchvision):
-    module, shape, _ = _model(torchvision, "resnet18")
-    net = cnncalc.from_torch(module, (3, 64, 64))
-    tensors = {f"{node.name}.{key}" for node in net.nodes
+@pytest.mark.parametrize("name", ["resnet18", "vit_b_16"])
+def test_layer_names_are_the_state_dict_prefixes(torchvision, name):
+    """Every tensor cnncalc's layers ask for is a state_dict key and the other way round (a
+    tensor named '' is the layer's own name: ViT's class_token, encoder.pos_embedding)."""
+    module, shape, _ = _model(torchvision, name)
+    net = cnncalc.from_torch(module, shape)
+    tensors = {f"{node.name}.{key}" if key else node.name for node in net.nodes
                for key in (*node.facts.params, *node.facts.buffers)}
     assert tensors == {k for k in module.state_dict() if not k.endswith("num_batches_tracked")}
 
@@ -168,7 +175,7 @@ def test_the_executor_runs_on_the_modules_own_state_dict(torchvision, tmp_path, 
 # names and layouts (ConvNeXt's is not: docs/torch.md, "Limits"); small inputs keep them fast
 ROUND_TRIP = ["resnet18", "resnext50_32x4d", "vgg16_bn", "alexnet", "squeezenet1_0", "mobilenet_v2",
               "mobilenet_v3_large", "efficientnet_b0", "densenet121", "shufflenet_v2_x1_0",
-              "googlenet", "inception_v3", "regnet_y_400mf"]
+              "googlenet", "inception_v3", "regnet_y_400mf", "vit_b_16"]
 
 
 @pytest.mark.parametrize("name", ROUND_TRIP)
@@ -176,9 +183,14 @@ def test_export_of_the_imported_spec_loads_the_state_dict_and_computes_the_same(
     import torch
 
     extra = {"aux_logits": False} if name == "inception_v3" else {}
+    if name == "vit_b_16":
+        extra = {"image_size": 64}  # 16 patches of 16x16 (its position embedding follows)
     module, _, _ = _model(torchvision, name, **extra)
     module.eval()
     _randomise_norms(module, torch)
+    if name == "vit_b_16":  # torchvision starts the head at zero: every output would be 0
+        with torch.no_grad():
+            module.heads.head.weight.normal_(0, 0.02, generator=torch.Generator().manual_seed(2))
     shape = (3, 107, 107) if name == "inception_v3" else (3, 64, 64)  # Inception's least size: 75
     net = cnncalc.from_torch(module, shape)
     scope: dict = {}

@@ -42,7 +42,8 @@ from cnncalc.layers.base import Layer
 INSTALL = "pip install 'cnncalc[torch]'"
 _LOC = Loc(1, 1)
 # ops that return their input's values in another storage or order cnncalc does not track
-PASS_THROUGH = ("aten.contiguous", "aten.clone", "aten.detach", "aten.alias", "aten.lift_fresh_copy")
+PASS_THROUGH = ("aten.contiguous", "aten.clone", "aten.detach", "aten.lift_fresh_copy")
+ANCHOR_OP = "aten.alias"  # the op of the layer that names a level's input (an identity)
 SHUFFLE = "view, transpose(1, 2), view"  # torchvision's channel_shuffle, one pattern
 
 
@@ -208,6 +209,13 @@ class Parts:
 
 
 @dataclass
+class Expanded:
+    """A parameter expanded over the batch (``class_token.expand(n, -1, -1)``)."""
+
+    param: Param
+
+
+@dataclass
 class Pending:
     """A step of the channel shuffle (view to (N, g, C/g, *S), then transpose(1, 2))."""
 
@@ -225,11 +233,17 @@ class OpView:
     def __init__(self, tr: _Translator, node, op: str, a: dict, inputs: list[Act],
                  extra: dict | None = None) -> None:
         self.tr, self.node, self.op, self.a = tr, node, op, a
+        self.attrs: dict = a.get("attrs", {})  # a module read whole: its plain attributes
+        self.params: dict = a.get("params", {})  # ... and its tensors used: name -> Param
         self.inputs = inputs
         self.x = inputs[0] if inputs else None
         self.extra = extra or {}
         self.ndim = tr.ndim
         self.rank = len(self.x.shape) + 1 if self.x is not None else 0
+
+    def has_param(self, name: str) -> bool:
+        """Whether a module read whole used its tensor ``name`` (``in_proj_bias``)."""
+        return name in self.params
 
     @staticmethod
     def is_param(value) -> bool:
@@ -250,7 +264,7 @@ def claims() -> dict[str, list[type[Layer]]]:
             seen.append(cls)
     out: dict[str, list[type[Layer]]] = {}
     for cls in sorted(seen, key=lambda c: -c.torch_priority):
-        for op in cls.torch_ops:
+        for op in (*cls.torch_ops, *("module:" + m for m in cls.torch_modules)):
             out.setdefault(op, []).append(cls)
     return out
 
@@ -279,7 +293,8 @@ class _Translator:
         self.state_names: dict[str, str] = {**sig.inputs_to_parameters, **sig.inputs_to_buffers,
                                             **getattr(sig, "inputs_to_lifted_tensor_constants", {})}
         self.user_inputs = list(sig.user_inputs)
-        self.leaves = {name for name, m in module.named_modules() if not any(True for _ in m.children())}
+        self.modules = dict(module.named_modules())
+        self.leaves = {name for name, m in self.modules.items() if not any(True for _ in m.children())}
         self.containers = {name for name, m in module.named_modules() if name and name not in self.leaves}
         self.items: list[dict] = []
         self.taken: set[str] = set()
@@ -371,7 +386,7 @@ class _Translator:
     # -- emitting -----------------------------------------------------------------------
 
     def dispatch(self, node, op: str, a: dict, inputs: list[Act], extra: dict | None = None,
-                 suffix: str = "") -> Act:
+                 suffix: str = "", name: str | None = None) -> Act:
         """Ask the layer classes reading ``op``, in order; emit the first that takes it."""
         if len({x.layout for x in inputs}) > 1:
             raise self.fail(node, "its inputs have the channels in different places")
@@ -380,8 +395,10 @@ class _Translator:
                 continue
             params = cls.from_torch(OpView(self, node, op, a, inputs, extra))
             if params is not None:
-                return self.emit(node, cls, params, inputs, suffix,
-                                 stateful=any(isinstance(x, Param) for x in _flat(a.values())))
+                tensors = [x.param if isinstance(x, Expanded) else x for x in _flat(a.values())
+                           if isinstance(x, (Param, Expanded))]
+                return self.emit(node, cls, params, inputs, suffix, stateful=bool(tensors),
+                                 tensors=tensors, name=name)
         if inputs and inputs[0].layout == "cl":
             raise self.fail(node, "its input has the channels last (after a permute); cnncalc maps "
                                   "elementwise ops, layer_norm over the channels and linear (a 1x1 "
@@ -389,20 +406,28 @@ class _Translator:
         raise self.unmapped(node, op)
 
     def emit(self, node, cls: type[Layer], params: dict, inputs: list[Act], suffix: str = "",
-             stateful: bool = False) -> Act:
+             stateful: bool = False, tensors: list[Param] | None = None,
+             name: str | None = None) -> Act:
         params = {k: v for k, v in (params or {}).items() if v is not None}
         path = self.module_path(node)
         if stateful and path in self.leaves and path in self.taken:
             raise self.fail(node, f"module {path} runs a second time: its tensors are shared "
                                   "between two places, which a spec does not express (every "
                                   "layer has its own)")
-        name = self.name_for(node, cls, suffix)
         try:
             values, locs = cls.parse_params(params or None, self.ndim, _LOC, {}, _LOC)
             layer = cls(self.ndim, values, None, locs)
-            shape = tuple(layer.bound([x.shape for x in inputs]).out_shape)
+            bound = layer.bound([x.shape for x in inputs])
+            shape, tensor_names = tuple(bound.out_shape), bound.param_shapes()
         except SpecError as exc:
             raise self.fail(node, exc.message, exc.help) from None
+        if name is None and "" in tensor_names and len(tensors or ()) == 1:
+            name = tensors[0].name  # a tensor named by its layer (class_token): the layer is named so
+            self.taken.add(name)
+        if name is None:
+            name = self.name_for(node, cls, suffix)
+        else:
+            self.taken.add(name)
         self.items.append({"type": cls.type_name, "params": params or None, "name": name,
                            "from": [x.node for x in inputs], "cls": cls,
                            "where": self.where(node)})
@@ -410,9 +435,64 @@ class _Translator:
 
     # -- the walk -----------------------------------------------------------------------
 
+    def module_read_whole(self, node) -> tuple[str, str] | None:
+        """(path, class) of the outermost module on the node's stack that a layer class reads
+        whole (``torch_modules``: nn.MultiheadAttention), or None."""
+        for path, kind in (node.meta.get("nn_module_stack") or {}).values():
+            kind = kind if isinstance(kind, str) else f"{kind.__module__}.{kind.__qualname__}"
+            if "module:" + kind in self.claims and path in self.modules:
+                return path, kind
+        return None
+
+    def read_module(self, group: list, path: str, kind: str) -> None:
+        """One call of a module read whole (its ops ``group``, consecutive in the graph): one
+        layer, its inputs the computed tensors entering the call, its output the one leaving."""
+        inside = set(group)
+        acts: list[Act] = []
+        params: dict[str, Param] = {}
+        for n in group:
+            for arg in n.all_input_nodes:
+                if arg in inside:
+                    continue
+                value = self.v.get(arg)
+                if isinstance(value, Param):
+                    params[value.name[len(path) + 1:] if value.name.startswith(path + ".")
+                           else value.name] = value
+                elif isinstance(value, (Act, Pending)):
+                    act = self.act(n, value)
+                    if all(a.node != act.node for a in acts):
+                        acts.append(act)
+        outs = [n for n in group if any(u not in inside for u in n.users)]
+        if len(outs) != 1 or not acts:
+            raise self.fail(group[-1], f"module {path} ({kind.rsplit('.', 1)[-1]}) gives "
+                                       f"{len(outs)} results from {len(acts)} computed inputs; "
+                                       "cnncalc maps one result of the network's tensors")
+        module = self.modules[path]
+        attrs = {k: v for k, v in vars(module).items()
+                 if isinstance(v, (bool, int, float, str)) or v is None}
+        act = self.dispatch(group[0], "module:" + kind, {"attrs": attrs, "params": params}, acts,
+                            name=path)
+        for n in group:
+            self.v[n] = None
+        self.v[outs[0]] = act
+
     def run(self) -> list[str]:
         outputs: list[str] = []
-        for node in self.graph.nodes:
+        nodes = list(self.graph.nodes)
+        i = 0
+        while i < len(nodes):
+            node = nodes[i]
+            i += 1
+            whole = self.module_read_whole(node) if node.op == "call_function" else None
+            if whole is not None:
+                path = whole[0]
+                j = i
+                while j < len(nodes) and nodes[j].op == "call_function" and any(
+                        p == path for p, _ in (nodes[j].meta.get("nn_module_stack") or {}).values()):
+                    j += 1
+                self.read_module(nodes[i - 1:j], *whole)
+                i = j
+                continue
             if node.op == "placeholder":
                 if node.name in self.state_names:
                     val = node.meta.get("val")
@@ -477,6 +557,8 @@ def _permute(tr: _Translator, node, op: str, a: dict):
     x = tr.act(node, a["self"])
     dims = [d % (len(x.shape) + 1) for d in a["dims"]]
     r = len(x.shape) + 1
+    if x.layout == "cf" and r < 4:  # (N, C, L) or (N, L, E): a permute layer (ViT's tokens)
+        return tr.dispatch(node, op, a, [x])
     if x.layout == "cf" and dims == [0, *range(2, r), 1]:
         return Act(x.node, x.shape, "cl")
     if x.layout == "cl" and dims == [0, r - 1, *range(1, r - 1)]:
@@ -507,8 +589,7 @@ def _view(tr: _Translator, node, op: str, a: dict):
         return x
     if len(per) == 1 and per[0] in (-1, math.prod(x.shape)):
         return tr.dispatch(node, "aten.flatten", {"self": x, "start_dim": 1, "end_dim": -1}, [x])
-    raise tr.fail(node, f"view / reshape of {list(x.shape)} to {per} (per sample); cnncalc maps a "
-                        "flatten from axis 1 and torchvision's channel shuffle")
+    return tr.dispatch(node, op, a, [x])  # any other reshape keeping the batch
 
 
 def _transpose(tr: _Translator, node, op: str, a: dict):
@@ -547,7 +628,23 @@ def _binary(tr: _Translator, node, op: str, a: dict):
     return tr.dispatch(node, op, a, inputs)
 
 
+def _expand(tr: _Translator, node, op: str, a: dict):
+    """A parameter expanded over the batch: read by the op that uses it (a class token's cat)."""
+    if isinstance(a["self"], Param):
+        return Expanded(a["self"])
+    tr.act(node, a["self"])
+    raise tr.fail(node, "expand of a computed tensor has no cnncalc equivalent")
+
+
 def _cat(tr: _Translator, node, op: str, a: dict):
+    tokens = [x for x in a["tensors"] if isinstance(x, Expanded)]
+    if tokens:
+        rest = [x for x in a["tensors"] if not isinstance(x, Expanded)]
+        if len(tokens) != 1 or len(rest) != 1 or a["tensors"][0] is not tokens[0]:
+            raise tr.fail(node, "cat of an expanded parameter: cnncalc maps one class token put "
+                                "before the tokens")
+        return tr.dispatch(node, "cat(expand(parameter), x)", a, [tr.act(node, rest[0])],
+                           {"parameter": tokens[0].param})
     inputs = [tr.act(node, x) for x in a["tensors"]]
     if len(inputs) == 1:
         return inputs[0]
@@ -565,6 +662,7 @@ HANDLERS = {
     "aten.add": _binary,
     "aten.mul": _binary,
     "aten.cat": _cat,
+    "aten.expand": _expand,
 }
 
 
@@ -591,19 +689,34 @@ def _flow(value: Any) -> str:
     return text if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]*", text) else '"' + text + '"'
 
 
+class _Unreachable(Exception):
+    """A reference the spec's scoping cannot make: the level whose input it is, if any."""
+
+    def __init__(self, level: str | None) -> None:
+        self.level = level
+
+
 class _Writer:
     """The items as nested ``sequential`` levels, one per module of the path, with ``from:``
     where an input is not the item above; a reference is the shortest local name that the
-    spec's scoping (innermost level first, then outward) resolves to the producing layer."""
+    spec's scoping (innermost level first, then outward) resolves to the producing layer.
 
-    def __init__(self, items: list[dict]) -> None:
+    A level's input that an item inside it reads, but whose name a layer of the level hides
+    (ViT's block reads its input ``dropout`` beside its own ``dropout``), is named at the
+    level's start by an identity layer ``input_`` (``anchored``)."""
+
+    def __init__(self, items: list[dict], anchored: set[str], anchor_type: str) -> None:
         self.items = items
+        self.anchored = anchored
+        self.anchor_type = anchor_type
         self.last_of: dict[str, str] = {}  # structure full name -> its last item's full name
         for item in items:
             parts = item["name"].split(".")
             for i in range(1, len(parts)):
                 self.last_of[".".join(parts[:i])] = item["name"]
         self.names: dict[str, dict[str, str]] = {"": {}}  # level -> local name -> full name
+        self.alias: dict[str, tuple[str, str]] = {}  # level -> (its anchor's name, its input)
+        self.inputs: dict[str, str] = {}  # level -> its input
         self.lines: list[str] = []
 
     def ref(self, level: str, full: str) -> str | None:
@@ -613,15 +726,18 @@ class _Writer:
         chain = level.split(".") if level else []
         for depth in range(len(chain), -1, -1):
             at = ".".join(chain[:depth])
+            inner = [".".join(chain[:d]) for d in range(depth + 1, len(chain) + 1)]
+            anchor = self.alias.get(at)
+            if anchor is not None and anchor[1] == full and \
+                    not any(anchor[0] in self.names.get(b, {}) for b in inner):
+                return anchor[0]
             prefix = at + "." if at else ""
             if not full.startswith(prefix):
                 continue
             local = full[len(prefix):].split(".")[0]
             if self.names.get(at, {}).get(local) != full:
                 continue
-            shadowed = any(local in self.names.get(".".join(chain[:d]), {})
-                           for d in range(depth + 1, len(chain) + 1))
-            if not shadowed:
+            if not any(local in self.names.get(b, {}) for b in inner):
                 return local
         return None
 
@@ -639,8 +755,8 @@ class _Writer:
                 done = stack.pop()
                 closed.add(done)
                 parent = stack[-1] if stack else ""
-                self.names.setdefault(parent, {})[done.split(".")[-1]] = self.last_of_written(done)
-                prev[parent] = self.last_of_written(done)
+                self.names.setdefault(parent, {})[done.split(".")[-1]] = self.last_of[done]
+                prev[parent] = self.last_of[done]
             for level in levels[common:]:
                 if level in closed:
                     raise SpecError(f"module {level} runs twice, with other modules between; "
@@ -658,10 +774,14 @@ class _Writer:
                 self.lines.append(f"{indent}  sequential:")
                 stack.append(level)
                 prev[level] = first_input
+                self.inputs[level] = first_input
                 self.names.setdefault(level, {})
+                if level in self.anchored:
+                    self.lines.append(f"{indent}  - {{{self.anchor_type}, name: input_}}")
+                    self.alias[level] = ("input_", first_input)
+                    self.names[level]["input_"] = level + ".input_"
             level = stack[-1] if stack else ""
             indent = "  " * (len(stack) + 1)
-            body: dict[str, Any] = {}
             type_text = item["type"] if item["params"] is None else \
                 f"{item['type']}: {_flow(item['params'])}"
             srcs = item["from"]
@@ -669,17 +789,12 @@ class _Writer:
                 src = self.source(level, srcs[0], prev.get(level), item)
                 from_text = "" if src is None else f", from: {_flow(src)}"
             else:
-                refs = [self.must_ref(level, s, item) for s in srcs]
+                refs = [self.must_ref(level, x, item) for x in srcs]
                 from_text = f", from: {_flow(refs)}"
-            body = f"{{{type_text}, name: {_flow(parts[-1])}{from_text}}}"
-            self.lines.append(f"{indent}- {body}")
+            self.lines.append(f"{indent}- {{{type_text}, name: {_flow(parts[-1])}{from_text}}}")
             self.names.setdefault(level, {})[parts[-1]] = item["name"]
             prev[level] = item["name"]
-            self.written = item["name"]
         return self.lines
-
-    def last_of_written(self, level: str) -> str:
-        return self.last_of[level]
 
     def source(self, level: str, full: str, default: str | None, item: dict) -> str | None:
         if full == default:
@@ -688,12 +803,27 @@ class _Writer:
 
     def must_ref(self, level: str, full: str, item: dict) -> str:
         ref = self.ref(level, full)
-        if ref is None:
-            raise SpecError(f"{item['where']}: its input '{full}' is a layer inside another "
-                            "module, not that module's output; a spec can name only a level's "
-                            "own layers and the outputs of the levels above", kind="torch",
-                            help="cnncalc writes each module as a level of the spec")
-        return ref
+        if ref is not None:
+            return ref
+        chain = level.split(".") if level else []
+        for depth in range(len(chain), 0, -1):  # the innermost level whose input it is
+            at = ".".join(chain[:depth])
+            if self.inputs.get(at) == full and at not in self.anchored:
+                raise _Unreachable(at)
+        raise SpecError(f"{item['where']}: its input '{full}' is a layer inside another "
+                        "module, not that module's output; a spec can name only a level's "
+                        "own layers and the outputs of the levels above", kind="torch",
+                        help="cnncalc writes each module as a level of the spec")
+
+
+def _spec_lines(items: list[dict], anchor_type: str) -> list[str]:
+    """The levels written, naming a level's input with an identity where it must be named."""
+    anchored: set[str] = set()
+    while True:
+        try:
+            return _Writer(items, anchored, anchor_type).write()
+        except _Unreachable as need:
+            anchored.add(need.level)
 
 
 def translate(module, input_shape: tuple[int, ...], name: str | None = None,
@@ -714,7 +844,7 @@ def translate(module, input_shape: tuple[int, ...], name: str | None = None,
     if not tr.items:
         raise SpecError(f"{type(module).__name__} computes nothing cnncalc maps from its input",
                         kind="torch")
-    lines = _Writer(tr.items).write()
+    lines = _spec_lines(tr.items, tr.claims[ANCHOR_OP][0].type_name)
     title = name or type(module).__name__
     head = [f"# {title}, read from PyTorch by cnncalc" + (f" ({source})" if source else "")
             + "; layer names are the module's", f"name: {_flow(title)}",

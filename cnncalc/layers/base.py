@@ -523,6 +523,9 @@ class Layer:
     torch_ops: ClassVar[tuple[str, ...]] = ()
     torch_channels_last: ClassVar[tuple[str, ...]] = ()  # of those, ops taken channels last
     torch_priority: ClassVar[int] = 0  # among types reading one op, the higher asks first
+    # torch.nn modules read whole (every op of one call is this one layer), by qualified class
+    # name ("torch.nn.modules.activation.MultiheadAttention"); from_torch sees op "module:NAME"
+    torch_modules: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def from_onnx(cls, v: Any) -> dict[str, Any] | None:

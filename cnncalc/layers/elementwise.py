@@ -118,6 +118,7 @@ class Identity(Elementwise):
     onnx_ops = ("Identity",)
     onnx_channels_last = ("Identity",)
     onnx_simple = "Identity"
+    torch_ops = ("aten.alias",)  # also the name the reader gives a level's input (docs/torch.md)
     torch_template = "{0}"
 
 

@@ -635,7 +635,8 @@ class LayerNorm(_StatNorm):
     @classmethod
     def from_torch(cls, v):
         """aten.layer_norm over the last axis of a channels-last tensor (over: channels,
-        torchvision's LayerNorm2d and ConvNeXt's block), or over every axis but the batch."""
+        torchvision's LayerNorm2d and ConvNeXt's block), over every axis but the batch, or over
+        the last axis (over: last, a transformer's tokens)."""
         a = v.a
         shape = tuple(a["normalized_shape"])
         params = {"eps": None if a["eps"] == 1e-5 else float(a["eps"]),
@@ -644,6 +645,8 @@ class LayerNorm(_StatNorm):
             return {"over": "channels", **params}
         if v.x.layout == "cf" and shape == tuple(v.x.shape):
             return params
+        if v.x.layout == "cf" and shape == tuple(v.x.shape[-1:]):  # a sequence's features (ViT)
+            return {"over": "last", **params}
         raise v.fail(f"layer_norm over the last {len(shape)} axes {list(shape)} of a tensor of "
                      f"shape {list(v.x.shape)}; cnncalc maps normalizing every axis but the batch, "
                      "or the channels of a channels-last tensor")
