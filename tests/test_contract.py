@@ -82,7 +82,7 @@ CONTRACT.update({  # attention (issue 26, item 3): on a map's positions and on a
         "{conv: {out_channels: 6, kernel_size: 3, stride: 2, padding: 1}, name: v, from: input}",
         "{scaled_dot_product_attention: {num_heads: 2}, from: [q, kk, v]}"]),
     "permute": ("[2, 4, 6]", ["conv: {out_channels: 3, kernel_size: 3}", "reshape: [3, -1]", "permute: [0, 2, 1]"]),
-    "select": ("[2, 4, 6]", ["conv: {out_channels: 3, kernel_size: 3}", "select: {dim: 2, index: -1}"]),
+    "select_index": ("[2, 4, 6]", ["conv: {out_channels: 3, kernel_size: 3}", "select_index: {dim: 2, index: -1}"]),
     "class_token": ("[2, 4, 6]", ["conv: {out_channels: 3, kernel_size: 2, stride: 2}", "reshape: [3, -1]",
                                   "permute: [0, 2, 1]", "class_token"]),
     "position_embedding": ("[2, 4, 6]", ["conv: {out_channels: 3, kernel_size: 3}", "position_embedding"]),

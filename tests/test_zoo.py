@@ -35,6 +35,7 @@ TORCHVISION = {
     "googlenet.yaml": (6_624_904, "1.50"),
     "mobilenet_v2.yaml": (3_504_872, "0.30"),
     "squeezenet1_0.yaml": (1_248_424, "0.82"),
+    "vit_b_16.yaml": (86_567_656, "17.56"),  # 17.564; exactly 17,563,828,224 (tests/test_attention.py)
 }
 
 

@@ -161,6 +161,8 @@ def estimate(net: Network, width: int, batch: int | None = None,
                 key = ("own", node.name, s.what)
             per = width if s.dtype is None else SAVED_DTYPE_BYTES[s.dtype]
             saved[key] = math.prod(s.shape) * batch * per
+            if key[0] == "storage":  # a view keeps its whole storage alive (x[:, 0], a crop)
+                saved[key] = max(saved[key], size[key[1]])
     # backward: gradients of activations, live from their consumer's backward to their producer's
     grads = {name: size[name] for name in net.outputs if needs_grad.get(name)}
     back_peak = sum(grads.values())

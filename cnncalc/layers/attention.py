@@ -90,8 +90,10 @@ def sdpa_forward(q, k, v, heads: int, scale, ctx):
     Ev); scale None: 1/sqrt(E/heads). Returns (output (N, Lq, Ev), attention (N, h, Lq, Lk)).
     The two products run through ``ctx.mm`` (their MACs are counted); softmax subtracts
     each row's maximum (stable)."""
-    qh, kh, vh = _heads(q, heads), _heads(k, heads), _heads(v, heads)
-    s = ctx.mm(qh, kh.transpose(0, 1, 3, 2)) * _scale(scale, q.shape[-1] // heads)
+    # contiguous stacks: NumPy's matmul runs BLAS per matrix only on contiguous operands
+    qh, kt, vh = (np.ascontiguousarray(t) for t in (_heads(q, heads), _heads(k, heads).transpose(0, 1, 3, 2),
+                                                   _heads(v, heads)))
+    s = ctx.mm(qh, kt) * _scale(scale, q.shape[-1] // heads)
     e = np.exp(s - s.max(axis=-1, keepdims=True))
     a = e / e.sum(axis=-1, keepdims=True)
     return _merge(ctx.mm(a, vh)), a

@@ -133,6 +133,11 @@ class Dropout(Elementwise):
               Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"))
     primary = "p"
 
+    def saved_for_backward(self):
+        # with p = 0 PyTorch's dropout returns its input itself, training or not: no mask
+        # (torch 2.13, saved_tensors_hooks; torchvision's ViT has eight such per layer pair)
+        return [] if self.p["p"] == 0 else super().saved_for_backward()
+
     # -- files (docs/onnx.md) --
     onnx_ops = ("Dropout",)
     torch_ops = ("aten.dropout",)

@@ -717,10 +717,10 @@ class Permute(Layer):
 
 class Select(Layer):
     """One index along an axis, the axis removed, as torch.select(x, dim, index) (ViT's
-    classifier token ``x[:, 0]``: ``select: {dim: 1, index: 0}``). ``dim`` counts the batch
+    classifier token ``x[:, 0]``: ``select_index: {dim: 1, index: 0}``). ``dim`` counts the batch
     as 0. A view (0 FLOPs); no receptive field after it."""
 
-    type_name = "select"
+    type_name = "select_index"
     view = True
     mixes_axes = True
     shape_rule = "the input's shape without axis dim"
@@ -761,7 +761,7 @@ class Select(Layer):
         gx[tuple(index)] = g
         return [gx], {}
 
-    onnx_import_refusal = "a Gather of one stored index from a computed tensor is not read as select yet"
+    onnx_import_refusal = "a Gather of one stored index from a computed tensor is not read as select_index yet"
     torch_ops = ("aten.select",)
 
     @classmethod

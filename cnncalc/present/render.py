@@ -48,9 +48,9 @@ def rf_cells(rf: ReceptiveField | None) -> tuple[str, str, str]:
             axes_text(rf.center, frac_text))
 
 
-GATE_MARK = " +g"  # the exact field is global through a broadcast gate: the local field is shown
-GATE_NOTE = ("+g: global through a broadcast gate (squeeze-and-excitation); the local field "
-             "(the gate held constant) is shown")
+GATE_MARK = " +g"  # the exact field is global through a gate or attention: the local field is shown
+GATE_NOTE = ("+g: global through a broadcast gate (squeeze-and-excitation) or an attention branch; "
+             "the local field (the gate or branch held constant) is shown")
 
 
 def row_rf_cells(row: LayerResult) -> tuple[str, str, str]:

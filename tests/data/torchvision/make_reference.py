@@ -6,12 +6,14 @@ shape, parameter count, meta) and vit_small_reference.npz (a VisionTransformer o
 code at a small size, its weights drawn by weights_for() below from the key names, an input
 and torchvision's output)."""
 import json
+from pathlib import Path
+
 import numpy as np
 import torch
 import torchvision
-from torchvision.models import ViT_B_16_Weights, VisionTransformer, vit_b_16
+from torchvision.models import VisionTransformer, ViT_B_16_Weights, vit_b_16
 
-OUT = str(__import__("pathlib").Path(__file__).parent) + "/"
+OUT = str(Path(__file__).parent) + "/"
 
 
 def weights_for(shapes):

@@ -1,0 +1,367 @@
+"""Attention for hybrid vision networks (issue 26, item 3): multi-head self-attention, the
+scaled-dot-product core, ViT's class token and position embedding, permute and select_index;
+ViT-B/16 against torchvision's published figures and code, and a non-local ResNet-50
+against Wang et al. 2018's block derived by formula."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import cnncalc
+from cnncalc.core.weights import tensor_shapes
+from cnncalc.homework.explain import explain
+from cnncalc.io.torch_map import to_source
+from cnncalc.measure.execute import backward, forward
+from tests.conftest import SPECS
+from tests.test_execute import _finite_difference_check, net_of
+
+DATA = Path(__file__).parent / "data" / "torchvision"
+RNG = np.random.default_rng(26)
+
+# ViT-B/16 (Dosovitskiy et al. 2021, table 1): 12 layers, hidden E = 768, MLP 3072, 12 heads,
+# patch 16 at 224 x 224: 14 x 14 = 196 patches and the class token, L = 197 tokens
+L, E, MLP, LAYERS, HEADS = 197, 768, 3072, 12, 12
+
+
+@pytest.fixture(scope="module")
+def vit():
+    return cnncalc.load(SPECS / "vit_b_16.yaml")
+
+
+@pytest.fixture(scope="module")
+def vit_report(vit):
+    return cnncalc.analyze(vit)
+
+
+# -- ViT-B/16: torchvision's figures ------------------------------------------------------------
+
+
+def test_vit_b_16_params_and_macs_are_torchvisions(vit_report):
+    # torchvision ViT_B_16_Weights.IMAGENET1K_V1.meta: num_params 86,567,656, _ops 17.564
+    # (GFLOPS = GMACs); recorded with the state_dict in data/torchvision (make_reference.py)
+    meta = json.loads((DATA / "vit_b_16_state_dict.json").read_text())
+    assert vit_report.totals.params == meta["num_params"] == 86_567_656
+    assert f"{vit_report.totals.macs / 1e9:.3f}" == f"{meta['_ops']:.3f}" == "17.564"
+    assert vit_report.totals.macs == 17_563_828_224  # the issue's unrounded figure
+
+
+def test_vit_b_16_counts_derived_term_by_term(vit_report):
+    # parameters: conv_proj 768·3·16·16 + 768, class_token 768, pos_embedding 197·768; per
+    # layer ln_1, ln_2 2·768 each, in_proj 3·768² + 3·768, out_proj 768² + 768, mlp
+    # 768·3072 + 3072 + 3072·768 + 768; encoder.ln 2·768; heads.head 768·1000 + 1000
+    per_layer = 2 * 2 * E + (3 * E * E + 3 * E) + (E * E + E) + (E * MLP + MLP + MLP * E + E)
+    params = (E * 3 * 16 * 16 + E) + E + L * E + LAYERS * per_layer + 2 * E + (E * 1000 + 1000)
+    assert vit_report.totals.params == params
+    # MACs: the patch embedding on 196 positions; per layer the projections 3·L·E² and L·E²,
+    # the attention products L²·E twice (Vaswani et al. 2017, 3.2), the MLP 2·L·E·3072; the head
+    per_layer = 3 * L * E * E + 2 * L * L * E + L * E * E + 2 * L * E * MLP
+    assert vit_report.totals.macs == E * 3 * 16 * 16 * 196 + LAYERS * per_layer + E * 1000
+
+
+def test_vit_b_16_attention_products_are_shown_and_explained(vit):
+    # the issue: 715,327,488 of the 17,563,828,224 MACs are Q·K^T and A·V, which PyTorch's
+    # FlopCounterMode misses on CPU (it reports 16,848,500,736)
+    products = 0
+    attention = [item for item in explain(vit) if item.type == "multihead_attention"]
+    assert len(attention) == LAYERS
+    for item in attention:
+        terms = {s.formula.split("]")[0] + "]": s.value for s in item.steps
+                 if s.field == "macs" and s.formula.startswith("[")}
+        assert terms == {"[Q, K, V projections]": 3 * L * E * E, "[Q·K^T]": L * L * E,
+                         "[A·V]": L * L * E, "[output projection]": L * E * E}
+        products += terms["[Q·K^T]"] + terms["[A·V]"]
+    assert products == LAYERS * 2 * L * L * E == 715_327_488
+    total = cnncalc.analyze(vit).totals.macs
+    assert total - products == 16_848_500_736
+
+
+def test_multihead_attention_flops_by_the_conventions():
+    # L = 5 tokens, E = 64, h = 4: projections L·3E·2E and L·E·2E (with bias, as linear),
+    # scaling L·E, Q·K^T L²·(2E - h), softmax h·L·(3L - 1), A·V L·E·(2L - 1)
+    row = _row("input: [64, 5, 1]\nlayers:\n  - reshape: [64, 5]\n  - permute: [0, 2, 1]\n"
+               "  - multihead_attention: 4\n")
+    Lq, e, h = 5, 64, 4
+    assert row.macs == 4 * Lq * e * e + 2 * Lq * Lq * e
+    assert row.flops == (Lq * 3 * e * 2 * e + Lq * e + Lq * Lq * (2 * e - h) + h * Lq * (3 * Lq - 1)
+                         + Lq * e * (2 * Lq - 1) + Lq * e * 2 * e)
+    assert row.params == 4 * e * e + 4 * e
+
+
+def test_vit_b_16_names_are_torchvisions(vit):
+    # every state_dict key of torchvision.models.vit_b_16 and its shape (torchvision 0.29.1,
+    # recorded by data/torchvision/make_reference.py) is a weight key of the spec, and no other
+    recorded = json.loads((DATA / "vit_b_16_state_dict.json").read_text())["state_dict"]
+    assert tensor_shapes(vit) == {k: tuple(v) for k, v in recorded.items()}
+
+
+def test_vit_b_16_shapes(vit_report):
+    # torchvision's _process_input: (n, 768, 14, 14) -> (n, 768, 196) -> (n, 196, 768), then
+    # the class token (197), x[:, 0] and the head
+    shapes = {r.name: r.output_shape for r in vit_report.layers}
+    assert shapes["conv_proj"] == (E, 14, 14)
+    assert shapes["flatten_patches"] == (E, 196)
+    assert shapes["tokens"] == (196, E)
+    assert shapes["class_token"] == (L, E)
+    assert shapes["encoder.layers.encoder_layer_11.self_attention"] == (L, E)
+    assert shapes["class_output"] == (E,)
+    assert shapes["heads.head"] == (1000,)
+
+
+# -- the executor and the PyTorch export against torchvision's code ---------------------------
+
+
+def _reference_weights(shapes):
+    """The weights make_reference.py gave torchvision's small VisionTransformer: U(-0.5, 0.5)
+    from default_rng(2026), drawn in the order of the sorted keys."""
+    rng = np.random.default_rng(2026)
+    return {k: rng.uniform(-0.5, 0.5, shapes[k]).astype(np.float32) for k in sorted(shapes)}
+
+
+def test_executor_equals_torchvision_vit():
+    # torchvision's VisionTransformer(image_size=32, patch_size=16, num_layers=2, num_heads=4,
+    # hidden_dim=32, mlp_dim=64, num_classes=10) in eval mode, its output recorded on two inputs
+    ref = np.load(DATA / "vit_small_reference.npz")
+    net = cnncalc.load(DATA / "vit_small.yaml")
+    shapes = tensor_shapes(net)
+    assert sorted(shapes) == sorted(ref["keys"].tolist())
+    out = cnncalc.run(net, ref["x"], _reference_weights(shapes), keep="outputs")
+    np.testing.assert_allclose(out["heads.head"], ref["y"], rtol=0, atol=2e-5)  # float32 rounding
+
+
+def _module(source: str, tmp_path):
+    path = tmp_path / "net.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("exported_net", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pytorch_export_loads_torchvisions_state_dict(tmp_path):
+    # the exported module takes torchvision's state_dict with strict=True (the same names) and
+    # computes torchvision's output; written against the recorded names, shapes and output
+    # (torchvision does not import beside this venv's torch)
+    torch = pytest.importorskip("torch")
+    ref = np.load(DATA / "vit_small_reference.npz")
+    net = _module(to_source(cnncalc.load(DATA / "vit_small.yaml")), tmp_path).Net().eval()
+    shapes = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    assert sorted(shapes) == sorted(ref["keys"].tolist())
+    weights = _reference_weights(shapes)
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=True)
+    with torch.no_grad():
+        y = net(torch.from_numpy(ref["x"])).numpy()
+    np.testing.assert_allclose(y, ref["y"], rtol=0, atol=2e-5)
+    # ViT-B/16 itself: built on the meta device (no memory), its state_dict is torchvision's
+    recorded = json.loads((DATA / "vit_b_16_state_dict.json").read_text())["state_dict"]
+    with torch.device("meta"):
+        full = _module(to_source(cnncalc.load(SPECS / "vit_b_16.yaml")), tmp_path / "..").Net()
+    assert {k: list(v.shape) for k, v in full.state_dict().items()} == recorded
+    assert "nn.MultiheadAttention(768, 12, batch_first=True)" in to_source(cnncalc.load(SPECS / "vit_b_16.yaml"))
+
+
+def test_spatial_attention_export_equals_the_executor(tmp_path):
+    # BoTNet-style attention over a map's positions and the non-local core, exported
+    torch = pytest.importorskip("torch")
+    net = cnncalc.loads(
+        "input: [4, 5, 6]\nlayers:\n"
+        "  - {multihead_attention: 2, name: mhsa}\n"
+        "  - {conv: {out_channels: 4, kernel_size: 1}, name: theta}\n"
+        "  - {conv: {out_channels: 4, kernel_size: 2, stride: 2}, name: phi, from: mhsa}\n"
+        "  - {conv: {out_channels: 6, kernel_size: 2, stride: 2}, name: g, from: mhsa}\n"
+        "  - {scaled_dot_product_attention: {num_heads: 2, scale: 0.5}, from: [theta, phi, g]}\n", "s.yaml")
+    x = RNG.standard_normal((2, 4, 5, 6)).astype(np.float32)
+    run = forward(net, x, seed=3)
+    module = _module(to_source(net), tmp_path).Net().eval()
+    module.load_state_dict({k: torch.from_numpy(v) for k, v in run.weights.items()}, strict=True)
+    with torch.no_grad():
+        y = module(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(y, run.values[net.outputs[0]], rtol=0, atol=1e-5)
+
+
+# -- gradients, for verify's probes and cnncalc grad ------------------------------------------
+
+
+@pytest.mark.parametrize("spec", [
+    ([4, 3, 2], ["multihead_attention: 2"]),                                  # a map's positions
+    ([6, 5, 1], ["reshape: [6, 5]", "permute: [0, 2, 1]", "multihead_attention: {num_heads: 3, bias: false}"]),
+    ([4, 3, 2], ["{identity, name: a}", "{conv: {out_channels: 2, kernel_size: 1}, name: v}",
+                 "{scaled_dot_product_attention: {num_heads: 2, scale: 0.7}, from: [a, a, v]}"]),
+    ([3, 4, 1], ["reshape: [3, 4]", "permute: [0, 2, 1]", "class_token", "position_embedding",
+              "layernorm: last", "select_index: {dim: 1, index: 0}"]),
+], ids=["mhsa-map", "mha-sequence", "sdpa", "vit-parts"])
+def test_backward_matches_finite_differences(spec):
+    shape, layers = spec
+    _finite_difference_check(net_of(shape, *layers), RNG.standard_normal((2, *shape)))
+
+
+# -- the non-local block (Wang et al. 2018) ----------------------------------------------------
+
+
+def test_nonlocal_block_figures_by_formula():
+    # section 3.2-3.3, Fig. 2: theta, phi, g 1x1 convs C -> C/2 (with bias), softmax(theta^T phi) g
+    # without scaling, W_z 1x1 C/2 -> C and batch norm, on res4's 1024 x 14 x 14 (N = 196)
+    report = cnncalc.analyze(cnncalc.load(SPECS / "nonlocal_resnet50.yaml"))
+    rows = [r for r in report.layers if r.name.startswith("nonlocal.")]
+    c, half, n = 1024, 512, 14 * 14
+    assert sum(r.params for r in rows) == 3 * (c * half + half) + (half * c + c) + 2 * c == 2_101_760
+    assert sum(r.buffers for r in rows) == 2 * c
+    assert sum(r.macs for r in rows) == 3 * n * c * half + 2 * n * n * half + n * half * c == 450_379_776
+    y = report.layer("nonlocal.y")
+    assert y.macs == 2 * n * n * half and y.output_shape == (half, 14, 14)
+    # FLOPs of the core: no scaling, N²(2·512 - 1) for theta^T phi, N(3N - 1) for the softmax,
+    # 512·N·(2N - 1) for the product with g
+    assert y.flops == n * n * (2 * half - 1) + n * (3 * n - 1) + half * n * (2 * n - 1)
+    # the whole network: torchvision's ResNet-50 (25,557,032 parameters, 4,089,184,256 MACs)
+    # and the block
+    assert report.totals.params == 25_557_032 + 2_101_760
+    assert report.totals.macs == 4_089_184_256 + 450_379_776
+
+
+def test_receptive_field_through_attention_is_global_and_the_local_one_convolutional():
+    report = cnncalc.analyze(cnncalc.load(SPECS / "nonlocal_resnet50.yaml"))
+    x, z = report.layer("nonlocal.x"), report.layer("nonlocal.z")
+    # every position reaches every unit through softmax(theta^T phi) g: global
+    assert report.layer("nonlocal.y").receptive_field is None and z.receptive_field is None
+    # the residual path holds the attention branch: z's local field is x's (res4 at 224: 235,
+    # stride 16, as ResNet-50's layer3 output) and the context came through nonlocal.y
+    assert z.local_receptive_field == x.receptive_field
+    assert x.receptive_field.size == (235, 235) and x.receptive_field.stride == (16, 16)
+    assert z.global_context == ("nonlocal.y",)
+    after = report.layer("layer3_last.relu1")
+    assert after.receptive_field is None and after.global_context == ("nonlocal.y",)
+
+
+def _small_nonlocal():
+    text = (SPECS / "nonlocal_resnet50.yaml").read_text()
+    blocks = text[text.index("blocks:"):text.index("layers:\n  - {conv: {out_channels: 64, kernel_size: 7")]
+    return cnncalc.loads(
+        "input: [3, 20, 20]\n" + blocks +
+        "layers:\n  - {conv: {out_channels: 16, kernel_size: 3, stride: 2, padding: 1}, name: stem}\n"
+        "  - {nonlocal: {channels: 16}, name: nonlocal}\n"
+        "  - {conv: {out_channels: 8, kernel_size: 3, padding: 1}, name: after}\n", "nl.yaml")
+
+
+def test_verify_passes_on_the_nonlocal_block_and_measures_the_local_field():
+    result = cnncalc.verify(_small_nonlocal())
+    assert result.ok, [r.note for r in result.rows if not r.ok]
+    after = next(r for r in result.rows if r.name == "after")
+    # measured: global exact field; the local one through stem and after: 3 + 2·(3 - 1) = 7
+    assert after.figure("rf_size[0]").measured == "global"
+    assert after.figure("local_rf_size[0]").measured == 7
+    assert not after.not_measured
+
+
+def test_verify_catches_a_local_field_that_ignores_attention(monkeypatch):
+    # the analysis holding nothing at the merge: its local field becomes global, the probe's
+    # (which holds the attention branch by the layer classes) stays 7
+    import cnncalc.core.shapes as shapes
+
+    monkeypatch.setattr(shapes, "held_context", lambda node, mixing: [])
+    result = cnncalc.verify(_small_nonlocal())
+    assert not result.ok
+    after = next(r for r in result.rows if r.name == "after")
+    assert after.figure("local_rf_size[0]").status == "mismatch"
+
+
+def test_verify_passes_on_vit_at_small_size():
+    # ViT-B/16's structure at 32 x 32 with two layers (torchvision's small VisionTransformer);
+    # specs/vit_b_16.yaml at 224 x 224: benchmarks/bench_verify.py (drawing its 86.6 million
+    # weights alone costs about as much as verifying ResNet-50)
+    result = cnncalc.verify(cnncalc.load(DATA / "vit_small.yaml"))
+    assert result.ok and result.counts()["failed"] == 0
+    mha = next(r for r in result.rows if r.name.endswith("encoder_layer_1.self_attention"))
+    assert mha.macs[0] == mha.macs[1] == 4 * 5 * 32 * 32 + 2 * 5 * 5 * 32  # measured = analysed
+
+
+# -- memory: what PyTorch's backward keeps -----------------------------------------------------
+
+
+def test_saved_tensors_are_pytorchs():
+    # nn.MultiheadAttention in training (torch 2.13, CPU flash kernel; saved_tensors_hooks):
+    # the input, the packed Q, K, V (L x 3E), the attention output (L x E) and a float32
+    # logsumexp per head and token
+    net = cnncalc.loads("input: [8, 7, 1]\nlayers:\n  - reshape: [8, 7]\n  - permute: [0, 2, 1]\n"
+                        "  - multihead_attention: 2\n", "m.yaml")
+    saved = {s.what: s.shape for s in net.nodes[-1].facts.saved}
+    assert saved == {"input0": (7, 8), "qkv": (7, 24), "logsumexp": (2, 7), "attention": (7, 8)}
+
+
+# -- the small types and their errors ----------------------------------------------------------
+
+
+def _row(text):
+    return cnncalc.analyze(cnncalc.loads(text, "t.yaml")).layers[-1]
+
+
+def test_permute_select_index_class_token_position_embedding():
+    assert _row("input: [3, 4, 5]\nlayers:\n  - permute: [0, 1, 3, 2]\n").output_shape == (3, 5, 4)
+    row = _row("input: [3, 4, 5]\nlayers:\n  - select_index: {dim: 2, index: -1}\n")
+    assert row.output_shape == (3, 5) and row.flops == 0
+    row = _row("input: [6, 4, 1]\nlayers:\n  - reshape: [6, 4]\n  - permute: [0, 2, 1]\n  - class_token\n")
+    assert row.output_shape == (5, 6) and row.params == 6 and row.flops == 0
+    row = _row("input: [5, 6]\nlayers:\n  - position_embedding\n")
+    assert row.params == 5 * 6 and row.flops == 5 * 6  # (1, 5, 6), one addition per element
+
+
+@pytest.mark.parametrize("layers, says, fix", [
+    (["multihead_attention: 5"], "embed_dim 12 is not divisible by num_heads=5", "num_heads must divide"),
+    (["multihead_attention: {num_heads: 2, embed_dim: 8}"], "embed_dim is 8", "remove embed_dim"),
+    (["class_token"], "class_token needs a sequence [L, E]", "reshape and permute"),
+    (["permute: [1, 0, 2, 3]"], "keep the batch axis first", "permute the other axes"),
+    (["permute: [0, 1, 1, 2]"], "not a permutation", "every axis once"),
+    (["{scaled_dot_product_attention: 1, from: [input, input]}"], "3", ""),
+])
+def test_bad_attention_is_a_located_error(layers, says, fix):
+    from tests.conftest import error_of
+
+    err = error_of("input: [12, 4, 4]\nlayers:\n" + "".join(f"  - {x}\n" for x in layers))
+    assert says in err.message and err.loc.line == 3
+    assert fix in (err.help or "")
+
+
+def test_bad_attention_exits_2_naming_the_place(tmp_path, capsys):
+    from tests.test_cli import run
+
+    path = tmp_path / "bad.yaml"
+    path.write_text("input: [12, 4, 4]\nlayers:\n  - multihead_attention: {num_heads: 5}\n")
+    code, _, err = run(capsys, "analyze", path)
+    assert code == 2
+    assert "bad.yaml:3:" in err and "num_heads" in err and "Traceback" not in err
+
+
+def test_grad_walks_attention():
+    # cnncalc grad (backpropagation per layer) runs through every new type
+    from cnncalc.measure.grad import gradients
+
+    net = net_of([3, 4, 1], "reshape: [3, 4]", "permute: [0, 2, 1]", "class_token", "position_embedding",
+                 "multihead_attention: 3", "select_index: {dim: 1, index: 0}")
+    result = gradients(net, RNG.standard_normal((1, 3, 4, 1)))
+    names = [row.name for row in result.layers]
+    assert "multihead_attention1" in names
+    run = forward(net, RNG.standard_normal((1, 3, 4, 1)), seed=0, dtype=np.float64)
+    grads = backward(net, run, {net.nodes[-1].name: np.ones((1, 3))})
+    assert grads["multihead_attention1.out_proj.weight"].shape == (3, 3)
+    assert grads["class_token1"].shape == (1, 1, 3)
+
+
+def test_training_memory_of_a_vit_is_pytorchs():
+    # torchvision's small VisionTransformer layout (data/torchvision/vit_small.yaml), batch 2,
+    # float32: the exported module's training forward in torch 2.13 keeps 58,576 bytes of
+    # saved tensors besides the parameters (saved_tensors_hooks, distinct storages), which is:
+    n, length, e, mlp, heads = 2, 5, 32, 64, 4
+    token = n * length * e * 4  # one [L, E] activation
+    per_layer = (token + 2 * n * length * 4  # ln_1: input, float32 mean and rstd per token
+                 + token + 3 * token + n * heads * length * 4 + token  # attention: x, qkv, lse, output
+                 + token + 2 * n * length * 4  # ln_2
+                 + token + 2 * token * mlp // e)  # mlp.0's input, GELU's and mlp.3's inputs
+    expected = (n * 3 * 32 * 32 * 4 + 2 * per_layer + token + 2 * n * length * 4
+                + token)  # heads.head keeps x[:, 0], a view: the whole [L, E] storage of encoder.ln
+    # (dropout with p = 0 returns its input and keeps no mask)
+    assert expected == 58_576
+    memory = cnncalc.analyze(cnncalc.load(DATA / "vit_small.yaml", batch=2)).totals.memory
+    assert memory.training.saved_bytes == expected
