@@ -310,9 +310,14 @@ def test_channel_shuffle_pattern(tmp_path):
     assert net.nodes[0].layer.p["groups"] == 2
 
 
-def test_transpose_alone_is_refused(tmp_path):
-    with pytest.raises(cnncalc.SpecError, match=r"Transpose.*channel shuffle"):
-        one(tmp_path, "Transpose", [1, 8, 5, 5], perm=[0, 1, 3, 2])
+@needs("permute")
+def test_transpose_alone_is_permute_and_moving_the_batch_refused(tmp_path):
+    # issue 26: a Transpose that keeps the batch first is torch.permute (ViT's (0, 2, 1))
+    net, rep = analyse(model([node("Transpose", ["x"], "y", perm=[0, 1, 3, 2])], {}, [1, 8, 5, 6], "y"),
+                       tmp_path)
+    assert [n.type for n in net.nodes] == ["permute"] and rep.layers[0].output_shape == (8, 6, 5)
+    with pytest.raises(cnncalc.SpecError, match=r"Transpose.*keeps the batch first"):
+        one(tmp_path, "Transpose", [1, 8, 5, 5], perm=[1, 0, 2, 3])
 
 
 @needs("chunk")

@@ -1150,7 +1150,8 @@ def _transpose(tr: _Translator, node, a):
         tr.dispatch(node, "Transpose", a, inputs=[x])
         return
     raise tr.fail(node, f"Transpose with perm {list(a.get('perm', []))}: cnncalc maps a Transpose "
-                        "only inside a channel shuffle (Reshape, Transpose (0, 2, 1, ...), Reshape)")
+                        "that keeps the batch first (permute), moves the channels last and back, or "
+                        "is inside a channel shuffle (Reshape, Transpose (0, 2, 1, ...), Reshape)")
 
 
 def _skip_if_shuffled(handler):
