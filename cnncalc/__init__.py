@@ -6,6 +6,7 @@
     report.to_dict()                         # the JSON report (docs/report.md)
     out = cnncalc.run(net, x)                # NumPy forward: node name -> array (docs/executor.md)
     cnncalc.verify(net).ok                   # measured figures equal the analysed ones
+    net = cnncalc.from_torch(module, (3, 224, 224))  # a torch.nn.Module (docs/torch.md)
 """
 
 from cnncalc.analysis.analyze import LayerResult, Report, Totals, analyze
@@ -22,6 +23,17 @@ def run(net, x=None, weights=None, seed=0, **kwargs):
     return _run(net, x, weights, seed, **kwargs)
 
 
+def from_torch(module, input_shape, **kwargs):
+    """The Network of a ``torch.nn.Module`` on per-sample input ``input_shape`` (channels first,
+    no batch), captured with ``torch.export``; layer names are the module's (state_dict
+    prefixes). Keywords: ``training``, ``name``, ``batch``, ``max_nodes``; see
+    :func:`cnncalc.io.torch_import.from_torch` (imports torch; raises SpecError, kind ``torch``,
+    naming the op, module path and source line of anything it cannot map)."""
+    from cnncalc.io.torch_import import from_torch as _from_torch
+
+    return _from_torch(module, input_shape, **kwargs)
+
+
 def verify(net, seed=0, **kwargs):
     """Measure every layer and compare with the analysis; see :func:`cnncalc.measure.verify.verify`."""
     from cnncalc.measure.verify import verify as _verify
@@ -36,6 +48,7 @@ __all__ = [
     "SpecError",
     "Totals",
     "analyze",
+    "from_torch",
     "load",
     "loads",
     "run",

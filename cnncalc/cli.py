@@ -104,9 +104,19 @@ ColumnsOption = Annotated[str | None, typer.Option(
          "rf_size, rf_stride, rf_centre.")]
 
 
+TorchOption = Annotated[str | None, typer.Option(
+    "--torch", metavar="MODULE:FACTORY",
+    help="Read a torch.nn.Module instead of a spec: torchvision.models:resnet50 or "
+         "path/model.py:Net, called without arguments (needs -i; pip install 'cnncalc[torch]').")]
+TrainingOption = Annotated[bool, typer.Option(
+    "--training", help="With a PyTorch module: capture it in training mode (a branch only "
+                       "training runs, such as Inception v3's auxiliary head).")]
+
+
 @app.command()
 def analyze(
-    spec: Path = typer.Argument(..., help="The network spec (YAML)."),
+    ctx: typer.Context,
+    spec: Path = typer.Argument(None, help="The network spec (YAML or ONNX); or --torch."),
     format: AnalyzeFormat = format_option(AnalyzeFormat),
     input: InputShape = None,
     batch: int = typer.Option(None, "--batch", "-b", min=1, help="Override the batch size."),
@@ -134,9 +144,22 @@ def analyze(
                                help="With --convention: count only what this output needs "
                                     "(torchvision runs an auxiliary head in training only)."),
     memory_policy: MemoryPolicyOption = MemoryPolicy.eager,
+    torch: TorchOption = None,
+    training: TrainingOption = False,
 ) -> None:
     """Per layer: output shape, parameters, MACs, FLOPs, activation memory, receptive field."""
+    if spec is None and torch is None:  # click's own error, as when SPEC was required
+        missing = sys.modules[typer.BadParameter.__module__].MissingParameter
+        raise missing(ctx=ctx, param=next(p for p in ctx.command.params if p.name == "spec"))
+    if spec is not None and torch is not None:
+        raise typer.BadParameter("give a spec file or --torch MODULE:FACTORY, one of them",
+                                 param_hint="SPEC")
+    source = {"torch": torch, "training": training} if torch is not None else {}
     if convention is not None or output is not None:
+        if torch is not None:
+            raise typer.BadParameter("--convention reads a spec (its torch: forms); write the "
+                                     "module as one first: cnncalc import MODULE:FACTORY -o net.yaml",
+                                     param_hint="--convention")
         if convention is None:
             raise typer.BadParameter("--output goes with --convention", param_hint="--output")
         if erf or format in ("html", "csv"):
@@ -153,13 +176,13 @@ def analyze(
                                     dtype=dtype.value, optimizer=optimizer.value,
                                     max_layers=max_layers, dilation_base=dilation_base,
                                     depth=depth, columns_text=columns,
-                                    memory_policy=memory_policy.value)
+                                    memory_policy=memory_policy.value, **source)
         return
     module = "analyze_html" if format == "html" else "analyze_console" if console else "analyze"
     _command(module).run(spec, format=format.value, input=input, batch=batch, dtype=dtype.value,
                          optimizer=optimizer.value, max_layers=max_layers,
                          dilation_base=dilation_base, depth=depth, columns_text=columns,
-                         memory_policy=memory_policy.value)
+                         memory_policy=memory_policy.value, **source)
 
 
 
@@ -476,12 +499,16 @@ def _whole_summaries(typer_app: typer.Typer) -> None:
 
 @app.command("import")
 def import_(
-    model: Path = typer.Argument(..., help="The model file (ONNX)."),
+    model: str = typer.Argument(..., help="The model: an ONNX file, or a PyTorch module as "
+                                          "MODULE:FACTORY (torchvision.models:resnet50, "
+                                          "path/model.py:Net; needs -i)."),
     output: Path = typer.Option(None, "--output", "-o", help="Write the spec here (default: stdout)."),
     input: InputShape = None,
+    training: TrainingOption = False,
 ) -> None:
-    """Translate an ONNX model into a readable cnncalc spec that analyses to the same figures."""
-    _command("model_files").import_(model, output, input)
+    """Translate an ONNX model or a PyTorch module into a readable cnncalc spec that analyses
+    to the same figures."""
+    _command("model_files").import_(model, output, input, training)
 
 
 
@@ -512,6 +539,7 @@ DEFAULT_HELP = {
     "io": "check the path",
     "limit": "docs/limits.md lists the limits and which can be raised",
     "onnx": "docs/onnx.md lists what cnncalc reads from an ONNX model",
+    "torch": "docs/torch.md lists what cnncalc reads from a PyTorch module",
     "export": "docs/onnx.md lists what cnncalc exports",
     "weights": "weights are an .npz of '<layer>.<tensor>' arrays in PyTorch's layouts (docs/executor.md)",
 }

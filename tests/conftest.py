@@ -61,3 +61,23 @@ def golden(request):
         assert text == path.read_text(encoding="utf-8")
 
     return check
+
+
+@pytest.fixture(scope="session")
+def torchvision():
+    """torchvision, imported as `cnncalc --torch` imports it: when its compiled extension was
+    built for another torch ("operator torchvision::nms does not exist"), the two op schemas
+    it registers fake kernels for are defined first (cnncalc.io.torch_import.torchvision_ops_shim,
+    docs/torch.md). Skips, saying why, without torch or torchvision."""
+    pytest.importorskip("torch", reason="PyTorch is an optional extra (pip install 'cnncalc[torch]'); "
+                                        ".ci/run installs the CPU build")
+    import importlib.util
+
+    if importlib.util.find_spec("torchvision") is None:
+        pytest.skip("torchvision is not installed (.ci/run: pip install --no-deps torchvision==0.28.0)")
+    from cnncalc.io.torch_import import import_torchvision
+
+    import_torchvision()
+    import torchvision as tv
+
+    return tv

@@ -17,6 +17,7 @@ from cnncalc.analysis.analyze import Report, analyze
 from cnncalc.core.errors import suggestion
 from cnncalc.core.graph import Network
 from cnncalc.io.load import load
+from cnncalc.io.torch_import import load_torch
 from cnncalc.lint.base import run_rules, to_text
 from cnncalc.lint.rules import cc001_expectation_failed as expectations
 from cnncalc.options import parse_input, usage
@@ -67,7 +68,8 @@ def run(spec: Path, format: str, input: str | None, batch: int | None, dtype: st
         table: Callable[[Report, int | None, list[str] | None], None] | None = None,
         page: Callable[[Network, Report], str] | None = None,
         transform: Callable[[Network, Report], Report] | None = None,
-        memory_policy: str = "eager") -> None:
+        memory_policy: str = "eager", torch: str | None = None,
+        training: bool = False) -> None:
     """Analyse ``spec`` and write the report in ``format``; exit 1 if an ``expect:`` fails.
 
     ``table`` prints the table view (on a terminal: rich); by default the plain text of
@@ -75,13 +77,19 @@ def run(spec: Path, format: str, input: str | None, batch: int | None, dtype: st
     makes the HTML page (format html: :mod:`cnncalc.commands.analyze_html` passes it).
     ``transform`` adds to the report (``--erf``: :func:`cnncalc.commands.erf.with_erf`).
     ``memory_policy``: the inference peak's policy (``--memory-policy``, eager or graph).
+    ``torch`` (MODULE:FACTORY) reads a PyTorch module instead of ``spec`` (``training``: captured
+    in training mode; :mod:`cnncalc.io.torch_import`).
     """
     if format == "html" and page is None:
         raise ValueError("the html format is drawn by cnncalc.commands.analyze_html")
     picked = columns(columns_text, "analyze")
     with no_cyclic_gc():
-        net = load(spec, input_shape=parse_input(input, "analyze"), batch=batch, max_nodes=max_layers,
-                   dilation_base=dilation_base)
+        if torch is not None:
+            net = load_torch(torch, parse_input(input, "analyze"), batch=batch,
+                             max_nodes=max_layers, training=training)
+        else:
+            net = load(spec, input_shape=parse_input(input, "analyze"), batch=batch,
+                       max_nodes=max_layers, dilation_base=dilation_base)
         report = analyze(net, dtype=dtype, optimizer=optimizer, memory_policy=memory_policy)
         if transform is not None:
             report = transform(net, report)

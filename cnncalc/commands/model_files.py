@@ -1,5 +1,6 @@
-"""``cnncalc import`` and ``cnncalc export``: ONNX models read into specs, specs written as ONNX
-models or PyTorch modules. onnx itself is an optional extra, imported by the io modules."""
+"""``cnncalc import`` and ``cnncalc export``: ONNX models and PyTorch modules read into specs,
+specs written as ONNX models or PyTorch modules. onnx and torch are optional extras, imported by
+the io modules."""
 
 from __future__ import annotations
 
@@ -11,12 +12,18 @@ from cnncalc.io.load import load
 from cnncalc.io.onnx_export import write_onnx
 from cnncalc.io.onnx_io import import_file
 from cnncalc.io.torch_export import write_pytorch
+from cnncalc.io.torch_import import import_torch, is_factory
 from cnncalc.options import parse_input
 
 
-def import_(model: Path, output: Path | None, input: str | None) -> None:
-    """Translate an ONNX model into a spec, on stdout or into ``output``; notes on stderr."""
-    text, notes = import_file(model, parse_input(input, "import"))
+def import_(model: str, output: Path | None, input: str | None, training: bool = False) -> None:
+    """Translate an ONNX model (a file) or a PyTorch module (MODULE:FACTORY, not a file) into a
+    spec, on stdout or into ``output``; notes on stderr."""
+    shape = parse_input(input, "import")
+    if is_factory(model):
+        text, notes = import_torch(model, shape, training), []
+    else:
+        text, notes = import_file(Path(model), shape)
     for note in notes:
         sys.stderr.write(f"note: {note}\n")
     if output is None:

@@ -26,7 +26,7 @@ STRUCTURES = ("residual", "parallel", "sequential")
 MAX_NODES = 100_000
 MAX_BLOCK_DEPTH = 50
 SPEC_SIZE_HELP = "a spec is a page of YAML; split generated specs or use blocks and repeat"
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+_NAME_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_\-]*|[0-9]+)$")  # or a number: nn.Sequential's "0"
 _ALIAS_RE = re.compile(r"^(.*?)([123])d$")
 
 
@@ -351,8 +351,9 @@ class _Builder:
             if not isinstance(name, str) or not _NAME_RE.match(name) or name == INPUT:
                 raise SpecError(
                     f"invalid layer name {describe(name)}", item.val_loc("name"), kind="name",
-                    help="a name is letters, digits, _ or -, starts with a letter, has no dots "
-                    "(dots separate levels), and is not 'input'",
+                    help="a name is letters, digits, _ or -, starts with a letter (or is a "
+                    "number, as nn.Sequential's \"0\"), has no dots (dots separate levels), and "
+                    "is not 'input'",
                 )
         if "repeat" in meta:
             self.check_repeat(item)

@@ -1,7 +1,8 @@
 """``cnncalc export --to pytorch``: a network as the source of a torch.nn.Module.
 
 Each layer class writes its own text (``Layer.to_torch``); :mod:`cnncalc.io.torch_map`
-assembles the module. cnncalc never imports torch.
+assembles the module. Writing does not import torch (reading a module does:
+:mod:`cnncalc.io.torch_import`).
 """
 
 from __future__ import annotations

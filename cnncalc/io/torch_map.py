@@ -7,7 +7,7 @@ Each layer with learnable tensors or buffers becomes a ``torch.nn`` module regis
 its cnncalc name (``layer1.0.conv1`` under ``nn.ModuleDict`` containers), so the
 module's ``state_dict`` keys are cnncalc's weight keys (``layer1.0.conv1.weight``) and
 ``cnncalc run --weights`` and ``load_state_dict`` exchange weights. Layers without
-state are written as functional calls in ``forward``. cnncalc never imports torch:
+state are written as functional calls in ``forward``. Writing never imports torch:
 this module writes text.
 """
 

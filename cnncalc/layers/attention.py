@@ -452,6 +452,24 @@ class MultiheadAttention(_Attention):
     onnx_import_refusal = ("PyTorch exports nn.MultiheadAttention as MatMul, Reshape, Transpose, "
                            "Softmax nodes, a pattern cnncalc does not read yet")
     onnx_export_refusal = "ONNX's Attention op needs opset 23, which cnncalc does not write yet"
+    torch_modules = ("torch.nn.modules.activation.MultiheadAttention",)
+
+    @classmethod
+    def from_torch(cls, v):
+        """A whole nn.MultiheadAttention call, self-attention (query = key = value), batch first,
+        with one in_proj (no kdim/vdim, no bias_k/bias_v, no zero attention): num_heads, bias."""
+        a = v.attrs
+        if not a.get("batch_first"):
+            raise v.fail("nn.MultiheadAttention with batch_first=False: cnncalc reads batch-first "
+                         "tokens (N, L, E)")
+        if not a.get("_qkv_same_embed_dim") or v.has_param("bias_k") or a.get("add_zero_attn"):
+            raise v.fail("nn.MultiheadAttention with kdim/vdim, bias_k/bias_v or add_zero_attn has "
+                         "no cnncalc equivalent")
+        if len(v.inputs) != 1:
+            raise v.fail("nn.MultiheadAttention of different query, key and value: cnncalc maps "
+                         "self-attention")
+        return {"num_heads": int(a["num_heads"]), "bias": None if v.has_param("in_proj_bias") else False}
+
     torch_helper = ("SpatialMultiheadAttention", (
         "class SpatialMultiheadAttention(nn.MultiheadAttention):",
         '    """Self-attention over the positions of (N, C, *spatial): positions are tokens."""',
@@ -524,6 +542,16 @@ class ClassToken(Layer):
         return [g[:, 1:].copy()], {"": g[:, :1].sum(axis=0, keepdims=True)}
 
     onnx_import_refusal = "a Concat with an Expand of a stored tensor is not read as a class token yet"
+    torch_ops = ("cat(expand(parameter), x)",)  # torchvision's VisionTransformer.forward
+
+    @classmethod
+    def from_torch(cls, v):
+        """A parameter (1, 1, E) expanded over the batch, concatenated before the tokens (dim 1)."""
+        token = v.extra["parameter"]
+        if tuple(token.shape) != (1, 1, v.x.shape[-1]) or v.a["dim"] % v.rank != 1:
+            raise v.fail(f"cat of parameter '{token.name}' {list(token.shape)} along axis "
+                         f"{v.a['dim']}: cnncalc maps a class token (1, 1, E) put first (dim 1)")
+        return {}
     onnx_export_refusal = "not written as ONNX yet (a Concat of an Expand of the token)"
     torch_parameter = True
 
@@ -575,6 +603,15 @@ class PositionEmbedding(Layer):
         return [g], {"": g.sum(axis=0, keepdims=True)}
 
     onnx_import_refusal = "an Add of a stored tensor of the sample's shape is not read as an embedding yet"
+    torch_ops = ("aten.add",)
+
+    @classmethod
+    def from_torch(cls, v):
+        """aten.add of the tokens and a parameter of shape (1, *sample) (``input + pos_embedding``)."""
+        stored = [p for p in (v.a["self"], v.a["other"]) if v.is_param(p)]
+        if len(stored) != 1 or len(v.inputs) != 1 or tuple(stored[0].shape) != (1, *v.x.shape):
+            return None
+        return {}
     onnx_export_refusal = "not written as ONNX yet (an Add of the stored embedding)"
     torch_parameter = True
 

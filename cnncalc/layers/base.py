@@ -591,6 +591,14 @@ class Layer:
     onnx_import_refusal: ClassVar[str] = ""  # why no ONNX op is read as this type
     onnx_export_refusal: ClassVar[str] = ""  # why this type is not written as ONNX
     torch_refusal: ClassVar[str] = ""  # why this type is not written as PyTorch source
+    # PyTorch in (docs/torch.md): ATen ops of a torch.export graph read as this type, keyed
+    # by the op's packet without the in-place underscore ("aten.conv2d", "aten.relu")
+    torch_ops: ClassVar[tuple[str, ...]] = ()
+    torch_channels_last: ClassVar[tuple[str, ...]] = ()  # of those, ops taken channels last
+    torch_priority: ClassVar[int] = 0  # among types reading one op, the higher asks first
+    # torch.nn modules read whole (every op of one call is this one layer), by qualified class
+    # name ("torch.nn.modules.activation.MultiheadAttention"); from_torch sees op "module:NAME"
+    torch_modules: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def from_onnx(cls, v: Any) -> dict[str, Any] | None:
@@ -607,6 +615,25 @@ class Layer:
 
         Raises:
             SpecError: via ``v.fail``, for attributes this type cannot take.
+        """
+        return None
+
+    @classmethod
+    def from_torch(cls, v: Any) -> dict[str, Any] | None:
+        """The spec parameters of an ATen op of one of :attr:`torch_ops` in a ``torch.export``
+        graph, or None when the op is not this type's case (the next type is asked).
+
+        ``v`` is the reader's view of the op (:class:`cnncalc.io.torch_import.OpView`):
+        ``op`` ("aten.conv2d"), ``a`` (the op's arguments by their ATen schema names, defaults
+        filled in; a computed tensor is an ``Act`` with ``shape`` per sample and ``layout``,
+        a parameter or buffer a ``Param`` with ``name`` (its state_dict key) and ``shape``),
+        ``x`` (the first computed input), ``rank`` (with the batch), ``ndim``, ``extra``
+        (what the reader decoded: a chunk's index) and ``fail(message, help)`` (a SpecError
+        naming the op, the module path and the source line). Parameters equal to None are
+        left out.
+
+        Raises:
+            SpecError: via ``v.fail``, for arguments this type cannot take.
         """
         return None
 

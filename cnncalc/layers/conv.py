@@ -301,6 +301,31 @@ class Conv(_ConvBase):
     # -- files (docs/onnx.md) --
     onnx_ops = ("Conv", "MatMul")
     onnx_channels_last = ("MatMul",)  # x @ W over the channels at every position: a 1x1 conv
+    torch_ops = ("aten.conv1d", "aten.conv2d", "aten.conv3d", "aten.linear")
+    torch_channels_last = ("aten.linear",)  # nn.Linear over the channels: a 1x1 conv
+
+    @classmethod
+    def from_torch(cls, v):
+        """aten.conv{1,2,3}d (weight (M, C/groups, *k); padding as numbers or 'same'/'valid');
+        aten.linear of a channels-last tensor (weight (M, C)): a 1x1 conv over the channels."""
+        a, w = v.a, v.a["weight"].shape
+        bias = None if a["bias"] is not None else False
+        if v.op == "aten.linear":
+            if v.x.layout != "cl":
+                return None
+            return {"out_channels": int(w[0]), "kernel_size": 1, "bias": bias}
+        nd = len(w) - 2
+        pad = a["padding"]
+        if isinstance(pad, str):
+            padding = None if pad == "valid" else pad
+        else:
+            padding = None if set(pad) == {0} else onnx_axes(pad)
+        stride, dilation = list(a["stride"]) * (nd if len(a["stride"]) == 1 else 1), a["dilation"]
+        return {"out_channels": int(w[0]), "kernel_size": onnx_axes(w[2:]),
+                "stride": None if set(stride) == {1} else onnx_axes(stride),
+                "padding": padding,
+                "dilation": None if set(dilation) == {1} else onnx_axes(dilation),
+                "groups": None if a["groups"] == 1 else int(a["groups"]), "bias": bias}
 
     @classmethod
     def from_onnx(cls, v):

@@ -102,6 +102,15 @@ class Linear(Layer):
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("Gemm", "MatMul")
+    torch_ops = ("aten.linear",)
+
+    @classmethod
+    def from_torch(cls, v):
+        """aten.linear (weight (out, in)) of a channels-first tensor: on its last axis."""
+        if v.x.layout == "cl":
+            return None
+        return {"out_features": int(v.a["weight"].shape[0]),
+                "bias": None if v.a["bias"] is not None else False}
 
     @classmethod
     def from_onnx(cls, v):

@@ -73,6 +73,17 @@ class Elementwise(Layer):
         """An op of :attr:`onnx_ops` without attributes to read."""
         return {}
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "torch_channels_last" not in cls.__dict__:  # elementwise: any layout
+            cls.torch_channels_last = tuple(cls.__dict__.get("torch_ops", cls.torch_ops))
+
+    @classmethod
+    def from_torch(cls, v):
+        """An ATen op of :attr:`torch_ops` without arguments to read (in place or not: the
+        figures are those of the op; docs/torch.md)."""
+        return {}
+
     def onnx_attrs(self) -> dict:
         """The attributes of :attr:`onnx_simple` (its parameters in ONNX's names)."""
         return {}
@@ -110,6 +121,7 @@ class Identity(Elementwise):
     onnx_ops = ("Identity",)
     onnx_channels_last = ("Identity",)
     onnx_simple = "Identity"
+    torch_ops = ("aten.alias",)  # also the name the reader gives a level's input (docs/torch.md)
     torch_template = "{0}"
 
 
@@ -139,6 +151,13 @@ class Dropout(Elementwise):
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("Dropout",)
+    torch_ops = ("aten.dropout",)
+
+    @classmethod
+    def from_torch(cls, v):
+        """aten.dropout (the identity in eval mode): its p."""
+        p = float(v.a["p"])
+        return {"p": None if p == 0.5 else p}
     torch_template = "F.dropout({0}, {p[p]!r}, self.training)"
 
     @classmethod
@@ -176,6 +195,7 @@ class ReLU(Elementwise):
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("Relu", "Clip")
+    torch_ops = ("aten.relu",)
     onnx_channels_last = ("Relu",)
     onnx_priority = 1  # Clip: after relu6's [0, 6], before hardtanh's any range
     onnx_simple = "Relu"
@@ -212,6 +232,13 @@ class ReLU6(Elementwise):
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("Clip",)
+    torch_ops = ("aten.hardtanh",)
+    torch_priority = 1  # hardtanh(x, 0, 6) is nn.ReLU6 before it is a hardtanh
+
+    @classmethod
+    def from_torch(cls, v):
+        """aten.hardtanh with the bounds 0 and 6 (nn.ReLU6, F.relu6)."""
+        return {} if (v.a["min_val"], v.a["max_val"]) == (0, 6) else None
     onnx_priority = 2  # Clip(0, 6) is relu6 before it is a hardtanh
     torch_template = "F.relu6({0})"
 
@@ -250,6 +277,12 @@ class LeakyReLU(Elementwise):
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("LeakyRelu",)
+    torch_ops = ("aten.leaky_relu",)
+
+    @classmethod
+    def from_torch(cls, v):
+        """aten.leaky_relu: its negative slope."""
+        return {"negative_slope": float(v.a["negative_slope"])}
     onnx_channels_last = ("LeakyRelu",)
     onnx_simple = "LeakyRelu"
     torch_template = "F.leaky_relu({0}, {p[negative_slope]!r})"
@@ -286,6 +319,14 @@ class ELU(Elementwise):
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("Elu",)
+    torch_ops = ("aten.elu",)
+
+    @classmethod
+    def from_torch(cls, v):
+        """aten.elu with scale 1 (F.elu): its alpha."""
+        if v.a["scale"] != 1 or v.a["input_scale"] != 1:
+            return None
+        return {"alpha": float(v.a["alpha"])}
     onnx_channels_last = ("Elu",)
     onnx_simple = "Elu"
     torch_template = "F.elu({0}, {p[alpha]!r})"
@@ -320,6 +361,7 @@ class SELU(Elementwise):
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("Selu",)
+    torch_ops = ("aten.selu",)
     onnx_channels_last = ("Selu",)
     onnx_simple = "Selu"
     torch_template = "F.selu({0})"
@@ -345,6 +387,7 @@ class Sigmoid(Elementwise):
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("Sigmoid",)
+    torch_ops = ("aten.sigmoid",)
     onnx_channels_last = ("Sigmoid",)
     onnx_simple = "Sigmoid"
     torch_template = "torch.sigmoid({0})"
@@ -370,6 +413,7 @@ class Tanh(Elementwise):
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("Tanh",)
+    torch_ops = ("aten.tanh",)
     onnx_channels_last = ("Tanh",)
     onnx_simple = "Tanh"
     torch_template = "torch.tanh({0})"
@@ -398,6 +442,7 @@ class SiLU(Elementwise):
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("Mul(x, Sigmoid(x))",)  # x · sigmoid(x) (Elfwing et al. 2018)
+    torch_ops = ("aten.silu",)
     torch_template = "F.silu({0})"
 
     def to_onnx(self, f, call):
@@ -428,6 +473,7 @@ class Hardswish(Elementwise):
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("HardSwish", "Mul(x, HardSigmoid(x))")
+    torch_ops = ("aten.hardswish",)
     onnx_channels_last = ("HardSwish",)
     onnx_simple = "HardSwish"
     torch_template = "F.hardswish({0})"
@@ -475,6 +521,12 @@ class GELU(Elementwise):
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("Gelu",)  # also the chain x·0.5·(1 + erf(x/√2)), which the reader sees as Gelu
+    torch_ops = ("aten.gelu",)
+
+    @classmethod
+    def from_torch(cls, v):
+        """aten.gelu: erf (approximate none) or tanh."""
+        return {"approximate": None if v.a["approximate"] == "none" else v.a["approximate"]}
     onnx_channels_last = ("Gelu",)
     onnx_simple = "Gelu"
     onnx_opset = 20  # ONNX's Gelu op exists from opset 20
@@ -660,6 +712,7 @@ class Hardsigmoid(Elementwise):
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("HardSigmoid",)
+    torch_ops = ("aten.hardsigmoid",)
     torch_template = "F.hardsigmoid({0})"
 
     @classmethod
@@ -709,6 +762,12 @@ class Hardtanh(Elementwise):
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("Clip",)  # the last type asked: any bounded range
+    torch_ops = ("aten.hardtanh",)
+
+    @classmethod
+    def from_torch(cls, v):
+        """aten.hardtanh: its bounds."""
+        return {"min_val": float(v.a["min_val"]), "max_val": float(v.a["max_val"])}
     torch_template = "F.hardtanh({0}, {p[min_val]!r}, {p[max_val]!r})"
 
     @classmethod
@@ -812,6 +871,7 @@ class Mish(Elementwise):
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("Mish",)
+    torch_ops = ("aten.mish",)
     onnx_channels_last = ("Mish",)
     onnx_simple = "Mish"
     torch_template = "F.mish({0})"

@@ -103,6 +103,14 @@ class Add(_Elementwise):
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("Add", "Sum")
+    torch_ops = ("aten.add",)
+
+    @classmethod
+    def from_torch(cls, v):
+        """aten.add of two computed tensors (alpha 1): a residual's join."""
+        if len(v.inputs) != 2 or v.a.get("alpha", 1) != 1:
+            return None
+        return {}
     onnx_channels_last = ("Add", "Sum")
 
     @classmethod
@@ -158,6 +166,12 @@ class Multiply(_Elementwise):
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("Mul",)
+    torch_ops = ("aten.mul",)
+
+    @classmethod
+    def from_torch(cls, v):
+        """aten.mul of two computed tensors (a squeeze-and-excitation gate)."""
+        return {} if len(v.inputs) == 2 else None
     onnx_channels_last = ("Mul",)
 
     @classmethod
@@ -213,6 +227,14 @@ class Concat(_Merge):
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("Concat",)
+    torch_ops = ("aten.cat",)
+
+    @classmethod
+    def from_torch(cls, v):
+        """aten.cat along the channels (dim 1)."""
+        if v.a["dim"] % v.rank != 1:
+            raise v.fail(f"cat along axis {v.a['dim']}; cnncalc concatenates the channels (dim 1)")
+        return {}
 
     @classmethod
     def from_onnx(cls, v):

@@ -128,6 +128,18 @@ class BatchNorm(Layer):
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("BatchNormalization",)
+    torch_ops = ("aten.batch_norm",)
+
+    @classmethod
+    def from_torch(cls, v):
+        """aten.batch_norm: eps, momentum, affine (a weight given), running statistics kept
+        (buffers given); the training flag changes no figure."""
+        a = v.a
+        momentum = a["momentum"]
+        return {"eps": None if a["eps"] == 1e-5 else float(a["eps"]),
+                "momentum": None if momentum is None or momentum == 0.1 else float(momentum),
+                "affine": None if a["weight"] is not None else False,
+                "track_running_stats": None if a["running_mean"] is not None else False}
 
     @classmethod
     def from_onnx(cls, v):
@@ -647,6 +659,27 @@ class LayerNorm(_StatNorm):
     # -- files (docs/onnx.md) --
     onnx_ops = ("LayerNormalization",)
     onnx_channels_last = ("LayerNormalization",)
+    torch_ops = ("aten.layer_norm",)
+    torch_channels_last = ("aten.layer_norm",)
+
+    @classmethod
+    def from_torch(cls, v):
+        """aten.layer_norm over the last axis of a channels-last tensor (over: channels,
+        torchvision's LayerNorm2d and ConvNeXt's block), over every axis but the batch, or over
+        the last axis (over: last, a transformer's tokens)."""
+        a = v.a
+        shape = tuple(a["normalized_shape"])
+        params = {"eps": None if a["eps"] == 1e-5 else float(a["eps"]),
+                  "elementwise_affine": None if a["weight"] is not None else False}
+        if v.x.layout == "cl" and shape == tuple(v.x.shape[:1]):
+            return {"over": "channels", **params}
+        if v.x.layout == "cf" and shape == tuple(v.x.shape):
+            return params
+        if v.x.layout == "cf" and shape == tuple(v.x.shape[-1:]):  # a sequence's features (ViT)
+            return {"over": "last", **params}
+        raise v.fail(f"layer_norm over the last {len(shape)} axes {list(shape)} of a tensor of "
+                     f"shape {list(v.x.shape)}; cnncalc maps normalizing every axis but the batch, "
+                     "or the channels of a channels-last tensor")
     torch_helper = ("ChannelLayerNorm", (
         "class ChannelLayerNorm(nn.LayerNorm):",
         '    """LayerNorm over the channels at every position of (N, C, *spatial)."""',

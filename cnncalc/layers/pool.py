@@ -146,6 +146,25 @@ class _WindowPool(SlidingWindow, Layer):
         return {**params, **cls.onnx_extra(v, pad, dilations)}
 
     @classmethod
+    def from_torch(cls, v):
+        """aten.max_pool{1,2,3}d / aten.avg_pool{1,2,3}d: the stride (an empty list: the
+        kernel) is always written, as from ONNX."""
+        a = v.a
+        nd = v.ndim
+        kernel = list(a["kernel_size"]) * (nd if len(a["kernel_size"]) == 1 else 1)
+        stride = list(a["stride"]) or kernel
+        pad = a["padding"]
+        params = {"kernel_size": onnx_axes(kernel), "stride": onnx_axes(stride),
+                  "padding": None if set(pad) == {0} else onnx_axes(pad),
+                  "ceil_mode": True if a["ceil_mode"] else None}
+        return {**params, **cls.torch_extra(v)}
+
+    @classmethod
+    def torch_extra(cls, v) -> dict:
+        """Parameters of this pooling beyond the window's, from the ATen op's arguments."""
+        return {}
+
+    @classmethod
     def onnx_extra(cls, v, pad, dilations) -> dict:
         """Parameters of this pooling beyond the window's, from the ONNX node."""
         return {}
@@ -231,6 +250,13 @@ class MaxPool(_WindowPool):
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("MaxPool",)
+    torch_ops = ("aten.max_pool1d", "aten.max_pool2d", "aten.max_pool3d")
+
+    @classmethod
+    def torch_extra(cls, v) -> dict:
+        """The dilation."""
+        d = v.a["dilation"]
+        return {"dilation": None if set(d) == {1} else onnx_axes(d)}
     onnx_op = "MaxPool"
     torch_module = "MaxPool"
 
@@ -321,6 +347,14 @@ class AvgPool(_WindowPool):
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("AveragePool",)
+    torch_ops = ("aten.avg_pool1d", "aten.avg_pool2d", "aten.avg_pool3d")
+
+    @classmethod
+    def torch_extra(cls, v) -> dict:
+        """count_include_pad (PyTorch's default True); a divisor_override is refused."""
+        if v.a.get("divisor_override") is not None:
+            raise v.fail("avg_pool with divisor_override has no cnncalc equivalent")
+        return {"count_include_pad": None if v.a["count_include_pad"] else False}
     onnx_op = "AveragePool"
     torch_module = "AvgPool"
 
@@ -465,6 +499,19 @@ class _GlobalPool(Layer):
                          f"axis ({sorted(spatial)}) only", help="global pooling over H, W")
         return {}
 
+    @classmethod
+    def from_torch(cls, v):
+        """Adaptive pooling to size 1 on every axis; mean / amax over every spatial axis (without
+        keepdim the reader adds a flatten). Any other output size is adaptive pooling's."""
+        if v.op.startswith("aten.adaptive"):
+            return {} if set(v.a["output_size"]) == {1} else None
+        spatial = set(range(2, v.rank))
+        dims = {int(d) % v.rank for d in (v.a["dim"] or ())}
+        if dims != spatial or not spatial:
+            raise v.fail(f"reduces axes {sorted(dims)}; cnncalc maps a reduction over every "
+                         f"spatial axis ({sorted(spatial)}) only", help="global pooling over H, W")
+        return {}
+
     def to_onnx(self, f, call):
         """GlobalAveragePool / GlobalMaxPool."""
         return [call.node(self.onnx_reduce, call.ins)]
@@ -510,6 +557,9 @@ class GlobalAvgPool(_GlobalPool):
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("GlobalAveragePool", "ReduceMean")
+    torch_ops = ("aten.adaptive_avg_pool1d", "aten.adaptive_avg_pool2d", "aten.adaptive_avg_pool3d",
+                 "aten.mean")
+    torch_priority = 1  # adaptive pooling to size 1 is global pooling
     onnx_reduce = "GlobalAveragePool"
     torch_kind = "avg"
 
@@ -545,6 +595,9 @@ class GlobalMaxPool(_GlobalPool):
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("GlobalMaxPool", "ReduceMax")
+    torch_ops = ("aten.adaptive_max_pool1d", "aten.adaptive_max_pool2d", "aten.adaptive_max_pool3d",
+                 "aten.amax")
+    torch_priority = 1
     onnx_reduce = "GlobalMaxPool"
     torch_kind = "max"
 
@@ -650,6 +703,11 @@ class _AdaptivePool(Layer):
     onnx_import_refusal = ("ONNX has no adaptive pooling: an export writes a fixed window, read "
                            "back as its max/avg pooling (or global pooling to size 1)")
     onnx_op: ClassVar[str] = ""  # MaxPool or AveragePool
+
+    @classmethod
+    def from_torch(cls, v):
+        """aten.adaptive_{avg,max}_pool{1,2,3}d: the output size (size 1 is global pooling's)."""
+        return {"output_size": onnx_axes(v.a["output_size"])}
     torch_kind: ClassVar[str] = ""  # avg or max
 
     def to_onnx(self, f, call):
@@ -715,6 +773,7 @@ class AdaptiveAvgPool(_AdaptivePool):
     # -- files (docs/onnx.md) --
     onnx_op = "AveragePool"
     torch_kind = "avg"
+    torch_ops = ("aten.adaptive_avg_pool1d", "aten.adaptive_avg_pool2d", "aten.adaptive_avg_pool3d")
 
 
 class AdaptiveMaxPool(_AdaptivePool):
@@ -752,6 +811,7 @@ class AdaptiveMaxPool(_AdaptivePool):
     # -- files (docs/onnx.md) --
     onnx_op = "MaxPool"
     torch_kind = "max"
+    torch_ops = ("aten.adaptive_max_pool1d", "aten.adaptive_max_pool2d", "aten.adaptive_max_pool3d")
 
 
 

@@ -569,6 +569,16 @@ class Flatten(Layer):
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("Flatten",)
+    torch_ops = ("aten.flatten",)
+
+    @classmethod
+    def from_torch(cls, v):
+        """aten.flatten from axis 1 to the last (torch.flatten(x, 1), nn.Flatten)."""
+        start, end = v.a["start_dim"] % v.rank, v.a["end_dim"] % v.rank
+        if (start, end) != (1, v.rank - 1):
+            raise v.fail(f"flatten of axes {start} to {end} of a rank-{v.rank} tensor; cnncalc "
+                         "keeps the batch axis and flattens the rest (start_dim 1)")
+        return {}
 
     @classmethod
     def from_onnx(cls, v):
@@ -633,6 +643,16 @@ class Reshape(Layer):
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("Reshape",)
+    torch_ops = ("aten.view", "aten.reshape")
+
+    @classmethod
+    def from_torch(cls, v):
+        """aten.view / aten.reshape keeping the batch (the reader has taken a flatten, a view to
+        the same shape and the channel shuffle): the per-sample target."""
+        size = [int(d) for d in (v.a.get("size") or v.a.get("shape") or ())]
+        if not size or size[0] not in (-1, 1):
+            raise v.fail(f"a view to {size} does not keep the batch axis first")
+        return {"shape": size[1:]}
 
     @classmethod
     def from_onnx(cls, v):
@@ -691,6 +711,14 @@ class Permute(Layer):
         return [np.transpose(g, np.argsort([d % g.ndim for d in self.p["dims"]]))], {}
 
     # -- files (docs/onnx.md) --
+    torch_ops = ("aten.permute",)
+
+    @classmethod
+    def from_torch(cls, v):
+        """aten.permute that the reader does not take as a channels-last stretch (an image's
+        channels moved last and back): its dims, the batch first."""
+        return {"dims": [int(d) % v.rank for d in v.a["dims"]]}
+
     onnx_ops = ("Transpose",)
 
     @classmethod
@@ -753,6 +781,12 @@ class Select(Layer):
         return [gx], {}
 
     onnx_import_refusal = "a Gather of one stored index from a computed tensor is not read as select_index yet"
+    torch_ops = ("aten.select",)
+
+    @classmethod
+    def from_torch(cls, v):
+        """aten.select (``x[:, 0]``): its dim (the batch is 0) and index."""
+        return {"dim": int(v.a["dim"]), "index": int(v.a["index"])}
     onnx_export_refusal = ("its ONNX form (Gather of one index) is not read back by cnncalc yet, "
                            "so it is not written")
 

@@ -67,6 +67,20 @@ class LayerScale(Layer):
     # -- files (docs/onnx.md) --
     onnx_ops = ("Mul",)
     onnx_channels_last = ("Mul",)
+    torch_ops = ("aten.mul",)
+
+    @classmethod
+    def from_torch(cls, v):
+        """aten.mul of a computed tensor by a parameter of shape (C, 1, ..., 1) (ConvNeXt's
+        ``self.layer_scale * x``); its initial value changes no figure and is not read."""
+        scales = [p for p in (v.a["self"], v.a["other"]) if v.is_param(p)]
+        if len(scales) != 1 or len(v.inputs) != 1:
+            return None
+        want = (v.x.shape[0], *(1,) * (len(v.x.shape) - 1))
+        if tuple(scales[0].shape) != want:
+            raise v.fail(f"a product by parameter '{scales[0].name}' of shape "
+                         f"{list(scales[0].shape)}; cnncalc maps a per-channel scale {list(want)}")
+        return {}
     torch_helper = ("LayerScale", (
         "class LayerScale(nn.Module):",
         '    """x · γ with one learnable scale per channel (ConvNeXt\'s layer scale)."""',

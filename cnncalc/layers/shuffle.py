@@ -210,6 +210,14 @@ class Chunk(_Slice):
     # -- files (docs/onnx.md) --
     onnx_ops = ("Split",)
     onnx_priority = 2  # equal parts are a chunk before they are a split (priority 1)
+    torch_ops = ("aten.chunk",)
+
+    @classmethod
+    def from_torch(cls, v):
+        """One part of aten.chunk (the reader's ``extra``: which part)."""
+        dim = v.a["dim"] % v.rank
+        return {"chunks": int(v.a["chunks"]), "index": v.extra["index"],
+                "dim": None if dim == 1 else dim}
 
     @classmethod
     def from_onnx(cls, v):
@@ -302,6 +310,12 @@ class ChannelShuffle(Layer):
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("Reshape, Transpose (0, 2, 1, ...), Reshape",)  # as PyTorch exports it
+    torch_ops = ("view, transpose(1, 2), view",)  # torchvision's channel_shuffle
+
+    @classmethod
+    def from_torch(cls, v):
+        """x.view(N, g, C/g, *S), transpose(1, 2), view(N, C, *S) (the reader's ``extra``: g)."""
+        return {"groups": v.extra["groups"]}
     torch_template = "torch.channel_shuffle({0}, {p[groups]!r})"
 
     @classmethod
