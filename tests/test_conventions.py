@@ -164,7 +164,7 @@ def test_every_zoo_layer_macs_are_in_its_ops():
     for path in DATA:
         net, _ = network(record(path)["spec"])
         for node in net.nodes:
-            assert sum(op.macs for op in node.facts.torch_ops_as(node.torch_form)) == node.facts.macs
+            assert sum(op.macs for op in node.facts.aten_ops_as(node.torch_form)) == node.facts.macs
 
 
 EDGES = """input: [4, 6, 6]
@@ -273,7 +273,7 @@ def test_counts_per_module_type(path, name):
     for node in net.nodes:
         if nodes is not None and node.name not in nodes:
             continue
-        for op in node.facts.torch_ops_as(node.torch_form):
+        for op in node.facts.aten_ops_as(node.torch_form):
             if not op.module:
                 continue
             for key, rule in c.rules_for(op):

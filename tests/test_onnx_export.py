@@ -12,7 +12,7 @@ import pytest
 import cnncalc
 
 from .conftest import SPECS
-from .onnx_graphs import same_totals
+from .onnx_graphs import GRAPH, same_totals
 
 onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed: pip install 'cnncalc[onnx]'")
 
@@ -50,7 +50,7 @@ def test_round_trip_same_report(spec, tmp_path):
         pytest.skip(why)
     net = cnncalc.load(SPECS / spec)
     back = _round_trip(net, tmp_path, graph_only=True)
-    a, b = cnncalc.analyze(net).to_dict(), cnncalc.analyze(back).to_dict()
+    a, b = cnncalc.analyze(net, memory_policy=GRAPH).to_dict(), cnncalc.analyze(back, memory_policy=GRAPH).to_dict()
     if spec in SPLIT_UP:
         for key in ("params", "buffers", "macs"):
             assert a["totals"][key] == b["totals"][key], key
@@ -194,8 +194,8 @@ def test_readable_import_same_figures(spec, tmp_path):
         return sorted((r["type"], r["output_shape"], r["params"], r["buffers"], r["macs"],
                        r["flops"], repr(r["receptive_field"])) for r in rep["layers"])
 
-    a = cnncalc.analyze(cnncalc.load(tmp_path / "net.yaml")).to_dict()
-    b = cnncalc.analyze(cnncalc.load(path)).to_dict()
+    a = cnncalc.analyze(cnncalc.load(tmp_path / "net.yaml"), memory_policy=GRAPH).to_dict()
+    b = cnncalc.analyze(cnncalc.load(path), memory_policy=GRAPH).to_dict()
     training = not any(r["type"] == "stochastic_depth" for r in a["layers"])
     assert figures(a) == figures(b) and same_totals(a, b, training)
 
@@ -240,7 +240,7 @@ def test_new_types_agree_with_onnxruntime_and_read_back(case, tmp_path):
     # instance norm on running statistics is, at inference, batch norm: written and read so
     expected = "batchnorm" if case == "instancenorm_running" else net.nodes[-1].type
     assert [n.type for n in back.nodes] == ["conv", expected]
-    a, b = cnncalc.analyze(net).to_dict(), cnncalc.analyze(back).to_dict()
+    a, b = cnncalc.analyze(net, memory_policy=GRAPH).to_dict(), cnncalc.analyze(back, memory_policy=GRAPH).to_dict()
     for key in FIGURES:
         assert a["layers"][-1][key] == b["layers"][-1][key], key
 

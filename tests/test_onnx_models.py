@@ -17,7 +17,7 @@ import pytest
 
 import cnncalc
 
-from .onnx_graphs import same_totals
+from .onnx_graphs import GRAPH, same_totals
 
 pytest.importorskip("onnx", reason="the onnx extra is not installed: pip install 'cnncalc[onnx]'")
 
@@ -113,8 +113,8 @@ def test_resnet18_folded_count():
 
 def test_both_exporters_agree_layer_by_layer():
     for model in ["resnet18", "mobilenet_v2", "squeezenet1_0", "efficientnet_b0", "unet_small"]:
-        a = cnncalc.analyze(cnncalc.load(DATA / f"{model}.torchscript.onnx")).to_dict()
-        b = cnncalc.analyze(cnncalc.load(DATA / f"{model}.dynamo.onnx")).to_dict()
+        a = cnncalc.analyze(cnncalc.load(DATA / f"{model}.torchscript.onnx"), memory_policy=GRAPH).to_dict()
+        b = cnncalc.analyze(cnncalc.load(DATA / f"{model}.dynamo.onnx"), memory_policy=GRAPH).to_dict()
         assert [(r["type"], r["output_shape"], r["params"], r["macs"]) for r in a["layers"]] == \
             [(r["type"], r["output_shape"], r["params"], r["macs"]) for r in b["layers"]], model
 
@@ -161,8 +161,8 @@ def test_imported_spec_reads_back_to_the_same_report(file, tmp_path):
         pytest.skip(f"needs layer types {missing} (branch vocab)")
     text, _ = import_file(DATA / file)
     (tmp_path / "net.yaml").write_text(text)
-    a = cnncalc.analyze(cnncalc.load(tmp_path / "net.yaml")).to_dict()
-    b = cnncalc.analyze(cnncalc.load(DATA / file)).to_dict()
+    a = cnncalc.analyze(cnncalc.load(tmp_path / "net.yaml"), memory_policy=GRAPH).to_dict()
+    b = cnncalc.analyze(cnncalc.load(DATA / file), memory_policy=GRAPH).to_dict()
     assert _figures(a) == _figures(b) and same_totals(a, b)
 
 
@@ -218,8 +218,8 @@ def test_imported_resnet50_names_its_bottlenecks_as_torchvision(file):
     first_of = next(n for n in names if n.startswith("layer1.1."))
     assert by_name[first_of].inputs[0].startswith("layer1.0.")
     # block by block, the figures of the flat import's layerS_i (the exporter's module path)
-    flat = cnncalc.analyze(cnncalc.load(DATA / file)).to_dict()
-    nested = cnncalc.analyze(net).to_dict()
+    flat = cnncalc.analyze(cnncalc.load(DATA / file), memory_policy=GRAPH).to_dict()
+    nested = cnncalc.analyze(net, memory_policy=GRAPH).to_dict()
     expected = _by_block(flat, r"(layer\d)_(\d+)(?:_|$)")
     assert list(expected) == RESNET50_BLOCKS
     assert _by_block(nested, r"(layer\d)\.(\d+)\.") == expected

@@ -536,7 +536,7 @@ def count_nodes(net: Network, c: Counter, batch: int = 1,
         if nodes is not None and node.name not in nodes:
             continue
         nc = NodeCount(node.name)
-        for op in node.facts.torch_ops_as(node.torch_form):
+        for op in node.facts.aten_ops_as(node.torch_form):
             _add(nc.mine, cnncalc_parts(op), batch)
             for key, rule in c.rules_for(op):
                 if rule.count is None:

@@ -358,15 +358,15 @@ class Facts:
         return sum(numel(self.params[k]) for k in self.bias)
 
     @cached_property
-    def torch_ops(self) -> tuple[TorchOp, ...]:
+    def aten_ops(self) -> tuple[TorchOp, ...]:
         """What PyTorch runs for this layer, as the FLOP counters see it
-        (:class:`TorchOp`; the layer's :meth:`~cnncalc.layers.base.Layer.torch_ops`)."""
-        return tuple(self.layer.torch_ops())
+        (:class:`TorchOp`; the layer's :meth:`~cnncalc.layers.base.Layer.aten_ops`)."""
+        return tuple(self.layer.aten_ops())
 
-    def torch_ops_as(self, form: str) -> tuple[TorchOp, ...]:
-        """:attr:`torch_ops` when the upstream forward writes the layer in ``form`` (a spec's
+    def aten_ops_as(self, form: str) -> tuple[TorchOp, ...]:
+        """:attr:`aten_ops` when the upstream forward writes the layer in ``form`` (a spec's
         ``torch:`` key: ``functional``, ``LayerNorm2d``...; ``""`` its module)."""
-        return self.torch_ops if not form else tuple(self.layer.torch_ops(form))
+        return self.aten_ops if not form else tuple(self.layer.aten_ops(form))
 
     @cached_property
     def steps(self) -> tuple[Step, ...]:

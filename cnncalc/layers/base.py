@@ -369,7 +369,7 @@ class Layer:
             train_aliases_input=self.train_view(), layer=self,
         )
 
-    def torch_ops(self, form: str = "") -> list[TorchOp]:
+    def aten_ops(self, form: str = "") -> list[TorchOp]:
         """The operations PyTorch runs for this layer (after :meth:`setup`), per sample, as
         the FLOP counters see them (cnncalc/analysis/conventions.py reads them).
 

@@ -375,7 +375,7 @@ class Conv(_ConvBase):
                 f"{torch_args(kernel_size=ax(x_.kernel for x_ in w), stride=ax(x_.stride for x_ in w), padding=pad, dilation=ax(x_.dilation for x_ in w), groups=self.groups_of(f), bias='bias' in f.params)})")
         return TorchCode(f"{call.module}({x})", ctor)
 
-    def torch_ops(self, form=""):
+    def aten_ops(self, form=""):
         # form "Linear": a 1x1 convolution written as nn.Linear on channels-last
         # (torchvision's ConvNeXt CNBlock); on a contiguous input ATen runs one addmm
         macs = self.macs()
@@ -674,7 +674,7 @@ class ConvTranspose(_ConvBase):
                 f"{torch_args(kernel_size=ax(x.kernel for x in w), stride=ax(x.stride for x in w), padding=pad, output_padding=ax(self.p['output_padding']), groups=self.p['groups'], bias=self.p['bias'], dilation=ax(x.dilation for x in w))})")
         return TorchCode(f"{call.module}({call.ins[0]})", ctor)
 
-    def torch_ops(self, form=""):
+    def aten_ops(self, form=""):
         # out_grid_macs: every tap of the weight at every output position (thop, torchinfo)
         grid = numel(self.param_shapes()["weight"]) * numel(self.out_shape[1:])
         conv_grid = math.prod((size + 2 * b - keff) // s + 1 for size, keff, s, (b, _)

@@ -235,8 +235,8 @@ class LocallyConnected(Conv):
     aten_op = "?"  # no counter table covers it: not a torch.nn module (deform_conv: torchvision.ops)
     torch_forms = ()
 
-    def torch_ops(self, form=""):
-        return Layer.torch_ops(self, form)
+    def aten_ops(self, form=""):
+        return Layer.aten_ops(self, form)
 
     summary = "unshared convolution: its own weights and bias at every output position"
     params = (Param("out_channels", Int(1), doc="filters"), *_WINDOW,
@@ -326,8 +326,8 @@ class TiledConv(Conv):
     aten_op = "?"  # no counter table covers it: not a torch.nn module (deform_conv: torchvision.ops)
     torch_forms = ()
 
-    def torch_ops(self, form=""):
-        return Layer.torch_ops(self, form)
+    def aten_ops(self, form=""):
+        return Layer.aten_ops(self, form)
 
     summary = "tiled convolution: tiles kernel sets rotated through space"
     params = (Param("out_channels", Int(1), doc="filters"), *_WINDOW,
@@ -496,8 +496,8 @@ class DeformConv(Conv):
     aten_op = "?"  # no counter table covers it: not a torch.nn module (deform_conv: torchvision.ops)
     torch_forms = ()
 
-    def torch_ops(self, form=""):
-        return Layer.torch_ops(self, form)
+    def aten_ops(self, form=""):
+        return Layer.aten_ops(self, form)
 
     data_dependent_field = True
     bias_names = ("bias", "offset_bias")

@@ -145,6 +145,6 @@ class Linear(Layer):
         ctor = f"nn.Linear({torch_args(f.in_shapes[0][-1], self.p['out_features'], bias=self.p['bias'])})"
         return TorchCode(f"{call.module}({call.ins[0]})", ctor)
 
-    def torch_ops(self, form=""):
+    def aten_ops(self, form=""):
         macs = self.macs()
         return [self.torch_op("linear", form, macs=macs, out_grid_macs=macs)]

@@ -683,7 +683,7 @@ class Softmax(Elementwise):
         """Softmax along dim (the batch counted as axis 0, as in ONNX)."""
         return [call.node("Softmax", call.ins, axis=int(self.p["dim"] % (len(f.in_shapes[0]) + 1)))]
 
-    def torch_ops(self, form=""):
+    def aten_ops(self, form=""):
         # window: the length n of each vector, thop's nfeatures (count_softmax: 3n - 1 per vector)
         return [self.torch_op(self.aten_op, form, window=Fraction(self.axis_len))]
 

@@ -73,7 +73,7 @@ class _Elementwise(_Merge):
             grads.append(K.reduce_to(part, x.shape).reshape(xs[i].shape))
         return grads, {}
 
-    def torch_ops(self, form=""):
+    def aten_ops(self, form=""):
         # n inputs: n - 1 binary ops, each on the (broadcast) output's elements
         return [self.torch_op(self.aten_op, form, in_elems=numel(self.out_shape))
                 for _ in self.in_shapes[1:]]

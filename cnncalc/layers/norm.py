@@ -167,7 +167,7 @@ class BatchNorm(Layer):
         ctor = (f"nn.BatchNorm{d}d({torch_args(f.in_shapes[0][0], eps=self.p['eps'], momentum=self.p['momentum'], affine=self.p['affine'], track_running_stats=self.p['track_running_stats'])})")
         return TorchCode(f"{call.module}({call.ins[0]})", ctor)
 
-    def torch_ops(self, form=""):
+    def aten_ops(self, form=""):
         shapes = self.param_shapes()
         op = self.torch_op(self.aten_op, form, affine="weight" in shapes)
         # torchvision's LayerNorm2d: an nn.LayerNorm subclass that permutes around F.layer_norm
@@ -372,7 +372,7 @@ class _StatNorm(Layer):
         dx = inv * (gv - gv.mean(axis=-1, keepdims=True) - xhat * (gv * xhat).mean(axis=-1, keepdims=True))
         return [dx.reshape(x.shape)], grads
 
-    def torch_ops(self, form=""):
+    def aten_ops(self, form=""):
         shapes = self.param_shapes()
         op = self.torch_op(self.aten_op, form, affine="weight" in shapes)
         # torchvision's LayerNorm2d: an nn.LayerNorm subclass that permutes around F.layer_norm

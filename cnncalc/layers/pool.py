@@ -520,7 +520,7 @@ class _GlobalPool(Layer):
         """F.adaptive_{avg,max}_pool{d}d to size 1."""
         return TorchCode(f"F.adaptive_{self.torch_kind}_pool{self.ndim}d({call.ins[0]}, 1)")
 
-    def torch_ops(self, form=""):
+    def aten_ops(self, form=""):
         # thop's adaptive kernel: input size over output size per axis, multiplied
         window = Fraction(numel(self.in_shapes[0][1:]), numel(self.out_shape[1:]))
         if form == "mean":  # torchvision's ShuffleNetV2: x.mean([2, 3]) in the forward
@@ -728,7 +728,7 @@ class _AdaptivePool(Layer):
         return TorchCode(f"F.adaptive_{self.torch_kind}_pool{self.ndim}d({call.ins[0]}, "
                          f"{ax(f.out_shape[1:])!r})")
 
-    def torch_ops(self, form=""):
+    def aten_ops(self, form=""):
         # thop's adaptive kernel: input size over output size per axis, multiplied
         window = Fraction(numel(self.in_shapes[0][1:]), numel(self.out_shape[1:]))
         if form == "mean":  # torchvision's ShuffleNetV2: x.mean([2, 3]) in the forward

@@ -276,7 +276,7 @@ class Upsample(Layer):
         align = None if mode == "nearest" else self.p["align_corners"]
         return TorchCode(f"F.interpolate({call.ins[0]}, {torch_args(**geometry, mode=mode, align_corners=align)})")
 
-    def torch_ops(self, form=""):
+    def aten_ops(self, form=""):
         # ATen's upsample_nearest*, upsample_linear1d, upsample_bilinear2d, upsample_trilinear3d
         mode = self.p["mode"]
         if mode == "linear":
