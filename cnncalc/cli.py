@@ -56,7 +56,8 @@ class Optimizer(StrEnum):
 
 # The modules of cnncalc/commands/ that the commands below dispatch to.
 COMMAND_MODULES = ("analyze", "analyze_console", "analyze_html", "run", "verify", "check", "explain",
-                   "solve", "lint", "catalogue", "model_files", "grad", "view", "erf")
+                   "solve", "lint", "catalogue", "model_files", "grad", "view", "erf", "capacity",
+                   "roofline", "sweep", "diff")
 
 
 def _command(name: str) -> ModuleType:
@@ -307,6 +308,41 @@ def solve_stride(
 ) -> None:
     """Stride and symmetric padding combinations that give an output size."""
     _command("solve").stride(input, kernel, output, dilation, format.value)
+
+
+
+BatchFormat = formats("text", "json")
+
+
+@solve_app.command("batch")
+def solve_batch(
+    spec: Path = typer.Argument(..., help="The network spec (YAML or ONNX)."),
+    memory: str = typer.Option(..., "--memory", "-m",
+                               help="The memory budget: 24GiB (2^30 bytes a GiB), 24GB (10^9), 512MiB."),
+    train: bool = typer.Option(False, "--train", help="One training step (default: inference)."),
+    optimizer: Optimizer = typer.Option(Optimizer.adam, "--optimizer",
+                                        help="With --train: the optimizer state (0, 1, 2, 2 tensors "
+                                             "per parameter)."),
+    dtype: DType = typer.Option(DType.float32, "--dtype", help="Element type of weights and activations."),
+    amp: bool = typer.Option(False, "--amp",
+                             help="Mixed precision as torch.autocast + GradScaler: 2-byte activations, "
+                                  "float32 master weights, gradients and optimizer state, plus a "
+                                  "half copy of the convolution and linear weights."),
+    checkpoint: int = typer.Option(None, "--checkpoint", min=1,
+                                   help="With --train: checkpoint every block named with N dotted "
+                                        "levels (as analyze --depth N groups them; ResNet-50: 2, "
+                                        "each bottleneck)."),
+    check: bool = typer.Option(False, "--check",
+                               help="Confirm the boundary with the NumPy executor (tracemalloc) at "
+                                    "the batch found and the next, under its own policy; for small "
+                                    "budgets (at most 256 MiB)."),
+    input: InputShape = None,
+    format: BatchFormat = format_option(BatchFormat),
+) -> None:
+    """The largest batch whose footprint fits a memory budget, solved (fixed + batch × per-sample
+    bytes), with the breakdown at that batch and at the next. Exit 1 if not even batch 1 fits."""
+    _command("capacity").batch(spec, memory, train, optimizer.value, dtype.value, amp, checkpoint,
+                               check, input, format.value)
 
 
 

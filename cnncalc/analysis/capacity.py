@@ -1,0 +1,300 @@
+"""How large a batch fits: the footprint of one step split into fixed + batch × per-sample
+bytes, solved in closed form for a memory budget (``cnncalc solve batch``).
+
+Every figure comes from :func:`cnncalc.analysis.memory.estimate` (PyTorch's eager policy,
+docs/conventions.md "Memory") at the batch asked for, with two variants of one training
+step whose rules are written here and in docs/conventions.md ("Capacity"):
+
+- mixed precision (``amp``, as ``torch.autocast`` with ``torch.amp.GradScaler`` keeps
+  tensors; Micikevicius et al. 2018, "Mixed Precision Training", ICLR, section 3.1: a
+  float32 master copy of the weights): activations and the tensors saved for backward at
+  2 bytes (float16 or bfloat16), the parameters at float32 *plus* a 2-byte working copy
+  of the weights of every layer autocast runs in half precision (those with MACs: the
+  convolutions and ``linear``, PyTorch's "ops that can autocast to float16"; autocast
+  caches that cast copy for the step), buffers, gradients and optimizer state at float32.
+- activation checkpointing per block (``checkpoint``: Chen et al. 2016, "Training Deep Nets
+  with Sublinear Memory Cost", section 3; ``torch.utils.checkpoint``): the blocks are the
+  spec's structures at a dotted depth (as ``analyze --depth`` groups rows). A block keeps
+  only its inputs through the forward pass; its own saved tensors are recomputed when its
+  output's gradient arrives and all of them are live until its backward pass has run. So
+  the step holds: the tensors saved by layers outside every block, each block's inputs,
+  and during the backward walk the activation gradients plus the recomputed tensors of
+  the one block being walked.
+
+Each part of each footprint is exactly linear in the batch (parameters, buffers,
+gradients and optimizer state do not depend on it; every activation is per-sample bytes
+× batch, and which layer holds the peak does not change with the batch), so the largest
+batch is ``floor((budget - fixed) / per_sample)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from cnncalc.analysis.analyze import DTYPE_BYTES
+from cnncalc.analysis.memory import OPTIMIZER_STATES, estimate
+from cnncalc.core.errors import SpecError
+from cnncalc.core.graph import INPUT, Network
+from cnncalc.layers.base import SAVED_DTYPE_BYTES
+
+AMP_WIDTH = 2  # float16 and bfloat16: 2 bytes an element
+MASTER_WIDTH = 4  # float32 master weights, gradients, optimizer state and buffers under amp
+
+# the parts of a footprint, in the order they are printed, with what each holds
+PART_HELP = {
+    "params": "parameters (float32 master weights with --amp)",
+    "half_weights": "--amp: autocast's half-precision copy of the convolution and linear weights",
+    "buffers": "buffers (batch norm's running statistics)",
+    "grads": "gradients of the trainable parameters",
+    "optimizer": "optimizer state",
+    "activations": "activations live at the inference peak",
+    "saved": "tensors saved for the backward pass",
+    "kept": "--checkpoint: tensors saved outside the blocks and each block's inputs",
+    "backward": "activation gradients at the backward pass's peak",
+    "recompute": "--checkpoint: activation gradients plus one block's recomputed tensors, at their peak",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a footprint is of: inference or one training step, and under which rules.
+
+    ``dtype``: element type of parameters and activations (ignored by ``amp``, which
+    fixes float32 and 2-byte halves). ``checkpoint``: the dotted depth of the blocks
+    checkpointed (None: none).
+    """
+
+    train: bool = False
+    dtype: str = "float32"
+    optimizer: str = "adam"
+    amp: bool = False
+    checkpoint: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"train": self.train, "dtype": "float32+half" if self.amp else self.dtype,
+                "optimizer": self.optimizer if self.train else None, "amp": self.amp,
+                "checkpoint": self.checkpoint}
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """Bytes of one inference or training step at one batch, by part (PART_HELP's names,
+    in its order; a part that does not apply is absent)."""
+
+    batch: int
+    parts: tuple[tuple[str, int], ...]
+
+    @property
+    def total(self) -> int:
+        return sum(b for _, b in self.parts)
+
+    def part(self, name: str) -> int:
+        """The bytes of one part (0 when absent)."""
+        return dict(self.parts).get(name, 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"batch": self.batch, "parts": dict(self.parts), "total_bytes": self.total}
+
+
+@dataclass(frozen=True)
+class Solution:
+    """The largest batch whose footprint fits a budget.
+
+    ``fixed`` + ``batch`` × ``per_sample`` is the footprint (bytes) at any batch; ``batch``
+    is the largest that fits ``budget`` (0 when even one sample does not); ``at`` the
+    footprint at that batch (None when 0) and ``next`` at ``batch + 1``, which does not fit.
+    ``fixed_parts``/``per_sample_parts``: the same split per part.
+    """
+
+    budget: int
+    settings: Settings
+    fixed: int
+    per_sample: int
+    batch: int
+    at: Footprint | None
+    next: Footprint
+    fixed_parts: tuple[tuple[str, int], ...]
+    per_sample_parts: tuple[tuple[str, int], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"budget_bytes": self.budget, "settings": self.settings.to_dict(),
+                "fixed_bytes": self.fixed, "per_sample_bytes": self.per_sample,
+                "fixed_parts": dict(self.fixed_parts), "per_sample_parts": dict(self.per_sample_parts),
+                "batch": self.batch, "at": None if self.at is None else self.at.to_dict(),
+                "next": self.next.to_dict()}
+
+
+def footprint(net: Network, batch: int, settings: Settings = Settings()) -> Footprint:
+    """The bytes of one step of ``net`` at ``batch`` under ``settings``, by part.
+
+    Inference: parameters, buffers and the activations live at the inference peak.
+    Training: parameters, gradients, optimizer state, buffers, the saved tensors and the
+    backward pass's peak (cnncalc.analysis.memory); with ``amp`` and ``checkpoint`` as the
+    module says.
+
+    Raises:
+        SpecError: an unknown dtype or optimizer, ``amp`` with a dtype other than float32,
+            or a checkpoint depth at which the spec has no block.
+    """
+    _check(net, settings)
+    width = AMP_WIDTH if settings.amp else DTYPE_BYTES[settings.dtype]
+    mem = estimate(net, width, batch, settings.optimizer)
+    params = sum(n.facts.param_count for n in net.nodes)
+    trainable = sum(n.facts.param_count for n in net.nodes if n.trainable)
+    buffers = sum(n.facts.buffer_count for n in net.nodes)
+    wide = MASTER_WIDTH if settings.amp else width
+    parts: list[tuple[str, int]] = [("params", params * wide)]
+    if settings.amp:  # autocast's cached half copy of each weight a MAC layer reads
+        parts.append(("half_weights", sum(n.facts.param_count for n in net.nodes if n.facts.macs)
+                      * AMP_WIDTH))
+    parts.append(("buffers", buffers * wide))
+    if not settings.train:
+        parts.append(("activations", mem.inference_peak_bytes))
+        return Footprint(batch, tuple(parts))
+    parts += [("grads", trainable * wide),
+              ("optimizer", OPTIMIZER_STATES[settings.optimizer] * trainable * wide)]
+    if settings.checkpoint is None:
+        parts += [("saved", mem.training.saved_bytes), ("backward", mem.training.backward_peak_bytes)]
+    else:
+        kept, recompute = checkpointed(net, width, batch, blocks(net, settings.checkpoint))
+        parts += [("kept", kept), ("recompute", recompute)]
+    return Footprint(batch, tuple(parts))
+
+
+def _check(net: Network, settings: Settings) -> None:
+    if settings.dtype not in DTYPE_BYTES:
+        raise SpecError(f"unknown dtype '{settings.dtype}'", kind="usage",
+                        help="one of " + ", ".join(DTYPE_BYTES))
+    if settings.optimizer not in OPTIMIZER_STATES:
+        raise SpecError(f"unknown optimizer '{settings.optimizer}'", kind="usage",
+                        help="one of " + ", ".join(OPTIMIZER_STATES))
+    if settings.amp and settings.dtype != "float32":
+        raise SpecError(f"--amp keeps float32 master weights and 2-byte activations; --dtype "
+                        f"{settings.dtype} contradicts it", kind="usage",
+                        help="drop --dtype with --amp (or drop --amp for a pure "
+                             f"{settings.dtype} run)")
+    if settings.checkpoint is not None:
+        if not settings.train:
+            raise SpecError("--checkpoint changes only a training step", kind="usage",
+                            help="add --train, or drop --checkpoint")
+        if not set(blocks(net, settings.checkpoint).values()) - {None}:
+            depths = sorted({g.count(".") + 1 for g in net.groups})
+            raise SpecError(f"the spec has no block at depth {settings.checkpoint} to checkpoint",
+                            kind="usage",
+                            help=(f"its blocks are at depth {', '.join(map(str, depths))} "
+                                  "(`cnncalc analyze --depth N` shows them)") if depths else
+                            "the spec has no structures or blocks: checkpointing needs them")
+
+
+def blocks(net: Network, depth: int) -> dict[str, str | None]:
+    """Node -> the block (a structure or block use named with ``depth`` dotted levels,
+    ``layer1.bottleneck1`` at depth 2) it belongs to, or None outside every block; the
+    grouping of ``analyze --depth``."""
+    out: dict[str, str | None] = {}
+    for node in net.nodes:
+        parts = node.name.split(".")
+        key = ".".join(parts[:depth]) if len(parts) > depth else None
+        out[node.name] = key if key in net.groups else None
+    return out
+
+
+def saved_tensors(net: Network, width: int, batch: int) -> list[tuple[str, tuple, int]]:
+    """(node, storage key, bytes) of every tensor a layer keeps for its backward pass,
+    under the rules of :func:`cnncalc.analysis.memory.estimate` (a tensor saved by several
+    layers has one key; ``("storage", name)`` is an activation, stored once)."""
+    owner = {INPUT: INPUT}
+    for node in net.nodes:
+        owner[node.name] = owner[node.inputs[0]] if node.facts.aliases_input else node.name
+    needs_grad = {INPUT: False}
+    found = []
+    for node in net.nodes:
+        facts = node.facts
+        weights = node.trainable and facts.param_count > 0
+        inputs = any(needs_grad[i] for i in node.inputs)
+        needs_grad[node.name] = inputs or weights
+        for s in facts.saved:
+            if not (weights if s.for_weight else (inputs or weights)):
+                continue
+            if s.what.startswith("input") and s.what[5:].isdigit():
+                key: tuple = ("storage", owner[node.inputs[int(s.what[5:])]])
+            elif s.what == "output":
+                key = ("storage", owner[node.name])
+            else:
+                key = ("own", node.name, s.what)
+            per = width if s.dtype is None else SAVED_DTYPE_BYTES[s.dtype]
+            found.append((node.name, key, math.prod(s.shape) * batch * per))
+    return found
+
+
+def checkpointed(net: Network, width: int, batch: int,
+                 block_of: dict[str, str | None]) -> tuple[int, int]:
+    """(kept, recompute) bytes of a training step with the blocks of ``block_of``
+    checkpointed (the module's rule): ``kept`` the tensors saved outside every block and
+    each block's inputs (stored once); ``recompute`` the peak, over the backward walk in
+    reverse order, of the live activation gradients plus the recomputed saved tensors of
+    the block being walked (those not already kept)."""
+    size = {INPUT: math.prod(net.input_shape) * batch * width}
+    for node in net.nodes:
+        size[node.name] = math.prod(node.facts.out_shape) * batch * width
+    owner = {INPUT: INPUT}
+    for node in net.nodes:
+        owner[node.name] = owner[node.inputs[0]] if node.facts.aliases_input else node.name
+    saved = saved_tensors(net, width, batch)
+    kept: dict[tuple, int] = {key: b for name, key, b in saved if block_of[name] is None}
+    for node in net.nodes:
+        block = block_of[node.name]
+        if block is None:
+            continue
+        for i in node.inputs:  # the block's inputs: what torch.utils.checkpoint stores
+            if block_of.get(i) != block:
+                kept[("storage", owner[i])] = size[owner[i]]
+    recompute: dict[str, dict[tuple, int]] = {}
+    for name, key, b in saved:
+        if block_of[name] is not None and key not in kept:
+            recompute.setdefault(block_of[name], {})[key] = b
+    again = {block: sum(keys.values()) for block, keys in recompute.items()}
+    # the backward walk of cnncalc.analysis.memory.estimate, with the block's recomputed tensors
+    needs_grad = {INPUT: False}
+    for node in net.nodes:
+        needs_grad[node.name] = (any(needs_grad[i] for i in node.inputs)
+                                 or (node.trainable and node.facts.param_count > 0))
+    grads = {name: size[name] for name in net.outputs if needs_grad.get(name)}
+    peak = sum(grads.values())
+    for node in reversed(net.nodes):
+        if node.name not in grads:
+            continue
+        new = {i: size[i] for i in node.inputs if needs_grad[i] and i not in grads}
+        extra = again.get(block_of[node.name], 0) if block_of[node.name] is not None else 0
+        peak = max(peak, sum(grads.values()) + sum(new.values()) + extra)
+        grads.update(new)
+        del grads[node.name]
+    return sum(kept.values()), peak
+
+
+def split(net: Network, settings: Settings = Settings()) -> tuple[Footprint, Footprint]:
+    """(fixed, per_sample): the footprint at batch b is fixed + b × per_sample, part by
+    part; per_sample = footprint(2) - footprint(1), fixed = footprint(1) - per_sample."""
+    one, two = footprint(net, 1, settings), footprint(net, 2, settings)
+    per = tuple((k, b2 - b1) for (k, b1), (_, b2) in zip(one.parts, two.parts))
+    fixed = tuple((k, b1 - p) for (k, b1), (_, p) in zip(one.parts, per))
+    return Footprint(0, fixed), Footprint(1, per)
+
+
+def solve_batch(net: Network, budget: int, settings: Settings = Settings()) -> Solution:
+    """The largest batch whose footprint fits ``budget`` bytes:
+    ``floor((budget - fixed) / per_sample)`` (0 when even batch 1 does not fit).
+
+    Raises:
+        SpecError: as :func:`footprint`; a network whose footprint does not grow with the
+            batch (no activations), for which every batch or none fits.
+    """
+    fixed, per = split(net, settings)
+    if per.total <= 0:
+        raise SpecError("the footprint does not grow with the batch: every batch fits or none",
+                        kind="value", help="a network with activations has a per-sample cost")
+    batch = max((budget - fixed.total) // per.total, 0)
+    at = footprint(net, batch, settings) if batch else None
+    return Solution(budget, settings, fixed.total, per.total, batch, at,
+                    footprint(net, batch + 1, settings), fixed.parts, per.parts)
