@@ -157,6 +157,33 @@ def run(
 
 
 
+RooflineFormat = formats("table", "json", "csv")
+
+
+@app.command()
+def roofline(
+    spec: Path = typer.Argument(..., help="The network spec (YAML or ONNX)."),
+    device: str = typer.Option(None, "--device",
+                               help="A device of the table (docs/conventions.md \"Roofline\"): a100, "
+                                    "v100, t4, rtx4090, h100, m2, rpi5."),
+    peak_tflops: str = typer.Option(None, "--peak-tflops",
+                                    help="Peak FLOP/s in 10^12 (overrides the device's)."),
+    bandwidth: str = typer.Option(None, "--bandwidth",
+                                  help="Memory bandwidth in GB/s, 10^9 bytes/s (overrides the device's)."),
+    dtype: DType = typer.Option(DType.float32, "--dtype",
+                                help="Element type of the bytes moved, and which peak: float32, or "
+                                     "float16/bfloat16 (the 16-bit peak)."),
+    batch: int = typer.Option(None, "--batch", "-b", min=1, help="Override the batch size."),
+    input: InputShape = None,
+    format: RooflineFormat = format_option(RooflineFormat),
+) -> None:
+    """Per layer: bytes moved, MACs and FLOPs per byte; with a device, the roofline's lower
+    bound on each layer's time and the pass's, and which layers are memory-bound."""
+    _command("roofline").run(spec, device, peak_tflops, bandwidth, dtype.value, batch, input,
+                             format.value)
+
+
+
 ErfFormat = formats("table", "json")
 
 
