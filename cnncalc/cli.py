@@ -411,6 +411,31 @@ def sweep(
 
 
 
+DiffFormat = formats("table", "json", "markdown")
+
+
+@app.command()
+def diff(
+    a: Path = typer.Argument(..., help="The first network (YAML or ONNX): the base."),
+    b: Path = typer.Argument(..., help="The second network: the change."),
+    input: InputShape = None,
+    batch: int = typer.Option(None, "--batch", "-b", min=1, help="Override both networks' batch size."),
+    dtype: DType = typer.Option(DType.float32, "--dtype", help="Element type for byte counts."),
+    optimizer: Optimizer = typer.Option(Optimizer.adam, "--optimizer",
+                                        help="Optimizer state counted in the training footprint."),
+    fail_on: str = typer.Option(None, "--fail-on",
+                                help="Budgets, comma-separated: FIGURE OP CHANGE, e.g. "
+                                     "\"params>+5%,macs>+10%,peak>+0\" (figures: params, trainable, "
+                                     "buffers, macs, flops, activations, peak, training); exit 1 "
+                                     "when one is broken."),
+    format: DiffFormat = format_option(DiffFormat),
+) -> None:
+    """Layers matched by name and structure; per layer and in total the change of shape,
+    parameters, MACs, memory and receptive field. Exit 1 if a --fail-on budget is broken."""
+    _command("diff").run(a, b, input, batch, dtype.value, optimizer.value, fail_on, format.value)
+
+
+
 LintFormat = formats("text", "github", "json", "sarif")
 
 

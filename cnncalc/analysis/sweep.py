@@ -17,6 +17,7 @@ from fractions import Fraction
 from typing import Any
 
 from cnncalc.analysis.analyze import analyze, exact_number
+from cnncalc.analysis.fields import last_field
 from cnncalc.analysis.tiling import exact_tiling
 from cnncalc.core.errors import SpecError
 from cnncalc.io.load import loads, read_spec
@@ -89,8 +90,8 @@ def parse_sizes(text: str, channels: int, ndim: int) -> list[tuple[int, ...]]:
 class SweepRow:
     """One input shape. ``error``: why the network refuses it (then every figure is None).
     ``coverage``: per axis, the receptive-field size of ``rf_layer`` (the last layer that has a
-    spatial field) over the input size (None when none has: every unit sees the whole
-    input); ``tiles``: every window tiles exactly,
+    spatial field, cnncalc.analysis.fields; its local field behind a broadcast gate) over the
+    input size (None when none has); ``tiles``: every window tiles exactly,
     with ``problems`` naming the layers that do not."""
 
     shape: tuple[int, ...]
@@ -101,6 +102,7 @@ class SweepRow:
     training_bytes: int | None = None
     output_shapes: tuple[tuple[int, ...], ...] = ()
     rf_layer: str | None = None
+    rf_local: bool = False
     rf_size: tuple[int, ...] | None = None
     coverage: tuple[Fraction, ...] | None = None
     tiles: bool | None = None
@@ -111,7 +113,7 @@ class SweepRow:
                 "macs": self.macs, "inference_peak_bytes": self.inference_peak_bytes,
                 "training_bytes": self.training_bytes,
                 "output_shapes": [list(s) for s in self.output_shapes],
-                "rf_layer": self.rf_layer,
+                "rf_layer": self.rf_layer, "rf_local": self.rf_local,
                 "rf_size": None if self.rf_size is None else list(self.rf_size),
                 "coverage": None if self.coverage is None else [exact_number(c) for c in self.coverage],
                 "tiles": self.tiles, "problems": list(self.problems)}
@@ -155,17 +157,14 @@ def sweep(path, shapes: list[tuple[int, ...]], batch: int | None = None, dtype: 
             rows.append(SweepRow(shape, error=where + exc.message))
             continue
         problems = tuple(exact_tiling(net, report))
-        # the last layer that still has a spatial receptive field (a classifier's global
-        # pooling and head see everything: their field is "global")
-        last = next((r for r in reversed(report.layers) if r.receptive_field is not None), None)
-        rf = None if last is None else last.receptive_field
-        coverage = None if rf is None else tuple(Fraction(s, n) for s, n in zip(rf.size, shape[1:]))
+        last = last_field(report)
+        coverage = None if last is None else tuple(Fraction(s, n) for s, n in zip(last.size, shape[1:]))
         mem = report.totals.memory
         rows.append(SweepRow(
             shape, params=report.totals.params, macs=report.totals.macs,
             inference_peak_bytes=mem.inference_peak_bytes, training_bytes=mem.training.total_bytes,
             output_shapes=tuple(report.layer(o).output_shape for o in net.outputs),
-            rf_layer=None if last is None else last.name,
-            rf_size=None if rf is None else tuple(rf.size), coverage=coverage,
+            rf_layer=None if last is None else last.layer, rf_local=last is not None and last.local,
+            rf_size=None if last is None else last.size, coverage=coverage,
             tiles=not problems, problems=problems))
     return Sweep(base.name, base.batch, dtype, optimizer, tuple(rows))

@@ -29,7 +29,7 @@ def _cells(row: SweepRow) -> list[str]:
         f", +{len(row.problems) - 1} more)" if len(row.problems) > 1 else ")")
     return [_shape(row.shape), " ".join(_shape(s) for s in row.output_shapes), f"{row.params:,}",
             f"{row.macs:,}", f"{row.inference_peak_bytes:,}", f"{row.training_bytes:,}",
-            f"{_shape(row.rf_size)} ({row.rf_layer})" if row.rf_size else "global", _coverage(row),
+            f"{_shape(row.rf_size)} ({row.rf_layer}{', local' if row.rf_local else ''})" if row.rf_size else "global", _coverage(row),
             tiles]
 
 
