@@ -394,9 +394,13 @@ SweepFormat = formats("table", "json", "csv", "svg")
 @app.command()
 def sweep(
     spec: Path = typer.Argument(..., help="The network spec (YAML or ONNX)."),
+    expanded: list[str] = typer.Argument(None, hidden=True,
+                                         help="The shapes a shell made of an unquoted "
+                                              "3x{224..512..32} (bash's brace expansion)."),
     input: str = typer.Option(None, "--input", "-i",
                               help="Input shapes: a shape whose tokens may be ranges "
-                                   "{START..STOP..STEP}: 3x{224..512..32}."),
+                                   "{START..STOP..STEP}: '3x{224..512..32}' (quoted, or the shell "
+                                   "expands it: cnncalc takes that too)."),
     sizes: str = typer.Option(None, "--sizes", help="Sizes on every spatial axis: 224,256,288."),
     batch: int = typer.Option(None, "--batch", "-b", min=1, help="Override the batch size."),
     dtype: DType = typer.Option(DType.float32, "--dtype", help="Element type for byte counts."),
@@ -407,7 +411,8 @@ def sweep(
     """Per input size: parameters, MACs, inference peak, training footprint, the receptive
     field's coverage of the input and whether every window tiles exactly; a size the network
     refuses is a row saying why."""
-    _command("sweep").run(spec, input, sizes, batch, dtype.value, optimizer.value, format.value)
+    _command("sweep").run(spec, input, sizes, batch, dtype.value, optimizer.value, format.value,
+                          expanded or [])
 
 
 

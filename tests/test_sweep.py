@@ -95,4 +95,7 @@ def test_cli(capsys):
     assert doc["rows"][1]["params"] == 61_706
     assert doc["rows"][0]["params"] == 61_706 - (16 * 5 * 5 - 16 * 4 * 4) * 120
     code, out, err = run(capsys, "sweep", SPECS / "lenet5.yaml")
-    assert code == 2 and "--input 3x{224..512..32} or --sizes" in err
+    assert code == 2 and "--input '3x{224..512..32}' or --sizes" in err
+    # bash turns an unquoted --input 1x{28..32..4} into --input 1x28 1x32: the same sweep
+    code, out, err = run(capsys, "sweep", SPECS / "lenet5.yaml", "--input", "1x28", "1x32", "-f", "json")
+    assert code == 0 and [r["input_shape"] for r in json.loads(out)["rows"]] == [[1, 28, 28], [1, 32, 32]]
