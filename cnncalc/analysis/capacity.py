@@ -181,11 +181,12 @@ def _check(net: Network, settings: Settings) -> None:
                             help="add --train, or drop --checkpoint")
         if not set(blocks(net, settings.checkpoint).values()) - {None}:
             depths = sorted({g.count(".") + 1 for g in net.groups})
-            raise SpecError(f"the spec has no block at depth {settings.checkpoint} to checkpoint",
-                            kind="usage",
+            raise SpecError(f"--checkpoint {settings.checkpoint}: the network has no block at "
+                            f"depth {settings.checkpoint} to checkpoint", kind="usage", file=net.file,
                             help=(f"its blocks are at depth {', '.join(map(str, depths))} "
                                   "(`cnncalc analyze --depth N` shows them)") if depths else
-                            "the spec has no structures or blocks: checkpointing needs them")
+                            "it has no structures or blocks (an ONNX model has none: `cnncalc "
+                            "import` it and write its blocks)")
 
 
 def blocks(net: Network, depth: int) -> dict[str, str | None]:
