@@ -9,6 +9,7 @@ from fractions import Fraction
 import pytest
 
 import cnncalc
+import cnncalc.analysis.diff as diff_module
 from cnncalc.analysis.diff import diff, parse_budgets
 from tests.conftest import ROOT, SPECS
 from tests.test_cli import run
@@ -123,3 +124,13 @@ def test_cli_exit_codes_and_markdown(capsys):
     code, out, err = run(capsys, "diff", SPECS / "resnet50.yaml", SPECS / "se_resnet50.yaml",
                          "--fail-on", "parms>1")
     assert code == 2 and "did you mean 'params'" in err
+
+
+@pytest.mark.parametrize("a, b", [("resnet18", "resnet34"), ("resnet50", "se_resnet50")])
+def test_large_networks_split_at_matching_names_give_the_same_rows(monkeypatch, a, b):
+    # beyond MAX_CELLS the alignment is cut at the names that match in order; where every
+    # gap is small, that is the whole alignment's answer
+    whole = [(p.rule, p.a and p.a.name, p.b and p.b.name) for p in diff_of(a, b).pairs]
+    monkeypatch.setattr(diff_module, "MAX_CELLS", 400)
+    split = [(p.rule, p.a and p.a.name, p.b and p.b.name) for p in diff_of(a, b).pairs]
+    assert split == whole

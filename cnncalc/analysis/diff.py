@@ -70,27 +70,28 @@ def _rf(row: LayerResult) -> list[int] | str:
     return "global" if row.receptive_field is None else list(row.receptive_field.size)
 
 
-def match(a: Report, b: Report) -> list[Pair]:
-    """The rows of the diff, in the order of B with A's removed layers where they stood
-    (the module's rule)."""
-    la, lb = a.layers, b.layers
+MAX_CELLS = 4_000_000  # pairs of layers one alignment weighs (memory and time grow with it)
+
+
+def _weight(x: LayerResult, y: LayerResult) -> int:
+    if x.type != y.type:
+        return 0
+    if x.name == y.name:
+        return 4
+    if x.output_shape == y.output_shape:
+        return 3 if x.params == y.params else 2
+    return 1
+
+
+def _align(la: tuple[LayerResult, ...], lb: tuple[LayerResult, ...]) -> list[Pair]:
+    """The weighted longest common subsequence of two runs of layers, as rows in order."""
     n, m = len(la), len(lb)
-
-    def weight(x: LayerResult, y: LayerResult) -> int:
-        if x.type != y.type:
-            return 0
-        if x.name == y.name:
-            return 4
-        if x.output_shape == y.output_shape:
-            return 3 if x.params == y.params else 2
-        return 1
-
     score = [[0] * (m + 1) for _ in range(n + 1)]
     for i in range(1, n + 1):
         row, prev, x = score[i], score[i - 1], la[i - 1]
         for j in range(1, m + 1):
             best = prev[j] if prev[j] >= row[j - 1] else row[j - 1]
-            w = weight(x, lb[j - 1])
+            w = _weight(x, lb[j - 1])
             if w and prev[j - 1] + w > best:
                 best = prev[j - 1] + w
             row[j] = best
@@ -98,7 +99,7 @@ def match(a: Report, b: Report) -> list[Pair]:
     i, j = n, m
     while i > 0 or j > 0:
         if i > 0 and j > 0:
-            w = weight(la[i - 1], lb[j - 1])
+            w = _weight(la[i - 1], lb[j - 1])
             if w and score[i][j] == score[i - 1][j - 1] + w:
                 rule = "name" if la[i - 1].name == lb[j - 1].name else "structure"
                 pairs.append(Pair(la[i - 1], lb[j - 1], rule))
@@ -111,6 +112,55 @@ def match(a: Report, b: Report) -> list[Pair]:
             pairs.append(Pair(la[i - 1], None, "removed"))
             i -= 1
     pairs.reverse()
+    return pairs
+
+
+def _anchors(la, lb) -> list[tuple[int, int]]:
+    """The longest chain of (i, j) with the same name and type, increasing in both orders
+    (a longest increasing subsequence, O(n log n))."""
+    where = {(r.name, r.type): j for j, r in enumerate(lb)}
+    seq = [(i, where[(r.name, r.type)]) for i, r in enumerate(la) if (r.name, r.type) in where]
+    tails: list[int] = []  # index into seq of the smallest tail of each length
+    back = [-1] * len(seq)
+    for k, (_, j) in enumerate(seq):
+        lo, hi = 0, len(tails)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if seq[tails[mid]][1] < j:
+                lo = mid + 1
+            else:
+                hi = mid
+        back[k] = tails[lo - 1] if lo else -1
+        if lo == len(tails):
+            tails.append(k)
+        else:
+            tails[lo] = k
+    chain, k = [], tails[-1] if tails else -1
+    while k >= 0:
+        chain.append(seq[k])
+        k = back[k]
+    return chain[::-1]
+
+
+def match(a: Report, b: Report) -> list[Pair]:
+    """The rows of the diff, in order, A's removed layers where they stood (the module's
+    rule). Two networks of more than MAX_CELLS pairs of layers are first split at the
+    longest chain of layers whose names match in order, and each gap between two of them is
+    aligned alone; a gap still larger than MAX_CELLS is listed as removed and added."""
+    la, lb = a.layers, b.layers
+    if len(la) * len(lb) <= MAX_CELLS:
+        return _align(la, lb)
+    pairs: list[Pair] = []
+    i0 = j0 = 0
+    for i, j in [*_anchors(la, lb), (len(la), len(lb))]:
+        gap_a, gap_b = la[i0:i], lb[j0:j]
+        if len(gap_a) * len(gap_b) <= MAX_CELLS:
+            pairs += _align(gap_a, gap_b)
+        else:
+            pairs += [Pair(x, None, "removed") for x in gap_a] + [Pair(None, y, "added") for y in gap_b]
+        if i < len(la):
+            pairs.append(Pair(la[i], lb[j], "name"))
+        i0, j0 = i + 1, j + 1
     return pairs
 
 
