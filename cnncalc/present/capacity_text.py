@@ -63,6 +63,8 @@ def solution_text(name: str, sol: Solution, budget_text: str, budget_note: str |
                                for i, c in enumerate(r)).rstrip())
     lines.append("")
     lines += [f"  {part}: {PART_HELP[part]}" for part, _ in sol.next.parts]
+    lines.append("  not counted: the CUDA context, the allocator's fragmentation and cached blocks, "
+                 "kernel workspaces (cuDNN): leave headroom")
     if check is not None:
         lines.append("")
         lines += check_lines(check)
