@@ -68,6 +68,10 @@ def solution_text(name: str, sol: Solution, budget_text: str, budget_note: str |
     if check is not None:
         lines.append("")
         lines += check_lines(check)
+        s = sol.settings
+        if s.amp or s.checkpoint is not None or s.dtype != "float32":
+            lines.append("  (the executor runs float32 and knows neither --amp nor --checkpoint: it "
+                         "checks the plain step's method, not these settings' figures)")
     return "\n".join(lines) + "\n"
 
 
