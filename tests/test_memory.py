@@ -10,8 +10,10 @@ from cnncalc.analysis.memory import estimate
 from tests.conftest import SPECS
 
 
-def memory_of(text: str, optimizer: str = "adam"):
-    return cnncalc.analyze(cnncalc.loads(text, "m.yaml"), optimizer=optimizer).totals.memory
+def memory_of(text: str, optimizer: str = "adam", policy: str = "graph"):
+    # the graph policy (freed after the last consumer) unless a test says eager
+    return cnncalc.analyze(cnncalc.loads(text, "m.yaml"), optimizer=optimizer,
+                           memory_policy=policy).totals.memory
 
 
 def test_chain_peak_is_two_adjacent_activations():
@@ -47,7 +49,7 @@ layers:
 def test_residual_shortcut_keeps_its_input_alive():
     # every tensor is 4x8 = 128 B. The block input x stays live until the add, so relu and
     # conv2 each run with x, their input and their output live: 3 · 128 = 384
-    report = cnncalc.analyze(cnncalc.loads(RESIDUAL, "r.yaml"))
+    report = cnncalc.analyze(cnncalc.loads(RESIDUAL, "r.yaml"), memory_policy="graph")
     assert report.totals.memory.inference_peak_bytes == 3 * 128
     # after each body layer x and that layer's output are live: 2 · 128; after the add, 128
     assert [r.live_bytes for r in report.layers] == [2 * 128, 2 * 128, 2 * 128, 128]
@@ -68,7 +70,7 @@ def test_unet_skip_keeps_the_encoder_output_to_the_decoder():
     # sizes: input 1x8 32 B, enc 2x8 64 B, pool 2x4 32 B, conv 2x4 32 B, up 2x8 64 B,
     # concat 4x8 128 B, out 1x8 32 B. enc stays live from its layer to the concat:
     # after enc 64; pool 64 + 32; conv 64 + 32; up 64 + 64; concat 128; out 32.
-    report = cnncalc.analyze(cnncalc.loads(UNET, "u.yaml"))
+    report = cnncalc.analyze(cnncalc.loads(UNET, "u.yaml"), memory_policy="graph")
     assert [r.live_bytes for r in report.layers] == [64, 96, 96, 128, 128, 32]
     # the concat runs with enc, up and its own output live: 64 + 64 + 128
     assert report.totals.memory.inference_peak_bytes == 64 + 64 + 128 == 256

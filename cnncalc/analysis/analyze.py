@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from cnncalc.analysis.memory import OPTIMIZER_STATES, Memory, estimate
+from cnncalc.analysis.memory import DEFAULT_POLICY, OPTIMIZER_STATES, POLICIES, Memory, estimate
 from cnncalc.core.errors import Loc, SpecError
 from cnncalc.core.figures import FIGURES, JSON_SCALARS, SHAPE
 from cnncalc.core.graph import Network
@@ -196,7 +196,8 @@ def rf_to_dict(rf: ReceptiveField | None) -> dict[str, list] | None:
     }
 
 
-def analyze(net: Network, dtype: str = "float32", optimizer: str = "adam") -> Report:
+def analyze(net: Network, dtype: str = "float32", optimizer: str = "adam",
+            memory_policy: str = DEFAULT_POLICY) -> Report:
     """Analyse a loaded network.
 
     Args:
@@ -205,13 +206,15 @@ def analyze(net: Network, dtype: str = "float32", optimizer: str = "adam") -> Re
             bfloat16 (2), float64 (8) or int8 (1).
         optimizer: sgd, momentum, adam or adamw: the optimizer state counted in the
             training footprint (``report.totals.memory``, cnncalc.analysis.memory).
+        memory_policy: eager (PyTorch's eager mode) or graph (freed after the last
+            consumer): the inference peak's policy (docs/conventions.md, "Memory").
 
     Returns:
         A Report with one LayerResult per node in topological order.
 
     Raises:
-        SpecError: a layer that cannot take its input (located), an unknown dtype or
-            optimizer.
+        SpecError: a layer that cannot take its input (located), an unknown dtype,
+            optimizer or memory policy.
     """
     if dtype not in DTYPE_BYTES:
         raise SpecError(f"unknown dtype '{dtype}'", kind="value",
@@ -219,17 +222,21 @@ def analyze(net: Network, dtype: str = "float32", optimizer: str = "adam") -> Re
     if optimizer not in OPTIMIZER_STATES:
         raise SpecError(f"unknown optimizer '{optimizer}'", kind="value",
                         help="one of " + ", ".join(OPTIMIZER_STATES))
+    if memory_policy not in POLICIES:
+        raise SpecError(f"unknown memory policy '{memory_policy}'", kind="value",
+                        help="one of " + ", ".join(POLICIES))
     width = DTYPE_BYTES[dtype]
     try:
-        return _walk(net, dtype, width, optimizer)
+        return _walk(net, dtype, width, optimizer, memory_policy)
     except SpecError as exc:
         raise exc.located(file=net.file) from None
 
 
-def _walk(net: Network, dtype: str, width: int, optimizer: str = "adam") -> Report:
+def _walk(net: Network, dtype: str, width: int, optimizer: str = "adam",
+          memory_policy: str = DEFAULT_POLICY) -> Report:
     if any(node.facts is None for node in net.nodes):
         infer_shapes(net)  # a network built by hand rather than loaded
-    memory = estimate(net, width, net.batch, optimizer)
+    memory = estimate(net, width, net.batch, optimizer, policy=memory_policy)
     rows = []
     for node in net.nodes:
         facts = node.facts

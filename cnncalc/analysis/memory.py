@@ -28,14 +28,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnncalc.core.graph import INPUT, Network
-from cnncalc.layers.base import SAVED_DTYPE_BYTES
+from cnncalc.layers.base import SAVED_DTYPE_BYTES, Saved
 
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
+POLICIES = ("eager", "graph")
+DEFAULT_POLICY = "eager"
 
 
 @dataclass(frozen=True)
 class Training:
-    """The footprint of one training step, in bytes, by part."""
+    """The footprint of one training step, in bytes, by part, at ``batch`` samples.
+
+    Every part is exactly ``fixed + batch x per sample``: parameters, buffers, their
+    gradients and the optimizer state are fixed; the saved tensors are per sample but for
+    ``saved_fixed_bytes`` (batch norm's per-channel statistics, stochastic depth's
+    batch-mode factor); the backward peak is per sample. :attr:`fixed_bytes` and
+    :attr:`per_sample_bytes` give the split (``total_bytes == fixed_bytes + batch *
+    per_sample_bytes``).
+    """
 
     optimizer: str
     param_bytes: int
@@ -44,11 +54,24 @@ class Training:
     optimizer_bytes: int
     saved_bytes: int
     backward_peak_bytes: int
+    saved_fixed_bytes: int = 0
+    batch: int = 1
 
     @property
     def total_bytes(self) -> int:
         return (self.param_bytes + self.buffer_bytes + self.grad_bytes + self.optimizer_bytes
                 + self.saved_bytes + self.backward_peak_bytes)
+
+    @property
+    def fixed_bytes(self) -> int:
+        """Bytes that do not grow with the batch."""
+        return (self.param_bytes + self.buffer_bytes + self.grad_bytes + self.optimizer_bytes
+                + self.saved_fixed_bytes)
+
+    @property
+    def per_sample_bytes(self) -> int:
+        """Bytes each sample adds (exact: every per-sample part is a multiple of the batch)."""
+        return (self.saved_bytes - self.saved_fixed_bytes + self.backward_peak_bytes) // self.batch
 
     def to_dict(self) -> dict[str, Any]:
         return {"optimizer": self.optimizer, "param_bytes": self.param_bytes,
@@ -61,9 +84,12 @@ class Training:
 class Memory:
     """Inference peak and training footprint of a network for a batch and dtype.
 
-    ``inference_peak_bytes``: activations live at the peak (the input included);
-    ``inference_total_bytes`` adds parameters and buffers. ``live_bytes``: per node, the
-    activation bytes live after it has run.
+    ``inference_peak_bytes``: activations live at the peak under ``policy`` (the input
+    included); ``inference_total_bytes`` adds parameters and buffers. Per node:
+    ``live_bytes``, the activation bytes live after it has run (inference, under the
+    policy); ``saved_bytes``, the bytes its backward pass adds to what autograd keeps (a
+    tensor several layers keep counts at the first). The inference peak is exactly
+    ``batch x`` :attr:`inference_per_sample_bytes`.
     """
 
     param_bytes: int
@@ -72,29 +98,67 @@ class Memory:
     inference_peak_layer: str
     training: Training
     live_bytes: dict[str, int] = field(default_factory=dict)
+    saved_bytes: dict[str, int] = field(default_factory=dict)
+    policy: str = DEFAULT_POLICY
+    batch: int = 1
 
     @property
     def inference_total_bytes(self) -> int:
         return self.param_bytes + self.buffer_bytes + self.inference_peak_bytes
 
+    @property
+    def inference_per_sample_bytes(self) -> int:
+        """The inference peak per sample (every live tensor scales with the batch)."""
+        return self.inference_peak_bytes // self.batch
+
     def to_dict(self) -> dict[str, Any]:
-        return {"param_bytes": self.param_bytes, "buffer_bytes": self.buffer_bytes,
+        return {"policy": self.policy, "param_bytes": self.param_bytes,
+                "buffer_bytes": self.buffer_bytes,
                 "inference_peak_bytes": self.inference_peak_bytes,
                 "inference_peak_layer": self.inference_peak_layer,
                 "inference_total_bytes": self.inference_total_bytes,
                 "training": self.training.to_dict()}
 
 
-def _storage(net: Network) -> dict[str, str]:
-    """Node -> the node whose storage its output is (itself, or its input's through views)."""
+def _storage(net: Network, train: bool = False) -> dict[str, str]:
+    """Node -> the node whose storage its output is (itself, or its input's through views
+    and in-place layers; ``train``: as in a training-mode forward)."""
     owner = {INPUT: INPUT}
     for node in net.nodes:
-        owner[node.name] = owner[node.inputs[0]] if node.facts.aliases_input else node.name
+        alias = node.facts.train_aliases_input if train else node.facts.aliases_input
+        owner[node.name] = owner[node.inputs[0]] if alias else node.name
     return owner
 
 
+def _eager_holds(net: Network) -> dict[str, int]:
+    """Node (or the input) -> the index of the last layer during which PyTorch's eager
+    mode still holds it, beyond its consumers (docs/conventions.md, "Memory"): the caller
+    holds the network input for the whole forward; a block (a structure, block use or
+    named repeat: a module's forward) holds its inputs for its whole call; a tensor read
+    by a layer that does not directly follow it (a skip, a shortcut) is a local variable
+    of the innermost block enclosing both, held until that block returns."""
+    index = {node.name: i for i, node in enumerate(net.nodes)}
+    end = {}  # group -> index of its last node
+    for i, node in enumerate(net.nodes):
+        for g in node.path:
+            end[g] = i
+    last = len(net.nodes) - 1
+    hold = {INPUT: last}
+    path = {node.name: node.path for node in net.nodes}
+    path[INPUT] = ()
+    for i, node in enumerate(net.nodes):
+        for name in node.inputs:
+            for g in node.path:  # a block that starts here, reading a tensor from outside
+                if g not in path[name]:
+                    hold[name] = max(hold.get(name, -1), end[g])
+            if name != INPUT and index[name] != i - 1:  # a skip: a local of the common block
+                common = [g for g in node.path if g in path[name]]
+                hold[name] = max(hold.get(name, -1), end[common[-1]] if common else last)
+    return hold
+
+
 def estimate(net: Network, width: int, batch: int | None = None,
-             optimizer: str = "adam") -> Memory:
+             optimizer: str = "adam", *, policy: str = DEFAULT_POLICY) -> Memory:
     """Estimate the memory of inference and of one training step.
 
     Args:
@@ -102,15 +166,21 @@ def estimate(net: Network, width: int, batch: int | None = None,
         width: bytes per element of activations and parameters (4 for float32).
         batch: samples per step (default: the network's).
         optimizer: sgd, momentum, adam or adamw.
+        policy: the inference peak's policy: "eager" (PyTorch's eager mode: what the
+            caller and each block's forward hold, and CPU kernels' temporaries) or
+            "graph" (each tensor freed after its last consumer, as an ahead-of-time
+            runtime). docs/conventions.md, "Memory".
 
     Returns:
         A :class:`Memory` with every figure in bytes.
 
     Raises:
-        ValueError: an unknown optimizer.
+        ValueError: an unknown optimizer or policy.
     """
     if optimizer not in OPTIMIZER_STATES:
         raise ValueError(f"unknown optimizer '{optimizer}': one of {', '.join(OPTIMIZER_STATES)}")
+    if policy not in POLICIES:
+        raise ValueError(f"unknown memory policy '{policy}': one of {', '.join(POLICIES)}")
     batch = net.batch if batch is None else batch
     owner = _storage(net)
     size = {INPUT: math.prod(net.input_shape) * batch * width}
@@ -124,12 +194,17 @@ def estimate(net: Network, width: int, batch: int | None = None,
             last_use[owner[name]] = max(last_use.get(owner[name], -1), i)
     for i, node in enumerate(net.nodes):  # a view keeps its storage alive as long as it is used
         last_use[owner[node.name]] = max(last_use.get(owner[node.name], -1), i)
+    if policy == "eager":
+        for name, i in _eager_holds(net).items():
+            last_use[owner[name]] = max(last_use.get(owner[name], -1), i)
     keep = {owner[o] for o in net.outputs}
     live = {INPUT: size[INPUT]}
     peak, where, live_after = 0, net.nodes[0].name, {}
     for i, node in enumerate(net.nodes):
         new = owner[node.name] == node.name
         running = sum(live.values()) + (size[node.name] if new else 0)
+        if policy == "eager":
+            running += sum(_bytes(t, batch, width) for t in node.facts.eager_temporaries)
         if running > peak:
             peak, where = running, node.name
         if new:
@@ -140,27 +215,38 @@ def estimate(net: Network, width: int, batch: int | None = None,
         live_after[node.name] = sum(live.values())
 
     # -- training -------------------------------------------------------------------
+    towner = _storage(net, train=True)
+    tsize = dict(size)
     params = sum(n.facts.param_count for n in net.nodes)
     trainable = sum(n.facts.param_count for n in net.nodes if n.trainable)
     buffers = sum(n.facts.buffer_count for n in net.nodes)
     needs_grad = {INPUT: False}
     saved: dict[tuple, int] = {}
+    fixed: set[tuple] = set()
+    by_node: dict[str, int] = {}
     for node in net.nodes:
         facts = node.facts
         weights = node.trainable and facts.param_count > 0
         inputs = any(needs_grad[i] for i in node.inputs)
         needs_grad[node.name] = inputs or weights
+        before = sum(saved.values())
         for s in facts.saved:
             if not (weights if s.for_weight else (inputs or weights)):
                 continue
             if s.what.startswith("input") and s.what[5:].isdigit():
-                key: tuple = ("storage", owner[node.inputs[int(s.what[5:])]])
+                # a saved view keeps its whole base storage alive
+                storage = towner[node.inputs[int(s.what[5:])]]
+                key: tuple = ("storage", storage)
+                saved[key] = tsize[storage]
             elif s.what == "output":
-                key = ("storage", owner[node.name])
+                key = ("storage", towner[node.name])
+                saved[key] = tsize[towner[node.name]]
             else:
                 key = ("own", node.name, s.what)
-            per = width if s.dtype is None else SAVED_DTYPE_BYTES[s.dtype]
-            saved[key] = math.prod(s.shape) * batch * per
+                saved[key] = _bytes(s, batch, width)
+                if not s.per_sample:
+                    fixed.add(key)
+        by_node[node.name] = sum(saved.values()) - before
     # backward: gradients of activations, live from their consumer's backward to their producer's
     grads = {name: size[name] for name in net.outputs if needs_grad.get(name)}
     back_peak = sum(grads.values())
@@ -175,5 +261,14 @@ def estimate(net: Network, width: int, batch: int | None = None,
         optimizer=optimizer, param_bytes=params * width, buffer_bytes=buffers * width,
         grad_bytes=trainable * width, optimizer_bytes=OPTIMIZER_STATES[optimizer] * trainable * width,
         saved_bytes=sum(saved.values()), backward_peak_bytes=back_peak,
+        saved_fixed_bytes=sum(saved[k] for k in fixed), batch=batch,
     )
-    return Memory(params * width, buffers * width, peak, where, training, live_after)
+    return Memory(params * width, buffers * width, peak, where, training, live_after, by_node,
+                  policy, batch)
+
+
+def _bytes(t: Saved, batch: int, width: int) -> int:
+    """Bytes of a declared tensor: its elements (times the batch if per sample) times its
+    dtype's width (the activations' ``width`` when it has none of its own)."""
+    per = width if t.dtype is None else SAVED_DTYPE_BYTES[t.dtype]
+    return math.prod(t.shape) * (batch if t.per_sample else 1) * per

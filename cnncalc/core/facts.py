@@ -233,6 +233,7 @@ class Saved:
     shape: Shape
     dtype: str | None = None
     for_weight: bool = False
+    per_sample: bool = True  # False: one tensor for the whole batch (batch norm's statistics)
 
 
 SAVED_DTYPE_BYTES = {"int64": 8, "bool": 1, "float32": 4}
@@ -270,6 +271,11 @@ class Facts:
     last_axis_only: bool
     saved: tuple[Saved, ...] = ()
     aliases_input: bool = False  # the output is its input's storage (a view, or in place)
+    # in a training-mode forward (dropout and stochastic depth write a new output there)
+    train_aliases_input: bool = False
+    # tensors a PyTorch eager CPU kernel allocates and frees within the call under
+    # no_grad (max pooling's int64 indices): live while the layer runs, then freed
+    eager_temporaries: tuple[Saved, ...] = ()
     layer: Layer = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
 
     @property

@@ -116,8 +116,18 @@ class Layer:
     # memory (docs/conventions.md, "Memory"): what the backward pass keeps, PyTorch's way.
     # Tokens: "input" (input 0, for the input's gradient), "input:weight" (input 0, only
     # for the parameters' gradients), "inputs" (every input), "output", "indices" (int64,
-    # output-shaped), "mask" (bool, output-shaped).
+    # output-shaped), "mask" (bool, output-shaped), "input_copy" (a new tensor of input
+    # 0's shape: autograd's copy of the original input of an in-place op whose derivative
+    # reads that input).
     saves: ClassVar[tuple[str, ...]] = ()
+    # the tokens when the layer runs with inplace: true (None: as ``saves``). PyTorch 2.13/
+    # 2.14: relu_, leaky_relu_, elu_, selu_, sigmoid_ keep their result (the overwritten
+    # input); hardtanh_ (relu6), silu_, hardswish_, hardsigmoid_, mish_ keep a copy of
+    # their input (derivatives.yaml's formula reads self; autograd clones it first).
+    saves_inplace: ClassVar[tuple[str, ...] | None] = None
+    # tensors the eager CPU kernel allocates and frees within the call under no_grad
+    # (tokens as ``saves``): max pooling's "indices"
+    eager_temporaries: ClassVar[tuple[str, ...]] = ()
     view: ClassVar[bool] = False  # the output is a view of the input (no new storage)
     # the effective receptive field's uniform protocol (cnncalc.measure.erf,
     # docs/receptive-field.md "The effective receptive field"): how this layer's
@@ -337,13 +347,26 @@ class Layer:
             input_maps=None if before is None else tuple(tuple(m) for m in before),
             data_dependent_field=self.data_dependent_field, mixes_axes=self.mixes_axes,
             last_axis_only=self.last_axis_only, saved=tuple(self.saved_for_backward()),
-            aliases_input=self.view or bool(self.p.get("inplace")), layer=self,
+            aliases_input=self.view or bool(self.p.get("inplace")),
+            train_aliases_input=self.train_view(),
+            eager_temporaries=tuple(self._tokens(self.eager_temporaries)), layer=self,
         )
 
+    def train_view(self) -> bool:
+        """Whether its output shares its input's storage in a training-mode forward (a view
+        or in place); default: as at inference. Dropout and stochastic depth override it."""
+        return self.view or bool(self.p.get("inplace"))
+
     def saved_for_backward(self) -> list[Saved]:
-        """The tensors its backward pass keeps (from :attr:`saves`; override for others)."""
+        """The tensors its backward pass keeps (from :attr:`saves`, or
+        :attr:`saves_inplace` when it runs in place; override for others)."""
+        inplace = bool(self.p.get("inplace")) and self.saves_inplace is not None
+        return self._tokens(self.saves_inplace if inplace else self.saves)
+
+    def _tokens(self, tokens) -> list[Saved]:
+        """The tensors that memory tokens (:attr:`saves`) name, with their shapes."""
         out = []
-        for token in self.saves:
+        for token in tokens:
             if token in ("input", "input:weight"):
                 out.append(Saved("input0", self.in_shapes[0], for_weight=token == "input:weight"))
             elif token == "inputs":
@@ -354,6 +377,8 @@ class Layer:
                 out.append(Saved("indices", self.out_shape, "int64"))
             elif token == "mask":
                 out.append(Saved("mask", self.out_shape, "bool"))
+            elif token == "input_copy":
+                out.append(Saved("input_copy", self.in_shapes[0]))
             else:  # pragma: no cover - a declaration error in a layer class
                 raise AssertionError(f"unknown saved-tensor token {token!r}")
         return out

@@ -21,6 +21,7 @@ from cnncalc.layers.base import (
     Layer,
     Number,
     Param,
+    Saved,
     Term,
     fmt_shape,
     np,
@@ -115,11 +116,21 @@ class Dropout(Elementwise):
 
     type_name = "dropout"
     view = True  # at inference it returns its input
-    saves = ("mask",)  # training: which elements were kept (bool)
     summary = "dropout (identity at inference)"
     params = (Param("p", Number(0, 1, open_max=True), 0.5, "drop probability (training only)"),
               Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"))
     primary = "p"
+
+    def train_view(self):
+        """Training (PyTorch's CPU ``at::dropout``): p = 0 returns the input; otherwise the
+        input times a noise tensor, a new output unless in place."""
+        return self.p["p"] == 0 or bool(self.p["inplace"])
+
+    def saved_for_backward(self):
+        # CPU at::dropout (_dropout_impl): noise = empty_like(input).bernoulli_(1 - p) / (1 - p)
+        # in the input's dtype, and mul keeps it for the input's gradient (CUDA's fused
+        # native_dropout keeps a bool mask instead); p = 0 keeps nothing
+        return [] if self.p["p"] == 0 else [Saved("noise", self.in_shapes[0])]
 
     # -- files (docs/onnx.md) --
     onnx_ops = ("Dropout",)
@@ -176,6 +187,7 @@ class ReLU6(Elementwise):
     type_name = "relu6"
     params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
     saves = ("input",)  # hardtanh_backward reads the input
+    saves_inplace = ("input_copy",)  # in place: autograd keeps a copy of the input
     summary = "ReLU capped at 6 (MobileNet)"
     per_element = 2
 
@@ -206,6 +218,7 @@ class LeakyReLU(Elementwise):
 
     type_name = "leaky_relu"
     saves = ("input",)
+    saves_inplace = ("output",)  # the in-place op keeps its result (derivatives.yaml)
     summary = "leaky ReLU"
     per_element = 2
     params = (Param("negative_slope", Number(), 0.01, "slope for x < 0"),
@@ -237,6 +250,7 @@ class ELU(Elementwise):
 
     type_name = "elu"
     saves = ("input",)
+    saves_inplace = ("output",)  # the in-place op keeps its result (derivatives.yaml)
     summary = "exponential linear unit"
     per_element = 4
     params = (Param("alpha", Number(), 1.0, "saturation value for x < 0"),
@@ -269,6 +283,7 @@ class SELU(Elementwise):
     type_name = "selu"
     params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
     saves = ("input",)
+    saves_inplace = ("output",)  # the in-place op keeps its result (derivatives.yaml)
     summary = "scaled ELU (Klambauer et al. 2017)"
     per_element = 5
 
@@ -333,6 +348,7 @@ class SiLU(Elementwise):
     type_name = "silu"
     params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
     saves = ("input",)
+    saves_inplace = ("input_copy",)  # in place: autograd keeps a copy of the input
     summary = "SiLU (swish is another name for it)"
     per_element = 4
 
@@ -359,6 +375,7 @@ class Hardswish(Elementwise):
     type_name = "hardswish"
     params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
     saves = ("input",)
+    saves_inplace = ("input_copy",)  # in place: autograd keeps a copy of the input
     summary = "hard swish (MobileNetV3)"
     per_element = 5
 
@@ -570,6 +587,7 @@ class Hardsigmoid(Elementwise):
 
     type_name = "hardsigmoid"
     saves = ("input",)
+    saves_inplace = ("input_copy",)  # in place: autograd keeps a copy of the input
     params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
     summary = "hard sigmoid relu6(x + 3) / 6 (MobileNetV3's gate)"
     per_element = 4
@@ -604,6 +622,7 @@ class Hardtanh(Elementwise):
 
     type_name = "hardtanh"
     saves = ("input",)
+    saves_inplace = ("input_copy",)  # in place: autograd keeps a copy of the input
     summary = "hard tanh: x clipped to [min_val, max_val]"
     per_element = 2
     params = (
@@ -706,6 +725,7 @@ class Mish(Elementwise):
 
     type_name = "mish"
     saves = ("input",)
+    saves_inplace = ("input_copy",)  # in place: autograd keeps a copy of the input
     params = (Param("inplace", Bool(), False, "overwrite the input (PyTorch's inplace=True): no new storage"),)
     summary = "mish x·tanh(softplus(x))"
     per_element = 5

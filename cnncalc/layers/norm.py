@@ -77,8 +77,8 @@ class BatchNorm(Layer):
         # training mode (torch.native_batch_norm): the input and, per channel, the batch
         # mean and inverse standard deviation (float32)
         c = (self.channels,)
-        return [Saved("input0", self.in_shapes[0]), Saved("save_mean", c, "float32"),
-                Saved("save_invstd", c, "float32")]
+        return [Saved("input0", self.in_shapes[0]), Saved("save_mean", c, "float32", per_sample=False),
+                Saved("save_invstd", c, "float32", per_sample=False)]
 
     def _stats(self, x, w):
         """Mean and variance per channel: the running buffers, or (without

@@ -194,6 +194,8 @@ class MaxPool(_WindowPool):
     type_name = "maxpool"
     erf_rule = "inside"  # the ERF's uniform protocol: the average over the window inside the input
     saves = ("input", "indices")  # max_pool2d_with_indices: the input and int64 argmax
+    # PyTorch's CPU kernel computes the int64 indices under no_grad too, freed on return
+    eager_temporaries = ("indices",)
     summary = "max pooling (MaxPool1d/2d/3d)"
     flops_formula = "outputs · (F·F - 1) comparisons"
     flops_per_window = staticmethod(lambda taps: taps - 1)
@@ -469,7 +471,9 @@ class GlobalAvgPool(_GlobalPool):
     """
 
     type_name = "global_avgpool"
-    saves = ("input",)  # as AdaptiveAvgPool2d(1), which torchvision uses
+    # as AdaptiveAvgPool2d(1), which torchvision uses: PyTorch's adaptive_avg_pool2d (and
+    # 1d) to size 1 is input.mean(...), whose backward keeps only sizes: nothing saved
+    saves = ()
     shape_rule = "[C, 1, ...]: one value per channel"
     summary = "global average pooling ([C, *S] -> [C, 1, ...])"
 
@@ -494,6 +498,8 @@ class GlobalMaxPool(_GlobalPool):
 
     type_name = "global_maxpool"
     saves = ("input", "indices")  # as AdaptiveMaxPool2d(1)
+    # PyTorch's CPU kernel computes the int64 indices under no_grad too, freed on return
+    eager_temporaries = ("indices",)
     shape_rule = "[C, 1, ...]: one value per channel"
     summary = "global max pooling ([C, *S] -> [C, 1, ...])"
 
@@ -644,7 +650,13 @@ class AdaptiveAvgPool(_AdaptivePool):
     """Adaptive average pooling (AdaptiveAvgPool1d/2d/3d); FLOPs: one per pooled element."""
 
     type_name = "adaptive_avgpool"
-    saves = ("input",)
+    saves = ("input",)  # _adaptive_avg_pool2d_backward reads the input
+
+    def saved_for_backward(self):
+        # PyTorch's adaptive_avg_pool1d/2d to size 1 is input.mean(...): nothing saved
+        if self.ndim <= 2 and all(o == 1 for o in self.out_shape[1:]):
+            return []
+        return super().saved_for_backward()
     shape_rule = "[C, *output_size]"
     summary = "adaptive average pooling to output_size"
 
@@ -674,6 +686,8 @@ class AdaptiveMaxPool(_AdaptivePool):
 
     type_name = "adaptive_maxpool"
     saves = ("input", "indices")
+    # PyTorch's CPU kernel computes the int64 indices under no_grad too, freed on return
+    eager_temporaries = ("indices",)
     shape_rule = "[C, *output_size]"
     summary = "adaptive max pooling to output_size"
 

@@ -119,10 +119,17 @@ class StochasticDepth(Layer):
         Param("mode", Choice("row", "batch"), "row", "row: per sample; batch: the whole batch"),
     )
 
+    def train_view(self):
+        """Training (torchvision.ops.stochastic_depth): p = 0 returns the input; otherwise
+        the input times a noise tensor, a new output."""
+        return self.p["p"] == 0
+
     def saved_for_backward(self):
-        # training: the per-sample keep/scale factor (mode row: one per sample) that the
-        # branch is multiplied by
-        return [Saved("noise", (1,) * len(self.in_shapes[0]))]
+        # training: the keep/scale factor the branch is multiplied by (mode row: one per
+        # sample, a [N, 1, ...] tensor; mode batch: one for the batch); p = 0 keeps nothing
+        if self.p["p"] == 0:
+            return []
+        return [Saved("noise", (1,) * len(self.in_shapes[0]), per_sample=self.p["mode"] == "row")]
 
     def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)

@@ -1,0 +1,216 @@
+"""PyTorch's own memory figures for the torchvision nets behind specs/ and both U-Nets
+(issue 24), the reference tests/test_memory_torch.py checks cnncalc against.
+
+Runs only with torch + torchvision (not dependencies of cnncalc), on CPU:
+
+    /work/scratch/cvenv/bin/python benchmarks/measure_torch_memory.py [NAME ...]
+
+Writes tests/data/torch_memory.json and prints a table. For each net, batch 1 and 2
+(the figures must be linear in the batch: fixed + batch x per sample):
+
+- ``saved_bytes``: the tensors autograd keeps for backward in one training-mode forward
+  (``model.train()``, float32, the input needs no gradient), seen by
+  ``torch.autograd.graph.saved_tensors_hooks``. Each saved tensor is counted by its
+  *untyped storage* (``t.untyped_storage().data_ptr()`` -> ``nbytes()``), once: a saved
+  view keeps its whole base storage alive, and two ops saving the same tensor store it
+  once. Storages of parameters and buffers are left out (cnncalc counts them as
+  parameters and buffers). The hook returns the tensor itself, so every saved storage is
+  alive until the forward ends and no two live storages share a data_ptr.
+- ``eager_peak_bytes``: the largest sum of live activation bytes during one
+  ``torch.no_grad()`` eval-mode forward, PyTorch's eager mode. Measured with the
+  profiler's memory events (``torch.profiler.profile(profile_memory=True)``): every
+  allocation and free of c10's CPU allocator is an ``Allocation`` event with its size
+  (negative for a free); the running sum in time order is the exact live bytes, and its
+  maximum is the peak. Parameters and the input exist before the profiler starts; the
+  input's bytes are added (the caller holds it for the whole call). The output is live
+  at the end. Kernel temporaries that go through c10's allocator (max pooling's int64
+  indices) count; oneDNN's own scratchpads do not go through it.
+
+Each torchvision constructor is called with the arguments that give the spec's layers
+(GoogLeNet without its auxiliary heads, Inception-v3 with its one, as the specs are), and the script checks that the
+model's parameter count equals the spec's (cnncalc's ``params``). Activations are built
+with the spec's in-place flags: the specs write none, so every module's ``inplace`` is
+set False (``as_built`` repeats the saved bytes with torchvision's own in-place flags).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+from torch._C._profiler import _EventType
+from torch.profiler import ProfilerActivity, profile
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "tests" / "data" / "torch_memory.json"
+
+TORCHVISION = {  # spec -> (constructor, keyword arguments, input shape)
+    "resnet18": ("resnet18", {}), "resnet50": ("resnet50", {}), "vgg11": ("vgg11", {}),
+    "vgg16": ("vgg16", {}), "mobilenet_v2": ("mobilenet_v2", {}),
+    "mobilenet_v3_large": ("mobilenet_v3_large", {}), "efficientnet_b0": ("efficientnet_b0", {}),
+    "densenet121": ("densenet121", {}), "convnext_tiny": ("convnext_tiny", {}),
+    "shufflenet_v2_x1_0": ("shufflenet_v2_x1_0", {}), "squeezenet1_0": ("squeezenet1_0", {}),
+    "googlenet": ("googlenet", {"aux_logits": False, "init_weights": False}),
+    "inception_v3": ("inception_v3", {"aux_logits": True, "init_weights": False}),  # the aux head: a second output
+    "alexnet_torchvision": ("alexnet", {}), "regnet_y_400mf": ("regnet_y_400mf", {}),
+}
+INPUT = {"inception_v3": (3, 299, 299), "unet_original": (1, 572, 572), "unet_padded": (3, 256, 256)}
+
+
+class DoubleConv(nn.Sequential):
+    """specs/unet_*.yaml's double_conv: (conv 3x3 [bn] relu) twice."""
+
+    def __init__(self, cin: int, ch: int, padded: bool):
+        layers: list[nn.Module] = []
+        for c in (cin, ch):
+            layers.append(nn.Conv2d(c, ch, 3, padding=1 if padded else 0, bias=not padded))
+            if padded:
+                layers.append(nn.BatchNorm2d(ch))
+            layers.append(nn.ReLU())
+        super().__init__(*layers)
+
+
+class Up(nn.Module):
+    """specs/unet_*.yaml's up: up-convolution, (crop the skip,) concatenate, double_conv."""
+
+    def __init__(self, cin: int, ch: int, padded: bool):
+        super().__init__()
+        self.padded = padded
+        self.upconv = nn.ConvTranspose2d(cin, ch, 2, stride=2)
+        self.conv = DoubleConv(2 * ch, ch, padded)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        up = self.upconv(x)
+        if self.padded:
+            cat = torch.cat([up, skip], 1)  # the spec: concat: {with: skip} on the upconv
+        else:
+            dh, dw = (skip.shape[2] - up.shape[2]) // 2, (skip.shape[3] - up.shape[3]) // 2
+            crop = skip[:, :, dh:dh + up.shape[2], dw:dw + up.shape[3]]  # a view
+            cat = torch.cat([crop, up], 1)  # the spec: the crop, concat: {with: upconv}
+        return self.conv(cat)
+
+
+class UNet(nn.Module):
+    """specs/unet_original.yaml (padded False) and specs/unet_padded.yaml (padded True),
+    with a torchvision-style forward (each stage a module called on its input)."""
+
+    def __init__(self, cin: int, padded: bool):
+        super().__init__()
+        self.enc1, self.enc2 = DoubleConv(cin, 64, padded), DoubleConv(64, 128, padded)
+        self.enc3, self.enc4 = DoubleConv(128, 256, padded), DoubleConv(256, 512, padded)
+        self.pool = nn.MaxPool2d(2)
+        self.bottom = DoubleConv(512, 1024, padded)
+        self.dec4, self.dec3 = Up(1024, 512, padded), Up(512, 256, padded)
+        self.dec2, self.dec1 = Up(256, 128, padded), Up(128, 64, padded)
+        self.logits = nn.Conv2d(64, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e1 = self.enc1(x)
+        e2 = self.enc2(self.pool(e1))
+        e3 = self.enc3(self.pool(e2))
+        e4 = self.enc4(self.pool(e3))
+        b = self.bottom(self.pool(e4))
+        d = self.dec4(b, e4)
+        d = self.dec3(d, e3)
+        d = self.dec2(d, e2)
+        d = self.dec1(d, e1)
+        return self.logits(d)
+
+
+def build(name: str) -> nn.Module:
+    if name == "unet_original":
+        return UNet(1, False)
+    if name == "unet_padded":
+        return UNet(3, True)
+    ctor, kwargs = TORCHVISION[name]
+    return getattr(torchvision.models, ctor)(weights=None, **kwargs)
+
+
+def set_inplace(model: nn.Module, value: bool) -> None:
+    for m in model.modules():
+        if hasattr(m, "inplace"):
+            m.inplace = value
+
+
+def saved_bytes(model: nn.Module, shape, batch: int) -> int:
+    """Bytes of the distinct storages autograd saves in one training forward."""
+    model.train()
+    own = {t.untyped_storage().data_ptr() for t in list(model.parameters()) + list(model.buffers())}
+    storages: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        s = t.untyped_storage()
+        if s.data_ptr() not in own:
+            storages[s.data_ptr()] = s.nbytes()
+        return t
+
+    torch.manual_seed(0)
+    x = torch.randn(batch, *shape)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = model(x)
+    del out
+    return sum(storages.values())
+
+
+def eager_peak(model: nn.Module, shape, batch: int) -> int:
+    """The peak of live activation bytes in one no_grad eval forward (profiler memory events)."""
+    model.eval()
+    x = torch.randn(batch, *shape)
+    with torch.no_grad(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        out = model(x)
+    del out
+    events = []
+
+    def walk(e) -> None:
+        if e.tag == _EventType.Allocation:
+            events.append((e.start_time_ns, e.extra_fields.alloc_size))
+        for c in e.children:
+            walk(c)
+
+    for root in prof.profiler.kineto_results.experimental_event_tree():
+        walk(root)
+    live = peak = 0
+    for _, size in sorted(events, key=lambda e: e[0]):
+        live += size
+        peak = max(peak, live)
+    return peak + x.numel() * x.element_size()
+
+
+def main() -> None:
+    sys.path.insert(0, str(ROOT))
+    import cnncalc  # noqa: PLC0415 - the script's own path set-up comes first
+
+    names = sys.argv[1:] or [*TORCHVISION, "unet_original", "unet_padded"]
+    data = json.loads(OUT.read_text()) if OUT.exists() and sys.argv[1:] else {"nets": {}}
+    data.update({"torch": torch.__version__, "torchvision": torchvision.__version__,
+                 "python": platform.python_version(), "device": "cpu",
+                 "command": "/work/scratch/cvenv/bin/python benchmarks/measure_torch_memory.py"})
+    torch.set_num_threads(1)
+    print(f"{'net':<22} {'params':>11} {'saved b1':>13} {'saved b2':>13} {'as built b1':>13} "
+          f"{'eager peak b1':>14} {'b2':>14}", flush=True)
+    for name in names:
+        model = build(name)
+        shape = INPUT.get(name, (3, 224, 224))
+        spec = cnncalc.analyze(cnncalc.load(ROOT / "specs" / f"{name}.yaml"))
+        params = sum(p.numel() for p in model.parameters())
+        assert params == spec.totals.params, (name, params, spec.totals.params)
+        built = saved_bytes(model, shape, 1) if name in TORCHVISION else None
+        set_inplace(model, False)
+        row = {"params": params, "input": list(shape),
+               "saved_bytes": {str(b): saved_bytes(model, shape, b) for b in (1, 2)},
+               "saved_bytes_as_built": {"1": built} if built is not None else None,
+               "eager_peak_bytes": {str(b): eager_peak(model, shape, b) for b in (1, 2)}}
+        data["nets"][name] = row
+        s, e = row["saved_bytes"], row["eager_peak_bytes"]
+        print(f"{name:<22} {params:>11,} {s['1']:>13,} {s['2']:>13,} {built or 0:>13,} "
+              f"{e['1']:>14,} {e['2']:>14,}", flush=True)
+        OUT.write_text(json.dumps(data, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
