@@ -43,16 +43,19 @@ def test_resnet50_adam_in_24_gib():
     # torchvision's ResNet-50: 25,557,032 parameters, all trainable; batch norm's running
     # mean and variance: 2 × (64 + 3·(64+64+256) + 256 + 4·(128+128+512) + 512
     # + 6·(256+256+1024) + 1024 + 3·(512+512+2048) + 2048) = 53,120 buffers.
-    # Adam: parameters, gradients and two states, float32: 4 tensors of 4 bytes a parameter.
+    # Fixed, float32: parameters, gradients and Adam's two states (4 tensors of 4 bytes a
+    # parameter), the buffers, and batch norm's saved mean and inverse std (float32, one per
+    # channel for the whole batch: as many as the buffers)
     net = cnncalc.load(SPECS / "resnet50.yaml")
     buffers = 2 * (64 + 3 * (64 + 64 + 256) + 256 + 4 * (128 + 128 + 512) + 512
                    + 6 * (256 + 256 + 1024) + 1024 + 3 * (512 + 512 + 2048) + 2048)
     assert buffers == 53_120
-    fixed = 25_557_032 * 4 * 4 + buffers * 4
-    # per sample: the saved tensors and the backward peak of one sample (tests/test_memory.py
-    # derives those rules tensor by tensor)
+    fixed = 25_557_032 * 4 * 4 + buffers * 4 + buffers * 4
+    # per sample: the memory model's own split (cnncalc.analysis.memory, whose rules
+    # tests/test_memory.py derives tensor by tensor)
     one = estimate(net, 4, 1, "adam").training
-    per = one.saved_bytes + one.backward_peak_bytes
+    assert one.fixed_bytes == fixed
+    per = one.per_sample_bytes
     sol = solve_batch(net, 24 * GIB, Settings(train=True, optimizer="adam"))
     assert (sol.fixed, sol.per_sample) == (fixed, per)
     assert sol.batch == (24 * GIB - fixed) // per
@@ -113,7 +116,8 @@ def test_checkpointing_resnet50_bottlenecks_fits_more():
     net = cnncalc.load(SPECS / "resnet50.yaml")
     plain = solve_batch(net, 24 * GIB, Settings(train=True))
     ckpt = solve_batch(net, 24 * GIB, Settings(train=True, checkpoint=2))
-    assert ckpt.fixed == plain.fixed  # weights, gradients and state do not change
+    for part in ("params", "buffers", "grads", "optimizer"):  # what checkpointing leaves alone
+        assert dict(ckpt.fixed_parts)[part] == dict(plain.fixed_parts)[part]
     assert ckpt.per_sample < plain.per_sample and ckpt.batch > plain.batch
 
 

@@ -1,8 +1,8 @@
 """How large a batch fits: the footprint of one step split into fixed + batch × per-sample
 bytes, solved in closed form for a memory budget (``cnncalc solve batch``).
 
-Every figure comes from :func:`cnncalc.analysis.memory.estimate` (PyTorch's eager policy,
-docs/conventions.md "Memory") at the batch asked for, with two variants of one training
+Every figure comes from :func:`cnncalc.analysis.memory.estimate` (PyTorch's autograd for a
+training step, the eager or graph policy for the inference peak; docs/conventions.md "Memory") at the batch asked for, with two variants of one training
 step whose rules are written here and in docs/conventions.md ("Capacity"):
 
 - mixed precision (``amp``, as ``torch.autocast`` with ``torch.amp.GradScaler`` keeps
@@ -22,9 +22,10 @@ step whose rules are written here and in docs/conventions.md ("Capacity"):
   the one block being walked.
 
 Each part of each footprint is exactly linear in the batch (parameters, buffers,
-gradients and optimizer state do not depend on it; every activation is per-sample bytes
-× batch, and which layer holds the peak does not change with the batch), so the largest
-batch is ``floor((budget - fixed) / per_sample)``.
+gradients, optimizer state and the tensors saved once per batch, batch norm's statistics,
+do not depend on it; every activation is per-sample bytes × batch, and which layer holds
+the peak does not change with the batch), so the largest batch is
+``floor((budget - fixed) / per_sample)``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnncalc.analysis.analyze import DTYPE_BYTES
-from cnncalc.analysis.memory import OPTIMIZER_STATES, estimate
+from cnncalc.analysis.memory import DEFAULT_POLICY, OPTIMIZER_STATES, POLICIES, estimate
 from cnncalc.core.errors import SpecError
 from cnncalc.core.graph import INPUT, Network
 from cnncalc.layers.base import SAVED_DTYPE_BYTES
@@ -63,7 +64,8 @@ class Settings:
 
     ``dtype``: element type of parameters and activations (ignored by ``amp``, which
     fixes float32 and 2-byte halves). ``checkpoint``: the dotted depth of the blocks
-    checkpointed (None: none).
+    checkpointed (None: none). ``policy``: the inference peak's memory policy, eager or
+    graph (cnncalc.analysis.memory; a training step's figures do not depend on it).
     """
 
     train: bool = False
@@ -71,11 +73,12 @@ class Settings:
     optimizer: str = "adam"
     amp: bool = False
     checkpoint: int | None = None
+    policy: str = DEFAULT_POLICY
 
     def to_dict(self) -> dict[str, Any]:
         return {"train": self.train, "dtype": "float32+half" if self.amp else self.dtype,
                 "optimizer": self.optimizer if self.train else None, "amp": self.amp,
-                "checkpoint": self.checkpoint}
+                "checkpoint": self.checkpoint, "memory_policy": self.policy}
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,7 @@ def footprint(net: Network, batch: int, settings: Settings = Settings()) -> Foot
     """
     _check(net, settings)
     width = AMP_WIDTH if settings.amp else DTYPE_BYTES[settings.dtype]
-    mem = estimate(net, width, batch, settings.optimizer)
+    mem = estimate(net, width, batch, settings.optimizer, policy=settings.policy)
     params = sum(n.facts.param_count for n in net.nodes)
     trainable = sum(n.facts.param_count for n in net.nodes if n.trainable)
     buffers = sum(n.facts.buffer_count for n in net.nodes)
@@ -170,6 +173,9 @@ def _check(net: Network, settings: Settings) -> None:
     if settings.optimizer not in OPTIMIZER_STATES:
         raise SpecError(f"unknown optimizer '{settings.optimizer}'", kind="usage",
                         help="one of " + ", ".join(OPTIMIZER_STATES))
+    if settings.policy not in POLICIES:
+        raise SpecError(f"unknown memory policy '{settings.policy}'", kind="usage",
+                        help="one of " + ", ".join(POLICIES))
     if settings.amp and settings.dtype != "float32":
         raise SpecError(f"--amp keeps float32 master weights and 2-byte activations; --dtype "
                         f"{settings.dtype} contradicts it", kind="usage",
@@ -204,10 +210,11 @@ def blocks(net: Network, depth: int) -> dict[str, str | None]:
 def saved_tensors(net: Network, width: int, batch: int) -> list[tuple[str, tuple, int]]:
     """(node, storage key, bytes) of every tensor a layer keeps for its backward pass,
     under the rules of :func:`cnncalc.analysis.memory.estimate` (a tensor saved by several
-    layers has one key; ``("storage", name)`` is an activation, stored once)."""
-    owner = {INPUT: INPUT}
-    for node in net.nodes:
-        owner[node.name] = owner[node.inputs[0]] if node.facts.aliases_input else node.name
+    layers has one key; ``("storage", name)`` is an activation's storage as a training-mode
+    forward lays it out, stored once and kept whole when a view of it is saved).
+    ``tests/test_capacity.py`` holds this walk to ``estimate``'s totals on the zoo."""
+    owner = _train_storage(net)
+    size = _sizes(net, width, batch)
     needs_grad = {INPUT: False}
     found = []
     for node in net.nodes:
@@ -219,14 +226,30 @@ def saved_tensors(net: Network, width: int, batch: int) -> list[tuple[str, tuple
             if not (weights if s.for_weight else (inputs or weights)):
                 continue
             if s.what.startswith("input") and s.what[5:].isdigit():
-                key: tuple = ("storage", owner[node.inputs[int(s.what[5:])]])
+                storage = owner[node.inputs[int(s.what[5:])]]
+                found.append((node.name, ("storage", storage), size[storage]))
             elif s.what == "output":
-                key = ("storage", owner[node.name])
+                found.append((node.name, ("storage", owner[node.name]), size[owner[node.name]]))
             else:
-                key = ("own", node.name, s.what)
-            per = width if s.dtype is None else SAVED_DTYPE_BYTES[s.dtype]
-            found.append((node.name, key, math.prod(s.shape) * batch * per))
+                per = width if s.dtype is None else SAVED_DTYPE_BYTES[s.dtype]
+                found.append((node.name, ("own", node.name, s.what),
+                              math.prod(s.shape) * (batch if s.per_sample else 1) * per))
     return found
+
+
+def _train_storage(net: Network) -> dict[str, str]:
+    """Node -> the node whose storage its output is in a training-mode forward."""
+    owner = {INPUT: INPUT}
+    for node in net.nodes:
+        owner[node.name] = owner[node.inputs[0]] if node.facts.train_aliases_input else node.name
+    return owner
+
+
+def _sizes(net: Network, width: int, batch: int) -> dict[str, int]:
+    size = {INPUT: math.prod(net.input_shape) * batch * width}
+    for node in net.nodes:
+        size[node.name] = math.prod(node.facts.out_shape) * batch * width
+    return size
 
 
 def checkpointed(net: Network, width: int, batch: int,
@@ -236,12 +259,8 @@ def checkpointed(net: Network, width: int, batch: int,
     each block's inputs (stored once); ``recompute`` the peak, over the backward walk in
     reverse order, of the live activation gradients plus the recomputed saved tensors of
     the block being walked (those not already kept)."""
-    size = {INPUT: math.prod(net.input_shape) * batch * width}
-    for node in net.nodes:
-        size[node.name] = math.prod(node.facts.out_shape) * batch * width
-    owner = {INPUT: INPUT}
-    for node in net.nodes:
-        owner[node.name] = owner[node.inputs[0]] if node.facts.aliases_input else node.name
+    size = _sizes(net, width, batch)
+    owner = _train_storage(net)
     saved = saved_tensors(net, width, batch)
     kept: dict[tuple, int] = {key: b for name, key, b in saved if block_of[name] is None}
     for node in net.nodes:

@@ -18,6 +18,7 @@ from typing import Any
 
 from cnncalc.analysis.analyze import analyze, exact_number
 from cnncalc.analysis.fields import last_field
+from cnncalc.analysis.memory import DEFAULT_POLICY
 from cnncalc.analysis.tiling import exact_tiling
 from cnncalc.core.errors import SpecError
 from cnncalc.io.load import loads, read_spec
@@ -128,19 +129,22 @@ class Sweep:
     dtype: str
     optimizer: str
     rows: tuple[SweepRow, ...]
+    policy: str = DEFAULT_POLICY
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "batch": self.batch, "dtype": self.dtype,
-                "optimizer": self.optimizer, "rows": [r.to_dict() for r in self.rows]}
+                "optimizer": self.optimizer, "memory_policy": self.policy,
+                "rows": [r.to_dict() for r in self.rows]}
 
 
 def sweep(path, shapes: list[tuple[int, ...]], batch: int | None = None, dtype: str = "float32",
-          optimizer: str = "adam") -> Sweep:
+          optimizer: str = "adam", policy: str = DEFAULT_POLICY) -> Sweep:
     """Analyse the spec at ``path`` at every shape of ``shapes``.
 
     The coverage is the receptive field of the last layer that has a spatial one (its size
     per axis over the input's size); the inference peak is the activations' (cnncalc.analysis.memory), the training
-    footprint the whole step's with ``optimizer``.
+    footprint the whole step's with ``optimizer``; ``policy`` the inference peak's memory
+    policy (eager or graph, cnncalc.analysis.memory).
 
     Raises:
         SpecError: a spec that cannot be read at its own input size.
@@ -151,7 +155,7 @@ def sweep(path, shapes: list[tuple[int, ...]], batch: int | None = None, dtype: 
     for shape in shapes:
         try:
             net = loads(text, str(path), input_shape=shape, batch=batch)
-            report = analyze(net, dtype=dtype, optimizer=optimizer)
+            report = analyze(net, dtype=dtype, optimizer=optimizer, memory_policy=policy)
         except SpecError as exc:
             where = f"line {exc.loc.line}: " if getattr(exc, "loc", None) else ""
             rows.append(SweepRow(shape, error=where + exc.message))
@@ -167,4 +171,4 @@ def sweep(path, shapes: list[tuple[int, ...]], batch: int | None = None, dtype: 
             rf_layer=None if last is None else last.layer, rf_local=last is not None and last.local,
             rf_size=None if last is None else last.size, coverage=coverage,
             tiles=not problems, problems=problems))
-    return Sweep(base.name, base.batch, dtype, optimizer, tuple(rows))
+    return Sweep(base.name, base.batch, dtype, optimizer, tuple(rows), policy)

@@ -26,8 +26,10 @@ def solution_text(name: str, sol: Solution, budget_text: str, budget_note: str |
     lines = [f"{name}: the largest batch in {budget_text} ({sol.budget:,} bytes), {_describe(sol)}"]
     if budget_note:
         lines.append(f"  note: {budget_note}")
-    lines.append(f"footprint = {sol.fixed:,} + batch × {sol.per_sample:,} bytes "
-                 "(PyTorch's eager policy, docs/conventions.md \"Capacity\")")
+    rule = ("PyTorch's autograd" if sol.settings.train else
+            f"the inference peak under the {sol.settings.policy} policy")
+    lines.append(f"footprint = {sol.fixed:,} + batch × {sol.per_sample:,} bytes ({rule}; "
+                 "docs/conventions.md \"Memory\" and \"Capacity\")")
     lines.append("")
     if sol.batch:
         at = sol.at.total

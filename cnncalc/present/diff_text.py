@@ -94,7 +94,9 @@ def budget_lines(d: Diff) -> list[str]:
 
 def diff_text(d: Diff) -> str:
     """Totals, then the changed layers; unchanged rows are counted, not listed."""
-    lines = [f"A: {d.a.name}   B: {d.b.name}   (batch {d.b.batch}, {d.b.dtype})", ""]
+    policy = d.b.totals.memory.policy if d.b.totals.memory is not None else "eager"
+    lines = [f"A: {d.a.name}   B: {d.b.name}   (batch {d.b.batch}, {d.b.dtype}; inference peak "
+             f"under the {policy} policy)", ""]
     lines += _table(TOTAL_HEAD, _totals_rows(d), {1, 2, 3, 4})
     lines += ["", _summary(d), ""]
     rows = [_layer_cells(p) for p in d.pairs if p.changed]

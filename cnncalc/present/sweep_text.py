@@ -42,8 +42,8 @@ def sweep_text(sw: Sweep) -> str:
     rows = [_cells(r) for r in sw.rows]
     full = [r for r in rows if len(r) == len(HEAD)]
     widths = [max(len(r[i]) for r in [HEAD, *full]) for i in range(len(HEAD))]
-    lines = [f"{sw.name}: at each input size (batch {sw.batch}, {sw.dtype}; training with "
-             f"{sw.optimizer}; RF / input: the receptive field of the last layer that has a "
+    lines = [f"{sw.name}: at each input size (batch {sw.batch}, {sw.dtype}; inference peak under "
+             f"the {sw.policy} policy; training with {sw.optimizer}; RF / input: the receptive field of the last layer that has a "
              "spatial one, over the input, per axis, to two decimals)", ""]
     for r in [HEAD, *rows]:
         if len(r) < len(HEAD):
