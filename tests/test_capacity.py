@@ -153,3 +153,13 @@ def test_cli_answers_and_exit_codes(capsys):
     code, out, err = run(capsys, "solve", "batch", SPECS / "resnet18.yaml", "--memory", "24GiB",
                          "--amp", "--dtype", "float16")
     assert code == 2 and "--amp keeps float32 master weights" in err
+
+
+@pytest.mark.parametrize("policy", ["eager", "graph"])
+def test_inference_follows_the_memory_policy(policy):
+    # inference: parameters and buffers fixed, the policy's inference peak per sample
+    net = cnncalc.load(SPECS / "resnet18.yaml")
+    mem = estimate(net, 4, 1, policy=policy)
+    sol = solve_batch(net, 4 * GIB, Settings(policy=policy))
+    assert sol.fixed == mem.param_bytes + mem.buffer_bytes
+    assert sol.per_sample == mem.inference_per_sample_bytes
