@@ -1,7 +1,8 @@
 """Memory estimates against measurements (issue 16).
 
-For each spec: the estimate cnncalc reports for PyTorch's policy (inference peak and
-training footprint, `cnncalc analyze`), and for the NumPy executor's own policy the
+For each spec: the inference peak cnncalc estimates under each policy (``--memory-policy
+graph`` and ``eager``) and the training footprint (`cnncalc analyze`), and for the NumPy
+executor's own policy the
 estimate and the peak measured with tracemalloc while it runs (`verify --memory
 [--train]`), with their ratio.
 
@@ -25,13 +26,15 @@ DEFAULT = ["lenet5", "alexnet_torchvision", "resnet18", "mobilenet_v2", "squeeze
 
 def main() -> None:
     specs = sys.argv[1:] or [str(ROOT / "specs" / f"{name}.yaml") for name in DEFAULT]
-    print(f"{'spec':<22} {'PyTorch: peak':>14} {'train (adam)':>14}   "
+    print(f"{'spec':<22} {'peak graph':>14} {'peak eager':>14} {'train (adam)':>14}   "
           f"{'executor: est':>14} {'measured':>14} {'ratio':>6}   {'train est':>14} {'measured':>14} {'ratio':>6}")
     for spec in specs:
         net = cnncalc.load(spec)
-        mem = cnncalc.analyze(net).totals.memory
+        mem = cnncalc.analyze(net, memory_policy="graph").totals.memory
+        eager = cnncalc.analyze(net, memory_policy="eager").totals.memory
         inf, trn = measure(net), measure(net, train=True)
-        print(f"{Path(spec).stem:<22} {mem.inference_total_bytes:>14,} {mem.training.total_bytes:>14,}   "
+        print(f"{Path(spec).stem:<22} {mem.inference_total_bytes:>14,} {eager.inference_total_bytes:>14,} "
+              f"{mem.training.total_bytes:>14,}   "
               f"{inf.estimated_bytes:>14,} {inf.measured_bytes:>14,} {inf.ratio:>6.3f}   "
               f"{trn.estimated_bytes:>14,} {trn.measured_bytes:>14,} {trn.ratio:>6.3f}", flush=True)
 

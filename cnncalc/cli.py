@@ -47,6 +47,18 @@ class DType(StrEnum):
     int8 = "int8"
 
 
+class MemoryPolicy(StrEnum):
+    eager = "eager"
+    graph = "graph"
+
+
+MemoryPolicyOption = Annotated[MemoryPolicy, typer.Option(
+    "--memory-policy",
+    help="The inference peak's policy: graph (each tensor freed after its last consumer) or eager "
+         "(PyTorch's eager mode: the caller and each block hold their inputs, CPU kernels' "
+         "temporaries).")]
+
+
 class Optimizer(StrEnum):
     sgd = "sgd"
     momentum = "momentum"
@@ -113,6 +125,7 @@ def analyze(
     erf: bool = typer.Option(False, "--erf",
                              help="Also the effective receptive field of every layer (protocol "
                                   "uniform; JSON: layers[i].effective_receptive_field)."),
+    memory_policy: MemoryPolicyOption = MemoryPolicy.graph,
 ) -> None:
     """Per layer: output shape, parameters, MACs, FLOPs, activation memory, receptive field."""
     console = format == "table" and sys.stdout.isatty()
@@ -123,12 +136,14 @@ def analyze(
         _command("erf").analyze_run(spec, console, format=format.value, input=input, batch=batch,
                                     dtype=dtype.value, optimizer=optimizer.value,
                                     max_layers=max_layers, dilation_base=dilation_base,
-                                    depth=depth, columns_text=columns)
+                                    depth=depth, columns_text=columns,
+                                    memory_policy=memory_policy.value)
         return
     module = "analyze_html" if format == "html" else "analyze_console" if console else "analyze"
     _command(module).run(spec, format=format.value, input=input, batch=batch, dtype=dtype.value,
                          optimizer=optimizer.value, max_layers=max_layers,
-                         dilation_base=dilation_base, depth=depth, columns_text=columns)
+                         dilation_base=dilation_base, depth=depth, columns_text=columns,
+                         memory_policy=memory_policy.value)
 
 
 
@@ -229,6 +244,7 @@ def verify(
                                      "the estimate of its own policy."),
     train: bool = typer.Option(False, "--train",
                                help="With --memory: a forward and a backward pass (one training step)."),
+    memory_policy: MemoryPolicyOption = MemoryPolicy.graph,
 ) -> None:
     """Run the network and hold every reported figure against a measurement.
 
@@ -238,7 +254,8 @@ def verify(
     not measured, with the reason. A run longer than two seconds reports progress on
     stderr.
     """
-    _command("verify").run(spec, seed, max_memory, input, format.value, memory, train)
+    _command("verify").run(spec, seed, max_memory, input, format.value, memory, train,
+                           memory_policy.value)
 
 
 

@@ -32,7 +32,7 @@ from cnncalc.layers.base import SAVED_DTYPE_BYTES, Saved
 
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 POLICIES = ("eager", "graph")
-DEFAULT_POLICY = "eager"
+DEFAULT_POLICY = "graph"  # eager does not yet match PyTorch on the zoo (docs/conventions.md)
 
 
 @dataclass(frozen=True)
@@ -134,9 +134,9 @@ def _eager_holds(net: Network) -> dict[str, int]:
     """Node (or the input) -> the index of the last layer during which PyTorch's eager
     mode still holds it, beyond its consumers (docs/conventions.md, "Memory"): the caller
     holds the network input for the whole forward; a block (a structure, block use or
-    named repeat: a module's forward) holds its inputs for its whole call; a tensor read
-    by a layer that does not directly follow it (a skip, a shortcut) is a local variable
-    of the innermost block enclosing both, held until that block returns."""
+    named repeat: a module's forward) holds its inputs for its whole call; a tensor that
+    a layer in another top-level item reads, not directly after it (a U-Net's skip), is a
+    local variable of the network's forward, held until the forward returns."""
     index = {node.name: i for i, node in enumerate(net.nodes)}
     end = {}  # group -> index of its last node
     for i, node in enumerate(net.nodes):
@@ -151,9 +151,8 @@ def _eager_holds(net: Network) -> dict[str, int]:
             for g in node.path:  # a block that starts here, reading a tensor from outside
                 if g not in path[name]:
                     hold[name] = max(hold.get(name, -1), end[g])
-            if name != INPUT and index[name] != i - 1:  # a skip: a local of the common block
-                common = [g for g in node.path if g in path[name]]
-                hold[name] = max(hold.get(name, -1), end[common[-1]] if common else last)
+            if name != INPUT and index[name] != i - 1 and not set(node.path) & set(path[name]):
+                hold[name] = last  # a skip between top-level items: a local of the forward
     return hold
 
 

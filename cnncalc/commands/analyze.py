@@ -66,13 +66,15 @@ def run(spec: Path, format: str, input: str | None, batch: int | None, dtype: st
         max_layers: int, dilation_base: int, depth: int | None, columns_text: str | None,
         table: Callable[[Report, int | None, list[str] | None], None] | None = None,
         page: Callable[[Network, Report], str] | None = None,
-        transform: Callable[[Network, Report], Report] | None = None) -> None:
+        transform: Callable[[Network, Report], Report] | None = None,
+        memory_policy: str = "graph") -> None:
     """Analyse ``spec`` and write the report in ``format``; exit 1 if an ``expect:`` fails.
 
     ``table`` prints the table view (on a terminal: rich); by default the plain text of
     :func:`cnncalc.present.render.write_table` at PIPE_WIDTH columns is written. ``page``
     makes the HTML page (format html: :mod:`cnncalc.commands.analyze_html` passes it).
     ``transform`` adds to the report (``--erf``: :func:`cnncalc.commands.erf.with_erf`).
+    ``memory_policy``: the inference peak's policy (``--memory-policy``, eager or graph).
     """
     if format == "html" and page is None:
         raise ValueError("the html format is drawn by cnncalc.commands.analyze_html")
@@ -80,7 +82,7 @@ def run(spec: Path, format: str, input: str | None, batch: int | None, dtype: st
     with no_cyclic_gc():
         net = load(spec, input_shape=parse_input(input, "analyze"), batch=batch, max_nodes=max_layers,
                    dilation_base=dilation_base)
-        report = analyze(net, dtype=dtype, optimizer=optimizer)
+        report = analyze(net, dtype=dtype, optimizer=optimizer, memory_policy=memory_policy)
         if transform is not None:
             report = transform(net, report)
     failed = []

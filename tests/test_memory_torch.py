@@ -1,0 +1,121 @@
+"""Memory as PyTorch spends it (issue 24, item 1): each modelled case derived tensor by
+tensor (float32: 4 bytes an element, batch 1 unless said), and the zoo's saved bytes
+against PyTorch's own figures in tests/data/torch_memory.json.
+
+That file was written by ``/work/scratch/cvenv/bin/python benchmarks/measure_torch_memory.py``
+(torch 2.14.1+cu130 on CPU, torchvision 0.29.1; the versions and command are in the file):
+the distinct storages ``torch.autograd.graph.saved_tensors_hooks`` sees in one training
+forward, each untyped storage once, parameters and buffers left out. The in-place and
+view facts below were checked the same way, one op at a time, on the same build."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import cnncalc
+from cnncalc.analysis.memory import estimate
+from tests.conftest import SPECS
+
+TORCH = json.loads((Path(__file__).parent / "data" / "torch_memory.json").read_text())
+
+
+def mem(text: str, batch: int = 1, policy: str = "graph"):
+    return estimate(cnncalc.loads(text, "m.yaml"), 4, batch, "sgd", policy=policy)
+
+
+CONV = "input: [2, 4]\nlayers:\n  - conv: {out_channels: 4, kernel_size: 1}\n"  # 4x4: 64 B
+
+
+def test_dropout_in_training_writes_a_new_output_and_keeps_a_float_noise():
+    # conv (keeps its input 2x4 = 32 B), dropout (CPU at::dropout: a float32 noise of its
+    # input's shape, 64 B, and a new output), linear (keeps its input: dropout's output, a new
+    # storage 64 B). At inference dropout is still a view.
+    m = mem(CONV + "  - dropout: 0.5\n  - flatten\n  - linear: 3\n")
+    assert m.training.saved_bytes == 32 + 64 + 64
+    assert m.saved_bytes == {"conv1": 32, "dropout1": 64, "flatten1": 0, "linear1": 64}
+    # p = 0 returns its input: no noise, and linear keeps conv1's output (64 B)
+    assert mem(CONV + "  - dropout: 0.0\n  - flatten\n  - linear: 3\n").training.saved_bytes == 32 + 64
+
+
+def test_inplace_relu6_keeps_a_copy_and_inplace_relu_its_result():
+    # relu6 in place (hardtanh_): autograd keeps a copy of the input, 64 B, beside conv2's
+    # input, the overwritten storage (64 B): 32 + 64 + 64. relu in place keeps its result,
+    # which is the storage conv2 keeps too: 32 + 64.
+    tail = "  - conv: {out_channels: 2, kernel_size: 1}\n"
+    assert mem(CONV + "  - relu6: {inplace: true}\n" + tail).training.saved_bytes == 32 + 64 + 64
+    assert mem(CONV + "  - relu: {inplace: true}\n" + tail).training.saved_bytes == 32 + 64
+    # leaky_relu in place keeps its result (leaky_relu_backward with self_is_result)
+    assert mem(CONV + "  - leaky_relu: {inplace: true}\n" + tail).training.saved_bytes == 32 + 64
+    # not in place, relu6 keeps its input (conv1's output) and conv2 the new output: 32 + 64 + 64
+    assert mem(CONV + "  - relu6\n" + tail).training.saved_bytes == 32 + 64 + 64
+
+
+def test_a_saved_chunk_keeps_its_whole_base():
+    # conv1 4x4 (64 B), chunk index 1 (a 2x4 view), conv2 keeps its input: the view keeps
+    # conv1's whole storage alive, 64 B, not the 32 B of the half
+    m = mem(CONV + "  - chunk: {chunks: 2, index: 1}\n  - conv: {out_channels: 2, kernel_size: 1}\n")
+    assert m.training.saved_bytes == 32 + 64
+
+
+def test_global_average_pooling_keeps_nothing():
+    # adaptive_avg_pool2d to 1x1 is input.mean(): nothing saved. conv (input 2x4x4 = 128 B),
+    # pooling nothing, linear its flattened 4-vector (the pooled 4x1x1 = 16 B)
+    text = ("input: [2, 4, 4]\nlayers:\n  - conv: {out_channels: 4, kernel_size: 1}\n"
+            "  - global_avgpool\n  - flatten\n  - linear: 3\n")
+    assert mem(text).training.saved_bytes == 128 + 16
+
+
+def test_stochastic_depth_keeps_a_noise_unless_p_is_zero():
+    body = ("input: [4, 4]\nlayers:\n  - residual:\n      body:\n"
+            "        - conv: {out_channels: 4, kernel_size: 1}\n        - stochastic_depth: P\n")
+    # p > 0, mode row: a [N, 1, 1] noise, 4 B a sample; conv keeps the block input 64 B
+    assert mem(body.replace("P", "0.1")).training.saved_bytes == 64 + 4
+    assert mem(body.replace("P", "0.1"), batch=3).training.saved_bytes == 3 * (64 + 4)
+    assert mem(body.replace("P", "0.0")).training.saved_bytes == 64
+
+
+def test_batch_norm_statistics_are_fixed_not_per_sample():
+    # conv (input 2x4 = 32 B a sample), batchnorm (input 4x4 = 64 B a sample, save_mean and
+    # save_invstd 4 channels x 4 B each, whatever the batch)
+    text = CONV + "  - batchnorm\n"
+    for b in (1, 5):
+        t = mem(text, batch=b).training
+        assert t.saved_bytes == b * (32 + 64) + 2 * 16
+        assert t.saved_fixed_bytes == 2 * 16
+        assert t.total_bytes == t.fixed_bytes + b * t.per_sample_bytes
+
+
+def test_eager_holds_a_blocks_input_and_counts_max_pooling_indices():
+    # input 1x8 (32 B); block conv 4x8 (128 B) -> maxpool 2 -> 4x4 (64 B, int64 indices 4x4 x 8 =
+    # 128 B while it runs) -> conv 1x4 (16 B).
+    text = ("input: [1, 8]\nblocks:\n  b:\n    layers:\n      - conv: {out_channels: 4, kernel_size: 1}\n"
+            "      - maxpool: 2\n      - conv: {out_channels: 1, kernel_size: 1}\n"
+            "layers:\n  - b\n")
+    graph, eager = mem(text), mem(text, policy="eager")
+    # graph: the input freed after conv1; the peak is conv1 running (32 + 128) or maxpool
+    # (128 + 64): 192
+    assert graph.inference_peak_bytes == 128 + 64
+    # eager: the caller holds the input (32) through the block, and maxpool runs with its
+    # input, output and indices: 32 + 128 + 64 + 128
+    assert eager.inference_peak_bytes == 32 + 128 + 64 + 128
+    assert eager.inference_peak_layer == "b1.maxpool1"
+    assert eager.policy == "eager" and eager.to_dict()["policy"] == "eager"
+
+
+def test_unknown_policy_is_an_error():
+    with pytest.raises(ValueError, match="memory policy"):
+        mem(CONV, policy="lazy")
+
+
+@pytest.mark.parametrize("name", sorted(TORCH["nets"]))
+def test_saved_bytes_equal_pytorchs(name):
+    # exact, at both measured batches (Inception-v3 at 2 and 4: its aux head's batch norm
+    # refuses a batch of 1 in training)
+    row = TORCH["nets"][name]
+    net = cnncalc.load(SPECS / f"{name}.yaml")
+    assert sum(n.facts.param_count for n in net.nodes) == row["params"]
+    for batch, expected in row["saved_bytes"].items():
+        assert estimate(net, 4, int(batch), "sgd").training.saved_bytes == expected, batch
