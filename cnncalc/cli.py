@@ -358,17 +358,6 @@ def solve_stride(
 BatchFormat = formats("text", "json")
 
 
-class MemoryPolicy(StrEnum):
-    eager = "eager"
-    graph = "graph"
-
-
-PolicyOption = Annotated[MemoryPolicy, typer.Option(
-    "--memory-policy",
-    help="The inference peak's policy: eager (PyTorch's eager mode) or graph (each tensor freed "
-         "after its last consumer); docs/conventions.md \"Memory\".")]
-
-
 @solve_app.command("batch")
 def solve_batch(
     spec: Path = typer.Argument(..., help="The network spec (YAML or ONNX)."),
@@ -391,7 +380,7 @@ def solve_batch(
                                help="Confirm the boundary with the NumPy executor (tracemalloc) at "
                                     "the batch found and the next, under its own policy; for small "
                                     "budgets (at most 256 MiB)."),
-    memory_policy: PolicyOption = MemoryPolicy.eager,
+    memory_policy: MemoryPolicyOption = MemoryPolicy.graph,
     input: InputShape = None,
     format: BatchFormat = format_option(BatchFormat),
 ) -> None:
@@ -435,7 +424,7 @@ def sweep(
     dtype: DType = typer.Option(DType.float32, "--dtype", help="Element type for byte counts."),
     optimizer: Optimizer = typer.Option(Optimizer.adam, "--optimizer",
                                         help="Optimizer state counted in the training footprint."),
-    memory_policy: PolicyOption = MemoryPolicy.eager,
+    memory_policy: MemoryPolicyOption = MemoryPolicy.graph,
     format: SweepFormat = format_option(SweepFormat),
 ) -> None:
     """Per input size: parameters, MACs, inference peak, training footprint, the receptive
@@ -463,7 +452,7 @@ def diff(
                                      "\"params>+5%,macs>+10%,peak>+0\" (figures: params, trainable, "
                                      "buffers, macs, flops, activations, peak, training); exit 1 "
                                      "when one is broken."),
-    memory_policy: PolicyOption = MemoryPolicy.eager,
+    memory_policy: MemoryPolicyOption = MemoryPolicy.graph,
     format: DiffFormat = format_option(DiffFormat),
 ) -> None:
     """Layers matched by name and structure; per layer and in total the change of shape,

@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from cnncalc.analysis.capacity import Settings, solve_batch
+from cnncalc.analysis.memory import DEFAULT_POLICY
 from cnncalc.commands.files import UNITS, parse_bytes
 from cnncalc.io.load import load
 from cnncalc.measure.capacity import check_batch
@@ -37,7 +38,7 @@ def budget_note(text: str, budget: int) -> str | None:
 
 def batch(spec: Path, memory: str, train: bool, optimizer: str, dtype: str, amp: bool,
           checkpoint: int | None, check: bool, input: str | None, format: str,
-          policy: str = "eager") -> None:
+          policy: str = DEFAULT_POLICY) -> None:
     """Solve ``spec`` for the largest batch in ``memory``; print the answer in ``format``."""
     budget = parse_bytes(memory, "--memory")
     if budget <= 0:

@@ -10,6 +10,7 @@ import typer
 
 from cnncalc.analysis.analyze import analyze
 from cnncalc.analysis.diff import diff, parse_budgets
+from cnncalc.analysis.memory import DEFAULT_POLICY
 from cnncalc.io.load import load
 from cnncalc.options import parse_input
 from cnncalc.present.diff_text import budget_lines, diff_json, diff_markdown, diff_text
@@ -18,7 +19,7 @@ EXIT_FINDINGS = 1
 
 
 def run(a: Path, b: Path, input: str | None, batch: int | None, dtype: str, optimizer: str,
-        fail_on: str | None, format: str, policy: str = "eager") -> None:
+        fail_on: str | None, format: str, policy: str = DEFAULT_POLICY) -> None:
     """Compare ``a`` with ``b`` and print the diff in ``format``; exit 1 on a broken budget."""
     budgets = parse_budgets(fail_on) if fail_on else []  # a bad term fails before loading
     shape = parse_input(input, "diff")

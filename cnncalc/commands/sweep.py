@@ -7,6 +7,7 @@ import re
 import sys
 from pathlib import Path
 
+from cnncalc.analysis.memory import DEFAULT_POLICY
 from cnncalc.analysis.sweep import expand, parse_sizes, sweep
 from cnncalc.io.load import load
 from cnncalc.options import usage
@@ -14,7 +15,8 @@ from cnncalc.present.sweep_text import sweep_csv, sweep_json, sweep_svg, sweep_t
 
 
 def run(spec: Path, input: str | None, sizes: str | None, batch: int | None, dtype: str,
-        optimizer: str, format: str, expanded: list[str] = (), policy: str = "eager") -> None:
+        optimizer: str, format: str, expanded: list[str] = (),
+        policy: str = DEFAULT_POLICY) -> None:
     """Sweep ``spec`` over the shapes of ``input`` or ``sizes`` and print it in ``format``.
     ``expanded``: the further shapes a shell's brace expansion made of an unquoted
     ``--input 3x{224..512..32}`` (``--input 3x224 3x256 ...``), taken as the same list."""

@@ -94,7 +94,7 @@ def budget_lines(d: Diff) -> list[str]:
 
 def diff_text(d: Diff) -> str:
     """Totals, then the changed layers; unchanged rows are counted, not listed."""
-    policy = d.b.totals.memory.policy if d.b.totals.memory is not None else "eager"
+    policy = d.b.totals.memory.policy
     lines = [f"A: {d.a.name}   B: {d.b.name}   (batch {d.b.batch}, {d.b.dtype}; inference peak "
              f"under the {policy} policy)", ""]
     lines += _table(TOTAL_HEAD, _totals_rows(d), {1, 2, 3, 4})
