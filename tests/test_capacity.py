@@ -5,6 +5,7 @@ follow their written rules, and the executor confirms a boundary by allocation."
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -13,7 +14,7 @@ from cnncalc.analysis.capacity import Settings, checkpointed, footprint, solve_b
 from cnncalc.analysis.memory import estimate
 from cnncalc.measure.capacity import check_batch
 from cnncalc.measure.memory import executor_estimate
-from tests.conftest import SPECS
+from tests.conftest import ROOT, SPECS
 from tests.test_cli import run
 
 GIB = 2 ** 30
@@ -163,3 +164,18 @@ def test_inference_follows_the_memory_policy(policy):
     sol = solve_batch(net, 4 * GIB, Settings(policy=policy))
     assert sol.fixed == mem.param_bytes + mem.buffer_bytes
     assert sol.per_sample == mem.inference_per_sample_bytes
+
+
+def test_planning_md_table_is_what_solve_batch_answers():
+    # docs/planning.md's table of ResNet-50 in 24 GiB, row by row, against the solve
+    text = (ROOT / "docs" / "planning.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (.+?) \| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \|$", text, flags=re.M)
+    net = cnncalc.load(SPECS / "resnet50.yaml")
+    assert len(rows) == 6
+    for label, fixed, per, batch in rows:
+        settings = Settings(train="--train" in label, amp="--amp" in label,
+                            checkpoint=2 if "--checkpoint 2" in label else None,
+                            policy="eager" if "eager" in label else "graph")
+        sol = solve_batch(net, 24 * GIB, settings)
+        assert (sol.fixed, sol.per_sample, sol.batch) == tuple(
+            int(v.replace(",", "")) for v in (fixed, per, batch)), label
