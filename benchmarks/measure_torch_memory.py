@@ -85,19 +85,20 @@ class Up(nn.Module):
         self.conv = DoubleConv(2 * ch, ch, padded)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        up = self.upconv(x)
-        if self.padded:
-            cat = torch.cat([up, skip], 1)  # the spec: concat: {with: skip} on the upconv
+        x = self.upconv(x)  # torchvision's style: one name rebound, so each step frees the last
+        if not self.padded:  # centre-crop the skip to the up-convolution's size: a view
+            dh, dw = (skip.shape[2] - x.shape[2]) // 2, (skip.shape[3] - x.shape[3]) // 2
+            skip = skip[:, :, dh:dh + x.shape[2], dw:dw + x.shape[3]]
+            x = torch.cat([skip, x], 1)  # the spec: the crop, concat: {with: upconv}
         else:
-            dh, dw = (skip.shape[2] - up.shape[2]) // 2, (skip.shape[3] - up.shape[3]) // 2
-            crop = skip[:, :, dh:dh + up.shape[2], dw:dw + up.shape[3]]  # a view
-            cat = torch.cat([crop, up], 1)  # the spec: the crop, concat: {with: upconv}
-        return self.conv(cat)
+            x = torch.cat([x, skip], 1)  # the spec: concat: {with: skip} on the upconv
+        return self.conv(x)
 
 
 class UNet(nn.Module):
     """specs/unet_original.yaml (padded False) and specs/unet_padded.yaml (padded True),
-    with a torchvision-style forward (each stage a module called on its input)."""
+    with a torchvision-style forward: each stage a module called on its input, one name
+    rebound from step to step, the skips e1..e4 kept by name (locals until it returns)."""
 
     def __init__(self, cin: int, padded: bool):
         super().__init__()
@@ -110,12 +111,13 @@ class UNet(nn.Module):
         self.logits = nn.Conv2d(64, 2, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # the skips are kept by name until the forward returns; the rest rebinds one name
         e1 = self.enc1(x)
         e2 = self.enc2(self.pool(e1))
         e3 = self.enc3(self.pool(e2))
         e4 = self.enc4(self.pool(e3))
-        b = self.bottom(self.pool(e4))
-        d = self.dec4(b, e4)
+        d = self.bottom(self.pool(e4))
+        d = self.dec4(d, e4)
         d = self.dec3(d, e3)
         d = self.dec2(d, e2)
         d = self.dec1(d, e1)

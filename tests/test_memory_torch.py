@@ -119,3 +119,53 @@ def test_saved_bytes_equal_pytorchs(name):
     assert sum(n.facts.param_count for n in net.nodes) == row["params"]
     for batch, expected in row["saved_bytes"].items():
         assert estimate(net, 4, int(batch), "sgd").training.saved_bytes == expected, batch
+
+
+def conv_net(cin: int, size: int, cout: int) -> str:
+    return f"input: [{cin}, {size}, {size}]\nlayers:\n  - conv: {{out_channels: {cout}, kernel_size: 3, padding: 1}}\n"
+
+
+def test_eager_onednn_convolution_temporaries():
+    # 16x40x40 = 25,600 elements > 20,480: PyTorch's CPU conv takes oneDNN. Input 102,400 B
+    # (held by the caller), output 16x40x40 102,400 B; phase 1 a blocked copy of the input
+    # (C_in 16, 102,400 B) and of the weight (16·16·9·4 = 9,216 B, whatever the batch);
+    # phase 2 the blocked output (102,400 B) beside the plain one.
+    # torch 2.14.1 CPU, profiler memory events (the script's method): 316,416 B, and
+    # 623,616 B at batch 2.
+    text = conv_net(16, 40, 16)
+    assert mem(text, policy="eager").inference_peak_bytes == 102_400 + 102_400 + 102_400 + 9_216 == 316_416
+    assert mem(text, batch=2, policy="eager").inference_peak_bytes == 2 * 3 * 102_400 + 9_216 == 623_616
+    # the graph policy counts no kernel temporaries: input and output
+    assert mem(text).inference_peak_bytes == 2 * 102_400
+
+
+def test_eager_slow_convolution_columns():
+    # 3x16x16 = 768 elements at batch 1, 3x3 kernel: slow_conv2d's im2col columns,
+    # 3·9 x 256 positions x 4 B = 27,648 B, beside the input (3,072 B) and output 8x16x16
+    # (8,192 B). torch 2.14.1 CPU: 38,912 B.
+    assert mem(conv_net(3, 16, 8), policy="eager").inference_peak_bytes == 3_072 + 8_192 + 27_648 == 38_912
+
+
+def test_eager_max_pooling_indices_under_no_grad():
+    # maxpool 2 on 4x8x8: input 1,024 B, output 4x4x4 256 B, int64 indices 64 x 8 = 512 B.
+    # torch 2.14.1 CPU, F.max_pool2d under no_grad: 1,792 B
+    text = "input: [4, 8, 8]\nlayers:\n  - maxpool: 2\n"
+    assert mem(text, policy="eager").inference_peak_bytes == 1_024 + 256 + 512 == 1_792
+
+
+EAGER_EXACT = ["alexnet_torchvision", "efficientnet_b0", "mobilenet_v2", "squeezenet1_0",
+               "unet_original", "unet_padded", "vgg11", "vgg16"]
+
+
+@pytest.mark.parametrize("name", EAGER_EXACT)
+def test_eager_peak_equals_pytorchs(name):
+    # PyTorch eager's no_grad peak (profiler memory events, tests/data/torch_memory.json). The
+    # issue's bar for the two U-Nets is 1 %; they, and these nets, agree to the byte at both
+    # measured batches (ratio 1.0000). GoogLeNet is 512 B short at both batches (a fixed
+    # kernel temporary not modelled: ratio 0.99993 at batch 1); ResNets, DenseNet, ConvNeXt, RegNet,
+    # ShuffleNet and MobileNetV3 differ where the spec's groups are not torchvision's modules
+    # (docs/conventions.md, "Memory").
+    row = TORCH["nets"][name]
+    net = cnncalc.load(SPECS / f"{name}.yaml")
+    for batch, expected in row["eager_peak_bytes"].items():
+        assert estimate(net, 4, int(batch), policy="eager").inference_peak_bytes == expected, batch

@@ -135,9 +135,8 @@ def _eager_holds(net: Network) -> dict[str, int]:
     mode still holds it, beyond its consumers (docs/conventions.md, "Memory"): the caller
     holds the network input for the whole forward; a block (a structure, block use or
     named repeat: a module's forward) holds its inputs for its whole call; a tensor that
-    a layer in another top-level item reads, not directly after it (a U-Net's skip), is a
-    local variable of the network's forward, held until the forward returns."""
-    index = {node.name: i for i, node in enumerate(net.nodes)}
+    layers of two or more top-level items read (a U-Net's skip) is a local variable of
+    the network's forward, held until the forward returns."""
     end = {}  # group -> index of its last node
     for i, node in enumerate(net.nodes):
         for g in node.path:
@@ -146,13 +145,16 @@ def _eager_holds(net: Network) -> dict[str, int]:
     hold = {INPUT: last}
     path = {node.name: node.path for node in net.nodes}
     path[INPUT] = ()
-    for i, node in enumerate(net.nodes):
+    items: dict[str, set[str]] = {}  # tensor -> the top-level items whose layers read it
+    for node in net.nodes:
         for name in node.inputs:
             for g in node.path:  # a block that starts here, reading a tensor from outside
                 if g not in path[name]:
                     hold[name] = max(hold.get(name, -1), end[g])
-            if name != INPUT and index[name] != i - 1 and not set(node.path) & set(path[name]):
-                hold[name] = last  # a skip between top-level items: a local of the forward
+            items.setdefault(name, set()).add(node.path[0] if node.path else node.name)
+    for name, readers in items.items():
+        if len(readers) > 1:  # a skip between top-level items: a local of the forward
+            hold[name] = last
     return hold
 
 
@@ -197,20 +199,24 @@ def estimate(net: Network, width: int, batch: int | None = None,
         for name, i in _eager_holds(net).items():
             last_use[owner[name]] = max(last_use.get(owner[name], -1), i)
     keep = {owner[o] for o in net.outputs}
+    free_at: dict[int, list[str]] = {}  # layer index -> storages freed once it has run
+    for storage, i in last_use.items():
+        if storage not in keep:
+            free_at.setdefault(i, []).append(storage)
     live = {INPUT: size[INPUT]}
     peak, where, live_after = 0, net.nodes[0].name, {}
     for i, node in enumerate(net.nodes):
         new = owner[node.name] == node.name
         running = sum(live.values()) + (size[node.name] if new else 0)
-        if policy == "eager":
-            running += sum(_bytes(t, batch, width) for t in node.facts.eager_temporaries)
+        if policy == "eager":  # the kernel's own temporaries: its largest phase
+            running += max((sum(_bytes(t, batch, width) for t in phase)
+                            for phase in node.facts.layer.eager_workspace(batch)), default=0)
         if running > peak:
             peak, where = running, node.name
         if new:
             live[node.name] = size[node.name]
-        for storage in {owner[n] for n in node.inputs + node.refs} | {owner[node.name]}:
-            if last_use.get(storage) == i and storage not in keep:
-                live.pop(storage, None)
+        for storage in free_at.get(i, ()):
+            live.pop(storage, None)
         live_after[node.name] = sum(live.values())
 
     # -- training -------------------------------------------------------------------

@@ -273,9 +273,6 @@ class Facts:
     aliases_input: bool = False  # the output is its input's storage (a view, or in place)
     # in a training-mode forward (dropout and stochastic depth write a new output there)
     train_aliases_input: bool = False
-    # tensors a PyTorch eager CPU kernel allocates and frees within the call under
-    # no_grad (max pooling's int64 indices): live while the layer runs, then freed
-    eager_temporaries: tuple[Saved, ...] = ()
     layer: Layer = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
 
     @property

@@ -348,9 +348,17 @@ class Layer:
             data_dependent_field=self.data_dependent_field, mixes_axes=self.mixes_axes,
             last_axis_only=self.last_axis_only, saved=tuple(self.saved_for_backward()),
             aliases_input=self.view or bool(self.p.get("inplace")),
-            train_aliases_input=self.train_view(),
-            eager_temporaries=tuple(self._tokens(self.eager_temporaries)), layer=self,
+            train_aliases_input=self.train_view(), layer=self,
         )
+
+    def eager_workspace(self, batch: int) -> list[tuple[Saved, ...]]:
+        """The temporaries PyTorch's eager CPU kernel allocates and frees within its call
+        under no_grad, at ``batch`` samples, as phases: the tensors of one phase are live
+        together (beside the layer's inputs and output), and the layer adds the largest
+        phase's bytes. Default: one phase of :attr:`eager_temporaries` (max pooling's
+        indices), or none."""
+        temps = tuple(self._tokens(self.eager_temporaries))
+        return [temps] if temps else []
 
     def train_view(self) -> bool:
         """Whether its output shares its input's storage in a training-mode forward (a view

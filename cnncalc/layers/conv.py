@@ -23,6 +23,7 @@ from cnncalc.layers.base import (
     Layer,
     Padding,
     Param,
+    Saved,
     SlidingWindow,
     Step,
     Window,
@@ -159,6 +160,38 @@ class Conv(_ConvBase):
         steps.append(Step.calc("flops", f"outputs · (2n - 1 + bias), n = {f}·C_in/groups",
                                f"{out}·{k} · (2·{n} - 1 + {int(bias)})"))
         return steps
+
+    def eager_workspace(self, batch):
+        """PyTorch 2.14's CPU convolution (2-D, float32) under no_grad, as the profiler's
+        memory events show it (benchmarks/measure_torch_memory.py's method). It takes
+        oneDNN (mkldnn_convolution) when groups > 1, both kernel sides > 3, the batch > 1
+        or N·C·H·W > 20480 (Convolution.cpp's use_mkldnn); oneDNN reorders the input to a
+        blocked copy when C_in is a multiple of 16 (seen for 16..1024; not 1, 3, 8) and
+        the weight to a copy (for the call, whatever the batch; its output channels padded
+        to a multiple of 16), writes a blocked output (channels padded to 16), frees those
+        copies, and copies the output to the plain one: phases (input copy, weight copy,
+        the blocked output's padding) and (the blocked output) beside the plain output.
+        Not counted: a small padded bias copy when C_out is not a multiple of 16 (192 B
+        for C_out = 4). Otherwise slow_conv2d unfolds the
+        input into im2col columns (C_in/groups·prod(k) x output positions), unless the
+        kernel is 1x1 with stride 1 and no padding. Other ranks: none counted."""
+        if self.ndim != 2:
+            return []
+        c, h, w = self.in_shape
+        g, k = self.p["groups"], self.kernel
+        if g > 1 or min(k) > 3 or batch > 1 or c * h * w > 20480:
+            o, spatial = self.out_shape[0], self.out_shape[1:]
+            padded = -(-o // 16) * 16  # the blocked output's channels, padded to 16
+            weight = self.param_shapes()["weight"]
+            first = [Saved("weight_copy", (padded, *weight[1:]), per_sample=False)]
+            if c % 16 == 0:
+                first.insert(0, Saved("input_copy", self.in_shape))
+            if padded > o:  # the blocked output's padding beyond the plain output
+                first.append(Saved("output_padding", (padded - o, *spatial)))
+            return [tuple(first), (Saved("output_copy", (padded, *spatial)),)]
+        if numel(k) == 1 and max(self.stride) == 1 and not any(any(p) for p in self.pads):
+            return []
+        return [(Saved("columns", (c // g * numel(k), numel(self.out_shape[1:]))),)]
 
     def workspace(self):
         # the padded input and the im2col columns
