@@ -108,7 +108,9 @@ class Solution:
     ``fixed`` + ``batch`` × ``per_sample`` is the footprint (bytes) at any batch; ``batch``
     is the largest that fits ``budget`` (0 when even one sample does not); ``at`` the
     footprint at that batch (None when 0) and ``next`` at ``batch + 1``, which does not fit.
-    ``fixed_parts``/``per_sample_parts``: the same split per part.
+    ``fixed_parts``/``per_sample_parts``: the same split per part. ``bends``: the footprint
+    is not one line (the eager inference peak): the split holds at ``batch`` and
+    ``batch + 1``, not at every batch.
     """
 
     budget: int
@@ -120,13 +122,14 @@ class Solution:
     next: Footprint
     fixed_parts: tuple[tuple[str, int], ...]
     per_sample_parts: tuple[tuple[str, int], ...]
+    bends: bool = False  # the line at batch 1 is not this one (the eager inference peak)
 
     def to_dict(self) -> dict[str, Any]:
         return {"budget_bytes": self.budget, "settings": self.settings.to_dict(),
                 "fixed_bytes": self.fixed, "per_sample_bytes": self.per_sample,
                 "fixed_parts": dict(self.fixed_parts), "per_sample_parts": dict(self.per_sample_parts),
                 "batch": self.batch, "at": None if self.at is None else self.at.to_dict(),
-                "next": self.next.to_dict()}
+                "next": self.next.to_dict(), "line_holds_from_batch_1": not self.bends}
 
 
 def footprint(net: Network, batch: int, settings: Settings = Settings()) -> Footprint:
@@ -293,12 +296,14 @@ def checkpointed(net: Network, width: int, batch: int,
     return sum(kept.values()), peak
 
 
-def split(net: Network, settings: Settings = Settings()) -> tuple[Footprint, Footprint]:
-    """(fixed, per_sample): the footprint at batch b is fixed + b × per_sample, part by
-    part; per_sample = footprint(2) - footprint(1), fixed = footprint(1) - per_sample."""
-    one, two = footprint(net, 1, settings), footprint(net, 2, settings)
+def split(net: Network, settings: Settings = Settings(), at: int = 1) -> tuple[Footprint, Footprint]:
+    """(fixed, per_sample) of the line through the footprints at batches ``at`` and
+    ``at + 1``, part by part: per_sample = footprint(at + 1) - footprint(at), fixed =
+    footprint(at) - at × per_sample. Where the footprint is linear (every training step; the
+    graph policy's inference peak) it is that line at every batch."""
+    one, two = footprint(net, at, settings), footprint(net, at + 1, settings)
     per = tuple((k, b2 - b1) for (k, b1), (_, b2) in zip(one.parts, two.parts))
-    fixed = tuple((k, b1 - p) for (k, b1), (_, p) in zip(one.parts, per))
+    fixed = tuple((k, b1 - at * p) for (k, b1), (_, p) in zip(one.parts, per))
     return Footprint(0, fixed), Footprint(1, per)
 
 
@@ -306,15 +311,35 @@ def solve_batch(net: Network, budget: int, settings: Settings = Settings()) -> S
     """The largest batch whose footprint fits ``budget`` bytes:
     ``floor((budget - fixed) / per_sample)`` (0 when even batch 1 does not fit).
 
+    A training step and the graph policy's inference peak are one line, fixed + batch ×
+    per-sample, so one division answers. The eager policy's inference peak is the largest
+    of several such lines (a layer's batch-independent temporaries beside its per-sample
+    tensors): a convex function whose line at any batch lies under it everywhere, so the
+    division on the line at batch 1 can only overshoot; the solve takes the line of the
+    piece it lands on and divides again until the batch fits (at most one step per piece).
+    The returned split is the line at the answer (exact at ``batch`` and ``batch + 1``).
+
     Raises:
         SpecError: as :func:`footprint`; a network whose footprint does not grow with the
             batch (no activations), for which every batch or none fits.
     """
-    fixed, per = split(net, settings)
-    if per.total <= 0:
-        raise SpecError("the footprint does not grow with the batch: every batch fits or none",
-                        kind="value", help="a network with activations has a per-sample cost")
-    batch = max((budget - fixed.total) // per.total, 0)
-    at = footprint(net, batch, settings) if batch else None
-    return Solution(budget, settings, fixed.total, per.total, batch, at,
-                    footprint(net, batch + 1, settings), fixed.parts, per.parts)
+    at = 1
+    first = None
+    for _ in range(len(net.nodes) + 2):  # one step per piece of the convex footprint
+        fixed, per = split(net, settings, at)
+        first = first or (fixed.total, per.total)
+        if per.total <= 0:
+            raise SpecError("the footprint does not grow with the batch: every batch fits or none",
+                            kind="value", help="a network with activations has a per-sample cost")
+        batch = max((budget - fixed.total) // per.total, 0)
+        here = footprint(net, batch, settings) if batch else None
+        if here is None or here.total <= budget:
+            break
+        at = batch  # overshot: the footprint bends up before ``batch``; take its line there
+    else:  # a footprint that is not convex: cnncalc's memory model broke its own rule
+        raise AssertionError("the footprint is not a maximum of lines")
+    if batch and at != batch:  # report the line of the piece the answer lies on
+        fixed, per = split(net, settings, batch)
+    return Solution(budget, settings, fixed.total, per.total, batch, here,
+                    footprint(net, batch + 1, settings), fixed.parts, per.parts,
+                    bends=first != (fixed.total, per.total))
