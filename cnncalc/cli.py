@@ -357,6 +357,13 @@ def solve_stride(
 
 BatchFormat = formats("text", "json")
 
+# solve batch, sweep and diff: no policy given means the memory model's default
+# (cnncalc.analysis.memory.DEFAULT_POLICY, analyze's), read by the command module
+PlanPolicyOption = Annotated[MemoryPolicy | None, typer.Option(
+    "--memory-policy",
+    help="The inference peak's policy: eager (PyTorch's eager mode) or graph (each tensor freed "
+         "after its last consumer); default: analyze's. docs/conventions.md \"Memory\".")]
+
 
 @solve_app.command("batch")
 def solve_batch(
@@ -380,14 +387,15 @@ def solve_batch(
                                help="Confirm the boundary with the NumPy executor (tracemalloc) at "
                                     "the batch found and the next, under its own policy; for small "
                                     "budgets (at most 256 MiB)."),
-    memory_policy: MemoryPolicyOption = MemoryPolicy.graph,
+    memory_policy: PlanPolicyOption = None,
     input: InputShape = None,
     format: BatchFormat = format_option(BatchFormat),
 ) -> None:
     """The largest batch whose footprint fits a memory budget, solved (fixed + batch × per-sample
     bytes), with the breakdown at that batch and at the next. Exit 1 if not even batch 1 fits."""
     _command("capacity").batch(spec, memory, train, optimizer.value, dtype.value, amp, checkpoint,
-                               check, input, format.value, memory_policy.value)
+                               check, input, format.value,
+                               memory_policy and memory_policy.value)
 
 
 
@@ -424,14 +432,14 @@ def sweep(
     dtype: DType = typer.Option(DType.float32, "--dtype", help="Element type for byte counts."),
     optimizer: Optimizer = typer.Option(Optimizer.adam, "--optimizer",
                                         help="Optimizer state counted in the training footprint."),
-    memory_policy: MemoryPolicyOption = MemoryPolicy.graph,
+    memory_policy: PlanPolicyOption = None,
     format: SweepFormat = format_option(SweepFormat),
 ) -> None:
     """Per input size: parameters, MACs, inference peak, training footprint, the receptive
     field's coverage of the input and whether every window tiles exactly; a size the network
     refuses is a row saying why."""
     _command("sweep").run(spec, input, sizes, batch, dtype.value, optimizer.value, format.value,
-                          expanded or [], memory_policy.value)
+                          expanded or [], memory_policy and memory_policy.value)
 
 
 
@@ -452,13 +460,13 @@ def diff(
                                      "\"params>+5%,macs>+10%,peak>+0\" (figures: params, trainable, "
                                      "buffers, macs, flops, activations, peak, training); exit 1 "
                                      "when one is broken."),
-    memory_policy: MemoryPolicyOption = MemoryPolicy.graph,
+    memory_policy: PlanPolicyOption = None,
     format: DiffFormat = format_option(DiffFormat),
 ) -> None:
     """Layers matched by name and structure; per layer and in total the change of shape,
     parameters, MACs, memory and receptive field. Exit 1 if a --fail-on budget is broken."""
     _command("diff").run(a, b, input, batch, dtype.value, optimizer.value, fail_on, format.value,
-                         memory_policy.value)
+                         memory_policy and memory_policy.value)
 
 
 

@@ -64,7 +64,7 @@ def test_resnet50_against_se_resnet50_and_budgets():
     def se(c):
         return 2 * c * c // 16 + c // 16 + c
     added = 3 * se(256) + 4 * se(512) + 6 * se(1024) + 3 * se(2048)
-    d = diff_of("resnet50", "se_resnet50", "params>+5%,macs>+10%,peak>+0")
+    d = diff_of("resnet50", "se_resnet50", "params>+5%,macs>+10%")
     assert d.after["params"] - d.before["params"] == added == 28_088_024 - 25_557_032
     relative = Fraction(added, 25_557_032) * 100  # 9.90%: over the 5% budget
     assert relative > 5
@@ -72,7 +72,7 @@ def test_resnet50_against_se_resnet50_and_budgets():
     # vector: 2 · C²/16 per block, 0.06% of ResNet-50's
     macs = 2 * (3 * 256 ** 2 + 4 * 512 ** 2 + 6 * 1024 ** 2 + 3 * 2048 ** 2) // 16
     assert d.after["macs"] - d.before["macs"] == macs
-    assert [b.text for b in d.broken] == ["params>+5%", "peak>+0"]
+    assert [b.text for b in d.broken] == ["params>+5%"]  # +9.90% breaks it; +0.06% MACs do not
     # every ResNet-50 layer keeps its name in SE-ResNet-50
     assert counts(d)["name"] == len(d.a.layers) and counts(d)["removed"] == 0
 

@@ -38,14 +38,14 @@ def budget_note(text: str, budget: int) -> str | None:
 
 def batch(spec: Path, memory: str, train: bool, optimizer: str, dtype: str, amp: bool,
           checkpoint: int | None, check: bool, input: str | None, format: str,
-          policy: str = DEFAULT_POLICY) -> None:
+          policy: str | None = None) -> None:
     """Solve ``spec`` for the largest batch in ``memory``; print the answer in ``format``."""
     budget = parse_bytes(memory, "--memory")
     if budget <= 0:
         raise usage("solve batch", f"--memory '{memory}' is no memory", "e.g. --memory 24GiB")
     net = load(spec, input_shape=parse_input(input, "solve batch"))
     settings = Settings(train=train, dtype=dtype, optimizer=optimizer, amp=amp, checkpoint=checkpoint,
-                        policy=policy)
+                        policy=policy or DEFAULT_POLICY)
     sol = solve_batch(net, budget, settings)
     checked = check_batch(net, budget, train) if check else None
     if format == "json":

@@ -19,12 +19,12 @@ EXIT_FINDINGS = 1
 
 
 def run(a: Path, b: Path, input: str | None, batch: int | None, dtype: str, optimizer: str,
-        fail_on: str | None, format: str, policy: str = DEFAULT_POLICY) -> None:
+        fail_on: str | None, format: str, policy: str | None = None) -> None:
     """Compare ``a`` with ``b`` and print the diff in ``format``; exit 1 on a broken budget."""
     budgets = parse_budgets(fail_on) if fail_on else []  # a bad term fails before loading
     shape = parse_input(input, "diff")
     reports = [analyze(load(p, input_shape=shape, batch=batch), dtype=dtype, optimizer=optimizer,
-                       memory_policy=policy) for p in (a, b)]
+                       memory_policy=policy or DEFAULT_POLICY) for p in (a, b)]
     result = diff(*reports, budgets)
     writer = {"json": diff_json, "markdown": diff_markdown}.get(format, diff_text)
     sys.stdout.write(writer(result))

@@ -16,7 +16,7 @@ from cnncalc.present.sweep_text import sweep_csv, sweep_json, sweep_svg, sweep_t
 
 def run(spec: Path, input: str | None, sizes: str | None, batch: int | None, dtype: str,
         optimizer: str, format: str, expanded: list[str] = (),
-        policy: str = DEFAULT_POLICY) -> None:
+        policy: str | None = None) -> None:
     """Sweep ``spec`` over the shapes of ``input`` or ``sizes`` and print it in ``format``.
     ``expanded``: the further shapes a shell's brace expansion made of an unquoted
     ``--input 3x{224..512..32}`` (``--input 3x224 3x256 ...``), taken as the same list."""
@@ -31,6 +31,6 @@ def run(spec: Path, input: str | None, sizes: str | None, batch: int | None, dty
         shapes = [s for text in [input, *expanded] for s in expand(text, net.ndim)]
     else:
         shapes = parse_sizes(sizes, net.input_shape[0], net.ndim)
-    result = sweep(spec, shapes, batch, dtype, optimizer, policy)
+    result = sweep(spec, shapes, batch, dtype, optimizer, policy or DEFAULT_POLICY)
     writer = {"json": sweep_json, "csv": sweep_csv, "svg": sweep_svg}.get(format, sweep_text)
     sys.stdout.write(writer(result))
