@@ -69,7 +69,7 @@ class Optimizer(StrEnum):
 # The modules of cnncalc/commands/ that the commands below dispatch to.
 COMMAND_MODULES = ("analyze", "analyze_console", "analyze_html", "run", "verify", "check", "explain",
                    "solve", "lint", "catalogue", "model_files", "grad", "view", "erf",
-                   "conventions")
+                   "conventions", "capacity", "roofline", "sweep", "diff")
 
 
 def _command(name: str) -> ModuleType:
@@ -234,6 +234,33 @@ def run(
 
 
 
+RooflineFormat = formats("table", "json", "csv")
+
+
+@app.command()
+def roofline(
+    spec: Path = typer.Argument(..., help="The network spec (YAML or ONNX)."),
+    device: str = typer.Option(None, "--device",
+                               help="A device of the table (docs/conventions.md \"Roofline\"): a100, "
+                                    "v100, t4, rtx4090, h100, m2, rpi5."),
+    peak_tflops: str = typer.Option(None, "--peak-tflops",
+                                    help="Peak FLOP/s in 10^12 (overrides the device's)."),
+    bandwidth: str = typer.Option(None, "--bandwidth",
+                                  help="Memory bandwidth in GB/s, 10^9 bytes/s (overrides the device's)."),
+    dtype: DType = typer.Option(DType.float32, "--dtype",
+                                help="Element type of the bytes moved, and which peak: float32, or "
+                                     "float16/bfloat16 (the 16-bit peak)."),
+    batch: int = typer.Option(None, "--batch", "-b", min=1, help="Override the batch size."),
+    input: InputShape = None,
+    format: RooflineFormat = format_option(RooflineFormat),
+) -> None:
+    """Per layer: bytes moved, MACs and FLOPs per byte; with a device, the roofline's lower
+    bound on each layer's time and the pass's, and which layers are memory-bound."""
+    _command("roofline").run(spec, device, peak_tflops, bandwidth, dtype.value, batch, input,
+                             format.value)
+
+
+
 ErfFormat = formats("table", "json")
 
 
@@ -390,6 +417,50 @@ def solve_stride(
 
 
 
+BatchFormat = formats("text", "json")
+
+# solve batch, sweep and diff: no policy given means the memory model's default
+# (cnncalc.analysis.memory.DEFAULT_POLICY, analyze's), read by the command module
+PlanPolicyOption = Annotated[MemoryPolicy | None, typer.Option(
+    "--memory-policy",
+    help="The inference peak's policy: eager (PyTorch's eager mode) or graph (each tensor freed "
+         "after its last consumer); default: analyze's. docs/conventions.md \"Memory\".")]
+
+
+@solve_app.command("batch")
+def solve_batch(
+    spec: Path = typer.Argument(..., help="The network spec (YAML or ONNX)."),
+    memory: str = typer.Option(..., "--memory", "-m",
+                               help="The memory budget: 24GiB (2^30 bytes a GiB), 24GB (10^9), 512MiB."),
+    train: bool = typer.Option(False, "--train", help="One training step (default: inference)."),
+    optimizer: Optimizer = typer.Option(Optimizer.adam, "--optimizer",
+                                        help="With --train: the optimizer state (0, 1, 2, 2 tensors "
+                                             "per parameter)."),
+    dtype: DType = typer.Option(DType.float32, "--dtype", help="Element type of weights and activations."),
+    amp: bool = typer.Option(False, "--amp",
+                             help="Mixed precision as torch.autocast + GradScaler: 2-byte activations, "
+                                  "float32 master weights, gradients and optimizer state, plus a "
+                                  "half copy of the convolution and linear weights."),
+    checkpoint: int = typer.Option(None, "--checkpoint", min=1,
+                                   help="With --train: checkpoint every block named with N dotted "
+                                        "levels (as analyze --depth N groups them; ResNet-50: 2, "
+                                        "each bottleneck)."),
+    check: bool = typer.Option(False, "--check",
+                               help="Confirm the boundary with the NumPy executor (tracemalloc) at "
+                                    "the batch found and the next, under its own policy; for small "
+                                    "budgets (at most 256 MiB)."),
+    memory_policy: PlanPolicyOption = None,
+    input: InputShape = None,
+    format: BatchFormat = format_option(BatchFormat),
+) -> None:
+    """The largest batch whose footprint fits a memory budget, solved (fixed + batch × per-sample
+    bytes), with the breakdown at that batch and at the next. Exit 1 if not even batch 1 fits."""
+    _command("capacity").batch(spec, memory, train, optimizer.value, dtype.value, amp, checkpoint,
+                               check, input, format.value,
+                               memory_policy and memory_policy.value)
+
+
+
 SizesFormat = formats("text", "json")
 
 
@@ -402,6 +473,62 @@ def sizes(
     """Input sizes (same on every spatial axis) for which every window tiles exactly
     and every merge lines up, with the output shape for each. Exit 1 if none."""
     _command("solve").sizes(spec, range_, format.value)
+
+
+
+SweepFormat = formats("table", "json", "csv", "svg")
+
+
+@app.command()
+def sweep(
+    spec: Path = typer.Argument(..., help="The network spec (YAML or ONNX)."),
+    expanded: list[str] = typer.Argument(None, hidden=True,
+                                         help="The shapes a shell made of an unquoted "
+                                              "3x{224..512..32} (bash's brace expansion)."),
+    input: str = typer.Option(None, "--input", "-i",
+                              help="Input shapes: a shape whose tokens may be ranges "
+                                   "{START..STOP..STEP}: '3x{224..512..32}' (quoted, or the shell "
+                                   "expands it: cnncalc takes that too)."),
+    sizes: str = typer.Option(None, "--sizes", help="Sizes on every spatial axis: 224,256,288."),
+    batch: int = typer.Option(None, "--batch", "-b", min=1, help="Override the batch size."),
+    dtype: DType = typer.Option(DType.float32, "--dtype", help="Element type for byte counts."),
+    optimizer: Optimizer = typer.Option(Optimizer.adam, "--optimizer",
+                                        help="Optimizer state counted in the training footprint."),
+    memory_policy: PlanPolicyOption = None,
+    format: SweepFormat = format_option(SweepFormat),
+) -> None:
+    """Per input size: parameters, MACs, inference peak, training footprint, the receptive
+    field's coverage of the input and whether every window tiles exactly; a size the network
+    refuses is a row saying why."""
+    _command("sweep").run(spec, input, sizes, batch, dtype.value, optimizer.value, format.value,
+                          expanded or [], memory_policy and memory_policy.value)
+
+
+
+DiffFormat = formats("table", "json", "markdown")
+
+
+@app.command()
+def diff(
+    a: Path = typer.Argument(..., help="The first network (YAML or ONNX): the base."),
+    b: Path = typer.Argument(..., help="The second network: the change."),
+    input: InputShape = None,
+    batch: int = typer.Option(None, "--batch", "-b", min=1, help="Override both networks' batch size."),
+    dtype: DType = typer.Option(DType.float32, "--dtype", help="Element type for byte counts."),
+    optimizer: Optimizer = typer.Option(Optimizer.adam, "--optimizer",
+                                        help="Optimizer state counted in the training footprint."),
+    fail_on: str = typer.Option(None, "--fail-on",
+                                help="Budgets, comma-separated: FIGURE OP CHANGE, e.g. "
+                                     "\"params>+5%,macs>+10%,peak>+0\" (figures: params, trainable, "
+                                     "buffers, macs, flops, activations, peak, training); exit 1 "
+                                     "when one is broken."),
+    memory_policy: PlanPolicyOption = None,
+    format: DiffFormat = format_option(DiffFormat),
+) -> None:
+    """Layers matched by name and structure; per layer and in total the change of shape,
+    parameters, MACs, memory and receptive field. Exit 1 if a --fail-on budget is broken."""
+    _command("diff").run(a, b, input, batch, dtype.value, optimizer.value, fail_on, format.value,
+                         memory_policy and memory_policy.value)
 
 
 

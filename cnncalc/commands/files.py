@@ -20,16 +20,18 @@ MAX_DATA_BYTES = 2 * 1024 ** 3  # run's and verify's default --max-memory
 NPY_MAGIC, ZIP_MAGIC = b"\x93NUMPY", b"PK\x03\x04"
 
 
-def parse_bytes(text: str) -> int:
-    """Bytes of a size such as ``2GiB``, ``512MB`` or ``1000000`` (k, m, g are binary units).
+def parse_bytes(text: str, option: str = "--max-memory") -> int:
+    """Bytes of a size such as ``2GiB``, ``512MB`` or ``1000000`` (k, m, g are binary units;
+    KB, MB, GB decimal), given to ``option``.
 
     Raises:
         SpecError: not a size (kind ``usage``).
     """
     m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*", text)
     if not m or m.group(2).lower() not in UNITS:
-        raise SpecError(f"--max-memory '{text}' is not a size", kind="usage",
-                        help="e.g. --max-memory 2GiB, 512MiB or 1000000000")
+        raise SpecError(f"{option} '{text}' is not a size", kind="usage",
+                        help=f"e.g. {option} 2GiB, 512MiB or 1000000000 (GB = 10^9 bytes, "
+                             "GiB = 2^30)")
     return int(float(m.group(1)) * UNITS[m.group(2).lower()])
 
 

@@ -4,10 +4,9 @@ exactly (the rules themselves are in cnncalc.core.window)."""
 
 from __future__ import annotations
 
-from cnncalc.analysis.analyze import analyze
+from cnncalc.analysis.tiling import exact_tiling
 from cnncalc.core.errors import SpecError
-from cnncalc.core.graph import Network
-from cnncalc.core.window import dropped, tiles, tiling_problems, unread_note, window_out
+from cnncalc.core.window import dropped, tiles, unread_note, window_out
 from cnncalc.io.load import loads, read_spec
 from cnncalc.layers.base import Step
 
@@ -78,19 +77,6 @@ def solve_stride(size: int, kernel: int, output: int, dilation: int = 1) -> list
             if window_out(size, keff, s, p, p) == output:
                 found.append((s, p, tiles(size, keff, s, p, p)))
     return found
-
-
-def exact_tiling(net: Network) -> list[str]:
-    """Layers whose windows do not tile their input exactly (input pixels dropped), a crop
-    that cannot be centred, adaptive pooling with uneven windows (each layer says:
-    :func:`cnncalc.core.window.tiling_problems`), or misaligned merges."""
-    problems = []
-    report = analyze(net)
-    for node, row in zip(net.nodes, report.layers):
-        problems += [f"{node.name}: {p}" for p in tiling_problems(node.facts.layer)]
-        if row.receptive_field is not None and row.receptive_field.misaligned and len(node.inputs) > 1:
-            problems.append(f"{node.name}: the merged paths are misaligned")
-    return problems
 
 
 def sizes(path, start: int, stop: int) -> list[tuple[int, tuple]]:

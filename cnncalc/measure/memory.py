@@ -61,15 +61,15 @@ def executor_estimate(net: Network, train: bool, batch: int = 1, width: int = 4)
     return weights + kept + peak
 
 
-def measure(net: Network, train: bool = False, seed: int = 0) -> Measured:
-    """Run the executor on one sample (seeded input and weights) under tracemalloc and
+def measure(net: Network, train: bool = False, seed: int = 0, batch: int = 1) -> Measured:
+    """Run the executor on ``batch`` samples (seeded input and weights) under tracemalloc and
     compare its peak with :func:`executor_estimate`. With ``train``, a forward pass that
     keeps every output, then the backward pass from gradients of ones.
 
     Raises:
         SpecError: a run the memory guard refuses (cnncalc.measure.execute.DEFAULT_MAX_MEMORY).
     """
-    x = np.random.default_rng(seed).standard_normal((1, *net.input_shape)).astype(np.float32)
+    x = np.random.default_rng(seed).standard_normal((batch, *net.input_shape)).astype(np.float32)
     tracemalloc.start()
     try:
         run = forward(net, x, None, seed, keep="all" if train else "outputs")
@@ -78,4 +78,5 @@ def measure(net: Network, train: bool = False, seed: int = 0) -> Measured:
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    return Measured("training" if train else "inference", peak, executor_estimate(net, train))
+    return Measured("training" if train else "inference", peak,
+                    executor_estimate(net, train, batch))
