@@ -55,6 +55,7 @@ PART_HELP = {
     "kept": "--checkpoint: tensors saved outside the blocks and each block's inputs",
     "backward": "activation gradients at the backward pass's peak",
     "recompute": "--checkpoint: activation gradients plus one block's recomputed tensors, at their peak",
+    "step": "the optimizer step's temporaries beyond what the backward pass held (they come after it)",
 }
 
 
@@ -162,10 +163,14 @@ def footprint(net: Network, batch: int, settings: Settings = Settings()) -> Foot
     parts += [("grads", trainable * wide),
               ("optimizer", OPTIMIZER_STATES[settings.optimizer] * trainable * wide)]
     if settings.checkpoint is None:
-        parts += [("saved", mem.training.saved_bytes), ("backward", mem.training.backward_peak_bytes)]
+        walk = [("saved", mem.training.saved_bytes), ("backward", mem.training.backward_peak_bytes)]
     else:
         kept, recompute = checkpointed(net, width, batch, blocks(net, settings.checkpoint))
-        parts += [("kept", kept), ("recompute", recompute)]
+        walk = [("kept", kept), ("recompute", recompute)]
+    # the optimizer step runs after the backward pass has freed what it held: its
+    # temporaries add only what they exceed that by (cnncalc.analysis.memory, Training)
+    step = max(0, mem.training.step_bytes - sum(b for _, b in walk))
+    parts += walk + [("step", step)]
     return Footprint(batch, tuple(parts))
 
 
@@ -325,12 +330,22 @@ def solve_batch(net: Network, budget: int, settings: Settings = Settings()) -> S
     """
     at = 1
     first = None
-    for _ in range(len(net.nodes) + 2):  # one step per piece of the convex footprint
+    for _ in range(len(net.nodes) + 44):  # one step per piece of the convex footprint
         fixed, per = split(net, settings, at)
         first = first or (fixed.total, per.total)
         if per.total <= 0:
-            raise SpecError("the footprint does not grow with the batch: every batch fits or none",
-                            kind="value", help="a network with activations has a per-sample cost")
+            # a flat piece: the optimizer step's temporaries outweigh what the backward pass
+            # holds at this batch (VGG's classifier weights under Adam); it is the footprint's
+            # least value, so if it does not fit, no batch does; else look further out
+            if footprint(net, at, settings).total > budget:
+                batch, here = 0, None
+                break
+            if at >= 2 ** 40:
+                raise SpecError("the footprint does not grow with the batch: every batch fits "
+                                "or none", kind="value",
+                                help="a network with activations has a per-sample cost")
+            at *= 2
+            continue
         batch = max((budget - fixed.total) // per.total, 0)
         here = footprint(net, batch, settings) if batch else None
         if here is None or here.total <= budget:
