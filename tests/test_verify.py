@@ -341,3 +341,20 @@ def test_the_measured_field_does_not_read_the_report():
         assert row.figure("rf_size[1]").measured == 2
         assert row.figure("rf_stride[1]").measured == Fraction(1, 2)
     assert verify(net, report=doctored).rows[0].figure("output_shape").status == "mismatch"
+
+
+def test_a_period_longer_than_sixteen_units_is_measured_not_taken_for_no_stride():
+    # found by hypothesis (tests/test_hostile.py's differential test): two nearest x3
+    # upsamplings then a 1x1 stride-2 transposed convolution: each divides the effective
+    # stride, j = 1/3 · 1/3 · 1/2 = 1/18 input pixels per output unit, centre 0;
+    # 18 output units see one pixel (every other one nothing), so 16 probed units never saw
+    # the field move and the probe reported stride 0. The wider probe pins the period 18.
+    net = cnncalc.loads("input: [1, 7]\nlayers:\n"
+                        "  - upsample: {scale_factor: 3, mode: nearest}\n"
+                        "  - upsample: {scale_factor: 3, mode: nearest}\n"
+                        "  - conv_transpose: {out_channels: 1, kernel_size: 1, stride: 2}\n",
+                        "period18.yaml")
+    row = verify(net).rows[-1]
+    assert row.figure("rf_stride[0]").measured == Fraction(1, 18)
+    assert row.figure("rf_center[0]").measured == 0
+    assert all(f.status == "ok" for f in row.figures)

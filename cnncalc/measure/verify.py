@@ -449,7 +449,11 @@ def _periodic(units: dict[int, tuple[int, int] | None], max_period: int) -> tupl
             continue
         if len(shifts) == 1:
             low, high = shifts.pop()
-            if low == high:
+            # a shift of 0 says only that no support moved within the probed units: a field
+            # that never moves has no stride, so the true period is longer than the window
+            # (two nearest x3 upsamplings then a stride-2 transposed convolution: 18 units
+            # see one pixel, every other one nothing); wider probes pin it down
+            if low == high != 0:
                 return period, low
         elif not shifts:
             return period, 0
