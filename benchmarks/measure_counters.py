@@ -605,6 +605,10 @@ def measure_model(model, shape):
             "buffers": sum(b.numel() for n, b in model.named_buffers() if not n.endswith("num_batches_tracked")),
             "output_shape": list(out.shape),
             "module_types": {n: type(m).__name__ for n, m in model.named_modules() if not any(m.children())},
+            # modules with children that a counter may count on their own (ptflops' and
+            # DeepSpeed's nn.MultiheadAttention, whose out_proj child never runs its forward)
+            "container_types": {n: type(m).__name__ for n, m in model.named_modules()
+                                if n and any(m.children())},
             "calls_per_module": calls.remove()}
 
 
@@ -701,6 +705,7 @@ def measure_net(net, out_dir, copy_to=None):
            "buffers": model_info.get("buffers"),
            "output_shape": model_info.get("output_shape"),
            "module_types": model_info.get("module_types"),
+           "container_types": model_info.get("container_types"),
            "calls_per_module": model_info.get("calls_per_module"),
            "counters": {}}
     if "error" in model_info:
