@@ -308,6 +308,9 @@ PTFLOPS_ATEN = Counter(
         "aten::linear": Rule("addmm (contiguous input, with bias): MACs + 1 per output element; "
                              "mm (no bias): MACs",
                              _PA + "36 addmm_flop, 23 matmul_flop", _pa_linear),
+        "aten::mm": Rule("F.linear on a non-contiguous input (attention's in-projection on a "
+                         "map's tokens): mm, MACs; its bias added apart, a zero-op",
+                         _PA + "23 matmul_flop, 110", lambda op: {op.category: op.macs}),
         "aten::_scaled_dot_product_attention_math": Rule(
             "the math path's two bmm (Q·K^T, A·V): MACs", _PA + "57 bmm_flop, 113",
             _fam(ATTN, lambda op: op.macs)),
@@ -514,6 +517,9 @@ FLOP_COUNTER = Counter(
                                   _FC + "215 conv_flop_count, 253 conv_flop", lambda op: _conv_parts(op, 2)),
         "aten::linear": Rule("2·MACs (mm, addmm: the bias is not counted)",
                              _FC + "159 mm_flop, 171 addmm_flop", lambda op: _twice(op.category, op.macs)),
+        "aten::mm": Rule("F.linear on a non-contiguous input (attention's in-projection on a "
+                         "map's tokens): mm, 2·MACs", _FC + "159 mm_flop",
+                         lambda op: _twice(op.category, op.macs)),
         "aten::_scaled_dot_product_attention_math": Rule(
             "the math path's two bmm: 2·MACs", _FC + "176 bmm_flop", lambda op: _twice(ATTN, op.macs)),
         "aten::_scaled_dot_product_flash_attention_for_cpu": _skip(

@@ -433,13 +433,18 @@ class MultiheadAttention(_Attention):
         length, e, h = self.tokens, self.e, self.p["num_heads"]
         t = self.terms()
         bias = int(self.p["bias"])
+        # on a map, SpatialMultiheadAttention's tokens x.flatten(2).transpose(1, 2) are not
+        # contiguous: the in-projection's F.linear dispatches to mm, its bias added apart
+        # (measured, torch 2.14.1: FlopCounterMode sees aten.mm; tests/test_conventions.py)
+        spatial = len(self.in_shape) == self.ndim + 1 and self.ndim > 0
         common = dict(module="", call="F.linear", category=ATTENTION_PROJECTIONS, tokens=length, heads=h)
         return [
             TorchOp(op="", module="MultiheadAttention", call="", in_elems=length * e,
                     out_elems=length * e, bias=4 * e * bias, category=ATTENTION_PROJECTIONS,
                     tokens=length, heads=h),
             TorchOp(op="linear", in_elems=length * e, out_elems=3 * length * e,
-                    macs=t["in_proj_macs"].value, weight=3 * e * e, bias=3 * e * bias, **common),
+                    macs=t["in_proj_macs"].value, weight=3 * e * e, bias=3 * e * bias,
+                    dispatched="mm" if spatial else "", **common),
             TorchOp(op="scaled_dot_product_attention", module="", call="F.scaled_dot_product_attention",
                     in_elems=length * e, out_elems=length * e, macs=self.attention_macs(),
                     category=ATTENTION_PRODUCTS, tokens=length, heads=h,
