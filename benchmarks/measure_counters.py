@@ -71,6 +71,11 @@ NETS = {
     "regnet_y_400mf": ("specs/regnet_y_400mf.yaml", "torchvision.models.regnet_y_400mf(weights=None)",
                        "regnet_y_400mf"),
     "unet_small": ("specs/unet_small.yaml", "UNetSmall() (benchmarks/measure_counters.py)", None),
+    "vit_b_16": ("specs/vit_b_16.yaml", "torchvision.models.vit_b_16(weights=None)", "vit_b_16"),
+    # torchvision's resnet50 with one embedded-Gaussian non-local block before layer3's last
+    # bottleneck, as specs/nonlocal_resnet50.yaml places it (defined below)
+    "nonlocal_resnet50": ("specs/nonlocal_resnet50.yaml",
+                          "NonLocalResNet50() (benchmarks/measure_counters.py)", None),
 }
 
 COUNTERS = ["fvcore", "ptflops-pytorch", "ptflops-aten", "thop", "torchinfo", "calflops",
@@ -148,6 +153,43 @@ def _unet_classes():
 
 UNET_INPUT = [3, 64, 64]
 
+
+def _nonlocal_resnet50():
+    """torchvision's resnet50 with one embedded-Gaussian non-local block (Wang et al. 2018,
+    Fig. 2) between layer3's fifth and sixth bottleneck, as specs/nonlocal_resnet50.yaml
+    places it: theta, phi, g 1x1 convolutions 1024 -> 512 (with bias), y =
+    softmax(theta^T phi) g through F.scaled_dot_product_attention with scale=1 and one head
+    (as the spec's scaled_dot_product_attention layer exports to PyTorch: cnncalc's
+    `attention` helper), W_z a 1x1 convolution 512 -> 1024 (with bias), batch norm, + x."""
+    import torch.nn.functional as F
+    import torchvision
+    from torch import nn
+
+    class NonLocalBlock(nn.Module):
+        """The embedded-Gaussian non-local block without subsampling."""
+
+        def __init__(self, channels=1024):
+            super().__init__()
+            self.theta = nn.Conv2d(channels, channels // 2, 1)
+            self.phi = nn.Conv2d(channels, channels // 2, 1)
+            self.g = nn.Conv2d(channels, channels // 2, 1)
+            self.W_z = nn.Conv2d(channels // 2, channels, 1)
+            self.bn = nn.BatchNorm2d(channels)
+
+        def forward(self, x):
+            n, _, h, w = x.shape
+            # cnncalc's `attention` helper (cnncalc/layers/attention.py) with heads=1, scale=1.0
+            q, k, v = (t.flatten(2).transpose(1, 2) for t in (self.theta(x), self.phi(x), self.g(x)))
+            q, k, v = (t.reshape(n, t.shape[1], 1, -1).transpose(1, 2) for t in (q, k, v))
+            y = F.scaled_dot_product_attention(q, k, v, scale=1.0).transpose(1, 2).flatten(2)
+            y = y.transpose(1, 2).reshape(n, -1, h, w)
+            return self.bn(self.W_z(y)) + x
+
+    model = torchvision.models.resnet50(weights=None)
+    blocks = list(model.layer3)
+    model.layer3 = nn.Sequential(*blocks[:5], NonLocalBlock(1024), blocks[5])
+    return model
+
 # The figures issue #23 quotes for ResNet-50 at 224x224, checked against each run.
 ISSUE_23_RESNET50 = {"fvcore": 4111512576, "ptflops-pytorch": 4132436968, "ptflops-aten": 4089185256,
                      "thop": 4133742592.0, "torchinfo": 4089238376, "calflops": 8211108352,
@@ -175,6 +217,9 @@ def build(net, train=False):
     if net == "unet_small":
         model = _unet_classes()()
         shape = UNET_INPUT
+    elif net == "nonlocal_resnet50":
+        model = _nonlocal_resnet50()
+        shape = spec_input(spec)
     else:
         model = eval(expr, {"torchvision": torchvision})  # noqa: S307  (a fixed table above)
         shape = spec_input(spec)
@@ -560,6 +605,10 @@ def measure_model(model, shape):
             "buffers": sum(b.numel() for n, b in model.named_buffers() if not n.endswith("num_batches_tracked")),
             "output_shape": list(out.shape),
             "module_types": {n: type(m).__name__ for n, m in model.named_modules() if not any(m.children())},
+            # modules with children that a counter may count on their own (ptflops' and
+            # DeepSpeed's nn.MultiheadAttention, whose out_proj child never runs its forward)
+            "container_types": {n: type(m).__name__ for n, m in model.named_modules()
+                                if n and any(m.children())},
             "calls_per_module": calls.remove()}
 
 
@@ -656,6 +705,7 @@ def measure_net(net, out_dir, copy_to=None):
            "buffers": model_info.get("buffers"),
            "output_shape": model_info.get("output_shape"),
            "module_types": model_info.get("module_types"),
+           "container_types": model_info.get("container_types"),
            "calls_per_module": model_info.get("calls_per_module"),
            "counters": {}}
     if "error" in model_info:

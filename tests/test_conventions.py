@@ -21,7 +21,15 @@ from pathlib import Path
 import pytest
 
 import cnncalc
-from cnncalc.analysis.conventions import COUNTERS, count_nodes, needed_by, reconcile
+from cnncalc.analysis.conventions import (
+    ATTN,
+    ATTN_PROJ,
+    COUNTERS,
+    TWICE,
+    count_nodes,
+    needed_by,
+    reconcile,
+)
 from cnncalc.cli import main
 from cnncalc.core.errors import SpecError
 from cnncalc.present.conventions_text import rules_markdown
@@ -267,6 +275,10 @@ def test_counts_per_module_type(path, name):
     for module, value in rec["counters"][name]["by_module"].items():
         if module in types and value:
             want[types[module]] = want.get(types[module], 0) + Fraction(value)
+    if name == "ptflops-pytorch":  # its hook on a module with children: nn.MultiheadAttention
+        containers = rec.get("container_types", {})
+        for module, value in rec["counters"][name].get("by_module_nonleaf_own", {}).items():
+            want[containers[module]] = want.get(containers[module], 0) + Fraction(value)
     c = COUNTERS[name]
     net, nodes = network(rec["spec"])
     ours: dict[str, Fraction] = {}
@@ -297,3 +309,124 @@ def test_batch():
         r1, r4 = reconcile(one, c), reconcile(four, c, 4)
         per_call = 5 * 5 if c.name in ("calflops", "deepspeed") else 0
         assert r4.value - per_call == 4 * (r1.value - per_call), c.name
+
+
+# -- attention (ViT-B/16 and the non-local ResNet-50; tests/data/counters/vit_b_16.json and
+# nonlocal_resnet50.json, recorded by `/work/scratch/cvenv/bin/python
+# benchmarks/measure_counters.py --net vit_b_16 --net nonlocal_resnet50` with torch 2.14.1,
+# torchvision 0.29.1 and the counters' versions named in each record)
+
+VIT = ROOT / "tests/data/counters/vit_b_16.json"
+NONLOCAL = ROOT / "tests/data/counters/nonlocal_resnet50.json"
+L, E, H, BLOCKS = 197, 768, 12, 12  # ViT-B/16: 196 patches + the class token, hidden 768
+PROJ = BLOCKS * 4 * L * E * E  # Q, K, V and output projections: 5,577,375,744
+PRODUCTS = BLOCKS * 2 * L * L * E  # Q·K^T and A·V: 715,327,488 (the issue's figure)
+NL_PRODUCTS = 2 * 196 * 196 * 512  # the non-local block: 14·14 positions, 512 channels
+
+
+def test_vit_attention_by_family():
+    """What each counter does with ViT-B/16's attention, as the families of its difference
+    from cnncalc's 17,563,828,224 MACs (torchvision's 17.564 GFLOPS), each from the formula
+    and equal to the recorded total (test_counter_total_equals_the_installed_counter)."""
+    net, _ = network("specs/vit_b_16.yaml")
+    assert PROJ == 5_577_375_744 and PRODUCTS == 715_327_488
+    got = {n: reconcile(net, COUNTERS[n]) for n in COUNTERS}
+    assert got["fvcore"].macs == 17_563_828_224 == record(VIT)["cnncalc"]["macs"]
+    # fvcore 0.1.5, ptflops-aten 0.7.5, FlopCounterMode (torch 2.14.1), calflops 0.3.2: the
+    # projections (F.linear), not the products inside the fused CPU kernel
+    for n in ("fvcore", "ptflops-aten", "flop-counter", "calflops"):
+        assert got[n].by_family[ATTN] == -PRODUCTS, n
+        assert ATTN_PROJ not in got[n].by_family, n
+    # thop 0.1.1 and torchinfo 1.8.0: nothing of nn.MultiheadAttention
+    for n in ("thop", "torchinfo"):
+        assert (got[n].by_family[ATTN_PROJ], got[n].by_family[ATTN]) == (-PROJ, -PRODUCTS), n
+    assert {"nn.MultiheadAttention (12)"} <= set(got["thop"].unsupported)
+    # DeepSpeed 0.19.8 patches F.scaled_dot_product_attention: every MAC twice
+    assert ATTN not in got["deepspeed"].by_family
+    assert got["deepspeed"].by_family[TWICE] == 17_563_828_224
+    # ptflops 0.7.5's nn.MultiheadAttention hook (pytorch_ops.py:180): every MAC, and per
+    # block the biases 4·L·E, the softmax H·L², the scaling L·E
+    pt = got["ptflops-pytorch"]
+    assert ATTN not in pt.by_family and ATTN_PROJ not in pt.by_family
+    rec = record(VIT)["counters"]["ptflops-pytorch"]["by_module_nonleaf_own"]
+    per_block = 4 * L * E * E + 2 * L * L * E + 4 * L * E + H * L * L + L * E
+    assert per_block == 525_614_124
+    assert rec == {f"encoder.layers.encoder_layer_{i}.self_attention": per_block for i in range(BLOCKS)}
+    assert got["torchvision"].printed == record(VIT)["counters"]["torchvision"]["value"] == 17.564
+
+
+def test_vit_attention_in_the_records():
+    """The recorded counters see attention as the rules say: DeepSpeed and calflops count each
+    nn.MultiheadAttention on its own (its patched F.* run in its forward), FlopCounterMode and
+    ptflops' aten backend see the projections as addmm and the fused kernel as no formula;
+    under no_grad in eval mode (the fast path, torch._native_multi_head_attention)
+    FlopCounterMode counts no attention at all: 2 × (17,563,828,224 - PROJ - PRODUCTS)."""
+    rec = record(VIT)["counters"]
+    block = "encoder.layers.encoder_layer_0.self_attention"
+    assert rec["deepspeed"]["by_module_nonleaf_own"][block] == {
+        "flops": 2 * (4 * L * E * E + 2 * L * L * E), "macs": 4 * L * E * E + 2 * L * L * E}
+    assert rec["calflops"]["by_module_nonleaf_own"][block] == {"flops": 2 * 4 * L * E * E,
+                                                               "macs": 4 * L * E * E}
+    assert rec["ptflops-aten"]["unsupported"]["aten._scaled_dot_product_flash_attention_for_cpu"] == BLOCKS
+    assert rec["fvcore"]["unsupported"]["aten::scaled_dot_product_attention"] == BLOCKS
+    assert "aten.bmm" not in rec["flop-counter"]["by_operator"]
+    assert rec["flop-counter"]["value"] == 2 * (17_563_828_224 - PRODUCTS)
+    assert rec["flop-counter"]["no_grad"]["value"] == 2 * (17_563_828_224 - PROJ - PRODUCTS)
+    assert rec["torchinfo"]["calls_per_module"][block + ".out_proj"] == 0  # never runs
+
+
+def test_nonlocal_attention_runs_the_math_path():
+    """F.scaled_dot_product_attention on the non-local block's tokens (stride L on the last
+    axis) runs the math path on CPU: two bmm, which ptflops' aten backend (MACs) and
+    FlopCounterMode (2 per MAC) count, and cnncalc's rules with them; fvcore, calflops, thop
+    and torchinfo count nothing of it, DeepSpeed 2 per MAC."""
+    rec = record(NONLOCAL)
+    assert rec["params"] == rec["cnncalc"]["params"] == 27_658_792
+    assert NL_PRODUCTS == 39_337_984
+    c = rec["counters"]
+    assert c["ptflops-aten"]["by_operator"]["aten.bmm"] == NL_PRODUCTS
+    assert c["flop-counter"]["by_operator"]["aten.bmm"] == 2 * NL_PRODUCTS
+    assert c["deepspeed"]["by_module_nonleaf_own"]["layer3.5"] == {"flops": 2 * NL_PRODUCTS,
+                                                                   "macs": NL_PRODUCTS}
+    net, _ = network(rec["spec"])
+    for n in ("ptflops-aten", "flop-counter", "deepspeed"):
+        assert ATTN not in reconcile(net, COUNTERS[n]).by_family, n
+    for n in ("fvcore", "ptflops-pytorch", "thop", "torchinfo", "calflops"):
+        assert reconcile(net, COUNTERS[n]).by_family[ATTN] == -NL_PRODUCTS, n
+
+
+def test_attention_rules_by_hand():
+    """Self-attention over a map [4, 8] (8 positions are the tokens, L = 8, of E = 4 features,
+    2 heads): ptflops 0.7.5's hook (pytorch_ops.py:180) L·E + 3·L·E² + 3·L·E + 2·(2·L²·E/2
+    + L²) + L·E·(E + 1), without in_proj_bias still the output projection's bias (L·E, 'bias
+    is always enabled'); fvcore the projections 4·L·E²; ptflops' aten backend those and
+    out_proj's bias (addmm; in_proj runs mm on a map, test_attention_on_a_map_by_hand);
+    DeepSpeed 2·(4·L·E² + 2·L²·E); thop nothing."""
+    n, e = 8, 4
+    for bias in (True, False):
+        net = cnncalc.loads(f"input: [{e}, {n}]\nlayers:\n"
+                            f"  - multihead_attention: {{num_heads: 2, bias: {str(bias).lower()}}}\n")
+        proj, products = 4 * n * e * e, 2 * n * n * e
+        assert reconcile(net, COUNTERS["thop"]).macs == proj + products == 512 + 512
+        pt = n * e + 3 * n * e * e + (3 * n * e if bias else 0) + 2 * (2 * n * n * e // 2 + n * n) + n * e * (e + 1)
+        assert reconcile(net, COUNTERS["ptflops-pytorch"]).value == pt
+        assert reconcile(net, COUNTERS["fvcore"]).value == proj
+        # a map's tokens are not contiguous: in_proj runs mm, its bias apart (uncounted)
+        assert reconcile(net, COUNTERS["ptflops-aten"]).value == proj + (n * e if bias else 0)
+        assert reconcile(net, COUNTERS["deepspeed"]).value == 2 * (proj + products)
+        assert reconcile(net, COUNTERS["thop"]).value == 0
+
+
+def test_attention_on_a_map_by_hand():
+    """nn.MultiheadAttention(64, 4, batch_first=True) on a map 64x8x8 through cnncalc's
+    SpatialMultiheadAttention helper (tokens x.flatten(2).transpose(1, 2), not contiguous):
+    its in-projection runs as aten.mm with the bias added apart. Measured with torch 2.14.1
+    and ptflops 0.7.5 in /work/scratch/cvenv (`FlopCounterMode(display=False)` around one
+    forward of the helper's module on torch.randn(1, 64, 8, 8): 2,097,152 FLOPs, aten.mm
+    1,572,864 + aten.addmm 524,288; `get_model_complexity_info(m, (64, 8, 8),
+    backend='aten', as_strings=False)`: 1,052,672 MACs): 2·4·L·E² with L = E = 64, and
+    4·L·E² + L·E (out_proj's addmm bias only)."""
+    net = cnncalc.loads("input: [64, 8, 8]\nlayers:\n  - multihead_attention: {num_heads: 4}\n")
+    n = e = 64
+    assert reconcile(net, COUNTERS["flop-counter"]).value == 2 * 4 * n * e * e == 2_097_152
+    assert reconcile(net, COUNTERS["ptflops-aten"]).value == 4 * n * e * e + n * e == 1_052_672

@@ -9,6 +9,10 @@ where the rule lives. A counter sees an operation through what it hooks:
   ``FlopCounterMode``);
 - ``module``: the ``torch.nn`` class whose forward runs it (thop, torchinfo, ptflops'
   ``pytorch`` backend);
+- ``dispatch``: the ATen operator the dispatcher runs (ptflops' ``aten`` backend and
+  ``FlopCounterMode`` see dispatched ops through ``__torch_dispatch__``): the op, or the
+  kernel it dispatches to where that differs (``TorchOp.dispatched``: scaled dot-product
+  attention's fused CPU kernel or its math path of two ``bmm``);
 - ``call``: the functional it reaches (calflops, DeepSpeed and ptflops' ``pytorch``
   backend patch ``torch.nn.functional``; an operator such as ``x + y`` reaches no patch).
 
@@ -28,7 +32,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from cnncalc.core.errors import SpecError, suggestion
-from cnncalc.core.facts import TorchOp
+from cnncalc.core.facts import ATTENTION_PRODUCTS, ATTENTION_PROJECTIONS, TorchOp
 from cnncalc.core.graph import Network
 
 Amount = int | Fraction
@@ -39,8 +43,10 @@ LINEAR = "linear (matmul)"
 TRANSPOSED = "transposed convolution"
 OUTPUT_GRID = "transposed convolution (output grid)"
 TWICE = "x2 (FLOP = 2 MAC)"  # the second FLOP of each MAC, in a counter that counts FLOPs
+ATTN_PROJ = ATTENTION_PROJECTIONS  # the Q, K, V and output projections of attention
+ATTN = ATTENTION_PRODUCTS  # the products Q·K^T and A·V of attention's core
 FAMILIES = (
-    TWICE, "convolution", TRANSPOSED, OUTPUT_GRID, LINEAR, "bias", "batch norm",
+    TWICE, "convolution", TRANSPOSED, OUTPUT_GRID, LINEAR, ATTN_PROJ, ATTN, "bias", "batch norm",
     "normalization", "pooling", "activation", "elementwise", "upsampling", "rounding",
 )
 
@@ -100,8 +106,10 @@ class Counter:
         """The keys under which this counter sees ``op`` (none: it does not see it)."""
         keys = []
         for kind in self.reads:
-            if kind == "aten":
+            if kind == "aten" and op.op:
                 keys.append(f"aten::{op.op}")
+            elif kind == "dispatch" and op.op:
+                keys.append(f"aten::{op.dispatched or op.op}")
             elif kind == "module" and op.module:
                 keys.append(f"nn.{op.module}")
             elif kind == "call" and op.call:
@@ -155,9 +163,10 @@ FVCORE = Counter(
                                   "transposed: prod(input spatial), the input grid",
                                   _FV + "jit_handles.py:127 conv_flop_count, 149; flop_count.py:29",
                                   lambda op: _conv_parts(op)),
-        "aten::linear": Rule("prod(input)·out_features: MACs, no bias",
+        "aten::linear": Rule("prod(input)·out_features: MACs, no bias (also "
+                             "nn.MultiheadAttention's projections: F.linear)",
                              _FV + "jit_handles.py:99 linear_flop_jit; flop_count.py:33",
-                             _fam(LINEAR, lambda op: op.macs)),
+                             lambda op: {op.category: op.macs}),
         "aten::batch_norm": Rule("eval: 2 per input element with affine, 1 without",
                                  _FV + "jit_handles.py:251 batchnorm_flop_jit; flop_count.py:36",
                                  _fam("batch norm", lambda op: (2 if op.affine else 1) * op.in_elems)),
@@ -179,10 +188,13 @@ FVCORE = Counter(
         "aten::adaptive_avg_pool": Rule("1 per input element (adaptive_avg_pool2d)",
                                         _FV + "jit_handles.py:261 elementwise_flop_counter(1, 0); flop_count.py:42",
                                         _fam("pooling", lambda op: op.in_elems)),
+        "aten::scaled_dot_product_attention": Rule(
+            "unsupported (no handle): fvcore warns and counts 0 for Q·K^T and A·V",
+            _FV + "flop_count.py:28 (_DEFAULT_SUPPORTED_OPS has none)", None, "unsupported"),
         **{key: _skip("ignored (in fvcore's list of ops it ignores)", _FV_IGNORED)
            for key in ("aten::relu", "aten::cat", "aten::chunk", "aten::split", "aten::flatten",
                        "aten::view", "aten::transpose", "aten::dropout", "aten::slice",
-                       "aten::constant_pad_nd")},
+                       "aten::constant_pad_nd", "aten::permute", "aten::select")},
     },
     missing=Rule("skipped, unsupported: fvcore warns 'Unsupported operator aten::... encountered'",
                  _FV + "jit_analysis.py (unsupported_ops)", None, "unsupported"),
@@ -228,6 +240,22 @@ _PT_MODULES["nn.Linear"] = Rule("MACs + out_features per row with a bias",
                                 lambda op: {LINEAR: op.macs, **({"bias": op.bias_adds} if op.bias else {})})
 _PT_MODULES["nn.Upsample"] = Rule("1 per output element (module hook)", _PT + "21 upsample_flops_counter_hook",
                                   _fam("upsampling", lambda op: op.out_elems))
+
+
+def _pt_mha(op: TorchOp) -> Parts:
+    """ptflops' multihead_attention_counter_hook for self-attention of L tokens, E
+    features, h heads: L·E (scaling Q) + 3·L·E² (+ 3·L·E with in_proj_bias) + h·(2·L²·E/h
+    + L²) + L·E·(E + 1) (the output projection, its bias counted always)."""
+    length, h = op.tokens, op.heads
+    e = op.in_elems // length
+    return {ATTN_PROJ: 4 * length * e * e, "bias": (3 * length * e if op.bias else 0) + length * e,
+            ATTN: 2 * length * length * e, "activation": h * length * length, "elementwise": length * e}
+
+
+_PT_MODULES["nn.MultiheadAttention"] = Rule(
+    "scaling L·E + projections 4·L·E² + biases (3 + 1)·L·E (the output's always) + Q·K^T and "
+    "A·V 2·L²·E + softmax h·L² (1 per score)", _PT + "180 multihead_attention_counter_hook, 320",
+    _pt_mha)
 _PT_CALLS: dict[str, Rule] = {}
 for _c in ("F.relu", "F.prelu", "F.elu", "F.relu6", "F.gelu", "F.silu"):
     _PT_CALLS[_c] = Rule("1 per input element (patched functional, also under a module hook)",
@@ -244,6 +272,8 @@ _PT_CALLS["F.interpolate"] = Rule("1 per output element (patched functional, als
                                   "Upsample hook)", _PT + "351 _interpolate_functional_flops_hook",
                                   _fam("upsampling", lambda op: op.out_elems))
 _PT_CALLS["F.linear"] = _skip("not patched (commented out)", "ptflops/pytorch_engine.py:349")
+_PT_CALLS["F.scaled_dot_product_attention"] = _skip(
+    "not patched (under nn.MultiheadAttention its hook counts it)", "ptflops/pytorch_ops.py:422 (FUNCTIONAL_MAPPING)")
 PTFLOPS_PYTORCH = Counter(
     name="ptflops-pytorch", tool="ptflops", version="0.7.5", unit="MAC", term="MACs",
     call="get_model_complexity_info(model, (3, H, W), backend='pytorch', as_strings=False)",
@@ -263,14 +293,14 @@ _PA = "ptflops/aten_ops.py:"
 def _pa_linear(op: TorchOp) -> Parts:
     # F.linear on a contiguous input runs one addmm (the bias counted); without bias, mm
     if not op.bias:
-        return {LINEAR: op.macs}
-    return {LINEAR: op.macs, "bias": op.bias_adds}
+        return {op.category: op.macs}
+    return {op.category: op.macs, "bias": op.bias_adds}
 
 
 PTFLOPS_ATEN = Counter(
     name="ptflops-aten", tool="ptflops", version="0.7.5", unit="MAC", term="MACs",
     call="get_model_complexity_info(model, (3, H, W), backend='aten', as_strings=False)",
-    reads=("aten",),
+    reads=("dispatch",),
     rules={
         "aten::convolution": Rule("MACs (transposed: on the input grid) + 1 per output element "
                                   "with a bias", _PA + "71 conv_flop_count, 98 conv_flop",
@@ -278,6 +308,14 @@ PTFLOPS_ATEN = Counter(
         "aten::linear": Rule("addmm (contiguous input, with bias): MACs + 1 per output element; "
                              "mm (no bias): MACs",
                              _PA + "36 addmm_flop, 23 matmul_flop", _pa_linear),
+        "aten::mm": Rule("F.linear on a non-contiguous input (attention's in-projection on a "
+                         "map's tokens): mm, MACs; its bias added apart, a zero-op",
+                         _PA + "23 matmul_flop, 110", lambda op: {op.category: op.macs}),
+        "aten::_scaled_dot_product_attention_math": Rule(
+            "the math path's two bmm (Q·K^T, A·V): MACs", _PA + "57 bmm_flop, 113",
+            _fam(ATTN, lambda op: op.macs)),
+        "aten::_scaled_dot_product_flash_attention_for_cpu": _skip(
+            "a zero-op: the fused CPU kernel is not in its mapping", _PA + "109 ATEN_OPS_MAPPING"),
     },
     missing=_skip("not counted: a zero-op (only mm, matmul, addmm, bmm, convolution are counted)",
                   _PA + "109 ATEN_OPS_MAPPING; aten_engine.py:96"),
@@ -316,6 +354,10 @@ _TH_MODULES["nn.PReLU"] = Rule("1 per input element (eval)", _TH + "82 count_pre
 _TH_MODULES["nn.Softmax"] = Rule("3n - 1 per vector of n (n exp, n - 1 additions, n divisions)",
                                  _TH + "98 count_softmax; calc_func.py:57",
                                  _fam("activation", lambda op: op.out_elems / op.window * (3 * op.window - 1)))
+_TH_MODULES["nn.MultiheadAttention"] = Rule(
+    "no rule: 0, silently ('Cannot find rule ... Treat it as zero Macs' only with "
+    "report_missing=True); its out_proj, a NonDynamicallyQuantizableLinear, never runs its forward",
+    "thop/profile.py:192", None, "unsupported")
 _TH_MODULES["nn.Linear"] = Rule("in_features per output element: MACs, no bias",
                                 _TH + "140 count_linear", _fam(LINEAR, lambda op: op.macs))
 _TH_UPSAMPLE = {"upsample_nearest": 1, "upsample_linear": 5, "upsample_bilinear": 11}
@@ -359,7 +401,10 @@ TORCHINFO = Counter(
     call="summary(model, input_size=(1, 3, H, W)).total_mult_adds", reads=("module",),
     rules={"*": Rule("Conv*: (weight + bias elements)·output positions; other modules with "
                      "parameters: (weight + bias elements)·batch", "torchinfo/layer_info.py:225 "
-                     "calculate_macs; model_statistics.py:31", _torchinfo)},
+                     "calculate_macs; model_statistics.py:31", _torchinfo),
+           "nn.MultiheadAttention": _skip(
+               "not a leaf (its child out_proj never runs its forward, so no leaf counts the "
+               "projections), nothing", "torchinfo/model_statistics.py:32, layer_info.py:52")},
     missing=_skip("", ""),
     note="Leaf modules only (model_statistics.py:32): a parameter of a container (ConvNeXt's "
          "layer_scale) counts nothing.",
@@ -384,8 +429,17 @@ def _patched_calls(path: str, lines: dict[str, int], *, deepspeed: bool) -> dict
         for c in ("avg_pool", "max_pool", "adaptive_avg_pool", "adaptive_max_pool"):
             rules[f"F.{c}{n}d"] = Rule("1 per input element", f"{path}:{lines['at_pool']} _pool_flops_compute",
                                        _fam("pooling", lambda op: op.in_elems))
-    rules["F.linear"] = Rule("2·MACs, no bias", f"{path}:{lines['at_linear']} _linear_flops_compute",
-                             lambda op: _twice(LINEAR, op.macs))
+    rules["F.linear"] = Rule("2·MACs, no bias (also nn.MultiheadAttention's projections)",
+                             f"{path}:{lines['at_linear']} _linear_flops_compute",
+                             lambda op: _twice(op.category, op.macs))
+    if deepspeed:
+        rules["F.scaled_dot_product_attention"] = Rule(
+            "2·(Q·K^T + A·V MACs), nothing for scaling and softmax (also under "
+            "nn.MultiheadAttention)", f"{path}:863 _attn_flops_compute, 946",
+            lambda op: _twice(ATTN, op.macs))
+    else:
+        rules["F.scaled_dot_product_attention"] = _skip(
+            "not patched: Q·K^T and A·V count 0", f"{path}:452 _patch_functionals")
     for i, key in enumerate(("F.relu", "F.prelu", "F.elu", "F.leaky_relu", "F.relu6", "F.silu",
                              "F.gelu")):  # one function every 4 lines from _relu_flops_compute
         rules[key] = Rule("1 per input element",
@@ -457,12 +511,20 @@ _FC = "torch/utils/flop_counter.py:"
 FLOP_COUNTER = Counter(
     name="flop-counter", tool="torch.utils.flop_counter", version="torch 2.14.1", unit="FLOP",
     term="flops", call="with FlopCounterMode() as m: model(x); m.get_total_flops()",
-    reads=("aten",),
+    reads=("dispatch",),
     rules={
         "aten::convolution": Rule("2·MACs (transposed: on the input grid), no bias",
                                   _FC + "215 conv_flop_count, 253 conv_flop", lambda op: _conv_parts(op, 2)),
         "aten::linear": Rule("2·MACs (mm, addmm: the bias is not counted)",
-                             _FC + "159 mm_flop, 171 addmm_flop", lambda op: _twice(LINEAR, op.macs)),
+                             _FC + "159 mm_flop, 171 addmm_flop", lambda op: _twice(op.category, op.macs)),
+        "aten::mm": Rule("F.linear on a non-contiguous input (attention's in-projection on a "
+                         "map's tokens): mm, 2·MACs", _FC + "159 mm_flop",
+                         lambda op: _twice(op.category, op.macs)),
+        "aten::_scaled_dot_product_attention_math": Rule(
+            "the math path's two bmm: 2·MACs", _FC + "176 bmm_flop", lambda op: _twice(ATTN, op.macs)),
+        "aten::_scaled_dot_product_flash_attention_for_cpu": _skip(
+            "no formula: 397 registers the CUDA kernels only (flash, efficient, cudnn)",
+            _FC + "397 sdpa_flop"),
     },
     missing=_skip("not counted: no registered formula", _FC + "133 register_flop_formula"),
     note="Formulas for matrix products, convolutions and attention only.",
@@ -474,10 +536,13 @@ _MAC_RULE = Rule("MACs", "torchvision/models/*.py, the weights' meta `_ops` (res
 TORCHVISION = Counter(
     name="torchvision", tool="torchvision", version="0.29.1", unit="GMAC", term="GFLOPS (_ops)",
     call="ResNet50_Weights.IMAGENET1K_V1.meta['_ops']", reads=("aten",),
-    rules={"aten::convolution": _MAC_RULE, "aten::linear": _MAC_RULE},
-    missing=_skip("not counted: the figure is the MACs of convolutions and linear layers", ""),
+    rules={"aten::convolution": _MAC_RULE, "aten::linear": _MAC_RULE,
+           "aten::scaled_dot_product_attention": _MAC_RULE},
+    missing=_skip("not counted: the figure is the MACs of convolutions, linear layers and "
+                  "attention", ""),
     printed="gflops3",
-    note="Multiply-accumulates of convolution and linear layers in units of 10^9, printed "
+    note="Multiply-accumulates of convolution, linear and attention layers (ViT-B/16's 17.564: "
+         "its projections and Q·K^T, A·V) in units of 10^9, printed "
          "with 3 decimals: what torchvision's model tables call GFLOPS.",
 )
 

@@ -239,6 +239,12 @@ class Saved:
 SAVED_DTYPE_BYTES = {"int64": 8, "bool": 1, "float32": 4}
 
 
+# the counters' families of attention (TorchOp.category): the Q, K, V and output
+# projections, and the products Q·K^T and A·V of the core
+ATTENTION_PROJECTIONS = "attention (projections)"
+ATTENTION_PRODUCTS = "attention (Q·K^T, A·V)"
+
+
 @dataclass(frozen=True)
 class TorchOp:
     """One operation PyTorch runs for a layer, as the FLOP counters see it (per sample).
@@ -268,8 +274,18 @@ class TorchOp:
     on that grid); ``category``: the operation family a
     difference is broken down by (``convolution``, ``transposed convolution``, ``linear
     (matmul)``, ``batch norm``, ``normalization``, ``pooling``, ``activation``,
-    ``elementwise``, ``upsampling``, ``data movement``); ``known``: False
+    ``elementwise``, ``upsampling``, ``data movement``, ``attention (projections)``,
+    ``attention (Q·K^T, A·V)``); ``known``: False
     for a layer type of which cnncalc knows no PyTorch form (every counter then says so).
+
+    Attention: ``op`` empty is a module's own record, no ATen op (nn.MultiheadAttention,
+    whose forward calls F.linear and F.scaled_dot_product_attention, each an op of its
+    own); ``tokens``: the queries Lq (and keys: self-attention), ``heads`` the heads;
+    ``dispatched``: the ATen op the CPU dispatcher runs when it is not ``op`` itself, as
+    the counters that see dispatched ops (ptflops' aten backend, FlopCounterMode) see it,
+    where fvcore's JIT trace sees ``op`` (F.scaled_dot_product_attention runs the fused
+    ``_scaled_dot_product_flash_attention_for_cpu`` on inputs of unit stride on the last
+    axis, else ``_scaled_dot_product_attention_math``: two bmm).
     """
 
     op: str
@@ -288,6 +304,9 @@ class TorchOp:
     conv_grid: int = 0
     category: str = ""
     known: bool = True
+    tokens: int = 0
+    heads: int = 0
+    dispatched: str = ""
 
     @property
     def bias_adds(self) -> int:

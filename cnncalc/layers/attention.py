@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 
 from cnncalc.core.exchange import TorchCode, torch_args
+from cnncalc.core.facts import ATTENTION_PRODUCTS, ATTENTION_PROJECTIONS, TorchOp
 from cnncalc.layers.base import (
     Bool,
     Int,
@@ -259,6 +260,21 @@ class ScaledDotProductAttention(_Attention):
     def workspace(self):
         return self.p["num_heads"] * self.lq * self.lk * 2 + numel(self.out_shape)
 
+    def torch_ops(self, form=""):
+        """F.scaled_dot_product_attention in the parent's forward (cnncalc's ``attention``
+        helper): no module. On a map the helper's tokens (``flatten(2).transpose(1, 2)``)
+        have stride L on the last axis, and torch 2.14's CPU dispatch then runs the math
+        path (two bmm: ptflops' aten backend and FlopCounterMode count them); on a sequence
+        the fused flash kernel, which neither counts (measured:
+        tests/data/counters/nonlocal_resnet50.json, vit_b_16.json)."""
+        spatial = len(self.in_shapes[0]) == self.ndim + 1 and self.ndim > 0
+        return [TorchOp(op="scaled_dot_product_attention", module="",
+                        call="F.scaled_dot_product_attention", in_elems=numel(self.in_shapes[0]),
+                        out_elems=numel(self.out_shape), macs=self.macs(),
+                        category=ATTENTION_PRODUCTS, tokens=self.lq, heads=self.p["num_heads"],
+                        dispatched="_scaled_dot_product_attention_math" if spatial
+                        else "_scaled_dot_product_flash_attention_for_cpu")]
+
     def _run(self, xs, ctx):
         q, k, v = (_to_tokens(x, self.ndim) for x in xs)
         out, a = sdpa_forward(q, k, v, self.p["num_heads"], self.p["scale"], ctx)
@@ -405,6 +421,38 @@ class MultiheadAttention(_Attention):
     def workspace(self):
         return 4 * self.tokens * self.e + 2 * self.p["num_heads"] * self.tokens ** 2
 
+    def torch_ops(self, form=""):
+        """nn.MultiheadAttention(x, x, x, need_weights=False) with autograd on (the counters'
+        calls): its module (hooks see it once; ``out_proj`` is a
+        NonDynamicallyQuantizableLinear whose forward never runs), then what
+        F.multi_head_attention_forward calls (torch/nn/functional.py:6898
+        _in_projection_packed: one F.linear to 3E; 7104 F.scaled_dot_product_attention, on
+        contiguous heads: the fused CPU kernel; 7115 F.linear, out_proj). Under no_grad in
+        eval mode the fast path torch._native_multi_head_attention runs instead (one ATen op
+        no counter has a formula for: FlopCounterMode then counts 0 for it)."""
+        length, e, h = self.tokens, self.e, self.p["num_heads"]
+        t = self.terms()
+        bias = int(self.p["bias"])
+        # on a map, SpatialMultiheadAttention's tokens x.flatten(2).transpose(1, 2) are not
+        # contiguous: the in-projection's F.linear dispatches to mm, its bias added apart
+        # (measured, torch 2.14.1: FlopCounterMode sees aten.mm; tests/test_conventions.py)
+        spatial = len(self.in_shape) == self.ndim + 1 and self.ndim > 0
+        common = dict(module="", call="F.linear", category=ATTENTION_PROJECTIONS, tokens=length, heads=h)
+        return [
+            TorchOp(op="", module="MultiheadAttention", call="", in_elems=length * e,
+                    out_elems=length * e, bias=4 * e * bias, category=ATTENTION_PROJECTIONS,
+                    tokens=length, heads=h),
+            TorchOp(op="linear", in_elems=length * e, out_elems=3 * length * e,
+                    macs=t["in_proj_macs"].value, weight=3 * e * e, bias=3 * e * bias,
+                    dispatched="mm" if spatial else "", **common),
+            TorchOp(op="scaled_dot_product_attention", module="", call="F.scaled_dot_product_attention",
+                    in_elems=length * e, out_elems=length * e, macs=self.attention_macs(),
+                    category=ATTENTION_PRODUCTS, tokens=length, heads=h,
+                    dispatched="_scaled_dot_product_flash_attention_for_cpu"),
+            TorchOp(op="linear", in_elems=length * e, out_elems=length * e,
+                    macs=t["out_proj_macs"].value, weight=e * e, bias=e * bias, **common),
+        ]
+
     def _tensors(self, x, w):
         e = x.shape[1] if _spatial(x, self.ndim) else x.shape[-1]
         bias = self.p["bias"]
@@ -506,6 +554,8 @@ class ClassToken(Layer):
 
     type_name = "class_token"
     family = "attention"
+    aten_op = "cat"  # torch.cat([class_token.expand(n, -1, -1), x], dim=1): a copy
+    torch_call = "torch.cat"
     summary = "a learned token before the sequence [L, E] -> [L + 1, E] (ViT)"
     shape_rule = "[L + 1, E]"
     mixes_axes = True
@@ -574,6 +624,8 @@ class PositionEmbedding(Layer):
 
     type_name = "position_embedding"
     family = "attention"
+    aten_op = "add"  # input + self.pos_embedding: one addition per element
+    torch_call = "x + y"
     summary = "a learned position embedding (1, *shape) added (ViT's pos_embedding)"
     erf_rule = "copy"  # adding a constant: the identity of the gradient
 

@@ -678,6 +678,8 @@ class Permute(Layer):
 
     type_name = "permute"
     view = True
+    aten_op = "permute"  # x.permute(0, 2, 1) (torchvision's ViT): a view
+    torch_call = "x.permute"
     mixes_axes = True
     shape_rule = "the input's axes in the order of dims"
     family = "shape"
@@ -741,6 +743,8 @@ class Select(Layer):
 
     type_name = "select_index"
     view = True
+    aten_op = "select"  # x[:, 0] (torchvision's ViT): a view
+    torch_call = "x[...]"
     mixes_axes = True
     shape_rule = "the input's shape without axis dim"
     family = "shape"
