@@ -260,7 +260,7 @@ class ScaledDotProductAttention(_Attention):
     def workspace(self):
         return self.p["num_heads"] * self.lq * self.lk * 2 + numel(self.out_shape)
 
-    def torch_ops(self, form=""):
+    def aten_ops(self, form=""):
         """F.scaled_dot_product_attention in the parent's forward (cnncalc's ``attention``
         helper): no module. On a map the helper's tokens (``flatten(2).transpose(1, 2)``)
         have stride L on the last axis, and torch 2.14's CPU dispatch then runs the math
@@ -421,7 +421,7 @@ class MultiheadAttention(_Attention):
     def workspace(self):
         return 4 * self.tokens * self.e + 2 * self.p["num_heads"] * self.tokens ** 2
 
-    def torch_ops(self, form=""):
+    def aten_ops(self, form=""):
         """nn.MultiheadAttention(x, x, x, need_weights=False) with autograd on (the counters'
         calls): its module (hooks see it once; ``out_proj`` is a
         NonDynamicallyQuantizableLinear whose forward never runs), then what
