@@ -146,7 +146,7 @@ def test_pytorch_export_loads_torchvisions_state_dict(tmp_path):
     # the exported module takes torchvision's state_dict with strict=True (the same names) and
     # computes torchvision's output; written against the recorded names, shapes and output
     # (torchvision does not import beside this venv's torch)
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="PyTorch is an optional extra (pip install 'cnncalc[torch]')")
     ref = np.load(DATA / "vit_small_reference.npz")
     net = _module(to_source(cnncalc.load(DATA / "vit_small.yaml")), tmp_path).Net().eval()
     shapes = {k: tuple(v.shape) for k, v in net.state_dict().items()}
@@ -166,7 +166,7 @@ def test_pytorch_export_loads_torchvisions_state_dict(tmp_path):
 
 def test_spatial_attention_export_equals_the_executor(tmp_path):
     # BoTNet-style attention over a map's positions and the non-local core, exported
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="PyTorch is an optional extra (pip install 'cnncalc[torch]')")
     net = cnncalc.loads(
         "input: [4, 5, 6]\nlayers:\n"
         "  - {multihead_attention: 2, name: mhsa}\n"
