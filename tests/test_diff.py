@@ -78,6 +78,8 @@ def test_resnet50_against_se_resnet50_and_budgets():
 
 
 def test_a_spec_against_its_onnx_export_with_folded_batch_norm():
+    pytest.importorskip("onnx", reason="reading ONNX files needs the optional extra "
+                                       "(pip install 'cnncalc[onnx]')")
     # tests/data/onnx/resnet18.torchscript.onnx was exported with batch norm folded into the
     # convolutions: the 20 batch norms (4,800 channels: weight, bias, running mean and
     # variance each) are removed and each convolution gains a bias of its output channels
