@@ -430,3 +430,15 @@ def test_attention_on_a_map_by_hand():
     n = e = 64
     assert reconcile(net, COUNTERS["flop-counter"]).value == 2 * 4 * n * e * e == 2_097_152
     assert reconcile(net, COUNTERS["ptflops-aten"]).value == 4 * n * e * e + n * e == 1_052_672
+
+
+@pytest.mark.parametrize("spec", sorted(p.name for p in (Path(__file__).parent.parent / "specs").glob("*.yaml")))
+def test_cnncalc_macs_are_the_reports_on_every_spec(spec):
+    # the reconciliation starts from cnncalc's own MACs (cnncalc analyze's total), also where
+    # a layer has no PyTorch form (separable_conv, locally_connected): its MACs count for
+    # cnncalc, and a counter's difference there is the family "no PyTorch form"
+    net = cnncalc.load(Path(__file__).parent.parent / "specs" / spec)
+    total = cnncalc.analyze(net).totals.macs  # for the spec's batch
+    r = reconcile(net, COUNTERS["fvcore"], net.batch)
+    assert r.macs == total
+    assert sum(r.by_family.values()) == r.value - total

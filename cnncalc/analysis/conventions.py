@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from cnncalc.core.errors import SpecError, suggestion
-from cnncalc.core.facts import ATTENTION_PRODUCTS, ATTENTION_PROJECTIONS, TorchOp
+from cnncalc.core.facts import ATTENTION_PRODUCTS, ATTENTION_PROJECTIONS, NO_TORCH_FORM, TorchOp
 from cnncalc.core.graph import Network
 
 Amount = int | Fraction
@@ -47,7 +47,8 @@ ATTN_PROJ = ATTENTION_PROJECTIONS  # the Q, K, V and output projections of atten
 ATTN = ATTENTION_PRODUCTS  # the products Q·K^T and A·V of attention's core
 FAMILIES = (
     TWICE, "convolution", TRANSPOSED, OUTPUT_GRID, LINEAR, ATTN_PROJ, ATTN, "bias", "batch norm",
-    "normalization", "pooling", "activation", "elementwise", "upsampling", "rounding",
+    "normalization", "pooling", "activation", "elementwise", "upsampling", NO_TORCH_FORM,
+    "rounding",
 )
 
 

@@ -245,6 +245,11 @@ ATTENTION_PROJECTIONS = "attention (projections)"
 ATTENTION_PRODUCTS = "attention (Q·K^T, A·V)"
 
 
+# the family of a layer of which cnncalc knows no PyTorch form: its MACs are cnncalc's,
+# and every counter's difference there is what it misses (docs/conventions.md)
+NO_TORCH_FORM = "no PyTorch form"
+
+
 @dataclass(frozen=True)
 class TorchOp:
     """One operation PyTorch runs for a layer, as the FLOP counters see it (per sample).

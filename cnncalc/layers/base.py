@@ -22,6 +22,7 @@ from cnncalc.core.errors import Loc, SpecError, suggestion
 from cnncalc.core.exchange import OnnxCall, OnnxNode, TorchCall, TorchCode
 from cnncalc.core.facts import (  # noqa: F401 (re-exported to the layer types)
     DILATED,
+    NO_TORCH_FORM,
     SAVED_DTYPE_BYTES,
     Facts,
     Saved,
@@ -381,8 +382,9 @@ class Layer:
         """
         if self.aten_op is None:
             return []
-        if self.aten_op == "?":
-            return [self.torch_op(self.type_name, form, known=False)]
+        if self.aten_op == "?":  # its MACs stay in cnncalc's count, which no counter sees
+            return [self.torch_op(self.type_name, form, known=False, macs=self.macs(),
+                                  category=NO_TORCH_FORM)]
         return [self.torch_op(self.aten_op, form)]
 
     def torch_op(self, op: str, form: str = "", **figures: Any) -> TorchOp:
