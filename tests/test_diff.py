@@ -136,3 +136,18 @@ def test_large_networks_split_at_matching_names_give_the_same_rows(monkeypatch, 
     monkeypatch.setattr(diff_module, "MAX_CELLS", 400)
     split = [(p.rule, p.a and p.a.name, p.b and p.b.name) for p in diff_of(a, b).pairs]
     assert split == whole
+
+
+def test_an_onnx_side_compares_inference_peaks_under_the_graph_policy(capsys):
+    pytest.importorskip("onnx", reason="reading ONNX files needs the optional extra "
+                                       "(pip install 'cnncalc[onnx]')")
+    # an ONNX graph has no module structure (docs/conventions.md, "Memory"), so the eager
+    # peak of the flat export is not the spec's; under the graph policy both sides are the
+    # same largest live set, which the spec's own graph-policy analysis gives
+    code, out, err = run(capsys, "diff", SPECS / "resnet18.yaml",
+                         ROOT / "tests/data/onnx/resnet18.torchscript.onnx", "-f", "json")
+    assert code == 0 and "graph memory policy" in err
+    graph = cnncalc.analyze(cnncalc.load(SPECS / "resnet18.yaml"), memory_policy="graph")
+    peak = json.loads(out)["totals"]["peak"]
+    assert peak["a"] == peak["b"] == graph.totals.memory.inference_peak_bytes
+    assert peak["change"] == 0

@@ -23,6 +23,12 @@ def run(a: Path, b: Path, input: str | None, batch: int | None, dtype: str, opti
     """Compare ``a`` with ``b`` and print the diff in ``format``; exit 1 on a broken budget."""
     budgets = parse_budgets(fail_on) if fail_on else []  # a bad term fails before loading
     shape = parse_input(input, "diff")
+    if policy is None and any(p.suffix.lower() == ".onnx" for p in (a, b)):
+        # an ONNX graph has no module structure, so the eager policy overstates its peak
+        # (docs/conventions.md, "Memory"): compare both sides as a graph runtime runs them
+        policy = "graph"
+        sys.stderr.write("note: an ONNX model is compared, so both inference peaks follow the "
+                         "graph memory policy (--memory-policy eager to override)\n")
     reports = [analyze(load(p, input_shape=shape, batch=batch), dtype=dtype, optimizer=optimizer,
                        memory_policy=policy or DEFAULT_POLICY) for p in (a, b)]
     result = diff(*reports, budgets)
