@@ -552,11 +552,12 @@ COUNTERS: dict[str, Counter] = {c.name: c for c in (
     TORCHVISION)}
 
 PAPER = ("Papers count multiply-adds ('mult-adds', or 'FLOPs' meaning multiply-adds) of the "
-         "convolution and fully connected layers only: no bias, batch norm, activation, "
-         "pooling or merge; cnncalc's MACs for the same architecture. He et al. 2016, "
-         "Table 1, give 3.8 x 10^9 for ResNet-50, whose torchvision layout (stride 2 on the "
-         "3x3 convolution of a bottleneck rather than on the first 1x1, 'ResNet v1.5') "
-         "costs 4.09 x 10^9.")
+         "layers that multiply by weights, the convolutions and fully connected layers, and, in "
+         "attention, the products Q·K^T and A·V (Vaswani et al. 2017, section 3.2): no bias, batch "
+         "norm, activation, softmax, pooling or merge; cnncalc's MACs for the same architecture. "
+         "For example, He et al. 2016, Table 1, give 3.8 x 10^9 for ResNet-50, whose torchvision "
+         "layout (stride 2 on the 3x3 convolution of a bottleneck rather than on the first 1x1, "
+         "'ResNet v1.5') costs 4.09 x 10^9.")
 
 
 def counter(name: str) -> Counter:

@@ -398,7 +398,7 @@ def totals_lines(report: Report, width: int) -> list[str]:
     return out
 
 
-NOTE = ("MACs: multiply-accumulates of conv and linear layers (torchvision's 'GFLOPS'); FLOPs: "
+NOTE = ("MACs: multiply-accumulates of conv, linear and attention layers (torchvision's 'GFLOPS'); FLOPs: "
         "every multiply and add counted apart; receptive field in input pixels; shares rounded to "
         "0.1% (docs/conventions.md, docs/receptive-field.md)")
 
