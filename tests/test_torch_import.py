@@ -239,6 +239,12 @@ def test_a_module_that_does_not_import(torchvision, capsys):
     assert "ModuleNotFoundError" in err
 
 
+def test_from_torch_of_something_that_is_not_a_module(torchvision):
+    # a located usage error, not an AttributeError from inside the capture
+    with pytest.raises(cnncalc.SpecError, match="reads a torch.nn.Module, not str"):
+        cnncalc.from_torch("notamodule", (3, 224, 224))
+
+
 def test_a_factory_that_raises_and_one_that_is_missing(torchvision, tmp_path, capsys):
     path = tmp_path / "model.py"
     path.write_text("def Net():\n    raise ValueError('no weights here')\n")

@@ -156,6 +156,10 @@ def capture(module, input_shape: tuple[int, ...], training: bool = False):
         SpecError: kind ``torch``, with torch.export's first line, when it cannot capture.
     """
     torch = torch_module()
+    if not isinstance(module, torch.nn.Module):
+        raise SpecError(f"from_torch reads a torch.nn.Module, not {type(module).__name__}",
+                        kind="usage", help="pass the module itself, e.g. "
+                        "cnncalc.from_torch(torchvision.models.resnet18(), (3, 224, 224))")
     was = module.training
     module.train(training)
     # training: batch norm needs two values per channel (Inception's aux head pools to 1x1)

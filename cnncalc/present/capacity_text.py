@@ -31,9 +31,13 @@ def solution_text(name: str, sol: Solution, budget_text: str, budget_note: str |
     lines.append(f"footprint = {sol.fixed:,} + batch × {sol.per_sample:,} bytes ({rule}; "
                  "docs/conventions.md \"Memory\" and \"Capacity\")")
     if sol.bends:
-        lines.append(f"  this line holds at batches {sol.batch:,} and {sol.batch + 1:,}: the peak is "
-                     "the largest of several lines (kernel temporaries that do not grow with the "
-                     "batch), solved on the piece the answer lies on")
+        lines.append(f"  this line holds at batches {sol.batch:,} and {sol.batch + 1:,}: the "
+                     + ("footprint" if sol.settings.train else "peak")
+                     + " is the largest of several lines ("
+                     + ("the optimizer step's temporaries, which do not grow with the batch, "
+                        "against the backward pass's tensors" if sol.settings.train else
+                        "kernel temporaries that do not grow with the batch")
+                     + "), solved on the piece the answer lies on")
     lines.append("")
     if sol.batch:
         at = sol.at.total
