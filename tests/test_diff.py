@@ -151,3 +151,10 @@ def test_an_onnx_side_compares_inference_peaks_under_the_graph_policy(capsys):
     peak = json.loads(out)["totals"]["peak"]
     assert peak["a"] == peak["b"] == graph.totals.memory.inference_peak_bytes
     assert peak["change"] == 0
+
+
+@pytest.mark.parametrize("text, k", [("", 1), (",", 1), ("params>+5%,,macs>+1%", 2)])
+def test_an_empty_budget_term_is_refused(text, k):
+    # a --fail-on that checks nothing would let every change through: exit 2, naming the term
+    with pytest.raises(cnncalc.SpecError, match=f"term {k} is empty"):
+        parse_budgets(text)

@@ -224,8 +224,10 @@ def parse_budgets(text: str) -> list[Budget]:
     """
     budgets = []
     for k, term in enumerate(text.split(","), 1):
-        if not term.strip():
-            continue
+        if not term.strip():  # a budget that checks nothing must not pass in silence
+            raise SpecError(f"--fail-on: term {k} is empty", kind="usage",
+                            help="give each budget as FIGURE OP CHANGE, separated by commas: "
+                                 "--fail-on \"params>+5%,macs>+10%\"")
         m = _TERM.fullmatch(term.lower())
         where = f"--fail-on: term {k} '{term.strip()}'"
         if not m:

@@ -21,7 +21,7 @@ EXIT_FINDINGS = 1
 def run(a: Path, b: Path, input: str | None, batch: int | None, dtype: str, optimizer: str,
         fail_on: str | None, format: str, policy: str | None = None) -> None:
     """Compare ``a`` with ``b`` and print the diff in ``format``; exit 1 on a broken budget."""
-    budgets = parse_budgets(fail_on) if fail_on else []  # a bad term fails before loading
+    budgets = parse_budgets(fail_on) if fail_on is not None else []  # fails before loading
     shape = parse_input(input, "diff")
     if policy is None and any(p.suffix.lower() == ".onnx" for p in (a, b)):
         # an ONNX graph has no module structure, so the eager policy overstates its peak
