@@ -13,6 +13,7 @@ import pytest
 
 import cnncalc
 from cnncalc.analysis.sweep import expand, parse_sizes, sweep
+from cnncalc.analysis.tiling import exact_tiling
 from cnncalc.present.sweep_text import sweep_csv, sweep_svg
 from tests.conftest import SPECS
 from tests.test_cli import run
@@ -99,3 +100,14 @@ def test_cli(capsys):
     # bash turns an unquoted --input 1x{28..32..4} into --input 1x28 1x32: the same sweep
     code, out, err = run(capsys, "sweep", SPECS / "lenet5.yaml", "--input", "1x28", "1x32", "-f", "json")
     assert code == 0 and [r["input_shape"] for r in json.loads(out)["rows"]] == [[1, 28, 28], [1, 32, 32]]
+
+
+def test_a_tiling_problem_is_listed_once_per_axis_and_names_it():
+    # the original U-Net at 570x570: maxpool2 gets 279 = (570 - 4)/2 - 4 pixels a side and
+    # (279 - 2) mod 2 = 1 is left unread on each axis; one text per axis, naming H and W
+    net = cnncalc.load(SPECS / "unet_original.yaml", input_shape=(1, 570, 570))
+    problems = exact_tiling(net, cnncalc.analyze(net))
+    assert len(problems) == len(set(problems))
+    assert "maxpool2: the last 1 input pixel(s) of 279 along H are never read " \
+           "((279 + 0 - 2) mod 2 = 1)" in problems
+    assert any(p.startswith("maxpool2:") and "along W" in p for p in problems)

@@ -18,7 +18,9 @@ def exact_tiling(net: Network, report: Report | None = None) -> list[str]:
     problems = []
     report = analyze(net) if report is None else report
     for node, row in zip(net.nodes, report.layers):
-        problems += [f"{node.name}: {p}" for p in tiling_problems(node.facts.layer)]
+        for p in tiling_problems(node.facts.layer):  # a text two axes share is said once
+            if f"{node.name}: {p}" not in problems:
+                problems.append(f"{node.name}: {p}")
         if row.receptive_field is not None and row.receptive_field.misaligned and len(node.inputs) > 1:
             problems.append(f"{node.name}: the merged paths are misaligned")
     return problems

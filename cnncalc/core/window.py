@@ -306,11 +306,13 @@ def tiling_problems(layer) -> list[str]:
     if not windows or windows[0].transposed or any(w.ceil_mode for w in windows):
         return []
     problems = []
-    for w in windows:
+    names = ("D", "H", "W")[-len(windows):] if len(windows) > 1 else ("",)
+    for w, axis in zip(windows, names):
         size, k, s, b, a = w.size, w.keff, w.stride, w.pad_before, w.pad_after
         if not tiles(size, k, s, b, a):
-            problems.append(f"the last {dropped(size, k, s, b, a)} input pixel(s) of {size} are never "
-                            f"read (({size} + {b + a} - {k}) mod {s} = {unread_end(size, k, s, b, a)})")
+            along = f" along {axis}" if axis else ""  # one text per axis: say which
+            problems.append(f"the last {dropped(size, k, s, b, a)} input pixel(s) of {size}{along} are "
+                            f"never read (({size} + {b + a} - {k}) mod {s} = {unread_end(size, k, s, b, a)})")
     return problems
 
 
