@@ -25,6 +25,19 @@ Writes tests/data/torch_memory.json and prints a table. For each net, batch 1 an
   input's bytes are added (the caller holds it for the whole call). The output is live
   at the end. Kernel temporaries that go through c10's allocator (max pooling's int64
   indices) count; oneDNN's own scratchpads do not go through it.
+- ``backward_peak_bytes`` (issue 24, not yet modelled by cnncalc): the largest sum of
+  bytes allocated and still live during ``out.backward(g)`` of a training-mode step
+  (the parameters trainable, their ``.grad`` already allocated by a first step and
+  zeroed in place, as in every later step; ``g`` of the output's shape allocated by the
+  caller before, not counted), from the profiler's memory events. The saved tensors
+  were allocated before the profiler started, so their frees are not seen: the figure
+  is what the backward pass allocates on top of everything live when it starts.
+  ``backward_peak_frozen_bytes`` (the U-Nets, batch 1): the same with every parameter
+  frozen and the input needing a gradient, so that only activation gradients and the
+  kernels' temporaries for them are allocated.
+  ``backward_cases``: the same figure for two 4-channel 8x8 blocks with every weight
+  frozen and the input needing a gradient (every tensor 1,024 B): a residual block and
+  a concat skip (``residual_block``, ``concat_skip`` below).
 
 Each torchvision constructor is called with the arguments that give the spec's layers
 (GoogLeNet without its auxiliary heads, Inception-v3 with its one, as the specs are), and the script checks that the
@@ -35,6 +48,7 @@ set False (``as_built`` repeats the saved bytes with torchvision's own in-place 
 
 from __future__ import annotations
 
+import gc
 import json
 import platform
 import sys
@@ -188,6 +202,91 @@ def _events_peak(prof) -> int:
     return peak
 
 
+def _total_peak(prof) -> int:
+    """The largest rise of the profiler's running total over its first event: each
+    allocation event carries ``total_allocated``, the total the memory reporter held
+    when the event happened, so the order of events with equal timestamps (a loaded
+    machine's coarse clock) does not matter."""
+    events = []
+
+    def walk(e) -> None:
+        if e.tag == _EventType.Allocation:
+            events.append((e.extra_fields.total_allocated, e.extra_fields.alloc_size))
+        for c in e.children:
+            walk(c)
+
+    for root in prof.profiler.kineto_results.experimental_event_tree():
+        walk(root)
+    if not events:
+        return 0
+    start = min(total - size for total, size in events)
+    return max(total for total, _ in events) - start
+
+
+def backward_peak(model: nn.Module, shape, batch: int, frozen: bool = False) -> int:
+    """The peak of bytes allocated during one training backward pass (profiler memory
+    events), the parameters' gradients allocated by a first step (``frozen``: no
+    parameter needs a gradient, the input does)."""
+    model.train()
+    for p in model.parameters():
+        p.requires_grad_(not frozen)
+    torch.manual_seed(0)
+    x = torch.randn(batch, *shape, requires_grad=frozen)
+    if not frozen:
+        model(x).sum().backward()  # the first step allocates every .grad
+        model.zero_grad(set_to_none=False)
+    out = model(x)
+    g = torch.ones_like(out)
+    gc.collect()  # no earlier profile's tensor is freed inside this one
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        out.backward(g)
+    return _total_peak(prof)
+
+
+class ResidualBlock(nn.Module):
+    """a = conv0(x); y = a + conv2(relu(conv1(a))); conv3(y): ``a`` has two consumers."""
+
+    def __init__(self):
+        super().__init__()
+        self.c0, self.c1, self.c2, self.c3 = (nn.Conv2d(4, 4, 3, padding=1) for _ in range(4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.c0(x)
+        return self.c3(a + self.c2(torch.relu(self.c1(a))))
+
+
+class ConcatSkip(nn.Module):
+    """a = conv0(x); conv2(cat([a, conv1(a)])): ``a`` has two consumers, one a concat."""
+
+    def __init__(self):
+        super().__init__()
+        self.c0, self.c1 = nn.Conv2d(4, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)
+        self.c2 = nn.Conv2d(8, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.c0(x)
+        return self.c2(torch.cat([a, self.c1(a)], 1))
+
+
+def backward_cases() -> dict[str, int]:
+    """The backward peak of the two small blocks, weights frozen, the input needing a
+    gradient (every activation 4 x 8 x 8 float32, 1,024 B)."""
+    cases = {}
+    for name, block in (("residual_block", ResidualBlock), ("concat_skip", ConcatSkip)):
+        torch.manual_seed(0)
+        model = block()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        x = torch.randn(1, 4, 8, 8, requires_grad=True)
+        out = model(x)
+        g = torch.ones_like(out)
+        gc.collect()  # no earlier profile's tensor is freed inside this one
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            out.backward(g)
+        cases[name] = _total_peak(prof)
+    return cases
+
+
 def kernel_cases() -> dict[str, int]:
     """Single-op figures tests/test_memory_torch.py derives by hand: the no_grad peak of one
     layer (input included, held by the caller), and the second optimizer step's peak."""
@@ -227,6 +326,8 @@ def main() -> None:
     torch.set_num_threads(1)
     print(f"{'net':<22} {'params':>11} {'saved b1':>13} {'saved b2':>13} {'as built b1':>13} "
           f"{'eager peak b1':>14} {'b2':>14}", flush=True)
+    data["backward_cases"] = backward_cases()  # first: before any other profile
+    print(data["backward_cases"], flush=True)
     data["cases"] = kernel_cases()
     print(data["cases"], flush=True)
     for name in names:
@@ -242,11 +343,15 @@ def main() -> None:
         row = {"params": params, "input": list(shape),
                "saved_bytes": {str(b): saved_bytes(model, shape, b) for b in (b1, b2)},
                "saved_bytes_as_built": {str(b1): built} if built is not None else None,
-               "eager_peak_bytes": {str(b): eager_peak(model, shape, b) for b in (b1, b2)}}
+               "eager_peak_bytes": {str(b): eager_peak(model, shape, b) for b in (b1, b2)},
+               "backward_peak_bytes": {str(b): backward_peak(model, shape, b) for b in (b1, b2)}}
+        if name.startswith("unet"):
+            row["backward_peak_frozen_bytes"] = {"1": backward_peak(model, shape, 1, frozen=True)}
         data["nets"][name] = row
         s, e = row["saved_bytes"], row["eager_peak_bytes"]
         print(f"{name:<22} {params:>11,} {s[str(b1)]:>13,} {s[str(b2)]:>13,} {built or 0:>13,} "
-              f"{e[str(b1)]:>14,} {e[str(b2)]:>14,}  (batches {b1}, {b2})", flush=True)
+              f"{e[str(b1)]:>14,} {e[str(b2)]:>14,}  (batches {b1}, {b2}) backward peak "
+              f"{row['backward_peak_bytes']}", flush=True)
         OUT.write_text(json.dumps(data, indent=1) + "\n")
 
 

@@ -11,6 +11,7 @@ view facts below were checked the same way, one op at a time, on the same build.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -198,3 +199,64 @@ def test_eager_peak_equals_pytorchs(name):
     net = cnncalc.load(SPECS / f"{name}.yaml")
     for batch, expected in row["eager_peak_bytes"].items():
         assert estimate(net, 4, int(batch), policy="eager").inference_peak_bytes == expected, batch
+
+
+BACKWARD = TORCH["backward_cases"]  # measured by the script's backward_cases
+
+
+def test_backward_accumulates_in_place_unless_the_first_gradient_is_a_view():
+    """The activation gradients autograd allocates in a backward pass (not yet modelled by
+    estimate(): issue 24), derived tensor by tensor against PyTorch's measured peaks.
+
+    Both blocks: 4-channel 8x8 float32 activations (1,024 B each), weights frozen, the
+    input needing a gradient; the output's gradient is the caller's and not counted. A
+    4-channel convolution's backward takes the slow path: it allocates its input's
+    gradient only. The engine runs the nodes in reverse creation order; a tensor with two
+    consumers sums its incoming gradients in its node's InputBuffer
+    (torch/csrc/autograd/input_buffer.cpp, accumulate): in place (``old.add_(new)``) when
+    the first gradient is a dense tensor the buffer alone holds, else ``old + new``, a new
+    tensor, after which the old one is dropped."""
+    t = 4 * 8 * 8 * 4
+    # residual: conv3's backward allocates g_y (1); add's backward hands g_y itself to both
+    # of its inputs (no allocation); conv2 allocates g_r (2); relu's threshold_backward
+    # allocates g_c1 (3: the peak), then g_r is freed (2); conv1 allocates g_a (3), g_c1 is
+    # freed (2); a's buffer holds g_y alone: accumulated in place, g_a freed (1); conv0
+    # allocates g_x (2), g_y freed (1). Peak: 3 tensors.
+    assert BACKWARD["residual_block"] == 3 * t
+    # concat skip: conv2 allocates the concat's gradient (2 tensors); cat's backward returns
+    # two narrow views of it (no allocation); conv1's backward on the second view allocates
+    # g_a (3); a's buffer holds the first view, so old + new allocates the sum (4: the
+    # peak), and dropping the view frees the whole concat gradient only then.
+    assert BACKWARD["concat_skip"] == 2 * t + t + t
+
+
+def _shapes(name: str) -> dict[str, tuple]:
+    net = cnncalc.load(SPECS / f"{name}.yaml")
+    return {n.name: n.facts.out_shape for n in net.nodes}
+
+
+def _b(shape) -> int:  # float32 bytes of one sample
+    return 4 * math.prod(shape)
+
+
+def test_original_unet_backward_peak_is_enc1s_convolution_not_an_accumulation():
+    # PyTorch's peak (batch 1, weights frozen, the input needing a gradient) is enc1.conv2's
+    # backward: the gradient of its output (relu2's threshold_backward, 64x568x568) and the
+    # oneDNN blocked and plain gradients of its input (2 x 64x570x570); the skips' crops
+    # have already been summed into e1's gradient and freed.
+    s = _shapes("unet_original")
+    peak = TORCH["nets"]["unet_original"]["backward_peak_frozen_bytes"]["1"]
+    assert peak == _b(s["enc1.relu2"]) + 2 * _b(s["enc1.conv1"])
+
+
+def test_padded_unet_backward_peak_holds_every_concat_gradient():
+    # PyTorch's peak (batch 1, weights frozen, input needing a gradient) is bottom.conv2's
+    # backward: each skip's buffer still holds a narrow view of its concat's gradient, so
+    # the four concat gradients are whole; bottom.conv2 reads its output's gradient
+    # (batchnorm2's backward, 1024x16x16) and allocates a blocked copy of it, a copy of its
+    # 1024x1024x3x3 weight, and a blocked gradient of its input (1024x16x16).
+    s = _shapes("unet_padded")
+    concats = sum(_b(s[f"dec{i}.cat"]) for i in (1, 2, 3, 4))
+    weight = 4 * 1024 * 1024 * 3 * 3
+    peak = TORCH["nets"]["unet_padded"]["backward_peak_frozen_bytes"]["1"]
+    assert peak == concats + weight + 3 * _b(s["bottom.conv2"])
