@@ -11,6 +11,7 @@ are bounded so that a small file cannot expand into a huge one.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import yaml
 
@@ -376,3 +377,27 @@ def _check_expanded_size(root) -> None:
                 loc_of(node), kind="limit",
                 help="aliases (*name) expand their anchor each time; write the structure out or use blocks",
             )
+
+
+def flow_text(value: Any) -> str:
+    """YAML flow text of a small value, as the specs cnncalc writes (``import`` from ONNX or
+    PyTorch) keep one layer per line: booleans, numbers (YAML 1.1 floats, .inf/.nan),
+    lists, mappings (a key whose value is None written bare) and plain or quoted strings."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return {"inf": ".inf", "-inf": "-.inf"}.get(repr(value), ".nan")
+        text = repr(value)
+        mantissa, e, exp = text.partition("e")
+        if e and "." not in mantissa:  # YAML 1.1 reads 1e-06 as text: write 1.0e-06
+            text = f"{mantissa}.0e{exp}"
+        return text
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(flow_text(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(k if v is None else f"{k}: {flow_text(v)}" for k, v in value.items()) + "}"
+    text = str(value)
+    return text if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]*", text) else '"' + text + '"'

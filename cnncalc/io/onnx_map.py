@@ -38,6 +38,7 @@ from typing import Any
 from cnncalc.core.errors import Loc, SpecError
 from cnncalc.core.exchange import Init, OnnxCall, OnnxNode, onnx_pairs
 from cnncalc.core.shapes import infer_shapes
+from cnncalc.core.yamlio import flow_text as _flow  # one writer for the specs import writes
 from cnncalc.io.onnx_proto import NP_TYPES, Imported, attr_value, to_array
 from cnncalc.io.spec import STRUCTURES
 from cnncalc.layers import REGISTRY
@@ -144,28 +145,6 @@ def _folded_bn(node) -> bool:
     """The dynamo exporter's rewriter names the rules it applied to a node."""
     return any(p.key == "pkg.onnxscript.rewriter.rule_name" and "FuseBatchNorm" in p.value
                for p in node.metadata_props)
-
-
-def _flow(value: Any) -> str:
-    """YAML flow text of a small value (the generated spec keeps one layer per line)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            return {"inf": ".inf", "-inf": "-.inf"}.get(repr(value), ".nan")
-        text = repr(value)
-        mantissa, e, exp = text.partition("e")
-        if e and "." not in mantissa:  # YAML 1.1 reads 1e-06 as text: write 1.0e-06
-            text = f"{mantissa}.0e{exp}"
-        return text
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_flow(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(k if v is None else f"{k}: {_flow(v)}" for k, v in value.items()) + "}"
-    text = str(value)
-    return text if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]*", text) else '"' + text + '"'
 
 
 def supported_ops(table: dict) -> str:

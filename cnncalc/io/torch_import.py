@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from cnncalc.core.errors import Loc, SpecError
+from cnncalc.core.yamlio import flow_text as _flow  # one writer for the specs import writes
 from cnncalc.io.spec import loads
 from cnncalc.layers import REGISTRY
 from cnncalc.layers.base import Layer
@@ -671,26 +672,6 @@ HANDLERS = {
 
 
 # -- the spec text -------------------------------------------------------------------------
-
-
-def _flow(value: Any) -> str:
-    """YAML flow text of a small value (one layer per line)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        text = repr(value)
-        mantissa, e, exp = text.partition("e")
-        if e and "." not in mantissa:  # YAML 1.1 reads 1e-06 as text: write 1.0e-06
-            text = f"{mantissa}.0e{exp}"
-        return text
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_flow(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {_flow(v)}" for k, v in value.items()) + "}"
-    text = str(value)
-    return text if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]*", text) else '"' + text + '"'
 
 
 class _Unreachable(Exception):
