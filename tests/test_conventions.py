@@ -10,10 +10,7 @@ the integer counters, to thop's float64 value and to torchvision's 3-decimal GFL
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import sys
 from fractions import Fraction
 from functools import cache
 from pathlib import Path
@@ -30,9 +27,9 @@ from cnncalc.analysis.conventions import (
     needed_by,
     reconcile,
 )
-from cnncalc.cli import main
 from cnncalc.core.errors import SpecError
 from cnncalc.present.conventions_text import rules_markdown
+from tests.test_hostile import cli as hostile_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = sorted((ROOT / "tests/data/counters").glob("*.json"))
@@ -220,18 +217,8 @@ def test_edge_cases_by_hand():
 
 
 def cli(*args) -> tuple[int, str, str]:
-    """The command line in-process, as tests/test_hostile.py runs it (cnncalc.cli.main)."""
-    old, out, err = sys.argv, io.StringIO(), io.StringIO()
-    sys.argv = ["cnncalc", *map(str, args)]
-    code = 0
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 0
-    finally:
-        sys.argv = old
-    return code, out.getvalue(), err.getvalue()
+    """The command line in-process (tests/test_hostile.py's runner): (code, stdout, stderr)."""
+    return hostile_cli(args)
 
 
 def test_cli_conventions():
