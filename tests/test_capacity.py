@@ -109,8 +109,8 @@ def test_checkpoint_per_block_written_out():
 
 @pytest.mark.parametrize("spec", ["resnet18", "mobilenet_v2", "vgg16"])
 def test_checkpoint_with_no_block_is_the_plain_step(spec):
-    # the checkpoint walk restates memory.estimate's saved-tensor and backward rules: with
-    # nothing checkpointed it must give exactly the plain figures
+    # the checkpoint walk uses memory's saved tensors and backward walk (plus the kept block
+    # inputs and recomputed tensors): with nothing checkpointed it gives the plain figures
     net = cnncalc.load(SPECS / f"{spec}.yaml")
     kept, peak = checkpointed(net, 4, 3, {n.name: None for n in net.nodes})
     t = estimate(net, 4, 3).training

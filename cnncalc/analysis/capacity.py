@@ -30,15 +30,22 @@ the peak does not change with the batch), so the largest batch is
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from cnncalc.analysis.analyze import DTYPE_BYTES
-from cnncalc.analysis.memory import DEFAULT_POLICY, OPTIMIZER_STATES, POLICIES, estimate
+from cnncalc.analysis.memory import (
+    DEFAULT_POLICY,
+    OPTIMIZER_STATES,
+    POLICIES,
+    activation_sizes,
+    backward_peak,
+    estimate,
+    saved_tensors,
+    storage_owner,
+)
 from cnncalc.core.errors import SpecError
-from cnncalc.core.graph import INPUT, Network
-from cnncalc.layers.base import SAVED_DTYPE_BYTES
+from cnncalc.core.graph import Network
 
 AMP_WIDTH = 2  # float16 and bfloat16: 2 bytes an element
 MASTER_WIDTH = 4  # float32 master weights, gradients, optimizer state and buffers under amp
@@ -215,51 +222,6 @@ def blocks(net: Network, depth: int) -> dict[str, str | None]:
     return out
 
 
-def saved_tensors(net: Network, width: int, batch: int) -> list[tuple[str, tuple, int]]:
-    """(node, storage key, bytes) of every tensor a layer keeps for its backward pass,
-    under the rules of :func:`cnncalc.analysis.memory.estimate` (a tensor saved by several
-    layers has one key; ``("storage", name)`` is an activation's storage as a training-mode
-    forward lays it out, stored once and kept whole when a view of it is saved).
-    ``tests/test_capacity.py`` holds this walk to ``estimate``'s totals on the zoo."""
-    owner = _train_storage(net)
-    size = _sizes(net, width, batch)
-    needs_grad = {INPUT: False}
-    found = []
-    for node in net.nodes:
-        facts = node.facts
-        weights = node.trainable and facts.param_count > 0
-        inputs = any(needs_grad[i] for i in node.inputs)
-        needs_grad[node.name] = inputs or weights
-        for s in facts.saved:
-            if not (weights if s.for_weight else (inputs or weights)):
-                continue
-            if s.what.startswith("input") and s.what[5:].isdigit():
-                storage = owner[node.inputs[int(s.what[5:])]]
-                found.append((node.name, ("storage", storage), size[storage]))
-            elif s.what == "output":
-                found.append((node.name, ("storage", owner[node.name]), size[owner[node.name]]))
-            else:
-                per = width if s.dtype is None else SAVED_DTYPE_BYTES[s.dtype]
-                found.append((node.name, ("own", node.name, s.what),
-                              math.prod(s.shape) * (batch if s.per_sample else 1) * per))
-    return found
-
-
-def _train_storage(net: Network) -> dict[str, str]:
-    """Node -> the node whose storage its output is in a training-mode forward."""
-    owner = {INPUT: INPUT}
-    for node in net.nodes:
-        owner[node.name] = owner[node.inputs[0]] if node.facts.train_aliases_input else node.name
-    return owner
-
-
-def _sizes(net: Network, width: int, batch: int) -> dict[str, int]:
-    size = {INPUT: math.prod(net.input_shape) * batch * width}
-    for node in net.nodes:
-        size[node.name] = math.prod(node.facts.out_shape) * batch * width
-    return size
-
-
 def checkpointed(net: Network, width: int, batch: int,
                  block_of: dict[str, str | None]) -> tuple[int, int]:
     """(kept, recompute) bytes of a training step with the blocks of ``block_of``
@@ -267,10 +229,10 @@ def checkpointed(net: Network, width: int, batch: int,
     each block's inputs (stored once); ``recompute`` the peak, over the backward walk in
     reverse order, of the live activation gradients plus the recomputed saved tensors of
     the block being walked (those not already kept)."""
-    size = _sizes(net, width, batch)
-    owner = _train_storage(net)
-    saved = saved_tensors(net, width, batch)
-    kept: dict[tuple, int] = {key: b for name, key, b in saved if block_of[name] is None}
+    size = activation_sizes(net, width, batch)
+    owner = storage_owner(net, train=True)
+    saved, needs_grad = saved_tensors(net, width, batch)
+    kept: dict[tuple, int] = {key: b for name, key, b, _ in saved if block_of[name] is None}
     for node in net.nodes:
         block = block_of[node.name]
         if block is None:
@@ -279,25 +241,14 @@ def checkpointed(net: Network, width: int, batch: int,
             if block_of.get(i) != block:
                 kept[("storage", owner[i])] = size[owner[i]]
     recompute: dict[str, dict[tuple, int]] = {}
-    for name, key, b in saved:
+    for name, key, b, _ in saved:
         if block_of[name] is not None and key not in kept:
             recompute.setdefault(block_of[name], {})[key] = b
     again = {block: sum(keys.values()) for block, keys in recompute.items()}
     # the backward walk of cnncalc.analysis.memory.estimate, with the block's recomputed tensors
-    needs_grad = {INPUT: False}
-    for node in net.nodes:
-        needs_grad[node.name] = (any(needs_grad[i] for i in node.inputs)
-                                 or (node.trainable and node.facts.param_count > 0))
-    grads = {name: size[name] for name in net.outputs if needs_grad.get(name)}
-    peak = sum(grads.values())
-    for node in reversed(net.nodes):
-        if node.name not in grads:
-            continue
-        new = {i: size[i] for i in node.inputs if needs_grad[i] and i not in grads}
-        extra = again.get(block_of[node.name], 0) if block_of[node.name] is not None else 0
-        peak = max(peak, sum(grads.values()) + sum(new.values()) + extra)
-        grads.update(new)
-        del grads[node.name]
+    peak = backward_peak(net, size, needs_grad,
+                         lambda node: again.get(block_of[node.name], 0)
+                         if block_of[node.name] is not None else 0)
     return sum(kept.values()), peak
 
 

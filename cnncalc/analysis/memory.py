@@ -135,7 +135,7 @@ class Memory:
                 "training": self.training.to_dict()}
 
 
-def _storage(net: Network, train: bool = False) -> dict[str, str]:
+def storage_owner(net: Network, train: bool = False) -> dict[str, str]:
     """Node -> the node whose storage its output is (itself, or its input's through views
     and in-place layers; ``train``: as in a training-mode forward)."""
     owner = {INPUT: INPUT}
@@ -198,10 +198,8 @@ def estimate(net: Network, width: int, batch: int | None = None,
     if policy not in POLICIES:
         raise ValueError(f"unknown memory policy '{policy}': one of {', '.join(POLICIES)}")
     batch = net.batch if batch is None else batch
-    owner = _storage(net)
-    size = {INPUT: math.prod(net.input_shape) * batch * width}
-    for node in net.nodes:
-        size[node.name] = math.prod(node.facts.out_shape) * batch * width
+    owner = storage_owner(net)
+    size = activation_sizes(net, width, batch)
 
     # -- inference: liveness over storages ----------------------------------------------
     last_use: dict[str, int] = {}
@@ -235,50 +233,22 @@ def estimate(net: Network, width: int, batch: int | None = None,
         live_after[node.name] = sum(live.values())
 
     # -- training -------------------------------------------------------------------
-    towner = _storage(net, train=True)
-    tsize = dict(size)
     params = sum(n.facts.param_count for n in net.nodes)
     trainable = sum(n.facts.param_count for n in net.nodes if n.trainable)
     largest = max((math.prod(shape) for n in net.nodes if n.trainable
                    for shape in n.facts.params.values()), default=0)
     buffers = sum(n.facts.buffer_count for n in net.nodes)
-    needs_grad = {INPUT: False}
+    tensors, needs_grad = saved_tensors(net, width, batch)
     saved: dict[tuple, int] = {}
     fixed: set[tuple] = set()
-    by_node: dict[str, int] = {}
-    for node in net.nodes:
-        facts = node.facts
-        weights = node.trainable and facts.param_count > 0
-        inputs = any(needs_grad[i] for i in node.inputs)
-        needs_grad[node.name] = inputs or weights
+    by_node = {node.name: 0 for node in net.nodes}
+    for name, key, nbytes, per_sample in tensors:
         before = sum(saved.values())
-        for s in facts.saved:
-            if not (weights if s.for_weight else (inputs or weights)):
-                continue
-            if s.what.startswith("input") and s.what[5:].isdigit():
-                # a saved view keeps its whole base storage alive
-                storage = towner[node.inputs[int(s.what[5:])]]
-                key: tuple = ("storage", storage)
-                saved[key] = tsize[storage]
-            elif s.what == "output":
-                key = ("storage", towner[node.name])
-                saved[key] = tsize[towner[node.name]]
-            else:
-                key = ("own", node.name, s.what)
-                saved[key] = _bytes(s, batch, width)
-                if not s.per_sample:
-                    fixed.add(key)
-        by_node[node.name] = sum(saved.values()) - before
-    # backward: gradients of activations, live from their consumer's backward to their producer's
-    grads = {name: size[name] for name in net.outputs if needs_grad.get(name)}
-    back_peak = sum(grads.values())
-    for node in reversed(net.nodes):
-        if node.name not in grads:
-            continue
-        new = {i: size[i] for i in node.inputs if needs_grad[i] and i not in grads}
-        back_peak = max(back_peak, sum(grads.values()) + sum(new.values()))
-        grads.update(new)
-        del grads[node.name]
+        saved[key] = nbytes
+        if not per_sample:
+            fixed.add(key)
+        by_node[name] += sum(saved.values()) - before
+    back_peak = backward_peak(net, size, needs_grad)
     training = Training(
         optimizer=optimizer, param_bytes=params * width, buffer_bytes=buffers * width,
         grad_bytes=trainable * width, optimizer_bytes=OPTIMIZER_STATES[optimizer] * trainable * width,
@@ -288,6 +258,66 @@ def estimate(net: Network, width: int, batch: int | None = None,
     )
     return Memory(params * width, buffers * width, peak, where, training, live_after, by_node,
                   policy, batch)
+
+
+def activation_sizes(net: Network, width: int, batch: int) -> dict[str, int]:
+    """Node (and the input) -> the bytes of its output at ``batch`` samples of ``width``."""
+    size = {INPUT: math.prod(net.input_shape) * batch * width}
+    for node in net.nodes:
+        size[node.name] = math.prod(node.facts.out_shape) * batch * width
+    return size
+
+
+def saved_tensors(net: Network, width: int, batch: int
+                  ) -> tuple[list[tuple[str, tuple, int, bool]], dict[str, bool]]:
+    """The tensors a training step keeps for its backward pass, in the forward's order:
+    (node, storage key, bytes, per sample) each, and whether each node's output needs a
+    gradient. A layer whose inputs need no gradient keeps nothing for them, a frozen one
+    nothing for its weights' gradients; ``("storage", name)`` is an activation's storage as
+    a training-mode forward lays it out (one key however many layers keep it; a saved view
+    keeps its whole base), ``("own", node, what)`` a tensor of the layer's own
+    (:class:`cnncalc.layers.base.Saved`)."""
+    owner = storage_owner(net, train=True)
+    size = activation_sizes(net, width, batch)
+    needs_grad = {INPUT: False}
+    found = []
+    for node in net.nodes:
+        facts = node.facts
+        weights = node.trainable and facts.param_count > 0
+        inputs = any(needs_grad[i] for i in node.inputs)
+        needs_grad[node.name] = inputs or weights
+        for s in facts.saved:
+            if not (weights if s.for_weight else (inputs or weights)):
+                continue
+            if s.what.startswith("input") and s.what[5:].isdigit():
+                # a saved view keeps its whole base storage alive
+                storage = owner[node.inputs[int(s.what[5:])]]
+                found.append((node.name, ("storage", storage), size[storage], True))
+            elif s.what == "output":
+                found.append((node.name, ("storage", owner[node.name]), size[owner[node.name]], True))
+            else:
+                found.append((node.name, ("own", node.name, s.what), _bytes(s, batch, width),
+                              s.per_sample))
+    return found, needs_grad
+
+
+def backward_peak(net: Network, size: dict[str, int], needs_grad: dict[str, bool],
+                  extra=None) -> int:
+    """The peak bytes of activation gradients during the backward pass, walked in reverse
+    order: each layer's backward allocates a gradient for each input that needs one, and
+    its output's gradient is freed after it. ``extra(node)``: bytes live beside them while
+    that node's backward runs (activation checkpointing's recomputed tensors), if given."""
+    grads = {name: size[name] for name in net.outputs if needs_grad.get(name)}
+    peak = sum(grads.values())
+    for node in reversed(net.nodes):
+        if node.name not in grads:
+            continue
+        new = {i: size[i] for i in node.inputs if needs_grad[i] and i not in grads}
+        more = extra(node) if extra is not None else 0
+        peak = max(peak, sum(grads.values()) + sum(new.values()) + more)
+        grads.update(new)
+        del grads[node.name]
+    return peak
 
 
 def _bytes(t: Saved, batch: int, width: int) -> int:
