@@ -494,13 +494,15 @@ def test_pixel_unshuffle_window():
 def test_layer_scale_convnext_gamma():
     # torchvision ConvNeXt CNBlock: layer_scale = nn.Parameter(torch.ones(dim, 1, 1) * 1e-6),
     # dim 96 in the first stage of ConvNeXt-Tiny (Liu et al. 2022, section 2.6)
+    # The tensor is the layer itself (key ''): its weight key is the layer's name, as
+    # torchvision's state_dict key features.1.0.layer_scale is the block's attribute
     row = one_layer([96, 56, 56], "layer_scale: 1.0e-6")
-    assert row.param_shapes == {"layer_scale": (96, 1, 1)}
+    assert row.param_shapes == {"": (96, 1, 1)}
     assert row.params == 96
     assert row.flops == 96 * 56 * 56  # one multiplication per element
     assert row.macs == 0
     flat = report_of("input: [6, 4, 4]\nlayers: [global_avgpool, flatten, layer_scale]").layers[-1]
-    assert flat.param_shapes == {"layer_scale": (6,)}  # (C,) without spatial axes
+    assert flat.param_shapes == {"": (6,)}  # (C,) without spatial axes
 
 
 def test_stochastic_depth_is_identity_at_inference():

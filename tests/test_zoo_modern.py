@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 import cnncalc
+from cnncalc.core.weights import tensor_shapes
 from tests.conftest import SPECS
 
 
@@ -84,7 +85,12 @@ def test_convnext_tiny_layer_scale():
     report = analyze("convnext_tiny.yaml")
     scales = [row for row in report.layers if row.type == "layer_scale"]
     assert sum(row.params for row in scales) == 3 * 96 + 3 * 192 + 9 * 384 + 3 * 768
-    assert scales[0].param_shapes == {"layer_scale": (96, 1, 1)}
+    assert scales[0].param_shapes == {"": (96, 1, 1)}  # the layer's own tensor
+    # its weight key is the layer's name, torchvision's CNBlock attribute name
+    net = cnncalc.load(SPECS / "convnext_tiny.yaml")
+    keys = tensor_shapes(net)
+    first = next(n.name for n in net.nodes if n.type == "layer_scale")
+    assert first.endswith(".layer_scale") and keys[first] == (96, 1, 1)
 
 
 def test_shufflenet_v2_split_and_shuffle():

@@ -81,11 +81,13 @@ class OnnxCall:
                         self.name if name is None else name, attrs)
 
     def weight(self, key: str, transpose: bool = False, shape: Shape | None = None) -> Init:
-        """The layer's tensor ``key`` as ``<node>.<key>`` (``<node>.<key>_t`` transposed)."""
+        """The layer's tensor ``key`` as the initializer ``<node>.<key>`` (``_t`` appended when
+        transposed). A tensor that is the layer itself (key ``""``, weight key ``<node>``) is
+        ``<node>.value``: the layer's output tensor already has the node's name."""
         dims = tuple(self.params.get(key) or self.buffers[key])
         if transpose:
             dims = tuple(reversed(dims))
-        return Init(f"{self.name}.{key}" + ("_t" if transpose else ""),
+        return Init(f"{self.name}.{key or 'value'}" + ("_t" if transpose else ""),
                     dims if shape is None else tuple(shape), key=key, transpose=transpose)
 
     @staticmethod
@@ -106,12 +108,14 @@ class OnnxCall:
 @dataclass(frozen=True)
 class TorchCall:
     """A layer's place in the PyTorch source being written: its cnncalc node ``name``,
-    its inputs' variable names ``ins``, and ``module``, the reference (``self.conv1``)
-    its registered ``torch.nn`` module will have if it has one."""
+    its inputs' variable names ``ins``, ``module``, the reference (``self.conv1``)
+    its registered ``torch.nn`` module will have if it has one, and ``form``, how the
+    upstream PyTorch forward writes it (the spec's ``torch:`` key; ``""`` its module)."""
 
     name: str
     ins: list[str]
     module: str
+    form: str = ""
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from typing import Any
 
 from cnncalc.core.errors import Loc, SpecError
 from cnncalc.core.exchange import Init, OnnxCall, OnnxNode, onnx_pairs
+from cnncalc.core.graph import tensor_key
 from cnncalc.core.shapes import infer_shapes
 from cnncalc.core.yamlio import flow_text as _flow  # one writer for the specs import writes
 from cnncalc.io.onnx_proto import NP_TYPES, Imported, attr_value, to_array
@@ -1296,7 +1297,7 @@ class OnnxBuilder:
             return self.init(init.name, np.array(init.values, dtype=init.dtype).reshape(init.shape))
         if self.weights is None:
             return self.placeholder(init.name, init.shape)
-        array = self.weights[f"{layer_name}.{init.key}"]
+        array = self.weights[tensor_key(layer_name, init.key)]
         return self.init(init.name, array.T.copy() if init.transpose else array.reshape(init.shape))
 
     def init(self, name: str, array) -> str:

@@ -10,9 +10,12 @@ class LayerScale(Layer):
     """Layer scale (Touvron et al. 2021, CaiT, section 3; ConvNeXt, Liu et al. 2022):
     a learnable scale per channel, y[c, ...] = layer_scale[c] · x[c, ...].
 
-    Parameter ``layer_scale`` of shape (C, 1, ..., 1), one 1 per spatial axis,
-    as torchvision's CNBlock stores it (``nn.Parameter(torch.ones(dim, 1, 1) *
-    layer_scale)``); (C,) on a tensor without spatial axes. ``init`` is its
+    One tensor of shape (C, 1, ..., 1), one 1 per spatial axis, as torchvision's
+    CNBlock stores it (``self.layer_scale = nn.Parameter(torch.ones(dim, 1, 1) *
+    layer_scale)``); (C,) on a tensor without spatial axes. The tensor is the layer
+    itself: its weight key is the layer's name (a parameter registered as the block's
+    attribute, as torchvision's ``features.1.0.layer_scale``: name the layer
+    ``layer_scale`` inside its block). ``init`` is its
     initial value (torchvision: 1e-6); it changes no figure. FLOPs: 1 per
     element (a multiplication).
     """
@@ -34,13 +37,13 @@ class LayerScale(Layer):
         return self.out_shape
 
     def param_shapes(self):
-        return {"layer_scale": (self.in_shape[0], *(1,) * (len(self.in_shape) - 1))}
+        return {"": (self.in_shape[0], *(1,) * (len(self.in_shape) - 1))}
 
     def flops(self):
         return numel(self.out_shape)
 
     def _scale(self, w, x):
-        return w.take("layer_scale", (x.shape[1], *(1,) * (x.ndim - 2)))
+        return w.take("", (x.shape[1], *(1,) * (x.ndim - 2)))
 
     def forward(self, xs, w, ctx):
         x = xs[0]
@@ -48,18 +51,18 @@ class LayerScale(Layer):
 
     def backward(self, xs, w, out, g, ctx):
         x = xs[0]
-        scale = w["layer_scale"]
+        scale = w[""]
         axes = tuple(a for a in range(x.ndim) if a != 1)
         gw = (g * x).sum(axis=axes).reshape(scale.shape)
         if ctx.probe:  # the support passes through unchanged
-            return [g], {"layer_scale": gw}
-        return [g * scale[None]], {"layer_scale": gw}
+            return [g], {"": gw}
+        return [g * scale[None]], {"": gw}
 
     def explain(self):
         c = self.in_shape[0]
         return [
             Step("output_shape", self.shape_rule, "", fmt_shape(self.out_shape)),
-            Step.calc("params", f"layer_scale {fmt_shape(self.param_shapes()['layer_scale'])}: one per channel",
+            Step.calc("params", f"layer_scale {fmt_shape(self.param_shapes()[''])}: one per channel",
                       str(c)),
             Step.calc("flops", "1 multiplication per element", "·".join(map(str, self.out_shape))),
         ]
@@ -81,17 +84,6 @@ class LayerScale(Layer):
             raise v.fail(f"a product by parameter '{scales[0].name}' of shape "
                          f"{list(scales[0].shape)}; cnncalc maps a per-channel scale {list(want)}")
         return {}
-    torch_helper = ("LayerScale", (
-        "class LayerScale(nn.Module):",
-        '    """x · γ with one learnable scale per channel (ConvNeXt\'s layer scale)."""',
-        "",
-        "    def __init__(self, shape, init):",
-        "        super().__init__()",
-        "        self.layer_scale = nn.Parameter(torch.full(shape, float(init)))",
-        "",
-        "    def forward(self, x):",
-        "        return x * self.layer_scale",
-    ))
 
     @classmethod
     def from_onnx(cls, v):
@@ -105,13 +97,16 @@ class LayerScale(Layer):
         return {} if tuple(v.dims(v.stored[0])) in per_channel else None
 
     def to_onnx(self, f, call):
-        return [call.node("Mul", [call.ins[0], call.weight("layer_scale")])]
+        return [call.node("Mul", [call.ins[0], call.weight("")])]
+
+    torch_parameter = True
 
     def to_torch(self, f, call):
-        """The LayerScale module of the file (torch.nn has none), its scale at init."""
+        """An nn.Parameter at the layer's name (torch.nn has no layer-scale module), filled with
+        ``init``, multiplying the input: ``x * self.layer_scale`` as torchvision's CNBlock."""
         shape = (f.in_shapes[0][0], *(1,) * (len(f.in_shapes[0]) - 1))
-        return TorchCode(f"{call.module}({call.ins[0]})", f"LayerScale({shape!r}, {self.p['init']!r})",
-                         self.torch_helper)
+        return TorchCode(f"{call.ins[0]} * {call.module}",
+                         f"nn.Parameter(torch.full({shape!r}, {float(self.p['init'])!r}))")
 
 
 class StochasticDepth(Layer):
