@@ -121,10 +121,11 @@ def test_resnet50_analyses_to_the_specs_table_with_torchvisions_names(torchvisio
     assert code == 0 and "layer4.2.conv3" in text and "25,557,032" in text
 
 
-@pytest.mark.parametrize("name", ["resnet18", "vit_b_16"])
+@pytest.mark.parametrize("name", ["resnet18", "vit_b_16", "convnext_tiny"])
 def test_layer_names_are_the_state_dict_prefixes(torchvision, name):
     """Every tensor cnncalc's layers ask for is a state_dict key and the other way round (a
-    tensor named '' is the layer's own name: ViT's class_token, encoder.pos_embedding)."""
+    tensor named '' is the layer's own name: ViT's class_token, encoder.pos_embedding,
+    ConvNeXt's features.1.0.layer_scale)."""
     module, shape, _ = _model(torchvision, name)
     net = cnncalc.from_torch(module, shape)
     tensors = {f"{node.name}.{key}" if key else node.name for node in net.nodes
@@ -133,9 +134,13 @@ def test_layer_names_are_the_state_dict_prefixes(torchvision, name):
 
 
 def _randomise_norms(module, torch) -> None:
-    """Running statistics other than 0 and 1, so that the test sees them used."""
+    """Running statistics other than 0 and 1, and layer scales other than ConvNeXt's 1e-6
+    (at which every block adds about nothing to its residual), so that the test sees them used."""
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
+        for name, p in module.named_parameters():
+            if name.endswith("layer_scale"):
+                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
         for name, b in module.named_buffers():
             if name.endswith("running_mean"):
                 b.copy_(torch.randn(b.shape, generator=g) * 0.1)
@@ -143,7 +148,7 @@ def _randomise_norms(module, torch) -> None:
                 b.copy_(torch.rand(b.shape, generator=g) + 0.5)
 
 
-@pytest.mark.parametrize("name", ["resnet18", "vit_b_16"])
+@pytest.mark.parametrize("name", ["resnet18", "vit_b_16", "convnext_tiny"])
 def test_the_executor_runs_on_the_modules_own_state_dict(torchvision, tmp_path, capsys, name):
     """At 64x64: `cnncalc run --weights` with the module's state_dict as .npz gives the
     module's outputs within float32 rounding (relative 1e-4 of the largest output)."""
@@ -179,9 +184,9 @@ def test_the_executor_runs_on_the_modules_own_state_dict(torchvision, tmp_path, 
     np.testing.assert_allclose(out["fc"], want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
 
 
-# every model whose imported spec `export --to pytorch` writes with the module's own tensor
-# names and layouts (ConvNeXt's is not: docs/torch.md, "Limits"); small inputs keep them fast
-ROUND_TRIP = ["resnet18", "resnext50_32x4d", "vgg16_bn", "alexnet", "squeezenet1_0", "mobilenet_v2",
+# every torchvision model in specs/: the imported spec's `export --to pytorch` has the
+# module's own tensor names and layouts; small inputs keep them fast
+ROUND_TRIP = ["resnet18", "convnext_tiny", "resnext50_32x4d", "vgg16_bn", "alexnet", "squeezenet1_0", "mobilenet_v2",
               "mobilenet_v3_large", "efficientnet_b0", "densenet121", "shufflenet_v2_x1_0",
               "googlenet", "inception_v3", "regnet_y_400mf", "vit_b_16"]
 

@@ -79,11 +79,18 @@ def check_weights(net: Network, weights: dict | None, seed: int = 0, dtype=np.fl
     network's tensor names and shapes before anything runs, in ``dtype``. Tensors not
     given are drawn by the forward pass, of the shape its layers ask for.
 
+    A tensor may also come in the layout of the layer's PyTorch form (a spec's ``torch:``
+    key: a 1x1 convolution written as nn.Linear gives its weight as (out, in)); it is
+    reshaped to cnncalc's, element for element.
+
     Raises:
         SpecError: a name no node has (with the closest one), or a wrong shape,
             naming the node.
     """
     expected = tensor_shapes(net)
+    # PyTorch's layout where the spec's torch: form differs (a 1x1 conv as nn.Linear)
+    torch_layout = {tensor_key(node.name, key): shape for node in net.nodes if node.torch_form
+                    for key, shape in node.facts.layer.torch_tensor_shapes(node.torch_form).items()}
     full = {}
     inline = {tensor_key(node.name, key): value for node in net.nodes if node.inline_weights
               for key, value in node.inline_weights["values"].items()}
@@ -94,6 +101,8 @@ def check_weights(net: Network, weights: dict | None, seed: int = 0, dtype=np.fl
             raise SpecError(f"weights: no tensor '{key}' in this network", kind="weights",
                             help=suggestion(key, expected, "tensor names"))
         array = np.asarray(value)
+        if key in torch_layout and tuple(array.shape) == torch_layout[key]:
+            array = array.reshape(expected[key])  # the same elements in the same order
         if tuple(array.shape) != expected[key]:
             node = key.rsplit(".", 1)[0]
             raise SpecError(

@@ -403,7 +403,7 @@ class _Translator:
                 tensors = [x.param if isinstance(x, Expanded) else x for x in _flat(a.values())
                            if isinstance(x, (Param, Expanded))]
                 return self.emit(node, cls, params, inputs, suffix, stateful=bool(tensors),
-                                 tensors=tensors, name=name)
+                                 tensors=tensors, name=name, form=cls.torch_form_of(op))
         if inputs and inputs[0].layout == "cl":
             raise self.fail(node, "its input has the channels last (after a permute); cnncalc maps "
                                   "elementwise ops, layer_norm over the channels and linear (a 1x1 "
@@ -412,7 +412,7 @@ class _Translator:
 
     def emit(self, node, cls: type[Layer], params: dict, inputs: list[Act], suffix: str = "",
              stateful: bool = False, tensors: list[Param] | None = None,
-             name: str | None = None) -> Act:
+             name: str | None = None, form: str = "") -> Act:
         params = {k: v for k, v in (params or {}).items() if v is not None}
         path = self.module_path(node)
         if stateful and path in self.leaves and path in self.taken:
@@ -434,7 +434,7 @@ class _Translator:
         else:
             self.taken.add(name)
         self.items.append({"type": cls.type_name, "params": params or None, "name": name,
-                           "from": [x.node for x in inputs], "cls": cls,
+                           "from": [x.node for x in inputs], "cls": cls, "torch": form,
                            "where": self.where(node)})
         return Act(name, shape, inputs[0].layout if inputs else "cf")
 
@@ -776,7 +776,8 @@ class _Writer:
             else:
                 refs = [self.must_ref(level, x, item) for x in srcs]
                 from_text = f", from: {_flow(refs)}"
-            self.lines.append(f"{indent}- {{{type_text}, name: {_flow(parts[-1])}{from_text}}}")
+            form_text = f", torch: {item['torch']}" if item.get("torch") else ""
+            self.lines.append(f"{indent}- {{{type_text}, name: {_flow(parts[-1])}{from_text}{form_text}}}")
             self.names.setdefault(level, {})[parts[-1]] = item["name"]
             prev[level] = item["name"]
         return self.lines

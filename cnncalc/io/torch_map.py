@@ -115,7 +115,7 @@ def to_source(net, source: str | None = None) -> str:
         parameter = type(node.layer).torch_parameter
         parts = node.name.split(".")
         call = TorchCall(node.name, [w.var[i] for i in node.inputs],
-                         w.parameter_ref(parts) if parameter else w.ref(parts))
+                         w.parameter_ref(parts) if parameter else w.ref(parts), node.torch_form)
         code = node.layer.to_torch(node.facts, call)
         if code.module is not None:
             w.add(node.name, code.module, parameter)

@@ -387,6 +387,21 @@ class Layer:
                                   category=NO_TORCH_FORM)]
         return [self.torch_op(self.aten_op, form)]
 
+    @classmethod
+    def torch_form_of(cls, op: str) -> str:
+        """The ``torch:`` form (one of :attr:`torch_forms`) of this layer when the PyTorch
+        import reads it from ATen ``op`` (``aten.linear`` on channels-last is a 1x1 conv's
+        ``Linear`` form); ``""``: its own module."""
+        return ""
+
+    def torch_tensor_shapes(self, form: str = "") -> dict[str, tuple[int, ...]]:
+        """The shapes PyTorch's module for ``form`` (a spec's ``torch:`` key) gives this
+        layer's tensors where they differ from :meth:`param_shapes`: the same elements in the
+        same order (a 1x1 convolution written as nn.Linear holds its weight as (out, in),
+        not (out, in, 1, 1)). ``run --weights`` accepts either layout; the exported
+        module uses this one. Empty: PyTorch's layout is cnncalc's."""
+        return {}
+
     def torch_op(self, op: str, form: str = "", **figures: Any) -> TorchOp:
         """One :class:`TorchOp` of this layer: its module (none with ``form: functional``),
         call, element counts, and its weight's and bias's elements from

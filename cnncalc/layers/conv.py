@@ -305,6 +305,10 @@ class Conv(_ConvBase):
     torch_channels_last = ("aten.linear",)  # nn.Linear over the channels: a 1x1 conv
 
     @classmethod
+    def torch_form_of(cls, op):
+        return "Linear" if op == "aten.linear" else ""
+
+    @classmethod
     def from_torch(cls, v):
         """aten.conv{1,2,3}d (weight (M, C/groups, *k); padding as numbers or 'same'/'valid');
         aten.linear of a channels-last tensor (weight (M, C)): a 1x1 conv over the channels."""
@@ -364,8 +368,33 @@ class Conv(_ConvBase):
                           pads=onnx_pads([(x.pad_before, x.pad_after) for x in w]),
                           group=int(self.groups_of(f)))]
 
+    @staticmethod
+    def _pointwise(f) -> bool:
+        """Whether nn.Linear computes this convolution (facts ``f``) on a channels-last
+        tensor: a 1x1 kernel, stride 1, no padding or dilation, one group (ConvNeXt's pwconv)."""
+        return (f.params["weight"][1] == f.in_shapes[0][0]
+                and all(w.kernel == w.stride == w.dilation == 1 and w.pad_before == w.pad_after == 0
+                        for w in f.windows))
+
+    def torch_tensor_shapes(self, form=""):
+        """Under ``torch: Linear`` the weight is nn.Linear's (out_channels, in_channels)."""
+        if form == "Linear" and self._pointwise(self.facts()):
+            return {"weight": tuple(self.param_shapes()["weight"][:2])}
+        return {}
+
     def to_torch(self, f, call):
-        """nn.Conv{d}d; asymmetric padding as an F.pad first (PyTorch's Conv takes one per axis)."""
+        """nn.Conv{d}d; asymmetric padding as an F.pad first (PyTorch's Conv takes one per axis).
+        ``torch: Linear``: nn.Linear on the channels-last tensor, permuted there and back, as
+        torchvision's ConvNeXt block computes it (its weight (out, in), the state_dict's)."""
+        if call.form == "Linear":
+            if not self._pointwise(f):
+                raise SpecError(f"layer '{call.name}': torch: Linear needs a 1x1 convolution with "
+                                "stride 1, no padding and one group", kind="export",
+                                help="remove torch: Linear, or make the convolution pointwise")
+            last = (0, *range(2, self.ndim + 2), 1)  # channels last, and back
+            back = (0, self.ndim + 1, *range(1, self.ndim + 1))
+            return TorchCode(f"{call.module}({call.ins[0]}.permute{last}).permute{back}",
+                             f"nn.Linear({torch_args(f.in_shapes[0][0], f.out_shape[0], bias='bias' in f.params)})")
         w = f.windows
         pairs = [(x.pad_before, x.pad_after) for x in w]
         x, pad = call.ins[0], symmetric(pairs)
