@@ -382,6 +382,25 @@ def test_weights_in_pytorch_layout_and_errors():
     run(bn, np.ones((1, 2, 4)), {"bn.num_batches_tracked": np.array(5)})
 
 
+def test_a_pointwise_conv_written_as_linear_takes_nn_linears_weight_layout():
+    # torch: Linear (ConvNeXt's pwconv, nn.Linear on channels-last): nn.Linear's weight is
+    # (out, in); cnncalc's 1x1 conv weight (out, in, 1, 1) holds the same elements in the same
+    # order, so either layout gives y[o, p] = sum_c W[o, c] x[c, p] + b[o]
+    net = net_of([2, 3, 3], "{conv: {out_channels: 4, kernel_size: 1}, name: fc, torch: Linear}")
+    weight, x = RNG.standard_normal((4, 2)), RNG.standard_normal((1, 2, 3, 3))
+    want = np.einsum("oc,nchw->nohw", weight, x)
+    for given in (weight, weight.reshape(4, 2, 1, 1)):
+        out = run(net, x, {"fc.weight": given, "fc.bias": np.zeros(4)}, dtype=np.float64)
+        np.testing.assert_allclose(out["fc"], want)
+    with pytest.raises(SpecError) as info:  # the transposed layout is still refused
+        run(net, x, {"fc.weight": weight.T})
+    assert "needs [4, 2, 1, 1]" in info.value.message
+    # without torch: Linear only cnncalc's (PyTorch's Conv2d) layout is taken
+    plain = net_of([2, 3, 3], "{conv: {out_channels: 4, kernel_size: 1}, name: fc}")
+    with pytest.raises(SpecError):
+        run(plain, x, {"fc.weight": weight})
+
+
 def test_dtype_and_input_shape():
     net = net_of([1, 4], "relu")
     assert run(net, np.ones((3, 1, 4), dtype=np.float32))["relu1"].dtype == np.float32

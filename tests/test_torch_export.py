@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import cnncalc
+from cnncalc.core.weights import torch_layout
 from cnncalc.io.torch_map import to_source
 from cnncalc.measure.execute import init_weights
 
@@ -41,7 +42,8 @@ layers:
 """
 
 NETS = [("mixed", MIXED), *((p.name, None) for p in (SPECS / "resnet18.yaml", SPECS / "mobilenet_v2.yaml",
-                                                      SPECS / "googlenet.yaml", SPECS / "unet_padded.yaml"))]
+                                                      SPECS / "googlenet.yaml", SPECS / "unet_padded.yaml",
+                                                      SPECS / "convnext_tiny.yaml"))]
 
 
 def _net(name, text):
@@ -67,7 +69,9 @@ def test_torch_module_agrees_with_run(name, text):
     exec(compile(to_source(net), "net.py", "exec"), namespace)
     module = namespace["Net"]().eval()
     weights = init_weights(net, seed=3)
-    module.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=False)
+    # torch_layout: nn.Linear's (out, in) for ConvNeXt's pwconvs (torch: Linear)
+    module.load_state_dict({k: torch.from_numpy(v) for k, v in torch_layout(net, weights).items()},
+                           strict=False)
     missing = set(module.state_dict()) - set(weights) - {k for k in module.state_dict()
                                                            if k.endswith("num_batches_tracked")}
     assert not missing and set(weights) <= set(module.state_dict())

@@ -74,6 +74,22 @@ def init_weights(net: Network, seed: int = 0, dtype=np.float32,
     return out
 
 
+def torch_shapes(net: Network) -> dict[str, tuple[int, ...]]:
+    """Weight key -> shape, for the tensors whose PyTorch module (the node's ``torch:``
+    form) holds them in another shape than cnncalc's: the same elements in the same order
+    (a 1x1 convolution written as nn.Linear: (out, in), not (out, in, 1, 1))."""
+    return {tensor_key(node.name, key): shape for node in net.nodes if node.torch_form
+            for key, shape in node.facts.layer.torch_tensor_shapes(node.torch_form).items()}
+
+
+def torch_layout(net: Network, weights: dict) -> dict:
+    """``weights`` (weight key -> array, cnncalc's layouts) in the layouts of the module
+    ``export --to pytorch`` writes, ready for its ``load_state_dict``: only the tensors of
+    :func:`torch_shapes` are reshaped (no copy of their elements)."""
+    shapes = torch_shapes(net)
+    return {k: v.reshape(shapes[k]) if k in shapes else v for k, v in weights.items()}
+
+
 def check_weights(net: Network, weights: dict | None, seed: int = 0, dtype=np.float32) -> dict[str, np.ndarray]:
     """The given tensors (written in the spec, then ``weights``), checked against the
     network's tensor names and shapes before anything runs, in ``dtype``. Tensors not
@@ -88,9 +104,7 @@ def check_weights(net: Network, weights: dict | None, seed: int = 0, dtype=np.fl
             naming the node.
     """
     expected = tensor_shapes(net)
-    # PyTorch's layout where the spec's torch: form differs (a 1x1 conv as nn.Linear)
-    torch_layout = {tensor_key(node.name, key): shape for node in net.nodes if node.torch_form
-                    for key, shape in node.facts.layer.torch_tensor_shapes(node.torch_form).items()}
+    pytorch = torch_shapes(net)  # PyTorch's layout, where the node's torch: form differs
     full = {}
     inline = {tensor_key(node.name, key): value for node in net.nodes if node.inline_weights
               for key, value in node.inline_weights["values"].items()}
@@ -101,7 +115,7 @@ def check_weights(net: Network, weights: dict | None, seed: int = 0, dtype=np.fl
             raise SpecError(f"weights: no tensor '{key}' in this network", kind="weights",
                             help=suggestion(key, expected, "tensor names"))
         array = np.asarray(value)
-        if key in torch_layout and tuple(array.shape) == torch_layout[key]:
+        if key in pytorch and tuple(array.shape) == pytorch[key]:
             array = array.reshape(expected[key])  # the same elements in the same order
         if tuple(array.shape) != expected[key]:
             node = key.rsplit(".", 1)[0]
