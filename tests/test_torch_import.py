@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import cnncalc
+from cnncalc.analysis.conventions import COUNTERS, count_nodes
 from cnncalc.io.torch_map import to_source
 
 from .conftest import SPECS
@@ -85,9 +86,17 @@ def test_every_torchvision_model_in_specs_has_the_specs_and_torchvisions_totals(
     module, shape, training = _model(torchvision, name)
     net = cnncalc.from_torch(module, shape, training=training)
     got = cnncalc.analyze(net).totals
-    spec = cnncalc.analyze(cnncalc.load(SPECS / f"{ZOO[name][0]}.yaml")).totals
+    shipped = cnncalc.load(SPECS / f"{ZOO[name][0]}.yaml")
+    spec = cnncalc.analyze(shipped).totals
     assert (got.params, got.buffers, got.macs, got.flops) == \
         (spec.params, spec.buffers, spec.macs, spec.flops)
+    # the import marks how the module's forward writes each layer (torch: functional, mean,
+    # Linear, LayerNorm2d) as the shipped spec does, so every FLOP counter's convention
+    # (analyze --torch ... --convention NAME) gives the spec's figure: for the 14 nets of
+    # tests/data/counters, the figure each counter printed (tests/test_conventions.py)
+    for c in COUNTERS.values():
+        assert sum(n.value for n in count_nodes(net, c)) == \
+            sum(n.value for n in count_nodes(shipped, c)), c.name
     meta = _meta(torchvision, name)
     assert got.params == meta["num_params"] == sum(p.numel() for p in module.parameters())
     assert got.buffers == _state_buffers(module)

@@ -335,6 +335,16 @@ class _Translator:
         stack = node.meta.get("nn_module_stack") or {}
         return list(stack.values())[-1][0] if stack else ""
 
+    @staticmethod
+    def module_class(node) -> str:
+        """The class name of the innermost module the op ran in (``""``: the model's own
+        forward, outside every submodule)."""
+        stack = list((node.meta.get("nn_module_stack") or {}).values())
+        if len(stack) < 2:  # the root module only
+            return ""
+        kind = stack[-1][1]
+        return (kind if isinstance(kind, str) else kind.__qualname__).rsplit(".", 1)[-1]
+
     def name_for(self, node, cls: type[Layer], suffix: str = "") -> str:
         path = self.module_path(node)
         if path in self.leaves:
@@ -403,7 +413,8 @@ class _Translator:
                 tensors = [x.param if isinstance(x, Expanded) else x for x in _flat(a.values())
                            if isinstance(x, (Param, Expanded))]
                 return self.emit(node, cls, params, inputs, suffix, stateful=bool(tensors),
-                                 tensors=tensors, name=name, form=cls.torch_form_of(op))
+                                 tensors=tensors, name=name,
+                                 form=cls.torch_form_of(op, self.module_class(node)))
         if inputs and inputs[0].layout == "cl":
             raise self.fail(node, "its input has the channels last (after a permute); cnncalc maps "
                                   "elementwise ops, layer_norm over the channels and linear (a 1x1 "

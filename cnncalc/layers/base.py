@@ -388,10 +388,15 @@ class Layer:
         return [self.torch_op(self.aten_op, form)]
 
     @classmethod
-    def torch_form_of(cls, op: str) -> str:
+    def torch_form_of(cls, op: str, module: str) -> str:
         """The ``torch:`` form (one of :attr:`torch_forms`) of this layer when the PyTorch
-        import reads it from ATen ``op`` (``aten.linear`` on channels-last is a 1x1 conv's
-        ``Linear`` form); ``""``: its own module."""
+        import reads it from ATen ``op`` run inside a module of class ``module`` (the
+        innermost on the op's module stack; ``""`` the model's own forward): ``""`` when
+        that module is this layer's :attr:`torch_class`, else ``"functional"`` if the layer
+        has that form (googlenet's ``F.relu`` inside BasicConv2d), else ``""``."""
+        if "functional" in cls.torch_forms and module not in {
+                cls.torch_class.format(n=n) for n in (1, 2, 3)}:
+            return "functional"
         return ""
 
     def torch_tensor_shapes(self, form: str = "") -> dict[str, tuple[int, ...]]:

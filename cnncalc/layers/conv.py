@@ -305,7 +305,7 @@ class Conv(_ConvBase):
     torch_channels_last = ("aten.linear",)  # nn.Linear over the channels: a 1x1 conv
 
     @classmethod
-    def torch_form_of(cls, op):
+    def torch_form_of(cls, op, module):
         return "Linear" if op == "aten.linear" else ""
 
     @classmethod

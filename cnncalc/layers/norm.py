@@ -565,6 +565,12 @@ class LayerNorm(_StatNorm):
     torch_class = "LayerNorm"
     torch_call = "F.layer_norm"
     torch_forms = ("LayerNorm2d",)
+
+    @classmethod
+    def torch_form_of(cls, op, module):
+        """Inside torchvision's LayerNorm2d (ConvNeXt's stem, downsampling and head norms)."""
+        return "LayerNorm2d" if module == "LayerNorm2d" else ""
+
     summary = "layer normalization over a sample (over: all), its channels (over: channels) or its last axis (over: last)"
     affine_key = "elementwise_affine"
     params = (

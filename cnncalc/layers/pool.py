@@ -539,6 +539,12 @@ class GlobalAvgPool(_GlobalPool):
     torch_class = "AdaptiveAvgPool{n}d"
     torch_call = "F.adaptive_avg_pool{n}d"
     torch_forms = ("functional", "mean")
+
+    @classmethod
+    def torch_form_of(cls, op, module):
+        """``x.mean((2, 3))`` (ShuffleNetV2's head) is the ``mean`` form."""
+        return "mean" if op == "aten.mean" else super().torch_form_of(op, module)
+
     # as AdaptiveAvgPool2d(1), which torchvision uses: PyTorch's adaptive_avg_pool2d (and
     # 1d) to size 1 is input.mean(...), whose backward keeps only sizes: nothing saved
     saves = ()
