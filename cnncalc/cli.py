@@ -156,16 +156,13 @@ def analyze(
                                  param_hint="SPEC")
     source = {"torch": torch, "training": training} if torch is not None else {}
     if convention is not None or output is not None:
-        if torch is not None:
-            raise typer.BadParameter("--convention reads a spec (its torch: forms); write the "
-                                     "module as one first: cnncalc import MODULE:FACTORY -o net.yaml",
-                                     param_hint="--convention")
         if convention is None:
             raise typer.BadParameter("--output goes with --convention", param_hint="--output")
         if erf or format in ("html", "csv"):
             raise typer.BadParameter("--convention prints table, markdown or json, without --erf",
                                      param_hint="--convention")
-        _command("conventions").analyze_run(spec, convention, format.value, input, batch, output)
+        _command("conventions").analyze_run(spec, convention, format.value, input, batch, output,
+                                            torch, training)
         return
     console = format == "table" and sys.stdout.isatty()
     if erf:

@@ -130,6 +130,26 @@ def test_resnet50_analyses_to_the_specs_table_with_torchvisions_names(torchvisio
     assert code == 0 and "layer4.2.conv3" in text and "25,557,032" in text
 
 
+@pytest.mark.parametrize("name, counter", [("convnext_tiny", "fvcore"), ("googlenet", "thop"),
+                                           ("shufflenet_v2_x1_0", "ptflops-pytorch")])
+def test_analyze_torch_under_a_convention_prints_the_counters_own_figure(torchvision, capsys,
+                                                                          name, counter):
+    """`cnncalc analyze --torch torchvision.models:NAME --convention COUNTER` gives the figure the
+    counter printed on that module (tests/data/counters/NAME.json, measured by
+    benchmarks/measure_counters.py): the import's torch: forms (ConvNeXt's nn.Linear pwconvs
+    and LayerNorm2d, GoogLeNet's F.relu and F.max_pool2d, ShuffleNetV2's x.mean) are what
+    these counters see differently."""
+    from fractions import Fraction
+
+    record = json.loads((SPECS.parent / "tests" / "data" / "counters" / f"{name}.json").read_text())
+    code, out, err = cli(capsys, "analyze", "--torch", f"torchvision.models:{name}",
+                         "-i", "3x224x224", "--convention", counter, "-f", "json")
+    assert code == 0, err
+    got = json.loads(out)["convention"]
+    assert got["name"] == counter
+    assert Fraction(str(got["exact"])) == Fraction(str(record["counters"][counter]["value"]))
+
+
 @pytest.mark.parametrize("name", ["resnet18", "vit_b_16", "convnext_tiny"])
 def test_layer_names_are_the_state_dict_prefixes(torchvision, name):
     """Every tensor cnncalc's layers ask for is a state_dict key and the other way round (a

@@ -12,6 +12,7 @@ from cnncalc.analysis.analyze import analyze
 from cnncalc.analysis.conventions import COUNTERS, count_nodes, counter, needed_by, reconcile
 from cnncalc.core.graph import Network
 from cnncalc.io.load import load
+from cnncalc.io.torch_import import load_torch
 from cnncalc.options import parse_input
 from cnncalc.present import conventions_text as text
 
@@ -42,12 +43,16 @@ def run(spec: Path, format: str, input: str | None, batch: int | None, paper: bo
         sys.stdout.write(text.to_text(str(spec), shape, macs, results, paper))
 
 
-def analyze_run(spec: Path, name: str, format: str, input: str | None, batch: int | None,
-                output: str | None) -> None:
+def analyze_run(spec: Path | None, name: str, format: str, input: str | None, batch: int | None,
+                output: str | None, torch: str | None = None, training: bool = False) -> None:
     """``analyze --convention NAME``: the per-layer table (or the JSON report with its
-    ``convention`` section) under counter ``name``."""
+    ``convention`` section) under counter ``name``, of ``spec`` or of the PyTorch module
+    ``torch`` (MODULE:FACTORY; the import writes each layer's ``torch:`` form)."""
     c = counter(name)
-    net = load(spec, input_shape=parse_input(input, "analyze"), batch=batch)
+    if torch is not None:
+        net = load_torch(torch, parse_input(input, "analyze"), batch=batch, training=training)
+    else:
+        net = load(spec, input_shape=parse_input(input, "analyze"), batch=batch)
     report = analyze(net)
     nodes = _nodes(net, output)
     b = report.batch
