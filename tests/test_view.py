@@ -383,6 +383,53 @@ def test_view_command(capsys, tmp_path):
     assert len(sizes) == 3  # one column; two or three side by side
 
 
+def test_depth_that_groups_nothing_is_noted(capsys):
+    """view, like analyze, says when --depth is at least the deepest name's dotted levels:
+    ResNet-50's deepest names (layer1.bottleneck1.residual1.shortcut.conv1) have 5 levels,
+    so --depth 5 and more leave every layer alone; 4 groups the shortcut's layers."""
+    deepest = "layer1.bottleneck1.residual1.shortcut.conv1"
+    names = [r.name for r in cnncalc.analyze(cnncalc.load(SPECS / "resnet50.yaml")).layers]
+    assert deepest in names and max(n.count(".") + 1 for n in names) == 5
+    note = (f"note: --depth 9 groups nothing: the deepest layer name, {deepest}, has 5 dotted "
+            "levels, so every layer stands alone; --depth 1 to 4 group blocks\n")
+    for args in (("view", "-f", "svg"), ("analyze",), ("analyze", "-f", "markdown")):
+        code, out, err = run(capsys, args[0], SPECS / "resnet50.yaml", *args[1:], "--depth", "9")
+        assert code == 0 and out and err == note, (args, err)
+    code, _, err = run(capsys, "view", SPECS / "resnet50.yaml", "-f", "svg", "--depth", "4")
+    assert code == 0 and err == ""
+    code, _, err = run(capsys, "analyze", SPECS / "resnet50.yaml", "-f", "json", "--depth", "9")
+    assert code == 0 and err == ""  # JSON lists every layer whatever --depth says
+    # LeNet-5's names have no dots: no depth groups anything
+    code, _, err = run(capsys, "view", SPECS / "lenet5.yaml", "-f", "svg", "--depth", "1")
+    assert code == 0 and err == ("note: --depth 1 groups nothing: no layer name has a dotted "
+                                 "block prefix, so every layer stands alone\n")
+    # an invalid depth is refused as analyze refuses it: exit 2, the option named, no traceback
+    for bad in ("0", "-1"):
+        for command in ("view", "analyze"):
+            code, _, err = run(capsys, command, SPECS / "lenet5.yaml", "--depth", bad)
+            assert code == 2 and "--depth" in err and f"{bad} is not in the range x>=1" in err
+            assert "Traceback" not in err
+
+
+def test_width_narrower_than_the_picture_is_noted(capsys, tmp_path):
+    """A --width narrower than one column (the narrowest drawing) gives the picture at its
+    width, saying so on stderr with the width used: the SVG's own width attribute."""
+    svg_file = tmp_path / "net.svg"
+    for fmt in (("-f", "svg"), ("-o", svg_file)):
+        code, out, err = run(capsys, "view", SPECS / "resnet50.yaml", *fmt, "--width", "100")
+        text = out or svg_file.read_text(encoding="utf-8")
+        (used,) = re.findall(r'^<svg [^>]*?width="([0-9.]+)"', text)
+        net = cnncalc.load(SPECS / "resnet50.yaml")
+        assert float(used) == lay_out(build_graph(net, cnncalc.analyze(net))).width > 100
+        assert code == 0 and err.startswith(f"note: the picture is {used} pixels wide, wider than "
+                                             "--width 100: one column, its narrowest drawing\n"), err
+    # wide enough (ResNet-50's column fits 1400), one column asked for (0), or the chart, which
+    # --width does not wrap: no note
+    for args in (("--width", "1400"), ("--width", "0"), ("--width", "100", "--what", "rf")):
+        code, _, err = run(capsys, "view", SPECS / "resnet50.yaml", "-f", "svg", *args)
+        assert code == 0 and err == "", (args, err)
+
+
 def test_png_needs_a_file_and_matplotlib(capsys, tmp_path):
     code, _, err = run(capsys, "view", SPECS / "lenet5.yaml", "-f", "png")
     assert code == 2 and "-o" in err

@@ -8,7 +8,7 @@ from pathlib import Path
 from cnncalc.analysis.analyze import analyze
 from cnncalc.core.errors import SpecError
 from cnncalc.io.load import load
-from cnncalc.options import parse_input
+from cnncalc.options import depth_note, parse_input
 from cnncalc.present import view as pictures
 
 FORMATS = ("html", "svg", "png")
@@ -34,6 +34,14 @@ def run(spec: Path, output: Path | None, format: str | None, what: str, input: s
         raise SpecError("a PNG is written to a file", kind="usage", help="add -o net.png")
     net = load(spec, input_shape=parse_input(input, "view"), batch=batch, dilation_base=dilation_base)
     report = analyze(net, dtype=dtype)
+    note = depth_note([r.name for r in report.layers], depth)
+    if note:
+        sys.stderr.write(f"note: {note}\n")
+    if format in ("png", "svg") and width:
+        drawn = pictures.drawn_width(net, report, what, depth, width)
+        if drawn is not None and drawn > width:
+            sys.stderr.write(f"note: the picture is {drawn:g} pixels wide, wider than --width "
+                             f"{width}: one column, its narrowest drawing\n")
     if format == "png":
         try:
             data = pictures.to_png(net, report, what, depth, width)
