@@ -6,6 +6,7 @@ script is exercised by benchmarks/view_screenshots.py in headless Chromium.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -112,10 +113,21 @@ class Tree(HTMLParser):
         self.stack[-1].parts.append(data)
 
 
-def page(spec: str):
+@functools.cache
+def drawn(spec: str):
+    """``spec`` (a path under specs/) loaded, analysed and drawn as the page, once per
+    session: the page of a large net costs seconds (its ERF and layout), and several tests
+    read the same one. No test changes the net or the report it is given (a test that
+    renames layers builds its own net)."""
     net = cnncalc.load(SPECS / spec)
     report = cnncalc.analyze(net)
-    text = to_html(net, report)
+    return net, report, to_html(net, report)
+
+
+@functools.cache
+def page(spec: str):
+    """:func:`drawn` and the page parsed (read only, as the net and the report)."""
+    net, report, text = drawn(spec)
     return net, report, text, Tree(text).root
 
 
@@ -194,10 +206,8 @@ def test_every_zoo_spec_draws():
     specs = sorted(SPECS.glob("*.yaml")) + sorted((SPECS / "exercises").glob("*.yaml"))
     assert len(specs) > 25
     for path in specs:
-        net = cnncalc.load(path)
-        report = cnncalc.analyze(net)
+        net, report, text = drawn(path.relative_to(SPECS).as_posix())
         n = len(report.layers)
-        text = to_html(net, report)
         assert len(re.findall(r'<g class="node[ "]', text)) == n + 1, path
         assert text.count("<tr data-name=") == n, path
         assert text.count('class="hit"') == n, path
@@ -223,8 +233,7 @@ def test_lenet_figures_from_the_paper():
 
 def test_field_tables_are_the_analysis():
     """The tables the page evaluates per unit are the AxisFields of the analysis."""
-    net = cnncalc.load(SPECS / "unet_original.yaml")
-    _, _, _, root = page("unet_original.yaml")
+    net, _, _, root = page("unet_original.yaml")
     data = data_of(root)
     axes = node_axes(net)
     for node in net.nodes:
