@@ -87,9 +87,9 @@ def usage(command: str, message: str, help: str | None = None) -> SpecError:
 
 def depth_note(names: list[str], depth: int | None) -> str | None:
     """The note for a ``--depth`` that groups nothing (``analyze``, ``view``): ``depth`` at
-    least the dotted levels of the deepest layer name among ``names`` (ResNet-50's
-    ``layer1.0.conv1``: 3 levels, so ``--depth 3`` or more leaves every layer on its own).
-    None when ``depth`` is None or groups some layers."""
+    least the dotted levels of the deepest layer name among ``names`` (``layer1.0.conv1``:
+    3 levels, so ``--depth 3`` or more leaves every layer on its own). None when ``depth``
+    is None or groups some layers."""
     if depth is None or not names:
         return None
     deepest = max(names, key=lambda n: n.count("."))
@@ -101,4 +101,3 @@ def depth_note(names: list[str], depth: int | None) -> str | None:
                 "so every layer stands alone")
     return (f"--depth {depth} groups nothing: the deepest layer name, {deepest}, has {levels} "
             f"dotted levels, so every layer stands alone; --depth 1 to {levels - 1} group blocks")
-
