@@ -114,13 +114,18 @@ class Tree(HTMLParser):
 
 
 @functools.cache
-def drawn(spec: str):
-    """``spec`` (a path under specs/) loaded, analysed and drawn as the page, once per
-    session: the page of a large net costs seconds (its ERF and layout), and several tests
-    read the same one. No test changes the net or the report it is given (a test that
-    renames layers builds its own net)."""
+def analysed(spec: str):
+    """``spec`` (a path under specs/) loaded and analysed, once per session. No test changes
+    the net or the report it is given (a test that renames layers builds its own net)."""
     net = cnncalc.load(SPECS / spec)
-    report = cnncalc.analyze(net)
+    return net, cnncalc.analyze(net)
+
+
+@functools.cache
+def drawn(spec: str):
+    """:func:`analysed` and drawn as the page, once per session: the page of a large net
+    costs seconds (its ERF and layout), and several tests read the same one."""
+    net, report = analysed(spec)
     return net, report, to_html(net, report)
 
 
@@ -925,10 +930,9 @@ def test_totals_keep_their_nesting():
 
 
 def test_static_pictures_have_no_toggles():
-    net = cnncalc.load(SPECS / "resnet50.yaml")
-    svg = to_svg(net, cnncalc.analyze(net), depth=2)
+    net, report, page_text = drawn("resnet50.yaml")  # page_text: to_html(net, report)
+    svg = to_svg(net, report, depth=2)
     assert "▾" not in svg and "▸" not in svg and 'tabindex' not in svg
-    page_text = to_html(net, cnncalc.analyze(net))
     assert "▾" in page_text and "▸" in page_text
 
 
@@ -1039,8 +1043,7 @@ def test_edges_route_around_block_headers():
     specs = sorted(SPECS.glob("*.yaml"))
     checked = 0
     for path in specs:
-        net = cnncalc.load(path)
-        graph = build_graph(net, cnncalc.analyze(net))
+        graph = build_graph(*analysed(path.name))
         layout = lay_out(graph)
         for collapsed in (set(), set(initial_collapsed(graph))):
             for width in (0, 1400):
