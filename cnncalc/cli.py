@@ -464,7 +464,9 @@ SizesFormat = formats("text", "json")
 @app.command()
 def sizes(
     spec: Path = typer.Argument(..., help="The network spec (YAML)."),
-    range_: str = typer.Option(..., "--range", help="Input sizes to try, START:STOP (inclusive)."),
+    range_: str = typer.Option(..., "--range",
+                               help="Input sizes to try: START:STOP (inclusive), or sweep's "
+                                    "range '{START..STOP..STEP}' (quoted)."),
     format: SizesFormat = format_option(SizesFormat),
 ) -> None:
     """Input sizes (same on every spatial axis) for which every window tiles exactly

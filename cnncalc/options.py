@@ -83,3 +83,21 @@ def parse_input(text: str | None, command: str) -> tuple[int, ...] | None:
 def usage(command: str, message: str, help: str | None = None) -> SpecError:
     """A usage error not about a spec file: labelled ``cnncalc COMMAND``, not ``<spec>``."""
     return SpecError(message, kind="usage", help=help, file=f"cnncalc {command}")
+
+
+def depth_note(names: list[str], depth: int | None) -> str | None:
+    """The note for a ``--depth`` that groups nothing (``analyze``, ``view``): ``depth`` at
+    least the dotted levels of the deepest layer name among ``names`` (``layer1.0.conv1``:
+    3 levels, so ``--depth 3`` or more leaves every layer on its own). None when ``depth``
+    is None or groups some layers."""
+    if depth is None or not names:
+        return None
+    deepest = max(names, key=lambda n: n.count("."))
+    levels = deepest.count(".") + 1
+    if depth < levels:
+        return None
+    if levels == 1:
+        return (f"--depth {depth} groups nothing: no layer name has a dotted block prefix, "
+                "so every layer stands alone")
+    return (f"--depth {depth} groups nothing: the deepest layer name, {deepest}, has {levels} "
+            f"dotted levels, so every layer stands alone; --depth 1 to {levels - 1} group blocks")

@@ -182,7 +182,7 @@ def test_solve():
 
 def test_sizes_unet_original():
     # U-Net: 4 poolings of 2 and 2 valid 3x3 convolutions per level: 572 works, and every 16th size
-    found = dict(sizes(SPECS / "unet_original.yaml", 540, 600))
+    found = dict(sizes(SPECS / "unet_original.yaml", range(540, 601)))
     assert list(found) == [540, 556, 572, 588]
     assert found[572] == ((2, 388, 388),)
 
@@ -192,6 +192,29 @@ def test_sizes_cli(capsys):
     assert code == 0 and out.strip() == "572: 2x388x388"
     code, _, _ = cli(capsys, "sizes", SPECS / "unet_original.yaml", "--range", "573:580")
     assert code == 1
+
+
+def test_sizes_takes_the_sweep_range_spelling(capsys):
+    """`sizes --range` also takes `sweep --input`'s range token {START..STOP..STEP} (one
+    parser, cnncalc.analysis.sweep.parse_range); START:STOP keeps working."""
+    unet = SPECS / "unet_original.yaml"
+    code, colon, _ = cli(capsys, "sizes", unet, "--range", "560:580")
+    assert code == 0 and colon == "572: 2x388x388\n"  # test_sizes_cli
+    code, braces, _ = cli(capsys, "sizes", unet, "--range", "{560..580}")
+    assert code == 0 and braces == colon
+    # the sizes that tile are every 16th from 540 (test_sizes_unet_original): with STEP 16
+    # from 540 each one tried tiles; from 541 none does (541 + 16k is odd)
+    code, out, _ = cli(capsys, "sizes", unet, "--range", "{540..600..16}", "-f", "json")
+    data = json.loads(out)
+    assert code == 0 and [s["size"] for s in data["sizes"]] == [540, 556, 572, 588]
+    assert data["range"] == [540, 588] and data["step"] == 16  # 604 > 600: 588 is the last tried
+    code, out, _ = cli(capsys, "sizes", unet, "--range", "{541..600..16}")
+    assert code == 1 and out == "no input size in 541..589..16 tiles exactly\n"
+    for bad, words in (("{600..540}", "'{600..540}' is empty or not ascending"),
+                       ("{5..9..0}", "'{5..9..0}' is empty or not ascending"),
+                       ("540-600", "neither START:STOP nor {START..STOP..STEP}")):
+        code, _, err = cli(capsys, "sizes", unet, "--range", bad)
+        assert code == 2 and words in err and "Traceback" not in err, err
 
 
 def test_no_bias_drops_filter_biases_only():

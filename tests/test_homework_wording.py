@@ -4,19 +4,21 @@ right; these pin the words around them."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import cnncalc
 from cnncalc.homework.explain import explain
 from cnncalc.homework.solve import solve_output
+from tests.test_hostile import cli as hostile_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cnncalc", *args], capture_output=True, text=True,
-                          timeout=120)
+    """``cnncalc ARGS`` run in this process (tests/test_hostile.py's runner: the same main()
+    and output, without a Python start-up per call; the words are what is tested here)."""
+    code, out, err = hostile_cli(args)
+    return subprocess.CompletedProcess(["cnncalc", *args], code, out, err)
 
 
 def test_solve_output_says_padding_is_per_side():

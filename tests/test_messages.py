@@ -15,13 +15,23 @@ from cnncalc import SpecError
 from cnncalc.io.spec import MAX_BLOCK_DEPTH
 from cnncalc.lint.engine import Config, lint_network
 from tests.conftest import error_of
+from tests.test_hostile import cli as hostile_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cnncalc", *args], cwd=cwd, capture_output=True,
+def cli(*args: str) -> subprocess.CompletedProcess:
+    """``cnncalc ARGS`` in a new Python process: for what only a real process shows (a
+    warning printed at exit, the bare command's help)."""
+    return subprocess.run([sys.executable, "-m", "cnncalc", *args], capture_output=True,
                           text=True, timeout=120)
+
+
+def run(*args) -> subprocess.CompletedProcess:
+    """``cnncalc ARGS`` in this process (tests/test_hostile.py's runner: the same main(), the
+    same streams' text, without a Python start-up per call), as a CompletedProcess."""
+    code, out, err = hostile_cli(args)
+    return subprocess.CompletedProcess(["cnncalc", *map(str, args)], code, out, err)
 
 
 def nested_blocks(count: int) -> str:
@@ -61,7 +71,7 @@ def test_the_command_line_gives_every_error_a_help_line(tmp_path):
     spec = tmp_path / "net.yaml"
     spec.write_text("input: [3, 8, 8]\nblocks:\n  b:\n    args: {w: 8}\n    layers:\n"
                     '      - conv: {out_channels: "${w // 0}", kernel_size: 1}\nlayers:\n  - b\n')
-    done = cli("analyze", str(spec))
+    done = run("analyze", str(spec))
     lines = done.stderr.splitlines()
     assert done.returncode == 2
     assert lines[1].startswith("  help: ") and "note" not in lines[1]
@@ -96,7 +106,7 @@ def test_ceil_window_without_padding_says_past_the_end():
 def test_lint_names_the_spatial_axes_h_and_w(tmp_path):
     spec = tmp_path / "net.yaml"
     spec.write_text("input: [1, 9, 12]\nlayers:\n  - conv: {out_channels: 1, kernel_size: [3, 1], stride: [1, 4]}\n")
-    done = cli("lint", str(spec), "--select", "CC103", "-f", "json")
+    done = run("lint", str(spec), "--select", "CC103", "-f", "json")
     # kernel [3, 1] and stride [1, 4]: on W (spatial axis 2 of [C, H, W]) the stride 4 > kernel 1
     assert "larger than the kernel extent 1 on axis W" in done.stdout
     assert "on axis 1" not in done.stdout
@@ -106,13 +116,13 @@ def test_control_and_bidi_characters_are_escaped_when_echoed(tmp_path):
     spec = tmp_path / "net.yaml"
     spec.write_text('name: "net\\u202eevil\\x1b[31m"\ninput: [3, 8, 8]\nlayers:\n'
                     '  - {relu, name: "ok\\u202ebad"}\n', encoding="utf-8")
-    done = cli("analyze", str(spec))
+    done = run("analyze", str(spec))
     assert done.returncode == 2
     assert "\u202e" not in done.stderr and "\x1b" not in done.stderr
     assert "ok\\u202ebad" in done.stderr  # the name, shown as it is held
     spec.write_text('name: "net\\u202eevil\\x1b[31m"\ninput: [3, 8, 8]\nlayers: [relu]\n', encoding="utf-8")
     for fmt in ("table", "markdown", "csv", "json"):
-        done = cli("analyze", str(spec), "-f", fmt)
+        done = run("analyze", str(spec), "-f", fmt)
         assert done.returncode == 0, done.stderr
         assert "\u202e" not in done.stdout and "\x1b" not in done.stdout, fmt
     assert cnncalc.load(spec).name == "net\u202eevil\x1b[31m"  # nothing the user wrote is changed
@@ -128,8 +138,9 @@ def test_control_and_bidi_characters_are_escaped_when_echoed(tmp_path):
     (["solve", "output", "-i", "5", "-k", "3", "-s", "0"], "cnncalc solve output",
      "invalid value for '--stride' / '-s': 0 is not in the range x>=1", None),
 ])
-def test_clicks_own_errors_take_cnncalcs_shape(args, command, message, hint):
-    done = cli(*args, cwd=ROOT)
+def test_clicks_own_errors_take_cnncalcs_shape(args, command, message, hint, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    done = run(*args)
     assert done.returncode == 2
     first, help_line = done.stderr.splitlines()[:2]
     assert first.startswith(f"{command}: error[usage]: {message}")

@@ -6,6 +6,7 @@ script is exercised by benchmarks/view_screenshots.py in headless Chromium.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -112,10 +113,26 @@ class Tree(HTMLParser):
         self.stack[-1].parts.append(data)
 
 
-def page(spec: str):
+@functools.cache
+def analysed(spec: str):
+    """``spec`` (a path under specs/) loaded and analysed, once per session. No test changes
+    the net or the report it is given (a test that renames layers builds its own net)."""
     net = cnncalc.load(SPECS / spec)
-    report = cnncalc.analyze(net)
-    text = to_html(net, report)
+    return net, cnncalc.analyze(net)
+
+
+@functools.cache
+def drawn(spec: str):
+    """:func:`analysed` and drawn as the page, once per session: the page of a large net
+    costs seconds (its ERF and layout), and several tests read the same one."""
+    net, report = analysed(spec)
+    return net, report, to_html(net, report)
+
+
+@functools.cache
+def page(spec: str):
+    """:func:`drawn` and the page parsed (read only, as the net and the report)."""
+    net, report, text = drawn(spec)
     return net, report, text, Tree(text).root
 
 
@@ -194,10 +211,8 @@ def test_every_zoo_spec_draws():
     specs = sorted(SPECS.glob("*.yaml")) + sorted((SPECS / "exercises").glob("*.yaml"))
     assert len(specs) > 25
     for path in specs:
-        net = cnncalc.load(path)
-        report = cnncalc.analyze(net)
+        net, report, text = drawn(path.relative_to(SPECS).as_posix())
         n = len(report.layers)
-        text = to_html(net, report)
         assert len(re.findall(r'<g class="node[ "]', text)) == n + 1, path
         assert text.count("<tr data-name=") == n, path
         assert text.count('class="hit"') == n, path
@@ -223,8 +238,7 @@ def test_lenet_figures_from_the_paper():
 
 def test_field_tables_are_the_analysis():
     """The tables the page evaluates per unit are the AxisFields of the analysis."""
-    net = cnncalc.load(SPECS / "unet_original.yaml")
-    _, _, _, root = page("unet_original.yaml")
+    net, _, _, root = page("unet_original.yaml")
     data = data_of(root)
     axes = node_axes(net)
     for node in net.nodes:
@@ -381,6 +395,53 @@ def test_view_command(capsys, tmp_path):
         assert geo.width == lay_out(graph).width if width == 0 else geo.width <= width
         sizes.add((geo.width, geo.height))
     assert len(sizes) == 3  # one column; two or three side by side
+
+
+def test_depth_that_groups_nothing_is_noted(capsys):
+    """view, like analyze, says when --depth is at least the deepest name's dotted levels:
+    ResNet-50's deepest names (layer1.bottleneck1.residual1.shortcut.conv1) have 5 levels,
+    so --depth 5 and more leave every layer alone; 4 groups the shortcut's layers."""
+    deepest = "layer1.bottleneck1.residual1.shortcut.conv1"
+    names = [r.name for r in cnncalc.analyze(cnncalc.load(SPECS / "resnet50.yaml")).layers]
+    assert deepest in names and max(n.count(".") + 1 for n in names) == 5
+    note = (f"note: --depth 9 groups nothing: the deepest layer name, {deepest}, has 5 dotted "
+            "levels, so every layer stands alone; --depth 1 to 4 group blocks\n")
+    for args in (("view", "-f", "svg"), ("analyze",), ("analyze", "-f", "markdown")):
+        code, out, err = run(capsys, args[0], SPECS / "resnet50.yaml", *args[1:], "--depth", "9")
+        assert code == 0 and out and err == note, (args, err)
+    code, _, err = run(capsys, "view", SPECS / "resnet50.yaml", "-f", "svg", "--depth", "4")
+    assert code == 0 and err == ""
+    code, _, err = run(capsys, "analyze", SPECS / "resnet50.yaml", "-f", "json", "--depth", "9")
+    assert code == 0 and err == ""  # JSON lists every layer whatever --depth says
+    # LeNet-5's names have no dots: no depth groups anything
+    code, _, err = run(capsys, "view", SPECS / "lenet5.yaml", "-f", "svg", "--depth", "1")
+    assert code == 0 and err == ("note: --depth 1 groups nothing: no layer name has a dotted "
+                                 "block prefix, so every layer stands alone\n")
+    # an invalid depth is refused as analyze refuses it: exit 2, the option named, no traceback
+    for bad in ("0", "-1"):
+        for command in ("view", "analyze"):
+            code, _, err = run(capsys, command, SPECS / "lenet5.yaml", "--depth", bad)
+            assert code == 2 and "--depth" in err and f"{bad} is not in the range x>=1" in err
+            assert "Traceback" not in err
+
+
+def test_width_narrower_than_the_picture_is_noted(capsys, tmp_path):
+    """A --width narrower than one column (the narrowest drawing) gives the picture at its
+    width, saying so on stderr with the width used: the SVG's own width attribute."""
+    svg_file = tmp_path / "net.svg"
+    for fmt in (("-f", "svg"), ("-o", svg_file)):
+        code, out, err = run(capsys, "view", SPECS / "resnet50.yaml", *fmt, "--width", "100")
+        text = out or svg_file.read_text(encoding="utf-8")
+        (used,) = re.findall(r'^<svg [^>]*?width="([0-9.]+)"', text)
+        net = cnncalc.load(SPECS / "resnet50.yaml")
+        assert float(used) == lay_out(build_graph(net, cnncalc.analyze(net))).width > 100
+        assert code == 0 and err.startswith(f"note: the picture is {used} pixels wide, wider than "
+                                             "--width 100: one column, its narrowest drawing\n"), err
+    # wide enough (ResNet-50's column fits 1400), one column asked for (0), or the chart, which
+    # --width does not wrap: no note
+    for args in (("--width", "1400"), ("--width", "0"), ("--width", "100", "--what", "rf")):
+        code, _, err = run(capsys, "view", SPECS / "resnet50.yaml", "-f", "svg", *args)
+        assert code == 0 and err == "", (args, err)
 
 
 def test_png_needs_a_file_and_matplotlib(capsys, tmp_path):
@@ -869,10 +930,9 @@ def test_totals_keep_their_nesting():
 
 
 def test_static_pictures_have_no_toggles():
-    net = cnncalc.load(SPECS / "resnet50.yaml")
-    svg = to_svg(net, cnncalc.analyze(net), depth=2)
+    net, report, page_text = drawn("resnet50.yaml")  # page_text: to_html(net, report)
+    svg = to_svg(net, report, depth=2)
     assert "▾" not in svg and "▸" not in svg and 'tabindex' not in svg
-    page_text = to_html(net, cnncalc.analyze(net))
     assert "▾" in page_text and "▸" in page_text
 
 
@@ -983,8 +1043,7 @@ def test_edges_route_around_block_headers():
     specs = sorted(SPECS.glob("*.yaml"))
     checked = 0
     for path in specs:
-        net = cnncalc.load(path)
-        graph = build_graph(net, cnncalc.analyze(net))
+        graph = build_graph(*analysed(path.name))
         layout = lay_out(graph)
         for collapsed in (set(), set(initial_collapsed(graph))):
             for width in (0, 1400):

@@ -31,6 +31,25 @@ def _usage(message: str, help: str) -> SpecError:
     return SpecError(message, kind="usage", help=help)
 
 
+def parse_range(token: str, option: str = "--input") -> range | None:
+    """The sizes of one range token ``{START..STOP..STEP}`` (STOP included when the steps
+    reach it; STEP 1 when left out): ``{224..512..32}`` is 224, 256, ..., 512. None: the
+    token is not written with braces. Shared by ``sweep --input`` and ``sizes --range``;
+    ``option`` names the option in the message.
+
+    Raises:
+        SpecError: an empty or descending range, a STEP or START below 1 (kind ``usage``).
+    """
+    m = _RANGE.fullmatch(token.strip())
+    if m is None:
+        return None
+    start, stop, step = int(m.group(1)), int(m.group(2)), int(m.group(3) or 1)
+    if step < 1 or start < 1 or stop < start:
+        raise _usage(f"{option}: the range '{token.strip()}' is empty or not ascending",
+                     "write {START..STOP..STEP} with 1 <= START <= STOP and STEP >= 1")
+    return range(start, stop + 1, step)
+
+
 def expand(pattern: str, ndim: int) -> list[tuple[int, ...]]:
     """The input shapes (channels first, no batch) a ``--input`` pattern names, for a network
     of ``ndim`` spatial axes.
@@ -43,13 +62,9 @@ def expand(pattern: str, ndim: int) -> list[tuple[int, ...]]:
     tokens = [t.strip() for t in re.split(r"x(?![^{]*\})", pattern.strip().lower())]
     values: list[list[int] | int] = []
     for token in tokens:
-        m = _RANGE.fullmatch(token)
-        if m:
-            start, stop, step = int(m.group(1)), int(m.group(2)), int(m.group(3) or 1)
-            if step < 1 or start < 1 or stop < start:
-                raise _usage(f"--input: the range '{token}' is empty or not ascending",
-                             "write {START..STOP..STEP} with 1 <= START <= STOP and STEP >= 1")
-            values.append(list(range(start, stop + 1, step)))
+        sizes = parse_range(token)
+        if sizes is not None:
+            values.append(list(sizes))
         elif token.isdigit() and int(token) > 0:
             values.append(int(token))
         else:

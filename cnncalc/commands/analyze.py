@@ -20,7 +20,7 @@ from cnncalc.io.load import load
 from cnncalc.io.torch_import import load_torch
 from cnncalc.lint.base import run_rules, to_text
 from cnncalc.lint.rules import cc001_expectation_failed as expectations
-from cnncalc.options import parse_input, usage
+from cnncalc.options import depth_note, parse_input, usage
 from cnncalc.present import render
 
 EXIT_FINDINGS = 1
@@ -109,6 +109,9 @@ def run(spec: Path, format: str, input: str | None, batch: int | None, dtype: st
     else:  # piped: the same text without rich's start-up
         render.write_table(report, sys.stdout, PIPE_WIDTH, depth, picked)
     source_notes(net)
+    note = depth_note([r.name for r in report.layers], depth) if format != "json" else None
+    if note:  # json lists every layer whatever --depth says
+        sys.stderr.write(f"note: {note}\n")
     if failed:
         sys.stderr.write(to_text(failed))
         raise typer.Exit(EXIT_FINDINGS)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from cnncalc.analysis.sweep import parse_range
 from cnncalc.homework import text as out
 from cnncalc.homework.solve import sizes as find_sizes
 from cnncalc.homework.solve import solve_output, solve_padding, solve_stride
@@ -42,18 +43,36 @@ def stride(input: int, kernel: int, output: int, dilation: int, format: str) -> 
         raise typer.Exit(EXIT_FINDINGS)
 
 
-def sizes(spec: Path, range_: str, format: str) -> None:
-    """Input sizes in START:STOP at which every window tiles exactly; exit 1 if none."""
-    try:
-        start, stop = (int(v) for v in range_.split(":"))
-    except ValueError:
-        raise usage("sizes", f"--range '{range_}' is not START:STOP", "e.g. --range 400:700") from None
-    if not 1 <= start <= stop or stop - start > 100_000:
+def size_range(text: str) -> range:
+    """The sizes of ``--range``: START:STOP (both included), or sweep's range token
+    ``{START..STOP..STEP}`` (:func:`cnncalc.analysis.sweep.parse_range`); at most 100,000.
+
+    Raises:
+        SpecError: neither spelling, an empty range, or too many sizes (kind ``usage``).
+    """
+    sizes = parse_range(text, "--range")
+    if sizes is None:
+        try:
+            start, stop = (int(v) for v in text.split(":"))
+        except ValueError:
+            raise usage("sizes", f"--range '{text}' is neither START:STOP nor {{START..STOP..STEP}}",
+                        "e.g. --range 400:700 or --range '{400..700..2}'") from None
+        if not 1 <= start <= stop:
+            raise usage("sizes", "--range needs 1 <= START <= STOP and at most 100,000 sizes")
+        sizes = range(start, stop + 1)
+    if len(sizes) > 100_001:
         raise usage("sizes", "--range needs 1 <= START <= STOP and at most 100,000 sizes")
-    found = find_sizes(spec, start, stop)  # a spec that cannot be read at all raises: exit 2
+    return sizes
+
+
+def sizes(spec: Path, range_: str, format: str) -> None:
+    """Input sizes in ``--range`` (:func:`size_range`) at which every window tiles exactly;
+    exit 1 if none."""
+    tried = size_range(range_)
+    found = find_sizes(spec, tried)  # a spec that cannot be read at all raises: exit 2
     if format == "json":
-        sys.stdout.write(out.sizes_json(found, start, stop))
+        sys.stdout.write(out.sizes_json(found, tried))
     else:
-        sys.stdout.write(out.sizes_text(found, start, stop))
+        sys.stdout.write(out.sizes_text(found, tried))
     if not found:
         raise typer.Exit(EXIT_FINDINGS)

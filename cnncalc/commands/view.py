@@ -8,7 +8,7 @@ from pathlib import Path
 from cnncalc.analysis.analyze import analyze
 from cnncalc.core.errors import SpecError
 from cnncalc.io.load import load
-from cnncalc.options import parse_input
+from cnncalc.options import depth_note, parse_input
 from cnncalc.present import view as pictures
 
 FORMATS = ("html", "svg", "png")
@@ -34,6 +34,12 @@ def run(spec: Path, output: Path | None, format: str | None, what: str, input: s
         raise SpecError("a PNG is written to a file", kind="usage", help="add -o net.png")
     net = load(spec, input_shape=parse_input(input, "view"), batch=batch, dilation_base=dilation_base)
     report = analyze(net, dtype=dtype)
+    notes = [depth_note([r.name for r in report.layers], depth)]
+    if format in ("png", "svg") and width:
+        drawn = pictures.drawn_width(net, report, what, depth, width)
+        if drawn is not None and drawn > width:
+            notes.append(f"the picture is {drawn:g} pixels wide, wider than --width {width}: "
+                         "one column, its narrowest drawing")
     if format == "png":
         try:
             data = pictures.to_png(net, report, what, depth, width)
@@ -44,6 +50,7 @@ def run(spec: Path, output: Path | None, format: str | None, what: str, input: s
         data = pictures.to_svg(net, report, what, depth, width).encode("utf-8")
     else:
         data = pictures.to_html(net, report, what, depth, erf).encode("utf-8")
+    sys.stderr.write("".join(f"note: {note}\n" for note in notes if note))  # once drawn
     if output is None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()

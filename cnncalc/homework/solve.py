@@ -79,19 +79,18 @@ def solve_stride(size: int, kernel: int, output: int, dilation: int = 1) -> list
     return found
 
 
-def sizes(path, start: int, stop: int) -> list[tuple[int, tuple]]:
-    """Input sizes L in [start, stop] (every spatial axis L) for which the network
-    loads, every window tiles exactly and every merge lines up; with the outputs.
+def sizes(path, tried: range) -> list[tuple[int, tuple]]:
+    """Input sizes L in ``tried`` (``range(400, 701)``: 400 to 700; every spatial axis L)
+    for which the network loads, every window tiles exactly and every merge lines up;
+    with the outputs.
 
     Raises:
         SpecError: a spec that cannot be read at all.
     """
-
-
     text = read_spec(path)  # read once; every size re-parses the same text
     base = loads(text, str(path))
     found = []
-    for size in range(start, stop + 1):
+    for size in tried:
         shape = (base.input_shape[0], *(size,) * base.ndim)
         try:
             net = loads(text, str(path), input_shape=shape)

@@ -130,16 +130,22 @@ def stride_text(found: list[tuple[int, int, bool]]) -> str:
                    + "\n" for s, p, exact in found)
 
 
-def sizes_json(found: list, start: int, stop: int) -> str:
-    """``cnncalc sizes -f json``: the range tried and each size that tiles with its outputs."""
-    return json.dumps({"range": [start, stop], "sizes": [
+def spelled(tried: range) -> str:
+    """A range of sizes as ``--range`` takes it: 400..700, or 400..700..2 with a step."""
+    return f"{tried.start}..{tried[-1]}" + (f"..{tried.step}" if tried.step != 1 else "")
+
+
+def sizes_json(found: list, tried: range) -> str:
+    """``cnncalc sizes -f json``: the range tried (first and last size, and the step) and
+    each size that tiles with its outputs."""
+    return json.dumps({"range": [tried.start, tried[-1]], "step": tried.step, "sizes": [
         {"size": size, "outputs": [list(o) for o in outs]} for size, outs in found]},
         indent=2) + "\n"
 
 
-def sizes_text(found: list, start: int, stop: int) -> str:
+def sizes_text(found: list, tried: range) -> str:
     """``cnncalc sizes``'s text: 'SIZE: C x H x W, ...' per size, or that none tiles."""
     if not found:
-        return f"no input size in {start}..{stop} tiles exactly\n"
+        return f"no input size in {spelled(tried)} tiles exactly\n"
     return "".join(f"{size}: " + ", ".join("x".join(map(str, o)) for o in outs) + "\n"
                    for size, outs in found)

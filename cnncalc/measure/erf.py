@@ -146,7 +146,60 @@ def candidates(net: Network) -> list[Node]:
             and n.local_field is not None and all(s is not None for s in n.local_field.size)]
 
 
-def _matrices(node: Node, k: int, in_shape: Sequence[int]) -> list[np.ndarray | None] | None:
+@dataclass(frozen=True)
+class _AxisMap:
+    """One axis of a layer's linearisation, the (out_len, in_len) matrix M, for
+    g_in = M^T g_out along that axis (:meth:`back`). Stored by input position: the outputs
+    that reach input j (``index[j]``) and their weights (``weight[j]``, zero where j is
+    reached from fewer outputs than the widest position), so that :meth:`back` costs the
+    matrix's entries, not out_len * in_len (a convolution's matrix holds a few taps per
+    row: ResNet's stem, 7 of 224 on each axis). A matrix with an input position reached from
+    more than a quarter of the outputs (a broadcast along the axis) is kept whole
+    (``dense``) and multiplied."""
+
+    index: np.ndarray
+    weight: np.ndarray
+    dense: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, rows: Sequence[Sequence[tuple[int, float]]], in_len: int) -> _AxisMap:
+        """From :meth:`Layer.erf_taps` rows: per output, its (input, weight) entries; the
+        entries of a repeated (output, input) pair add up."""
+        o = np.fromiter((o for o, row in enumerate(rows) for _ in row), dtype=np.intp)
+        j = np.fromiter((j for row in rows for j, _ in row), dtype=np.intp, count=o.size)
+        w = np.fromiter((w for row in rows for _, w in row), dtype=np.float64, count=o.size)
+        counts = np.bincount(j, minlength=in_len)
+        width = int(counts.max()) if o.size else 0
+        if 4 * width > len(rows):
+            m = np.bincount(o * in_len + j, w, len(rows) * in_len).reshape(len(rows), in_len)
+            return cls(np.zeros((in_len, 0), np.intp), np.zeros((in_len, 0)), m)
+        order = np.argsort(j, kind="stable")
+        o, j, w = o[order], j[order], w[order]
+        slot = np.arange(o.size) - (np.cumsum(counts) - counts)[j]
+        index = np.zeros((in_len, width), np.intp)
+        weight = np.zeros((in_len, width))
+        index[j, slot] = o
+        weight[j, slot] = w
+        return cls(index, weight)
+
+    def back(self, g: np.ndarray, axis: int) -> np.ndarray:
+        """g_in[..., j, ...] = sum over o of M[o, j] * g[..., o, ...], along ``axis``."""
+        if self.dense is not None:
+            return np.moveaxis(np.tensordot(g, self.dense, axes=([axis], [0])), -1, axis)
+        shape = [1] * g.ndim
+        shape[axis] = len(self.index)
+        if not self.index.shape[1]:  # no output reads any input position
+            return np.zeros((*g.shape[:axis], len(self.index), *g.shape[axis + 1:]))
+        out = np.take(g, self.index[:, 0], axis=axis)
+        out *= self.weight[:, 0].reshape(shape)
+        for t in range(1, self.index.shape[1]):
+            term = np.take(g, self.index[:, t], axis=axis)
+            term *= self.weight[:, t].reshape(shape)
+            out += term
+        return out
+
+
+def _matrices(node: Node, k: int, in_shape: Sequence[int]) -> list[_AxisMap | None] | None:
     """Per axis, the (out_len, in_len) matrix of the layer's linearisation for input k;
     None for an axis where it is the identity. None: no linearisation."""
     layer = node.facts.layer
@@ -159,11 +212,7 @@ def _matrices(node: Node, k: int, in_shape: Sequence[int]) -> list[np.ndarray | 
         if len(rows) == n_in and all(len(r) == 1 and r[0] == (o, 1.0) for o, r in enumerate(rows)):
             out.append(None)  # the identity
             continue
-        m = np.zeros((len(rows), n_in))
-        for o, row in enumerate(rows):
-            for j, w in row:
-                m[o, j] += w
-        out.append(m)
+        out.append(_AxisMap.of(rows, n_in))
     return out
 
 
@@ -319,7 +368,8 @@ def effective_fields(net: Network, layers: Sequence[str] | None = None,
         if g is None:
             continue
         live = slice(first, batch)
-        active = [b for b in range(first, batch) if b not in failed and g[b].any()]
+        reached = g[first:].reshape(batch - first, -1).any(axis=1)
+        active = [b for b in range(first, batch) if b not in failed and reached[b - first]]
         if not active:
             continue
         layer = node.facts.layer
@@ -340,7 +390,7 @@ def effective_fields(net: Network, layers: Sequence[str] | None = None,
             gx = g[live]
             for axis, m in enumerate(mats):
                 if m is not None:
-                    gx = np.moveaxis(np.tensordot(gx, m, axes=([1 + axis], [0])), -1, 1 + axis)
+                    gx = m.back(gx, 1 + axis)
             if shares[k] != 1.0:
                 gx = gx * shares[k]
             if name not in grads:

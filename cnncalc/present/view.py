@@ -1226,6 +1226,17 @@ def to_svg(net: Network, report: Report, what: str = "graph", depth: int | None 
     return graph_svg(lay_out(graph), collapsed_at(graph, depth), inputs=inputs, width=width) + "\n"
 
 
+def drawn_width(net: Network, report: Report, what: str = "graph", depth: int | None = None,
+                width: float = WRAP_WIDTH) -> float | None:
+    """The width in pixels of :func:`to_svg`'s (and :func:`to_png`'s) picture for the same
+    arguments: more than ``width`` when a single column is wider (``cnncalc view`` then says
+    so). None for the receptive-field chart, which ``width`` does not wrap."""
+    if what == "rf":
+        return None
+    graph = build_graph(net, report)
+    return geometry(graph, collapsed_at(graph, depth), width).width
+
+
 def collapsed_at(graph: Graph, depth: int | None) -> set[str]:
     """The blocks a static picture shows as one box: those named with ``depth`` dotted
     levels (``layer1`` at 1, ``layer1.bottleneck1`` at 2), so that the boxes are the rows
