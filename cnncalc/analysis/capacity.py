@@ -246,7 +246,7 @@ def checkpointed(net: Network, width: int, batch: int,
             recompute.setdefault(block_of[name], {})[key] = b
     again = {block: sum(keys.values()) for block, keys in recompute.items()}
     # the backward walk of cnncalc.analysis.memory.estimate, with the block's recomputed tensors
-    peak = backward_peak(net, size, needs_grad,
+    peak = backward_peak(net, width, batch, needs_grad,
                          lambda node: again.get(block_of[node.name], 0)
                          if block_of[node.name] is not None else 0)
     return sum(kept.values()), peak

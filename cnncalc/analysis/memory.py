@@ -248,7 +248,7 @@ def estimate(net: Network, width: int, batch: int | None = None,
         if not per_sample:
             fixed.add(key)
         by_node[name] += sum(saved.values()) - before
-    back_peak = backward_peak(net, size, needs_grad)
+    back_peak = backward_peak(net, width, batch, needs_grad)
     training = Training(
         optimizer=optimizer, param_bytes=params * width, buffer_bytes=buffers * width,
         grad_bytes=trainable * width, optimizer_bytes=OPTIMIZER_STATES[optimizer] * trainable * width,
@@ -268,22 +268,23 @@ def activation_sizes(net: Network, width: int, batch: int) -> dict[str, int]:
     return size
 
 
-def saved_tensors(net: Network, width: int, batch: int
-                  ) -> tuple[list[tuple[str, tuple, int, bool]], dict[str, bool]]:
+def saved_tensors(net: Network, width: int, batch: int, *, input_grad: bool = False,
+                  frozen: bool = False) -> tuple[list[tuple[str, tuple, int, bool]], dict[str, bool]]:
     """The tensors a training step keeps for its backward pass, in the forward's order:
     (node, storage key, bytes, per sample) each, and whether each node's output needs a
     gradient. A layer whose inputs need no gradient keeps nothing for them, a frozen one
     nothing for its weights' gradients; ``("storage", name)`` is an activation's storage as
     a training-mode forward lays it out (one key however many layers keep it; a saved view
     keeps its whole base), ``("own", node, what)`` a tensor of the layer's own
-    (:class:`cnncalc.layers.base.Saved`)."""
+    (:class:`cnncalc.layers.base.Saved`). ``input_grad``: the network input needs a
+    gradient; ``frozen``: no parameter does (as the measurements of a frozen network)."""
     owner = storage_owner(net, train=True)
     size = activation_sizes(net, width, batch)
-    needs_grad = {INPUT: False}
+    needs_grad = {INPUT: input_grad}
     found = []
     for node in net.nodes:
         facts = node.facts
-        weights = node.trainable and facts.param_count > 0
+        weights = node.trainable and facts.param_count > 0 and not frozen
         inputs = any(needs_grad[i] for i in node.inputs)
         needs_grad[node.name] = inputs or weights
         for s in facts.saved:
@@ -301,22 +302,93 @@ def saved_tensors(net: Network, width: int, batch: int
     return found, needs_grad
 
 
-def backward_peak(net: Network, size: dict[str, int], needs_grad: dict[str, bool],
-                  extra=None) -> int:
-    """The peak bytes of activation gradients during the backward pass, walked in reverse
-    order: each layer's backward allocates a gradient for each input that needs one, and
-    its output's gradient is freed after it. ``extra(node)``: bytes live beside them while
-    that node's backward runs (activation checkpointing's recomputed tensors), if given."""
-    grads = {name: size[name] for name in net.outputs if needs_grad.get(name)}
-    peak = sum(grads.values())
+def backward_peak(net: Network, width: int, batch: int, needs_grad: dict[str, bool],
+                  extra=None, *, frozen: bool = False) -> int:
+    """The peak bytes PyTorch's autograd engine holds for activation gradients and the
+    kernels' backward temporaries during one backward pass (eager, CPU; docs/conventions.md,
+    "Memory"). The output's gradient is counted from the start (the caller's, held
+    through the pass, as ``out.backward(g)`` holds ``g``); the engine runs the nodes in
+    reverse creation order (engine.cpp: the ready queue by sequence number), which is the
+    spec's order reversed. Each node's call holds its output's gradient and allocates the
+    phases of :meth:`cnncalc.layers.base.Layer.eager_backward`; it returns a new gradient,
+    the output's gradient itself ("same") or a view of it ("view") to each input that needs
+    one (:meth:`~cnncalc.layers.base.Layer.grad_passes`), and drops its output's gradient.
+    A tensor with several consumers sums them in its InputBuffer
+    (torch/csrc/autograd/input_buffer.cpp, accumulate): in place when the gradient it holds
+    is a dense tensor (not a view) that nothing else references, else ``old + new``, a new
+    tensor, after which both are dropped. A view keeps its whole base storage alive. The
+    parameters' gradients a call returns are added into ``.grad`` by AccumulateGrad and
+    freed once the call's outputs are dispatched; the network input's gradient is kept.
+    ``needs_grad``: node (and the input) -> whether its output needs a gradient
+    (:func:`saved_tensors`); ``frozen``: no parameter needs a gradient; ``extra(node)``:
+    bytes live beside them while that node's backward runs (activation checkpointing's
+    recomputed tensors), if given."""
+    size = activation_sizes(net, width, batch)
+    storage: dict[int, int] = {}  # storage -> bytes
+    tensors: dict[int, list] = {}  # tensor -> [storage, references, is a view]
+    users: dict[int, int] = {}  # storage -> tensors on it
+    counter = iter(range(1 << 62))
+
+    def new(nbytes: int) -> int:
+        t, st = next(counter), next(counter)
+        storage[st], users[st], tensors[t] = nbytes, 1, [st, 1, False]
+        return t
+
+    def view(t: int) -> int:
+        v, st = next(counter), tensors[t][0]
+        users[st] += 1
+        tensors[v] = [st, 1, True]
+        return v
+
+    def drop(t: int) -> None:
+        tensors[t][1] -= 1
+        if tensors[t][1] == 0:
+            st = tensors.pop(t)[0]
+            users[st] -= 1
+            if users[st] == 0:
+                del storage[st], users[st]
+
+    buffer: dict[str, int] = {}
+    for name in net.outputs:
+        if needs_grad.get(name):
+            buffer[name] = new(size[name])
+            tensors[buffer[name]][1] += 1  # the caller's reference
+    peak = sum(storage.values())
     for node in reversed(net.nodes):
-        if node.name not in grads:
+        if node.name not in buffer:
             continue
-        new = {i: size[i] for i in node.inputs if needs_grad[i] and i not in grads}
+        grad = buffer.pop(node.name)
+        layer = node.facts.layer
+        wanted = tuple(needs_grad[i] for i in node.inputs)
+        weights = node.trainable and node.facts.param_count > 0 and not frozen
+        phases = layer.eager_backward(batch, wanted, weights)
         more = extra(node) if extra is not None else 0
-        peak = max(peak, sum(grads.values()) + sum(new.values()) + more)
-        grads.update(new)
-        del grads[node.name]
+        running = max((sum(_bytes(t, batch, width) for t in phase) for phase in phases), default=0)
+        peak = max(peak, sum(storage.values()) + more + running)
+        passes = layer.grad_passes()
+        returned = {i: (new(size[name]) if passes[i] == "new" else
+                        view(grad) if passes[i] == "view" else grad)
+                    for i, name in enumerate(node.inputs) if wanted[i]}
+        for i, t in returned.items():
+            if passes[i] == "same":
+                tensors[t][1] += 1
+        param_grads = [new(_bytes(t, batch, width)) for t in (phases[-1] if phases else ())
+                       if t.what.startswith("grad_") and not t.what.startswith("grad_input")]
+        drop(grad)  # the call's inputs are released when it returns
+        for i, t in returned.items():  # dispatched to the producers' buffers, in input order
+            name = node.inputs[i]
+            old = buffer.get(name)
+            if old is None:
+                buffer[name] = t
+            elif not tensors[old][2] and tensors[old][1] == 1 and users[tensors[old][0]] == 1:
+                drop(t)  # old.add_(new)
+            else:  # old + new
+                buffer[name] = new(size[name])
+                peak = max(peak, sum(storage.values()) + more)
+                drop(old)
+                drop(t)
+        for t in param_grads:  # AccumulateGrad: .grad += it, then it is freed
+            drop(t)
     return peak
 
 
