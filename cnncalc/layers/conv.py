@@ -80,9 +80,11 @@ class _ConvBase(SlidingWindow, Layer):
         for the weight's, the blocked output gradient again, a blocked copy of the input
         (when C_in is a multiple of 16, as in the forward), a blocked weight gradient
         (output channels padded to 16) and the bias's, then the plain weight gradient
-        while the blocked one is copied out (measured alike for ConvTranspose2d). The slow
+        while the blocked one is copied out (measured alike for ConvTranspose2d; a stride
+        above 1 adds a second tensor of the input's shape then). The slow
         path: the gradients beside the columns of :meth:`_slow_columns`. Not counted: a padded bias copy of a few hundred bytes when
-        C_out is not a multiple of 16. Other ranks: the default."""
+        C_out is not a multiple of 16, and a strided convolution's scratch buffer during
+        the first phase (86,040 B for the downsample block's convolutions). Other ranks: the default."""
         if self.ndim != 2:
             return super().eager_backward(batch, grad_inputs, grad_weights)
         params = self.param_shapes()
@@ -97,8 +99,11 @@ class _ConvBase(SlidingWindow, Layer):
             if grad_in:
                 w_copy = (pad(weight[0]), pad(weight[1]) if g == 1 else weight[1], *weight[2:])
                 blocked = Saved("grad_input_copy", (pad(c), *self.in_shape[1:]))
+                # a strided convolution writes a second input-sized tensor beside the plain
+                # input gradient (measured with stride 2: the downsample block's 1x1 and 3x3)
+                strided = (Saved("grad_input_strided", self.in_shape),) if max(self.stride) > 1 else ()
                 phases += [(grad_out, Saved("weight_copy", w_copy, per_sample=False), blocked),
-                           (blocked, *grad_in)]
+                           (blocked, *grad_in, *strided)]
             if grad_weights:
                 blocked_w = (Saved("grad_weight_copy", (pad(weight[0]), *weight[1:]), per_sample=False),
                              *grads[1:])
