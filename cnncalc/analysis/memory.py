@@ -49,10 +49,12 @@ class Training:
     Parameters, buffers, their gradients and the optimizer state are fixed
     (:attr:`fixed_bytes`); the saved tensors are per sample but for ``saved_fixed_bytes``
     (batch norm's per-channel statistics, stochastic depth's batch-mode factor); the
-    backward peak is per sample. ``step_bytes``: the optimizer step's temporaries, live
-    after the backward pass has freed the saved tensors and activation gradients, so
-    ``total_bytes == fixed_bytes + max(saved_fixed_bytes + batch * per_sample_bytes,
-    step_bytes)`` exactly (:meth:`total_at` gives it at any batch).
+    backward peak is per sample but for ``backward_fixed_bytes`` (the kernels' weight
+    copies and weight gradients live at its moment). ``step_bytes``: the optimizer step's
+    temporaries, live after the backward pass has freed the saved tensors and activation
+    gradients, so ``total_bytes == fixed_bytes + max(saved_fixed_bytes +
+    backward_fixed_bytes + batch * per_sample_bytes, step_bytes)`` exactly (:meth:`total_at`
+    gives that line at another batch).
     """
 
     optimizer: str
@@ -65,6 +67,7 @@ class Training:
     saved_fixed_bytes: int = 0
     batch: int = 1
     step_bytes: int = 0
+    backward_fixed_bytes: int = 0
 
     @property
     def total_bytes(self) -> int:
@@ -76,14 +79,18 @@ class Training:
         return self.param_bytes + self.buffer_bytes + self.grad_bytes + self.optimizer_bytes
 
     def total_at(self, batch: int) -> int:
-        """The footprint at another ``batch`` (the same network, dtype and optimizer)."""
-        return self.fixed_bytes + max(self.saved_fixed_bytes + batch * self.per_sample_bytes,
-                                      self.step_bytes)
+        """The footprint on the line through this one (the same network, dtype and
+        optimizer): exact at :attr:`batch`; at another batch exact while the backward
+        peak stays at the same moment of the same kernels, and never above the footprint
+        there (the backward peak is the largest of such lines, one per moment)."""
+        return self.fixed_bytes + max(self.saved_fixed_bytes + self.backward_fixed_bytes
+                                      + batch * self.per_sample_bytes, self.step_bytes)
 
     @property
     def per_sample_bytes(self) -> int:
         """Bytes each sample adds (exact: every per-sample part is a multiple of the batch)."""
-        return (self.saved_bytes - self.saved_fixed_bytes + self.backward_peak_bytes) // self.batch
+        return (self.saved_bytes - self.saved_fixed_bytes + self.backward_peak_bytes
+                - self.backward_fixed_bytes) // self.batch
 
     def to_dict(self) -> dict[str, Any]:
         return {"optimizer": self.optimizer, "param_bytes": self.param_bytes,
@@ -248,12 +255,13 @@ def estimate(net: Network, width: int, batch: int | None = None,
         if not per_sample:
             fixed.add(key)
         by_node[name] += sum(saved.values()) - before
-    back_peak = backward_peak(net, width, batch, needs_grad)
+    back_peak, back_fixed = backward_peak(net, width, batch, needs_grad, split=True)
     training = Training(
         optimizer=optimizer, param_bytes=params * width, buffer_bytes=buffers * width,
         grad_bytes=trainable * width, optimizer_bytes=OPTIMIZER_STATES[optimizer] * trainable * width,
         saved_bytes=sum(saved.values()), backward_peak_bytes=back_peak,
         saved_fixed_bytes=sum(saved[k] for k in fixed), batch=batch,
+        backward_fixed_bytes=back_fixed,
         step_bytes=STEP_TEMPORARIES[optimizer] * largest * width,
     )
     return Memory(params * width, buffers * width, peak, where, training, live_after, by_node,
@@ -303,7 +311,7 @@ def saved_tensors(net: Network, width: int, batch: int, *, input_grad: bool = Fa
 
 
 def backward_peak(net: Network, width: int, batch: int, needs_grad: dict[str, bool],
-                  extra=None, *, frozen: bool = False) -> int:
+                  extra=None, *, frozen: bool = False, split: bool = False):
     """The peak bytes PyTorch's autograd engine holds for activation gradients and the
     kernels' backward temporaries during one backward pass (eager, CPU; docs/conventions.md,
     "Memory"). The output's gradient is counted from the start (the caller's, held
@@ -322,16 +330,20 @@ def backward_peak(net: Network, width: int, batch: int, needs_grad: dict[str, bo
     ``needs_grad``: node (and the input) -> whether its output needs a gradient
     (:func:`saved_tensors`); ``frozen``: no parameter needs a gradient; ``extra(node)``:
     bytes live beside them while that node's backward runs (activation checkpointing's
-    recomputed tensors), if given."""
+    recomputed tensors), if given. Returns the peak, or with ``split`` (peak, the part of
+    it that does not grow with the batch: the weight copies and weight gradients of the
+    moment of the peak)."""
     size = activation_sizes(net, width, batch)
     storage: dict[int, int] = {}  # storage -> bytes
+    fixed: dict[int, int] = {}  # storage -> bytes if it does not grow with the batch
     tensors: dict[int, list] = {}  # tensor -> [storage, references, is a view]
     users: dict[int, int] = {}  # storage -> tensors on it
     counter = iter(range(1 << 62))
 
-    def new(nbytes: int) -> int:
+    def new(nbytes: int, per_sample: bool = True) -> int:
         t, st = next(counter), next(counter)
         storage[st], users[st], tensors[t] = nbytes, 1, [st, 1, False]
+        fixed[st] = 0 if per_sample else nbytes
         return t
 
     def view(t: int) -> int:
@@ -346,14 +358,21 @@ def backward_peak(net: Network, width: int, batch: int, needs_grad: dict[str, bo
             st = tensors.pop(t)[0]
             users[st] -= 1
             if users[st] == 0:
-                del storage[st], users[st]
+                del storage[st], users[st], fixed[st]
 
     buffer: dict[str, int] = {}
     for name in net.outputs:
         if needs_grad.get(name):
             buffer[name] = new(size[name])
             tensors[buffer[name]][1] += 1  # the caller's reference
-    peak = sum(storage.values())
+    peak, peak_fixed = sum(storage.values()), 0
+
+    def moment(running: int = 0, running_fixed: int = 0) -> None:
+        nonlocal peak, peak_fixed
+        now = sum(storage.values()) + running
+        if now > peak:
+            peak, peak_fixed = now, sum(fixed.values()) + running_fixed
+
     for node in reversed(net.nodes):
         if node.name not in buffer:
             continue
@@ -363,8 +382,10 @@ def backward_peak(net: Network, width: int, batch: int, needs_grad: dict[str, bo
         weights = node.trainable and node.facts.param_count > 0 and not frozen
         phases = layer.eager_backward(batch, wanted, weights)
         more = extra(node) if extra is not None else 0
-        running = max((sum(_bytes(t, batch, width) for t in phase) for phase in phases), default=0)
-        peak = max(peak, sum(storage.values()) + more + running)
+        running = max(((sum(_bytes(t, batch, width) for t in phase),
+                        sum(_bytes(t, batch, width) for t in phase if not t.per_sample))
+                       for phase in phases), default=(0, 0))
+        moment(more + running[0], running[1])
         passes = layer.grad_passes()
         returned = {i: (new(size[name]) if passes[i] == "new" else
                         view(grad) if passes[i] == "view" else grad)
@@ -372,7 +393,7 @@ def backward_peak(net: Network, width: int, batch: int, needs_grad: dict[str, bo
         for i, t in returned.items():
             if passes[i] == "same":
                 tensors[t][1] += 1
-        param_grads = [new(_bytes(t, batch, width)) for t in (phases[-1] if phases else ())
+        param_grads = [new(_bytes(t, batch, width), False) for t in (phases[-1] if phases else ())
                        if t.what.startswith("grad_") and not t.what.startswith("grad_input")]
         drop(grad)  # the call's inputs are released when it returns
         for i, t in returned.items():  # dispatched to the producers' buffers, in input order
@@ -384,12 +405,12 @@ def backward_peak(net: Network, width: int, batch: int, needs_grad: dict[str, bo
                 drop(t)  # old.add_(new)
             else:  # old + new
                 buffer[name] = new(size[name])
-                peak = max(peak, sum(storage.values()) + more)
+                moment(more)
                 drop(old)
                 drop(t)
         for t in param_grads:  # AccumulateGrad: .grad += it, then it is freed
             drop(t)
-    return peak
+    return (peak, peak_fixed) if split else peak
 
 
 def _bytes(t: Saved, batch: int, width: int) -> int:
