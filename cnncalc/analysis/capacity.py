@@ -21,11 +21,13 @@ step whose rules are written here and in docs/conventions.md ("Capacity"):
   and during the backward walk the activation gradients plus the recomputed tensors of
   the one block being walked.
 
-Each part of each footprint is exactly linear in the batch (parameters, buffers,
-gradients, optimizer state and the tensors saved once per batch, batch norm's statistics,
-do not depend on it; every activation is per-sample bytes × batch, and which layer holds
-the peak does not change with the batch), so the largest batch is
-``floor((budget - fixed) / per_sample)``.
+Each part of each footprint is linear in the batch or the largest of such lines
+(parameters, buffers, gradients, optimizer state and the tensors saved once per batch,
+batch norm's statistics, do not depend on it; every activation is per-sample bytes ×
+batch; the backward peak is the largest of one line per moment of the walk, its kernels'
+weight copies and gradients fixed), so the largest batch is
+``floor((budget - fixed) / per_sample)`` on the line of the piece the answer lies on
+(:func:`solve_batch`).
 """
 
 from __future__ import annotations

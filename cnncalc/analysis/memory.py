@@ -17,8 +17,13 @@ stored once); a layer whose input needs no gradient keeps nothing for it, and a 
 layer keeps nothing for its weights' gradients. The footprint is the sum of:
 parameters, buffers, the gradients of the trainable parameters, the optimizer's state
 (SGD 0, SGD with momentum 1, Adam and AdamW 2 tensors per trainable parameter), the
-saved tensors, and the peak of the activation gradients live during the backward pass
-(walked in reverse order: a gradient is freed once its producer's backward has run).
+saved tensors, and the backward peak: PyTorch's autograd engine walked node by node in
+reverse creation order, each layer's backward allocating what its eager CPU kernel does
+(:meth:`cnncalc.layers.base.Layer.eager_backward`) and passing its input gradients as new
+tensors, the output's gradient itself or views of it
+(:meth:`~cnncalc.layers.base.Layer.grad_passes`), a tensor with several consumers summing
+them in place or into a new tensor as torch/csrc/autograd/input_buffer.cpp does
+(:func:`backward_peak`; docs/conventions.md, "Memory").
 """
 
 from __future__ import annotations
