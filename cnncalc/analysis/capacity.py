@@ -269,12 +269,15 @@ def solve_batch(net: Network, budget: int, settings: Settings = Settings()) -> S
     """The largest batch whose footprint fits ``budget`` bytes:
     ``floor((budget - fixed) / per_sample)`` (0 when even batch 1 does not fit).
 
-    A training step and the graph policy's inference peak are one line, fixed + batch ×
-    per-sample, so one division answers. The eager policy's inference peak is the largest
-    of several such lines (a layer's batch-independent temporaries beside its per-sample
-    tensors): a convex function whose line at any batch lies under it everywhere, so the
-    division on the line at batch 1 can only overshoot; the solve takes the line of the
-    piece it lands on and divides again until the batch fits (at most one step per piece).
+    The graph policy's inference peak is one line, fixed + batch × per-sample, so one
+    division answers. The eager policy's inference peak and a training step's backward
+    peak are the largest of several such lines (a kernel's batch-independent temporaries
+    beside its per-sample tensors): a convex function whose line at any batch lies under
+    it everywhere, so the division on the line at batch 1 can only overshoot; the solve
+    takes the line of the piece it lands on and divides again until the batch fits (at
+    most one step per piece). Batch 1 may take other kernels (slow_conv2d), whose line
+    can be steeper: when the batch after the answer fits too, the solve takes the line
+    there and divides again.
     The returned split is the line at the answer (exact at ``batch`` and ``batch + 1``).
 
     Raises:
@@ -301,8 +304,14 @@ def solve_batch(net: Network, budget: int, settings: Settings = Settings()) -> S
             continue
         batch = max((budget - fixed.total) // per.total, 0)
         here = footprint(net, batch, settings) if batch else None
-        if here is None or here.total <= budget:
+        if here is None or (here.total <= budget
+                            and footprint(net, batch + 1, settings).total > budget):
             break
+        if here.total <= budget:
+            # undershot: the line came from a piece steeper than the footprint further
+            # out (a kernel path of batch 1 alone: slow_conv2d); take the line after it
+            at = batch + 1
+            continue
         at = batch  # overshot: the footprint bends up before ``batch``; take its line there
     else:  # a footprint that is not convex: cnncalc's memory model broke its own rule
         raise AssertionError("the footprint is not a maximum of lines")

@@ -232,8 +232,7 @@ class Conv(_ConvBase):
     def eager_workspace(self, batch):
         """PyTorch 2.14's CPU convolution (2-D, float32) under no_grad, as the profiler's
         memory events show it (benchmarks/measure_torch_memory.py's method). It takes
-        oneDNN (mkldnn_convolution) when groups > 1, both kernel sides > 3, the batch > 1
-        or N·C·H·W > 20480 (Convolution.cpp's use_mkldnn); oneDNN reorders the input to a
+        oneDNN (mkldnn_convolution) as :meth:`onednn` says; oneDNN reorders the input to a
         blocked copy when C_in is a multiple of 16 (seen for 16..1024; not 1, 3, 8) and
         the weight to a copy (for the call, whatever the batch; its output channels padded
         to a multiple of 16), writes a blocked output (channels padded to 16), frees those
