@@ -25,19 +25,20 @@ Writes tests/data/torch_memory.json and prints a table. For each net, batch 1 an
   input's bytes are added (the caller holds it for the whole call). The output is live
   at the end. Kernel temporaries that go through c10's allocator (max pooling's int64
   indices) count; oneDNN's own scratchpads do not go through it.
-- ``backward_peak_bytes`` (issue 24, not yet modelled by cnncalc): the largest sum of
-  bytes allocated and still live during ``out.backward(g)`` of a training-mode step
+- ``backward_peak_bytes`` (cnncalc.analysis.memory.backward_peak models it): the largest
+  sum of bytes allocated and still live during ``out.backward(g)`` of a training-mode step
   (the parameters trainable, their ``.grad`` already allocated by a first step and
   zeroed in place, as in every later step; ``g`` of the output's shape allocated by the
-  caller before, not counted), from the profiler's memory events. The saved tensors
-  were allocated before the profiler started, so their frees are not seen: the figure
-  is what the backward pass allocates on top of everything live when it starts.
-  ``backward_peak_frozen_bytes`` (the U-Nets, batch 1): the same with every parameter
-  frozen and the input needing a gradient, so that only activation gradients and the
-  kernels' temporaries for them are allocated.
-  ``backward_cases``: the same figure for two 4-channel 8x8 blocks with every weight
-  frozen and the input needing a gradient (every tensor 1,024 B): a residual block and
-  a concat skip (``residual_block``, ``concat_skip`` below).
+  caller before, not counted), from the profiler's memory events, counting only blocks
+  allocated inside the profile (``_own_peak``). The saved tensors were allocated before
+  the profiler started, so their frees are not counted: the figure is what the backward
+  pass allocates on top of everything live when it starts.
+  ``backward_peak_frozen_bytes``: the same with every parameter frozen and the input
+  needing a gradient, so that only activation gradients and the kernels' temporaries for
+  them are allocated. ``--backward NAME ...`` measures only these (and
+  ``backward_peak_bytes_repeat``, a second run of the trainable figure).
+  ``backward_cases``: the same figures, frozen and trainable at batch 1 and 2, for the
+  small blocks of ``BACKWARD_CASES`` (tests/test_memory_torch.py writes each as a spec).
 
 Each torchvision constructor is called with the arguments that give the spec's layers
 (GoogLeNet without its auxiliary heads, Inception-v3 with its one, as the specs are), and the script checks that the
@@ -202,32 +203,12 @@ def _events_peak(prof) -> int:
     return peak
 
 
-def _total_peak(prof) -> int:
-    """The largest rise of the profiler's running total over its first event: each
-    allocation event carries ``total_allocated``, the total the memory reporter held
-    when the event happened, so the order of events with equal timestamps (a loaded
-    machine's coarse clock) does not matter."""
-    events = []
-
-    def walk(e) -> None:
-        if e.tag == _EventType.Allocation:
-            events.append((e.extra_fields.total_allocated, e.extra_fields.alloc_size))
-        for c in e.children:
-            walk(c)
-
-    for root in prof.profiler.kineto_results.experimental_event_tree():
-        walk(root)
-    if not events:
-        return 0
-    start = min(total - size for total, size in events)
-    return max(total for total, _ in events) - start
-
-
 def _own_peak(prof) -> int:
     """The largest running sum, in time order (ties in the event tree's order), of the
     blocks allocated inside the profile: a free of a block allocated before it started
     (a tensor of an earlier step that Python's collector frees meanwhile) is not counted,
-    so it cannot lower the baseline (``_total_peak`` counts it, and moved between runs)."""
+    so it cannot lower the baseline (the running total the events carry counts it: a
+    figure taken from it moved by up to 1 MB between runs)."""
     events = []
 
     def walk(e) -> None:

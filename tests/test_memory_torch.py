@@ -291,7 +291,7 @@ def test_backward_peaks_of_small_blocks_equal_pytorchs(name, key):
     ("resnet18", "backward_peak_bytes", 1), ("resnet18", "backward_peak_bytes", 2),
     ("unet_original", "backward_peak_frozen_bytes", 1),
     ("unet_original", "backward_peak_bytes", 1), ("unet_original", "backward_peak_bytes", 2),
-    *((n, k, b) for n in ("vgg11", "resnet50")
+    *((n, k, b) for n in ("vgg11", "resnet50", "mobilenet_v2")
       for k in ("backward_peak_frozen_bytes", "backward_peak_bytes") for b in (1, 2))])
 def test_backward_peak_of_zoo_nets_equals_pytorchs(name, key, batch):
     # PyTorch's backward peak (tests/data/torch_memory.json; measured twice, equal both

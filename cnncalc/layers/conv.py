@@ -81,7 +81,7 @@ class _ConvBase(SlidingWindow, Layer):
         (when C_in is a multiple of 16, as in the forward), a blocked weight gradient
         (output channels padded to 16) and the bias's, then the plain weight gradient
         while the blocked one is copied out (measured alike for ConvTranspose2d; a stride
-        above 1 adds a second tensor of the input's shape then). The slow
+        above 1 with groups 1 adds a second tensor of the input's shape then). The slow
         path: the gradients beside the columns of :meth:`_slow_columns`. Not counted: a padded bias copy of a few hundred bytes when
         C_out is not a multiple of 16, and a strided convolution's scratch buffer during
         the first phase (86,040 B for the downsample block's convolutions). Other ranks: the default."""
@@ -100,8 +100,10 @@ class _ConvBase(SlidingWindow, Layer):
                 w_copy = (pad(weight[0]), pad(weight[1]) if g == 1 else weight[1], *weight[2:])
                 blocked = Saved("grad_input_copy", (pad(c), *self.in_shape[1:]))
                 # a strided convolution writes a second input-sized tensor beside the plain
-                # input gradient (measured with stride 2: the downsample block's 1x1 and 3x3)
-                strided = (Saved("grad_input_strided", self.in_shape),) if max(self.stride) > 1 else ()
+                # input gradient (measured with stride 2: the downsample block's 1x1 and 3x3;
+                # not for a strided depthwise convolution, MobileNetV2's)
+                strided = ((Saved("grad_input_strided", self.in_shape),)
+                           if max(self.stride) > 1 and g == 1 else ())
                 phases += [(grad_out, Saved("weight_copy", w_copy, per_sample=False), blocked),
                            (blocked, *grad_in, *strided)]
             if grad_weights:
