@@ -25,19 +25,20 @@ Writes tests/data/torch_memory.json and prints a table. For each net, batch 1 an
   input's bytes are added (the caller holds it for the whole call). The output is live
   at the end. Kernel temporaries that go through c10's allocator (max pooling's int64
   indices) count; oneDNN's own scratchpads do not go through it.
-- ``backward_peak_bytes`` (issue 24, not yet modelled by cnncalc): the largest sum of
-  bytes allocated and still live during ``out.backward(g)`` of a training-mode step
+- ``backward_peak_bytes`` (cnncalc.analysis.memory.backward_peak models it): the largest
+  sum of bytes allocated and still live during ``out.backward(g)`` of a training-mode step
   (the parameters trainable, their ``.grad`` already allocated by a first step and
   zeroed in place, as in every later step; ``g`` of the output's shape allocated by the
-  caller before, not counted), from the profiler's memory events. The saved tensors
-  were allocated before the profiler started, so their frees are not seen: the figure
-  is what the backward pass allocates on top of everything live when it starts.
-  ``backward_peak_frozen_bytes`` (the U-Nets, batch 1): the same with every parameter
-  frozen and the input needing a gradient, so that only activation gradients and the
-  kernels' temporaries for them are allocated.
-  ``backward_cases``: the same figure for two 4-channel 8x8 blocks with every weight
-  frozen and the input needing a gradient (every tensor 1,024 B): a residual block and
-  a concat skip (``residual_block``, ``concat_skip`` below).
+  caller before, not counted), from the profiler's memory events, counting only blocks
+  allocated inside the profile (``_own_peak``). The saved tensors were allocated before
+  the profiler started, so their frees are not counted: the figure is what the backward
+  pass allocates on top of everything live when it starts.
+  ``backward_peak_frozen_bytes``: the same with every parameter frozen and the input
+  needing a gradient, so that only activation gradients and the kernels' temporaries for
+  them are allocated. ``--backward NAME ...`` measures only these (and
+  ``backward_peak_bytes_repeat``, a second run of the trainable figure).
+  ``backward_cases``: the same figures, frozen and trainable at batch 1 and 2, for the
+  small blocks of ``BACKWARD_CASES`` (tests/test_memory_torch.py writes each as a spec).
 
 Each torchvision constructor is called with the arguments that give the spec's layers
 (GoogLeNet without its auxiliary heads, Inception-v3 with its one, as the specs are), and the script checks that the
@@ -202,25 +203,35 @@ def _events_peak(prof) -> int:
     return peak
 
 
-def _total_peak(prof) -> int:
-    """The largest rise of the profiler's running total over its first event: each
-    allocation event carries ``total_allocated``, the total the memory reporter held
-    when the event happened, so the order of events with equal timestamps (a loaded
-    machine's coarse clock) does not matter."""
+def _own_peak(prof) -> int:
+    """The largest running sum, in time order (ties in the event tree's order), of the
+    blocks allocated inside the profile: a free of a block allocated before it started
+    (a tensor of an earlier step that Python's collector frees meanwhile) is not counted,
+    so it cannot lower the baseline (the running total the events carry counts it: a
+    figure taken from it moved by up to 1 MB between runs)."""
     events = []
 
     def walk(e) -> None:
         if e.tag == _EventType.Allocation:
-            events.append((e.extra_fields.total_allocated, e.extra_fields.alloc_size))
+            f = e.extra_fields
+            events.append((e.start_time_ns, len(events), f.ptr, f.alloc_size))
         for c in e.children:
             walk(c)
 
     for root in prof.profiler.kineto_results.experimental_event_tree():
         walk(root)
-    if not events:
-        return 0
-    start = min(total - size for total, size in events)
-    return max(total for total, _ in events) - start
+    mine: set[int] = set()
+    live = peak = 0
+    for _, _, ptr, size in sorted(events):
+        if size > 0:
+            mine.add(ptr)
+        elif ptr in mine:
+            mine.discard(ptr)
+        else:
+            continue
+        live += size
+        peak = max(peak, live)
+    return peak
 
 
 def backward_peak(model: nn.Module, shape, batch: int, frozen: bool = False) -> int:
@@ -240,7 +251,7 @@ def backward_peak(model: nn.Module, shape, batch: int, frozen: bool = False) -> 
     gc.collect()  # no earlier profile's tensor is freed inside this one
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         out.backward(g)
-    return _total_peak(prof)
+    return _own_peak(prof)
 
 
 class ResidualBlock(nn.Module):
@@ -268,22 +279,59 @@ class ConcatSkip(nn.Module):
         return self.c2(torch.cat([a, self.c1(a)], 1))
 
 
-def backward_cases() -> dict[str, int]:
-    """The backward peak of the two small blocks, weights frozen, the input needing a
-    gradient (every activation 4 x 8 x 8 float32, 1,024 B)."""
+def _conv(cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2)
+
+
+class DownsampleBlock(nn.Module):
+    """torchvision's BasicBlock with a 1x1 downsample, behind a stem convolution:
+    a = conv0(x); relu(bn2(conv2(relu(bn1(conv1(a))))) + bn3(conv3(a)))."""
+
+    def __init__(self):
+        super().__init__()
+        self.c0, self.c1, self.c2 = _conv(16, 16), _conv(16, 32, stride=2), _conv(32, 32)
+        self.c3 = _conv(16, 32, 1, stride=2)
+        self.b1, self.b2, self.b3 = nn.BatchNorm2d(32), nn.BatchNorm2d(32), nn.BatchNorm2d(32)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.c0(x)
+        y = self.b2(self.c2(torch.relu(self.b1(self.c1(a)))))
+        return torch.relu(y + self.b3(self.c3(a)))
+
+
+# the small cases: (module, input shape per sample); tests/test_memory_torch.py writes each
+# as a spec and derives its backward peak tensor by tensor
+BACKWARD_CASES = {
+    # every activation 4 x 8 x 8 float32 (1,024 B): convolutions on the slow path
+    "residual_block": (ResidualBlock, (4, 8, 8)),
+    "concat_skip": (ConcatSkip, (4, 8, 8)),
+    # 16 x 40 x 40 (102,400 B): oneDNN convolutions
+    "onednn_chain": (lambda: nn.Sequential(_conv(16, 16), nn.ReLU(), _conv(16, 16)), (16, 40, 40)),
+    "bn_pool": (lambda: nn.Sequential(_conv(16, 16), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+                                      _conv(16, 32)), (16, 40, 40)),
+    "downsample_block": (DownsampleBlock, (16, 40, 40)),
+    "linear_head": (lambda: nn.Sequential(_conv(16, 16), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                          nn.Linear(16, 10)), (16, 40, 40)),
+}
+
+
+def _backward_figure(model: nn.Module, shape, batch: int, frozen: bool) -> int:
+    """``backward_peak``'s figure for a small module (seeded, so that every run builds the
+    same weights)."""
+    torch.manual_seed(0)
+    return backward_peak(model, shape, batch, frozen)
+
+
+def backward_cases() -> dict[str, dict[str, int]]:
+    """The backward peak of the small blocks of BACKWARD_CASES: ``frozen`` (every weight
+    frozen, the input needing a gradient) and ``trainable`` (the weights trainable, their
+    ``.grad`` allocated, the input needing none), at batch 1 and 2."""
     cases = {}
-    for name, block in (("residual_block", ResidualBlock), ("concat_skip", ConcatSkip)):
+    for name, (block, shape) in BACKWARD_CASES.items():
         torch.manual_seed(0)
         model = block()
-        for p in model.parameters():
-            p.requires_grad_(False)
-        x = torch.randn(1, 4, 8, 8, requires_grad=True)
-        out = model(x)
-        g = torch.ones_like(out)
-        gc.collect()  # no earlier profile's tensor is freed inside this one
-        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-            out.backward(g)
-        cases[name] = _total_peak(prof)
+        cases[name] = {f"{kind}_b{b}": _backward_figure(model, shape, b, kind == "frozen")
+                       for kind in ("frozen", "trainable") for b in (1, 2)}
     return cases
 
 
@@ -318,6 +366,8 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     import cnncalc  # noqa: PLC0415 - the script's own path set-up comes first
 
+    if sys.argv[1:2] == ["--backward"]:
+        return backward_main(sys.argv[2:])
     names = sys.argv[1:] or [*TORCHVISION, "unet_original", "unet_padded"]
     data = json.loads(OUT.read_text()) if OUT.exists() and sys.argv[1:] else {"nets": {}}
     data.update({"torch": torch.__version__, "torchvision": torchvision.__version__,
@@ -345,13 +395,42 @@ def main() -> None:
                "saved_bytes_as_built": {str(b1): built} if built is not None else None,
                "eager_peak_bytes": {str(b): eager_peak(model, shape, b) for b in (b1, b2)},
                "backward_peak_bytes": {str(b): backward_peak(model, shape, b) for b in (b1, b2)}}
-        if name.startswith("unet"):
-            row["backward_peak_frozen_bytes"] = {"1": backward_peak(model, shape, 1, frozen=True)}
+        row["backward_peak_frozen_bytes"] = {str(b): backward_peak(model, shape, b, frozen=True)
+                                             for b in (b1, b2)}
         data["nets"][name] = row
         s, e = row["saved_bytes"], row["eager_peak_bytes"]
         print(f"{name:<22} {params:>11,} {s[str(b1)]:>13,} {s[str(b2)]:>13,} {built or 0:>13,} "
               f"{e[str(b1)]:>14,} {e[str(b2)]:>14,}  (batches {b1}, {b2}) backward peak "
               f"{row['backward_peak_bytes']}", flush=True)
+        OUT.write_text(json.dumps(data, indent=1) + "\n")
+
+
+def backward_main(names: list[str]) -> None:
+    """``--backward [NAME ...]``: only the backward peaks (the small cases, then each net's
+    ``backward_peak_bytes`` and ``backward_peak_frozen_bytes`` at batch 1 and 2, the trainable
+    figure measured twice to show whether it is stable: ``backward_peak_bytes_repeat``),
+    merged into the existing file."""
+    data = json.loads(OUT.read_text())
+    data.update({"torch": torch.__version__, "torchvision": torchvision.__version__,
+                 "python": platform.python_version(), "device": "cpu"})
+    data["backward_command"] = ("/work/scratch/cvenv/bin/python benchmarks/measure_torch_memory.py "
+                                "--backward " + " ".join(names))
+    torch.set_num_threads(1)
+    data["backward_cases"] = backward_cases()
+    print(json.dumps(data["backward_cases"], indent=1), flush=True)
+    OUT.write_text(json.dumps(data, indent=1) + "\n")
+    for name in names:
+        model = build(name)
+        set_inplace(model, False)
+        shape = INPUT.get(name, (3, 224, 224))
+        row = data["nets"][name]
+        batches = (2, 4) if name == "inception_v3" else (1, 2)
+        row["backward_peak_frozen_bytes"] = {str(b): backward_peak(model, shape, b, frozen=True)
+                                             for b in batches}
+        row["backward_peak_bytes"] = {str(b): backward_peak(model, shape, b) for b in batches}
+        row["backward_peak_bytes_repeat"] = {str(b): backward_peak(model, shape, b) for b in batches}
+        print(name, row["backward_peak_frozen_bytes"], row["backward_peak_bytes"],
+              row["backward_peak_bytes_repeat"], flush=True)
         OUT.write_text(json.dumps(data, indent=1) + "\n")
 
 

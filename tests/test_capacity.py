@@ -56,12 +56,18 @@ def test_resnet50_adam_in_24_gib():
     assert buffers == 53_120
     fixed = 25_557_032 * 4 * 4 + buffers * 4 + buffers * 4
     # per sample: the memory model's own split (cnncalc.analysis.memory, whose rules
-    # tests/test_memory.py derives tensor by tensor)
-    one = estimate(net, 4, 1, "adam").training
-    # the memory model's fixed bytes leave out batch norm's saved statistics (saved_fixed)
-    assert one.fixed_bytes + one.saved_fixed_bytes == fixed
-    per = one.per_sample_bytes
+    # tests/test_memory.py and tests/test_memory_torch.py derive tensor by tensor). The
+    # backward peak is the largest of lines, one per moment of the engine's walk: at batch 1
+    # it is in layer4 (the 512x512x3x3 weight's copy and blocked gradient, fixed), at the
+    # answer earlier (a fixed part of 131,072 B), so the solve takes the line of the answer
     sol = solve_batch(net, 24 * GIB, Settings(train=True, optimizer="adam"))
+    at = estimate(net, 4, sol.batch, "adam").training
+    # the memory model's fixed bytes leave out batch norm's saved statistics (saved_fixed)
+    # and the backward peak's fixed part
+    assert at.fixed_bytes + at.saved_fixed_bytes == fixed
+    assert at.backward_fixed_bytes == 131_072
+    fixed += at.backward_fixed_bytes
+    per = at.per_sample_bytes
     assert (sol.fixed, sol.per_sample) == (fixed, per)
     assert sol.batch == (24 * GIB - fixed) // per
     assert sol.at.total == fixed + sol.batch * per <= 24 * GIB < sol.next.total
@@ -74,14 +80,16 @@ def test_amp_on_a_chain_written_out():
     # input 1x8 -> conv 4 (8 parameters) -> relu -> conv 2 (10 parameters); SGD, batch 1.
     # params float32 18·4 = 72; autocast's half copy of both convolutions' weights 18·2 = 36;
     # gradients float32 72. Saved at 2 bytes: conv1's input 8·2 = 16, relu's output (which
-    # conv2 keeps too, stored once) 32·2 = 64. Backward: conv2's output gradient 16·2 = 32
-    # with relu's 64 allocated (96), then relu's 64 with conv1's 64: 128, the peak.
+    # conv2 keeps too, stored once) 32·2 = 64. Backward (the output's gradient 16·2 = 32 held
+    # through the pass by the caller): conv2 (1x1, slow_conv2d) allocates relu's output
+    # gradient 64 and its weight's and bias's (10·2 = 20): 116; relu's threshold_backward
+    # allocates conv1's output gradient 64 beside relu's: 32 + 64 + 64 = 160, the peak.
     net = cnncalc.loads("input: [1, 8]\nlayers:\n  - conv: {out_channels: 4, kernel_size: 1}\n"
                         "  - relu\n  - conv: {out_channels: 2, kernel_size: 1}\n", "c.yaml")
     f = footprint(net, 1, Settings(train=True, optimizer="sgd", amp=True))
     assert dict(f.parts) == {"params": 72, "half_weights": 36, "buffers": 0, "grads": 72,
-                             "optimizer": 0, "saved": 16 + 64, "backward": 128, "step": 0}  # SGD: no step temporaries
-    assert f.total == 72 + 36 + 72 + 80 + 128
+                             "optimizer": 0, "saved": 16 + 64, "backward": 32 + 64 + 64, "step": 0}  # SGD: no step temporaries
+    assert f.total == 72 + 36 + 72 + 80 + 160
 
 
 TWO_BLOCKS = """input: [1, 8]
@@ -98,13 +106,19 @@ def test_checkpoint_per_block_written_out():
     # b1.relu1's output 128, b2.conv1's input (b1.add1) 128, b2.relu1's output 128 = 544.
     # Checkpointing b1 and b2 (depth 1) keeps stem's 32 and each block's input: stem 128
     # and b1.add1 128 = 288; each block recomputes its relu's output (128) for its backward.
-    # The backward walk: at b2.add1 its gradient 128 + the two new ones 256 + b2's 128 = 512
-    # (without the recomputed tensor 384, the plain step's peak).
+    # The backward walk (PyTorch's engine, docs/conventions.md "Memory"): the output's
+    # gradient g (128, the caller's, held through the pass); b2.add1 hands g itself to b2's
+    # relu and to b1.add1's buffer; b2.conv1 returns a new gradient for b1.add1, whose
+    # buffer holds g, which the caller holds too: old + new, a new sum S (128). b1.add1
+    # hands S to b1's relu and the stem; b1.relu1 allocates its input's gradient (128);
+    # b1.conv1 (1x1, slow_conv2d) allocates its input's (128), weight's (16·4) and bias's
+    # (4·4) gradients: 128 + 128 + 128 + 128 + 80 = 592, the plain step's peak; checkpointed,
+    # b1's recomputed relu output (128) is live beside it: 720.
     net = cnncalc.loads(TWO_BLOCKS, "b.yaml")
     plain = footprint(net, 1, Settings(train=True, optimizer="sgd"))
     ckpt = footprint(net, 1, Settings(train=True, optimizer="sgd", checkpoint=1))
-    assert (plain.part("saved"), plain.part("backward")) == (32 + 4 * 128, 128 + 2 * 128)
-    assert (ckpt.part("kept"), ckpt.part("recompute")) == (32 + 2 * 128, 128 + 2 * 128 + 128)
+    assert (plain.part("saved"), plain.part("backward")) == (32 + 4 * 128, 4 * 128 + 80)
+    assert (ckpt.part("kept"), ckpt.part("recompute")) == (32 + 2 * 128, 4 * 128 + 80 + 128)
 
 
 @pytest.mark.parametrize("spec", ["resnet18", "mobilenet_v2", "vgg16"])

@@ -90,13 +90,18 @@ def test_lenet5_training_tensor_by_tensor():
     # its input, the flattened 16x5x5; tanh3 120 (= linear2's input); tanh4 84
     saved = (1 * 32 * 32 + 6 * 28 * 28 + 6 * 14 * 14 + 16 * 10 * 10 + 16 * 5 * 5 + 120 + 84) * 4
     assert sgd.saved_bytes == saved == 36_432
-    # backward: the largest moment is tanh1's backward, with dL/d(tanh1) and the new
-    # dL/d(conv1) live: 2 · 6x28x28
-    assert sgd.backward_peak_bytes == 2 * 6 * 28 * 28 * 4 == 37_632
-    assert sgd.total_bytes == 2 * params * 4 + saved + 37_632 == 567_712
+    # backward (PyTorch's engine, docs/conventions.md "Memory"): the output's gradient (10,
+    # the caller's, held through the pass) is live throughout; the largest moment is
+    # linear1's backward (400 -> 120), holding its output's gradient (120) and allocating
+    # its input's (400, mm), its weight's (120x400, mm) and its bias's (120, sum) gradients,
+    # which AccumulateGrad adds into .grad and frees after the call
+    back = (10 + 120 + 400 + 120 * 400 + 120) * 4
+    assert sgd.backward_peak_bytes == back == 194_600
+    assert sgd.backward_fixed_bytes == (120 * 400 + 120) * 4  # the weight gradients: no batch
+    assert sgd.total_bytes == 2 * params * 4 + saved + back == 724_680
     # Adam's step (CPU, single-tensor path) holds the sqrt and the quotient of its largest
     # parameter, linear1's 120x400 weight, at once: 2 · 48,000 · 4 = 384,000 B, more than the
-    # saved tensors and the backward peak (74,064 B), which the backward pass has freed by then
+    # saved tensors and the backward peak (231,032 B), which the backward pass has freed by then
     assert adam.step_bytes == 2 * 120 * 400 * 4 == 384_000
     assert adam.total_bytes == 4 * params * 4 + 384_000 == 1_371_296
 

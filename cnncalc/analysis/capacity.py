@@ -21,11 +21,13 @@ step whose rules are written here and in docs/conventions.md ("Capacity"):
   and during the backward walk the activation gradients plus the recomputed tensors of
   the one block being walked.
 
-Each part of each footprint is exactly linear in the batch (parameters, buffers,
-gradients, optimizer state and the tensors saved once per batch, batch norm's statistics,
-do not depend on it; every activation is per-sample bytes × batch, and which layer holds
-the peak does not change with the batch), so the largest batch is
-``floor((budget - fixed) / per_sample)``.
+Each part of each footprint is linear in the batch or the largest of such lines
+(parameters, buffers, gradients, optimizer state and the tensors saved once per batch,
+batch norm's statistics, do not depend on it; every activation is per-sample bytes ×
+batch; the backward peak is the largest of one line per moment of the walk, its kernels'
+weight copies and gradients fixed), so the largest batch is
+``floor((budget - fixed) / per_sample)`` on the line of the piece the answer lies on
+(:func:`solve_batch`).
 """
 
 from __future__ import annotations
@@ -246,7 +248,7 @@ def checkpointed(net: Network, width: int, batch: int,
             recompute.setdefault(block_of[name], {})[key] = b
     again = {block: sum(keys.values()) for block, keys in recompute.items()}
     # the backward walk of cnncalc.analysis.memory.estimate, with the block's recomputed tensors
-    peak = backward_peak(net, size, needs_grad,
+    peak = backward_peak(net, width, batch, needs_grad,
                          lambda node: again.get(block_of[node.name], 0)
                          if block_of[node.name] is not None else 0)
     return sum(kept.values()), peak
@@ -267,12 +269,15 @@ def solve_batch(net: Network, budget: int, settings: Settings = Settings()) -> S
     """The largest batch whose footprint fits ``budget`` bytes:
     ``floor((budget - fixed) / per_sample)`` (0 when even batch 1 does not fit).
 
-    A training step and the graph policy's inference peak are one line, fixed + batch ×
-    per-sample, so one division answers. The eager policy's inference peak is the largest
-    of several such lines (a layer's batch-independent temporaries beside its per-sample
-    tensors): a convex function whose line at any batch lies under it everywhere, so the
-    division on the line at batch 1 can only overshoot; the solve takes the line of the
-    piece it lands on and divides again until the batch fits (at most one step per piece).
+    The graph policy's inference peak is one line, fixed + batch × per-sample, so one
+    division answers. The eager policy's inference peak and a training step's backward
+    peak are the largest of several such lines (a kernel's batch-independent temporaries
+    beside its per-sample tensors): a convex function whose line at any batch lies under
+    it everywhere, so the division on the line at batch 1 can only overshoot; the solve
+    takes the line of the piece it lands on and divides again until the batch fits (at
+    most one step per piece). Batch 1 may take other kernels (slow_conv2d), whose line
+    can be steeper: when the batch after the answer fits too, the solve takes the line
+    there and divides again.
     The returned split is the line at the answer (exact at ``batch`` and ``batch + 1``).
 
     Raises:
@@ -299,8 +304,14 @@ def solve_batch(net: Network, budget: int, settings: Settings = Settings()) -> S
             continue
         batch = max((budget - fixed.total) // per.total, 0)
         here = footprint(net, batch, settings) if batch else None
-        if here is None or here.total <= budget:
+        if here is None or (here.total <= budget
+                            and footprint(net, batch + 1, settings).total > budget):
             break
+        if here.total <= budget:
+            # undershot: the line came from a piece steeper than the footprint further
+            # out (a kernel path of batch 1 alone: slow_conv2d); take the line after it
+            at = batch + 1
+            continue
         at = batch  # overshot: the footprint bends up before ``batch``; take its line there
     else:  # a footprint that is not convex: cnncalc's memory model broke its own rule
         raise AssertionError("the footprint is not a maximum of lines")

@@ -17,8 +17,13 @@ stored once); a layer whose input needs no gradient keeps nothing for it, and a 
 layer keeps nothing for its weights' gradients. The footprint is the sum of:
 parameters, buffers, the gradients of the trainable parameters, the optimizer's state
 (SGD 0, SGD with momentum 1, Adam and AdamW 2 tensors per trainable parameter), the
-saved tensors, and the peak of the activation gradients live during the backward pass
-(walked in reverse order: a gradient is freed once its producer's backward has run).
+saved tensors, and the backward peak: PyTorch's autograd engine walked node by node in
+reverse creation order, each layer's backward allocating what its eager CPU kernel does
+(:meth:`cnncalc.layers.base.Layer.eager_backward`) and passing its input gradients as new
+tensors, the output's gradient itself or views of it
+(:meth:`~cnncalc.layers.base.Layer.grad_passes`), a tensor with several consumers summing
+them in place or into a new tensor as torch/csrc/autograd/input_buffer.cpp does
+(:func:`backward_peak`; docs/conventions.md, "Memory").
 """
 
 from __future__ import annotations
@@ -49,10 +54,12 @@ class Training:
     Parameters, buffers, their gradients and the optimizer state are fixed
     (:attr:`fixed_bytes`); the saved tensors are per sample but for ``saved_fixed_bytes``
     (batch norm's per-channel statistics, stochastic depth's batch-mode factor); the
-    backward peak is per sample. ``step_bytes``: the optimizer step's temporaries, live
-    after the backward pass has freed the saved tensors and activation gradients, so
-    ``total_bytes == fixed_bytes + max(saved_fixed_bytes + batch * per_sample_bytes,
-    step_bytes)`` exactly (:meth:`total_at` gives it at any batch).
+    backward peak is per sample but for ``backward_fixed_bytes`` (the kernels' weight
+    copies and weight gradients live at its moment). ``step_bytes``: the optimizer step's
+    temporaries, live after the backward pass has freed the saved tensors and activation
+    gradients, so ``total_bytes == fixed_bytes + max(saved_fixed_bytes +
+    backward_fixed_bytes + batch * per_sample_bytes, step_bytes)`` exactly (:meth:`total_at`
+    gives that line at another batch).
     """
 
     optimizer: str
@@ -65,6 +72,7 @@ class Training:
     saved_fixed_bytes: int = 0
     batch: int = 1
     step_bytes: int = 0
+    backward_fixed_bytes: int = 0
 
     @property
     def total_bytes(self) -> int:
@@ -76,14 +84,18 @@ class Training:
         return self.param_bytes + self.buffer_bytes + self.grad_bytes + self.optimizer_bytes
 
     def total_at(self, batch: int) -> int:
-        """The footprint at another ``batch`` (the same network, dtype and optimizer)."""
-        return self.fixed_bytes + max(self.saved_fixed_bytes + batch * self.per_sample_bytes,
-                                      self.step_bytes)
+        """The footprint on the line through this one (the same network, dtype and
+        optimizer): exact at :attr:`batch`; at another batch exact while the backward
+        peak stays at the same moment of the same kernels, and never above the footprint
+        there (the backward peak is the largest of such lines, one per moment)."""
+        return self.fixed_bytes + max(self.saved_fixed_bytes + self.backward_fixed_bytes
+                                      + batch * self.per_sample_bytes, self.step_bytes)
 
     @property
     def per_sample_bytes(self) -> int:
         """Bytes each sample adds (exact: every per-sample part is a multiple of the batch)."""
-        return (self.saved_bytes - self.saved_fixed_bytes + self.backward_peak_bytes) // self.batch
+        return (self.saved_bytes - self.saved_fixed_bytes + self.backward_peak_bytes
+                - self.backward_fixed_bytes) // self.batch
 
     def to_dict(self) -> dict[str, Any]:
         return {"optimizer": self.optimizer, "param_bytes": self.param_bytes,
@@ -248,12 +260,13 @@ def estimate(net: Network, width: int, batch: int | None = None,
         if not per_sample:
             fixed.add(key)
         by_node[name] += sum(saved.values()) - before
-    back_peak = backward_peak(net, size, needs_grad)
+    back_peak, back_fixed = backward_peak(net, width, batch, needs_grad, split=True)
     training = Training(
         optimizer=optimizer, param_bytes=params * width, buffer_bytes=buffers * width,
         grad_bytes=trainable * width, optimizer_bytes=OPTIMIZER_STATES[optimizer] * trainable * width,
         saved_bytes=sum(saved.values()), backward_peak_bytes=back_peak,
         saved_fixed_bytes=sum(saved[k] for k in fixed), batch=batch,
+        backward_fixed_bytes=back_fixed,
         step_bytes=STEP_TEMPORARIES[optimizer] * largest * width,
     )
     return Memory(params * width, buffers * width, peak, where, training, live_after, by_node,
@@ -268,22 +281,23 @@ def activation_sizes(net: Network, width: int, batch: int) -> dict[str, int]:
     return size
 
 
-def saved_tensors(net: Network, width: int, batch: int
-                  ) -> tuple[list[tuple[str, tuple, int, bool]], dict[str, bool]]:
+def saved_tensors(net: Network, width: int, batch: int, *, input_grad: bool = False,
+                  frozen: bool = False) -> tuple[list[tuple[str, tuple, int, bool]], dict[str, bool]]:
     """The tensors a training step keeps for its backward pass, in the forward's order:
     (node, storage key, bytes, per sample) each, and whether each node's output needs a
     gradient. A layer whose inputs need no gradient keeps nothing for them, a frozen one
     nothing for its weights' gradients; ``("storage", name)`` is an activation's storage as
     a training-mode forward lays it out (one key however many layers keep it; a saved view
     keeps its whole base), ``("own", node, what)`` a tensor of the layer's own
-    (:class:`cnncalc.layers.base.Saved`)."""
+    (:class:`cnncalc.layers.base.Saved`). ``input_grad``: the network input needs a
+    gradient; ``frozen``: no parameter does (as the measurements of a frozen network)."""
     owner = storage_owner(net, train=True)
     size = activation_sizes(net, width, batch)
-    needs_grad = {INPUT: False}
+    needs_grad = {INPUT: input_grad}
     found = []
     for node in net.nodes:
         facts = node.facts
-        weights = node.trainable and facts.param_count > 0
+        weights = node.trainable and facts.param_count > 0 and not frozen
         inputs = any(needs_grad[i] for i in node.inputs)
         needs_grad[node.name] = inputs or weights
         for s in facts.saved:
@@ -301,23 +315,107 @@ def saved_tensors(net: Network, width: int, batch: int
     return found, needs_grad
 
 
-def backward_peak(net: Network, size: dict[str, int], needs_grad: dict[str, bool],
-                  extra=None) -> int:
-    """The peak bytes of activation gradients during the backward pass, walked in reverse
-    order: each layer's backward allocates a gradient for each input that needs one, and
-    its output's gradient is freed after it. ``extra(node)``: bytes live beside them while
-    that node's backward runs (activation checkpointing's recomputed tensors), if given."""
-    grads = {name: size[name] for name in net.outputs if needs_grad.get(name)}
-    peak = sum(grads.values())
+def backward_peak(net: Network, width: int, batch: int, needs_grad: dict[str, bool],
+                  extra=None, *, frozen: bool = False, split: bool = False):
+    """The peak bytes PyTorch's autograd engine holds for activation gradients and the
+    kernels' backward temporaries during one backward pass (eager, CPU; docs/conventions.md,
+    "Memory"). The output's gradient is counted from the start (the caller's, held
+    through the pass, as ``out.backward(g)`` holds ``g``); the engine runs the nodes in
+    reverse creation order (engine.cpp: the ready queue by sequence number), which is the
+    spec's order reversed. Each node's call holds its output's gradient and allocates the
+    phases of :meth:`cnncalc.layers.base.Layer.eager_backward`; it returns a new gradient,
+    the output's gradient itself ("same") or a view of it ("view") to each input that needs
+    one (:meth:`~cnncalc.layers.base.Layer.grad_passes`), and drops its output's gradient.
+    A tensor with several consumers sums them in its InputBuffer
+    (torch/csrc/autograd/input_buffer.cpp, accumulate): in place when the gradient it holds
+    is a dense tensor (not a view) that nothing else references, else ``old + new``, a new
+    tensor, after which both are dropped. A view keeps its whole base storage alive. The
+    parameters' gradients a call returns are added into ``.grad`` by AccumulateGrad and
+    freed once the call's outputs are dispatched; the network input's gradient is kept.
+    ``needs_grad``: node (and the input) -> whether its output needs a gradient
+    (:func:`saved_tensors`); ``frozen``: no parameter needs a gradient; ``extra(node)``:
+    bytes live beside them while that node's backward runs (activation checkpointing's
+    recomputed tensors), if given. Returns the peak, or with ``split`` (peak, the part of
+    it that does not grow with the batch: the weight copies and weight gradients of the
+    moment of the peak)."""
+    size = activation_sizes(net, width, batch)
+    storage: dict[int, int] = {}  # storage -> bytes
+    fixed: dict[int, int] = {}  # storage -> bytes if it does not grow with the batch
+    tensors: dict[int, list] = {}  # tensor -> [storage, references, is a view]
+    users: dict[int, int] = {}  # storage -> tensors on it
+    counter = iter(range(1 << 62))
+
+    def new(nbytes: int, per_sample: bool = True) -> int:
+        t, st = next(counter), next(counter)
+        storage[st], users[st], tensors[t] = nbytes, 1, [st, 1, False]
+        fixed[st] = 0 if per_sample else nbytes
+        return t
+
+    def view(t: int) -> int:
+        v, st = next(counter), tensors[t][0]
+        users[st] += 1
+        tensors[v] = [st, 1, True]
+        return v
+
+    def drop(t: int) -> None:
+        tensors[t][1] -= 1
+        if tensors[t][1] == 0:
+            st = tensors.pop(t)[0]
+            users[st] -= 1
+            if users[st] == 0:
+                del storage[st], users[st], fixed[st]
+
+    buffer: dict[str, int] = {}
+    for name in net.outputs:
+        if needs_grad.get(name):
+            buffer[name] = new(size[name])
+            tensors[buffer[name]][1] += 1  # the caller's reference
+    peak, peak_fixed = sum(storage.values()), 0
+
+    def moment(running: int = 0, running_fixed: int = 0) -> None:
+        nonlocal peak, peak_fixed
+        now = sum(storage.values()) + running
+        if now > peak:
+            peak, peak_fixed = now, sum(fixed.values()) + running_fixed
+
     for node in reversed(net.nodes):
-        if node.name not in grads:
+        if node.name not in buffer:
             continue
-        new = {i: size[i] for i in node.inputs if needs_grad[i] and i not in grads}
+        grad = buffer.pop(node.name)
+        layer = node.facts.layer
+        wanted = tuple(needs_grad[i] for i in node.inputs)
+        weights = node.trainable and node.facts.param_count > 0 and not frozen
+        phases = layer.eager_backward(batch, wanted, weights)
         more = extra(node) if extra is not None else 0
-        peak = max(peak, sum(grads.values()) + sum(new.values()) + more)
-        grads.update(new)
-        del grads[node.name]
-    return peak
+        running = max(((sum(_bytes(t, batch, width) for t in phase),
+                        sum(_bytes(t, batch, width) for t in phase if not t.per_sample))
+                       for phase in phases), default=(0, 0))
+        moment(more + running[0], running[1])
+        passes = layer.grad_passes()
+        returned = {i: (new(size[name]) if passes[i] == "new" else
+                        view(grad) if passes[i] == "view" else grad)
+                    for i, name in enumerate(node.inputs) if wanted[i]}
+        for i, t in returned.items():
+            if passes[i] == "same":
+                tensors[t][1] += 1
+        param_grads = [new(_bytes(t, batch, width), False) for t in (phases[-1] if phases else ())
+                       if t.what.startswith("grad_") and not t.what.startswith("grad_input")]
+        drop(grad)  # the call's inputs are released when it returns
+        for i, t in returned.items():  # dispatched to the producers' buffers, in input order
+            name = node.inputs[i]
+            old = buffer.get(name)
+            if old is None:
+                buffer[name] = t
+            elif not tensors[old][2] and tensors[old][1] == 1 and users[tensors[old][0]] == 1:
+                drop(t)  # old.add_(new)
+            else:  # old + new
+                buffer[name] = new(size[name])
+                moment(more)
+                drop(old)
+                drop(t)
+        for t in param_grads:  # AccumulateGrad: .grad += it, then it is freed
+            drop(t)
+    return (peak, peak_fixed) if split else peak
 
 
 def _bytes(t: Saved, batch: int, width: int) -> int:

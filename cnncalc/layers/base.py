@@ -138,6 +138,11 @@ class Layer:
     # (tokens as ``saves``): max pooling's "indices"
     eager_temporaries: ClassVar[tuple[str, ...]] = ()
     view: ClassVar[bool] = False  # the output is a view of the input (no new storage)
+    # autograd's backward (docs/conventions.md, "Memory"): how each input's gradient comes
+    # from the output's. "new": a tensor the backward allocates; "same": the output's
+    # gradient itself (add hands it to each input, an identity passes it on); "view": a view
+    # of its storage (concat's narrow slices, flatten's and reshape's reshape)
+    grad_pass: ClassVar[str] = "new"
     # the effective receptive field's uniform protocol (cnncalc.measure.erf,
     # docs/receptive-field.md "The effective receptive field"): how this layer's
     # linearisation weighs the input units an output unit reads, per axis. "copy": 1 each
@@ -429,6 +434,31 @@ class Layer:
         indices), or none."""
         temps = tuple(self._tokens(self.eager_temporaries))
         return [temps] if temps else []
+
+    def grad_passes(self) -> tuple[str, ...]:
+        """How each input's gradient comes from the output's in PyTorch's backward
+        (:attr:`grad_pass` for every input): "new", "same" or "view"."""
+        return (self.grad_pass,) * len(self.in_shapes)
+
+    def eager_backward(self, batch: int, grad_inputs: Sequence[bool],
+                       grad_weights: bool) -> list[tuple[Saved, ...]]:
+        """What PyTorch's eager CPU backward of this layer (float32) allocates, at
+        ``batch`` samples, as phases: each phase is every tensor the call has allocated
+        and still holds at one moment, beside the output's gradient and whatever else is
+        live. ``grad_inputs``: which inputs need a gradient; ``grad_weights``: whether its
+        parameters do. The last phase is what the call returns: the new gradient of each
+        input whose :meth:`grad_passes` is "new" (``grad_input0``, ...) and the
+        parameters' gradients (``grad_weight``, ...: one tensor for the batch, which
+        autograd's AccumulateGrad adds into ``.grad`` and frees). Default: the call
+        allocates exactly what it returns (threshold_backward, max pooling's zero-filled
+        input gradient, linear's mm and sum)."""
+        passes = self.grad_passes()
+        out = [Saved(f"grad_input{i}", shape) for i, shape in enumerate(self.in_shapes)
+               if grad_inputs[i] and passes[i] == "new"]
+        if grad_weights:
+            out += [Saved(f"grad_{k}", shape, per_sample=False)
+                    for k, shape in self.param_shapes().items()]
+        return [tuple(out)] if out else []
 
     def train_view(self) -> bool:
         """Whether its output shares its input's storage in a training-mode forward (a view

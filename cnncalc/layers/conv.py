@@ -58,6 +58,69 @@ class _ConvBase(SlidingWindow, Layer):
     saves = ("input:weight",)  # the weight's gradient correlates the input with dL/dy
     erf_rule = "mean"  # the ERF's uniform protocol: every weight 1 / (C_in/groups * prod(k))
 
+    def onednn(self, batch: int) -> bool:
+        """Whether PyTorch 2.14's CPU convolution (2-D, float32, one thread as the
+        measurements run) takes oneDNN for both passes (Convolution.cpp's use_mkldnn): a
+        kernel other than 1x1, a stride or dilation above 1, or a batch of 16 or more
+        (with one thread), and then groups > 1, both kernel sides > 3, a batch above 1
+        or N·C·H·W > 20480. Otherwise slow_conv2d (slow_conv_transpose2d)."""
+        c, h, w = self.in_shape
+        k = self.kernel
+        if numel(k) == 1 and max(self.stride) == 1 and max(self.dilation) == 1 and batch < 16:
+            return False
+        return self.p["groups"] > 1 or min(k) > 3 or batch > 1 or batch * c * h * w > 20480
+
+    def eager_backward(self, batch, grad_inputs, grad_weights):
+        """PyTorch 2.14's CPU convolution_backward (2-D, float32; transposed too), as the profiler's memory
+        events show it (benchmarks/measure_torch_memory.py; tests/test_memory_torch.py).
+        oneDNN (:meth:`onednn`): for the input's gradient, a blocked copy of the output's
+        gradient (channels padded to 16), a copy of the weight (output channels padded to
+        16, and input channels too when groups is 1) and a blocked input gradient (channels
+        padded to 16), then the plain input gradient while the blocked one is copied out;
+        for the weight's, the blocked output gradient again, a blocked copy of the input
+        (when C_in is a multiple of 16, as in the forward), a blocked weight gradient
+        (output channels padded to 16) and the bias's, then the plain weight gradient
+        while the blocked one is copied out (measured alike for ConvTranspose2d; a stride
+        above 1 with groups 1 adds a second tensor of the input's shape then). The slow
+        path: the gradients beside the columns of :meth:`_slow_columns`. Not counted: a padded bias copy of a few hundred bytes when
+        C_out is not a multiple of 16, and a strided convolution's scratch buffer during
+        the first phase (86,040 B for the downsample block's convolutions). Other ranks: the default."""
+        if self.ndim != 2:
+            return super().eager_backward(batch, grad_inputs, grad_weights)
+        params = self.param_shapes()
+        grads = tuple(Saved(f"grad_{name}", shape, per_sample=False) for name, shape in params.items())
+        grad_in = (Saved("grad_input0", self.in_shape),) if grad_inputs[0] else ()
+        phases: list[tuple[Saved, ...]] = []
+        if self.onednn(batch):
+            pad = lambda n: -(-n // 16) * 16  # noqa: E731 - oneDNN's blocked channels
+            o, g, c = self.out_shape[0], self.p["groups"], self.in_shape[0]
+            weight = params["weight"]
+            grad_out = Saved("grad_output_copy", (pad(o), *self.out_shape[1:]))
+            if grad_in:
+                w_copy = (pad(weight[0]), pad(weight[1]) if g == 1 else weight[1], *weight[2:])
+                blocked = Saved("grad_input_copy", (pad(c), *self.in_shape[1:]))
+                # a strided convolution writes a second input-sized tensor beside the plain
+                # input gradient (measured with stride 2: the downsample block's 1x1 and 3x3;
+                # not for a strided depthwise convolution, MobileNetV2's)
+                strided = ((Saved("grad_input_strided", self.in_shape),)
+                           if max(self.stride) > 1 and g == 1 else ())
+                phases += [(grad_out, Saved("weight_copy", w_copy, per_sample=False), blocked),
+                           (blocked, *grad_in, *strided)]
+            if grad_weights:
+                blocked_w = (Saved("grad_weight_copy", (pad(weight[0]), *weight[1:]), per_sample=False),
+                             *grads[1:])
+                x_copy = (Saved("input_copy", self.in_shape),) if c % 16 == 0 else ()
+                phases += [(*grad_in, grad_out, *x_copy, *blocked_w),
+                           (*grad_in, *blocked_w, *grads)]
+        else:
+            if grad_in and self._slow_columns(batch, True):
+                phases.append((*grad_in, *self._slow_columns(batch, True)))
+            if grad_weights:
+                phases.append((*grad_in, *grads, *self._slow_columns(batch, False)))
+        if grad_in or grad_weights:
+            phases.append((*grad_in, *(grads if grad_weights else ())))
+        return phases
+
     def _input_gradient(self, taps, x, padded):
         """dL/dx (N, C, *S) from the gradients of the taps (N, C, *out, *K) that read the
         padded input (``padded``: its channels-last shape (N, *S_padded, C)): col2im's
@@ -171,8 +234,7 @@ class Conv(_ConvBase):
     def eager_workspace(self, batch):
         """PyTorch 2.14's CPU convolution (2-D, float32) under no_grad, as the profiler's
         memory events show it (benchmarks/measure_torch_memory.py's method). It takes
-        oneDNN (mkldnn_convolution) when groups > 1, both kernel sides > 3, the batch > 1
-        or N·C·H·W > 20480 (Convolution.cpp's use_mkldnn); oneDNN reorders the input to a
+        oneDNN (mkldnn_convolution) as :meth:`onednn` says; oneDNN reorders the input to a
         blocked copy when C_in is a multiple of 16 (seen for 16..1024; not 1, 3, 8) and
         the weight to a copy (for the call, whatever the batch; its output channels padded
         to a multiple of 16), writes a blocked output (channels padded to 16), frees those
@@ -186,7 +248,7 @@ class Conv(_ConvBase):
             return []
         c, h, w = self.in_shape
         g, k = self.p["groups"], self.kernel
-        if g > 1 or min(k) > 3 or batch > 1 or c * h * w > 20480:
+        if self.onednn(batch):
             o, spatial = self.out_shape[0], self.out_shape[1:]
             padded = -(-o // 16) * 16  # the blocked output's channels, padded to 16
             weight = self.param_shapes()["weight"]
@@ -199,6 +261,14 @@ class Conv(_ConvBase):
         if numel(k) == 1 and max(self.stride) == 1 and not any(any(p) for p in self.pads):
             return []
         return [(Saved("columns", (c // g * numel(k), numel(self.out_shape[1:]))),)]
+
+    def _slow_columns(self, batch: int, for_input: bool) -> tuple[Saved, ...]:
+        """slow_conv2d's backward: no columns for the input's gradient; for the weight's,
+        im2col columns of the input, as the forward's (:meth:`eager_workspace`)."""
+        if for_input:
+            return ()
+        columns = self.eager_workspace(batch)
+        return columns[0] if columns else ()
 
     def workspace(self):
         # the padded input and the im2col columns
@@ -466,6 +536,15 @@ class ConvTranspose(_ConvBase):
             out.append(n)
         self.out_shape = (self.p["out_channels"], *out)
         return self.out_shape
+
+    def _slow_columns(self, batch, for_input):
+        """slow_conv_transpose2d's backward (torch 2.14, measured for ConvTranspose2d(16, 8,
+        2, stride=2) on 16x8x8): columns of the output's gradient, C_out/groups·prod(k) x
+        the input's positions, for either gradient; none for a 1x1 kernel at stride 1."""
+        if numel(self.kernel) == 1 and max(self.stride) == 1:
+            return ()
+        o, g = self.out_shape[0], self.p["groups"]
+        return (Saved("columns", (o // g * numel(self.kernel), numel(self.in_shape[1:]))),)
 
     def param_shapes(self):
         shapes = {"weight": (self.in_channels, self.p["out_channels"] // self.p["groups"], *self.kernel)}

@@ -115,6 +115,7 @@ class Identity(Elementwise):
     type_name = "identity"
     aten_op = None
     view = True
+    grad_pass = "same"  # no autograd node: the output's gradient is the input's
     summary = "identity (a named point in the graph)"
 
     # -- files (docs/onnx.md) --
@@ -142,6 +143,11 @@ class Dropout(Elementwise):
         """Training (PyTorch's CPU ``at::dropout``): p = 0 returns the input; otherwise the
         input times a noise tensor, a new output unless in place."""
         return self.p["p"] == 0 or bool(self.p["inplace"])
+
+    def grad_passes(self):
+        """p = 0 returns its input (the gradient passes on); else MulBackward allocates
+        the noise times the output's gradient."""
+        return ("same" if self.p["p"] == 0 else "new",)
 
     def saved_for_backward(self):
         # CPU at::dropout (_dropout_impl): noise = empty_like(input).bernoulli_(1 - p) / (1 - p)

@@ -101,6 +101,12 @@ class Add(_Elementwise):
         """d(sum)/d(input): 1."""
         return 1
 
+    def grad_passes(self):
+        """AddBackward hands the output's gradient itself to each input of the output's
+        shape; a broadcast input gets a new sum over the broadcast axes (sum_to_size)."""
+        return tuple("same" if tuple(s) == tuple(self.out_shape) else "new"
+                     for s in self.in_shapes)
+
     # -- files (docs/onnx.md) --
     onnx_ops = ("Add", "Sum")
     torch_ops = ("aten.add",)
@@ -200,6 +206,7 @@ class Concat(_Merge):
     torch_call = "torch.cat"
     shape_rule = "channels summed; the other axes agree"
     summary = "concatenation along the channel axis"
+    grad_pass = "view"  # CatBackward returns narrow views of the output's gradient
 
     def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)

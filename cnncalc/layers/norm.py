@@ -85,6 +85,15 @@ class BatchNorm(Layer):
         return [Saved("input0", self.in_shapes[0]), Saved("save_mean", c, "float32", per_sample=False),
                 Saved("save_invstd", c, "float32", per_sample=False)]
 
+    def eager_backward(self, batch, grad_inputs, grad_weights):
+        """Training-mode native_batch_norm_backward on CPU (torch 2.14, the profiler's
+        memory events; tests/test_memory_torch.py): the input's gradient, the weight's and
+        bias's, then a temporary of the input's shape, freed before it returns."""
+        returned = super().eager_backward(batch, grad_inputs, grad_weights)
+        if not returned:
+            return []
+        return [returned[0] + (Saved("temporary", self.in_shapes[0]),), returned[0]]
+
     def _stats(self, x, w):
         """Mean and variance per channel: the running buffers, or (without
         track_running_stats, as PyTorch does then) the batch's own statistics."""

@@ -548,6 +548,7 @@ class Flatten(Layer):
     aten_op = "flatten"
     torch_call = "torch.flatten"
     view = True  # a view of the input: no new storage
+    grad_pass = "view"  # ViewBackward reshapes the output's gradient: a view of it
     mixes_axes = True
     shape_rule = "[C·H·W]: every element of a sample in one vector"
     family = "shape"
@@ -604,6 +605,7 @@ class Reshape(Layer):
     aten_op = "view"
     torch_call = "x.view"
     view = True  # a view of the input: no new storage
+    grad_pass = "view"  # ViewBackward reshapes the output's gradient: a view of it
     mixes_axes = True
     shape_rule = "the given shape (-1: what is left)"
     family = "shape"

@@ -34,8 +34,9 @@ def solution_text(name: str, sol: Solution, budget_text: str, budget_note: str |
         lines.append(f"  this line holds at batches {sol.batch:,} and {sol.batch + 1:,}: the "
                      + ("footprint" if sol.settings.train else "peak")
                      + " is the largest of several lines ("
-                     + ("the optimizer step's temporaries, which do not grow with the batch, "
-                        "against the backward pass's tensors" if sol.settings.train else
+                     + ("one per moment of the backward pass, whose kernels' weight copies "
+                        "and gradients do not grow with the batch, and the optimizer step's "
+                        "temporaries" if sol.settings.train else
                         "kernel temporaries that do not grow with the batch")
                      + "), solved on the piece the answer lies on")
     lines.append("")
