@@ -285,6 +285,12 @@ class Layer:
         """Non-learnable state (batch-norm running statistics)."""
         return {}
 
+    def computed_buffers(self) -> dict[str, Any]:
+        """Buffers that are a function of the geometry, not drawn (after setup): name ->
+        array of :meth:`buffer_shapes`' shape (a relative position index, int64). The
+        seeded weights (:func:`cnncalc.core.weights.init_weights`) hold these values."""
+        return {}
+
     def macs(self) -> int:
         """Multiply-accumulates per sample (convolution-like and linear layers)."""
         return 0
