@@ -72,11 +72,11 @@ def saved(model, x):
 
 
 def counters(model, shape):
+    import thop
+    import torchinfo
     from calflops import calculate_flops
     from fvcore.nn import FlopCountAnalysis
     from ptflops import get_model_complexity_info
-    import thop
-    import torchinfo
     from torch.utils.flop_counter import FlopCounterMode
 
     x = torch.randn(1, *shape)

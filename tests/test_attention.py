@@ -400,6 +400,11 @@ def test_relative_position_bias_figures_by_formula():
     assert facts.params["relative_position_bias_table"] == tuple(window["state_dict"]["relative_position_bias_table"][0])
     assert facts.buffers == {"relative_position_index": tuple(window["state_dict"]["relative_position_index"][0])}
     assert window["state_dict"]["relative_position_index"][1] == "torch.int64"
+    # its bytes at int64's 8 whatever the report's dtype (the table at the report's width)
+    for dtype, width in (("float32", 4), ("float16", 2)):
+        report = cnncalc.analyze(net, dtype=dtype)
+        assert report.totals.buffer_bytes == 144 * 8 == report.totals.memory.buffer_bytes
+        assert report.totals.param_bytes == 358 * width
 
 
 def test_relative_position_index_is_torchvisions():

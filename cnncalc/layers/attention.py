@@ -405,6 +405,9 @@ class MultiheadAttention(_Attention):
         # torchvision registers the index as a (persistent) buffer: in the state_dict, int64
         return {"relative_position_index": (self.tokens ** 2,)} if self.p["relative_position_bias"] else {}
 
+    def buffer_dtypes(self):
+        return {"relative_position_index": "int64"} if self.p["relative_position_bias"] else {}
+
     def computed_buffers(self):
         if not self.p["relative_position_bias"]:
             return {}
