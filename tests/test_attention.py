@@ -532,3 +532,20 @@ def test_verify_passes_on_the_bot_block_with_a_relative_position_bias():
                                   + length * 64 * 256) == 14_551_040
     result = cnncalc.verify(net)
     assert result.ok and result.counts()["failed"] == 0
+
+
+def test_relative_position_bias_imports_back_from_pytorch(tmp_path):
+    # from_torch reads the exported RelativePositionMultiheadAttention whole (its class named
+    # without the file it lives in): the same layer, parameters, buffers, MACs and FLOPs
+    pytest.importorskip("torch", reason="PyTorch is an optional extra (pip install 'cnncalc[torch]')")
+    net = cnncalc.loads("input: [8, 3, 4]\nlayers:\n  - {conv: {out_channels: 8, kernel_size: 1}, name: conv}\n"
+                        "  - {multihead_attention: {num_heads: 2, relative_position_bias: true}, name: mhsa}\n"
+                        "  - {relu, name: relu}\n", "r.yaml")
+    back = cnncalc.from_torch(_module(to_source(net), tmp_path).Net(), (8, 3, 4))
+    mhsa = next(n for n in back.nodes if n.type == "multihead_attention")
+    assert mhsa.name == "mhsa" and mhsa.layer.p["relative_position_bias"] is True
+    assert tensor_shapes(back) == tensor_shapes(net)
+    a, b = cnncalc.analyze(net).totals, cnncalc.analyze(back).totals
+    assert (a.params, a.buffers, a.macs) == (b.params, b.buffers, b.macs) == (
+        8 * 8 + 8 + 358, 144, 12 * 8 * 8 + 4 * 12 * 64 + 2 * 144 * 8)
+    assert a.flops == b.flops

@@ -639,12 +639,16 @@ class MultiheadAttention(_Attention):
     onnx_import_refusal = ("PyTorch exports nn.MultiheadAttention as MatMul, Reshape, Transpose, "
                            "Softmax nodes, a pattern cnncalc does not read yet")
     onnx_export_refusal = "ONNX's Attention op needs opset 23, which cnncalc does not write yet"
-    torch_modules = ("torch.nn.modules.activation.MultiheadAttention",)
+    # nn.MultiheadAttention, and the helper class cnncalc's export writes for the relative
+    # position bias (named without its module: it lives in the user's exported file)
+    torch_modules = ("torch.nn.modules.activation.MultiheadAttention", "RelativePositionMultiheadAttention")
 
     @classmethod
     def from_torch(cls, v):
         """A whole nn.MultiheadAttention call, self-attention (query = key = value), batch first,
-        with one in_proj (no kdim/vdim, no bias_k/bias_v, no zero attention): num_heads, bias."""
+        with one in_proj (no kdim/vdim, no bias_k/bias_v, no zero attention): num_heads, bias;
+        cnncalc's RelativePositionMultiheadAttention (its table and index): also
+        relative_position_bias."""
         a = v.attrs
         if not a.get("batch_first"):
             raise v.fail("nn.MultiheadAttention with batch_first=False: cnncalc reads batch-first "
@@ -655,7 +659,10 @@ class MultiheadAttention(_Attention):
         if len(v.inputs) != 1:
             raise v.fail("nn.MultiheadAttention of different query, key and value: cnncalc maps "
                          "self-attention")
-        return {"num_heads": int(a["num_heads"]), "bias": None if v.has_param("in_proj_bias") else False}
+        out = {"num_heads": int(a["num_heads"]), "bias": None if v.has_param("in_proj_bias") else False}
+        if v.has_param("relative_position_bias_table"):
+            out["relative_position_bias"] = True
+        return out
 
     torch_helper = ("SpatialMultiheadAttention", (
         "class SpatialMultiheadAttention(nn.MultiheadAttention):",
