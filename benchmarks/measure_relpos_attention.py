@@ -15,6 +15,8 @@ Writes tests/data/relpos_attention.json:
   (read from that source, not restated), in training mode, float32, batch 1 and 2: the
   tensors autograd keeps, counted by untyped storage once, parameters and buffers left
   out (as benchmarks/measure_torch_memory.py counts), with each saved tensor's shape.
+- ``bot_block_saved_bytes``: the same for the module exported from specs/bot_block_relpos.yaml,
+  batch 1, 2 and 3.
 - ``counters``: what fvcore, ptflops (both backends), thop, torchinfo, calflops and
   FlopCounterMode print for that module at batch 1 (autograd on, as each counter calls it).
 """
@@ -43,10 +45,10 @@ SPEC = ("input: [8, 3, 4]\nlayers:\n"
         "  - {multihead_attention: {num_heads: 2, relative_position_bias: true}, name: mhsa}\n")
 
 
-def exported():
-    """The module cnncalc writes for SPEC."""
+def exported(net=None):
+    """The module cnncalc writes for SPEC (or for ``net``)."""
     path = Path(tempfile.mkdtemp()) / "relpos_net.py"
-    path.write_text(to_source(cnncalc.loads(SPEC, "relpos.yaml")))
+    path.write_text(to_source(net or cnncalc.loads(SPEC, "relpos.yaml")))
     spec = importlib.util.spec_from_file_location("relpos_net", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -119,6 +121,8 @@ def main() -> None:
     for n in (1, 2):
         total, items = saved(model, torch.randn(n, 8, 3, 4))
         reference["saved_bytes"][str(n)] = {"total": total, "tensors": items}
+    bot = exported(cnncalc.load(ROOT / "specs" / "bot_block_relpos.yaml"))
+    reference["bot_block_saved_bytes"] = {str(n): saved(bot, torch.randn(n, 256, 14, 14))[0] for n in (1, 2, 3)}
     reference["counters"] = counters(model, (8, 3, 4))
     OUT.write_text(json.dumps(reference, indent=1) + "\n")
     print(json.dumps({k: v for k, v in reference.items() if k != "torchvision_window"}, indent=1))

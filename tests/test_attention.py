@@ -549,3 +549,15 @@ def test_relative_position_bias_imports_back_from_pytorch(tmp_path):
     assert (a.params, a.buffers, a.macs) == (b.params, b.buffers, b.macs) == (
         8 * 8 + 8 + 358, 144, 12 * 8 * 8 + 4 * 12 * 64 + 2 * 144 * 8)
     assert a.flops == b.flops
+
+
+def test_bot_block_saved_tensors_are_pytorchs():
+    # the module exported from specs/bot_block_relpos.yaml in training (RELPOS, torch 2.14.1):
+    # PyTorch's saved bytes at batch 2 and 3 exactly; at batch 1 the attention's tokens
+    # (N, L, E) of the transposed map reshape to (L, E) as a view of relu's output, which relu
+    # keeps already, so PyTorch keeps one L·E·4-byte tensor fewer than cnncalc's copy
+    measured = RELPOS["bot_block_saved_bytes"]
+    for batch in (1, 2, 3):
+        saved = cnncalc.analyze(cnncalc.load(SPECS / "bot_block_relpos.yaml", batch=batch)).totals.memory.training
+        shared = 196 * 64 * 4 if batch == 1 else 0
+        assert saved.saved_bytes - shared == measured[str(batch)]
