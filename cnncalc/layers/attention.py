@@ -520,19 +520,20 @@ class MultiheadAttention(_Attention):
         # (measured, torch 2.14.1: FlopCounterMode sees aten.mm; tests/test_conventions.py)
         spatial = len(self.in_shape) == self.ndim + 1 and self.ndim > 0
         common = dict(module="", call="F.linear", category=ATTENTION_PROJECTIONS, tokens=length, heads=h)
-        if self.p["relative_position_bias"]:
-            return self._relpos_ops(common)
+        relpos = self.p["relative_position_bias"]
         return [
-            TorchOp(op="", module="MultiheadAttention", call="", in_elems=length * e,
-                    out_elems=length * e, bias=4 * e * bias, category=ATTENTION_PROJECTIONS,
-                    tokens=length, heads=h),
+            *(self._relpos_ops() if relpos else [
+                TorchOp(op="", module="MultiheadAttention", call="", in_elems=length * e,
+                        out_elems=length * e, bias=4 * e * bias, category=ATTENTION_PROJECTIONS,
+                        tokens=length, heads=h)]),
             TorchOp(op="linear", in_elems=length * e, out_elems=3 * length * e,
                     macs=t["in_proj_macs"].value, weight=3 * e * e, bias=3 * e * bias,
                     dispatched="mm" if spatial else "", **common),
             TorchOp(op="scaled_dot_product_attention", module="", call="F.scaled_dot_product_attention",
                     in_elems=length * e, out_elems=length * e, macs=self.attention_macs(),
                     category=ATTENTION_PRODUCTS, tokens=length, heads=h,
-                    dispatched="_scaled_dot_product_flash_attention_for_cpu"),
+                    dispatched="_scaled_dot_product_attention_math" if relpos
+                    else "_scaled_dot_product_flash_attention_for_cpu"),
             TorchOp(op="linear", in_elems=length * e, out_elems=length * e,
                     macs=t["out_proj_macs"].value, weight=e * e, bias=e * bias, **common),
         ]
@@ -543,34 +544,23 @@ class MultiheadAttention(_Attention):
         values["relative_position_bias"] = False
         return super().probe_values(axis, values, shapes)
 
-    def _relpos_ops(self, common):
-        """The exported RelativePositionMultiheadAttention (an nn.MultiheadAttention subclass)
-        with autograd on: the gather table[index] (aten::index: fvcore ignores it, no
-        counter counts it), its repeat over the batch (aten::repeat: fvcore warns), then
-        nn.MultiheadAttention's forward with the bias as a float attn_mask. A subclass is no
+    def _relpos_ops(self):
+        """What the exported RelativePositionMultiheadAttention (an nn.MultiheadAttention
+        subclass) runs before nn.MultiheadAttention's forward, with autograd on: its module
+        record, the gather table[index] (aten::index: fvcore ignores it, no counter counts
+        it) and its repeat over the batch (aten::repeat: fvcore warns). A subclass is no
         nn.MultiheadAttention to the counters that look a module's exact type up (ptflops'
-        pytorch backend, thop: 0), nor a leaf (torchinfo); the mask, needing a gradient,
-        sends F.scaled_dot_product_attention to its math path: two bmm that ptflops' aten
-        backend and FlopCounterMode count, the mask's addition (h·L² per sample) in none
-        (measured, torch 2.14.1: tests/data/relpos_attention.json)."""
+        pytorch backend, thop: 0), nor a leaf (torchinfo); the bias, a float attn_mask
+        needing a gradient, sends F.scaled_dot_product_attention to its math path: two bmm
+        that ptflops' aten backend and FlopCounterMode count, the mask's addition (h·L² per
+        sample) in none (measured, torch 2.14.1: tests/data/relpos_attention.json)."""
         length, e, h = self.tokens, self.e, self.p["num_heads"]
-        t = self.terms()
-        bias = int(self.p["bias"])
         moves = dict(module="", call="", category="data movement", tokens=length, heads=h)
         return [
             TorchOp(op="", module="RelativePositionMultiheadAttention", call="", in_elems=length * e,
                     out_elems=length * e, category=ATTENTION_PROJECTIONS, tokens=length, heads=h),
             TorchOp(op="index", in_elems=length * length, out_elems=h * length * length, **moves),
             TorchOp(op="repeat", in_elems=h * length * length, out_elems=h * length * length, **moves),
-            TorchOp(op="linear", in_elems=length * e, out_elems=3 * length * e,
-                    macs=t["in_proj_macs"].value, weight=3 * e * e, bias=3 * e * bias,
-                    dispatched="mm", **common),
-            TorchOp(op="scaled_dot_product_attention", module="", call="F.scaled_dot_product_attention",
-                    in_elems=length * e, out_elems=length * e, macs=self.attention_macs(),
-                    category=ATTENTION_PRODUCTS, tokens=length, heads=h,
-                    dispatched="_scaled_dot_product_attention_math"),
-            TorchOp(op="linear", in_elems=length * e, out_elems=length * e,
-                    macs=t["out_proj_macs"].value, weight=e * e, bias=e * bias, **common),
         ]
 
     def _tensors(self, x, w):
