@@ -193,7 +193,8 @@ def test_spatial_attention_export_equals_the_executor(tmp_path):
                  "{scaled_dot_product_attention: {num_heads: 2, scale: 0.7}, from: [a, a, v]}"]),
     ([3, 4, 1], ["reshape: [3, 4]", "permute: [0, 2, 1]", "class_token", "position_embedding",
               "layernorm: last", "select_index: {dim: 1, index: 0}"]),
-], ids=["mhsa-map", "mha-sequence", "sdpa", "vit-parts"])
+    ([4, 3, 2], ["multihead_attention: {num_heads: 2, relative_position_bias: true}"]),
+], ids=["mhsa-map", "mha-sequence", "sdpa", "vit-parts", "mhsa-relpos"])
 def test_backward_matches_finite_differences(spec):
     shape, layers = spec
     _finite_difference_check(net_of(shape, *layers), RNG.standard_normal((2, *shape)))
@@ -365,3 +366,198 @@ def test_training_memory_of_a_vit_is_pytorchs():
     assert expected == 58_576
     memory = cnncalc.analyze(cnncalc.load(DATA / "vit_small.yaml", batch=2)).totals.memory
     assert memory.training.saved_bytes == expected
+
+
+# -- Swin's relative position bias (Liu et al. 2021, section 3.2, Eq. 4) ------------------------
+
+RELPOS = json.loads((Path(__file__).parent / "data" / "relpos_attention.json").read_text())
+# recorded by `/work/scratch/cvenv/bin/python benchmarks/measure_relpos_attention.py` (torch
+# 2.14.1, torchvision 0.29.1, CPU): torchvision's ShiftedWindowAttention(8, [3, 4], [0, 0], 2),
+# and the module `export --to pytorch` writes for RELPOS["spec"] (E = 8, h = 2, 3 x 4 map)
+
+
+def _relpos(text=None):
+    return cnncalc.loads(text or RELPOS["spec"], "relpos.yaml")
+
+
+def test_relative_position_bias_figures_by_formula():
+    # E = 8, h = 2 on H x W = 3 x 4, L = 12: the table (2H - 1)(2W - 1) x h = 35 x 2, the index
+    # L·L = 144 (int64), as torchvision's ShiftedWindowAttention registers them
+    net = _relpos()
+    row = cnncalc.analyze(net).layers[-1]
+    e, h, length = 8, 2, 12
+    assert row.params == 4 * e * e + 4 * e + 5 * 7 * h == 358
+    assert row.buffers == length * length == 144
+    assert row.macs == 4 * length * e * e + 2 * length * length * e  # unchanged by the bias
+    # FLOPs: multihead_attention's terms and one addition per logit, h·L²
+    plain = cnncalc.analyze(cnncalc.loads(RELPOS["spec"].replace(", relative_position_bias: true", ""),
+                                          "p.yaml")).layers[-1]
+    assert row.flops - plain.flops == h * length * length == 288
+    assert row.receptive_field is None  # global, as attention without the bias
+    facts = net.nodes[-1].facts
+    window = RELPOS["torchvision_window"]
+    assert window["index_persistent"]  # a buffer of the state_dict: counted as buffer elements
+    assert facts.params["relative_position_bias_table"] == tuple(window["state_dict"]["relative_position_bias_table"][0])
+    assert facts.buffers == {"relative_position_index": tuple(window["state_dict"]["relative_position_index"][0])}
+    assert window["state_dict"]["relative_position_index"][1] == "torch.int64"
+    # its bytes at int64's 8 whatever the report's dtype (the table at the report's width)
+    for dtype, width in (("float32", 4), ("float16", 2)):
+        report = cnncalc.analyze(net, dtype=dtype)
+        assert report.totals.buffer_bytes == 144 * 8 == report.totals.memory.buffer_bytes
+        assert report.totals.param_bytes == 358 * width
+
+
+def test_relative_position_index_is_torchvisions():
+    # torchvision's define_relative_position_index for a 3 x 4 window, recorded; the executor's
+    # seeded weights hold the same values (computed, never drawn)
+    from cnncalc.core.weights import init_weights
+    from cnncalc.layers.attention import relative_position_index
+
+    recorded = RELPOS["torchvision_window"]["relative_position_index"]
+    assert relative_position_index(3, 4).tolist() == recorded
+    weights = init_weights(_relpos(), seed=7)
+    assert weights["mhsa.relative_position_index"].dtype == np.int64
+    assert weights["mhsa.relative_position_index"].tolist() == recorded
+    assert forward(_relpos(), RNG.standard_normal((1, 8, 3, 4)), seed=7).weights[
+        "mhsa.relative_position_index"].tolist() == recorded
+
+
+def test_relative_position_bias_adds_the_table_to_the_logits():
+    # the executor against Eq. 4 written out: softmax(Q·K^T/sqrt(d) + B)·V per head, with
+    # B[j, a, b] = table[(y_a - y_b + H - 1)(2W - 1) + x_a - x_b + W - 1, j] (loops, no index)
+    net = _relpos()
+    x = RNG.standard_normal((1, 8, 3, 4))
+    weights = {"mhsa.relative_position_bias_table": RNG.standard_normal((35, 2))}
+    run = forward(net, x, weights, seed=1, dtype=np.float64)
+    w = run.weights
+    t = x.reshape(8, 12).T
+    qkv = t @ w["mhsa.in_proj_weight"].T + w["mhsa.in_proj_bias"]
+    heads = []
+    for j in range(2):
+        q, k, v = (qkv[:, i * 8 + 4 * j:i * 8 + 4 * j + 4] for i in range(3))
+        logits = q @ k.T / 2.0
+        for a in range(12):
+            for b in range(12):
+                (ya, xa), (yb, xb) = divmod(a, 4), divmod(b, 4)
+                logits[a, b] += weights["mhsa.relative_position_bias_table"][(ya - yb + 2) * 7 + xa - xb + 3, j]
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        heads.append(p / p.sum(axis=1, keepdims=True) @ v)
+    y = np.concatenate(heads, axis=1) @ w["mhsa.out_proj.weight"].T + w["mhsa.out_proj.bias"]
+    np.testing.assert_allclose(run.values["mhsa"][0], y.T.reshape(8, 3, 4), rtol=1e-12, atol=1e-12)
+
+
+def test_relative_position_bias_export_equals_the_executor(tmp_path):
+    # the exported RelativePositionMultiheadAttention loads cnncalc's seeded weights (the table
+    # given larger than the seeded U(-0.1, 0.1), so that the bias decides) under torchvision's
+    # names, strict, and computes the executor's output within float32 rounding
+    torch = pytest.importorskip("torch", reason="PyTorch is an optional extra (pip install 'cnncalc[torch]')")
+    net = _relpos()
+    x = RNG.standard_normal((2, 8, 3, 4)).astype(np.float32)
+    table = {"mhsa.relative_position_bias_table": RNG.standard_normal((35, 2)).astype(np.float32)}
+    run = forward(net, x, table, seed=3)
+    module = _module(to_source(net), tmp_path).Net()
+    state = module.state_dict()
+    assert state["mhsa.relative_position_index"].dtype == torch.int64
+    assert state["mhsa.relative_position_index"].tolist() == RELPOS["torchvision_window"]["relative_position_index"]
+    module.load_state_dict({k: torch.from_numpy(v) for k, v in run.weights.items()}, strict=True)
+    for mode in (False, True):  # eval (no_grad) and training (the math path with a gradient)
+        module.train(mode)
+        y = module(torch.from_numpy(x)).detach().numpy()
+        np.testing.assert_allclose(y, run.values["mhsa"], rtol=0, atol=1e-5)
+    # the bias decides: without it the output differs by far more than the rounding
+    plain = forward(net, x, {"mhsa.relative_position_bias_table": np.zeros((35, 2), np.float32)}, seed=3)
+    assert np.abs(plain.values["mhsa"] - run.values["mhsa"]).max() > 1e-2
+
+
+def test_relative_position_bias_saved_tensors_are_pytorchs():
+    # measured (RELPOS, saved_tensors_hooks, distinct storages, no parameter or buffer): the bias
+    # as a float attn_mask needing a gradient sends F.scaled_dot_product_attention to its math
+    # path, which keeps the tokens (L x E), Q and K scaled (L x E each), the packed Q, K, V
+    # (L x 3E, through v), the attention weights (h x L x L) and the output (L x E)
+    e, h, length = 8, 2, 12
+    per_sample = 4 * (length * e + 2 * length * e + 3 * length * e + h * length * length + length * e)
+    assert per_sample == 3840
+    for batch in (1, 2):
+        memory = cnncalc.analyze(cnncalc.loads(RELPOS["spec"], "r.yaml", batch=batch)).totals.memory
+        assert memory.training.saved_bytes == batch * per_sample == RELPOS["saved_bytes"][str(batch)]["total"]
+
+
+def test_relative_position_bias_under_each_counter():
+    # each counter's count from cnncalc's rule tables (the ops the layer declares), derived by
+    # hand and equal to what the counters printed (RELPOS["counters"]); none counts the bias
+    # addition h·L²: fvcore ignores aten::index and cannot count F.scaled_dot_product_attention;
+    # the module is an nn.MultiheadAttention subclass, which thop and ptflops' pytorch backend
+    # do not look up and torchinfo does not see as a leaf; the mask's gradient sends F.sdpa to
+    # its math path, whose two bmm ptflops' aten backend and FlopCounterMode count
+    from cnncalc.analysis.conventions import COUNTERS, count_nodes
+
+    e, length = 8, 12
+    proj, products, out_bias = 4 * length * e * e, 2 * length * length * e, length * e
+    expected = {"fvcore": proj, "ptflops-pytorch": 0, "thop": 0, "torchinfo": 0,
+                "ptflops-aten": proj + products + out_bias,  # addmm of out_proj counts its bias
+                "calflops": 2 * proj, "flop-counter": 2 * (proj + products),
+                "deepspeed": 2 * (proj + products)}  # DeepSpeed not installed: by its rule only
+    net = _relpos()
+    for name, value in expected.items():
+        assert sum(n.value for n in count_nodes(net, COUNTERS[name])) == value, name
+        if name in RELPOS["counters"]:
+            assert RELPOS["counters"][name] == value, name
+
+
+@pytest.mark.parametrize("text, says", [
+    # a 1-D map [C, L]: no 2-D offsets
+    ("input: [8, 12]\nlayers:\n  - multihead_attention: {num_heads: 2, relative_position_bias: true}\n",
+     "needs a 2-D map [E, H, W]"),
+    # a sequence [L, E] in a 2-D network
+    ("input: [8, 3, 4]\nlayers:\n  - reshape: [8, 12]\n  - permute: [0, 2, 1]\n"
+     "  - multihead_attention: {num_heads: 2, relative_position_bias: true}\n", "got [12, 8]"),
+])
+def test_relative_position_bias_needs_a_2d_map(text, says):
+    from tests.conftest import error_of
+
+    err = error_of(text)
+    assert says in err.message and "relative_position_bias" in err.message
+    assert err.loc.line == text.count("\n") and "remove relative_position_bias" in err.help
+
+
+def test_verify_passes_on_the_bot_block_with_a_relative_position_bias():
+    # specs/bot_block_relpos.yaml: figures derived in its header
+    net = cnncalc.load(SPECS / "bot_block_relpos.yaml")
+    report = cnncalc.analyze(net)
+    e, h, length = 64, 4, 196
+    assert report.totals.params == (256 * 64 + 2 * 64 + 4 * e * e + 4 * e + 27 * 27 * h + 2 * 64 + 64 * 256
+                                    + 2 * 256) == 53_092
+    assert report.totals.buffers == 2 * 64 + length * length + 2 * 64 + 2 * 256 == 39_184
+    assert report.totals.macs == (length * 256 * 64 + 4 * length * e * e + 2 * length * length * e
+                                  + length * 64 * 256) == 14_551_040
+    result = cnncalc.verify(net)
+    assert result.ok and result.counts()["failed"] == 0
+
+
+def test_relative_position_bias_imports_back_from_pytorch(tmp_path):
+    # from_torch reads the exported RelativePositionMultiheadAttention whole (its class named
+    # without the file it lives in): the same layer, parameters, buffers, MACs and FLOPs
+    pytest.importorskip("torch", reason="PyTorch is an optional extra (pip install 'cnncalc[torch]')")
+    net = cnncalc.loads("input: [8, 3, 4]\nlayers:\n  - {conv: {out_channels: 8, kernel_size: 1}, name: conv}\n"
+                        "  - {multihead_attention: {num_heads: 2, relative_position_bias: true}, name: mhsa}\n"
+                        "  - {relu, name: relu}\n", "r.yaml")
+    back = cnncalc.from_torch(_module(to_source(net), tmp_path).Net(), (8, 3, 4))
+    mhsa = next(n for n in back.nodes if n.type == "multihead_attention")
+    assert mhsa.name == "mhsa" and mhsa.layer.p["relative_position_bias"] is True
+    assert tensor_shapes(back) == tensor_shapes(net)
+    a, b = cnncalc.analyze(net).totals, cnncalc.analyze(back).totals
+    assert (a.params, a.buffers, a.macs) == (b.params, b.buffers, b.macs) == (
+        8 * 8 + 8 + 358, 144, 12 * 8 * 8 + 4 * 12 * 64 + 2 * 144 * 8)
+    assert a.flops == b.flops
+
+
+def test_bot_block_saved_tensors_are_pytorchs():
+    # the module exported from specs/bot_block_relpos.yaml in training (RELPOS, torch 2.14.1):
+    # PyTorch's saved bytes at batch 2 and 3 exactly; at batch 1 the attention's tokens
+    # (N, L, E) of the transposed map reshape to (L, E) as a view of relu's output, which relu
+    # keeps already, so PyTorch keeps one L·E·4-byte tensor fewer than cnncalc's copy
+    measured = RELPOS["bot_block_saved_bytes"]
+    for batch in (1, 2, 3):
+        saved = cnncalc.analyze(cnncalc.load(SPECS / "bot_block_relpos.yaml", batch=batch)).totals.memory.training
+        shared = 196 * 64 * 4 if batch == 1 else 0
+        assert saved.saved_bytes - shared == measured[str(batch)]

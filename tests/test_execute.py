@@ -326,8 +326,8 @@ def _finite_difference_check(net, x, eps=1e-6):
         return float((forward(net, x_, weights, dtype=np.float64).values[name] * upstream).sum())
 
     for key, target in [("input", x), *ex.weights.items()]:
-        if key.endswith(("running_mean", "running_var")):
-            continue
+        if key.endswith(("running_mean", "running_var")) or target.dtype.kind != "f":
+            continue  # statistics, and integer buffers (a relative position index): no gradient
         for index in itertools.islice(np.ndindex(*target.shape), 0, None, max(target.size // 12, 1)):
             plus, minus = target.copy(), target.copy()
             plus[index] += eps

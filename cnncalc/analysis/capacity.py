@@ -159,13 +159,12 @@ def footprint(net: Network, batch: int, settings: Settings = Settings()) -> Foot
     mem = estimate(net, width, batch, settings.optimizer, policy=settings.policy)
     params = sum(n.facts.param_count for n in net.nodes)
     trainable = sum(n.facts.param_count for n in net.nodes if n.trainable)
-    buffers = sum(n.facts.buffer_count for n in net.nodes)
     wide = MASTER_WIDTH if settings.amp else width
     parts: list[tuple[str, int]] = [("params", params * wide)]
     if settings.amp:  # autocast's cached half copy of each weight a MAC layer reads
         parts.append(("half_weights", sum(n.facts.param_count for n in net.nodes if n.facts.macs)
                       * AMP_WIDTH))
-    parts.append(("buffers", buffers * wide))
+    parts.append(("buffers", sum(n.facts.buffer_bytes(wide) for n in net.nodes)))
     if not settings.train:
         parts.append(("activations", mem.inference_peak_bytes))
         return Footprint(batch, tuple(parts))

@@ -195,7 +195,7 @@ FVCORE = Counter(
         **{key: _skip("ignored (in fvcore's list of ops it ignores)", _FV_IGNORED)
            for key in ("aten::relu", "aten::cat", "aten::chunk", "aten::split", "aten::flatten",
                        "aten::view", "aten::transpose", "aten::dropout", "aten::slice",
-                       "aten::constant_pad_nd", "aten::permute", "aten::select")},
+                       "aten::constant_pad_nd", "aten::permute", "aten::select", "aten::index")},
     },
     missing=Rule("skipped, unsupported: fvcore warns 'Unsupported operator aten::... encountered'",
                  _FV + "jit_analysis.py (unsupported_ops)", None, "unsupported"),

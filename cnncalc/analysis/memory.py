@@ -249,7 +249,7 @@ def estimate(net: Network, width: int, batch: int | None = None,
     trainable = sum(n.facts.param_count for n in net.nodes if n.trainable)
     largest = max((math.prod(shape) for n in net.nodes if n.trainable
                    for shape in n.facts.params.values()), default=0)
-    buffers = sum(n.facts.buffer_count for n in net.nodes)
+    buffer_bytes = sum(n.facts.buffer_bytes(width) for n in net.nodes)
     tensors, needs_grad = saved_tensors(net, width, batch)
     saved: dict[tuple, int] = {}
     fixed: set[tuple] = set()
@@ -262,14 +262,14 @@ def estimate(net: Network, width: int, batch: int | None = None,
         by_node[name] += sum(saved.values()) - before
     back_peak, back_fixed = backward_peak(net, width, batch, needs_grad, split=True)
     training = Training(
-        optimizer=optimizer, param_bytes=params * width, buffer_bytes=buffers * width,
+        optimizer=optimizer, param_bytes=params * width, buffer_bytes=buffer_bytes,
         grad_bytes=trainable * width, optimizer_bytes=OPTIMIZER_STATES[optimizer] * trainable * width,
         saved_bytes=sum(saved.values()), backward_peak_bytes=back_peak,
         saved_fixed_bytes=sum(saved[k] for k in fixed), batch=batch,
         backward_fixed_bytes=back_fixed,
         step_bytes=STEP_TEMPORARIES[optimizer] * largest * width,
     )
-    return Memory(params * width, buffers * width, peak, where, training, live_after, by_node,
+    return Memory(params * width, buffer_bytes, peak, where, training, live_after, by_node,
                   policy, batch)
 
 

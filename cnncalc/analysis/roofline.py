@@ -282,7 +282,7 @@ def roofline(net: Network, report: Report, mach: Machine | None = None) -> Roofl
             inputs = weights = output = 0
         else:
             inputs = sum(size[i] for i in node.inputs) * batch * width
-            weights = (facts.param_count + facts.buffer_count) * width
+            weights = facts.param_count * width + facts.buffer_bytes(width)
             output = size[node.name] * batch * width
         compute = memory = None
         if mach is not None:

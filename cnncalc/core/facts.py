@@ -354,6 +354,8 @@ class Facts:
     aliases_input: bool = False  # the output is its input's storage (a view, or in place)
     # in a training-mode forward (dropout and stochastic depth write a new output there)
     train_aliases_input: bool = False
+    # buffers of a fixed dtype whatever the report's (a relative position index: int64)
+    buffer_dtypes: dict[str, str] = field(default_factory=dict)
     layer: Layer = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
 
     @property
@@ -376,6 +378,12 @@ class Facts:
     @property
     def buffer_count(self) -> int:
         return sum(numel(s) for s in self.buffers.values())
+
+    def buffer_bytes(self, width: int) -> int:
+        """Bytes of the buffers: ``width`` per element, a fixed-dtype buffer (``buffer_dtypes``)
+        at its own (int64: 8)."""
+        return sum(numel(s) * (SAVED_DTYPE_BYTES[self.buffer_dtypes[k]] if k in self.buffer_dtypes else width)
+                   for k, s in self.buffers.items())
 
     @property
     def bias_count(self) -> int:

@@ -61,7 +61,9 @@ def init_weights(net: Network, seed: int = 0, dtype=np.float32,
     default bound; per-channel scales (batch-norm weight, PReLU) U(0.5, 1.5) and
     running_var U(0.5, 1.5); shifts and running_mean U(-0.1, 0.1). With
     ``positive``, everything is U(0.5, 1.5), so that no gradient can cancel
-    (receptive-field probes). Each tensor depends only on (seed, node, name): a
+    (receptive-field probes). A buffer that is a function of the geometry (a relative
+    position index, int64) is that function's value, never drawn
+    (``Layer.computed_buffers``). Each tensor depends only on (seed, node, name): a
     forward pass that draws the tensors its layers ask for (:func:`forward`) draws
     exactly these.
     """
@@ -69,8 +71,10 @@ def init_weights(net: Network, seed: int = 0, dtype=np.float32,
     for node in net.nodes:
         shapes = {**node.facts.params, **node.facts.buffers}
         weight = shapes.get("weight")
+        computed = node.facts.layer.computed_buffers()
         for key, shape in shapes.items():
-            out[tensor_key(node.name, key)] = draw(seed, node.name, key, tuple(shape), dtype, weight, positive)
+            out[tensor_key(node.name, key)] = computed[key] if key in computed else \
+                draw(seed, node.name, key, tuple(shape), dtype, weight, positive)
     return out
 
 

@@ -456,8 +456,14 @@ class _Translator:
         whole (``torch_modules``: nn.MultiheadAttention), or None."""
         for path, kind in (node.meta.get("nn_module_stack") or {}).values():
             kind = kind if isinstance(kind, str) else f"{kind.__module__}.{kind.__qualname__}"
-            if "module:" + kind in self.claims and path in self.modules:
+            if path not in self.modules:
+                continue
+            if "module:" + kind in self.claims:
                 return path, kind
+            # a helper class cnncalc's export writes, in whatever file the user keeps it
+            # (``torch_modules`` names it without a module: RelativePositionMultiheadAttention)
+            if "module:" + kind.rsplit(".", 1)[-1] in self.claims:
+                return path, kind.rsplit(".", 1)[-1]
         return None
 
     def read_module(self, group: list, path: str, kind: str) -> None:

@@ -86,30 +86,52 @@ def _merge(t):
     return t.transpose(0, 2, 1, 3).reshape(n, length, h * d)
 
 
-def sdpa_forward(q, k, v, heads: int, scale, ctx):
-    """softmax(Q·K^T·scale)·V per head on token arrays q (N, Lq, E), k (N, Lk, E), v (N, Lk,
-    Ev); scale None: 1/sqrt(E/heads). Returns (output (N, Lq, Ev), attention (N, h, Lq, Lk)).
+def sdpa_forward(q, k, v, heads: int, scale, ctx, bias=None):
+    """softmax(Q·K^T·scale + B)·V per head on token arrays q (N, Lq, E), k (N, Lk, E), v (N, Lk,
+    Ev); scale None: 1/sqrt(E/heads); ``bias`` B (h, Lq, Lk), added to every sample's logits
+    (a float attn_mask), or None. Returns (output (N, Lq, Ev), attention (N, h, Lq, Lk)).
     The two products run through ``ctx.mm`` (their MACs are counted); softmax subtracts
     each row's maximum (stable)."""
     # contiguous stacks: NumPy's matmul runs BLAS per matrix only on contiguous operands
     qh, kt, vh = (np.ascontiguousarray(t) for t in (_heads(q, heads), _heads(k, heads).transpose(0, 1, 3, 2),
                                                    _heads(v, heads)))
     s = ctx.mm(qh, kt) * _scale(scale, q.shape[-1] // heads)
+    if bias is not None:
+        s = s + bias
     e = np.exp(s - s.max(axis=-1, keepdims=True))
     a = e / e.sum(axis=-1, keepdims=True)
     return _merge(ctx.mm(a, vh)), a
 
 
 def sdpa_backward(q, k, v, a, g, heads: int, scale):
-    """Gradients (dq, dk, dv) of sdpa_forward's output from g (N, Lq, Ev), with its
+    """Gradients (dq, dk, dv, ds) of sdpa_forward's output from g (N, Lq, Ev), with its
     attention ``a``: dV = A^T·dO, dA = dO·V^T, dS = A ⊙ (dA - rowsum(dA ⊙ A)) (the softmax's
-    Jacobian), dQ = scale·dS·K, dK = scale·dS^T·Q, per head."""
+    Jacobian: also the gradient of an additive bias on the logits, (N, h, Lq, Lk)),
+    dQ = scale·dS·K, dK = scale·dS^T·Q, per head."""
     qh, kh, vh, gh = _heads(q, heads), _heads(k, heads), _heads(v, heads), _heads(g, heads)
     c = _scale(scale, q.shape[-1] // heads)
     dv = a.transpose(0, 1, 3, 2) @ gh
     da = gh @ vh.transpose(0, 1, 3, 2)
-    ds = a * (da - (da * a).sum(axis=-1, keepdims=True)) * c
-    return _merge(ds @ kh), _merge(ds.transpose(0, 1, 3, 2) @ qh), _merge(dv)
+    ds = a * (da - (da * a).sum(axis=-1, keepdims=True))
+    return _merge(ds @ kh * c), _merge(ds.transpose(0, 1, 3, 2) @ qh * c), _merge(dv), ds
+
+
+def relative_position_index(height: int, width: int):
+    """Swin Transformer's relative position index of an H x W map (Liu et al. 2021, section
+    3.2, Eq. 4; torchvision's ShiftedWindowAttention.define_relative_position_index): for the
+    query at (y_i, x_i) and the key at (y_j, x_j), positions row-major,
+    (y_i - y_j + H - 1)·(2W - 1) + (x_i - x_j + W - 1), a row of the table of (2H - 1)(2W - 1)
+    offsets. Returns int64 (L·L,), L = H·W, query-major (torchvision's flattened buffer)."""
+    ys, xs = np.divmod(np.arange(height * width), width)
+    dy = ys[:, None] - ys[None, :] + height - 1
+    dx = xs[:, None] - xs[None, :] + width - 1
+    return (dy * (2 * width - 1) + dx).reshape(-1).astype(np.int64)
+
+
+def relative_position_bias(table, index, length: int):
+    """B (h, L, L) from the table ((2H - 1)(2W - 1), h) and the index (L·L,): B[j, a, b] =
+    table[index[a·L + b], j] (torchvision's _get_relative_position_bias)."""
+    return table[np.asarray(index).astype(np.int64)].reshape(length, length, -1).transpose(2, 0, 1)
 
 
 def _scale(scale, head_dim: int) -> float:
@@ -287,7 +309,7 @@ class ScaledDotProductAttention(_Attention):
         if ctx.probe:  # every output unit reads every position of q's sample, k's and v's
             return [_global_probe(g, x, self.ndim) for x in xs], {}
         q, k, v, _, a = self._run(xs, ctx.quiet())
-        grads = sdpa_backward(q, k, v, a, _to_tokens(g, self.ndim), self.p["num_heads"], self.p["scale"])
+        grads = sdpa_backward(q, k, v, a, _to_tokens(g, self.ndim), self.p["num_heads"], self.p["scale"])[:3]
         return [_from_tokens(d, x, self.ndim) for d, x in zip(grads, xs)], {}
 
     # -- files (docs/onnx.md) --
@@ -322,9 +344,16 @@ class MultiheadAttention(_Attention):
     Tensors: in_proj_weight (3E, E) (rows: the Q, K, V projections, in that order),
     in_proj_bias (3E), out_proj.weight (E, E), out_proj.bias (E) (``bias: false`` drops both
     biases, as PyTorch's). Input [L, E] (a sequence) or [E, *S] (the positions of a map as
-    tokens, BoTNet's MHSA without its position encoding); output the same shape.
+    tokens, BoTNet's MHSA); output the same shape.
     MACs (Vaswani et al. 2017, section 3.2.2): 3·L·E² (Q, K, V) + 2·L²·E (Q·K^T, A·V over
     all heads) + L·E² (the output projection).
+
+    ``relative_position_bias: true`` (a map [E, H, W] only): Swin Transformer's learned bias
+    per head and relative offset added to the logits, softmax(Q·K^T/sqrt(d) + B)·V (Liu et
+    al. 2021, section 3.2, Eq. 4), with torchvision's ShiftedWindowAttention's tensors: the
+    parameter relative_position_bias_table ((2H - 1)(2W - 1), h) and the int64 buffer
+    relative_position_index (L·L,) (:func:`relative_position_index`), B[j, a, b] =
+    table[index[a·L + b], j]. MACs unchanged; FLOPs + h·L² (one addition per logit).
     """
 
     type_name = "multihead_attention"
@@ -336,11 +365,20 @@ class MultiheadAttention(_Attention):
         Param("num_heads", Int(1), doc="heads; must divide embed_dim"),
         Param("bias", Bool(), True, "in_proj_bias and out_proj.bias"),
         Param("embed_dim", Int(1), None, "E: inferred from the input (its features); checked if given"),
+        Param("relative_position_bias", Bool(), False,
+              "Swin's learned bias per head and relative offset on the logits (a map [E, H, W])"),
     )
 
     def bind(self, in_shapes, ref_shapes=()):
         self.in_shapes = list(in_shapes)
         self.tokens, self.e = self._token_shape(self.in_shape, "its input")
+        if self.p["relative_position_bias"] and (self.ndim != 2 or len(self.in_shape) != 3):
+            raise self.fail(
+                "relative_position_bias needs a 2-D map [E, H, W] (its table is indexed by the "
+                f"offsets of two positions in H and W), got {fmt_shape(self.in_shape)}",
+                help="attend over the positions of a 2-D map, or remove relative_position_bias "
+                     "(a sequence: add a position_embedding instead)",
+                param="relative_position_bias", kind="value")
         given = self.p["embed_dim"]
         if given is not None and given != self.e:
             raise self.fail(f"embed_dim is {given} but the input has {self.e} features",
@@ -355,17 +393,35 @@ class MultiheadAttention(_Attention):
         shapes = {"in_proj_weight": (3 * e, e)}
         if self.p["bias"]:
             shapes["in_proj_bias"] = (3 * e,)
+        if self.p["relative_position_bias"]:
+            height, width = self.in_shape[1:]
+            shapes["relative_position_bias_table"] = ((2 * height - 1) * (2 * width - 1), self.p["num_heads"])
         shapes["out_proj.weight"] = (e, e)
         if self.p["bias"]:
             shapes["out_proj.bias"] = (e,)
         return shapes
+
+    def buffer_shapes(self):
+        # torchvision registers the index as a (persistent) buffer: in the state_dict, int64
+        return {"relative_position_index": (self.tokens ** 2,)} if self.p["relative_position_bias"] else {}
+
+    def buffer_dtypes(self):
+        return {"relative_position_index": "int64"} if self.p["relative_position_bias"] else {}
+
+    def computed_buffers(self):
+        if not self.p["relative_position_bias"]:
+            return {}
+        return {"relative_position_index": relative_position_index(*self.in_shape[1:])}
 
     def terms(self) -> dict[str, Term]:
         """Every MAC and FLOP term per sample (explain shows them one by one)."""
         length, e, b = self.tokens, self.e, int(self.p["bias"])
         t = {"in_proj_macs": Term(3) * length * e * e, "out_proj_macs": Term(length) * e * e,
              "in_proj_flops": Term(length) * (3 * Term(e)) * (2 * Term(e) - 1 + b),
-             "out_proj_flops": Term(length) * e * (2 * Term(e) - 1 + b)}
+             "out_proj_flops": Term(length) * e * (2 * Term(e) - 1 + b),
+             # the relative position bias: one addition per logit, h·L² (Liu et al. 2021, Eq. 4)
+             "relpos_flops": Term(self.p["num_heads"]) * length * length
+             if self.p["relative_position_bias"] else Term(0)}
         t.update(self.core_terms(length, length, e, e))
         return t
 
@@ -383,8 +439,8 @@ class MultiheadAttention(_Attention):
         t = self.terms()
         return sum(t[k].value for k in self.FLOP_TERMS)
 
-    FLOP_TERMS = ("in_proj_flops", "scale_flops", "qk_flops", "softmax_flops", "av_flops",
-                  "out_proj_flops")
+    FLOP_TERMS = ("in_proj_flops", "scale_flops", "qk_flops", "relpos_flops", "softmax_flops",
+                  "av_flops", "out_proj_flops")
 
     def bias_flops(self):
         return 4 * self.tokens * self.e if self.p["bias"] else 0
@@ -392,17 +448,28 @@ class MultiheadAttention(_Attention):
     def explain(self):
         length, e, b = self.tokens, self.e, self.p["bias"]
         t = self.terms()
+        formula = "4·E² + 4·E (in_proj 3E x E + 3E, out_proj E x E + E)" if b else "4·E²"
+        numbers = f"4·{e}·{e} + 4·{e}" if b else f"4·{e}·{e}"
         steps = [Step("output_shape", self.shape_rule, "", fmt_shape(self.out_shape),
-                      f"{length} tokens of {e} features"),
-                 Step.calc("params", "4·E² + 4·E (in_proj 3E x E + 3E, out_proj E x E + E)" if b else "4·E²",
-                           f"4·{e}·{e} + 4·{e}" if b else f"4·{e}·{e}"),
-                 Step.of("macs", "[Q, K, V projections] 3·L·E²", t["in_proj_macs"])]
+                      f"{length} tokens of {e} features")]
+        if self.p["relative_position_bias"]:
+            height, width = self.in_shape[1:]
+            steps += [Step.calc("params", formula + " + (2H - 1)·(2W - 1)·h (relative_position_bias_table)",
+                                f"{numbers} + {2 * height - 1}·{2 * width - 1}·{self.p['num_heads']}"),
+                      Step.calc("buffers", "relative_position_index L·L (int64)", f"{length}·{length}")]
+        else:
+            steps.append(Step.calc("params", formula, numbers))
+        steps.append(Step.of("macs", "[Q, K, V projections] 3·L·E²", t["in_proj_macs"]))
         steps += [s for s in self.core_steps(length, length, e, e) if s.field == "macs"]
         steps += [Step.of("macs", "[output projection] L·E²", t["out_proj_macs"]),
                   Step.calc("macs", "total: 4·L·E² + 2·L²·E  [Vaswani et al. 2017, section 3.2.2]",
                             f"4·{length}·{e}·{e} + 2·{length}·{length}·{e}"),
                   Step.of("flops", "[Q, K, V projections] L·3E·(2E - 1 + bias)", t["in_proj_flops"])]
-        steps += [s for s in self.core_steps(length, length, e, e) if s.field == "flops"]
+        core = [s for s in self.core_steps(length, length, e, e) if s.field == "flops"]
+        if self.p["relative_position_bias"]:  # added to the scaled logits, before the softmax
+            core.insert(2, Step.of("flops", "[relative position bias] h·L² additions (Liu et al. 2021, "
+                                   "Eq. 4)", t["relpos_flops"]))
+        steps += core
         steps += [Step.of("flops", "[output projection] L·E·(2E - 1 + bias)", t["out_proj_flops"]),
                   Step.calc("flops", "total: the terms above", " + ".join(
                       str(t[k].value) for k in self.FLOP_TERMS))]
@@ -414,12 +481,27 @@ class MultiheadAttention(_Attention):
         # the packed Q, K, V projection (one tensor of 3E per token), the logsumexp per head
         # and token (float32) and the attention's output, which out_proj keeps too
         length, e = self.tokens, self.e
+        if self.p["relative_position_bias"]:
+            # the bias, a float attn_mask whose table needs a gradient, sends
+            # F.scaled_dot_product_attention to its math path (torch 2.14.1, CPU; measured
+            # by benchmarks/measure_relpos_attention.py, tests/data/relpos_attention.json):
+            # the tokens (a copy: (N, L, E) of a transposed map is not contiguous at N > 1),
+            # Q and K each scaled by sqrt(scale) (the first bmm), the packed Q, K, V (v, a
+            # view, for the second bmm), the attention weights (h, L, L: softmax and the second
+            # bmm) and the attention's output (out_proj); the bias itself is not kept
+            # (addition), the index is a buffer
+            return [Saved("tokens", (length, e), for_weight=True), Saved("q_scaled", (length, e)),
+                    Saved("k_scaled", (length, e)), Saved("qkv", (length, 3 * e)),
+                    Saved("attention_weights", (self.p["num_heads"], length, length)),
+                    Saved("attention", (length, e))]
         return [Saved("input0", self.in_shape, for_weight=True), Saved("qkv", (length, 3 * e)),
                 Saved("logsumexp", (self.p["num_heads"], length), "float32"),
                 Saved("attention", (length, e))]
 
     def workspace(self):
-        return 4 * self.tokens * self.e + 2 * self.p["num_heads"] * self.tokens ** 2
+        # + the gathered bias (h, L, L) with a relative position bias
+        relpos = self.p["num_heads"] * self.tokens ** 2 if self.p["relative_position_bias"] else 0
+        return 4 * self.tokens * self.e + 2 * self.p["num_heads"] * self.tokens ** 2 + relpos
 
     def aten_ops(self, form=""):
         """nn.MultiheadAttention(x, x, x, need_weights=False) with autograd on (the counters'
@@ -438,19 +520,47 @@ class MultiheadAttention(_Attention):
         # (measured, torch 2.14.1: FlopCounterMode sees aten.mm; tests/test_conventions.py)
         spatial = len(self.in_shape) == self.ndim + 1 and self.ndim > 0
         common = dict(module="", call="F.linear", category=ATTENTION_PROJECTIONS, tokens=length, heads=h)
+        relpos = self.p["relative_position_bias"]
         return [
-            TorchOp(op="", module="MultiheadAttention", call="", in_elems=length * e,
-                    out_elems=length * e, bias=4 * e * bias, category=ATTENTION_PROJECTIONS,
-                    tokens=length, heads=h),
+            *(self._relpos_ops() if relpos else [
+                TorchOp(op="", module="MultiheadAttention", call="", in_elems=length * e,
+                        out_elems=length * e, bias=4 * e * bias, category=ATTENTION_PROJECTIONS,
+                        tokens=length, heads=h)]),
             TorchOp(op="linear", in_elems=length * e, out_elems=3 * length * e,
                     macs=t["in_proj_macs"].value, weight=3 * e * e, bias=3 * e * bias,
                     dispatched="mm" if spatial else "", **common),
             TorchOp(op="scaled_dot_product_attention", module="", call="F.scaled_dot_product_attention",
                     in_elems=length * e, out_elems=length * e, macs=self.attention_macs(),
                     category=ATTENTION_PRODUCTS, tokens=length, heads=h,
-                    dispatched="_scaled_dot_product_flash_attention_for_cpu"),
+                    dispatched="_scaled_dot_product_attention_math" if relpos
+                    else "_scaled_dot_product_flash_attention_for_cpu"),
             TorchOp(op="linear", in_elems=length * e, out_elems=length * e,
                     macs=t["out_proj_macs"].value, weight=e * e, bias=e * bias, **common),
+        ]
+
+    def probe_values(self, axis, values, shapes):
+        # verify's one-axis probe: the bias (indexed in H and W) has no one-axis form, and an
+        # additive term on the logits leaves the field global (every position is read)
+        values["relative_position_bias"] = False
+        return super().probe_values(axis, values, shapes)
+
+    def _relpos_ops(self):
+        """What the exported RelativePositionMultiheadAttention (an nn.MultiheadAttention
+        subclass) runs before nn.MultiheadAttention's forward, with autograd on: its module
+        record, the gather table[index] (aten::index: fvcore ignores it, no counter counts
+        it) and its repeat over the batch (aten::repeat: fvcore warns). A subclass is no
+        nn.MultiheadAttention to the counters that look a module's exact type up (ptflops'
+        pytorch backend, thop: 0), nor a leaf (torchinfo); the bias, a float attn_mask
+        needing a gradient, sends F.scaled_dot_product_attention to its math path: two bmm
+        that ptflops' aten backend and FlopCounterMode count, the mask's addition (h·L² per
+        sample) in none (measured, torch 2.14.1: tests/data/relpos_attention.json)."""
+        length, e, h = self.tokens, self.e, self.p["num_heads"]
+        moves = dict(module="", call="", category="data movement", tokens=length, heads=h)
+        return [
+            TorchOp(op="", module="RelativePositionMultiheadAttention", call="", in_elems=length * e,
+                    out_elems=length * e, category=ATTENTION_PROJECTIONS, tokens=length, heads=h),
+            TorchOp(op="index", in_elems=length * length, out_elems=h * length * length, **moves),
+            TorchOp(op="repeat", in_elems=h * length * length, out_elems=h * length * length, **moves),
         ]
 
     def _tensors(self, x, w):
@@ -458,6 +568,17 @@ class MultiheadAttention(_Attention):
         bias = self.p["bias"]
         return (w.take("in_proj_weight", (3 * e, e)), w.take("in_proj_bias", (3 * e,)) if bias else None,
                 w.take("out_proj.weight", (e, e)), w.take("out_proj.bias", (e,)) if bias else None)
+
+    def _bias_tensors(self, x, w):
+        """(table, index) of the relative position bias on the map x (N, E, H, W), or None:
+        the index computed from the array's H and W unless one is given."""
+        if not self.p["relative_position_bias"]:
+            return None
+        height, width = x.shape[2:]
+        table = w.take("relative_position_bias_table", ((2 * height - 1) * (2 * width - 1), self.p["num_heads"]))
+        index = w.take("relative_position_index", (height * width * height * width,), buffer=True,
+                       value=relative_position_index(height, width))
+        return table, index
 
     def _run(self, x, w, ctx):
         wi, bi, wo, bo = self._tensors(x, w)
@@ -467,7 +588,9 @@ class MultiheadAttention(_Attention):
         if bi is not None:
             qkv = qkv + bi
         q, k, v = qkv[..., :e], qkv[..., e:2 * e], qkv[..., 2 * e:]
-        o, a = sdpa_forward(q, k, v, self.p["num_heads"], None, ctx)
+        relpos = self._bias_tensors(x, w)
+        o, a = sdpa_forward(q, k, v, self.p["num_heads"], None, ctx,
+                            None if relpos is None else relative_position_bias(*relpos, length))
         y = ctx.mm(o.reshape(-1, e), wo.T).reshape(n, length, e)
         if bo is not None:
             y = y + bo
@@ -487,7 +610,13 @@ class MultiheadAttention(_Attention):
         gy2 = gy.reshape(-1, e)
         grads = {"out_proj.weight": gy2.T @ o.reshape(-1, e)}
         go = (gy2 @ wo).reshape(o.shape)
-        dq, dk, dv = sdpa_backward(q, k, v, a, go, self.p["num_heads"], None)
+        dq, dk, dv, ds = sdpa_backward(q, k, v, a, go, self.p["num_heads"], None)
+        relpos = self._bias_tensors(x, w)
+        if relpos is not None:  # B[j, a, b] = table[index[a·L + b], j]: the logits' gradients summed per row
+            table, index = relpos
+            dtable = np.zeros(table.shape, dtype=ds.dtype)
+            np.add.at(dtable, np.asarray(index).astype(np.int64), ds.sum(axis=0).reshape(table.shape[1], -1).T)
+            grads["relative_position_bias_table"] = dtable
         dqkv = np.concatenate([dq, dk, dv], axis=-1).reshape(-1, 3 * e)
         grads["in_proj_weight"] = dqkv.T @ t.reshape(-1, e)
         if bi is not None:
@@ -500,12 +629,16 @@ class MultiheadAttention(_Attention):
     onnx_import_refusal = ("PyTorch exports nn.MultiheadAttention as MatMul, Reshape, Transpose, "
                            "Softmax nodes, a pattern cnncalc does not read yet")
     onnx_export_refusal = "ONNX's Attention op needs opset 23, which cnncalc does not write yet"
-    torch_modules = ("torch.nn.modules.activation.MultiheadAttention",)
+    # nn.MultiheadAttention, and the helper class cnncalc's export writes for the relative
+    # position bias (named without its module: it lives in the user's exported file)
+    torch_modules = ("torch.nn.modules.activation.MultiheadAttention", "RelativePositionMultiheadAttention")
 
     @classmethod
     def from_torch(cls, v):
         """A whole nn.MultiheadAttention call, self-attention (query = key = value), batch first,
-        with one in_proj (no kdim/vdim, no bias_k/bias_v, no zero attention): num_heads, bias."""
+        with one in_proj (no kdim/vdim, no bias_k/bias_v, no zero attention): num_heads, bias;
+        cnncalc's RelativePositionMultiheadAttention (its table and index): also
+        relative_position_bias."""
         a = v.attrs
         if not a.get("batch_first"):
             raise v.fail("nn.MultiheadAttention with batch_first=False: cnncalc reads batch-first "
@@ -516,7 +649,10 @@ class MultiheadAttention(_Attention):
         if len(v.inputs) != 1:
             raise v.fail("nn.MultiheadAttention of different query, key and value: cnncalc maps "
                          "self-attention")
-        return {"num_heads": int(a["num_heads"]), "bias": None if v.has_param("in_proj_bias") else False}
+        out = {"num_heads": int(a["num_heads"]), "bias": None if v.has_param("in_proj_bias") else False}
+        if v.has_param("relative_position_bias_table"):
+            out["relative_position_bias"] = True
+        return out
 
     torch_helper = ("SpatialMultiheadAttention", (
         "class SpatialMultiheadAttention(nn.MultiheadAttention):",
@@ -528,12 +664,43 @@ class MultiheadAttention(_Attention):
         "        return y.transpose(1, 2).reshape(x.shape)",
     ))
 
+    relpos_helper = ("RelativePositionMultiheadAttention", (
+        "class RelativePositionMultiheadAttention(nn.MultiheadAttention):",
+        '    """Self-attention over the positions of (N, C, H, W) with a learned bias per head and',
+        "    relative offset added to the logits (Swin Transformer, Liu et al. 2021, Eq. 4; the",
+        '    tensors of torchvision\'s ShiftedWindowAttention)."""',
+        "",
+        "    def __init__(self, embed_dim, num_heads, size, bias=True):",
+        "        super().__init__(embed_dim, num_heads, bias=bias, batch_first=True)",
+        "        h, w = size",
+        "        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * h - 1) * (2 * w - 1), num_heads))",
+        "        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)",
+        "        y, x = torch.meshgrid(torch.arange(h), torch.arange(w), indexing='ij')",
+        "        y, x = y.flatten(), x.flatten()",
+        "        index = (y[:, None] - y[None, :] + h - 1) * (2 * w - 1) + x[:, None] - x[None, :] + w - 1",
+        '        self.register_buffer("relative_position_index", index.flatten())',
+        "",
+        "    def forward(self, x):",
+        "        n, length = x.shape[0], x.shape[2] * x.shape[3]",
+        "        bias = self.relative_position_bias_table[self.relative_position_index]",
+        "        bias = bias.view(length, length, -1).permute(2, 0, 1)",
+        "        t = x.flatten(2).transpose(1, 2)",
+        "        y = super().forward(t, t, t, attn_mask=bias.repeat(n, 1, 1), need_weights=False)[0]",
+        "        return y.transpose(1, 2).reshape(x.shape)",
+    ))
+
     def to_torch(self, f, call):
         """nn.MultiheadAttention(E, num_heads, batch_first=True) called as (x, x, x), as in
-        torchvision's ViT EncoderBlock; on a map, the helper SpatialMultiheadAttention."""
+        torchvision's ViT EncoderBlock; on a map, the helper SpatialMultiheadAttention, or
+        with a relative position bias RelativePositionMultiheadAttention (the bias a float
+        attn_mask of (N·h, L, L))."""
         shape = f.in_shapes[0]
         spatial = len(shape) == self.ndim + 1 and self.ndim > 0
         e = shape[0] if spatial else shape[-1]
+        if self.p["relative_position_bias"]:
+            args = torch_args(e, self.p["num_heads"], tuple(shape[1:]), bias=self.p["bias"])
+            return TorchCode(f"{call.module}({call.ins[0]})", f"RelativePositionMultiheadAttention({args})",
+                             self.relpos_helper)
         args = torch_args(e, self.p["num_heads"], bias=self.p["bias"], batch_first=True)
         if spatial:
             return TorchCode(f"{call.module}({call.ins[0]})", f"SpatialMultiheadAttention({args})",

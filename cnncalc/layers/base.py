@@ -290,6 +290,16 @@ class Layer:
         """Non-learnable state (batch-norm running statistics)."""
         return {}
 
+    def buffer_dtypes(self) -> dict[str, str]:
+        """Buffers of a fixed dtype, whatever the report's (``"int64"``), by name."""
+        return {}
+
+    def computed_buffers(self) -> dict[str, Any]:
+        """Buffers that are a function of the geometry, not drawn (after setup): name ->
+        array of :meth:`buffer_shapes`' shape (a relative position index, int64). The
+        seeded weights (:func:`cnncalc.core.weights.init_weights`) hold these values."""
+        return {}
+
     def macs(self) -> int:
         """Multiply-accumulates per sample (convolution-like and linear layers)."""
         return 0
@@ -364,6 +374,7 @@ class Layer:
         return Facts(
             type=self.type_name, family=self.family, in_shapes=tuple(self.in_shapes),
             out_shape=tuple(self.out_shape), params=params, buffers=dict(self.buffer_shapes()),
+            buffer_dtypes=dict(self.buffer_dtypes()),
             bias=tuple(k for k in self.bias_names if k in params), macs=self.macs(),
             flops=self.flops(), bias_flops=self.bias_flops(), windows=self.windows(),
             maps=None if maps is None else tuple(maps),

@@ -181,10 +181,11 @@ class _Recorder:
         self.tensors: dict[str, np.ndarray] = {}
         self.buffers: set[str] = set()
 
-    def take(self, key: str, shape, buffer: bool = False) -> np.ndarray:
+    def take(self, key: str, shape, buffer: bool = False, value: np.ndarray | None = None) -> np.ndarray:
         """The tensor ``key`` of the shape the layer's pass derived from its input
         arrays and parameters (never from the analysis); ``buffer``: non-learnable
-        state (running statistics), counted as a buffer.
+        state (running statistics), counted as a buffer; ``value``: a tensor the layer
+        computes itself (a relative position index), used when none is given, never drawn.
 
         Raises:
             SpecError: a given tensor of another shape, naming the node.
@@ -192,7 +193,7 @@ class _Recorder:
         shape = tuple(int(v) for v in shape)
         tensor = self.tensors.get(key)
         if tensor is None:
-            tensor = self.given.get(key)
+            tensor = self.given.get(key, value)
             if tensor is None:
                 weight = self.tensors.get("weight", self.given.get("weight"))
                 tensor = draw(self.seed, self.node, key, shape, self.dtype,
