@@ -147,6 +147,38 @@ def _first_line(exc: BaseException) -> str:
     return text[0][:300] if text else ""
 
 
+class CaptureError(SpecError):
+    """torch.export could not capture the module: ``failures`` holds the first line of each
+    attempt's error (non-strict, then strict)."""
+
+    def __init__(self, message: str, failures: list[str], **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.failures = failures
+
+
+@contextlib.contextmanager
+def quiet_export():
+    """no_grad, with torch's logging and stderr silenced: a failed capture logs and prints its
+    graphs, and the error cnncalc raises says what failed."""
+    torch = torch_module()
+    quiet = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        logging.disable(quiet)
+
+
+def check_module(module) -> None:
+    """A SpecError (kind ``usage``) unless ``module`` is a torch.nn.Module."""
+    torch = torch_module()
+    if not isinstance(module, torch.nn.Module):
+        raise SpecError(f"from_torch reads a torch.nn.Module, not {type(module).__name__}",
+                        kind="usage", help="pass the module itself, e.g. "
+                        "cnncalc.from_torch(torchvision.models.resnet18(), (3, 224, 224))")
+
+
 def capture(module, input_shape: tuple[int, ...], training: bool = False):
     """``torch.export.export`` of ``module`` on a zero input of shape (1, *input_shape)
     (2 in training mode), in eval mode (``training``: in training mode, for a branch only training runs, such as
@@ -154,35 +186,29 @@ def capture(module, input_shape: tuple[int, ...], training: bool = False):
     (``strict=True``), which reads the Python differently. The module's mode is restored.
 
     Raises:
-        SpecError: kind ``torch``, with torch.export's first line, when it cannot capture.
+        CaptureError: kind ``torch``, with torch.export's first lines, when it cannot capture.
     """
     torch = torch_module()
-    if not isinstance(module, torch.nn.Module):
-        raise SpecError(f"from_torch reads a torch.nn.Module, not {type(module).__name__}",
-                        kind="usage", help="pass the module itself, e.g. "
-                        "cnncalc.from_torch(torchvision.models.resnet18(), (3, 224, 224))")
+    check_module(module)
     was = module.training
     module.train(training)
     # training: batch norm needs two values per channel (Inception's aux head pools to 1x1)
     x = torch.zeros(2 if training else 1, *input_shape)
     failures = []
-    quiet = logging.root.manager.disable
-    logging.disable(logging.WARNING)  # torch logs the graphs of a failed capture: the error says it
     try:
         for strict in (False, True):  # non-strict tracing, then TorchDynamo's (strict=True)
-            try:  # a failed capture prints its graphs on stderr: the error says what failed
-                with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
+            try:
+                with quiet_export():
                     return torch.export.export(module, (x,), strict=strict)
             except Exception as exc:  # the user's module: any error, reported without a traceback
                 failures.append(f"{type(exc).__name__}: {_first_line(exc)}")
     finally:
         module.train(was)
-        logging.disable(quiet)
-    raise SpecError(f"torch.export could not capture {type(module).__name__} on input "
-                    f"{list(input_shape)}: {failures[0]} (strict=True: {failures[1]})",
-                    kind="torch", help="check that the module runs on "
-                    f"torch.zeros(1, {', '.join(map(str, input_shape))}); cnncalc reads what "
-                    "torch.export captures (docs/torch.md)")
+    raise CaptureError(f"torch.export could not capture {type(module).__name__} on input "
+                       f"{list(input_shape)}: {failures[0]} (strict=True: {failures[1]})",
+                       failures, kind="torch", help="check that the module runs on "
+                       f"torch.zeros(1, {', '.join(map(str, input_shape))}); cnncalc reads what "
+                       "torch.export captures (docs/torch.md)")
 
 
 @dataclass
@@ -284,20 +310,28 @@ def op_key(target) -> str:
     return "aten." + (packet[:-1] if packet.endswith("_") and not packet.endswith("__") else packet)
 
 
+def state_names(ep) -> dict[str, str]:
+    """Placeholder name -> state_dict key of the parameters, buffers and constants of an
+    exported program."""
+    sig = ep.graph_signature
+    return {**sig.inputs_to_parameters, **sig.inputs_to_buffers,
+            **getattr(sig, "inputs_to_lifted_tensor_constants", {})}
+
+
 _NAME_PART = re.compile(r"^([A-Za-z_][A-Za-z0-9_\-]*|[0-9]+)$")
 
 
 class _Translator:
     def __init__(self, ep, module, input_shape: tuple[int, ...]) -> None:
+        """``ep``: the exported program walked by :meth:`run`; None for the torch.fx walk
+        (:mod:`cnncalc.io.torch_fx`), which feeds :meth:`step` one call's ops at a time."""
         self.ep = ep
-        self.graph = ep.graph_module.graph
+        self.graph = ep.graph_module.graph if ep is not None else None
         self.input_shape = tuple(input_shape)
         self.ndim = len(input_shape) - 1
         self.claims = claims()
-        sig = ep.graph_signature
-        self.state_names: dict[str, str] = {**sig.inputs_to_parameters, **sig.inputs_to_buffers,
-                                            **getattr(sig, "inputs_to_lifted_tensor_constants", {})}
-        self.user_inputs = list(sig.user_inputs)
+        self.state_names: dict[str, str] = state_names(ep) if ep is not None else {}
+        self.user_inputs = list(ep.graph_signature.user_inputs) if ep is not None else []
         self.modules = dict(module.named_modules())
         self.leaves = {name for name, m in self.modules.items() if not any(True for _ in m.children())}
         self.containers = {name for name, m in module.named_modules() if name and name not in self.leaves}
@@ -307,10 +341,12 @@ class _Translator:
 
     # -- errors ---------------------------------------------------------------------
 
-    def where(self, node) -> str:
-        """The op, its module path and its source file:line (the node's stack trace)."""
+    def where(self, node, what: str | None = None) -> str:
+        """The op (``what``, else the node's ATen op), its module path and its source
+        file:line (the node's stack trace)."""
         path = self.module_path(node) or "(the top module)"
-        text = f"ATen op {op_key(node.target)} (graph node '{node.name}') in module {path}"
+        what = what or f"ATen op {op_key(node.target)}"
+        text = f"{what} (graph node '{node.name}') in module {path}"
         trace = node.meta.get("stack_trace") or ""
         lines = re.findall(r'File "([^"]+)", line (\d+), in (\S+)\n\s*(.*)', trace)
         user = [x for x in lines if "/torch/" not in x[0].replace("\\", "/")]
@@ -483,14 +519,20 @@ class _Translator:
             raise self.fail(group[-1], f"module {path} ({kind.rsplit('.', 1)[-1]}) gives "
                                        f"{len(outs)} results from {len(acts)} computed inputs; "
                                        "cnncalc maps one result of the network's tensors")
-        module = self.modules[path]
-        attrs = {k: v for k, v in vars(module).items()
-                 if isinstance(v, (bool, int, float, str)) or v is None}
-        act = self.dispatch(group[0], "module:" + kind, {"attrs": attrs, "params": params}, acts,
-                            name=path)
+        act = self.dispatch_whole(group[0], path, kind, acts, params)
         for n in group:
             self.v[n] = None
         self.v[outs[0]] = act
+
+    def dispatch_whole(self, node, path: str, kind: str, acts: list[Act],
+                       params: dict[str, Param]) -> Act:
+        """The layer of one call of the module ``path`` (class ``kind``) read whole: its plain
+        attributes and ``params`` (its tensors used, by their names in the module)."""
+        module = self.modules[path]
+        attrs = {k: v for k, v in vars(module).items()
+                 if isinstance(v, (bool, int, float, str)) or v is None}
+        return self.dispatch(node, "module:" + kind, {"attrs": attrs, "params": params}, acts,
+                             name=path)
 
     def run(self) -> list[str]:
         outputs: list[str] = []
@@ -520,17 +562,20 @@ class _Translator:
             elif node.op == "call_function":
                 self.v[node] = self.step(node)
             elif node.op == "output":
-                results = node.args[0]
-                flat = results if isinstance(results, (list, tuple)) else [results]
-                for r in flat:
-                    value = self.value(r)
-                    if isinstance(value, Act):
-                        outputs.append(value.node)
-                    elif value is not None:
-                        raise self.fail(node, "an output of the module is not computed from its input")
+                outputs += self.outputs(node)
             else:
                 raise self.fail(node, f"graph node of kind {node.op}; cnncalc reads ATen ops")
         return outputs
+
+    def outputs(self, node) -> list[str]:
+        """The names of the layers giving the module's results (the graph's output node)."""
+        out = []
+        for value in _flat([self.value(node.args[0])]):
+            if isinstance(value, Act):
+                out.append(value.node)
+            elif value is not None:
+                raise self.fail(node, "an output of the module is not computed from its input")
+        return out
 
     def step(self, node):
         op = op_key(node.target)
@@ -823,45 +868,76 @@ def _spec_lines(items: list[dict], anchor_type: str) -> list[str]:
             anchored.add(need.level)
 
 
+CAPTURES = ("auto", "export", "fx")
+
+
 def translate(module, input_shape: tuple[int, ...], name: str | None = None,
-              training: bool = False, source: str | None = None) -> str:
-    """The spec text of ``module`` on input ``input_shape`` (channels first, no batch).
+              training: bool = False, source: str | None = None, capture_with: str = "auto"
+              ) -> tuple[str, str]:
+    """The spec text of ``module`` on input ``input_shape`` (channels first, no batch), and
+    how it was captured: ``"torch.export"``, or ``"torch.fx"`` when torch.export could not
+    capture it (:mod:`cnncalc.io.torch_fx`). ``capture_with``: ``"auto"`` (export, then fx),
+    ``"export"`` or ``"fx"`` only.
 
     Raises:
-        SpecError: kind ``torch``: missing torch, a graph torch.export cannot capture, or an
-            op that cannot be mapped (naming the ATen op, the module path and the source line).
+        SpecError: kind ``torch``: missing torch, a graph neither torch.export nor torch.fx
+            can capture (naming both failures), or an op that cannot be mapped (naming the op,
+            the module path and the source line).
     """
     if not 2 <= len(input_shape) <= 4 or any(int(d) < 1 for d in input_shape):
         raise SpecError(f"input shape {list(input_shape)}: cnncalc reads (C, L), (C, H, W) or "
                         "(C, D, H, W), channels first, without the batch", kind="usage",
                         help="for example -i 3x224x224")
-    ep = capture(module, tuple(int(d) for d in input_shape), training)
-    tr = _Translator(ep, module, input_shape)
-    outputs = tr.run()
+    if capture_with not in CAPTURES:
+        raise SpecError(f"capture '{capture_with}' is not one of {', '.join(CAPTURES)}",
+                        kind="usage")
+    from cnncalc.io import torch_fx  # the fallback's walk reuses this module's translator
+
+    shape = tuple(int(d) for d in input_shape)
+    check_module(module)
+    note = ""
+    if capture_with == "fx":
+        tr, used = torch_fx.translate_fx(module, shape, training, None), "torch.fx"
+        note = "torch.fx (asked for)"
+    else:
+        try:
+            ep = capture(module, shape, training)
+        except CaptureError as exc:
+            if capture_with == "export":
+                raise
+            tr, used = torch_fx.translate_fx(module, shape, training, exc), "torch.fx"
+            note = f"torch.fx, as torch.export could not capture it ({exc.failures[0]})"
+        else:
+            tr, used = _Translator(ep, module, shape), "torch.export"
+            tr.run()
     if not tr.items:
         raise SpecError(f"{type(module).__name__} computes nothing cnncalc maps from its input",
                         kind="torch")
     lines = _spec_lines(tr.items, tr.claims[ANCHOR_OP][0].type_name)
     title = name or type(module).__name__
     head = [f"# {title}, read from PyTorch by cnncalc" + (f" ({source})" if source else "")
-            + "; layer names are the module's", f"name: {_flow(title)}",
-            f"input: {_flow(list(input_shape))}", "layers:"]
-    del outputs
-    return "\n".join(head + lines) + "\n"
+            + "; layer names are the module's"]
+    if note:
+        head.append(f"# captured with {note}")
+    head += [f"name: {_flow(title)}", f"input: {_flow(list(input_shape))}", "layers:"]
+    return "\n".join(head + lines) + "\n", used
 
 
 def from_torch(module, input_shape, *, name: str | None = None, training: bool = False,
-               source: str | None = None, **kwargs: Any):
+               source: str | None = None, capture: str = "auto", **kwargs: Any):
     """The :class:`cnncalc.Network` of a ``torch.nn.Module`` on one input of per-sample shape
     ``input_shape`` (channels first, no batch: ``(3, 224, 224)``): the network its readable
-    spec (:func:`translate`) loads to. Keyword arguments as for :func:`cnncalc.loads`
-    (``batch``, ``max_nodes``).
+    spec (:func:`translate`) loads to. ``capture``: ``"auto"`` (torch.export, falling back to
+    torch.fx), ``"export"`` or ``"fx"``; the network's ``torch_capture`` says which was used.
+    Keyword arguments as for :func:`cnncalc.loads` (``batch``, ``max_nodes``).
 
     Raises:
         SpecError: see :func:`translate`.
     """
-    text = translate(module, tuple(input_shape), name, training, source)
-    return loads(text, f"<torch {source or type(module).__name__}>", **kwargs)
+    text, used = translate(module, tuple(input_shape), name, training, source, capture)
+    net = loads(text, f"<torch {source or type(module).__name__}>", **kwargs)
+    net.torch_capture = used
+    return net
 
 
 def is_factory(text: str) -> bool:
@@ -881,8 +957,8 @@ def import_torch(text: str, input_shape: tuple[int, ...] | None, training: bool 
         raise SpecError("a PyTorch module has no input shape of its own", kind="usage",
                         help="give it: -i 3x224x224")
     module = resolve_factory(text)
-    spec_text = translate(module, input_shape, name=text.rpartition(":")[2], training=training,
-                          source=text)
+    spec_text, _ = translate(module, input_shape, name=text.rpartition(":")[2],
+                             training=training, source=text)
     loads(spec_text, f"<torch {text}>")  # the spec written must load: the same path analyze takes
     return spec_text
 
