@@ -14,7 +14,7 @@ walks (:class:`cnncalc.io.torch_import._Translator`), with the fx node's module 
 line, so the mapping onto layers, the names and the levels are the export path's. A module
 class read whole (``nn.MultiheadAttention``) is one layer from its attributes, without export.
 torch.export traces with fake tensors: no kernel runs. Python values (``x.size(0)``) are
-computed on meta tensors.
+computed on fake tensors too.
 
 What it cannot do: fx cannot trace control flow on the input's values (neither can export),
 and a call whose own export fails (an op without a fake kernel outside a module read whole) is
@@ -93,8 +93,16 @@ class _FxWalk:
         self.tr, self.module, self.training = tr, module, training
         self.torch = torch_module()
         self.input_shape = input_shape
-        self.sample: dict[Any, Any] = {}  # fx node -> meta tensor (shape of the real one) or value
-        self.root = {"": ("", type(module))}
+        self.sample: dict[Any, Any] = {}  # fx node -> fake tensor (the real one's shape) or value
+        from torch._subclasses.fake_tensor import FakeTensorMode
+
+        self.fake = FakeTensorMode(allow_non_fake_inputs=True)  # no kernel runs, no memory
+        self.root = {"": ("", type(module))}  # the stack export gives an op of the top module
+
+    def empty(self, shape, dtype=None):
+        """A fake tensor of ``shape``: the sample of a tensor fx computes."""
+        with self.fake:
+            return self.torch.empty(tuple(shape), dtype=dtype)
 
     # -- one node's ATen ops ---------------------------------------------------------------
 
@@ -170,7 +178,7 @@ class _FxWalk:
         spec = ep.call_spec.out_spec
         unflatten = torch.utils._pytree.tree_unflatten
         value = unflatten([tr.value(x) for x in flat], spec)
-        meta = [torch.empty(x.meta["val"].shape, dtype=x.meta["val"].dtype, device="meta")
+        meta = [self.empty(x.meta["val"].shape, x.meta["val"].dtype)
                 if isinstance(x, torch.fx.Node) and isinstance(x.meta.get("val"), torch.Tensor)
                 else x for x in flat]
         self.sample[node] = unflatten(meta, spec)
@@ -179,7 +187,7 @@ class _FxWalk:
     # -- the walk ----------------------------------------------------------------------------
 
     def meta_value(self, node):
-        """The node's result computed on meta tensors (a Python value such as ``x.size(0)``),
+        """The node's result computed on fake tensors (a Python value such as ``x.size(0)``),
         or None if it cannot be."""
         torch = self.torch
 
@@ -188,11 +196,11 @@ class _FxWalk:
         args = torch.fx.node.map_aggregate(node.args, s)
         kwargs = torch.fx.node.map_aggregate(node.kwargs, s)
         try:
-            with torch.no_grad():
+            with self.fake, torch.no_grad():
                 if node.op == "call_method":
                     return getattr(args[0], node.target)(*args[1:], **kwargs)
                 return node.target(*args, **kwargs)
-        except Exception:  # no meta kernel: the call is exported instead
+        except Exception:  # no fake kernel: the call is exported alone, and refused if it fails
             return None
 
     def node(self, node) -> None:
@@ -201,8 +209,7 @@ class _FxWalk:
             first = not any(isinstance(v, Act) and v.node == "input" for v in tr.v.values())
             if first:
                 tr.v[node] = Act("input", self.input_shape)
-                self.sample[node] = torch.empty(2 if self.training else 1, *self.input_shape,
-                                                device="meta")
+                self.sample[node] = self.empty((2 if self.training else 1, *self.input_shape))
             else:
                 tr.v[node] = self.sample[node] = None
         elif node.op == "get_attr":
@@ -211,7 +218,7 @@ class _FxWalk:
                 value = getattr(value, part)
             shape = tuple(getattr(value, "shape", ()))
             tr.v[node] = Param(node.target, shape)
-            self.sample[node] = value.to("meta") if isinstance(value, torch.Tensor) else value
+            self.sample[node] = value  # a fake tensor mode reads a real one
         elif node.op == "call_module":
             sub = self.module.get_submodule(node.target)
             kind = _qualname(type(sub))
@@ -248,14 +255,14 @@ class _FxWalk:
                   for n, t in [*sub.named_parameters(), *sub.named_buffers()]}
         node.meta["nn_module_stack"] = {**self.root, **(node.meta.get("nn_module_stack") or {})}
         act = tr.dispatch_whole(node, node.target, kind, acts, params)
-        meta = torch.empty((2 if self.training else 1, *act.shape), device="meta")
+        meta = self.empty((2 if self.training else 1, *act.shape))
         try:  # the call's structure (nn.MultiheadAttention gives (output, weights))
-            with torch.no_grad():
+            with self.fake, torch.no_grad():
                 result = sub(*torch.fx.node.map_aggregate(
                     node.args, lambda v: self.sample.get(v) if isinstance(v, torch.fx.Node) else v),
                     **torch.fx.node.map_aggregate(
                     node.kwargs, lambda v: self.sample.get(v) if isinstance(v, torch.fx.Node) else v))
-        except Exception:  # no meta kernel: one result
+        except Exception:  # no fake kernel: one result
             result = meta
         if isinstance(result, (list, tuple)):
             tr.v[node] = type(result)([act, *[None] * (len(result) - 1)])
@@ -304,8 +311,14 @@ def translate_fx(module, input_shape: tuple[int, ...], training: bool,
                             help=export_failure.help) from None
         walk = _FxWalk(tr, module, input_shape, training)
         del torch
-        for node in graph.nodes:
-            walk.node(node)
+        try:
+            for node in graph.nodes:
+                walk.node(node)
+        except SpecError as exc:
+            if export_failure is not None:  # say why fx read it
+                exc.message += (" (read with torch.fx, as torch.export could not capture the "
+                                f"module: {export_failure.failures[0]})")
+            raise
     finally:
         module.train(was)
     return tr

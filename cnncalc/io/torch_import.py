@@ -916,7 +916,7 @@ def translate(module, input_shape: tuple[int, ...], name: str | None = None,
     lines = _spec_lines(tr.items, tr.claims[ANCHOR_OP][0].type_name)
     title = name or type(module).__name__
     head = [f"# {title}, read from PyTorch by cnncalc" + (f" ({source})" if source else "")
-            + "; layer names are the module's"]
+            + f" with {used}; layer names are the module's"]
     if note:
         head.append(f"# captured with {note}")
     head += [f"name: {_flow(title)}", f"input: {_flow(list(input_shape))}", "layers:"]
@@ -928,7 +928,8 @@ def from_torch(module, input_shape, *, name: str | None = None, training: bool =
     """The :class:`cnncalc.Network` of a ``torch.nn.Module`` on one input of per-sample shape
     ``input_shape`` (channels first, no batch: ``(3, 224, 224)``): the network its readable
     spec (:func:`translate`) loads to. ``capture``: ``"auto"`` (torch.export, falling back to
-    torch.fx), ``"export"`` or ``"fx"``; the network's ``torch_capture`` says which was used.
+    torch.fx), ``"export"`` or ``"fx"``; the network's ``torch_capture`` says which was used
+    (``"torch.export"``, ``"torch.fx"``) and ``torch_notes`` why fx was.
     Keyword arguments as for :func:`cnncalc.loads` (``batch``, ``max_nodes``).
 
     Raises:
@@ -937,6 +938,7 @@ def from_torch(module, input_shape, *, name: str | None = None, training: bool =
     text, used = translate(module, tuple(input_shape), name, training, source, capture)
     net = loads(text, f"<torch {source or type(module).__name__}>", **kwargs)
     net.torch_capture = used
+    net.torch_notes = capture_notes(text)
     return net
 
 
@@ -947,8 +949,10 @@ def is_factory(text: str) -> bool:
     return bool(sep and where and attr.isidentifier()) and not Path(text).exists()
 
 
-def import_torch(text: str, input_shape: tuple[int, ...] | None, training: bool = False) -> str:
-    """``cnncalc import MODULE:FACTORY``: the readable spec of the module, checked by loading it.
+def import_torch(text: str, input_shape: tuple[int, ...] | None, training: bool = False
+                 ) -> tuple[str, list[str]]:
+    """``cnncalc import MODULE:FACTORY``: the readable spec of the module, checked by loading
+    it, and the notes for the user (torch.fx used, and why).
 
     Raises:
         SpecError: as :func:`resolve_factory` and :func:`translate`; no input shape given.
@@ -960,7 +964,12 @@ def import_torch(text: str, input_shape: tuple[int, ...] | None, training: bool 
     spec_text, _ = translate(module, input_shape, name=text.rpartition(":")[2],
                              training=training, source=text)
     loads(spec_text, f"<torch {text}>")  # the spec written must load: the same path analyze takes
-    return spec_text
+    return spec_text, capture_notes(spec_text)
+
+
+def capture_notes(spec_text: str) -> list[str]:
+    """The header's note on the capture when it was not torch.export's (see :func:`translate`)."""
+    return [line[2:] for line in spec_text.splitlines()[1:3] if line.startswith("# captured")]
 
 
 def load_torch(text: str, input_shape: tuple[int, ...] | None, training: bool = False,
