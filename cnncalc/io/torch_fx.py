@@ -23,6 +23,7 @@ refused with the call, its module path and its source line.
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 from cnncalc.core.errors import SpecError
@@ -98,6 +99,8 @@ class _FxWalk:
 
         self.fake = FakeTensorMode(allow_non_fake_inputs=True)  # no kernel runs, no memory
         self.root = {"": ("", type(module))}  # the stack export gives an op of the top module
+        self.has_input = False
+        self.outputs: list[str] = []
 
     def empty(self, shape, dtype=None):
         """A fake tensor of ``shape``: the sample of a tensor fx computes."""
@@ -143,6 +146,7 @@ class _FxWalk:
                 consts.append(plain(v, i))
         call = _Call.make(torch, fn, consts[:len(args)], dict(zip(kwargs, consts[len(args):])),
                           slots)
+        call.train(self.training)  # the walk's mode (the module's own was set for the trace)
         examples = tuple(torch.zeros(self.sample[n].shape, dtype=self.sample[n].dtype)
                          for n in inputs)
         try:
@@ -206,8 +210,8 @@ class _FxWalk:
     def node(self, node) -> None:
         torch, tr = self.torch, self.tr
         if node.op == "placeholder":
-            first = not any(isinstance(v, Act) and v.node == "input" for v in tr.v.values())
-            if first:
+            if not self.has_input:  # the first argument; the others keep their defaults
+                self.has_input = True
                 tr.v[node] = Act("input", self.input_shape)
                 self.sample[node] = self.empty((2 if self.training else 1, *self.input_shape))
             else:
@@ -232,7 +236,7 @@ class _FxWalk:
                 tr.v[node] = self.sample[node] = value  # a Python value: x.size(0), x.dim()
                 return
             held = tr.v.get(node.args[0]) if node.args else None
-            if node.target is _getitem() and isinstance(held, (list, tuple)):
+            if node.target is operator.getitem and isinstance(held, (list, tuple)):
                 tr.v[node] = held[node.args[1]]
                 self.sample[node] = self.sample[node.args[0]][node.args[1]]
                 return
@@ -271,11 +275,6 @@ class _FxWalk:
             tr.v[node], self.sample[node] = act, meta
 
 
-def _getitem():
-    import operator
-    return operator.getitem
-
-
 def _method(name: str):
     def call(self, *args, **kwargs):
         return getattr(self, name)(*args, **kwargs)
@@ -292,7 +291,6 @@ def translate_fx(module, input_shape: tuple[int, ...], training: bool,
         SpecError: kind ``torch``: fx cannot trace the module (with export's failure), or a
             call that cannot be mapped (the call, its module path, its source line).
     """
-    torch = torch_module()
     tr = _Translator(None, module, input_shape)
     whole = {c[len("module:"):] for c in tr.claims if c.startswith("module:")}
     was = module.training
@@ -310,7 +308,6 @@ def translate_fx(module, input_shape: tuple[int, ...], training: bool,
             raise SpecError(f"{export_failure.message}; {fx}", kind="torch",
                             help=export_failure.help) from None
         walk = _FxWalk(tr, module, input_shape, training)
-        del torch
         try:
             for node in graph.nodes:
                 walk.node(node)

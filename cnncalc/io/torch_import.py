@@ -7,7 +7,8 @@ item per mapped op. Which ATen op becomes which layer type is declared by the la
 the parameters' state_dict names (``graph_signature``), ops that change no figure
 (``contiguous``, the permutes of a channels-last stretch), the patterns of several ops
 (torchvision's channel shuffle: view, transpose, view; ``chunk`` and its parts), and the
-names.
+names. When torch.export cannot capture the module, :mod:`cnncalc.io.torch_fx` traces it with
+torch.fx and feeds the same translator one call's ATen ops at a time.
 
 Names: a layer is named after the module that computed it (``nn_module_stack``): a leaf
 module's path (``layer1.0.conv1``, the state_dict prefix of its tensors), or, for an op a
