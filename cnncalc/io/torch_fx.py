@@ -10,7 +10,7 @@ torch.nn's modules (fx's rule) and the module classes a cnncalc layer reads whol
 Each node of the fx graph is then made ATen ops by exporting it alone: a leaf module, or the
 one call (``torch.flatten(x, 1)``, ``x.view(...)``, ``a + b``), on zero inputs of the shapes
 that node's inputs have; the ops are fed, in order, to the same translator the export path
-walks (:class:`cnncalc.io.torch_import._Translator`), with the fx node's module path and source
+walks (:class:`cnncalc.io.torch_import._Translator`, handed in), with the fx node's module path and source
 line, so the mapping onto layers, the names and the levels are the export path's. A module
 class read whole (``nn.MultiheadAttention``) is one layer from its attributes, without export.
 torch.export traces with fake tensors: no kernel runs. Python values (``x.size(0)``) are
@@ -27,12 +27,11 @@ import operator
 from typing import Any
 
 from cnncalc.core.errors import SpecError
-from cnncalc.io.torch_import import (
+from cnncalc.io.torch_common import (
     Act,
     Param,
-    _first_line,
-    _flat,
-    _Translator,
+    first_line,
+    flat,
     quiet_export,
     state_names,
     torch_module,
@@ -90,7 +89,7 @@ def _refill(values, slots, fill, offset: int = 0):
 
 
 class _FxWalk:
-    def __init__(self, tr: _Translator, module, input_shape: tuple[int, ...], training: bool):
+    def __init__(self, tr, module, input_shape: tuple[int, ...], training: bool):
         self.tr, self.module, self.training = tr, module, training
         self.torch = torch_module()
         self.input_shape = input_shape
@@ -154,7 +153,7 @@ class _FxWalk:
                 ep = torch.export.export(call, examples, strict=False)
         except Exception as exc:  # the user's module: any error, reported without a traceback
             raise self.fail(node, f"torch.export cannot capture this call alone either "
-                                  f"({type(exc).__name__}: {_first_line(exc)})",
+                                  f"({type(exc).__name__}: {first_line(exc)})",
                             help="cnncalc maps what torch.export captures of each call "
                                  "(docs/torch.md)") from None
         stack = {**self.root, **(node.meta.get("nn_module_stack") or {})}
@@ -178,13 +177,13 @@ class _FxWalk:
                 tr.v[sub] = tr.step(sub)
             elif sub.op == "output":
                 out = sub
-        flat = list(_flat([out.args[0]]))[-len(ep.graph_signature.user_outputs):]
+        results = list(flat([out.args[0]]))[-len(ep.graph_signature.user_outputs):]
         spec = ep.call_spec.out_spec
         unflatten = torch.utils._pytree.tree_unflatten
-        value = unflatten([tr.value(x) for x in flat], spec)
+        value = unflatten([tr.value(x) for x in results], spec)
         meta = [self.empty(x.meta["val"].shape, x.meta["val"].dtype)
                 if isinstance(x, torch.fx.Node) and isinstance(x.meta.get("val"), torch.Tensor)
-                else x for x in flat]
+                else x for x in results]
         self.sample[node] = unflatten(meta, spec)
         return value
 
@@ -232,7 +231,7 @@ class _FxWalk:
                 tr.v[node] = self.lower(node, sub, node.target + ".")
         elif node.op in ("call_function", "call_method"):
             value = self.meta_value(node)
-            if value is not None and not any(isinstance(x, torch.Tensor) for x in _flat([value])):
+            if value is not None and not any(isinstance(x, torch.Tensor) for x in flat([value])):
                 tr.v[node] = self.sample[node] = value  # a Python value: x.size(0), x.dim()
                 return
             held = tr.v.get(node.args[0]) if node.args else None
@@ -249,7 +248,7 @@ class _FxWalk:
         """A module class a layer reads whole: one layer from its attributes and tensors."""
         torch, tr = self.torch, self.tr
         acts: list[Act] = []
-        for v in _flat([list(node.args), list(node.kwargs.values())]):
+        for v in flat([list(node.args), list(node.kwargs.values())]):
             value = tr.v.get(v) if isinstance(v, torch.fx.Node) else None
             if isinstance(value, Act):
                 act = tr.act(node, value)
@@ -282,16 +281,17 @@ def _method(name: str):
     return call
 
 
-def translate_fx(module, input_shape: tuple[int, ...], training: bool,
-                 export_failure: SpecError | None) -> _Translator:
-    """The translator holding ``module``'s layers, read through torch.fx (see the module's
-    docstring). ``export_failure``: torch.export's error, named with fx's if fx fails too.
+def translate_fx(tr, module, input_shape: tuple[int, ...], training: bool,
+                 export_failure: SpecError | None) -> None:
+    """Feed ``module``'s layers, read through torch.fx (see the module's docstring), to the
+    export walk's translator ``tr`` (:class:`cnncalc.io.torch_import._Translator`, made without
+    an exported program). ``export_failure``: torch.export's error, named with fx's if fx
+    fails too.
 
     Raises:
         SpecError: kind ``torch``: fx cannot trace the module (with export's failure), or a
             call that cannot be mapped (the call, its module path, its source line).
     """
-    tr = _Translator(None, module, input_shape)
     whole = {c[len("module:"):] for c in tr.claims if c.startswith("module:")}
     was = module.training
     module.train(training)
@@ -300,7 +300,7 @@ def translate_fx(module, input_shape: tuple[int, ...], training: bool,
             with quiet_export():
                 graph = trace(module, whole)
         except Exception as exc:  # the user's module: any error, reported without a traceback
-            fx = f"torch.fx could not trace it: {type(exc).__name__}: {_first_line(exc)}"
+            fx = f"torch.fx could not trace it: {type(exc).__name__}: {first_line(exc)}"
             if export_failure is None:
                 raise SpecError(f"{type(module).__name__}: {fx}", kind="torch",
                                 help="fx cannot trace control flow on the input's values "
@@ -318,4 +318,3 @@ def translate_fx(module, input_shape: tuple[int, ...], training: bool,
             raise
     finally:
         module.train(was)
-    return tr

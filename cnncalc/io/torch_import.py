@@ -23,11 +23,8 @@ that need it, and a missing torch is a SpecError naming ``pip install 'cnncalc[t
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import importlib.util
-import io
-import logging
 import math
 import re
 import sys
@@ -38,25 +35,24 @@ from typing import Any
 from cnncalc.core.errors import Loc, SpecError
 from cnncalc.core.yamlio import flow_text as _flow  # one writer for the specs import writes
 from cnncalc.io.spec import loads
+from cnncalc.io.torch_common import (
+    Act,
+    Param,
+    first_line,
+    flat,
+    quiet_export,
+    state_names,
+    torch_module,
+)
+from cnncalc.io.torch_fx import translate_fx
 from cnncalc.layers import REGISTRY
 from cnncalc.layers.base import Layer
 
-INSTALL = "pip install 'cnncalc[torch]'"
 _LOC = Loc(1, 1)
 # ops that return their input's values in another storage or order cnncalc does not track
 PASS_THROUGH = ("aten.contiguous", "aten.clone", "aten.detach", "aten.lift_fresh_copy")
 ANCHOR_OP = "aten.alias"  # the op of the layer that names a level's input (an identity)
 SHUFFLE = "view, transpose(1, 2), view"  # torchvision's channel_shuffle, one pattern
-
-
-def torch_module():
-    """``import torch``, or a SpecError (kind ``torch``) that says how to install it."""
-    try:
-        import torch
-    except ImportError:
-        raise SpecError("PyTorch is not installed; reading a torch.nn.Module needs it",
-                        kind="torch", help=f"{INSTALL} (a CPU build will do)") from None
-    return torch
 
 
 def torchvision_ops_shim() -> bool:
@@ -123,7 +119,7 @@ def resolve_factory(text: str):
     except SpecError:
         raise
     except Exception as exc:  # the user's code: any error, reported without a traceback
-        raise SpecError(f"cannot import {where}: {type(exc).__name__}: {_first_line(exc)}",
+        raise SpecError(f"cannot import {where}: {type(exc).__name__}: {first_line(exc)}",
                         kind="torch", help="check the module path (python -c 'import MODULE')"
                         ) from None
     if not hasattr(mod, attr):
@@ -134,18 +130,13 @@ def resolve_factory(text: str):
     try:
         made = factory if isinstance(factory, torch.nn.Module) else factory()
     except Exception as exc:
-        raise SpecError(f"{text}() raised {type(exc).__name__}: {_first_line(exc)}", kind="torch",
+        raise SpecError(f"{text}() raised {type(exc).__name__}: {first_line(exc)}", kind="torch",
                         help="FACTORY is called without arguments: wrap it in a function that "
                              "builds the module") from None
     if not isinstance(made, torch.nn.Module):
         raise SpecError(f"{text} gave a {type(made).__name__}, not a torch.nn.Module", kind="torch",
                         help="FACTORY must return (or be) a torch.nn.Module")
     return made
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else ""
 
 
 class CaptureError(SpecError):
@@ -155,20 +146,6 @@ class CaptureError(SpecError):
     def __init__(self, message: str, failures: list[str], **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.failures = failures
-
-
-@contextlib.contextmanager
-def quiet_export():
-    """no_grad, with torch's logging and stderr silenced: a failed capture logs and prints its
-    graphs, and the error cnncalc raises says what failed."""
-    torch = torch_module()
-    quiet = logging.root.manager.disable
-    logging.disable(logging.WARNING)
-    try:
-        with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
-            yield
-    finally:
-        logging.disable(quiet)
 
 
 def check_module(module) -> None:
@@ -202,7 +179,7 @@ def capture(module, input_shape: tuple[int, ...], training: bool = False):
                 with quiet_export():
                     return torch.export.export(module, (x,), strict=strict)
             except Exception as exc:  # the user's module: any error, reported without a traceback
-                failures.append(f"{type(exc).__name__}: {_first_line(exc)}")
+                failures.append(f"{type(exc).__name__}: {first_line(exc)}")
     finally:
         module.train(was)
     raise CaptureError(f"torch.export could not capture {type(module).__name__} on input "
@@ -210,25 +187,6 @@ def capture(module, input_shape: tuple[int, ...], training: bool = False):
                        failures, kind="torch", help="check that the module runs on "
                        f"torch.zeros(1, {', '.join(map(str, input_shape))}); cnncalc reads what "
                        "torch.export captures (docs/torch.md)")
-
-
-@dataclass
-class Act:
-    """A tensor computed by the network: the spec item producing it (its full name), its
-    shape per sample, channels first, and its layout in the graph: "cf" (N, C, *S) or "cl"
-    (N, *S, C), after a permute that moved the channels last."""
-
-    node: str
-    shape: tuple
-    layout: str = "cf"
-
-
-@dataclass
-class Param:
-    """A parameter, buffer or constant of the module: its state_dict key and shape."""
-
-    name: str
-    shape: tuple
 
 
 @dataclass
@@ -309,14 +267,6 @@ def op_key(target) -> str:
         return getattr(target, "__name__", text)
     packet = text.split(".")[1]
     return "aten." + (packet[:-1] if packet.endswith("_") and not packet.endswith("__") else packet)
-
-
-def state_names(ep) -> dict[str, str]:
-    """Placeholder name -> state_dict key of the parameters, buffers and constants of an
-    exported program."""
-    sig = ep.graph_signature
-    return {**sig.inputs_to_parameters, **sig.inputs_to_buffers,
-            **getattr(sig, "inputs_to_lifted_tensor_constants", {})}
 
 
 _NAME_PART = re.compile(r"^([A-Za-z_][A-Za-z0-9_\-]*|[0-9]+)$")
@@ -447,7 +397,7 @@ class _Translator:
                 continue
             params = cls.from_torch(OpView(self, node, op, a, inputs, extra))
             if params is not None:
-                tensors = [x.param if isinstance(x, Expanded) else x for x in _flat(a.values())
+                tensors = [x.param if isinstance(x, Expanded) else x for x in flat(a.values())
                            if isinstance(x, (Param, Expanded))]
                 return self.emit(node, cls, params, inputs, suffix, stateful=bool(tensors),
                                  tensors=tensors, name=name,
@@ -571,7 +521,7 @@ class _Translator:
     def outputs(self, node) -> list[str]:
         """The names of the layers giving the module's results (the graph's output node)."""
         out = []
-        for value in _flat([self.value(node.args[0])]):
+        for value in flat([self.value(node.args[0])]):
             if isinstance(value, Act):
                 out.append(value.node)
             elif value is not None:
@@ -600,18 +550,10 @@ class _Translator:
             return handler(self, node, op, a)
         if op not in self.claims:
             raise self.unmapped(node, op)
-        inputs = [self.act(node, x) for x in _flat(a.values()) if isinstance(x, (Act, Pending))]
+        inputs = [self.act(node, x) for x in flat(a.values()) if isinstance(x, (Act, Pending))]
         if not inputs:  # state arithmetic (num_batches_tracked += 1 in training): no layer
             return None
         return self.dispatch(node, op, a, inputs)
-
-
-def _flat(values):
-    for v in values:
-        if isinstance(v, (list, tuple)):
-            yield from _flat(v)
-        else:
-            yield v
 
 
 def _permute(tr: _Translator, node, op: str, a: dict):
@@ -892,13 +834,12 @@ def translate(module, input_shape: tuple[int, ...], name: str | None = None,
     if capture_with not in CAPTURES:
         raise SpecError(f"capture '{capture_with}' is not one of {', '.join(CAPTURES)}",
                         kind="usage")
-    from cnncalc.io import torch_fx  # the fallback's walk reuses this module's translator
-
     shape = tuple(int(d) for d in input_shape)
     check_module(module)
     note = ""
     if capture_with == "fx":
-        tr, used = torch_fx.translate_fx(module, shape, training, None), "torch.fx"
+        tr, used = _Translator(None, module, shape), "torch.fx"
+        translate_fx(tr, module, shape, training, None)
         note = "torch.fx (asked for)"
     else:
         try:
@@ -906,7 +847,8 @@ def translate(module, input_shape: tuple[int, ...], name: str | None = None,
         except CaptureError as exc:
             if capture_with == "export":
                 raise
-            tr, used = torch_fx.translate_fx(module, shape, training, exc), "torch.fx"
+            tr, used = _Translator(None, module, shape), "torch.fx"
+            translate_fx(tr, module, shape, training, exc)
             note = f"torch.fx, as torch.export could not capture it ({exc.failures[0]})"
         else:
             tr, used = _Translator(ep, module, shape), "torch.export"
