@@ -10,8 +10,9 @@ torch.nn's modules (fx's rule) and the module classes a cnncalc layer reads whol
 Each node of the fx graph is then made ATen ops by exporting it alone: a leaf module, or the
 one call (``torch.flatten(x, 1)``, ``x.view(...)``, ``a + b``), on zero inputs of the shapes
 that node's inputs have; the ops are fed, in order, to the same translator the export path
-walks (:class:`cnncalc.io.torch_import._Translator`, handed in), with the fx node's module path and source
-line, so the mapping onto layers, the names and the levels are the export path's. A module
+walks (:class:`cnncalc.io.torch_import._Translator`, handed in), with the fx node's module
+path and source line, so the mapping onto layers, the names and the levels are the export
+path's. A module
 class read whole (``nn.MultiheadAttention``) is one layer from its attributes, without export.
 torch.export traces with fake tensors: no kernel runs. Python values (``x.size(0)``) are
 computed on fake tensors too.
