@@ -28,15 +28,8 @@ import operator
 from typing import Any
 
 from cnncalc.core.errors import SpecError
-from cnncalc.io.torch_common import (
-    Act,
-    Param,
-    first_line,
-    flat,
-    quiet_export,
-    state_names,
-    torch_module,
-)
+from cnncalc.io import torch_common as common
+from cnncalc.io.torch_common import Act, Param, first_line, flat
 
 
 def _qualname(cls: type) -> str:
@@ -46,7 +39,7 @@ def _qualname(cls: type) -> str:
 def trace(module, whole: set[str]):
     """The fx graph of ``module`` with torch.nn's modules and the classes ``whole`` (qualified
     names) as leaves, with each node's module stack and stack trace."""
-    torch = torch_module()
+    torch = common.torch_module()
 
     class LeafTracer(torch.fx.Tracer):
         def is_leaf_module(self, m, qualname: str) -> bool:
@@ -92,7 +85,7 @@ def _refill(values, slots, fill, offset: int = 0):
 class _FxWalk:
     def __init__(self, tr, module, input_shape: tuple[int, ...], training: bool):
         self.tr, self.module, self.training = tr, module, training
-        self.torch = torch_module()
+        self.torch = common.torch_module()
         self.input_shape = input_shape
         self.sample: dict[Any, Any] = {}  # fx node -> fake tensor (the real one's shape) or value
         from torch._subclasses.fake_tensor import FakeTensorMode
@@ -150,7 +143,7 @@ class _FxWalk:
         examples = tuple(torch.zeros(self.sample[n].shape, dtype=self.sample[n].dtype)
                          for n in inputs)
         try:
-            with quiet_export():
+            with common.quiet_export():
                 ep = torch.export.export(call, examples, strict=False)
         except Exception as exc:  # the user's module: any error, reported without a traceback
             raise self.fail(node, f"torch.export cannot capture this call alone either "
@@ -158,7 +151,7 @@ class _FxWalk:
                             help="cnncalc maps what torch.export captures of each call "
                                  "(docs/torch.md)") from None
         stack = {**self.root, **(node.meta.get("nn_module_stack") or {})}
-        names = state_names(ep)
+        names = common.state_names(ep)
         user = list(ep.graph_signature.user_inputs)
         tr = self.tr
         out = None
@@ -298,7 +291,7 @@ def translate_fx(tr, module, input_shape: tuple[int, ...], training: bool,
     module.train(training)
     try:
         try:
-            with quiet_export():
+            with common.quiet_export():
                 graph = trace(module, whole)
         except Exception as exc:  # the user's module: any error, reported without a traceback
             fx = f"torch.fx could not trace it: {type(exc).__name__}: {first_line(exc)}"
