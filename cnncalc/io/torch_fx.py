@@ -71,6 +71,8 @@ class _Call:
 
 
 def _refill(values, slots, fill, offset: int = 0):
+    """``values`` with the next tensor of ``fill`` at each slot (``i`` an argument, ``(i, j)``
+    an item of a list argument, ``offset`` the index of the first value)."""
     out = []
     for i, v in enumerate(values):
         if isinstance(v, (list, tuple)) and any(isinstance(s, tuple) and s[0] == i + offset
@@ -83,6 +85,9 @@ def _refill(values, slots, fill, offset: int = 0):
 
 
 class _FxWalk:
+    """The fx graph's nodes, in order, made the translator's values: ``sample`` keeps each
+    node's result as a fake tensor (or a Python value) to give the next calls their inputs."""
+
     def __init__(self, tr, module, input_shape: tuple[int, ...], training: bool):
         self.tr, self.module, self.training = tr, module, training
         self.torch = common.torch_module()
@@ -103,6 +108,7 @@ class _FxWalk:
     # -- one node's ATen ops ---------------------------------------------------------------
 
     def describe(self, node) -> str:
+        """How an error names an fx node: "module Conv2d call", "function relu", "method view"."""
         if node.op == "call_module":
             return f"module {type(self.module.get_submodule(node.target)).__name__} call"
         target = node.target if isinstance(node.target, str) else \
