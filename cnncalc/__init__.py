@@ -25,8 +25,9 @@ def run(net, x=None, weights=None, seed=0, **kwargs):
 
 def from_torch(module, input_shape, **kwargs):
     """The Network of a ``torch.nn.Module`` on per-sample input ``input_shape`` (channels first,
-    no batch), captured with ``torch.export``; layer names are the module's (state_dict
-    prefixes). Keywords: ``training``, ``name``, ``batch``, ``max_nodes``; see
+    no batch), captured with ``torch.export`` (with ``torch.fx`` where export cannot); layer
+    names are the module's (state_dict prefixes). Keywords: ``training``, ``name``, ``capture``
+    (``"auto"``, ``"export"``, ``"fx"``), ``batch``, ``max_nodes``; see
     :func:`cnncalc.io.torch_import.from_torch` (imports torch; raises SpecError, kind ``torch``,
     naming the op, module path and source line of anything it cannot map)."""
     from cnncalc.io.torch_import import from_torch as _from_torch

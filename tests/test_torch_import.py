@@ -361,8 +361,8 @@ def test_a_module_with_tensors_called_twice_is_refused(torchvision, tmp_path, ca
 
 
 def test_a_module_torch_export_cannot_capture(torchvision, tmp_path, capsys):
-    """Data-dependent control flow: neither non-strict nor strict export captures it; the
-    error gives both of torch.export's reasons."""
+    """Data-dependent control flow on the input's values: neither non-strict nor strict export
+    captures it, nor torch.fx (tests/test_torch_fx.py); the error gives all three reasons."""
     path = tmp_path / "branchy.py"
     path.write_text(textwrap.dedent("""\
         from torch import nn
@@ -378,4 +378,5 @@ def test_a_module_torch_export_cannot_capture(torchvision, tmp_path, capsys):
         """))
     err = _error(capsys, "analyze", "--torch", f"{path}:Net", "-i", "3x8x8")
     assert "torch.export could not capture Net on input [3, 8, 8]" in err and "strict=True" in err
+    assert "torch.fx could not trace it: TraceError" in err
     assert "def forward" not in err  # torch's dumps of the failed graphs are not shown

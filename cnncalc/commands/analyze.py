@@ -59,7 +59,7 @@ def columns(text: str | None, command: str) -> list[str] | None:
 
 def source_notes(net: Network) -> None:
     """What the user must know about a network read from a model file (stderr)."""
-    for note in getattr(net, "onnx_notes", ()):
+    for note in [*getattr(net, "onnx_notes", ()), *getattr(net, "torch_notes", ())]:
         sys.stderr.write(f"note: {note}\n")
 
 
@@ -97,7 +97,9 @@ def run(spec: Path, format: str, input: str | None, batch: int | None, dtype: st
     if net.expect or any(n.expect for n in net.nodes):  # the spec's own promises
         failed = run_rules(net, [expectations.RULE], report)
     if format == "json":
-        sys.stdout.write(render.to_json(report, dilation_base))
+        capture = getattr(net, "torch_capture", None)  # which capture read a PyTorch module
+        sys.stdout.write(render.to_json(report, dilation_base,
+                                        {"torch_capture": capture} if capture else None))
     elif format == "markdown":
         sys.stdout.write(render.to_markdown(report, depth, picked))
     elif format == "csv":

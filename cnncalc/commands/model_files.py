@@ -21,7 +21,7 @@ def import_(model: str, output: Path | None, input: str | None, training: bool =
     spec, on stdout or into ``output``; notes on stderr."""
     shape = parse_input(input, "import")
     if is_factory(model):
-        text, notes = import_torch(model, shape, training), []
+        text, notes = import_torch(model, shape, training)
     else:
         text, notes = import_file(Path(model), shape)
     for note in notes:

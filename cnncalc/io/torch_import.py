@@ -7,7 +7,8 @@ item per mapped op. Which ATen op becomes which layer type is declared by the la
 the parameters' state_dict names (``graph_signature``), ops that change no figure
 (``contiguous``, the permutes of a channels-last stretch), the patterns of several ops
 (torchvision's channel shuffle: view, transpose, view; ``chunk`` and its parts), and the
-names.
+names. When torch.export cannot capture the module, :mod:`cnncalc.io.torch_fx` traces it with
+torch.fx and feeds the same translator one call's ATen ops at a time.
 
 Names: a layer is named after the module that computed it (``nn_module_stack``): a leaf
 module's path (``layer1.0.conv1``, the state_dict prefix of its tensors), or, for an op a
@@ -22,11 +23,8 @@ that need it, and a missing torch is a SpecError naming ``pip install 'cnncalc[t
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import importlib.util
-import io
-import logging
 import math
 import re
 import sys
@@ -37,25 +35,24 @@ from typing import Any
 from cnncalc.core.errors import Loc, SpecError
 from cnncalc.core.yamlio import flow_text as _flow  # one writer for the specs import writes
 from cnncalc.io.spec import loads
+from cnncalc.io.torch_common import (
+    Act,
+    Param,
+    first_line,
+    flat,
+    quiet_export,
+    state_names,
+    torch_module,
+)
+from cnncalc.io.torch_fx import translate_fx
 from cnncalc.layers import REGISTRY
 from cnncalc.layers.base import Layer
 
-INSTALL = "pip install 'cnncalc[torch]'"
 _LOC = Loc(1, 1)
 # ops that return their input's values in another storage or order cnncalc does not track
 PASS_THROUGH = ("aten.contiguous", "aten.clone", "aten.detach", "aten.lift_fresh_copy")
 ANCHOR_OP = "aten.alias"  # the op of the layer that names a level's input (an identity)
 SHUFFLE = "view, transpose(1, 2), view"  # torchvision's channel_shuffle, one pattern
-
-
-def torch_module():
-    """``import torch``, or a SpecError (kind ``torch``) that says how to install it."""
-    try:
-        import torch
-    except ImportError:
-        raise SpecError("PyTorch is not installed; reading a torch.nn.Module needs it",
-                        kind="torch", help=f"{INSTALL} (a CPU build will do)") from None
-    return torch
 
 
 def torchvision_ops_shim() -> bool:
@@ -122,7 +119,7 @@ def resolve_factory(text: str):
     except SpecError:
         raise
     except Exception as exc:  # the user's code: any error, reported without a traceback
-        raise SpecError(f"cannot import {where}: {type(exc).__name__}: {_first_line(exc)}",
+        raise SpecError(f"cannot import {where}: {type(exc).__name__}: {first_line(exc)}",
                         kind="torch", help="check the module path (python -c 'import MODULE')"
                         ) from None
     if not hasattr(mod, attr):
@@ -133,7 +130,7 @@ def resolve_factory(text: str):
     try:
         made = factory if isinstance(factory, torch.nn.Module) else factory()
     except Exception as exc:
-        raise SpecError(f"{text}() raised {type(exc).__name__}: {_first_line(exc)}", kind="torch",
+        raise SpecError(f"{text}() raised {type(exc).__name__}: {first_line(exc)}", kind="torch",
                         help="FACTORY is called without arguments: wrap it in a function that "
                              "builds the module") from None
     if not isinstance(made, torch.nn.Module):
@@ -142,9 +139,22 @@ def resolve_factory(text: str):
     return made
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else ""
+class CaptureError(SpecError):
+    """torch.export could not capture the module: ``failures`` holds the first line of each
+    attempt's error (non-strict, then strict)."""
+
+    def __init__(self, message: str, failures: list[str], **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.failures = failures
+
+
+def check_module(module) -> None:
+    """A SpecError (kind ``usage``) unless ``module`` is a torch.nn.Module."""
+    torch = torch_module()
+    if not isinstance(module, torch.nn.Module):
+        raise SpecError(f"from_torch reads a torch.nn.Module, not {type(module).__name__}",
+                        kind="usage", help="pass the module itself, e.g. "
+                        "cnncalc.from_torch(torchvision.models.resnet18(), (3, 224, 224))")
 
 
 def capture(module, input_shape: tuple[int, ...], training: bool = False):
@@ -154,54 +164,29 @@ def capture(module, input_shape: tuple[int, ...], training: bool = False):
     (``strict=True``), which reads the Python differently. The module's mode is restored.
 
     Raises:
-        SpecError: kind ``torch``, with torch.export's first line, when it cannot capture.
+        CaptureError: kind ``torch``, with torch.export's first lines, when it cannot capture.
     """
     torch = torch_module()
-    if not isinstance(module, torch.nn.Module):
-        raise SpecError(f"from_torch reads a torch.nn.Module, not {type(module).__name__}",
-                        kind="usage", help="pass the module itself, e.g. "
-                        "cnncalc.from_torch(torchvision.models.resnet18(), (3, 224, 224))")
+    check_module(module)
     was = module.training
     module.train(training)
     # training: batch norm needs two values per channel (Inception's aux head pools to 1x1)
     x = torch.zeros(2 if training else 1, *input_shape)
     failures = []
-    quiet = logging.root.manager.disable
-    logging.disable(logging.WARNING)  # torch logs the graphs of a failed capture: the error says it
     try:
         for strict in (False, True):  # non-strict tracing, then TorchDynamo's (strict=True)
-            try:  # a failed capture prints its graphs on stderr: the error says what failed
-                with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
+            try:
+                with quiet_export():
                     return torch.export.export(module, (x,), strict=strict)
             except Exception as exc:  # the user's module: any error, reported without a traceback
-                failures.append(f"{type(exc).__name__}: {_first_line(exc)}")
+                failures.append(f"{type(exc).__name__}: {first_line(exc)}")
     finally:
         module.train(was)
-        logging.disable(quiet)
-    raise SpecError(f"torch.export could not capture {type(module).__name__} on input "
-                    f"{list(input_shape)}: {failures[0]} (strict=True: {failures[1]})",
-                    kind="torch", help="check that the module runs on "
-                    f"torch.zeros(1, {', '.join(map(str, input_shape))}); cnncalc reads what "
-                    "torch.export captures (docs/torch.md)")
-
-
-@dataclass
-class Act:
-    """A tensor computed by the network: the spec item producing it (its full name), its
-    shape per sample, channels first, and its layout in the graph: "cf" (N, C, *S) or "cl"
-    (N, *S, C), after a permute that moved the channels last."""
-
-    node: str
-    shape: tuple
-    layout: str = "cf"
-
-
-@dataclass
-class Param:
-    """A parameter, buffer or constant of the module: its state_dict key and shape."""
-
-    name: str
-    shape: tuple
+    raise CaptureError(f"torch.export could not capture {type(module).__name__} on input "
+                       f"{list(input_shape)}: {failures[0]} (strict=True: {failures[1]})",
+                       failures, kind="torch", help="check that the module runs on "
+                       f"torch.zeros(1, {', '.join(map(str, input_shape))}); cnncalc reads what "
+                       "torch.export captures (docs/torch.md)")
 
 
 @dataclass
@@ -289,15 +274,15 @@ _NAME_PART = re.compile(r"^([A-Za-z_][A-Za-z0-9_\-]*|[0-9]+)$")
 
 class _Translator:
     def __init__(self, ep, module, input_shape: tuple[int, ...]) -> None:
+        """``ep``: the exported program walked by :meth:`run`; None for the torch.fx walk
+        (:mod:`cnncalc.io.torch_fx`), which feeds :meth:`step` one call's ops at a time."""
         self.ep = ep
-        self.graph = ep.graph_module.graph
+        self.graph = ep.graph_module.graph if ep is not None else None
         self.input_shape = tuple(input_shape)
         self.ndim = len(input_shape) - 1
         self.claims = claims()
-        sig = ep.graph_signature
-        self.state_names: dict[str, str] = {**sig.inputs_to_parameters, **sig.inputs_to_buffers,
-                                            **getattr(sig, "inputs_to_lifted_tensor_constants", {})}
-        self.user_inputs = list(sig.user_inputs)
+        self.state_names: dict[str, str] = state_names(ep) if ep is not None else {}
+        self.user_inputs = list(ep.graph_signature.user_inputs) if ep is not None else []
         self.modules = dict(module.named_modules())
         self.leaves = {name for name, m in self.modules.items() if not any(True for _ in m.children())}
         self.containers = {name for name, m in module.named_modules() if name and name not in self.leaves}
@@ -307,10 +292,12 @@ class _Translator:
 
     # -- errors ---------------------------------------------------------------------
 
-    def where(self, node) -> str:
-        """The op, its module path and its source file:line (the node's stack trace)."""
+    def where(self, node, what: str | None = None) -> str:
+        """The op (``what``, else the node's ATen op), its module path and its source
+        file:line (the node's stack trace)."""
         path = self.module_path(node) or "(the top module)"
-        text = f"ATen op {op_key(node.target)} (graph node '{node.name}') in module {path}"
+        what = what or f"ATen op {op_key(node.target)}"
+        text = f"{what} (graph node '{node.name}') in module {path}"
         trace = node.meta.get("stack_trace") or ""
         lines = re.findall(r'File "([^"]+)", line (\d+), in (\S+)\n\s*(.*)', trace)
         user = [x for x in lines if "/torch/" not in x[0].replace("\\", "/")]
@@ -410,7 +397,7 @@ class _Translator:
                 continue
             params = cls.from_torch(OpView(self, node, op, a, inputs, extra))
             if params is not None:
-                tensors = [x.param if isinstance(x, Expanded) else x for x in _flat(a.values())
+                tensors = [x.param if isinstance(x, Expanded) else x for x in flat(a.values())
                            if isinstance(x, (Param, Expanded))]
                 return self.emit(node, cls, params, inputs, suffix, stateful=bool(tensors),
                                  tensors=tensors, name=name,
@@ -489,14 +476,20 @@ class _Translator:
             raise self.fail(group[-1], f"module {path} ({kind.rsplit('.', 1)[-1]}) gives "
                                        f"{len(outs)} results from {len(acts)} computed inputs; "
                                        "cnncalc maps one result of the network's tensors")
-        module = self.modules[path]
-        attrs = {k: v for k, v in vars(module).items()
-                 if isinstance(v, (bool, int, float, str)) or v is None}
-        act = self.dispatch(group[0], "module:" + kind, {"attrs": attrs, "params": params}, acts,
-                            name=path)
+        act = self.dispatch_whole(group[0], path, kind, acts, params)
         for n in group:
             self.v[n] = None
         self.v[outs[0]] = act
+
+    def dispatch_whole(self, node, path: str, kind: str, acts: list[Act],
+                       params: dict[str, Param]) -> Act:
+        """The layer of one call of the module ``path`` (class ``kind``) read whole: its plain
+        attributes and ``params`` (its tensors used, by their names in the module)."""
+        module = self.modules[path]
+        attrs = {k: v for k, v in vars(module).items()
+                 if isinstance(v, (bool, int, float, str)) or v is None}
+        return self.dispatch(node, "module:" + kind, {"attrs": attrs, "params": params}, acts,
+                             name=path)
 
     def run(self) -> list[str]:
         outputs: list[str] = []
@@ -526,17 +519,20 @@ class _Translator:
             elif node.op == "call_function":
                 self.v[node] = self.step(node)
             elif node.op == "output":
-                results = node.args[0]
-                flat = results if isinstance(results, (list, tuple)) else [results]
-                for r in flat:
-                    value = self.value(r)
-                    if isinstance(value, Act):
-                        outputs.append(value.node)
-                    elif value is not None:
-                        raise self.fail(node, "an output of the module is not computed from its input")
+                outputs += self.outputs(node)
             else:
                 raise self.fail(node, f"graph node of kind {node.op}; cnncalc reads ATen ops")
         return outputs
+
+    def outputs(self, node) -> list[str]:
+        """The names of the layers giving the module's results (the graph's output node)."""
+        out = []
+        for value in flat([self.value(node.args[0])]):
+            if isinstance(value, Act):
+                out.append(value.node)
+            elif value is not None:
+                raise self.fail(node, "an output of the module is not computed from its input")
+        return out
 
     def step(self, node):
         op = op_key(node.target)
@@ -560,18 +556,10 @@ class _Translator:
             return handler(self, node, op, a)
         if op not in self.claims:
             raise self.unmapped(node, op)
-        inputs = [self.act(node, x) for x in _flat(a.values()) if isinstance(x, (Act, Pending))]
+        inputs = [self.act(node, x) for x in flat(a.values()) if isinstance(x, (Act, Pending))]
         if not inputs:  # state arithmetic (num_batches_tracked += 1 in training): no layer
             return None
         return self.dispatch(node, op, a, inputs)
-
-
-def _flat(values):
-    for v in values:
-        if isinstance(v, (list, tuple)):
-            yield from _flat(v)
-        else:
-            yield v
 
 
 def _permute(tr: _Translator, node, op: str, a: dict):
@@ -829,45 +817,78 @@ def _spec_lines(items: list[dict], anchor_type: str) -> list[str]:
             anchored.add(need.level)
 
 
+CAPTURES = ("auto", "export", "fx")
+
+
 def translate(module, input_shape: tuple[int, ...], name: str | None = None,
-              training: bool = False, source: str | None = None) -> str:
-    """The spec text of ``module`` on input ``input_shape`` (channels first, no batch).
+              training: bool = False, source: str | None = None, capture_with: str = "auto"
+              ) -> tuple[str, str]:
+    """The spec text of ``module`` on input ``input_shape`` (channels first, no batch), and
+    how it was captured: ``"torch.export"``, or ``"torch.fx"`` when torch.export could not
+    capture it (:mod:`cnncalc.io.torch_fx`). ``capture_with``: ``"auto"`` (export, then fx),
+    ``"export"`` or ``"fx"`` only.
 
     Raises:
-        SpecError: kind ``torch``: missing torch, a graph torch.export cannot capture, or an
-            op that cannot be mapped (naming the ATen op, the module path and the source line).
+        SpecError: kind ``torch``: missing torch, a graph neither torch.export nor torch.fx
+            can capture (naming both failures), or an op that cannot be mapped (naming the op,
+            the module path and the source line).
     """
     if not 2 <= len(input_shape) <= 4 or any(int(d) < 1 for d in input_shape):
         raise SpecError(f"input shape {list(input_shape)}: cnncalc reads (C, L), (C, H, W) or "
                         "(C, D, H, W), channels first, without the batch", kind="usage",
                         help="for example -i 3x224x224")
-    ep = capture(module, tuple(int(d) for d in input_shape), training)
-    tr = _Translator(ep, module, input_shape)
-    outputs = tr.run()
+    if capture_with not in CAPTURES:
+        raise SpecError(f"capture '{capture_with}' is not one of {', '.join(CAPTURES)}",
+                        kind="usage")
+    shape = tuple(int(d) for d in input_shape)
+    check_module(module)
+    note = ""
+    if capture_with == "fx":
+        tr, used = _Translator(None, module, shape), "torch.fx"
+        translate_fx(tr, module, shape, training, None)
+        note = "torch.fx (asked for)"
+    else:
+        try:
+            ep = capture(module, shape, training)
+        except CaptureError as exc:
+            if capture_with == "export":
+                raise
+            tr, used = _Translator(None, module, shape), "torch.fx"
+            translate_fx(tr, module, shape, training, exc)
+            note = f"torch.fx, as torch.export could not capture it ({exc.failures[0]})"
+        else:
+            tr, used = _Translator(ep, module, shape), "torch.export"
+            tr.run()
     if not tr.items:
         raise SpecError(f"{type(module).__name__} computes nothing cnncalc maps from its input",
                         kind="torch")
     lines = _spec_lines(tr.items, tr.claims[ANCHOR_OP][0].type_name)
     title = name or type(module).__name__
     head = [f"# {title}, read from PyTorch by cnncalc" + (f" ({source})" if source else "")
-            + "; layer names are the module's", f"name: {_flow(title)}",
-            f"input: {_flow(list(input_shape))}", "layers:"]
-    del outputs
-    return "\n".join(head + lines) + "\n"
+            + f" with {used}; layer names are the module's"]
+    if note:
+        head.append(f"# captured with {note}")
+    head += [f"name: {_flow(title)}", f"input: {_flow(list(input_shape))}", "layers:"]
+    return "\n".join(head + lines) + "\n", used
 
 
 def from_torch(module, input_shape, *, name: str | None = None, training: bool = False,
-               source: str | None = None, **kwargs: Any):
+               source: str | None = None, capture: str = "auto", **kwargs: Any):
     """The :class:`cnncalc.Network` of a ``torch.nn.Module`` on one input of per-sample shape
     ``input_shape`` (channels first, no batch: ``(3, 224, 224)``): the network its readable
-    spec (:func:`translate`) loads to. Keyword arguments as for :func:`cnncalc.loads`
-    (``batch``, ``max_nodes``).
+    spec (:func:`translate`) loads to. ``capture``: ``"auto"`` (torch.export, falling back to
+    torch.fx), ``"export"`` or ``"fx"``; the network's ``torch_capture`` says which was used
+    (``"torch.export"``, ``"torch.fx"``) and ``torch_notes`` why fx was.
+    Keyword arguments as for :func:`cnncalc.loads` (``batch``, ``max_nodes``).
 
     Raises:
         SpecError: see :func:`translate`.
     """
-    text = translate(module, tuple(input_shape), name, training, source)
-    return loads(text, f"<torch {source or type(module).__name__}>", **kwargs)
+    text, used = translate(module, tuple(input_shape), name, training, source, capture)
+    net = loads(text, f"<torch {source or type(module).__name__}>", **kwargs)
+    net.torch_capture = used
+    net.torch_notes = capture_notes(text)
+    return net
 
 
 def is_factory(text: str) -> bool:
@@ -877,8 +898,10 @@ def is_factory(text: str) -> bool:
     return bool(sep and where and attr.isidentifier()) and not Path(text).exists()
 
 
-def import_torch(text: str, input_shape: tuple[int, ...] | None, training: bool = False) -> str:
-    """``cnncalc import MODULE:FACTORY``: the readable spec of the module, checked by loading it.
+def import_torch(text: str, input_shape: tuple[int, ...] | None, training: bool = False
+                 ) -> tuple[str, list[str]]:
+    """``cnncalc import MODULE:FACTORY``: the readable spec of the module, checked by loading
+    it, and the notes for the user (torch.fx used, and why).
 
     Raises:
         SpecError: as :func:`resolve_factory` and :func:`translate`; no input shape given.
@@ -887,10 +910,15 @@ def import_torch(text: str, input_shape: tuple[int, ...] | None, training: bool 
         raise SpecError("a PyTorch module has no input shape of its own", kind="usage",
                         help="give it: -i 3x224x224")
     module = resolve_factory(text)
-    spec_text = translate(module, input_shape, name=text.rpartition(":")[2], training=training,
-                          source=text)
+    spec_text, _ = translate(module, input_shape, name=text.rpartition(":")[2],
+                             training=training, source=text)
     loads(spec_text, f"<torch {text}>")  # the spec written must load: the same path analyze takes
-    return spec_text
+    return spec_text, capture_notes(spec_text)
+
+
+def capture_notes(spec_text: str) -> list[str]:
+    """The header's note on the capture when it was not torch.export's (see :func:`translate`)."""
+    return [line[2:] for line in spec_text.splitlines()[1:3] if line.startswith("# captured")]
 
 
 def load_torch(text: str, input_shape: tuple[int, ...] | None, training: bool = False,

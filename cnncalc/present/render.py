@@ -134,11 +134,13 @@ def title(report: Report) -> str:
             f"bytes counted as {report.dtype}")
 
 
-def to_json(report: Report, dilation_base: int = 1) -> str:
+def to_json(report: Report, dilation_base: int = 1, source: dict | None = None) -> str:
     """The JSON report, with the dilation convention the spec was read under
-    (``dilation_base``: 1 as PyTorch, 1 = no gaps; 0 as cs231n, 0 = no gaps)."""
+    (``dilation_base``: 1 as PyTorch, 1 = no gaps; 0 as cs231n, 0 = no gaps) and ``source``'s
+    keys (how the network was read: ``torch_capture``)."""
     data = report.to_dict()
     data["dilation_base"] = dilation_base
+    data.update(source or {})
     return json_lines(data, "layers")
 
 
