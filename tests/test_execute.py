@@ -395,6 +395,10 @@ def test_a_pointwise_conv_written_as_linear_takes_nn_linears_weight_layout():
     with pytest.raises(SpecError) as info:  # the transposed layout is still refused
         run(net, x, {"fc.weight": weight.T})
     assert "needs [4, 2, 1, 1]" in info.value.message
+    # torch: Linear on a convolution nn.Linear cannot compute is refused where it is written
+    with pytest.raises(SpecError) as info:
+        net_of([2, 3, 3], "{conv: {out_channels: 4, kernel_size: 3}, torch: Linear}")
+    assert "needs a 1x1 convolution" in info.value.message and info.value.loc.line == 3
     # without torch: Linear only cnncalc's (PyTorch's Conv2d) layout is taken
     plain = net_of([2, 3, 3], "{conv: {out_channels: 4, kernel_size: 1}, name: fc}")
     with pytest.raises(SpecError):

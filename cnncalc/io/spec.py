@@ -459,6 +459,10 @@ class _Builder:
                 f"torch: {form!r} is not a PyTorch form of {kind}", where, kind="value",
                 help=suggestion(str(form), forms, f"forms of {kind}") if forms else
                 f"{kind} has one PyTorch form; remove torch:")
+        problem = nodes[-1].layer.torch_form_problem(form)
+        if problem:
+            raise SpecError(problem, where, kind="value",
+                            help="remove torch:, or change the layer's parameters")
         for node in nodes:
             node.torch_form = form
 

@@ -415,6 +415,11 @@ class Layer:
             return "functional"
         return ""
 
+    def torch_form_problem(self, form: str) -> str | None:
+        """Why this layer, as its parameters say, cannot be written in ``form`` (one of
+        :attr:`torch_forms`), or None: the spec loader reports it at the ``torch:`` key."""
+        return None
+
     def torch_tensor_shapes(self, form: str = "") -> dict[str, tuple[int, ...]]:
         """The shapes PyTorch's module for ``form`` (a spec's ``torch:`` key) gives this
         layer's tensors where they differ from :meth:`param_shapes`: the same elements in the

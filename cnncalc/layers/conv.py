@@ -446,6 +446,18 @@ class Conv(_ConvBase):
                 and all(w.kernel == w.stride == w.dilation == 1 and w.pad_before == w.pad_after == 0
                         for w in f.windows))
 
+    def torch_form_problem(self, form):
+        """``Linear`` is nn.Linear over the channels: a 1x1 kernel, stride and dilation 1,
+        no padding, one group."""
+        if form != "Linear":
+            return None
+        pad = self.p["padding"]
+        if (set(self.kernel) != {1} or set(self.stride) != {1} or set(self.dilation) != {1}
+                or self.p["groups"] != 1 or (pad.pairs and any(b or a for b, a in pad.pairs))):
+            return ("torch: Linear is nn.Linear over the channels: it needs a 1x1 convolution "
+                    "with stride 1, no padding or dilation, and one group")
+        return None
+
     def torch_tensor_shapes(self, form=""):
         """Under ``torch: Linear`` the weight is nn.Linear's (out_channels, in_channels)."""
         if form == "Linear" and self._pointwise(self.facts()):

@@ -42,6 +42,7 @@ class DepthwiseConv(Conv):
     """
 
     type_name = "depthwise_conv"
+    torch_forms = ()  # nn.Conv2d with groups = C_in: not nn.Linear's form
     summary = "depthwise convolution (one kernel per channel; depth_multiplier)"
     primary = "kernel_size"
     params = (
