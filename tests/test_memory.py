@@ -104,6 +104,13 @@ def test_lenet5_training_tensor_by_tensor():
     # saved tensors and the backward peak (231,032 B), which the backward pass has freed by then
     assert adam.step_bytes == 2 * 120 * 400 * 4 == 384_000
     assert adam.total_bytes == 4 * params * 4 + 384_000 == 1_371_296
+    # the JSON report carries the line's parts: fixed + saved_fixed + backward_fixed +
+    # batch x per_sample (one sample's saved tensors and backward peak less the weight
+    # gradients: 36,432 + 194,600 - 192,480), or the step's temporaries where larger
+    row = sgd.to_dict()
+    assert (row["saved_fixed_bytes"], row["backward_fixed_bytes"], row["per_sample_bytes"]) == \
+        (0, (120 * 400 + 120) * 4, saved + back - (120 * 400 + 120) * 4) == (0, 192_480, 38_552)
+    assert row["total_bytes"] == 2 * params * 4 + 0 + 192_480 + 1 * 38_552
 
 
 THREE = """input: [3, 8, 8]

@@ -102,6 +102,9 @@ class Training:
                 "buffer_bytes": self.buffer_bytes, "grad_bytes": self.grad_bytes,
                 "optimizer_bytes": self.optimizer_bytes, "saved_bytes": self.saved_bytes,
                 "backward_peak_bytes": self.backward_peak_bytes, "step_bytes": self.step_bytes,
+                "saved_fixed_bytes": self.saved_fixed_bytes,
+                "backward_fixed_bytes": self.backward_fixed_bytes,
+                "per_sample_bytes": self.per_sample_bytes,
                 "total_bytes": self.total_bytes}
 
 
