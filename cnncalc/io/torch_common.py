@@ -23,6 +23,12 @@ def torch_module():
     return torch
 
 
+def qualname(kind) -> str:
+    """The qualified name of a module class, as ``nn_module_stack`` gives it (the class, or
+    its name already written out)."""
+    return kind if isinstance(kind, str) else f"{kind.__module__}.{kind.__qualname__}"
+
+
 def first_line(exc: BaseException) -> str:
     """The first line of an error's message, at most 300 characters."""
     text = str(exc).strip().splitlines()

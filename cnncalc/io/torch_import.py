@@ -40,6 +40,7 @@ from cnncalc.io.torch_common import (
     Param,
     first_line,
     flat,
+    qualname,
     quiet_export,
     state_names,
     torch_module,
@@ -329,8 +330,7 @@ class _Translator:
         stack = list((node.meta.get("nn_module_stack") or {}).values())
         if len(stack) < 2:  # the root module only
             return ""
-        kind = stack[-1][1]
-        return (kind if isinstance(kind, str) else kind.__qualname__).rsplit(".", 1)[-1]
+        return qualname(stack[-1][1]).rsplit(".", 1)[-1]
 
     def name_for(self, node, cls: type[Layer], suffix: str = "") -> str:
         path = self.module_path(node)
@@ -442,7 +442,7 @@ class _Translator:
         """(path, class) of the outermost module on the node's stack that a layer class reads
         whole (``torch_modules``: nn.MultiheadAttention), or None."""
         for path, kind in (node.meta.get("nn_module_stack") or {}).values():
-            kind = kind if isinstance(kind, str) else f"{kind.__module__}.{kind.__qualname__}"
+            kind = qualname(kind)
             if path not in self.modules:
                 continue
             if "module:" + kind in self.claims:

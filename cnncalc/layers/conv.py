@@ -438,14 +438,6 @@ class Conv(_ConvBase):
                           pads=onnx_pads([(x.pad_before, x.pad_after) for x in w]),
                           group=int(self.groups_of(f)))]
 
-    @staticmethod
-    def _pointwise(f) -> bool:
-        """Whether nn.Linear computes this convolution (facts ``f``) on a channels-last
-        tensor: a 1x1 kernel, stride 1, no padding or dilation, one group (ConvNeXt's pwconv)."""
-        return (f.params["weight"][1] == f.in_shapes[0][0]
-                and all(w.kernel == w.stride == w.dilation == 1 and w.pad_before == w.pad_after == 0
-                        for w in f.windows))
-
     def torch_form_problem(self, form):
         """``Linear`` is nn.Linear over the channels: a 1x1 kernel, stride and dilation 1,
         no padding, one group."""
@@ -460,7 +452,7 @@ class Conv(_ConvBase):
 
     def torch_tensor_shapes(self, form=""):
         """Under ``torch: Linear`` the weight is nn.Linear's (out_channels, in_channels)."""
-        if form == "Linear" and self._pointwise(self.facts()):
+        if form == "Linear" and self.torch_form_problem(form) is None:
             return {"weight": tuple(self.param_shapes()["weight"][:2])}
         return {}
 
@@ -469,9 +461,9 @@ class Conv(_ConvBase):
         ``torch: Linear``: nn.Linear on the channels-last tensor, permuted there and back, as
         torchvision's ConvNeXt block computes it (its weight (out, in), the state_dict's)."""
         if call.form == "Linear":
-            if not self._pointwise(f):
-                raise SpecError(f"layer '{call.name}': torch: Linear needs a 1x1 convolution with "
-                                "stride 1, no padding and one group", kind="export",
+            problem = self.torch_form_problem(call.form)  # the loader refuses it first
+            if problem:
+                raise SpecError(f"layer '{call.name}': {problem}", kind="export",
                                 help="remove torch: Linear, or make the convolution pointwise")
             last = (0, *range(2, self.ndim + 2), 1)  # channels last, and back
             back = (0, self.ndim + 1, *range(1, self.ndim + 1))
