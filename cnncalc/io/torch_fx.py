@@ -29,7 +29,7 @@ from typing import Any
 
 from cnncalc.core.errors import SpecError
 from cnncalc.io import torch_common as common
-from cnncalc.io.torch_common import Act, Param, first_line, flat, qualname
+from cnncalc.io.torch_common import Act, Param, first_line, flat
 
 
 def trace(module, whole: set[str]):
@@ -39,7 +39,7 @@ def trace(module, whole: set[str]):
 
     class LeafTracer(torch.fx.Tracer):
         def is_leaf_module(self, m, qualname: str) -> bool:
-            return qualname(type(m)) in whole or super().is_leaf_module(m, qualname)
+            return common.qualname(type(m)) in whole or super().is_leaf_module(m, qualname)
 
     tracer = LeafTracer()
     tracer.record_stack_traces = True
@@ -220,7 +220,7 @@ class _FxWalk:
             self.sample[node] = value  # a fake tensor mode reads a real one
         elif node.op == "call_module":
             sub = self.module.get_submodule(node.target)
-            kind = qualname(type(sub))
+            kind = common.qualname(type(sub))
             if "module:" + kind in tr.claims:
                 self.whole(node, sub, kind)
             else:
